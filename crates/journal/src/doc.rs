@@ -1,0 +1,311 @@
+//! The shared space as an automerge document.
+//!
+//! Everything lives under prefixed keys of the root map (`entry/<id>`, `person/<id>`,
+//! `device/<id>`), never in nested maps that two replicas could each create: two replicas
+//! that each create a nested `entries` map under one key conflict, and one map's entries
+//! vanish from view. A nested map or list is only ever created together with its uniquely
+//! keyed parent. Bodies are scalar strings, not automerge `Text`: loading 10k entries with
+//! `Text` bodies takes seconds, and one author's concurrent edits are surfaced as conflicts
+//! (`get_all`) instead of being merged character by character.
+
+use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
+use crate::JournalError;
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT, transaction::Transactable};
+use std::collections::BTreeMap;
+
+/// The newest document schema this build understands. A document that says it is newer is
+/// refused rather than half-understood.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const ENTRY: &str = "entry/";
+const PERSON: &str = "person/";
+const DEVICE: &str = "device/";
+
+/// What a document holds, read out into plain types.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub schema: u64,
+    pub space_id: Option<String>,
+    pub persons: BTreeMap<String, Person>,
+    pub devices: BTreeMap<String, Device>,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+/// An automerge document holding one shared space (or one private notebook).
+pub struct SpaceDoc {
+    doc: AutoCommit,
+}
+
+impl Default for SpaceDoc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type Result<T> = std::result::Result<T, JournalError>;
+
+fn am(e: automerge::AutomergeError) -> JournalError {
+    JournalError::Document(e.to_string())
+}
+
+fn str_of(v: &Value<'_>) -> Option<String> {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl SpaceDoc {
+    /// An empty document with a fresh random actor id. Every process gets its own actor:
+    /// two live processes sharing one would corrupt merges.
+    pub fn new() -> Self {
+        Self { doc: AutoCommit::new() }
+    }
+
+    /// Load a saved document or change chunk. The bytes are untrusted.
+    pub fn load(bytes: &[u8]) -> Result<Self> {
+        let mut doc = Self::new();
+        doc.load_more(bytes)?;
+        Ok(doc)
+    }
+
+    /// Apply more saved bytes (a snapshot or change chunk) to this document.
+    pub fn load_more(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Err(JournalError::Document("empty chunk".into()));
+        }
+        self.doc.load_incremental(bytes).map_err(am)?;
+        Ok(())
+    }
+
+    /// The underlying automerge document (for sync).
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// True when some loaded change refers to a change this document does not have.
+    pub fn has_missing_deps(&mut self) -> bool {
+        !self.doc.get_missing_deps(&[]).is_empty()
+    }
+
+    /// Current heads.
+    pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since `heads`, as one chunk.
+    pub fn save_after(&mut self, heads: &[automerge::ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Merge another document into this one.
+    pub fn merge(&mut self, other: &mut SpaceDoc) -> Result<()> {
+        self.doc.merge(&mut other.doc).map_err(am)?;
+        Ok(())
+    }
+
+    /// The highest schema version any replica wrote.
+    pub fn schema(&self) -> u64 {
+        self.doc
+            .get_all(ROOT, "schema")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(v, _)| v.as_i64())
+            .map(|v| v.max(0) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Refuse documents written by a newer duo.
+    pub fn check_schema(&self) -> Result<()> {
+        let found = self.schema();
+        if found > SCHEMA_VERSION {
+            return Err(JournalError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+        }
+        Ok(())
+    }
+
+    /// Write what a new space starts with: the schema version, its id, its first person and device.
+    pub fn init(&mut self, space_id: &str, person: &Person, device: &Device) -> Result<()> {
+        self.doc.put(ROOT, "schema", SCHEMA_VERSION).map_err(am)?;
+        self.doc.put(ROOT, "space", space_id).map_err(am)?;
+        self.put_person(person)?;
+        self.put_device(device)?;
+        Ok(())
+    }
+
+    /// Write the schema version only (a private notebook has no people).
+    pub fn init_schema(&mut self) -> Result<()> {
+        self.doc.put(ROOT, "schema", SCHEMA_VERSION).map_err(am)?;
+        Ok(())
+    }
+
+    fn put_person(&mut self, p: &Person) -> Result<()> {
+        let o = self.doc.put_object(ROOT, format!("{PERSON}{}", p.id), ObjType::Map).map_err(am)?;
+        self.doc.put(&o, "name", p.name.as_str()).map_err(am)?;
+        Ok(())
+    }
+
+    fn put_device(&mut self, d: &Device) -> Result<()> {
+        let o = self.doc.put_object(ROOT, format!("{DEVICE}{}", d.id), ObjType::Map).map_err(am)?;
+        self.doc.put(&o, "person", d.person.as_str()).map_err(am)?;
+        self.doc.put(&o, "label", d.label.as_str()).map_err(am)?;
+        self.doc.put(&o, "added_at", ScalarValue::Timestamp(d.added_at)).map_err(am)?;
+        Ok(())
+    }
+
+    /// Add an entry under its own root key. This needs no history: it can be done in an
+    /// empty document and merged later without conflict.
+    pub fn add_entry(&mut self, e: &NewEntry) -> Result<()> {
+        let o = self.doc.put_object(ROOT, format!("{ENTRY}{}", e.id), ObjType::Map).map_err(am)?;
+        self.doc.put(&o, "kind", e.kind.as_str()).map_err(am)?;
+        self.doc.put(&o, "author", e.author.as_str()).map_err(am)?;
+        self.doc.put(&o, "device", e.device.as_str()).map_err(am)?;
+        self.doc.put(&o, "created_at", ScalarValue::Timestamp(e.created_at)).map_err(am)?;
+        self.doc.put(&o, "edited_at", ScalarValue::Timestamp(e.created_at)).map_err(am)?;
+        self.doc.put(&o, "body", e.body.as_str()).map_err(am)?;
+        self.put_tags(&o, &e.tags)?;
+        if e.kind == Kind::Boundary {
+            let status = e.status.unwrap_or(Status::Active);
+            self.doc.put(&o, "status", status.as_str()).map_err(am)?;
+        }
+        Ok(())
+    }
+
+    fn put_tags(&mut self, o: &ObjId, tags: &[String]) -> Result<()> {
+        let list = self.doc.put_object(o, "tags", ObjType::List).map_err(am)?;
+        for (i, t) in tags.iter().enumerate() {
+            self.doc.insert(&list, i, t.as_str()).map_err(am)?;
+        }
+        Ok(())
+    }
+
+    fn entry_obj(&self, id: &str) -> Result<ObjId> {
+        match self.doc.get(ROOT, format!("{ENTRY}{id}")).map_err(am)? {
+            Some((Value::Object(ObjType::Map), o)) => Ok(o),
+            _ => Err(JournalError::NotFound { prefix: id.to_string() }),
+        }
+    }
+
+    /// Change an entry. Setting the body replaces every concurrent version of it.
+    pub fn edit_entry(&mut self, id: &str, patch: &EntryPatch) -> Result<()> {
+        let o = self.entry_obj(id)?;
+        if let Some(status) = patch.status {
+            let kind = self.doc.get(&o, "kind").map_err(am)?.and_then(|(v, _)| str_of(&v));
+            if kind.as_deref() != Some(Kind::Boundary.as_str()) {
+                return Err(JournalError::Invalid(format!(
+                    "entry {id} is not a boundary: only boundaries have a status"
+                )));
+            }
+            self.doc.put(&o, "status", status.as_str()).map_err(am)?;
+        }
+        if let Some(body) = &patch.body {
+            self.doc.put(&o, "body", body.as_str()).map_err(am)?;
+        }
+        if let Some(tags) = &patch.tags {
+            self.put_tags(&o, tags)?;
+        }
+        self.doc.put(&o, "edited_at", ScalarValue::Timestamp(patch.edited_at)).map_err(am)?;
+        Ok(())
+    }
+
+    /// Delete an entry. Its earlier text stays in the document history.
+    pub fn delete_entry(&mut self, id: &str) -> Result<()> {
+        self.entry_obj(id)?;
+        self.doc.delete(ROOT, format!("{ENTRY}{id}")).map_err(am)?;
+        Ok(())
+    }
+
+    /// Read everything out into plain types. Entries that a foreign or damaged replica
+    /// wrote without the required fields are left out rather than guessed at.
+    pub fn contents(&self) -> Contents {
+        let mut c = Contents { schema: self.schema(), ..Default::default() };
+        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        for item in self.doc.map_range(ROOT, ..) {
+            let key = item.key.as_ref();
+            let Some((kind, id)) = key.split_once('/') else { continue };
+            let obj = item.id();
+            match kind {
+                "entry" => {
+                    if let Some(e) = self.read_entry(id, &obj) {
+                        c.entries.insert(id.to_string(), e);
+                    }
+                }
+                "person" => {
+                    if let Some(name) = self.get_str(&obj, "name") {
+                        c.persons.insert(id.to_string(), Person { id: id.to_string(), name });
+                    }
+                }
+                "device" => {
+                    if let (Some(person), Some(label)) = (self.get_str(&obj, "person"), self.get_str(&obj, "label")) {
+                        let added_at = self.get_i64(&obj, "added_at").unwrap_or(0);
+                        c.devices.insert(id.to_string(), Device { id: id.to_string(), person, label, added_at });
+                    }
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// The root keys of entries in this document (cheap; for collision checks).
+    pub fn entry_ids(&self) -> Vec<String> {
+        self.doc
+            .map_range(ROOT, ENTRY.to_string()..)
+            .take_while(|i| i.key.starts_with(ENTRY))
+            .map(|i| i.key[ENTRY.len()..].to_string())
+            .collect()
+    }
+
+    fn get_str(&self, obj: &ObjId, prop: &str) -> Option<String> {
+        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| str_of(&v))
+    }
+
+    fn get_i64(&self, obj: &ObjId, prop: &str) -> Option<i64> {
+        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| v.as_i64())
+    }
+
+    fn read_entry(&self, id: &str, obj: &ObjId) -> Option<Entry> {
+        let kind: Kind = self.get_str(obj, "kind")?.parse().ok()?;
+        let versions = self.doc.get_all(obj, "body").ok()?;
+        let body = self.get_str(obj, "body")?;
+        let conflicts = versions.iter().filter_map(|(v, _)| str_of(v)).filter(|v| *v != body).collect();
+        let created_at = self.get_i64(obj, "created_at")?;
+        let tags = match self.doc.get(obj, "tags").ok().flatten() {
+            Some((Value::Object(ObjType::List), list)) => self
+                .doc
+                .list_range(&list, ..)
+                .filter_map(|i| match i.value {
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let status = if kind == Kind::Boundary {
+            Some(self.get_str(obj, "status").and_then(|s| s.parse().ok()).unwrap_or(Status::Active))
+        } else {
+            None
+        };
+        Some(Entry {
+            id: id.to_string(),
+            kind,
+            author: self.get_str(obj, "author")?,
+            device: self.get_str(obj, "device").unwrap_or_default(),
+            created_at,
+            edited_at: self.get_i64(obj, "edited_at").unwrap_or(created_at),
+            body,
+            tags,
+            status,
+            conflicts,
+        })
+    }
+}

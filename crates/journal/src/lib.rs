@@ -1,0 +1,68 @@
+//! duo-journal: the shared space of a couple as an automerge document, and how it is kept.
+//!
+//! - [`SpaceDoc`] is the document: entries, people and devices under prefixed root keys.
+//! - [`Journal`] keeps a document in a [`Storage`] as snapshots plus change chunks, with a
+//!   materialised [`View`] for fast reads, and compaction, repair and damage reports.
+//! - The crate does no I/O of its own and knows no clock, no network and no encryption:
+//!   `duo-sync` provides an age-encrypted [`Storage`]; tests use [`MemStorage`].
+//!
+//! ```
+//! use duo_journal::{Journal, MemStorage, NewEntry, Kind, new_id};
+//! let journal = Journal::new(MemStorage::new());
+//! journal.create(|doc| doc.init_schema()).unwrap();
+//! let id = new_id();
+//! journal.add(&[NewEntry {
+//!     id: id.clone(), kind: Kind::Appreciation, author: "p1".into(), device: "d1".into(),
+//!     created_at: 0, body: "Thank you for dinner".into(), tags: vec![], status: None,
+//! }]).unwrap();
+//! let read = journal.read().unwrap();
+//! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
+//! ```
+
+mod doc;
+mod model;
+mod storage;
+mod store;
+mod view;
+
+pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
+pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
+pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
+pub use view::View;
+
+/// Everything that can go wrong in the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the store has damaged files: {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    Damaged { problems: Vec<Problem> },
+    #[error("no entry matches '{prefix}'")]
+    NotFound { prefix: String },
+    #[error("'{prefix}' matches more than one entry: {}", candidates.join(", "))]
+    Ambiguous { prefix: String, candidates: Vec<String> },
+    #[error("this journal was written by a newer duo (schema {found}; this duo understands up to {supported})")]
+    SchemaTooNew { found: u64, supported: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("document error: {0}")]
+    Document(String),
+}
+
+/// A new random id: 128 bits as 32 lowercase hex characters.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the operating system's random source is available");
+    hex(&b)
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,166 @@
+//! The plain data types of a journal: what an entry is, independent of automerge.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What kind of entry this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A reflection: the default, an "I" statement about how something felt.
+    Reflection,
+    /// A boundary: something one partner needs, with a status that can change.
+    Boundary,
+    /// An appreciation: a thank-you, small or large.
+    Appreciation,
+}
+
+impl Kind {
+    /// All kinds, in display order.
+    pub const ALL: [Kind; 3] = [Kind::Reflection, Kind::Boundary, Kind::Appreciation];
+
+    /// The stable lowercase name used on disk, in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Reflection => "reflection",
+            Kind::Boundary => "boundary",
+            Kind::Appreciation => "appreciation",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown kind '{s}' (expected reflection, boundary or appreciation)"))
+    }
+}
+
+/// Where a boundary stands. Only boundaries have a status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In force.
+    Active,
+    /// Worth talking about again.
+    Revisit,
+    /// No longer in force; kept for its history.
+    Retired,
+}
+
+impl Status {
+    /// All statuses, in the order `list --kind boundary` shows them.
+    pub const ALL: [Status; 3] = [Status::Active, Status::Revisit, Status::Retired];
+
+    /// The stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Revisit => "revisit",
+            Status::Retired => "retired",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown status '{s}' (expected active, revisit or retired)"))
+    }
+}
+
+/// One journal entry as read from the document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The full id: 32 lowercase hex characters.
+    pub id: String,
+    /// Reflection, boundary or appreciation.
+    pub kind: Kind,
+    /// The person id of the author.
+    pub author: String,
+    /// The device (endpoint id) the entry was written on.
+    pub device: String,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub created_at: i64,
+    /// Milliseconds since the Unix epoch, UTC, of the last edit (equal to `created_at` if never edited).
+    pub edited_at: i64,
+    /// The text. When concurrent edits conflict, this is the one automerge picks everywhere.
+    pub body: String,
+    /// Tags, in the order given.
+    pub tags: Vec<String>,
+    /// A boundary's status; `None` for other kinds.
+    pub status: Option<Status>,
+    /// Other concurrent versions of the body, not yet resolved by the author. Empty when none.
+    pub conflicts: Vec<String>,
+}
+
+impl Entry {
+    /// Does the entry match a case-insensitive search for `needle` (already lowercased)?
+    pub fn matches(&self, needle_lower: &str) -> bool {
+        self.body.to_lowercase().contains(needle_lower)
+            || self.tags.iter().any(|t| t.to_lowercase().contains(needle_lower))
+            || self.conflicts.iter().any(|c| c.to_lowercase().contains(needle_lower))
+    }
+}
+
+/// A new entry to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The id to give it; [`crate::new_id`] makes a random one.
+    pub id: String,
+    pub kind: Kind,
+    pub author: String,
+    pub device: String,
+    pub created_at: i64,
+    pub body: String,
+    pub tags: Vec<String>,
+    /// Only for boundaries; a new boundary defaults to active.
+    pub status: Option<Status>,
+}
+
+/// A change to an existing entry. `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryPatch {
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub status: Option<Status>,
+    /// When the edit was made (milliseconds since the epoch).
+    pub edited_at: i64,
+}
+
+/// A person in the space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+}
+
+/// A device of a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's endpoint id (hex of its public key).
+    pub id: String,
+    /// The person id it belongs to.
+    pub person: String,
+    pub label: String,
+    pub added_at: i64,
+}

@@ -1,0 +1,149 @@
+//! The storage seam: the journal reads and writes named byte blobs through [`Storage`],
+//! which knows nothing of automerge. `duo-sync` implements it with age-encrypted files;
+//! [`MemStorage`] keeps blobs in memory for tests.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Why a blob could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The blob exists but is not what this device wrote: truncated, altered, empty,
+    /// encrypted to someone else, or not an age file at all.
+    #[error("{name} is damaged: {reason}")]
+    Damaged { name: String, reason: String },
+    /// The operating system refused (disk full, permissions, I/O error).
+    #[error("{name}: {source}")]
+    Io {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StorageError {
+    /// The blob's name.
+    pub fn name(&self) -> &str {
+        match self {
+            StorageError::Damaged { name, .. } | StorageError::Io { name, .. } => name,
+        }
+    }
+
+    /// True when the blob does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// What a store holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Blobs in the store's own format, by name (`snapshots/<hash>`, `changes/<hash>`, `view`, …).
+    pub files: Vec<String>,
+    /// Leftovers of writes that were interrupted (safe to remove under an exclusive lock).
+    pub leftovers: Vec<String>,
+    /// Files that the store did not write.
+    pub foreign: Vec<String>,
+}
+
+/// How a command holds the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Readers and appenders: many at once.
+    Shared,
+    /// Compaction, edits and repairs: one at a time, no readers.
+    Exclusive,
+}
+
+/// A held lock; released on drop.
+pub type LockGuard = Box<dyn std::any::Any>;
+
+/// A small synchronous blob store. Writes must be atomic and durable: after `write`
+/// returns, a crash leaves the new blob; a crash during it leaves no blob of that name
+/// (at most a leftover).
+pub trait Storage {
+    fn list(&self) -> Result<Listing, StorageError>;
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
+    fn remove(&self, name: &str) -> Result<(), StorageError>;
+    /// Remove a leftover listed by [`Storage::list`].
+    fn remove_leftover(&self, name: &str) -> Result<(), StorageError>;
+    fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError>;
+    /// Take the exclusive lock only if nobody holds the store.
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError>;
+}
+
+impl<S: Storage + ?Sized> Storage for &S {
+    fn list(&self) -> Result<Listing, StorageError> {
+        (**self).list()
+    }
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        (**self).read(name)
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        (**self).write(name, bytes)
+    }
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        (**self).remove(name)
+    }
+    fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
+        (**self).remove_leftover(name)
+    }
+    fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
+        (**self).lock(mode)
+    }
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
+        (**self).try_lock_exclusive()
+    }
+}
+
+/// Blobs in memory, for tests. Locks are no-ops (one process).
+#[derive(Debug, Default)]
+pub struct MemStorage {
+    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replace a blob's bytes directly (to simulate damage).
+    pub fn poke(&self, name: &str, bytes: Vec<u8>) {
+        self.blobs.lock().unwrap().insert(name.to_string(), bytes);
+    }
+
+    /// A copy of all blobs.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        self.blobs.lock().unwrap().clone()
+    }
+}
+
+impl Storage for MemStorage {
+    fn list(&self) -> Result<Listing, StorageError> {
+        Ok(Listing { files: self.blobs.lock().unwrap().keys().cloned().collect(), ..Default::default() })
+    }
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        self.blobs.lock().unwrap().get(name).cloned().ok_or_else(|| StorageError::Io {
+            name: name.to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.blobs.lock().unwrap().insert(name.to_string(), bytes.to_vec());
+        Ok(())
+    }
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        self.blobs.lock().unwrap().remove(name);
+        Ok(())
+    }
+    fn remove_leftover(&self, _name: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn lock(&self, _mode: LockMode) -> Result<LockGuard, StorageError> {
+        Ok(Box::new(()))
+    }
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
+        Ok(Some(Box::new(())))
+    }
+}

@@ -1,0 +1,433 @@
+//! The journal over a [`Storage`]: chunk files, snapshots, compaction and the view.
+//!
+//! Layout (names are [`Storage`] names; the age layer adds `.age`):
+//! - `snapshots/<sha256>`: a whole saved document.
+//! - `changes/<sha256>`: changes that build on earlier ones (edits, deletions, sync).
+//! - `adds/<sha256>`: append-only changes made without loading the history (new entries).
+//! - `view`: the materialised [`View`], a cache that can always be rebuilt.
+//!
+//! Every file is written whole under a new name and never modified, so a crash leaves the
+//! old state or the new one. Compaction writes the new snapshot and view before it removes
+//! what they replace; a crash in between leaves duplicates, which automerge ignores.
+
+use crate::doc::{Contents, SpaceDoc};
+use crate::model::NewEntry;
+use crate::storage::{LockMode, Storage, StorageError};
+use crate::view::View;
+use crate::JournalError;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// Compact when this many change files have piled up since the last snapshot.
+pub const COMPACT_AFTER: usize = 64;
+
+type Result<T> = std::result::Result<T, JournalError>;
+
+/// A file the journal could not use, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub name: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.reason)
+    }
+}
+
+/// What a read found: everything readable, plus what was not.
+#[derive(Clone, Debug)]
+pub struct Read {
+    pub view: View,
+    /// Damaged or missing files. The view holds what the rest of the store says.
+    pub problems: Vec<Problem>,
+}
+
+/// What `doctor` found and did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub files_checked: usize,
+    pub entries: usize,
+    pub problems: Vec<Problem>,
+    /// Leftovers of interrupted writes that were removed (not damage).
+    pub cleaned: Vec<String>,
+    /// The view was missing, stale or damaged and has been rebuilt.
+    pub view_rebuilt: bool,
+}
+
+impl Report {
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Snapshot,
+    Change,
+    Add,
+    View,
+}
+
+fn kind_of(name: &str) -> Option<FileKind> {
+    if name == "view" {
+        return Some(FileKind::View);
+    }
+    let (dir, hash) = name.split_once('/')?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return None;
+    }
+    match dir {
+        "snapshots" => Some(FileKind::Snapshot),
+        "changes" => Some(FileKind::Change),
+        "adds" => Some(FileKind::Add),
+        _ => None,
+    }
+}
+
+fn hash_name(dir: &str, bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    format!("{dir}/{}", crate::hex(&digest))
+}
+
+/// Chunk files of a listing, and the files that do not belong.
+struct Files {
+    chunks: BTreeSet<String>,
+    has_view: bool,
+    foreign: Vec<String>,
+    leftovers: Vec<String>,
+}
+
+/// A journal (a shared space or a private notebook) kept in a [`Storage`].
+pub struct Journal<S> {
+    storage: S,
+}
+
+impl<S: Storage> Journal<S> {
+    pub fn new(storage: S) -> Self {
+        Self { storage }
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    fn files(&self) -> Result<Files> {
+        let listing = self.storage.list()?;
+        let mut files = Files {
+            chunks: BTreeSet::new(),
+            has_view: false,
+            foreign: listing.foreign,
+            leftovers: listing.leftovers,
+        };
+        for name in listing.files {
+            match kind_of(&name) {
+                Some(FileKind::View) => files.has_view = true,
+                Some(_) => {
+                    files.chunks.insert(name);
+                }
+                None => files.foreign.push(name),
+            }
+        }
+        Ok(files)
+    }
+
+    /// True when the store holds nothing yet.
+    pub fn is_empty(&self) -> Result<bool> {
+        let f = self.files()?;
+        Ok(f.chunks.is_empty() && !f.has_view)
+    }
+
+    /// Create the store with a first snapshot that `init` fills in.
+    pub fn create(&self, init: impl FnOnce(&mut SpaceDoc) -> Result<()>) -> Result<()> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        if !self.is_empty()? {
+            return Err(JournalError::Invalid("this store already exists".into()));
+        }
+        let mut doc = SpaceDoc::new();
+        init(&mut doc)?;
+        let bytes = doc.save();
+        let name = hash_name("snapshots", &bytes);
+        self.storage.write(&name, &bytes)?;
+        self.write_view(&doc, BTreeSet::from([name]))
+    }
+
+    fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
+        let view = View::new(doc.contents(), covers);
+        self.storage.write("view", &view.encode())?;
+        Ok(())
+    }
+
+    /// Load every chunk into one document, collecting the files that could not be used.
+    fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
+        let mut doc = SpaceDoc::new();
+        let mut loaded = BTreeSet::new();
+        let mut problems = Vec::new();
+        // Snapshots first: loading the bulk in one go is much faster than change by change.
+        let ordered = chunks
+            .iter()
+            .filter(|n| n.starts_with("snapshots/"))
+            .chain(chunks.iter().filter(|n| !n.starts_with("snapshots/")));
+        for name in ordered {
+            match self.storage.read(name) {
+                Ok(bytes) => match doc.load_more(&bytes) {
+                    Ok(()) => {
+                        loaded.insert(name.clone());
+                    }
+                    Err(e) => problems.push(Problem { name: name.clone(), reason: format!("not a valid automerge chunk ({e})") }),
+                },
+                Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    problems.push(Problem { name: name.clone(), reason: "missing (removed while reading?)".into() });
+                }
+                Err(StorageError::Damaged { reason, .. }) => problems.push(Problem { name: name.clone(), reason }),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !chunks.iter().any(|n| n.starts_with("snapshots/")) {
+            problems.push(Problem {
+                name: "snapshots/".into(),
+                reason: "no snapshot: the store's base file is missing".into(),
+            });
+        }
+        if doc.has_missing_deps() {
+            problems.push(Problem {
+                name: "(history)".into(),
+                reason: "some changes refer to earlier changes that are missing from the store".into(),
+            });
+        }
+        Ok((doc, loaded, problems))
+    }
+
+    /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
+    /// is still returned. Only an I/O failure of the store itself is an error.
+    pub fn read(&self) -> Result<Read> {
+        let lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let mut problems: Vec<Problem> = files
+            .foreign
+            .iter()
+            .map(|n| Problem { name: n.clone(), reason: "a file duo did not write".into() })
+            .collect();
+        let view = if files.has_view {
+            match self.storage.read("view") {
+                Ok(bytes) => match View::decode(&bytes) {
+                    Ok(v) => Some(v),
+                    Err(reason) => {
+                        problems.push(Problem { name: "view".into(), reason });
+                        None
+                    }
+                },
+                Err(StorageError::Damaged { reason, .. }) => {
+                    problems.push(Problem { name: "view".into(), reason });
+                    None
+                }
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            problems.push(Problem { name: "view".into(), reason: "missing; rebuilt from the chunks".into() });
+            None
+        };
+        if let Some(mut view) = view {
+            let missing: Vec<&String> = view.covers.iter().filter(|n| !files.chunks.contains(*n)).collect();
+            for m in &missing {
+                problems.push(Problem { name: (*m).clone(), reason: "missing: the view lists it but it is gone".into() });
+            }
+            let uncovered: Vec<String> = files.chunks.iter().filter(|n| !view.covers.contains(*n)).cloned().collect();
+            let additive = missing.is_empty() && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
+            if additive {
+                if uncovered.is_empty() {
+                    return Ok(Read { view, problems });
+                }
+                let mut extra = SpaceDoc::new();
+                let mut names = Vec::new();
+                for name in &uncovered {
+                    match self.storage.read(name) {
+                        Ok(bytes) => match extra.load_more(&bytes) {
+                            Ok(()) => names.push(name.clone()),
+                            Err(e) => problems.push(Problem { name: name.clone(), reason: format!("not a valid automerge chunk ({e})") }),
+                        },
+                        Err(StorageError::Damaged { reason, .. }) => problems.push(Problem { name: name.clone(), reason }),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if !extra.has_missing_deps() && view.merge_additions(extra.contents(), names) {
+                    return Ok(Read { view, problems });
+                }
+            }
+        }
+        // Rebuild from the chunks.
+        let (doc, loaded, load_problems) = self.load_all(&files.chunks)?;
+        for p in load_problems {
+            if !problems.iter().any(|q| q.name == p.name) {
+                problems.push(p);
+            }
+        }
+        let view = View::new(doc.contents(), loaded.clone());
+        drop(lock);
+        if problems.iter().all(|p| p.name == "view") {
+            // Refresh the cache when nobody else holds the store; a busy store just
+            // means the next reader rebuilds again.
+            if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
+                && self.files().map(|f| f.chunks == loaded).unwrap_or(false)
+            {
+                let _ = self.storage.write("view", &view.encode());
+            }
+        }
+        Ok(Read { view, problems })
+    }
+
+    /// Append new entries without loading the history: one `adds/` chunk made in an empty
+    /// document. Durable when this returns.
+    pub fn add(&self, entries: &[NewEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut doc = SpaceDoc::new();
+        for e in entries {
+            doc.add_entry(e)?;
+        }
+        let bytes = doc.save();
+        let name = hash_name("adds", &bytes);
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        self.storage.write(&name, &bytes)?;
+        Ok(())
+    }
+
+    /// Load the whole document, let `f` change it, and store what changed. Refuses to
+    /// build on a damaged store.
+    pub fn update<T>(&self, f: impl FnOnce(&mut SpaceDoc) -> Result<T>) -> Result<T> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        let files = self.files()?;
+        let (mut doc, mut loaded, problems) = self.load_all(&files.chunks)?;
+        if !problems.is_empty() {
+            return Err(JournalError::Damaged { problems });
+        }
+        doc.check_schema()?;
+        let before = doc.heads();
+        let out = f(&mut doc)?;
+        let bytes = doc.save_after(&before);
+        if doc.heads() != before {
+            let name = hash_name("changes", &bytes);
+            self.storage.write(&name, &bytes)?;
+            loaded.insert(name);
+            self.write_view(&doc, loaded)?;
+        }
+        Ok(out)
+    }
+
+    /// Apply saved automerge bytes from elsewhere (a peer, a bundle, a backup) as a
+    /// `changes/` chunk. Returns how many entries the journal had before and after.
+    pub fn apply(&self, bytes: &[u8]) -> Result<(usize, usize)> {
+        self.update(|doc| {
+            let before = doc.contents().entries.len();
+            doc.load_more(bytes)?;
+            doc.check_schema()?;
+            Ok((before, doc.contents().entries.len()))
+        })
+    }
+
+    /// How many chunk files are waiting to be compacted.
+    pub fn pending_chunks(&self) -> Result<usize> {
+        Ok(self.files()?.chunks.iter().filter(|n| !n.starts_with("snapshots/")).count())
+    }
+
+    /// Compact if enough change files have piled up. Returns whether it did.
+    pub fn maybe_compact(&self) -> Result<bool> {
+        if self.pending_chunks()? < COMPACT_AFTER {
+            return Ok(false);
+        }
+        self.compact()?;
+        Ok(true)
+    }
+
+    /// Fold every chunk into one snapshot. Writes the snapshot and view first, then
+    /// removes what they replace. Refuses to compact a damaged store (that would throw
+    /// the damaged file's siblings away with it).
+    pub fn compact(&self) -> Result<()> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        let files = self.files()?;
+        let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
+        if !problems.is_empty() {
+            return Err(JournalError::Damaged { problems });
+        }
+        let bytes = doc.save();
+        let name = hash_name("snapshots", &bytes);
+        self.storage.write(&name, &bytes)?;
+        self.write_view(&doc, BTreeSet::from([name.clone()]))?;
+        for old in loaded.iter().filter(|n| **n != name) {
+            self.storage.remove(old)?;
+        }
+        Ok(())
+    }
+
+    /// The whole document (for export of history, sync and backups).
+    pub fn load(&self) -> Result<SpaceDoc> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let (doc, _, problems) = self.load_all(&files.chunks)?;
+        if !problems.is_empty() {
+            return Err(JournalError::Damaged { problems });
+        }
+        Ok(doc)
+    }
+
+    /// Check every file; remove leftovers of interrupted writes; rebuild the view.
+    pub fn doctor(&self) -> Result<Report> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        let files = self.files()?;
+        let mut report = Report::default();
+        for l in &files.leftovers {
+            self.storage.remove_leftover(l)?;
+            report.cleaned.push(l.clone());
+        }
+        for f in &files.foreign {
+            report.problems.push(Problem { name: f.clone(), reason: "a file duo did not write".into() });
+        }
+        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
+        report.files_checked = files.chunks.len() + usize::from(files.has_view);
+        report.problems.extend(problems);
+        if let Err(e) = doc.check_schema() {
+            report.problems.push(Problem { name: "(document)".into(), reason: e.to_string() });
+        }
+        let fresh = View::new(doc.contents(), loaded.clone());
+        report.entries = fresh.entries.len();
+        let current = if files.has_view {
+            match self.storage.read("view") {
+                Ok(bytes) => match View::decode(&bytes) {
+                    Ok(v) => Some(v),
+                    Err(reason) => {
+                        report.problems.push(Problem { name: "view".into(), reason });
+                        None
+                    }
+                },
+                Err(StorageError::Damaged { reason, .. }) => {
+                    report.problems.push(Problem { name: "view".into(), reason });
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            report.problems.push(Problem { name: "view".into(), reason: "missing".into() });
+            None
+        };
+        if let Some(v) = &current {
+            for m in v.covers.iter().filter(|n| !files.chunks.contains(*n)) {
+                report.problems.push(Problem { name: m.clone(), reason: "missing: the view lists it but it is gone".into() });
+            }
+        }
+        let chunk_damage = report.problems.iter().any(|p| p.name != "view");
+        // Only rewrite the cache from a complete store; with damage, leave every file as it is.
+        if !chunk_damage && current.as_ref() != Some(&fresh) {
+            self.storage.write("view", &fresh.encode())?;
+            report.view_rebuilt = true;
+        }
+        Ok(report)
+    }
+
+    /// Contents of the whole document (slow path; for tests and checks).
+    pub fn contents(&self) -> Result<Contents> {
+        Ok(self.load()?.contents())
+    }
+}

@@ -1,0 +1,211 @@
+//! A device's home directory: its keys, its settings, its shared space and its private
+//! notebook.
+//!
+//! ```text
+//! <home>/config.json        who this device is (person id, name, device label); no secrets
+//! <home>/keys/age.key       standard age identity (mode 0600): decrypts every store file
+//! <home>/keys/device.key    the device's iroh secret key (mode 0600): its network identity
+//! <home>/space/             the shared space (age-encrypted automerge chunks + view)
+//! <home>/private/           the private notebook (same format; never synced)
+//! ```
+
+use crate::store::{AgeStore, write_durably};
+use crate::SyncError;
+use age::secrecy::ExposeSecret;
+use duo_journal::{Device, Journal, Person};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const CONFIG: &str = "config.json";
+const CONFIG_VERSION: u32 = 1;
+
+/// Who this device is. Not secret; kept in plain JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Config {
+    pub version: u32,
+    pub person_id: String,
+    pub name: String,
+    pub device_id: String,
+    pub device_label: String,
+    pub created_at: i64,
+}
+
+/// A device's home directory, not yet opened.
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+/// An opened home: keys loaded, stores ready.
+pub struct Opened {
+    pub home: Home,
+    pub config: Config,
+    pub secret: iroh::SecretKey,
+    pub space: Journal<AgeStore>,
+    pub private: Journal<AgeStore>,
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
+    move |source| SyncError::Io { path: path.to_path_buf(), source }
+}
+
+impl Home {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG)
+    }
+
+    pub fn age_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("age.key")
+    }
+
+    pub fn device_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("device.key")
+    }
+
+    pub fn space_dir(&self) -> PathBuf {
+        self.root.join("space")
+    }
+
+    pub fn private_dir(&self) -> PathBuf {
+        self.root.join("private")
+    }
+
+    /// Has `init` completed here?
+    pub fn is_initialized(&self) -> bool {
+        self.config_path().exists()
+    }
+
+    /// Create this device: keys, settings, an empty shared space with this person and
+    /// device in it, and an empty private notebook. `now` is milliseconds since the epoch.
+    pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Opened, SyncError> {
+        if self.is_initialized() {
+            return Err(SyncError::AlreadyInitialized { path: self.root.clone() });
+        }
+        for leftover in [self.root.join("keys"), self.space_dir(), self.private_dir()] {
+            if leftover.exists() {
+                return Err(SyncError::IncompleteSetup { path: leftover });
+            }
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 64 {
+            return Err(SyncError::InvalidName);
+        }
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
+        let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
+
+        let age_identity = age::x25519::Identity::generate();
+        let age_text = format!(
+            "# duo device key: decrypts this device's journal files (age -d -i {})\n# public key: {}\n{}\n",
+            self.age_key_path().display(),
+            age_identity.to_public(),
+            age_identity.to_string().expose_secret()
+        );
+        write_durably(&self.age_key_path(), age_text.as_bytes()).map_err(io_at(&self.age_key_path()))?;
+        let secret = iroh::SecretKey::generate();
+        let device_text = format!("# duo device network key (iroh)\n{}\n", duo_journal::hex(&secret.to_bytes()));
+        write_durably(&self.device_key_path(), device_text.as_bytes()).map_err(io_at(&self.device_key_path()))?;
+
+        let config = Config {
+            version: CONFIG_VERSION,
+            person_id: duo_journal::new_id(),
+            name: name.to_string(),
+            device_id: secret.public().to_string(),
+            device_label: label.to_string(),
+            created_at: now,
+        };
+        let identity = Arc::new(age_identity);
+        let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
+        let person = Person { id: config.person_id.clone(), name: config.name.clone() };
+        let device = Device {
+            id: config.device_id.clone(),
+            person: config.person_id.clone(),
+            label: label.to_string(),
+            added_at: now,
+        };
+        space.create(|doc| doc.init(&duo_journal::new_id(), &person, &device))?;
+        let private = Journal::new(AgeStore::new(self.private_dir(), identity));
+        private.create(|doc| doc.init_schema())?;
+        // The config is written last: its presence is what says the setup is complete.
+        let json = serde_json::to_vec_pretty(&config).expect("config serializes");
+        write_durably(&self.config_path(), &json).map_err(io_at(&self.config_path()))?;
+        self.open()
+    }
+
+    /// Open an initialized home: read settings and keys (refusing keys others can read).
+    pub fn open(&self) -> Result<Opened, SyncError> {
+        let config_path = self.config_path();
+        let bytes = match fs::read(&config_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SyncError::NotInitialized { path: self.root.clone() });
+            }
+            Err(e) => return Err(io_at(&config_path)(e)),
+        };
+        let config: Config = serde_json::from_slice(&bytes)
+            .map_err(|e| SyncError::BadFile { path: config_path.clone(), reason: e.to_string() })?;
+        if config.version > CONFIG_VERSION {
+            return Err(SyncError::BadFile {
+                path: config_path,
+                reason: format!("written by a newer duo (version {})", config.version),
+            });
+        }
+        let age_identity = read_age_identity(&self.age_key_path())?;
+        let secret = read_device_key(&self.device_key_path())?;
+        let identity = Arc::new(age_identity);
+        Ok(Opened {
+            home: self.clone(),
+            config,
+            secret,
+            space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
+            private: Journal::new(AgeStore::new(self.private_dir(), identity)),
+        })
+    }
+}
+
+/// Read a key file, refusing one that other users could read.
+fn read_secret_file(path: &Path) -> Result<String, SyncError> {
+    let meta = fs::metadata(path).map_err(io_at(path))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SyncError::KeyPermissions { path: path.to_path_buf(), mode });
+    }
+    fs::read_to_string(path).map_err(io_at(path))
+}
+
+fn key_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
+    let text = read_secret_file(path)?;
+    key_line(&text)
+        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+        .ok_or_else(|| SyncError::BadFile { path: path.to_path_buf(), reason: "not an age X25519 identity".into() })
+}
+
+fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
+    let text = read_secret_file(path)?;
+    let bad = || SyncError::BadFile { path: path.to_path_buf(), reason: "not a duo device key".into() };
+    let line = key_line(&text).ok_or_else(bad)?;
+    if line.len() != 64 {
+        return Err(bad());
+    }
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    Ok(iroh::SecretKey::from_bytes(&bytes))
+}

@@ -1,0 +1,44 @@
+//! duo-sync: everything about trust on a device.
+//!
+//! - [`Home`] creates and opens a device: its age identity (at-rest encryption), its iroh
+//!   secret key (its network identity), its settings, its shared space and private notebook.
+//! - [`AgeStore`] is the journal's storage: age-encrypted files written crash-safely.
+//!
+//! ```no_run
+//! let opened = duo_sync::Home::new("/tmp/alice").init("Alice", "laptop", 0).unwrap();
+//! let read = opened.space.read().unwrap();
+//! assert_eq!(read.view.entries.len(), 0);
+//! ```
+
+mod home;
+mod store;
+
+pub use home::{Config, Home, Opened};
+pub use store::{AgeStore, write_durably};
+
+use std::path::PathBuf;
+
+/// Errors from the device layer. Messages say what happened; the CLI adds what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("duo is not set up in {path}")]
+    NotInitialized { path: PathBuf },
+    #[error("duo is already set up in {path}")]
+    AlreadyInitialized { path: PathBuf },
+    #[error("an incomplete setup was found at {path}")]
+    IncompleteSetup { path: PathBuf },
+    #[error("a name must be 1 to 64 printable characters")]
+    InvalidName,
+    #[error("key file {path} can be read by other users (mode {mode:o})")]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] duo_journal::JournalError),
+}

@@ -1,0 +1,197 @@
+//! [`AgeStore`]: the journal's [`Storage`] as age-encrypted files in a directory.
+//!
+//! Every file is a standard age file encrypted to this device's X25519 recipient, so
+//! `age -d -i keys/age.key FILE` reads any of them. Writes go to a temporary file that is
+//! fsynced, renamed over the final name and followed by an fsync of the directory: a crash
+//! at any instant leaves the old state or the new one, plus at most a `.tmp` leftover that
+//! `duo doctor` removes.
+
+use age::x25519::{Identity, Recipient};
+use duo_journal::{Listing, LockGuard, LockMode, Storage, StorageError};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const DIRS: [&str; 3] = ["snapshots", "changes", "adds"];
+const SUFFIX: &str = ".age";
+const LOCK: &str = ".lock";
+
+/// A directory of age-encrypted blobs.
+#[derive(Clone)]
+pub struct AgeStore {
+    root: PathBuf,
+    identity: Arc<Identity>,
+    recipient: Recipient,
+}
+
+fn io(name: &str, source: std::io::Error) -> StorageError {
+    StorageError::Io { name: name.to_string(), source }
+}
+
+/// Write `bytes` to `path` durably: temp file, fsync, rename, fsync the directory.
+/// The file is created with mode 0600.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("a file path needs a directory"))?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", duo_journal::new_id()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        // Best effort: a failed write must not leave a half-written file under the real
+        // name (the rename is atomic) and should not leave a leftover either.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl AgeStore {
+    /// A store in `root` (created on first write) readable with `identity`.
+    pub fn new(root: impl Into<PathBuf>, identity: Arc<Identity>) -> Self {
+        let recipient = identity.to_public();
+        Self { root: root.into(), identity, recipient }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds blob `name`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}{SUFFIX}"))
+    }
+
+    fn ensure_dirs(&self) -> std::io::Result<()> {
+        for d in DIRS {
+            fs::create_dir_all(self.root.join(d))?;
+        }
+        Ok(())
+    }
+
+    fn lock_file(&self) -> Result<File, StorageError> {
+        fs::create_dir_all(&self.root).map_err(|e| io(LOCK, e))?;
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.root.join(LOCK))
+            .map_err(|e| io(LOCK, e))
+    }
+}
+
+fn classify(dir_label: Option<&str>, entry: &fs::DirEntry, out: &mut Listing) {
+    let file_name = entry.file_name().to_string_lossy().into_owned();
+    let shown = match dir_label {
+        Some(d) => format!("{d}/{file_name}"),
+        None => file_name.clone(),
+    };
+    if file_name.starts_with('.') && file_name.ends_with(".tmp") {
+        out.leftovers.push(shown);
+    } else if let Some(stem) = file_name.strip_suffix(SUFFIX)
+        && entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+    {
+        out.files.push(match dir_label {
+            Some(d) => format!("{d}/{stem}"),
+            None => stem.to_string(),
+        });
+    } else {
+        out.foreign.push(shown);
+    }
+}
+
+impl Storage for AgeStore {
+    fn list(&self) -> Result<Listing, StorageError> {
+        let mut out = Listing::default();
+        let top = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&self.root.display().to_string(), e)),
+        };
+        for entry in top {
+            let entry = entry.map_err(|e| io("(store)", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == LOCK {
+                continue;
+            }
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir && DIRS.contains(&name.as_str()) {
+                for sub in fs::read_dir(entry.path()).map_err(|e| io(&name, e))? {
+                    let sub = sub.map_err(|e| io(&name, e))?;
+                    classify(Some(&name), &sub, &mut out);
+                }
+            } else if is_dir {
+                out.foreign.push(format!("{name}/"));
+            } else {
+                classify(None, &entry, &mut out);
+            }
+        }
+        out.files.sort();
+        out.leftovers.sort();
+        out.foreign.sort();
+        Ok(out)
+    }
+
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        let bytes = fs::read(self.path_of(name)).map_err(|e| io(name, e))?;
+        // age authenticates every chunk; nothing is returned unless the whole file decrypted.
+        age::decrypt(self.identity.as_ref(), &bytes).map_err(|e| StorageError::Damaged {
+            name: name.to_string(),
+            reason: if bytes.is_empty() { "the file is empty".to_string() } else { format!("cannot decrypt ({e})") },
+        })
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let sealed = age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
+        self.ensure_dirs().map_err(|e| io(name, e))?;
+        write_durably(&self.path_of(name), &sealed).map_err(|e| io(name, e))
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.path_of(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(name, e)),
+        }
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
+        }
+        Ok(())
+    }
+
+    fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.root.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(name, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
+        let f = self.lock_file()?;
+        match mode {
+            LockMode::Shared => f.lock_shared(),
+            LockMode::Exclusive => f.lock(),
+        }
+        .map_err(|e| io(LOCK, e))?;
+        Ok(Box::new(f))
+    }
+
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
+        let f = self.lock_file()?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(Box::new(f))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(LOCK, e)),
+        }
+    }
+}
