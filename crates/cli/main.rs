@@ -1,1 +1,33 @@
-fn main(){}
+//! The `duo` command. Each command lives in `cmd/`; the logic lives in the libraries.
+
+mod args;
+mod cmd;
+mod ctx;
+mod editor;
+mod error;
+mod output;
+
+use clap::Parser;
+use error::CliError;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let code = match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.code
+        }
+    };
+    std::process::exit(code);
+}
+
+fn report(e: &CliError) {
+    eprintln!("error: {}", e.message);
+    for c in &e.causes {
+        eprintln!("  caused by: {c}");
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+}

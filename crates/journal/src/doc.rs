@@ -8,9 +8,11 @@
 //! `Text` bodies takes seconds, and one author's concurrent edits are surfaced as conflicts
 //! (`get_all`) instead of being merged character by character.
 
-use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
 use crate::JournalError;
-use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT, transaction::Transactable};
+use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
+use automerge::{
+    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
+};
 use std::collections::BTreeMap;
 
 /// The newest document schema this build understands. A document that says it is newer is
@@ -62,7 +64,9 @@ impl SpaceDoc {
     /// An empty document with a fresh random actor id. Every process gets its own actor:
     /// two live processes sharing one would corrupt merges.
     pub fn new() -> Self {
-        Self { doc: AutoCommit::new() }
+        Self {
+            doc: AutoCommit::new(),
+        }
     }
 
     /// Load a saved document or change chunk. The bytes are untrusted.
@@ -128,7 +132,10 @@ impl SpaceDoc {
     pub fn check_schema(&self) -> Result<()> {
         let found = self.schema();
         if found > SCHEMA_VERSION {
-            return Err(JournalError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+            return Err(JournalError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
         Ok(())
     }
@@ -149,28 +156,43 @@ impl SpaceDoc {
     }
 
     fn put_person(&mut self, p: &Person) -> Result<()> {
-        let o = self.doc.put_object(ROOT, format!("{PERSON}{}", p.id), ObjType::Map).map_err(am)?;
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{PERSON}{}", p.id), ObjType::Map)
+            .map_err(am)?;
         self.doc.put(&o, "name", p.name.as_str()).map_err(am)?;
         Ok(())
     }
 
     fn put_device(&mut self, d: &Device) -> Result<()> {
-        let o = self.doc.put_object(ROOT, format!("{DEVICE}{}", d.id), ObjType::Map).map_err(am)?;
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{DEVICE}{}", d.id), ObjType::Map)
+            .map_err(am)?;
         self.doc.put(&o, "person", d.person.as_str()).map_err(am)?;
         self.doc.put(&o, "label", d.label.as_str()).map_err(am)?;
-        self.doc.put(&o, "added_at", ScalarValue::Timestamp(d.added_at)).map_err(am)?;
+        self.doc
+            .put(&o, "added_at", ScalarValue::Timestamp(d.added_at))
+            .map_err(am)?;
         Ok(())
     }
 
     /// Add an entry under its own root key. This needs no history: it can be done in an
     /// empty document and merged later without conflict.
     pub fn add_entry(&mut self, e: &NewEntry) -> Result<()> {
-        let o = self.doc.put_object(ROOT, format!("{ENTRY}{}", e.id), ObjType::Map).map_err(am)?;
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{ENTRY}{}", e.id), ObjType::Map)
+            .map_err(am)?;
         self.doc.put(&o, "kind", e.kind.as_str()).map_err(am)?;
         self.doc.put(&o, "author", e.author.as_str()).map_err(am)?;
         self.doc.put(&o, "device", e.device.as_str()).map_err(am)?;
-        self.doc.put(&o, "created_at", ScalarValue::Timestamp(e.created_at)).map_err(am)?;
-        self.doc.put(&o, "edited_at", ScalarValue::Timestamp(e.created_at)).map_err(am)?;
+        self.doc
+            .put(&o, "created_at", ScalarValue::Timestamp(e.created_at))
+            .map_err(am)?;
+        self.doc
+            .put(&o, "edited_at", ScalarValue::Timestamp(e.created_at))
+            .map_err(am)?;
         self.doc.put(&o, "body", e.body.as_str()).map_err(am)?;
         self.put_tags(&o, &e.tags)?;
         if e.kind == Kind::Boundary {
@@ -191,7 +213,9 @@ impl SpaceDoc {
     fn entry_obj(&self, id: &str) -> Result<ObjId> {
         match self.doc.get(ROOT, format!("{ENTRY}{id}")).map_err(am)? {
             Some((Value::Object(ObjType::Map), o)) => Ok(o),
-            _ => Err(JournalError::NotFound { prefix: id.to_string() }),
+            _ => Err(JournalError::NotFound {
+                prefix: id.to_string(),
+            }),
         }
     }
 
@@ -199,7 +223,11 @@ impl SpaceDoc {
     pub fn edit_entry(&mut self, id: &str, patch: &EntryPatch) -> Result<()> {
         let o = self.entry_obj(id)?;
         if let Some(status) = patch.status {
-            let kind = self.doc.get(&o, "kind").map_err(am)?.and_then(|(v, _)| str_of(&v));
+            let kind = self
+                .doc
+                .get(&o, "kind")
+                .map_err(am)?
+                .and_then(|(v, _)| str_of(&v));
             if kind.as_deref() != Some(Kind::Boundary.as_str()) {
                 return Err(JournalError::Invalid(format!(
                     "entry {id} is not a boundary: only boundaries have a status"
@@ -213,7 +241,9 @@ impl SpaceDoc {
         if let Some(tags) = &patch.tags {
             self.put_tags(&o, tags)?;
         }
-        self.doc.put(&o, "edited_at", ScalarValue::Timestamp(patch.edited_at)).map_err(am)?;
+        self.doc
+            .put(&o, "edited_at", ScalarValue::Timestamp(patch.edited_at))
+            .map_err(am)?;
         Ok(())
     }
 
@@ -227,11 +257,21 @@ impl SpaceDoc {
     /// Read everything out into plain types. Entries that a foreign or damaged replica
     /// wrote without the required fields are left out rather than guessed at.
     pub fn contents(&self) -> Contents {
-        let mut c = Contents { schema: self.schema(), ..Default::default() };
-        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        let mut c = Contents {
+            schema: self.schema(),
+            ..Default::default()
+        };
+        c.space_id = self
+            .doc
+            .get(ROOT, "space")
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| str_of(&v));
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
-            let Some((kind, id)) = key.split_once('/') else { continue };
+            let Some((kind, id)) = key.split_once('/') else {
+                continue;
+            };
             let obj = item.id();
             match kind {
                 "entry" => {
@@ -241,13 +281,29 @@ impl SpaceDoc {
                 }
                 "person" => {
                     if let Some(name) = self.get_str(&obj, "name") {
-                        c.persons.insert(id.to_string(), Person { id: id.to_string(), name });
+                        c.persons.insert(
+                            id.to_string(),
+                            Person {
+                                id: id.to_string(),
+                                name,
+                            },
+                        );
                     }
                 }
                 "device" => {
-                    if let (Some(person), Some(label)) = (self.get_str(&obj, "person"), self.get_str(&obj, "label")) {
+                    if let (Some(person), Some(label)) =
+                        (self.get_str(&obj, "person"), self.get_str(&obj, "label"))
+                    {
                         let added_at = self.get_i64(&obj, "added_at").unwrap_or(0);
-                        c.devices.insert(id.to_string(), Device { id: id.to_string(), person, label, added_at });
+                        c.devices.insert(
+                            id.to_string(),
+                            Device {
+                                id: id.to_string(),
+                                person,
+                                label,
+                                added_at,
+                            },
+                        );
                     }
                 }
                 _ => {}
@@ -266,32 +322,50 @@ impl SpaceDoc {
     }
 
     fn get_str(&self, obj: &ObjId, prop: &str) -> Option<String> {
-        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| str_of(&v))
+        self.doc
+            .get(obj, prop)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| str_of(&v))
     }
 
     fn get_i64(&self, obj: &ObjId, prop: &str) -> Option<i64> {
-        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| v.as_i64())
+        self.doc
+            .get(obj, prop)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| v.as_i64())
     }
 
     fn read_entry(&self, id: &str, obj: &ObjId) -> Option<Entry> {
         let kind: Kind = self.get_str(obj, "kind")?.parse().ok()?;
         let versions = self.doc.get_all(obj, "body").ok()?;
         let body = self.get_str(obj, "body")?;
-        let conflicts = versions.iter().filter_map(|(v, _)| str_of(v)).filter(|v| *v != body).collect();
+        let conflicts = versions
+            .iter()
+            .filter_map(|(v, _)| str_of(v))
+            .filter(|v| *v != body)
+            .collect();
         let created_at = self.get_i64(obj, "created_at")?;
         let tags = match self.doc.get(obj, "tags").ok().flatten() {
             Some((Value::Object(ObjType::List), list)) => self
                 .doc
                 .list_range(&list, ..)
                 .filter_map(|i| match i.value {
-                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
+                        Some(s.to_string())
+                    }
                     _ => None,
                 })
                 .collect(),
             _ => Vec::new(),
         };
         let status = if kind == Kind::Boundary {
-            Some(self.get_str(obj, "status").and_then(|s| s.parse().ok()).unwrap_or(Status::Active))
+            Some(
+                self.get_str(obj, "status")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(Status::Active),
+            )
         } else {
             None
         };

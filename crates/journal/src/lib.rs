@@ -20,6 +20,7 @@
 //! ```
 
 mod doc;
+pub mod import;
 mod model;
 mod storage;
 mod store;
@@ -29,7 +30,7 @@ pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
 pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
-pub use view::View;
+pub use view::{Query, View, entry_order};
 
 /// Everything that can go wrong in the journal.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +42,13 @@ pub enum JournalError {
     #[error("no entry matches '{prefix}'")]
     NotFound { prefix: String },
     #[error("'{prefix}' matches more than one entry: {}", candidates.join(", "))]
-    Ambiguous { prefix: String, candidates: Vec<String> },
-    #[error("this journal was written by a newer duo (schema {found}; this duo understands up to {supported})")]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "this journal was written by a newer duo (schema {found}; this duo understands up to {supported})"
+    )]
     SchemaTooNew { found: u64, supported: u64 },
     #[error("{0}")]
     Invalid(String),

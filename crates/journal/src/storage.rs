@@ -121,16 +121,27 @@ impl MemStorage {
 
 impl Storage for MemStorage {
     fn list(&self) -> Result<Listing, StorageError> {
-        Ok(Listing { files: self.blobs.lock().unwrap().keys().cloned().collect(), ..Default::default() })
-    }
-    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
-        self.blobs.lock().unwrap().get(name).cloned().ok_or_else(|| StorageError::Io {
-            name: name.to_string(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        Ok(Listing {
+            files: self.blobs.lock().unwrap().keys().cloned().collect(),
+            ..Default::default()
         })
     }
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        self.blobs
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::Io {
+                name: name.to_string(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+    }
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        self.blobs.lock().unwrap().insert(name.to_string(), bytes.to_vec());
+        self.blobs
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), bytes.to_vec());
         Ok(())
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {

@@ -10,11 +10,11 @@
 //! old state or the new one. Compaction writes the new snapshot and view before it removes
 //! what they replace; a crash in between leaves duplicates, which automerge ignores.
 
+use crate::JournalError;
 use crate::doc::{Contents, SpaceDoc};
 use crate::model::NewEntry;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;
-use crate::JournalError;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
@@ -75,7 +75,11 @@ fn kind_of(name: &str) -> Option<FileKind> {
         return Some(FileKind::View);
     }
     let (dir, hash) = name.split_once('/')?;
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if hash.len() != 64
+        || !hash
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         return None;
     }
     match dir {
@@ -160,7 +164,10 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Load every chunk into one document, collecting the files that could not be used.
-    fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
+    fn load_all(
+        &self,
+        chunks: &BTreeSet<String>,
+    ) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
         let mut doc = SpaceDoc::new();
         let mut loaded = BTreeSet::new();
         let mut problems = Vec::new();
@@ -175,12 +182,23 @@ impl<S: Storage> Journal<S> {
                     Ok(()) => {
                         loaded.insert(name.clone());
                     }
-                    Err(e) => problems.push(Problem { name: name.clone(), reason: format!("not a valid automerge chunk ({e})") }),
+                    Err(e) => problems.push(Problem {
+                        name: name.clone(),
+                        reason: format!("not a valid automerge chunk ({e})"),
+                    }),
                 },
-                Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    problems.push(Problem { name: name.clone(), reason: "missing (removed while reading?)".into() });
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    problems.push(Problem {
+                        name: name.clone(),
+                        reason: "missing (removed while reading?)".into(),
+                    });
                 }
-                Err(StorageError::Damaged { reason, .. }) => problems.push(Problem { name: name.clone(), reason }),
+                Err(StorageError::Damaged { reason, .. }) => problems.push(Problem {
+                    name: name.clone(),
+                    reason,
+                }),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -193,7 +211,8 @@ impl<S: Storage> Journal<S> {
         if doc.has_missing_deps() {
             problems.push(Problem {
                 name: "(history)".into(),
-                reason: "some changes refer to earlier changes that are missing from the store".into(),
+                reason: "some changes refer to earlier changes that are missing from the store"
+                    .into(),
             });
         }
         Ok((doc, loaded, problems))
@@ -207,35 +226,60 @@ impl<S: Storage> Journal<S> {
         let mut problems: Vec<Problem> = files
             .foreign
             .iter()
-            .map(|n| Problem { name: n.clone(), reason: "a file duo did not write".into() })
+            .map(|n| Problem {
+                name: n.clone(),
+                reason: "a file duo did not write".into(),
+            })
             .collect();
         let view = if files.has_view {
             match self.storage.read("view") {
                 Ok(bytes) => match View::decode(&bytes) {
                     Ok(v) => Some(v),
                     Err(reason) => {
-                        problems.push(Problem { name: "view".into(), reason });
+                        problems.push(Problem {
+                            name: "view".into(),
+                            reason,
+                        });
                         None
                     }
                 },
                 Err(StorageError::Damaged { reason, .. }) => {
-                    problems.push(Problem { name: "view".into(), reason });
+                    problems.push(Problem {
+                        name: "view".into(),
+                        reason,
+                    });
                     None
                 }
                 Err(e) if e.is_not_found() => None,
                 Err(e) => return Err(e.into()),
             }
         } else {
-            problems.push(Problem { name: "view".into(), reason: "missing; rebuilt from the chunks".into() });
+            problems.push(Problem {
+                name: "view".into(),
+                reason: "missing; rebuilt from the chunks".into(),
+            });
             None
         };
         if let Some(mut view) = view {
-            let missing: Vec<&String> = view.covers.iter().filter(|n| !files.chunks.contains(*n)).collect();
+            let missing: Vec<&String> = view
+                .covers
+                .iter()
+                .filter(|n| !files.chunks.contains(*n))
+                .collect();
             for m in &missing {
-                problems.push(Problem { name: (*m).clone(), reason: "missing: the view lists it but it is gone".into() });
+                problems.push(Problem {
+                    name: (*m).clone(),
+                    reason: "missing: the view lists it but it is gone".into(),
+                });
             }
-            let uncovered: Vec<String> = files.chunks.iter().filter(|n| !view.covers.contains(*n)).cloned().collect();
-            let additive = missing.is_empty() && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
+            let uncovered: Vec<String> = files
+                .chunks
+                .iter()
+                .filter(|n| !view.covers.contains(*n))
+                .cloned()
+                .collect();
+            let additive =
+                missing.is_empty() && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
             if additive {
                 if uncovered.is_empty() {
                     return Ok(Read { view, problems });
@@ -246,9 +290,15 @@ impl<S: Storage> Journal<S> {
                     match self.storage.read(name) {
                         Ok(bytes) => match extra.load_more(&bytes) {
                             Ok(()) => names.push(name.clone()),
-                            Err(e) => problems.push(Problem { name: name.clone(), reason: format!("not a valid automerge chunk ({e})") }),
+                            Err(e) => problems.push(Problem {
+                                name: name.clone(),
+                                reason: format!("not a valid automerge chunk ({e})"),
+                            }),
                         },
-                        Err(StorageError::Damaged { reason, .. }) => problems.push(Problem { name: name.clone(), reason }),
+                        Err(StorageError::Damaged { reason, .. }) => problems.push(Problem {
+                            name: name.clone(),
+                            reason,
+                        }),
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -330,7 +380,12 @@ impl<S: Storage> Journal<S> {
 
     /// How many chunk files are waiting to be compacted.
     pub fn pending_chunks(&self) -> Result<usize> {
-        Ok(self.files()?.chunks.iter().filter(|n| !n.starts_with("snapshots/")).count())
+        Ok(self
+            .files()?
+            .chunks
+            .iter()
+            .filter(|n| !n.starts_with("snapshots/"))
+            .count())
     }
 
     /// Compact if enough change files have piled up. Returns whether it did.
@@ -383,13 +438,19 @@ impl<S: Storage> Journal<S> {
             report.cleaned.push(l.clone());
         }
         for f in &files.foreign {
-            report.problems.push(Problem { name: f.clone(), reason: "a file duo did not write".into() });
+            report.problems.push(Problem {
+                name: f.clone(),
+                reason: "a file duo did not write".into(),
+            });
         }
         let (doc, loaded, problems) = self.load_all(&files.chunks)?;
         report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);
         if let Err(e) = doc.check_schema() {
-            report.problems.push(Problem { name: "(document)".into(), reason: e.to_string() });
+            report.problems.push(Problem {
+                name: "(document)".into(),
+                reason: e.to_string(),
+            });
         }
         let fresh = View::new(doc.contents(), loaded.clone());
         report.entries = fresh.entries.len();
@@ -398,23 +459,35 @@ impl<S: Storage> Journal<S> {
                 Ok(bytes) => match View::decode(&bytes) {
                     Ok(v) => Some(v),
                     Err(reason) => {
-                        report.problems.push(Problem { name: "view".into(), reason });
+                        report.problems.push(Problem {
+                            name: "view".into(),
+                            reason,
+                        });
                         None
                     }
                 },
                 Err(StorageError::Damaged { reason, .. }) => {
-                    report.problems.push(Problem { name: "view".into(), reason });
+                    report.problems.push(Problem {
+                        name: "view".into(),
+                        reason,
+                    });
                     None
                 }
                 Err(e) => return Err(e.into()),
             }
         } else {
-            report.problems.push(Problem { name: "view".into(), reason: "missing".into() });
+            report.problems.push(Problem {
+                name: "view".into(),
+                reason: "missing".into(),
+            });
             None
         };
         if let Some(v) = &current {
             for m in v.covers.iter().filter(|n| !files.chunks.contains(*n)) {
-                report.problems.push(Problem { name: m.clone(), reason: "missing: the view lists it but it is gone".into() });
+                report.problems.push(Problem {
+                    name: m.clone(),
+                    reason: "missing: the view lists it but it is gone".into(),
+                });
             }
         }
         let chunk_damage = report.problems.iter().any(|p| p.name != "view");

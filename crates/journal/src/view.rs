@@ -3,9 +3,9 @@
 //! 100k entries' automerge history. It records which chunk files it reflects; any other
 //! chunk is either merged on top (an append-only `adds/` chunk) or triggers a rebuild.
 
+use crate::JournalError;
 use crate::doc::Contents;
 use crate::model::{Device, Entry, Person};
-use crate::JournalError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,14 +46,21 @@ impl View {
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         let v: View = serde_json::from_slice(bytes).map_err(|e| format!("not a duo view: {e}"))?;
         if v.format != VIEW_FORMAT {
-            return Err(format!("view format {} (this duo writes {VIEW_FORMAT})", v.format));
+            return Err(format!(
+                "view format {} (this duo writes {VIEW_FORMAT})",
+                v.format
+            ));
         }
         Ok(v)
     }
 
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
-    pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
+    pub fn merge_additions(
+        &mut self,
+        extra: Contents,
+        names: impl IntoIterator<Item = String>,
+    ) -> bool {
         let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
@@ -72,20 +79,30 @@ impl View {
         true
     }
 
+    /// Entries whose id starts with `prefix`.
+    pub fn matching(&self, prefix: &str) -> impl Iterator<Item = &Entry> + '_ {
+        let prefix = prefix.to_string();
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(_, e)| e)
+    }
+
     /// The entry with this id or unique id prefix.
     pub fn resolve(&self, prefix: &str) -> Result<&Entry, JournalError> {
-        let mut hits = self
-            .entries
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, e)| e);
+        let mut hits = self.matching(prefix);
         match (hits.next(), hits.next()) {
-            (None, _) => Err(JournalError::NotFound { prefix: prefix.to_string() }),
+            (None, _) => Err(JournalError::NotFound {
+                prefix: prefix.to_string(),
+            }),
             (Some(e), None) => Ok(e),
             (Some(a), Some(b)) => {
                 let mut candidates = vec![a.id.clone(), b.id.clone()];
                 candidates.extend(hits.take(8).map(|e| e.id.clone()));
-                Err(JournalError::Ambiguous { prefix: prefix.to_string(), candidates })
+                Err(JournalError::Ambiguous {
+                    prefix: prefix.to_string(),
+                    candidates,
+                })
             }
         }
     }
@@ -97,4 +114,51 @@ impl View {
             .map(|p| p.name.clone())
             .unwrap_or_else(|| format!("unknown ({})", &id[..id.len().min(8)]))
     }
+}
+
+/// Which entries to list, and in what order.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// Only these kinds (all when empty).
+    pub kinds: Vec<crate::Kind>,
+    /// Entries carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Created at or after (ms since the epoch).
+    pub since: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub until: Option<i64>,
+    /// Case-insensitive text that the body or a tag must contain.
+    pub text: Option<String>,
+}
+
+impl Query {
+    pub fn matches(&self, e: &Entry) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && self
+                .tags
+                .iter()
+                .all(|t| e.tags.iter().any(|et| et.eq_ignore_ascii_case(t)))
+            && self.since.is_none_or(|s| e.created_at >= s)
+            && self.until.is_none_or(|u| e.created_at < u)
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|t| e.matches(&t.to_lowercase()))
+    }
+}
+
+/// The order entries are listed in: newest first; when only boundaries are listed,
+/// active ones come first, then those to revisit, then retired ones.
+pub fn entry_order(a: &Entry, b: &Entry, boundaries_by_status: bool) -> std::cmp::Ordering {
+    let rank = |e: &Entry| {
+        if boundaries_by_status {
+            e.status.map(|s| s as u8).unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    rank(a)
+        .cmp(&rank(b))
+        .then(b.created_at.cmp(&a.created_at))
+        .then(a.id.cmp(&b.id))
 }

@@ -9,8 +9,8 @@
 //! <home>/private/           the private notebook (same format; never synced)
 //! ```
 
-use crate::store::{AgeStore, write_durably};
 use crate::SyncError;
+use crate::store::{AgeStore, write_durably};
 use age::secrecy::ExposeSecret;
 use duo_journal::{Device, Journal, Person};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,10 @@ pub struct Opened {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
-    move |source| SyncError::Io { path: path.to_path_buf(), source }
+    move |source| SyncError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Home {
@@ -90,7 +93,9 @@ impl Home {
     /// device in it, and an empty private notebook. `now` is milliseconds since the epoch.
     pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Opened, SyncError> {
         if self.is_initialized() {
-            return Err(SyncError::AlreadyInitialized { path: self.root.clone() });
+            return Err(SyncError::AlreadyInitialized {
+                path: self.root.clone(),
+            });
         }
         for leftover in [self.root.join("keys"), self.space_dir(), self.private_dir()] {
             if leftover.exists() {
@@ -103,7 +108,9 @@ impl Home {
         }
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
-        builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
+        builder
+            .create(self.root.join("keys"))
+            .map_err(io_at(&self.root))?;
         let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
 
         let age_identity = age::x25519::Identity::generate();
@@ -113,10 +120,15 @@ impl Home {
             age_identity.to_public(),
             age_identity.to_string().expose_secret()
         );
-        write_durably(&self.age_key_path(), age_text.as_bytes()).map_err(io_at(&self.age_key_path()))?;
+        write_durably(&self.age_key_path(), age_text.as_bytes())
+            .map_err(io_at(&self.age_key_path()))?;
         let secret = iroh::SecretKey::generate();
-        let device_text = format!("# duo device network key (iroh)\n{}\n", duo_journal::hex(&secret.to_bytes()));
-        write_durably(&self.device_key_path(), device_text.as_bytes()).map_err(io_at(&self.device_key_path()))?;
+        let device_text = format!(
+            "# duo device network key (iroh)\n{}\n",
+            duo_journal::hex(&secret.to_bytes())
+        );
+        write_durably(&self.device_key_path(), device_text.as_bytes())
+            .map_err(io_at(&self.device_key_path()))?;
 
         let config = Config {
             version: CONFIG_VERSION,
@@ -128,7 +140,10 @@ impl Home {
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
-        let person = Person { id: config.person_id.clone(), name: config.name.clone() };
+        let person = Person {
+            id: config.person_id.clone(),
+            name: config.name.clone(),
+        };
         let device = Device {
             id: config.device_id.clone(),
             person: config.person_id.clone(),
@@ -150,12 +165,16 @@ impl Home {
         let bytes = match fs::read(&config_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SyncError::NotInitialized { path: self.root.clone() });
+                return Err(SyncError::NotInitialized {
+                    path: self.root.clone(),
+                });
             }
             Err(e) => return Err(io_at(&config_path)(e)),
         };
-        let config: Config = serde_json::from_slice(&bytes)
-            .map_err(|e| SyncError::BadFile { path: config_path.clone(), reason: e.to_string() })?;
+        let config: Config = serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
         if config.version > CONFIG_VERSION {
             return Err(SyncError::BadFile {
                 path: config_path,
@@ -180,32 +199,44 @@ fn read_secret_file(path: &Path) -> Result<String, SyncError> {
     let meta = fs::metadata(path).map_err(io_at(path))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(SyncError::KeyPermissions { path: path.to_path_buf(), mode });
+        return Err(SyncError::KeyPermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     fs::read_to_string(path).map_err(io_at(path))
 }
 
 fn key_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
     let text = read_secret_file(path)?;
     key_line(&text)
         .and_then(|l| l.parse::<age::x25519::Identity>().ok())
-        .ok_or_else(|| SyncError::BadFile { path: path.to_path_buf(), reason: "not an age X25519 identity".into() })
+        .ok_or_else(|| SyncError::BadFile {
+            path: path.to_path_buf(),
+            reason: "not an age X25519 identity".into(),
+        })
 }
 
 fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
     let text = read_secret_file(path)?;
-    let bad = || SyncError::BadFile { path: path.to_path_buf(), reason: "not a duo device key".into() };
+    let bad = || SyncError::BadFile {
+        path: path.to_path_buf(),
+        reason: "not a duo device key".into(),
+    };
     let line = key_line(&text).ok_or_else(bad)?;
     if line.len() != 64 {
         return Err(bad());
     }
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
     }
     Ok(iroh::SecretKey::from_bytes(&bytes))
 }

@@ -27,17 +27,26 @@ pub struct AgeStore {
 }
 
 fn io(name: &str, source: std::io::Error) -> StorageError {
-    StorageError::Io { name: name.to_string(), source }
+    StorageError::Io {
+        name: name.to_string(),
+        source,
+    }
 }
 
 /// Write `bytes` to `path` durably: temp file, fsync, rename, fsync the directory.
 /// The file is created with mode 0600.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("a file path needs a directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a file path needs a directory"))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", duo_journal::new_id()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -56,7 +65,11 @@ impl AgeStore {
     /// A store in `root` (created on first write) readable with `identity`.
     pub fn new(root: impl Into<PathBuf>, identity: Arc<Identity>) -> Self {
         let recipient = identity.to_public();
-        Self { root: root.into(), identity, recipient }
+        Self {
+            root: root.into(),
+            identity,
+            recipient,
+        }
     }
 
     /// The directory.
@@ -67,6 +80,17 @@ impl AgeStore {
     /// The file that holds blob `name`.
     pub fn path_of(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}{SUFFIX}"))
+    }
+
+    /// Where a name from a listing or a problem report is on disk (foreign files keep
+    /// their own names; the store's blobs carry the `.age` suffix).
+    pub fn display_path(&self, name: &str) -> PathBuf {
+        let raw = self.root.join(name.trim_end_matches('/'));
+        if raw.exists() || name.starts_with('(') {
+            raw
+        } else {
+            self.path_of(name)
+        }
     }
 
     fn ensure_dirs(&self) -> std::io::Result<()> {
@@ -146,12 +170,17 @@ impl Storage for AgeStore {
         // age authenticates every chunk; nothing is returned unless the whole file decrypted.
         age::decrypt(self.identity.as_ref(), &bytes).map_err(|e| StorageError::Damaged {
             name: name.to_string(),
-            reason: if bytes.is_empty() { "the file is empty".to_string() } else { format!("cannot decrypt ({e})") },
+            reason: if bytes.is_empty() {
+                "the file is empty".to_string()
+            } else {
+                format!("cannot decrypt ({e})")
+            },
         })
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        let sealed = age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
+        let sealed = age::encrypt(&self.recipient, bytes)
+            .map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
         self.ensure_dirs().map_err(|e| io(name, e))?;
         write_durably(&self.path_of(name), &sealed).map_err(|e| io(name, e))
     }
@@ -164,7 +193,9 @@ impl Storage for AgeStore {
             Err(e) => return Err(io(name, e)),
         }
         if let Some(dir) = path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io(name, e))?;
         }
         Ok(())
     }

@@ -1,0 +1,234 @@
+//! The command-line interface, defined once: parsing, `--help`, completions and the man
+//! page all come from these types.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use duo_journal::{Kind, Status};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
+Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
+Environment: DUO_HOME (data directory), DUO_LOG (diagnostics), NO_COLOR, VISUAL/EDITOR.";
+
+/// duo: a private shared journal for two. Local-first, end-to-end encrypted, no server.
+#[derive(Debug, Parser)]
+#[command(name = "duo", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// Where this device keeps its data [default: the platform data directory]
+    #[arg(long, global = true, env = "DUO_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print less on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up this device: its keys and your (empty) shared space
+    Init(InitArgs),
+    /// Write, read and manage journal entries
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Who you are here, where your data is, how many entries
+    Status,
+    /// Check every stored file; exit 1 if anything is damaged
+    Doctor,
+    /// Print shell completions
+    Completions {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Your name, as your partner will see it
+    #[arg(long)]
+    pub name: String,
+    /// A label for this device [default: the host name]
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Write a new entry (text as argument, from stdin, or in $VISUAL/$EDITOR)
+    Add(AddArgs),
+    /// List entries, newest first
+    List(ListArgs),
+    /// Search the decrypted journal on this device
+    Search(SearchArgs),
+    /// Show one entry in full
+    Show(IdArg),
+    /// Change an entry's text, tags or status; resolve concurrent versions
+    Edit(EditArgs),
+    /// Delete an entry (its earlier text stays in the history)
+    Delete(DeleteArgs),
+    /// Import a Day One JSON export or duo's own --json output
+    Import(ImportArgs),
+    /// Write entries as plaintext Markdown or JSON (the only way plaintext leaves the store)
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Reflection,
+    Boundary,
+    Appreciation,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Kind {
+        match k {
+            KindArg::Reflection => Kind::Reflection,
+            KindArg::Boundary => Kind::Boundary,
+            KindArg::Appreciation => Kind::Appreciation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Revisit,
+    Retired,
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Status {
+        match s {
+            StatusArg::Active => Status::Active,
+            StatusArg::Revisit => Status::Revisit,
+            StatusArg::Retired => Status::Retired,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The text. Without it, duo reads stdin, or opens your editor on a terminal.
+    /// Note: text given here lands in your shell history.
+    pub text: Option<String>,
+    /// What kind of entry
+    #[arg(long, value_enum, default_value = "reflection")]
+    pub kind: KindArg,
+    /// A tag (repeat for more)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Keep it in your private notebook: never shared, never synced
+    #[arg(long)]
+    pub private: bool,
+}
+
+/// Which notebooks to read.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Scope {
+    /// Only your private notebook
+    #[arg(long, conflicts_with = "all")]
+    pub private: bool,
+    /// Both the shared space and your private notebook
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only entries of this kind (repeat for more)
+    #[arg(long, value_enum)]
+    pub kind: Vec<KindArg>,
+    /// Only entries with this tag (repeat: all must match)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only entries written on or after this date (YYYY-MM-DD, local time, or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only entries written before this date (YYYY-MM-DD, local time, or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Show at most N entries
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub scope: Scope,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Text to look for (case-insensitive) in bodies and tags
+    pub query: String,
+    #[command(flatten)]
+    pub scope: Scope,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The entry's id or a unique prefix of it (at least 4 characters)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// The new text. Without it (and without other changes) duo opens your editor.
+    pub text: Option<String>,
+    /// A boundary's new status
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Replace the tags (repeat for more)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Remove all tags
+    #[arg(long, conflicts_with = "tags")]
+    pub clear_tags: bool,
+    /// Keep version N of a body edited on two devices at once (as numbered by `show`)
+    #[arg(long, value_name = "N", conflicts_with = "text")]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import (`-` for stdin)
+    pub file: PathBuf,
+    /// Put the imported entries in your private notebook
+    #[arg(long)]
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ExportFormat,
+    /// Write to this file (created with mode 0600) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: Scope,
+}

@@ -1,0 +1,78 @@
+//! `duo journal export`: the only command that writes plaintext, and only where asked.
+
+use crate::args::{ExportArgs, ExportFormat};
+use crate::ctx::Ctx;
+use crate::error::{CliError, Result};
+use crate::output::{Item, local_time};
+use duo_journal::entry_order;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
+    let (shared, private) = (!a.scope.private, a.scope.private || a.scope.all);
+    let (both, damaged) = ctx.read(private)?;
+    let mut items: Vec<Item<'_>> = both.items(shared);
+    items.sort_by(|x, y| entry_order(y.entry, x.entry, false)); // oldest first reads like a journal
+    let view = &both.shared.view;
+    let text = match a.format {
+        ExportFormat::Json => {
+            let v: Vec<_> = items.iter().map(|i| i.json(view)).collect();
+            serde_json::to_string_pretty(&v).expect("serializes") + "\n"
+        }
+        ExportFormat::Md => markdown(&items, view),
+    };
+    match &a.output {
+        None => ctx.printer.data(&text),
+        Some(path) => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
+            f.write_all(text.as_bytes()).and_then(|_| f.sync_all())?;
+            ctx.printer.info(format!(
+                "Exported {} entries to {} — this file is plaintext: keep it somewhere safe, delete it when done.",
+                items.len(),
+                path.display()
+            ));
+        }
+    }
+    Ok(i32::from(damaged))
+}
+
+fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
+    let mut s = String::from("# duo journal\n");
+    for i in items {
+        let e = i.entry;
+        s.push_str(&format!(
+            "\n## {} · {} · {}",
+            local_time(e.created_at),
+            e.kind,
+            view.person_name(&e.author)
+        ));
+        if let Some(st) = e.status {
+            s.push_str(&format!(" · {st}"));
+        }
+        if i.private {
+            s.push_str(" · private");
+        }
+        s.push('\n');
+        if !e.tags.is_empty() {
+            s.push_str(&format!(
+                "\nTags: {}\n",
+                e.tags
+                    .iter()
+                    .map(|t| format!("#{t}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        s.push_str(&format!("\n{}\n", e.body));
+        for (n, c) in e.conflicts.iter().enumerate() {
+            s.push_str(&format!("\n(Another version, {}:)\n\n{c}\n", n + 2));
+        }
+    }
+    s
+}

@@ -1,0 +1,35 @@
+//! Commands about duo itself: completions, the man page, and what to do with no command.
+
+use crate::args::Cli;
+use crate::ctx::home_dir;
+use crate::error::Result;
+use crate::output::Printer;
+use clap::CommandFactory;
+
+pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "duo", &mut out);
+    Printer::new(false, false).data(&String::from_utf8_lossy(&out));
+    Ok(0)
+}
+
+pub fn man() -> Result<i32> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Printer::new(false, false).data(&String::from_utf8_lossy(&out));
+    Ok(0)
+}
+
+pub fn no_command(cli: &Cli, p: &Printer) -> Result<i32> {
+    let home = home_dir(cli)?;
+    if duo_sync::Home::new(&home).is_initialized() {
+        p.info("duo is set up here. Try `duo journal add \"...\"`, `duo journal list` or `duo --help`.");
+        Ok(0)
+    } else {
+        p.info(format!(
+            "duo is not set up on this device yet (data directory: {}).\n\nStart with:\n    duo init --name <your name>\n\nThen write your first entry:\n    duo journal add \"Something I appreciated today\" --kind appreciation\n\nMore: duo --help",
+            home.display()
+        ));
+        Ok(2)
+    }
+}

@@ -1,0 +1,43 @@
+//! One file per command. A command parses nothing (clap did), calls the libraries and prints.
+
+mod doctor;
+mod export;
+mod import;
+mod init;
+mod meta;
+mod read;
+mod status;
+mod write;
+
+use crate::args::{Cli, Command, JournalCommand};
+use crate::ctx::Ctx;
+use crate::error::Result;
+use crate::output::Printer;
+
+/// Run the command; the exit status on success (`doctor` and damaged reads return 1).
+pub fn run(cli: Cli) -> Result<i32> {
+    let printer = Printer::new(cli.json, cli.quiet);
+    let Some(command) = &cli.command else {
+        return meta::no_command(&cli, &printer);
+    };
+    match command {
+        Command::Init(a) => init::run(&cli, printer, a),
+        Command::Completions { shell } => meta::completions(*shell),
+        Command::Man => meta::man(),
+        Command::Status => status::run(&Ctx::open(&cli, printer)?),
+        Command::Doctor => doctor::run(&Ctx::open(&cli, printer)?),
+        Command::Journal(j) => {
+            let ctx = Ctx::open(&cli, printer)?;
+            match j {
+                JournalCommand::Add(a) => write::add(&ctx, a),
+                JournalCommand::List(a) => read::list(&ctx, a),
+                JournalCommand::Search(a) => read::search(&ctx, a),
+                JournalCommand::Show(a) => read::show(&ctx, &a.id),
+                JournalCommand::Edit(a) => write::edit(&ctx, a),
+                JournalCommand::Delete(a) => write::delete(&ctx, a),
+                JournalCommand::Import(a) => import::run(&ctx, a),
+                JournalCommand::Export(a) => export::run(&ctx, a),
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `duo journal list | search | show`.
+
+use crate::args::{ListArgs, Scope, SearchArgs};
+use crate::ctx::{Both, Ctx};
+use crate::error::{CliError, Result};
+use crate::output::Item;
+use duo_journal::{Kind, Query, entry_order};
+
+/// Parse `--since`/`--until`: a local calendar date (start of that day) or an RFC 3339 instant.
+pub fn parse_date(flag: &str, s: &str) -> Result<i64> {
+    if let Some(ms) = duo_journal::import::parse_time(s) {
+        return Ok(ms);
+    }
+    let date: jiff::civil::Date = s.parse().map_err(|_| {
+        CliError::usage(format!(
+            "--{flag} '{s}' is not a date: use YYYY-MM-DD (or an RFC 3339 date-time)"
+        ))
+    })?;
+    date.to_zoned_datetime(jiff::tz::TimeZone::system())
+        .map(|z| z.timestamp().as_millisecond())
+        .map_err(|e| CliError::usage(format!("--{flag} '{s}': {e}")))
+}
+
+/// Which notebooks a scope reads: (shared, private).
+fn scope(s: &Scope) -> (bool, bool) {
+    (!s.private, s.private || s.all)
+}
+
+/// Filter, sort and print; exit 1 if damaged files were found.
+fn print_matching(
+    ctx: &Ctx,
+    both: &Both,
+    shared: bool,
+    q: &Query,
+    limit: Option<usize>,
+    damaged: bool,
+) -> Result<i32> {
+    let mut items: Vec<Item<'_>> = both
+        .items(shared)
+        .into_iter()
+        .filter(|i| q.matches(i.entry))
+        .collect();
+    let only_boundaries = q.kinds == [Kind::Boundary];
+    items.sort_by(|a, b| entry_order(a.entry, b.entry, only_boundaries));
+    items.truncate(limit.unwrap_or(usize::MAX));
+    let view = &both.shared.view;
+    let p = &ctx.printer;
+    if p.json {
+        let out: Vec<_> = items.iter().map(|i| i.json(view)).collect();
+        p.json_value(&out);
+    } else if items.is_empty() {
+        p.info("No entries match.");
+    } else {
+        let mut text = String::new();
+        for i in &items {
+            text.push_str(&i.summary(view, p));
+        }
+        p.data(&text);
+    }
+    Ok(i32::from(damaged))
+}
+
+pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
+    let q = Query {
+        kinds: a.kind.iter().map(|k| (*k).into()).collect(),
+        tags: a.tags.clone(),
+        since: a
+            .since
+            .as_deref()
+            .map(|s| parse_date("since", s))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| parse_date("until", s))
+            .transpose()?,
+        text: None,
+    };
+    let (shared, private) = scope(&a.scope);
+    let (both, damaged) = ctx.read(private)?;
+    print_matching(ctx, &both, shared, &q, a.limit, damaged)
+}
+
+pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
+    if a.query.trim().is_empty() {
+        return Err(CliError::usage("give some text to search for"));
+    }
+    let q = Query {
+        text: Some(a.query.clone()),
+        ..Default::default()
+    };
+    let (shared, private) = scope(&a.scope);
+    let (both, damaged) = ctx.read(private)?;
+    print_matching(ctx, &both, shared, &q, None, damaged)
+}
+
+pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
+    let (both, damaged) = ctx.read(true)?;
+    let item = both.resolve(id)?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&item.json(&both.shared.view));
+    } else {
+        p.data(&item.full(&both.shared.view, p));
+    }
+    Ok(i32::from(damaged))
+}

@@ -1,0 +1,44 @@
+//! `duo status`: who am I, where is my data, how many entries.
+
+use crate::ctx::Ctx;
+use crate::error::Result;
+
+pub fn run(ctx: &Ctx) -> Result<i32> {
+    let (both, damaged) = ctx.read(true)?;
+    let c = &ctx.dev.config;
+    let view = &both.shared.view;
+    let private = both
+        .private
+        .as_ref()
+        .map(|p| p.view.entries.len())
+        .unwrap_or(0);
+    let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({
+            "name": c.name,
+            "person_id": c.person_id,
+            "device_id": c.device_id,
+            "device_label": c.device_label,
+            "home": ctx.dev.home.root(),
+            "space_id": view.space_id,
+            "people": people,
+            "devices": view.devices.len(),
+            "entries": { "shared": view.entries.len(), "private": private },
+            "healthy": !damaged,
+        }));
+    } else {
+        p.data(&format!(
+            "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\n",
+            c.name,
+            &c.person_id[..8],
+            c.device_label,
+            &c.device_id[..16],
+            ctx.dev.home.root().display(),
+            people.join(", "),
+            view.entries.len(),
+            private
+        ));
+    }
+    Ok(i32::from(damaged))
+}

@@ -1,0 +1,188 @@
+//! `duo journal add | edit | delete`.
+
+use crate::args::{AddArgs, DeleteArgs, EditArgs};
+use crate::ctx::{Ctx, now};
+use crate::editor;
+use crate::error::{CliError, Result};
+use duo_journal::{EntryPatch, Kind, NewEntry, new_id};
+use std::io::{IsTerminal, Read};
+
+/// The body: the argument, else stdin when piped, else the editor.
+fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
+    let raw = match text {
+        Some(t) => t.to_string(),
+        None if !std::io::stdin().is_terminal() => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CliError::new("could not read the text from stdin").cause(e))?;
+            s
+        }
+        None => editor::edit(initial)?,
+    };
+    let body = raw.trim_end().trim_start_matches('\n').to_string();
+    if body.trim().is_empty() {
+        return Err(CliError::new("the text is empty, so nothing was saved")
+            .hint("write something, or pass the text as an argument"));
+    }
+    Ok(body)
+}
+
+fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        let t = t.trim().trim_start_matches('#').to_string();
+        if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CliError::usage(format!(
+                "'{t}' is not a tag: tags are single words"
+            )));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
+    let tags = clean_tags(&a.tags)?;
+    let body = body_from(a.text.as_deref(), "")?;
+    let kind: Kind = a.kind.into();
+    let entry = NewEntry {
+        id: new_id(),
+        kind,
+        author: ctx.dev.config.person_id.clone(),
+        device: ctx.dev.config.device_id.clone(),
+        created_at: now()?,
+        body,
+        tags,
+        status: None,
+    };
+    let journal = if a.private {
+        &ctx.dev.private
+    } else {
+        &ctx.dev.space
+    };
+    journal.add(std::slice::from_ref(&entry))?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({ "id": entry.id, "private": a.private }));
+    } else {
+        p.data(&entry.id);
+        p.info(if a.private {
+            "Saved to your private notebook (never shared)."
+        } else {
+            "Saved."
+        });
+    }
+    // Housekeeping after the entry is safe on disk: a failure here loses nothing.
+    if let Err(e) = journal.maybe_compact() {
+        p.warn(format!(
+            "could not compact the journal ({e}); your entry is saved"
+        ));
+    }
+    Ok(0)
+}
+
+pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
+    let (both, _) = ctx.read(true)?;
+    let item = both.resolve(&a.id)?;
+    let entry = item.entry;
+    let mut patch = EntryPatch {
+        edited_at: now()?.max(entry.created_at),
+        ..Default::default()
+    };
+    if let Some(n) = a.keep {
+        let versions: Vec<&String> = std::iter::once(&entry.body)
+            .chain(entry.conflicts.iter())
+            .collect();
+        if entry.conflicts.is_empty() {
+            return Err(CliError::usage(
+                "this entry has only one version; --keep is for entries edited on two devices at once",
+            ));
+        }
+        let chosen = n
+            .checked_sub(1)
+            .and_then(|i| versions.get(i))
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "there is no version {n}: this entry has versions 1 to {}",
+                    versions.len()
+                ))
+            })?;
+        patch.body = Some((*chosen).clone());
+    }
+    if let Some(s) = a.status {
+        if entry.kind != Kind::Boundary {
+            return Err(CliError::usage(format!(
+                "entry {} is a {}: only boundaries have a status",
+                &entry.id[..8],
+                entry.kind
+            )));
+        }
+        patch.status = Some(s.into());
+    }
+    if !a.tags.is_empty() {
+        patch.tags = Some(clean_tags(&a.tags)?);
+    } else if a.clear_tags {
+        patch.tags = Some(Vec::new());
+    }
+    let nothing_else = patch.body.is_none() && patch.status.is_none() && patch.tags.is_none();
+    if a.text.is_some() || nothing_else {
+        let body = body_from(a.text.as_deref(), &entry.body)?;
+        if body == entry.body && entry.conflicts.is_empty() && nothing_else {
+            ctx.printer.info("Nothing changed.");
+            return Ok(0);
+        }
+        patch.body = Some(body);
+    }
+    let journal = if item.private {
+        &ctx.dev.private
+    } else {
+        &ctx.dev.space
+    };
+    let id = entry.id.clone();
+    journal.update(|doc| doc.edit_entry(&id, &patch))?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({ "id": id, "edited": true }));
+    } else {
+        p.info(format!("Edited {}.", &id[..8]));
+    }
+    Ok(0)
+}
+
+pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
+    let (both, _) = ctx.read(true)?;
+    let item = both.resolve(&a.id)?;
+    let id = item.entry.id.clone();
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::usage("deleting needs confirmation")
+                .hint("pass --yes to delete without asking"));
+        }
+        eprint!(
+            "{}\nDelete this entry? Its earlier text stays in the journal's history. [y/N] ",
+            item.summary(&both.shared.view, &ctx.printer).trim_end()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ctx.printer.info("Nothing deleted.");
+            return Ok(1);
+        }
+    }
+    let journal = if item.private {
+        &ctx.dev.private
+    } else {
+        &ctx.dev.space
+    };
+    journal.update(|doc| doc.delete_entry(&id))?;
+    if ctx.printer.json {
+        ctx.printer
+            .json_value(&serde_json::json!({ "id": id, "deleted": true }));
+    } else {
+        ctx.printer.info(format!("Deleted {}.", &id[..8]));
+    }
+    Ok(0)
+}

@@ -1,0 +1,134 @@
+//! What every command needs: where the data is, the device opened, the clock.
+
+use crate::args::Cli;
+use crate::error::{CliError, Result};
+use crate::output::{Item, Printer};
+use duo_journal::{JournalError, Read};
+use duo_sync::{Home, Opened};
+use std::path::PathBuf;
+
+/// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
+pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
+    if let Some(h) = &cli.home {
+        return Ok(h.clone());
+    }
+    directories::ProjectDirs::from("", "", "duo")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            CliError::new("cannot find a data directory for duo (no home directory?)")
+                .hint("pass --home DIR or set DUO_HOME")
+        })
+}
+
+/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
+pub fn now() -> Result<i64> {
+    match std::env::var("DUO_NOW") {
+        Ok(s) if !s.is_empty() => duo_journal::import::parse_time(&s)
+            .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
+        _ => Ok(jiff::Timestamp::now().as_millisecond()),
+    }
+}
+
+/// A command's view of the device.
+pub struct Ctx {
+    pub printer: Printer,
+    pub dev: Opened,
+}
+
+/// Both notebooks read.
+pub struct Both {
+    pub shared: Read,
+    pub private: Option<Read>,
+}
+
+impl Ctx {
+    pub fn open(cli: &Cli, printer: Printer) -> Result<Ctx> {
+        let dev = Home::new(home_dir(cli)?).open()?;
+        Ok(Ctx { printer, dev })
+    }
+
+    /// Read the shared space (and the private notebook when asked), reporting damaged
+    /// files on stderr. Returns whether any were found, so the command can exit 1.
+    pub fn read(&self, private: bool) -> Result<(Both, bool)> {
+        let shared = self.dev.space.read()?;
+        let private = if private {
+            Some(self.dev.private.read()?)
+        } else {
+            None
+        };
+        let mut damaged = false;
+        for (label, read) in [
+            ("shared space", Some(&shared)),
+            ("private notebook", private.as_ref()),
+        ] {
+            let Some(read) = read else { continue };
+            for p in &read.problems {
+                if p.name == "view" {
+                    continue; // a cache; rebuilt as we read
+                }
+                damaged = true;
+                eprintln!("error: damaged file in the {label}: {p}");
+            }
+        }
+        if damaged {
+            eprintln!(
+                "hint: the entries above are the ones that could still be read; run `duo doctor` for a full report"
+            );
+        }
+        Ok((Both { shared, private }, damaged))
+    }
+}
+
+impl Both {
+    /// Every entry in scope.
+    pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
+        let mut v: Vec<Item<'_>> = Vec::new();
+        if shared {
+            v.extend(self.shared.view.entries.values().map(|entry| Item {
+                entry,
+                private: false,
+            }));
+        }
+        if let Some(p) = &self.private {
+            v.extend(p.view.entries.values().map(|entry| Item {
+                entry,
+                private: true,
+            }));
+        }
+        v
+    }
+
+    /// The entry an id prefix names, in either notebook.
+    pub fn resolve(&self, prefix: &str) -> Result<Item<'_>> {
+        if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CliError::usage(format!(
+                "'{prefix}' is not an entry id: give at least 4 hex characters of it"
+            )));
+        }
+        let prefix = prefix.to_ascii_lowercase();
+        let mut hits: Vec<Item<'_>> = self
+            .shared
+            .view
+            .matching(&prefix)
+            .map(|entry| Item {
+                entry,
+                private: false,
+            })
+            .collect();
+        if let Some(p) = &self.private {
+            hits.extend(p.view.matching(&prefix).map(|entry| Item {
+                entry,
+                private: true,
+            }));
+        }
+        match hits.len() {
+            0 => Err(JournalError::NotFound { prefix }.into()),
+            1 => Ok(hits[0]),
+            _ => Err(JournalError::Ambiguous {
+                prefix,
+                candidates: hits.iter().take(10).map(|i| i.entry.id.clone()).collect(),
+            }
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! User-facing errors: what happened, why, and what to do next.
+
+use duo_journal::JournalError;
+use duo_sync::SyncError;
+use std::fmt::Display;
+
+/// An error on its way to the terminal.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub causes: Vec<String>,
+    pub hint: Option<String>,
+    pub code: i32,
+}
+
+pub type Result<T> = std::result::Result<T, CliError>;
+
+impl CliError {
+    pub fn new(message: impl Display) -> Self {
+        Self {
+            message: message.to_string(),
+            causes: Vec::new(),
+            hint: None,
+            code: 1,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Display) -> Self {
+        self.hint = Some(hint.to_string());
+        self
+    }
+
+    pub fn cause(mut self, cause: impl Display) -> Self {
+        self.causes.push(cause.to_string());
+        self
+    }
+
+    /// A usage error (exit status 2).
+    pub fn usage(message: impl Display) -> Self {
+        Self {
+            code: 2,
+            ..Self::new(message)
+        }
+    }
+}
+
+impl From<JournalError> for CliError {
+    fn from(e: JournalError) -> Self {
+        match &e {
+            JournalError::NotFound { .. } => CliError::new(&e).hint(
+                "`duo journal list` shows entries with their ids (`--all` includes private ones)",
+            ),
+            JournalError::Ambiguous { .. } => {
+                CliError::new(&e).hint("type more characters of the id")
+            }
+            JournalError::Damaged { problems } => {
+                let mut err =
+                    CliError::new("the journal has damaged files, so duo will not change it");
+                for p in problems {
+                    err = err.cause(p);
+                }
+                err.hint("run `duo doctor` for a full report; your other entries are still readable with `duo journal list`")
+            }
+            JournalError::SchemaTooNew { .. } => {
+                CliError::new(&e).hint("update duo on this device")
+            }
+            JournalError::Storage(s) => CliError::new("could not use the journal's files")
+                .cause(s)
+                .hint("check the disk has space and the data directory is writable"),
+            _ => CliError::new(&e),
+        }
+    }
+}
+
+impl From<SyncError> for CliError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Journal(j) => j.into(),
+            SyncError::NotInitialized { .. } => CliError::new(&e)
+                .hint("run `duo init --name <your name>` to set up this device (or point --home / DUO_HOME at an existing one)"),
+            SyncError::AlreadyInitialized { .. } => {
+                CliError::new(&e).hint("`duo status` shows who you are here; use --home DIR for a second setup")
+            }
+            SyncError::IncompleteSetup { ref path } => CliError::new(&e).hint(format!(
+                "an earlier `duo init` did not finish; if nothing there is yours to keep, remove {} and run `duo init` again",
+                path.display()
+            )),
+            SyncError::KeyPermissions { ref path, .. } => CliError::new(&e)
+                .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
+            SyncError::InvalidName => CliError::usage(&e),
+            _ => CliError::new(&e),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::new(e)
+    }
+}

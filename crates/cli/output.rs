@@ -1,0 +1,198 @@
+//! Everything the user sees: data on stdout (human or `--json`), diagnostics on stderr.
+
+use duo_journal::{Entry, View};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// Writes data to stdout and messages to stderr. A closed stdout (`duo journal list | head`)
+/// is not an error: duo just stops.
+pub struct Printer {
+    pub json: bool,
+    pub quiet: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        Self { json, quiet, color }
+    }
+
+    /// One block of data on stdout.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let r = out.write_all(text.as_bytes()).and_then(|_| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        });
+        if let Err(e) = r.and_then(|_| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+
+    /// A JSON value on stdout.
+    pub fn json_value<T: Serialize>(&self, value: &T) {
+        let text = serde_json::to_string_pretty(value).expect("output serializes");
+        self.data(&text);
+    }
+
+    /// A status message on stderr (silenced by --quiet).
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// A warning on stderr (always shown).
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        eprintln!("warning: {}", msg.as_ref());
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn dim(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// RFC 3339 in UTC with `Z`.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "invalid".into())
+}
+
+/// A short local date and time for people.
+pub fn local_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => "????-??-?? ??:??".into(),
+    }
+}
+
+/// The stable JSON shape of an entry (docs/cli.md). Built from the library types, never
+/// serialized from them directly, so the library can change without breaking scripts.
+#[derive(Serialize)]
+pub struct EntryJson<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub author: String,
+    pub author_id: &'a str,
+    pub device: &'a str,
+    pub created_at: String,
+    pub edited_at: String,
+    pub body: &'a str,
+    pub tags: &'a [String],
+    pub private: bool,
+    pub status: Option<&'a str>,
+    pub conflicts: &'a [String],
+}
+
+/// An entry together with where it lives.
+#[derive(Clone, Copy)]
+pub struct Item<'a> {
+    pub entry: &'a Entry,
+    pub private: bool,
+}
+
+impl<'a> Item<'a> {
+    pub fn json(&self, view: &View) -> EntryJson<'a> {
+        let e = self.entry;
+        EntryJson {
+            id: &e.id,
+            kind: e.kind.as_str(),
+            author: view.person_name(&e.author),
+            author_id: &e.author,
+            device: &e.device,
+            created_at: rfc3339(e.created_at),
+            edited_at: rfc3339(e.edited_at),
+            body: &e.body,
+            tags: &e.tags,
+            private: self.private,
+            status: e.status.map(|s| s.as_str()),
+            conflicts: &e.conflicts,
+        }
+    }
+
+    /// The one-line header of an entry.
+    pub fn header(&self, view: &View, p: &Printer) -> String {
+        let e = self.entry;
+        let mut h = format!("{}  {}  ", p.bold(&e.id[..8]), local_time(e.created_at));
+        h.push_str(e.kind.as_str());
+        if let Some(s) = e.status {
+            h.push_str(&format!(" ({s})"));
+        }
+        h.push_str(&format!("  {}", view.person_name(&e.author)));
+        for t in &e.tags {
+            h.push_str(&format!("  #{t}"));
+        }
+        if self.private {
+            h.push_str(&format!("  {}", p.dim("[private]")));
+        }
+        if !e.conflicts.is_empty() {
+            h.push_str(&format!("  [{} versions]", e.conflicts.len() + 1));
+        }
+        h
+    }
+
+    /// Header plus the start of the body, for lists.
+    pub fn summary(&self, view: &View, p: &Printer) -> String {
+        let first = self.entry.body.lines().next().unwrap_or("");
+        let mut line: String = first.chars().take(96).collect();
+        if line.chars().count() < first.chars().count() || self.entry.body.lines().nth(1).is_some()
+        {
+            line.push('…');
+        }
+        format!("{}\n    {}\n", self.header(view, p), line)
+    }
+
+    /// Everything, for `show`.
+    pub fn full(&self, view: &View, p: &Printer) -> String {
+        let e = self.entry;
+        let mut s = format!("{}\n", self.header(view, p));
+        s.push_str(&p.dim(&format!("id {}", e.id)));
+        if e.edited_at != e.created_at {
+            s.push_str(&p.dim(&format!("  edited {}", local_time(e.edited_at))));
+        }
+        s.push_str("\n\n");
+        if e.conflicts.is_empty() {
+            s.push_str(&e.body);
+            s.push('\n');
+        } else {
+            s.push_str(&format!(
+                "This entry was edited on two devices at the same time; both versions are kept:\n\n[1]\n{}\n",
+                e.body
+            ));
+            for (i, c) in e.conflicts.iter().enumerate() {
+                s.push_str(&format!("\n[{}]\n{}\n", i + 2, c));
+            }
+            s.push_str(&format!(
+                "\nKeep one with `duo journal edit {} --keep N`, or write a new text with `duo journal edit {}`.\n",
+                &e.id[..8],
+                &e.id[..8]
+            ));
+        }
+        s
+    }
+}
