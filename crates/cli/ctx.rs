@@ -51,16 +51,9 @@ impl Ctx {
     /// files on stderr. Returns whether any were found, so the command can exit 1.
     pub fn read(&self, private: bool) -> Result<(Both, bool)> {
         let shared = self.dev.space.read()?;
-        let private = if private {
-            Some(self.dev.private.read()?)
-        } else {
-            None
-        };
+        let private = if private { Some(self.dev.private.read()?) } else { None };
         let mut damaged = false;
-        for (label, read) in [
-            ("shared space", Some(&shared)),
-            ("private notebook", private.as_ref()),
-        ] {
+        for (label, read) in [("shared space", Some(&shared)), ("private notebook", private.as_ref())] {
             let Some(read) = read else { continue };
             for p in &read.problems {
                 if p.name == "view" {
@@ -84,16 +77,16 @@ impl Both {
     pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
         let mut v: Vec<Item<'_>> = Vec::new();
         if shared {
-            v.extend(self.shared.view.entries.values().map(|entry| Item {
-                entry,
-                private: false,
-            }));
+            v.extend(
+                self.shared
+                    .view
+                    .entries
+                    .values()
+                    .map(|entry| Item { entry, private: false }),
+            );
         }
         if let Some(p) = &self.private {
-            v.extend(p.view.entries.values().map(|entry| Item {
-                entry,
-                private: true,
-            }));
+            v.extend(p.view.entries.values().map(|entry| Item { entry, private: true }));
         }
         v
     }
@@ -110,16 +103,10 @@ impl Both {
             .shared
             .view
             .matching(&prefix)
-            .map(|entry| Item {
-                entry,
-                private: false,
-            })
+            .map(|entry| Item { entry, private: false })
             .collect();
         if let Some(p) = &self.private {
-            hits.extend(p.view.matching(&prefix).map(|entry| Item {
-                entry,
-                private: true,
-            }));
+            hits.extend(p.view.matching(&prefix).map(|entry| Item { entry, private: true }));
         }
         match hits.len() {
             0 => Err(JournalError::NotFound { prefix }.into()),

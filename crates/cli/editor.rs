@@ -12,8 +12,9 @@ fn private_tmp_dir() -> Result<PathBuf> {
         Some(PathBuf::from("/dev/shm")),
     ];
     candidates.into_iter().flatten().find(|d| d.is_dir()).ok_or_else(|| {
-        CliError::new("no private in-memory directory for the editor's temporary file")
-            .hint("set XDG_RUNTIME_DIR to a tmpfs directory only you can read, or pass the text as an argument or on stdin")
+        CliError::new("no private in-memory directory for the editor's temporary file").hint(
+            "set XDG_RUNTIME_DIR to a tmpfs directory only you can read, or pass the text as an argument or on stdin",
+        )
     })
 }
 

@@ -47,23 +47,19 @@ impl CliError {
 impl From<JournalError> for CliError {
     fn from(e: JournalError) -> Self {
         match &e {
-            JournalError::NotFound { .. } => CliError::new(&e).hint(
-                "`duo journal list` shows entries with their ids (`--all` includes private ones)",
-            ),
-            JournalError::Ambiguous { .. } => {
-                CliError::new(&e).hint("type more characters of the id")
-            }
+            JournalError::NotFound { .. } => CliError::new(&e)
+                .hint("`duo journal list` shows entries with their ids (`--all` includes private ones)"),
+            JournalError::Ambiguous { .. } => CliError::new(&e).hint("type more characters of the id"),
             JournalError::Damaged { problems } => {
-                let mut err =
-                    CliError::new("the journal has damaged files, so duo will not change it");
+                let mut err = CliError::new("the journal has damaged files, so duo will not change it");
                 for p in problems {
                     err = err.cause(p);
                 }
-                err.hint("run `duo doctor` for a full report; your other entries are still readable with `duo journal list`")
+                err.hint(
+                    "run `duo doctor` for a full report; your other entries are still readable with `duo journal list`",
+                )
             }
-            JournalError::SchemaTooNew { .. } => {
-                CliError::new(&e).hint("update duo on this device")
-            }
+            JournalError::SchemaTooNew { .. } => CliError::new(&e).hint("update duo on this device"),
             JournalError::Storage(s) => CliError::new("could not use the journal's files")
                 .cause(s)
                 .hint("check the disk has space and the data directory is writable"),

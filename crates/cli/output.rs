@@ -14,8 +14,7 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool, quiet: bool) -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
         Self { json, quiet, color }
     }
 
@@ -160,8 +159,7 @@ impl<'a> Item<'a> {
     pub fn summary(&self, view: &View, p: &Printer) -> String {
         let first = self.entry.body.lines().next().unwrap_or("");
         let mut line: String = first.chars().take(96).collect();
-        if line.chars().count() < first.chars().count() || self.entry.body.lines().nth(1).is_some()
-        {
+        if line.chars().count() < first.chars().count() || self.entry.body.lines().nth(1).is_some() {
             line.push('…');
         }
         format!("{}\n    {}\n", self.header(view, p), line)

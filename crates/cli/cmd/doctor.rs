@@ -7,10 +7,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let mut healthy = true;
     let mut json = Vec::new();
-    for (label, journal) in [
-        ("shared space", &ctx.dev.space),
-        ("private notebook", &ctx.dev.private),
-    ] {
+    for (label, journal) in [("shared space", &ctx.dev.space), ("private notebook", &ctx.dev.private)] {
         let r = journal.doctor()?;
         healthy &= r.healthy();
         if p.json {
@@ -40,9 +37,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             ));
         }
         for c in &r.cleaned {
-            text.push_str(&format!(
-                "  removed leftover of an interrupted write: {c}\n"
-            ));
+            text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
         if r.view_rebuilt {
             text.push_str("  refreshed the list cache\n");

@@ -62,11 +62,7 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
         if !e.tags.is_empty() {
             s.push_str(&format!(
                 "\nTags: {}\n",
-                e.tags
-                    .iter()
-                    .map(|t| format!("#{t}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                e.tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" ")
             ));
         }
         s.push_str(&format!("\n{}\n", e.body));

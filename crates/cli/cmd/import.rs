@@ -27,23 +27,13 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     })?;
     let (both, _) = ctx.read(true)?;
     let mine = &ctx.dev.config.person_id;
-    let partner_ids: BTreeSet<&String> = both
-        .shared
-        .view
-        .persons
-        .keys()
-        .filter(|id| *id != mine)
-        .collect();
+    let partner_ids: BTreeSet<&String> = both.shared.view.persons.keys().filter(|id| *id != mine).collect();
     let exists = |id: &str| {
         both.shared.view.entries.contains_key(id)
-            || both
-                .private
-                .as_ref()
-                .is_some_and(|p| p.view.entries.contains_key(id))
+            || both.private.as_ref().is_some_and(|p| p.view.entries.contains_key(id))
     };
     let progress = indicatif::ProgressBar::new(parsed.entries.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("importing {pos}/{len} {wide_bar}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template("importing {pos}/{len} {wide_bar}").expect("valid template"),
     );
     if parsed.entries.len() < 1000 || p.quiet {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -58,10 +48,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             continue;
         }
         // Importing your partner's words as your own would misattribute them.
-        if e.author_id
-            .as_ref()
-            .is_some_and(|id| partner_ids.contains(id))
-        {
+        if e.author_id.as_ref().is_some_and(|id| partner_ids.contains(id)) {
             not_yours += 1;
             continue;
         }
@@ -92,10 +79,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     if !edits.is_empty() {
         // Keep the original "edited" times: one change per notebook, after the entries.
         for (journal, want_private) in [(&ctx.dev.space, false), (&ctx.dev.private, true)] {
-            let mine: Vec<_> = edits
-                .iter()
-                .filter(|(_, pr, _)| *pr == want_private)
-                .collect();
+            let mine: Vec<_> = edits.iter().filter(|(_, pr, _)| *pr == want_private).collect();
             if mine.is_empty() {
                 continue;
             }
@@ -129,10 +113,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             "skipped_partner": not_yours,
         }));
     } else {
-        let mut msg = format!(
-            "Imported {} entries from a {format}",
-            shared.len() + private.len()
-        );
+        let mut msg = format!("Imported {} entries from a {format}", shared.len() + private.len());
         if !private.is_empty() {
             msg.push_str(&format!(" ({} into your private notebook)", private.len()));
         }
@@ -141,13 +122,12 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             msg.push_str(&format!(" {duplicates} were already here."));
         }
         if parsed.skipped_empty > 0 {
-            msg.push_str(&format!(
-                " {} without text were left out.",
-                parsed.skipped_empty
-            ));
+            msg.push_str(&format!(" {} without text were left out.", parsed.skipped_empty));
         }
         if not_yours > 0 {
-            msg.push_str(&format!(" {not_yours} written by your partner were left out (duo imports only your own words)."));
+            msg.push_str(&format!(
+                " {not_yours} written by your partner were left out (duo imports only your own words)."
+            ));
         }
         p.info(msg);
     }

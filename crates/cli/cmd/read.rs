@@ -27,19 +27,8 @@ fn scope(s: &Scope) -> (bool, bool) {
 }
 
 /// Filter, sort and print; exit 1 if damaged files were found.
-fn print_matching(
-    ctx: &Ctx,
-    both: &Both,
-    shared: bool,
-    q: &Query,
-    limit: Option<usize>,
-    damaged: bool,
-) -> Result<i32> {
-    let mut items: Vec<Item<'_>> = both
-        .items(shared)
-        .into_iter()
-        .filter(|i| q.matches(i.entry))
-        .collect();
+fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option<usize>, damaged: bool) -> Result<i32> {
+    let mut items: Vec<Item<'_>> = both.items(shared).into_iter().filter(|i| q.matches(i.entry)).collect();
     let only_boundaries = q.kinds == [Kind::Boundary];
     items.sort_by(|a, b| entry_order(a.entry, b.entry, only_boundaries));
     items.truncate(limit.unwrap_or(usize::MAX));
@@ -64,16 +53,8 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
     let q = Query {
         kinds: a.kind.iter().map(|k| (*k).into()).collect(),
         tags: a.tags.clone(),
-        since: a
-            .since
-            .as_deref()
-            .map(|s| parse_date("since", s))
-            .transpose()?,
-        until: a
-            .until
-            .as_deref()
-            .map(|s| parse_date("until", s))
-            .transpose()?,
+        since: a.since.as_deref().map(|s| parse_date("since", s)).transpose()?,
+        until: a.until.as_deref().map(|s| parse_date("until", s)).transpose()?,
         text: None,
     };
     let (shared, private) = scope(&a.scope);

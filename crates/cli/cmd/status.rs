@@ -7,11 +7,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let (both, damaged) = ctx.read(true)?;
     let c = &ctx.dev.config;
     let view = &both.shared.view;
-    let private = both
-        .private
-        .as_ref()
-        .map(|p| p.view.entries.len())
-        .unwrap_or(0);
+    let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
     let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
     let p = &ctx.printer;
     if p.json {

@@ -33,9 +33,7 @@ fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
     for t in tags {
         let t = t.trim().trim_start_matches('#').to_string();
         if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(CliError::usage(format!(
-                "'{t}' is not a tag: tags are single words"
-            )));
+            return Err(CliError::usage(format!("'{t}' is not a tag: tags are single words")));
         }
         if !out.contains(&t) {
             out.push(t);
@@ -58,11 +56,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         tags,
         status: None,
     };
-    let journal = if a.private {
-        &ctx.dev.private
-    } else {
-        &ctx.dev.space
-    };
+    let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
     journal.add(std::slice::from_ref(&entry))?;
     let p = &ctx.printer;
     if p.json {
@@ -77,9 +71,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     }
     // Housekeeping after the entry is safe on disk: a failure here loses nothing.
     if let Err(e) = journal.maybe_compact() {
-        p.warn(format!(
-            "could not compact the journal ({e}); your entry is saved"
-        ));
+        p.warn(format!("could not compact the journal ({e}); your entry is saved"));
     }
     Ok(0)
 }
@@ -93,23 +85,18 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
         ..Default::default()
     };
     if let Some(n) = a.keep {
-        let versions: Vec<&String> = std::iter::once(&entry.body)
-            .chain(entry.conflicts.iter())
-            .collect();
+        let versions: Vec<&String> = std::iter::once(&entry.body).chain(entry.conflicts.iter()).collect();
         if entry.conflicts.is_empty() {
             return Err(CliError::usage(
                 "this entry has only one version; --keep is for entries edited on two devices at once",
             ));
         }
-        let chosen = n
-            .checked_sub(1)
-            .and_then(|i| versions.get(i))
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "there is no version {n}: this entry has versions 1 to {}",
-                    versions.len()
-                ))
-            })?;
+        let chosen = n.checked_sub(1).and_then(|i| versions.get(i)).ok_or_else(|| {
+            CliError::usage(format!(
+                "there is no version {n}: this entry has versions 1 to {}",
+                versions.len()
+            ))
+        })?;
         patch.body = Some((*chosen).clone());
     }
     if let Some(s) = a.status {
@@ -136,11 +123,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
         }
         patch.body = Some(body);
     }
-    let journal = if item.private {
-        &ctx.dev.private
-    } else {
-        &ctx.dev.space
-    };
+    let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     let id = entry.id.clone();
     journal.update(|doc| doc.edit_entry(&id, &patch))?;
     let p = &ctx.printer;
@@ -158,8 +141,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(CliError::usage("deleting needs confirmation")
-                .hint("pass --yes to delete without asking"));
+            return Err(CliError::usage("deleting needs confirmation").hint("pass --yes to delete without asking"));
         }
         eprint!(
             "{}\nDelete this entry? Its earlier text stays in the journal's history. [y/N] ",
@@ -172,11 +154,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
             return Ok(1);
         }
     }
-    let journal = if item.private {
-        &ctx.dev.private
-    } else {
-        &ctx.dev.space
-    };
+    let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     journal.update(|doc| doc.delete_entry(&id))?;
     if ctx.printer.json {
         ctx.printer

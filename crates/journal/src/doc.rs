@@ -10,9 +10,7 @@
 
 use crate::JournalError;
 use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
-use automerge::{
-    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
-};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::BTreeMap;
 
 /// The newest document schema this build understands. A document that says it is newer is
@@ -64,9 +62,7 @@ impl SpaceDoc {
     /// An empty document with a fresh random actor id. Every process gets its own actor:
     /// two live processes sharing one would corrupt merges.
     pub fn new() -> Self {
-        Self {
-            doc: AutoCommit::new(),
-        }
+        Self { doc: AutoCommit::new() }
     }
 
     /// Load a saved document or change chunk. The bytes are untrusted.
@@ -213,9 +209,7 @@ impl SpaceDoc {
     fn entry_obj(&self, id: &str) -> Result<ObjId> {
         match self.doc.get(ROOT, format!("{ENTRY}{id}")).map_err(am)? {
             Some((Value::Object(ObjType::Map), o)) => Ok(o),
-            _ => Err(JournalError::NotFound {
-                prefix: id.to_string(),
-            }),
+            _ => Err(JournalError::NotFound { prefix: id.to_string() }),
         }
     }
 
@@ -223,11 +217,7 @@ impl SpaceDoc {
     pub fn edit_entry(&mut self, id: &str, patch: &EntryPatch) -> Result<()> {
         let o = self.entry_obj(id)?;
         if let Some(status) = patch.status {
-            let kind = self
-                .doc
-                .get(&o, "kind")
-                .map_err(am)?
-                .and_then(|(v, _)| str_of(&v));
+            let kind = self.doc.get(&o, "kind").map_err(am)?.and_then(|(v, _)| str_of(&v));
             if kind.as_deref() != Some(Kind::Boundary.as_str()) {
                 return Err(JournalError::Invalid(format!(
                     "entry {id} is not a boundary: only boundaries have a status"
@@ -261,12 +251,7 @@ impl SpaceDoc {
             schema: self.schema(),
             ..Default::default()
         };
-        c.space_id = self
-            .doc
-            .get(ROOT, "space")
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| str_of(&v));
+        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
             let Some((kind, id)) = key.split_once('/') else {
@@ -291,9 +276,7 @@ impl SpaceDoc {
                     }
                 }
                 "device" => {
-                    if let (Some(person), Some(label)) =
-                        (self.get_str(&obj, "person"), self.get_str(&obj, "label"))
-                    {
+                    if let (Some(person), Some(label)) = (self.get_str(&obj, "person"), self.get_str(&obj, "label")) {
                         let added_at = self.get_i64(&obj, "added_at").unwrap_or(0);
                         c.devices.insert(
                             id.to_string(),
@@ -322,19 +305,11 @@ impl SpaceDoc {
     }
 
     fn get_str(&self, obj: &ObjId, prop: &str) -> Option<String> {
-        self.doc
-            .get(obj, prop)
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| str_of(&v))
+        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| str_of(&v))
     }
 
     fn get_i64(&self, obj: &ObjId, prop: &str) -> Option<i64> {
-        self.doc
-            .get(obj, prop)
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| v.as_i64())
+        self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| v.as_i64())
     }
 
     fn read_entry(&self, id: &str, obj: &ObjId) -> Option<Entry> {
@@ -352,9 +327,7 @@ impl SpaceDoc {
                 .doc
                 .list_range(&list, ..)
                 .filter_map(|i| match i.value {
-                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
-                        Some(s.to_string())
-                    }
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
                     _ => None,
                 })
                 .collect(),

@@ -122,9 +122,7 @@ fn parse_with_path<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Import
 
 /// Parse an RFC 3339 timestamp to milliseconds since the epoch.
 pub fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
 }
 
 fn stable_id(source: &str, key: &str) -> String {
@@ -133,9 +131,7 @@ fn stable_id(source: &str, key: &str) -> String {
 }
 
 fn is_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Parse an import file (Day One JSON export or duo's own `--json` output).
@@ -170,12 +166,9 @@ fn parse_day_one(text: &str) -> Result<Parsed, ImportError> {
             )
         })?;
         let edited_at = match &e.modified_date {
-            Some(m) => parse_time(m).ok_or_else(|| {
-                bad(
-                    "modifiedDate",
-                    format!("'{m}' is not an RFC 3339 date-time"),
-                )
-            })?,
+            Some(m) => {
+                parse_time(m).ok_or_else(|| bad("modifiedDate", format!("'{m}' is not an RFC 3339 date-time")))?
+            }
             None => created_at,
         };
         let body = e.text.unwrap_or_default().trim_end().to_string();
@@ -216,15 +209,10 @@ fn parse_duo(text: &str) -> Result<Parsed, ImportError> {
                 format!("'{}' is not a duo id (32 lowercase hex characters)", e.id),
             ));
         }
-        let created_at = parse_time(&e.created_at).ok_or_else(|| {
-            bad(
-                "created_at",
-                format!("'{}' is not an RFC 3339 date-time", e.created_at),
-            )
-        })?;
+        let created_at = parse_time(&e.created_at)
+            .ok_or_else(|| bad("created_at", format!("'{}' is not an RFC 3339 date-time", e.created_at)))?;
         let edited_at = match &e.edited_at {
-            Some(m) => parse_time(m)
-                .ok_or_else(|| bad("edited_at", format!("'{m}' is not an RFC 3339 date-time")))?,
+            Some(m) => parse_time(m).ok_or_else(|| bad("edited_at", format!("'{m}' is not an RFC 3339 date-time")))?,
             None => created_at,
         };
         if e.body.trim().is_empty() {
@@ -286,8 +274,7 @@ mod tests {
 
     #[test]
     fn malformed_day_one_names_the_field() {
-        let text =
-            "{\"entries\":[\n{\"uuid\":\"A1\",\"creationDate\":\"yesterday\",\"text\":\"x\"}]}";
+        let text = "{\"entries\":[\n{\"uuid\":\"A1\",\"creationDate\":\"yesterday\",\"text\":\"x\"}]}";
         let e = parse(text).unwrap_err();
         assert_eq!(e.location, "entries[0].creationDate");
         assert!(e.reason.contains("yesterday"), "{e}");

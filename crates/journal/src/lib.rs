@@ -42,13 +42,8 @@ pub enum JournalError {
     #[error("no entry matches '{prefix}'")]
     NotFound { prefix: String },
     #[error("'{prefix}' matches more than one entry: {}", candidates.join(", "))]
-    Ambiguous {
-        prefix: String,
-        candidates: Vec<String>,
-    },
-    #[error(
-        "this journal was written by a newer duo (schema {found}; this duo understands up to {supported})"
-    )]
+    Ambiguous { prefix: String, candidates: Vec<String> },
+    #[error("this journal was written by a newer duo (schema {found}; this duo understands up to {supported})")]
     SchemaTooNew { found: u64, supported: u64 },
     #[error("{0}")]
     Invalid(String),

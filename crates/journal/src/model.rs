@@ -42,9 +42,7 @@ impl FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown kind '{s}' (expected reflection, boundary or appreciation)")
-            })
+            .ok_or_else(|| format!("unknown kind '{s}' (expected reflection, boundary or appreciation)"))
     }
 }
 
@@ -119,14 +117,8 @@ impl Entry {
     /// Does the entry match a case-insensitive search for `needle` (already lowercased)?
     pub fn matches(&self, needle_lower: &str) -> bool {
         self.body.to_lowercase().contains(needle_lower)
-            || self
-                .tags
-                .iter()
-                .any(|t| t.to_lowercase().contains(needle_lower))
-            || self
-                .conflicts
-                .iter()
-                .any(|c| c.to_lowercase().contains(needle_lower))
+            || self.tags.iter().any(|t| t.to_lowercase().contains(needle_lower))
+            || self.conflicts.iter().any(|c| c.to_lowercase().contains(needle_lower))
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Listing {
     pub leftovers: Vec<String>,
     /// Files that the store did not write.
     pub foreign: Vec<String>,
+    /// A cheap fingerprint of each file (size and modification time, say): when it
+    /// changes, the file changed, and cached reads of it are not trusted.
+    pub stamps: BTreeMap<String, String>,
 }
 
 /// How a command holds the store.
@@ -121,8 +124,14 @@ impl MemStorage {
 
 impl Storage for MemStorage {
     fn list(&self) -> Result<Listing, StorageError> {
+        let blobs = self.blobs.lock().unwrap();
+        let stamps = blobs
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{}:{:x}", v.len(), fnv(v))))
+            .collect();
         Ok(Listing {
-            files: self.blobs.lock().unwrap().keys().cloned().collect(),
+            files: blobs.keys().cloned().collect(),
+            stamps,
             ..Default::default()
         })
     }
@@ -138,10 +147,7 @@ impl Storage for MemStorage {
             })
     }
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        self.blobs
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), bytes.to_vec());
+        self.blobs.lock().unwrap().insert(name.to_string(), bytes.to_vec());
         Ok(())
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {
@@ -157,4 +163,10 @@ impl Storage for MemStorage {
     fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
         Ok(Some(Box::new(())))
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }

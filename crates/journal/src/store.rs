@@ -75,11 +75,7 @@ fn kind_of(name: &str) -> Option<FileKind> {
         return Some(FileKind::View);
     }
     let (dir, hash) = name.split_once('/')?;
-    if hash.len() != 64
-        || !hash
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         return None;
     }
     match dir {
@@ -98,6 +94,7 @@ fn hash_name(dir: &str, bytes: &[u8]) -> String {
 /// Chunk files of a listing, and the files that do not belong.
 struct Files {
     chunks: BTreeSet<String>,
+    stamps: std::collections::BTreeMap<String, String>,
     has_view: bool,
     foreign: Vec<String>,
     leftovers: Vec<String>,
@@ -121,6 +118,7 @@ impl<S: Storage> Journal<S> {
         let listing = self.storage.list()?;
         let mut files = Files {
             chunks: BTreeSet::new(),
+            stamps: listing.stamps,
             has_view: false,
             foreign: listing.foreign,
             leftovers: listing.leftovers,
@@ -158,16 +156,23 @@ impl<S: Storage> Journal<S> {
     }
 
     fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
-        let view = View::new(doc.contents(), covers);
+        self.store_view(View::new(doc.contents(), covers))
+    }
+
+    /// Write a view, stamped with the current fingerprints of the files it covers.
+    fn store_view(&self, mut view: View) -> Result<()> {
+        let stamps = self.storage.list()?.stamps;
+        view.stamps = view
+            .covers
+            .iter()
+            .filter_map(|n| stamps.get(n).map(|s| (n.clone(), s.clone())))
+            .collect();
         self.storage.write("view", &view.encode())?;
         Ok(())
     }
 
     /// Load every chunk into one document, collecting the files that could not be used.
-    fn load_all(
-        &self,
-        chunks: &BTreeSet<String>,
-    ) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
+    fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
         let mut doc = SpaceDoc::new();
         let mut loaded = BTreeSet::new();
         let mut problems = Vec::new();
@@ -187,9 +192,7 @@ impl<S: Storage> Journal<S> {
                         reason: format!("not a valid automerge chunk ({e})"),
                     }),
                 },
-                Err(StorageError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
+                Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     problems.push(Problem {
                         name: name.clone(),
                         reason: "missing (removed while reading?)".into(),
@@ -211,8 +214,7 @@ impl<S: Storage> Journal<S> {
         if doc.has_missing_deps() {
             problems.push(Problem {
                 name: "(history)".into(),
-                reason: "some changes refer to earlier changes that are missing from the store"
-                    .into(),
+                reason: "some changes refer to earlier changes that are missing from the store".into(),
             });
         }
         Ok((doc, loaded, problems))
@@ -261,11 +263,7 @@ impl<S: Storage> Journal<S> {
             None
         };
         if let Some(mut view) = view {
-            let missing: Vec<&String> = view
-                .covers
-                .iter()
-                .filter(|n| !files.chunks.contains(*n))
-                .collect();
+            let missing: Vec<&String> = view.covers.iter().filter(|n| !files.chunks.contains(*n)).collect();
             for m in &missing {
                 problems.push(Problem {
                     name: (*m).clone(),
@@ -278,8 +276,11 @@ impl<S: Storage> Journal<S> {
                 .filter(|n| !view.covers.contains(*n))
                 .cloned()
                 .collect();
+            // A covered file that changed since the view was written (truncated, emptied,
+            // overwritten) must be read again: only a rebuild notices what is wrong with it.
+            let changed = view.covers.iter().any(|n| files.stamps.get(n) != view.stamps.get(n));
             let additive =
-                missing.is_empty() && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
+                missing.is_empty() && !changed && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
             if additive {
                 if uncovered.is_empty() {
                     return Ok(Read { view, problems });
@@ -322,7 +323,7 @@ impl<S: Storage> Journal<S> {
             if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
                 && self.files().map(|f| f.chunks == loaded).unwrap_or(false)
             {
-                let _ = self.storage.write("view", &view.encode());
+                let _ = self.store_view(view.clone());
             }
         }
         Ok(Read { view, problems })
@@ -492,8 +493,13 @@ impl<S: Storage> Journal<S> {
         }
         let chunk_damage = report.problems.iter().any(|p| p.name != "view");
         // Only rewrite the cache from a complete store; with damage, leave every file as it is.
-        if !chunk_damage && current.as_ref() != Some(&fresh) {
-            self.storage.write("view", &fresh.encode())?;
+        let stale = current.as_ref().is_none_or(|v| {
+            v.covers != fresh.covers
+                || v.entries != fresh.entries
+                || v.covers.iter().any(|n| files.stamps.get(n) != v.stamps.get(n))
+        });
+        if !chunk_damage && stale {
+            self.store_view(fresh)?;
             report.view_rebuilt = true;
         }
         Ok(report)

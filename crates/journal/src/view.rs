@@ -18,6 +18,10 @@ pub struct View {
     pub format: u32,
     /// The chunk files this view reflects.
     pub covers: BTreeSet<String>,
+    /// Their fingerprints when the view was written ([`crate::Listing::stamps`]): a
+    /// covered file whose fingerprint changed is read again, so damage is noticed.
+    #[serde(default)]
+    pub stamps: BTreeMap<String, String>,
     pub schema: u64,
     pub space_id: Option<String>,
     pub persons: BTreeMap<String, Person>,
@@ -31,6 +35,7 @@ impl View {
         View {
             format: VIEW_FORMAT,
             covers,
+            stamps: BTreeMap::new(),
             schema: contents.schema,
             space_id: contents.space_id,
             persons: contents.persons,
@@ -46,21 +51,14 @@ impl View {
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         let v: View = serde_json::from_slice(bytes).map_err(|e| format!("not a duo view: {e}"))?;
         if v.format != VIEW_FORMAT {
-            return Err(format!(
-                "view format {} (this duo writes {VIEW_FORMAT})",
-                v.format
-            ));
+            return Err(format!("view format {} (this duo writes {VIEW_FORMAT})", v.format));
         }
         Ok(v)
     }
 
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
-    pub fn merge_additions(
-        &mut self,
-        extra: Contents,
-        names: impl IntoIterator<Item = String>,
-    ) -> bool {
+    pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
         let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
@@ -140,10 +138,7 @@ impl Query {
                 .all(|t| e.tags.iter().any(|et| et.eq_ignore_ascii_case(t)))
             && self.since.is_none_or(|s| e.created_at >= s)
             && self.until.is_none_or(|u| e.created_at < u)
-            && self
-                .text
-                .as_ref()
-                .is_none_or(|t| e.matches(&t.to_lowercase()))
+            && self.text.as_ref().is_none_or(|t| e.matches(&t.to_lowercase()))
     }
 }
 

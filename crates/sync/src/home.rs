@@ -108,9 +108,7 @@ impl Home {
         }
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
-        builder
-            .create(self.root.join("keys"))
-            .map_err(io_at(&self.root))?;
+        builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
         let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
 
         let age_identity = age::x25519::Identity::generate();
@@ -120,15 +118,13 @@ impl Home {
             age_identity.to_public(),
             age_identity.to_string().expose_secret()
         );
-        write_durably(&self.age_key_path(), age_text.as_bytes())
-            .map_err(io_at(&self.age_key_path()))?;
+        write_durably(&self.age_key_path(), age_text.as_bytes()).map_err(io_at(&self.age_key_path()))?;
         let secret = iroh::SecretKey::generate();
         let device_text = format!(
             "# duo device network key (iroh)\n{}\n",
             duo_journal::hex(&secret.to_bytes())
         );
-        write_durably(&self.device_key_path(), device_text.as_bytes())
-            .map_err(io_at(&self.device_key_path()))?;
+        write_durably(&self.device_key_path(), device_text.as_bytes()).map_err(io_at(&self.device_key_path()))?;
 
         let config = Config {
             version: CONFIG_VERSION,
@@ -235,8 +231,7 @@ fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
     }
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
-            .map_err(|_| bad())?;
+        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
     }
     Ok(iroh::SecretKey::from_bytes(&bytes))
 }

@@ -42,11 +42,7 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", duo_journal::new_id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -122,12 +118,29 @@ fn classify(dir_label: Option<&str>, entry: &fs::DirEntry, out: &mut Listing) {
     if file_name.starts_with('.') && file_name.ends_with(".tmp") {
         out.leftovers.push(shown);
     } else if let Some(stem) = file_name.strip_suffix(SUFFIX)
-        && entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+        && let Ok(meta) = entry.metadata()
+        && meta.is_file()
     {
-        out.files.push(match dir_label {
+        let name = match dir_label {
             Some(d) => format!("{d}/{stem}"),
             None => stem.to_string(),
-        });
+        };
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        out.stamps.insert(
+            name.clone(),
+            format!(
+                "{}:{}:{}",
+                meta.len(),
+                mtime,
+                std::os::unix::fs::MetadataExt::ino(&meta)
+            ),
+        );
+        out.files.push(name);
     } else {
         out.foreign.push(shown);
     }
@@ -179,8 +192,8 @@ impl Storage for AgeStore {
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        let sealed = age::encrypt(&self.recipient, bytes)
-            .map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
+        let sealed =
+            age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
         self.ensure_dirs().map_err(|e| io(name, e))?;
         write_durably(&self.path_of(name), &sealed).map_err(|e| io(name, e))
     }
@@ -193,9 +206,7 @@ impl Storage for AgeStore {
             Err(e) => return Err(io(name, e)),
         }
         if let Some(dir) = path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io(name, e))?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
         }
         Ok(())
     }

@@ -1,0 +1,179 @@
+//! A temporary home per device, a cleared environment, and helpers to run `duo`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_duo");
+
+/// Output of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Assert success and return stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Assert failure with this exit code; return stderr.
+    #[track_caller]
+    pub fn fails(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// One device: a temporary home and a clean environment.
+pub struct Device {
+    pub dir: tempfile::TempDir,
+    pub now: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Device {
+    /// A device that has not run `init` yet.
+    pub fn blank() -> Device {
+        Device {
+            dir: tempfile::tempdir().expect("tempdir"),
+            now: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// A device set up as `name`.
+    pub fn new(name: &str) -> Device {
+        let d = Device::blank();
+        d.run(&["init", "--name", name, "--label", "laptop"]).ok();
+        d
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DUO_HOME", self.home())
+            .env("DUO_RELAY", "disabled")
+            .env("DUO_DISCOVERY", "none")
+            .env("TZ", "UTC")
+            .env("NO_COLOR", "1");
+        if let Some(now) = &self.now {
+            c.env("DUO_NOW", now);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run with stdin closed (not a terminal, empty).
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).stdin(Stdio::null()).output().expect("run duo"))
+    }
+
+    /// Run with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duo");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// Add an entry; return its full id.
+    pub fn add(&self, text: &str, extra: &[&str]) -> String {
+        let mut args = vec!["journal", "add", text];
+        args.extend_from_slice(extra);
+        let r = self.run(&args);
+        r.ok().trim().to_string()
+    }
+
+    /// `journal list --json` with extra args.
+    pub fn list(&self, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["journal", "list", "--json"];
+        args.extend_from_slice(extra);
+        self.run(&args).json().as_array().expect("array").clone()
+    }
+
+    pub fn bodies(&self, extra: &[&str]) -> Vec<String> {
+        self.list(extra)
+            .iter()
+            .map(|e| e["body"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Every regular file below `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Does any file below `dir` contain `needle`?
+pub fn any_file_contains(dir: &Path, needle: &str) -> Option<PathBuf> {
+    files_under(dir).into_iter().find(|p| {
+        std::fs::read(p)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+/// Is a tool on PATH? Under CI a missing tool is a failure, elsewhere the caller skips.
+pub fn have_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is required under CI (.ci/run installs it)");
+    }
+    if !found {
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}

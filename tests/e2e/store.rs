@@ -1,0 +1,216 @@
+//! What is on disk: encrypted, readable with stock age, damage detected by name.
+
+use crate::harness::*;
+
+#[test]
+fn no_plaintext_on_disk() {
+    let d = Device::new("Alice");
+    let marker = "MARKER-7f3a9c-shared";
+    let private_marker = "MARKER-7f3a9c-private";
+    let id = d.add(&format!("{marker} body"), &["--tag", "marker7f3a9ctag"]);
+    d.add(&format!("{private_marker} body"), &["--private"]);
+    d.run(&["journal", "edit", &id, &format!("{marker} edited")]).ok();
+    assert_eq!(any_file_contains(&d.home(), "MARKER-7f3a9c"), None);
+    assert_eq!(any_file_contains(&d.home(), "marker7f3a9ctag"), None);
+    for f in files_under(&d.home().join("space"))
+        .iter()
+        .chain(files_under(&d.home().join("private")).iter())
+    {
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name == ".lock" {
+            continue;
+        }
+        let head = std::fs::read(f).unwrap();
+        assert!(
+            head.starts_with(b"age-encryption.org/v1\n"),
+            "{} is not an age file",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn stock_age_reads_the_data() {
+    if !have_tool("age") {
+        return;
+    }
+    let d = Device::new("Alice");
+    d.add("readable with age", &[]);
+    let key = d.home().join("keys/age.key");
+    for f in files_under(&d.home().join("space")) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name == ".lock" {
+            continue;
+        }
+        let out = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&key)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "age -d {}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if name == "view.age" {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the view is JSON");
+            assert!(v["entries"].is_object());
+        } else {
+            // Standard automerge bytes start with automerge's magic number.
+            assert_eq!(&out.stdout[..4], &[0x85, 0x6f, 0x4a, 0x83], "{name} is automerge");
+        }
+    }
+}
+
+/// A store with a few entries; returns (device, ids).
+fn store_with_entries() -> (Device, Vec<String>) {
+    let d = Device::new("Alice");
+    let ids = (0..4).map(|i| d.add(&format!("entry {i}"), &[])).collect();
+    (d, ids)
+}
+
+#[test]
+fn corrupted_chunk_is_named_and_the_rest_stays_readable() {
+    let (d, _) = store_with_entries();
+    let adds = files_under(&d.home().join("space/adds"));
+    assert_eq!(adds.len(), 4);
+    let victim = &adds[1];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let n = bytes.len();
+    bytes[n - 20] ^= 0x40;
+    std::fs::write(victim, &bytes).unwrap();
+    let siblings: Vec<(std::path::PathBuf, Vec<u8>)> = files_under(&d.home().join("space"))
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+
+    let r = d.run(&["journal", "list", "--json"]);
+    assert_eq!(r.code, 1, "damage makes list exit 1");
+    let victim_name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    let stem = victim_name.trim_end_matches(".age");
+    assert!(r.stderr.contains(stem), "the damaged file is named: {}", r.stderr);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(listed.len(), 3, "the undamaged entries are still listed");
+
+    let r = d.run(&["doctor"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains(stem) && r.stdout.contains("DAMAGED"), "{}", r.stdout);
+    let j = d.run(&["doctor", "--json"]);
+    assert_eq!(j.code, 1);
+
+    // Writes that would build on the damaged store refuse; nothing is overwritten.
+    let id = listed[0]["id"].as_str().unwrap();
+    let err = d.run(&["journal", "edit", id, "new"]).fails(1).to_string();
+    assert!(err.contains("damaged") && err.contains("duo doctor"), "{err}");
+    for (p, b) in &siblings {
+        if p.file_name().unwrap() == ".lock" {
+            continue;
+        }
+        assert_eq!(&std::fs::read(p).unwrap(), b, "{} unchanged", p.display());
+    }
+}
+
+#[test]
+fn empty_truncated_and_foreign_files_are_detected() {
+    for damage in ["empty", "truncate", "foreign", "delete-snapshot", "view-garbage"] {
+        let (d, _) = store_with_entries();
+        d.run(&[
+            "journal",
+            "edit",
+            &d.list(&[])[0]["id"].as_str().unwrap().to_string(),
+            "edited",
+        ])
+        .ok();
+        let space = d.home().join("space");
+        match damage {
+            "empty" => std::fs::write(&files_under(&space.join("changes"))[0], b"").unwrap(),
+            "truncate" => {
+                let f = &files_under(&space.join("snapshots"))[0];
+                let b = std::fs::read(f).unwrap();
+                std::fs::write(f, &b[..b.len() / 2]).unwrap();
+            }
+            "foreign" => std::fs::write(space.join("adds/holiday-photo.jpg"), b"\xff\xd8\xff").unwrap(),
+            "delete-snapshot" => std::fs::remove_file(&files_under(&space.join("snapshots"))[0]).unwrap(),
+            "view-garbage" => std::fs::write(space.join("view.age"), b"garbage").unwrap(),
+            _ => unreachable!(),
+        }
+        let r = d.run(&["doctor"]);
+        assert_eq!(r.code, 1, "{damage}: doctor finds it\n{}", r.stdout);
+        if damage == "view-garbage" {
+            // The view is a cache: doctor rebuilt it, and the next check is clean.
+            d.run(&["doctor"]).ok();
+            assert_eq!(d.list(&[]).len(), 4);
+        } else {
+            assert_ne!(d.run(&["journal", "list"]).code, 0, "{damage}: list reports it");
+        }
+    }
+}
+
+#[test]
+fn doctor_cleans_leftovers_of_interrupted_writes() {
+    let d = Device::new("Alice");
+    d.add("kept", &[]);
+    let leftover = d.home().join("space/adds/.abc.age.0123.tmp");
+    std::fs::write(&leftover, b"half a write").unwrap();
+    let r = d.run(&["doctor"]);
+    assert_eq!(r.code, 0, "leftovers are not damage: {}", r.stdout);
+    assert!(r.stdout.contains("leftover"), "{}", r.stdout);
+    assert!(!leftover.exists());
+    assert_eq!(d.bodies(&[]), vec!["kept"]);
+}
+
+#[test]
+fn many_adds_compact_and_nothing_is_lost() {
+    let d = Device::new("Alice");
+    let n = duo_compact_after() + 6;
+    let mut ids: Vec<String> = (0..n).map(|i| d.add(&format!("note {i}"), &[])).collect();
+    let snapshots = files_under(&d.home().join("space/snapshots"));
+    assert_eq!(snapshots.len(), 1, "compaction leaves one snapshot");
+    assert!(
+        files_under(&d.home().join("space/adds")).len() < 10,
+        "compaction removed the folded chunks"
+    );
+    let mut listed: Vec<String> = d
+        .list(&[])
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    listed.sort();
+    assert_eq!(ids, listed);
+    d.run(&["doctor"]).ok();
+}
+
+fn duo_compact_after() -> usize {
+    64
+}
+
+#[test]
+fn parallel_adds_all_land() {
+    let d = Device::new("Alice");
+    let d = std::sync::Arc::new(d);
+    let handles: Vec<_> = (0..8)
+        .map(|p| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                (0..15)
+                    .map(|i| d.add(&format!("writer {p} entry {i}"), &[]))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    ids.sort();
+    let mut listed: Vec<String> = d
+        .list(&[])
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed.len(), 120);
+    assert_eq!(ids, listed, "every acknowledged entry is present exactly once");
+    d.run(&["doctor"]).ok();
+}
