@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
-Environment: DUO_HOME (data directory), DUO_LOG (diagnostics), NO_COLOR, VISUAL/EDITOR.";
+Environment: DUO_HOME (data directory), NO_COLOR, VISUAL/EDITOR, XDG_RUNTIME_DIR (editor temp files).";
 
 /// duo: a private shared journal for two. Local-first, end-to-end encrypted, no server.
 #[derive(Debug, Parser)]
@@ -46,9 +46,13 @@ pub enum Command {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
+    /// Print the man page (roff), or write one page per command into DIR
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write duo.1, duo-init.1, duo-journal-add.1, … into this directory
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +217,10 @@ pub struct ImportArgs {
     /// Put the imported entries in your private notebook
     #[arg(long)]
     pub private: bool,
+    /// Import entries that a duo export says another person wrote, as your own (for your
+    /// own words from an earlier setup of duo)
+    #[arg(long)]
+    pub as_mine: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

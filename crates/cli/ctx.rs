@@ -39,6 +39,8 @@ pub struct Ctx {
 pub struct Both {
     pub shared: Read,
     pub private: Option<Read>,
+    /// Damaged files, described for people.
+    pub damage: Vec<String>,
 }
 
 impl Ctx {
@@ -47,28 +49,41 @@ impl Ctx {
         Ok(Ctx { printer, dev })
     }
 
-    /// Read the shared space (and the private notebook when asked), reporting damaged
-    /// files on stderr. Returns whether any were found, so the command can exit 1.
-    pub fn read(&self, private: bool) -> Result<(Both, bool)> {
+    /// Read the shared space (and the private notebook when asked). Damaged files are
+    /// returned in [`Both::damage`], not printed: read-only commands report them and exit 1,
+    /// changing commands refuse.
+    pub fn read(&self, private: bool) -> Result<Both> {
         let shared = self.dev.space.read()?;
         let private = if private { Some(self.dev.private.read()?) } else { None };
-        let mut damaged = false;
+        let mut damage = Vec::new();
         for (label, read) in [("shared space", Some(&shared)), ("private notebook", private.as_ref())] {
             let Some(read) = read else { continue };
-            for p in &read.problems {
-                if p.name == "view" {
-                    continue; // a cache; rebuilt as we read
-                }
-                damaged = true;
-                eprintln!("error: damaged file in the {label}: {p}");
-            }
-        }
-        if damaged {
-            eprintln!(
-                "hint: the entries above are the ones that could still be read; run `duo doctor` for a full report"
+            // The view is a cache, rebuilt as we read; everything else is damage.
+            damage.extend(
+                read.problems
+                    .iter()
+                    .filter(|p| p.name != "view")
+                    .map(|p| format!("{label}: {p}")),
             );
         }
-        Ok((Both { shared, private }, damaged))
+        Ok(Both {
+            shared,
+            private,
+            damage,
+        })
+    }
+
+    /// Print damage found by a read on stderr; returns the exit status it calls for.
+    pub fn report(&self, both: &Both) -> i32 {
+        for d in &both.damage {
+            eprintln!("error: damaged file in the {d}");
+        }
+        if both.damage.is_empty() {
+            0
+        } else {
+            eprintln!("hint: everything else is still readable; run `duo doctor` for a full report");
+            1
+        }
     }
 }
 

@@ -32,7 +32,8 @@ fn usage_errors_exit_2() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("poem"));
     d.run(&["journal", "list", "--since", "last tuesday"]).fails(2);
-    d.run(&["journal", "add", "x", "--tag", "two words"]).fails(2);
+    d.run(&["journal", "add", "x", "--tag", "  "]).fails(2);
+    d.run(&["journal", "add", "x", "--tag", "bell\u{7}"]).fails(2);
     d.run(&["frobnicate"]).fails(2);
     assert_eq!(d.list(&[]).len(), 0);
 }

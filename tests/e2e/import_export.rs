@@ -68,7 +68,14 @@ fn export_then_import_into_a_fresh_device_round_trips() {
     assert_eq!(exported.len(), 3);
 
     let fresh = Device::new("Alice");
-    let r = fresh.run_stdin(&["journal", "import", "-", "--json"], &json).json();
+    // A new setup is a new person id: the export's entries are someone else's until the
+    // user says they are their own.
+    let err = fresh.run_stdin(&["journal", "import", "-"], &json).fails(1).to_string();
+    assert!(err.contains("someone else") && err.contains("--as-mine"), "{err}");
+    assert_eq!(fresh.list(&["--all"]).len(), 0);
+    let r = fresh
+        .run_stdin(&["journal", "import", "-", "--json", "--as-mine"], &json)
+        .json();
     assert_eq!(r["imported"], 3);
     assert_eq!(r["private"], 1);
     let strip = |v: &serde_json::Value| {

@@ -30,11 +30,23 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             if r.healthy() { "healthy" } else { "DAMAGED" }
         );
         for pr in &r.problems {
-            text.push_str(&format!(
-                "  damaged: {}: {}\n",
-                journal.storage().display_path(&pr.name).display(),
-                pr.reason
-            ));
+            let path = journal.storage().display_path(&pr.name);
+            if pr.name.starts_with('(') {
+                text.push_str(&format!("  damaged: {}\n", pr.reason));
+            } else if pr.name == "view" {
+                let fixed = if r.view_rebuilt {
+                    "; rebuilt from the chunks"
+                } else {
+                    ""
+                };
+                text.push_str(&format!(
+                    "  damaged list cache {}: {}{fixed}\n",
+                    path.display(),
+                    pr.reason
+                ));
+            } else {
+                text.push_str(&format!("  damaged: {}: {}\n", path.display(), pr.reason));
+            }
         }
         for c in &r.cleaned {
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
@@ -48,7 +60,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         p.json_value(&serde_json::json!({ "healthy": healthy, "stores": json }));
     } else if !healthy {
         eprintln!(
-            "hint: damaged files are left exactly as they are. Entries in them can come back from a paired device at the next sync, or from a backup; the rest of the journal stays readable."
+            "hint: duo leaves damaged files exactly as they are and will not change the journal while they are there; entries in them are unreadable on this device, everything else stays readable. Move a damaged file out of the store (keep a copy) to use the journal again."
         );
     }
     Ok(if healthy { 0 } else { 1 })

@@ -5,12 +5,10 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::output::{Item, local_time};
 use duo_journal::entry_order;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 
 pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
     let (shared, private) = (!a.scope.private, a.scope.private || a.scope.all);
-    let (both, damaged) = ctx.read(private)?;
+    let both = ctx.read(private)?;
     let mut items: Vec<Item<'_>> = both.items(shared);
     items.sort_by(|x, y| entry_order(y.entry, x.entry, false)); // oldest first reads like a journal
     let view = &both.shared.view;
@@ -24,14 +22,15 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
     match &a.output {
         None => ctx.printer.data(&text),
         Some(path) => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
+            // Written whole under a temporary name and renamed: the file is 0600 even if one
+            // with looser permissions was there before, and never half-written.
+            let path = if path.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+                std::path::Path::new(".").join(path)
+            } else {
+                path.clone()
+            };
+            duo_sync::write_durably(&path, text.as_bytes())
                 .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
-            f.write_all(text.as_bytes()).and_then(|_| f.sync_all())?;
             ctx.printer.info(format!(
                 "Exported {} entries to {} — this file is plaintext: keep it somewhere safe, delete it when done.",
                 items.len(),
@@ -39,7 +38,7 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             ));
         }
     }
-    Ok(i32::from(damaged))
+    Ok(ctx.report(&both))
 }
 
 fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {

@@ -1,10 +1,10 @@
 //! `duo journal import`: Day One JSON exports and duo's own `--json` output.
 
 use crate::args::ImportArgs;
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
+use duo_journal::NewEntry;
 use duo_journal::import::{self, Format};
-use duo_journal::{EntryPatch, NewEntry};
 use std::collections::BTreeSet;
 use std::io::Read;
 
@@ -20,14 +20,13 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             .map(|_| ())
     };
     read.map_err(|e| CliError::new(format!("cannot read {shown}")).cause(e))?;
-    let parsed = import::parse(&text).map_err(|e| {
+    let mine = ctx.dev.config.person_id.clone();
+    let parsed = import::parse(&text, &mine).map_err(|e| {
         CliError::new(format!("{shown} cannot be imported; nothing was imported"))
             .cause(&e)
             .hint("fix the file at that place (or export it again) and run the import again")
     })?;
-    let (both, _) = ctx.read(true)?;
-    let mine = &ctx.dev.config.person_id;
-    let partner_ids: BTreeSet<&String> = both.shared.view.persons.keys().filter(|id| *id != mine).collect();
+    let both = ctx.read(true)?;
     let exists = |id: &str| {
         both.shared.view.entries.contains_key(id)
             || both.private.as_ref().is_some_and(|p| p.view.entries.contains_key(id))
@@ -39,69 +38,61 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let (mut shared, mut private) = (Vec::new(), Vec::new());
-    let (mut duplicates, mut not_yours) = (0usize, 0usize);
-    let mut edits = Vec::new();
+    let mut duplicates = 0usize;
+    let mut others: BTreeSet<String> = BTreeSet::new();
+    let mut not_mine = 0usize;
+    let device = &ctx.dev.config.device_id;
+    let _ = now()?; // a bad DUO_NOW is a usage error here too
     for e in parsed.entries {
         progress.inc(1);
         if exists(&e.id) {
             duplicates += 1;
             continue;
         }
-        // Importing your partner's words as your own would misattribute them.
-        if e.author_id.as_ref().is_some_and(|id| partner_ids.contains(id)) {
-            not_yours += 1;
+        // Importing someone else's words as your own would misattribute them: a duo export
+        // names its authors, and only your own person id is taken without --as-mine.
+        if let Some(author) = e.author_id.as_ref().filter(|id| **id != mine)
+            && !a.as_mine
+        {
+            not_mine += 1;
+            others.insert(e.author.clone().unwrap_or_else(|| author.chars().take(8).collect()));
             continue;
-        }
-        let to_private = a.private || e.private;
-        if e.edited_at != e.created_at {
-            edits.push((e.id.clone(), to_private, e.edited_at));
         }
         let new = NewEntry {
             id: e.id,
             kind: e.kind,
             author: mine.clone(),
-            device: ctx.dev.config.device_id.clone(),
+            device: device.clone(),
             created_at: e.created_at,
+            edited_at: e.edited_at,
             body: e.body,
             tags: e.tags,
             status: e.status,
         };
-        if to_private {
+        if a.private || e.private {
             private.push(new)
         } else {
             shared.push(new)
         }
     }
     progress.finish_and_clear();
-    // Each notebook gets one chunk: all of the file's entries land, or none of them.
+    if not_mine > 0 && shared.is_empty() && private.is_empty() && duplicates == 0 {
+        return Err(CliError::new(format!(
+            "every entry in {shown} was written by someone else ({}); nothing was imported",
+            others.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+        .hint("duo imports only your own words; if these are yours from an earlier setup of duo, add --as-mine"));
+    }
+    // Each notebook gets one chunk: all of its entries land, or none of them.
     ctx.dev.space.add(&shared)?;
     ctx.dev.private.add(&private)?;
-    if !edits.is_empty() {
-        // Keep the original "edited" times: one change per notebook, after the entries.
-        for (journal, want_private) in [(&ctx.dev.space, false), (&ctx.dev.private, true)] {
-            let mine: Vec<_> = edits.iter().filter(|(_, pr, _)| *pr == want_private).collect();
-            if mine.is_empty() {
-                continue;
-            }
-            journal.update(|doc| {
-                for (id, _, at) in &mine {
-                    doc.edit_entry(
-                        id,
-                        &EntryPatch {
-                            edited_at: *at,
-                            ..Default::default()
-                        },
-                    )?;
-                }
-                Ok(())
-            })?;
+    for journal in [&ctx.dev.space, &ctx.dev.private] {
+        if let Err(e) = journal.maybe_compact() {
+            p.warn(format!(
+                "could not compact the journal ({e}); the imported entries are saved"
+            ));
         }
     }
-    let _ = ctx.dev.space.maybe_compact();
-    let format = match parsed.format {
-        Format::DayOne => "Day One export",
-        Format::Duo => "duo export",
-    };
     if p.json {
         p.json_value(&serde_json::json!({
             "format": match parsed.format { Format::DayOne => "dayone", Format::Duo => "duo" },
@@ -110,9 +101,13 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             "private": private.len(),
             "already_present": duplicates,
             "skipped_empty": parsed.skipped_empty,
-            "skipped_partner": not_yours,
+            "skipped_not_mine": not_mine,
         }));
     } else {
+        let format = match parsed.format {
+            Format::DayOne => "Day One export",
+            Format::Duo => "duo export",
+        };
         let mut msg = format!("Imported {} entries from a {format}", shared.len() + private.len());
         if !private.is_empty() {
             msg.push_str(&format!(" ({} into your private notebook)", private.len()));
@@ -124,9 +119,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         if parsed.skipped_empty > 0 {
             msg.push_str(&format!(" {} without text were left out.", parsed.skipped_empty));
         }
-        if not_yours > 0 {
+        if not_mine > 0 {
             msg.push_str(&format!(
-                " {not_yours} written by your partner were left out (duo imports only your own words)."
+                " {not_mine} written by someone else ({}) were left out; duo imports only your own words (--as-mine if they are yours).",
+                others.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
         p.info(msg);

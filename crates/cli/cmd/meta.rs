@@ -13,7 +13,12 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     Ok(0)
 }
 
-pub fn man() -> Result<i32> {
+pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+        clap_mangen::generate_to(Cli::command(), dir)?;
+        return Ok(0);
+    }
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut out)?;
     Printer::new(false, false).data(&String::from_utf8_lossy(&out));

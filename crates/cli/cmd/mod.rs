@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Init(a) => init::run(&cli, printer, a),
         Command::Completions { shell } => meta::completions(*shell),
-        Command::Man => meta::man(),
+        Command::Man { dir } => meta::man(dir.as_deref()),
         Command::Status => status::run(&Ctx::open(&cli, printer)?),
         Command::Doctor => doctor::run(&Ctx::open(&cli, printer)?),
         Command::Journal(j) => {

@@ -27,7 +27,7 @@ fn scope(s: &Scope) -> (bool, bool) {
 }
 
 /// Filter, sort and print; exit 1 if damaged files were found.
-fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option<usize>, damaged: bool) -> Result<i32> {
+fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option<usize>) -> Result<i32> {
     let mut items: Vec<Item<'_>> = both.items(shared).into_iter().filter(|i| q.matches(i.entry)).collect();
     let only_boundaries = q.kinds == [Kind::Boundary];
     items.sort_by(|a, b| entry_order(a.entry, b.entry, only_boundaries));
@@ -46,7 +46,7 @@ fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option
         }
         p.data(&text);
     }
-    Ok(i32::from(damaged))
+    Ok(ctx.report(both))
 }
 
 pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
@@ -58,8 +58,8 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
         text: None,
     };
     let (shared, private) = scope(&a.scope);
-    let (both, damaged) = ctx.read(private)?;
-    print_matching(ctx, &both, shared, &q, a.limit, damaged)
+    let both = ctx.read(private)?;
+    print_matching(ctx, &both, shared, &q, a.limit)
 }
 
 pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
@@ -71,12 +71,12 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
         ..Default::default()
     };
     let (shared, private) = scope(&a.scope);
-    let (both, damaged) = ctx.read(private)?;
-    print_matching(ctx, &both, shared, &q, None, damaged)
+    let both = ctx.read(private)?;
+    print_matching(ctx, &both, shared, &q, None)
 }
 
 pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
-    let (both, damaged) = ctx.read(true)?;
+    let both = ctx.read(true)?;
     let item = both.resolve(id)?;
     let p = &ctx.printer;
     if p.json {
@@ -84,5 +84,5 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
     } else {
         p.data(&item.full(&both.shared.view, p));
     }
-    Ok(i32::from(damaged))
+    Ok(ctx.report(&both))
 }

@@ -4,7 +4,8 @@ use crate::ctx::Ctx;
 use crate::error::Result;
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
-    let (both, damaged) = ctx.read(true)?;
+    let both = ctx.read(true)?;
+    let damaged = !both.damage.is_empty();
     let c = &ctx.dev.config;
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
@@ -36,5 +37,5 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             private
         ));
     }
-    Ok(i32::from(damaged))
+    Ok(ctx.report(&both))
 }

@@ -29,33 +29,40 @@ fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
 }
 
 fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for t in tags {
-        let t = t.trim().trim_start_matches('#').to_string();
-        if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(CliError::usage(format!("'{t}' is not a tag: tags are single words")));
+    duo_journal::normalize_tags(tags).map_err(CliError::usage)
+}
+
+/// Read both notebooks for a change; refuse to build on a damaged store.
+fn read_for_change(ctx: &Ctx) -> Result<crate::ctx::Both> {
+    let both = ctx.read(true)?;
+    if !both.damage.is_empty() {
+        let mut e = CliError::new("the journal has damaged files, so duo will not change it");
+        for d in &both.damage {
+            e = e.cause(d);
         }
-        if !out.contains(&t) {
-            out.push(t);
-        }
+        return Err(e.hint(
+            "run `duo doctor` for a full report; your other entries are still readable with `duo journal list`",
+        ));
     }
-    Ok(out)
+    Ok(both)
 }
 
 pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     let tags = clean_tags(&a.tags)?;
     let body = body_from(a.text.as_deref(), "")?;
     let kind: Kind = a.kind.into();
-    let entry = NewEntry {
+    let mut entry = NewEntry {
         id: new_id(),
         kind,
         author: ctx.dev.config.person_id.clone(),
         device: ctx.dev.config.device_id.clone(),
         created_at: now()?,
+        edited_at: 0,
         body,
         tags,
         status: None,
     };
+    entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
     journal.add(std::slice::from_ref(&entry))?;
     let p = &ctx.printer;
@@ -77,7 +84,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
 }
 
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
-    let (both, _) = ctx.read(true)?;
+    let both = read_for_change(ctx)?;
     let item = both.resolve(&a.id)?;
     let entry = item.entry;
     let mut patch = EntryPatch {
@@ -118,6 +125,10 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     if a.text.is_some() || nothing_else {
         let body = body_from(a.text.as_deref(), &entry.body)?;
         if body == entry.body && entry.conflicts.is_empty() && nothing_else {
+            if ctx.printer.json {
+                ctx.printer
+                    .json_value(&serde_json::json!({ "id": entry.id, "edited": false }));
+            }
             ctx.printer.info("Nothing changed.");
             return Ok(0);
         }
@@ -136,7 +147,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
 }
 
 pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
-    let (both, _) = ctx.read(true)?;
+    let both = read_for_change(ctx)?;
     let item = both.resolve(&a.id)?;
     let id = item.entry.id.clone();
     if !a.yes {

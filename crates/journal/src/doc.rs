@@ -187,7 +187,7 @@ impl SpaceDoc {
             .put(&o, "created_at", ScalarValue::Timestamp(e.created_at))
             .map_err(am)?;
         self.doc
-            .put(&o, "edited_at", ScalarValue::Timestamp(e.created_at))
+            .put(&o, "edited_at", ScalarValue::Timestamp(e.edited_at.max(e.created_at)))
             .map_err(am)?;
         self.doc.put(&o, "body", e.body.as_str()).map_err(am)?;
         self.put_tags(&o, &e.tags)?;

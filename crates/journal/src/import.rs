@@ -19,8 +19,9 @@ pub struct Imported {
     pub tags: Vec<String>,
     pub status: Option<Status>,
     pub private: bool,
-    /// The author id the file gives (duo's own format only).
+    /// The author id and name the file gives (duo's own format only).
     pub author_id: Option<String>,
+    pub author: Option<String>,
 }
 
 /// Which format a file was in.
@@ -135,10 +136,14 @@ fn is_id(s: &str) -> bool {
 }
 
 /// Parse an import file (Day One JSON export or duo's own `--json` output).
-pub fn parse(text: &str) -> Result<Parsed, ImportError> {
+///
+/// `person` (the importing person's id) makes ids of Day One entries stable for that person
+/// only: re-importing adds nothing twice, while two people importing the same file never
+/// create the same root key (which would hide one entry behind the other).
+pub fn parse(text: &str, person: &str) -> Result<Parsed, ImportError> {
     let first = text.trim_start().chars().next();
     match first {
-        Some('{') => parse_day_one(text),
+        Some('{') => parse_day_one(text, person),
         Some('[') => parse_duo(text),
         _ => Err(ImportError {
             location: "line 1".into(),
@@ -147,7 +152,7 @@ pub fn parse(text: &str) -> Result<Parsed, ImportError> {
     }
 }
 
-fn parse_day_one(text: &str) -> Result<Parsed, ImportError> {
+fn parse_day_one(text: &str, person: &str) -> Result<Parsed, ImportError> {
     let file: DayOneFile = parse_with_path(text)?;
     let mut entries = Vec::with_capacity(file.entries.len());
     let mut skipped_empty = 0;
@@ -177,15 +182,16 @@ fn parse_day_one(text: &str) -> Result<Parsed, ImportError> {
             continue;
         }
         entries.push(Imported {
-            id: stable_id("dayone", &e.uuid),
+            id: stable_id("dayone", &format!("{person}/{}", e.uuid)),
             kind: Kind::Reflection,
             created_at,
             edited_at: edited_at.max(created_at),
             body,
-            tags: e.tags,
+            tags: crate::normalize_tags(&e.tags).map_err(|r| bad("tags", r))?,
             status: None,
             private: false,
             author_id: None,
+            author: None,
         });
     }
     Ok(Parsed {
@@ -236,7 +242,7 @@ fn parse_duo(text: &str) -> Result<Parsed, ImportError> {
             created_at,
             edited_at: edited_at.max(created_at),
             body: e.body,
-            tags: e.tags,
+            tags: crate::normalize_tags(&e.tags).map_err(|r| bad("tags", r))?,
             status: if e.kind == Kind::Boundary {
                 Some(e.status.unwrap_or(Status::Active))
             } else {
@@ -244,6 +250,7 @@ fn parse_duo(text: &str) -> Result<Parsed, ImportError> {
             },
             private: e.private,
             author_id: e.author_id,
+            author: e.author.clone(),
         });
     }
     Ok(Parsed {
@@ -262,32 +269,37 @@ mod tests {
         let text = r#"{"metadata":{"version":"1.0"},"entries":[
             {"uuid":"A1","creationDate":"2024-03-01T10:00:00Z","text":"Walked by the river","tags":["walks"],"starred":false},
             {"uuid":"A2","creationDate":"2024-03-02T10:00:00Z","photos":[]}]}"#;
-        let p = parse(text).unwrap();
+        let p = parse(text, "p").unwrap();
         assert_eq!(p.format, Format::DayOne);
         assert_eq!(p.entries.len(), 1);
         assert_eq!(p.skipped_empty, 1);
         assert_eq!(p.entries[0].tags, vec!["walks"]);
         assert_eq!(p.entries[0].created_at, 1_709_287_200_000);
-        assert_eq!(parse(text).unwrap().entries[0].id, p.entries[0].id);
+        assert_eq!(parse(text, "p").unwrap().entries[0].id, p.entries[0].id);
         assert!(is_id(&p.entries[0].id));
+        assert_ne!(
+            parse(text, "q").unwrap().entries[0].id,
+            p.entries[0].id,
+            "ids differ per person"
+        );
     }
 
     #[test]
     fn malformed_day_one_names_the_field() {
         let text = "{\"entries\":[\n{\"uuid\":\"A1\",\"creationDate\":\"yesterday\",\"text\":\"x\"}]}";
-        let e = parse(text).unwrap_err();
+        let e = parse(text, "p").unwrap_err();
         assert_eq!(e.location, "entries[0].creationDate");
         assert!(e.reason.contains("yesterday"), "{e}");
-        let e = parse("{\"entries\":[\n{\"creationDate\":\"2024-01-01T00:00:00Z\"}]}").unwrap_err();
+        let e = parse("{\"entries\":[\n{\"creationDate\":\"2024-01-01T00:00:00Z\"}]}", "p").unwrap_err();
         assert!(e.location.contains("line 2"), "{e}");
         assert!(e.reason.contains("uuid"), "{e}");
     }
 
     #[test]
     fn broken_json_gives_line_and_column() {
-        let e = parse("[\n{\"id\": \n").unwrap_err();
+        let e = parse("[\n{\"id\": \n", "p").unwrap_err();
         assert!(e.location.starts_with("line 3"), "{e}");
-        let e = parse("hello").unwrap_err();
+        let e = parse("hello", "p").unwrap_err();
         assert!(e.reason.contains("Day One"));
     }
 
@@ -296,15 +308,15 @@ mod tests {
         let text = r#"[{"id":"0123456789abcdef0123456789abcdef","kind":"boundary","author":"Alice","author_id":"p","device":"d",
             "created_at":"2026-11-01T08:00:00Z","edited_at":"2026-11-02T08:00:00Z","body":"I need quiet mornings",
             "tags":["home"],"private":false,"status":"revisit","conflicts":[]}]"#;
-        let p = parse(text).unwrap();
+        let p = parse(text, "p").unwrap();
         assert_eq!(p.format, Format::Duo);
         let e = &p.entries[0];
         assert_eq!(e.kind, Kind::Boundary);
         assert_eq!(e.status, Some(Status::Revisit));
         assert_eq!(e.edited_at - e.created_at, 86_400_000);
         let bad = text.replace("0123456789abcdef0123456789abcdef", "xyz");
-        assert_eq!(parse(&bad).unwrap_err().location, "[0].id");
+        assert_eq!(parse(&bad, "p").unwrap_err().location, "[0].id");
         let bad = text.replace("\"boundary\"", "\"poem\"");
-        assert!(parse(&bad).unwrap_err().location.contains("[0].kind"));
+        assert!(parse(&bad, "p").unwrap_err().location.contains("[0].kind"));
     }
 }

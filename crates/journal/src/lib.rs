@@ -13,7 +13,7 @@
 //! let id = new_id();
 //! journal.add(&[NewEntry {
 //!     id: id.clone(), kind: Kind::Appreciation, author: "p1".into(), device: "d1".into(),
-//!     created_at: 0, body: "Thank you for dinner".into(), tags: vec![], status: None,
+//!     created_at: 0, edited_at: 0, body: "Thank you for dinner".into(), tags: vec![], status: None,
 //! }]).unwrap();
 //! let read = journal.read().unwrap();
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
@@ -27,7 +27,7 @@ mod store;
 mod view;
 
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
-pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
+pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status, normalize_tags};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
 pub use view::{Query, View, entry_order};

@@ -122,6 +122,22 @@ impl Entry {
     }
 }
 
+/// Tidy tags: trim, drop a leading `#`, drop duplicates. Tags may contain spaces (Day One's
+/// do); an empty tag or one with control characters is refused.
+pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in tags {
+        let t = raw.trim().trim_start_matches('#').trim().to_string();
+        if t.is_empty() || t.chars().any(char::is_control) || t.chars().count() > 64 {
+            return Err(format!("'{raw}' is not a tag: tags are 1 to 64 printable characters"));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
 /// A new entry to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEntry {
@@ -131,6 +147,8 @@ pub struct NewEntry {
     pub author: String,
     pub device: String,
     pub created_at: i64,
+    /// When it was last edited (an import keeps the original's); `created_at` for new entries.
+    pub edited_at: i64,
     pub body: String,
     pub tags: Vec<String>,
     /// Only for boundaries; a new boundary defaults to active.

@@ -100,6 +100,17 @@ struct Files {
     leftovers: Vec<String>,
 }
 
+/// Refuse to show a journal a newer duo wrote: half-understood data is worse than none.
+fn checked(read: Read) -> Result<Read> {
+    if read.view.schema > crate::SCHEMA_VERSION {
+        return Err(JournalError::SchemaTooNew {
+            found: read.view.schema,
+            supported: crate::SCHEMA_VERSION,
+        });
+    }
+    Ok(read)
+}
+
 /// A journal (a shared space or a private notebook) kept in a [`Storage`].
 pub struct Journal<S> {
     storage: S,
@@ -283,7 +294,7 @@ impl<S: Storage> Journal<S> {
                 missing.is_empty() && !changed && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
             if additive {
                 if uncovered.is_empty() {
-                    return Ok(Read { view, problems });
+                    return checked(Read { view, problems });
                 }
                 let mut extra = SpaceDoc::new();
                 let mut names = Vec::new();
@@ -304,7 +315,7 @@ impl<S: Storage> Journal<S> {
                     }
                 }
                 if !extra.has_missing_deps() && view.merge_additions(extra.contents(), names) {
-                    return Ok(Read { view, problems });
+                    return checked(Read { view, problems });
                 }
             }
         }
@@ -317,7 +328,11 @@ impl<S: Storage> Journal<S> {
         }
         let view = View::new(doc.contents(), loaded.clone());
         drop(lock);
-        if problems.iter().all(|p| p.name == "view") {
+        // Foreign files do not make the chunks untrustworthy; damaged chunks do.
+        if problems
+            .iter()
+            .all(|p| p.name == "view" || files.foreign.contains(&p.name))
+        {
             // Refresh the cache when nobody else holds the store; a busy store just
             // means the next reader rebuilds again.
             if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
@@ -326,7 +341,7 @@ impl<S: Storage> Journal<S> {
                 let _ = self.store_view(view.clone());
             }
         }
-        Ok(Read { view, problems })
+        checked(Read { view, problems })
     }
 
     /// Append new entries without loading the history: one `adds/` chunk made in an empty
@@ -407,6 +422,13 @@ impl<S: Storage> Journal<S> {
         let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
         if !problems.is_empty() {
             return Err(JournalError::Damaged { problems });
+        }
+        doc.check_schema()?;
+        // Every `add` made without history is a head of its own, and every sync message
+        // carries the heads: one empty change that depends on all of them folds them into one.
+        if doc.heads().len() > 1 {
+            doc.automerge()
+                .empty_change(automerge::transaction::CommitOptions::default());
         }
         let bytes = doc.save();
         let name = hash_name("snapshots", &bytes);

@@ -106,10 +106,11 @@ impl Home {
         if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 64 {
             return Err(SyncError::InvalidName);
         }
+        // A home duo creates is private; an existing directory keeps the mode its owner chose.
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
+        builder.create(&self.root).map_err(io_at(&self.root))?;
         builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
-        let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
 
         let age_identity = age::x25519::Identity::generate();
         let age_text = format!(
