@@ -79,13 +79,23 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|_| "invalid".into())
 }
 
+/// The system time zone, looked up once per process (listing 10k entries formats 10k dates).
+static LOCAL_TZ: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(jiff::tz::TimeZone::system);
+
 /// A short local date and time for people.
 pub fn local_time(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t
-            .to_zoned_datetime(jiff::tz::TimeZone::system())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string(),
+        Ok(t) => {
+            let dt = LOCAL_TZ.to_datetime(t);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                dt.year(),
+                dt.month(),
+                dt.day(),
+                dt.hour(),
+                dt.minute()
+            )
+        }
         Err(_) => "????-??-?? ??:??".into(),
     }
 }
@@ -157,9 +167,13 @@ impl<'a> Item<'a> {
 
     /// Header plus the start of the body, for lists.
     pub fn summary(&self, view: &View, p: &Printer) -> String {
-        let first = self.entry.body.lines().next().unwrap_or("");
-        let mut line: String = first.chars().take(96).collect();
-        if line.chars().count() < first.chars().count() || self.entry.body.lines().nth(1).is_some() {
+        let body = &self.entry.body;
+        let first = body.lines().next().unwrap_or("");
+        let mut line = match first.char_indices().nth(96) {
+            Some((cut, _)) => format!("{}…", &first[..cut]),
+            None => first.to_string(),
+        };
+        if first.len() < body.trim_end().len() && !line.ends_with('…') {
             line.push('…');
         }
         format!("{}\n    {}\n", self.header(view, p), line)

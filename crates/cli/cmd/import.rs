@@ -86,8 +86,14 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     // Each notebook gets one chunk: all of its entries land, or none of them.
     ctx.dev.space.add(&shared)?;
     ctx.dev.private.add(&private)?;
-    for journal in [&ctx.dev.space, &ctx.dev.private] {
-        if let Err(e) = journal.maybe_compact() {
+    // A large import is one big chunk; compacting now keeps later reads fast.
+    for (journal, n) in [(&ctx.dev.space, shared.len()), (&ctx.dev.private, private.len())] {
+        let result = if n >= 1000 {
+            journal.compact()
+        } else {
+            journal.maybe_compact().map(|_| ())
+        };
+        if let Err(e) = result {
             p.warn(format!(
                 "could not compact the journal ({e}); the imported entries are saved"
             ));

@@ -81,6 +81,26 @@ impl SpaceDoc {
         Ok(())
     }
 
+    /// Check that bytes from outside (a peer, a bundle, a backup) are whole automerge
+    /// chunks. `load_more` alone is lenient: automerge skips what it cannot parse after a
+    /// valid first chunk, which would make damage look like "nothing new".
+    pub fn validate(bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Err(JournalError::Document("empty chunk".into()));
+        }
+        let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+        match automerge::Automerge::load_with_options(bytes, options) {
+            Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+            Err(e) => Err(am(e)),
+        }
+    }
+
+    /// [`SpaceDoc::validate`], then [`SpaceDoc::load_more`].
+    pub fn load_checked(&mut self, bytes: &[u8]) -> Result<()> {
+        Self::validate(bytes)?;
+        self.load_more(bytes)
+    }
+
     /// The underlying automerge document (for sync).
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc

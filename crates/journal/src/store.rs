@@ -21,6 +21,9 @@ use std::collections::BTreeSet;
 /// Compact when this many change files have piled up since the last snapshot.
 pub const COMPACT_AFTER: usize = 64;
 
+/// A read folds this many or more `adds/` chunks into the stored view.
+const FOLD_AFTER: usize = 8;
+
 type Result<T> = std::result::Result<T, JournalError>;
 
 /// A file the journal could not use, and why.
@@ -182,6 +185,50 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
+    /// Read a chunk file and check that its contents are what its name (their SHA-256)
+    /// says. `Ok(Err(problem))` for a damaged or missing file; `Err` only when the store
+    /// itself fails.
+    fn read_chunk(&self, name: &str) -> Result<std::result::Result<Vec<u8>, Problem>> {
+        let problem = |reason: String| {
+            Ok(Err(Problem {
+                name: name.to_string(),
+                reason,
+            }))
+        };
+        match self.storage.read(name) {
+            Ok(bytes) => {
+                let expected = name.rsplit('/').next().unwrap_or_default();
+                if crate::hex(&Sha256::digest(&bytes)) != expected {
+                    return problem("its contents do not match its name (altered or truncated)".into());
+                }
+                Ok(Ok(bytes))
+            }
+            Err(e) if e.is_not_found() => problem("missing (removed while reading?)".into()),
+            Err(StorageError::Damaged { reason, .. }) => problem(reason),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Files the current view says exist but that are gone: a lost `adds/` chunk is
+    /// otherwise invisible (nothing depends on it), and building on the store would make
+    /// the loss permanent.
+    fn missing_from_view(&self, files: &Files) -> Vec<Problem> {
+        let Ok(bytes) = self.storage.read("view") else {
+            return Vec::new();
+        };
+        let Ok(view) = View::decode(&bytes) else {
+            return Vec::new();
+        };
+        view.covers
+            .iter()
+            .filter(|n| !files.chunks.contains(*n))
+            .map(|n| Problem {
+                name: n.clone(),
+                reason: "missing: the view lists it but it is gone".into(),
+            })
+            .collect()
+    }
+
     /// Load every chunk into one document, collecting the files that could not be used.
     fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
         let mut doc = SpaceDoc::new();
@@ -193,7 +240,7 @@ impl<S: Storage> Journal<S> {
             .filter(|n| n.starts_with("snapshots/"))
             .chain(chunks.iter().filter(|n| !n.starts_with("snapshots/")));
         for name in ordered {
-            match self.storage.read(name) {
+            match self.read_chunk(name)? {
                 Ok(bytes) => match doc.load_more(&bytes) {
                     Ok(()) => {
                         loaded.insert(name.clone());
@@ -203,17 +250,7 @@ impl<S: Storage> Journal<S> {
                         reason: format!("not a valid automerge chunk ({e})"),
                     }),
                 },
-                Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    problems.push(Problem {
-                        name: name.clone(),
-                        reason: "missing (removed while reading?)".into(),
-                    });
-                }
-                Err(StorageError::Damaged { reason, .. }) => problems.push(Problem {
-                    name: name.clone(),
-                    reason,
-                }),
-                Err(e) => return Err(e.into()),
+                Err(p) => problems.push(p),
             }
         }
         if !chunks.iter().any(|n| n.starts_with("snapshots/")) {
@@ -267,10 +304,8 @@ impl<S: Storage> Journal<S> {
                 Err(e) => return Err(e.into()),
             }
         } else {
-            problems.push(Problem {
-                name: "view".into(),
-                reason: "missing; rebuilt from the chunks".into(),
-            });
+            // A missing view (a crash between a new store's first two writes, or a user who
+            // removed the cache) is simply rebuilt: it holds nothing the chunks do not.
             None
         };
         if let Some(mut view) = view {
@@ -299,7 +334,7 @@ impl<S: Storage> Journal<S> {
                 let mut extra = SpaceDoc::new();
                 let mut names = Vec::new();
                 for name in &uncovered {
-                    match self.storage.read(name) {
+                    match self.read_chunk(name)? {
                         Ok(bytes) => match extra.load_more(&bytes) {
                             Ok(()) => names.push(name.clone()),
                             Err(e) => problems.push(Problem {
@@ -307,14 +342,20 @@ impl<S: Storage> Journal<S> {
                                 reason: format!("not a valid automerge chunk ({e})"),
                             }),
                         },
-                        Err(StorageError::Damaged { reason, .. }) => problems.push(Problem {
-                            name: name.clone(),
-                            reason,
-                        }),
-                        Err(e) => return Err(e.into()),
+                        Err(p) => problems.push(p),
                     }
                 }
                 if !extra.has_missing_deps() && view.merge_additions(extra.contents(), names) {
+                    // Fold the additions into the stored view once enough have piled up, so
+                    // later reads do not load them again (only when nobody else holds the store).
+                    if uncovered.len() >= FOLD_AFTER && problems.is_empty() {
+                        drop(lock);
+                        if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
+                            && self.files().is_ok_and(|f| f.chunks == files.chunks)
+                        {
+                            let _ = self.store_view(view.clone());
+                        }
+                    }
                     return checked(Read { view, problems });
                 }
             }
@@ -366,7 +407,8 @@ impl<S: Storage> Journal<S> {
     pub fn update<T>(&self, f: impl FnOnce(&mut SpaceDoc) -> Result<T>) -> Result<T> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         let files = self.files()?;
-        let (mut doc, mut loaded, problems) = self.load_all(&files.chunks)?;
+        let (mut doc, mut loaded, mut problems) = self.load_all(&files.chunks)?;
+        problems.extend(self.missing_from_view(&files));
         if !problems.is_empty() {
             return Err(JournalError::Damaged { problems });
         }
@@ -388,7 +430,7 @@ impl<S: Storage> Journal<S> {
     pub fn apply(&self, bytes: &[u8]) -> Result<(usize, usize)> {
         self.update(|doc| {
             let before = doc.contents().entries.len();
-            doc.load_more(bytes)?;
+            doc.load_checked(bytes)?;
             doc.check_schema()?;
             Ok((before, doc.contents().entries.len()))
         })
@@ -419,7 +461,8 @@ impl<S: Storage> Journal<S> {
     pub fn compact(&self) -> Result<()> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         let files = self.files()?;
-        let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, mut problems) = self.load_all(&files.chunks)?;
+        problems.extend(self.missing_from_view(&files));
         if !problems.is_empty() {
             return Err(JournalError::Damaged { problems });
         }
@@ -499,10 +542,6 @@ impl<S: Storage> Journal<S> {
                 Err(e) => return Err(e.into()),
             }
         } else {
-            report.problems.push(Problem {
-                name: "view".into(),
-                reason: "missing".into(),
-            });
             None
         };
         if let Some(v) = &current {

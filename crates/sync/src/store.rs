@@ -57,6 +57,19 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Decrypt a whole age file into a buffer sized up front (the plaintext is a little smaller
+/// than the ciphertext), so a large view is not copied again and again while it grows.
+fn decrypt(identity: &Identity, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let decryptor = age::Decryptor::new_buffered(ciphertext).map_err(|e| e.to_string())?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(ciphertext.len());
+    reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 impl AgeStore {
     /// A store in `root` (created on first write) readable with `identity`.
     pub fn new(root: impl Into<PathBuf>, identity: Arc<Identity>) -> Self {
@@ -181,7 +194,7 @@ impl Storage for AgeStore {
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         let bytes = fs::read(self.path_of(name)).map_err(|e| io(name, e))?;
         // age authenticates every chunk; nothing is returned unless the whole file decrypted.
-        age::decrypt(self.identity.as_ref(), &bytes).map_err(|e| StorageError::Damaged {
+        decrypt(self.identity.as_ref(), &bytes).map_err(|e| StorageError::Damaged {
             name: name.to_string(),
             reason: if bytes.is_empty() {
                 "the file is empty".to_string()

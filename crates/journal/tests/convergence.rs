@@ -1,0 +1,709 @@
+//! Convergence of the shared document: replicas of one `SpaceDoc` that each apply any
+//! sequence of operations and exchange changes in any order end up with identical contents.
+//! Everything here uses real automerge documents; nothing is mocked.
+
+use duo_journal::{
+    Device, Entry, EntryPatch, Journal, JournalError, Kind, MemStorage, NewEntry, Person, SpaceDoc, Status,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// A small pool of entry ids, so that operations often hit the same entries (and two
+/// replicas sometimes add the same id concurrently).
+const IDS: [&str; 6] = [
+    "00000000000000000000000000000001",
+    "00000000000000000000000000000002",
+    "00000000000000000000000000000003",
+    "0000000000000000000000000000000a",
+    "0000000000000000000000000000000b",
+    "0000000000000000000000000000000c",
+];
+
+fn new_entry(id: &str, kind: Kind, body: &str, tags: Vec<String>, created_at: i64) -> NewEntry {
+    NewEntry {
+        id: id.to_string(),
+        kind,
+        author: "p1".into(),
+        device: "d1".into(),
+        created_at,
+        edited_at: created_at,
+        body: body.to_string(),
+        tags,
+        status: None,
+    }
+}
+
+/// The common starting point: a space with a person, a device and one boundary.
+fn initial_doc() -> Vec<u8> {
+    let mut doc = SpaceDoc::new();
+    doc.init(
+        "space-1",
+        &Person {
+            id: "p1".into(),
+            name: "Alice".into(),
+        },
+        &Device {
+            id: "d1".into(),
+            person: "p1".into(),
+            label: "laptop".into(),
+            added_at: 1,
+        },
+    )
+    .unwrap();
+    doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1))
+        .unwrap();
+    doc.save()
+}
+
+/// Fresh replicas of `bytes`, each with its own actor id (as separate processes would have).
+fn replicas(bytes: &[u8], n: usize) -> Vec<SpaceDoc> {
+    (0..n).map(|_| SpaceDoc::load(bytes).unwrap()).collect()
+}
+
+fn pair_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b);
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Add an entry on a replica that has the history.
+    Add {
+        r: usize,
+        slot: usize,
+        kind: Kind,
+        body: String,
+        tags: Vec<String>,
+    },
+    /// Add an entry the way `Journal::add` does: in an empty document, loaded in afterwards.
+    AddDetached {
+        r: usize,
+        slot: usize,
+        kind: Kind,
+        body: String,
+    },
+    EditBody {
+        r: usize,
+        slot: usize,
+        body: String,
+    },
+    EditTags {
+        r: usize,
+        slot: usize,
+        tags: Vec<String>,
+    },
+    EditStatus {
+        r: usize,
+        slot: usize,
+        status: Status,
+    },
+    EditAll {
+        r: usize,
+        slot: usize,
+        body: String,
+        tags: Vec<String>,
+        status: Status,
+    },
+    Delete {
+        r: usize,
+        slot: usize,
+    },
+    /// `into` merges everything `from` has (automerge merge).
+    Merge {
+        from: usize,
+        into: usize,
+    },
+    /// `into` loads a saved copy of `from` (the storage path: bytes, not objects).
+    LoadSaved {
+        from: usize,
+        into: usize,
+    },
+}
+
+fn kind_strategy() -> impl Strategy<Value = Kind> {
+    prop_oneof![Just(Kind::Reflection), Just(Kind::Boundary), Just(Kind::Appreciation)]
+}
+
+fn status_strategy() -> impl Strategy<Value = Status> {
+    prop_oneof![Just(Status::Active), Just(Status::Revisit), Just(Status::Retired)]
+}
+
+fn body_strategy() -> impl Strategy<Value = String> {
+    "[a-z ]{0,12}"
+}
+
+fn tags_strategy() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec("[a-z]{1,5}", 0..3)
+}
+
+fn op_strategy(n: usize) -> impl Strategy<Value = Op> {
+    let r = 0..n;
+    let slot = 0..IDS.len();
+    // Two distinct replicas (for n = 1 a pair that is never used: merges are skipped there).
+    let pair = (0..n, 1..n.max(2)).prop_map(move |(a, d)| (a, (a + d) % n));
+    prop_oneof![
+        3 => (r.clone(), slot.clone(), kind_strategy(), body_strategy(), tags_strategy())
+            .prop_map(|(r, slot, kind, body, tags)| Op::Add { r, slot, kind, body, tags }),
+        2 => (r.clone(), slot.clone(), kind_strategy(), body_strategy())
+            .prop_map(|(r, slot, kind, body)| Op::AddDetached { r, slot, kind, body }),
+        4 => (r.clone(), slot.clone(), body_strategy()).prop_map(|(r, slot, body)| Op::EditBody { r, slot, body }),
+        2 => (r.clone(), slot.clone(), tags_strategy()).prop_map(|(r, slot, tags)| Op::EditTags { r, slot, tags }),
+        2 => (r.clone(), slot.clone(), status_strategy())
+            .prop_map(|(r, slot, status)| Op::EditStatus { r, slot, status }),
+        1 => (r.clone(), slot.clone(), body_strategy(), tags_strategy(), status_strategy())
+            .prop_map(|(r, slot, body, tags, status)| Op::EditAll { r, slot, body, tags, status }),
+        2 => (r.clone(), slot.clone()).prop_map(|(r, slot)| Op::Delete { r, slot }),
+        3 => pair.clone().prop_map(|(from, into)| Op::Merge { from, into }),
+        1 => pair.prop_map(|(from, into)| Op::LoadSaved { from, into }),
+    ]
+}
+
+/// Errors an operation may legitimately produce on a replica that does not (yet) have the
+/// entry, or for a status on an entry that is not a boundary. Anything else is a failure.
+fn tolerate(res: Result<(), JournalError>) {
+    match res {
+        Ok(()) | Err(JournalError::NotFound { .. }) | Err(JournalError::Invalid(_)) => {}
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
+    match op {
+        Op::Add {
+            r,
+            slot,
+            kind,
+            body,
+            tags,
+        } => {
+            reps[*r]
+                .add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t))
+                .unwrap();
+        }
+        Op::AddDetached { r, slot, kind, body } => {
+            let mut detached = SpaceDoc::new();
+            detached
+                .add_entry(&new_entry(IDS[*slot], *kind, body, vec![], t))
+                .unwrap();
+            let bytes = detached.save();
+            reps[*r].load_more(&bytes).unwrap();
+        }
+        Op::EditBody { r, slot, body } => tolerate(reps[*r].edit_entry(
+            IDS[*slot],
+            &EntryPatch {
+                body: Some(body.clone()),
+                edited_at: t,
+                ..Default::default()
+            },
+        )),
+        Op::EditTags { r, slot, tags } => tolerate(reps[*r].edit_entry(
+            IDS[*slot],
+            &EntryPatch {
+                tags: Some(tags.clone()),
+                edited_at: t,
+                ..Default::default()
+            },
+        )),
+        Op::EditStatus { r, slot, status } => tolerate(reps[*r].edit_entry(
+            IDS[*slot],
+            &EntryPatch {
+                status: Some(*status),
+                edited_at: t,
+                ..Default::default()
+            },
+        )),
+        Op::EditAll {
+            r,
+            slot,
+            body,
+            tags,
+            status,
+        } => tolerate(reps[*r].edit_entry(
+            IDS[*slot],
+            &EntryPatch {
+                body: Some(body.clone()),
+                tags: Some(tags.clone()),
+                status: Some(*status),
+                edited_at: t,
+            },
+        )),
+        Op::Delete { r, slot } => tolerate(reps[*r].delete_entry(IDS[*slot])),
+        Op::Merge { from, into } => {
+            let (into, from) = pair_mut(reps, *into, *from);
+            into.merge(from).unwrap();
+        }
+        Op::LoadSaved { from, into } => {
+            let bytes = reps[*from].save();
+            reps[*into].load_more(&bytes).unwrap();
+        }
+    }
+}
+
+/// Bring every replica up to date: gather into `order[0]` in the given order, then
+/// spread back out.
+fn sync_all(reps: &mut [SpaceDoc], order: &[usize]) {
+    let hub = order[0];
+    for &i in &order[1..] {
+        let (h, o) = pair_mut(reps, hub, i);
+        h.merge(o).unwrap();
+    }
+    for &i in &order[1..] {
+        let (o, h) = pair_mut(reps, i, hub);
+        o.merge(h).unwrap();
+    }
+}
+
+fn check_converged(reps: &mut [SpaceDoc]) -> Result<(), TestCaseError> {
+    let first = reps[0].contents();
+    let heads = reps[0].heads();
+    for (i, r) in reps.iter_mut().enumerate().skip(1) {
+        prop_assert_eq!(&r.contents(), &first, "replica {} differs from replica 0", i);
+        prop_assert_eq!(r.heads(), heads.clone(), "replica {} has other heads", i);
+    }
+    // What is stored is what is seen: a reload of the saved bytes reads the same.
+    let mut reloaded = SpaceDoc::load(&reps[0].save()).unwrap();
+    prop_assert_eq!(&reloaded.contents(), &first);
+    prop_assert!(!reloaded.has_missing_deps());
+    // The common start is never lost: person, device and space id survive everything.
+    prop_assert_eq!(first.space_id.as_deref(), Some("space-1"));
+    prop_assert!(first.persons.contains_key("p1"));
+    prop_assert!(first.devices.contains_key("d1"));
+    prop_assert_eq!(first.schema, duo_journal::SCHEMA_VERSION);
+    for (id, e) in &first.entries {
+        prop_assert_eq!(id, &e.id);
+        prop_assert!(
+            !e.conflicts.contains(&e.body),
+            "the chosen body is not a conflict of itself"
+        );
+        prop_assert_eq!(
+            e.status.is_some(),
+            e.kind == Kind::Boundary,
+            "only boundaries have a status"
+        );
+    }
+    Ok(())
+}
+
+fn run_convergence(n: usize, ops: &[Op], order: &[usize]) -> Result<(), TestCaseError> {
+    let base = initial_doc();
+    let mut reps = replicas(&base, n);
+    for (t, op) in ops.iter().enumerate() {
+        apply(&mut reps, op, 10 + t as i64);
+    }
+    sync_all(&mut reps, order);
+    check_converged(&mut reps)?;
+    // A second full round changes nothing: merging is idempotent.
+    let before = reps[0].contents();
+    let rev: Vec<usize> = order.iter().rev().copied().collect();
+    sync_all(&mut reps, &rev);
+    prop_assert_eq!(reps[0].contents(), before);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn two_replicas_converge(
+        ops in prop::collection::vec(op_strategy(2), 0..40),
+        order in Just(vec![0usize, 1]).prop_shuffle(),
+    ) {
+        run_convergence(2, &ops, &order)?;
+    }
+
+    #[test]
+    fn three_replicas_converge(
+        ops in prop::collection::vec(op_strategy(3), 0..50),
+        order in Just(vec![0usize, 1, 2]).prop_shuffle(),
+    ) {
+        run_convergence(3, &ops, &order)?;
+    }
+
+    /// Merging replicas pairwise in any order (not through one hub) also converges:
+    /// every replica merges every other one, in a random sequence of pairs, twice over.
+    #[test]
+    fn pairwise_merges_in_random_order_converge(
+        ops in prop::collection::vec(op_strategy(3), 0..40),
+        schedule in Just(vec![(0usize, 1usize), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]).prop_shuffle(),
+    ) {
+        let base = initial_doc();
+        let mut reps = replicas(&base, 3);
+        for (t, op) in ops.iter().enumerate() {
+            apply(&mut reps, op, 10 + t as i64);
+        }
+        // Two rounds of the same all-pairs schedule propagate everything to everyone.
+        for _ in 0..2 {
+            for &(from, into) in &schedule {
+                let (i, f) = pair_mut(&mut reps, into, from);
+                i.merge(f).unwrap();
+            }
+        }
+        check_converged(&mut reps)?;
+    }
+
+    /// On a single replica, the document behaves like a plain map of entries.
+    #[test]
+    fn single_replica_matches_a_simple_model(ops in prop::collection::vec(op_strategy(1), 0..40)) {
+        let base = initial_doc();
+        let mut doc = SpaceDoc::load(&base).unwrap();
+        // (kind, body, tags, status)
+        let mut model: BTreeMap<String, (Kind, String, Vec<String>, Option<Status>)> = BTreeMap::new();
+        model.insert(IDS[0].into(), (Kind::Boundary, "initial".into(), vec!["start".into()], Some(Status::Active)));
+        for (t, op) in ops.iter().enumerate() {
+            let t = 10 + t as i64;
+            match op {
+                Op::Add { slot, kind, body, tags, .. } => {
+                    doc.add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t)).unwrap();
+                    let status = (*kind == Kind::Boundary).then_some(Status::Active);
+                    model.insert(IDS[*slot].into(), (*kind, body.clone(), tags.clone(), status));
+                }
+                Op::AddDetached { .. } | Op::Merge { .. } | Op::LoadSaved { .. } => {}
+                Op::EditBody { slot, body, .. } => {
+                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { body: Some(body.clone()), edited_at: t, ..Default::default() });
+                    match model.get_mut(IDS[*slot]) {
+                        Some(m) => { res.unwrap(); m.1 = body.clone(); }
+                        None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
+                    }
+                }
+                Op::EditTags { slot, tags, .. } => {
+                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { tags: Some(tags.clone()), edited_at: t, ..Default::default() });
+                    match model.get_mut(IDS[*slot]) {
+                        Some(m) => { res.unwrap(); m.2 = tags.clone(); }
+                        None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
+                    }
+                }
+                Op::EditStatus { slot, status, .. } | Op::EditAll { slot, status, .. } => {
+                    let (body, tags) = match op {
+                        Op::EditAll { body, tags, .. } => (Some(body.clone()), Some(tags.clone())),
+                        _ => (None, None),
+                    };
+                    let patch = EntryPatch { body: body.clone(), tags: tags.clone(), status: Some(*status), edited_at: t };
+                    let res = doc.edit_entry(IDS[*slot], &patch);
+                    match model.get_mut(IDS[*slot]) {
+                        Some(m) if m.0 == Kind::Boundary => {
+                            res.unwrap();
+                            m.3 = Some(*status);
+                            if let Some(b) = body { m.1 = b; }
+                            if let Some(tg) = tags { m.2 = tg; }
+                        }
+                        // A status on anything else is refused, and nothing of the patch is applied.
+                        Some(_) => prop_assert!(matches!(res, Err(JournalError::Invalid(_))), "{:?}", res),
+                        None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
+                    }
+                }
+                Op::Delete { slot, .. } => {
+                    let res = doc.delete_entry(IDS[*slot]);
+                    match model.remove(IDS[*slot]) {
+                        Some(_) => res.unwrap(),
+                        None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
+                    }
+                }
+            }
+        }
+        let contents = doc.contents();
+        let seen: BTreeMap<String, (Kind, String, Vec<String>, Option<Status>)> = contents
+            .entries
+            .iter()
+            .map(|(id, e)| {
+                assert!(e.conflicts.is_empty(), "one replica never has conflicts");
+                (id.clone(), (e.kind, e.body.clone(), e.tags.clone(), e.status))
+            })
+            .collect();
+        prop_assert_eq!(seen, model);
+        let mut ids = doc.entry_ids();
+        ids.sort();
+        prop_assert_eq!(ids, contents.entries.keys().cloned().collect::<Vec<_>>());
+    }
+}
+
+fn body_patch(body: &str, t: i64) -> EntryPatch {
+    EntryPatch {
+        body: Some(body.into()),
+        edited_at: t,
+        ..Default::default()
+    }
+}
+
+fn entry(doc: &SpaceDoc, id: &str) -> Entry {
+    doc.contents()
+        .entries
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| panic!("entry {id} is missing"))
+}
+
+#[test]
+fn concurrent_body_edits_surface_as_conflicts_and_a_later_edit_resolves_them() {
+    let base = initial_doc();
+    let mut reps = replicas(&base, 2);
+    let id = IDS[0];
+    reps[0].edit_entry(id, &body_patch("from the laptop", 20)).unwrap();
+    reps[1].edit_entry(id, &body_patch("from the phone", 21)).unwrap();
+    {
+        let (a, b) = pair_mut(&mut reps, 0, 1);
+        a.merge(b).unwrap();
+        b.merge(a).unwrap();
+    }
+    let a = entry(&reps[0], id);
+    let b = entry(&reps[1], id);
+    assert_eq!(a, b, "both replicas pick the same winner and the same conflicts");
+    let mut versions = vec![a.body.clone()];
+    versions.extend(a.conflicts.iter().cloned());
+    versions.sort();
+    assert_eq!(
+        versions,
+        vec!["from the laptop".to_string(), "from the phone".to_string()]
+    );
+    assert_eq!(a.conflicts.len(), 1);
+    // The losing version is searchable, not dropped.
+    assert!(a.matches("laptop") && a.matches("phone"));
+    // "initial" was replaced by both edits: it is not a conflict.
+    assert!(!a.conflicts.iter().any(|c| c == "initial"));
+
+    // The author resolves on one device; the resolution wins everywhere once merged.
+    reps[1].edit_entry(id, &body_patch("resolved", 30)).unwrap();
+    let resolved = entry(&reps[1], id);
+    assert_eq!(resolved.body, "resolved");
+    assert!(resolved.conflicts.is_empty());
+    {
+        let (a, b) = pair_mut(&mut reps, 0, 1);
+        a.merge(b).unwrap();
+    }
+    let a = entry(&reps[0], id);
+    assert_eq!(a.body, "resolved");
+    assert!(a.conflicts.is_empty());
+    assert_eq!(a.edited_at, 30);
+    assert_eq!(reps[0].contents(), reps[1].contents());
+}
+
+#[test]
+fn three_concurrent_body_edits_give_two_conflicts() {
+    let base = initial_doc();
+    let mut reps = replicas(&base, 3);
+    for (i, r) in reps.iter_mut().enumerate() {
+        r.edit_entry(IDS[0], &body_patch(&format!("version {i}"), 20 + i as i64))
+            .unwrap();
+    }
+    sync_all(&mut reps, &[2, 0, 1]);
+    let e = entry(&reps[0], IDS[0]);
+    assert_eq!(e.conflicts.len(), 2, "{e:?}");
+    let mut all = e.conflicts.clone();
+    all.push(e.body.clone());
+    all.sort();
+    assert_eq!(all, vec!["version 0", "version 1", "version 2"]);
+    for r in &reps[1..] {
+        assert_eq!(entry(r, IDS[0]), e);
+    }
+    // Resolving on a replica that saw all three clears them all.
+    reps[2].edit_entry(IDS[0], &body_patch("one", 40)).unwrap();
+    sync_all(&mut reps, &[1, 2, 0]);
+    for r in &reps {
+        let e = entry(r, IDS[0]);
+        assert_eq!((e.body.as_str(), e.conflicts.len()), ("one", 0));
+    }
+}
+
+#[test]
+fn concurrent_edits_of_different_fields_do_not_conflict() {
+    let base = initial_doc();
+    let mut reps = replicas(&base, 2);
+    reps[0].edit_entry(IDS[0], &body_patch("new body", 20)).unwrap();
+    reps[1]
+        .edit_entry(
+            IDS[0],
+            &EntryPatch {
+                tags: Some(vec!["x".into(), "y".into()]),
+                edited_at: 21,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    sync_all(&mut reps, &[0, 1]);
+    let e = entry(&reps[0], IDS[0]);
+    assert_eq!(e.body, "new body");
+    assert_eq!(e.tags, vec!["x", "y"]);
+    assert!(e.conflicts.is_empty());
+    assert_eq!(entry(&reps[1], IDS[0]), e);
+}
+
+#[test]
+fn same_body_written_concurrently_is_not_a_conflict() {
+    let base = initial_doc();
+    let mut reps = replicas(&base, 2);
+    reps[0].edit_entry(IDS[0], &body_patch("same", 20)).unwrap();
+    reps[1].edit_entry(IDS[0], &body_patch("same", 21)).unwrap();
+    sync_all(&mut reps, &[0, 1]);
+    let e = entry(&reps[0], IDS[0]);
+    assert_eq!(e.body, "same");
+    assert!(e.conflicts.is_empty());
+}
+
+#[test]
+fn detached_add_merges_cleanly_with_edits_elsewhere() {
+    // A replica with the whole history edits and deletes; meanwhile an entry is written in a
+    // document with no history at all (what `Journal::add` does).
+    let base = initial_doc();
+    let mut full = SpaceDoc::load(&base).unwrap();
+    full.edit_entry(IDS[0], &body_patch("edited elsewhere", 20)).unwrap();
+    full.add_entry(&new_entry(IDS[1], Kind::Reflection, "to be deleted", vec![], 21))
+        .unwrap();
+    full.delete_entry(IDS[1]).unwrap();
+
+    let mut detached = SpaceDoc::new();
+    detached
+        .add_entry(&new_entry(IDS[2], Kind::Appreciation, "thanks", vec!["t".into()], 22))
+        .unwrap();
+    let chunk = detached.save();
+    assert!(
+        !SpaceDoc::load(&chunk).unwrap().has_missing_deps(),
+        "a detached add depends on nothing"
+    );
+
+    // Merged in either direction, and in a third replica that gets both in the other order.
+    let mut a = SpaceDoc::load(&full.save()).unwrap();
+    a.load_more(&chunk).unwrap();
+    let mut b = SpaceDoc::load(&chunk).unwrap();
+    b.load_more(&full.save()).unwrap();
+    let mut c = SpaceDoc::load(&base).unwrap();
+    c.load_more(&chunk).unwrap();
+    c.merge(&mut full).unwrap();
+    for d in [&mut a, &mut b, &mut c] {
+        assert!(!d.has_missing_deps());
+    }
+    let ca = a.contents();
+    assert_eq!(ca, b.contents());
+    assert_eq!(ca, c.contents());
+    assert_eq!(ca.entries.len(), 2);
+    assert_eq!(ca.entries[IDS[0]].body, "edited elsewhere");
+    assert_eq!(ca.entries[IDS[2]].body, "thanks");
+    assert_eq!(ca.entries[IDS[2]].tags, vec!["t"]);
+    assert!(ca.entries.values().all(|e| e.conflicts.is_empty()));
+    assert_eq!(
+        ca.space_id.as_deref(),
+        Some("space-1"),
+        "the detached chunk does not disturb the root"
+    );
+    assert_eq!(ca.schema, duo_journal::SCHEMA_VERSION);
+
+    // And the detached entry can be edited later like any other.
+    a.edit_entry(IDS[2], &body_patch("thanks again", 30)).unwrap();
+    b.merge(&mut a).unwrap();
+    assert_eq!(b.contents().entries[IDS[2]].body, "thanks again");
+    assert_eq!(b.contents(), a.contents());
+}
+
+#[test]
+fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
+    let journal = Journal::new(MemStorage::new());
+    journal
+        .create(|doc| {
+            doc.init(
+                "space-1",
+                &Person {
+                    id: "p1".into(),
+                    name: "Alice".into(),
+                },
+                &Device {
+                    id: "d1".into(),
+                    person: "p1".into(),
+                    label: "laptop".into(),
+                    added_at: 1,
+                },
+            )
+        })
+        .unwrap();
+    journal
+        .update(|doc| doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "first", vec![], 2)))
+        .unwrap();
+    // Appends (no history loaded) interleaved with edits (history loaded).
+    journal
+        .add(&[new_entry(IDS[1], Kind::Reflection, "added", vec!["a".into()], 3)])
+        .unwrap();
+    journal
+        .update(|doc| doc.edit_entry(IDS[0], &body_patch("first, edited", 4)))
+        .unwrap();
+    journal
+        .add(&[new_entry(IDS[2], Kind::Appreciation, "added too", vec![], 5)])
+        .unwrap();
+    journal
+        .update(|doc| {
+            doc.edit_entry(
+                IDS[0],
+                &EntryPatch {
+                    status: Some(Status::Revisit),
+                    edited_at: 6,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+
+    let read = journal.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let full = journal.contents().unwrap();
+    assert_eq!(read.view.entries, full.entries);
+    assert_eq!(full.entries.len(), 3);
+    assert_eq!(full.entries[IDS[0]].body, "first, edited");
+    assert_eq!(full.entries[IDS[0]].status, Some(Status::Revisit));
+    assert_eq!(full.entries[IDS[1]].tags, vec!["a"]);
+    assert!(full.entries.values().all(|e| e.conflicts.is_empty()));
+
+    // An entry written by `add` is editable and deletable through `update`.
+    journal
+        .update(|doc| doc.edit_entry(IDS[1], &body_patch("added, edited", 7)))
+        .unwrap();
+    journal.update(|doc| doc.delete_entry(IDS[2])).unwrap();
+    journal.compact().unwrap();
+    let read = journal.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(read.view.entries.keys().collect::<Vec<_>>(), vec![IDS[0], IDS[1]]);
+    assert_eq!(read.view.entries[IDS[1]].body, "added, edited");
+    assert_eq!(read.view.entries, journal.contents().unwrap().entries);
+}
+
+#[test]
+fn a_replica_of_a_store_syncs_through_apply() {
+    // Two stores (two devices) from one starting snapshot exchange their documents with
+    // `apply`, as sync or a bundle import would, and end up with identical contents.
+    let base = initial_doc();
+    let a = Journal::new(MemStorage::new());
+    let b = Journal::new(MemStorage::new());
+    a.create(|doc| doc.load_more(&base)).unwrap();
+    b.create(|doc| doc.load_more(&base)).unwrap();
+    a.add(&[new_entry(IDS[1], Kind::Reflection, "on a", vec![], 2)])
+        .unwrap();
+    a.update(|doc| doc.edit_entry(IDS[0], &body_patch("edited on a", 3)))
+        .unwrap();
+    b.add(&[new_entry(IDS[2], Kind::Appreciation, "on b", vec![], 4)])
+        .unwrap();
+    b.update(|doc| {
+        doc.edit_entry(
+            IDS[0],
+            &EntryPatch {
+                tags: Some(vec!["b".into()]),
+                edited_at: 5,
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap();
+
+    let from_a = a.load().unwrap().save();
+    let from_b = b.load().unwrap().save();
+    let (before, after) = a.apply(&from_b).unwrap();
+    assert_eq!((before, after), (2, 3));
+    let (before, after) = b.apply(&from_a).unwrap();
+    assert_eq!((before, after), (2, 3));
+    let ca = a.contents().unwrap();
+    assert_eq!(ca, b.contents().unwrap());
+    assert_eq!(ca.entries[IDS[0]].body, "edited on a");
+    assert_eq!(ca.entries[IDS[0]].tags, vec!["b"]);
+    assert_eq!(a.read().unwrap().view.entries, ca.entries);
+    assert_eq!(b.read().unwrap().view.entries, ca.entries);
+}

@@ -1,0 +1,1148 @@
+//! `Journal` over `MemStorage`, and over wrappers of it that count reads or inject a crash
+//! at the Nth write or remove. Real automerge documents throughout.
+
+use duo_journal::{
+    COMPACT_AFTER, Contents, Device, EntryPatch, Journal, JournalError, Kind, Listing, LockGuard, LockMode, MemStorage,
+    NewEntry, Person, SCHEMA_VERSION, SpaceDoc, Status, Storage, StorageError, View,
+};
+use sha2::Digest;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn id(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+fn entry(n: u32, kind: Kind, body: &str) -> NewEntry {
+    NewEntry {
+        id: id(n),
+        kind,
+        author: "p1".into(),
+        device: "d1".into(),
+        created_at: 1000 + n as i64,
+        edited_at: 1000 + n as i64,
+        body: body.to_string(),
+        tags: vec![format!("tag{n}")],
+        status: None,
+    }
+}
+
+fn reflection(n: u32) -> NewEntry {
+    entry(n, Kind::Reflection, &format!("entry number {n}"))
+}
+
+fn init(doc: &mut SpaceDoc) -> Result<(), JournalError> {
+    doc.init(
+        "space-1",
+        &Person {
+            id: "p1".into(),
+            name: "Alice".into(),
+        },
+        &Device {
+            id: "d1".into(),
+            person: "p1".into(),
+            label: "laptop".into(),
+            added_at: 1,
+        },
+    )
+}
+
+fn body(b: &str, t: i64) -> EntryPatch {
+    EntryPatch {
+        body: Some(b.into()),
+        edited_at: t,
+        ..Default::default()
+    }
+}
+
+/// A created store over `mem`.
+fn created(mem: &MemStorage) -> Journal<&MemStorage> {
+    let j = Journal::new(mem);
+    j.create(init).unwrap();
+    j
+}
+
+/// A store with some history: a snapshot, `adds/`, `changes/` (edits and a deletion).
+fn rich(mem: &MemStorage) -> Journal<&MemStorage> {
+    let j = created(mem);
+    j.add(&[reflection(1), reflection(2)]).unwrap();
+    j.add(&[entry(3, Kind::Boundary, "a boundary")]).unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body("entry one, edited", 2000)))
+        .unwrap();
+    j.add(&[entry(4, Kind::Appreciation, "thanks")]).unwrap();
+    j.update(|d| d.delete_entry(&id(2))).unwrap();
+    j.update(|d| {
+        d.edit_entry(
+            &id(3),
+            &EntryPatch {
+                status: Some(Status::Revisit),
+                edited_at: 2001,
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap();
+    j.add(&[reflection(5)]).unwrap();
+    j
+}
+
+fn clone_mem(mem: &MemStorage) -> MemStorage {
+    let out = MemStorage::new();
+    for (k, v) in mem.snapshot() {
+        out.poke(&k, v);
+    }
+    out
+}
+
+/// The contents a view shows (everything but `covers`).
+fn shown(v: &View) -> Contents {
+    Contents {
+        schema: v.schema,
+        space_id: v.space_id.clone(),
+        persons: v.persons.clone(),
+        devices: v.devices.clone(),
+        entries: v.entries.clone(),
+    }
+}
+
+/// Read cleanly and check the fast read agrees with a full rebuild.
+fn clean_state<S: Storage>(j: &Journal<S>) -> Contents {
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "unexpected problems: {:?}", read.problems);
+    let full = j.contents().unwrap();
+    assert_eq!(shown(&read.view), full, "the view differs from a full rebuild");
+    full
+}
+
+fn names_of(problems: &[duo_journal::Problem]) -> Vec<&str> {
+    problems.iter().map(|p| p.name.as_str()).collect()
+}
+
+fn blobs_named(mem: &MemStorage, dir: &str) -> Vec<String> {
+    mem.snapshot().into_keys().filter(|k| k.starts_with(dir)).collect()
+}
+
+/// The `adds/` chunk that holds entry `n`.
+fn adds_chunk_with(mem: &MemStorage, n: u32) -> String {
+    blobs_named(mem, "adds/")
+        .into_iter()
+        .find(|name| {
+            SpaceDoc::load(&mem.read(name).unwrap())
+                .unwrap()
+                .contents()
+                .entries
+                .contains_key(&id(n))
+        })
+        .unwrap_or_else(|| panic!("no adds/ chunk holds entry {n}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Storage wrappers
+
+/// Forwards to a `MemStorage`; the `fail_at`-th write or remove (counting from 0), and every
+/// one after it, fails with an I/O error and changes nothing: the process "crashed" there.
+struct Crashing<'a> {
+    inner: &'a MemStorage,
+    fail_at: usize,
+    calls: Cell<usize>,
+    crashed: Cell<bool>,
+}
+
+impl<'a> Crashing<'a> {
+    fn new(inner: &'a MemStorage, fail_at: usize) -> Self {
+        Self {
+            inner,
+            fail_at,
+            calls: Cell::new(0),
+            crashed: Cell::new(false),
+        }
+    }
+
+    fn step(&self, name: &str) -> Result<(), StorageError> {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if self.crashed.get() || n == self.fail_at {
+            self.crashed.set(true);
+            return Err(StorageError::Io {
+                name: name.to_string(),
+                source: std::io::Error::other("simulated crash"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Storage for Crashing<'_> {
+    fn list(&self) -> Result<Listing, StorageError> {
+        self.inner.list()
+    }
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        self.inner.read(name)
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.step(name)?;
+        self.inner.write(name, bytes)
+    }
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        self.step(name)?;
+        self.inner.remove(name)
+    }
+    fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
+        self.inner.remove_leftover(name)
+    }
+    fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
+        self.inner.lock(mode)
+    }
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
+        self.inner.try_lock_exclusive()
+    }
+}
+
+/// Forwards to a `MemStorage` and records which blobs were read.
+struct Counting<'a> {
+    inner: &'a MemStorage,
+    reads: RefCell<Vec<String>>,
+}
+
+impl Storage for Counting<'_> {
+    fn list(&self) -> Result<Listing, StorageError> {
+        self.inner.list()
+    }
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        self.reads.borrow_mut().push(name.to_string());
+        self.inner.read(name)
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.inner.write(name, bytes)
+    }
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        self.inner.remove(name)
+    }
+    fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
+        self.inner.remove_leftover(name)
+    }
+    fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
+        self.inner.lock(mode)
+    }
+    fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError> {
+        self.inner.try_lock_exclusive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash at every step
+
+/// Run `op` on a copy of the store set up by `setup`, crashing at the Nth write/remove for
+/// N = 0, 1, 2, … until it runs through. After each crash a new `Journal` is opened on the
+/// same blobs; it must read exactly the old state or exactly the new one, with no problems.
+/// Returns how many crash points there were.
+fn crash_sweep(
+    setup: impl FnOnce(&MemStorage),
+    op: impl Fn(&Journal<Crashing<'_>>) -> Result<(), JournalError>,
+) -> usize {
+    let base = MemStorage::new();
+    setup(&base);
+    let old = clean_state(&Journal::new(&base));
+    let new = {
+        let m = clone_mem(&base);
+        op(&Journal::new(Crashing::new(&m, usize::MAX))).unwrap();
+        clean_state(&Journal::new(&m))
+    };
+    for n in 0.. {
+        let mem = clone_mem(&base);
+        let result = {
+            let journal = Journal::new(Crashing::new(&mem, n));
+            let r = op(&journal);
+            let crashed = journal.storage().crashed.get();
+            assert_eq!(
+                r.is_err(),
+                crashed,
+                "crash point {n}: the error must be the injected crash: {r:?}"
+            );
+            r
+        }; // the crashed journal is dropped here
+        let reopened = Journal::new(&mem);
+        let state = clean_state(&reopened);
+        for (k, e) in &old.entries {
+            // An acknowledged entry is never lost (unless the op itself deletes it).
+            if new.entries.contains_key(k) {
+                assert!(
+                    state.entries.contains_key(k),
+                    "crash point {n}: entry {k} ({}) lost",
+                    e.body
+                );
+            }
+        }
+        assert!(
+            state == old || state == new,
+            "crash point {n}: a mix of old and new state:\n{state:#?}"
+        );
+        let report = reopened.doctor().unwrap();
+        assert!(report.healthy(), "crash point {n}: {:?}", report.problems);
+        assert_eq!(
+            clean_state(&reopened),
+            state,
+            "crash point {n}: doctor changed the contents"
+        );
+        // The store keeps working: it accepts more, and compacts.
+        reopened.add(&[reflection(900)]).unwrap();
+        reopened.compact().unwrap();
+        let after = clean_state(&reopened);
+        assert!(after.entries.contains_key(&id(900)));
+        assert_eq!(after.entries.len(), state.entries.len() + 1);
+        if result.is_ok() {
+            assert_eq!(state, new);
+            return n;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn crash_during_add_leaves_old_or_new_state() {
+    let steps = crash_sweep(
+        |m| {
+            rich(m);
+        },
+        |j| j.add(&[reflection(50), entry(51, Kind::Boundary, "new boundary")]),
+    );
+    assert_eq!(steps, 1, "an add is one write");
+}
+
+#[test]
+fn crash_during_add_to_a_compacted_store() {
+    crash_sweep(
+        |m| {
+            rich(m).compact().unwrap();
+        },
+        |j| j.add(&[reflection(50)]),
+    );
+}
+
+#[test]
+fn crash_during_update_leaves_old_or_new_state() {
+    let steps = crash_sweep(
+        |m| {
+            rich(m);
+        },
+        |j| {
+            j.update(|d| {
+                d.edit_entry(&id(1), &body("edited during the crash test", 3000))?;
+                d.delete_entry(&id(4))?;
+                d.add_entry(&reflection(60))?;
+                d.edit_entry(
+                    &id(3),
+                    &EntryPatch {
+                        status: Some(Status::Retired),
+                        edited_at: 3001,
+                        ..Default::default()
+                    },
+                )
+            })
+        },
+    );
+    assert_eq!(steps, 2, "an update writes a change chunk, then the view");
+}
+
+#[test]
+fn crash_during_compact_leaves_old_or_new_state() {
+    let mut files = 0;
+    let steps = crash_sweep(
+        |m| {
+            rich(m);
+            files = m.snapshot().keys().filter(|k| *k != "view").count();
+        },
+        |j| j.compact(),
+    );
+    // Snapshot, view, then one remove per replaced chunk.
+    assert_eq!(steps, 2 + files, "compaction steps");
+}
+
+#[test]
+fn crash_during_a_second_compact() {
+    // Compacting an already compacted store: the new snapshot may replace the old one.
+    crash_sweep(
+        |m| {
+            let j = rich(m);
+            j.compact().unwrap();
+            j.add(&[reflection(70)]).unwrap();
+            j.update(|d| d.delete_entry(&id(70))).unwrap();
+        },
+        |j| j.compact(),
+    );
+}
+
+#[test]
+fn crash_during_apply_leaves_old_or_new_state() {
+    let mut other = SpaceDoc::new();
+    other.add_entry(&reflection(80)).unwrap();
+    let bytes = other.save();
+    crash_sweep(
+        |m| {
+            rich(m);
+        },
+        |j| j.apply(&bytes).map(|_| ()),
+    );
+}
+
+/// What a crash during `create` may leave: nothing (and `create` can be retried), or the
+/// complete new store.
+fn crash_during_create(strict: bool) {
+    let mut n = 0;
+    loop {
+        let mem = MemStorage::new();
+        let result = Journal::new(Crashing::new(&mem, n)).create(init);
+        let reopened = Journal::new(&mem);
+        if reopened.is_empty().unwrap() {
+            assert!(result.is_err());
+            reopened.create(init).unwrap();
+        } else if !strict {
+            // The data is complete; at most the view (a cache) is reported, once.
+            let read = reopened.read().unwrap();
+            assert!(
+                read.problems.iter().all(|p| p.name == "view"),
+                "crash point {n}: {:?}",
+                read.problems
+            );
+            assert_eq!(shown(&read.view), reopened.contents().unwrap());
+        }
+        let state = clean_state(&reopened);
+        assert_eq!(state.space_id.as_deref(), Some("space-1"));
+        assert_eq!(state.persons.len(), 1);
+        assert_eq!(state.schema, SCHEMA_VERSION);
+        let report = reopened.doctor().unwrap();
+        assert!(report.healthy(), "crash point {n}: {:?}", report.problems);
+        if result.is_ok() {
+            break;
+        }
+        n += 1;
+    }
+    assert_eq!(n, 2, "create writes a snapshot and a view");
+}
+
+#[test]
+fn crash_during_create_leaves_an_empty_or_a_readable_store() {
+    crash_during_create(false);
+}
+
+#[test]
+fn crash_during_create_leaves_an_empty_or_a_complete_store() {
+    crash_during_create(true);
+}
+
+// ---------------------------------------------------------------------------------------
+// The view
+
+#[test]
+fn read_merges_adds_onto_the_view_without_a_rebuild() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.compact().unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body("after compaction", 4000)))
+        .unwrap();
+    for n in 100..105 {
+        j.add(&[reflection(n)]).unwrap();
+    }
+    j.add(&[reflection(105), reflection(106)]).unwrap();
+    let counting = Journal::new(Counting {
+        inner: &mem,
+        reads: RefCell::new(Vec::new()),
+    });
+    let read = counting.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let reads = counting.storage().reads.borrow().clone();
+    assert!(
+        reads.iter().all(|r| r == "view" || r.starts_with("adds/")),
+        "a rebuild happened: {reads:?}"
+    );
+    assert_eq!(reads.iter().filter(|r| r.starts_with("adds/")).count(), 6);
+    assert_eq!(reads.iter().filter(|r| *r == "view").count(), 1);
+    // Same result as a full rebuild, and every chunk is now covered.
+    let full = j.contents().unwrap();
+    assert_eq!(shown(&read.view), full);
+    assert_eq!(read.view.entries.len(), 4 + 7);
+    let chunks: BTreeSet<String> = mem.snapshot().into_keys().filter(|k| k != "view").collect();
+    assert_eq!(read.view.covers, chunks);
+}
+
+#[test]
+fn read_rebuilds_when_an_add_clashes_with_the_view() {
+    // An `adds/` chunk that writes an id the view already has (two devices adding the same
+    // id) cannot simply be laid on top: read must rebuild and agree with the document.
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.add(&[entry(1, Kind::Appreciation, "same id, added again")]).unwrap();
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(shown(&read.view), j.contents().unwrap());
+}
+
+#[test]
+fn read_after_changes_rebuilds_and_refreshes_the_view() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    // Make the view stale with a change chunk written behind its back.
+    let mut doc = j.load().unwrap();
+    let heads = doc.heads();
+    doc.edit_entry(&id(1), &body("behind the view's back", 5000)).unwrap();
+    let bytes = doc.save_after(&heads);
+    let name = format!("changes/{}", duo_journal::hex(&sha2::Sha256::digest(&bytes)));
+    mem.poke(&name, bytes);
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(read.view.entries[&id(1)].body, "behind the view's back");
+    // The rebuilt view was stored: the next read needs only the view.
+    let counting = Journal::new(Counting {
+        inner: &mem,
+        reads: RefCell::new(Vec::new()),
+    });
+    let again = counting.read().unwrap();
+    assert_eq!(*counting.storage().reads.borrow(), vec!["view".to_string()]);
+    assert_eq!(shown(&again.view), shown(&read.view));
+    assert_eq!(again.view.covers, read.view.covers);
+}
+
+// ---------------------------------------------------------------------------------------
+// Damage
+
+#[test]
+fn damaged_uncovered_add_is_reported_and_the_rest_listed() {
+    for damage in [b"this is not automerge".to_vec(), Vec::new()] {
+        let mem = MemStorage::new();
+        let j = rich(&mem);
+        j.doctor().unwrap(); // the view now covers every chunk
+        j.add(&[reflection(200)]).unwrap();
+        let victim = adds_chunk_with(&mem, 200);
+        mem.poke(&victim, damage.clone());
+        let read = j.read().unwrap();
+        assert_eq!(names_of(&read.problems), vec![victim.as_str()], "damage {damage:?}");
+        assert!(!read.view.entries.contains_key(&id(200)));
+        for n in [1, 3, 4, 5] {
+            assert!(read.view.entries.contains_key(&id(n)), "entry {n} must stay listed");
+        }
+    }
+}
+
+#[test]
+fn damaged_covered_chunk_is_reported_on_rebuild_and_the_rest_listed() {
+    // The chunk behind the view is empty (a 0-byte file); the view is also gone, so read
+    // must rebuild: the empty file is reported by name and the other entries stay listed.
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let victim = adds_chunk_with(&mem, 4);
+    mem.poke(&victim, Vec::new());
+    mem.remove("view").unwrap();
+    let read = j.read().unwrap();
+    assert!(
+        names_of(&read.problems).contains(&victim.as_str()),
+        "{:?}",
+        read.problems
+    );
+    assert!(!read.view.entries.contains_key(&id(4)));
+    for n in [1, 3, 5] {
+        assert!(read.view.entries.contains_key(&id(n)), "entry {n} must stay listed");
+    }
+    assert!(
+        mem.read(&victim).unwrap().is_empty(),
+        "read must not touch the damaged file"
+    );
+    assert!(
+        !mem.snapshot().contains_key("view"),
+        "no view is written from a damaged store"
+    );
+}
+
+#[test]
+fn damaged_snapshot_is_reported() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let snap = blobs_named(&mem, "snapshots/").pop().unwrap();
+    let good = mem.read(&snap).unwrap();
+    mem.poke(&snap, good[..good.len() / 2].to_vec());
+    mem.remove("view").unwrap();
+    let read = j.read().unwrap();
+    assert!(names_of(&read.problems).contains(&snap.as_str()), "{:?}", read.problems);
+    assert!(matches!(j.load(), Err(JournalError::Damaged { .. })));
+}
+
+/// Corrupt a non-first chunk (a change chunk, loaded after the snapshot) in `how` and
+/// check the damage is reported by name, by read (rebuild), doctor, update and compact.
+fn later_chunk_damage_is_detected(how: fn(Vec<u8>) -> Vec<u8>) {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let victim = blobs_named(&mem, "changes/").into_iter().next().unwrap();
+    let good = mem.read(&victim).unwrap();
+    mem.poke(&victim, how(good));
+    mem.remove("view").unwrap();
+    let read = j.read().unwrap();
+    assert!(
+        names_of(&read.problems).contains(&victim.as_str()),
+        "read: {:?}",
+        read.problems
+    );
+    let report = j.doctor().unwrap();
+    assert!(
+        names_of(&report.problems).contains(&victim.as_str()),
+        "doctor: {:?}",
+        report.problems
+    );
+    let before = mem.snapshot();
+    assert!(
+        matches!(j.compact(), Err(JournalError::Damaged { .. })),
+        "compact must refuse"
+    );
+    assert_eq!(mem.snapshot(), before, "compact must not remove or overwrite anything");
+}
+
+#[test]
+fn empty_later_chunk_is_detected() {
+    later_chunk_damage_is_detected(|_| Vec::new());
+}
+
+#[test]
+fn garbage_later_chunk_is_detected() {
+    later_chunk_damage_is_detected(|_| b"garbage garbage garbage garbage".to_vec());
+}
+
+#[test]
+fn truncated_later_chunk_is_detected() {
+    later_chunk_damage_is_detected(|mut b| {
+        b.truncate(b.len() / 2);
+        b
+    });
+}
+
+#[test]
+fn garbage_in_the_second_of_two_uncovered_adds_is_reported() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let covered = j.read().unwrap().view.covers;
+    j.add(&[reflection(300)]).unwrap();
+    j.add(&[reflection(301)]).unwrap();
+    let mut fresh: Vec<String> = blobs_named(&mem, "adds/")
+        .into_iter()
+        .filter(|n| !covered.contains(n))
+        .collect();
+    fresh.sort();
+    let victim = fresh.pop().unwrap(); // the one read last
+    mem.poke(&victim, b"not an automerge chunk at all".to_vec());
+    let read = j.read().unwrap();
+    assert_eq!(names_of(&read.problems), vec![victim.as_str()]);
+}
+
+#[test]
+fn update_and_compact_refuse_a_damaged_store_and_touch_nothing() {
+    for target in ["adds/", "changes/", "snapshots/"] {
+        let mem = MemStorage::new();
+        let j = rich(&mem);
+        let victim = blobs_named(&mem, target).into_iter().next().unwrap();
+        mem.poke(&victim, Vec::new());
+        let before = mem.snapshot();
+        match j.update(|d| d.add_entry(&reflection(400))) {
+            Err(JournalError::Damaged { problems }) => {
+                assert!(names_of(&problems).contains(&victim.as_str()), "{problems:?}")
+            }
+            other => panic!("update on damaged {target}: {other:?}"),
+        }
+        assert_eq!(mem.snapshot(), before, "update wrote or removed something");
+        match j.compact() {
+            Err(JournalError::Damaged { problems }) => {
+                assert!(names_of(&problems).contains(&victim.as_str()), "{problems:?}")
+            }
+            other => panic!("compact on damaged {target}: {other:?}"),
+        }
+        assert_eq!(mem.snapshot(), before, "compact wrote or removed something");
+        assert!(matches!(
+            j.apply(&SpaceDoc::new().save()),
+            Err(JournalError::Damaged { .. })
+        ));
+        assert!(matches!(j.load(), Err(JournalError::Damaged { .. })));
+        assert!(matches!(j.contents(), Err(JournalError::Damaged { .. })));
+        // doctor reports it and also leaves every file alone.
+        let report = j.doctor().unwrap();
+        assert!(!report.healthy());
+        assert!(!report.view_rebuilt);
+        assert_eq!(mem.snapshot(), before, "doctor wrote or removed something");
+        // Appends still work on a damaged store (they touch nothing else).
+        j.add(&[reflection(401)]).unwrap();
+        assert_eq!(mem.snapshot().len(), before.len() + 1);
+    }
+}
+
+#[test]
+fn foreign_names_are_reported_and_left_alone() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let upper = format!("adds/{}", "A".repeat(64));
+    let foreign = [
+        "notes.txt",
+        "snapshots/short",
+        "changes/xyz",
+        upper.as_str(),
+        "other/0000",
+        "views",
+    ];
+    for f in foreign {
+        mem.poke(f, b"hello".to_vec());
+    }
+    let read = j.read().unwrap();
+    let mut got = names_of(&read.problems);
+    got.sort();
+    let mut want = foreign.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(read.problems.iter().all(|p| p.reason.contains("did not write")));
+    assert_eq!(read.view.entries.len(), 4);
+    let report = j.doctor().unwrap();
+    assert!(!report.healthy());
+    let mut got = names_of(&report.problems);
+    got.sort();
+    assert_eq!(got, want);
+    for f in foreign {
+        assert_eq!(mem.read(f).unwrap(), b"hello", "{f} must be left alone");
+    }
+    // Foreign files are not chunks: update and compact proceed and keep them.
+    j.update(|d| d.add_entry(&reflection(500))).unwrap();
+    j.compact().unwrap();
+    for f in foreign {
+        assert_eq!(mem.read(f).unwrap(), b"hello", "{f} must be left alone");
+    }
+    assert!(j.contents().unwrap().entries.contains_key(&id(500)));
+}
+
+#[test]
+fn doctor_on_a_fresh_store_is_healthy() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    let before = mem.snapshot();
+    let report = j.doctor().unwrap();
+    assert!(report.healthy(), "{:?}", report.problems);
+    assert!(!report.view_rebuilt);
+    assert!(report.cleaned.is_empty());
+    assert_eq!(report.entries, 0);
+    assert_eq!(report.files_checked, 2);
+    assert_eq!(mem.snapshot(), before);
+}
+
+#[test]
+fn doctor_on_a_rich_store_is_healthy_and_refreshes_a_stale_view() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    // The last add is not covered by the view yet: doctor refreshes the view (not damage).
+    let report = j.doctor().unwrap();
+    assert!(report.healthy(), "{:?}", report.problems);
+    assert!(report.view_rebuilt);
+    assert_eq!(report.entries, 4);
+    let report = j.doctor().unwrap();
+    assert!(report.healthy());
+    assert!(!report.view_rebuilt, "a fresh view is left alone");
+    assert_eq!(report.files_checked, mem.snapshot().len());
+}
+
+#[test]
+fn doctor_rebuilds_a_damaged_view() {
+    for damage in [b"{not json".to_vec(), Vec::new(), br#"{"format":99}"#.to_vec()] {
+        let mem = MemStorage::new();
+        let j = rich(&mem);
+        let expected = j.contents().unwrap();
+        mem.poke("view", damage.clone());
+        let report = j.doctor().unwrap();
+        assert!(!report.healthy(), "a damaged view is reported");
+        assert_eq!(names_of(&report.problems), vec!["view"]);
+        assert!(report.view_rebuilt);
+        assert_eq!(clean_state(&j), expected);
+        assert!(j.doctor().unwrap().healthy());
+    }
+}
+
+#[test]
+fn read_reports_a_damaged_view_and_rebuilds_it() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let expected = j.contents().unwrap();
+    mem.poke("view", b"garbage".to_vec());
+    let read = j.read().unwrap();
+    assert_eq!(names_of(&read.problems), vec!["view"]);
+    assert_eq!(shown(&read.view), expected);
+    // The rebuilt view was written back: the next read is clean.
+    assert_eq!(clean_state(&j), expected);
+}
+
+#[test]
+fn deleting_a_covered_chunk_is_reported_as_missing() {
+    for dir in ["adds/", "changes/", "snapshots/"] {
+        let mem = MemStorage::new();
+        let j = rich(&mem);
+        j.read().unwrap(); // make sure the view covers everything
+        j.doctor().unwrap();
+        let victim = blobs_named(&mem, dir).into_iter().next().unwrap();
+        mem.remove(&victim).unwrap();
+        let read = j.read().unwrap();
+        let p = read
+            .problems
+            .iter()
+            .find(|p| p.name == victim)
+            .unwrap_or_else(|| panic!("{dir}: {:?}", read.problems));
+        assert!(p.reason.contains("missing"), "{p}");
+        let report = j.doctor().unwrap();
+        assert!(!report.healthy());
+        assert!(
+            names_of(&report.problems).contains(&victim.as_str()),
+            "{:?}",
+            report.problems
+        );
+        // Reading again still reports it: nothing papered over the loss.
+        assert!(names_of(&j.read().unwrap().problems).contains(&victim.as_str()));
+    }
+}
+
+#[test]
+fn update_refuses_when_a_covered_chunk_is_missing() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    // The newest add: no later change depends on it, so automerge cannot notice it is gone
+    // (an older chunk's absence shows up as missing dependencies).
+    let victim = adds_chunk_with(&mem, 5);
+    mem.remove(&victim).unwrap();
+    assert!(names_of(&j.read().unwrap().problems).contains(&victim.as_str()));
+    let r = j.update(|d| d.add_entry(&reflection(600)));
+    assert!(matches!(r, Err(JournalError::Damaged { .. })), "{r:?}");
+    assert!(
+        names_of(&j.read().unwrap().problems).contains(&victim.as_str()),
+        "the loss is still reported"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema, compaction, misc
+
+#[test]
+fn a_newer_schema_is_refused_by_update() {
+    use automerge::transaction::Transactable;
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.update(|d| {
+        d.automerge()
+            .put(automerge::ROOT, "schema", SCHEMA_VERSION + 1)
+            .unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let before = mem.snapshot();
+    match j.update(|d| d.add_entry(&reflection(700))) {
+        Err(JournalError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mem.snapshot(), before);
+    let report = j.doctor().unwrap();
+    assert!(!report.healthy(), "doctor flags a document newer than this duo");
+    match j.read() {
+        Err(JournalError::SchemaTooNew { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
+        other => panic!("read must refuse a newer schema: {:?}", other.map(|r| r.problems)),
+    }
+}
+
+#[test]
+fn applying_a_newer_schema_is_refused_and_changes_nothing() {
+    use automerge::transaction::Transactable;
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let mut doc = j.load().unwrap();
+    doc.automerge()
+        .put(automerge::ROOT, "schema", SCHEMA_VERSION + 5)
+        .unwrap();
+    doc.add_entry(&reflection(701)).unwrap();
+    let bytes = doc.save();
+    let before = mem.snapshot();
+    assert!(matches!(j.apply(&bytes), Err(JournalError::SchemaTooNew { .. })));
+    assert_eq!(mem.snapshot(), before);
+}
+
+#[test]
+fn maybe_compact_compacts_after_enough_chunks_and_keeps_the_data() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    for n in 0..(COMPACT_AFTER as u32 - 1) {
+        j.add(&[reflection(n)]).unwrap();
+    }
+    assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER - 1);
+    assert!(!j.maybe_compact().unwrap());
+    j.update(|d| d.edit_entry(&id(0), &body("edited", 9000))).unwrap();
+    assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER);
+    let before = clean_state(&j);
+    assert!(j.maybe_compact().unwrap());
+    assert_eq!(j.pending_chunks().unwrap(), 0);
+    assert_eq!(clean_state(&j), before);
+    let names: Vec<String> = mem.snapshot().into_keys().collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].starts_with("snapshots/") && names[1] == "view");
+    assert_eq!(before.entries.len(), COMPACT_AFTER - 1);
+    assert!(!j.maybe_compact().unwrap());
+    // Compacting again with nothing new is harmless.
+    j.compact().unwrap();
+    assert_eq!(clean_state(&j), before);
+    assert!(j.doctor().unwrap().healthy());
+}
+
+#[test]
+fn create_refuses_an_existing_store_and_add_of_nothing_writes_nothing() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    assert!(!j.is_empty().unwrap());
+    assert!(matches!(j.create(init), Err(JournalError::Invalid(_))));
+    let before = mem.snapshot();
+    j.add(&[]).unwrap();
+    assert_eq!(mem.snapshot(), before);
+    // An update that changes nothing writes nothing either.
+    j.update(|_| Ok(())).unwrap();
+    assert_eq!(mem.snapshot(), before);
+    // A failing update writes nothing.
+    assert!(matches!(
+        j.update(|d| d.delete_entry(&id(12345))),
+        Err(JournalError::NotFound { .. })
+    ));
+    assert_eq!(mem.snapshot(), before);
+}
+
+#[test]
+fn boundary_status_rules_hold_through_the_store() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    j.add(&[entry(1, Kind::Boundary, "b"), entry(2, Kind::Reflection, "r")])
+        .unwrap();
+    let v = j.read().unwrap().view;
+    assert_eq!(v.entries[&id(1)].status, Some(Status::Active));
+    assert_eq!(v.entries[&id(2)].status, None);
+    let r = j.update(|d| {
+        d.edit_entry(
+            &id(2),
+            &EntryPatch {
+                status: Some(Status::Retired),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(matches!(r, Err(JournalError::Invalid(_))));
+    j.update(|d| {
+        d.edit_entry(
+            &id(1),
+            &EntryPatch {
+                status: Some(Status::Retired),
+                edited_at: 7,
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap();
+    let e = &j.read().unwrap().view.entries[&id(1)];
+    assert_eq!(
+        (e.status, e.edited_at, e.body.as_str()),
+        (Some(Status::Retired), 7, "b")
+    );
+}
+
+#[test]
+fn resolve_by_prefix() {
+    let mut v = View::default();
+    let mk = |i: &str| duo_journal::Entry {
+        id: i.to_string(),
+        kind: Kind::Reflection,
+        author: "p".into(),
+        device: "d".into(),
+        created_at: 0,
+        edited_at: 0,
+        body: format!("body of {i}"),
+        tags: vec![],
+        status: None,
+        conflicts: vec![],
+    };
+    let ids = [
+        "abc10000000000000000000000000000",
+        "abc20000000000000000000000000000",
+        "abd00000000000000000000000000000",
+        "ff000000000000000000000000000000",
+    ];
+    for i in ids {
+        v.entries.insert(i.to_string(), mk(i));
+    }
+    assert_eq!(v.resolve("abc1").unwrap().id, ids[0]);
+    assert_eq!(v.resolve("abd").unwrap().id, ids[2]);
+    assert_eq!(v.resolve("f").unwrap().id, ids[3]);
+    assert_eq!(v.resolve(ids[1]).unwrap().id, ids[1], "a full id resolves");
+    match v.resolve("abc") {
+        Err(JournalError::Ambiguous { prefix, candidates }) => {
+            assert_eq!(prefix, "abc");
+            assert_eq!(candidates, vec![ids[0].to_string(), ids[1].to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match v.resolve("ab") {
+        Err(JournalError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    for missing in ["abe", "0", "ff1", "abc10000000000000000000000000000x"] {
+        assert!(
+            matches!(v.resolve(missing), Err(JournalError::NotFound { .. })),
+            "{missing}"
+        );
+    }
+    // Many matches: the candidate list is bounded.
+    for n in 0..30u32 {
+        let i = format!("c{n:031x}");
+        v.entries.insert(i.clone(), mk(&i));
+    }
+    match v.resolve("c") {
+        Err(JournalError::Ambiguous { candidates, .. }) => assert!(candidates.len() <= 10 && candidates.len() >= 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn resolve_through_the_journal_and_person_names() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let v = j.read().unwrap().view;
+    assert_eq!(v.resolve(&id(3)).unwrap().body, "a boundary");
+    assert!(matches!(v.resolve("000"), Err(JournalError::Ambiguous { .. })));
+    assert!(
+        matches!(v.resolve(&id(2)), Err(JournalError::NotFound { .. })),
+        "a deleted entry does not resolve"
+    );
+    assert_eq!(v.person_name("p1"), "Alice");
+    assert!(v.person_name("0123456789abcdef").contains("01234567"));
+}
+
+#[test]
+fn view_encoding_round_trips_and_refuses_other_formats() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let v = j.read().unwrap().view;
+    assert_eq!(View::decode(&v.encode()).unwrap(), v);
+    let mut other = v.clone();
+    other.format += 1;
+    assert!(View::decode(&other.encode()).is_err());
+    assert!(View::decode(b"").is_err());
+}
+
+#[test]
+fn a_big_journal_reads_entries_by_kind_and_tags() {
+    // Many entries through every path: adds, updates, compaction, more adds.
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    let mut expected: BTreeMap<String, (Kind, String)> = BTreeMap::new();
+    for n in 0..120u32 {
+        let kind = Kind::ALL[(n % 3) as usize];
+        let e = entry(n, kind, &format!("body {n}"));
+        expected.insert(e.id.clone(), (kind, e.body.clone()));
+        j.add(&[e]).unwrap();
+        if n % 25 == 24 {
+            j.update(|d| d.edit_entry(&id(n), &body("edited", n as i64))).unwrap();
+            expected.get_mut(&id(n)).unwrap().1 = "edited".into();
+            j.maybe_compact().unwrap();
+        }
+    }
+    let state = clean_state(&j);
+    let got: BTreeMap<String, (Kind, String)> = state
+        .entries
+        .iter()
+        .map(|(k, e)| (k.clone(), (e.kind, e.body.clone())))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(
+        state
+            .entries
+            .values()
+            .all(|e| e.tags == vec![format!("tag{}", u32::from_str_radix(&e.id, 16).unwrap())])
+    );
+}
+
+#[test]
+fn a_covered_chunk_emptied_behind_the_view_is_noticed() {
+    // The view is present and lists the chunk, but the chunk's fingerprint changed: read
+    // must look at it again instead of trusting the cached view.
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    let victim = adds_chunk_with(&mem, 4);
+    mem.poke(&victim, Vec::new());
+    let read = j.read().unwrap();
+    assert!(
+        names_of(&read.problems).contains(&victim.as_str()),
+        "{:?}",
+        read.problems
+    );
+    assert!(!read.view.entries.contains_key(&id(4)));
+    assert!(read.view.entries.contains_key(&id(5)));
+    // Still reported on the next read: the damaged state was not cached as healthy.
+    assert!(names_of(&j.read().unwrap().problems).contains(&victim.as_str()));
+}
+
+#[test]
+fn many_adds_are_folded_into_the_stored_view() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap(); // the view covers everything
+    for n in 800..812 {
+        j.add(&[reflection(n)]).unwrap();
+    }
+    let first = j.read().unwrap();
+    assert!(first.problems.is_empty(), "{:?}", first.problems);
+    let full = j.contents().unwrap();
+    assert_eq!(shown(&first.view), full);
+    // That read folded the additions into the stored view: the next read needs only the view.
+    let counting = Journal::new(Counting {
+        inner: &mem,
+        reads: RefCell::new(Vec::new()),
+    });
+    let second = counting.read().unwrap();
+    assert_eq!(shown(&second.view), full);
+    let reads = counting.storage().reads.borrow().clone();
+    assert_eq!(
+        reads,
+        vec!["view".to_string()],
+        "a dozen additions are folded into the stored view"
+    );
+    // A later add is still merged on top of the folded view.
+    j.add(&[reflection(900)]).unwrap();
+    let third = j.read().unwrap();
+    assert!(third.view.entries.contains_key(&id(900)));
+    assert_eq!(shown(&third.view), j.contents().unwrap());
+    assert!(j.doctor().unwrap().healthy());
+}
+
+#[test]
+fn apply_refuses_corrupt_bytes() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let mut other = SpaceDoc::new();
+    other.add_entry(&reflection(990)).unwrap();
+    let good = other.save();
+    let before = mem.snapshot();
+    for bad in [b"definitely not automerge".to_vec(), good[..good.len() - 5].to_vec()] {
+        let r = j.apply(&bad);
+        assert!(r.is_err(), "corrupt input accepted: {r:?}");
+        assert_eq!(mem.snapshot(), before);
+    }
+}
+
+#[test]
+fn apply_refuses_empty_bytes_and_accepts_good_ones() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let before = mem.snapshot();
+    assert!(j.apply(b"").is_err());
+    assert_eq!(mem.snapshot(), before);
+    let mut other = SpaceDoc::new();
+    other.add_entry(&reflection(991)).unwrap();
+    assert_eq!(j.apply(&other.save()).unwrap(), (4, 5));
+    // Applying the same bytes again adds nothing and writes nothing.
+    let after = mem.snapshot();
+    assert_eq!(j.apply(&other.save()).unwrap(), (5, 5));
+    assert_eq!(mem.snapshot(), after);
+}

@@ -1,0 +1,832 @@
+//! `AgeStore`, `write_durably` and `Home` on real files in temporary directories, with real
+//! age encryption, and `Journal` running on top of them (including from several threads).
+
+use age::x25519::Identity;
+use duo_journal::{EntryPatch, Journal, JournalError, Kind, LockMode, NewEntry, Storage, StorageError};
+use duo_sync::{AgeStore, Home, SyncError, write_durably};
+use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const MARKER: &str = "PLAINTEXT-MARKER-7f3a9c";
+
+fn hash_name(dir: &str, n: u8) -> String {
+    format!("{dir}/{}", format!("{n:02x}").repeat(32))
+}
+
+fn new_store(dir: &Path) -> (AgeStore, Arc<Identity>) {
+    let identity = Arc::new(Identity::generate());
+    (AgeStore::new(dir.join("store"), identity.clone()), identity)
+}
+
+fn entry(n: u32, body: &str) -> NewEntry {
+    NewEntry {
+        id: format!("{n:032x}"),
+        kind: Kind::Reflection,
+        author: "p1".into(),
+        device: "d1".into(),
+        created_at: n as i64,
+        edited_at: n as i64,
+        body: body.into(),
+        tags: vec![format!("{MARKER}-tag")],
+        status: None,
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn expect_damaged(store: &AgeStore, name: &str, what: &str) -> String {
+    match store.read(name) {
+        Err(StorageError::Damaged { name: n, reason }) => {
+            assert_eq!(n, name, "{what}: the damaged file is named");
+            reason
+        }
+        Ok(bytes) => panic!("{what}: damaged file read as {} bytes", bytes.len()),
+        Err(e) => panic!("{what}: expected Damaged, got {e:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AgeStore
+
+#[test]
+fn round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, identity) = new_store(tmp.path());
+    assert_eq!(
+        store.list().unwrap(),
+        Default::default(),
+        "a store that does not exist yet is empty"
+    );
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let blobs = [
+        (hash_name("snapshots", 1), b"snapshot bytes".to_vec()),
+        (hash_name("changes", 2), Vec::new()),
+        (hash_name("adds", 3), big),
+        ("view".to_string(), b"{}".to_vec()),
+    ];
+    for (name, bytes) in &blobs {
+        store.write(name, bytes).unwrap();
+    }
+    for (name, bytes) in &blobs {
+        assert_eq!(&store.read(name).unwrap(), bytes, "{name}");
+        assert!(store.path_of(name).starts_with(store.root()));
+        assert!(store.path_of(name).to_string_lossy().ends_with(".age"));
+    }
+    let mut names: Vec<String> = blobs.iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    let listing = store.list().unwrap();
+    assert_eq!(listing.files, names);
+    assert!(
+        listing.leftovers.is_empty() && listing.foreign.is_empty(),
+        "{listing:?}"
+    );
+    // Overwrite, remove, remove again, read what is gone.
+    store.write("view", b"second").unwrap();
+    assert_eq!(store.read("view").unwrap(), b"second");
+    store.remove(&blobs[0].0).unwrap();
+    store.remove(&blobs[0].0).unwrap();
+    let err = store.read(&blobs[0].0).unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(err.name(), blobs[0].0);
+    assert_eq!(store.list().unwrap().files.len(), 3);
+    // Another store object with the same identity reads the same files.
+    let again = AgeStore::new(store.root(), identity);
+    assert_eq!(again.read("view").unwrap(), b"second");
+}
+
+#[test]
+fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, identity) = new_store(tmp.path());
+    let journal = Journal::new(store.clone());
+    journal.create(|d| d.init_schema()).unwrap();
+    for n in 0..5 {
+        journal.add(&[entry(n, &format!("{MARKER} body {n}"))]).unwrap();
+    }
+    journal
+        .update(|d| {
+            d.edit_entry(
+                &format!("{:032x}", 1),
+                &EntryPatch {
+                    body: Some(format!("{MARKER} edited")),
+                    edited_at: 9,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    journal.read().unwrap();
+    let other = Identity::generate();
+    let mut checked = 0;
+    let mut saw_marker_in_plaintext = false;
+    let mut check_all = |root: &Path| {
+        for path in files_under(root) {
+            if path.file_name().unwrap() == ".lock" {
+                assert_eq!(fs::metadata(&path).unwrap().len(), 0, "the lock file holds nothing");
+                continue;
+            }
+            let bytes = fs::read(&path).unwrap();
+            assert!(
+                bytes.starts_with(b"age-encryption.org/v1\n"),
+                "{} is not an age file",
+                path.display()
+            );
+            assert!(
+                !contains(&bytes, MARKER.as_bytes()),
+                "{} contains plaintext",
+                path.display()
+            );
+            assert!(!contains(&bytes, b"edited"), "{} contains plaintext", path.display());
+            let plain = age::decrypt(identity.as_ref(), &bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            saw_marker_in_plaintext |= contains(&plain, MARKER.as_bytes());
+            assert!(
+                age::decrypt(&other, &bytes).is_err(),
+                "another identity must not decrypt {}",
+                path.display()
+            );
+            assert_eq!(mode_of(&path), 0o600, "{}", path.display());
+            checked += 1;
+        }
+    };
+    check_all(store.root()); // snapshot, 5 adds, 1 change, view
+    journal.compact().unwrap();
+    check_all(store.root()); // snapshot, view
+    assert_eq!(checked, 10, "files checked");
+    assert!(saw_marker_in_plaintext, "the marker is really in the data");
+}
+
+#[test]
+fn flipped_bytes_are_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let name = hash_name("changes", 7);
+    store.write(&name, b"a small secret chunk").unwrap();
+    let path = store.path_of(&name);
+    let good = fs::read(&path).unwrap();
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0xff;
+        fs::write(&path, &bad).unwrap();
+        let reason = expect_damaged(&store, &name, &format!("byte {i} flipped"));
+        assert!(reason.contains("decrypt"), "{reason}");
+    }
+    // A single flipped bit in the payload (the last bytes: the tag) too.
+    for i in [good.len() - 1, good.len() - 17, good.len() / 2] {
+        let mut bad = good.clone();
+        bad[i] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        expect_damaged(&store, &name, &format!("bit flipped at {i}"));
+    }
+    fs::write(&path, &good).unwrap();
+    assert_eq!(store.read(&name).unwrap(), b"a small secret chunk");
+}
+
+#[test]
+fn truncation_and_empty_files_are_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let name = "view";
+    let plain: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect(); // more than one age chunk
+    store.write(name, &plain).unwrap();
+    let path = store.path_of(name);
+    let good = fs::read(&path).unwrap();
+    let mut cuts: Vec<usize> = (0..200.min(good.len())).collect();
+    cuts.extend([65_536, 65_536 + 200, good.len() - 17, good.len() - 16, good.len() - 1]);
+    for cut in cuts {
+        fs::write(&path, &good[..cut]).unwrap();
+        let reason = expect_damaged(&store, name, &format!("truncated to {cut}"));
+        if cut == 0 {
+            assert!(reason.contains("empty"), "{reason}");
+        }
+    }
+    // Extra bytes after the end are damage too.
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"trailing");
+    fs::write(&path, &longer).unwrap();
+    expect_damaged(&store, name, "trailing bytes");
+}
+
+#[test]
+fn files_for_someone_else_or_not_encrypted_are_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let name = hash_name("adds", 9);
+    store.write(&name, b"mine").unwrap();
+    let path = store.path_of(&name);
+    let other = Identity::generate();
+    fs::write(&path, age::encrypt(&other.to_public(), b"theirs").unwrap()).unwrap();
+    expect_damaged(&store, &name, "encrypted to another identity");
+    fs::write(&path, b"plain automerge bytes, not age").unwrap();
+    expect_damaged(&store, &name, "not encrypted");
+    fs::write(&path, b"").unwrap();
+    expect_damaged(&store, &name, "empty");
+}
+
+#[test]
+fn leftovers_and_foreign_files_are_listed_and_doctor_cleans_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let journal = Journal::new(store.clone());
+    journal.create(|d| d.init_schema()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
+    let root = store.root().to_path_buf();
+    fs::write(root.join("snapshots/.abc.age.0123.tmp"), b"half").unwrap();
+    fs::write(root.join(".view.age.99.tmp"), b"half").unwrap();
+    fs::write(root.join("notes.txt"), b"mine").unwrap();
+    fs::write(root.join("snapshots/README"), b"mine").unwrap();
+    fs::write(root.join("changes/nothex.age"), b"mine").unwrap();
+    fs::write(root.join(".hidden"), b"mine").unwrap();
+    fs::create_dir(root.join("junk")).unwrap();
+    fs::create_dir(root.join("adds/sub")).unwrap();
+    let listing = store.list().unwrap();
+    assert_eq!(
+        listing.leftovers,
+        vec![".view.age.99.tmp", "snapshots/.abc.age.0123.tmp"]
+    );
+    assert_eq!(
+        listing.foreign,
+        vec![".hidden", "adds/sub", "junk/", "notes.txt", "snapshots/README"]
+    );
+    assert!(
+        listing.files.contains(&"changes/nothex".to_string()),
+        "a .age file is listed as a file"
+    );
+    assert!(
+        !listing
+            .files
+            .iter()
+            .chain(&listing.foreign)
+            .any(|f| f.contains(".lock")),
+        "{listing:?}"
+    );
+
+    // The journal reports foreign files (and a .age file with a name it never writes), not leftovers.
+    let read = journal.read().unwrap();
+    let mut problems: Vec<&str> = read.problems.iter().map(|p| p.name.as_str()).collect();
+    problems.sort();
+    assert_eq!(
+        problems,
+        vec![
+            ".hidden",
+            "adds/sub",
+            "changes/nothex",
+            "junk/",
+            "notes.txt",
+            "snapshots/README"
+        ]
+    );
+    assert_eq!(read.view.entries.len(), 1);
+
+    let report = journal.doctor().unwrap();
+    assert_eq!(report.cleaned, vec![".view.age.99.tmp", "snapshots/.abc.age.0123.tmp"]);
+    assert!(!root.join(".view.age.99.tmp").exists());
+    assert!(!root.join("snapshots/.abc.age.0123.tmp").exists());
+    assert!(
+        root.join("notes.txt").exists() && root.join("junk").is_dir(),
+        "foreign files are left alone"
+    );
+    assert!(store.list().unwrap().leftovers.is_empty());
+}
+
+#[test]
+fn a_leftover_alone_is_not_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let journal = Journal::new(store.clone());
+    journal.create(|d| d.init_schema()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
+    // What a crash in the middle of write_durably leaves: a hidden temp file.
+    fs::write(
+        store
+            .root()
+            .join("adds")
+            .join(format!(".{}.age.{}.tmp", "ab".repeat(32), "0".repeat(32))),
+        b"partial",
+    )
+    .unwrap();
+    let read = journal.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let report = journal.doctor().unwrap();
+    assert!(report.healthy(), "{:?}", report.problems);
+    assert_eq!(report.cleaned.len(), 1);
+}
+
+#[test]
+fn write_durably_creates_private_files_and_leaves_no_temp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("secret.txt");
+    write_durably(&path, b"first").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"first");
+    assert_eq!(mode_of(&path), 0o600);
+    // Replacing a world-readable file leaves a private one.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    write_durably(&path, b"second").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"second");
+    assert_eq!(mode_of(&path), 0o600);
+    let names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("secret.txt")], "no temp file left");
+    // A failing write (no such directory) fails and leaves nothing.
+    assert!(write_durably(&tmp.path().join("missing/x"), b"x").is_err());
+    // A failing rename (the target is a directory) leaves no temp file behind.
+    fs::create_dir(tmp.path().join("adir")).unwrap();
+    fs::write(tmp.path().join("adir/inside"), b"keep").unwrap();
+    assert!(write_durably(&tmp.path().join("adir"), b"x").is_err());
+    let mut names: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("adir"), std::ffi::OsString::from("secret.txt")]
+    );
+    assert!(
+        write_durably(Path::new("/"), b"x").is_err(),
+        "a path without a parent is refused"
+    );
+}
+
+#[test]
+fn locks_exclude_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, identity) = new_store(tmp.path());
+    let other = AgeStore::new(store.root(), identity);
+    let shared1 = store.lock(LockMode::Shared).unwrap();
+    let shared2 = other.lock(LockMode::Shared).unwrap();
+    assert!(
+        other.try_lock_exclusive().unwrap().is_none(),
+        "shared locks block an exclusive one"
+    );
+    drop(shared1);
+    assert!(store.try_lock_exclusive().unwrap().is_none());
+    drop(shared2);
+    let excl = store.try_lock_exclusive().unwrap().expect("free store");
+    assert!(
+        other.try_lock_exclusive().unwrap().is_none(),
+        "one exclusive holder at a time"
+    );
+    drop(excl);
+    assert!(other.try_lock_exclusive().unwrap().is_some());
+    assert_eq!(mode_of(&store.root().join(".lock")), 0o600);
+}
+
+// ---------------------------------------------------------------------------------------
+// Journal over AgeStore
+
+#[test]
+fn damage_on_disk_is_reported_by_the_journal_and_blocks_rewrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let journal = Journal::new(store.clone());
+    journal.create(|d| d.init_schema()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
+    journal.add(&[entry(2, "two")]).unwrap();
+    journal.doctor().unwrap();
+    journal.add(&[entry(3, "three")]).unwrap();
+    // Damage one covered and one uncovered chunk in different ways.
+    let adds: Vec<String> = store
+        .list()
+        .unwrap()
+        .files
+        .into_iter()
+        .filter(|f| f.starts_with("adds/"))
+        .collect();
+    let holder = |n: u32| {
+        adds.iter()
+            .find(|a| {
+                duo_journal::SpaceDoc::load(&store.read(a).unwrap())
+                    .unwrap()
+                    .contents()
+                    .entries
+                    .contains_key(&format!("{n:032x}"))
+            })
+            .unwrap()
+            .clone()
+    };
+    let (covered, uncovered) = (holder(1), holder(3));
+    let path = store.path_of(&uncovered);
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let read = journal.read().unwrap();
+    assert_eq!(
+        read.problems.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        vec![uncovered.as_str()]
+    );
+    assert_eq!(read.view.entries.len(), 2);
+
+    fs::write(store.path_of(&covered), b"").unwrap();
+    fs::remove_file(store.path_of("view")).unwrap();
+    let read = journal.read().unwrap();
+    let names: Vec<&str> = read.problems.iter().map(|p| p.name.as_str()).collect();
+    assert!(
+        names.contains(&covered.as_str()) && names.contains(&uncovered.as_str()),
+        "{names:?}"
+    );
+    assert_eq!(
+        read.view.entries.keys().collect::<Vec<_>>(),
+        vec![&format!("{:032x}", 2)]
+    );
+
+    let before: Vec<(PathBuf, Vec<u8>)> = files_under(store.root())
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    assert!(matches!(journal.compact(), Err(JournalError::Damaged { .. })));
+    assert!(matches!(
+        journal.update(|d| d.init_schema()),
+        Err(JournalError::Damaged { .. })
+    ));
+    assert!(!journal.doctor().unwrap().healthy());
+    let after: Vec<(PathBuf, Vec<u8>)> = files_under(store.root())
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    assert_eq!(before, after, "refusing must leave every file as it was");
+}
+
+#[test]
+fn journal_flow_on_age_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    let journal = Journal::new(store.clone());
+    journal.create(|d| d.init_schema()).unwrap();
+    let ids: Vec<String> = (0..10).map(|n| format!("{n:032x}")).collect();
+    for n in 0..10 {
+        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
+    }
+    journal
+        .update(|d| {
+            d.edit_entry(
+                &ids[3],
+                &EntryPatch {
+                    body: Some("three".into()),
+                    edited_at: 50,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    journal.update(|d| d.delete_entry(&ids[4])).unwrap();
+    let read = journal.read().unwrap();
+    assert!(read.problems.is_empty());
+    assert_eq!(read.view.entries.len(), 9);
+    assert_eq!(read.view.resolve(&ids[3]).unwrap().body, "three");
+    let full = journal.contents().unwrap();
+    assert_eq!(read.view.entries, full.entries);
+    journal.compact().unwrap();
+    assert_eq!(journal.pending_chunks().unwrap(), 0);
+    let listing = store.list().unwrap();
+    assert_eq!(listing.files.len(), 2, "{listing:?}");
+    let report = journal.doctor().unwrap();
+    assert!(report.healthy(), "{:?}", report.problems);
+    assert!(!report.view_rebuilt);
+    assert_eq!(report.entries, 9);
+    // A new journal object (a new process) on the same directory reads the same.
+    let reopened = Journal::new(store.clone());
+    assert_eq!(reopened.read().unwrap().view.entries, full.entries);
+    assert_eq!(reopened.contents().unwrap(), full);
+}
+
+#[test]
+fn two_writers_and_a_compactor_land_every_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, identity) = new_store(tmp.path());
+    Journal::new(store.clone()).create(|d| d.init_schema()).unwrap();
+    let root = store.root().to_path_buf();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u32)
+        .map(|w| {
+            let (root, identity) = (root.clone(), identity.clone());
+            std::thread::spawn(move || {
+                let journal = Journal::new(AgeStore::new(root, identity));
+                for i in 0..50u32 {
+                    journal
+                        .add(&[entry(w * 1000 + i, &format!("writer {w} entry {i}"))])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    // A third thread compacts (and checks the store) again and again while they write.
+    let compactor = {
+        let (root, identity, done) = (root.clone(), identity.clone(), done.clone());
+        std::thread::spawn(move || {
+            let journal = Journal::new(AgeStore::new(root, identity));
+            let mut rounds = 0;
+            while !done.load(Ordering::SeqCst) {
+                journal.compact().unwrap();
+                rounds += 1;
+                if rounds % 4 == 0 {
+                    // Doctor must not mistake a write in progress for a leftover or damage.
+                    let report = journal.doctor().unwrap();
+                    assert!(report.healthy(), "doctor during writes: {:?}", report.problems);
+                    assert!(
+                        report.cleaned.is_empty(),
+                        "doctor removed a write in progress: {:?}",
+                        report.cleaned
+                    );
+                }
+            }
+            rounds
+        })
+    };
+    // And a reader never sees a file vanish under it, nor an entry disappear.
+    let reader = {
+        let (root, identity, done) = (root.clone(), identity.clone(), done.clone());
+        std::thread::spawn(move || {
+            let journal = Journal::new(AgeStore::new(root, identity));
+            let mut last = 0;
+            let mut reads = 0;
+            while !done.load(Ordering::SeqCst) {
+                let read = journal.read().unwrap();
+                assert!(
+                    read.problems.is_empty(),
+                    "a concurrent read saw problems: {:?}",
+                    read.problems
+                );
+                assert!(
+                    read.view.entries.len() >= last,
+                    "entries went from {last} to {}",
+                    read.view.entries.len()
+                );
+                last = read.view.entries.len();
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let rounds = compactor.join().unwrap();
+    let reads = reader.join().unwrap();
+    assert!(rounds >= 1 && reads >= 1, "compactions {rounds}, reads {reads}");
+    let journal = Journal::new(AgeStore::new(&root, identity));
+    let read = journal.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(read.view.entries.len(), 100);
+    for w in 0..2u32 {
+        for i in 0..50u32 {
+            let e = &read.view.entries[&format!("{:032x}", w * 1000 + i)];
+            assert_eq!(e.body, format!("writer {w} entry {i}"));
+        }
+    }
+    assert_eq!(journal.contents().unwrap().entries, read.view.entries);
+    assert!(journal.doctor().unwrap().healthy());
+    assert!(
+        AgeStore::new(&root, Arc::new(Identity::generate()))
+            .list()
+            .unwrap()
+            .leftovers
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Home
+
+#[test]
+fn home_init_then_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("alice"));
+    assert!(!home.is_initialized());
+    assert!(matches!(home.open(), Err(SyncError::NotInitialized { .. })));
+    let opened = home.init("  Alice  ", "laptop", 1234).unwrap();
+    assert!(home.is_initialized());
+    assert_eq!(opened.config.name, "Alice");
+    assert_eq!(opened.config.device_label, "laptop");
+    assert_eq!(opened.config.created_at, 1234);
+    assert_eq!(opened.config.device_id, opened.secret.public().to_string());
+    for p in [home.age_key_path(), home.device_key_path()] {
+        assert_eq!(mode_of(&p), 0o600, "{}", p.display());
+    }
+    assert_eq!(mode_of(home.root()) & 0o077, 0, "home is private");
+    assert_eq!(mode_of(&home.root().join("keys")) & 0o077, 0, "keys dir is private");
+    // The config holds no secrets.
+    let config = fs::read_to_string(home.config_path()).unwrap();
+    assert!(!config.contains("AGE-SECRET-KEY"));
+
+    let space = opened.space.read().unwrap();
+    assert!(space.problems.is_empty(), "{:?}", space.problems);
+    assert_eq!(space.view.persons[&opened.config.person_id].name, "Alice");
+    assert_eq!(space.view.devices[&opened.config.device_id].label, "laptop");
+    assert_eq!(space.view.devices[&opened.config.device_id].added_at, 1234);
+    assert!(space.view.space_id.is_some());
+    let private = opened.private.read().unwrap();
+    assert!(private.problems.is_empty(), "{:?}", private.problems);
+    assert!(private.view.persons.is_empty() && private.view.entries.is_empty());
+
+    let again = home.open().unwrap();
+    assert_eq!(again.config, opened.config);
+    assert_eq!(again.secret.public(), opened.secret.public());
+    assert_eq!(again.space.read().unwrap().view, space.view);
+    assert_eq!(again.space.storage().root(), home.space_dir());
+    assert_eq!(again.private.storage().root(), home.private_dir());
+}
+
+#[test]
+fn the_key_file_is_a_standard_age_identity_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("h"));
+    let opened = home.init("Alice", "laptop", 1).unwrap();
+    opened.space.add(&[entry(1, MARKER)]).unwrap();
+    // What `age -d -i keys/age.key FILE` does: parse the identity file, decrypt.
+    let identities = age::IdentityFile::from_file(home.age_key_path().to_string_lossy().into_owned())
+        .unwrap()
+        .into_identities()
+        .unwrap();
+    assert_eq!(identities.len(), 1);
+    let files = files_under(&home.space_dir());
+    let mut found = false;
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "age")) {
+        let bytes = fs::read(path).unwrap();
+        let decryptor = age::Decryptor::new_buffered(&bytes[..]).unwrap();
+        let mut reader = decryptor
+            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .unwrap();
+        let mut plain = Vec::new();
+        reader.read_to_end(&mut plain).unwrap();
+        found |= contains(&plain, MARKER.as_bytes());
+        // Decrypted chunks are standard automerge (the view is JSON).
+        if path.file_name().unwrap() != "view.age" {
+            duo_journal::SpaceDoc::load(&plain).unwrap();
+        }
+    }
+    assert!(found);
+}
+
+#[test]
+fn home_refuses_readable_key_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("h"));
+    home.init("Alice", "laptop", 1).unwrap();
+    for (key, mode) in [
+        (home.age_key_path(), 0o644),
+        (home.device_key_path(), 0o644),
+        (home.age_key_path(), 0o640),
+    ] {
+        fs::set_permissions(&key, fs::Permissions::from_mode(mode)).unwrap();
+        match home.open() {
+            Err(SyncError::KeyPermissions { path, mode: m }) => {
+                assert_eq!(path, key);
+                assert_eq!(m, mode);
+            }
+            Err(e) => panic!("{}: expected KeyPermissions, got {e}", key.display()),
+            Ok(_) => panic!("{}: opened with mode {mode:o}", key.display()),
+        }
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        home.open().unwrap();
+    }
+    // A key file that is not a key is a clear error too.
+    write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
+    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+    write_durably(&home.age_key_path(), b"AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
+    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+}
+
+#[test]
+fn home_refuses_double_init_and_bad_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("h"));
+    for bad in ["", "   ", "tab\there", "line\nbreak", &"x".repeat(65)] {
+        assert!(
+            matches!(home.init(bad, "laptop", 1), Err(SyncError::InvalidName)),
+            "{bad:?}"
+        );
+        assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
+    }
+    home.init(&"é".repeat(64), "laptop", 1).unwrap();
+    let key_before = fs::read(home.age_key_path()).unwrap();
+    assert!(matches!(
+        home.init("Alice", "laptop", 2),
+        Err(SyncError::AlreadyInitialized { .. })
+    ));
+    assert_eq!(
+        fs::read(home.age_key_path()).unwrap(),
+        key_before,
+        "the key is not replaced"
+    );
+
+    // A setup interrupted before its config was written is refused, not overwritten.
+    let half = Home::new(tmp.path().join("half"));
+    fs::create_dir_all(half.root().join("keys")).unwrap();
+    assert!(matches!(
+        half.init("Bob", "phone", 1),
+        Err(SyncError::IncompleteSetup { .. })
+    ));
+    assert!(matches!(half.open(), Err(SyncError::NotInitialized { .. })));
+
+    // A config from a newer duo is refused.
+    let mut config: serde_json::Value = serde_json::from_slice(&fs::read(home.config_path()).unwrap()).unwrap();
+    config["version"] = 99.into();
+    fs::write(home.config_path(), serde_json::to_vec(&config).unwrap()).unwrap();
+    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+}
+
+#[test]
+fn home_journal_flow_add_edit_compact_doctor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("h"));
+    let opened = home.init("Alice", "laptop", 1).unwrap();
+    let me = opened.config.person_id.clone();
+    let mk = |n: u32, kind: Kind| NewEntry {
+        id: format!("{n:032x}"),
+        kind,
+        author: me.clone(),
+        device: opened.config.device_id.clone(),
+        created_at: n as i64,
+        edited_at: n as i64,
+        body: format!("entry {n}"),
+        tags: vec![],
+        status: None,
+    };
+    for n in 0..20 {
+        opened.space.add(&[mk(n, Kind::ALL[n as usize % 3])]).unwrap();
+    }
+    opened.private.add(&[mk(100, Kind::Reflection)]).unwrap();
+    opened
+        .space
+        .update(|d| {
+            d.edit_entry(
+                &format!("{:032x}", 1),
+                &EntryPatch {
+                    status: Some(duo_journal::Status::Retired),
+                    edited_at: 5,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    opened
+        .space
+        .update(|d| {
+            d.edit_entry(
+                &format!("{:032x}", 2),
+                &EntryPatch {
+                    body: Some("edited".into()),
+                    tags: Some(vec!["t".into()]),
+                    edited_at: 6,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    opened.space.update(|d| d.delete_entry(&format!("{:032x}", 3))).unwrap();
+    let before = opened.space.contents().unwrap();
+    assert_eq!(before.entries.len(), 19);
+    opened.space.compact().unwrap();
+    opened.private.compact().unwrap();
+    for j in [&opened.space, &opened.private] {
+        let report = j.doctor().unwrap();
+        assert!(report.healthy(), "{:?}", report.problems);
+    }
+
+    drop(opened);
+    let opened = home.open().unwrap();
+    let read = opened.space.read().unwrap();
+    assert!(read.problems.is_empty());
+    assert_eq!(read.view.entries, before.entries);
+    assert_eq!(
+        read.view.entries[&format!("{:032x}", 1)].status,
+        Some(duo_journal::Status::Retired)
+    );
+    assert_eq!(read.view.entries[&format!("{:032x}", 2)].tags, vec!["t"]);
+    let private = opened.private.read().unwrap();
+    assert_eq!(private.view.entries.len(), 1, "the private notebook is separate");
+    assert!(!read.view.entries.contains_key(&format!("{:032x}", 100)));
+    assert_eq!(opened.space.contents().unwrap(), before);
+}

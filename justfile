@@ -1,0 +1,27 @@
+# duo's everyday recipes. CI does not need just: it runs .ci/run.
+
+# Run every test (what CI runs)
+test:
+    cargo test --workspace
+
+# Formatting and lints
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Regenerate the man pages in docs/man from the CLI definition
+man:
+    cargo run -q -- man --dir docs/man
+
+# Whole-process benchmarks of the journal (release build); prints a table
+bench entries="10000":
+    cargo build --release
+    python3 bench/journal.py --entries {{entries}}
+
+# The long crash test: thousands of SIGKILLs during `journal add`
+soak:
+    DUO_TEST_KILLS=3000 cargo test --release --test e2e crash -- --nocapture
+
+# Install duo into ~/.cargo/bin
+install:
+    cargo install --path . --locked
