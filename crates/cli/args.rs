@@ -40,7 +40,7 @@ pub enum Command {
     /// Who you are here, where your data is, how many entries
     Status,
     /// Check every stored file; exit 1 if anything is damaged
-    Doctor,
+    Doctor(DoctorArgs),
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -53,6 +53,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Move damaged and foreign files aside (to <home>/quarantine) and rebuild the journal
+    /// from everything that still reads. Entries only in those files are lost on this device.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

@@ -62,7 +62,7 @@ impl Ctx {
             damage.extend(
                 read.problems
                     .iter()
-                    .filter(|p| p.name != "view")
+                    .filter(|p| !p.is_view())
                     .map(|p| format!("{label}: {p}")),
             );
         }
@@ -88,6 +88,24 @@ impl Ctx {
 }
 
 impl Both {
+    /// Damage that makes changing a notebook unsafe: damaged or missing files of that
+    /// notebook (a foreign file, or damage in the other notebook, does not).
+    pub fn blocking(&self, private: bool) -> Vec<String> {
+        let (label, read) = if private {
+            ("private notebook", self.private.as_ref())
+        } else {
+            ("shared space", Some(&self.shared))
+        };
+        read.map(|r| {
+            r.problems
+                .iter()
+                .filter(|p| !p.is_view() && !p.is_foreign())
+                .map(|p| format!("{label}: {p}"))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
     /// Every entry in scope.
     pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
         let mut v: Vec<Item<'_>> = Vec::new();

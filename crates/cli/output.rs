@@ -72,6 +72,11 @@ impl Printer {
     }
 }
 
+/// "1 entry", "2 entries".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// RFC 3339 in UTC with `Z`.
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)

@@ -56,8 +56,8 @@ fn stock_age_reads_the_data() {
             String::from_utf8_lossy(&out.stderr)
         );
         if name == "view.age" {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the view is JSON");
-            assert!(v["entries"].is_object());
+            // The view is a cache in duo's own compact encoding; it must decrypt too.
+            assert!(!out.stdout.is_empty());
         } else {
             // Standard automerge bytes start with automerge's magic number.
             assert_eq!(&out.stdout[..4], &[0x85, 0x6f, 0x4a, 0x83], "{name} is automerge");
@@ -213,4 +213,60 @@ fn parallel_adds_all_land() {
     assert_eq!(listed.len(), 120);
     assert_eq!(ids, listed, "every acknowledged entry is present exactly once");
     d.run(&["doctor"]).ok();
+}
+
+#[test]
+fn repair_sets_damage_aside_and_the_journal_works_again() {
+    let (d, ids) = store_with_entries();
+    let adds = files_under(&d.home().join("space/adds"));
+    // One chunk altered, one removed, one foreign file.
+    let mut bytes = std::fs::read(&adds[0]).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&adds[0], &bytes).unwrap();
+    std::fs::remove_file(&adds[1]).unwrap();
+    std::fs::write(d.home().join("space/notes.txt"), b"not duo's").unwrap();
+    let damaged_list = d.run(&["journal", "list", "--json"]);
+    assert_eq!(damaged_list.code, 1);
+    let survivor: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&damaged_list.stdout)
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(survivor.len(), 2);
+    let err = d
+        .run(&["journal", "edit", &survivor[0], "changed"])
+        .fails(1)
+        .to_string();
+    assert!(err.contains("--repair"), "{err}");
+
+    let r = d.run(&["doctor", "--repair", "--json"]);
+    assert_eq!(r.code, 0, "healthy after repair: {}", r.stdout);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let moved = report["stores"][0]["moved_aside"].as_array().unwrap();
+    assert_eq!(moved.len(), 2, "the damaged chunk and the foreign file: {moved:?}");
+    for m in moved {
+        assert!(
+            std::path::Path::new(m["to"].as_str().unwrap()).exists(),
+            "kept for the user: {m}"
+        );
+        assert!(m["to"].as_str().unwrap().contains("/quarantine/"));
+    }
+    d.run(&["doctor"]).ok();
+    let listed = d.run(&["journal", "list", "--json"]);
+    assert_eq!(listed.code, 0);
+    let mut now: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    now.sort();
+    let mut expected = survivor.clone();
+    expected.sort();
+    assert_eq!(now, expected);
+    assert!(ids.iter().filter(|i| !expected.contains(i)).count() == 2);
+    d.run(&["journal", "edit", &survivor[0], "changed"]).ok();
+    d.add("and life goes on", &[]);
+    assert_eq!(d.list(&[]).len(), 3);
 }

@@ -27,6 +27,9 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             .hint("fix the file at that place (or export it again) and run the import again")
     })?;
     let both = ctx.read(true)?;
+    // Ids in a damaged file cannot be seen, so an import could add them twice.
+    crate::cmd::write::refuse_if_damaged(&both, false)?;
+    crate::cmd::write::refuse_if_damaged(&both, true)?;
     let exists = |id: &str| {
         both.shared.view.entries.contains_key(id)
             || both.private.as_ref().is_some_and(|p| p.view.entries.contains_key(id))
@@ -114,7 +117,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             Format::DayOne => "Day One export",
             Format::Duo => "duo export",
         };
-        let mut msg = format!("Imported {} entries from a {format}", shared.len() + private.len());
+        let mut msg = format!(
+            "Imported {} from a {format}",
+            crate::output::count(shared.len() + private.len(), "entry", "entries")
+        );
         if !private.is_empty() {
             msg.push_str(&format!(" ({} into your private notebook)", private.len()));
         }

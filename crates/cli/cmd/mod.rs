@@ -7,7 +7,7 @@ mod init;
 mod meta;
 mod read;
 mod status;
-mod write;
+pub mod write;
 
 use crate::args::{Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
         Command::Status => status::run(&Ctx::open(&cli, printer)?),
-        Command::Doctor => doctor::run(&Ctx::open(&cli, printer)?),
+        Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {

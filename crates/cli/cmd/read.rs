@@ -52,7 +52,7 @@ fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option
 pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
     let q = Query {
         kinds: a.kind.iter().map(|k| (*k).into()).collect(),
-        tags: a.tags.clone(),
+        tags: duo_journal::normalize_tags(&a.tags).map_err(CliError::usage)?,
         since: a.since.as_deref().map(|s| parse_date("since", s)).transpose()?,
         until: a.until.as_deref().map(|s| parse_date("until", s)).transpose()?,
         text: None,
@@ -77,6 +77,7 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
 
 pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
     let both = ctx.read(true)?;
+    let status = ctx.report(&both);
     let item = both.resolve(id)?;
     let p = &ctx.printer;
     if p.json {
@@ -84,5 +85,5 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
     } else {
         p.data(&item.full(&both.shared.view, p));
     }
-    Ok(ctx.report(&both))
+    Ok(status)
 }

@@ -32,19 +32,17 @@ fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
     duo_journal::normalize_tags(tags).map_err(CliError::usage)
 }
 
-/// Read both notebooks for a change; refuse to build on a damaged store.
-fn read_for_change(ctx: &Ctx) -> Result<crate::ctx::Both> {
-    let both = ctx.read(true)?;
-    if !both.damage.is_empty() {
-        let mut e = CliError::new("the journal has damaged files, so duo will not change it");
-        for d in &both.damage {
-            e = e.cause(d);
-        }
-        return Err(e.hint(
-            "run `duo doctor` for a full report; your other entries are still readable with `duo journal list`",
-        ));
+/// Refuse to build on a notebook with damaged or missing files.
+pub fn refuse_if_damaged(both: &crate::ctx::Both, private: bool) -> Result<()> {
+    let blocking = both.blocking(private);
+    if blocking.is_empty() {
+        return Ok(());
     }
-    Ok(both)
+    let mut e = CliError::new("the journal has damaged files, so duo will not change it");
+    for d in &blocking {
+        e = e.cause(d);
+    }
+    Err(e.hint("run `duo doctor` for a full report, and `duo doctor --repair` to set damaged files aside and go on"))
 }
 
 pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
@@ -84,8 +82,9 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
 }
 
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
-    let both = read_for_change(ctx)?;
+    let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
+    refuse_if_damaged(&both, item.private)?;
     let entry = item.entry;
     let mut patch = EntryPatch {
         edited_at: now()?.max(entry.created_at),
@@ -147,8 +146,9 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
 }
 
 pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
-    let both = read_for_change(ctx)?;
+    let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
+    refuse_if_damaged(&both, item.private)?;
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {

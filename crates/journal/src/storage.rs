@@ -71,6 +71,9 @@ pub trait Storage {
     fn remove(&self, name: &str) -> Result<(), StorageError>;
     /// Remove a leftover listed by [`Storage::list`].
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError>;
+    /// Move a damaged blob or foreign file (a name from [`Storage::list`]) out of the store,
+    /// keeping it for the user; returns where it went.
+    fn quarantine(&self, name: &str) -> Result<String, StorageError>;
     fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError>;
     /// Take the exclusive lock only if nobody holds the store.
     fn try_lock_exclusive(&self) -> Result<Option<LockGuard>, StorageError>;
@@ -91,6 +94,9 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove_leftover(name)
+    }
+    fn quarantine(&self, name: &str) -> Result<String, StorageError> {
+        (**self).quarantine(name)
     }
     fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
         (**self).lock(mode)
@@ -156,6 +162,13 @@ impl Storage for MemStorage {
     }
     fn remove_leftover(&self, _name: &str) -> Result<(), StorageError> {
         Ok(())
+    }
+    fn quarantine(&self, name: &str) -> Result<String, StorageError> {
+        let mut blobs = self.blobs.lock().unwrap();
+        if let Some(b) = blobs.remove(name) {
+            blobs.insert(format!("quarantine:{name}"), b);
+        }
+        Ok(format!("quarantine:{name}"))
     }
     fn lock(&self, _mode: LockMode) -> Result<LockGuard, StorageError> {
         Ok(Box::new(()))

@@ -33,6 +33,22 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// The reason given for a file the store did not write.
+const FOREIGN: &str = "a file duo did not write";
+
+impl Problem {
+    /// A file that is not duo's: reported, but it does not make the journal's own files
+    /// untrustworthy.
+    pub fn is_foreign(&self) -> bool {
+        self.reason == FOREIGN
+    }
+
+    /// A problem with the view, a cache that is rebuilt from the chunks.
+    pub fn is_view(&self) -> bool {
+        self.name == "view"
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.name, self.reason)
@@ -278,7 +294,7 @@ impl<S: Storage> Journal<S> {
             .iter()
             .map(|n| Problem {
                 name: n.clone(),
-                reason: "a file duo did not write".into(),
+                reason: FOREIGN.into(),
             })
             .collect();
         let view = if files.has_view {
@@ -494,6 +510,46 @@ impl<S: Storage> Journal<S> {
         Ok(doc)
     }
 
+    /// Make a damaged store usable again, accepting the loss of what cannot be read: move
+    /// damaged and foreign files out of the store (the storage keeps them aside), then
+    /// write a new snapshot of everything that still loads and a new view. Entries that
+    /// lived only in the moved files are gone from this device (a paired device that has
+    /// them sends them again). Returns the moved files and where they went.
+    pub fn repair(&self) -> Result<Vec<(String, String)>> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        let files = self.files()?;
+        let mut moved = Vec::new();
+        for f in &files.foreign {
+            moved.push((f.clone(), self.storage.quarantine(f)?));
+        }
+        let mut good = BTreeSet::new();
+        for name in &files.chunks {
+            match self.read_chunk(name)? {
+                Ok(bytes) if SpaceDoc::validate(&bytes).is_ok() => {
+                    good.insert(name.clone());
+                }
+                _ => moved.push((name.clone(), self.storage.quarantine(name)?)),
+            }
+        }
+        let (mut doc, loaded, _) = self.load_all(&good)?;
+        doc.check_schema()?;
+        // Changes whose history is missing cannot be applied; the snapshot keeps what can.
+        let mut fresh = SpaceDoc::load(&doc.save())?;
+        if fresh.heads().len() > 1 {
+            fresh
+                .automerge()
+                .empty_change(automerge::transaction::CommitOptions::default());
+        }
+        let bytes = fresh.save();
+        let name = hash_name("snapshots", &bytes);
+        self.storage.write(&name, &bytes)?;
+        self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
+        for old in loaded.iter().filter(|n| **n != name) {
+            self.storage.remove(old)?;
+        }
+        Ok(moved)
+    }
+
     /// Check every file; remove leftovers of interrupted writes; rebuild the view.
     pub fn doctor(&self) -> Result<Report> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
@@ -506,7 +562,7 @@ impl<S: Storage> Journal<S> {
         for f in &files.foreign {
             report.problems.push(Problem {
                 name: f.clone(),
-                reason: "a file duo did not write".into(),
+                reason: FOREIGN.into(),
             });
         }
         let (doc, loaded, problems) = self.load_all(&files.chunks)?;

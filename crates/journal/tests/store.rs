@@ -193,6 +193,9 @@ impl Storage for Crashing<'_> {
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         self.inner.remove_leftover(name)
     }
+    fn quarantine(&self, name: &str) -> Result<String, StorageError> {
+        self.inner.quarantine(name)
+    }
     fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
         self.inner.lock(mode)
     }
@@ -223,6 +226,9 @@ impl Storage for Counting<'_> {
     }
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         self.inner.remove_leftover(name)
+    }
+    fn quarantine(&self, name: &str) -> Result<String, StorageError> {
+        self.inner.quarantine(name)
     }
     fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
         self.inner.lock(mode)

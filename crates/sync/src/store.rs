@@ -231,6 +231,33 @@ impl Storage for AgeStore {
         }
     }
 
+    fn quarantine(&self, name: &str) -> Result<String, StorageError> {
+        // Beside the store, not in it: `<home>/quarantine/<store>/<name>-<time>`.
+        let from = self.display_path(name);
+        let store = self.root.file_name().and_then(|n| n.to_str()).unwrap_or("store");
+        let dir = self.root.parent().unwrap_or(&self.root).join("quarantine").join(store);
+        fs::create_dir_all(&dir).map_err(|e| io(name, e))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let leaf = from.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let parent = name
+            .trim_end_matches('/')
+            .split('/')
+            .next()
+            .filter(|p| DIRS.contains(p));
+        let to = dir.join(format!(
+            "{}{leaf}.{stamp}",
+            parent.map(|p| format!("{p}-")).unwrap_or_default()
+        ));
+        fs::rename(&from, &to).map_err(|e| io(name, e))?;
+        File::open(&self.root)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(name, e))?;
+        Ok(to.display().to_string())
+    }
+
     fn lock(&self, mode: LockMode) -> Result<LockGuard, StorageError> {
         let f = self.lock_file()?;
         match mode {
