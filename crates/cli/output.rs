@@ -149,39 +149,69 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// The one-line header of an entry.
-    pub fn header(&self, view: &View, p: &Printer) -> String {
+    /// The one-line header of an entry, written into `out` (lists write thousands of these
+    /// into one buffer, so no intermediate strings).
+    pub fn write_header(&self, out: &mut String, view: &View, p: &Printer) {
+        use std::fmt::Write;
         let e = self.entry;
-        let mut h = format!("{}  {}  ", p.bold(&e.id[..8]), local_time(e.created_at));
-        h.push_str(e.kind.as_str());
+        let _ = write!(out, "{}  {}  {}", p.bold(&e.id[..8]), local_time(e.created_at), e.kind);
         if let Some(s) = e.status {
-            h.push_str(&format!(" ({s})"));
+            let _ = write!(out, " ({s})");
         }
-        h.push_str(&format!("  {}", view.person_name(&e.author)));
+        match view.persons.get(&e.author) {
+            Some(person) => {
+                out.push_str("  ");
+                out.push_str(&person.name);
+            }
+            None => {
+                let _ = write!(out, "  {}", view.person_name(&e.author));
+            }
+        }
         for t in &e.tags {
-            h.push_str(&format!("  #{t}"));
+            out.push_str("  #");
+            out.push_str(t);
         }
         if self.private {
-            h.push_str(&format!("  {}", p.dim("[private]")));
+            let _ = write!(out, "  {}", p.dim("[private]"));
         }
         if !e.conflicts.is_empty() {
-            h.push_str(&format!("  [{} versions]", e.conflicts.len() + 1));
+            let _ = write!(out, "  [{} versions]", e.conflicts.len() + 1);
         }
+    }
+
+    /// The one-line header of an entry.
+    pub fn header(&self, view: &View, p: &Printer) -> String {
+        let mut h = String::new();
+        self.write_header(&mut h, view, p);
         h
+    }
+
+    /// Header plus the start of the body (at most 96 characters of its first line), for lists.
+    pub fn write_summary(&self, out: &mut String, view: &View, p: &Printer) {
+        self.write_header(out, view, p);
+        out.push_str("\n    ");
+        let body = &self.entry.body;
+        let first = body.lines().next().unwrap_or("");
+        match first.char_indices().nth(96) {
+            Some((cut, _)) => {
+                out.push_str(&first[..cut]);
+                out.push('…');
+            }
+            None => {
+                out.push_str(first);
+                if first.len() < body.trim_end().len() {
+                    out.push('…');
+                }
+            }
+        }
+        out.push('\n');
     }
 
     /// Header plus the start of the body, for lists.
     pub fn summary(&self, view: &View, p: &Printer) -> String {
-        let body = &self.entry.body;
-        let first = body.lines().next().unwrap_or("");
-        let mut line = match first.char_indices().nth(96) {
-            Some((cut, _)) => format!("{}…", &first[..cut]),
-            None => first.to_string(),
-        };
-        if first.len() < body.trim_end().len() && !line.ends_with('…') {
-            line.push('…');
-        }
-        format!("{}\n    {}\n", self.header(view, p), line)
+        let mut s = String::new();
+        self.write_summary(&mut s, view, p);
+        s
     }
 
     /// Everything, for `show`.

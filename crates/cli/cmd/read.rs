@@ -40,9 +40,9 @@ fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option
     } else if items.is_empty() {
         p.info("No entries match.");
     } else {
-        let mut text = String::new();
+        let mut text = String::with_capacity(items.len() * 160);
         for i in &items {
-            text.push_str(&i.summary(view, p));
+            i.write_summary(&mut text, view, p);
         }
         p.data(&text);
     }
