@@ -10,6 +10,7 @@
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```
 
+pub mod code;
 mod home;
 mod store;
 
