@@ -11,6 +11,7 @@
 //! ```
 
 pub mod code;
+pub mod frame;
 mod home;
 mod store;
 
