@@ -13,6 +13,7 @@
 pub mod code;
 pub mod frame;
 mod home;
+pub mod session;
 mod store;
 
 pub use home::{Config, Home, Opened};
