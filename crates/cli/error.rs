@@ -56,7 +56,7 @@ impl From<JournalError> for CliError {
                     err = err.cause(p);
                 }
                 err.hint(
-                    "run `duo doctor` for a full report; your other entries are still readable with `duo journal list`",
+                    "run `duo doctor` for a full report, and `duo doctor --repair` to set damaged files aside and go on",
                 )
             }
             JournalError::SchemaTooNew { .. } => CliError::new(&e).hint("update duo on this device"),

@@ -270,3 +270,60 @@ fn repair_sets_damage_aside_and_the_journal_works_again() {
     d.add("and life goes on", &[]);
     assert_eq!(d.list(&[]).len(), 3);
 }
+
+#[test]
+fn repair_handles_missing_history_and_a_lost_snapshot() {
+    // Two edits, the second building on the first; the first is damaged.
+    let (d, ids) = store_with_entries();
+    d.run(&["journal", "edit", &ids[0], "first edit"]).ok();
+    let first_edit = files_under(&d.home().join("space/changes"));
+    assert_eq!(first_edit.len(), 1);
+    d.run(&["journal", "edit", &ids[0], "second edit"]).ok();
+    let mut bytes = std::fs::read(&first_edit[0]).unwrap();
+    bytes[50] ^= 1;
+    std::fs::write(&first_edit[0], &bytes).unwrap();
+    d.run(&["doctor"]).fails(1);
+    let r = d.run(&["doctor", "--repair", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["stores"][0]["moved_aside"].as_array().unwrap().len(),
+        2,
+        "the damaged edit and the one built on it"
+    );
+    d.run(&["doctor"]).ok();
+    assert_eq!(d.list(&[]).len(), 4);
+    d.run(&["journal", "edit", &ids[0], "third edit"]).ok();
+    assert_eq!(
+        d.run(&["journal", "show", &ids[0], "--json"]).json()["body"],
+        "third edit"
+    );
+
+    // The snapshot (with this person and device in it) is damaged: repair restores them.
+    let snap = files_under(&d.home().join("space/snapshots"));
+    std::fs::write(&snap[0], b"not age").unwrap();
+    d.run(&["journal", "list"]).fails(1);
+    d.run(&["doctor", "--repair"]).ok();
+    let status = d.run(&["status", "--json"]).json();
+    assert_eq!(status["people"], serde_json::json!(["Alice"]));
+    assert_eq!(status["devices"], 1);
+    assert!(d.list(&[]).iter().all(|e| e["author"] == "Alice"));
+}
+
+#[test]
+fn a_view_from_another_duo_version_is_rebuilt_not_reported() {
+    let d = Device::new("Alice");
+    d.add("kept", &[]);
+    // An age file whose plaintext is an older view layout: the magic, format 1, then anything.
+    let key = std::fs::read_to_string(d.home().join("keys/age.key")).unwrap();
+    let identity: age::x25519::Identity = key
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sealed = age::encrypt(&identity.to_public(), b"duo-view\n\x01{\"old\":\"layout\"}").unwrap();
+    std::fs::write(d.home().join("space/view.age"), sealed).unwrap();
+    d.run(&["doctor"]).ok();
+    assert_eq!(d.bodies(&[]), vec!["kept"]);
+}

@@ -5,33 +5,66 @@ use crate::args::DoctorArgs;
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::count;
+use duo_journal::{Device, Person, Problem};
 
 pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
     let p = &ctx.printer;
     let mut healthy = true;
+    let mut repairable = false;
     let mut stores = Vec::new();
     let mut text = String::new();
-    for (label, journal) in [("shared space", &ctx.dev.space), ("private notebook", &ctx.dev.private)] {
+    let c = &ctx.dev.config;
+    for (label, journal, shared) in [
+        ("shared space", &ctx.dev.space, true),
+        ("private notebook", &ctx.dev.private, false),
+    ] {
+        let first = journal.doctor()?;
         let mut moved = Vec::new();
-        let before = journal.doctor()?;
-        let r = if a.repair && !before.healthy() {
+        let mut restored = false;
+        let r = if a.repair && !first.healthy() {
             moved = journal.repair()?;
+            if shared {
+                // A set-aside snapshot can take this device's own membership with it.
+                let person = Person {
+                    id: c.person_id.clone(),
+                    name: c.name.clone(),
+                };
+                let device = Device {
+                    id: c.device_id.clone(),
+                    person: c.person_id.clone(),
+                    label: c.device_label.clone(),
+                    added_at: c.created_at,
+                };
+                restored = journal.update(|doc| doc.restore_identity(&person, &device))?;
+            }
             journal.doctor()?
         } else {
-            before
+            first.clone()
         };
         healthy &= r.healthy();
-        let dir = journal.storage().root();
+        repairable |= r
+            .problems
+            .iter()
+            .any(|pr| !pr.is_view() && !pr.name.starts_with("(document)"));
+        let reason_of = |f: &str| {
+            first
+                .problems
+                .iter()
+                .find(|pr| pr.name == f)
+                .map(|pr| pr.reason.clone())
+        };
+        let cleaned: Vec<&String> = first.cleaned.iter().chain(r.cleaned.iter()).collect();
         stores.push(serde_json::json!({
             "store": label,
-            "dir": dir,
+            "dir": journal.storage().root(),
             "healthy": r.healthy(),
             "files_checked": r.files_checked,
             "entries": r.entries,
-            "problems": r.problems.iter().map(|pr| serde_json::json!({"file": pr.name, "reason": pr.reason})).collect::<Vec<_>>(),
-            "cleaned": r.cleaned,
-            "view_rebuilt": r.view_rebuilt,
-            "moved_aside": moved.iter().map(|(f, to)| serde_json::json!({"file": f, "to": to})).collect::<Vec<_>>(),
+            "problems": r.problems.iter().map(problem_json).collect::<Vec<_>>(),
+            "cleaned": cleaned,
+            "view_rebuilt": r.view_rebuilt || first.view_rebuilt,
+            "moved_aside": moved.iter().map(|(f, to)| serde_json::json!({"file": f, "to": to, "reason": reason_of(f)})).collect::<Vec<_>>(),
+            "identity_restored": restored,
         }));
         text.push_str(&format!(
             "{label}: {} checked, {} — {}\n",
@@ -40,31 +73,36 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
             if r.healthy() { "healthy" } else { "DAMAGED" }
         ));
         for (f, to) in &moved {
-            text.push_str(&format!("  moved aside: {f} -> {to}\n"));
+            let why = reason_of(f).unwrap_or_else(|| "its changes build on history that is missing".into());
+            text.push_str(&format!("  moved aside: {f} ({why}) -> {to}\n"));
+        }
+        if restored {
+            text.push_str("  restored this device's own membership in the space\n");
         }
         for pr in &r.problems {
-            if pr.name.starts_with('(') {
-                text.push_str(&format!("  damaged: {}\n", pr.reason));
+            let line = if pr.name.starts_with('(') {
+                format!("  damaged: {}\n", pr.reason)
             } else if pr.is_view() {
                 let fixed = if r.view_rebuilt {
                     "; rebuilt from the chunks"
                 } else {
                     ""
                 };
-                text.push_str(&format!(
+                format!(
                     "  damaged list cache {}: {}{fixed}\n",
                     journal.storage().display_path("view").display(),
                     pr.reason
-                ));
+                )
             } else {
-                text.push_str(&format!(
+                format!(
                     "  damaged: {}: {}\n",
                     journal.storage().display_path(&pr.name).display(),
                     pr.reason
-                ));
-            }
+                )
+            };
+            text.push_str(&line);
         }
-        for c in &r.cleaned {
+        for c in cleaned {
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
     }
@@ -72,11 +110,15 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
         p.json_value(&serde_json::json!({ "healthy": healthy, "stores": stores }));
     } else {
         p.data(&text);
-        if !healthy {
+        if repairable {
             eprintln!(
                 "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device."
             );
         }
     }
     Ok(if healthy { 0 } else { 1 })
+}
+
+fn problem_json(pr: &Problem) -> serde_json::Value {
+    serde_json::json!({"file": pr.name, "reason": pr.reason})
 }

@@ -32,8 +32,8 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             duo_sync::write_durably(&path, text.as_bytes())
                 .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
             ctx.printer.info(format!(
-                "Exported {} entries to {} — this file is plaintext: keep it somewhere safe, delete it when done.",
-                items.len(),
+                "Exported {} to {} — this file is plaintext: keep it somewhere safe, delete it when done.",
+                crate::output::count(items.len(), "entry", "entries"),
                 path.display()
             ));
         }

@@ -126,7 +126,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         }
         msg.push('.');
         if duplicates > 0 {
-            msg.push_str(&format!(" {duplicates} were already here."));
+            msg.push_str(&format!(
+                " {} already here.",
+                crate::output::count(duplicates, "was", "were")
+            ));
         }
         if parsed.skipped_empty > 0 {
             msg.push_str(&format!(" {} without text were left out.", parsed.skipped_empty));

@@ -101,6 +101,40 @@ impl SpaceDoc {
         self.load_more(bytes)
     }
 
+    /// A copy holding only the changes that could be applied: changes waiting for history
+    /// that is missing are left out (automerge would otherwise keep them in every save).
+    pub fn applied_only(&mut self) -> Result<SpaceDoc> {
+        let changes = self.doc.get_changes(&[]);
+        let mut fresh = AutoCommit::new();
+        fresh.apply_changes(changes).map_err(am)?;
+        Ok(SpaceDoc { doc: fresh })
+    }
+
+    /// Put back this device's own person and device (and a schema and space id) if the
+    /// document lost them, e.g. after a damaged snapshot was set aside. Returns whether
+    /// anything was missing.
+    pub fn restore_identity(&mut self, person: &Person, device: &Device) -> Result<bool> {
+        let c = self.contents();
+        let mut changed = false;
+        if c.schema == 0 {
+            self.init_schema()?;
+            changed = true;
+        }
+        if c.space_id.is_none() {
+            self.doc.put(ROOT, "space", crate::new_id().as_str()).map_err(am)?;
+            changed = true;
+        }
+        if !c.persons.contains_key(&person.id) {
+            self.put_person(person)?;
+            changed = true;
+        }
+        if !c.devices.contains_key(&device.id) {
+            self.put_device(device)?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
     /// The underlying automerge document (for sync).
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc

@@ -301,7 +301,8 @@ impl<S: Storage> Journal<S> {
             match self.storage.read("view") {
                 Ok(bytes) => match View::decode(&bytes) {
                     Ok(v) => Some(v),
-                    Err(reason) => {
+                    Err(None) => None, // another duo's layout: rebuilt, not damage
+                    Err(Some(reason)) => {
                         problems.push(Problem {
                             name: "view".into(),
                             reason,
@@ -533,8 +534,10 @@ impl<S: Storage> Journal<S> {
         }
         let (mut doc, loaded, _) = self.load_all(&good)?;
         doc.check_schema()?;
-        // Changes whose history is missing cannot be applied; the snapshot keeps what can.
-        let mut fresh = SpaceDoc::load(&doc.save())?;
+        // Changes whose earlier history is gone cannot be applied: the new snapshot keeps
+        // only what can, and the files that held the rest are set aside, not deleted.
+        let history_missing = doc.has_missing_deps();
+        let mut fresh = if history_missing { doc.applied_only()? } else { doc };
         if fresh.heads().len() > 1 {
             fresh
                 .automerge()
@@ -545,7 +548,12 @@ impl<S: Storage> Journal<S> {
         self.storage.write(&name, &bytes)?;
         self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
         for old in loaded.iter().filter(|n| **n != name) {
-            self.storage.remove(old)?;
+            // `adds/` chunks never depend on anything, so they are always in the new snapshot.
+            if history_missing && old.starts_with("changes/") {
+                moved.push((old.clone(), self.storage.quarantine(old)?));
+            } else {
+                self.storage.remove(old)?;
+            }
         }
         Ok(moved)
     }
@@ -580,7 +588,8 @@ impl<S: Storage> Journal<S> {
             match self.storage.read("view") {
                 Ok(bytes) => match View::decode(&bytes) {
                     Ok(v) => Some(v),
-                    Err(reason) => {
+                    Err(None) => None, // another duo's layout: rebuilt, not damage
+                    Err(Some(reason)) => {
                         report.problems.push(Problem {
                             name: "view".into(),
                             reason,

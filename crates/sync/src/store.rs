@@ -10,7 +10,7 @@ use age::x25519::{Identity, Recipient};
 use duo_journal::{Listing, LockGuard, LockMode, Storage, StorageError};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -232,11 +232,15 @@ impl Storage for AgeStore {
     }
 
     fn quarantine(&self, name: &str) -> Result<String, StorageError> {
-        // Beside the store, not in it: `<home>/quarantine/<store>/<name>-<time>`.
+        // Beside the store, not in it: `<home>/quarantine/<store>/<dir>-<file>.<time>.<random>`.
         let from = self.display_path(name);
         let store = self.root.file_name().and_then(|n| n.to_str()).unwrap_or("store");
         let dir = self.root.parent().unwrap_or(&self.root).join("quarantine").join(store);
-        fs::create_dir_all(&dir).map_err(|e| io(name, e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io(name, e))?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -247,14 +251,12 @@ impl Storage for AgeStore {
             .split('/')
             .next()
             .filter(|p| DIRS.contains(p));
-        let to = dir.join(format!(
-            "{}{leaf}.{stamp}",
-            parent.map(|p| format!("{p}-")).unwrap_or_default()
-        ));
+        let prefix = parent.map(|p| format!("{p}-")).unwrap_or_default();
+        let to = dir.join(format!("{prefix}{leaf}.{stamp}.{}", &duo_journal::new_id()[..8]));
         fs::rename(&from, &to).map_err(|e| io(name, e))?;
-        File::open(&self.root)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io(name, e))?;
+        for d in [from.parent(), Some(dir.as_path())].into_iter().flatten() {
+            File::open(d).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
+        }
         Ok(to.display().to_string())
     }
 
