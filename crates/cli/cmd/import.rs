@@ -86,20 +86,18 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         ))
         .hint("duo imports only your own words; if these are yours from an earlier setup of duo, add --as-mine"));
     }
-    // Each notebook gets one chunk: all of its entries land, or none of them.
-    ctx.dev.space.add(&shared)?;
-    ctx.dev.private.add(&private)?;
-    // A large import is one big chunk; compacting now keeps later reads fast.
-    for (journal, n) in [(&ctx.dev.space, shared.len()), (&ctx.dev.private, private.len())] {
-        let result = if n >= 1000 {
-            journal.compact()
+    // Each notebook gets one chunk (or, for a large import, one new snapshot): all of its
+    // entries land, or none of them.
+    for (journal, entries) in [(&ctx.dev.space, &shared), (&ctx.dev.private, &private)] {
+        if entries.len() >= 1000 {
+            journal.add_bulk(entries)?;
         } else {
-            journal.maybe_compact().map(|_| ())
-        };
-        if let Err(e) = result {
-            p.warn(format!(
-                "could not compact the journal ({e}); the imported entries are saved"
-            ));
+            journal.add(entries)?;
+            if let Err(e) = journal.maybe_compact() {
+                p.warn(format!(
+                    "could not compact the journal ({e}); the imported entries are saved"
+                ));
+            }
         }
     }
     if p.json {

@@ -419,6 +419,17 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
+    /// Add many entries at once (an import) and compact in the same step: one load and one
+    /// save instead of an `adds/` chunk that compaction would load and save again.
+    pub fn add_bulk(&self, entries: &[NewEntry]) -> Result<()> {
+        self.compact_with(|doc| {
+            for e in entries {
+                doc.add_entry(e)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Load the whole document, let `f` change it, and store what changed. Refuses to
     /// build on a damaged store.
     pub fn update<T>(&self, f: impl FnOnce(&mut SpaceDoc) -> Result<T>) -> Result<T> {
@@ -476,6 +487,10 @@ impl<S: Storage> Journal<S> {
     /// removes what they replace. Refuses to compact a damaged store (that would throw
     /// the damaged file's siblings away with it).
     pub fn compact(&self) -> Result<()> {
+        self.compact_with(|_| Ok(()))
+    }
+
+    fn compact_with(&self, change: impl FnOnce(&mut SpaceDoc) -> Result<()>) -> Result<()> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         let files = self.files()?;
         let (mut doc, loaded, mut problems) = self.load_all(&files.chunks)?;
@@ -484,6 +499,7 @@ impl<S: Storage> Journal<S> {
             return Err(JournalError::Damaged { problems });
         }
         doc.check_schema()?;
+        change(&mut doc)?;
         // Every `add` made without history is a head of its own, and every sync message
         // carries the heads: one empty change that depends on all of them folds them into one.
         if doc.heads().len() > 1 {
