@@ -13,6 +13,7 @@
 pub mod code;
 pub mod frame;
 mod home;
+pub mod net;
 pub mod session;
 mod store;
 
@@ -44,4 +45,8 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Journal(#[from] duo_journal::JournalError),
+    #[error("network: {0}")]
+    Net(String),
+    #[error("the other device does not know this one: it is not paired with it (or has revoked it)")]
+    NotPaired,
 }

@@ -1,0 +1,211 @@
+//! duo on the network: one iroh endpoint per device, an allowlist enforced right after the
+//! TLS handshake, and the sync protocol (`duo/sync/1`) on top.
+//!
+//! Relays are off and no address lookup service is used here: peers are dialled by their
+//! endpoint id plus an address this device already knows. iroh's QUIC/TLS authenticates
+//! both ends by endpoint id, so `conn.remote_id()` is who the peer really is.
+
+use crate::SyncError;
+use crate::session::{self, Limits, Outcome, SessionError};
+use crate::store::AgeStore;
+use duo_journal::{Journal, SpaceDoc};
+use iroh::endpoint::{
+    AfterHandshakeOutcome, Connection, EndpointHooks, NetReportConfig, PortmapperConfig, VarInt, presets,
+};
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The sync protocol.
+pub const SYNC_ALPN: &[u8] = b"duo/sync/1";
+
+/// QUIC close code for a peer that is not a device of this space.
+pub const NOT_PAIRED: u32 = 403;
+
+/// The endpoint ids allowed to connect: the current, unrevoked devices of the space.
+#[derive(Clone, Debug, Default)]
+pub struct Members(Arc<RwLock<HashSet<EndpointId>>>);
+
+impl Members {
+    /// Members from the hex endpoint ids in a view's devices.
+    pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Members {
+        let set = ids.into_iter().filter_map(|s| s.parse::<EndpointId>().ok()).collect();
+        Members(Arc::new(RwLock::new(set)))
+    }
+
+    pub fn contains(&self, id: &EndpointId) -> bool {
+        self.0.read().expect("members lock").contains(id)
+    }
+
+    /// Replace the set (after a sync brought new devices or revocations).
+    pub fn replace<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        *self.0.write().expect("members lock") = ids.into_iter().filter_map(|s| s.parse().ok()).collect();
+    }
+}
+
+/// Refuses every incoming connection from an endpoint that is not a member, right after
+/// the handshake and before any application byte is read.
+#[derive(Clone, Debug)]
+struct Allowlist(Members);
+
+impl EndpointHooks for Allowlist {
+    async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
+        if conn.side() == iroh::endpoint::Side::Client || self.0.contains(&conn.remote_id()) {
+            AfterHandshakeOutcome::Accept
+        } else {
+            AfterHandshakeOutcome::Reject {
+                error_code: VarInt::from_u32(NOT_PAIRED),
+                reason: b"not paired".to_vec(),
+            }
+        }
+    }
+}
+
+fn net(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Net(e.to_string())
+}
+
+/// Bind this device's endpoint on `bind` (e.g. `127.0.0.1:0` in tests, the persisted port
+/// on a LAN), with relays off and the allowlist in place.
+pub async fn endpoint(
+    secret: SecretKey,
+    bind: SocketAddr,
+    members: Members,
+    alpns: Vec<Vec<u8>>,
+) -> Result<Endpoint, SyncError> {
+    let transport = iroh::endpoint::QuicTransportConfig::builder()
+        .max_idle_timeout(Some(Duration::from_secs(15).try_into().map_err(net)?))
+        .keep_alive_interval(Duration::from_secs(4))
+        .max_concurrent_bidi_streams(VarInt::from_u32(4))
+        .build();
+    Endpoint::builder(presets::Minimal)
+        .secret_key(secret)
+        .alpns(alpns)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .portmapper_config(PortmapperConfig::Disabled)
+        .net_report_config(NetReportConfig::minimal())
+        .clear_ip_transports()
+        .bind_addr(bind)
+        .map_err(net)?
+        .hooks(Allowlist(members))
+        .transport_config(transport)
+        .bind()
+        .await
+        .map_err(net)
+}
+
+/// Run a session on a fresh copy of the journal and store what arrived. Nothing is stored
+/// unless the session completed and the received changes load cleanly.
+async fn sync_stream<R, W>(journal: &Journal<AgeStore>, r: &mut R, w: &mut W) -> Result<Report, SyncError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut doc: SpaceDoc = journal.load()?;
+    let before_entries = doc.contents().entries.len();
+    let heads = doc.heads();
+    let mut state = automerge::sync::State::new();
+    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default())
+        .await
+        .map_err(session_error)?;
+    let new = doc.save_after(&heads);
+    let after_entries = if doc.heads() != heads {
+        journal.apply(&new)?;
+        doc.contents().entries.len()
+    } else {
+        before_entries
+    };
+    Ok(Report {
+        outcome,
+        entries_before: before_entries,
+        entries_after: after_entries,
+    })
+}
+
+fn session_error(e: SessionError) -> SyncError {
+    SyncError::Net(e.to_string())
+}
+
+/// What one sync with one peer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub entries_before: usize,
+    pub entries_after: usize,
+}
+
+/// Serves `duo/sync/1` for a journal.
+#[derive(Clone)]
+pub struct SyncService {
+    journal: Arc<Journal<AgeStore>>,
+    done: Option<tokio::sync::mpsc::UnboundedSender<(EndpointId, Result<Report, String>)>>,
+}
+
+impl std::fmt::Debug for SyncService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncService")
+    }
+}
+
+impl SyncService {
+    pub fn new(journal: Arc<Journal<AgeStore>>) -> Self {
+        Self { journal, done: None }
+    }
+
+    /// Also report each finished session on a channel.
+    pub fn with_reports(
+        mut self,
+        tx: tokio::sync::mpsc::UnboundedSender<(EndpointId, Result<Report, String>)>,
+    ) -> Self {
+        self.done = Some(tx);
+        self
+    }
+}
+
+impl ProtocolHandler for SyncService {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id();
+        let result: Result<Report, SyncError> = async {
+            let (mut send, mut recv) = conn.accept_bi().await.map_err(net)?;
+            let report = sync_stream(&self.journal, &mut recv, &mut send).await?;
+            send.finish().map_err(net)?;
+            // The dialer reads last and closes; wait for it, bounded.
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+            Ok(report)
+        }
+        .await;
+        if let Some(tx) = &self.done {
+            let _ = tx.send((peer, result.as_ref().map(Clone::clone).map_err(|e| e.to_string())));
+        }
+        result.map(|_| ()).map_err(AcceptError::from_err)
+    }
+}
+
+/// Dial a peer and sync with it.
+pub async fn sync_with(
+    endpoint: &Endpoint,
+    journal: &Journal<AgeStore>,
+    peer: EndpointAddr,
+) -> Result<Report, SyncError> {
+    let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
+    let result = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
+        let report = sync_stream(journal, &mut recv, &mut send).await?;
+        send.finish().map_err(net)?;
+        Ok(report)
+    }
+    .await;
+    // A refusal shows up as a failed stream; the close reason says why.
+    if result.is_err()
+        && let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason()
+        && close.error_code == VarInt::from_u32(NOT_PAIRED)
+    {
+        return Err(SyncError::NotPaired);
+    }
+    conn.close(VarInt::from_u32(0), b"done");
+    result
+}

@@ -1,0 +1,185 @@
+//! Sync between real iroh endpoints on loopback: two devices converge, and a device that
+//! is not a member of the space is refused right after the handshake and learns nothing.
+
+use duo_journal::{Device, Kind, NewEntry, Person};
+use duo_sync::net::{self, Members, SYNC_ALPN, SyncService};
+use duo_sync::{Home, Opened, SyncError};
+use iroh::EndpointAddr;
+use iroh::protocol::Router;
+use std::sync::Arc;
+
+fn device(name: &str) -> (tempfile::TempDir, Opened) {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = Home::new(dir.path().join("home")).init(name, "laptop", 1_000).unwrap();
+    (dir, opened)
+}
+
+/// Make `a` know `b`'s person and device (what pairing will do).
+fn introduce(a: &Opened, b: &Opened) {
+    let person = Person {
+        id: b.config.person_id.clone(),
+        name: b.config.name.clone(),
+    };
+    let dev = Device {
+        id: b.config.device_id.clone(),
+        person: b.config.person_id.clone(),
+        label: "laptop".into(),
+        added_at: 1,
+    };
+    a.space.update(|doc| doc.restore_identity(&person, &dev)).unwrap();
+}
+
+fn write(o: &Opened, body: &str) -> String {
+    let id = duo_journal::new_id();
+    o.space
+        .add(&[NewEntry {
+            id: id.clone(),
+            kind: Kind::Reflection,
+            author: o.config.person_id.clone(),
+            device: o.config.device_id.clone(),
+            created_at: 5,
+            edited_at: 5,
+            body: body.into(),
+            tags: vec![],
+            status: None,
+        }])
+        .unwrap();
+    id
+}
+
+fn members(o: &Opened) -> Members {
+    let view = o.space.read().unwrap().view;
+    Members::from_ids(view.devices.keys().map(String::as_str))
+}
+
+fn bodies(o: &Opened) -> Vec<String> {
+    let mut v: Vec<String> = o
+        .space
+        .read()
+        .unwrap()
+        .view
+        .entries
+        .values()
+        .map(|e| e.body.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
+    let (_a_dir, alice) = device("Alice");
+    let (_b_dir, bob) = device("Bob");
+    let (_c_dir, carol) = device("Carol");
+    introduce(&alice, &bob);
+    introduce(&bob, &alice);
+    write(&alice, "from alice, offline");
+    write(&bob, "from bob, offline");
+    let private_marker = "PRIVATE-MARKER-never-on-the-wire";
+    alice
+        .private
+        .add(&[NewEntry {
+            id: duo_journal::new_id(),
+            kind: Kind::Reflection,
+            author: alice.config.person_id.clone(),
+            device: alice.config.device_id.clone(),
+            created_at: 5,
+            edited_at: 5,
+            body: private_marker.into(),
+            tags: vec![],
+            status: None,
+        }])
+        .unwrap();
+
+    // Bob listens.
+    let bob_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
+        bob.home.space_dir(),
+        Arc::new(read_identity(&bob)),
+    )));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let bob_ep = net::endpoint(
+        bob.secret.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        members(&bob),
+        vec![SYNC_ALPN.to_vec()],
+    )
+    .await
+    .unwrap();
+    let bob_addr = EndpointAddr::new(bob_ep.id()).with_ip_addr(bob_ep.bound_sockets()[0]);
+    let router = Router::builder(bob_ep)
+        .accept(SYNC_ALPN, SyncService::new(bob_space).with_reports(tx))
+        .spawn();
+
+    // Alice dials and syncs.
+    let alice_ep = net::endpoint(
+        alice.secret.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        members(&alice),
+        vec![SYNC_ALPN.to_vec()],
+    )
+    .await
+    .unwrap();
+    let report = net::sync_with(&alice_ep, &alice.space, bob_addr.clone()).await.unwrap();
+    assert_eq!(
+        report.entries_after,
+        report.entries_before + 1,
+        "alice received bob's entry"
+    );
+    let (peer, served) = rx.recv().await.unwrap();
+    assert_eq!(peer, alice.secret.public());
+    assert_eq!(served.unwrap().entries_after, 2, "bob received alice's entry");
+    assert_eq!(bodies(&alice), vec!["from alice, offline", "from bob, offline"]);
+    assert_eq!(bodies(&bob), bodies(&alice));
+    let people: Vec<String> = bob
+        .space
+        .read()
+        .unwrap()
+        .view
+        .persons
+        .values()
+        .map(|p| p.name.clone())
+        .collect();
+    assert!(people.contains(&"Alice".to_string()) && people.contains(&"Bob".to_string()));
+    // Private notes never crossed: not in bob's store, decrypted.
+    let bob_doc = bob.space.load().unwrap().save();
+    assert!(
+        !bob_doc
+            .windows(private_marker.len())
+            .any(|w| w == private_marker.as_bytes())
+    );
+
+    // A second sync has nothing to move.
+    let again = net::sync_with(&alice_ep, &alice.space, bob_addr.clone()).await.unwrap();
+    assert_eq!(again.outcome.changes_received, 0);
+    let _ = rx.recv().await;
+
+    // Carol is not a member: refused after the handshake, and she learns nothing.
+    let carol_ep = net::endpoint(
+        carol.secret.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        members(&carol),
+        vec![SYNC_ALPN.to_vec()],
+    )
+    .await
+    .unwrap();
+    let before = bodies(&carol);
+    let err = net::sync_with(&carol_ep, &carol.space, bob_addr.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SyncError::NotPaired), "{err}");
+    assert_eq!(bodies(&carol), before);
+    assert!(rx.try_recv().is_err(), "bob's sync handler never ran for carol");
+
+    alice_ep.close().await;
+    carol_ep.close().await;
+    router.shutdown().await.unwrap();
+}
+
+fn read_identity(o: &Opened) -> age::x25519::Identity {
+    let text = std::fs::read_to_string(o.home.age_key_path()).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
