@@ -13,6 +13,11 @@ fn words() -> impl Iterator<Item = &'static str> {
     WORDS.lines().map(str::trim).filter(|w| !w.is_empty())
 }
 
+/// The word at `i` in the list (for verification words).
+pub fn word_at(i: u8) -> &'static str {
+    word(i)
+}
+
 fn word(i: u8) -> &'static str {
     words().nth(usize::from(i)).expect("the word list has 256 words")
 }

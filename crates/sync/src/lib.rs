@@ -14,6 +14,7 @@ pub mod code;
 pub mod frame;
 mod home;
 pub mod net;
+pub mod pair;
 pub mod session;
 mod store;
 
