@@ -228,6 +228,40 @@ impl SpaceDoc {
         Ok(())
     }
 
+    /// Record a person (if new) and one of their devices (pairing).
+    pub fn add_member(&mut self, person: &Person, device: &Device) -> Result<()> {
+        if !self.contents().persons.contains_key(&person.id) {
+            self.put_person(person)?;
+        }
+        self.put_device(device)
+    }
+
+    /// Attribute everything of person `old` to person `new` (a device that joins as one of
+    /// its owner's devices brings entries written under its own first name).
+    pub fn reassign_person(&mut self, old: &str, new: &str) -> Result<()> {
+        if old == new {
+            return Ok(());
+        }
+        let items: Vec<(String, ObjId)> = self
+            .doc
+            .map_range(ROOT, ..)
+            .map(|i| (i.key.to_string(), i.id()))
+            .collect();
+        for (key, obj) in items {
+            if key.starts_with(ENTRY) && self.get_str(&obj, "author").as_deref() == Some(old) {
+                self.doc.put(&obj, "author", new).map_err(am)?;
+            }
+            if key.starts_with(DEVICE) && self.get_str(&obj, "person").as_deref() == Some(old) {
+                self.doc.put(&obj, "person", new).map_err(am)?;
+            }
+        }
+        let old_key = format!("{PERSON}{old}");
+        if self.doc.get(ROOT, old_key.as_str()).map_err(am)?.is_some() {
+            self.doc.delete(ROOT, old_key.as_str()).map_err(am)?;
+        }
+        Ok(())
+    }
+
     /// Add an entry under its own root key. This needs no history: it can be done in an
     /// empty document and merged later without conflict.
     pub fn add_entry(&mut self, e: &NewEntry) -> Result<()> {

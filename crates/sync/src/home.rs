@@ -156,6 +156,20 @@ impl Home {
         self.open()
     }
 
+    /// Become person `person_id` named `name` (a device joining as one of its owner's).
+    pub fn set_person(&self, person_id: &str, name: &str) -> Result<(), SyncError> {
+        let path = self.config_path();
+        let bytes = fs::read(&path).map_err(io_at(&path))?;
+        let mut config: Config = serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        config.person_id = person_id.to_string();
+        config.name = name.to_string();
+        let json = serde_json::to_vec_pretty(&config).expect("config serializes");
+        write_durably(&path, &json).map_err(io_at(&path))
+    }
+
     /// Open an initialized home: read settings and keys (refusing keys others can read).
     pub fn open(&self) -> Result<Opened, SyncError> {
         let config_path = self.config_path();

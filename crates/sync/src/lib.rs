@@ -13,6 +13,7 @@
 pub mod code;
 pub mod frame;
 mod home;
+pub mod invite;
 pub mod net;
 pub mod pair;
 pub mod session;
@@ -50,4 +51,10 @@ pub enum SyncError {
     Net(String),
     #[error("the other device does not know this one: it is not paired with it (or has revoked it)")]
     NotPaired,
+    #[error("the code did not match: it is now used up on both devices; run `duo pair` again for a new one")]
+    WrongCode,
+    #[error("the verification words were not confirmed on both devices, so nothing was stored")]
+    Declined,
+    #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
+    SpaceFull,
 }

@@ -53,7 +53,10 @@ struct Allowlist(Members);
 
 impl EndpointHooks for Allowlist {
     async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
-        if conn.side() == iroh::endpoint::Side::Client || self.0.contains(&conn.remote_id()) {
+        // Pairing connections come from devices not yet known; the pairing ALPN is only
+        // accepted while `duo pair` runs, and the PAKE decides who gets in.
+        let pairing = conn.alpn() == crate::invite::PAIR_ALPN;
+        if pairing || conn.side() == iroh::endpoint::Side::Client || self.0.contains(&conn.remote_id()) {
             AfterHandshakeOutcome::Accept
         } else {
             AfterHandshakeOutcome::Reject {
@@ -130,6 +133,18 @@ fn session_error(e: SessionError) -> SyncError {
     SyncError::Net(e.to_string())
 }
 
+const WIND_DOWN: Duration = Duration::from_secs(3);
+
+/// Finish our stream, read the peer's to its end, and wait until ours was read to its end
+/// (bounded), so that an early close cannot cut off either side's last frame.
+pub(crate) async fn wind_down(send: &mut iroh::endpoint::SendStream, recv: &mut iroh::endpoint::RecvStream) {
+    let _ = send.finish();
+    let _ = tokio::time::timeout(WIND_DOWN, async {
+        tokio::join!(recv.read_to_end(64 * 1024), send.stopped())
+    })
+    .await;
+}
+
 /// What one sync with one peer did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -171,11 +186,11 @@ impl ProtocolHandler for SyncService {
         let peer = conn.remote_id();
         let result: Result<Report, SyncError> = async {
             let (mut send, mut recv) = conn.accept_bi().await.map_err(net)?;
-            let report = sync_stream(&self.journal, &mut recv, &mut send).await?;
-            send.finish().map_err(net)?;
-            // The dialer reads last and closes; wait for it, bounded.
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
-            Ok(report)
+            let report = sync_stream(&self.journal, &mut recv, &mut send).await;
+            wind_down(&mut send, &mut recv).await;
+            // The dialer closes once both sides have read everything; wait for it, bounded.
+            let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
+            report
         }
         .await;
         if let Some(tx) = &self.done {
@@ -194,9 +209,9 @@ pub async fn sync_with(
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        let report = sync_stream(journal, &mut recv, &mut send).await?;
-        send.finish().map_err(net)?;
-        Ok(report)
+        let report = sync_stream(journal, &mut recv, &mut send).await;
+        wind_down(&mut send, &mut recv).await;
+        report
     }
     .await;
     // A refusal shows up as a failed stream; the close reason says why.

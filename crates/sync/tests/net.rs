@@ -183,3 +183,174 @@ fn read_identity(o: &Opened) -> age::x25519::Identity {
         .parse()
         .unwrap()
 }
+
+mod pairing {
+    use super::*;
+    use duo_sync::code::Code;
+    use duo_sync::invite::{self, PAIR_ALPN};
+
+    async fn ep(o: &Opened, alpns: &[&[u8]]) -> (iroh::Endpoint, Members) {
+        let m = members(o);
+        let e = net::endpoint(
+            o.secret.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            m.clone(),
+            alpns.iter().map(|a| a.to_vec()).collect(),
+        )
+        .await
+        .unwrap();
+        (e, m)
+    }
+
+    fn addr(e: &iroh::Endpoint) -> EndpointAddr {
+        EndpointAddr::new(e.id()).with_ip_addr(e.bound_sockets()[0])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pair_by_code_then_sync_everything_written_before() {
+        let (_a, alice) = device("Alice");
+        let (_b, mut bob) = device("Bob");
+        write(&alice, "alice before pairing");
+        write(&bob, "bob before pairing");
+        let (alice_ep, alice_members) = ep(&alice, &[PAIR_ALPN, SYNC_ALPN]).await;
+        let (bob_ep, _) = ep(&bob, &[SYNC_ALPN]).await;
+        let code = Code::generate();
+        let typed: Code = code.reveal().parse().unwrap();
+        let (seen_a, seen_b) = (
+            std::sync::Mutex::new(String::new()),
+            std::sync::Mutex::new(String::new()),
+        );
+        let (a, b) = tokio::join!(
+            invite::invite(&alice_ep, &alice, &code, false, 10, |w| {
+                *seen_a.lock().unwrap() = w.to_string();
+                true
+            }),
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &typed, 10, |w| {
+                *seen_b.lock().unwrap() = w.to_string();
+                true
+            })
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.words, b.words);
+        assert_eq!(*seen_a.lock().unwrap(), *seen_b.lock().unwrap());
+        assert_eq!(a.other.name, "Bob");
+        assert_eq!(b.other.name, "Alice");
+
+        // Alice now lets Bob in; Bob syncs and both have everything.
+        alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
+        let alice_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
+            alice.home.space_dir(),
+            Arc::new(read_identity(&alice)),
+        )));
+        let router = Router::builder(alice_ep.clone())
+            .accept(SYNC_ALPN, SyncService::new(alice_space))
+            .spawn();
+        net::sync_with(&bob_ep, &bob.space, addr(&alice_ep)).await.unwrap();
+        assert_eq!(bodies(&alice), vec!["alice before pairing", "bob before pairing"]);
+        assert_eq!(bodies(&bob), bodies(&alice));
+        let names = |o: &Opened| {
+            let mut v: Vec<String> = o
+                .space
+                .read()
+                .unwrap()
+                .view
+                .persons
+                .values()
+                .map(|p| p.name.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&alice), vec!["Alice", "Bob"]);
+        assert_eq!(names(&bob), names(&alice));
+        assert_eq!(bob.space.read().unwrap().view.devices.len(), 2);
+
+        // A third person cannot be invited into a space of two.
+        let err = invite::invite(&alice_ep, &alice, &Code::generate(), false, 11, |_| true)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SyncError::SpaceFull), "{err}");
+        bob_ep.close().await;
+        router.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_code_fails_on_both_sides_and_stores_nothing() {
+        let (_a, alice) = device("Alice");
+        let (_b, mut bob) = device("Bob");
+        let (alice_ep, _) = ep(&alice, &[PAIR_ALPN]).await;
+        let (bob_ep, _) = ep(&bob, &[]).await;
+        let code: Code = "7-purple-sausage-lantern".parse().unwrap();
+        let wrong: Code = "7-purple-sausage-lemon".parse().unwrap();
+        let (a, b) = tokio::join!(
+            invite::invite(&alice_ep, &alice, &code, false, 10, |_| true),
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &wrong, 10, |_| true)
+        );
+        assert!(matches!(a, Err(SyncError::WrongCode)), "{a:?}");
+        assert!(matches!(b, Err(SyncError::WrongCode)), "{b:?}");
+        assert_eq!(alice.space.read().unwrap().view.devices.len(), 1);
+        assert_eq!(bob.space.read().unwrap().view.devices.len(), 1);
+        alice_ep.close().await;
+        bob_ep.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn declined_words_store_nothing() {
+        let (_a, alice) = device("Alice");
+        let (_b, mut bob) = device("Bob");
+        let (alice_ep, _) = ep(&alice, &[PAIR_ALPN]).await;
+        let (bob_ep, _) = ep(&bob, &[]).await;
+        let code = Code::generate();
+        let (a, b) = tokio::join!(
+            invite::invite(&alice_ep, &alice, &code, false, 10, |_| true),
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &code, 10, |_| false)
+        );
+        assert!(matches!(a, Err(SyncError::Declined)), "{a:?}");
+        assert!(matches!(b, Err(SyncError::Declined)), "{b:?}");
+        assert_eq!(alice.space.read().unwrap().view.persons.len(), 1);
+        assert_eq!(bob.space.read().unwrap().view.persons.len(), 1);
+        alice_ep.close().await;
+        bob_ep.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn own_device_joins_as_the_inviters_person() {
+        let (_a, alice) = device("Alice");
+        let (_t, mut tablet) = device("Tablet person");
+        write(&tablet, "written on the tablet before pairing");
+        let (alice_ep, alice_members) = ep(&alice, &[PAIR_ALPN, SYNC_ALPN]).await;
+        let (tablet_ep, _) = ep(&tablet, &[]).await;
+        let code = Code::generate();
+        let (a, b) = tokio::join!(
+            invite::invite(&alice_ep, &alice, &code, true, 10, |_| true),
+            invite::join(&tablet_ep, &mut tablet, addr(&alice_ep), &code, 10, |_| true)
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(tablet.config.person_id, alice.config.person_id);
+        assert_eq!(tablet.config.name, "Alice");
+        let reopened = Home::new(tablet.home.root()).open().unwrap();
+        assert_eq!(reopened.config.name, "Alice", "the new identity is saved");
+        alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
+        let alice_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
+            alice.home.space_dir(),
+            Arc::new(read_identity(&alice)),
+        )));
+        let router = Router::builder(alice_ep.clone())
+            .accept(SYNC_ALPN, SyncService::new(alice_space))
+            .spawn();
+        net::sync_with(&tablet_ep, &tablet.space, addr(&alice_ep))
+            .await
+            .unwrap();
+        let view = alice.space.read().unwrap().view;
+        assert_eq!(view.persons.len(), 1, "still one person: {:?}", view.persons);
+        assert_eq!(view.devices.len(), 2);
+        let e = view.entries.values().next().unwrap();
+        assert_eq!(
+            e.author, alice.config.person_id,
+            "the tablet's earlier entry is Alice's"
+        );
+        tablet_ep.close().await;
+        router.shutdown().await.unwrap();
+    }
+}

@@ -1,0 +1,237 @@
+//! Pairing over the network (`duo/pair/1`): the inviter waits for one connection, the
+//! joiner dials it, both run [`crate::pair`], and after both people confirmed the
+//! verification words each side records the other's device (and person) in its space.
+//! The joiner then receives the whole space on its first sync.
+
+use crate::code::Code;
+use crate::pair::{self, Context, PairError, Role};
+use crate::{Opened, SyncError};
+use duo_journal::{Device, Person};
+use iroh::endpoint::{Connection, VarInt};
+use iroh::{Endpoint, EndpointAddr};
+use serde::{Deserialize, Serialize};
+
+/// The pairing protocol.
+pub const PAIR_ALPN: &[u8] = b"duo/pair/1";
+const EKM_LABEL: &[u8] = b"EXPORTER-duo-pair-1";
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What each side tells the other once both confirmed the words.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Introduction {
+    pub person_id: String,
+    pub name: String,
+    pub device_id: String,
+    pub device_label: String,
+    /// From the inviter: the joiner becomes one of the inviter's own devices.
+    pub own_device: bool,
+    pub at: i64,
+}
+
+/// How a pairing ended well.
+#[derive(Clone, Debug)]
+pub struct Paired {
+    pub words: String,
+    pub other: Introduction,
+}
+
+fn net(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Net(e.to_string())
+}
+
+fn pair_err(e: PairError) -> SyncError {
+    match e {
+        PairError::WrongCode => SyncError::WrongCode,
+        PairError::Declined => SyncError::Declined,
+        other => SyncError::Net(other.to_string()),
+    }
+}
+
+fn introduce(me: &Opened, own_device: bool, now: i64) -> Introduction {
+    Introduction {
+        person_id: me.config.person_id.clone(),
+        name: me.config.name.clone(),
+        device_id: me.config.device_id.clone(),
+        device_label: me.config.device_label.clone(),
+        own_device,
+        at: now,
+    }
+}
+
+fn id_bytes(id: &iroh::EndpointId) -> [u8; 32] {
+    *id.as_bytes()
+}
+
+async fn run(
+    local: iroh::EndpointId,
+    conn: &Connection,
+    role: Role,
+    code: &Code,
+    mine: &Introduction,
+    confirm: impl FnOnce(&str) -> bool,
+) -> Result<Paired, SyncError> {
+    let mut channel = [0u8; 32];
+    conn.export_keying_material(&mut channel, EKM_LABEL, b"")
+        .map_err(|e| SyncError::Net(format!("{e:?}")))?;
+    let (mut send, mut recv) = match role {
+        Role::Inviter => conn.accept_bi().await.map_err(net)?,
+        Role::Joiner => conn.open_bi().await.map_err(net)?,
+    };
+    let result = async {
+        let me = id_bytes(&local);
+        let peer = id_bytes(&conn.remote_id());
+        let (inviter, joiner) = match role {
+            Role::Inviter => (me, peer),
+            Role::Joiner => (peer, me),
+        };
+        let password = code.reveal();
+        let ctx = Context {
+            role,
+            password: &password,
+            inviter,
+            joiner,
+            channel,
+        };
+        let verified = pair::handshake(&mut recv, &mut send, &ctx).await.map_err(pair_err)?;
+        let yes = confirm(&verified.words);
+        pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
+        let other: Introduction = pair::exchange(&mut recv, &mut send, mine).await.map_err(pair_err)?;
+        if other.device_id != conn.remote_id().to_string() {
+            return Err(SyncError::Net(
+                "the other device introduced itself with an id that is not its own".into(),
+            ));
+        }
+        Ok(Paired {
+            words: verified.words,
+            other,
+        })
+    }
+    .await;
+    // Wind down so that neither side's last message is lost to an early close: finish our
+    // stream, read theirs to its end, and wait until ours was read to its end (bounded).
+    crate::net::wind_down(&mut send, &mut recv).await;
+    result
+}
+
+/// Record the joiner in the inviter's space.
+fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<(), SyncError> {
+    let person = if own_device {
+        me.config.person_id.clone()
+    } else {
+        other.person_id.clone()
+    };
+    let device = Device {
+        id: other.device_id.clone(),
+        person: person.clone(),
+        label: other.device_label.clone(),
+        added_at: other.at,
+    };
+    let p = Person {
+        id: person,
+        name: if own_device {
+            me.config.name.clone()
+        } else {
+            other.name.clone()
+        },
+    };
+    me.space.update(|doc| doc.add_member(&p, &device))?;
+    Ok(())
+}
+
+/// Inviter: wait on `endpoint` (which must accept [`PAIR_ALPN`]) for the joiner, pair, and
+/// record it. One guess: any failure uses the code up.
+pub async fn invite(
+    endpoint: &Endpoint,
+    me: &Opened,
+    code: &Code,
+    own_device: bool,
+    now: i64,
+    confirm: impl FnOnce(&str) -> bool,
+) -> Result<Paired, SyncError> {
+    if !own_device && me.space.read()?.view.persons.len() >= 2 {
+        return Err(SyncError::SpaceFull);
+    }
+    let conn = loop {
+        let incoming = endpoint.accept().await.ok_or_else(|| net("the endpoint closed"))?;
+        let Ok(accepting) = incoming.accept() else { continue };
+        match accepting.await {
+            Ok(conn) if conn.alpn() == PAIR_ALPN => break conn,
+            Ok(conn) => conn.close(VarInt::from_u32(0), b"not now"),
+            Err(_) => continue,
+        }
+    };
+    let result = run(
+        endpoint.id(),
+        &conn,
+        Role::Inviter,
+        code,
+        &introduce(me, own_device, now),
+        confirm,
+    )
+    .await;
+    // Both sides have read everything (see `run`): the inviter closes.
+    conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
+    let paired = result?;
+    record_joiner(me, &paired.other, own_device)?;
+    Ok(paired)
+}
+
+/// Joiner: dial the inviter, pair, and record it. With `own_device`, this device becomes
+/// one of the inviter's person's devices: its own name is replaced and the entries it wrote
+/// before pairing are attributed to that person.
+pub async fn join(
+    endpoint: &Endpoint,
+    me: &mut Opened,
+    inviter: EndpointAddr,
+    code: &Code,
+    now: i64,
+    confirm: impl FnOnce(&str) -> bool,
+) -> Result<Paired, SyncError> {
+    let conn = endpoint.connect(inviter, PAIR_ALPN).await.map_err(net)?;
+    let result = run(
+        endpoint.id(),
+        &conn,
+        Role::Joiner,
+        code,
+        &introduce(me, false, now),
+        confirm,
+    )
+    .await;
+    // The inviter closes once both sides have read everything; wait for that, bounded.
+    let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
+    conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
+    let paired = result?;
+    let other = &paired.other;
+    let inviter_person = Person {
+        id: other.person_id.clone(),
+        name: other.name.clone(),
+    };
+    let inviter_device = Device {
+        id: other.device_id.clone(),
+        person: other.person_id.clone(),
+        label: other.device_label.clone(),
+        added_at: now,
+    };
+    if other.own_device {
+        let old = me.config.person_id.clone();
+        let mine = Device {
+            id: me.config.device_id.clone(),
+            person: other.person_id.clone(),
+            label: me.config.device_label.clone(),
+            added_at: me.config.created_at,
+        };
+        me.space.update(|doc| {
+            doc.add_member(&inviter_person, &inviter_device)?;
+            doc.add_member(&inviter_person, &mine)?;
+            doc.reassign_person(&old, &other.person_id)
+        })?;
+        me.private.update(|doc| doc.reassign_person(&old, &other.person_id))?;
+        me.home.set_person(&other.person_id, &other.name)?;
+        me.config.person_id = other.person_id.clone();
+        me.config.name = other.name.clone();
+    } else {
+        me.space
+            .update(|doc| doc.add_member(&inviter_person, &inviter_device))?;
+    }
+    Ok(paired)
+}
