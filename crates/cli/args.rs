@@ -39,6 +39,12 @@ pub enum Command {
     Journal(JournalCommand),
     /// Who you are here, where your data is, how many entries
     Status,
+    /// Invite your partner (or, with --own-device, another device of yours) to pair
+    Pair(PairArgs),
+    /// Sync with every reachable device of the space, then exit (or --watch to stay online)
+    Sync(SyncArgs),
+    /// List every device of both partners
+    Devices,
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
     /// Print shell completions
@@ -53,6 +59,45 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// Add another device of your own instead of inviting your partner
+    #[arg(long)]
+    pub own_device: bool,
+    /// Print an invite ticket for a partner on another network (needs no local discovery)
+    #[arg(long)]
+    pub ticket: bool,
+    /// Do not ask to confirm the verification words (for scripts and tests)
+    #[arg(long, short)]
+    pub yes: bool,
+    #[command(subcommand)]
+    pub join: Option<PairCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairCommand {
+    /// Join the space of the device that ran `duo pair` (the code or ticket is read from the
+    /// terminal or stdin, never from the command line)
+    Join(JoinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Read an invite ticket instead of a code
+    #[arg(long)]
+    pub ticket: bool,
+    /// Do not ask to confirm the verification words (for scripts and tests)
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Stay online: answer peers and push new entries as they are written (Ctrl-C stops)
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

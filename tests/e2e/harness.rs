@@ -84,6 +84,8 @@ impl Device {
             .env("DUO_HOME", self.home())
             .env("DUO_RELAY", "disabled")
             .env("DUO_DISCOVERY", "none")
+            // Loopback only: tests in the root namespace never use the real network.
+            .env("DUO_BIND", "127.0.0.1:0")
             .env("TZ", "UTC")
             .env("NO_COLOR", "1");
         if let Some(now) = &self.now {

@@ -7,4 +7,5 @@ mod crash;
 mod errors;
 mod import_export;
 mod journal;
+mod network;
 mod store;

@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod init;
 mod meta;
+mod network;
 mod read;
 mod status;
 pub mod write;
@@ -25,6 +26,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
         Command::Status => status::run(&Ctx::open(&cli, printer)?),
+        Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
+        Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
+        Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;

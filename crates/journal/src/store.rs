@@ -165,6 +165,17 @@ impl<S: Storage> Journal<S> {
         Ok(files)
     }
 
+    /// A cheap fingerprint of the store's files (names and stamps): it changes whenever
+    /// any process writes to the store. `sync --watch` polls it to notice new entries.
+    pub fn storage_fingerprint(&self) -> Result<String> {
+        let l = self.storage.list()?;
+        Ok(l.stamps
+            .iter()
+            .filter(|(n, _)| n.as_str() != "view")
+            .map(|(n, s)| format!("{n}={s};"))
+            .collect())
+    }
+
     /// True when the store holds nothing yet.
     pub fn is_empty(&self) -> Result<bool> {
         let f = self.files()?;

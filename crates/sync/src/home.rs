@@ -31,6 +31,10 @@ pub struct Config {
     pub device_id: String,
     pub device_label: String,
     pub created_at: i64,
+    /// The UDP port this device binds, once it has been online (kept so that the
+    /// addresses peers recorded stay valid).
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 /// A device's home directory, not yet opened.
@@ -134,6 +138,7 @@ impl Home {
             device_id: secret.public().to_string(),
             device_label: label.to_string(),
             created_at: now,
+            port: None,
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
@@ -156,18 +161,34 @@ impl Home {
         self.open()
     }
 
-    /// Become person `person_id` named `name` (a device joining as one of its owner's).
-    pub fn set_person(&self, person_id: &str, name: &str) -> Result<(), SyncError> {
+    /// The age identity (for this device's other encrypted local files).
+    pub fn age_identity(&self) -> Result<age::x25519::Identity, SyncError> {
+        read_age_identity(&self.age_key_path())
+    }
+
+    /// Persist the port this device binds.
+    pub fn set_port(&self, port: u16) -> Result<(), SyncError> {
+        self.edit_config(|c| c.port = Some(port))
+    }
+
+    fn edit_config(&self, f: impl FnOnce(&mut Config)) -> Result<(), SyncError> {
         let path = self.config_path();
         let bytes = fs::read(&path).map_err(io_at(&path))?;
         let mut config: Config = serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        config.person_id = person_id.to_string();
-        config.name = name.to_string();
+        f(&mut config);
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         write_durably(&path, &json).map_err(io_at(&path))
+    }
+
+    /// Become person `person_id` named `name` (a device joining as one of its owner's).
+    pub fn set_person(&self, person_id: &str, name: &str) -> Result<(), SyncError> {
+        self.edit_config(|c| {
+            c.person_id = person_id.to_string();
+            c.name = name.to_string();
+        })
     }
 
     /// Open an initialized home: read settings and keys (refusing keys others can read).

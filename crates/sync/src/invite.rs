@@ -26,6 +26,9 @@ pub struct Introduction {
     /// From the inviter: the joiner becomes one of the inviter's own devices.
     pub own_device: bool,
     pub at: i64,
+    /// Where the sender can be reached (kept in the other side's local peer table).
+    #[serde(default)]
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// How a pairing ended well.
@@ -47,8 +50,18 @@ fn pair_err(e: PairError) -> SyncError {
     }
 }
 
-fn introduce(me: &Opened, own_device: bool, now: i64) -> Introduction {
+fn introduce(me: &Opened, own_device: bool, now: i64, endpoint: &Endpoint) -> Introduction {
+    let mut addrs: Vec<std::net::SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
+    addrs.extend(
+        endpoint
+            .bound_sockets()
+            .into_iter()
+            .filter(|s| !s.ip().is_unspecified()),
+    );
+    addrs.sort();
+    addrs.dedup();
     Introduction {
+        addrs,
         person_id: me.config.person_id.clone(),
         name: me.config.name.clone(),
         device_id: me.config.device_id.clone(),
@@ -165,7 +178,7 @@ pub async fn invite(
         &conn,
         Role::Inviter,
         code,
-        &introduce(me, own_device, now),
+        &introduce(me, own_device, now, endpoint),
         confirm,
     )
     .await;
@@ -193,7 +206,7 @@ pub async fn join(
         &conn,
         Role::Joiner,
         code,
-        &introduce(me, false, now),
+        &introduce(me, false, now, endpoint),
         confirm,
     )
     .await;

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod code;
+pub mod device;
 pub mod frame;
 mod home;
 pub mod invite;

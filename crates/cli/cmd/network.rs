@@ -1,0 +1,349 @@
+//! `duo pair`, `duo pair join`, `duo sync [--watch]`, `duo devices`.
+
+use crate::args::{PairArgs, PairCommand, SyncArgs};
+use crate::ctx::{Ctx, now};
+use crate::error::{CliError, Result};
+use crate::output::{count, local_time};
+use duo_sync::code::Code;
+use duo_sync::device::{Online, PeerTable, Ticket, sync_all};
+use duo_sync::{SyncError, invite};
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::from)
+}
+
+/// `DUO_BIND` (an address like `127.0.0.1:0`) overrides where the endpoint binds.
+fn bind_override() -> Result<Option<SocketAddr>> {
+    match std::env::var("DUO_BIND") {
+        Ok(s) if !s.is_empty() => s
+            .parse()
+            .map(Some)
+            .map_err(|_| CliError::usage(format!("DUO_BIND='{s}' is not an address like 127.0.0.1:0"))),
+        _ => Ok(None),
+    }
+}
+
+/// Only `disabled` exists in this build; say so instead of silently ignoring a choice.
+fn check_relay() -> Result<()> {
+    match std::env::var("DUO_RELAY").as_deref() {
+        Err(_) | Ok("") | Ok("disabled") => Ok(()),
+        Ok(other) => Err(
+            CliError::usage(format!("DUO_RELAY={other}: relays are not supported by this build yet"))
+                .hint("unset DUO_RELAY (or set it to `disabled`); devices reach each other directly"),
+        ),
+    }
+}
+
+fn sync_error(e: SyncError) -> CliError {
+    match e {
+        SyncError::WrongCode | SyncError::Declined | SyncError::SpaceFull | SyncError::NotPaired => CliError::new(e),
+        other => other.into(),
+    }
+}
+
+/// Read one line (a code or ticket) from the terminal or stdin; never from argv.
+fn read_secret_line(prompt: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// Show the words and ask (unless --yes). Runs inside the async runtime, so blocking on the
+/// terminal is moved off the runtime's worker.
+fn confirm_words(words: &str, yes: bool) -> bool {
+    eprintln!("\nVerification words: {words}\nCheck that your partner's screen shows the same words.");
+    if yes {
+        return true;
+    }
+    tokio::task::block_in_place(|| {
+        let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
+        let Ok(mut tty) = tty else {
+            eprintln!("No terminal to confirm on; run with --yes in scripts.");
+            return false;
+        };
+        let _ = write!(tty, "Do they match? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::BufReader::new(&tty).read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    })
+}
+
+pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    check_relay()?;
+    let rt = runtime()?;
+    match &a.join {
+        Some(PairCommand::Join(j)) => rt.block_on(join(&mut ctx, j.ticket, j.yes)),
+        None => rt.block_on(invite_cmd(&ctx, a)),
+    }
+}
+
+async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
+    if !a.ticket {
+        return Err(
+            CliError::new("pairing by code needs local network discovery, which this build does not have yet")
+                .hint("use `duo pair --ticket` here and `duo pair join --ticket` on the other device"),
+        );
+    }
+    let p = &ctx.printer;
+    let online = Online::bind(&ctx.dev, bind_override()?, true).await?;
+    let code = Code::generate();
+    let ticket = Ticket {
+        id: online.endpoint.id(),
+        addrs: online.addrs(),
+        code: code.clone(),
+    };
+    p.data(&ticket.reveal());
+    p.info(format!(
+        "Give this ticket to {}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for 10 minutes)…",
+        if a.own_device { "your other device" } else { "your partner" }
+    ));
+    let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, now()?, |w| {
+        confirm_words(w, a.yes)
+    });
+    let paired = tokio::time::timeout(std::time::Duration::from_secs(600), wait)
+        .await
+        .map_err(|_| {
+            CliError::new("nobody joined within 10 minutes; the ticket has expired")
+                .hint("run `duo pair --ticket` again")
+        })?
+        .map_err(sync_error)?;
+    let mut table = PeerTable::load(&ctx.dev)?;
+    table.remember(&paired.other.device_id, paired.other.addrs.clone());
+    table.save(&ctx.dev)?;
+    online.refresh_members(&ctx.dev)?;
+    p.info(format!(
+        "Paired with {} ('{}'). Sending them the space…",
+        paired.other.name, paired.other.device_label
+    ));
+    // Serve the joiner's first sync.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let space = std::sync::Arc::new(duo_journal::Journal::new(ctx.dev.space.storage().clone()));
+    let router = iroh::protocol::Router::builder(online.endpoint.clone())
+        .accept(
+            duo_sync::net::SYNC_ALPN,
+            duo_sync::net::SyncService::new(space).with_reports(tx),
+        )
+        .spawn();
+    let served = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await;
+    let _ = router.shutdown().await;
+    match served {
+        Ok(Some((_, Ok(r)))) => p.info(format!(
+            "Done: {} now.",
+            count(r.entries_after, "shared entry", "shared entries")
+        )),
+        _ => p.info("Paired. The first sync did not finish; it happens at the next `duo sync`."),
+    }
+    Ok(0)
+}
+
+async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
+    if !with_ticket {
+        return Err(
+            CliError::new("pairing by code needs local network discovery, which this build does not have yet")
+                .hint("ask for a ticket (`duo pair --ticket`) and run `duo pair join --ticket`"),
+        );
+    }
+    let line = read_secret_line("Paste the ticket: ")?;
+    let ticket: Ticket = line.parse().map_err(CliError::usage)?;
+    let online = Online::bind(&ctx.dev, bind_override()?, false).await?;
+    let attempt = invite::join(
+        &online.endpoint,
+        &mut ctx.dev,
+        ticket.addr(),
+        &ticket.code,
+        now()?,
+        |w| confirm_words(w, yes),
+    );
+    let paired = tokio::time::timeout(std::time::Duration::from_secs(15), attempt)
+        .await
+        .map_err(|_| {
+            CliError::new("the inviting device did not answer within 15 s")
+                .hint("a ticket works once: if it was already used or `duo pair` has stopped, ask for a new one")
+        })?
+        .map_err(sync_error)?;
+    let mut table = PeerTable::load(&ctx.dev)?;
+    table.remember(
+        &paired.other.device_id,
+        ticket.addrs.iter().copied().chain(paired.other.addrs.iter().copied()),
+    );
+    table.save(&ctx.dev)?;
+    online.refresh_members(&ctx.dev)?;
+    let p = &ctx.printer;
+    p.info(format!(
+        "Paired with {} ('{}'). Receiving the space…",
+        paired.other.name, paired.other.device_label
+    ));
+    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, ticket.addr()).await;
+    online.endpoint.close().await;
+    match report {
+        Ok(r) => p.info(format!(
+            "Done: {} now.",
+            count(r.entries_after, "shared entry", "shared entries")
+        )),
+        Err(e) => p.warn(format!(
+            "paired, but the first sync failed ({e}); run `duo sync` when both devices are online"
+        )),
+    }
+    Ok(0)
+}
+
+pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    check_relay()?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let online = Online::bind(&ctx.dev, bind_override()?, false).await.map_err(|e| {
+            CliError::new(format!("could not go online: {e}"))
+                .hint("if `duo sync --watch` is running on this device, it is syncing already")
+        })?;
+        if a.watch {
+            return watch(ctx, &online).await;
+        }
+        let results = sync_all(&ctx.dev, &online).await?;
+        online.endpoint.close().await;
+        report(ctx, &results);
+        Ok(0)
+    })
+}
+
+fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
+    let p = &ctx.printer;
+    let reached: Vec<_> = results.iter().filter(|r| r.result.is_ok()).collect();
+    let received: usize = reached
+        .iter()
+        .map(|r| {
+            r.result
+                .as_ref()
+                .map(|x| x.entries_after.saturating_sub(x.entries_before))
+                .unwrap_or(0)
+        })
+        .sum();
+    if p.json {
+        p.json_value(&serde_json::json!({
+            "peers": results.iter().map(|r| serde_json::json!({
+                "device": r.device, "label": r.label, "person": r.person,
+                "reached": r.result.is_ok(),
+                "error": r.result.as_ref().err().map(|e| e.to_string()),
+                "entries_received": r.result.as_ref().map(|x| x.entries_after.saturating_sub(x.entries_before)).unwrap_or(0),
+                "bytes_sent": r.result.as_ref().map(|x| x.outcome.bytes_sent).unwrap_or(0),
+                "bytes_received": r.result.as_ref().map(|x| x.outcome.bytes_received).unwrap_or(0),
+            })).collect::<Vec<_>>(),
+            "reached": reached.len(),
+            "entries_received": received,
+        }));
+        return;
+    }
+    if results.is_empty() {
+        p.info("No other device of this space has an address on this device yet (pair first), so nothing was synced.");
+    } else if reached.is_empty() {
+        p.info("No device of this space was reachable right now; nothing was synced. Your entries are safe here and go out at the next sync.");
+    } else {
+        p.info(format!(
+            "Synced with {}; received {}.",
+            count(reached.len(), "device", "devices"),
+            count(received, "new entry", "new entries")
+        ));
+    }
+    for r in results {
+        if let Err(e) = &r.result {
+            p.info(format!("  {} ('{}'): not reached ({e})", r.person, r.label));
+        }
+    }
+}
+
+async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
+    let p = &ctx.printer;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let space = std::sync::Arc::new(duo_journal::Journal::new(ctx.dev.space.storage().clone()));
+    let router = iroh::protocol::Router::builder(online.endpoint.clone())
+        .accept(
+            duo_sync::net::SYNC_ALPN,
+            duo_sync::net::SyncService::new(space).with_reports(tx),
+        )
+        .spawn();
+    p.info(format!(
+        "Online as '{}' at {:?}. New entries are exchanged as they are written; Ctrl-C stops.",
+        ctx.dev.config.device_label,
+        online.addrs()
+    ));
+    let mut last = ctx.dev.space.storage_fingerprint()?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            Some((_, r)) = rx.recv() => {
+                if let Ok(r) = r && r.entries_after != r.entries_before {
+                    p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
+                }
+                online.refresh_members(&ctx.dev)?;
+                last = ctx.dev.space.storage_fingerprint()?;
+            }
+            _ = tick.tick() => {
+                let now = ctx.dev.space.storage_fingerprint()?;
+                if now != last {
+                    let results = sync_all(&ctx.dev, online).await?;
+                    let sent = results.iter().filter(|r| r.result.is_ok()).count();
+                    if sent > 0 {
+                        p.info(format!("sent new entries to {}", count(sent, "device", "devices")));
+                    }
+                    last = ctx.dev.space.storage_fingerprint()?;
+                }
+            }
+        }
+    }
+    let _ = router.shutdown().await;
+    Ok(130)
+}
+
+pub fn devices(ctx: &Ctx) -> Result<i32> {
+    let both = ctx.read(false)?;
+    let view = &both.shared.view;
+    let p = &ctx.printer;
+    let mut devs: Vec<_> = view.devices.values().collect();
+    devs.sort_by(|a, b| {
+        view.person_name(&a.person)
+            .cmp(&view.person_name(&b.person))
+            .then(a.added_at.cmp(&b.added_at))
+    });
+    if p.json {
+        p.json_value(
+            &devs
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
+                        "label": d.label, "added_at": crate::output::rfc3339(d.added_at), "revoked": false,
+                        "this_device": d.id == ctx.dev.config.device_id,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+    } else {
+        let mut text = String::new();
+        for d in devs {
+            let me = if d.id == ctx.dev.config.device_id {
+                "  (this device)"
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "{}  {:<12} {:<16} added {}{me}\n",
+                &d.id[..12],
+                view.person_name(&d.person),
+                d.label,
+                local_time(d.added_at)
+            ));
+        }
+        p.data(&text);
+    }
+    Ok(ctx.report(&both))
+}

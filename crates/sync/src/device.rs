@@ -1,0 +1,212 @@
+//! A device on the network: its endpoint, the table of addresses where it last reached its
+//! peers, tickets for pairing across networks, and "sync with everyone reachable".
+//!
+//! The peer table is local and encrypted (`<home>/local/peers.age`): addresses never go
+//! into the shared document, whose history would otherwise log where a partner was online.
+
+use crate::code::Code;
+use crate::net::{self, Members, Report, SYNC_ALPN};
+use crate::store::AgeStore;
+use crate::{Opened, SyncError};
+use duo_journal::Storage;
+use iroh::{Endpoint, EndpointAddr, EndpointId};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Where this device last reached each peer (endpoint id → addresses). Local only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerTable {
+    pub peers: BTreeMap<String, Vec<SocketAddr>>,
+}
+
+impl PeerTable {
+    fn store(o: &Opened) -> Result<AgeStore, SyncError> {
+        Ok(AgeStore::new(
+            o.home.root().join("local"),
+            Arc::new(o.home.age_identity()?),
+        ))
+    }
+
+    pub fn load(o: &Opened) -> Result<PeerTable, SyncError> {
+        match Self::store(o)?.read("peers") {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
+                path: o.home.root().join("local/peers.age"),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.is_not_found() => Ok(PeerTable::default()),
+            Err(e) => Err(duo_journal::JournalError::from(e).into()),
+        }
+    }
+
+    pub fn save(&self, o: &Opened) -> Result<(), SyncError> {
+        let bytes = serde_json::to_vec(self).expect("serializes");
+        Self::store(o)?
+            .write("peers", &bytes)
+            .map_err(|e| duo_journal::JournalError::from(e).into())
+    }
+
+    /// Remember where a peer was reached.
+    pub fn remember(&mut self, id: &str, addrs: impl IntoIterator<Item = SocketAddr>) {
+        let mut v: Vec<SocketAddr> = addrs.into_iter().collect();
+        v.sort();
+        v.dedup();
+        if !v.is_empty() {
+            self.peers.insert(id.to_string(), v);
+        }
+    }
+}
+
+/// An invitation for a partner on another network: the inviter's endpoint id and
+/// addresses plus the one-time code. `duo1:<endpoint id>@<addr>[,<addr>…]#<code>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: EndpointId,
+    pub addrs: Vec<SocketAddr>,
+    pub code: Code,
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ticket({}, {:?}, {:?})", self.id, self.addrs, self.code)
+    }
+}
+
+impl Ticket {
+    /// The ticket as text to hand over (contains the secret code).
+    pub fn reveal(&self) -> String {
+        let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        format!("duo1:{}@{}#{}", self.id, addrs.join(","), self.code.reveal())
+    }
+
+    pub fn addr(&self) -> EndpointAddr {
+        self.addrs
+            .iter()
+            .fold(EndpointAddr::new(self.id), |a, s| a.with_ip_addr(*s))
+    }
+}
+
+impl FromStr for Ticket {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| format!("not a duo ticket ({why}); copy the whole line `duo pair --ticket` printed");
+        let rest = s
+            .trim()
+            .strip_prefix("duo1:")
+            .ok_or_else(|| bad("it starts with duo1:"))?;
+        let (id, rest) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
+        let (addrs, code) = rest.split_once('#').ok_or_else(|| bad("no #"))?;
+        let id: EndpointId = id.parse().map_err(|_| bad("the device id is wrong"))?;
+        let addrs = addrs
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse::<SocketAddr>().map_err(|_| bad("an address is wrong")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let code: Code = code.parse().map_err(|e| format!("{}: {e}", bad("the code is wrong")))?;
+        Ok(Ticket { id, addrs, code })
+    }
+}
+
+/// This device's endpoint and allowlist.
+pub struct Online {
+    pub endpoint: Endpoint,
+    pub members: Members,
+}
+
+impl Online {
+    /// Bind this device's endpoint. `bind` defaults to all interfaces on the device's
+    /// persisted port (so peers' recorded addresses stay valid).
+    pub async fn bind(o: &Opened, bind: Option<SocketAddr>, pairing: bool) -> Result<Online, SyncError> {
+        let view = o.space.read()?.view;
+        let members = Members::from_ids(
+            view.devices
+                .keys()
+                .map(String::as_str)
+                .filter(|d| **d != o.config.device_id),
+        );
+        let mut alpns = vec![SYNC_ALPN.to_vec()];
+        if pairing {
+            alpns.push(crate::invite::PAIR_ALPN.to_vec());
+        }
+        // Port 0 means "this device's persisted port" (a fresh one the first time).
+        let port = o.config.port.unwrap_or(0);
+        let bind = match bind {
+            Some(b) if b.port() == 0 => SocketAddr::new(b.ip(), port),
+            Some(b) => b,
+            None => SocketAddr::from(([0, 0, 0, 0], port)),
+        };
+        let endpoint = net::endpoint(o.secret.clone(), bind, members.clone(), alpns).await?;
+        if o.config.port.is_none()
+            && bind.port() == 0
+            && let Some(port) = endpoint.bound_sockets().first().map(SocketAddr::port)
+        {
+            o.home.set_port(port)?;
+        }
+        Ok(Online { endpoint, members })
+    }
+
+    /// Addresses a peer can reach this device at.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        let bound = self.endpoint.bound_sockets();
+        let mut v: Vec<SocketAddr> = self.endpoint.addr().ip_addrs().copied().collect();
+        v.extend(bound.iter().filter(|s| !s.ip().is_unspecified()));
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Let newly paired devices in.
+    pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
+        let view = o.space.read()?.view;
+        self.members.replace(
+            view.devices
+                .keys()
+                .map(String::as_str)
+                .filter(|d| **d != o.config.device_id),
+        );
+        Ok(())
+    }
+}
+
+/// The result of syncing with one device.
+#[derive(Debug)]
+pub struct PeerResult {
+    pub device: String,
+    pub label: String,
+    pub person: String,
+    pub result: Result<Report, SyncError>,
+}
+
+/// Sync with every other device of the space that has a known address.
+pub async fn sync_all(o: &Opened, online: &Online) -> Result<Vec<PeerResult>, SyncError> {
+    let view = o.space.read()?.view;
+    let mut table = PeerTable::load(o)?;
+    let mut out = Vec::new();
+    for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
+        let Some(addrs) = table.peers.get(id).cloned() else {
+            continue;
+        };
+        let Ok(eid) = id.parse::<EndpointId>() else { continue };
+        let addr = addrs.iter().fold(EndpointAddr::new(eid), |a, s| a.with_ip_addr(*s));
+        let dial = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            net::sync_with(&online.endpoint, &o.space, addr),
+        );
+        let result = dial
+            .await
+            .unwrap_or_else(|_| Err(SyncError::Net("no answer within 10 s".into())));
+        if result.is_ok() {
+            table.remember(id, addrs);
+        }
+        out.push(PeerResult {
+            device: id.clone(),
+            label: dev.label.clone(),
+            person: view.person_name(&dev.person),
+            result,
+        });
+    }
+    table.save(o)?;
+    Ok(out)
+}
