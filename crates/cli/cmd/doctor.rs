@@ -53,7 +53,12 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
                 .find(|pr| pr.name == f)
                 .map(|pr| pr.reason.clone())
         };
-        let cleaned: Vec<&String> = first.cleaned.iter().chain(r.cleaned.iter()).collect();
+        let repaired = a.repair && !first.healthy();
+        let cleaned: Vec<&String> = first
+            .cleaned
+            .iter()
+            .chain(r.cleaned.iter().filter(|_| repaired))
+            .collect();
         stores.push(serde_json::json!({
             "store": label,
             "dir": journal.storage().root(),

@@ -58,10 +58,18 @@ fn read_secret_line(prompt: &str) -> Result<String> {
     Ok(line.trim().to_string())
 }
 
-/// Show the words and ask (unless --yes). Runs inside the async runtime, so blocking on the
-/// terminal is moved off the runtime's worker.
-fn confirm_words(words: &str, yes: bool) -> bool {
-    eprintln!("\nVerification words: {words}\nCheck that your partner's screen shows the same words.");
+/// Show the words (and, for an own-device join, what it means) and ask, unless --yes.
+/// Runs inside the async runtime, so blocking on the terminal is moved off its worker.
+fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: bool) -> bool {
+    eprintln!("\nVerification words: {words}\nCheck that the other screen shows the same words.");
+    if joining && other.own_device {
+        eprintln!(
+            "This device will become one of {}'s devices: your name here becomes {}, and the entries written here become theirs (private ones stay on this device).",
+            other.name, other.name
+        );
+    } else {
+        eprintln!("Pairing with {} ('{}').", other.name, other.device_label);
+    }
     if yes {
         return true;
     }
@@ -71,7 +79,7 @@ fn confirm_words(words: &str, yes: bool) -> bool {
             eprintln!("No terminal to confirm on; run with --yes in scripts.");
             return false;
         };
-        let _ = write!(tty, "Do they match? [y/N] ");
+        let _ = write!(tty, "Do the words match, and do you want this? [y/N] ");
         let mut answer = String::new();
         let _ = std::io::BufReader::new(&tty).read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
@@ -107,8 +115,8 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         "Give this ticket to {}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for 10 minutes)…",
         if a.own_device { "your other device" } else { "your partner" }
     ));
-    let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, now()?, |w| {
-        confirm_words(w, a.yes)
+    let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, now()?, |w, o| {
+        confirm_words(w, o, false, a.yes)
     });
     let paired = tokio::time::timeout(std::time::Duration::from_secs(600), wait)
         .await
@@ -162,7 +170,7 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
         ticket.addr(),
         &ticket.code,
         now()?,
-        |w| confirm_words(w, yes),
+        |w, o| confirm_words(w, o, true, yes),
     );
     let paired = tokio::time::timeout(std::time::Duration::from_secs(15), attempt)
         .await

@@ -81,7 +81,7 @@ async fn run(
     role: Role,
     code: &Code,
     mine: &Introduction,
-    confirm: impl FnOnce(&str) -> bool,
+    confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
     let mut channel = [0u8; 32];
     conn.export_keying_material(&mut channel, EKM_LABEL, b"")
@@ -106,14 +106,17 @@ async fn run(
             channel,
         };
         let verified = pair::handshake(&mut recv, &mut send, &ctx).await.map_err(pair_err)?;
-        let yes = confirm(&verified.words);
-        pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
+        // Introductions come before the question, so each person confirms knowing who is
+        // joining and how (an own-device join hands this device's entries to the inviter's
+        // person). Nothing is stored until both said yes.
         let other: Introduction = pair::exchange(&mut recv, &mut send, mine).await.map_err(pair_err)?;
         if other.device_id != conn.remote_id().to_string() {
             return Err(SyncError::Net(
                 "the other device introduced itself with an id that is not its own".into(),
             ));
         }
+        let yes = confirm(&verified.words, &other);
+        pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
         Ok(Paired {
             words: verified.words,
             other,
@@ -159,7 +162,7 @@ pub async fn invite(
     code: &Code,
     own_device: bool,
     now: i64,
-    confirm: impl FnOnce(&str) -> bool,
+    confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
     if !own_device && me.space.read()?.view.persons.len() >= 2 {
         return Err(SyncError::SpaceFull);
@@ -198,7 +201,7 @@ pub async fn join(
     inviter: EndpointAddr,
     code: &Code,
     now: i64,
-    confirm: impl FnOnce(&str) -> bool,
+    confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
     let conn = endpoint.connect(inviter, PAIR_ALPN).await.map_err(net)?;
     let result = run(
