@@ -77,7 +77,17 @@ impl Device {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        self.command_via(Command::new(BIN), args)
+    }
+
+    /// `duo` run inside a network namespace (`ip netns exec NS duo …`).
+    pub fn command_in(&self, netns: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", netns, BIN]);
+        self.command_via(c, args)
+    }
+
+    fn command_via(&self, mut c: Command, args: &[&str]) -> Command {
         c.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

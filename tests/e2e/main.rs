@@ -7,5 +7,6 @@ mod crash;
 mod errors;
 mod import_export;
 mod journal;
+mod netns;
 mod network;
 mod store;

@@ -29,6 +29,19 @@ fn bind_override() -> Result<Option<SocketAddr>> {
     }
 }
 
+/// `DUO_DISCOVERY=mdns|none` (default mdns): whether pairing by code may use the local network.
+fn mdns_enabled() -> Result<bool> {
+    match std::env::var("DUO_DISCOVERY").as_deref() {
+        Err(_) | Ok("") | Ok("mdns") => Ok(true),
+        Ok("none") => Ok(false),
+        Ok(other) => Err(CliError::usage(format!("DUO_DISCOVERY={other}: use mdns or none"))),
+    }
+}
+
+fn pairing_prefix(nameplate: u16) -> String {
+    format!("duo-pair={nameplate}")
+}
+
 /// Only `disabled` exists in this build; say so instead of silently ignoring a choice.
 fn check_relay() -> Result<()> {
     match std::env::var("DUO_RELAY").as_deref() {
@@ -96,25 +109,44 @@ pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
 }
 
 async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
-    if !a.ticket {
-        return Err(
-            CliError::new("pairing by code needs local network discovery, which this build does not have yet")
-                .hint("use `duo pair --ticket` here and `duo pair join --ticket` on the other device"),
-        );
-    }
     let p = &ctx.printer;
-    let online = Online::bind(&ctx.dev, bind_override()?, true).await?;
     let code = Code::generate();
-    let ticket = Ticket {
-        id: online.endpoint.id(),
-        addrs: online.addrs(),
-        code: code.clone(),
+    let online = if a.ticket {
+        Online::bind(&ctx.dev, bind_override()?, true).await?
+    } else {
+        if !mdns_enabled()? {
+            return Err(CliError::new(
+                "pairing by code finds the other device on the local network, and DUO_DISCOVERY=none turns that off",
+            )
+            .hint("use `duo pair --ticket` here and `duo pair join --ticket` on the other device"));
+        }
+        // Only the nameplate is announced; the secret words never leave this screen.
+        let discovery = duo_sync::net::Discovery::Mdns {
+            advertise: Some(pairing_prefix(code.nameplate())),
+        };
+        Online::bind_with(&ctx.dev, bind_override()?, true, discovery).await?
     };
-    p.data(&ticket.reveal());
-    p.info(format!(
-        "Give this ticket to {}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for 10 minutes)…",
-        if a.own_device { "your other device" } else { "your partner" }
-    ));
+    let whom = if a.own_device {
+        "your other device"
+    } else {
+        "your partner"
+    };
+    if a.ticket {
+        let ticket = Ticket {
+            id: online.endpoint.id(),
+            addrs: online.addrs(),
+            code: code.clone(),
+        };
+        p.data(&ticket.reveal());
+        p.info(format!(
+            "Give this ticket to {whom}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for 10 minutes)…"
+        ));
+    } else {
+        p.data(&code.reveal());
+        p.info(format!(
+            "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for 10 minutes)…"
+        ));
+    }
     let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, now()?, |w, o| {
         confirm_words(w, o, false, a.yes)
     });
@@ -155,23 +187,41 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
 }
 
 async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
-    if !with_ticket {
-        return Err(
-            CliError::new("pairing by code needs local network discovery, which this build does not have yet")
-                .hint("ask for a ticket (`duo pair --ticket`) and run `duo pair join --ticket`"),
-        );
-    }
-    let line = read_secret_line("Paste the ticket: ")?;
-    let ticket: Ticket = line.parse().map_err(CliError::usage)?;
-    let online = Online::bind(&ctx.dev, bind_override()?, false).await?;
-    let attempt = invite::join(
-        &online.endpoint,
-        &mut ctx.dev,
-        ticket.addr(),
-        &ticket.code,
-        now()?,
-        |w, o| confirm_words(w, o, true, yes),
-    );
+    let (online, code, addr, known_addrs) = if with_ticket {
+        let line = read_secret_line("Paste the ticket: ")?;
+        let ticket: Ticket = line.parse().map_err(CliError::usage)?;
+        let online = Online::bind(&ctx.dev, bind_override()?, false).await?;
+        (online, ticket.code.clone(), ticket.addr(), ticket.addrs.clone())
+    } else {
+        if !mdns_enabled()? {
+            return Err(CliError::new(
+                "pairing by code finds the other device on the local network, and DUO_DISCOVERY=none turns that off",
+            )
+            .hint("ask for a ticket (`duo pair --ticket`) and run `duo pair join --ticket`"));
+        }
+        let line = read_secret_line("Type the code: ")?;
+        let code: Code = line
+            .parse()
+            .map_err(|e: duo_sync::code::ParseCodeError| CliError::usage(e))?;
+        let discovery = duo_sync::net::Discovery::Mdns { advertise: None };
+        let online = Online::bind_with(&ctx.dev, bind_override()?, false, discovery).await?;
+        let mdns = online.mdns.as_ref().expect("mdns requested");
+        let found = duo_sync::net::find(
+            mdns,
+            &pairing_prefix(code.nameplate()),
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+        let addr = found.ok_or_else(|| {
+            CliError::new(format!("no device on this network is waiting with code {}-…", code.nameplate()))
+                .hint("check that `duo pair` is running on the other device and both are on the same network, or use tickets (`duo pair --ticket`)")
+        })?;
+        let addrs: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
+        (online, code, addr, addrs)
+    };
+    let attempt = invite::join(&online.endpoint, &mut ctx.dev, addr.clone(), &code, now()?, |w, o| {
+        confirm_words(w, o, true, yes)
+    });
     let paired = tokio::time::timeout(std::time::Duration::from_secs(15), attempt)
         .await
         .map_err(|_| {
@@ -182,7 +232,7 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
     let mut table = PeerTable::load(&ctx.dev)?;
     table.remember(
         &paired.other.device_id,
-        ticket.addrs.iter().copied().chain(paired.other.addrs.iter().copied()),
+        known_addrs.iter().copied().chain(paired.other.addrs.iter().copied()),
     );
     table.save(&ctx.dev)?;
     online.refresh_members(&ctx.dev)?;
@@ -191,7 +241,7 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
         "Paired with {} ('{}'). Receiving the space…",
         paired.other.name, paired.other.device_label
     ));
-    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, ticket.addr()).await;
+    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, addr).await;
     online.endpoint.close().await;
     match report {
         Ok(r) => p.info(format!(

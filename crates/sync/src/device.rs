@@ -113,12 +113,24 @@ impl FromStr for Ticket {
 pub struct Online {
     pub endpoint: Endpoint,
     pub members: Members,
+    /// Local discovery, when on.
+    pub mdns: Option<iroh_mdns_address_lookup::MdnsAddressLookup>,
 }
 
 impl Online {
     /// Bind this device's endpoint. `bind` defaults to all interfaces on the device's
     /// persisted port (so peers' recorded addresses stay valid).
     pub async fn bind(o: &Opened, bind: Option<SocketAddr>, pairing: bool) -> Result<Online, SyncError> {
+        Self::bind_with(o, bind, pairing, net::Discovery::None).await
+    }
+
+    /// [`Online::bind`] with local discovery.
+    pub async fn bind_with(
+        o: &Opened,
+        bind: Option<SocketAddr>,
+        pairing: bool,
+        discovery: net::Discovery,
+    ) -> Result<Online, SyncError> {
         let view = o.space.read()?.view;
         let members = Members::from_ids(
             view.devices
@@ -137,14 +149,18 @@ impl Online {
             Some(b) => b,
             None => SocketAddr::from(([0, 0, 0, 0], port)),
         };
-        let endpoint = net::endpoint(o.secret.clone(), bind, members.clone(), alpns).await?;
+        let (endpoint, mdns) = net::endpoint_with(o.secret.clone(), bind, members.clone(), alpns, discovery).await?;
         if o.config.port.is_none()
             && bind.port() == 0
             && let Some(port) = endpoint.bound_sockets().first().map(SocketAddr::port)
         {
             o.home.set_port(port)?;
         }
-        Ok(Online { endpoint, members })
+        Ok(Online {
+            endpoint,
+            members,
+            mdns,
+        })
     }
 
     /// Addresses a peer can reach this device at.

@@ -71,6 +71,18 @@ fn net(e: impl std::fmt::Display) -> SyncError {
     SyncError::Net(e.to_string())
 }
 
+/// Local-network discovery for pairing by code.
+pub enum Discovery {
+    /// No lookup at all: peers are dialled at addresses this device already knows.
+    None,
+    /// mDNS on the local network. `advertise` is the public user data to announce (the
+    /// pairing nameplate, never the secret words); `None` only listens.
+    Mdns { advertise: Option<String> },
+}
+
+/// The mDNS service name duo announces under.
+pub const MDNS_SERVICE: &str = "duo";
+
 /// Bind this device's endpoint on `bind` (e.g. `127.0.0.1:0` in tests, the persisted port
 /// on a LAN), with relays off and the allowlist in place.
 pub async fn endpoint(
@@ -79,13 +91,24 @@ pub async fn endpoint(
     members: Members,
     alpns: Vec<Vec<u8>>,
 ) -> Result<Endpoint, SyncError> {
+    Ok(endpoint_with(secret, bind, members, alpns, Discovery::None).await?.0)
+}
+
+/// [`endpoint`], with optional mDNS; returns the mDNS handle to watch for peers.
+pub async fn endpoint_with(
+    secret: SecretKey,
+    bind: SocketAddr,
+    members: Members,
+    alpns: Vec<Vec<u8>>,
+    discovery: Discovery,
+) -> Result<(Endpoint, Option<iroh_mdns_address_lookup::MdnsAddressLookup>), SyncError> {
     let transport = iroh::endpoint::QuicTransportConfig::builder()
         .max_idle_timeout(Some(Duration::from_secs(15).try_into().map_err(net)?))
         .keep_alive_interval(Duration::from_secs(4))
         .max_concurrent_bidi_streams(VarInt::from_u32(4))
         .build();
-    Endpoint::builder(presets::Minimal)
-        .secret_key(secret)
+    let mut builder = Endpoint::builder(presets::Minimal)
+        .secret_key(secret.clone())
         .alpns(alpns)
         .relay_mode(RelayMode::Disabled)
         .clear_address_lookup()
@@ -95,10 +118,47 @@ pub async fn endpoint(
         .bind_addr(bind)
         .map_err(net)?
         .hooks(Allowlist(members))
-        .transport_config(transport)
-        .bind()
-        .await
-        .map_err(net)
+        .transport_config(transport);
+    let mut mdns = None;
+    if let Discovery::Mdns { advertise } = discovery {
+        let lookup = iroh_mdns_address_lookup::MdnsAddressLookup::builder()
+            .service_name(MDNS_SERVICE)
+            .advertise(advertise.is_some())
+            .discovery_cadence(Duration::from_millis(500))
+            .build(secret.public())
+            .map_err(net)?;
+        builder = builder.address_lookup(lookup.clone());
+        if let Some(data) = advertise {
+            builder = builder.user_data_for_address_lookup(data.parse().map_err(net)?);
+        }
+        mdns = Some(lookup);
+    }
+    let endpoint = builder.bind().await.map_err(net)?;
+    Ok((endpoint, mdns))
+}
+
+/// Wait for a device announcing `user_data` on the local network.
+pub async fn find(
+    mdns: &iroh_mdns_address_lookup::MdnsAddressLookup,
+    user_data: &str,
+    within: Duration,
+) -> Option<EndpointAddr> {
+    use n0_future::StreamExt;
+    let mut events = mdns.subscribe().await;
+    let search = async {
+        while let Some(event) = events.next().await {
+            if let iroh_mdns_address_lookup::DiscoveryEvent::Discovered { endpoint_info, .. } = event
+                && endpoint_info
+                    .user_data()
+                    .map(|u| u.as_ref() == user_data)
+                    .unwrap_or(false)
+            {
+                return Some(endpoint_info.to_endpoint_addr());
+            }
+        }
+        None
+    };
+    tokio::time::timeout(within, search).await.ok().flatten()
 }
 
 /// Run a session on a fresh copy of the journal and store what arrived. Nothing is stored
