@@ -45,6 +45,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// List every device of both partners
     Devices,
+    /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
+    Demo,
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
     /// Print shell completions

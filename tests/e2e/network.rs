@@ -167,3 +167,24 @@ fn network_usage_errors() {
     assert_eq!(r.code, 0);
     assert!(r.stderr.contains("pair first"), "{}", r.stderr);
 }
+
+#[test]
+fn demo_pairs_two_partners_on_loopback_and_leaves_nothing_behind() {
+    let mut d = Device::blank();
+    let tmp = tempfile::tempdir().unwrap();
+    d.env = vec![("TMPDIR".into(), tmp.path().display().to_string())];
+    let out = d.run(&["demo"]).ok().to_string();
+    assert!(out.contains("Both screens show the same words"), "{out}");
+    let merged = out.split("Merged on both sides").nth(1).expect("final table");
+    for line in [
+        "Alice: I'd like us to plan Sunday together",
+        "Bob: Thank you for dinner",
+    ] {
+        assert_eq!(merged.matches(line).count(), 2, "{line} on both devices:\n{merged}");
+    }
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "the demo's temporary homes are gone"
+    );
+    assert!(!d.home().exists(), "the demo never touches the user's own home");
+}

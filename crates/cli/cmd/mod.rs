@@ -1,5 +1,6 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
+mod demo;
 mod doctor;
 mod export;
 mod import;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status => status::run(&Ctx::open(&cli, printer)?),
         Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
         Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
+        Command::Demo => demo::run(&printer),
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {

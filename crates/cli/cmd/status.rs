@@ -17,6 +17,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "person_id": c.person_id,
             "device_id": c.device_id,
             "device_label": c.device_label,
+            "endpoint_id": c.device_id,
+            "port": c.port,
             "home": ctx.dev.home.root(),
             "space_id": view.space_id,
             "people": people,
