@@ -8,9 +8,7 @@ use crate::output::Printer;
 use duo_journal::{Kind, NewEntry};
 use duo_sync::code::Code;
 use duo_sync::device::Online;
-use duo_sync::net::{SYNC_ALPN, SyncService};
 use duo_sync::{Home, Opened, invite};
-use std::sync::Arc;
 
 fn write(o: &Opened, kind: Kind, body: &str, at: i64) -> Result<()> {
     let e = NewEntry {
@@ -98,10 +96,7 @@ pub fn run(p: &Printer) -> Result<i32> {
         let a = Online::bind(&alice, loopback, true).await?;
         let b = Online::bind(&bob, loopback, false).await?;
         let code = Code::generate();
-        let addr = a
-            .addrs()
-            .into_iter()
-            .fold(iroh::EndpointAddr::new(a.endpoint.id()), |x, s| x.with_ip_addr(s));
+        let addr = a.endpoint_addr();
         p.data(&format!(
             "\n2. Alice runs `duo pair` and reads out the code {}; Bob types it into `duo pair join`.",
             code.reveal()
@@ -117,10 +112,7 @@ pub fn run(p: &Printer) -> Result<i32> {
         ));
         a.refresh_members(&alice)?;
         b.refresh_members(&bob)?;
-        let space = Arc::new(duo_journal::Journal::new(alice.space.storage().clone()));
-        let router = iroh::protocol::Router::builder(a.endpoint.clone())
-            .accept(SYNC_ALPN, SyncService::new(space))
-            .spawn();
+        let (router, _served) = a.serve_sync(&alice);
         duo_sync::net::sync_with(&b.endpoint, &bob.space, addr.clone()).await?;
         side_by_side(
             p,

@@ -166,14 +166,7 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         paired.other.name, paired.other.device_label
     ));
     // Serve the joiner's first sync.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let space = std::sync::Arc::new(duo_journal::Journal::new(ctx.dev.space.storage().clone()));
-    let router = iroh::protocol::Router::builder(online.endpoint.clone())
-        .accept(
-            duo_sync::net::SYNC_ALPN,
-            duo_sync::net::SyncService::new(space).with_reports(tx),
-        )
-        .spawn();
+    let (router, mut rx) = online.serve_sync(&ctx.dev);
     let served = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await;
     let _ = router.shutdown().await;
     match served {
@@ -320,14 +313,7 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
 
 async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
     let p = &ctx.printer;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let space = std::sync::Arc::new(duo_journal::Journal::new(ctx.dev.space.storage().clone()));
-    let router = iroh::protocol::Router::builder(online.endpoint.clone())
-        .accept(
-            duo_sync::net::SYNC_ALPN,
-            duo_sync::net::SyncService::new(space).with_reports(tx),
-        )
-        .spawn();
+    let (router, mut rx) = online.serve_sync(&ctx.dev);
     p.info(format!(
         "Online as '{}' at {:?}. New entries are exchanged as they are written; Ctrl-C stops.",
         ctx.dev.config.device_label,

@@ -109,6 +109,9 @@ impl FromStr for Ticket {
     }
 }
 
+/// Finished incoming sync sessions: the peer and what the session did.
+pub type Served = tokio::sync::mpsc::UnboundedReceiver<(EndpointId, Result<Report, String>)>;
+
 /// This device's endpoint and allowlist.
 pub struct Online {
     pub endpoint: Endpoint,
@@ -171,6 +174,24 @@ impl Online {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// Answer `duo/sync/1` for this device's shared space until the router is shut down;
+    /// each finished session is reported on the returned channel.
+    pub fn serve_sync(&self, o: &Opened) -> (iroh::protocol::Router, Served) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let space = Arc::new(duo_journal::Journal::new(o.space.storage().clone()));
+        let router = iroh::protocol::Router::builder(self.endpoint.clone())
+            .accept(SYNC_ALPN, net::SyncService::new(space).with_reports(tx))
+            .spawn();
+        (router, rx)
+    }
+
+    /// This device's id and addresses, for dialling it.
+    pub fn endpoint_addr(&self) -> EndpointAddr {
+        self.addrs()
+            .into_iter()
+            .fold(EndpointAddr::new(self.endpoint.id()), |a, s| a.with_ip_addr(s))
     }
 
     /// Let newly paired devices in.
