@@ -529,13 +529,40 @@ impl<S: Storage> Journal<S> {
 
     /// The whole document (for export of history, sync and backups).
     pub fn load(&self) -> Result<SpaceDoc> {
+        Ok(self.load_tracked()?.0)
+    }
+
+    /// The whole document and the chunk files it was loaded from (for [`Journal::store_synced`]).
+    pub fn load_tracked(&self) -> Result<(SpaceDoc, BTreeSet<String>)> {
         let _lock = self.storage.lock(LockMode::Shared)?;
         let files = self.files()?;
-        let (doc, _, problems) = self.load_all(&files.chunks)?;
+        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
         if !problems.is_empty() {
             return Err(JournalError::Damaged { problems });
         }
-        Ok(doc)
+        Ok((doc, loaded))
+    }
+
+    /// Store what a sync added to `doc` (loaded from `loaded` with [`Journal::load_tracked`])
+    /// since `heads`: one `changes/` chunk, and a fresh view when no other process wrote in
+    /// the meantime (otherwise the next read rebuilds it). Returns the entry count of `doc`.
+    /// The changes came through automerge's sync protocol, which checked them as it applied
+    /// them, so they are not loaded a second time.
+    pub fn store_synced(&self, doc: &mut SpaceDoc, heads: &[automerge::ChangeHash], loaded: &BTreeSet<String>) -> Result<usize> {
+        doc.check_schema()?;
+        let bytes = doc.save_after(heads);
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        let unchanged = self.files()?.chunks == *loaded;
+        let name = hash_name("changes", &bytes);
+        self.storage.write(&name, &bytes)?;
+        let contents = doc.contents();
+        let entries = contents.entries.len();
+        if unchanged {
+            let mut covers = loaded.clone();
+            covers.insert(name);
+            self.store_view(View::new(contents, covers))?;
+        }
+        Ok(entries)
     }
 
     /// Make a damaged store usable again, accepting the loss of what cannot be read: move

@@ -168,20 +168,12 @@ where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
 {
-    let mut doc: SpaceDoc = journal.load()?;
-    let before_entries = doc.contents().entries.len();
+    let before_entries = journal.read()?.view.entries.len();
+    let (mut doc, loaded): (SpaceDoc, _) = journal.load_tracked()?;
     let heads = doc.heads();
     let mut state = automerge::sync::State::new();
-    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default())
-        .await
-        .map_err(session_error)?;
-    let new = doc.save_after(&heads);
-    let after_entries = if doc.heads() != heads {
-        journal.apply(&new)?;
-        doc.contents().entries.len()
-    } else {
-        before_entries
-    };
+    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default()).await.map_err(session_error)?;
+    let after_entries = if doc.heads() != heads { journal.store_synced(&mut doc, &heads, &loaded)? } else { before_entries };
     Ok(Report {
         outcome,
         entries_before: before_entries,
