@@ -8,7 +8,8 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
-Environment: DUO_HOME (data directory), NO_COLOR, VISUAL/EDITOR, XDG_RUNTIME_DIR (editor temp files).";
+Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled),
+DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR, XDG_RUNTIME_DIR (editor temp files).";
 
 /// duo: a private shared journal for two. Local-first, end-to-end encrypted, no server.
 #[derive(Debug, Parser)]

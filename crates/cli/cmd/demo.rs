@@ -102,8 +102,8 @@ pub fn run(p: &Printer) -> Result<i32> {
             code.reveal()
         ));
         let (ra, rb) = tokio::join!(
-            invite::invite(&a.endpoint, &alice, &code, false, t, |_, _| true),
-            invite::join(&b.endpoint, &mut bob, addr.clone(), &code, t, |_, _| true)
+            invite::invite(&a.endpoint, &alice, &code, false, |_, _| true),
+            invite::join(&b.endpoint, &mut bob, addr.clone(), &code, |_, _| true)
         );
         let (ra, _) = (ra?, rb?);
         p.data(&format!(

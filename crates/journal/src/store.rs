@@ -548,7 +548,12 @@ impl<S: Storage> Journal<S> {
     /// the meantime (otherwise the next read rebuilds it). Returns the entry count of `doc`.
     /// The changes came through automerge's sync protocol, which checked them as it applied
     /// them, so they are not loaded a second time.
-    pub fn store_synced(&self, doc: &mut SpaceDoc, heads: &[automerge::ChangeHash], loaded: &BTreeSet<String>) -> Result<usize> {
+    pub fn store_synced(
+        &self,
+        doc: &mut SpaceDoc,
+        heads: &[automerge::ChangeHash],
+        loaded: &BTreeSet<String>,
+    ) -> Result<usize> {
         doc.check_schema()?;
         let bytes = doc.save_after(heads);
         let _lock = self.storage.lock(LockMode::Exclusive)?;

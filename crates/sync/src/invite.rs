@@ -1,5 +1,6 @@
 //! Pairing over the network (`duo/pair/1`): the inviter waits for one connection, the
-//! joiner dials it, both run [`crate::pair`], and after both people confirmed the
+//! joiner dials it, both run [`crate::pair`], exchange introductions, and after both people
+//! confirmed the
 //! verification words each side records the other's device (and person) in its space.
 //! The joiner then receives the whole space on its first sync.
 
@@ -50,7 +51,7 @@ fn pair_err(e: PairError) -> SyncError {
     }
 }
 
-fn introduce(me: &Opened, own_device: bool, now: i64, endpoint: &Endpoint) -> Introduction {
+fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Introduction {
     let mut addrs: Vec<std::net::SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
     addrs.extend(
         endpoint
@@ -67,7 +68,8 @@ fn introduce(me: &Opened, own_device: bool, now: i64, endpoint: &Endpoint) -> In
         device_id: me.config.device_id.clone(),
         device_label: me.config.device_label.clone(),
         own_device,
-        at: now,
+        // When this device was set up: both sides then record it with the same values.
+        at: me.config.created_at,
     }
 }
 
@@ -161,7 +163,6 @@ pub async fn invite(
     me: &Opened,
     code: &Code,
     own_device: bool,
-    now: i64,
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
     if !own_device && me.space.read()?.view.persons.len() >= 2 {
@@ -181,7 +182,7 @@ pub async fn invite(
         &conn,
         Role::Inviter,
         code,
-        &introduce(me, own_device, now, endpoint),
+        &introduce(me, own_device, endpoint),
         confirm,
     )
     .await;
@@ -200,16 +201,21 @@ pub async fn join(
     me: &mut Opened,
     inviter: EndpointAddr,
     code: &Code,
-    now: i64,
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
-    let conn = endpoint.connect(inviter, PAIR_ALPN).await.map_err(net)?;
+    // Only reaching the inviter is timed here; the steps after it have their own deadlines
+    // that leave people time to compare the words.
+    let connect = tokio::time::timeout(std::time::Duration::from_secs(15), endpoint.connect(inviter, PAIR_ALPN));
+    let conn = connect
+        .await
+        .map_err(|_| SyncError::Net("the inviting device did not answer within 15 s (a code works once: if `duo pair` has stopped, ask for a new one)".into()))?
+        .map_err(net)?;
     let result = run(
         endpoint.id(),
         &conn,
         Role::Joiner,
         code,
-        &introduce(me, false, now, endpoint),
+        &introduce(me, false, endpoint),
         confirm,
     )
     .await;
@@ -226,7 +232,7 @@ pub async fn join(
         id: other.device_id.clone(),
         person: other.person_id.clone(),
         label: other.device_label.clone(),
-        added_at: now,
+        added_at: other.at,
     };
     if other.own_device {
         let old = me.config.person_id.clone();

@@ -162,7 +162,7 @@ pub async fn find(
 }
 
 /// Run a session on a fresh copy of the journal and store what arrived. Nothing is stored
-/// unless the session completed and the received changes load cleanly.
+/// unless the session completed (automerge checked each change as the session applied it).
 async fn sync_stream<R, W>(journal: &Journal<AgeStore>, r: &mut R, w: &mut W) -> Result<Report, SyncError>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -172,8 +172,14 @@ where
     let (mut doc, loaded): (SpaceDoc, _) = journal.load_tracked()?;
     let heads = doc.heads();
     let mut state = automerge::sync::State::new();
-    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default()).await.map_err(session_error)?;
-    let after_entries = if doc.heads() != heads { journal.store_synced(&mut doc, &heads, &loaded)? } else { before_entries };
+    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default())
+        .await
+        .map_err(session_error)?;
+    let after_entries = if doc.heads() != heads {
+        journal.store_synced(&mut doc, &heads, &loaded)?
+    } else {
+        before_entries
+    };
     Ok(Report {
         outcome,
         entries_before: before_entries,

@@ -184,7 +184,8 @@ where
     }
 }
 
-/// Exchange one JSON value each way (membership details after both confirmed).
+/// Exchange one JSON value each way (the introductions, after key confirmation and before
+/// the people are asked).
 pub async fn exchange<R, W, T>(r: &mut R, w: &mut W, mine: &T) -> Result<T, PairError>
 where
     R: AsyncRead + Unpin,

@@ -221,11 +221,11 @@ mod pairing {
             std::sync::Mutex::new(String::new()),
         );
         let (a, b) = tokio::join!(
-            invite::invite(&alice_ep, &alice, &code, false, 10, |w, _| {
+            invite::invite(&alice_ep, &alice, &code, false, |w, _| {
                 *seen_a.lock().unwrap() = w.to_string();
                 true
             }),
-            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &typed, 10, |w, _| {
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &typed, |w, _| {
                 *seen_b.lock().unwrap() = w.to_string();
                 true
             })
@@ -266,7 +266,7 @@ mod pairing {
         assert_eq!(bob.space.read().unwrap().view.devices.len(), 2);
 
         // A third person cannot be invited into a space of two.
-        let err = invite::invite(&alice_ep, &alice, &Code::generate(), false, 11, |_, _| true)
+        let err = invite::invite(&alice_ep, &alice, &Code::generate(), false, |_, _| true)
             .await
             .unwrap_err();
         assert!(matches!(err, SyncError::SpaceFull), "{err}");
@@ -283,8 +283,8 @@ mod pairing {
         let code: Code = "7-purple-sausage-lantern".parse().unwrap();
         let wrong: Code = "7-purple-sausage-lemon".parse().unwrap();
         let (a, b) = tokio::join!(
-            invite::invite(&alice_ep, &alice, &code, false, 10, |_, _| true),
-            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &wrong, 10, |_, _| true)
+            invite::invite(&alice_ep, &alice, &code, false, |_, _| true),
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &wrong, |_, _| true)
         );
         assert!(matches!(a, Err(SyncError::WrongCode)), "{a:?}");
         assert!(matches!(b, Err(SyncError::WrongCode)), "{b:?}");
@@ -302,8 +302,8 @@ mod pairing {
         let (bob_ep, _) = ep(&bob, &[]).await;
         let code = Code::generate();
         let (a, b) = tokio::join!(
-            invite::invite(&alice_ep, &alice, &code, false, 10, |_, _| true),
-            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &code, 10, |_, _| false)
+            invite::invite(&alice_ep, &alice, &code, false, |_, _| true),
+            invite::join(&bob_ep, &mut bob, addr(&alice_ep), &code, |_, _| false)
         );
         assert!(matches!(a, Err(SyncError::Declined)), "{a:?}");
         assert!(matches!(b, Err(SyncError::Declined)), "{b:?}");
@@ -322,8 +322,8 @@ mod pairing {
         let (tablet_ep, _) = ep(&tablet, &[]).await;
         let code = Code::generate();
         let (a, b) = tokio::join!(
-            invite::invite(&alice_ep, &alice, &code, true, 10, |_, _| true),
-            invite::join(&tablet_ep, &mut tablet, addr(&alice_ep), &code, 10, |_, _| true)
+            invite::invite(&alice_ep, &alice, &code, true, |_, _| true),
+            invite::join(&tablet_ep, &mut tablet, addr(&alice_ep), &code, |_, _| true)
         );
         a.unwrap();
         b.unwrap();
