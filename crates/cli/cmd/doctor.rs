@@ -5,7 +5,7 @@ use crate::args::DoctorArgs;
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::count;
-use duo_journal::{Device, Person, Problem};
+use duo_journal::Problem;
 
 pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
     let p = &ctx.printer;
@@ -25,17 +25,7 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
             moved = journal.repair()?;
             if shared {
                 // A set-aside snapshot can take this device's own membership with it.
-                let person = Person {
-                    id: c.person_id.clone(),
-                    name: c.name.clone(),
-                };
-                let device = Device {
-                    id: c.device_id.clone(),
-                    person: c.person_id.clone(),
-                    label: c.device_label.clone(),
-                    added_at: c.created_at,
-                };
-                restored = journal.update(|doc| doc.restore_identity(&person, &device))?;
+                restored = journal.update(|doc| doc.restore_identity(&c.person(), &c.device()))?;
             }
             journal.doctor()?
         } else {

@@ -37,6 +37,26 @@ pub struct Config {
     pub port: Option<u16>,
 }
 
+impl Config {
+    /// This device's person, as recorded in the space.
+    pub fn person(&self) -> Person {
+        Person {
+            id: self.person_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// This device, as recorded in the space.
+    pub fn device(&self) -> Device {
+        Device {
+            id: self.device_id.clone(),
+            person: self.person_id.clone(),
+            label: self.device_label.clone(),
+            added_at: self.created_at,
+        }
+    }
+}
+
 /// A device's home directory, not yet opened.
 #[derive(Clone, Debug)]
 pub struct Home {
@@ -142,17 +162,7 @@ impl Home {
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
-        let person = Person {
-            id: config.person_id.clone(),
-            name: config.name.clone(),
-        };
-        let device = Device {
-            id: config.device_id.clone(),
-            person: config.person_id.clone(),
-            label: label.to_string(),
-            added_at: now,
-        };
-        space.create(|doc| doc.init(&duo_journal::new_id(), &person, &device))?;
+        space.create(|doc| doc.init(&duo_journal::new_id(), &config.person(), &config.device()))?;
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));
         private.create(|doc| doc.init_schema())?;
         // The config is written last: its presence is what says the setup is complete.

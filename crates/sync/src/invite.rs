@@ -32,6 +32,26 @@ pub struct Introduction {
     pub addrs: Vec<std::net::SocketAddr>,
 }
 
+impl Introduction {
+    /// The introduced device's person.
+    pub fn person(&self) -> Person {
+        Person {
+            id: self.person_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// The introduced device, recorded under `person`.
+    pub fn device_of(&self, person: &str) -> Device {
+        Device {
+            id: self.device_id.clone(),
+            person: person.to_string(),
+            label: self.device_label.clone(),
+            added_at: self.at,
+        }
+    }
+}
+
 /// How a pairing ended well.
 #[derive(Clone, Debug)]
 pub struct Paired {
@@ -133,26 +153,9 @@ async fn run(
 
 /// Record the joiner in the inviter's space.
 fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<(), SyncError> {
-    let person = if own_device {
-        me.config.person_id.clone()
-    } else {
-        other.person_id.clone()
-    };
-    let device = Device {
-        id: other.device_id.clone(),
-        person: person.clone(),
-        label: other.device_label.clone(),
-        added_at: other.at,
-    };
-    let p = Person {
-        id: person,
-        name: if own_device {
-            me.config.name.clone()
-        } else {
-            other.name.clone()
-        },
-    };
-    me.space.update(|doc| doc.add_member(&p, &device))?;
+    let person = if own_device { me.config.person() } else { other.person() };
+    let device = other.device_of(&person.id);
+    me.space.update(|doc| doc.add_member(&person, &device))?;
     Ok(())
 }
 
@@ -224,23 +227,13 @@ pub async fn join(
     conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
     let paired = result?;
     let other = &paired.other;
-    let inviter_person = Person {
-        id: other.person_id.clone(),
-        name: other.name.clone(),
-    };
-    let inviter_device = Device {
-        id: other.device_id.clone(),
-        person: other.person_id.clone(),
-        label: other.device_label.clone(),
-        added_at: other.at,
-    };
+    let inviter_person = other.person();
+    let inviter_device = other.device_of(&other.person_id);
     if other.own_device {
         let old = me.config.person_id.clone();
         let mine = Device {
-            id: me.config.device_id.clone(),
             person: other.person_id.clone(),
-            label: me.config.device_label.clone(),
-            added_at: me.config.created_at,
+            ..me.config.device()
         };
         me.space.update(|doc| {
             doc.add_member(&inviter_person, &inviter_device)?;
