@@ -104,7 +104,7 @@ fn pair_by_code_over_mdns_inside_a_namespace() {
     };
     assert_eq!(words(&inviter_err), words(&joined_err));
     assert!(!words(&joined_err).is_empty());
-    let secret = code.trim().splitn(2, '-').nth(1).unwrap();
+    let secret = code.trim().split_once('-').unwrap().1;
     assert!(
         !inviter_err.contains(secret) && !joined_err.contains(secret),
         "the secret words are never printed on stderr"

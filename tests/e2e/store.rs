@@ -117,13 +117,8 @@ fn corrupted_chunk_is_named_and_the_rest_stays_readable() {
 fn empty_truncated_and_foreign_files_are_detected() {
     for damage in ["empty", "truncate", "foreign", "delete-snapshot", "view-garbage"] {
         let (d, _) = store_with_entries();
-        d.run(&[
-            "journal",
-            "edit",
-            &d.list(&[])[0]["id"].as_str().unwrap().to_string(),
-            "edited",
-        ])
-        .ok();
+        d.run(&["journal", "edit", d.list(&[])[0]["id"].as_str().unwrap(), "edited"])
+            .ok();
         let space = d.home().join("space");
         match damage {
             "empty" => std::fs::write(&files_under(&space.join("changes"))[0], b"").unwrap(),
