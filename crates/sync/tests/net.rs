@@ -30,21 +30,29 @@ fn introduce(a: &Opened, b: &Opened) {
 }
 
 fn write(o: &Opened, body: &str) -> String {
+    write_to(o, &o.space, body)
+}
+
+fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_sync::AgeStore>, body: &str) -> String {
     let id = duo_journal::new_id();
-    o.space
-        .add(&[NewEntry {
-            id: id.clone(),
-            kind: Kind::Reflection,
-            author: o.config.person_id.clone(),
-            device: o.config.device_id.clone(),
-            created_at: 5,
-            edited_at: 5,
-            body: body.into(),
-            tags: vec![],
-            status: None,
-        }])
-        .unwrap();
+    let e = NewEntry {
+        id: id.clone(),
+        kind: Kind::Reflection,
+        author: o.config.person_id.clone(),
+        device: o.config.device_id.clone(),
+        created_at: 5,
+        edited_at: 5,
+        body: body.into(),
+        tags: vec![],
+        status: None,
+    };
+    journal.add(&[e]).unwrap();
     id
+}
+
+/// The shared space of `o`, for a sync service to own.
+fn shared(o: &Opened) -> Arc<duo_journal::Journal<duo_sync::AgeStore>> {
+    Arc::new(duo_journal::Journal::new(o.space.storage().clone()))
 }
 
 fn members(o: &Opened) -> Members {
@@ -76,26 +84,10 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     write(&alice, "from alice, offline");
     write(&bob, "from bob, offline");
     let private_marker = "PRIVATE-MARKER-never-on-the-wire";
-    alice
-        .private
-        .add(&[NewEntry {
-            id: duo_journal::new_id(),
-            kind: Kind::Reflection,
-            author: alice.config.person_id.clone(),
-            device: alice.config.device_id.clone(),
-            created_at: 5,
-            edited_at: 5,
-            body: private_marker.into(),
-            tags: vec![],
-            status: None,
-        }])
-        .unwrap();
+    write_to(&alice, &alice.private, private_marker);
 
     // Bob listens.
-    let bob_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
-        bob.home.space_dir(),
-        Arc::new(read_identity(&bob)),
-    )));
+    let bob_space = shared(&bob);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let bob_ep = net::endpoint(
         bob.secret.clone(),
@@ -175,15 +167,6 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     router.shutdown().await.unwrap();
 }
 
-fn read_identity(o: &Opened) -> age::x25519::Identity {
-    let text = std::fs::read_to_string(o.home.age_key_path()).unwrap();
-    text.lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY"))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 mod pairing {
     use super::*;
     use duo_sync::code::Code;
@@ -238,10 +221,7 @@ mod pairing {
 
         // Alice now lets Bob in; Bob syncs and both have everything.
         alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
-        let alice_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
-            alice.home.space_dir(),
-            Arc::new(read_identity(&alice)),
-        )));
+        let alice_space = shared(&alice);
         let router = Router::builder(alice_ep.clone())
             .accept(SYNC_ALPN, SyncService::new(alice_space))
             .spawn();
@@ -332,10 +312,7 @@ mod pairing {
         let reopened = Home::new(tablet.home.root()).open().unwrap();
         assert_eq!(reopened.config.name, "Alice", "the new identity is saved");
         alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
-        let alice_space = Arc::new(duo_journal::Journal::new(duo_sync::AgeStore::new(
-            alice.home.space_dir(),
-            Arc::new(read_identity(&alice)),
-        )));
+        let alice_space = shared(&alice);
         let router = Router::builder(alice_ep.clone())
             .accept(SYNC_ALPN, SyncService::new(alice_space))
             .spawn();
