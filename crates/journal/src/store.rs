@@ -236,14 +236,36 @@ impl<S: Storage> Journal<S> {
         }
     }
 
+    /// The stored view. `Ok(None)` when there is none or it has another duo's layout (both
+    /// are simply rebuilt); a view that is not a view is reported in `problems`.
+    fn stored_view(&self, problems: &mut Vec<Problem>) -> Result<Option<View>> {
+        let damaged = |reason| Problem {
+            name: "view".into(),
+            reason,
+        };
+        match self.storage.read("view") {
+            Ok(bytes) => match View::decode(&bytes) {
+                Ok(v) => Ok(Some(v)),
+                Err(None) => Ok(None),
+                Err(Some(reason)) => {
+                    problems.push(damaged(reason));
+                    Ok(None)
+                }
+            },
+            Err(StorageError::Damaged { reason, .. }) => {
+                problems.push(damaged(reason));
+                Ok(None)
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Files the current view says exist but that are gone: a lost `adds/` chunk is
     /// otherwise invisible (nothing depends on it), and building on the store would make
     /// the loss permanent.
     fn missing_from_view(&self, files: &Files) -> Vec<Problem> {
-        let Ok(bytes) = self.storage.read("view") else {
-            return Vec::new();
-        };
-        let Ok(view) = View::decode(&bytes) else {
+        let Ok(Some(view)) = self.stored_view(&mut Vec::new()) else {
             return Vec::new();
         };
         view.covers
@@ -308,32 +330,11 @@ impl<S: Storage> Journal<S> {
                 reason: FOREIGN.into(),
             })
             .collect();
+        // A missing view (a crash between a new store's first two writes, or a user who
+        // removed the cache) is simply rebuilt: it holds nothing the chunks do not.
         let view = if files.has_view {
-            match self.storage.read("view") {
-                Ok(bytes) => match View::decode(&bytes) {
-                    Ok(v) => Some(v),
-                    Err(None) => None, // another duo's layout: rebuilt, not damage
-                    Err(Some(reason)) => {
-                        problems.push(Problem {
-                            name: "view".into(),
-                            reason,
-                        });
-                        None
-                    }
-                },
-                Err(StorageError::Damaged { reason, .. }) => {
-                    problems.push(Problem {
-                        name: "view".into(),
-                        reason,
-                    });
-                    None
-                }
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e.into()),
-            }
+            self.stored_view(&mut problems)?
         } else {
-            // A missing view (a crash between a new store's first two writes, or a user who
-            // removed the cache) is simply rebuilt: it holds nothing the chunks do not.
             None
         };
         if let Some(mut view) = view {
@@ -644,27 +645,7 @@ impl<S: Storage> Journal<S> {
         let fresh = View::new(doc.contents(), loaded.clone());
         report.entries = fresh.entries.len();
         let current = if files.has_view {
-            match self.storage.read("view") {
-                Ok(bytes) => match View::decode(&bytes) {
-                    Ok(v) => Some(v),
-                    Err(None) => None, // another duo's layout: rebuilt, not damage
-                    Err(Some(reason)) => {
-                        report.problems.push(Problem {
-                            name: "view".into(),
-                            reason,
-                        });
-                        None
-                    }
-                },
-                Err(StorageError::Damaged { reason, .. }) => {
-                    report.problems.push(Problem {
-                        name: "view".into(),
-                        reason,
-                    });
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.stored_view(&mut report.problems)?
         } else {
             None
         };
