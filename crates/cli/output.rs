@@ -18,6 +18,18 @@ impl Printer {
         Self { json, quiet, color }
     }
 
+    /// A progress bar on stderr for a long transfer (hidden when quiet or not a terminal).
+    pub fn transfer_bar(&self) -> indicatif::ProgressBar {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("receiving the space {bytes}/{total_bytes} {wide_bar}")
+                .expect("valid template"),
+        );
+        if self.quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        bar
+    }
+
     /// One block of data on stdout.
     pub fn data(&self, text: &str) {
         let mut out = std::io::stdout().lock();

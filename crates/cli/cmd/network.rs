@@ -231,7 +231,18 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
         "Paired with {} ('{}'). Receiving the space…",
         paired.other.name, paired.other.device_label
     ));
-    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, addr).await;
+    let states = duo_sync::device::sync_states(&ctx.dev)?;
+    let bar = p.transfer_bar();
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let options = duo_sync::net::SyncOptions {
+        states: Some(&states),
+        progress: Some(&progress),
+    };
+    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
+    bar.finish_and_clear();
     online.endpoint.close().await;
     match report {
         Ok(r) => p.info(format!(
@@ -256,7 +267,13 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         if a.watch {
             return watch(ctx, &online).await;
         }
-        let results = sync_all(&ctx.dev, &online).await?;
+        let bar = ctx.printer.transfer_bar();
+        let progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let results = sync_all(&ctx.dev, &online, Some(&progress)).await?;
+        bar.finish_and_clear();
         online.endpoint.close().await;
         report(ctx, &results);
         Ok(0)
@@ -334,7 +351,7 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
             _ = tick.tick() => {
                 let now = ctx.dev.space.storage_fingerprint()?;
                 if now != last {
-                    let results = sync_all(&ctx.dev, online).await?;
+                    let results = sync_all(&ctx.dev, online, None).await?;
                     let sent = results.iter().filter(|r| r.result.is_ok()).count();
                     if sent > 0 {
                         p.info(format!("sent new entries to {}", count(sent, "device", "devices")));

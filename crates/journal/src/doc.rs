@@ -95,6 +95,22 @@ impl SpaceDoc {
         }
     }
 
+    /// Load a whole document from outside (a peer) in one pass, strictly: a chunk that
+    /// does not parse is an error, not a partial load.
+    pub fn load_untrusted(bytes: &[u8]) -> Result<SpaceDoc> {
+        if bytes.is_empty() {
+            return Err(JournalError::Document("empty document".into()));
+        }
+        let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+        let doc = AutoCommit::load_with_options(bytes, options).map_err(am)?;
+        Ok(SpaceDoc { doc })
+    }
+
+    /// How many changes the document holds.
+    pub fn change_count(&mut self) -> usize {
+        self.doc.get_changes_meta(&[]).len()
+    }
+
     /// [`SpaceDoc::validate`], then [`SpaceDoc::load_more`].
     pub fn load_checked(&mut self, bytes: &[u8]) -> Result<()> {
         Self::validate(bytes)?;

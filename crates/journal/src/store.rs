@@ -556,9 +556,24 @@ impl<S: Storage> Journal<S> {
         loaded: &BTreeSet<String>,
     ) -> Result<usize> {
         doc.check_schema()?;
-        let bytes = doc.save_after(heads);
+        let received = doc.automerge().get_changes_meta(heads).len();
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         let unchanged = self.files()?.chunks == *loaded;
+        if unchanged && received > 4 * COMPACT_AFTER && received * 2 >= doc.change_count() {
+            // Most of the document is new (a first sync): one snapshot loads much faster
+            // than thousands of changes, and it replaces the chunks it was loaded from.
+            let bytes = doc.save();
+            let name = hash_name("snapshots", &bytes);
+            self.storage.write(&name, &bytes)?;
+            let contents = doc.contents();
+            let entries = contents.entries.len();
+            self.store_view(View::new(contents, BTreeSet::from([name.clone()])))?;
+            for old in loaded.iter().filter(|n| **n != name) {
+                self.storage.remove(old)?;
+            }
+            return Ok(entries);
+        }
+        let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
         self.storage.write(&name, &bytes)?;
         let contents = doc.contents();

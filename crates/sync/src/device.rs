@@ -181,8 +181,12 @@ impl Online {
     pub fn serve_sync(&self, o: &Opened) -> (iroh::protocol::Router, Served) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let space = Arc::new(duo_journal::Journal::new(o.space.storage().clone()));
+        let mut service = net::SyncService::new(space).with_reports(tx);
+        if let Ok(states) = sync_states(o) {
+            service = service.with_states(states);
+        }
         let router = iroh::protocol::Router::builder(self.endpoint.clone())
-            .accept(SYNC_ALPN, net::SyncService::new(space).with_reports(tx))
+            .accept(SYNC_ALPN, service)
             .spawn();
         (router, rx)
     }
@@ -216,10 +220,25 @@ pub struct PeerResult {
     pub result: Result<Report, SyncError>,
 }
 
-/// Sync with every other device of the space that has a known address.
-pub async fn sync_all(o: &Opened, online: &Online) -> Result<Vec<PeerResult>, SyncError> {
+/// What this device last shared with each peer (kept beside the peer table).
+pub fn sync_states(o: &Opened) -> Result<net::SyncStates, SyncError> {
+    Ok(net::SyncStates::new(PeerTable::store(o)?))
+}
+
+/// Sync with every other device of the space that has a known address. `progress` hears
+/// how much of a whole document has arrived (a first sync).
+pub async fn sync_all(
+    o: &Opened,
+    online: &Online,
+    progress: Option<crate::session::Progress<'_>>,
+) -> Result<Vec<PeerResult>, SyncError> {
     let view = o.space.read()?.view;
     let mut table = PeerTable::load(o)?;
+    let states = sync_states(o)?;
+    let options = net::SyncOptions {
+        states: Some(&states),
+        progress,
+    };
     let mut out = Vec::new();
     for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
         let Some(addrs) = table.peers.get(id).cloned() else {
@@ -229,7 +248,7 @@ pub async fn sync_all(o: &Opened, online: &Online) -> Result<Vec<PeerResult>, Sy
         let addr = addrs.iter().fold(EndpointAddr::new(eid), |a, s| a.with_ip_addr(*s));
         let dial = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            net::sync_with(&online.endpoint, &o.space, addr),
+            net::sync_with(&online.endpoint, &o.space, addr, options),
         );
         let result = dial
             .await

@@ -6,9 +6,10 @@
 //! both ends by endpoint id, so `conn.remote_id()` is who the peer really is.
 
 use crate::SyncError;
-use crate::session::{self, Limits, Outcome, SessionError};
+use crate::session::{self, Limits, Outcome, Progress, SessionError};
 use crate::store::AgeStore;
-use duo_journal::{Journal, SpaceDoc};
+use automerge::ChangeHash;
+use duo_journal::{Journal, SpaceDoc, Storage};
 use iroh::endpoint::{
     AfterHandshakeOutcome, Connection, EndpointHooks, NetReportConfig, PortmapperConfig, VarInt, presets,
 };
@@ -161,9 +162,65 @@ pub async fn find(
     tokio::time::timeout(within, search).await.ok().flatten()
 }
 
+/// What this device last shared with each peer (the automerge heads both had when their
+/// last session completed), so the next session starts from the difference: one round
+/// trip for a new entry. Local and encrypted (`<home>/local/sync/<endpoint id>.age`); a
+/// missing or unreadable record only makes the next session with that peer longer.
+#[derive(Clone)]
+pub struct SyncStates(AgeStore);
+
+impl SyncStates {
+    /// Records kept in `store` (the device's local directory).
+    pub fn new(store: AgeStore) -> Self {
+        SyncStates(store)
+    }
+
+    fn name(peer: &EndpointId) -> String {
+        format!("sync/{peer}")
+    }
+
+    /// The heads last shared with `peer`.
+    pub fn load(&self, peer: &EndpointId) -> Option<Vec<ChangeHash>> {
+        let bytes = self.0.read(&Self::name(peer)).ok()?;
+        if bytes.is_empty() || bytes.len() % 32 != 0 {
+            return None;
+        }
+        Some(
+            bytes
+                .chunks(32)
+                .map(|c| ChangeHash(c.try_into().expect("32-byte chunks")))
+                .collect(),
+        )
+    }
+
+    /// Remember the heads shared with `peer`.
+    pub fn save(&self, peer: &EndpointId, heads: &[ChangeHash]) -> Result<(), SyncError> {
+        let bytes: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+        self.0
+            .write(&Self::name(peer), &bytes)
+            .map_err(|e| duo_journal::JournalError::from(e).into())
+    }
+}
+
+/// Per-session options for [`sync_with`] and [`SyncService`].
+#[derive(Clone, Copy, Default)]
+pub struct SyncOptions<'a> {
+    /// Where sync states are kept (none: every session starts from scratch).
+    pub states: Option<&'a SyncStates>,
+    /// Told how much of a whole document has arrived.
+    pub progress: Option<Progress<'a>>,
+}
+
 /// Run a session on a fresh copy of the journal and store what arrived. Nothing is stored
-/// unless the session completed (automerge checked each change as the session applied it).
-async fn sync_stream<R, W>(journal: &Journal<AgeStore>, r: &mut R, w: &mut W) -> Result<Report, SyncError>
+/// unless the session completed (every change was checked as it was applied, and every
+/// head the peer announced is here).
+async fn sync_stream<R, W>(
+    journal: &Journal<AgeStore>,
+    peer: &EndpointId,
+    options: SyncOptions<'_>,
+    r: &mut R,
+    w: &mut W,
+) -> Result<Report, SyncError>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -171,8 +228,8 @@ where
     let before_entries = journal.read()?.view.entries.len();
     let (mut doc, loaded): (SpaceDoc, _) = journal.load_tracked()?;
     let heads = doc.heads();
-    let mut state = automerge::sync::State::new();
-    let outcome = session::run(&mut doc, &mut state, r, w, Limits::default())
+    let shared = options.states.and_then(|s| s.load(peer));
+    let outcome = session::run(&mut doc, shared.as_deref(), r, w, Limits::default(), options.progress)
         .await
         .map_err(session_error)?;
     let after_entries = if doc.heads() != heads {
@@ -180,6 +237,10 @@ where
     } else {
         before_entries
     };
+    if let Some(states) = options.states {
+        // Only an optimisation: a record that cannot be written makes the next session longer.
+        let _ = states.save(peer, &outcome.shared_heads);
+    }
     Ok(Report {
         outcome,
         entries_before: before_entries,
@@ -215,6 +276,7 @@ pub struct Report {
 #[derive(Clone)]
 pub struct SyncService {
     journal: Arc<Journal<AgeStore>>,
+    states: Option<SyncStates>,
     done: Option<tokio::sync::mpsc::UnboundedSender<(EndpointId, Result<Report, String>)>>,
 }
 
@@ -226,7 +288,17 @@ impl std::fmt::Debug for SyncService {
 
 impl SyncService {
     pub fn new(journal: Arc<Journal<AgeStore>>) -> Self {
-        Self { journal, done: None }
+        Self {
+            journal,
+            states: None,
+            done: None,
+        }
+    }
+
+    /// Keep per-peer sync states (see [`SyncStates`]).
+    pub fn with_states(mut self, states: SyncStates) -> Self {
+        self.states = Some(states);
+        self
     }
 
     /// Also report each finished session on a channel.
@@ -244,7 +316,11 @@ impl ProtocolHandler for SyncService {
         let peer = conn.remote_id();
         let result: Result<Report, SyncError> = async {
             let (mut send, mut recv) = conn.accept_bi().await.map_err(net)?;
-            let report = sync_stream(&self.journal, &mut recv, &mut send).await;
+            let options = SyncOptions {
+                states: self.states.as_ref(),
+                progress: None,
+            };
+            let report = sync_stream(&self.journal, &peer, options, &mut recv, &mut send).await;
             wind_down(&mut send, &mut recv).await;
             // The dialer closes once both sides have read everything; wait for it, bounded.
             let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
@@ -263,11 +339,13 @@ pub async fn sync_with(
     endpoint: &Endpoint,
     journal: &Journal<AgeStore>,
     peer: EndpointAddr,
+    options: SyncOptions<'_>,
 ) -> Result<Report, SyncError> {
+    let id = peer.id;
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        let report = sync_stream(journal, &mut recv, &mut send).await;
+        let report = sync_stream(journal, &id, options, &mut recv, &mut send).await;
         wind_down(&mut send, &mut recv).await;
         report
     }

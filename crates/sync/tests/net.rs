@@ -111,7 +111,9 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     )
     .await
     .unwrap();
-    let report = net::sync_with(&alice_ep, &alice.space, bob_addr.clone()).await.unwrap();
+    let report = net::sync_with(&alice_ep, &alice.space, bob_addr.clone(), Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         report.entries_after,
         report.entries_before + 1,
@@ -141,7 +143,9 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     );
 
     // A second sync has nothing to move.
-    let again = net::sync_with(&alice_ep, &alice.space, bob_addr.clone()).await.unwrap();
+    let again = net::sync_with(&alice_ep, &alice.space, bob_addr.clone(), Default::default())
+        .await
+        .unwrap();
     assert_eq!(again.outcome.changes_received, 0);
     let _ = rx.recv().await;
 
@@ -155,7 +159,7 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     .await
     .unwrap();
     let before = bodies(&carol);
-    let err = net::sync_with(&carol_ep, &carol.space, bob_addr.clone())
+    let err = net::sync_with(&carol_ep, &carol.space, bob_addr.clone(), Default::default())
         .await
         .unwrap_err();
     assert!(matches!(err, SyncError::NotPaired), "{err}");
@@ -225,7 +229,9 @@ mod pairing {
         let router = Router::builder(alice_ep.clone())
             .accept(SYNC_ALPN, SyncService::new(alice_space))
             .spawn();
-        net::sync_with(&bob_ep, &bob.space, addr(&alice_ep)).await.unwrap();
+        net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), Default::default())
+            .await
+            .unwrap();
         assert_eq!(bodies(&alice), vec!["alice before pairing", "bob before pairing"]);
         assert_eq!(bodies(&bob), bodies(&alice));
         let names = |o: &Opened| {
@@ -316,7 +322,7 @@ mod pairing {
         let router = Router::builder(alice_ep.clone())
             .accept(SYNC_ALPN, SyncService::new(alice_space))
             .spawn();
-        net::sync_with(&tablet_ep, &tablet.space, addr(&alice_ep))
+        net::sync_with(&tablet_ep, &tablet.space, addr(&alice_ep), Default::default())
             .await
             .unwrap();
         let view = alice.space.read().unwrap().view;

@@ -1,0 +1,406 @@
+//! The sync session over in-memory pipes: how many rounds and bytes each kind of session
+//! takes, that a new device gets the whole document, that hostile input ends the session
+//! without changing anything, and (proptest) that random edits on three replicas with
+//! random disconnects and stale sync states always converge.
+
+use automerge::ChangeHash;
+use duo_journal::{Device, Kind, NewEntry, Person, SpaceDoc};
+use duo_sync::frame::write_frame;
+use duo_sync::session::{Limits, Outcome, SessionError, run};
+use proptest::prelude::*;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, DuplexStream};
+
+fn entry(id: &str, body: &str) -> NewEntry {
+    NewEntry {
+        id: id.into(),
+        kind: Kind::Reflection,
+        author: "p".into(),
+        device: "d".into(),
+        created_at: 1,
+        edited_at: 1,
+        body: body.into(),
+        tags: vec![],
+        status: None,
+    }
+}
+
+fn space() -> SpaceDoc {
+    let mut d = SpaceDoc::new();
+    d.init(
+        "space",
+        &Person {
+            id: "p".into(),
+            name: "A".into(),
+        },
+        &Device {
+            id: "d".into(),
+            person: "p".into(),
+            label: "l".into(),
+            added_at: 0,
+        },
+    )
+    .unwrap();
+    d
+}
+
+/// A writer that fails once `budget` bytes went through: a connection cut mid-session.
+struct Cut {
+    inner: tokio::io::WriteHalf<DuplexStream>,
+    budget: Option<usize>,
+}
+
+impl AsyncWrite for Cut {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let n = match self.budget {
+            Some(0) => return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+            Some(b) => buf.len().min(b),
+            None => buf.len(),
+        };
+        let res = Pin::new(&mut self.inner).poll_write(cx, &buf[..n]);
+        if let (Poll::Ready(Ok(w)), Some(b)) = (&res, self.budget.as_mut()) {
+            *b -= *w;
+        }
+        res
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+type Res = Result<Outcome, SessionError>;
+
+/// One session between `a` and `b`, each with its own remembered shared heads; a side's
+/// writes fail after `cut` bytes when given. Like the real service, each side works on a
+/// copy and keeps it only when its session completed.
+async fn session(
+    a: &mut SpaceDoc,
+    sa: &mut Option<Vec<ChangeHash>>,
+    b: &mut SpaceDoc,
+    sb: &mut Option<Vec<ChangeHash>>,
+    cut: Option<usize>,
+) -> (Res, Res) {
+    let (a_io, b_io) = tokio::io::duplex(1 << 16);
+    let (mut ar, aw) = tokio::io::split(a_io);
+    let (mut br, bw) = tokio::io::split(b_io);
+    let mut aw = Cut { inner: aw, budget: cut };
+    let mut bw = Cut {
+        inner: bw,
+        budget: None,
+    };
+    let mut ca = SpaceDoc::load(&a.save()).unwrap();
+    let mut cb = SpaceDoc::load(&b.save()).unwrap();
+    let limits = Limits {
+        read_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let (ra, rb) = tokio::join!(
+        async {
+            let r = run(&mut ca, sa.as_deref(), &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            r
+        },
+        async {
+            let r = run(&mut cb, sb.as_deref(), &mut br, &mut bw, limits, None).await;
+            drop(bw);
+            r
+        }
+    );
+    if let Ok(o) = &ra {
+        *a = ca;
+        *sa = Some(o.shared_heads.clone());
+    }
+    if let Ok(o) = &rb {
+        *b = cb;
+        *sb = Some(o.shared_heads.clone());
+    }
+    (ra, rb)
+}
+
+#[tokio::test]
+async fn first_contact_then_one_round_trip_per_new_entry() {
+    let (mut a, mut b) = (space(), SpaceDoc::new());
+    let (mut sa, mut sb) = (None, None);
+    for i in 0..50 {
+        a.add_entry(&entry(&format!("a{i:02}"), "from a")).unwrap();
+        b.add_entry(&entry(&format!("b{i:02}"), "from b")).unwrap();
+    }
+    let (x, y) = session(&mut a, &mut sa, &mut b, &mut sb, None).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(a.contents(), b.contents());
+    assert_eq!(a.contents().entries.len(), 100);
+    assert!(x.changes_received > 0 && y.changes_received > 0);
+    assert_eq!(x.rounds, 2, "two histories that share nothing: hello, then catch-up");
+
+    // Both write one entry while apart: one exchange carries both.
+    a.add_entry(&entry("a-new", "a says hello")).unwrap();
+    b.add_entry(&entry("b-new", "b says hello")).unwrap();
+    let (x, y) = session(&mut a, &mut sa, &mut b, &mut sb, None).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(a.contents(), b.contents());
+    assert_eq!((x.rounds, y.rounds), (1, 1), "{x:?}");
+    assert_eq!((x.changes_received, y.changes_received), (1, 1));
+    assert!(x.bytes_sent + x.bytes_received < 2048, "{x:?}");
+
+    // Nothing new: one exchange of heads.
+    let (x, _) = session(&mut a, &mut sa, &mut b, &mut sb, None).await;
+    let x = x.unwrap();
+    assert_eq!((x.rounds, x.changes_received), (1, 0));
+    assert!(x.bytes_sent < 200, "{x:?}");
+}
+
+#[tokio::test]
+async fn a_new_device_gets_the_whole_document_and_a_partner_with_own_entries_merges() {
+    let mut a = space();
+    for i in 0..600 {
+        a.add_entry(&entry(&format!("a{i:03}"), &"words ".repeat(20))).unwrap();
+        a.automerge().commit(); // one change per entry, as `duo journal add` makes them
+    }
+    // An empty device.
+    let (mut empty, mut s1, mut s2) = (SpaceDoc::new(), None, None);
+    let (x, y) = session(&mut a, &mut s1, &mut empty, &mut s2, None).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x.whole_document && y.whole_document);
+    assert_eq!(y.changes_received, a.change_count());
+    assert_eq!(a.contents(), empty.contents());
+
+    // A joiner who wrote before pairing: its history shares nothing with the space's.
+    let mut joiner = space();
+    joiner.add_entry(&entry("mine-1", "written before pairing")).unwrap();
+    let (mut s1, mut s2) = (None, None);
+    let (x, y) = session(&mut a, &mut s1, &mut joiner, &mut s2, None).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(y.whole_document, "{y:?}");
+    assert_eq!(x.rounds, 2);
+    assert_eq!(a.contents(), joiner.contents());
+    assert!(a.contents().entries.contains_key("mine-1"));
+}
+
+#[tokio::test]
+async fn stale_or_missing_states_fall_back_to_automerge_rounds_and_converge() {
+    // a and c share history through b, but never met: c wrote since, a wrote since.
+    let (mut a, mut b, mut c) = (space(), SpaceDoc::new(), SpaceDoc::new());
+    for i in 0..300 {
+        a.add_entry(&entry(&format!("a{i:03}"), "shared")).unwrap();
+        a.automerge().commit();
+    }
+    let (mut ab, mut ba, mut bc, mut cb) = (None, None, None, None);
+    session(&mut a, &mut ab, &mut b, &mut ba, None).await.0.unwrap();
+    session(&mut b, &mut bc, &mut c, &mut cb, None).await.0.unwrap();
+    a.add_entry(&entry("a-late", "a")).unwrap();
+    c.add_entry(&entry("c-late", "c")).unwrap();
+    let (mut ac, mut ca) = (None, None);
+    let (x, y) = session(&mut a, &mut ac, &mut c, &mut ca, None).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(a.contents(), c.contents());
+    assert!(!x.whole_document, "a shared history is not sent whole: {x:?}");
+    assert!(x.rounds > 2, "automerge rounds found the difference: {x:?}");
+    assert_eq!((x.changes_received, y.changes_received), (1, 1));
+    // A state that claims more than the peer has (the peer lost data) still converges.
+    let mut fresh = SpaceDoc::new();
+    let mut wrong = ab.clone();
+    let (x, _) = session(&mut a, &mut wrong, &mut fresh, &mut None, None).await;
+    x.unwrap();
+    assert_eq!(a.contents(), fresh.contents());
+}
+
+#[tokio::test]
+async fn garbage_from_the_peer_ends_the_session_and_changes_nothing() {
+    let mut a = space();
+    a.add_entry(&entry("a1", "mine")).unwrap();
+    let before = a.contents();
+    let (a_io, mut peer) = tokio::io::duplex(1 << 16);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    write_frame(&mut peer, 3, b"definitely not a hello").await.unwrap();
+    let res = run(&mut a, None, &mut ar, &mut aw, Limits::default(), None).await;
+    assert!(matches!(res, Err(SessionError::BadMessage(_))), "{res:?}");
+    assert_eq!(a.contents(), before);
+    // A frame kind that does not belong in a hello.
+    let (a_io, mut peer) = tokio::io::duplex(1 << 16);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    write_frame(&mut peer, 99, b"").await.unwrap();
+    let res = run(&mut a, None, &mut ar, &mut aw, Limits::default(), None).await;
+    assert!(matches!(res, Err(SessionError::BadKind(99))), "{res:?}");
+}
+
+#[tokio::test]
+async fn silent_peer_hits_the_deadline() {
+    let mut a = SpaceDoc::new();
+    let (a_io, _peer) = tokio::io::duplex(1 << 16);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let limits = Limits {
+        read_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let res = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
+    assert!(matches!(res, Err(SessionError::Timeout(_))), "{res:?}");
+}
+
+/// A hand-written peer: a hello with heads nobody knows, then the frames in `once`, then
+/// the frames in `forever` over and over, reading one frame after each.
+async fn hostile_peer(peer: DuplexStream, once: Vec<(u8, Vec<u8>)>, forever: Vec<(u8, Vec<u8>)>) {
+    use duo_sync::frame::read_frame;
+    let (mut pr, mut pw) = tokio::io::split(peer);
+    #[derive(serde::Serialize)]
+    struct Hello {
+        heads: Vec<[u8; 32]>,
+        sample: Vec<[u8; 32]>,
+        changes: Vec<Vec<u8>>,
+    }
+    let hello = postcard_hello(&Hello {
+        heads: vec![[7u8; 32]],
+        sample: vec![],
+        changes: vec![],
+    });
+    fn postcard_hello<T: serde::Serialize>(h: &T) -> Vec<u8> {
+        postcard::to_allocvec(h).unwrap()
+    }
+    let _ = write_frame(&mut pw, 3, &hello).await;
+    let _ = read_frame(&mut pr, 1 << 20).await;
+    for (kind, payload) in once.iter().chain(forever.iter().cycle()) {
+        if write_frame(&mut pw, *kind, payload).await.is_err() || read_frame(&mut pr, 1 << 24).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn endless_useless_messages_are_cut_off() {
+    let mut a = space();
+    a.add_entry(&entry("a1", "mine")).unwrap();
+    let useless = {
+        let mut st = automerge::sync::State::new();
+        use automerge::sync::SyncDoc;
+        SpaceDoc::new()
+            .automerge()
+            .sync()
+            .generate_sync_message(&mut st)
+            .unwrap()
+            .encode()
+    };
+    let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
+    let (a_io, peer) = tokio::io::duplex(1 << 20);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let limits = Limits {
+        max_idle_rounds: 5,
+        ..Limits::default()
+    };
+    let before = a.contents();
+    let (res, _) = tokio::join!(
+        async {
+            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            drop(ar);
+            r
+        },
+        // The catch-up frame first, then sync messages forever.
+        hostile_peer(peer, vec![(4, empty_changes)], vec![(1, useless)])
+    );
+    assert!(matches!(res, Err(SessionError::NoProgress(_))), "{res:?}");
+    assert_eq!(a.contents(), before);
+}
+
+#[tokio::test]
+async fn an_oversized_document_is_refused_before_it_is_read() {
+    let mut a = space();
+    let (a_io, peer) = tokio::io::duplex(1 << 20);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let limits = Limits {
+        max_document: 1 << 20,
+        ..Limits::default()
+    };
+    let huge = (10u64 << 30).to_be_bytes().to_vec();
+    let (res, _) = tokio::join!(
+        async {
+            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            drop(ar);
+            r
+        },
+        hostile_peer(peer, vec![(5, huge)], vec![])
+    );
+    assert!(
+        matches!(
+            &res,
+            Err(SessionError::Frame(duo_sync::frame::FrameError::TooLarge { .. }))
+        ),
+        "{res:?}"
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(usize),
+    Edit(usize),
+    Sync(usize, usize, Option<usize>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..3usize).prop_map(Op::Write),
+        (0..3usize).prop_map(Op::Edit),
+        (0..3usize, 0..3usize, proptest::option::of(0..4000usize)).prop_map(|(a, b, c)| Op::Sync(a, b, c)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    /// Random edits on three replicas, random sessions between them, some cut off after a
+    /// random number of bytes (so one side may keep a sync state the other never stored):
+    /// after full sessions at the end, all three hold the same journal.
+    #[test]
+    fn three_replicas_with_random_disconnects_converge(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut docs = [space(), SpaceDoc::new(), SpaceDoc::new()];
+            let mut states: [[Option<Vec<ChangeHash>>; 3]; 3] = Default::default();
+            let mut n = 0;
+            for op in ops {
+                match op {
+                    Op::Write(i) => {
+                        n += 1;
+                        docs[i].add_entry(&entry(&format!("e{n}"), &format!("body {n}"))).unwrap();
+                    }
+                    Op::Edit(i) => {
+                        if let Some(id) = docs[i].entry_ids().first().cloned() {
+                            n += 1;
+                            let patch = duo_journal::EntryPatch { body: Some(format!("edit {n}")), tags: None, status: None, edited_at: n as i64 };
+                            docs[i].edit_entry(&id, &patch).unwrap();
+                        }
+                    }
+                    Op::Sync(x, y, cut) if x != y => {
+                        let (lo, hi) = (x.min(y), x.max(y));
+                        let (left, right) = docs.split_at_mut(hi);
+                        let mut s_lo = states[lo][hi].take();
+                        let mut s_hi = states[hi][lo].take();
+                        let _ = session(&mut left[lo], &mut s_lo, &mut right[0], &mut s_hi, cut).await;
+                        states[lo][hi] = s_lo;
+                        states[hi][lo] = s_hi;
+                    }
+                    Op::Sync(..) => {}
+                }
+            }
+            for (x, y) in [(0, 1), (1, 2), (0, 2), (0, 1)] {
+                let (left, right) = docs.split_at_mut(y);
+                let mut s_x = states[x][y].take();
+                let mut s_y = states[y][x].take();
+                let (a, b) = session(&mut left[x], &mut s_x, &mut right[0], &mut s_y, None).await;
+                a.unwrap();
+                b.unwrap();
+                states[x][y] = s_x;
+                states[y][x] = s_y;
+            }
+            let c0 = docs[0].contents();
+            prop_assert_eq!(&c0, &docs[1].contents());
+            prop_assert_eq!(&c0, &docs[2].contents());
+            prop_assert_eq!(docs[0].heads(), docs[2].heads());
+            Ok(())
+        })?;
+    }
+}
