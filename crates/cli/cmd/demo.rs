@@ -112,13 +112,14 @@ pub fn run(p: &Printer) -> Result<i32> {
         ));
         a.refresh_members(&alice)?;
         b.refresh_members(&bob)?;
-        let (router, _served) = a.serve_sync(&alice);
+        let (router, mut served) = a.serve_sync(&alice);
         let states = duo_sync::device::sync_states(&bob)?;
         let options = duo_sync::net::SyncOptions {
             states: Some(&states),
             progress: None,
         };
         duo_sync::net::sync_with(&b.endpoint, &bob.space, addr.clone(), options).await?;
+        served.recv().await; // Alice has stored what Bob sent
         side_by_side(
             p,
             "3. After the first sync, both devices hold the whole space:",
@@ -129,6 +130,7 @@ pub fn run(p: &Printer) -> Result<i32> {
         write(&alice, Kind::Reflection, "I'd like us to plan Sunday together", t + 3)?;
         write(&bob, Kind::Appreciation, "Thank you for dinner", t + 4)?;
         let r = duo_sync::net::sync_with(&b.endpoint, &bob.space, addr, options).await?;
+        served.recv().await;
         p.data(&format!(
             "\n4. Both write offline again, then sync: {} bytes sent, {} received, in {} round(s).",
             r.outcome.bytes_sent, r.outcome.bytes_received, r.outcome.rounds

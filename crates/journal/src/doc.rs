@@ -359,45 +359,90 @@ impl SpaceDoc {
         c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
-            let Some((kind, id)) = key.split_once('/') else {
-                continue;
-            };
-            let obj = item.id();
-            match kind {
-                "entry" => {
-                    if let Some(e) = self.read_entry(id, &obj) {
-                        c.entries.insert(id.to_string(), e);
-                    }
-                }
-                "person" => {
-                    if let Some(name) = self.get_str(&obj, "name") {
-                        c.persons.insert(
-                            id.to_string(),
-                            Person {
-                                id: id.to_string(),
-                                name,
-                            },
-                        );
-                    }
-                }
-                "device" => {
-                    if let (Some(person), Some(label)) = (self.get_str(&obj, "person"), self.get_str(&obj, "label")) {
-                        let added_at = self.get_i64(&obj, "added_at").unwrap_or(0);
-                        c.devices.insert(
-                            id.to_string(),
-                            Device {
-                                id: id.to_string(),
-                                person,
-                                label,
-                                added_at,
-                            },
-                        );
-                    }
-                }
-                _ => {}
-            }
+            self.read_item(&mut c, key, &item.id());
         }
         c
+    }
+
+    /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
+    /// date by reading only the root keys that changed since: after a sync brought one new
+    /// entry, this is a few reads instead of the whole journal.
+    pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
+        use automerge::{PatchAction, Prop};
+        let after = self.doc.get_heads();
+        let mut keys = std::collections::BTreeSet::new();
+        for p in self.doc.diff(before, &after) {
+            let key = match (p.path.first(), &p.action) {
+                (Some((_, Prop::Map(k))), _) => k.clone(),
+                (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.clone(),
+                (
+                    None,
+                    PatchAction::Conflict {
+                        prop: Prop::Map(key), ..
+                    },
+                ) => key.clone(),
+                _ => {
+                    *c = self.contents();
+                    return;
+                }
+            };
+            keys.insert(key);
+        }
+        c.schema = self.schema();
+        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        for key in keys {
+            if let Some((kind, id)) = key.split_once('/') {
+                match kind {
+                    "entry" => c.entries.remove(id).map(|_| ()),
+                    "person" => c.persons.remove(id).map(|_| ()),
+                    "device" => c.devices.remove(id).map(|_| ()),
+                    _ => None,
+                };
+            }
+            if let Ok(Some((Value::Object(_), obj))) = self.doc.get(ROOT, key.as_str()) {
+                self.read_item(c, &key, &obj);
+            }
+        }
+    }
+
+    /// Read one root item (`entry/…`, `person/…`, `device/…`) into `c`.
+    fn read_item(&self, c: &mut Contents, key: &str, obj: &ObjId) {
+        let Some((kind, id)) = key.split_once('/') else {
+            return;
+        };
+        match kind {
+            "entry" => {
+                if let Some(e) = self.read_entry(id, obj) {
+                    c.entries.insert(id.to_string(), e);
+                }
+            }
+            "person" => {
+                if let Some(name) = self.get_str(obj, "name") {
+                    c.persons.insert(
+                        id.to_string(),
+                        Person {
+                            id: id.to_string(),
+                            name,
+                        },
+                    );
+                }
+            }
+            "device" => {
+                if let (Some(person), Some(label)) = (self.get_str(obj, "person"), self.get_str(obj, "label")) {
+                    let added_at = self.get_i64(obj, "added_at").unwrap_or(0);
+                    c.devices.insert(
+                        id.to_string(),
+                        Device {
+                            id: id.to_string(),
+                            person,
+                            label,
+                            added_at,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The root keys of entries in this document (cheap; for collision checks).

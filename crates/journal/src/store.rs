@@ -576,7 +576,26 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
         self.storage.write(&name, &bytes)?;
-        let contents = doc.contents();
+        // A view of exactly what was loaded is brought up to date by reading only what
+        // the sync changed; otherwise the whole document is read out.
+        let current = match self.stored_view(&mut Vec::new()) {
+            Ok(Some(view)) if unchanged && view.covers == *loaded => Some(view),
+            _ => None,
+        };
+        let contents = match current {
+            Some(view) => {
+                let mut c = Contents {
+                    schema: view.schema,
+                    space_id: view.space_id,
+                    persons: view.persons,
+                    devices: view.devices,
+                    entries: view.entries,
+                };
+                doc.refresh_contents(&mut c, heads);
+                c
+            }
+            None => doc.contents(),
+        };
         let entries = contents.entries.len();
         if unchanged {
             let mut covers = loaded.clone();

@@ -325,6 +325,26 @@ proptest! {
         run_convergence(3, &ops, &order)?;
     }
 
+    /// Reading only what changed since earlier heads (what a sync does to keep the view
+    /// current) gives exactly what reading the whole document gives.
+    #[test]
+    fn refreshed_contents_match_a_full_read(
+        before in prop::collection::vec(op_strategy(2), 0..20),
+        after in prop::collection::vec(op_strategy(2), 0..30),
+    ) {
+        let mut reps = replicas(&initial_doc(), 2);
+        for (t, op) in before.iter().enumerate() {
+            apply(&mut reps, op, t as i64 + 2);
+        }
+        let heads = reps[0].heads();
+        let mut contents = reps[0].contents();
+        for (t, op) in after.iter().enumerate() {
+            apply(&mut reps, op, t as i64 + 100);
+        }
+        reps[0].refresh_contents(&mut contents, &heads);
+        prop_assert_eq!(contents, reps[0].contents());
+    }
+
     /// Merging replicas pairwise in any order (not through one hub) also converges:
     /// every replica merges every other one, in a random sequence of pairs, twice over.
     #[test]

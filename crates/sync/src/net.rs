@@ -9,7 +9,7 @@ use crate::SyncError;
 use crate::session::{self, Limits, Outcome, Progress, SessionError};
 use crate::store::AgeStore;
 use automerge::ChangeHash;
-use duo_journal::{Journal, SpaceDoc, Storage};
+use duo_journal::{Journal, Storage};
 use iroh::endpoint::{
     AfterHandshakeOutcome, Connection, EndpointHooks, NetReportConfig, PortmapperConfig, VarInt, presets,
 };
@@ -211,29 +211,52 @@ pub struct SyncOptions<'a> {
     pub progress: Option<Progress<'a>>,
 }
 
-/// Run a session on a fresh copy of the journal and store what arrived. Nothing is stored
-/// unless the session completed (every change was checked as it was applied, and every
-/// head the peer announced is here).
-async fn sync_stream<R, W>(
+/// Run a session on a fresh copy of the journal, close our side of the stream, and store
+/// what arrived. Nothing is stored unless the session completed (every change was checked
+/// as it was applied, and every head the peer announced is here). Loading and storing run
+/// off the async threads, so a large journal does not stall the endpoint; the stream is
+/// wound down before storing, so the peer does not wait for this side's disk.
+async fn sync_stream(
     journal: &Journal<AgeStore>,
     peer: &EndpointId,
     options: SyncOptions<'_>,
-    r: &mut R,
-    w: &mut W,
-) -> Result<Report, SyncError>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let before_entries = journal.read()?.view.entries.len();
-    let (mut doc, loaded): (SpaceDoc, _) = journal.load_tracked()?;
+    send: &mut iroh::endpoint::SendStream,
+    recv: &mut iroh::endpoint::RecvStream,
+) -> Result<Report, SyncError> {
+    let blocking_journal = || Journal::new(journal.storage().clone());
+    let j = blocking_journal();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
+        let before = j.read()?.view.entries.len();
+        let (doc, loaded) = j.load_tracked()?;
+        Ok((before, doc, loaded))
+    })
+    .await
+    .map_err(net)?;
+    let (before_entries, mut doc, loaded) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            wind_down(send, recv).await;
+            return Err(e);
+        }
+    };
     let heads = doc.heads();
     let shared = options.states.and_then(|s| s.load(peer));
-    let outcome = session::run(&mut doc, shared.as_deref(), r, w, Limits::default(), options.progress)
-        .await
-        .map_err(session_error)?;
+    let outcome = session::run(
+        &mut doc,
+        shared.as_deref(),
+        recv,
+        send,
+        Limits::default(),
+        options.progress,
+    )
+    .await;
+    wind_down(send, recv).await;
+    let outcome = outcome.map_err(session_error)?;
     let after_entries = if doc.heads() != heads {
-        journal.store_synced(&mut doc, &heads, &loaded)?
+        let j = blocking_journal();
+        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &loaded))
+            .await
+            .map_err(net)??
     } else {
         before_entries
     };
@@ -320,8 +343,7 @@ impl ProtocolHandler for SyncService {
                 states: self.states.as_ref(),
                 progress: None,
             };
-            let report = sync_stream(&self.journal, &peer, options, &mut recv, &mut send).await;
-            wind_down(&mut send, &mut recv).await;
+            let report = sync_stream(&self.journal, &peer, options, &mut send, &mut recv).await;
             // The dialer closes once both sides have read everything; wait for it, bounded.
             let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
             report
@@ -345,9 +367,7 @@ pub async fn sync_with(
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        let report = sync_stream(journal, &id, options, &mut recv, &mut send).await;
-        wind_down(&mut send, &mut recv).await;
-        report
+        sync_stream(journal, &id, options, &mut send, &mut recv).await
     }
     .await;
     // A refusal shows up as a failed stream; the close reason says why.

@@ -118,11 +118,41 @@ fn bad(e: impl std::fmt::Display) -> SessionError {
     SessionError::BadMessage(e.to_string())
 }
 
+/// The first message each way. Heads are sent relative to the heads this side believes
+/// both shared last time (`base` names them by digest): a journal written with many
+/// offline `add`s has many heads, and resending them all every time would cost more than
+/// the entry itself.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Hello {
+    /// Digest of the assumed shared heads; all zero: none, and `heads` is complete.
+    base: [u8; 8],
+    /// Heads that are not among the assumed shared heads.
     heads: Vec<[u8; 32]>,
+    /// Which assumed shared heads (by position, sorted) are still heads.
+    kept: Vec<u32>,
+    /// On first contact: hashes of a few changes, to tell "behind" from "unrelated".
     sample: Vec<[u8; 32]>,
+    /// Changes made since the assumed shared heads.
     changes: Vec<Vec<u8>>,
+}
+
+const NO_BASE: [u8; 8] = [0; 8];
+
+fn digest(shared: &[ChangeHash]) -> [u8; 8] {
+    use sha2::Digest;
+    let mut sorted = shared.to_vec();
+    sorted.sort();
+    let mut h = sha2::Sha256::new();
+    for x in &sorted {
+        h.update(x.0);
+    }
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    if out == NO_BASE {
+        out[0] = 1;
+    }
+    out
 }
 
 /// What one side sends in the catch-up phase.
@@ -156,31 +186,37 @@ where
     let start = hashes(doc);
     let mut sent: HashSet<ChangeHash> = HashSet::new();
 
-    // 1. Hello.
-    let hello = hello_for(doc, shared, &start);
-    sent.extend(hello.changes.iter().map(Change::hash));
-    let payload = postcard::to_allocvec(&Hello {
-        heads: doc.heads().iter().map(|h| h.0).collect(),
-        sample: hello.sample,
-        changes: hello.changes.into_iter().map(|c| c.raw_bytes().to_vec()).collect(),
-    })
-    .map_err(bad)?;
-    out.rounds += 1;
-    let (s, got) = tokio::join!(write_frame(w, KIND_HELLO, &payload), read_one(r, limits));
-    s?;
-    out.bytes_sent += 6 + payload.len() as u64;
-    let frame = got?;
-    out.bytes_received += 6 + frame.payload.len() as u64;
-    if frame.kind != KIND_HELLO {
-        return Err(SessionError::BadKind(frame.kind));
-    }
-    let theirs: Hello = postcard::from_bytes(&frame.payload).map_err(bad)?;
-    if theirs.heads.len() > MAX_HASHES || theirs.sample.len() > MAX_HASHES {
-        return Err(bad("too many hashes in the hello"));
-    }
-    let their_heads: Vec<ChangeHash> = theirs.heads.iter().map(|h| ChangeHash(*h)).collect();
-    let their_sample: Vec<ChangeHash> = theirs.sample.iter().map(|h| ChangeHash(*h)).collect();
-    apply(doc, theirs.changes)?;
+    // 1. Hello, relative to what this side believes both shared last time.
+    let mut base_heads: Vec<ChangeHash> = shared
+        .filter(|s| !s.is_empty() && s.iter().all(|h| start.contains(h)))
+        .map(<[ChangeHash]>::to_vec)
+        .unwrap_or_default();
+    base_heads.sort();
+    let (mine, carried) = hello_for(doc, &base_heads);
+    sent.extend(carried);
+    let theirs = exchange_hello(doc, r, w, limits, &mut out, mine).await?;
+    let base = if base_heads.is_empty() {
+        NO_BASE
+    } else {
+        digest(&base_heads)
+    };
+    let (their_heads, their_sample) = if theirs.base == base {
+        let mut heads = to_hashes(&theirs.heads);
+        for i in &theirs.kept {
+            heads.push(
+                *base_heads
+                    .get(*i as usize)
+                    .ok_or_else(|| bad("a kept head that is not there"))?,
+            );
+        }
+        (heads, to_hashes(&theirs.sample))
+    } else {
+        // The two sides remember different last syncs (one of them did not store the
+        // last session): both see the mismatch, and both say their heads in full.
+        let (again, _) = hello_for(doc, &[]);
+        let full = exchange_hello(doc, r, w, limits, &mut out, again).await?;
+        (to_hashes(&full.heads), to_hashes(&full.sample))
+    };
 
     // 2. Catch-up, unless the hello brought both sides level.
     if !level(doc, &their_heads, &sent) {
@@ -215,39 +251,80 @@ where
     if missing > 0 {
         return Err(SessionError::Incomplete(missing));
     }
-    out.changes_received = hashes(doc).len().saturating_sub(start.len());
+    out.changes_received = doc.change_count().saturating_sub(start.len());
     out.shared_heads = doc.heads();
     Ok(out)
 }
 
-struct HelloOut {
-    sample: Vec<[u8; 32]>,
-    changes: Vec<Change>,
+/// This side's hello relative to `base` (sorted; empty: none), and the hashes of the
+/// changes it carries.
+fn hello_for(doc: &mut SpaceDoc, base: &[ChangeHash]) -> (Hello, Vec<ChangeHash>) {
+    let heads = doc.heads();
+    if base.is_empty() {
+        let metas: Vec<ChangeHash> = doc.automerge().get_changes_meta(&[]).iter().map(|m| m.hash).collect();
+        let step = metas.len().div_ceil(SAMPLE).max(1);
+        let hello = Hello {
+            base: NO_BASE,
+            heads: heads.iter().map(|h| h.0).collect(),
+            kept: Vec::new(),
+            sample: metas.iter().step_by(step).map(|h| h.0).collect(),
+            changes: Vec::new(),
+        };
+        return (hello, Vec::new());
+    }
+    let mut changes = doc.automerge().get_changes(base);
+    if changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>() > HELLO_CHANGES_MAX {
+        changes.clear(); // the catch-up sends them
+    }
+    let hello = Hello {
+        base: digest(base),
+        heads: heads
+            .iter()
+            .filter(|h| base.binary_search(h).is_err())
+            .map(|h| h.0)
+            .collect(),
+        kept: (0..base.len() as u32)
+            .filter(|i| heads.contains(&base[*i as usize]))
+            .collect(),
+        sample: Vec::new(),
+        changes: changes.iter().map(|c| c.raw_bytes().to_vec()).collect(),
+    };
+    (hello, changes.iter().map(Change::hash).collect())
 }
 
-/// The changes since what was last shared with this peer, or on first contact a sample.
-fn hello_for(doc: &mut SpaceDoc, shared: Option<&[ChangeHash]>, all: &HashSet<ChangeHash>) -> HelloOut {
-    match shared {
-        Some(shared) if !shared.is_empty() && shared.iter().all(|h| all.contains(h)) => {
-            let mut changes = doc.automerge().get_changes(shared);
-            let size: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
-            if size > HELLO_CHANGES_MAX {
-                changes.clear();
-            }
-            HelloOut {
-                sample: Vec::new(),
-                changes,
-            }
-        }
-        _ => {
-            let metas: Vec<ChangeHash> = doc.automerge().get_changes_meta(&[]).iter().map(|m| m.hash).collect();
-            let step = metas.len().div_ceil(SAMPLE).max(1);
-            HelloOut {
-                sample: metas.iter().step_by(step).map(|h| h.0).collect(),
-                changes: Vec::new(),
-            }
-        }
+fn to_hashes(v: &[[u8; 32]]) -> Vec<ChangeHash> {
+    v.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+/// Send our hello and read theirs (at once), apply the changes it carries, and return it.
+async fn exchange_hello<R, W>(
+    doc: &mut SpaceDoc,
+    r: &mut R,
+    w: &mut W,
+    limits: Limits,
+    out: &mut Outcome,
+    mine: Hello,
+) -> Result<Hello, SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let payload = postcard::to_allocvec(&mine).map_err(bad)?;
+    out.rounds += 1;
+    let (s, got) = tokio::join!(write_frame(w, KIND_HELLO, &payload), read_one(r, limits));
+    s?;
+    out.bytes_sent += 6 + payload.len() as u64;
+    let frame = got?;
+    out.bytes_received += 6 + frame.payload.len() as u64;
+    if frame.kind != KIND_HELLO {
+        return Err(SessionError::BadKind(frame.kind));
     }
+    let mut theirs: Hello = postcard::from_bytes(&frame.payload).map_err(bad)?;
+    if theirs.heads.len() > MAX_HASHES || theirs.sample.len() > MAX_HASHES || theirs.kept.len() > MAX_HASHES {
+        return Err(bad("too many hashes in the hello"));
+    }
+    apply(doc, std::mem::take(&mut theirs.changes))?;
+    Ok(theirs)
 }
 
 fn hashes(doc: &mut SpaceDoc) -> HashSet<ChangeHash> {
@@ -299,17 +376,24 @@ fn catch_up(
         }
         Vec::new()
     };
-    let todo: Vec<Change> = doc
+    // Count first (metadata only); build change objects only when they are sent as such.
+    let todo: HashSet<ChangeHash> = doc
+        .automerge()
+        .get_changes_meta(&base)
+        .iter()
+        .map(|m| m.hash)
+        .filter(|h| !sent.contains(h))
+        .collect();
+    if todo.len() > DOC_THRESHOLD && todo.len() * 2 >= total {
+        return CatchUp::Document(doc.save());
+    }
+    let changes = doc
         .automerge()
         .get_changes(&base)
         .into_iter()
-        .filter(|c| !sent.contains(&c.hash()))
+        .filter(|c| todo.contains(&c.hash()))
         .collect();
-    if todo.len() > DOC_THRESHOLD && todo.len() * 2 >= total {
-        CatchUp::Document(doc.save())
-    } else {
-        CatchUp::Changes(todo)
-    }
+    CatchUp::Changes(changes)
 }
 
 fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
@@ -324,7 +408,7 @@ fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
 /// Merge a whole document from the peer: the smaller side is merged into the larger.
 fn merge_document(doc: &mut SpaceDoc, bytes: &[u8]) -> Result<(), SessionError> {
     let mut theirs = SpaceDoc::load_untrusted(bytes).map_err(bad)?;
-    if hashes(&mut theirs).len() > hashes(doc).len() {
+    if theirs.change_count() > doc.change_count() {
         theirs.merge(doc).map_err(bad)?;
         std::mem::swap(doc, &mut theirs);
     } else {

@@ -208,7 +208,11 @@ impl Storage for AgeStore {
         let sealed =
             age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
         self.ensure_dirs().map_err(|e| io(name, e))?;
-        write_durably(&self.path_of(name), &sealed).map_err(|e| io(name, e))
+        let path = self.path_of(name);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| io(name, e))?;
+        }
+        write_durably(&path, &sealed).map_err(|e| io(name, e))
     }
 
     fn remove(&self, name: &str) -> Result<(), StorageError> {
