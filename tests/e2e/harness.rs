@@ -1,7 +1,9 @@
 //! A temporary home per device, a cleared environment, and helpers to run `duo`.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_duo");
 
@@ -147,6 +149,84 @@ impl Device {
             .map(|e| e["body"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// Start `duo pair --ticket --yes` (plus `extra`) on `d`; return the process and the ticket
+/// it printed on the first line of stdout.
+pub fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
+    let mut args = vec!["pair", "--ticket", "--yes"];
+    args.extend_from_slice(extra);
+    let mut child = d
+        .command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("duo1:"), "ticket on the first line of stdout: {line}");
+    (child, line.trim().to_string())
+}
+
+/// Wait (up to 60 s) for a `duo pair` started by [`start_invite`]; killed if it does not end.
+pub fn finish_invite(mut child: Child) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("duo pair did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Run {
+        code: child.wait().unwrap().code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr,
+    }
+}
+
+/// The verification words a pairing printed on stderr.
+pub fn words(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Verification words: "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Pair `joiner` with `inviter` by ticket (`extra`: e.g. `--own-device`); both confirm,
+/// both see the same words, the code never shows on stderr. Returns both runs (inviter,
+/// joiner).
+pub fn pair_by_ticket(inviter: &Device, joiner: &Device, extra: &[&str]) -> (Run, Run) {
+    let (child, ticket) = start_invite(inviter, extra);
+    let joined = joiner.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
+    if joined.code != 0 {
+        let invited = finish_invite(child);
+        panic!(
+            "pair join failed\njoiner:\n{}\ninviter:\n{}",
+            joined.stderr, invited.stderr
+        );
+    }
+    let invited = finish_invite(child);
+    assert_eq!(invited.code, 0, "{}", invited.stderr);
+    assert_eq!(words(&invited.stderr).split(' ').count(), 4);
+    assert_eq!(
+        words(&invited.stderr),
+        words(&joined.stderr),
+        "both screens show the same words"
+    );
+    let secret = ticket.split('#').nth(1).unwrap();
+    assert!(
+        !invited.stderr.contains(secret) && !joined.stderr.contains(secret),
+        "the code is never on stderr"
+    );
+    (invited, joined)
 }
 
 /// Every regular file below `dir`.
