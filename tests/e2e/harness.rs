@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_duo");
@@ -55,6 +56,8 @@ pub struct Device {
     pub dir: tempfile::TempDir,
     pub now: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Run every command inside this network namespace (see `netlab`).
+    pub netns: Option<String>,
 }
 
 impl Device {
@@ -64,6 +67,7 @@ impl Device {
             dir: tempfile::tempdir().expect("tempdir"),
             now: None,
             env: Vec::new(),
+            netns: None,
         }
     }
 
@@ -79,7 +83,10 @@ impl Device {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        self.command_via(Command::new(BIN), args)
+        match &self.netns {
+            Some(ns) => self.command_in(ns, args),
+            None => self.command_via(Command::new(BIN), args),
+        }
     }
 
     /// `duo` run inside a network namespace (`ip netns exec NS duo …`).
@@ -148,6 +155,127 @@ impl Device {
             .iter()
             .map(|e| e["body"].as_str().unwrap().to_string())
             .collect()
+    }
+}
+
+impl Device {
+    /// Run with stdin closed; a run that takes longer than `limit` is killed and fails the
+    /// test (a hang is a defect, not a slow network).
+    #[track_caller]
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duo");
+        let out = read_in_background(child.stdout.take().unwrap());
+        let err = read_in_background(child.stderr.take().unwrap());
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`duo {}` did not finish within {limit:?}", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        }
+    }
+
+    /// Start a long-running command (stdout discarded, stderr collected); it is killed when
+    /// the returned guard is dropped, also when the test fails.
+    pub fn spawn(&self, args: &[&str]) -> Bg {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duo");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Bg {
+            child,
+            log,
+            what: format!("duo {}", args.join(" ")),
+        }
+    }
+}
+
+fn read_in_background(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// A `duo` process running in the background; killed (SIGKILL) when dropped.
+pub struct Bg {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    what: String,
+}
+
+impl Bg {
+    /// What it printed on stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until stderr contains `needle` (e.g. the watcher's "Online as"); fail the test
+    /// if the process exits or `limit` passes first.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.log().contains(needle) {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                panic!(
+                    "`{}` exited ({st}) before printing {needle:?}:\n{}",
+                    self.what,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not print {needle:?} within {limit:?}:\n{}",
+                self.what,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fail the test if it has exited.
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Some(st) = self.child.try_wait().unwrap() {
+            panic!("`{}` exited ({st}):\n{}", self.what, self.log());
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
