@@ -22,6 +22,10 @@ bench entries="10000":
 soak:
     DUO_TEST_KILLS=3000 cargo test --release --test e2e crash -- --nocapture
 
+# Two syncing devices cut off from each other for 60 s (root; prints convergence times)
+soak-partition:
+    DUO_TEST_PARTITION_SECS=60 cargo test --test e2e partition_heals -- --nocapture
+
 # Install duo into ~/.cargo/bin
 install:
     cargo install --path . --locked

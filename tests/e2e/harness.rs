@@ -1,7 +1,10 @@
 //! A temporary home per device, a cleared environment, and helpers to run `duo`.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_duo");
 
@@ -53,6 +56,8 @@ pub struct Device {
     pub dir: tempfile::TempDir,
     pub now: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Run every command inside this network namespace (see `netlab`).
+    pub netns: Option<String>,
 }
 
 impl Device {
@@ -62,6 +67,7 @@ impl Device {
             dir: tempfile::tempdir().expect("tempdir"),
             now: None,
             env: Vec::new(),
+            netns: None,
         }
     }
 
@@ -77,7 +83,10 @@ impl Device {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        self.command_via(Command::new(BIN), args)
+        match &self.netns {
+            Some(ns) => self.command_in(ns, args),
+            None => self.command_via(Command::new(BIN), args),
+        }
     }
 
     /// `duo` run inside a network namespace (`ip netns exec NS duo …`).
@@ -147,6 +156,205 @@ impl Device {
             .map(|e| e["body"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+impl Device {
+    /// Run with stdin closed; a run that takes longer than `limit` is killed and fails the
+    /// test (a hang is a defect, not a slow network).
+    #[track_caller]
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duo");
+        let out = read_in_background(child.stdout.take().unwrap());
+        let err = read_in_background(child.stderr.take().unwrap());
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`duo {}` did not finish within {limit:?}", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        }
+    }
+
+    /// Start a long-running command (stdout discarded, stderr collected); it is killed when
+    /// the returned guard is dropped, also when the test fails.
+    pub fn spawn(&self, args: &[&str]) -> Bg {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn duo");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Bg {
+            child,
+            log,
+            what: format!("duo {}", args.join(" ")),
+        }
+    }
+}
+
+fn read_in_background(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// A `duo` process running in the background; killed (SIGKILL) when dropped.
+pub struct Bg {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    what: String,
+}
+
+impl Bg {
+    /// What it printed on stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until stderr contains `needle` (e.g. the watcher's "Online as"); fail the test
+    /// if the process exits or `limit` passes first.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.log().contains(needle) {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                panic!(
+                    "`{}` exited ({st}) before printing {needle:?}:\n{}",
+                    self.what,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not print {needle:?} within {limit:?}:\n{}",
+                self.what,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fail the test if it has exited.
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Some(st) = self.child.try_wait().unwrap() {
+            panic!("`{}` exited ({st}):\n{}", self.what, self.log());
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `duo pair --ticket --yes` (plus `extra`) on `d`; return the process and the ticket
+/// it printed on the first line of stdout.
+pub fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
+    let mut args = vec!["pair", "--ticket", "--yes"];
+    args.extend_from_slice(extra);
+    let mut child = d
+        .command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("duo1:"), "ticket on the first line of stdout: {line}");
+    (child, line.trim().to_string())
+}
+
+/// Wait (up to 60 s) for a `duo pair` started by [`start_invite`]; killed if it does not end.
+pub fn finish_invite(mut child: Child) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("duo pair did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Run {
+        code: child.wait().unwrap().code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr,
+    }
+}
+
+/// The verification words a pairing printed on stderr.
+pub fn words(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Verification words: "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Pair `joiner` with `inviter` by ticket (`extra`: e.g. `--own-device`); both confirm,
+/// both see the same words, the code never shows on stderr. Returns both runs (inviter,
+/// joiner).
+pub fn pair_by_ticket(inviter: &Device, joiner: &Device, extra: &[&str]) -> (Run, Run) {
+    let (child, ticket) = start_invite(inviter, extra);
+    let joined = joiner.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
+    if joined.code != 0 {
+        let invited = finish_invite(child);
+        panic!(
+            "pair join failed\njoiner:\n{}\ninviter:\n{}",
+            joined.stderr, invited.stderr
+        );
+    }
+    let invited = finish_invite(child);
+    assert_eq!(invited.code, 0, "{}", invited.stderr);
+    assert_eq!(words(&invited.stderr).split(' ').count(), 4);
+    assert_eq!(
+        words(&invited.stderr),
+        words(&joined.stderr),
+        "both screens show the same words"
+    );
+    let secret = ticket.split('#').nth(1).unwrap();
+    assert!(
+        !invited.stderr.contains(secret) && !joined.stderr.contains(secret),
+        "the code is never on stderr"
+    );
+    (invited, joined)
 }
 
 /// Every regular file below `dir`.

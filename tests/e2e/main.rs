@@ -2,9 +2,11 @@
 //! One test binary (see Cargo.toml), one module per area.
 
 mod harness;
+mod netlab;
 
 mod crash;
 mod errors;
+mod faults;
 mod import_export;
 mod journal;
 mod netns;

@@ -2,54 +2,10 @@
 //! namespace, so pairing by code is tested inside a namespace the test creates.
 
 use crate::harness::*;
+use crate::netlab::Netns;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A network namespace that exists for one test and is removed when dropped (also when the
-/// test fails).
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    /// A namespace with only `lo`, up, with multicast and a multicast route (enough for
-    /// mDNS between processes inside it). `None` (with a printed reason) when not root,
-    /// outside CI; under CI a missing capability is a failure.
-    pub fn lo_only(tag: &str) -> Option<Netns> {
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        if !root || !have_tool("ip") {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("namespace tests need root and iproute2 under CI");
-            }
-            eprintln!("skipping: network namespaces need root");
-            return None;
-        }
-        let name = format!("duo-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let ns = Netns { name };
-        for args in [
-            vec!["netns", "add", &ns.name],
-            vec!["-n", &ns.name, "link", "set", "lo", "up"],
-            vec!["-n", &ns.name, "link", "set", "lo", "multicast", "on"],
-            vec!["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", "lo"],
-        ] {
-            let st = Command::new("ip").args(&args).status().unwrap();
-            assert!(st.success(), "ip {args:?}");
-        }
-        Some(ns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
 
 #[test]
 fn pair_by_code_over_mdns_inside_a_namespace() {

@@ -1,69 +1,11 @@
 //! Pairing with a ticket and syncing, between real `duo` processes over loopback.
 
 use crate::harness::*;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-/// Start `duo pair --ticket --yes` on `d`; return the child and the ticket it printed.
-fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
-    let mut args = vec!["pair", "--ticket", "--yes"];
-    args.extend_from_slice(extra);
-    let mut child = d
-        .command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("duo1:"), "ticket on the first line of stdout: {line}");
-    (child, line.trim().to_string())
-}
-
-fn finish(mut child: Child) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "duo pair did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    Run {
-        code: child.wait().unwrap().code().unwrap_or(-1),
-        stdout: String::new(),
-        stderr,
-    }
-}
-
-fn words(stderr: &str) -> String {
-    stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("Verification words: "))
-        .unwrap_or_default()
-        .to_string()
-}
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 
 fn pair(alice: &Device, bob: &Device) {
-    let (inviter, ticket) = start_invite(alice, &[]);
-    let joined = bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
-    joined.ok();
-    let invited = finish(inviter);
-    assert_eq!(invited.code, 0, "{}", invited.stderr);
-    assert_eq!(words(&invited.stderr).split(' ').count(), 4);
-    assert_eq!(
-        words(&invited.stderr),
-        words(&joined.stderr),
-        "both screens show the same words"
-    );
-    let secret = ticket.split('#').nth(1).unwrap();
-    assert!(
-        !invited.stderr.contains(secret) && !joined.stderr.contains(secret),
-        "the code is never on stderr"
-    );
+    pair_by_ticket(alice, bob, &[]);
 }
 
 #[test]
@@ -136,7 +78,7 @@ fn a_wrong_code_fails_on_both_sides_and_uses_the_ticket_up() {
     let wrong = format!("{head}#{}", parts.join("-"));
     let joined = bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{wrong}\n"));
     assert!(joined.fails(1).contains("did not match"), "{}", joined.stderr);
-    let invited = finish(inviter);
+    let invited = finish_invite(inviter);
     assert_eq!(
         invited.code, 1,
         "the inviter stops: the code is used up\n{}",

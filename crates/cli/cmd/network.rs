@@ -325,6 +325,11 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
     }
 }
 
+/// `duo sync --watch`: the first pause before pushing again to a device that was not
+/// reached, doubled after each failed attempt up to the last.
+const WATCH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const WATCH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
     let p = &ctx.printer;
     let (router, mut rx) = online.serve_sync(&ctx.dev);
@@ -333,7 +338,13 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
         ctx.dev.config.device_label,
         online.addrs()
     ));
+    // `last`: the files as of the last push (or session a peer opened). `owed`: devices
+    // the last push did not reach; they get the push again after a growing pause even if
+    // nothing new is written (otherwise what was written during an outage would wait for
+    // the next local write).
     let mut last = ctx.dev.space.storage_fingerprint()?;
+    let mut owed: Vec<String> = Vec::new();
+    let mut retry: Option<(tokio::time::Instant, std::time::Duration)> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
     // One Ctrl-C future for the whole loop, so a Ctrl-C during a push is not lost.
     let ctrl_c = tokio::signal::ctrl_c();
@@ -346,16 +357,31 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
-                last = ctx.dev.space.storage_fingerprint()?;
+                // While a push is owed, keep owing it.
+                if owed.is_empty() {
+                    last = ctx.dev.space.storage_fingerprint()?;
+                }
             }
             _ = tick.tick() => {
                 let now = ctx.dev.space.storage_fingerprint()?;
-                if now != last {
+                let fresh = now != last;
+                let retry_due = retry.is_some_and(|(at, _)| tokio::time::Instant::now() >= at);
+                if fresh || retry_due {
                     let results = sync_all(&ctx.dev, online, None).await?;
-                    let sent = results.iter().filter(|r| r.result.is_ok()).count();
+                    let sent = results
+                        .iter()
+                        .filter(|r| r.result.is_ok() && (fresh || owed.contains(&r.device)))
+                        .count();
                     if sent > 0 {
                         p.info(format!("sent new entries to {}", count(sent, "device", "devices")));
                     }
+                    owed = results.iter().filter(|r| r.result.is_err()).map(|r| r.device.clone()).collect();
+                    retry = if owed.is_empty() {
+                        None
+                    } else {
+                        let pause = retry.map_or(WATCH_RETRY_FIRST, |(_, p)| (p * 2).min(WATCH_RETRY_MAX));
+                        Some((tokio::time::Instant::now() + pause, pause))
+                    };
                     last = ctx.dev.space.storage_fingerprint()?;
                 }
             }
