@@ -7,6 +7,7 @@ mod netlab;
 mod crash;
 mod errors;
 mod faults;
+mod handoff;
 mod import_export;
 mod journal;
 mod netns;

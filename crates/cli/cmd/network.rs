@@ -101,6 +101,10 @@ fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: 
 
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
     check_relay()?;
+    let p = &ctx.printer;
+    let _online = duo_sync::handoff::claim_exclusive(ctx.dev.home.root(), || {
+        p.info("Another duo command on this device is online; waiting for it (`duo sync --watch` steps aside and comes back after pairing)…")
+    })?;
     let rt = runtime()?;
     match &a.join {
         Some(PairCommand::Join(j)) => rt.block_on(join(&mut ctx, j.ticket, j.yes)),
@@ -257,16 +261,31 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    use duo_sync::handoff::{Claim, claim};
     check_relay()?;
+    let p = &ctx.printer;
+    let lock = match claim(ctx.dev.home.root(), || {
+        p.info("Another duo command on this device is online; waiting for it to finish…")
+    })? {
+        Claim::Mine(lock) => lock,
+        Claim::Watcher(_) if a.watch => {
+            return Err(CliError::new("`duo sync --watch` is already running on this device")
+                .hint("it keeps this device in sync; stop it with Ctrl-C first if you want to restart it"));
+        }
+        Claim::Watcher(w) => {
+            // One endpoint per device: the running watcher syncs for us.
+            p.info("`duo sync --watch` is running on this device; it syncs now for this command.");
+            let results = w.sync()?;
+            report(ctx, &results);
+            return Ok(0);
+        }
+    };
     let rt = runtime()?;
     rt.block_on(async {
-        let online = Online::bind(&ctx.dev, bind_override()?, false).await.map_err(|e| {
-            CliError::new(format!("could not go online: {e}"))
-                .hint("if `duo sync --watch` is running on this device, it is syncing already")
-        })?;
         if a.watch {
-            return watch(ctx, &online).await;
+            return watch(ctx, lock).await;
         }
+        let online = go_online(ctx).await?;
         let bar = ctx.printer.transfer_bar();
         let progress = |done: u64, total: u64| {
             bar.set_length(total);
@@ -276,7 +295,15 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         bar.finish_and_clear();
         online.endpoint.close().await;
         report(ctx, &results);
+        drop(lock);
         Ok(0)
+    })
+}
+
+async fn go_online(ctx: &Ctx) -> Result<Online> {
+    Online::bind(&ctx.dev, bind_override()?, false).await.map_err(|e| {
+        CliError::new(format!("could not go online: {e}"))
+            .hint("another program may use this device's port; `duo status` shows it")
     })
 }
 
@@ -330,7 +357,56 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
 const WATCH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
 const WATCH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15);
 
-async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
+/// Why the inner watch loop ended.
+enum WatchEnd {
+    Stop,
+    /// Another command on this device asked for the endpoint (e.g. `duo pair`).
+    Pause(duo_sync::handoff::Reply),
+}
+
+async fn watch(ctx: &Ctx, lock: duo_sync::handoff::OnlineLock) -> Result<i32> {
+    use duo_sync::handoff::{Listening, lock_for_watch};
+    let p = &ctx.printer;
+    let root = ctx.dev.home.root();
+    let mut lock = Some(lock);
+    // One Ctrl-C future for the whole run, so a Ctrl-C during a push is not lost.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if lock.is_none() {
+            tokio::select! {
+                _ = &mut ctrl_c => return Ok(130),
+                l = lock_for_watch(root) => lock = Some(l?),
+            }
+            p.info("Back online.");
+        }
+        let listening = Listening::bind(root)?;
+        let online = go_online(ctx).await?;
+        let end = watch_online(ctx, &online, &listening, &mut ctrl_c).await?;
+        online.endpoint.close().await;
+        drop(online); // the last handle: the port is free once this is gone
+        drop(listening);
+        match end {
+            WatchEnd::Stop => return Ok(130),
+            WatchEnd::Pause(reply) => {
+                drop(lock.take()); // released before answering, so the asker can take it
+                p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…");
+                tokio::select! {
+                    _ = &mut ctrl_c => return Ok(130),
+                    _ = reply.paused_until_done() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn watch_online(
+    ctx: &Ctx,
+    online: &Online,
+    listening: &duo_sync::handoff::Listening,
+    ctrl_c: &mut std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+) -> Result<WatchEnd> {
+    use duo_sync::handoff::Asked;
     let p = &ctx.printer;
     let (router, mut rx) = online.serve_sync(&ctx.dev);
     p.info(format!(
@@ -338,7 +414,7 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
         ctx.dev.config.device_label,
         online.addrs()
     ));
-    // `last`: the files as of the last push (or session a peer opened). `owed`: devices
+    // `last`: the files as of the last push. `owed`: devices
     // the last push did not reach; they get the push again after a growing pause even if
     // nothing new is written (otherwise what was written during an outage would wait for
     // the next local write).
@@ -346,21 +422,28 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
     let mut owed: Vec<String> = Vec::new();
     let mut retry: Option<(tokio::time::Instant, std::time::Duration)> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
-    // One Ctrl-C future for the whole loop, so a Ctrl-C during a push is not lost.
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
+    let end = loop {
         tokio::select! {
-            _ = &mut ctrl_c => break,
+            _ = &mut *ctrl_c => break WatchEnd::Stop,
+            asked = listening.next() => match asked {
+                Asked::Sync(reply) => {
+                    let results = sync_all(&ctx.dev, online, None).await;
+                    match &results {
+                        Ok(r) => reply.synced(Ok(r)).await,
+                        Err(e) => reply.synced(Err(e.to_string())).await,
+                    }
+                    last = ctx.dev.space.storage_fingerprint()?;
+                }
+                Asked::Pause(reply) => break WatchEnd::Pause(reply),
+            },
             Some((_, r)) = rx.recv() => {
                 if let Ok(r) = r && r.entries_after != r.entries_before {
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
-                // While a push is owed, keep owing it.
-                if owed.is_empty() {
-                    last = ctx.dev.space.storage_fingerprint()?;
-                }
+                // `last` stays as it was: what arrived changed the files, so the next tick
+                // passes it on to the other devices (and catches an entry written here just
+                // before the session); a peer that has it all answers in one round.
             }
             _ = tick.tick() => {
                 let now = ctx.dev.space.storage_fingerprint()?;
@@ -386,9 +469,9 @@ async fn watch(ctx: &Ctx, online: &Online) -> Result<i32> {
                 }
             }
         }
-    }
+    };
     let _ = router.shutdown().await;
-    Ok(130)
+    Ok(end)
 }
 
 pub fn devices(ctx: &Ctx) -> Result<i32> {

@@ -13,6 +13,7 @@
 pub mod code;
 pub mod device;
 pub mod frame;
+pub mod handoff;
 mod home;
 pub mod invite;
 pub mod net;

@@ -1,0 +1,352 @@
+//! One endpoint per device. A device's network key must never be bound by two processes
+//! at once (two endpoints with one key fight over the same peers), so every command that
+//! goes online first claims `<home>/local/online.lock`:
+//!
+//! - free: the command takes it and binds the endpoint itself;
+//! - held by `duo sync --watch`: the watcher listens on `<home>/local/online.sock` (0600,
+//!   in the 0700 home), and the command hands its work over: `sync` asks the watcher to
+//!   sync now and prints the watcher's results; `pair` asks it to step aside, pairs, and
+//!   the watcher comes back online when the pairing process has finished;
+//! - held by another one-shot command (`sync`, `pair`): the command waits for it.
+//!
+//! The socket speaks one JSON line each way; it carries no secret (no code, key or entry).
+
+use crate::SyncError;
+use crate::device::PeerResult;
+use crate::net::Report;
+use crate::session::Outcome;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LOCK: &str = "local/online.lock";
+const SOCKET: &str = "local/online.sock";
+/// How long a hand-off waits for the watcher's answer (a sync with every peer is bounded
+/// by 10 s per peer).
+const ANSWER_WITHIN: Duration = Duration::from_secs(300);
+
+fn io(path: &Path, source: std::io::Error) -> SyncError {
+    SyncError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// This process owns the device's endpoint while this lives.
+#[derive(Debug)]
+pub struct OnlineLock {
+    _file: File,
+    /// The watcher that stepped aside for us, kept connected until we are done.
+    _paused: Option<UnixStream>,
+}
+
+/// The result of [`claim`].
+#[derive(Debug)]
+pub enum Claim {
+    /// Go online yourself.
+    Mine(OnlineLock),
+    /// `duo sync --watch` is online on this device: hand the work to it.
+    Watcher(Watcher),
+}
+
+/// A connection to the running watcher.
+#[derive(Debug)]
+pub struct Watcher {
+    stream: UnixStream,
+}
+
+fn lock_file(root: &Path) -> Result<File, SyncError> {
+    let path = root.join(LOCK);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io(&path, e))
+}
+
+/// Try once: the lock, else a watcher.
+fn try_claim(root: &Path) -> Result<Option<Claim>, SyncError> {
+    let file = lock_file(root)?;
+    match file.try_lock() {
+        Ok(()) => {
+            return Ok(Some(Claim::Mine(OnlineLock {
+                _file: file,
+                _paused: None,
+            })));
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&root.join(LOCK), e)),
+    }
+    match UnixStream::connect(root.join(SOCKET)) {
+        Ok(stream) => {
+            stream.set_read_timeout(Some(ANSWER_WITHIN)).ok();
+            Ok(Some(Claim::Watcher(Watcher { stream })))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Claim the device's endpoint for this process. `waiting` is called once if another
+/// command holds it (this then waits until it is done).
+pub fn claim(root: &Path, waiting: impl FnOnce()) -> Result<Claim, SyncError> {
+    let mut waiting = Some(waiting);
+    loop {
+        if let Some(c) = try_claim(root)? {
+            return Ok(c);
+        }
+        if let Some(w) = waiting.take() {
+            w();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// Claim the endpoint for this process even if a watcher runs: it is asked to step aside
+/// until this process is done (the returned lock keeps it waiting).
+pub fn claim_exclusive(root: &Path, waiting: impl FnOnce()) -> Result<OnlineLock, SyncError> {
+    let mut waiting = Some(waiting);
+    loop {
+        match claim(root, || {
+            if let Some(w) = waiting.take() {
+                w()
+            }
+        })? {
+            Claim::Mine(lock) => return Ok(lock),
+            Claim::Watcher(w) => {
+                let stream = w.pause()?;
+                // The watcher let go of the lock; take it before anyone else does.
+                let file = lock_file(root)?;
+                for _ in 0..100 {
+                    match file.try_lock() {
+                        Ok(()) => {
+                            return Ok(OnlineLock {
+                                _file: file,
+                                _paused: Some(stream),
+                            });
+                        }
+                        Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(50)),
+                        Err(std::fs::TryLockError::Error(e)) => return Err(io(&root.join(LOCK), e)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Request {
+    Sync,
+    Pause,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PeerLine {
+    device: String,
+    label: String,
+    person: String,
+    error: Option<String>,
+    not_paired: bool,
+    entries_before: usize,
+    entries_after: usize,
+    bytes_sent: u64,
+    bytes_received: u64,
+    rounds: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+enum Answer {
+    Synced { peers: Vec<PeerLine> },
+    Paused,
+    Failed { error: String },
+}
+
+impl Watcher {
+    fn ask(&mut self, req: &Request) -> Result<Answer, SyncError> {
+        let path = PathBuf::from(SOCKET);
+        let mut line = serde_json::to_string(req).expect("serializes");
+        line.push('\n');
+        self.stream.write_all(line.as_bytes()).map_err(|e| io(&path, e))?;
+        let mut answer = String::new();
+        BufReader::new(&self.stream)
+            .read_line(&mut answer)
+            .map_err(|e| io(&path, e))?;
+        serde_json::from_str(&answer).map_err(|_| {
+            SyncError::Net("`duo sync --watch` on this device stopped before it answered; try again".into())
+        })
+    }
+
+    /// Ask the watcher to sync with every peer now; its results.
+    pub fn sync(mut self) -> Result<Vec<PeerResult>, SyncError> {
+        match self.ask(&Request::Sync)? {
+            Answer::Synced { peers } => Ok(peers.into_iter().map(PeerResult::from).collect()),
+            Answer::Failed { error } => Err(SyncError::Net(error)),
+            Answer::Paused => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+        }
+    }
+
+    /// Ask the watcher to go offline until the returned connection is closed.
+    fn pause(mut self) -> Result<UnixStream, SyncError> {
+        match self.ask(&Request::Pause)? {
+            Answer::Paused => Ok(self.stream),
+            Answer::Failed { error } => Err(SyncError::Net(error)),
+            Answer::Synced { .. } => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+        }
+    }
+}
+
+impl From<PeerLine> for PeerResult {
+    fn from(l: PeerLine) -> Self {
+        let result = match (l.error, l.not_paired) {
+            (Some(_), true) => Err(SyncError::NotPaired),
+            (Some(e), false) => Err(SyncError::Net(e)),
+            (None, _) => Ok(Report {
+                outcome: Outcome {
+                    rounds: l.rounds,
+                    bytes_sent: l.bytes_sent,
+                    bytes_received: l.bytes_received,
+                    ..Outcome::default()
+                },
+                entries_before: l.entries_before,
+                entries_after: l.entries_after,
+            }),
+        };
+        PeerResult {
+            device: l.device,
+            label: l.label,
+            person: l.person,
+            result,
+        }
+    }
+}
+
+impl From<&PeerResult> for PeerLine {
+    fn from(r: &PeerResult) -> Self {
+        let ok = r.result.as_ref().ok();
+        PeerLine {
+            device: r.device.clone(),
+            label: r.label.clone(),
+            person: r.person.clone(),
+            error: r.result.as_ref().err().map(ToString::to_string),
+            not_paired: matches!(r.result, Err(SyncError::NotPaired)),
+            entries_before: ok.map_or(0, |x| x.entries_before),
+            entries_after: ok.map_or(0, |x| x.entries_after),
+            bytes_sent: ok.map_or(0, |x| x.outcome.bytes_sent),
+            bytes_received: ok.map_or(0, |x| x.outcome.bytes_received),
+            rounds: ok.map_or(0, |x| x.outcome.rounds),
+        }
+    }
+}
+
+/// The watcher's side: the lock and the socket other commands reach it on.
+pub struct Listening {
+    root: PathBuf,
+    listener: tokio::net::UnixListener,
+}
+
+/// What another command asked the watcher for.
+pub enum Asked {
+    /// Sync now and answer with the results.
+    Sync(Reply),
+    /// Go offline; come back once `Reply::wait_until_done` returns.
+    Pause(Reply),
+}
+
+/// Where the watcher's answer goes.
+pub struct Reply(tokio::net::UnixStream);
+
+impl Listening {
+    /// Listen for hand-offs (the caller holds the lock). A socket left by a watcher that
+    /// died is replaced.
+    pub fn bind(root: &Path) -> Result<Listening, SyncError> {
+        let path = root.join(SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).map_err(|e| io(&path, e))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(&path, e))?;
+        Ok(Listening {
+            root: root.to_path_buf(),
+            listener,
+        })
+    }
+
+    /// The next request (requests that are not understood are dropped).
+    pub async fn next(&self) -> Asked {
+        use tokio::io::AsyncBufReadExt;
+        loop {
+            let Ok((stream, _)) = self.listener.accept().await else {
+                continue;
+            };
+            let mut reader = tokio::io::BufReader::new(stream);
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+            if !matches!(read, Ok(Ok(n)) if n > 0) {
+                continue;
+            }
+            let stream = reader.into_inner();
+            match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Sync) => return Asked::Sync(Reply(stream)),
+                Ok(Request::Pause) => return Asked::Pause(Reply(stream)),
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.root.join(SOCKET));
+    }
+}
+
+impl Reply {
+    async fn send(&mut self, answer: &Answer) {
+        use tokio::io::AsyncWriteExt;
+        let mut line = serde_json::to_string(answer).expect("serializes");
+        line.push('\n');
+        let _ = self.0.write_all(line.as_bytes()).await;
+    }
+
+    /// Answer a sync request.
+    pub async fn synced(mut self, results: Result<&[PeerResult], String>) {
+        let answer = match results {
+            Ok(r) => Answer::Synced {
+                peers: r.iter().map(PeerLine::from).collect(),
+            },
+            Err(error) => Answer::Failed { error },
+        };
+        self.send(&answer).await;
+    }
+
+    /// Say the endpoint is closed and the lock released, then wait until the command that
+    /// asked is done (it closes the connection, or its process ends).
+    pub async fn paused_until_done(mut self) {
+        use tokio::io::AsyncReadExt;
+        self.send(&Answer::Paused).await;
+        let mut buf = [0u8; 64];
+        while matches!(self.0.read(&mut buf).await, Ok(n) if n > 0) {}
+    }
+}
+
+/// Take the lock for a watcher, waiting while another command holds it.
+pub async fn lock_for_watch(root: &Path) -> Result<OnlineLock, SyncError> {
+    let file = lock_file(root)?;
+    let path = root.join(LOCK);
+    tokio::task::spawn_blocking(move || file.lock().map(|_| file))
+        .await
+        .map_err(|e| SyncError::Net(e.to_string()))?
+        .map(|file| OnlineLock {
+            _file: file,
+            _paused: None,
+        })
+        .map_err(|e| io(&path, e))
+}
