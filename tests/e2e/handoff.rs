@@ -23,10 +23,24 @@ fn a_running_watch_does_the_work_of_other_network_commands() {
     let bob = Device::new("Bob");
     pair_by_ticket(&alice, &bob, &[]);
 
+    let status = bob.run(&["status", "--json"]).json();
+    assert_eq!(status["online"], false, "{status}");
+    assert_eq!(status["addresses"], serde_json::json!([]), "{status}");
+
     let mut alice_watch = alice.spawn(&["sync", "--watch"]);
     let mut bob_watch = bob.spawn(&["sync", "--watch"]);
     alice_watch.wait_for("Online as", WAIT);
     bob_watch.wait_for("Online as", WAIT);
+
+    // While online, status says where this device's endpoint is bound.
+    let status = bob.run(&["status", "--json"]).json();
+    assert_eq!(status["online"], true, "{status}");
+    let addrs = status["addresses"].as_array().unwrap();
+    assert!(
+        addrs.iter().any(|a| a.as_str().unwrap().starts_with("127.0.0.1:")),
+        "{status}"
+    );
+    assert_eq!(status["endpoint_id"].as_str().unwrap().len(), 64, "{status}");
 
     // A second watcher on the same device refuses: it would bind the same key twice.
     let again = bob.run_within(&["sync", "--watch"], WAIT);

@@ -435,6 +435,7 @@ async fn watch_online(
                     last = ctx.dev.space.storage_fingerprint()?;
                 }
                 Asked::Pause(reply) => break WatchEnd::Pause(reply),
+                Asked::Addresses(reply) => reply.addresses(online.addrs()).await,
             },
             Some((_, r)) = rx.recv() => {
                 if let Ok(r) = r && r.entries_after != r.entries_before {

@@ -11,6 +11,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
     let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
     let p = &ctx.printer;
+    // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
+    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
     if p.json {
         p.json_value(&serde_json::json!({
             "name": c.name,
@@ -19,6 +21,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "device_label": c.device_label,
             "endpoint_id": c.device_id,
             "port": c.port,
+            "online": online.is_some(),
+            "addresses": online.clone().unwrap_or_default(),
             "home": ctx.dev.home.root(),
             "space_id": view.space_id,
             "people": people,
@@ -27,8 +31,18 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "healthy": !damaged,
         }));
     } else {
+        let network = match &online {
+            Some(addrs) => format!(
+                "online (`duo sync --watch`) at {}",
+                addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            None => match c.port {
+                Some(port) => format!("offline; goes online on port {port}"),
+                None => "offline; not yet online".to_string(),
+            },
+        };
         p.data(&format!(
-            "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\n",
+            "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\nNetwork      {network}\n",
             c.name,
             &c.person_id[..8],
             c.device_label,

@@ -147,6 +147,7 @@ pub fn claim_exclusive(root: &Path, waiting: impl FnOnce()) -> Result<OnlineLock
 enum Request {
     Sync,
     Pause,
+    Addresses,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -168,6 +169,7 @@ struct PeerLine {
 enum Answer {
     Synced { peers: Vec<PeerLine> },
     Paused,
+    Addresses { addrs: Vec<std::net::SocketAddr> },
     Failed { error: String },
 }
 
@@ -191,7 +193,16 @@ impl Watcher {
         match self.ask(&Request::Sync)? {
             Answer::Synced { peers } => Ok(peers.into_iter().map(PeerResult::from).collect()),
             Answer::Failed { error } => Err(SyncError::Net(error)),
-            Answer::Paused => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+            _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+        }
+    }
+
+    /// The addresses the watcher's endpoint is bound to.
+    pub fn addresses(mut self) -> Result<Vec<std::net::SocketAddr>, SyncError> {
+        match self.ask(&Request::Addresses)? {
+            Answer::Addresses { addrs } => Ok(addrs),
+            Answer::Failed { error } => Err(SyncError::Net(error)),
+            _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
         }
     }
 
@@ -200,7 +211,7 @@ impl Watcher {
         match self.ask(&Request::Pause)? {
             Answer::Paused => Ok(self.stream),
             Answer::Failed { error } => Err(SyncError::Net(error)),
-            Answer::Synced { .. } => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+            _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
         }
     }
 }
@@ -258,8 +269,10 @@ pub struct Listening {
 pub enum Asked {
     /// Sync now and answer with the results.
     Sync(Reply),
-    /// Go offline; come back once `Reply::wait_until_done` returns.
+    /// Go offline; come back once `Reply::paused_until_done` returns.
     Pause(Reply),
+    /// Say where the endpoint is bound.
+    Addresses(Reply),
 }
 
 /// Where the watcher's answer goes.
@@ -296,6 +309,7 @@ impl Listening {
             match serde_json::from_str::<Request>(&line) {
                 Ok(Request::Sync) => return Asked::Sync(Reply(stream)),
                 Ok(Request::Pause) => return Asked::Pause(Reply(stream)),
+                Ok(Request::Addresses) => return Asked::Addresses(Reply(stream)),
                 Err(_) => continue,
             }
         }
@@ -327,6 +341,11 @@ impl Reply {
         self.send(&answer).await;
     }
 
+    /// Answer an address request.
+    pub async fn addresses(mut self, addrs: Vec<std::net::SocketAddr>) {
+        self.send(&Answer::Addresses { addrs }).await;
+    }
+
     /// Say the endpoint is closed and the lock released, then wait until the command that
     /// asked is done (it closes the connection, or its process ends).
     pub async fn paused_until_done(mut self) {
@@ -335,6 +354,13 @@ impl Reply {
         let mut buf = [0u8; 64];
         while matches!(self.0.read(&mut buf).await, Ok(n) if n > 0) {}
     }
+}
+
+/// The running watcher, if any (without waiting for anything).
+pub fn watcher(root: &Path) -> Option<Watcher> {
+    let stream = UnixStream::connect(root.join(SOCKET)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    Some(Watcher { stream })
 }
 
 /// Take the lock for a watcher, waiting while another command holds it.
