@@ -463,42 +463,75 @@ impl SpaceDoc {
     }
 
     fn read_entry(&self, id: &str, obj: &ObjId) -> Option<Entry> {
-        let kind: Kind = self.get_str(obj, "kind")?.parse().ok()?;
-        let versions = self.doc.get_all(obj, "body").ok()?;
-        let body = self.get_str(obj, "body")?;
-        let conflicts = versions
-            .iter()
-            .filter_map(|(v, _)| str_of(v))
-            .filter(|v| *v != body)
-            .collect();
-        let created_at = self.get_i64(obj, "created_at")?;
-        let tags = match self.doc.get(obj, "tags").ok().flatten() {
-            Some((Value::Object(ObjType::List), list)) => self
+        use automerge::{ScalarValueRef as S, ValueRef as V};
+        // One pass over the entry's fields (a lookup per field costs a seek each; at 10k
+        // entries reading them one by one took most of a full read).
+        let (mut kind, mut body, mut author, mut device, mut status) = (None, None, None, None, None);
+        let (mut created_at, mut edited_at, mut tags_obj) = (None, None, None);
+        let mut body_conflict = false;
+        for item in self.doc.map_range(obj, ..) {
+            let int = |v: &V<'_>| match v {
+                V::Scalar(S::Int(n) | S::Counter(n) | S::Timestamp(n)) => Some(*n),
+                V::Scalar(S::Uint(n)) => Some(*n as i64),
+                V::Scalar(S::F64(n)) => Some(*n as i64),
+                _ => None,
+            };
+            let text = |v: &V<'_>| match v {
+                V::Scalar(S::Str(s)) => Some(s.to_string()),
+                _ => None,
+            };
+            match item.key.as_ref() {
+                "kind" => kind = text(&item.value),
+                "body" => {
+                    body = text(&item.value);
+                    body_conflict = item.conflict;
+                }
+                "author" => author = text(&item.value),
+                "device" => device = text(&item.value),
+                "status" => status = text(&item.value),
+                "created_at" => created_at = int(&item.value),
+                "edited_at" => edited_at = int(&item.value),
+                "tags" if matches!(item.value, V::Object(ObjType::List)) => tags_obj = Some(item.id()),
+                _ => {}
+            }
+        }
+        let kind: Kind = kind?.parse().ok()?;
+        let body = body?;
+        let conflicts = if body_conflict {
+            self.doc
+                .get_all(obj, "body")
+                .ok()?
+                .iter()
+                .filter_map(|(v, _)| str_of(v))
+                .filter(|v| *v != body)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let created_at = created_at?;
+        let tags = match tags_obj {
+            Some(list) => self
                 .doc
                 .list_range(&list, ..)
                 .filter_map(|i| match i.value {
-                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => Some(s.to_string()),
+                    V::Scalar(S::Str(s)) => Some(s.to_string()),
                     _ => None,
                 })
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         let status = if kind == Kind::Boundary {
-            Some(
-                self.get_str(obj, "status")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(Status::Active),
-            )
+            Some(status.and_then(|s| s.parse().ok()).unwrap_or(Status::Active))
         } else {
             None
         };
         Some(Entry {
             id: id.to_string(),
             kind,
-            author: self.get_str(obj, "author")?,
-            device: self.get_str(obj, "device").unwrap_or_default(),
+            author: author?,
+            device: device.unwrap_or_default(),
             created_at,
-            edited_at: self.get_i64(obj, "edited_at").unwrap_or(created_at),
+            edited_at: edited_at.unwrap_or(created_at),
             body,
             tags,
             status,
