@@ -35,6 +35,22 @@ pub struct Config {
     /// addresses peers recorded stay valid).
     #[serde(default)]
     pub port: Option<u16>,
+    /// An own-device join that was recorded but maybe not finished (a crash between its
+    /// steps): [`Home::open`] finishes it, so space, private notebook and this file never
+    /// disagree about whose device this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_join: Option<PendingJoin>,
+}
+
+/// Everything needed to finish becoming a device of another person (`pair --own-device`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingJoin {
+    /// The person this device was set up as.
+    pub old_person: String,
+    /// The person it now belongs to.
+    pub person: Person,
+    /// The inviting device.
+    pub inviter: Device,
 }
 
 impl Config {
@@ -159,6 +175,7 @@ impl Home {
             device_label: label.to_string(),
             created_at: now,
             port: None,
+            pending_join: None,
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
@@ -193,16 +210,25 @@ impl Home {
         write_durably(&path, &json).map_err(io_at(&path))
     }
 
-    /// Become person `person_id` named `name` (a device joining as one of its owner's).
-    pub fn set_person(&self, person_id: &str, name: &str) -> Result<(), SyncError> {
-        self.edit_config(|c| {
-            c.person_id = person_id.to_string();
-            c.name = name.to_string();
-        })
+    /// Become a device of `join.person` (its own device invited this one): recorded first,
+    /// then carried out step by step; each step can be repeated, so a crash anywhere is
+    /// finished by the next [`Home::open`].
+    pub fn join_person(&self, opened: &mut Opened, join: PendingJoin) -> Result<(), SyncError> {
+        self.edit_config(|c| c.pending_join = Some(join.clone()))?;
+        opened.config.pending_join = Some(join);
+        finish_join(opened)
     }
 
     /// Open an initialized home: read settings and keys (refusing keys others can read).
     pub fn open(&self) -> Result<Opened, SyncError> {
+        let mut opened = self.open_as_is()?;
+        if opened.config.pending_join.is_some() {
+            finish_join(&mut opened)?;
+        }
+        Ok(opened)
+    }
+
+    fn open_as_is(&self) -> Result<Opened, SyncError> {
         let config_path = self.config_path();
         let bytes = match fs::read(&config_path) {
             Ok(b) => b,
@@ -234,6 +260,33 @@ impl Home {
             private: Journal::new(AgeStore::new(self.private_dir(), identity)),
         })
     }
+}
+
+/// Carry out a recorded own-device join (every step is idempotent), then clear the record.
+fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
+    let Some(join) = o.config.pending_join.clone() else {
+        return Ok(());
+    };
+    let new = join.person.id.clone();
+    let mine = Device {
+        person: new.clone(),
+        ..o.config.device()
+    };
+    o.space.update(|doc| {
+        doc.add_member(&join.person, &join.inviter)?;
+        doc.add_member(&join.person, &mine)?;
+        doc.reassign_person(&join.old_person, &new)
+    })?;
+    o.private.update(|doc| doc.reassign_person(&join.old_person, &new))?;
+    o.home.edit_config(|c| {
+        c.person_id = new.clone();
+        c.name = join.person.name.clone();
+        c.pending_join = None;
+    })?;
+    o.config.person_id = new;
+    o.config.name = join.person.name;
+    o.config.pending_join = None;
+    Ok(())
 }
 
 /// Read a key file, refusing one that other users could read.

@@ -230,20 +230,13 @@ pub async fn join(
     let inviter_person = other.person();
     let inviter_device = other.device_of(&other.person_id);
     if other.own_device {
-        let old = me.config.person_id.clone();
-        let mine = Device {
-            person: other.person_id.clone(),
-            ..me.config.device()
+        let join = crate::home::PendingJoin {
+            old_person: me.config.person_id.clone(),
+            person: inviter_person,
+            inviter: inviter_device,
         };
-        me.space.update(|doc| {
-            doc.add_member(&inviter_person, &inviter_device)?;
-            doc.add_member(&inviter_person, &mine)?;
-            doc.reassign_person(&old, &other.person_id)
-        })?;
-        me.private.update(|doc| doc.reassign_person(&old, &other.person_id))?;
-        me.home.set_person(&other.person_id, &other.name)?;
-        me.config.person_id = other.person_id.clone();
-        me.config.name = other.name.clone();
+        let home = me.home.clone();
+        home.join_person(me, join)?;
     } else {
         me.space
             .update(|doc| doc.add_member(&inviter_person, &inviter_device))?;

@@ -830,3 +830,61 @@ fn home_journal_flow_add_edit_compact_doctor() {
     assert!(!read.view.entries.contains_key(&format!("{:032x}", 100)));
     assert_eq!(opened.space.contents().unwrap(), before);
 }
+
+/// An own-device join is recorded in config.json before any of its steps; a crash after
+/// that (here: the record, and no step done) is finished by the next open, so the space,
+/// the private notebook and the config agree on whose device this is.
+#[test]
+fn an_interrupted_own_device_join_is_finished_on_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("phone"));
+    let phone = home.init("Ali", "phone", 1).unwrap();
+    let old_person = phone.config.person_id.clone();
+    let mine = NewEntry {
+        author: old_person.clone(),
+        ..entry(1, "written on the phone before pairing")
+    };
+    phone.space.add(std::slice::from_ref(&mine)).unwrap();
+    phone
+        .private
+        .add(&[NewEntry {
+            author: old_person.clone(),
+            ..entry(2, "private, before pairing")
+        }])
+        .unwrap();
+
+    let alice = duo_journal::Person {
+        id: "a".repeat(32),
+        name: "Alice".into(),
+    };
+    let laptop = duo_journal::Device {
+        id: "b".repeat(64),
+        person: alice.id.clone(),
+        label: "laptop".into(),
+        added_at: 5,
+    };
+    // The crash: the join is recorded, nothing else happened.
+    let path = dir.path().join("phone/config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    config["pending_join"] = serde_json::json!({
+        "old_person": old_person,
+        "person": alice,
+        "inviter": laptop,
+    });
+    write_durably(&path, &serde_json::to_vec(&config).unwrap()).unwrap();
+
+    let opened = home.open().unwrap();
+    assert_eq!(opened.config.person_id, alice.id);
+    assert_eq!(opened.config.name, "Alice");
+    assert!(opened.config.pending_join.is_none());
+    let view = opened.space.read().unwrap().view;
+    assert_eq!(view.entries[&mine.id].author, alice.id, "entries re-attributed");
+    assert_eq!(view.devices[&opened.config.device_id].person, alice.id);
+    assert!(view.devices.contains_key(&laptop.id));
+    let private = opened.private.read().unwrap().view;
+    assert!(private.entries.values().all(|e| e.author == alice.id));
+    // The record is gone from disk too; opening again changes nothing.
+    let on_disk: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert!(on_disk.get("pending_join").is_none(), "{on_disk}");
+    assert_eq!(home.open().unwrap().config, opened.config);
+}
