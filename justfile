@@ -18,6 +18,10 @@ bench entries="10000":
     cargo build --release
     python3 bench/journal.py --entries {{entries}}
 
+# Sync benchmark over real iroh endpoints on loopback (first sync, one new entry, nothing new)
+bench-sync entries="10000":
+    DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-sync --bench sync
+
 # The long crash test: thousands of SIGKILLs during `journal add`
 soak:
     DUO_TEST_KILLS=3000 cargo test --release --test e2e crash -- --nocapture

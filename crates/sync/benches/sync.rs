@@ -176,7 +176,8 @@ async fn main() {
     );
 
     // One new entry each way, then nothing new: medians of a few runs.
-    let mut rows: Vec<(&str, Vec<(Duration, u64, u64, u32)>)> = vec![
+    type Run = (Duration, u64, u64, u32);
+    let mut rows: Vec<(&str, Vec<Run>)> = vec![
         ("one new entry, partner → this device", vec![]),
         ("one new entry, this device → partner", vec![]),
         ("nothing new", vec![]),

@@ -176,7 +176,7 @@ impl Online {
         v
     }
 
-    /// Answer `duo/sync/1` for this device's shared space until the router is shut down;
+    /// Answer `duo/sync/2` for this device's shared space until the router is shut down;
     /// each finished session is reported on the returned channel.
     pub fn serve_sync(&self, o: &Opened) -> (iroh::protocol::Router, Served) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

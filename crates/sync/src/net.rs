@@ -1,5 +1,5 @@
 //! duo on the network: one iroh endpoint per device, an allowlist enforced right after the
-//! TLS handshake, and the sync protocol (`duo/sync/1`) on top.
+//! TLS handshake, and the sync protocol (`duo/sync/2`) on top.
 //!
 //! Relays are off and no address lookup service is used here: peers are dialled by their
 //! endpoint id plus an address this device already knows. iroh's QUIC/TLS authenticates
@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// The sync protocol.
-pub const SYNC_ALPN: &[u8] = b"duo/sync/1";
+pub const SYNC_ALPN: &[u8] = b"duo/sync/2";
 
 /// QUIC close code for a peer that is not a device of this space.
 pub const NOT_PAIRED: u32 = 403;
@@ -295,7 +295,7 @@ pub struct Report {
     pub entries_after: usize,
 }
 
-/// Serves `duo/sync/1` for a journal.
+/// Serves `duo/sync/2` for a journal.
 #[derive(Clone)]
 pub struct SyncService {
     journal: Arc<Journal<AgeStore>>,
