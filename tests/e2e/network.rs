@@ -111,6 +111,35 @@ fn network_usage_errors() {
 }
 
 #[test]
+fn an_expired_ticket_pairs_nobody() {
+    let mut alice = Device::new("Alice");
+    alice.env.push(("DUO_PAIR_EXPIRY_SECS".into(), "1".into()));
+    let (invite, ticket) = start_invite(&alice, &[]);
+    let invited = finish_invite(invite);
+    assert!(
+        invited.fails(1).contains("the ticket has expired"),
+        "{}",
+        invited.stderr
+    );
+    assert!(invited.stderr.contains("for 1 second"), "{}", invited.stderr);
+    let bob = Device::new("Bob");
+    let joined = bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
+    assert_ne!(joined.code, 0, "{}", joined.stderr);
+    for d in [&alice, &bob] {
+        let devices = d.run(&["devices", "--json"]).json();
+        assert_eq!(devices.as_array().unwrap().len(), 1, "nothing was paired: {devices}");
+    }
+    // A setting outside 1..=600 is a usage error.
+    alice.env = vec![("DUO_PAIR_EXPIRY_SECS".into(), "0".into())];
+    assert!(
+        alice
+            .run(&["pair", "--ticket", "--yes"])
+            .fails(2)
+            .contains("DUO_PAIR_EXPIRY_SECS")
+    );
+}
+
+#[test]
 fn demo_pairs_two_partners_on_loopback_and_leaves_nothing_behind() {
     let mut d = Device::blank();
     let tmp = tempfile::tempdir().unwrap();

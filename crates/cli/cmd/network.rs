@@ -38,6 +38,27 @@ fn mdns_enabled() -> Result<bool> {
     }
 }
 
+/// How long a code or ticket stays valid: 10 minutes, or `DUO_PAIR_EXPIRY_SECS` (1–600;
+/// documented for tests and for anyone who wants a shorter window).
+fn pair_expiry() -> Result<std::time::Duration> {
+    match std::env::var("DUO_PAIR_EXPIRY_SECS") {
+        Ok(v) if !v.is_empty() => match v.parse::<u64>() {
+            Ok(n @ 1..=600) => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(CliError::usage(format!(
+                "DUO_PAIR_EXPIRY_SECS='{v}' is not a number of seconds from 1 to 600"
+            ))),
+        },
+        _ => Ok(std::time::Duration::from_secs(600)),
+    }
+}
+
+fn human_duration(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s % 60 == 0 => count(s as usize / 60, "minute", "minutes"),
+        s => count(s as usize, "second", "seconds"),
+    }
+}
+
 fn pairing_prefix(nameplate: u16) -> String {
     format!("duo-pair={nameplate}")
 }
@@ -118,6 +139,7 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         return Err(sync_error(SyncError::SpaceFull));
     }
     let code = Code::generate();
+    let expiry = pair_expiry()?;
     let online = if a.ticket {
         Online::bind(&ctx.dev, bind_override()?, true).await?
     } else {
@@ -146,22 +168,30 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         };
         p.data(&ticket.reveal());
         p.info(format!(
-            "Give this ticket to {whom}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for 10 minutes)…"
+            "Give this ticket to {whom}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…", human_duration(expiry)
         ));
     } else {
         p.data(&code.reveal());
         p.info(format!(
-            "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for 10 minutes)…"
+            "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for {})…", human_duration(expiry)
         ));
     }
     let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, |w, o| {
         confirm_words(w, o, false, a.yes)
     });
-    let paired = tokio::time::timeout(std::time::Duration::from_secs(600), wait)
+    let what = if a.ticket { "ticket" } else { "code" };
+    let paired = tokio::time::timeout(expiry, wait)
         .await
         .map_err(|_| {
-            CliError::new("nobody joined within 10 minutes; the ticket has expired")
-                .hint("run `duo pair --ticket` again")
+            CliError::new(format!(
+                "nobody joined within {}; the {what} has expired",
+                human_duration(expiry)
+            ))
+            .hint(if a.ticket {
+                "run `duo pair --ticket` again for a new one"
+            } else {
+                "run `duo pair` again for a new code"
+            })
         })?
         .map_err(sync_error)?;
     let mut table = PeerTable::load(&ctx.dev)?;
