@@ -10,6 +10,7 @@ mod faults;
 mod handoff;
 mod import_export;
 mod journal;
+mod mitm;
 mod netns;
 mod network;
 mod store;
