@@ -444,12 +444,10 @@ async fn watch_online(
         ctx.dev.config.device_label,
         online.addrs()
     ));
-    // `last`: the files as of the last push. `owed`: devices
-    // the last push did not reach; they get the push again after a growing pause even if
-    // nothing new is written (otherwise what was written during an outage would wait for
-    // the next local write).
+    // `last`: the files as of the start of the last push. When the last push did not reach
+    // every device, all are tried again after a growing pause even if nothing new is
+    // written (otherwise what was written during an outage would wait for the next write).
     let mut last = ctx.dev.space.storage_fingerprint()?;
-    let mut owed: Vec<String> = Vec::new();
     let mut retry: Option<(tokio::time::Instant, std::time::Duration)> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
     let end = loop {
@@ -457,12 +455,13 @@ async fn watch_online(
             _ = &mut *ctrl_c => break WatchEnd::Stop,
             asked = listening.next() => match asked {
                 Asked::Sync(reply) => {
+                    // Taken before the sync: an entry written while it runs may not be in it.
+                    last = ctx.dev.space.storage_fingerprint()?;
                     let results = sync_all(&ctx.dev, online, None).await;
                     match &results {
                         Ok(r) => reply.synced(Ok(r)).await,
                         Err(e) => reply.synced(Err(e.to_string())).await,
                     }
-                    last = ctx.dev.space.storage_fingerprint()?;
                 }
                 Asked::Pause(reply) => break WatchEnd::Pause(reply),
                 Asked::Addresses(reply) => reply.addresses(online.addrs()).await,
@@ -482,21 +481,25 @@ async fn watch_online(
                 let retry_due = retry.is_some_and(|(at, _)| tokio::time::Instant::now() >= at);
                 if fresh || retry_due {
                     let results = sync_all(&ctx.dev, online, None).await?;
-                    let sent = results
-                        .iter()
-                        .filter(|r| r.result.is_ok() && (fresh || owed.contains(&r.device)))
-                        .count();
+                    let ok = || results.iter().filter_map(|r| r.result.as_ref().ok());
+                    let sent = ok().filter(|r| r.outcome.changes_sent > 0).count();
                     if sent > 0 {
                         p.info(format!("sent new entries to {}", count(sent, "device", "devices")));
                     }
-                    owed = results.iter().filter(|r| r.result.is_err()).map(|r| r.device.clone()).collect();
-                    retry = if owed.is_empty() {
+                    let received: usize = ok().map(|r| r.entries_after.saturating_sub(r.entries_before)).sum();
+                    if received > 0 {
+                        p.info(format!("received {}", count(received, "entry", "entries")));
+                    }
+                    let unreached = results.iter().any(|r| r.result.is_err());
+                    retry = if !unreached {
                         None
                     } else {
                         let pause = retry.map_or(WATCH_RETRY_FIRST, |(_, p)| (p * 2).min(WATCH_RETRY_MAX));
                         Some((tokio::time::Instant::now() + pause, pause))
                     };
-                    last = ctx.dev.space.storage_fingerprint()?;
+                    // What the files were when this push started: an entry written while it
+                    // ran (the push had already loaded the journal) goes out at the next tick.
+                    last = now;
                 }
             }
         }

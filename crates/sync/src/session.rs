@@ -95,6 +95,9 @@ pub struct Outcome {
     pub shared_heads: Vec<ChangeHash>,
     /// Whether a whole document went one way or the other.
     pub whole_document: bool,
+    /// Changes this side sent that the peer did not announce having (an upper bound when
+    /// automerge rounds ran).
+    pub changes_sent: usize,
 }
 
 /// Why a session ended early. Nothing is stored by a failed session.
@@ -243,7 +246,7 @@ where
     // 3. Automerge's own rounds for whatever is left.
     let mut their_final = their_heads.clone();
     if !level(doc, &their_heads, &sent) {
-        their_final.extend(automerge_rounds(doc, r, w, limits, &mut out).await?);
+        their_final.extend(automerge_rounds(doc, r, w, limits, &mut out, &mut sent).await?);
     }
 
     // Trust the peer's announced heads, not `Ok`: everything they have must be here now.
@@ -252,6 +255,7 @@ where
         return Err(SessionError::Incomplete(missing));
     }
     out.changes_received = doc.change_count().saturating_sub(start.len());
+    out.changes_sent = sent.len();
     out.shared_heads = doc.heads();
     Ok(out)
 }
@@ -500,6 +504,7 @@ async fn automerge_rounds<R, W>(
     w: &mut W,
     limits: Limits,
     out: &mut Outcome,
+    sent: &mut HashSet<ChangeHash>,
 ) -> Result<Vec<ChangeHash>, SessionError>
 where
     R: AsyncRead + Unpin,
@@ -550,5 +555,6 @@ where
             idle_rounds = 0;
         }
     }
+    sent.extend(state.sent_hashes.iter().copied());
     Ok(state.their_heads.unwrap_or_default())
 }
