@@ -117,6 +117,7 @@ pub fn run(p: &Printer) -> Result<i32> {
         let options = duo_sync::net::SyncOptions {
             states: Some(&states),
             progress: None,
+            replica: None,
         };
         duo_sync::net::sync_with(&b.endpoint, &bob.space, addr.clone(), options).await?;
         served.recv().await; // Alice has stored what Bob sent

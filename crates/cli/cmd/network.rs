@@ -274,6 +274,7 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
     let options = duo_sync::net::SyncOptions {
         states: Some(&states),
         progress: Some(&progress),
+        replica: None,
     };
     let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
     bar.finish_and_clear();

@@ -544,16 +544,17 @@ impl<S: Storage> Journal<S> {
         Ok((doc, loaded))
     }
 
-    /// Store what a sync added to `doc` (loaded from `loaded` with [`Journal::load_tracked`])
-    /// since `heads`: one `changes/` chunk, and a fresh view when no other process wrote in
-    /// the meantime (otherwise the next read rebuilds it). Returns the entry count of `doc`.
-    /// The changes came through automerge's sync protocol, which checked them as it applied
-    /// them, so they are not loaded a second time.
+    /// Store what a sync added to `doc` (loaded from the chunk files `loaded`, with
+    /// [`Journal::load_tracked`] or [`Journal::refresh`]) since `heads`: one `changes/`
+    /// chunk, and a fresh view when no other process wrote in the meantime (otherwise the
+    /// next read rebuilds it). Afterwards `loaded` names the files `doc` now reflects.
+    /// Returns the entry count of `doc`. The changes came through the sync session, which
+    /// checked them as it applied them, so they are not loaded a second time.
     pub fn store_synced(
         &self,
         doc: &mut SpaceDoc,
         heads: &[automerge::ChangeHash],
-        loaded: &BTreeSet<String>,
+        loaded: &mut BTreeSet<String>,
     ) -> Result<usize> {
         doc.check_schema()?;
         let received = doc.automerge().get_changes_meta(heads).len();
@@ -571,19 +572,21 @@ impl<S: Storage> Journal<S> {
             for old in loaded.iter().filter(|n| **n != name) {
                 self.storage.remove(old)?;
             }
+            *loaded = BTreeSet::from([name]);
             return Ok(entries);
         }
         let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
         self.storage.write(&name, &bytes)?;
+        if !unchanged {
+            // Another process wrote meanwhile: the next read rebuilds the view.
+            loaded.insert(name);
+            return Ok(doc.entry_ids().len());
+        }
         // A view of exactly what was loaded is brought up to date by reading only what
         // the sync changed; otherwise the whole document is read out.
-        let current = match self.stored_view(&mut Vec::new()) {
-            Ok(Some(view)) if unchanged && view.covers == *loaded => Some(view),
-            _ => None,
-        };
-        let contents = match current {
-            Some(view) => {
+        let contents = match self.stored_view(&mut Vec::new()) {
+            Ok(Some(view)) if view.covers == *loaded => {
                 let mut c = Contents {
                     schema: view.schema,
                     space_id: view.space_id,
@@ -594,15 +597,54 @@ impl<S: Storage> Journal<S> {
                 doc.refresh_contents(&mut c, heads);
                 c
             }
-            None => doc.contents(),
+            _ => doc.contents(),
         };
         let entries = contents.entries.len();
-        if unchanged {
-            let mut covers = loaded.clone();
-            covers.insert(name);
-            self.store_view(View::new(contents, covers))?;
-        }
+        loaded.insert(name);
+        self.store_view(View::new(contents, loaded.clone()))?;
         Ok(entries)
+    }
+
+    /// Bring a document kept in memory (by a long-running process such as a sync watcher)
+    /// up to date with the store: load only the chunk files that appeared since (each
+    /// checked against its name, as every load does); when a file it was loaded from is
+    /// gone (compaction, repair), load everything again. `None` is loaded from scratch.
+    pub fn refresh(&self, cached: &mut Option<(SpaceDoc, BTreeSet<String>)>) -> Result<()> {
+        let current = {
+            let _lock = self.storage.lock(LockMode::Shared)?;
+            let files = self.files()?;
+            match cached.as_mut() {
+                Some((doc, loaded)) if loaded.is_subset(&files.chunks) => {
+                    let new: Vec<String> = files.chunks.difference(loaded).cloned().collect();
+                    let mut problems = Vec::new();
+                    for name in new {
+                        match self.read_chunk(&name)? {
+                            Ok(bytes) => match doc.load_more(&bytes) {
+                                Ok(()) => {
+                                    loaded.insert(name);
+                                }
+                                Err(e) => problems.push(Problem {
+                                    name,
+                                    reason: format!("not a valid automerge chunk ({e})"),
+                                }),
+                            },
+                            Err(p) => problems.push(p),
+                        }
+                    }
+                    if !problems.is_empty() {
+                        *cached = None;
+                        return Err(JournalError::Damaged { problems });
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !current {
+            *cached = None;
+            *cached = Some(self.load_tracked()?);
+        }
+        Ok(())
     }
 
     /// Make a damaged store usable again, accepting the loss of what cannot be read: move

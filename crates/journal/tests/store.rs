@@ -1152,3 +1152,55 @@ fn apply_refuses_empty_bytes_and_accepts_good_ones() {
     assert_eq!(j.apply(&other.save()).unwrap(), (5, 5));
     assert_eq!(mem.snapshot(), after);
 }
+
+// ---------------------------------------------------------------------------------------
+// A document kept in memory between syncs
+
+#[test]
+fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    let mut cached = None;
+    j.refresh(&mut cached).unwrap();
+    let same = |cached: &Option<(SpaceDoc, BTreeSet<String>)>| {
+        assert_eq!(cached.as_ref().unwrap().0.contents(), j.load().unwrap().contents());
+    };
+    same(&cached);
+
+    // New files (an add, an edit) are loaded on top; nothing is loaded twice.
+    j.add(&[reflection(1)]).unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body("edited", 2000))).unwrap();
+    j.refresh(&mut cached).unwrap();
+    same(&cached);
+    assert_eq!(cached.as_ref().unwrap().0.contents().entries[&id(1)].body, "edited");
+
+    // A sync stores into the cached document and its file list follows.
+    let (doc, loaded) = cached.as_mut().unwrap();
+    let heads = doc.heads();
+    doc.add_entry(&reflection(2)).unwrap();
+    j.store_synced(doc, &heads, loaded).unwrap();
+    assert_eq!(*loaded, j.load_tracked().unwrap().1);
+    j.refresh(&mut cached).unwrap();
+    same(&cached);
+
+    // Compaction removes the files it was loaded from: loaded again from scratch.
+    j.compact().unwrap();
+    j.add(&[reflection(3)]).unwrap();
+    j.refresh(&mut cached).unwrap();
+    same(&cached);
+    assert_eq!(cached.as_ref().unwrap().1, j.load_tracked().unwrap().1);
+
+    // A damaged new file is reported, and the cached document is dropped.
+    j.add(&[reflection(4)]).unwrap();
+    let newest = mem
+        .list()
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|n| n.starts_with("adds/") && !cached.as_ref().unwrap().1.contains(n))
+        .unwrap();
+    mem.write(&newest, b"not automerge at all").unwrap();
+    let err = j.refresh(&mut cached).unwrap_err();
+    assert!(matches!(err, JournalError::Damaged { .. }), "{err}");
+    assert!(cached.is_none());
+}

@@ -121,7 +121,8 @@ async fn main() {
         .accept(
             SYNC_ALPN,
             SyncService::new(Arc::new(duo_journal::Journal::new(alice.space.storage().clone())))
-                .with_states(duo_sync::device::sync_states(&alice).unwrap()),
+                .with_states(duo_sync::device::sync_states(&alice).unwrap())
+                .with_replica(net::Replica::default()),
         )
         .accept(BLOB_ALPN, Blob(Arc::new(saved.clone())))
         .spawn();
@@ -144,9 +145,13 @@ async fn main() {
 
     // The first sync, as right after pairing.
     let states = duo_sync::device::sync_states(&bob).unwrap();
+    // Both sides keep their document in memory between sessions, as `duo sync --watch`
+    // does (the first sync still loads from disk: there is nothing in memory yet).
+    let replica = net::Replica::default();
     let options = SyncOptions {
         states: Some(&states),
         progress: None,
+        replica: Some(&replica),
     };
     let t = Instant::now();
     let first = net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), options)

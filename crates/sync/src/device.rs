@@ -118,6 +118,8 @@ pub struct Online {
     pub members: Members,
     /// Local discovery, when on.
     pub mdns: Option<iroh_mdns_address_lookup::MdnsAddressLookup>,
+    /// The shared space kept in memory between this endpoint's sessions.
+    pub replica: net::Replica,
 }
 
 impl Online {
@@ -163,6 +165,7 @@ impl Online {
             endpoint,
             members,
             mdns,
+            replica: net::Replica::default(),
         })
     }
 
@@ -181,7 +184,9 @@ impl Online {
     pub fn serve_sync(&self, o: &Opened) -> (iroh::protocol::Router, Served) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let space = Arc::new(duo_journal::Journal::new(o.space.storage().clone()));
-        let mut service = net::SyncService::new(space).with_reports(tx);
+        let mut service = net::SyncService::new(space)
+            .with_reports(tx)
+            .with_replica(self.replica.clone());
         if let Ok(states) = sync_states(o) {
             service = service.with_states(states);
         }
@@ -238,6 +243,7 @@ pub async fn sync_all(
     let options = net::SyncOptions {
         states: Some(&states),
         progress,
+        replica: Some(&online.replica),
     };
     let mut out = Vec::new();
     for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {

@@ -9,13 +9,13 @@ use crate::SyncError;
 use crate::session::{self, Limits, Outcome, Progress, SessionError};
 use crate::store::AgeStore;
 use automerge::ChangeHash;
-use duo_journal::{Journal, Storage};
+use duo_journal::{Journal, SpaceDoc, Storage};
 use iroh::endpoint::{
     AfterHandshakeOutcome, Connection, EndpointHooks, NetReportConfig, PortmapperConfig, VarInt, presets,
 };
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -202,6 +202,30 @@ impl SyncStates {
     }
 }
 
+/// The shared space kept in memory between sessions by a long-running process (a sync
+/// watcher): each session then loads only the chunk files that appeared since the last
+/// one ([`Journal::refresh`]) instead of the whole journal. A session takes the document
+/// out and puts it back when it completed; a session that starts meanwhile, or follows a
+/// failed one, loads from disk as usual, so two sessions never wait for each other.
+#[derive(Clone, Default)]
+pub struct Replica(Arc<std::sync::Mutex<Option<Loaded>>>);
+
+type Loaded = (SpaceDoc, BTreeSet<String>);
+
+impl Replica {
+    fn take(&self) -> Option<Loaded> {
+        self.0.lock().ok()?.take()
+    }
+
+    fn put_back(&self, loaded: Loaded) {
+        if let Ok(mut slot) = self.0.lock()
+            && slot.is_none()
+        {
+            *slot = Some(loaded);
+        }
+    }
+}
+
 /// Per-session options for [`sync_with`] and [`SyncService`].
 #[derive(Clone, Copy, Default)]
 pub struct SyncOptions<'a> {
@@ -209,13 +233,15 @@ pub struct SyncOptions<'a> {
     pub states: Option<&'a SyncStates>,
     /// Told how much of a whole document has arrived.
     pub progress: Option<Progress<'a>>,
+    /// The document kept in memory between sessions, if any.
+    pub replica: Option<&'a Replica>,
 }
 
-/// Run a session on a fresh copy of the journal, close our side of the stream, and store
-/// what arrived. Nothing is stored unless the session completed (every change was checked
-/// as it was applied, and every head the peer announced is here). Loading and storing run
-/// off the async threads, so a large journal does not stall the endpoint; the stream is
-/// wound down before storing, so the peer does not wait for this side's disk.
+/// Run a session on a copy of the journal in memory, close our side of the stream, and
+/// store what arrived. Nothing is stored unless the session completed (every change was
+/// checked as it was applied, and every head the peer announced is here). Loading and
+/// storing run off the async threads, so a large journal does not stall the endpoint; the
+/// stream is wound down before storing, so the peer does not wait for this side's disk.
 async fn sync_stream(
     journal: &Journal<AgeStore>,
     peer: &EndpointId,
@@ -225,14 +251,15 @@ async fn sync_stream(
 ) -> Result<Report, SyncError> {
     let blocking_journal = || Journal::new(journal.storage().clone());
     let j = blocking_journal();
+    let mut cached = options.replica.and_then(Replica::take);
     let loaded = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
         let before = j.read()?.view.entries.len();
-        let (doc, loaded) = j.load_tracked()?;
-        Ok((before, doc, loaded))
+        j.refresh(&mut cached)?;
+        Ok((before, cached.expect("refreshed")))
     })
     .await
     .map_err(net)?;
-    let (before_entries, mut doc, loaded) = match loaded {
+    let (before_entries, (mut doc, mut loaded)) = match loaded {
         Ok(x) => x,
         Err(e) => {
             wind_down(send, recv).await;
@@ -252,14 +279,17 @@ async fn sync_stream(
     .await;
     wind_down(send, recv).await;
     let outcome = outcome.map_err(session_error)?;
-    let after_entries = if doc.heads() != heads {
+    let (after_entries, doc, loaded) = if doc.heads() != heads {
         let j = blocking_journal();
-        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &loaded))
+        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|n| (n, doc, loaded)))
             .await
             .map_err(net)??
     } else {
-        before_entries
+        (before_entries, doc, loaded)
     };
+    if let Some(replica) = options.replica {
+        replica.put_back((doc, loaded));
+    }
     if let Some(states) = options.states {
         // Only an optimisation: a record that cannot be written makes the next session longer.
         let _ = states.save(peer, &outcome.shared_heads);
@@ -300,6 +330,7 @@ pub struct Report {
 pub struct SyncService {
     journal: Arc<Journal<AgeStore>>,
     states: Option<SyncStates>,
+    replica: Option<Replica>,
     done: Option<tokio::sync::mpsc::UnboundedSender<(EndpointId, Result<Report, String>)>>,
 }
 
@@ -314,6 +345,7 @@ impl SyncService {
         Self {
             journal,
             states: None,
+            replica: None,
             done: None,
         }
     }
@@ -321,6 +353,12 @@ impl SyncService {
     /// Keep per-peer sync states (see [`SyncStates`]).
     pub fn with_states(mut self, states: SyncStates) -> Self {
         self.states = Some(states);
+        self
+    }
+
+    /// Keep the document in memory between sessions (see [`Replica`]).
+    pub fn with_replica(mut self, replica: Replica) -> Self {
+        self.replica = Some(replica);
         self
     }
 
@@ -342,6 +380,7 @@ impl ProtocolHandler for SyncService {
             let options = SyncOptions {
                 states: self.states.as_ref(),
                 progress: None,
+                replica: self.replica.as_ref(),
             };
             let report = sync_stream(&self.journal, &peer, options, &mut send, &mut recv).await;
             // The dialer closes once both sides have read everything; wait for it, bounded.
