@@ -1,11 +1,13 @@
 //! duo on the network: one iroh endpoint per device, an allowlist enforced right after the
 //! TLS handshake, and the sync protocol (`duo/sync/1`) on top.
 //!
-//! Relays are off and no address lookup service is used here: peers are dialled by their
-//! endpoint id plus an address this device already knows. iroh's QUIC/TLS authenticates
-//! both ends by endpoint id, so `conn.remote_id()` is who the peer really is.
+//! No address lookup service is used here: peers are dialled by their endpoint id plus the
+//! addresses (and relay) this device already knows. Relays are off unless the caller
+//! passes one ([`crate::relay`]). iroh's QUIC/TLS authenticates both ends by endpoint id,
+//! so `conn.remote_id()` is who the peer really is.
 
 use crate::SyncError;
+use crate::relay::{Relay, Relays};
 use crate::session::{self, Limits, Outcome, SessionError};
 use crate::store::AgeStore;
 use duo_journal::{Journal, SpaceDoc};
@@ -91,16 +93,21 @@ pub async fn endpoint(
     members: Members,
     alpns: Vec<Vec<u8>>,
 ) -> Result<Endpoint, SyncError> {
-    Ok(endpoint_with(secret, bind, members, alpns, Discovery::None).await?.0)
+    Ok(
+        endpoint_with(secret, bind, members, alpns, Discovery::None, &Relays::disabled())
+            .await?
+            .0,
+    )
 }
 
-/// [`endpoint`], with optional mDNS; returns the mDNS handle to watch for peers.
+/// [`endpoint`], with optional mDNS and relays; returns the mDNS handle to watch for peers.
 pub async fn endpoint_with(
     secret: SecretKey,
     bind: SocketAddr,
     members: Members,
     alpns: Vec<Vec<u8>>,
     discovery: Discovery,
+    relays: &Relays,
 ) -> Result<(Endpoint, Option<iroh_mdns_address_lookup::MdnsAddressLookup>), SyncError> {
     let transport = iroh::endpoint::QuicTransportConfig::builder()
         .max_idle_timeout(Some(Duration::from_secs(15).try_into().map_err(net)?))
@@ -110,15 +117,14 @@ pub async fn endpoint_with(
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(secret.clone())
         .alpns(alpns)
-        .relay_mode(RelayMode::Disabled)
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
-        .net_report_config(NetReportConfig::minimal())
         .clear_ip_transports()
         .bind_addr(bind)
         .map_err(net)?
         .hooks(Allowlist(members))
         .transport_config(transport);
+    builder = with_relays(builder, relays);
     let mut mdns = None;
     if let Discovery::Mdns { advertise } = discovery {
         let lookup = iroh_mdns_address_lookup::MdnsAddressLookup::builder()
@@ -135,6 +141,37 @@ pub async fn endpoint_with(
     }
     let endpoint = builder.bind().await.map_err(net)?;
     Ok((endpoint, mdns))
+}
+
+/// The relay part of the endpoint: none, or the chosen relays with what they need to be
+/// reached (a home relay is only chosen after it answered a net-report probe, so the HTTPS
+/// probes stay on; the DNS resolver asks only the system's servers, never public fallbacks).
+fn with_relays(builder: iroh::endpoint::Builder, relays: &Relays) -> iroh::endpoint::Builder {
+    let mode = match &relays.relay {
+        Relay::Disabled => {
+            return builder
+                .relay_mode(RelayMode::Disabled)
+                .net_report_config(NetReportConfig::minimal());
+        }
+        Relay::N0 => RelayMode::Default,
+        // Without QUIC address discovery, which a stock iroh-relay leaves off: probing for it
+        // where nothing answers delays going online by 3 s.
+        Relay::Url(url) => RelayMode::Custom(iroh::RelayMap::from(iroh::RelayConfig::new(url.clone(), None))),
+    };
+    let mut builder = builder
+        .relay_mode(mode)
+        .net_report_config(NetReportConfig::default())
+        .dns_resolver(
+            iroh::dns::DnsResolver::builder()
+                .with_system_defaults()
+                .disable_fallback()
+                .build(),
+        );
+    if !relays.extra_roots.is_empty() {
+        builder =
+            builder.ca_tls_config(iroh::tls::CaTlsConfig::embedded().with_extra_roots(relays.extra_roots.clone()));
+    }
+    builder
 }
 
 /// Wait for a device announcing `user_data` on the local network.
