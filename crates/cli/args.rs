@@ -75,6 +75,10 @@ pub struct PairArgs {
     /// Print an invite ticket for a partner on another network (needs no local discovery)
     #[arg(long)]
     pub ticket: bool,
+    /// With --ticket: do not draw the ticket as a QR code (drawn on stderr only when it is
+    /// a terminal)
+    #[arg(long, requires = "ticket")]
+    pub no_qr: bool,
     /// Do not ask to confirm the verification words (for scripts and tests)
     #[arg(long, short)]
     pub yes: bool,

@@ -173,7 +173,15 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             relay: online.relay_url(),
             code: code.clone(),
         };
-        p.data(&ticket.reveal());
+        let text = ticket.reveal();
+        p.data(&text);
+        // The QR code holds the secret too: only for a person looking at a terminal.
+        if !a.no_qr
+            && std::io::stderr().is_terminal()
+            && let Some(qr) = crate::qr::render(&text)
+        {
+            p.info(qr);
+        }
         if ticket.relay.is_none() {
             p.info(format!(
                 "Relays are off, so {whom}'s device must reach one of this device's addresses directly (the same network, a VPN). For devices on different networks, set a relay first: `duo relay set https://your-relay.example.org` (your own iroh-relay) or `duo relay set n0`."
