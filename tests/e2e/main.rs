@@ -9,4 +9,5 @@ mod import_export;
 mod journal;
 mod netns;
 mod network;
+mod relay;
 mod store;

@@ -17,16 +17,7 @@ impl Netns {
     /// mDNS between processes inside it). `None` (with a printed reason) when not root,
     /// outside CI; under CI a missing capability is a failure.
     pub fn lo_only(tag: &str) -> Option<Netns> {
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        if !root || !have_tool("ip") {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("namespace tests need root and iproute2 under CI");
-            }
-            eprintln!("skipping: network namespaces need root");
+        if !namespaces_available() {
             return None;
         }
         let name = format!("duo-{tag}-{}", std::process::id());
@@ -43,6 +34,24 @@ impl Netns {
         }
         Some(ns)
     }
+}
+
+/// Can this test create network namespaces (root and iproute2)? Prints why not and returns
+/// false outside CI; under CI a missing capability is a failure.
+pub fn namespaces_available() -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root || !have_tool("ip") {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("namespace tests need root and iproute2 under CI");
+        }
+        eprintln!("skipping: network namespaces need root");
+        return false;
+    }
+    true
 }
 
 impl Drop for Netns {
