@@ -349,7 +349,7 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         }
         let results = sync_all(&ctx.dev, &online).await?;
         if results.iter().any(|r| r.result.is_err()) {
-            relay_warning(ctx, &online, Duration::ZERO).await;
+            relay_warning(ctx, &online, Duration::from_secs(2)).await;
         }
         online.endpoint.close().await;
         report(ctx, &results);
