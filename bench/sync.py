@@ -80,7 +80,7 @@ def main():
         for name, writer, reader in (("Alice → Bob", alice, wb), ("Bob → Alice", bob, wa)):
             times = []
             for i in range(a.runs):
-                time.sleep(0.5)
+                time.sleep(1.5)
                 t0 = time.perf_counter()
                 run(binary, writer, ["journal", "add", f"{name} {i}: " + text(rng)])
                 t_added = time.perf_counter()

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
-Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled),
-DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR, XDG_RUNTIME_DIR (editor temp files).";
+Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
+DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
+XDG_RUNTIME_DIR (editor temp files).";
 
 /// duo: a private shared journal for two. Local-first, end-to-end encrypted, no server.
 #[derive(Debug, Parser)]
@@ -46,6 +47,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// List every device of both partners
     Devices,
+    /// Show or choose the relay for reaching devices on other networks (default: none)
+    Relay(RelayArgs),
     /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
     Demo,
     /// Check every stored file; exit 1 if anything is damaged
@@ -72,6 +75,10 @@ pub struct PairArgs {
     /// Print an invite ticket for a partner on another network (needs no local discovery)
     #[arg(long)]
     pub ticket: bool,
+    /// With --ticket: do not draw the ticket as a QR code (drawn on stderr only when it is
+    /// a terminal)
+    #[arg(long, requires = "ticket")]
+    pub no_qr: bool,
     /// Do not ask to confirm the verification words (for scripts and tests)
     #[arg(long, short)]
     pub yes: bool,
@@ -94,6 +101,38 @@ pub struct JoinArgs {
     /// Do not ask to confirm the verification words (for scripts and tests)
     #[arg(long, short)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without a relay (the default) duo contacts nothing beyond the networks this device is on,
+and reaches only devices it can reach directly. A relay forwards the devices' encrypted
+traffic when they cannot: it sees which devices talk, from which addresses, when and how
+much, never what. DUO_RELAY (disabled|n0|URL) and DUO_RELAY_CA (PEM file) override the
+setting for one run.")]
+pub struct RelayArgs {
+    #[command(subcommand)]
+    pub command: Option<RelayCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Show the relay in use and where the setting comes from (the default)
+    Show,
+    /// Choose the relay: `disabled`, `n0` (n0's public relays) or the URL of your own
+    /// iroh-relay, like https://relay.example.org
+    Set(RelaySetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RelaySetArgs {
+    /// disabled, n0, or an iroh-relay URL (https://host[:port])
+    #[arg(value_name = "RELAY")]
+    pub relay: String,
+    /// A PEM file with the certificate to trust for a self-hosted relay (one with a
+    /// self-signed certificate)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

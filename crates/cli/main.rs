@@ -6,6 +6,7 @@ mod ctx;
 mod editor;
 mod error;
 mod output;
+mod qr;
 
 use clap::Parser;
 use error::CliError;

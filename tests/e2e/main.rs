@@ -13,4 +13,5 @@ mod journal;
 mod mitm;
 mod netns;
 mod network;
+mod relay;
 mod store;

@@ -26,17 +26,21 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
             .init("Alice", "laptop", 1)
             .unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let here = Some("127.0.0.1:0".parse().unwrap());
+        let here = duo_sync::device::NetOptions {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            relays: duo_sync::relay::Relays::disabled(),
+        };
         let (to_alice, to_bob) = rt.block_on(async {
             (
-                Online::bind(&as_bob, here, false).await.unwrap(),
-                Online::bind(&as_alice, here, true).await.unwrap(),
+                Online::bind(&as_bob, &here, false).await.unwrap(),
+                Online::bind(&as_alice, &here, true).await.unwrap(),
             )
         });
         // Bob is handed a ticket that points at the middle but carries Alice's code.
         let forged = Ticket {
             id: to_bob.endpoint.id(),
             addrs: to_bob.addrs(),
+            relay: None,
             code: code.clone(),
         }
         .reveal();

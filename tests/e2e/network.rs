@@ -100,8 +100,9 @@ fn network_usage_errors() {
     let err = d.run(&["pair"]).fails(1).to_string();
     assert!(err.contains("--ticket"), "{err}");
     let mut relay = Device::new("Bob");
-    relay.env = vec![("DUO_RELAY".into(), "n0".into())];
-    relay.run(&["sync"]).fails(2);
+    relay.env = vec![("DUO_RELAY".into(), "relay.example.org".into())];
+    let err = relay.run(&["sync"]).fails(2).to_string();
+    assert!(err.contains("DUO_RELAY") && err.contains("hint:"), "{err}");
     let bad = d.run_stdin(&["pair", "join", "--ticket", "--yes"], "not a ticket\n");
     assert!(bad.fails(2).contains("not a duo ticket"), "{}", bad.stderr);
     // Nothing to sync with yet: says so and exits 0.

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::output::Printer;
 use duo_journal::{Kind, NewEntry};
 use duo_sync::code::Code;
-use duo_sync::device::Online;
+use duo_sync::device::{NetOptions, Online};
+use duo_sync::relay::Relays;
 use duo_sync::{Home, Opened, invite};
 
 fn write(o: &Opened, kind: Kind, body: &str, at: i64) -> Result<()> {
@@ -92,9 +93,13 @@ pub fn run(p: &Printer) -> Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let loopback = Some("127.0.0.1:0".parse().expect("address"));
-        let a = Online::bind(&alice, loopback, true).await?;
-        let b = Online::bind(&bob, loopback, false).await?;
+        // Loopback, no relay: the demo never leaves this machine.
+        let loopback = NetOptions {
+            bind: Some("127.0.0.1:0".parse().expect("address")),
+            relays: Relays::disabled(),
+        };
+        let a = Online::bind(&alice, &loopback, true).await?;
+        let b = Online::bind(&bob, &loopback, false).await?;
         let code = Code::generate();
         let addr = a.endpoint_addr();
         p.data(&format!(

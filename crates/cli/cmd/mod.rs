@@ -8,6 +8,7 @@ mod init;
 mod meta;
 mod network;
 mod read;
+pub mod relay;
 mod status;
 pub mod write;
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
         Command::Demo => demo::run(&printer),
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
+        Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;

@@ -5,10 +5,12 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::output::{count, local_time};
 use duo_sync::code::Code;
-use duo_sync::device::{Online, PeerTable, Ticket, sync_all};
+use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
+use duo_sync::net::Discovery;
 use duo_sync::{SyncError, invite};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -63,14 +65,44 @@ fn pairing_prefix(nameplate: u16) -> String {
     format!("duo-pair={nameplate}")
 }
 
-/// Only `disabled` exists in this build; say so instead of silently ignoring a choice.
-fn check_relay() -> Result<()> {
-    match std::env::var("DUO_RELAY").as_deref() {
-        Err(_) | Ok("") | Ok("disabled") => Ok(()),
-        Ok(other) => Err(
-            CliError::usage(format!("DUO_RELAY={other}: relays are not supported by this build yet"))
-                .hint("unset DUO_RELAY (or set it to `disabled`); devices reach each other directly"),
-        ),
+/// Where to bind (`DUO_BIND`) and which relay (`DUO_RELAY`, `duo relay set`) this run uses.
+fn net_options(ctx: &Ctx) -> Result<NetOptions> {
+    Ok(NetOptions {
+        bind: bind_override()?,
+        relays: super::relay::relays(&ctx.dev)?,
+    })
+}
+
+/// How long going online waits for the relay to accept this device (normally well under a
+/// second).
+const RELAY_WAIT: Duration = Duration::from_secs(5);
+
+/// Bind this device's endpoint. With `reachable` and a relay configured, wait (bounded)
+/// until the relay accepted this device, so devices on other networks can reach it through
+/// the relay, and say once if it did not.
+async fn go_online(
+    ctx: &Ctx,
+    opts: &NetOptions,
+    pairing: bool,
+    discovery: Discovery,
+    reachable: bool,
+) -> std::result::Result<Online, SyncError> {
+    let online = Online::bind_with(&ctx.dev, opts, pairing, discovery).await?;
+    if reachable {
+        relay_warning(ctx, &online, RELAY_WAIT).await;
+    }
+    Ok(online)
+}
+
+/// One warning if a relay is configured and this device is not connected to it (waiting at
+/// most `within`).
+async fn relay_warning(ctx: &Ctx, online: &Online, within: Duration) {
+    if let RelayReach::Unreachable { relay, error } = online.wait_for_relay(within).await {
+        let why = error.map(|e| format!(" ({e})")).unwrap_or_default();
+        ctx.printer.warn(format!(
+            "the relay {relay} did not accept this device within {} s{why}; devices on other networks cannot reach it through the relay (`duo relay` shows the setting)",
+            within.as_secs()
+        ));
     }
 }
 
@@ -121,19 +153,19 @@ fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: 
 }
 
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
-    check_relay()?;
+    let opts = net_options(&ctx)?;
     let p = &ctx.printer;
     let _online = duo_sync::handoff::claim_exclusive(ctx.dev.home.root(), || {
         p.info("Another duo command on this device is online; waiting for it (`duo sync --watch` steps aside and comes back after pairing)…")
     })?;
     let rt = runtime()?;
     match &a.join {
-        Some(PairCommand::Join(j)) => rt.block_on(join(&mut ctx, j.ticket, j.yes)),
-        None => rt.block_on(invite_cmd(&ctx, a)),
+        Some(PairCommand::Join(j)) => rt.block_on(join(&mut ctx, &opts, j.ticket, j.yes)),
+        None => rt.block_on(invite_cmd(&ctx, &opts, a)),
     }
 }
 
-async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
+async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     let p = &ctx.printer;
     if !a.own_device && ctx.dev.space.read()?.view.persons.len() >= 2 {
         return Err(sync_error(SyncError::SpaceFull));
@@ -141,7 +173,7 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
     let code = Code::generate();
     let expiry = pair_expiry()?;
     let online = if a.ticket {
-        Online::bind(&ctx.dev, bind_override()?, true).await?
+        go_online(ctx, opts, true, Discovery::None, true).await?
     } else {
         if !mdns_enabled()? {
             return Err(CliError::new(
@@ -150,10 +182,10 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
             .hint("use `duo pair --ticket` here and `duo pair join --ticket` on the other device"));
         }
         // Only the nameplate is announced; the secret words never leave this screen.
-        let discovery = duo_sync::net::Discovery::Mdns {
+        let discovery = Discovery::Mdns {
             advertise: Some(pairing_prefix(code.nameplate())),
         };
-        Online::bind_with(&ctx.dev, bind_override()?, true, discovery).await?
+        go_online(ctx, opts, true, discovery, true).await?
     };
     let whom = if a.own_device {
         "your other device"
@@ -164,9 +196,23 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         let ticket = Ticket {
             id: online.endpoint.id(),
             addrs: online.addrs(),
+            relay: online.relay_url(),
             code: code.clone(),
         };
-        p.data(&ticket.reveal());
+        let text = ticket.reveal();
+        p.data(&text);
+        // The QR code holds the secret too: only for a person looking at a terminal.
+        if !a.no_qr
+            && std::io::stderr().is_terminal()
+            && let Some(qr) = crate::qr::render(&text)
+        {
+            p.info(qr);
+        }
+        if ticket.relay.is_none() {
+            p.info(format!(
+                "Relays are off, so {whom}'s device must reach one of this device's addresses directly (the same network, a VPN). For devices on different networks, set a relay first: `duo relay set https://your-relay.example.org` (your own iroh-relay) or `duo relay set n0`."
+            ));
+        }
         p.info(format!(
             "Give this ticket to {whom}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…", human_duration(expiry)
         ));
@@ -195,7 +241,11 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
         })?
         .map_err(sync_error)?;
     let mut table = PeerTable::load(&ctx.dev)?;
-    table.remember(&paired.other.device_id, paired.other.addrs.clone());
+    table.remember(
+        &paired.other.device_id,
+        paired.other.addrs.clone(),
+        paired.other.relay.clone(),
+    );
     table.save(&ctx.dev)?;
     online.refresh_members(&ctx.dev)?;
     p.info(format!(
@@ -216,11 +266,20 @@ async fn invite_cmd(ctx: &Ctx, a: &PairArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
+async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) -> Result<i32> {
+    let mut ticket_relay = None;
     let (online, code, addr, known_addrs) = if with_ticket {
         let line = read_secret_line("Paste the ticket: ")?;
         let ticket: Ticket = line.parse().map_err(CliError::usage)?;
-        let online = Online::bind(&ctx.dev, bind_override()?, false).await?;
+        let online = go_online(ctx, opts, false, Discovery::None, true).await?;
+        ticket_relay = ticket.relay.clone();
+        if let Some(url) = &ticket.relay
+            && !online.relay.is_enabled()
+        {
+            ctx.printer.info(format!(
+                "The ticket names the relay {url}, but relays are off on this device, so only the other device's direct addresses are tried."
+            ));
+        }
         (online, ticket.code.clone(), ticket.addr(), ticket.addrs.clone())
     } else {
         if !mdns_enabled()? {
@@ -233,8 +292,8 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
         let code: Code = line
             .parse()
             .map_err(|e: duo_sync::code::ParseCodeError| CliError::usage(e))?;
-        let discovery = duo_sync::net::Discovery::Mdns { advertise: None };
-        let online = Online::bind_with(&ctx.dev, bind_override()?, false, discovery).await?;
+        let discovery = Discovery::Mdns { advertise: None };
+        let online = go_online(ctx, opts, false, discovery, true).await?;
         let mdns = online.mdns.as_ref().expect("mdns requested");
         let found = duo_sync::net::find(
             mdns,
@@ -249,14 +308,19 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
         let addrs: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
         (online, code, addr, addrs)
     };
+    let addr = online.usable(addr);
     let attempt = invite::join(&online.endpoint, &mut ctx.dev, addr.clone(), &code, |w, o| {
         confirm_words(w, o, true, yes)
     });
-    let paired = attempt.await.map_err(sync_error)?;
+    let relay_on = online.relay.is_enabled();
+    let paired = attempt
+        .await
+        .map_err(|e| unreached_hint(e, with_ticket, relay_on, ticket_relay.as_ref()))?;
     let mut table = PeerTable::load(&ctx.dev)?;
     table.remember(
         &paired.other.device_id,
         known_addrs.iter().copied().chain(paired.other.addrs.iter().copied()),
+        paired.other.relay.clone().or(ticket_relay),
     );
     table.save(&ctx.dev)?;
     online.refresh_members(&ctx.dev)?;
@@ -291,9 +355,34 @@ async fn join(ctx: &mut Ctx, with_ticket: bool, yes: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// A joiner that did not reach the inviter: say whether a relay would have helped.
+fn unreached_hint(
+    e: SyncError,
+    with_ticket: bool,
+    relay_on: bool,
+    ticket_relay: Option<&impl std::fmt::Display>,
+) -> CliError {
+    let unreached = matches!(e, SyncError::Unreached(_));
+    let err = sync_error(e);
+    if !(unreached && with_ticket) {
+        return err;
+    }
+    match (ticket_relay, relay_on) {
+        (Some(url), false) => err.hint(format!(
+            "the ticket names the relay {url}, and relays are off on this device: run `duo relay set {url}` (or set DUO_RELAY for one run) and `duo pair join --ticket` again while `duo pair` still waits"
+        )),
+        (None, _) => err.hint(
+            "the ticket names no relay: if the two devices are on different networks, the inviting device needs one (`duo relay set …` there, then a new ticket)",
+        ),
+        (Some(url), true) => err.hint(format!(
+            "check that `duo pair --ticket` still waits on the other device and that this device reaches the relay {url}"
+        )),
+    }
+}
+
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
     use duo_sync::handoff::{Claim, claim};
-    check_relay()?;
+    let opts = net_options(ctx)?;
     let p = &ctx.printer;
     let lock = match claim(ctx.dev.home.root(), || {
         p.info("Another duo command on this device is online; waiting for it to finish…")
@@ -314,9 +403,9 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
     let rt = runtime()?;
     rt.block_on(async {
         if a.watch {
-            return watch(ctx, lock).await;
+            return watch(ctx, &opts, lock).await;
         }
-        let online = go_online(ctx).await?;
+        let online = online_for_sync(ctx, &opts, false).await?;
         let bar = ctx.printer.transfer_bar();
         let progress = |done: u64, total: u64| {
             bar.set_length(total);
@@ -324,6 +413,9 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         };
         let results = sync_all(&ctx.dev, &online, Some(&progress)).await?;
         bar.finish_and_clear();
+        if results.iter().any(|r| r.result.is_err()) {
+            relay_warning(ctx, &online, Duration::from_secs(2)).await;
+        }
         online.endpoint.close().await;
         report(ctx, &results);
         drop(lock);
@@ -331,8 +423,9 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
     })
 }
 
-async fn go_online(ctx: &Ctx) -> Result<Online> {
-    Online::bind(&ctx.dev, bind_override()?, false).await.map_err(|e| {
+/// Go online for `duo sync` (with `watch`: wait for the relay, if any, to accept this device).
+async fn online_for_sync(ctx: &Ctx, opts: &NetOptions, watch: bool) -> Result<Online> {
+    go_online(ctx, opts, false, Discovery::None, watch).await.map_err(|e| {
         CliError::new(format!("could not go online: {e}"))
             .hint("another program may use this device's port; `duo status` shows it")
     })
@@ -395,7 +488,7 @@ enum WatchEnd {
     Pause(duo_sync::handoff::Reply),
 }
 
-async fn watch(ctx: &Ctx, lock: duo_sync::handoff::OnlineLock) -> Result<i32> {
+async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock) -> Result<i32> {
     use duo_sync::handoff::{Listening, lock_for_watch};
     let p = &ctx.printer;
     let root = ctx.dev.home.root();
@@ -412,7 +505,7 @@ async fn watch(ctx: &Ctx, lock: duo_sync::handoff::OnlineLock) -> Result<i32> {
             p.info("Back online.");
         }
         let listening = Listening::bind(root)?;
-        let online = go_online(ctx).await?;
+        let online = online_for_sync(ctx, opts, true).await?;
         let end = watch_online(ctx, &online, &listening, &mut ctrl_c).await?;
         online.endpoint.close().await;
         drop(online); // the last handle: the port is free once this is gone

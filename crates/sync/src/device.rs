@@ -6,20 +6,64 @@
 
 use crate::code::Code;
 use crate::net::{self, Members, Report, SYNC_ALPN};
+use crate::relay::{Relay, Relays};
 use crate::store::AgeStore;
 use crate::{Opened, SyncError};
 use duo_journal::Storage;
-use iroh::{Endpoint, EndpointAddr, EndpointId};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, Watcher};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Where this device last reached each peer (endpoint id → addresses). Local only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where this device last reached each peer (endpoint id → addresses and relay). Local only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerTable {
-    pub peers: BTreeMap<String, Vec<SocketAddr>>,
+    pub peers: BTreeMap<String, PeerAddrs>,
+}
+
+/// How to reach one peer: its direct addresses and the relay it was reachable through.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPeer")]
+pub struct PeerAddrs {
+    pub addrs: Vec<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayUrl>,
+}
+
+/// A peer as stored: a bare list of addresses before relays existed, an object since.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredPeer {
+    Addrs(Vec<SocketAddr>),
+    Full {
+        addrs: Vec<SocketAddr>,
+        #[serde(default)]
+        relay: Option<RelayUrl>,
+    },
+}
+
+impl From<StoredPeer> for PeerAddrs {
+    fn from(p: StoredPeer) -> Self {
+        match p {
+            StoredPeer::Addrs(addrs) => PeerAddrs { addrs, relay: None },
+            StoredPeer::Full { addrs, relay } => PeerAddrs { addrs, relay },
+        }
+    }
+}
+
+impl PeerAddrs {
+    /// The peer's id with everything known about where it is.
+    pub fn endpoint_addr(&self, id: EndpointId) -> EndpointAddr {
+        let addr = self.addrs.iter().fold(EndpointAddr::new(id), |a, s| a.with_ip_addr(*s));
+        match &self.relay {
+            Some(relay) => addr.with_relay_url(relay.clone()),
+            None => addr,
+        }
+    }
 }
 
 impl PeerTable {
@@ -48,43 +92,53 @@ impl PeerTable {
             .map_err(|e| duo_journal::JournalError::from(e).into())
     }
 
-    /// Remember where a peer was reached.
-    pub fn remember(&mut self, id: &str, addrs: impl IntoIterator<Item = SocketAddr>) {
+    /// Remember where a peer was reached: its addresses and the relay it uses, if any.
+    pub fn remember(&mut self, id: &str, addrs: impl IntoIterator<Item = SocketAddr>, relay: Option<RelayUrl>) {
         let mut v: Vec<SocketAddr> = addrs.into_iter().collect();
         v.sort();
         v.dedup();
-        if !v.is_empty() {
-            self.peers.insert(id.to_string(), v);
+        if !v.is_empty() || relay.is_some() {
+            self.peers.insert(id.to_string(), PeerAddrs { addrs: v, relay });
         }
     }
 }
 
-/// An invitation for a partner on another network: the inviter's endpoint id and
-/// addresses plus the one-time code. `duo1:<endpoint id>@<addr>[,<addr>…]#<code>`.
+/// An invitation for a partner on another network: the inviter's endpoint id, addresses
+/// and relay plus the one-time code.
+/// `duo1:<endpoint id>@<addr>[,<addr>…][,<relay url>]#<code>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub id: EndpointId,
     pub addrs: Vec<SocketAddr>,
+    /// The relay the inviter can be reached through, if it uses one.
+    pub relay: Option<RelayUrl>,
     pub code: Code,
 }
 
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Ticket({}, {:?}, {:?})", self.id, self.addrs, self.code)
+        write!(
+            f,
+            "Ticket({}, {:?}, {:?}, {:?})",
+            self.id, self.addrs, self.relay, self.code
+        )
     }
 }
 
 impl Ticket {
     /// The ticket as text to hand over (contains the secret code).
     pub fn reveal(&self) -> String {
-        let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
-        format!("duo1:{}@{}#{}", self.id, addrs.join(","), self.code.reveal())
+        let mut items: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        items.extend(self.relay.iter().map(ToString::to_string));
+        format!("duo1:{}@{}#{}", self.id, items.join(","), self.code.reveal())
     }
 
     pub fn addr(&self) -> EndpointAddr {
-        self.addrs
-            .iter()
-            .fold(EndpointAddr::new(self.id), |a, s| a.with_ip_addr(*s))
+        PeerAddrs {
+            addrs: self.addrs.clone(),
+            relay: self.relay.clone(),
+        }
+        .endpoint_addr(self.id)
     }
 }
 
@@ -97,16 +151,45 @@ impl FromStr for Ticket {
             .strip_prefix("duo1:")
             .ok_or_else(|| bad("it starts with duo1:"))?;
         let (id, rest) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
-        let (addrs, code) = rest.split_once('#').ok_or_else(|| bad("no #"))?;
+        let (items, code) = rest.rsplit_once('#').ok_or_else(|| bad("no #"))?;
         let id: EndpointId = id.parse().map_err(|_| bad("the device id is wrong"))?;
-        let addrs = addrs
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(|a| a.parse::<SocketAddr>().map_err(|_| bad("an address is wrong")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut addrs = Vec::new();
+        let mut relay = None;
+        for item in items.split(',').filter(|a| !a.is_empty()) {
+            if item.contains("://") {
+                match item.parse::<Relay>() {
+                    Ok(Relay::Url(url)) if relay.is_none() => relay = Some(url),
+                    Ok(_) => return Err(bad("it names more than one relay")),
+                    Err(_) => return Err(bad("the relay is wrong")),
+                }
+            } else {
+                addrs.push(item.parse::<SocketAddr>().map_err(|_| bad("an address is wrong"))?);
+            }
+        }
         let code: Code = code.parse().map_err(|e| format!("{}: {e}", bad("the code is wrong")))?;
-        Ok(Ticket { id, addrs, code })
+        Ok(Ticket { id, addrs, relay, code })
     }
+}
+
+/// Where and how this device goes online.
+#[derive(Clone, Debug, Default)]
+pub struct NetOptions {
+    /// The address to bind; `None` is all interfaces, and a port of 0 this device's
+    /// persisted port.
+    pub bind: Option<SocketAddr>,
+    /// The relay this device may use (none by default).
+    pub relays: Relays,
+}
+
+/// Whether this device is reachable through its relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayReach {
+    /// Relays are off.
+    Off,
+    /// Connected to this relay.
+    Online(RelayUrl),
+    /// The relay did not accept a connection in time (with the last error seen, if any).
+    Unreachable { relay: String, error: Option<String> },
 }
 
 /// Finished incoming sync sessions: the peer and what the session did.
@@ -120,19 +203,21 @@ pub struct Online {
     pub mdns: Option<iroh_mdns_address_lookup::MdnsAddressLookup>,
     /// The shared space kept in memory between this endpoint's sessions.
     pub replica: net::Replica,
+    /// The relay choice the endpoint was bound with.
+    pub relay: Relay,
 }
 
 impl Online {
     /// Bind this device's endpoint. `bind` defaults to all interfaces on the device's
     /// persisted port (so peers' recorded addresses stay valid).
-    pub async fn bind(o: &Opened, bind: Option<SocketAddr>, pairing: bool) -> Result<Online, SyncError> {
-        Self::bind_with(o, bind, pairing, net::Discovery::None).await
+    pub async fn bind(o: &Opened, opts: &NetOptions, pairing: bool) -> Result<Online, SyncError> {
+        Self::bind_with(o, opts, pairing, net::Discovery::None).await
     }
 
     /// [`Online::bind`] with local discovery.
     pub async fn bind_with(
         o: &Opened,
-        bind: Option<SocketAddr>,
+        opts: &NetOptions,
         pairing: bool,
         discovery: net::Discovery,
     ) -> Result<Online, SyncError> {
@@ -149,12 +234,13 @@ impl Online {
         }
         // Port 0 means "this device's persisted port" (a fresh one the first time).
         let port = o.config.port.unwrap_or(0);
-        let bind = match bind {
+        let bind = match opts.bind {
             Some(b) if b.port() == 0 => SocketAddr::new(b.ip(), port),
             Some(b) => b,
             None => SocketAddr::from(([0, 0, 0, 0], port)),
         };
-        let (endpoint, mdns) = net::endpoint_with(o.secret.clone(), bind, members.clone(), alpns, discovery).await?;
+        let (endpoint, mdns) =
+            net::endpoint_with(o.secret.clone(), bind, members.clone(), alpns, discovery, &opts.relays).await?;
         if o.config.port.is_none()
             && bind.port() == 0
             && let Some(port) = endpoint.bound_sockets().first().map(SocketAddr::port)
@@ -166,7 +252,55 @@ impl Online {
             members,
             mdns,
             replica: net::Replica::default(),
+            relay: opts.relays.relay.clone(),
         })
+    }
+
+    /// The relay this device can be reached through: the configured one, or with n0's
+    /// relays the one it picked as its home (known once it is connected).
+    pub fn relay_url(&self) -> Option<RelayUrl> {
+        match &self.relay {
+            Relay::Disabled => None,
+            Relay::Url(url) => Some(url.clone()),
+            Relay::N0 => self.endpoint.addr().relay_urls().next().cloned(),
+        }
+    }
+
+    /// Wait (at most `within`) until this device is connected to its relay.
+    pub async fn wait_for_relay(&self, within: Duration) -> RelayReach {
+        if !self.relay.is_enabled() {
+            return RelayReach::Off;
+        }
+        if tokio::time::timeout(within, self.endpoint.online()).await.is_ok()
+            && let Some(url) = self
+                .endpoint
+                .home_relay_status()
+                .get()
+                .into_iter()
+                .find(|s| s.is_connected())
+        {
+            return RelayReach::Online(url.url().clone());
+        }
+        let error = self
+            .endpoint
+            .home_relay_status()
+            .get()
+            .iter()
+            .find_map(|s| s.last_error().map(|e| e.to_string()));
+        RelayReach::Unreachable {
+            relay: self.relay.to_string(),
+            error,
+        }
+    }
+
+    /// `addr` as this device can use it: without relays when relays are off here, so that
+    /// a relay named by a peer is never contacted without this person's consent.
+    pub fn usable(&self, addr: EndpointAddr) -> EndpointAddr {
+        if self.relay.is_enabled() {
+            return addr;
+        }
+        addr.ip_addrs()
+            .fold(EndpointAddr::new(addr.id), |a, s| a.with_ip_addr(*s))
     }
 
     /// Addresses a peer can reach this device at.
@@ -196,11 +330,13 @@ impl Online {
         (router, rx)
     }
 
-    /// This device's id and addresses, for dialling it.
+    /// This device's id, addresses and relay, for dialling it.
     pub fn endpoint_addr(&self) -> EndpointAddr {
-        self.addrs()
-            .into_iter()
-            .fold(EndpointAddr::new(self.endpoint.id()), |a, s| a.with_ip_addr(s))
+        PeerAddrs {
+            addrs: self.addrs(),
+            relay: self.relay_url(),
+        }
+        .endpoint_addr(self.endpoint.id())
     }
 
     /// Let newly paired devices in.
@@ -247,11 +383,11 @@ pub async fn sync_all(
     };
     let mut out = Vec::new();
     for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
-        let Some(addrs) = table.peers.get(id).cloned() else {
+        let Some(known) = table.peers.get(id).cloned() else {
             continue;
         };
         let Ok(eid) = id.parse::<EndpointId>() else { continue };
-        let addr = addrs.iter().fold(EndpointAddr::new(eid), |a, s| a.with_ip_addr(*s));
+        let addr = online.usable(known.endpoint_addr(eid));
         let dial = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             net::sync_with(&online.endpoint, &o.space, addr, options),
@@ -260,7 +396,7 @@ pub async fn sync_all(
             .await
             .unwrap_or_else(|_| Err(SyncError::Net("no answer within 10 s".into())));
         if result.is_ok() {
-            table.remember(id, addrs);
+            table.remember(id, known.addrs, known.relay);
         }
         out.push(PeerResult {
             device: id.clone(),

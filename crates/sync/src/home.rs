@@ -35,6 +35,14 @@ pub struct Config {
     /// addresses peers recorded stay valid).
     #[serde(default)]
     pub port: Option<u16>,
+    /// The relay this device may use to reach devices on other networks: `n0` or an
+    /// iroh-relay URL (see [`crate::relay::Relay`]). Absent: none (`DUO_RELAY` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    /// A PEM file with the certificate(s) to trust for that relay (a self-signed relay;
+    /// `DUO_RELAY_CA` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_ca: Option<PathBuf>,
     /// An own-device join that was recorded but maybe not finished (a crash between its
     /// steps): [`Home::open`] finishes it, so space, private notebook and this file never
     /// disagree about whose device this is.
@@ -176,6 +184,8 @@ impl Home {
             created_at: now,
             port: None,
             pending_join: None,
+            relay: None,
+            relay_ca: None,
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
@@ -196,6 +206,14 @@ impl Home {
     /// Persist the port this device binds.
     pub fn set_port(&self, port: u16) -> Result<(), SyncError> {
         self.edit_config(|c| c.port = Some(port))
+    }
+
+    /// Choose the relay (`None`: none) and the certificate file to trust for it.
+    pub fn set_relay(&self, relay: Option<String>, ca: Option<PathBuf>) -> Result<(), SyncError> {
+        self.edit_config(|c| {
+            c.relay = relay;
+            c.relay_ca = ca;
+        })
     }
 
     fn edit_config(&self, f: impl FnOnce(&mut Config)) -> Result<(), SyncError> {

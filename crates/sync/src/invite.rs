@@ -30,6 +30,10 @@ pub struct Introduction {
     /// Where the sender can be reached (kept in the other side's local peer table).
     #[serde(default)]
     pub addrs: Vec<std::net::SocketAddr>,
+    /// The relay the sender can be reached through, when it uses one (also kept in the
+    /// peer table). Older versions leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<iroh::RelayUrl>,
 }
 
 impl Introduction {
@@ -83,6 +87,8 @@ fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Introduction
     addrs.dedup();
     Introduction {
         addrs,
+        // Known once the endpoint is connected to its relay (the CLI waits for that).
+        relay: endpoint.addr().relay_urls().next().cloned(),
         person_id: me.config.person_id.clone(),
         name: me.config.name.clone(),
         device_id: me.config.device_id.clone(),
@@ -211,8 +217,13 @@ pub async fn join(
     let connect = tokio::time::timeout(std::time::Duration::from_secs(15), endpoint.connect(inviter, PAIR_ALPN));
     let conn = connect
         .await
-        .map_err(|_| SyncError::Net("the inviting device did not answer within 15 s (a code works once: if `duo pair` has stopped, ask for a new one)".into()))?
-        .map_err(net)?;
+        .map_err(|_| {
+            SyncError::Unreached(
+                "it did not answer within 15 s (a code works once: if `duo pair` has stopped, ask for a new one)"
+                    .into(),
+            )
+        })?
+        .map_err(|e| SyncError::Unreached(e.to_string()))?;
     let result = run(
         endpoint.id(),
         &conn,

@@ -18,6 +18,7 @@ mod home;
 pub mod invite;
 pub mod net;
 pub mod pair;
+pub mod relay;
 pub mod session;
 mod store;
 
@@ -51,6 +52,8 @@ pub enum SyncError {
     Journal(#[from] duo_journal::JournalError),
     #[error("network: {0}")]
     Net(String),
+    #[error("the inviting device could not be reached: {0}")]
+    Unreached(String),
     #[error("the other device does not know this one: it is not paired with it (or has revoked it)")]
     NotPaired,
     #[error("the code did not match: it is now used up on both devices; run `duo pair` again for a new one")]

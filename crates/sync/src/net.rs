@@ -1,11 +1,13 @@
 //! duo on the network: one iroh endpoint per device, an allowlist enforced right after the
 //! TLS handshake, and the sync protocol (`duo/sync/2`) on top.
 //!
-//! Relays are off and no address lookup service is used here: peers are dialled by their
-//! endpoint id plus an address this device already knows. iroh's QUIC/TLS authenticates
-//! both ends by endpoint id, so `conn.remote_id()` is who the peer really is.
+//! No address lookup service is used here: peers are dialled by their endpoint id plus the
+//! addresses (and relay) this device already knows. Relays are off unless the caller
+//! passes one ([`crate::relay`]). iroh's QUIC/TLS authenticates both ends by endpoint id,
+//! so `conn.remote_id()` is who the peer really is.
 
 use crate::SyncError;
+use crate::relay::{Relay, Relays};
 use crate::session::{self, Limits, Outcome, Progress, SessionError};
 use crate::store::AgeStore;
 use automerge::ChangeHash;
@@ -92,16 +94,21 @@ pub async fn endpoint(
     members: Members,
     alpns: Vec<Vec<u8>>,
 ) -> Result<Endpoint, SyncError> {
-    Ok(endpoint_with(secret, bind, members, alpns, Discovery::None).await?.0)
+    Ok(
+        endpoint_with(secret, bind, members, alpns, Discovery::None, &Relays::disabled())
+            .await?
+            .0,
+    )
 }
 
-/// [`endpoint`], with optional mDNS; returns the mDNS handle to watch for peers.
+/// [`endpoint`], with optional mDNS and relays; returns the mDNS handle to watch for peers.
 pub async fn endpoint_with(
     secret: SecretKey,
     bind: SocketAddr,
     members: Members,
     alpns: Vec<Vec<u8>>,
     discovery: Discovery,
+    relays: &Relays,
 ) -> Result<(Endpoint, Option<iroh_mdns_address_lookup::MdnsAddressLookup>), SyncError> {
     let transport = iroh::endpoint::QuicTransportConfig::builder()
         .max_idle_timeout(Some(Duration::from_secs(15).try_into().map_err(net)?))
@@ -111,15 +118,14 @@ pub async fn endpoint_with(
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(secret.clone())
         .alpns(alpns)
-        .relay_mode(RelayMode::Disabled)
         .clear_address_lookup()
         .portmapper_config(PortmapperConfig::Disabled)
-        .net_report_config(NetReportConfig::minimal())
         .clear_ip_transports()
         .bind_addr(bind)
         .map_err(net)?
         .hooks(Allowlist(members))
         .transport_config(transport);
+    builder = with_relays(builder, relays);
     let mut mdns = None;
     if let Discovery::Mdns { advertise } = discovery {
         let lookup = iroh_mdns_address_lookup::MdnsAddressLookup::builder()
@@ -136,6 +142,37 @@ pub async fn endpoint_with(
     }
     let endpoint = builder.bind().await.map_err(net)?;
     Ok((endpoint, mdns))
+}
+
+/// The relay part of the endpoint: none, or the chosen relays with what they need to be
+/// reached (a home relay is only chosen after it answered a net-report probe, so the HTTPS
+/// probes stay on; the DNS resolver asks only the system's servers, never public fallbacks).
+fn with_relays(builder: iroh::endpoint::Builder, relays: &Relays) -> iroh::endpoint::Builder {
+    let mode = match &relays.relay {
+        Relay::Disabled => {
+            return builder
+                .relay_mode(RelayMode::Disabled)
+                .net_report_config(NetReportConfig::minimal());
+        }
+        Relay::N0 => RelayMode::Default,
+        // Without QUIC address discovery, which a stock iroh-relay leaves off: probing for it
+        // where nothing answers delays going online by 3 s.
+        Relay::Url(url) => RelayMode::Custom(iroh::RelayMap::from(iroh::RelayConfig::new(url.clone(), None))),
+    };
+    let mut builder = builder
+        .relay_mode(mode)
+        .net_report_config(NetReportConfig::default())
+        .dns_resolver(
+            iroh::dns::DnsResolver::builder()
+                .with_system_defaults()
+                .disable_fallback()
+                .build(),
+        );
+    if !relays.extra_roots.is_empty() {
+        builder =
+            builder.ca_tls_config(iroh::tls::CaTlsConfig::embedded().with_extra_roots(relays.extra_roots.clone()));
+    }
+    builder
 }
 
 /// Wait for a device announcing `user_data` on the local network.
@@ -237,15 +274,26 @@ pub struct SyncOptions<'a> {
     pub replica: Option<&'a Replica>,
 }
 
-/// Run a session on a copy of the journal in memory, close our side of the stream, and
-/// store what arrived. Nothing is stored unless the session completed (every change was
-/// checked as it was applied, and every head the peer announced is here). Loading and
-/// storing run off the async threads, so a large journal does not stall the endpoint; the
-/// stream is wound down before storing, so the peer does not wait for this side's disk.
+/// Which side of a connection runs [`sync_stream`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Opened the connection: winds down, then stores (the service is not kept waiting).
+    Dialer,
+    /// Answered it: stores, then winds down, so that when the dialer's sync returns, both
+    /// sides have stored (`duo sync` saying "synced" means the partner has it).
+    Service,
+}
+
+/// Run a session on a copy of the journal in memory, wind the stream down and store what
+/// arrived (in the order `side` says). Nothing is stored unless the session completed
+/// (every change was checked as it was applied, and every head the peer announced is
+/// here). Loading and storing run off the async threads, so a large journal does not
+/// stall the endpoint.
 async fn sync_stream(
     journal: &Journal<AgeStore>,
     peer: &EndpointId,
     options: SyncOptions<'_>,
+    side: Side,
     send: &mut iroh::endpoint::SendStream,
     recv: &mut iroh::endpoint::RecvStream,
 ) -> Result<Report, SyncError> {
@@ -277,14 +325,25 @@ async fn sync_stream(
         options.progress,
     )
     .await;
-    wind_down(send, recv).await;
+    if side == Side::Dialer || outcome.is_err() {
+        wind_down(send, recv).await;
+    }
     let outcome = outcome.map_err(session_error)?;
     let (after_entries, doc, loaded) = if doc.heads() != heads {
         let j = blocking_journal();
-        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|n| (n, doc, loaded)))
-            .await
-            .map_err(net)??
+        let stored = tokio::task::spawn_blocking(move || {
+            j.store_synced(&mut doc, &heads, &mut loaded).map(|n| (n, doc, loaded))
+        })
+        .await
+        .map_err(net)?;
+        if side == Side::Service {
+            wind_down(send, recv).await;
+        }
+        stored?
     } else {
+        if side == Side::Service {
+            wind_down(send, recv).await;
+        }
         (before_entries, doc, loaded)
     };
     if let Some(replica) = options.replica {
@@ -382,7 +441,7 @@ impl ProtocolHandler for SyncService {
                 progress: None,
                 replica: self.replica.as_ref(),
             };
-            let report = sync_stream(&self.journal, &peer, options, &mut send, &mut recv).await;
+            let report = sync_stream(&self.journal, &peer, options, Side::Service, &mut send, &mut recv).await;
             // The dialer closes once both sides have read everything; wait for it, bounded.
             let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
             report
@@ -406,7 +465,7 @@ pub async fn sync_with(
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        sync_stream(journal, &id, options, &mut send, &mut recv).await
+        sync_stream(journal, &id, options, Side::Dialer, &mut send, &mut recv).await
     }
     .await;
     // A refusal shows up as a failed stream; the close reason says why.

@@ -226,12 +226,14 @@ mod pairing {
         // Alice now lets Bob in; Bob syncs and both have everything.
         alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
         let alice_space = shared(&alice);
+        let (tx, mut served) = tokio::sync::mpsc::unbounded_channel();
         let router = Router::builder(alice_ep.clone())
-            .accept(SYNC_ALPN, SyncService::new(alice_space))
+            .accept(SYNC_ALPN, SyncService::new(alice_space).with_reports(tx))
             .spawn();
         net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), Default::default())
             .await
             .unwrap();
+        served.recv().await.unwrap().1.unwrap(); // Alice has stored what Bob sent
         assert_eq!(bodies(&alice), vec!["alice before pairing", "bob before pairing"]);
         assert_eq!(bodies(&bob), bodies(&alice));
         let names = |o: &Opened| {
@@ -319,12 +321,14 @@ mod pairing {
         assert_eq!(reopened.config.name, "Alice", "the new identity is saved");
         alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
         let alice_space = shared(&alice);
+        let (tx, mut served) = tokio::sync::mpsc::unbounded_channel();
         let router = Router::builder(alice_ep.clone())
-            .accept(SYNC_ALPN, SyncService::new(alice_space))
+            .accept(SYNC_ALPN, SyncService::new(alice_space).with_reports(tx))
             .spawn();
         net::sync_with(&tablet_ep, &tablet.space, addr(&alice_ep), Default::default())
             .await
             .unwrap();
+        served.recv().await.unwrap().1.unwrap(); // Alice has stored what the tablet sent
         let view = alice.space.read().unwrap().view;
         assert_eq!(view.persons.len(), 1, "still one person: {:?}", view.persons);
         assert_eq!(view.devices.len(), 2);
