@@ -72,3 +72,84 @@ fn pair_by_code_over_mdns_inside_a_namespace() {
         assert_eq!(bodies, vec!["alice's first entry", "bob's first entry"]);
     }
 }
+
+/// Two namespaces joined by a veth pair. Bob's device changes its address after pairing;
+/// Alice's peer table still has the old one. While Bob runs `duo sync --watch` it
+/// announces itself by mDNS, and Alice's `duo sync` finds it there (with discovery off it
+/// cannot: the control).
+#[test]
+fn a_watching_device_whose_address_changed_is_found_again_by_mdns() {
+    use crate::netlab::{B_ADDR, Link};
+    let Some(link) = Link::new("mdn") else { return };
+    let device = |ns: &Netns, name: &str| {
+        let mut d = Device::blank();
+        d.netns = Some(ns.name.clone());
+        d.env = vec![
+            ("DUO_DISCOVERY".into(), "mdns".into()),
+            ("DUO_BIND".into(), "0.0.0.0:0".into()),
+        ];
+        d.run(&["init", "--name", name, "--label", "laptop"]).ok();
+        d
+    };
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    // mDNS needs a multicast route on the link (the namespaces have no default route).
+    for (ns, ifname) in [(&link.a, &link.a_if), (&link.b, &link.b_if)] {
+        ip(&["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", ifname]);
+    }
+    let alice = device(&link.a, "Alice");
+    let bob = device(&link.b, "Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+
+    // Bob's device moves to another address (a new DHCP lease, another network's router).
+    ip(&[
+        "-n",
+        &link.b.name,
+        "addr",
+        "del",
+        &format!("{B_ADDR}/24"),
+        "dev",
+        &link.b_if,
+    ]);
+    ip(&["-n", &link.b.name, "addr", "add", "10.77.0.9/24", "dev", &link.b_if]);
+    // (Removing the interface's last address took its routes, the multicast one too.)
+    ip(&["-n", &link.b.name, "route", "add", "224.0.0.0/4", "dev", &link.b_if]);
+    let mut watch = bob.spawn(&["sync", "--watch"]);
+    watch.wait_for("Online as", Duration::from_secs(30));
+    alice.add("written after Bob's device moved", &[]);
+
+    let control = {
+        let mut c = alice.command(&["sync", "--json"]);
+        c.env("DUO_DISCOVERY", "none").stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    assert!(control.status.success());
+    let control: serde_json::Value = serde_json::from_slice(&control.stdout).unwrap();
+    assert_eq!(control["reached"], 0, "the old address leads nowhere: {control}");
+
+    let found = alice.run_within(&["sync", "--json"], Duration::from_secs(60));
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    assert_eq!(
+        found.json()["reached"],
+        1,
+        "found by mDNS: {}\n{}\n{}",
+        found.stdout,
+        found.stderr,
+        watch.log()
+    );
+    assert!(
+        bob.bodies(&[])
+            .contains(&"written after Bob's device moved".to_string())
+    );
+    // And the new address is remembered: it works with discovery off from now on.
+    let again = {
+        let mut c = alice.command(&["sync", "--json"]);
+        c.env("DUO_DISCOVERY", "none").stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["reached"], 1, "the table now has the new address: {again}");
+    watch.assert_running();
+}

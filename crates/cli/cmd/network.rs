@@ -423,9 +423,18 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
     })
 }
 
-/// Go online for `duo sync` (with `watch`: wait for the relay, if any, to accept this device).
+/// Go online for `duo sync`. With local discovery on (`DUO_DISCOVERY`, default mdns), the
+/// peers' current addresses are looked up by mDNS, and a watcher announces this device for
+/// as long as it runs. With `watch`, wait for the relay, if any, to accept this device.
 async fn online_for_sync(ctx: &Ctx, opts: &NetOptions, watch: bool) -> Result<Online> {
-    go_online(ctx, opts, false, Discovery::None, watch).await.map_err(|e| {
+    let discovery = if mdns_enabled()? {
+        Discovery::Mdns {
+            advertise: watch.then(|| duo_sync::net::SYNC_ANNOUNCEMENT.to_string()),
+        }
+    } else {
+        Discovery::None
+    };
+    go_online(ctx, opts, false, discovery, watch).await.map_err(|e| {
         CliError::new(format!("could not go online: {e}"))
             .hint("another program may use this device's port; `duo status` shows it")
     })

@@ -361,6 +361,9 @@ pub struct PeerResult {
     pub result: Result<Report, SyncError>,
 }
 
+/// How long `sync_all` waits for mDNS to say where the peers are.
+const MDNS_LOOKUP: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// What this device last shared with each peer (kept beside the peer table).
 pub fn sync_states(o: &Opened) -> Result<net::SyncStates, SyncError> {
     Ok(net::SyncStates::new(PeerTable::store(o)?))
@@ -382,11 +385,34 @@ pub async fn sync_all(
         replica: Some(&online.replica),
     };
     let mut out = Vec::new();
+    // With local discovery on, ask mDNS where each peer is now (all at once, bounded): a
+    // device whose address changed since pairing is found again on the local network.
+    let mut seen: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
+    if let Some(mdns) = &online.mdns {
+        let mut lookups = tokio::task::JoinSet::new();
+        for id in table.peers.keys().filter(|id| view.devices.contains_key(*id)) {
+            if let Ok(eid) = id.parse::<EndpointId>() {
+                let (mdns, id) = (mdns.clone(), id.clone());
+                lookups.spawn(async move { (id, net::lookup(&mdns, eid, MDNS_LOOKUP).await) });
+            }
+        }
+        while let Some(Ok((id, addrs))) = lookups.join_next().await {
+            if !addrs.is_empty() {
+                seen.insert(id, addrs);
+            }
+        }
+    }
     for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
-        let Some(known) = table.peers.get(id).cloned() else {
+        let Some(mut known) = table.peers.get(id).cloned() else {
             continue;
         };
         let Ok(eid) = id.parse::<EndpointId>() else { continue };
+        if let Some(now) = seen.get(id) {
+            // Where it is now first, then where it was.
+            let mut addrs = now.clone();
+            addrs.extend(known.addrs.iter().filter(|a| !now.contains(a)));
+            known.addrs = addrs;
+        }
         let addr = online.usable(known.endpoint_addr(eid));
         let dial = tokio::time::timeout(
             std::time::Duration::from_secs(10),
@@ -396,7 +422,9 @@ pub async fn sync_all(
             .await
             .unwrap_or_else(|_| Err(SyncError::Net("no answer within 10 s".into())));
         if result.is_ok() {
-            table.remember(id, known.addrs, known.relay);
+            // Remember where it answered: what mDNS saw if anything, else what was known.
+            let addrs = seen.get(id).cloned().unwrap_or(known.addrs);
+            table.remember(id, addrs, known.relay);
         }
         out.push(PeerResult {
             device: id.clone(),

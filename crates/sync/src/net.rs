@@ -175,6 +175,36 @@ fn with_relays(builder: iroh::endpoint::Builder, relays: &Relays) -> iroh::endpo
     builder
 }
 
+/// The user data a device running `duo sync --watch` announces on the local network (no
+/// secret: only that a duo device with this endpoint id is here, which is what mDNS is for).
+pub const SYNC_ANNOUNCEMENT: &str = "sync";
+
+/// Where mDNS last saw `id` on the local network (waiting at most `within`): the
+/// addresses a device announces while it runs `duo sync --watch`.
+pub async fn lookup(
+    mdns: &iroh_mdns_address_lookup::MdnsAddressLookup,
+    id: EndpointId,
+    within: Duration,
+) -> Vec<SocketAddr> {
+    use iroh::address_lookup::AddressLookup;
+    use n0_future::StreamExt;
+    let Some(mut items) = mdns.resolve(id) else {
+        return Vec::new();
+    };
+    let first = async {
+        while let Some(item) = items.next().await {
+            if let Ok(item) = item {
+                let addrs: Vec<SocketAddr> = item.endpoint_info().to_endpoint_addr().ip_addrs().copied().collect();
+                if !addrs.is_empty() {
+                    return addrs;
+                }
+            }
+        }
+        Vec::new()
+    };
+    tokio::time::timeout(within, first).await.unwrap_or_default()
+}
+
 /// Wait for a device announcing `user_data` on the local network.
 pub async fn find(
     mdns: &iroh_mdns_address_lookup::MdnsAddressLookup,
