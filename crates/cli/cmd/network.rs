@@ -226,8 +226,12 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
         confirm_words(w, o, false, a.yes)
     });
     let what = if a.ticket { "ticket" } else { "code" };
-    let paired = tokio::time::timeout(expiry, wait)
-        .await
+    // While waiting, load the space into memory, so the joiner's first sync starts at once.
+    let (waited, _) = tokio::join!(
+        tokio::time::timeout(expiry, wait),
+        online.replica.preload(&ctx.dev.space)
+    );
+    let paired = waited
         .map_err(|_| {
             CliError::new(format!(
                 "nobody joined within {}; the {what} has expired",
@@ -541,6 +545,8 @@ async fn watch_online(
 ) -> Result<WatchEnd> {
     use duo_sync::handoff::Asked;
     let p = &ctx.printer;
+    // The space in memory from the start: sessions then load only what is new.
+    let _ = online.replica.preload(&ctx.dev.space).await;
     let (router, mut rx) = online.serve_sync(&ctx.dev);
     p.info(format!(
         "Online as '{}' at {:?}. New entries are exchanged as they are written; Ctrl-C stops.",

@@ -117,12 +117,16 @@ async fn main() {
 
     let saved = alice.space.load().unwrap().save();
     let alice_ep = endpoint(&alice, vec![SYNC_ALPN.to_vec(), BLOB_ALPN.to_vec()]).await;
+    // The serving side has its journal in memory, as `duo pair` (loaded while people
+    // compare the words) and a watcher have.
+    let served = net::Replica::default();
+    served.preload(&alice.space).await.unwrap();
     let router = Router::builder(alice_ep.clone())
         .accept(
             SYNC_ALPN,
             SyncService::new(Arc::new(duo_journal::Journal::new(alice.space.storage().clone())))
                 .with_states(duo_sync::device::sync_states(&alice).unwrap())
-                .with_replica(net::Replica::default()),
+                .with_replica(served),
         )
         .accept(BLOB_ALPN, Blob(Arc::new(saved.clone())))
         .spawn();

@@ -284,6 +284,20 @@ impl Replica {
         self.0.lock().ok()?.take()
     }
 
+    /// Load the journal into memory now (in the background of something slower, such as
+    /// people comparing verification words), so the next session starts at once.
+    pub async fn preload(&self, journal: &Journal<AgeStore>) -> Result<(), SyncError> {
+        let j = Journal::new(journal.storage().clone());
+        let mut cached = self.take();
+        let cached = tokio::task::spawn_blocking(move || j.refresh(&mut cached).map(|_| cached))
+            .await
+            .map_err(net)??;
+        if let Some(loaded) = cached {
+            self.put_back(loaded);
+        }
+        Ok(())
+    }
+
     fn put_back(&self, loaded: Loaded) {
         if let Ok(mut slot) = self.0.lock()
             && slot.is_none()
