@@ -520,8 +520,12 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
         let listening = Listening::bind(root)?;
         let online = online_for_sync(ctx, opts, true).await?;
         let end = watch_online(ctx, &online, &listening, &mut ctrl_c).await?;
+        let bound = online.endpoint.bound_sockets();
         online.endpoint.close().await;
-        drop(online); // the last handle: the port is free once this is gone
+        drop(online); // the last handle: the port is freed once its tasks have ended
+        if matches!(end, WatchEnd::Pause(_)) {
+            port_released(&bound).await;
+        }
         drop(listening);
         match end {
             WatchEnd::Stop => return Ok(130),
@@ -534,6 +538,17 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
                 }
             }
         }
+    }
+}
+
+/// Wait (at most 2 s) until the UDP ports of a closed endpoint can be bound again, so the
+/// command the watcher steps aside for does not find them still taken.
+async fn port_released(bound: &[SocketAddr]) {
+    for _ in 0..40 {
+        if bound.iter().all(|a| std::net::UdpSocket::bind(a).is_ok()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
