@@ -10,7 +10,11 @@
 //! Numbers only: nothing is asserted (these machines are noisy); the issue notes and
 //! docs/protocol.md carry the measured figures.
 
-use duo_journal::{Device, Kind, NewEntry, Person, SpaceDoc};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::introduce;
+use duo_journal::{Kind, NewEntry, SpaceDoc};
 use duo_sync::net::{self, Members, SYNC_ALPN, SyncOptions, SyncService};
 use duo_sync::{Home, Opened};
 use iroh::EndpointAddr;
@@ -34,20 +38,6 @@ fn entry(o: &Opened, i: usize) -> NewEntry {
         tags: vec!["bench".into()],
         status: None,
     }
-}
-
-fn introduce(a: &Opened, b: &Opened) {
-    let person = Person {
-        id: b.config.person_id.clone(),
-        name: b.config.name.clone(),
-    };
-    let dev = Device {
-        id: b.config.device_id.clone(),
-        person: b.config.person_id.clone(),
-        label: "laptop".into(),
-        added_at: 1,
-    };
-    a.space.update(|doc| doc.restore_identity(&person, &dev)).unwrap();
 }
 
 async fn endpoint(o: &Opened, alpns: Vec<Vec<u8>>) -> Endpoint {

@@ -1,51 +1,19 @@
 //! Sync between real iroh endpoints on loopback: two devices converge, and a device that
 //! is not a member of the space is refused right after the handshake and learns nothing.
 
-use duo_journal::{Device, Kind, NewEntry, Person};
+mod common;
+
+use common::{bodies, device, introduce, write};
 use duo_sync::net::{self, Members, SYNC_ALPN, SyncService};
 use duo_sync::{Home, Opened, SyncError};
 use iroh::EndpointAddr;
 use iroh::protocol::Router;
 use std::sync::Arc;
 
-fn device(name: &str) -> (tempfile::TempDir, Opened) {
-    let dir = tempfile::tempdir().unwrap();
-    let opened = Home::new(dir.path().join("home")).init(name, "laptop", 1_000).unwrap();
-    (dir, opened)
-}
-
-/// Make `a` know `b`'s person and device (what pairing will do).
-fn introduce(a: &Opened, b: &Opened) {
-    let person = Person {
-        id: b.config.person_id.clone(),
-        name: b.config.name.clone(),
-    };
-    let dev = Device {
-        id: b.config.device_id.clone(),
-        person: b.config.person_id.clone(),
-        label: "laptop".into(),
-        added_at: 1,
-    };
-    a.space.update(|doc| doc.restore_identity(&person, &dev)).unwrap();
-}
-
-fn write(o: &Opened, body: &str) -> String {
-    write_to(o, &o.space, body)
-}
-
+/// Write an entry into one of `o`'s journals (the private notebook too).
 fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_sync::AgeStore>, body: &str) -> String {
-    let id = duo_journal::new_id();
-    let e = NewEntry {
-        id: id.clone(),
-        kind: Kind::Reflection,
-        author: o.config.person_id.clone(),
-        device: o.config.device_id.clone(),
-        created_at: 5,
-        edited_at: 5,
-        body: body.into(),
-        tags: vec![],
-        status: None,
-    };
+    let e = common::new_entry(o, body);
+    let id = e.id.clone();
     journal.add(&[e]).unwrap();
     id
 }
@@ -58,20 +26,6 @@ fn shared(o: &Opened) -> Arc<duo_journal::Journal<duo_sync::AgeStore>> {
 fn members(o: &Opened) -> Members {
     let view = o.space.read().unwrap().view;
     Members::from_ids(view.devices.keys().map(String::as_str))
-}
-
-fn bodies(o: &Opened) -> Vec<String> {
-    let mut v: Vec<String> = o
-        .space
-        .read()
-        .unwrap()
-        .view
-        .entries
-        .values()
-        .map(|e| e.body.clone())
-        .collect();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,65 +4,17 @@
 //! (The end-to-end test in `tests/e2e/relay.rs` shows the relay carrying everything between
 //! network namespaces that cannot reach each other.)
 
-use duo_journal::{Device, Kind, NewEntry, Person};
+mod common;
+
+use common::{bodies, device, introduce, write};
 use duo_sync::device::{NetOptions, Online, PeerAddrs, RelayReach};
+use duo_sync::net;
 use duo_sync::relay::{Relay, Relays};
-use duo_sync::{Home, Opened, net};
 use iroh::RelayUrl;
 use iroh_relay::server::{CertConfig, RelayConfig, Server, ServerConfig, TlsConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn device(name: &str) -> (tempfile::TempDir, Opened) {
-    let dir = tempfile::tempdir().unwrap();
-    let opened = Home::new(dir.path().join("home")).init(name, "laptop", 1_000).unwrap();
-    (dir, opened)
-}
-
-/// Make `a` know `b`'s person and device (what pairing does).
-fn introduce(a: &Opened, b: &Opened) {
-    let person = Person {
-        id: b.config.person_id.clone(),
-        name: b.config.name.clone(),
-    };
-    let dev = Device {
-        id: b.config.device_id.clone(),
-        person: b.config.person_id.clone(),
-        label: "laptop".into(),
-        added_at: 1,
-    };
-    a.space.update(|doc| doc.restore_identity(&person, &dev)).unwrap();
-}
-
-fn write(o: &Opened, body: &str) {
-    let e = NewEntry {
-        id: duo_journal::new_id(),
-        kind: Kind::Reflection,
-        author: o.config.person_id.clone(),
-        device: o.config.device_id.clone(),
-        created_at: 5,
-        edited_at: 5,
-        body: body.into(),
-        tags: vec![],
-        status: None,
-    };
-    o.space.add(&[e]).unwrap();
-}
-
-fn bodies(o: &Opened) -> Vec<String> {
-    let mut v: Vec<String> = o
-        .space
-        .read()
-        .unwrap()
-        .view
-        .entries
-        .values()
-        .map(|e| e.body.clone())
-        .collect();
-    v.sort();
-    v
-}
 
 /// An iroh relay on 127.0.0.1 with a fresh self-signed certificate (HTTPS only, no QUIC
 /// address discovery); its URL and the certificate to trust.
