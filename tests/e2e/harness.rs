@@ -299,14 +299,18 @@ pub fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
     (child, line.trim().to_string())
 }
 
-/// Wait (up to 60 s) for a `duo pair` started by [`start_invite`]; killed if it does not end.
+/// Wait for a `duo pair` started by [`start_invite`]; killed if it does not end within
+/// 120 s (it serves the joiner's first sync for up to 60 s after pairing, so this only
+/// catches a hang).
 pub fn finish_invite(mut child: Child) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("duo pair did not finish");
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            panic!("duo pair did not finish:\n{stderr}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -334,6 +338,7 @@ pub fn words(stderr: &str) -> String {
 pub fn pair_by_ticket(inviter: &Device, joiner: &Device, extra: &[&str]) -> (Run, Run) {
     let (child, ticket) = start_invite(inviter, extra);
     let joined = joiner.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
+    eprintln!("pair join: {}", joined.stderr.trim_end().replace('\n', " | "));
     if joined.code != 0 {
         let invited = finish_invite(child);
         panic!(
