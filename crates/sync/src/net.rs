@@ -345,9 +345,11 @@ async fn sync_stream(
     let j = blocking_journal();
     let mut cached = options.replica.and_then(Replica::take);
     let loaded = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
-        let before = j.read()?.view.entries.len();
         j.refresh(&mut cached)?;
-        Ok((before, cached.expect("refreshed")))
+        let loaded = cached.expect("refreshed");
+        // Counted from the document (cheap), before and after alike; reading the view for
+        // it would put a decode of the whole view before every session.
+        Ok((loaded.0.entry_ids().len(), loaded))
     })
     .await
     .map_err(net)?;
@@ -373,7 +375,7 @@ async fn sync_stream(
         wind_down(send, recv).await;
     }
     let outcome = outcome.map_err(session_error)?;
-    let (after_entries, doc, loaded) = if doc.heads() != heads {
+    let (_, doc, loaded) = if doc.heads() != heads {
         let j = blocking_journal();
         let stored = tokio::task::spawn_blocking(move || {
             j.store_synced(&mut doc, &heads, &mut loaded).map(|n| (n, doc, loaded))
@@ -390,6 +392,7 @@ async fn sync_stream(
         }
         (before_entries, doc, loaded)
     };
+    let after_entries = doc.entry_ids().len();
     if let Some(replica) = options.replica {
         replica.put_back((doc, loaded));
     }
