@@ -195,7 +195,7 @@ where
         .map(<[ChangeHash]>::to_vec)
         .unwrap_or_default();
     base_heads.sort();
-    let (mine, carried) = hello_for(doc, &base_heads);
+    let (mine, carried) = hello_for(doc, &base_heads, &start);
     sent.extend(carried);
     let theirs = exchange_hello(doc, r, w, limits, &mut out, mine).await?;
     let base = if base_heads.is_empty() {
@@ -216,27 +216,25 @@ where
     } else {
         // The two sides remember different last syncs (one of them did not store the
         // last session): both see the mismatch, and both say their heads in full.
-        let (again, _) = hello_for(doc, &[]);
+        let (again, _) = hello_for(doc, &[], &start);
         let full = exchange_hello(doc, r, w, limits, &mut out, again).await?;
         (to_hashes(&full.heads), to_hashes(&full.sample))
     };
 
     // 2. Catch-up, unless the hello brought both sides level.
-    if !level(doc, &their_heads, &sent) {
-        let plan = catch_up(doc, &their_heads, &their_sample, &sent, start.len());
-        let mut document = None;
-        if let CatchUp::Document(bytes) = &plan {
-            document = Some(bytes.len());
-            sent.extend(hashes(doc));
-        } else if let CatchUp::Changes(changes) = &plan {
-            sent.extend(changes.iter().map(Change::hash));
+    let missing_there = lacking(doc, &their_heads);
+    if !level(&missing_there, &sent) {
+        let plan = catch_up(doc, missing_there, &their_heads, &their_sample, &sent, start.len());
+        match &plan {
+            CatchUp::Document(_) => sent.extend(hashes(doc)),
+            CatchUp::Changes(changes) => sent.extend(changes.iter().map(Change::hash)),
         }
         out.rounds += 1;
         let (s, got) = tokio::join!(send_catch_up(w, &plan), read_catch_up(r, limits, progress));
         out.bytes_sent += s?;
         let (arrived, received) = got?;
         out.bytes_received += received;
-        out.whole_document = document.is_some() || matches!(arrived, Arrived::Document(_));
+        out.whole_document = matches!(plan, CatchUp::Document(_)) || matches!(arrived, Arrived::Document(_));
         match arrived {
             Arrived::Changes(changes) => doc.automerge().apply_changes(changes).map_err(bad)?,
             Arrived::Document(bytes) => merge_document(doc, &bytes)?,
@@ -245,7 +243,7 @@ where
 
     // 3. Automerge's own rounds for whatever is left.
     let mut their_final = their_heads.clone();
-    if !level(doc, &their_heads, &sent) {
+    if !level(&lacking(doc, &their_heads), &sent) {
         their_final.extend(automerge_rounds(doc, r, w, limits, &mut out, &mut sent).await?);
     }
 
@@ -261,17 +259,18 @@ where
 }
 
 /// This side's hello relative to `base` (sorted; empty: none), and the hashes of the
-/// changes it carries.
-fn hello_for(doc: &mut SpaceDoc, base: &[ChangeHash]) -> (Hello, Vec<ChangeHash>) {
+/// changes it carries. `mine` are the hashes of every change this side started with (a
+/// first-contact sample is drawn from them; which ones does not matter, only that they
+/// are this side's).
+fn hello_for(doc: &mut SpaceDoc, base: &[ChangeHash], mine: &HashSet<ChangeHash>) -> (Hello, Vec<ChangeHash>) {
     let heads = doc.heads();
     if base.is_empty() {
-        let metas: Vec<ChangeHash> = doc.automerge().get_changes_meta(&[]).iter().map(|m| m.hash).collect();
-        let step = metas.len().div_ceil(SAMPLE).max(1);
+        let step = mine.len().div_ceil(SAMPLE).max(1);
         let hello = Hello {
             base: NO_BASE,
             heads: heads.iter().map(|h| h.0).collect(),
             kept: Vec::new(),
-            sample: metas.iter().step_by(step).map(|h| h.0).collect(),
+            sample: mine.iter().step_by(step).map(|h| h.0).collect(),
             changes: Vec::new(),
         };
         return (hello, Vec::new());
@@ -354,46 +353,43 @@ fn lacking(doc: &mut SpaceDoc, their_heads: &[ChangeHash]) -> Option<Vec<ChangeH
     )
 }
 
-/// Both sides are level: this side has every head the peer announced, and sent every
-/// change the peer lacked. (The peer computes the same answer: its first half is this
-/// side's second half.)
-fn level(doc: &mut SpaceDoc, their_heads: &[ChangeHash], sent: &HashSet<ChangeHash>) -> bool {
-    lacking(doc, their_heads).is_some_and(|l| l.iter().all(|h| sent.contains(h)))
+/// Both sides are level: this side has every head the peer announced (`lacking` is
+/// known), and sent every change the peer lacked. (The peer computes the same answer: its
+/// first half is this side's second half.)
+fn level(lacking: &Option<Vec<ChangeHash>>, sent: &HashSet<ChangeHash>) -> bool {
+    lacking.as_ref().is_some_and(|l| l.iter().all(|h| sent.contains(h)))
 }
 
+/// What to send in the catch-up, given what the peer lacks ([`lacking`]).
 fn catch_up(
     doc: &mut SpaceDoc,
+    lacking: Option<Vec<ChangeHash>>,
     their_heads: &[ChangeHash],
     their_sample: &[ChangeHash],
     sent: &HashSet<ChangeHash>,
     total: usize,
 ) -> CatchUp {
-    let base: Vec<ChangeHash> = if lacking(doc, their_heads).is_some() {
-        their_heads.to_vec()
-    } else {
-        // Heads this side does not know: when nothing the peer announced is known here,
-        // the histories share nothing (as right after pairing) and the peer lacks it all.
-        // Otherwise automerge's rounds find the difference.
-        let shares_history = their_heads.iter().chain(their_sample).any(|h| knows(doc, h));
-        if shares_history || their_sample.is_empty() {
-            return CatchUp::Changes(Vec::new());
+    let (base, missing): (&[ChangeHash], Vec<ChangeHash>) = match lacking {
+        Some(missing) => (their_heads, missing),
+        None => {
+            // Heads this side does not know: when nothing the peer announced is known here,
+            // the histories share nothing (as right after pairing) and the peer lacks it
+            // all. Otherwise automerge's rounds find the difference.
+            let shares_history = their_heads.iter().chain(their_sample).any(|h| knows(doc, h));
+            if shares_history || their_sample.is_empty() {
+                return CatchUp::Changes(Vec::new());
+            }
+            (&[], hashes(doc).into_iter().collect())
         }
-        Vec::new()
     };
     // Count first (metadata only); build change objects only when they are sent as such.
-    let todo: HashSet<ChangeHash> = doc
-        .automerge()
-        .get_changes_meta(&base)
-        .iter()
-        .map(|m| m.hash)
-        .filter(|h| !sent.contains(h))
-        .collect();
+    let todo: HashSet<ChangeHash> = missing.into_iter().filter(|h| !sent.contains(h)).collect();
     if todo.len() > DOC_THRESHOLD && todo.len() * 2 >= total {
         return CatchUp::Document(doc.save());
     }
     let changes = doc
         .automerge()
-        .get_changes(&base)
+        .get_changes(base)
         .into_iter()
         .filter(|c| todo.contains(&c.hash()))
         .collect();
