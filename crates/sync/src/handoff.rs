@@ -15,9 +15,9 @@ use crate::SyncError;
 use crate::device::PeerResult;
 use crate::net::Report;
 use crate::session::Outcome;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,17 +60,7 @@ pub struct Watcher {
 
 fn lock_file(root: &Path) -> Result<File, SyncError> {
     let path = root.join(LOCK);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| io(&path, e))
+    crate::store::open_lock_file(&path).map_err(|e| io(&path, e))
 }
 
 /// Try once: the lock, else a watcher.

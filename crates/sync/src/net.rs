@@ -287,14 +287,8 @@ impl Replica {
     /// Load the journal into memory now (in the background of something slower, such as
     /// people comparing verification words), so the next session starts at once.
     pub async fn preload(&self, journal: &Journal<AgeStore>) -> Result<(), SyncError> {
-        let j = Journal::new(journal.storage().clone());
-        let mut cached = self.take();
-        let cached = tokio::task::spawn_blocking(move || j.refresh(&mut cached).map(|_| cached))
-            .await
-            .map_err(net)??;
-        if let Some(loaded) = cached {
-            self.put_back(loaded);
-        }
+        let loaded = load_current(journal, self.take()).await?;
+        self.put_back(loaded);
         Ok(())
     }
 
@@ -316,6 +310,18 @@ pub struct SyncOptions<'a> {
     pub progress: Option<Progress<'a>>,
     /// The document kept in memory between sessions, if any.
     pub replica: Option<&'a Replica>,
+}
+
+/// `cached` (if any) brought up to date with the journal, or the journal loaded (off the
+/// async threads; see [`Journal::refresh`]).
+async fn load_current(journal: &Journal<AgeStore>, mut cached: Option<Loaded>) -> Result<Loaded, SyncError> {
+    let j = Journal::new(journal.storage().clone());
+    tokio::task::spawn_blocking(move || {
+        j.refresh(&mut cached)?;
+        Ok(cached.expect("refreshed"))
+    })
+    .await
+    .map_err(net)?
 }
 
 /// Which side of a connection runs [`sync_stream`].
@@ -341,25 +347,16 @@ async fn sync_stream(
     send: &mut iroh::endpoint::SendStream,
     recv: &mut iroh::endpoint::RecvStream,
 ) -> Result<Report, SyncError> {
-    let blocking_journal = || Journal::new(journal.storage().clone());
-    let j = blocking_journal();
-    let mut cached = options.replica.and_then(Replica::take);
-    let loaded = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
-        j.refresh(&mut cached)?;
-        let loaded = cached.expect("refreshed");
-        // Counted from the document (cheap), before and after alike; reading the view for
-        // it would put a decode of the whole view before every session.
-        Ok((loaded.0.entry_ids().len(), loaded))
-    })
-    .await
-    .map_err(net)?;
-    let (before_entries, (mut doc, mut loaded)) = match loaded {
+    let (mut doc, mut loaded) = match load_current(journal, options.replica.and_then(Replica::take)).await {
         Ok(x) => x,
         Err(e) => {
             wind_down(send, recv).await;
             return Err(e);
         }
     };
+    // Counted from the document (cheap), before and after alike; reading the view for it
+    // would put a decode of the whole view before every session.
+    let before_entries = doc.entry_ids().len();
     let heads = doc.heads();
     let shared = options.states.and_then(|s| s.load(peer));
     let outcome = session::run(
@@ -375,23 +372,18 @@ async fn sync_stream(
         wind_down(send, recv).await;
     }
     let outcome = outcome.map_err(session_error)?;
-    let (_, doc, loaded) = if doc.heads() != heads {
-        let j = blocking_journal();
-        let stored = tokio::task::spawn_blocking(move || {
-            j.store_synced(&mut doc, &heads, &mut loaded).map(|n| (n, doc, loaded))
-        })
-        .await
-        .map_err(net)?;
-        if side == Side::Service {
-            wind_down(send, recv).await;
-        }
-        stored?
+    let stored = if doc.heads() != heads {
+        let j = Journal::new(journal.storage().clone());
+        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|_| (doc, loaded)))
+            .await
+            .map_err(net)?
     } else {
-        if side == Side::Service {
-            wind_down(send, recv).await;
-        }
-        (before_entries, doc, loaded)
+        Ok((doc, loaded))
     };
+    if side == Side::Service {
+        wind_down(send, recv).await;
+    }
+    let (doc, loaded) = stored?;
     let after_entries = doc.entry_ids().len();
     if let Some(replica) = options.replica {
         replica.put_back((doc, loaded));

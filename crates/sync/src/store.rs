@@ -110,16 +110,22 @@ impl AgeStore {
     }
 
     fn lock_file(&self) -> Result<File, StorageError> {
-        fs::create_dir_all(&self.root).map_err(|e| io(LOCK, e))?;
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(self.root.join(LOCK))
-            .map_err(|e| io(LOCK, e))
+        open_lock_file(&self.root.join(LOCK)).map_err(|e| io(LOCK, e))
     }
+}
+
+/// Open (creating it and its directory if needed, mode 0600) a file used only for `flock`.
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
 }
 
 fn classify(dir_label: Option<&str>, entry: &fs::DirEntry, out: &mut Listing) {
