@@ -30,6 +30,15 @@ impl Printer {
         bar
     }
 
+    /// What a sync calls as a whole document arrives: moves `bar` (from
+    /// [`Printer::transfer_bar`]).
+    pub fn transfer_progress(bar: &indicatif::ProgressBar) -> impl Fn(u64, u64) + Send + Sync + '_ {
+        move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    }
+
     /// One block of data on stdout.
     pub fn data(&self, text: &str) {
         let mut out = std::io::stdout().lock();

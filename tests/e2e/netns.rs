@@ -52,12 +52,6 @@ fn pair_by_code_over_mdns_inside_a_namespace() {
     let mut inviter_err = String::new();
     inviter.stderr.take().unwrap().read_to_string(&mut inviter_err).unwrap();
     assert!(inviter.wait().unwrap().success(), "{inviter_err}");
-    let words = |s: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Verification words: "))
-            .unwrap_or_default()
-            .to_string()
-    };
     assert_eq!(words(&inviter_err), words(&joined_err));
     assert!(!words(&joined_err).is_empty());
     let secret = code.trim().split_once('-').unwrap().1;

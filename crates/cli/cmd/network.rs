@@ -335,10 +335,7 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
     ));
     let states = duo_sync::device::sync_states(&ctx.dev)?;
     let bar = p.transfer_bar();
-    let progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let progress = crate::output::Printer::transfer_progress(&bar);
     let options = duo_sync::net::SyncOptions {
         states: Some(&states),
         progress: Some(&progress),
@@ -411,10 +408,7 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         }
         let online = online_for_sync(ctx, &opts, false).await?;
         let bar = ctx.printer.transfer_bar();
-        let progress = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
+        let progress = crate::output::Printer::transfer_progress(&bar);
         let results = sync_all(&ctx.dev, &online, Some(&progress)).await?;
         bar.finish_and_clear();
         if results.iter().any(|r| r.result.is_err()) {

@@ -147,6 +147,27 @@ mod pairing {
         EndpointAddr::new(e.id()).with_ip_addr(e.bound_sockets()[0])
     }
 
+    /// After pairing: the inviter lets the joiner in and serves it, the joiner syncs, and
+    /// this returns once the inviter has stored what the joiner sent (the router still runs).
+    async fn let_in_and_sync(
+        inviter: &Opened,
+        inviter_ep: &iroh::Endpoint,
+        inviter_members: &Members,
+        joiner: &Opened,
+        joiner_ep: &iroh::Endpoint,
+    ) -> Router {
+        inviter_members.replace(inviter.space.read().unwrap().view.devices.keys().map(String::as_str));
+        let (tx, mut served) = tokio::sync::mpsc::unbounded_channel();
+        let router = Router::builder(inviter_ep.clone())
+            .accept(SYNC_ALPN, SyncService::new(shared(inviter)).with_reports(tx))
+            .spawn();
+        net::sync_with(joiner_ep, &joiner.space, addr(inviter_ep), Default::default())
+            .await
+            .unwrap();
+        served.recv().await.unwrap().1.unwrap();
+        router
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pair_by_code_then_sync_everything_written_before() {
         let (_a, alice) = device("Alice");
@@ -178,16 +199,7 @@ mod pairing {
         assert_eq!(b.other.name, "Alice");
 
         // Alice now lets Bob in; Bob syncs and both have everything.
-        alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
-        let alice_space = shared(&alice);
-        let (tx, mut served) = tokio::sync::mpsc::unbounded_channel();
-        let router = Router::builder(alice_ep.clone())
-            .accept(SYNC_ALPN, SyncService::new(alice_space).with_reports(tx))
-            .spawn();
-        net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), Default::default())
-            .await
-            .unwrap();
-        served.recv().await.unwrap().1.unwrap(); // Alice has stored what Bob sent
+        let router = let_in_and_sync(&alice, &alice_ep, &alice_members, &bob, &bob_ep).await;
         assert_eq!(bodies(&alice), vec!["alice before pairing", "bob before pairing"]);
         assert_eq!(bodies(&bob), bodies(&alice));
         let names = |o: &Opened| {
@@ -273,16 +285,7 @@ mod pairing {
         assert_eq!(tablet.config.name, "Alice");
         let reopened = Home::new(tablet.home.root()).open().unwrap();
         assert_eq!(reopened.config.name, "Alice", "the new identity is saved");
-        alice_members.replace(alice.space.read().unwrap().view.devices.keys().map(String::as_str));
-        let alice_space = shared(&alice);
-        let (tx, mut served) = tokio::sync::mpsc::unbounded_channel();
-        let router = Router::builder(alice_ep.clone())
-            .accept(SYNC_ALPN, SyncService::new(alice_space).with_reports(tx))
-            .spawn();
-        net::sync_with(&tablet_ep, &tablet.space, addr(&alice_ep), Default::default())
-            .await
-            .unwrap();
-        served.recv().await.unwrap().1.unwrap(); // Alice has stored what the tablet sent
+        let router = let_in_and_sync(&alice, &alice_ep, &alice_members, &tablet, &tablet_ep).await;
         let view = alice.space.read().unwrap().view;
         assert_eq!(view.persons.len(), 1, "still one person: {:?}", view.persons);
         assert_eq!(view.devices.len(), 2);
