@@ -548,14 +548,14 @@ impl<S: Storage> Journal<S> {
     /// [`Journal::load_tracked`] or [`Journal::refresh`]) since `heads`: one `changes/`
     /// chunk, and a fresh view when no other process wrote in the meantime (otherwise the
     /// next read rebuilds it). Afterwards `loaded` names the files `doc` now reflects.
-    /// Returns the entry count of `doc`. The changes came through the sync session, which
-    /// checked them as it applied them, so they are not loaded a second time.
+    /// The changes came through the sync session, which checked them as it applied them,
+    /// so they are not loaded a second time.
     pub fn store_synced(
         &self,
         doc: &mut SpaceDoc,
         heads: &[automerge::ChangeHash],
         loaded: &mut BTreeSet<String>,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         doc.check_schema()?;
         let received = doc.automerge().get_changes_meta(heads).len();
         let _lock = self.storage.lock(LockMode::Exclusive)?;
@@ -566,14 +566,12 @@ impl<S: Storage> Journal<S> {
             let bytes = doc.save();
             let name = hash_name("snapshots", &bytes);
             self.storage.write(&name, &bytes)?;
-            let contents = doc.contents();
-            let entries = contents.entries.len();
-            self.store_view(View::new(contents, BTreeSet::from([name.clone()])))?;
+            self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
             for old in loaded.iter().filter(|n| **n != name) {
                 self.storage.remove(old)?;
             }
             *loaded = BTreeSet::from([name]);
-            return Ok(entries);
+            return Ok(());
         }
         let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
@@ -581,7 +579,7 @@ impl<S: Storage> Journal<S> {
         if !unchanged {
             // Another process wrote meanwhile: the next read rebuilds the view.
             loaded.insert(name);
-            return Ok(doc.entry_ids().len());
+            return Ok(());
         }
         // A view of exactly what was loaded is brought up to date by reading only what
         // the sync changed; otherwise the whole document is read out.
@@ -599,10 +597,8 @@ impl<S: Storage> Journal<S> {
             }
             _ => doc.contents(),
         };
-        let entries = contents.entries.len();
         loaded.insert(name);
-        self.store_view(View::new(contents, loaded.clone()))?;
-        Ok(entries)
+        self.store_view(View::new(contents, loaded.clone()))
     }
 
     /// Bring a document kept in memory (by a long-running process such as a sync watcher)

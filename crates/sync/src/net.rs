@@ -374,7 +374,7 @@ async fn sync_stream(
     let outcome = outcome.map_err(session_error)?;
     let stored = if doc.heads() != heads {
         let j = Journal::new(journal.storage().clone());
-        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|_| (doc, loaded)))
+        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|()| (doc, loaded)))
             .await
             .map_err(net)?
     } else {
