@@ -27,7 +27,9 @@ mod store;
 mod view;
 
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
-pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status, normalize_tags};
+pub use model::{
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
+};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
 pub use view::{Query, View, entry_order};

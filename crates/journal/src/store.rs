@@ -591,6 +591,7 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    signatures: view.signatures,
                 };
                 doc.refresh_contents(&mut c, heads);
                 c

@@ -5,12 +5,12 @@
 
 use crate::JournalError;
 use crate::doc::Contents;
-use crate::model::{Device, Entry, Person};
+use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 2;
+pub const VIEW_FORMAT: u32 = 3;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -29,6 +29,8 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Signed device endorsements and revocations (format 3).
+    pub signatures: Signatures,
 }
 
 impl View {
@@ -43,6 +45,7 @@ impl View {
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
+            signatures: contents.signatures,
         }
     }
 
@@ -68,13 +71,28 @@ impl View {
         postcard::from_bytes(body).map_err(|e| Some(format!("not a duo view: {e}")))
     }
 
+    /// The membership part of the view (people, devices, signatures) as [`Contents`]
+    /// without entries: what duo-sync's membership rules read.
+    pub fn members(&self) -> Contents {
+        Contents {
+            schema: self.schema,
+            space_id: self.space_id.clone(),
+            persons: self.persons.clone(),
+            devices: self.devices.clone(),
+            entries: BTreeMap::new(),
+            signatures: self.signatures.clone(),
+        }
+    }
+
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
     pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
         let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
-            || (extra.space_id.is_some() && self.space_id.is_some());
+            || (extra.space_id.is_some() && self.space_id.is_some())
+            || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
+            || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k));
         if clash {
             return false;
         }
@@ -85,6 +103,8 @@ impl View {
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);
         self.entries.extend(extra.entries);
+        self.signatures.endorsements.extend(extra.signatures.endorsements);
+        self.signatures.revocations.extend(extra.signatures.revocations);
         self.covers.extend(names);
         true
     }
