@@ -1,14 +1,17 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
 mod demo;
+pub mod devices;
 mod doctor;
 mod export;
 mod import;
 mod init;
+pub mod leave;
 mod meta;
 mod network;
 mod read;
 pub mod relay;
+mod safety;
 mod status;
 pub mod write;
 
@@ -31,7 +34,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
         Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
         Command::Demo => demo::run(&printer),
-        Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
+        Command::Devices(a) => devices::run(&Ctx::open(&cli, printer)?, a),
+        Command::Leave(a) => leave::run(&cli, Ctx::open(&cli, printer)?, a),
+        Command::Safety(a) => safety::run(&cli, printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {

@@ -1,9 +1,9 @@
-//! `duo pair`, `duo pair join`, `duo sync [--watch]`, `duo devices`.
+//! `duo pair`, `duo pair join`, `duo sync [--watch]` (`duo devices` is in devices.rs).
 
 use crate::args::{PairArgs, PairCommand, SyncArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
-use crate::output::{count, local_time};
+use crate::output::count;
 use duo_sync::code::Code;
 use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
 use duo_sync::net::Discovery;
@@ -530,6 +530,11 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
                     _ = &mut ctrl_c => return Ok(130),
                     _ = reply.paused_until_done() => {}
                 }
+                // `duo leave` may have been what this watcher stepped aside for.
+                if !root.exists() || duo_sync::membership::left_at(&ctx.dev).ok().flatten().is_some() {
+                    p.info("This device left the shared space; the watcher stops.");
+                    return Ok(0);
+                }
             }
         }
     }
@@ -624,48 +629,4 @@ async fn watch_online(
     };
     let _ = router.shutdown().await;
     Ok(end)
-}
-
-pub fn devices(ctx: &Ctx) -> Result<i32> {
-    let both = ctx.read(false)?;
-    let view = &both.shared.view;
-    let p = &ctx.printer;
-    let mut devs: Vec<_> = view.devices.values().collect();
-    devs.sort_by(|a, b| {
-        view.person_name(&a.person)
-            .cmp(&view.person_name(&b.person))
-            .then(a.added_at.cmp(&b.added_at))
-    });
-    if p.json {
-        p.json_value(
-            &devs
-                .iter()
-                .map(|d| {
-                    serde_json::json!({
-                        "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
-                        "label": d.label, "added_at": crate::output::rfc3339(d.added_at), "revoked": false,
-                        "this_device": d.id == ctx.dev.config.device_id,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        );
-    } else {
-        let mut text = String::new();
-        for d in devs {
-            let me = if d.id == ctx.dev.config.device_id {
-                "  (this device)"
-            } else {
-                ""
-            };
-            text.push_str(&format!(
-                "{}  {:<12} {:<16} added {}{me}\n",
-                &d.id[..12],
-                view.person_name(&d.person),
-                d.label,
-                local_time(d.added_at)
-            ));
-        }
-        p.data(&text);
-    }
-    Ok(ctx.report(&both))
 }

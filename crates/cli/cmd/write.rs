@@ -46,6 +46,7 @@ pub fn refuse_if_damaged(both: &crate::ctx::Both, private: bool) -> Result<()> {
 }
 
 pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
+    super::leave::refuse_if_left(ctx, a.private)?;
     let tags = clean_tags(&a.tags)?;
     let body = body_from(a.text.as_deref(), "")?;
     let kind: Kind = a.kind.into();
@@ -85,6 +86,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    super::leave::refuse_if_left(ctx, item.private)?;
     let entry = item.entry;
     let mut patch = EntryPatch {
         edited_at: now()?.max(entry.created_at),
@@ -149,6 +151,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    super::leave::refuse_if_left(ctx, item.private)?;
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {

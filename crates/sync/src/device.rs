@@ -221,13 +221,11 @@ impl Online {
         pairing: bool,
         discovery: net::Discovery,
     ) -> Result<Online, SyncError> {
-        let view = o.space.read()?.view;
-        let members = Members::from_ids(
-            view.devices
-                .keys()
-                .map(String::as_str)
-                .filter(|d| **d != o.config.device_id),
-        );
+        let (_, trust, membership) = crate::membership::current(o)?;
+        if trust.left_at.is_some() {
+            return Err(SyncError::Left);
+        }
+        let members = Members::from_ids(membership.active().filter(|d| **d != o.config.device_id));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
@@ -341,13 +339,13 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
-        let view = o.space.read()?.view;
-        self.members.replace(
-            view.devices
-                .keys()
-                .map(String::as_str)
-                .filter(|d| **d != o.config.device_id),
-        );
+        let (_, trust, membership) = crate::membership::current(o)?;
+        if trust.left_at.is_some() {
+            self.members.replace([]);
+            return Ok(());
+        }
+        self.members
+            .replace(membership.active().filter(|d| **d != o.config.device_id));
         Ok(())
     }
 }
@@ -377,6 +375,14 @@ pub async fn sync_all(
     progress: Option<crate::session::Progress<'_>>,
 ) -> Result<Vec<PeerResult>, SyncError> {
     let view = o.space.read()?.view;
+    let (_, trust, membership) = crate::membership::current(o)?;
+    if trust.left_at.is_some() {
+        return Err(SyncError::Left);
+    }
+    // Keep the allowlist as current as the list of devices this run dials.
+    online
+        .members
+        .replace(membership.active().filter(|d| **d != o.config.device_id));
     let mut table = PeerTable::load(o)?;
     let states = sync_states(o)?;
     let options = net::SyncOptions {
@@ -390,7 +396,7 @@ pub async fn sync_all(
     let mut seen: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
     if let Some(mdns) = &online.mdns {
         let mut lookups = tokio::task::JoinSet::new();
-        for id in table.peers.keys().filter(|id| view.devices.contains_key(*id)) {
+        for id in table.peers.keys().filter(|id| membership.is_active(id)) {
             if let Ok(eid) = id.parse::<EndpointId>() {
                 let (mdns, id) = (mdns.clone(), id.clone());
                 lookups.spawn(async move { (id, net::lookup(&mdns, eid, MDNS_LOOKUP).await) });
@@ -402,7 +408,11 @@ pub async fn sync_all(
             }
         }
     }
-    for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
+    for (id, dev) in view
+        .devices
+        .iter()
+        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id))
+    {
         let Some(mut known) = table.peers.get(id).cloned() else {
             continue;
         };
@@ -434,5 +444,15 @@ pub async fn sync_all(
         });
     }
     table.save(o)?;
+    let reached: Vec<String> = out
+        .iter()
+        .filter(|r| r.result.is_ok())
+        .filter(|r| view.devices.get(&r.device).is_some_and(|d| d.person == o.config.person_id))
+        .map(|r| r.device.clone())
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    crate::membership::record_synced(o, &reached, now)?;
     Ok(out)
 }

@@ -49,6 +49,10 @@ pub struct Trust {
     /// When this device left the space (`duo leave`), in milliseconds since the epoch.
     #[serde(default)]
     pub left_at: Option<i64>,
+    /// When this device last synced with each of its own person's other devices (never
+    /// kept for the partner's devices: duo gives no presence signal about a partner).
+    #[serde(default)]
+    pub last_synced: BTreeMap<String, i64>,
 }
 
 impl Trust {
@@ -320,18 +324,46 @@ fn local_store(o: &crate::Opened) -> Result<crate::AgeStore, crate::SyncError> {
     ))
 }
 
+/// Whether this device left the space (`duo leave`), without reading the space: a device
+/// that never wrote its trust file has not left.
+pub fn left_at(o: &crate::Opened) -> Result<Option<i64>, crate::SyncError> {
+    if !o.home.root().join("local/members.age").exists() {
+        return Ok(None);
+    }
+    Ok(load_trust(o)?.left_at)
+}
+
+/// Record that this device just synced with `own`, other devices of its own person (the
+/// caller leaves the partner's out).
+pub fn record_synced(o: &crate::Opened, own: &[String], now: i64) -> Result<(), crate::SyncError> {
+    if own.is_empty() {
+        return Ok(());
+    }
+    let mut t = load_trust(o)?;
+    for d in own {
+        t.last_synced.insert(d.clone(), now);
+    }
+    save_trust(o, &t)
+}
+
 /// The membership of this device's space as it stands now.
 pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Membership), crate::SyncError> {
     let c = o.space.read()?.view.members();
+    let t = trust(o)?;
+    let m = membership(&c, &t);
+    Ok((c, t, m))
+}
+
+/// [`load_trust`], with this device's person as `config.json` has it now (an own-device
+/// join changes it).
+pub fn trust(o: &crate::Opened) -> Result<Trust, crate::SyncError> {
     let mut t = load_trust(o)?;
-    // The person this device belongs to can change (an own-device join).
     if t.person != o.config.person_id || t.me != o.config.device_id {
         t.person = o.config.person_id.clone();
         t.me = o.config.device_id.clone();
         t.anchors.insert(t.me.clone(), t.person.clone());
     }
-    let m = membership(&c, &t);
-    Ok((c, t, m))
+    Ok(t)
 }
 
 #[cfg(test)]
