@@ -5,11 +5,13 @@ mod harness;
 mod netlab;
 
 mod crash;
+mod devices;
 mod errors;
 mod faults;
 mod handoff;
 mod import_export;
 mod journal;
+mod leave;
 mod mitm;
 mod netns;
 mod network;

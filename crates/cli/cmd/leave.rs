@@ -116,3 +116,12 @@ pub fn refuse_if_left(ctx: &Ctx, private: bool) -> Result<()> {
         .hint("your private notebook still works: `duo journal add --private`")),
     }
 }
+
+/// Refuse to go online (sync, pair) after this device left the space.
+pub fn refuse_network(ctx: &Ctx) -> Result<()> {
+    match membership::left_at(&ctx.dev)? {
+        None => Ok(()),
+        Some(_) => Err(CliError::new(duo_sync::SyncError::Left)
+            .hint("your copy stays readable here (`duo journal list`); `duo leave --wipe` removes it")),
+    }
+}

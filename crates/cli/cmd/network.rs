@@ -153,6 +153,7 @@ fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: 
 }
 
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
     let _online = duo_sync::handoff::claim_exclusive(ctx.dev.home.root(), || {
@@ -382,6 +383,7 @@ fn unreached_hint(
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
     let opts = net_options(ctx)?;
     let p = &ctx.printer;

@@ -396,9 +396,11 @@ pub async fn sync_all(
     let mut seen: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
     if let Some(mdns) = &online.mdns {
         let mut lookups = tokio::task::JoinSet::new();
-        for id in table.peers.keys().filter(|id| membership.is_active(id)) {
+        // Every active device, also those this one never reached (e.g. the partner's
+        // other devices): a watcher announces itself on the local network.
+        for id in membership.active().filter(|id| *id != o.config.device_id) {
             if let Ok(eid) = id.parse::<EndpointId>() {
-                let (mdns, id) = (mdns.clone(), id.clone());
+                let (mdns, id) = (mdns.clone(), id.to_string());
                 lookups.spawn(async move { (id, net::lookup(&mdns, eid, MDNS_LOOKUP).await) });
             }
         }
@@ -413,7 +415,12 @@ pub async fn sync_all(
         .iter()
         .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id))
     {
-        let Some(mut known) = table.peers.get(id).cloned() else {
+        let Some(mut known) = table.peers.get(id).cloned().or_else(|| {
+            seen.get(id).map(|addrs| PeerAddrs {
+                addrs: addrs.clone(),
+                relay: None,
+            })
+        }) else {
             continue;
         };
         let Ok(eid) = id.parse::<EndpointId>() else { continue };
