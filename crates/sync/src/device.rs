@@ -226,6 +226,13 @@ impl Online {
             return Err(SyncError::Left);
         }
         let members = Members::from_ids(membership.active().filter(|d| **d != o.config.device_id));
+        let home = o.home.clone();
+        members.set_live_check(Arc::new(move |id| {
+            let o = home.open().ok()?;
+            let (_, trust, membership) = crate::membership::current(&o).ok()?;
+            let id = id.to_string();
+            Some(trust.left_at.is_none() && id != trust.me && membership.is_active(&id))
+        }));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
