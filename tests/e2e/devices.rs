@@ -96,7 +96,10 @@ fn a_revoked_device_is_refused_once_the_revocation_spread() {
     let to_bob = peer(&r, &bl_id);
     assert_eq!(to_bob["reached"], false, "{r}");
     let err = to_bob["error"].as_str().unwrap();
-    assert!(err.contains("does not know this one"), "refused, not unreachable: {err}");
+    assert!(
+        err.contains("does not know this one"),
+        "refused, not unreachable: {err}"
+    );
     // Nothing written on the phone after the revocation reaches Bob.
     ap.add("written after the revocation", &[]);
     let _ = ap.run_within(&["sync", "--json"], Duration::from_secs(60));
@@ -141,11 +144,16 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     let alice = device("Alice", "laptop");
     let bob = device("Bob", "laptop");
     pair_by_ticket(&alice, &bob, &[]);
-    let a_person = listed(&alice, &own_id(&alice))["person_id"].as_str().unwrap().to_string();
+    let a_person = listed(&alice, &own_id(&alice))["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Bob's "modified client": the library, used directly on Bob's home.
     let evil_home = tempfile::tempdir().unwrap();
-    let evil = duo_sync::Home::new(evil_home.path().join("h")).init("Mallory", "x", 0).unwrap();
+    let evil = duo_sync::Home::new(evil_home.path().join("h"))
+        .init("Mallory", "x", 0)
+        .unwrap();
     let bob_dev = duo_sync::Home::new(bob.home()).open().unwrap();
     let forged = duo_journal::Device {
         id: evil.config.device_id.clone(),
@@ -182,7 +190,9 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     assert_eq!(x["standing"], "unconfirmed", "{x}");
     assert_eq!(x["revoked"], false);
     assert!(
-        first.stderr.contains("'alice-tablet' under Alice is signed by none of Alice's devices"),
+        first
+            .stderr
+            .contains("'alice-tablet' under Alice is signed by none of Alice's devices"),
         "flagged once: {}",
         first.stderr
     );
@@ -192,7 +202,11 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     // Alice's sync does not consider it a device to reach.
     let r = alice.run_within(&["sync", "--json"], Duration::from_secs(60)).json();
     assert!(
-        r["peers"].as_array().unwrap().iter().all(|p| p["device"] != evil.config.device_id.as_str()),
+        r["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["device"] != evil.config.device_id.as_str()),
         "{r}"
     );
 }
@@ -213,7 +227,9 @@ fn a_new_device_is_announced_once_to_both_people() {
     let first = alice.run(&["journal", "list"]);
     first.ok();
     assert!(
-        first.stderr.contains("notice: a new device 'tablet' was added to Bob on"),
+        first
+            .stderr
+            .contains("notice: a new device 'tablet' was added to Bob on"),
         "{}",
         first.stderr
     );

@@ -109,7 +109,10 @@ fn wipe_leaves_no_file_behind_and_exports_first() {
     let r = bob.run(&["leave", "--wipe", "--yes", "--export", export.to_str().unwrap()]);
     r.ok();
     let text = std::fs::read_to_string(export.join("duo-export.md")).unwrap();
-    assert!(text.contains("bob's shared entry") && text.contains("bob's private note"), "{text}");
+    assert!(
+        text.contains("bob's shared entry") && text.contains("bob's private note"),
+        "{text}"
+    );
     let left: Vec<_> = std::fs::read_dir(bob.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -98,9 +98,13 @@ fn resolve<'a>(view: &'a duo_journal::View, prefix: &str) -> Result<&'a Device> 
     let hits: Vec<&Device> = view.devices.values().filter(|d| d.id.starts_with(&prefix)).collect();
     match hits.as_slice() {
         [d] => Ok(d),
-        [] => Err(CliError::usage(format!("no device of this space has an id starting with '{prefix}'"))
-            .hint("`duo devices` lists the ids")),
-        _ => Err(CliError::usage(format!("'{prefix}' matches more than one device; give more characters"))),
+        [] => Err(
+            CliError::usage(format!("no device of this space has an id starting with '{prefix}'"))
+                .hint("`duo devices` lists the ids"),
+        ),
+        _ => Err(CliError::usage(format!(
+            "'{prefix}' matches more than one device; give more characters"
+        ))),
     }
 }
 
@@ -147,8 +151,10 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     let (c_before, mut trust, before) = membership::current(&ctx.dev)?;
     if own {
         if !both.blocking(false).is_empty() {
-            return Err(CliError::new("the journal has damaged files, so duo will not change it")
-                .hint("run `duo doctor` for a report"));
+            return Err(
+                CliError::new("the journal has damaged files, so duo will not change it")
+                    .hint("run `duo doctor` for a report"),
+            );
         }
         let r = membership::revoke(&ctx.dev.secret, &target.id, crate::ctx::now()?);
         ctx.dev.space.update(|doc| doc.put_revocation(&r))?;

@@ -36,8 +36,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
         }
     }
     if let Some(dir) = &a.export {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::new(format!("cannot create {}", dir.display())).cause(e))?;
+        std::fs::create_dir_all(dir).map_err(|e| CliError::new(format!("cannot create {}", dir.display())).cause(e))?;
         let args = ExportArgs {
             format: ExportFormat::Md,
             output: Some(dir.join("duo-export.md")),
@@ -60,12 +59,9 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
     let now = crate::ctx::now()?;
     let at = *trust.left_at.get_or_insert(now);
     let view = ctx.dev.space.read()?.view;
-    trust.local_revoked.extend(
-        view.devices
-            .keys()
-            .filter(|d| **d != ctx.dev.config.device_id)
-            .cloned(),
-    );
+    trust
+        .local_revoked
+        .extend(view.devices.keys().filter(|d| **d != ctx.dev.config.device_id).cloned());
     membership::save_trust(&ctx.dev, &trust)?;
     if a.wipe {
         let dev = ctx.dev;

@@ -89,7 +89,9 @@ fn check(ctx: &Ctx) -> Result<i32> {
     t.push_str("What you can do, on your own, without anyone being told:\n");
     t.push_str("  duo devices revoke ID     stop a lost device of yours (or, here only, one of your partner's)\n");
     t.push_str("  duo leave                 stop syncing on this device; your copy stays readable\n");
-    t.push_str("  duo leave --wipe          remove everything duo keeps on this device (--export DIR first keeps a copy)\n");
+    t.push_str(
+        "  duo leave --wipe          remove everything duo keeps on this device (--export DIR first keeps a copy)\n",
+    );
     t.push_str("  duo safety --guide        guidance for leaving safely (works offline)\n");
     p.data(&t);
     Ok(ctx.report(&both))

@@ -461,7 +461,11 @@ pub async fn sync_all(
     let reached: Vec<String> = out
         .iter()
         .filter(|r| r.result.is_ok())
-        .filter(|r| view.devices.get(&r.device).is_some_and(|d| d.person == o.config.person_id))
+        .filter(|r| {
+            view.devices
+                .get(&r.device)
+                .is_some_and(|d| d.person == o.config.person_id)
+        })
         .map(|r| r.device.clone())
         .collect();
     let now = std::time::SystemTime::now()

@@ -61,7 +61,9 @@ pub enum SyncError {
     WrongCode,
     #[error("the verification words were not confirmed on both devices, so nothing was stored")]
     Declined,
-    #[error("you left this space on this device: it stays readable here as an archive, and this device no longer syncs")]
+    #[error(
+        "you left this space on this device: it stays readable here as an archive, and this device no longer syncs"
+    )]
     Left,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
