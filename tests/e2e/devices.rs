@@ -246,3 +246,49 @@ fn a_new_device_is_announced_once_to_both_people() {
         }
     }
 }
+
+/// Four devices, two people: Alice's phone added her tablet. Alice revokes the phone on her
+/// laptop; the tablet, which only the phone had signed, is revoked with it, on her laptop
+/// and, after one sync, on Bob's laptop, whose allowlist then leaves both out.
+#[test]
+fn revoking_a_device_revokes_the_devices_only_it_added() {
+    let al = device("Alice", "laptop");
+    let ap = device("Ali", "phone");
+    let at = device("A", "tablet");
+    let bl = device("Bob", "laptop");
+    pair_by_ticket(&al, &bl, &[]);
+    pair_by_ticket(&al, &ap, &["--own-device"]);
+    pair_by_ticket(&ap, &at, &["--own-device"]);
+    let (ap_id, at_id, bl_id) = (own_id(&ap), own_id(&at), own_id(&bl));
+    // The laptop learns of the tablet from the phone.
+    let mut al_watch = al.spawn(&["sync", "--watch"]);
+    al_watch.wait_for("Online as", Duration::from_secs(30));
+    let r = ap.run_within(&["sync", "--json"], Duration::from_secs(60)).json();
+    assert_eq!(r["reached"], 1, "{r}");
+    drop(al_watch);
+    assert_eq!(listed(&al, &at_id)["standing"], "active");
+
+    let out = al.run(&["devices", "revoke", &ap_id, "--yes", "--json"]).json();
+    assert_eq!(out["whole_space"], true, "{out}");
+    assert_eq!(out["also_revoked"], serde_json::json!([at_id]), "{out}");
+    assert_eq!(listed(&al, &at_id)["standing"], "revoked with the device that added it");
+
+    let mut bl_watch = bl.spawn(&["sync", "--watch"]);
+    bl_watch.wait_for("Online as", Duration::from_secs(30));
+    let r = al.run_within(&["sync", "--json"], Duration::from_secs(60)).json();
+    assert_eq!(peer(&r, &bl_id)["reached"], true, "{r}");
+    assert_eq!(listed(&bl, &ap_id)["standing"], "revoked");
+    assert_eq!(listed(&bl, &at_id)["standing"], "revoked with the device that added it");
+    for d in [&al, &bl] {
+        let active: Vec<String> = d
+            .run(&["devices", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["revoked"] == false)
+            .map(|x| x["label"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(active, vec!["laptop", "laptop"], "only the two laptops remain");
+    }
+}

@@ -152,3 +152,23 @@ fn safety_check_shows_what_could_expose_you() {
     assert_eq!(j["devices"].as_array().unwrap().len(), 2, "{j}");
     assert_eq!(j["private_entries"], 1);
 }
+
+/// `duo leave --wipe` while `duo sync --watch` runs on the device: the watcher steps aside,
+/// sees the device has left and stops without writing anything back.
+#[test]
+fn wipe_while_watching_stops_the_watcher_and_leaves_nothing() {
+    let alice = device("Alice");
+    let bob = device("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let mut watch = bob.spawn(&["sync", "--watch"]);
+    watch.wait_for("Online as", Duration::from_secs(30));
+    bob.run_within(&["leave", "--wipe", "--yes"], Duration::from_secs(60))
+        .ok();
+    watch.wait_for("the watcher stops", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let left: Vec<_> = std::fs::read_dir(bob.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing of duo's is left: {left:?}");
+}
