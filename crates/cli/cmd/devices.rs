@@ -19,7 +19,8 @@ pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
 fn list(ctx: &Ctx) -> Result<i32> {
     let both = ctx.read(false)?;
     let view = &both.shared.view;
-    let (_, trust, m) = membership::current(&ctx.dev)?;
+    let trust = membership::trust(&ctx.dev)?;
+    let m = membership::membership(&view.members(), &trust);
     let p = &ctx.printer;
     let mut devs: Vec<&Device> = view.devices.values().collect();
     devs.sort_by(|a, b| {

@@ -418,6 +418,10 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         }
         online.endpoint.close().await;
         report(ctx, &results);
+        // What this sync brought may include new devices: say so now.
+        if let Ok(read) = ctx.dev.space.read() {
+            super::devices::notices(ctx, &read.view);
+        }
         drop(lock);
         Ok(0)
     })
@@ -596,6 +600,9 @@ async fn watch_online(
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
+                if let Ok(read) = ctx.dev.space.read() {
+                    super::devices::notices(ctx, &read.view);
+                }
                 // `last` stays as it was: what arrived changed the files, so the next tick
                 // passes it on to the other devices (and catches an entry written here just
                 // before the session); a peer that has it all answers in one round.

@@ -19,7 +19,8 @@ fn check(ctx: &Ctx) -> Result<i32> {
     let both = ctx.read(true)?;
     let view = &both.shared.view;
     let private = both.private.as_ref().map_or(0, |r| r.view.entries.len());
-    let (_, trust, m) = membership::current(&ctx.dev)?;
+    let trust = membership::trust(&ctx.dev)?;
+    let m = membership::membership(&view.members(), &trust);
     let me = &ctx.dev.config;
     let relay = super::relay::relays(&ctx.dev)
         .map(|r| r.relay.to_string())
