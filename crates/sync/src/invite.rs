@@ -175,24 +175,24 @@ fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<
     // The inviter signs the joiner's record: for a partner, this is the countersignature
     // that lets the inviter's other devices accept the partner's first device.
     let endorsement = crate::membership::endorse(&me.secret, &device, device.added_at);
-    me.space.update(|doc| {
-        doc.add_member(&person, &device)?;
-        doc.put_endorsement(&endorsement)
-    })?;
+    // Trusted first: a crash between the two steps leaves an anchor without a record (which
+    // counts for nothing), never a record this device does not trust.
     let mut trust = crate::membership::load_trust(me)?;
     trust.anchors.insert(device.id.clone(), person.id.clone());
     trust.seen.insert(device.id.clone());
     trust.local_revoked.remove(&device.id);
-    crate::membership::save_trust(me, &trust)
+    crate::membership::save_trust(me, &trust)?;
+    me.space.update(|doc| {
+        doc.add_member(&person, &device)?;
+        doc.put_endorsement(&endorsement)
+    })?;
+    Ok(())
 }
 
-/// The joiner signs the inviter's record (both people confirm at pairing) and trusts the
-/// inviter, and for an own-device join whom the inviter trusts.
+/// The joiner trusts the inviter, and for an own-device join whom the inviter trusts
+/// (before recording anything, see [`record_joiner`]).
 fn trust_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
     let mut trust = crate::membership::load_trust(me)?;
-    trust.me = me.config.device_id.clone();
-    trust.person = me.config.person_id.clone();
-    trust.anchors.insert(trust.me.clone(), trust.person.clone());
     trust.anchors.insert(other.device_id.clone(), other.person_id.clone());
     if other.own_device {
         trust.anchors.extend(other.anchors.clone());
@@ -200,7 +200,11 @@ fn trust_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
     }
     trust.seen.insert(other.device_id.clone());
     trust.local_revoked.remove(&other.device_id);
-    crate::membership::save_trust(me, &trust)?;
+    crate::membership::save_trust(me, &trust)
+}
+
+/// The joiner signs the inviter's record: both people confirm at pairing.
+fn endorse_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
     let device = other.device_of(&other.person_id);
     let endorsement = crate::membership::endorse(&me.secret, &device, device.added_at);
     me.space.update(|doc| doc.put_endorsement(&endorsement))?;
@@ -280,6 +284,7 @@ pub async fn join(
     conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
     let paired = result?;
     let other = &paired.other;
+    trust_inviter(me, other)?;
     let inviter_person = other.person();
     let inviter_device = other.device_of(&other.person_id);
     if other.own_device {
@@ -294,6 +299,6 @@ pub async fn join(
         me.space
             .update(|doc| doc.add_member(&inviter_person, &inviter_device))?;
     }
-    trust_inviter(me, other)?;
+    endorse_inviter(me, other)?;
     Ok(paired)
 }
