@@ -537,6 +537,37 @@ mod tests {
         assert!(!may_sync(&c, &t, &b1.id()));
     }
 
+    #[test]
+    fn a_space_from_before_signed_membership_keeps_its_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = crate::Home::new(dir.path().join("h"))
+            .init("Alice", "laptop", 1)
+            .unwrap();
+        // An unsigned record written by an older duo at pairing.
+        let bob = Dev::new(3, "B");
+        let bob_person = Person {
+            id: "B".into(),
+            name: "Bob".into(),
+        };
+        o.space
+            .update(|doc| doc.add_member(&bob_person, &bob.record()))
+            .unwrap();
+        assert!(!o.home.root().join("local/members.age").exists());
+        let (c, t, m) = current(&o).unwrap();
+        assert!(m.is_active(&bob.id()) && may_sync(&c, &t, &bob.id()), "{m:?}");
+        assert!(t.seen.contains(&bob.id()), "no notice for what was already there");
+        // Written once; a record that arrives later is not anchored by it.
+        assert!(o.home.root().join("local/members.age").exists());
+        let later = Dev::new(8, "B");
+        o.space
+            .update(|doc| doc.add_member(&bob_person, &later.record()))
+            .unwrap();
+        let (_, t2, m2) = current(&o).unwrap();
+        assert_eq!(t2.anchors, t.anchors);
+        assert_eq!(m2.standing[&later.id()], Standing::Unconfirmed);
+        assert_eq!(left_at(&o).unwrap(), None);
+    }
+
     proptest::proptest! {
         /// Whatever endorsements and revocations Bob's devices write, no device recorded
         /// under Alice that Alice's devices did not endorse becomes active for Alice.
