@@ -149,7 +149,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         p.info("Nothing revoked.");
         return Ok(1);
     }
-    let (c_before, mut trust, before) = membership::current(&ctx.dev)?;
+    let (c_before, _, before) = membership::current(&ctx.dev)?;
     if own {
         if !both.blocking(false).is_empty() {
             return Err(
@@ -160,8 +160,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         let r = membership::revoke(&ctx.dev.secret, &target.id, crate::ctx::now()?);
         ctx.dev.space.update(|doc| doc.put_revocation(&r))?;
     } else {
-        trust.local_revoked.insert(target.id.clone());
-        membership::save_trust(&ctx.dev, &trust)?;
+        membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
     }
     let (_, _, after) = membership::current(&ctx.dev)?;
     let cascade: Vec<&Device> = c_before
@@ -221,13 +220,25 @@ fn refresh_watcher(ctx: &Ctx) {
 /// was added to Alice on …". Records not vouched for by anyone this device trusts are
 /// flagged once too.
 pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
-    let Ok(mut trust) = membership::trust(&ctx.dev) else {
+    let Ok(trust) = membership::trust(&ctx.dev) else {
         return;
     };
-    let m = membership::membership(&view.members(), &trust);
     let unseen: Vec<&Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
-    let fresh = !unseen.is_empty();
-    for d in unseen {
+    if unseen.is_empty() {
+        return;
+    }
+    // Marked seen first (under the lock): a notice another duo process just showed is not
+    // shown again.
+    let fresh = membership::update_trust(&ctx.dev, |t| {
+        unseen
+            .iter()
+            .filter(|d| t.seen.insert(d.id.clone()))
+            .copied()
+            .collect::<Vec<&Device>>()
+    });
+    let Ok(fresh) = fresh else { return };
+    let m = membership::membership(&view.members(), &trust);
+    for d in fresh {
         let name = view.person_name(&d.person);
         let id = &d.id[..12];
         match m.standing.get(&d.id) {
@@ -247,9 +258,5 @@ pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
             ),
             _ => {}
         }
-        trust.seen.insert(d.id.clone());
-    }
-    if fresh {
-        let _ = membership::save_trust(&ctx.dev, &trust);
     }
 }

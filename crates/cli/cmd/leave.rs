@@ -55,14 +55,14 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
     let online = duo_sync::handoff::claim_exclusive(&root, || {
         p.info("Another duo command on this device is online; waiting for it…")
     })?;
-    let mut trust = membership::trust(&ctx.dev)?;
     let now = crate::ctx::now()?;
-    let at = *trust.left_at.get_or_insert(now);
     let view = ctx.dev.space.read()?.view;
-    trust
-        .local_revoked
-        .extend(view.devices.keys().filter(|d| **d != ctx.dev.config.device_id).cloned());
-    membership::save_trust(&ctx.dev, &trust)?;
+    let me = ctx.dev.config.device_id.clone();
+    let at = membership::update_trust(&ctx.dev, |t| {
+        t.local_revoked
+            .extend(view.devices.keys().filter(|d| **d != me).cloned());
+        *t.left_at.get_or_insert(now)
+    })?;
     if a.wipe {
         let dev = ctx.dev;
         drop(dev);

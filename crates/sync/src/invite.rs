@@ -177,11 +177,11 @@ fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<
     let endorsement = crate::membership::endorse(&me.secret, &device, device.added_at);
     // Trusted first: a crash between the two steps leaves an anchor without a record (which
     // counts for nothing), never a record this device does not trust.
-    let mut trust = crate::membership::load_trust(me)?;
-    trust.anchors.insert(device.id.clone(), person.id.clone());
-    trust.seen.insert(device.id.clone());
-    trust.local_revoked.remove(&device.id);
-    crate::membership::save_trust(me, &trust)?;
+    crate::membership::update_trust(me, |trust| {
+        trust.anchors.insert(device.id.clone(), person.id.clone());
+        trust.seen.insert(device.id.clone());
+        trust.local_revoked.remove(&device.id);
+    })?;
     me.space.update(|doc| {
         doc.add_member(&person, &device)?;
         doc.put_endorsement(&endorsement)
@@ -192,15 +192,15 @@ fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<
 /// The joiner trusts the inviter, and for an own-device join whom the inviter trusts
 /// (before recording anything, see [`record_joiner`]).
 fn trust_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
-    let mut trust = crate::membership::load_trust(me)?;
-    trust.anchors.insert(other.device_id.clone(), other.person_id.clone());
-    if other.own_device {
-        trust.anchors.extend(other.anchors.clone());
-        trust.seen.extend(other.anchors.keys().cloned());
-    }
-    trust.seen.insert(other.device_id.clone());
-    trust.local_revoked.remove(&other.device_id);
-    crate::membership::save_trust(me, &trust)
+    crate::membership::update_trust(me, |trust| {
+        trust.anchors.insert(other.device_id.clone(), other.person_id.clone());
+        if other.own_device {
+            trust.anchors.extend(other.anchors.clone());
+            trust.seen.extend(other.anchors.keys().cloned());
+        }
+        trust.seen.insert(other.device_id.clone());
+        trust.local_revoked.remove(&other.device_id);
+    })
 }
 
 /// The joiner signs the inviter's record: both people confirm at pairing.

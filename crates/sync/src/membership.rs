@@ -308,7 +308,24 @@ pub fn load_trust(o: &crate::Opened) -> Result<Trust, crate::SyncError> {
     }
 }
 
-/// Write this device's trust.
+/// Change this device's trust under a lock (`local/members.lock`), so two duo processes
+/// (a watcher recording a sync, a command revoking a device) never lose each other's change.
+pub fn update_trust<T>(o: &crate::Opened, f: impl FnOnce(&mut Trust) -> T) -> Result<T, crate::SyncError> {
+    let path = o.home.root().join("local/members.lock");
+    let io = |e| crate::SyncError::Io {
+        path: path.clone(),
+        source: e,
+    };
+    let lock = crate::store::open_lock_file(&path).map_err(io)?;
+    lock.lock().map_err(io)?;
+    let mut t = trust(o)?;
+    let out = f(&mut t);
+    save_trust(o, &t)?;
+    drop(lock);
+    Ok(out)
+}
+
+/// Write this device's trust (prefer [`update_trust`]).
 pub fn save_trust(o: &crate::Opened, t: &Trust) -> Result<(), crate::SyncError> {
     use duo_journal::Storage;
     let bytes = serde_json::to_vec(t).expect("serializes");
@@ -339,11 +356,11 @@ pub fn record_synced(o: &crate::Opened, own: &[String], now: i64) -> Result<(), 
     if own.is_empty() {
         return Ok(());
     }
-    let mut t = load_trust(o)?;
-    for d in own {
-        t.last_synced.insert(d.clone(), now);
-    }
-    save_trust(o, &t)
+    update_trust(o, |t| {
+        for d in own {
+            t.last_synced.insert(d.clone(), now);
+        }
+    })
 }
 
 /// The membership of this device's space as it stands now.
