@@ -75,3 +75,56 @@ pub fn may_change_status(entry: &Entry, me: &str, author_name: &str) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Device, Journal, MemStorage, NewEntry, Person};
+
+    fn change(entry: &str, id: &str, by: &str, status: Status, at: i64) -> StatusChange {
+        StatusChange {
+            id: id.into(),
+            entry: entry.into(),
+            by: by.into(),
+            device: "d".into(),
+            status,
+            at,
+        }
+    }
+
+    #[test]
+    fn only_the_authors_changes_count_and_history_is_kept() {
+        let j = Journal::new(MemStorage::new());
+        let alice = Person { id: "pa".into(), name: "Alice".into() };
+        let dev = Device { id: "da".into(), person: "pa".into(), label: "l".into(), added_at: 0 };
+        j.create(|d| d.init("s", &alice, &dev)).unwrap();
+        let id = crate::new_id();
+        j.add(&[NewEntry {
+            id: id.clone(),
+            kind: Kind::Boundary,
+            author: "pa".into(),
+            device: "da".into(),
+            created_at: 1,
+            edited_at: 1,
+            body: "No phones at dinner".into(),
+            tags: vec![],
+            status: None,
+        }])
+        .unwrap();
+        j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10))).unwrap();
+        // Someone else's change (only a modified client could write it) is ignored.
+        j.update(|d| d.set_boundary_status(&change(&id, "c2", "pb", Status::Retired, 20))).unwrap();
+        let read = j.read().unwrap();
+        let e = &read.view.entries[&id];
+        assert_eq!(e.status, Some(Status::Revisit));
+        assert_eq!(read.view.history(e).iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1"]);
+        j.update(|d| d.set_boundary_status(&change(&id, "c3", "pa", Status::Active, 30))).unwrap();
+        let read = j.read().unwrap();
+        let e = &read.view.entries[&id];
+        assert_eq!(e.status, Some(Status::Active));
+        assert_eq!(read.view.history(e).len(), 2);
+        assert_eq!(j.contents().unwrap().entries[&id], *e);
+        assert_eq!(may_change_status(e, "pb", "Alice"), Err(StatusRefusal::NotAuthor { name: "Alice".into() }));
+        assert_eq!(may_change_status(e, "pa", "Alice"), Ok(()));
+    }
+}
