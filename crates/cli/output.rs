@@ -352,7 +352,11 @@ impl<'a> Item<'a> {
                     duo_journal::ReplyKind::Thanks => "thanks you for sharing this",
                     _ => "would like to talk about this",
                 };
-                s.push_str(&format!("{} {what}  {}\n", view.person_name(&a.by), p.dim(&local_time(a.at))));
+                s.push_str(&format!(
+                    "{} {what}  {}\n",
+                    view.person_name(&a.by),
+                    p.dim(&local_time(a.at))
+                ));
             }
         }
         for r in &replies.reflections {

@@ -45,11 +45,19 @@ fn ack_and_reflect_round_trip_across_sync() {
 
     // Bob chooses what to send; nothing is sent by reading.
     bob.run(&["journal", "show", &entry[..8]]).ok();
-    assert!(show(&bob, &entry)["acks"].as_array().unwrap().is_empty(), "reading sends nothing");
+    assert!(
+        show(&bob, &entry)["acks"].as_array().unwrap().is_empty(),
+        "reading sends nothing"
+    );
     let sent = bob.run(&["journal", "ack", &entry[..8], "heard", "--json"]).json();
     assert_eq!(sent["kind"], "heard");
     bob.run(&["journal", "ack", &entry[..8], "lets-talk"]).ok();
-    let r = bob.run(&["journal", "reflect", &entry[..8], "What I heard is that you missed our talks."]);
+    let r = bob.run(&[
+        "journal",
+        "reflect",
+        &entry[..8],
+        "What I heard is that you missed our talks.",
+    ]);
     r.ok();
     assert!(r.stderr.contains("Reflected back to Alice"), "{}", r.stderr);
     // Bob's own entry takes no acknowledgement from himself.
@@ -71,7 +79,10 @@ fn ack_and_reflect_round_trip_across_sync() {
     assert_eq!(reflections[0]["text"], "What I heard is that you missed our talks.");
     assert_eq!(reflections[0]["by"], "Bob");
     let text = alice.run(&["journal", "show", &entry[..8]]).ok().to_string();
-    assert!(text.contains("Bob heard you") && text.contains("Bob reflected"), "{text}");
+    assert!(
+        text.contains("Bob heard you") && text.contains("Bob reflected"),
+        "{text}"
+    );
 
     // Only the author answers a reflection; Bob cannot confirm his own reflection.
     let err = bob.run(&["journal", "confirm", &entry[..8]]).fails(1).to_string();
@@ -116,10 +127,16 @@ fn no_replies_is_respected_on_both_sides() {
     let err = bob.run(&["journal", "ack", &held[..8], "heard"]).fails(3).to_string();
     assert!(err.contains("Alice asked for no replies"), "{err}");
     assert!(err.contains("hint:"), "{err}");
-    let err = bob.run(&["journal", "reflect", &held[..8], "What I heard is…"]).fails(3).to_string();
+    let err = bob
+        .run(&["journal", "reflect", &held[..8], "What I heard is…"])
+        .fails(3)
+        .to_string();
     assert!(err.contains("no replies"), "{err}");
     // Only the author decides.
-    let err = bob.run(&["journal", "edit", &open[..8], "--no-replies"]).fails(1).to_string();
+    let err = bob
+        .run(&["journal", "edit", &open[..8], "--no-replies"])
+        .fails(1)
+        .to_string();
     assert!(err.contains("only its author"), "{err}");
     assert_eq!(show(&bob, &open)["no_replies"], false);
 
@@ -170,14 +187,18 @@ fn boundaries_are_living_agreements_only_their_author_changes() {
         assert_eq!(bodies, ["I need an hour alone after work.", "No phones at dinner."]);
     }
     let text = alice.run(&["boundaries"]).ok().to_string();
-    assert!(text.contains("Your boundaries") && text.contains("Bob's boundaries"), "{text}");
+    assert!(
+        text.contains("Your boundaries") && text.contains("Bob's boundaries"),
+        "{text}"
+    );
     assert!(text.contains("set 2026-11-01 08:00"), "{text}");
 
     // A partner can neither retire nor re-mark your boundary, by any command.
     let err = bob.run(&["boundaries", "retire", &mine[..8]]).fails(1).to_string();
     assert!(err.contains("only the person who set a boundary"), "{err}");
     assert!(err.contains("lets-talk"), "the hint offers the kind way: {err}");
-    bob.run(&["journal", "edit", &mine[..8], "--status", "retired"]).fails(1);
+    bob.run(&["journal", "edit", &mine[..8], "--status", "retired"])
+        .fails(1);
     bob.run(&["boundaries", "revisit", &mine[..8]]).fails(1);
 
     alice.now = Some("2026-11-10T08:00:00Z".into());
@@ -228,7 +249,11 @@ fn thanks_is_a_one_line_appreciation() {
     let d = Device::new("Alice");
     let r = d.run(&["thanks", "You always make tea for me in the morning"]);
     let id = r.ok().trim().to_string();
-    assert!(!r.stderr.contains("hint:"), "an appreciation is never hinted at: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("hint:"),
+        "an appreciation is never hinted at: {}",
+        r.stderr
+    );
     let e = show(&d, &id);
     assert_eq!(e["kind"], "appreciation");
     assert_eq!(e["private"], false);
@@ -245,11 +270,21 @@ fn i_statement_hints_are_local_gentle_and_can_be_turned_off() {
     let blame = "You never listen when I talk about work.";
     let r = d.run(&["journal", "add", blame]);
     let id = r.ok().trim().to_string();
-    assert!(r.stderr.contains("hint:") && r.stderr.contains("I feel … when … I need …"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hint:") && r.stderr.contains("I feel … when … I need …"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains("I feel"), "the hint is on stderr only");
     // Never stored: the entry is exactly what was written.
     assert_eq!(show(&d, &id)["body"], blame);
-    let r = d.run(&["journal", "add", "--kind", "boundary", "You make me feel small when you joke about my job."]);
+    let r = d.run(&[
+        "journal",
+        "add",
+        "--kind",
+        "boundary",
+        "You make me feel small when you joke about my job.",
+    ]);
     assert!(r.stderr.contains("hint:"), "{}", r.stderr);
     // Not flagged: an "I" statement, quoted speech, an idiom.
     for fine in [

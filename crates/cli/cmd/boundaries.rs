@@ -64,7 +64,11 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
             .then(duo_journal::entry_order(a.entry, b.entry, true))
     });
     let history = |i: &Item<'_>| {
-        let v = if i.private { &both.private.as_ref().expect("read with private").view } else { view };
+        let v = if i.private {
+            &both.private.as_ref().expect("read with private").view
+        } else {
+            view
+        };
         v.history(i.entry)
     };
     let p = &ctx.printer;
@@ -108,7 +112,11 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
     for i in &items {
         let e = i.entry;
         if last_author != Some(e.author.as_str()) {
-            let who = if e.author == *me { "Your".to_string() } else { format!("{}'s", view.person_name(&e.author)) };
+            let who = if e.author == *me {
+                "Your".to_string()
+            } else {
+                format!("{}'s", view.person_name(&e.author))
+            };
             if last_author.is_some() {
                 out.push('\n');
             }
@@ -123,7 +131,11 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
             Status::Revisit => "to revisit".to_string(),
             Status::Retired => "retired".to_string(),
         };
-        out.push_str(&format!("  {}  {label}  set {}", p.bold(&e.id[..8]), local_time(e.created_at)));
+        out.push_str(&format!(
+            "  {}  {label}  set {}",
+            p.bold(&e.id[..8]),
+            local_time(e.created_at)
+        ));
         if let Some(c) = h.last() {
             out.push_str(&format!(", last revisited {}", local_time(c.at)));
         }
@@ -138,7 +150,10 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
         }
         if all {
             for c in &h {
-                out.push_str(&p.dim(&format!("      {}  {}\n", local_time(c.at), c.status)).to_string());
+                out.push_str(
+                    &p.dim(&format!("      {}  {}\n", local_time(c.at), c.status))
+                        .to_string(),
+                );
             }
         }
     }
@@ -172,7 +187,10 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
         p.info(format!("{} is already marked {status}.", &e.id[..8]));
     } else {
         p.info(match status {
-            Status::Revisit => format!("Marked {} to revisit. It stays in force until you change it.", &e.id[..8]),
+            Status::Revisit => format!(
+                "Marked {} to revisit. It stays in force until you change it.",
+                &e.id[..8]
+            ),
             Status::Active => format!("Kept {}: in force, revisited today.", &e.id[..8]),
             Status::Retired => format!("Retired {}. Its history is kept.", &e.id[..8]),
         });

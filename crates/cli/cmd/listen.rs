@@ -12,9 +12,9 @@ pub const NO_REPLIES_EXIT: i32 = 3;
 
 fn refused(r: Refusal) -> CliError {
     let hint = match &r {
-        Refusal::NoReplies { .. } => Some(
-            "if you want to talk about it, you can say so in your own time, in person or in an entry of your own",
-        ),
+        Refusal::NoReplies { .. } => {
+            Some("if you want to talk about it, you can say so in your own time, in person or in an entry of your own")
+        }
         Refusal::OwnEntry => Some("`duo journal edit` changes your own entry"),
         Refusal::NotAuthor => Some("to answer in your own words, `duo journal reflect` your partner's entry"),
         Refusal::OwnNoReplies => Some("lift it with `duo journal edit ID --allow-replies`"),
@@ -120,7 +120,11 @@ pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
     let ack = new_ack(ctx, &item.entry.id, a.kind.into(), None, None)?;
     send(ctx, &ack)?;
     let name = both.shared.view.person_name(&item.entry.author);
-    done(ctx, &ack, &format!("Sent \"{}\" to {name} (they see it after your next sync).", ack.kind))
+    done(
+        ctx,
+        &ack,
+        &format!("Sent \"{}\" to {name} (they see it after your next sync).", ack.kind),
+    )
 }
 
 pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
@@ -131,7 +135,11 @@ pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
     send(ctx, &ack)?;
     offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
     let name = both.shared.view.person_name(&item.entry.author);
-    done(ctx, &ack, &format!("Reflected back to {name}. They can confirm it or gently correct it."))
+    done(
+        ctx,
+        &ack,
+        &format!("Reflected back to {name}. They can confirm it or gently correct it."),
+    )
 }
 
 fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: Option<&str>) -> Result<i32> {
@@ -163,5 +171,11 @@ pub fn confirm(ctx: &Ctx, a: &ConfirmArgs) -> Result<i32> {
 }
 
 pub fn correct(ctx: &Ctx, a: &CorrectArgs) -> Result<i32> {
-    answer(ctx, &a.id, a.reflection.as_deref(), ReplyKind::Correct, a.text.as_deref())
+    answer(
+        ctx,
+        &a.id,
+        a.reflection.as_deref(),
+        ReplyKind::Correct,
+        a.text.as_deref(),
+    )
 }

@@ -11,8 +11,8 @@ mod meta;
 mod network;
 mod read;
 pub mod relay;
-mod thanks;
 mod status;
+mod thanks;
 pub mod write;
 
 use crate::args::{Cli, Command, JournalCommand};

@@ -25,7 +25,10 @@ pub struct StatusChange {
 }
 
 /// The changes stored for `entry_id` (keys of `changes` are `<entry id>/<change id>`).
-fn changes_of<'a>(changes: &'a BTreeMap<String, StatusChange>, entry_id: &str) -> impl Iterator<Item = &'a StatusChange> {
+fn changes_of<'a>(
+    changes: &'a BTreeMap<String, StatusChange>,
+    entry_id: &str,
+) -> impl Iterator<Item = &'a StatusChange> {
     let prefix = format!("{entry_id}/");
     changes
         .range(prefix.clone()..)
@@ -38,7 +41,9 @@ pub fn history<'a>(changes: &'a BTreeMap<String, StatusChange>, entry: &Entry) -
     if entry.kind != Kind::Boundary {
         return Vec::new();
     }
-    let mut h: Vec<&StatusChange> = changes_of(changes, &entry.id).filter(|c| c.by == entry.author).collect();
+    let mut h: Vec<&StatusChange> = changes_of(changes, &entry.id)
+        .filter(|c| c.by == entry.author)
+        .collect();
     h.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
     h
 }
@@ -57,9 +62,7 @@ pub fn effective_status(changes: &BTreeMap<String, StatusChange>, entry: &Entry)
 pub enum StatusRefusal {
     #[error("only boundaries have a status")]
     NotABoundary,
-    #[error(
-        "this boundary is {name}'s: only the person who set a boundary can mark it for revisiting or retire it"
-    )]
+    #[error("this boundary is {name}'s: only the person who set a boundary can mark it for revisiting or retire it")]
     NotAuthor { name: String },
 }
 
@@ -95,8 +98,16 @@ mod tests {
     #[test]
     fn only_the_authors_changes_count_and_history_is_kept() {
         let j = Journal::new(MemStorage::new());
-        let alice = Person { id: "pa".into(), name: "Alice".into() };
-        let dev = Device { id: "da".into(), person: "pa".into(), label: "l".into(), added_at: 0 };
+        let alice = Person {
+            id: "pa".into(),
+            name: "Alice".into(),
+        };
+        let dev = Device {
+            id: "da".into(),
+            person: "pa".into(),
+            label: "l".into(),
+            added_at: 0,
+        };
         j.create(|d| d.init("s", &alice, &dev)).unwrap();
         let id = crate::new_id();
         j.add(&[NewEntry {
@@ -111,20 +122,29 @@ mod tests {
             status: None,
         }])
         .unwrap();
-        j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10))).unwrap();
+        j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10)))
+            .unwrap();
         // Someone else's change (only a modified client could write it) is ignored.
-        j.update(|d| d.set_boundary_status(&change(&id, "c2", "pb", Status::Retired, 20))).unwrap();
+        j.update(|d| d.set_boundary_status(&change(&id, "c2", "pb", Status::Retired, 20)))
+            .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert_eq!(e.status, Some(Status::Revisit));
-        assert_eq!(read.view.history(e).iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1"]);
-        j.update(|d| d.set_boundary_status(&change(&id, "c3", "pa", Status::Active, 30))).unwrap();
+        assert_eq!(
+            read.view.history(e).iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["c1"]
+        );
+        j.update(|d| d.set_boundary_status(&change(&id, "c3", "pa", Status::Active, 30)))
+            .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert_eq!(e.status, Some(Status::Active));
         assert_eq!(read.view.history(e).len(), 2);
         assert_eq!(j.contents().unwrap().entries[&id], *e);
-        assert_eq!(may_change_status(e, "pb", "Alice"), Err(StatusRefusal::NotAuthor { name: "Alice".into() }));
+        assert_eq!(
+            may_change_status(e, "pb", "Alice"),
+            Err(StatusRefusal::NotAuthor { name: "Alice".into() })
+        );
         assert_eq!(may_change_status(e, "pa", "Alice"), Ok(()));
     }
 }

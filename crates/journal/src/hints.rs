@@ -16,8 +16,22 @@ pub struct Hint {
 
 /// Words that make a sentence warm rather than blaming (matched as word prefixes).
 const WARM: [&str; 16] = [
-    "thank", "grateful", "appreciat", "love", "laugh", "smil", "happy", "glad", "proud", "safe", "kind", "sweet",
-    "special", "seen", "cared", "lucky",
+    "thank",
+    "grateful",
+    "appreciat",
+    "love",
+    "laugh",
+    "smil",
+    "happy",
+    "glad",
+    "proud",
+    "safe",
+    "kind",
+    "sweet",
+    "special",
+    "seen",
+    "cared",
+    "lucky",
 ];
 
 /// Words that negate what follows them within a few words.
@@ -108,7 +122,10 @@ mod tests {
 
     #[test]
     fn flags_blame() {
-        assert_eq!(flags("You always leave the dishes for me.").as_deref(), Some("you always"));
+        assert_eq!(
+            flags("You always leave the dishes for me.").as_deref(),
+            Some("you always")
+        );
         assert_eq!(flags("you never listen when I talk").as_deref(), Some("you never"));
         assert_eq!(flags("You make me feel small.").as_deref(), Some("you make me"));
         assert_eq!(flags("Yesterday you made me cry").as_deref(), Some("you made me"));

@@ -226,7 +226,7 @@ pub fn answerable<'a>(
         .map(|r| r.reflection)
         .filter(|r| reflection.is_none_or(|p| r.id.starts_with(p)));
     match reflection {
-        None => candidates.last().ok_or(Refusal::NoReflection),
+        None => candidates.next_back().ok_or(Refusal::NoReflection),
         Some(_) => candidates.next().ok_or(Refusal::NoReflection),
     }
 }
@@ -234,7 +234,7 @@ pub fn answerable<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Journal, Kind, MemStorage, NewEntry, Person, Device};
+    use crate::{Device, Journal, Kind, MemStorage, NewEntry, Person};
 
     fn ack(entry: &str, id: &str, by: &str, kind: ReplyKind, at: i64, of: Option<&str>) -> Ack {
         Ack {
@@ -251,8 +251,16 @@ mod tests {
 
     fn journal_with_entry(no_replies: bool) -> (Journal<MemStorage>, String) {
         let j = Journal::new(MemStorage::new());
-        let alice = Person { id: "pa".into(), name: "Alice".into() };
-        let dev = Device { id: "da".into(), person: "pa".into(), label: "l".into(), added_at: 0 };
+        let alice = Person {
+            id: "pa".into(),
+            name: "Alice".into(),
+        };
+        let dev = Device {
+            id: "da".into(),
+            person: "pa".into(),
+            label: "l".into(),
+            added_at: 0,
+        };
         j.create(|d| d.init("s", &alice, &dev)).unwrap();
         let id = crate::new_id();
         let e = NewEntry {
@@ -280,13 +288,18 @@ mod tests {
     #[test]
     fn appended_replies_read_like_a_rebuild_and_follow_the_rules() {
         let (j, id) = journal_with_entry(false);
-        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::Heard, 5, None))).unwrap();
-        j.append(|d| d.put_ack(&ack(&id, "a2", "pb", ReplyKind::Reflection, 6, None))).unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::Heard, 5, None)))
+            .unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a2", "pb", ReplyKind::Reflection, 6, None)))
+            .unwrap();
         // A modified client: the author acknowledging their own entry.
-        j.append(|d| d.put_ack(&ack(&id, "a3", "pa", ReplyKind::Thanks, 7, None))).unwrap();
-        j.append(|d| d.put_ack(&ack(&id, "a4", "pa", ReplyKind::Correct, 8, Some("a2")))).unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a3", "pa", ReplyKind::Thanks, 7, None)))
+            .unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a4", "pa", ReplyKind::Correct, 8, Some("a2"))))
+            .unwrap();
         // An answer by the reader is not the author's answer.
-        j.append(|d| d.put_ack(&ack(&id, "a5", "pb", ReplyKind::Confirm, 9, Some("a2")))).unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a5", "pb", ReplyKind::Confirm, 9, Some("a2"))))
+            .unwrap();
         let read = j.read().unwrap();
         let full = j.contents().unwrap();
         assert_eq!(read.view.acks, full.acks, "the fast read sees what a rebuild sees");
@@ -294,7 +307,14 @@ mod tests {
         let shown = read.view.replies(e);
         assert_eq!(shown.acks.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1"]);
         assert_eq!(shown.reflections.len(), 1);
-        assert_eq!(shown.reflections[0].answers.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a4"]);
+        assert_eq!(
+            shown.reflections[0]
+                .answers
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a4"]
+        );
         assert_eq!(answerable(&read.view.acks, e, "pa", None).unwrap().id, "a2");
         assert_eq!(answerable(&read.view.acks, e, "pb", None), Err(Refusal::NotAuthor));
         assert_eq!(may_reply(e, "pa", false, "Alice"), Err(Refusal::OwnEntry));
@@ -305,12 +325,16 @@ mod tests {
     #[test]
     fn a_no_replies_entry_shows_nothing_even_from_a_modified_client() {
         let (j, id) = journal_with_entry(true);
-        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::LetsTalk, 5, None))).unwrap();
+        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::LetsTalk, 5, None)))
+            .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert!(e.no_replies);
         assert!(read.view.replies(e).is_empty());
-        assert!(matches!(may_reply(e, "pb", false, "Alice"), Err(Refusal::NoReplies { .. })));
+        assert!(matches!(
+            may_reply(e, "pb", false, "Alice"),
+            Err(Refusal::NoReplies { .. })
+        ));
         // Lifted: what was sent shows again.
         j.update(|d| d.set_no_replies(&id, false)).unwrap();
         let read = j.read().unwrap();

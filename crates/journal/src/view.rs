@@ -4,8 +4,8 @@
 //! chunk is either merged on top (an append-only `adds/` chunk) or triggers a rebuild.
 
 use crate::JournalError;
-use crate::doc::Contents;
 use crate::boundaries::StatusChange;
+use crate::doc::Contents;
 use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person};
 use serde::{Deserialize, Serialize};

@@ -349,7 +349,11 @@ fn check_converged(reps: &mut [SpaceDoc]) -> Result<(), TestCaseError> {
         prop_assert!(shown.acks.iter().all(|a| a.by != e.author && a.kind.is_ack()));
         for r in &shown.reflections {
             prop_assert!(r.reflection.by != e.author);
-            prop_assert!(r.answers.iter().all(|a| a.by == e.author && a.of.as_ref() == Some(&r.reflection.id)));
+            prop_assert!(
+                r.answers
+                    .iter()
+                    .all(|a| a.by == e.author && a.of.as_ref() == Some(&r.reflection.id))
+            );
         }
         if let Some(last) = duo_journal::history(&first.status_changes, e).last() {
             prop_assert_eq!(e.status, Some(last.status), "the author's newest change decides");
