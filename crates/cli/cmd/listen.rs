@@ -1,7 +1,7 @@
 //! `duo journal ack | reflect | confirm | correct`, the no-replies marker, and the gentle
-//! "I"-statement hint. The rules live in duo-journal (`may_reply`, `answerable`, `replies`).
+//! "I"-statement hint (`duo hints on|off`). The rules live in duo-journal (`may_reply`, `answerable`, `replies`).
 
-use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, ReflectArgs};
+use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, HintsArgs, OnOff, ReflectArgs};
 use crate::ctx::{Both, Ctx, now};
 use crate::error::{CliError, Result};
 use crate::output::Item;
@@ -178,4 +178,29 @@ pub fn correct(ctx: &Ctx, a: &CorrectArgs) -> Result<i32> {
         ReplyKind::Correct,
         a.text.as_deref(),
     )
+}
+
+/// `duo hints [on|off]`.
+pub fn hints(ctx: &Ctx, a: &HintsArgs) -> Result<i32> {
+    if let Some(state) = a.state {
+        ctx.dev.home.set_hints(state == OnOff::On)?;
+    }
+    let on = match a.state {
+        Some(s) => s == OnOff::On,
+        None => !ctx.dev.config.hints_off,
+    };
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({ "hints": on }));
+    } else {
+        p.data(if on { "on" } else { "off" });
+        if a.state.is_some() {
+            p.info(if on {
+                "Hints are on: a reflection or boundary that reads as blame gets a gentle suggestion, shown only to you."
+            } else {
+                "Hints are off on this device."
+            });
+        }
+    }
+    Ok(0)
 }

@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
         Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
-        Command::Hints(a) => thanks::hints(&Ctx::open(&cli, printer)?, a),
+        Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {
