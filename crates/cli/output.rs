@@ -277,6 +277,9 @@ impl<'a> Item<'a> {
         if !e.conflicts.is_empty() {
             let _ = write!(out, "  [{} versions]", e.conflicts.len() + 1);
         }
+        if e.no_replies {
+            let _ = write!(out, "  {}", p.dim("[no replies]"));
+        }
     }
 
     /// The one-line header of an entry.

@@ -122,6 +122,10 @@ fn no_replies_is_respected_on_both_sides() {
     let open = alice.add("Something we can talk about", &[]);
     sync(&alice, &bob);
     assert_eq!(show(&bob, &held)["no_replies"], true);
+    let listed = bob.run(&["journal", "list"]).ok().to_string();
+    assert!(listed.contains("[no replies]"), "{listed}");
+    let shown = bob.run(&["journal", "show", &held[..8]]).ok().to_string();
+    assert!(shown.contains("no replies — just holding this"), "{shown}");
 
     // Refused kindly, with its own exit status, and nothing is written.
     let err = bob.run(&["journal", "ack", &held[..8], "heard"]).fails(3).to_string();
