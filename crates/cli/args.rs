@@ -53,6 +53,14 @@ pub enum Command {
     Demo,
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
+    /// Both partners' boundaries, with when they were set and last revisited; mark yours
+    /// for revisiting, keep or retire them
+    Boundaries(BoundariesArgs),
+    /// Say thank you in one line (adds an appreciation to the shared space)
+    Thanks(ThanksArgs),
+    /// Turn the gentle "I"-statement hints on or off on this device (shows the setting
+    /// without an argument)
+    Hints(HintsArgs),
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -178,6 +186,113 @@ pub enum JournalCommand {
     Import(ImportArgs),
     /// Write entries as plaintext Markdown or JSON (the only way plaintext leaves the store)
     Export(ExportArgs),
+    /// Acknowledge your partner's entry: heard, thanks or lets-talk (only what you choose
+    /// to send; there are no read receipts)
+    Ack(AckArgs),
+    /// Reflect your partner's entry back in your own words ("What I heard is …")
+    Reflect(ReflectArgs),
+    /// Confirm that a reflection on your entry got it right
+    Confirm(ConfirmArgs),
+    /// Gently correct a reflection on your entry
+    Correct(CorrectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckKindArg {
+    /// "I heard you"
+    Heard,
+    /// "Thank you for sharing this"
+    Thanks,
+    /// "I'd like to talk about this"
+    LetsTalk,
+}
+
+impl From<AckKindArg> for duo_journal::ReplyKind {
+    fn from(k: AckKindArg) -> Self {
+        match k {
+            AckKindArg::Heard => duo_journal::ReplyKind::Heard,
+            AckKindArg::Thanks => duo_journal::ReplyKind::Thanks,
+            AckKindArg::LetsTalk => duo_journal::ReplyKind::LetsTalk,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// What to send
+    #[arg(value_enum)]
+    pub kind: AckKindArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReflectArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// What you heard. Without it, duo reads stdin, or opens your editor on a terminal.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Your entry's id or a unique prefix of it
+    pub id: String,
+    /// Which reflection (its id or a prefix, as `show` prints it) [default: the newest]
+    #[arg(long, value_name = "ID")]
+    pub reflection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CorrectArgs {
+    /// Your entry's id or a unique prefix of it
+    pub id: String,
+    /// What you meant. Without it, duo reads stdin, or opens your editor on a terminal.
+    pub text: Option<String>,
+    /// Which reflection (its id or a prefix, as `show` prints it) [default: the newest]
+    #[arg(long, value_name = "ID")]
+    pub reflection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BoundariesArgs {
+    /// Also show retired boundaries, and every boundary's history
+    #[arg(long)]
+    pub all: bool,
+    #[command(subcommand)]
+    pub command: Option<BoundariesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoundariesCommand {
+    /// Mark your boundary as one to talk about again
+    Revisit(IdArg),
+    /// Keep your boundary as it is, now that you have revisited it (it becomes active)
+    Keep(IdArg),
+    /// Retire your boundary: no longer in force, kept with its history
+    Retire(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ThanksArgs {
+    /// What you are thankful for. Without it, duo reads stdin, or opens your editor.
+    pub text: Option<String>,
+    /// A tag (repeat for more)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct HintsArgs {
+    /// `on` or `off`
+    #[arg(value_enum)]
+    pub state: Option<OnOff>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -228,6 +343,9 @@ pub struct AddArgs {
     /// Keep it in your private notebook: never shared, never synced
     #[arg(long)]
     pub private: bool,
+    /// No replies, please — just hold this: your partner cannot acknowledge or reflect it
+    #[arg(long)]
+    pub no_replies: bool,
 }
 
 /// Which notebooks to read.
@@ -294,6 +412,12 @@ pub struct EditArgs {
     /// Keep version N of a body edited on two devices at once (as numbered by `show`)
     #[arg(long, value_name = "N", conflicts_with = "text")]
     pub keep: Option<usize>,
+    /// Ask for no replies on this entry ("just hold this")
+    #[arg(long, conflicts_with = "allow_replies")]
+    pub no_replies: bool,
+    /// Lift "no replies": your partner may acknowledge and reflect it again
+    #[arg(long)]
+    pub allow_replies: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod faults;
 mod handoff;
 mod import_export;
 mod journal;
+mod listening;
 mod mitm;
 mod netns;
 mod network;

@@ -1,15 +1,18 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
+mod boundaries;
 mod demo;
 mod doctor;
 mod export;
 mod import;
 mod init;
+mod listen;
 mod meta;
 mod network;
 mod read;
 pub mod relay;
 mod status;
+mod thanks;
 pub mod write;
 
 use crate::args::{Cli, Command, JournalCommand};
@@ -34,6 +37,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
+        Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
+        Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {
@@ -45,6 +51,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 JournalCommand::Delete(a) => write::delete(&ctx, a),
                 JournalCommand::Import(a) => import::run(&ctx, a),
                 JournalCommand::Export(a) => export::run(&ctx, a),
+                JournalCommand::Ack(a) => listen::ack(&ctx, a),
+                JournalCommand::Reflect(a) => listen::reflect(&ctx, a),
+                JournalCommand::Confirm(a) => listen::confirm(&ctx, a),
+                JournalCommand::Correct(a) => listen::correct(&ctx, a),
             }
         }
     }

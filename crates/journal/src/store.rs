@@ -420,10 +420,19 @@ impl<S: Storage> Journal<S> {
         if entries.is_empty() {
             return Ok(());
         }
+        self.append(|doc| {
+            for e in entries {
+                doc.add_entry(e)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write what `f` puts into an empty document (fresh root keys only: entries, acks)
+    /// as one `adds/` chunk, without loading the history. Durable when this returns.
+    pub fn append(&self, f: impl FnOnce(&mut SpaceDoc) -> Result<()>) -> Result<()> {
         let mut doc = SpaceDoc::new();
-        for e in entries {
-            doc.add_entry(e)?;
-        }
+        f(&mut doc)?;
         let bytes = doc.save();
         let name = hash_name("adds", &bytes);
         let _lock = self.storage.lock(LockMode::Shared)?;
@@ -604,6 +613,8 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    acks: view.acks,
+                    status_changes: view.status_changes,
                 };
                 doc.refresh_contents(&mut c, heads);
                 c

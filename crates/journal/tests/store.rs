@@ -105,6 +105,8 @@ fn shown(v: &View) -> Contents {
         persons: v.persons.clone(),
         devices: v.devices.clone(),
         entries: v.entries.clone(),
+        acks: v.acks.clone(),
+        status_changes: v.status_changes.clone(),
     }
 }
 
@@ -967,6 +969,7 @@ fn resolve_by_prefix() {
         tags: vec![],
         status: None,
         conflicts: vec![],
+        no_replies: false,
     };
     let ids = [
         "abc10000000000000000000000000000",

@@ -48,6 +48,10 @@ pub struct Config {
     /// disagree about whose device this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_join: Option<PendingJoin>,
+    /// The writer turned off the gentle "I"-statement hints on this device (`duo hints off`).
+    /// Local only: never part of the shared space.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hints_off: bool,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -186,6 +190,7 @@ impl Home {
             pending_join: None,
             relay: None,
             relay_ca: None,
+            hints_off: false,
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
@@ -214,6 +219,11 @@ impl Home {
             c.relay = relay;
             c.relay_ca = ca;
         })
+    }
+
+    /// Turn the "I"-statement hints on or off on this device.
+    pub fn set_hints(&self, on: bool) -> Result<(), SyncError> {
+        self.edit_config(|c| c.hints_off = !on)
     }
 
     fn edit_config(&self, f: impl FnOnce(&mut Config)) -> Result<(), SyncError> {
