@@ -10,6 +10,8 @@
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```
 
+pub mod backup;
+pub mod bundle;
 pub mod code;
 pub mod device;
 pub mod frame;
@@ -22,7 +24,7 @@ pub mod relay;
 pub mod session;
 mod store;
 
-pub use home::{Config, Home, Opened};
+pub use home::{Config, Home, Opened, Seed};
 pub use store::{AgeStore, write_durably};
 
 use std::path::PathBuf;
