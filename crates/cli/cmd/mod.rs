@@ -1,5 +1,7 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
+mod backup;
+mod bundle;
 mod demo;
 mod doctor;
 mod export;
@@ -12,7 +14,7 @@ pub mod relay;
 mod status;
 pub mod write;
 
-use crate::args::{Cli, Command, JournalCommand};
+use crate::args::{BundleCommand, Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::Printer;
@@ -34,6 +36,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Backup(a) => backup::backup(&Ctx::open(&cli, printer)?, a),
+        Command::Restore(a) => backup::restore(&cli, &printer, a),
+        Command::Bundle(BundleCommand::Export(a)) => bundle::export(&Ctx::open(&cli, printer)?, a),
+        Command::Bundle(BundleCommand::Import(a)) => bundle::import(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {
