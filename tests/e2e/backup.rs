@@ -1,0 +1,153 @@
+//! `duo backup` and `duo restore`: one encrypted file with everything a device holds, and a
+//! NEW device (never a cloned identity) made from it.
+
+use crate::bundle::device_secret;
+use crate::harness::{Device, pair_by_ticket};
+use age::secrecy::SecretString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+const PASSPHRASE: &str = "correct horse battery staple";
+/// scrypt's work factor for these tests (the real default costs ~1 GiB and a second or more).
+const WORK: (&str, &str) = ("DUO_BACKUP_WORK_FACTOR", "10");
+
+fn with_work(mut d: Device) -> Device {
+    d.env.push((WORK.0.into(), WORK.1.into()));
+    d
+}
+
+fn passphrase_file(d: &Device, text: &str) -> PathBuf {
+    let p = d.dir.path().join("passphrase");
+    std::fs::write(&p, format!("{text}\n")).unwrap();
+    p
+}
+
+fn all_bodies(d: &Device) -> Vec<String> {
+    let mut v = d.bodies(&["--all"]);
+    v.sort();
+    v
+}
+
+#[test]
+fn backup_and_restore_on_a_fresh_home() {
+    let alice = with_work(Device::new("Alice"));
+    alice.add("I loved our walk by the river", &["--kind", "appreciation"]);
+    alice.add("I need quiet mornings", &["--kind", "boundary"]);
+    alice.add("Private: still thinking about the move", &["--private"]);
+    let pf = passphrase_file(&alice, PASSPHRASE);
+    let backup = alice.dir.path().join("alice.duobackup");
+    let t = Instant::now();
+    let made = alice
+        .run(&["backup", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap(), "--json"])
+        .json();
+    eprintln!("backup of 3 entries (work factor {}): {:?}, {} bytes", WORK.1, t.elapsed(), made["bytes"]);
+    assert_eq!(made["entries"], 2, "{made}");
+    assert_eq!(made["private_entries"], 1, "{made}");
+
+    // The file: age to a passphrase, and inside it no key of the device.
+    let raw = std::fs::read(&backup).unwrap();
+    let plain = age::decrypt(&age::scrypt::Identity::new(SecretString::from(PASSPHRASE)), &raw).unwrap();
+    let decoded = duo_sync::backup::decode(&plain).unwrap();
+    assert_eq!(decoded.person.name, "Alice");
+    let age_key = std::fs::read_to_string(alice.home().join("keys/age.key")).unwrap();
+    let age_secret = age_key.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let secret = device_secret(&alice).to_bytes();
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    for (what, needle) in [
+        ("the age identity", age_secret.as_bytes()),
+        ("the device key (hex)", hex.as_bytes()),
+        ("the device key (bytes)", &secret[..]),
+    ] {
+        assert!(!plain.windows(needle.len()).any(|w| w == needle), "{what} is in the backup");
+    }
+    assert!(!raw.windows(12).any(|w| w == b"quiet morning"), "encrypted");
+
+    // A wrong passphrase: a clear error, and no home created.
+    let fresh = with_work(Device::blank());
+    let wrong = passphrase_file(&fresh, "not the passphrase");
+    let err = fresh
+        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", wrong.to_str().unwrap()])
+        .fails(10)
+        .to_string();
+    assert!(err.contains("passphrase is wrong"), "{err}");
+    assert!(!fresh.home().join("config.json").exists());
+
+    // Restore on a fresh home: a new device of Alice, everything readable at once.
+    let pf2 = passphrase_file(&fresh, PASSPHRASE);
+    let t = Instant::now();
+    let restored = fresh
+        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf2.to_str().unwrap(), "--json"])
+        .json();
+    eprintln!("restore (work factor {}): {:?}", WORK.1, t.elapsed());
+    assert_eq!(restored["merged"], false);
+    assert_eq!(restored["name"], "Alice");
+    let old_id = alice.run(&["status", "--json"]).json()["device_id"].clone();
+    assert_ne!(restored["device_id"], old_id, "a new device identity, never a clone");
+    assert_eq!(restored["backup_device_id"], old_id);
+    assert_eq!(all_bodies(&fresh), all_bodies(&alice));
+    assert_ne!(
+        std::fs::read(fresh.home().join("keys/age.key")).unwrap(),
+        std::fs::read(alice.home().join("keys/age.key")).unwrap()
+    );
+    let status = fresh.run(&["status", "--json"]).json();
+    assert_eq!(status["person_id"], alice.run(&["status", "--json"]).json()["person_id"], "{status}");
+    fresh.run(&["doctor"]).ok();
+
+    // Restoring into a journal that moved on merges: nothing newer is lost.
+    alice.add("Written after the backup", &[]);
+    alice.add("A private note after the backup", &["--private"]);
+    let merged = alice
+        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap(), "--json"])
+        .json();
+    assert_eq!(merged["merged"], true);
+    let bodies = all_bodies(&alice);
+    assert_eq!(bodies.len(), 5, "{bodies:?}");
+    assert!(bodies.contains(&"Written after the backup".to_string()));
+
+    // Someone else's device refuses it.
+    let bob = with_work(Device::new("Bob"));
+    let pf3 = passphrase_file(&bob, PASSPHRASE);
+    let err = bob
+        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf3.to_str().unwrap()])
+        .fails(13)
+        .to_string();
+    assert!(err.contains("another shared space"), "{err}");
+
+    // The restored device syncs again once paired with the surviving device.
+    pair_by_ticket(&alice, &fresh, &["--own-device"]);
+    assert!(fresh.bodies(&[]).contains(&"Written after the backup".to_string()));
+    let devices = alice.run(&["devices", "--json"]).json();
+    eprintln!("devices after pairing the restored one: {devices}");
+}
+
+#[test]
+fn backup_to_an_age_recipient() {
+    let alice = with_work(Device::new("Alice"));
+    alice.add("Kept with my own age key", &[]);
+    let id = age::x25519::Identity::generate();
+    let id_file = alice.dir.path().join("me.agekey");
+    use age::secrecy::ExposeSecret;
+    std::fs::write(&id_file, format!("# test identity\n{}\n", id.to_string().expose_secret())).unwrap();
+    let backup = alice.dir.path().join("alice.duobackup");
+    let r = id.to_public().to_string();
+    alice.run(&["backup", backup.to_str().unwrap(), "--recipient", &r]).ok();
+
+    let fresh = Device::blank();
+    // Without the identity, or with a passphrase: usage errors that say what to give.
+    let err = fresh.run(&["restore", backup.to_str().unwrap()]).fails(2).to_string();
+    assert!(err.contains("-i FILE"), "{err}");
+    let other = age::x25519::Identity::generate();
+    let other_file = fresh.dir.path().join("other.agekey");
+    std::fs::write(&other_file, format!("{}\n", other.to_string().expose_secret())).unwrap();
+    fresh
+        .run(&["restore", backup.to_str().unwrap(), "-i", other_file.to_str().unwrap()])
+        .fails(10);
+    fresh
+        .run(&["restore", backup.to_str().unwrap(), "-i", id_file.to_str().unwrap()])
+        .ok();
+    assert_eq!(fresh.bodies(&[]), vec!["Kept with my own age key".to_string()]);
+
+    // A passphrase backup with no terminal and no --passphrase-file: a usage error.
+    let err = alice.run(&["backup", backup.to_str().unwrap()]).fails(2).to_string();
+    assert!(err.contains("--passphrase-file"), "{err}");
+}
