@@ -197,7 +197,7 @@ pub enum Target {
     Missing(Option<String>),
 }
 
-/// A bundle made.
+/// A bundle made. It is encrypted to `recipients` and to the device that made it.
 #[derive(Debug)]
 pub struct Exported {
     /// The age file.
@@ -290,7 +290,10 @@ pub fn export(o: &Opened, target: &Target, now: i64) -> Result<Exported, BundleE
         },
         changes,
     };
-    let bytes = seal(&sign(&bundle, &o.secret), &members)?;
+    // Also to this device, so that it can tell its own bundle when it meets it again.
+    let mut to = members.clone();
+    to.push(o.secret.public());
+    let bytes = seal(&sign(&bundle, &o.secret), &to)?;
     Ok(Exported {
         bytes,
         changes: count,
