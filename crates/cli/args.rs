@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
-Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
+Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
+10-16 a backup or bundle refused (see `duo bundle import --help`).
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
