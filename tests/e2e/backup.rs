@@ -38,9 +38,20 @@ fn backup_and_restore_on_a_fresh_home() {
     let backup = alice.dir.path().join("alice.duobackup");
     let t = Instant::now();
     let made = alice
-        .run(&["backup", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap(), "--json"])
+        .run(&[
+            "backup",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+            "--json",
+        ])
         .json();
-    eprintln!("backup of 3 entries (work factor {}): {:?}, {} bytes", WORK.1, t.elapsed(), made["bytes"]);
+    eprintln!(
+        "backup of 3 entries (work factor {}): {:?}, {} bytes",
+        WORK.1,
+        t.elapsed(),
+        made["bytes"]
+    );
     assert_eq!(made["entries"], 2, "{made}");
     assert_eq!(made["private_entries"], 1, "{made}");
 
@@ -58,7 +69,10 @@ fn backup_and_restore_on_a_fresh_home() {
         ("the device key (hex)", hex.as_bytes()),
         ("the device key (bytes)", &secret[..]),
     ] {
-        assert!(!plain.windows(needle.len()).any(|w| w == needle), "{what} is in the backup");
+        assert!(
+            !plain.windows(needle.len()).any(|w| w == needle),
+            "{what} is in the backup"
+        );
     }
     assert!(!raw.windows(12).any(|w| w == b"quiet morning"), "encrypted");
 
@@ -66,7 +80,12 @@ fn backup_and_restore_on_a_fresh_home() {
     let fresh = with_work(Device::blank());
     let wrong = passphrase_file(&fresh, "not the passphrase");
     let err = fresh
-        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", wrong.to_str().unwrap()])
+        .run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ])
         .fails(10)
         .to_string();
     assert!(err.contains("passphrase is wrong"), "{err}");
@@ -76,7 +95,13 @@ fn backup_and_restore_on_a_fresh_home() {
     let pf2 = passphrase_file(&fresh, PASSPHRASE);
     let t = Instant::now();
     let restored = fresh
-        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf2.to_str().unwrap(), "--json"])
+        .run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf2.to_str().unwrap(),
+            "--json",
+        ])
         .json();
     eprintln!("restore (work factor {}): {:?}", WORK.1, t.elapsed());
     assert_eq!(restored["merged"], false);
@@ -90,14 +115,24 @@ fn backup_and_restore_on_a_fresh_home() {
         std::fs::read(alice.home().join("keys/age.key")).unwrap()
     );
     let status = fresh.run(&["status", "--json"]).json();
-    assert_eq!(status["person_id"], alice.run(&["status", "--json"]).json()["person_id"], "{status}");
+    assert_eq!(
+        status["person_id"],
+        alice.run(&["status", "--json"]).json()["person_id"],
+        "{status}"
+    );
     fresh.run(&["doctor"]).ok();
 
     // Restoring into a journal that moved on merges: nothing newer is lost.
     alice.add("Written after the backup", &[]);
     alice.add("A private note after the backup", &["--private"]);
     let merged = alice
-        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap(), "--json"])
+        .run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+            "--json",
+        ])
         .json();
     assert_eq!(merged["merged"], true);
     let bodies = all_bodies(&alice);
@@ -108,7 +143,12 @@ fn backup_and_restore_on_a_fresh_home() {
     let bob = with_work(Device::new("Bob"));
     let pf3 = passphrase_file(&bob, PASSPHRASE);
     let err = bob
-        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf3.to_str().unwrap()])
+        .run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf3.to_str().unwrap(),
+        ])
         .fails(13)
         .to_string();
     assert!(err.contains("another shared space"), "{err}");
@@ -127,7 +167,11 @@ fn backup_to_an_age_recipient() {
     let id = age::x25519::Identity::generate();
     let id_file = alice.dir.path().join("me.agekey");
     use age::secrecy::ExposeSecret;
-    std::fs::write(&id_file, format!("# test identity\n{}\n", id.to_string().expose_secret())).unwrap();
+    std::fs::write(
+        &id_file,
+        format!("# test identity\n{}\n", id.to_string().expose_secret()),
+    )
+    .unwrap();
     let backup = alice.dir.path().join("alice.duobackup");
     let r = id.to_public().to_string();
     alice.run(&["backup", backup.to_str().unwrap(), "--recipient", &r]).ok();

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 /// This device's network secret key, read from its home (what the tests forge with).
 pub fn device_secret(d: &Device) -> SecretKey {
     let text = std::fs::read_to_string(d.home().join("keys/device.key")).unwrap();
-    let line = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap();
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap();
@@ -40,7 +43,10 @@ fn paired() -> (Device, Device) {
 #[test]
 fn bundles_carry_changes_between_devices_that_never_connect() {
     let (alice, bob) = paired();
-    let bob_id = bob.run(&["status", "--json"]).json()["device_id"].as_str().unwrap().to_string();
+    let bob_id = bob.run(&["status", "--json"]).json()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for i in 0..20 {
         alice.add(&format!("Alice's entry number {i}, written offline"), &[]);
     }
@@ -61,7 +67,10 @@ fn bundles_carry_changes_between_devices_that_never_connect() {
     assert!(got["new_changes"].as_u64().unwrap() >= 20, "{got}");
     let bodies = bob.bodies(&[]);
     assert!(bodies.contains(&"Alice's entry number 7, written offline".to_string()));
-    assert!(!bodies.iter().any(|b| b.contains("private note")), "private notes never travel");
+    assert!(
+        !bodies.iter().any(|b| b.contains("private note")),
+        "private notes never travel"
+    );
 
     // Importing the same bundle again changes nothing.
     assert_eq!(import(&bob, &a1).json()["new_changes"], 0);
@@ -79,7 +88,10 @@ fn bundles_carry_changes_between_devices_that_never_connect() {
     alice.add("One more, small", &[]);
     let a2 = file(&alice, "a2.duobundle");
     let second = export(&alice, &a2, &[]);
-    let (size1, size2) = (std::fs::metadata(&a1).unwrap().len(), std::fs::metadata(&a2).unwrap().len());
+    let (size1, size2) = (
+        std::fs::metadata(&a1).unwrap().len(),
+        std::fs::metadata(&a2).unwrap().len(),
+    );
     eprintln!(
         "bundle sizes: first {size1} bytes ({} changes), incremental {size2} bytes ({} changes)",
         first["changes"], second["changes"]
@@ -116,7 +128,8 @@ fn a_bundle_that_is_not_right_is_refused() {
     assert!(err.contains("damaged or changed"), "{err}");
 
     // What the real bundle says, opened with Bob's key (as Bob's duo does).
-    let real: Bundle = bundle::decode(&bundle::open(&std::fs::read(&good).unwrap(), &device_secret(&bob)).unwrap()).unwrap();
+    let real: Bundle =
+        bundle::decode(&bundle::open(&std::fs::read(&good).unwrap(), &device_secret(&bob)).unwrap()).unwrap();
 
     // Forged: correctly encrypted to Bob, naming Alice, but signed by another key.
     let stranger = SecretKey::generate();
@@ -130,7 +143,11 @@ fn a_bundle_that_is_not_right_is_refused() {
     let mut theirs = real.clone();
     theirs.header.exporter = stranger.public().to_string();
     let unknown = file(&bob, "unknown.duobundle");
-    std::fs::write(&unknown, bundle::seal(&bundle::sign(&theirs, &stranger), &[bob_id]).unwrap()).unwrap();
+    std::fs::write(
+        &unknown,
+        bundle::seal(&bundle::sign(&theirs, &stranger), &[bob_id]).unwrap(),
+    )
+    .unwrap();
     let err = import(&bob, &unknown).fails(14).to_string();
     assert!(err.contains("not part of this space"), "{err}");
 
@@ -138,7 +155,11 @@ fn a_bundle_that_is_not_right_is_refused() {
     let mut elsewhere = real.clone();
     elsewhere.header.space_id = "0123456789abcdef0123456789abcdef".into();
     let wrong = file(&bob, "wrong-space.duobundle");
-    std::fs::write(&wrong, bundle::seal(&bundle::sign(&elsewhere, &device_secret(&alice)), &[bob_id]).unwrap()).unwrap();
+    std::fs::write(
+        &wrong,
+        bundle::seal(&bundle::sign(&elsewhere, &device_secret(&alice)), &[bob_id]).unwrap(),
+    )
+    .unwrap();
     let err = import(&bob, &wrong).fails(13).to_string();
     assert!(err.contains("another shared space"), "{err}");
 
@@ -175,7 +196,10 @@ fn a_revoked_devices_bundle_is_refused() {
     alice.add("Written before Bob revoked this laptop", &[]);
     let b = file(&alice, "late.duobundle");
     export(&alice, &b, &[]);
-    let alice_id = alice.run(&["status", "--json"]).json()["device_id"].as_str().unwrap().to_string();
+    let alice_id = alice.run(&["status", "--json"]).json()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     bob.run(&["devices", "revoke", &alice_id, "--yes"]).ok();
     let err = import(&bob, &b).fails(15).to_string();
     assert!(err.contains("revoked"), "{err}");

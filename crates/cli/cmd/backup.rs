@@ -55,8 +55,8 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
 }
 
 pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
-    let bytes = std::fs::read(&a.file)
-        .map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
     let key = if backup::needs_passphrase(&bytes).map_err(backup_error)? {
         if !a.identity.is_empty() {
             return Err(backup_error(BackupError::NeedsPassphrase));
@@ -132,7 +132,8 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     } else {
         path.to_path_buf()
     };
-    duo_sync::write_durably(&path, bytes).map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
+    duo_sync::write_durably(&path, bytes)
+        .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
     Ok(path)
 }
 
@@ -140,7 +141,9 @@ fn work_factor() -> Result<Option<u8>> {
     match std::env::var(WORK_FACTOR_ENV) {
         Ok(s) if !s.is_empty() => match s.parse::<u8>() {
             Ok(n) if (1..=22).contains(&n) => Ok(Some(n)),
-            _ => Err(CliError::usage(format!("{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 22"))),
+            _ => Err(CliError::usage(format!(
+                "{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 22"
+            ))),
         },
         _ => Ok(None),
     }
@@ -205,9 +208,16 @@ fn identities(files: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity>>> {
         let text = std::fs::read_to_string(f)
             .map_err(|e| CliError::new(format!("cannot read the identity file {}", f.display())).cause(e))?;
         let mut found = false;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let id: age::x25519::Identity = line.parse().map_err(|_| {
-                CliError::usage(format!("{} is not an age identity file (AGE-SECRET-KEY-1…)", f.display()))
+                CliError::usage(format!(
+                    "{} is not an age identity file (AGE-SECRET-KEY-1…)",
+                    f.display()
+                ))
             })?;
             out.push(Box::new(id));
             found = true;

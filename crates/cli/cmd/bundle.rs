@@ -32,7 +32,11 @@ pub fn export(ctx: &Ctx, a: &BundleExportArgs) -> Result<i32> {
     } else {
         ctx.printer.info(format!(
             "Wrote {} ({}, {} bytes) to {}, readable by {} of this space. On the other device: duo bundle import FILE",
-            if made.whole { "the whole space" } else { "what the other device lacks" },
+            if made.whole {
+                "the whole space"
+            } else {
+                "what the other device lacks"
+            },
             count(made.changes, "change", "changes"),
             made.bytes.len(),
             path.display(),
@@ -43,8 +47,8 @@ pub fn export(ctx: &Ctx, a: &BundleExportArgs) -> Result<i32> {
 }
 
 pub fn import(ctx: &Ctx, a: &BundleImportArgs) -> Result<i32> {
-    let bytes = std::fs::read(&a.file)
-        .map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
     let got = bundle::import(&ctx.dev, &bytes).map_err(bundle_error)?;
     if ctx.printer.json {
         ctx.printer.json_value(&serde_json::json!({
@@ -78,12 +82,18 @@ fn bundle_error(e: BundleError) -> CliError {
             EXIT_FORGED,
             "nothing was imported; someone may have changed this file: ask for a new bundle over a channel you trust",
         ),
-        BundleError::WrongSpace { .. } => (EXIT_OTHER_SPACE, "nothing was imported; this bundle is for another journal"),
+        BundleError::WrongSpace { .. } => (
+            EXIT_OTHER_SPACE,
+            "nothing was imported; this bundle is for another journal",
+        ),
         BundleError::UnknownDevice { .. } => (
             EXIT_UNKNOWN_DEVICE,
             "nothing was imported; `duo devices` lists the devices whose bundles this device takes",
         ),
-        BundleError::Revoked { .. } => (EXIT_REVOKED, "nothing was imported; a revoked device's bundles are refused"),
+        BundleError::Revoked { .. } => (
+            EXIT_REVOKED,
+            "nothing was imported; a revoked device's bundles are refused",
+        ),
         BundleError::MissingHistory(_) => (
             EXIT_MISSING_HISTORY,
             "ask for a complete bundle: `duo bundle export --all FILE` on the other device",

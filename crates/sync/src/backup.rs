@@ -143,8 +143,7 @@ pub fn seal(plaintext: &[u8], lock: &Lock) -> Result<Vec<u8>, BackupError> {
             age::encrypt(&r, plaintext).map_err(failed)
         }
         Lock::Recipients(rs) => {
-            let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(failed)?;
+            let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient)).map_err(failed)?;
             let mut out = Vec::with_capacity(plaintext.len() + 512);
             let io = |e: std::io::Error| BackupError::Damaged(e.to_string());
             let mut w = enc.wrap_output(&mut out).map_err(io)?;
@@ -181,13 +180,12 @@ pub fn open(ciphertext: &[u8], key: &Key) -> Result<Backup, BackupError> {
             })?
         }
         Key::Identities(ids) => {
-            let decryptor = age::Decryptor::new_buffered(ciphertext).map_err(|e| BackupError::Damaged(e.to_string()))?;
-            let mut reader = decryptor
-                .decrypt(ids.iter().map(|i| i.as_ref()))
-                .map_err(|e| match e {
-                    age::DecryptError::NoMatchingKeys => BackupError::NotForIdentity,
-                    other => BackupError::Damaged(other.to_string()),
-                })?;
+            let decryptor =
+                age::Decryptor::new_buffered(ciphertext).map_err(|e| BackupError::Damaged(e.to_string()))?;
+            let mut reader = decryptor.decrypt(ids.iter().map(|i| i.as_ref())).map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => BackupError::NotForIdentity,
+                other => BackupError::Damaged(other.to_string()),
+            })?;
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut reader, &mut out).map_err(|e| BackupError::Damaged(e.to_string()))?;
             out

@@ -83,9 +83,7 @@ pub enum BundleError {
     Revoked { device: String },
     #[error("this bundle was made on this device")]
     OwnBundle,
-    #[error(
-        "this bundle builds on {0} change(s) this device does not have yet, so nothing was imported"
-    )]
+    #[error("this bundle builds on {0} change(s) this device does not have yet, so nothing was imported")]
     MissingHistory(usize),
     #[error("this space has no other device yet")]
     NoPeers,
@@ -141,8 +139,7 @@ pub fn decode(plaintext: &[u8]) -> Result<Bundle, BundleError> {
         .strip_prefix(MAGIC)
         .ok_or_else(|| BundleError::Tampered("no duo bundle header".into()))?;
     // The version comes first, so a newer format is named rather than called damaged.
-    let (version, _) =
-        postcard::take_from_bytes::<u32>(rest).map_err(|e| BundleError::Tampered(e.to_string()))?;
+    let (version, _) = postcard::take_from_bytes::<u32>(rest).map_err(|e| BundleError::Tampered(e.to_string()))?;
     if version != VERSION {
         return Err(BundleError::TooNew(version));
     }
@@ -241,7 +238,11 @@ pub fn export(o: &Opened, target: &Target, now: i64) -> Result<Exported, BundleE
         Target::Missing(None) => {
             let partner: Vec<EndpointId> = members
                 .iter()
-                .filter(|m| view.devices.get(&m.to_string()).is_some_and(|d| d.person != o.config.person_id))
+                .filter(|m| {
+                    view.devices
+                        .get(&m.to_string())
+                        .is_some_and(|d| d.person != o.config.person_id)
+                })
                 .copied()
                 .collect();
             if partner.is_empty() { members.clone() } else { partner }
@@ -254,7 +255,9 @@ pub fn export(o: &Opened, target: &Target, now: i64) -> Result<Exported, BundleE
     let mut bases: Vec<Vec<ChangeHash>> = Vec::new();
     for peer in &peers {
         match states.load(peer) {
-            Some(b) if !b.is_empty() && b.iter().all(|h| doc.automerge().get_change_by_hash(h).is_some()) => bases.push(b),
+            Some(b) if !b.is_empty() && b.iter().all(|h| doc.automerge().get_change_by_hash(h).is_some()) => {
+                bases.push(b)
+            }
             _ => {
                 bases.clear();
                 break;
@@ -334,8 +337,16 @@ pub fn import(o: &Opened, ciphertext: &[u8]) -> Result<Imported, BundleError> {
     }
     match device::may_sync(&view, own, &h.exporter) {
         Membership::Member => {}
-        Membership::Unknown => return Err(BundleError::UnknownDevice { device: h.exporter.clone() }),
-        Membership::Revoked => return Err(BundleError::Revoked { device: h.exporter.clone() }),
+        Membership::Unknown => {
+            return Err(BundleError::UnknownDevice {
+                device: h.exporter.clone(),
+            });
+        }
+        Membership::Revoked => {
+            return Err(BundleError::Revoked {
+                device: h.exporter.clone(),
+            });
+        }
     }
     let heads: Vec<ChangeHash> = h.heads.iter().map(|x| ChangeHash(*x)).collect();
     let mut missing = 0;
@@ -355,7 +366,11 @@ pub fn import(o: &Opened, ciphertext: &[u8]) -> Result<Imported, BundleError> {
             return Err(duo_journal::JournalError::Invalid("missing history".into()));
         }
         doc.check_schema()?;
-        Ok((before, doc.contents().entries.len(), doc.change_count() - changes_before))
+        Ok((
+            before,
+            doc.contents().entries.len(),
+            doc.change_count() - changes_before,
+        ))
     });
     let (entries_before, entries_after, new_changes) = match result {
         Ok(x) => x,
