@@ -81,6 +81,10 @@ pub struct PairArgs {
     /// Add another device of your own instead of inviting your partner
     #[arg(long)]
     pub own_device: bool,
+    /// Add a new device of your partner's: one they restored from a backup (`duo restore`)
+    /// when none of their devices is left to pair it with
+    #[arg(long, conflicts_with = "own_device")]
+    pub partner_device: bool,
     /// Print an invite ticket for a partner on another network (needs no local discovery)
     #[arg(long)]
     pub ticket: bool,
