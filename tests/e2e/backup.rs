@@ -2,7 +2,7 @@
 //! NEW device (never a cloned identity) made from it.
 
 use crate::bundle::device_secret;
-use crate::harness::{Device, pair_by_ticket};
+use crate::harness::{Device, finish_invite, pair_by_ticket, start_invite};
 use age::secrecy::SecretString;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -157,7 +157,9 @@ fn backup_and_restore_on_a_fresh_home() {
     pair_by_ticket(&alice, &fresh, &["--own-device"]);
     assert!(fresh.bodies(&[]).contains(&"Written after the backup".to_string()));
     let devices = alice.run(&["devices", "--json"]).json();
-    eprintln!("devices after pairing the restored one: {devices}");
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    assert!(devices.iter().all(|d| d["person"] == "Alice"), "{devices:?}");
 }
 
 #[test]
@@ -194,4 +196,62 @@ fn backup_to_an_age_recipient() {
     // A passphrase backup with no terminal and no --passphrase-file: a usage error.
     let err = alice.run(&["backup", backup.to_str().unwrap()]).fails(2).to_string();
     assert!(err.contains("--passphrase-file"), "{err}");
+}
+
+#[test]
+fn a_restored_device_pairs_with_the_partner_when_none_of_ones_own_survives() {
+    let alice = with_work(Device::new("Alice"));
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    alice.add("Before the laptop was lost", &[]);
+    let pf = passphrase_file(&alice, PASSPHRASE);
+    let backup = alice.dir.path().join("alice.duobackup");
+    alice
+        .run(&["backup", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
+        .ok();
+    // Bob writes after the backup; Alice's only device is then lost.
+    let bob_wrote = "Bob, after Alice's backup";
+    bob.add(bob_wrote, &[]);
+    let old_alice = alice.run(&["status", "--json"]).json()["device_id"].clone();
+    let fresh = Device::blank();
+    let saved = fresh.dir.path().join("from-the-usb-stick.duobackup");
+    std::fs::copy(&backup, &saved).unwrap();
+    drop(alice);
+    let backup = saved;
+
+    let pf2 = passphrase_file(&fresh, PASSPHRASE);
+    fresh
+        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf2.to_str().unwrap()])
+        .ok();
+    assert!(fresh.bodies(&[]).contains(&"Before the laptop was lost".to_string()));
+
+    // A plain partner pairing is refused in a space of two, with a hint.
+    let err = bob.run(&["pair", "--ticket", "--yes"]).fails(1).to_string();
+    assert!(err.contains("--partner-device"), "{err}");
+
+    // A stranger cannot use --partner-device to get in.
+    let carol = Device::new("Carol");
+    let (child, ticket) = start_invite(&bob, &["--partner-device"]);
+    let joined = carol.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
+    assert_ne!(joined.code, 0, "{}", joined.stderr);
+    let invited = finish_invite(child);
+    assert!(invited.fails(1).contains("not a device of your partner's"), "{}", invited.stderr);
+    assert_eq!(bob.run(&["devices", "--json"]).json().as_array().unwrap().len(), 2);
+
+    // The restored device: Bob sees a new device of Alice's and confirms the words.
+    let (invited, _) = pair_by_ticket(&bob, &fresh, &["--partner-device"]);
+    assert!(invited.stderr.contains("new device of Alice's"), "{}", invited.stderr);
+    assert!(fresh.bodies(&[]).contains(&bob_wrote.to_string()), "synced after pairing");
+    let devices = bob.run(&["devices", "--json"]).json();
+    let alices: Vec<_> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["person"] == "Alice")
+        .map(|d| d["id"].clone())
+        .collect();
+    assert_eq!(alices.len(), 2, "the lost device and the restored one: {devices}");
+    assert!(alices.contains(&old_alice));
+    let people = bob.run(&["status", "--json"]).json()["people"].clone();
+    assert_eq!(people.as_array().map(Vec::len), Some(2), "still two people: {people}");
 }
