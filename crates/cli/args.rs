@@ -373,7 +373,8 @@ pub struct BackupArgs {
 #[command(after_help = "\
 On a home that is not set up, restore creates a NEW device of the backed-up person (new keys)
 with the journal readable at once; pair it with one of your surviving devices (`duo pair
---own-device` there, `duo pair join` here) or, if none survives, with your partner, to sync.
+--own-device` there, `duo pair join` here) or, if none survives, with your partner's (`duo
+pair --partner-device` there), to sync.
 On a device of the same person it merges the backup in; nothing newer is overwritten.
 Exit status: 10 wrong passphrase or identity, 11 damaged, 13 another space or person.")]
 pub struct RestoreArgs {

@@ -207,7 +207,12 @@ fn a_restored_device_pairs_with_the_partner_when_none_of_ones_own_survives() {
     let pf = passphrase_file(&alice, PASSPHRASE);
     let backup = alice.dir.path().join("alice.duobackup");
     alice
-        .run(&["backup", backup.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
+        .run(&[
+            "backup",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+        ])
         .ok();
     // Bob writes after the backup; Alice's only device is then lost.
     let bob_wrote = "Bob, after Alice's backup";
@@ -221,7 +226,12 @@ fn a_restored_device_pairs_with_the_partner_when_none_of_ones_own_survives() {
 
     let pf2 = passphrase_file(&fresh, PASSPHRASE);
     fresh
-        .run(&["restore", backup.to_str().unwrap(), "--passphrase-file", pf2.to_str().unwrap()])
+        .run(&[
+            "restore",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pf2.to_str().unwrap(),
+        ])
         .ok();
     assert!(fresh.bodies(&[]).contains(&"Before the laptop was lost".to_string()));
 
@@ -235,13 +245,20 @@ fn a_restored_device_pairs_with_the_partner_when_none_of_ones_own_survives() {
     let joined = carol.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{ticket}\n"));
     assert_ne!(joined.code, 0, "{}", joined.stderr);
     let invited = finish_invite(child);
-    assert!(invited.fails(1).contains("not a device of your partner's"), "{}", invited.stderr);
+    assert!(
+        invited.fails(1).contains("not a device of your partner's"),
+        "{}",
+        invited.stderr
+    );
     assert_eq!(bob.run(&["devices", "--json"]).json().as_array().unwrap().len(), 2);
 
     // The restored device: Bob sees a new device of Alice's and confirms the words.
     let (invited, _) = pair_by_ticket(&bob, &fresh, &["--partner-device"]);
     assert!(invited.stderr.contains("new device of Alice's"), "{}", invited.stderr);
-    assert!(fresh.bodies(&[]).contains(&bob_wrote.to_string()), "synced after pairing");
+    assert!(
+        fresh.bodies(&[]).contains(&bob_wrote.to_string()),
+        "synced after pairing"
+    );
     let devices = bob.run(&["devices", "--json"]).json();
     let alices: Vec<_> = devices
         .as_array()

@@ -86,7 +86,7 @@ pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
         ));
     } else {
         p.info(format!(
-            "Restored {}'s journal ({}, {}) on a new device ('{}').\n\nTo sync again, pair it with one of your devices (`duo pair --own-device` there, `duo pair join` here),\nor, if none is left, with your partner's: they will see a new device of yours and confirm the words.",
+            "Restored {}'s journal ({}, {}) on a new device ('{}').\n\nTo sync again, pair it with one of your devices (`duo pair --own-device` there, `duo pair join` here),\nor, if none is left, with your partner's (`duo pair --partner-device` there): they see a new device of yours and confirm the words.",
             dev.config.name,
             count(r.entries, "shared entry", "shared entries"),
             count(r.private_entries, "private note", "private notes"),

@@ -232,7 +232,10 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     let wait = async {
         if a.partner_device {
             invite::invite_partner_device(&online.endpoint, &ctx.dev, &code, |w, o| {
-                eprintln!("\nThis is a new device of {}'s, who is already in this space: check with them that it is theirs.", o.name);
+                eprintln!(
+                    "\nThis is a new device of {}'s, who is already in this space: check with them that it is theirs.",
+                    o.name
+                );
                 confirm_words(w, o, false, a.yes)
             })
             .await

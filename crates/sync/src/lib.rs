@@ -64,6 +64,8 @@ pub enum SyncError {
     Declined,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
-    #[error("the joining device is not a device of your partner's (a person already in this space), so nothing was stored")]
+    #[error(
+        "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
+    )]
     NotPartnerDevice,
 }
