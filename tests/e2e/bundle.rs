@@ -163,6 +163,20 @@ fn a_bundle_that_is_not_right_is_refused() {
     let err = import(&bob, &wrong).fails(13).to_string();
     assert!(err.contains("another shared space"), "{err}");
 
+    // Builds on history Bob does not have: signed by Alice, but announcing a head that
+    // none of its changes provides. Refused, nothing stored.
+    let mut ahead = real.clone();
+    ahead.changes.clear();
+    ahead.header.heads.push([7; 32]);
+    let gap = file(&bob, "gap.duobundle");
+    std::fs::write(
+        &gap,
+        bundle::seal(&bundle::sign(&ahead, &device_secret(&alice)), &[bob_id]).unwrap(),
+    )
+    .unwrap();
+    let err = import(&bob, &gap).fails(16).to_string();
+    assert!(err.contains("does not have yet") && err.contains("--all"), "{err}");
+
     // Not for this device: another couple's bundle.
     let (carol, _dave) = {
         let carol = Device::new("Carol");
