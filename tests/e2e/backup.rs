@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const PASSPHRASE: &str = "correct horse battery staple";
-/// scrypt's work factor for these tests (the real default costs ~1 GiB and a second or more).
+/// scrypt's work factor for these tests (the real default is tuned to about a second per attempt).
 const WORK: (&str, &str) = ("DUO_BACKUP_WORK_FACTOR", "10");
 
 fn with_work(mut d: Device) -> Device {

@@ -17,7 +17,7 @@ pub const EXIT_DAMAGED: i32 = 11;
 pub const EXIT_OTHER_SPACE: i32 = 13;
 
 /// scrypt's work factor for new backups, for tests only (the default costs about a second
-/// and 1 GiB of memory per attempt, which is the point for a real backup).
+/// per attempt, which is the point for a real backup).
 const WORK_FACTOR_ENV: &str = "DUO_BACKUP_WORK_FACTOR";
 
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
@@ -140,9 +140,9 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
 fn work_factor() -> Result<Option<u8>> {
     match std::env::var(WORK_FACTOR_ENV) {
         Ok(s) if !s.is_empty() => match s.parse::<u8>() {
-            Ok(n) if (1..=22).contains(&n) => Ok(Some(n)),
+            Ok(n) if (1..=20).contains(&n) => Ok(Some(n)),
             _ => Err(CliError::usage(format!(
-                "{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 22"
+                "{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 20"
             ))),
         },
         _ => Ok(None),

@@ -74,7 +74,7 @@ impl From<duo_journal::JournalError> for BackupError {
 /// What a backup is encrypted to.
 pub enum Lock {
     /// A passphrase, with scrypt's work factor (log2 N; `None`: age's default, about a
-    /// second of work and 1 GiB of memory per attempt).
+    /// second of work per attempt on this machine).
     Passphrase(SecretString, Option<u8>),
     /// age recipients (`age1…`).
     Recipients(Vec<age::x25519::Recipient>),
@@ -169,9 +169,10 @@ pub fn open(ciphertext: &[u8], key: &Key) -> Result<Backup, BackupError> {
         Key::Identities(_) if scrypt => return Err(BackupError::NeedsPassphrase),
         Key::Passphrase(p) => {
             let mut id = age::scrypt::Identity::new(p.clone());
-            // Backups made with a higher work factor than this machine's one-second target
-            // still open (slowly) rather than being refused.
-            id.set_max_work_factor(22);
+            // Backups made on a faster machine (a higher work factor than this one's
+            // one-second target) still open, slowly; above 2^20 (1 GiB of memory) a file
+            // is refused rather than allowed to exhaust memory.
+            id.set_max_work_factor(20);
             age::decrypt(&id, ciphertext).map_err(|e| match e {
                 age::DecryptError::DecryptionFailed
                 | age::DecryptError::KeyDecryptionFailed
