@@ -32,7 +32,7 @@ fn all_bodies(d: &Device) -> Vec<String> {
 fn backup_and_restore_on_a_fresh_home() {
     let alice = with_work(Device::new("Alice"));
     alice.add("I loved our walk by the river", &["--kind", "appreciation"]);
-    alice.add("I need quiet mornings", &["--kind", "boundary"]);
+    let boundary = alice.add("I need quiet mornings", &["--kind", "boundary"]);
     alice.add("Private: still thinking about the move", &["--private"]);
     let pf = passphrase_file(&alice, PASSPHRASE);
     let backup = alice.dir.path().join("alice.duobackup");
@@ -124,6 +124,8 @@ fn backup_and_restore_on_a_fresh_home() {
 
     // Restoring into a journal that moved on merges: nothing newer is lost.
     alice.add("Written after the backup", &[]);
+    let edited = "I need quiet mornings, and an hour after work";
+    alice.run(&["journal", "edit", &boundary, edited]).ok();
     alice.add("A private note after the backup", &["--private"]);
     let merged = alice
         .run(&[
@@ -138,6 +140,11 @@ fn backup_and_restore_on_a_fresh_home() {
     let bodies = all_bodies(&alice);
     assert_eq!(bodies.len(), 5, "{bodies:?}");
     assert!(bodies.contains(&"Written after the backup".to_string()));
+    assert!(
+        bodies.contains(&edited.to_string()),
+        "an edit made after the backup stays: {bodies:?}"
+    );
+    assert!(!bodies.contains(&"I need quiet mornings".to_string()), "{bodies:?}");
 
     // Someone else's device refuses it.
     let bob = with_work(Device::new("Bob"));
