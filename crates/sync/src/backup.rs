@@ -248,3 +248,66 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Backup {
+        let mut doc = SpaceDoc::new();
+        doc.init_schema().unwrap();
+        let saved = doc.save();
+        Backup {
+            version: VERSION,
+            space_id: "s".repeat(32),
+            person: Person {
+                id: "p".repeat(32),
+                name: "Alice".into(),
+            },
+            device_id: "d".repeat(64),
+            device_label: "laptop".into(),
+            created_at: 1,
+            relay: None,
+            space: saved.clone(),
+            private: saved,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_damage_never_panics() {
+        let b = sample();
+        let plain = encode(&b);
+        assert_eq!(decode(&plain).unwrap(), b);
+        for i in 0..plain.len() {
+            let mut bad = plain.clone();
+            bad[i] ^= 0x41;
+            let _ = decode(&bad); // an error or another valid backup, never a panic
+        }
+        assert!(matches!(
+            decode(&plain[..plain.len() / 2]),
+            Err(BackupError::Damaged(_))
+        ));
+        let mut newer = b.clone();
+        newer.version = VERSION + 1;
+        assert!(matches!(decode(&encode(&newer)), Err(BackupError::TooNew(v)) if v == VERSION + 1));
+    }
+
+    #[test]
+    fn passphrase_and_recipient_locks() {
+        let b = sample();
+        let plain = encode(&b);
+        let pass = SecretString::from("a passphrase".to_string());
+        let sealed = seal(&plain, &Lock::Passphrase(pass.clone(), Some(4))).unwrap();
+        assert!(needs_passphrase(&sealed).unwrap());
+        assert_eq!(open(&sealed, &Key::Passphrase(pass)).unwrap(), b);
+        let wrong = Key::Passphrase(SecretString::from("another".to_string()));
+        assert!(matches!(open(&sealed, &wrong), Err(BackupError::WrongPassphrase)));
+
+        let id = age::x25519::Identity::generate();
+        let sealed = seal(&plain, &Lock::Recipients(vec![id.to_public()])).unwrap();
+        assert!(!needs_passphrase(&sealed).unwrap());
+        assert_eq!(open(&sealed, &Key::Identities(vec![Box::new(id)])).unwrap(), b);
+        let other = Key::Identities(vec![Box::new(age::x25519::Identity::generate())]);
+        assert!(matches!(open(&sealed, &other), Err(BackupError::NotForIdentity)));
+    }
+}
