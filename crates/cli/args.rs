@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
-Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error.
+Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
+10-16 a backup or bundle refused (see `duo bundle import --help`).
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
@@ -61,6 +62,14 @@ pub enum Command {
     /// Turn the gentle "I"-statement hints on or off on this device (shows the setting
     /// without an argument)
     Hints(HintsArgs),
+    /// Write everything this device holds (shared space, private notebook, membership;
+    /// never a key) to one encrypted file
+    Backup(BackupArgs),
+    /// Bring a backup back: a new device of the same person (or, on one, merge it in)
+    Restore(RestoreArgs),
+    /// Sync without a network: carry changes to another device in an encrypted file
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -80,6 +89,10 @@ pub struct PairArgs {
     /// Add another device of your own instead of inviting your partner
     #[arg(long)]
     pub own_device: bool,
+    /// Add a new device of your partner's: one they restored from a backup (`duo restore`)
+    /// when none of their devices is left to pair it with
+    #[arg(long, conflicts_with = "own_device")]
+    pub partner_device: bool,
     /// Print an invite ticket for a partner on another network (needs no local discovery)
     #[arg(long)]
     pub ticket: bool,
@@ -458,4 +471,84 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub scope: Scope,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The passphrase is asked twice on the terminal (hidden), or read from --passphrase-file; never
+from the command line. Restoring needs it (or, with --recipient, an identity): keep it apart
+from the backup. Exit status: 10 the passphrase or identity does not open it, 11 damaged.")]
+pub struct BackupArgs {
+    /// The backup file to write (mode 0600; replaced whole if it exists)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the passphrase from the first line of this file instead of the terminal
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recipient", "recipients_file"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Encrypt to this age recipient (age1…) instead of a passphrase; repeat for more
+    #[arg(long, value_name = "AGE1…")]
+    pub recipient: Vec<String>,
+    /// Encrypt to the age recipients listed in this file (one per line, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+On a home that is not set up, restore creates a NEW device of the backed-up person (new keys)
+with the journal readable at once; pair it with one of your surviving devices (`duo pair
+--own-device` there, `duo pair join` here) or, if none survives, with your partner's (`duo
+pair --partner-device` there), to sync.
+On a device of the same person it merges the backup in; nothing newer is overwritten.
+Exit status: 10 wrong passphrase or identity, 11 damaged, 13 another space or person.")]
+pub struct RestoreArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the passphrase from the first line of this file instead of the terminal
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    pub passphrase_file: Option<PathBuf>,
+    /// An age identity file that opens a backup made with --recipient; repeat for more
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    /// A label for the new device [default: the host name]
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the changes another device of the space lacks to an encrypted, signed file
+    Export(BundleExportArgs),
+    /// Check a bundle (who made it, for which space) and merge it into the shared space
+    Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A bundle holds only the shared space (never private notes), is encrypted to every other
+current device of the space and signed by this one. Carry it on a USB stick, a shared folder
+or an email; the other device runs `duo bundle import FILE`.")]
+pub struct BundleExportArgs {
+    /// The bundle file to write (mode 0600)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Everything the space holds, not only what the other device lacks
+    #[arg(long)]
+    pub all: bool,
+    /// The device it is for (an id or a unique prefix, see `duo devices`) [default: your
+    /// partner's devices]
+    #[arg(long = "for", value_name = "DEVICE", conflicts_with = "all")]
+    pub for_device: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit status: 10 not encrypted for this device, 11 damaged or changed, 12 forged signature,
+13 another space, 14 a device not in this space, 15 a revoked device, 16 it builds on changes
+this device does not have yet.")]
+pub struct BundleImportArgs {
+    /// The bundle file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }

@@ -4,6 +4,8 @@
 mod harness;
 mod netlab;
 
+mod backup;
+mod bundle;
 mod crash;
 mod errors;
 mod faults;

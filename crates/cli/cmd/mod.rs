@@ -1,6 +1,8 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
 mod boundaries;
+mod backup;
+mod bundle;
 mod demo;
 mod doctor;
 mod export;
@@ -15,7 +17,7 @@ mod status;
 mod thanks;
 pub mod write;
 
-use crate::args::{Cli, Command, JournalCommand};
+use crate::args::{BundleCommand, Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::Printer;
@@ -40,6 +42,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
         Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
         Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),
+        Command::Backup(a) => backup::backup(&Ctx::open(&cli, printer)?, a),
+        Command::Restore(a) => backup::restore(&cli, &printer, a),
+        Command::Bundle(BundleCommand::Export(a)) => bundle::export(&Ctx::open(&cli, printer)?, a),
+        Command::Bundle(BundleCommand::Import(a)) => bundle::import(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {
