@@ -317,3 +317,29 @@ fn i_statement_hints_are_local_gentle_and_can_be_turned_off() {
     d.env = vec![("DUO_HINTS".into(), "off".into())];
     assert!(!d.run(&["journal", "add", blame]).stderr.contains("hint:"));
 }
+
+#[test]
+fn only_the_author_changes_or_deletes_an_entrys_words() {
+    let (alice, bob) = partners();
+    let entry = alice.add("I would like more quiet mornings together.", &["--tag", "mornings"]);
+    sync(&alice, &bob);
+
+    for args in [
+        vec!["journal", "edit", &entry[..8], "Something Alice never wrote."],
+        vec!["journal", "edit", &entry[..8], "--tag", "other"],
+        vec!["journal", "delete", &entry[..8], "--yes"],
+    ] {
+        let r = bob.run(&args);
+        assert_eq!(r.code, 1, "{args:?} must be refused: {}", r.stderr);
+        assert!(r.stderr.contains("only Alice can"), "{}", r.stderr);
+        assert!(r.stderr.contains("duo journal reflect"), "points to answering: {}", r.stderr);
+    }
+    let after = show(&bob, &entry);
+    assert_eq!(after["body"], "I would like more quiet mornings together.");
+    assert_eq!(after["tags"], serde_json::json!(["mornings"]));
+
+    // The author still can.
+    alice.run(&["journal", "edit", &entry[..8], "I would like quiet mornings."]).ok();
+    assert_eq!(show(&alice, &entry)["body"], "I would like quiet mornings.");
+    alice.run(&["journal", "delete", &entry[..8], "--yes"]).ok();
+}

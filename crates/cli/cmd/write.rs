@@ -95,10 +95,29 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Only an entry's author changes or deletes its words: the partner can answer it instead.
+fn refuse_if_not_author(ctx: &Ctx, both: &crate::ctx::Both, item: &crate::output::Item<'_>, what: &str) -> Result<()> {
+    if item.private || item.entry.author == ctx.dev.config.person_id {
+        return Ok(());
+    }
+    let name = both.shared.view.person_name(&item.entry.author);
+    let short = &item.entry.id[..8];
+    Err(CliError::new(format!("this is {name}'s entry: only {name} can {what} it"))
+        .hint(format!("you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`")))
+}
+
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    let words = a.text.is_some()
+        || a.keep.is_some()
+        || !a.tags.is_empty()
+        || a.clear_tags
+        || (a.status.is_none() && !a.no_replies && !a.allow_replies);
+    if words {
+        refuse_if_not_author(ctx, &both, &item, "change")?;
+    }
     let entry = item.entry;
     let mut patch = EntryPatch {
         edited_at: now()?.max(entry.created_at),
@@ -185,6 +204,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    refuse_if_not_author(ctx, &both, &item, "delete")?;
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {
