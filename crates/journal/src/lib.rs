@@ -22,6 +22,8 @@
 mod doc;
 pub mod import;
 mod model;
+pub mod practice;
+pub mod prompts;
 mod storage;
 mod store;
 mod view;
