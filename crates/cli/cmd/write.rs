@@ -8,7 +8,7 @@ use duo_journal::{EntryPatch, Kind, NewEntry, new_id};
 use std::io::{IsTerminal, Read};
 
 /// The body: the argument, else stdin when piped, else the editor.
-fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
+pub fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
     let raw = match text {
         Some(t) => t.to_string(),
         None if !std::io::stdin().is_terminal() => {
