@@ -13,5 +13,6 @@ mod journal;
 mod mitm;
 mod netns;
 mod network;
+mod prompts;
 mod relay;
 mod store;
