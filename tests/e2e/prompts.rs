@@ -43,7 +43,10 @@ fn depth_min_rule_between_two_partners_and_only_the_shared_level_shows() {
     let set = a.run(&["prompt", "--set-depth", "deep", "--json"]).json();
     assert_eq!(set["your_depth"], "deep");
     let set = b.run(&["prompt", "--set-depth", "light", "--json"]).json();
-    assert_eq!(set, serde_json::json!({ "your_depth": "light", "shared_depth": "light" }));
+    assert_eq!(
+        set,
+        serde_json::json!({ "your_depth": "light", "shared_depth": "light" })
+    );
     sync(&a, &b);
 
     // A wants deep, B light: both only get light.
@@ -80,7 +83,10 @@ fn depth_min_rule_between_two_partners_and_only_the_shared_level_shows() {
 
     // B raises to medium: after a sync A's device serves up to medium.
     let set = b.run(&["prompt", "--set-depth", "medium", "--json"]).json();
-    assert_eq!(set["shared_depth"], "medium", "A is deeper, so B's own setting is the shared level");
+    assert_eq!(
+        set["shared_depth"], "medium",
+        "A is deeper, so B's own setting is the shared level"
+    );
     sync(&a, &b);
     let mut seen_medium = false;
     for _ in 0..20 {
@@ -101,7 +107,10 @@ fn depth_min_rule_between_two_partners_and_only_the_shared_level_shows() {
     sync(&a, &b);
     for _ in 0..8 {
         let o = offer(&a);
-        assert_eq!((o["depth"].as_str(), o["shared_depth"].as_str()), (Some("light"), Some("light")));
+        assert_eq!(
+            (o["depth"].as_str(), o["shared_depth"].as_str()),
+            (Some("light"), Some("light"))
+        );
     }
     let text = a.run(&["prompt", "--set-depth", "deep"]).ok().to_string();
     assert_eq!(text, "Your comfort depth: deep\nShared depth: light\n");
@@ -109,7 +118,9 @@ fn depth_min_rule_between_two_partners_and_only_the_shared_level_shows() {
 
 /// Every entry body the device can read, shared and private, via a JSON export.
 fn everything(d: &Device) -> String {
-    d.run(&["journal", "export", "--format", "json", "--all"]).ok().to_string()
+    d.run(&["journal", "export", "--format", "json", "--all"])
+        .ok()
+        .to_string()
 }
 
 #[test]
@@ -122,14 +133,23 @@ fn together_answers_stay_on_the_answering_device_until_both_answered() {
 
     // B is offered the prompt A asked of both.
     let o = offer(&b);
-    assert_eq!((o["id"].as_str(), o["together"].as_bool()), (Some(id.as_str()), Some(true)));
+    assert_eq!(
+        (o["id"].as_str(), o["together"].as_bool()),
+        (Some(id.as_str()), Some(true))
+    );
 
     let secret = "alice-answer: I feel heard when you put the phone down";
     let r = a.run(&["prompt", "--answer", &id, secret, "--json"]).json();
-    assert_eq!((r["shared"].as_bool(), r["together"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(
+        (r["shared"].as_bool(), r["together"].as_bool()),
+        (Some(false), Some(true))
+    );
     let answer_id = r["id"].as_str().unwrap().to_string();
     assert!(a.bodies(&[]).iter().all(|b| b != secret), "not in A's shared space");
-    assert!(a.bodies(&["--private"]).iter().any(|b| b == secret), "kept in A's private notebook");
+    assert!(
+        a.bodies(&["--private"]).iter().any(|b| b == secret),
+        "kept in A's private notebook"
+    );
     sync(&a, &b);
 
     // B's store has nothing of it: not in the decrypted journal, not in any file.
@@ -147,9 +167,15 @@ fn together_answers_stay_on_the_answering_device_until_both_answered() {
     let r = b
         .run_stdin(&["prompt", "--answer", &id, "--json"], &format!("{mine}\n"))
         .json();
-    assert_eq!((r["shared"].as_bool(), r["together"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (r["shared"].as_bool(), r["together"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert!(b.bodies(&[]).iter().any(|x| x == mine));
-    assert!(!everything(&b).contains("alice-answer"), "A's answer is still only on A");
+    assert!(
+        !everything(&b).contains("alice-answer"),
+        "A's answer is still only on A"
+    );
 
     // A syncs: it sees B's marker and shares its answer; then B gets it.
     sync(&a, &b);
@@ -159,9 +185,16 @@ fn together_answers_stay_on_the_answering_device_until_both_answered() {
         .filter(|e| e["tags"].as_array().unwrap().iter().any(|t| t == "together"))
         .collect();
     assert_eq!(answers.len(), 2, "{shared:?}");
-    assert!(answers.iter().any(|e| e["body"] == secret && e["id"] == answer_id.as_str()));
+    assert!(
+        answers
+            .iter()
+            .any(|e| e["body"] == secret && e["id"] == answer_id.as_str())
+    );
     assert!(answers.iter().all(|e| e["kind"] == "reflection"));
-    assert!(a.bodies(&["--private"]).is_empty(), "the waiting copy left the private notebook");
+    assert!(
+        a.bodies(&["--private"]).is_empty(),
+        "the waiting copy left the private notebook"
+    );
     sync(&a, &b);
     assert!(b.bodies(&[]).iter().any(|x| x == secret));
     for d in [&a, &b] {
@@ -173,21 +206,40 @@ fn together_answers_stay_on_the_answering_device_until_both_answered() {
 #[test]
 fn paused_topics_are_skipped_for_both_and_only_the_pauser_lifts_them() {
     let (a, b) = partners();
-    for theme in ["communication", "appreciation", "boundaries", "vulnerability", "quality-time", "past"] {
+    for theme in [
+        "communication",
+        "appreciation",
+        "boundaries",
+        "vulnerability",
+        "quality-time",
+        "past",
+    ] {
         a.run(&["topics", "pause", theme]).ok();
     }
     let mine = a.run(&["topics", "--json"]).json();
-    assert!(mine.as_array().unwrap().iter().any(|t| t["theme"] == "past" && t["state"] == "paused by you"));
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["theme"] == "past" && t["state"] == "paused by you")
+    );
     sync(&a, &b);
 
     let theirs = b.run(&["topics", "--json"]).json();
     for t in theirs.as_array().unwrap() {
-        let expected = if t["theme"] == "future" { "open" } else { "paused for now" };
+        let expected = if t["theme"] == "future" {
+            "open"
+        } else {
+            "paused for now"
+        };
         assert_eq!(t["state"], expected, "{theirs}");
         assert_eq!(t.as_object().unwrap().len(), 2, "no reason, no name: {t}");
     }
     let text = b.run(&["topics"]).ok().to_string();
-    assert!(!text.contains("Alice") && text.contains("past            paused for now"), "{text}");
+    assert!(
+        !text.contains("Alice") && text.contains("past            paused for now"),
+        "{text}"
+    );
     for d in [&a, &b] {
         for _ in 0..6 {
             assert_eq!(offer(d)["theme"], "future");
@@ -205,7 +257,9 @@ fn paused_topics_are_skipped_for_both_and_only_the_pauser_lifts_them() {
     // A lifts the pause on past; after a sync B gets past prompts again.
     a.run(&["topics", "resume", "past"]).ok();
     sync(&a, &b);
-    let themes: Vec<String> = (0..10).map(|_| offer(&b)["theme"].as_str().unwrap().to_string()).collect();
+    let themes: Vec<String> = (0..10)
+        .map(|_| offer(&b)["theme"].as_str().unwrap().to_string())
+        .collect();
     assert!(themes.iter().all(|t| t == "past" || t == "future"), "{themes:?}");
     assert!(themes.iter().any(|t| t == "past"), "{themes:?}");
     b.run(&["topics", "pause", "Quality Time"]).ok();
@@ -215,7 +269,14 @@ fn paused_topics_are_skipped_for_both_and_only_the_pauser_lifts_them() {
 #[test]
 fn prompts_do_not_repeat_until_the_pack_is_exhausted_and_passing_is_quiet() {
     let d = Device::new("Alice");
-    for theme in ["communication", "appreciation", "boundaries", "vulnerability", "quality-time", "past"] {
+    for theme in [
+        "communication",
+        "appreciation",
+        "boundaries",
+        "vulnerability",
+        "quality-time",
+        "past",
+    ] {
         d.run(&["topics", "pause", theme]).ok();
     }
     // Light future prompts only: five of them.
@@ -238,7 +299,10 @@ fn prompts_do_not_repeat_until_the_pack_is_exhausted_and_passing_is_quiet() {
     assert_eq!(again["started_over"], true, "all five seen: {again}");
     assert!(d.run(&["prompt", "--pass", "no-such"]).fails(2).contains("no prompt"));
     assert!(d.run(&["prompt", "--answer", &ids[1]]).fails(1).contains("empty"));
-    let answered = d.run(&["prompt", "--answer", &ids[1], "I would like a garden"]).ok().to_string();
+    let answered = d
+        .run(&["prompt", "--answer", &ids[1], "I would like a garden"])
+        .ok()
+        .to_string();
     assert_eq!(d.bodies(&[]), vec!["I would like a garden"]);
     assert_eq!(d.list(&[])[0]["id"], answered.trim());
     // Nothing of the passing or serving is in the shared space.
@@ -268,7 +332,10 @@ fn today_resurfaces_a_partner_appreciation_and_checkin_plans_and_notes_it() {
     for _ in 0..4 {
         let t = a.run(&["today", "--json"]).json();
         assert_eq!(t["on_this_day"], false);
-        assert_eq!(t["appreciation"]["author"], "Bob", "only the partner's appreciations: {t}");
+        assert_eq!(
+            t["appreciation"]["author"], "Bob",
+            "only the partner's appreciations: {t}"
+        );
     }
     b.now = Some("2026-06-05T09:00:00Z".into());
     let none = b.run(&["today", "--json"]).json();
@@ -287,7 +354,10 @@ fn today_resurfaces_a_partner_appreciation_and_checkin_plans_and_notes_it() {
     a.now = Some("2026-06-07T18:00:00Z".into());
     let done = a.run(&["checkin", "--done", "--json"]).json();
     assert_eq!(done["done"], true);
-    assert!(done.as_object().unwrap().keys().all(|k| k == "done" || k == "at"), "no counts: {done}");
+    assert!(
+        done.as_object().unwrap().keys().all(|k| k == "done" || k == "at"),
+        "no counts: {done}"
+    );
     let ag = a.run(&["checkin", "--json"]).json();
     assert_eq!(ag["since"], "2026-06-07T18:00:00Z");
     assert_eq!(ag["boundaries"], serde_json::json!([]), "talked about: {ag}");

@@ -48,10 +48,18 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
         out.push_str(&format!("(what is new since your last check-in, {})\n", local_time(s)));
     }
     out.push_str("\n1. Arrive (2 min): one thing each that went well this week.\n");
-    let mut talk: Vec<String> = ag.lets_talk.iter().map(|e| format!("   - let's talk: {}", line(e))).collect();
+    let mut talk: Vec<String> = ag
+        .lets_talk
+        .iter()
+        .map(|e| format!("   - let's talk: {}", line(e)))
+        .collect();
     talk.extend(ag.boundaries.iter().map(|e| format!("   - boundary: {}", line(e))));
     talk.extend(ag.together.iter().map(|(pr, mine)| {
-        let note = if *mine { "you answered" } else { "not answered by you yet" };
+        let note = if *mine {
+            "you answered"
+        } else {
+            "not answered by you yet"
+        };
         format!("   - together: {} ({note}) {}", pr.id, pr.text)
     }));
     if talk.is_empty() {
@@ -64,7 +72,10 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
         }
     }
     match ag.offer.prompt {
-        Some(pr) => out.push_str(&format!("3. One question (5 min), pass if you like: {}  {}\n", pr.id, pr.text)),
+        Some(pr) => out.push_str(&format!(
+            "3. One question (5 min), pass if you like: {}  {}\n",
+            pr.id, pr.text
+        )),
         None => out.push_str("3. One question (5 min): every theme is paused for now; choose your own.\n"),
     }
     out.push_str("4. Close (3 min): one thank-you each.\n");

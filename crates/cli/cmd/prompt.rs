@@ -128,9 +128,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
             p.data(&entry);
             p.info(match place {
                 AnswerPlace::Shared => "Saved as a reflection on this prompt.",
-                AnswerPlace::KeptUntilBoth => {
-                    "Saved on this device only: it is shared once you have both answered."
-                }
+                AnswerPlace::KeptUntilBoth => "Saved on this device only: it is shared once you have both answered.",
                 AnswerPlace::SharedWithPartners => "Saved and shared: you have both answered.",
             });
         }

@@ -38,7 +38,11 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                 Some(year) => format!("On this day in {year}"),
                 None => "From a while back".to_string(),
             };
-            p.data(&format!("{when}, {} appreciated:\n  {}\n", view.person_name(&e.author), e.body));
+            p.data(&format!(
+                "{when}, {} appreciated:\n  {}\n",
+                view.person_name(&e.author),
+                e.body
+            ));
         }
         None => p.data("No appreciations from your partner yet.\n"),
     }

@@ -23,7 +23,10 @@ pub fn run(ctx: &Ctx, a: &TopicsArgs) -> Result<i32> {
                     .collect();
                 p.json_value(&v);
             } else {
-                let text: String = topics.iter().map(|(t, s)| format!("{t:<15} {}\n", s.as_str())).collect();
+                let text: String = topics
+                    .iter()
+                    .map(|(t, s)| format!("{t:<15} {}\n", s.as_str()))
+                    .collect();
                 p.data(&text);
             }
         }

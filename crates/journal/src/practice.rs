@@ -118,14 +118,16 @@ impl State {
             ..Default::default()
         };
         let am = doc.automerge();
-        let items: Vec<(String, Option<ObjId>, Option<String>, Option<i64>)> = am
+        // Root key, its map (if it is one), its number (if it is one).
+        type Item = (String, Option<ObjId>, Option<i64>);
+        let items: Vec<Item> = am
             .map_range(ROOT, ..)
             .map(|i| {
                 let obj = matches!(i.value, V::Object(ObjType::Map)).then(|| i.id());
-                (i.key.to_string(), obj, scalar_str(&i.value), scalar_int(&i.value))
+                (i.key.to_string(), obj, scalar_int(&i.value))
             })
             .collect();
-        for (key, obj, text, int) in items {
+        for (key, obj, int) in items {
             if let Some(person) = key.strip_prefix(DEPTH) {
                 // Two devices of one person that set it at once: the lower setting wins.
                 let lowest = am
@@ -139,15 +141,24 @@ impl State {
                 }
             } else if let Some(rest) = key.strip_prefix(PAUSE) {
                 if let Some((theme, person)) = rest.split_once('/') {
-                    s.pauses.entry(theme.to_string()).or_default().insert(person.to_string());
+                    s.pauses
+                        .entry(theme.to_string())
+                        .or_default()
+                        .insert(person.to_string());
                 }
             } else if let Some(rest) = key.strip_prefix(ASKED) {
                 if let (Some((prompt, person)), Some(at)) = (rest.split_once('/'), int) {
-                    s.asked.entry(prompt.to_string()).or_default().insert(person.to_string(), at);
+                    s.asked
+                        .entry(prompt.to_string())
+                        .or_default()
+                        .insert(person.to_string(), at);
                 }
             } else if let Some(rest) = key.strip_prefix(TOGETHER) {
                 if let (Some((prompt, person)), Some(at)) = (rest.split_once('/'), int) {
-                    s.answered.entry(prompt.to_string()).or_default().insert(person.to_string(), at);
+                    s.answered
+                        .entry(prompt.to_string())
+                        .or_default()
+                        .insert(person.to_string(), at);
                 }
             } else if let (Some(id), Some(obj)) = (key.strip_prefix(CHECKIN), &obj) {
                 let m = read_map(am, obj);
@@ -170,14 +181,12 @@ impl State {
                         at: *at,
                     });
                 }
-            } else if let (Some(id), Some(obj)) = (key.strip_prefix(ENTRY), &obj) {
-                if let Ok(Some((v, _))) = am.get(obj, "prompt")
-                    && let Some(p) = value_str(&v)
-                {
-                    s.links.insert(id.to_string(), p);
-                }
+            } else if let (Some(id), Some(obj)) = (key.strip_prefix(ENTRY), &obj)
+                && let Ok(Some((v, _))) = am.get(obj, "prompt")
+                && let Some(p) = value_str(&v)
+            {
+                s.links.insert(id.to_string(), p);
             }
-            let _ = text;
         }
         s
     }
@@ -490,7 +499,11 @@ impl<St: Storage> Practices<'_, St> {
             created_at: now,
             edited_at: now,
             body,
-            tags: if together { vec![TOGETHER_TAG.to_string()] } else { Vec::new() },
+            tags: if together {
+                vec![TOGETHER_TAG.to_string()]
+            } else {
+                Vec::new()
+            },
             status: None,
         };
         let marker = format!("{TOGETHER}{}/{}", prompt.id, self.me);
@@ -596,7 +609,10 @@ impl<St: Storage> Practices<'_, St> {
     /// Every theme and where it stands for you.
     pub fn topics(&self) -> Result<Vec<(&'static str, Topic)>> {
         let state = self.state()?;
-        Ok(prompts::THEMES.into_iter().map(|t| (t, self.topic(&state, t))).collect())
+        Ok(prompts::THEMES
+            .into_iter()
+            .map(|t| (t, self.topic(&state, t)))
+            .collect())
     }
 
     fn topic(&self, state: &State, theme: &str) -> Topic {

@@ -89,7 +89,11 @@ pub fn parse_pack(text: &'static str) -> Result<Vec<Prompt>, String> {
         let [id, depth, theme_name, text] = parts[..] else {
             return Err(format!("line {}: expected 'id | depth | theme | text'", n + 1));
         };
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(format!("line {}: '{id}' is not a prompt id", n + 1));
         }
         if out.iter().any(|p| p.id == id) {
@@ -108,7 +112,8 @@ pub fn parse_pack(text: &'static str) -> Result<Vec<Prompt>, String> {
     Ok(out)
 }
 
-static PACK: LazyLock<Vec<Prompt>> = LazyLock::new(|| parse_pack(PACK_TEXT).expect("the built-in prompt pack is valid"));
+static PACK: LazyLock<Vec<Prompt>> =
+    LazyLock::new(|| parse_pack(PACK_TEXT).expect("the built-in prompt pack is valid"));
 
 /// The built-in pack.
 pub fn pack() -> &'static [Prompt] {
@@ -157,9 +162,17 @@ mod tests {
 
     #[test]
     fn a_broken_pack_is_refused_with_its_line() {
-        assert!(parse_pack("a | light | past | x?\na | light | past | y?").unwrap_err().contains("twice"));
+        assert!(
+            parse_pack("a | light | past | x?\na | light | past | y?")
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(parse_pack("a | shallow | past | x?").unwrap_err().contains("line 1"));
-        assert!(parse_pack("a | light | money | x?").unwrap_err().contains("unknown theme"));
+        assert!(
+            parse_pack("a | light | money | x?")
+                .unwrap_err()
+                .contains("unknown theme")
+        );
         assert!(parse_pack("a | light").unwrap_err().contains("expected"));
         assert_eq!(theme("Quality time").unwrap(), "quality-time");
         assert!(theme("money").is_err());

@@ -85,9 +85,17 @@ fn everything_in(j: &Journal<MemStorage>) -> String {
 #[test]
 fn the_shared_depth_is_the_lower_setting_and_two_devices_of_one_person_keep_the_lower() {
     let (a, b) = couple();
-    assert_eq!(a.practices().state().unwrap().shared_depth("a"), Depth::Light, "light until set");
+    assert_eq!(
+        a.practices().state().unwrap().shared_depth("a"),
+        Depth::Light,
+        "light until set"
+    );
     a.practices().set_depth(Depth::Deep).unwrap();
-    assert_eq!(a.practices().set_depth(Depth::Deep).unwrap(), Depth::Light, "b is still light");
+    assert_eq!(
+        a.practices().set_depth(Depth::Deep).unwrap(),
+        Depth::Light,
+        "b is still light"
+    );
     b.practices().set_depth(Depth::Medium).unwrap();
     sync(&a, &b);
     for d in [&a, &b] {
@@ -114,7 +122,10 @@ fn the_shared_depth_is_the_lower_setting_and_two_devices_of_one_person_keep_the_
         assert_eq!(s.shared_depth(&d.me), Depth::Light);
     }
     for _ in 0..10 {
-        assert_eq!(a.practices().offer(0, false).unwrap().prompt.unwrap().depth, Depth::Light);
+        assert_eq!(
+            a.practices().offer(0, false).unwrap().prompt.unwrap().depth,
+            Depth::Light
+        );
     }
 }
 
@@ -124,15 +135,18 @@ fn a_together_answer_is_nowhere_in_the_partners_replica_until_both_answered() {
     let offer = a.practices().offer(1, true).unwrap();
     let prompt = offer.prompt.unwrap();
     sync(&a, &b);
-    let (id, place) = a
-        .practices()
-        .answer(prompt, "A-SECRET-ANSWER".into(), 2)
-        .unwrap();
+    let (id, place) = a.practices().answer(prompt, "A-SECRET-ANSWER".into(), 2).unwrap();
     assert_eq!(place, AnswerPlace::KeptUntilBoth);
-    assert!(!everything_in(&a.space).contains("A-SECRET-ANSWER"), "not in the shared space's bytes");
+    assert!(
+        !everything_in(&a.space).contains("A-SECRET-ANSWER"),
+        "not in the shared space's bytes"
+    );
     sync(&a, &b);
     assert!(!everything_in(&b.space).contains("A-SECRET-ANSWER"));
-    assert!(b.practices().state().unwrap().has_answered(prompt.id, "a"), "only the marker travelled");
+    assert!(
+        b.practices().state().unwrap().has_answered(prompt.id, "a"),
+        "only the marker travelled"
+    );
     assert_eq!(a.practices().publish_ready().unwrap(), 0, "b has not answered");
 
     let (_, place) = b.practices().answer(prompt, "B answers".into(), 3).unwrap();
@@ -143,10 +157,17 @@ fn a_together_answer_is_nowhere_in_the_partners_replica_until_both_answered() {
     sync(&a, &b);
     let shared = b.space.read().unwrap().view;
     let e = shared.entries.get(&id).expect("a's answer reached b");
-    assert_eq!((e.body.as_str(), e.kind, e.created_at), ("A-SECRET-ANSWER", Kind::Reflection, 2));
+    assert_eq!(
+        (e.body.as_str(), e.kind, e.created_at),
+        ("A-SECRET-ANSWER", Kind::Reflection, 2)
+    );
     assert!(a.private.read().unwrap().view.entries.is_empty());
     let links = b.practices().state().unwrap().links;
-    assert_eq!(links.values().filter(|p| *p == prompt.id).count(), 2, "both answers link to the prompt");
+    assert_eq!(
+        links.values().filter(|p| *p == prompt.id).count(),
+        2,
+        "both answers link to the prompt"
+    );
 }
 
 #[test]
@@ -239,6 +260,10 @@ fn serving_history_never_enters_the_shared_space() {
     let before = a.space.load().unwrap().save();
     let o = a.practices().offer(1, false).unwrap();
     a.practices().pass(o.prompt.unwrap(), 2).unwrap();
-    assert_eq!(a.space.load().unwrap().save(), before, "offer and pass change nothing shared");
+    assert_eq!(
+        a.space.load().unwrap().save(),
+        before,
+        "offer and pass change nothing shared"
+    );
     assert!(prompts::pack().len() >= 90);
 }
