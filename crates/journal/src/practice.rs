@@ -17,7 +17,7 @@
 
 use crate::model::{Entry, Kind, NewEntry};
 use crate::prompts::{self, Depth, Prompt};
-use crate::{Contents, Journal, JournalError, SpaceDoc, Storage};
+use crate::{Journal, JournalError, SpaceDoc, Storage};
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef as S, Value, ValueRef as V};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +31,7 @@ const TOGETHER: &str = "together/";
 const CHECKIN: &str = "checkin/";
 const ACK: &str = "ack/";
 const ENTRY: &str = "entry/";
+const PERSON: &str = "person/";
 const SERVED: &str = "served/";
 const PASSED: &str = "passed/";
 
@@ -89,7 +90,8 @@ pub struct Checkin {
 /// The practices' part of the shared space, read out of the document.
 #[derive(Clone, Debug, Default)]
 pub struct State {
-    pub contents: Contents,
+    /// The people of the space (their ids).
+    pub persons: BTreeSet<String>,
     /// Each person's comfort depth (the lowest, if two of their devices set it at once).
     depths: BTreeMap<String, Depth>,
     /// Theme → the persons who paused it.
@@ -113,10 +115,7 @@ fn read_map(doc: &automerge::AutoCommit, obj: &ObjId) -> BTreeMap<String, (Optio
 impl State {
     /// Read the practices out of a document (a shared space).
     pub fn read(doc: &mut SpaceDoc) -> State {
-        let mut s = State {
-            contents: doc.contents(),
-            ..Default::default()
-        };
+        let mut s = State { ..Default::default() };
         let am = doc.automerge();
         // Root key, its map (if it is one), its number (if it is one).
         type Item = (String, Option<ObjId>, Option<i64>);
@@ -128,7 +127,9 @@ impl State {
             })
             .collect();
         for (key, obj, int) in items {
-            if let Some(person) = key.strip_prefix(DEPTH) {
+            if let (Some(person), Some(_)) = (key.strip_prefix(PERSON), &obj) {
+                s.persons.insert(person.to_string());
+            } else if let Some(person) = key.strip_prefix(DEPTH) {
                 // Two devices of one person that set it at once: the lower setting wins.
                 let lowest = am
                     .get_all(ROOT, key.as_str())
@@ -198,9 +199,8 @@ impl State {
 
     /// The shared level: the lower of the two people's settings (with no partner yet, yours).
     pub fn shared_depth(&self, me: &str) -> Depth {
-        self.contents
-            .persons
-            .keys()
+        self.persons
+            .iter()
             .map(String::as_str)
             .chain(std::iter::once(me))
             .map(|p| self.depth_of(p))
@@ -240,9 +240,8 @@ impl State {
     /// Together prompts not yet answered by everyone in the space.
     pub fn open_together(&self, me: &str) -> Vec<&'static Prompt> {
         let persons: BTreeSet<&str> = self
-            .contents
             .persons
-            .keys()
+            .iter()
             .map(String::as_str)
             .chain(std::iter::once(me))
             .collect();
@@ -657,8 +656,8 @@ impl<St: Storage> Practices<'_, St> {
     /// the local (year, month, day) of a time.
     pub fn today(&self, now: i64, day_of: impl Fn(i64) -> (i16, i8, i8)) -> Result<Today> {
         let state = self.state()?;
-        let from_partner: Vec<&Entry> = state
-            .contents
+        let view = self.space.read()?.view;
+        let from_partner: Vec<&Entry> = view
             .entries
             .values()
             .filter(|e| e.kind == Kind::Appreciation && e.author != self.me)
@@ -695,7 +694,8 @@ impl<St: Storage> Practices<'_, St> {
         let state = self.state()?;
         let since = state.last_checkin();
         let after = |t: i64| since.is_none_or(|s| t > s);
-        let entries = &state.contents.entries;
+        let view = self.space.read()?.view;
+        let entries = &view.entries;
         let mut flagged: BTreeSet<&str> = BTreeSet::new();
         for a in &state.acks {
             if a.kind == LETS_TALK
