@@ -370,3 +370,26 @@ fn today_resurfaces_a_partner_appreciation_and_checkin_plans_and_notes_it() {
     let ag = a.run(&["checkin", "--json"]).json();
     assert_eq!(ag["boundaries"][0]["body"], "I need a quiet Sunday morning");
 }
+
+#[test]
+fn practice_usage_errors_say_what_to_do_and_change_nothing() {
+    let d = Device::new("Alice");
+    let before = d.run(&["topics", "--json"]).json();
+    assert!(
+        d.run(&["prompt", "--set-depth", "extreme"])
+            .fails(2)
+            .contains("light, medium, deep")
+    );
+    d.run(&["prompt", "some text"]).fails(2);
+    d.run(&["prompt", "--together", "--answer", "comm-l1", "x"]).fails(2);
+    d.run(&["topics", "pause"]).fails(2);
+    let err = d.run(&["topics", "pause", "money"]).fails(2).to_string();
+    assert!(err.contains("quality-time"), "lists the themes: {err}");
+    let err = d.run(&["prompt", "--answer", "zz-9", "text"]).fails(2).to_string();
+    assert!(err.contains("no prompt 'zz-9'") && err.contains("hint:"), "{err}");
+    d.run(&["prompt", "--answer", "comm-l1", "   "]).fails(1);
+    assert_eq!(d.run(&["topics", "--json"]).json(), before);
+    assert!(d.list(&["--all"]).is_empty(), "nothing was written");
+    let r = d.run(&["topics", "resume", "past"]);
+    assert!(r.ok().is_empty() && r.stderr.contains("was not paused"), "{}", r.stderr);
+}
