@@ -564,10 +564,10 @@ impl<St: Storage> Practices<'_, St> {
             .iter()
             .filter(|(_, p)| state.partner_answered(p, self.me))
             .collect();
-        let unmarked: Vec<&String> = pending
+        let unmarked: Vec<(&String, i64)> = pending
             .iter()
-            .map(|(_, p)| p)
-            .filter(|p| !state.has_answered(p, self.me))
+            .filter(|(_, p)| !state.has_answered(p, self.me))
+            .map(|(e, p)| (p, e.created_at))
             .collect();
         if ready.is_empty() && unmarked.is_empty() {
             return Ok(0);
@@ -589,8 +589,8 @@ impl<St: Storage> Practices<'_, St> {
                     add_answer(doc, &entry, p, false)?;
                 }
             }
-            for p in &unmarked {
-                put_at(doc, format!("{TOGETHER}{p}/{}", self.me), pending[0].0.created_at)?;
+            for (p, at) in &unmarked {
+                put_at(doc, format!("{TOGETHER}{p}/{}", self.me), *at)?;
             }
             Ok(())
         })?;
