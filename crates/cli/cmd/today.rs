@@ -4,11 +4,14 @@ use crate::ctx::{Ctx, now};
 use crate::error::Result;
 use crate::output::Item;
 
+/// The system time zone, looked up once (`today` dates every appreciation).
+static TZ: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(jiff::tz::TimeZone::system);
+
 /// The local calendar day of a time.
 fn day_of(ms: i64) -> (i16, i8, i8) {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
-            let d = jiff::tz::TimeZone::system().to_datetime(t).date();
+            let d = TZ.to_datetime(t).date();
             (d.year(), d.month(), d.day())
         })
         .unwrap_or((0, 0, 0))
