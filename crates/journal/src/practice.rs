@@ -714,9 +714,12 @@ impl<St: Storage> Practices<'_, St> {
             .cloned()
             .collect();
         boundaries.sort_by_key(|e| e.created_at);
+        // Like every prompt shown, none deeper than the shared depth or on a paused theme.
+        let (shared, paused) = (state.shared_depth(self.me), state.paused());
         let together = state
             .open_together(self.me)
             .into_iter()
+            .filter(|p| p.depth <= shared && !paused.contains(p.theme))
             .map(|p| (p, state.has_answered(p.id, self.me)))
             .collect();
         let offer = self.offer_in(&state, now, false, false)?;

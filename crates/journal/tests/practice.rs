@@ -267,3 +267,48 @@ fn serving_history_never_enters_the_shared_space() {
     );
     assert!(prompts::pack().len() >= 90);
 }
+
+#[test]
+fn the_agenda_shows_no_together_prompt_deeper_than_the_shared_depth_or_paused() {
+    let (a, b) = couple();
+    a.practices().set_depth(Depth::Deep).unwrap();
+    b.practices().set_depth(Depth::Deep).unwrap();
+    sync(&a, &b);
+    let mut asked = Vec::new();
+    while asked.len() < 6 {
+        let p = a.practices().offer(1, true).unwrap().prompt.unwrap();
+        asked.push(p);
+    }
+    sync(&a, &b);
+    let shown = |d: &Dev| -> Vec<&'static str> {
+        d.practices()
+            .agenda(5)
+            .unwrap()
+            .together
+            .iter()
+            .map(|(p, _)| p.id)
+            .collect()
+    };
+    assert_eq!(shown(&b).len(), 6);
+    b.practices().set_depth(Depth::Light).unwrap();
+    let theme = asked[0].theme;
+    b.practices().pause(prompts::theme(theme).unwrap(), 2).unwrap();
+    sync(&a, &b);
+    for d in [&a, &b] {
+        let ids = shown(d);
+        let expected: Vec<&str> = asked
+            .iter()
+            .filter(|p| p.depth == Depth::Light && p.theme != theme)
+            .map(|p| p.id)
+            .collect();
+        let mut ids_sorted = ids.clone();
+        ids_sorted.sort();
+        let mut expected_sorted = expected.clone();
+        expected_sorted.sort();
+        assert_eq!(ids_sorted, expected_sorted);
+        for _ in 0..5 {
+            let o = d.practices().offer(3, false).unwrap().prompt.unwrap();
+            assert!(o.depth == Depth::Light && o.theme != theme, "{o:?}");
+        }
+    }
+}
