@@ -70,6 +70,14 @@ pub enum Command {
     /// Sync without a network: carry changes to another device in an encrypted file
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// A question to reflect on or talk about, at the depth you both are comfortable with
+    Prompt(PromptArgs),
+    /// Pause a theme of prompts for both of you, or lift your pause
+    Topics(TopicsArgs),
+    /// One appreciation from your partner, resurfaced, and one prompt
+    Today,
+    /// A short plan for 20 minutes together this week; `--done` notes that it happened
+    Checkin(CheckinArgs),
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -551,4 +559,75 @@ pub struct BundleImportArgs {
     /// The bundle file
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DepthArg {
+    Light,
+    Medium,
+    Deep,
+}
+
+impl From<DepthArg> for duo_journal::prompts::Depth {
+    fn from(d: DepthArg) -> Self {
+        match d {
+            DepthArg::Light => Self::Light,
+            DepthArg::Medium => Self::Medium,
+            DepthArg::Deep => Self::Deep,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+duo never offers a prompt deeper than the lower of your two comfort depths: going deeper
+needs both of you to raise yours; lowering yours takes effect at once. Your partner only
+ever sees the shared level, never your own setting. Passing is always fine.")]
+pub struct PromptArgs {
+    /// Set your comfort depth (light, medium or deep)
+    #[arg(long, value_enum, value_name = "DEPTH", conflicts_with_all = ["answer", "pass", "together"])]
+    pub set_depth: Option<DepthArg>,
+    /// Answer prompt ID (text as argument, from stdin, or in $VISUAL/$EDITOR); the answer
+    /// is a reflection linked to the prompt
+    #[arg(long, value_name = "ID", conflicts_with_all = ["pass", "together"])]
+    pub answer: Option<String>,
+    /// With --answer: the text. Note: text given here lands in your shell history.
+    #[arg(requires = "answer", value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Not now: skip prompt ID (noted on this device only, never shown to your partner)
+    #[arg(long, value_name = "ID", conflicts_with = "together")]
+    pub pass: Option<String>,
+    /// Ask a prompt of both of you: each answer stays on the answering device until both
+    /// of you have answered, then both are shared
+    #[arg(long)]
+    pub together: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(subcommand)]
+    pub command: Option<TopicsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Show every theme: open, paused by you, or paused for now (the default)
+    List,
+    /// Skip prompts on THEME for both of you until you lift the pause (no reason asked)
+    Pause(ThemeArg),
+    /// Lift your pause of THEME
+    Resume(ThemeArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ThemeArg {
+    /// communication, appreciation, boundaries, vulnerability, quality-time, past or future
+    pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// Note that your check-in happened (for both of you; no streaks, no counts)
+    #[arg(long)]
+    pub done: bool,
 }

@@ -16,5 +16,6 @@ mod listening;
 mod mitm;
 mod netns;
 mod network;
+mod prompts;
 mod relay;
 mod store;

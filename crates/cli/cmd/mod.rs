@@ -3,6 +3,7 @@
 mod boundaries;
 mod backup;
 mod bundle;
+mod checkin;
 mod demo;
 mod doctor;
 mod export;
@@ -11,10 +12,13 @@ mod init;
 mod listen;
 mod meta;
 mod network;
+pub mod prompt;
 mod read;
 pub mod relay;
 mod status;
 mod thanks;
+mod today;
+mod topics;
 pub mod write;
 
 use crate::args::{BundleCommand, Cli, Command, JournalCommand};
@@ -32,9 +36,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(a) => init::run(&cli, printer, a),
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
-        Command::Status => status::run(&Ctx::open(&cli, printer)?),
+        Command::Status => status::run(&prompt::settled(Ctx::open(&cli, printer)?)),
         Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
-        Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
+        Command::Sync(a) => {
+            let ctx = Ctx::open(&cli, printer)?;
+            let code = network::sync(&ctx, a)?;
+            prompt::settle(&ctx);
+            Ok(code)
+        }
+        Command::Prompt(a) => prompt::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
+        Command::Topics(a) => topics::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
+        Command::Today => today::run(&prompt::settled(Ctx::open(&cli, printer)?)),
+        Command::Checkin(a) => checkin::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Demo => demo::run(&printer),
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
@@ -47,7 +60,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Bundle(BundleCommand::Export(a)) => bundle::export(&Ctx::open(&cli, printer)?, a),
         Command::Bundle(BundleCommand::Import(a)) => bundle::import(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
-            let ctx = Ctx::open(&cli, printer)?;
+            let ctx = prompt::settled(Ctx::open(&cli, printer)?);
             match j {
                 JournalCommand::Add(a) => write::add(&ctx, a),
                 JournalCommand::List(a) => read::list(&ctx, a),

@@ -25,6 +25,8 @@ mod hints;
 pub mod import;
 mod listening;
 mod model;
+pub mod practice;
+pub mod prompts;
 mod storage;
 mod store;
 mod view;
