@@ -332,14 +332,20 @@ fn only_the_author_changes_or_deletes_an_entrys_words() {
         let r = bob.run(&args);
         assert_eq!(r.code, 1, "{args:?} must be refused: {}", r.stderr);
         assert!(r.stderr.contains("only Alice can"), "{}", r.stderr);
-        assert!(r.stderr.contains("duo journal reflect"), "points to answering: {}", r.stderr);
+        assert!(
+            r.stderr.contains("duo journal reflect"),
+            "points to answering: {}",
+            r.stderr
+        );
     }
     let after = show(&bob, &entry);
     assert_eq!(after["body"], "I would like more quiet mornings together.");
     assert_eq!(after["tags"], serde_json::json!(["mornings"]));
 
     // The author still can.
-    alice.run(&["journal", "edit", &entry[..8], "I would like quiet mornings."]).ok();
+    alice
+        .run(&["journal", "edit", &entry[..8], "I would like quiet mornings."])
+        .ok();
     assert_eq!(show(&alice, &entry)["body"], "I would like quiet mornings.");
     alice.run(&["journal", "delete", &entry[..8], "--yes"]).ok();
 }

@@ -433,3 +433,35 @@ fn practice_usage_errors_say_what_to_do_and_change_nothing() {
     let r = d.run(&["topics", "resume", "past"]);
     assert!(r.ok().is_empty() && r.stderr.contains("was not paused"), "{}", r.stderr);
 }
+
+#[test]
+fn a_watching_device_shares_its_waiting_answer_when_the_partners_arrives() {
+    let (a, b) = partners();
+    let id = a.run(&["prompt", "--together", "--json"]).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = "alice-waiting: I feel close when we walk after dinner";
+    a.run(&["prompt", "--answer", &id, secret]).ok();
+    sync(&b, &a);
+
+    // A stays online; B answers (shared at once: A had answered) and syncs with A's watcher.
+    let mut watch = a.spawn(&["sync", "--watch"]);
+    watch.wait_for("Online as", Duration::from_secs(30));
+    b.run(&["prompt", "--answer", &id, "bob-answer: the walks"]).ok();
+    assert_eq!(b.run(&["sync", "--json"]).json()["reached"], 1);
+
+    // The watcher saw B's marker and moved A's answer into the shared space by itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.bodies(&[]).iter().any(|x| x == secret) {
+        assert!(Instant::now() < deadline, "the watcher never shared the waiting answer");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        a.bodies(&["--private"]).is_empty(),
+        "the waiting copy left the private notebook"
+    );
+    assert_eq!(b.run(&["sync", "--json"]).json()["reached"], 1);
+    assert!(b.bodies(&[]).iter().any(|x| x == secret), "B has A's answer now");
+    drop(watch);
+}

@@ -1,7 +1,7 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
-mod boundaries;
 mod backup;
+mod boundaries;
 mod bundle;
 mod checkin;
 mod demo;

@@ -610,6 +610,8 @@ async fn watch_online(
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
+                // A together-answer waiting here goes out once the partner's has arrived.
+                super::prompt::settle(ctx);
                 // `last` stays as it was: what arrived changed the files, so the next tick
                 // passes it on to the other devices (and catches an entry written here just
                 // before the session); a peer that has it all answers in one round.
@@ -628,6 +630,9 @@ async fn watch_online(
                     let received: usize = ok().map(|r| r.entries_after.saturating_sub(r.entries_before)).sum();
                     if received > 0 {
                         p.info(format!("received {}", count(received, "entry", "entries")));
+                    }
+                    if ok().any(|r| r.outcome.changes_received > 0) {
+                        super::prompt::settle(ctx);
                     }
                     let unreached = results.iter().any(|r| r.result.is_err());
                     retry = if !unreached {

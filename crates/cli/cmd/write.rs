@@ -102,8 +102,11 @@ fn refuse_if_not_author(ctx: &Ctx, both: &crate::ctx::Both, item: &crate::output
     }
     let name = both.shared.view.person_name(&item.entry.author);
     let short = &item.entry.id[..8];
-    Err(CliError::new(format!("this is {name}'s entry: only {name} can {what} it"))
-        .hint(format!("you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`")))
+    Err(
+        CliError::new(format!("this is {name}'s entry: only {name} can {what} it")).hint(format!(
+            "you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`"
+        )),
+    )
 }
 
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
