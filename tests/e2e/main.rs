@@ -4,6 +4,8 @@
 mod harness;
 mod netlab;
 
+mod backup;
+mod bundle;
 mod crash;
 mod devices;
 mod errors;
@@ -12,8 +14,10 @@ mod handoff;
 mod import_export;
 mod journal;
 mod leave;
+mod listening;
 mod mitm;
 mod netns;
 mod network;
+mod prompts;
 mod relay;
 mod store;

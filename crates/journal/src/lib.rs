@@ -19,14 +19,22 @@
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
 //! ```
 
+mod boundaries;
 mod doc;
+mod hints;
 pub mod import;
+mod listening;
 mod model;
+pub mod practice;
+pub mod prompts;
 mod storage;
 mod store;
 mod view;
 
+pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use hints::{Hint, i_statement_hint};
+pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
     Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
 };

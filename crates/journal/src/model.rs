@@ -111,6 +111,9 @@ pub struct Entry {
     pub status: Option<Status>,
     /// Other concurrent versions of the body, not yet resolved by the author. Empty when none.
     pub conflicts: Vec<String>,
+    /// The author asked for no replies ("just hold this"): no acknowledgements or
+    /// reflections are taken or shown.
+    pub no_replies: bool,
 }
 
 impl Entry {

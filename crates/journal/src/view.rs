@@ -4,13 +4,15 @@
 //! chunk is either merged on top (an append-only `adds/` chunk) or triggers a rebuild.
 
 use crate::JournalError;
+use crate::boundaries::StatusChange;
 use crate::doc::Contents;
+use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 3;
+pub const VIEW_FORMAT: u32 = 4;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -29,8 +31,12 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
-    /// Signed device endorsements and revocations (format 3).
+    /// Signed device endorsements and revocations (format 4).
     pub signatures: Signatures,
+    /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
+    pub acks: BTreeMap<String, Ack>,
+    /// Boundary status changes, keyed `<entry id>/<change id>`.
+    pub status_changes: BTreeMap<String, StatusChange>,
 }
 
 impl View {
@@ -46,6 +52,8 @@ impl View {
             devices: contents.devices,
             entries: contents.entries,
             signatures: contents.signatures,
+            acks: contents.acks,
+            status_changes: contents.status_changes,
         }
     }
 
@@ -80,6 +88,8 @@ impl View {
             persons: self.persons.clone(),
             devices: self.devices.clone(),
             entries: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
         }
     }
@@ -90,9 +100,16 @@ impl View {
         let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
+            || extra.acks.keys().any(|k| self.acks.contains_key(k))
             || (extra.space_id.is_some() && self.space_id.is_some())
             || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
-            || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k));
+            || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k))
+            // A status change decides how an entry is shown: only a rebuild gets that right.
+            || !extra.status_changes.is_empty()
+            || extra.entries.keys().any(|k| {
+                let prefix = format!("{k}/");
+                self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
+            });
         if clash {
             return false;
         }
@@ -105,6 +122,7 @@ impl View {
         self.entries.extend(extra.entries);
         self.signatures.endorsements.extend(extra.signatures.endorsements);
         self.signatures.revocations.extend(extra.signatures.revocations);
+        self.acks.extend(extra.acks);
         self.covers.extend(names);
         true
     }
@@ -135,6 +153,16 @@ impl View {
                 })
             }
         }
+    }
+
+    /// What may be shown under `entry` (see [`crate::replies`]).
+    pub fn replies(&self, entry: &Entry) -> Replies<'_> {
+        crate::listening::replies(&self.acks, entry)
+    }
+
+    /// A boundary's history of status changes by its author, oldest first.
+    pub fn history(&self, entry: &Entry) -> Vec<&StatusChange> {
+        crate::boundaries::history(&self.status_changes, entry)
     }
 
     /// A person's display name, or a short form of the id when unknown.

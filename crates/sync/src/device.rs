@@ -19,6 +19,46 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Whether a device may exchange the space with this one (over the network or by bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// A current device of the space.
+    Member,
+    /// Not a device of the space (or this device itself).
+    Unknown,
+    /// Once a device of the space, now revoked.
+    Revoked,
+}
+
+/// THE rule for "is `id` a current, unrevoked device of this space, other than this one": the
+/// network allowlist ([`Online`]), `duo sync` and bundle import ([`crate::bundle`]) all ask
+/// here, and it asks [`crate::membership::membership`] (signed records, revocations, this
+/// device's local trust; `trust` from [`crate::membership::trust`]). After `duo leave`,
+/// nobody is a member.
+pub fn may_sync(view: &duo_journal::View, trust: &crate::membership::Trust, id: &str) -> Membership {
+    use crate::membership::Standing;
+    let m = crate::membership::membership(&view.members(), trust);
+    match m.standing.get(id) {
+        _ if id == trust.me => Membership::Unknown,
+        Some(Standing::Active) if trust.left_at.is_none() => Membership::Member,
+        Some(Standing::Active) => Membership::Revoked,
+        Some(Standing::Revoked { .. } | Standing::RevokedWith) => Membership::Revoked,
+        Some(Standing::Unconfirmed) | None => Membership::Unknown,
+    }
+}
+
+/// Every device [`may_sync`] lets in (the endpoint ids, as hex).
+pub fn sync_members(view: &duo_journal::View, trust: &crate::membership::Trust) -> Vec<String> {
+    if trust.left_at.is_some() {
+        return Vec::new();
+    }
+    crate::membership::membership(&view.members(), trust)
+        .active()
+        .filter(|d| *d != trust.me)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Where this device last reached each peer (endpoint id → addresses and relay). Local only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerTable {
@@ -221,17 +261,18 @@ impl Online {
         pairing: bool,
         discovery: net::Discovery,
     ) -> Result<Online, SyncError> {
-        let (_, trust, membership) = crate::membership::current(o)?;
+        let trust = crate::membership::trust(o)?;
         if trust.left_at.is_some() {
             return Err(SyncError::Left);
         }
-        let members = Members::from_ids(membership.active().filter(|d| **d != o.config.device_id));
+        let view = o.space.read()?.view;
+        let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
         let home = o.home.clone();
         members.set_live_check(Arc::new(move |id| {
             let o = home.open().ok()?;
-            let (_, trust, membership) = crate::membership::current(&o).ok()?;
-            let id = id.to_string();
-            Some(trust.left_at.is_none() && id != trust.me && membership.is_active(&id))
+            let trust = crate::membership::trust(&o).ok()?;
+            let view = o.space.read().ok()?.view;
+            Some(may_sync(&view, &trust, &id.to_string()) == Membership::Member)
         }));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
@@ -346,13 +387,10 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
-        let (_, trust, membership) = crate::membership::current(o)?;
-        if trust.left_at.is_some() {
-            self.members.replace([]);
-            return Ok(());
-        }
+        let trust = crate::membership::trust(o)?;
+        let view = o.space.read()?.view;
         self.members
-            .replace(membership.active().filter(|d| **d != o.config.device_id));
+            .replace(sync_members(&view, &trust).iter().map(String::as_str));
         Ok(())
     }
 }

@@ -10,6 +10,8 @@
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```
 
+pub mod backup;
+pub mod bundle;
 pub mod code;
 pub mod device;
 pub mod frame;
@@ -23,7 +25,7 @@ pub mod relay;
 pub mod session;
 mod store;
 
-pub use home::{Config, Home, Opened};
+pub use home::{Config, Home, Opened, Seed};
 pub use store::{AgeStore, write_durably};
 
 use std::path::PathBuf;
@@ -67,4 +69,8 @@ pub enum SyncError {
     Left,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
+    #[error(
+        "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
+    )]
+    NotPartnerDevice,
 }
