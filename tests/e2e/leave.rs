@@ -170,5 +170,5 @@ fn wipe_while_watching_stops_the_watcher_and_leaves_nothing() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "nothing of duo's is left: {left:?}");
+    assert!(left.is_empty(), "nothing of duo's is left: {left:?} {:?}\n{}", files_under(bob.dir.path()), watch.log());
 }
