@@ -170,5 +170,34 @@ fn wipe_while_watching_stops_the_watcher_and_leaves_nothing() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "nothing of duo's is left: {left:?} {:?}\n{}", files_under(bob.dir.path()), watch.log());
+    assert!(
+        left.is_empty(),
+        "nothing of duo's is left: {left:?} {:?}\n{}",
+        files_under(bob.dir.path()),
+        watch.log()
+    );
+}
+
+/// `duo safety` names a together-answer waiting on this device (without its text).
+#[test]
+fn safety_check_names_a_waiting_together_answer() {
+    let alice = device("Alice");
+    let bob = device("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let none = alice.run(&["safety"]).ok().to_string();
+    assert!(none.contains("Pending together-answers: none."), "{none}");
+    let asked = alice.run(&["prompt", "--together", "--json"]).json();
+    let id = asked["id"].as_str().unwrap().to_string();
+    let text = asked["text"].as_str().unwrap().to_string();
+    alice
+        .run(&["prompt", "--answer", &id, "my secret together answer", "--json"])
+        .ok();
+    let check = alice.run(&["safety"]).ok().to_string();
+    assert!(check.contains(&text), "the prompt is named: {check}");
+    assert!(
+        check.contains("you answered; your answer waits on this device"),
+        "{check}"
+    );
+    assert!(!check.contains("my secret together answer"), "never the answer itself");
+    assert_eq!(alice.run(&["safety", "--json"]).json()["pending_together_answers"], 1);
 }

@@ -25,6 +25,16 @@ fn check(ctx: &Ctx) -> Result<i32> {
     let relay = super::relay::relays(&ctx.dev)
         .map(|r| r.relay.to_string())
         .unwrap_or_else(|_| "unreadable (see `duo relay`)".to_string());
+    // Together prompts asked and not yet answered by both: whose answer is waiting.
+    let pending: Vec<(String, bool)> = super::prompt::practices(ctx)
+        .state()
+        .map(|st| {
+            st.open_together(&me.person_id)
+                .into_iter()
+                .map(|pr| (pr.text.to_string(), st.has_answered(pr.id, &me.person_id)))
+                .collect()
+        })
+        .unwrap_or_default();
     let p = &ctx.printer;
     let mut devices: Vec<_> = view.devices.values().collect();
     devices.sort_by_key(|d| (d.person != me.person_id, d.added_at));
@@ -39,7 +49,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
             "relay": relay,
             "shared_entries": view.entries.len(),
             "private_entries": private,
-            "pending_together_answers": 0,
+            "pending_together_answers": pending.len(),
             "home": ctx.dev.home.root(),
         }));
         return Ok(ctx.report(&both));
@@ -82,7 +92,20 @@ fn check(ctx: &Ctx) -> Result<i32> {
         "What is private: {} in your private notebook, on this device only; it never leaves it.\n",
         count(private, "entry", "entries")
     ));
-    t.push_str("Pending together-answers: none (this version of duo has none).\n\n");
+    if pending.is_empty() {
+        t.push_str("Pending together-answers: none.\n\n");
+    } else {
+        t.push_str("Pending together-answers (shared only once both of you answered):\n");
+        for (text, mine) in &pending {
+            let state = if *mine {
+                "you answered; your answer waits on this device for your partner's"
+            } else {
+                "not answered by you yet"
+            };
+            t.push_str(&format!("  - \"{text}\": {state}\n"));
+        }
+        t.push('\n');
+    }
     t.push_str(&format!(
         "Everything is stored encrypted in {}; the key is in the same place, so someone who can use this\n  device unlocked can read it.\n\n",
         ctx.dev.home.root().display()
