@@ -4,6 +4,8 @@
 mod harness;
 mod netlab;
 
+mod concurrency;
+mod corruption;
 mod crash;
 mod errors;
 mod faults;
