@@ -7,6 +7,7 @@ mod netlab;
 mod concurrency;
 mod corruption;
 mod crash;
+mod diskfull;
 mod errors;
 mod faults;
 mod handoff;
