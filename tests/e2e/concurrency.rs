@@ -24,7 +24,11 @@ fn assert_exactly(d: &Device, who: &str, ids: &BTreeSet<String>, bodies: &BTreeS
     let unique: BTreeSet<String> = listed.iter().cloned().collect();
     assert_eq!(unique.len(), listed.len(), "{who}: an id is listed twice");
     let unique_bodies: BTreeSet<String> = listed_bodies.iter().cloned().collect();
-    assert_eq!(unique_bodies.len(), listed_bodies.len(), "{who}: a body is listed twice");
+    assert_eq!(
+        unique_bodies.len(),
+        listed_bodies.len(),
+        "{who}: a body is listed twice"
+    );
     assert_eq!(&unique, ids, "{who}: every acknowledged entry, nothing else");
     assert_eq!(&unique_bodies, bodies, "{who}: every body");
 }

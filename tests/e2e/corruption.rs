@@ -236,14 +236,22 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         if is_chunk && matches!(damage, Damage::BitFlip | Damage::Truncate) {
             c.chunk_damage += 1;
             assert_eq!(list.code, 1, "{context}: list reports a damaged chunk");
-            assert!(list.stderr.contains(&name), "{context}: list names {name}: {}", list.stderr);
+            assert!(
+                list.stderr.contains(&name),
+                "{context}: list names {name}: {}",
+                list.stderr
+            );
             c.named_by_list += 1;
         } else if list.code == 1 && list.stderr.contains(&name) {
             c.named_by_list += 1;
         }
         // After doctor, a second doctor says the same (damage is never "healed" silently).
         if !view_gone && !not_covered && name != "view" {
-            assert_eq!(d.run(&["doctor"]).code, 1, "{context}: a second doctor still reports it");
+            assert_eq!(
+                d.run(&["doctor"]).code,
+                1,
+                "{context}: a second doctor still reports it"
+            );
         }
     }
     let took = started.elapsed();

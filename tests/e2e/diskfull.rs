@@ -35,11 +35,16 @@ impl SmallDisk {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(holder.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         if line.trim() != "ready" {
             let _ = holder.kill();
             let out = holder.wait_with_output().unwrap();
-            let why = format!("cannot mount a tmpfs in a mount namespace: {}", String::from_utf8_lossy(&out.stderr));
+            let why = format!(
+                "cannot mount a tmpfs in a mount namespace: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{why}");
             }
@@ -116,7 +121,9 @@ fn listed(disk: &SmallDisk, home: &Path) -> BTreeSet<String> {
 #[test]
 fn a_full_disk_never_acknowledges_an_unsaved_entry() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::new(&tmp.path().join("disk"), "1m") else { return };
+    let Some(disk) = SmallDisk::new(&tmp.path().join("disk"), "1m") else {
+        return;
+    };
     let home = disk.dir.join("home");
     disk.duo(&home, &["init", "--name", "Alice"], "").ok();
     let mut acknowledged = BTreeSet::new();
@@ -142,8 +149,16 @@ fn a_full_disk_never_acknowledges_an_unsaved_entry() {
             acknowledged.insert(r.stdout.trim().to_string());
             compaction_warnings += usize::from(r.stderr.contains("could not compact"));
         } else {
-            assert!(!r.stderr.contains("Saved"), "add {i} failed, yet said Saved: {}", r.stderr);
-            assert!(r.stdout.trim().is_empty(), "add {i} failed, yet printed an id: {}", r.stdout);
+            assert!(
+                !r.stderr.contains("Saved"),
+                "add {i} failed, yet said Saved: {}",
+                r.stderr
+            );
+            assert!(
+                r.stdout.trim().is_empty(),
+                "add {i} failed, yet printed an id: {}",
+                r.stdout
+            );
             assert!(
                 r.stderr.contains("No space left on device"),
                 "add {i}: the error says why: {}",
@@ -158,10 +173,17 @@ fn a_full_disk_never_acknowledges_an_unsaved_entry() {
             }
         }
     }
-    assert!(refused.len() >= 8, "the disk filled up: {} acknowledged", acknowledged.len());
+    assert!(
+        refused.len() >= 8,
+        "the disk filled up: {} acknowledged",
+        acknowledged.len()
+    );
     // On the full disk: everything acknowledged reads, nothing else appears.
     let full = listed(&disk, &home);
-    assert_eq!(full, acknowledged, "on the full disk, the acknowledged entries and nothing else");
+    assert_eq!(
+        full, acknowledged,
+        "on the full disk, the acknowledged entries and nothing else"
+    );
     // An edit on the full disk fails cleanly too.
     let some = acknowledged.iter().next().unwrap().clone();
     let edit = disk.duo(&home, &["journal", "edit", &some, "an edit that does not fit"], "");
@@ -170,12 +192,20 @@ fn a_full_disk_never_acknowledges_an_unsaved_entry() {
         assert!(!edit.stderr.contains("Edited"), "{}", edit.stderr);
     }
     let doctor_full = disk.duo(&home, &["doctor"], "");
-    eprintln!("diskfull: doctor on the full disk:\n{}{}", doctor_full.stdout, doctor_full.stderr.trim_end());
+    eprintln!(
+        "diskfull: doctor on the full disk:\n{}{}",
+        doctor_full.stdout,
+        doctor_full.stderr.trim_end()
+    );
     assert_ne!(doctor_full.code, 101, "{}", doctor_full.stderr);
     // Space comes back: a healthy store, every acknowledged entry, and adds work again.
     disk.resize("64m");
     let doctor = disk.duo(&home, &["doctor", "--json"], "");
-    assert_eq!(doctor.code, 0, "healthy once there is space again: {}{}", doctor.stdout, doctor.stderr);
+    assert_eq!(
+        doctor.code, 0,
+        "healthy once there is space again: {}{}",
+        doctor.stdout, doctor.stderr
+    );
     let after = listed(&disk, &home);
     assert!(acknowledged.is_subset(&after));
     let new = disk.duo(&home, &["journal", "add"], "written after space was freed\n");

@@ -16,5 +16,6 @@ mod journal;
 mod mitm;
 mod netns;
 mod network;
+mod privacy;
 mod relay;
 mod store;
