@@ -208,10 +208,7 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
             c.undetectable += 1;
         } else {
             assert_eq!(doctor.code, 1, "{context}: doctor must report it: {}", doctor.stdout);
-            assert!(
-                named.iter().any(|n| *n == name),
-                "{context}: doctor names {name}: {named:?}"
-            );
+            assert!(named.contains(&name), "{context}: doctor names {name}: {named:?}");
             c.named_by_doctor += 1;
         }
 

@@ -231,7 +231,7 @@ fn private_notes_never_leave_the_device_nor_reach_any_disk_in_clear() {
     let mut markers = Vec::new();
     let mut add_note = |i: usize, printed: &mut String| {
         let marker = format!("{prefix}-{i:05}-{}", random_hex());
-        let args: Vec<&str> = if i % 10 == 0 {
+        let args: Vec<&str> = if i.is_multiple_of(10) {
             vec![
                 "journal",
                 "add",
