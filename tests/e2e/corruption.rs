@@ -242,8 +242,9 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         } else if list.code == 1 && list.stderr.contains(&name) {
             c.named_by_list += 1;
         }
-        // After doctor, a second doctor says the same (damage is never "healed" silently).
-        if !view_gone && !not_covered && name != "view" {
+        // After doctor, a second doctor says the same (damage is never "healed" silently);
+        // checked every fifth round, to keep the CI time down.
+        if round % 5 == 0 && !view_gone && !not_covered && name != "view" {
             assert_eq!(
                 d.run(&["doctor"]).code,
                 1,
