@@ -943,6 +943,10 @@ struct Tally {
     leftovers_cleaned: usize,
 }
 
+/// The check after each recovery: the reopened journal, whether the operation returned
+/// Ok, the step that crashed or failed, the steps made, the running tally.
+type Check<'a> = dyn Fn(&Journal<AgeStore>, bool, usize, &[(Step, String)], &mut Tally) + 'a;
+
 /// For every step k of `op` on a copy of `base`, crash (or fail) at k, then reopen the
 /// directory with the real code and check it with `check(journal, acknowledged, k)`.
 fn step_through(
@@ -950,7 +954,7 @@ fn step_through(
     identity: &Arc<Identity>,
     fault: Fault,
     op: &dyn Fn(&Journal<AgeStore>) -> Result<(), JournalError>,
-    check: &dyn Fn(&Journal<AgeStore>, bool, usize, &[(Step, String)], &mut Tally),
+    check: &Check<'_>,
 ) -> (usize, Tally) {
     let probe_dir = tempfile::tempdir().unwrap();
     copy_dir(base, probe_dir.path());
