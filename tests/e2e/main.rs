@@ -6,7 +6,10 @@ mod netlab;
 
 mod backup;
 mod bundle;
+mod concurrency;
+mod corruption;
 mod crash;
+mod diskfull;
 mod errors;
 mod faults;
 mod handoff;
@@ -17,5 +20,6 @@ mod mitm;
 mod netns;
 mod network;
 mod prompts;
+mod privacy;
 mod relay;
 mod store;
