@@ -6,8 +6,11 @@ mod netlab;
 
 mod backup;
 mod bundle;
+mod concurrency;
+mod corruption;
 mod crash;
 mod devices;
+mod diskfull;
 mod errors;
 mod faults;
 mod handoff;
@@ -19,5 +22,6 @@ mod mitm;
 mod netns;
 mod network;
 mod prompts;
+mod privacy;
 mod relay;
 mod store;

@@ -26,7 +26,7 @@ pub mod session;
 mod store;
 
 pub use home::{Config, Home, Opened, Seed};
-pub use store::{AgeStore, write_durably};
+pub use store::{AgeStore, Fault, FaultPlan, Step, write_durably};
 
 use std::path::PathBuf;
 
