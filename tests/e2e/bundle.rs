@@ -201,10 +201,9 @@ fn a_bundle_that_is_not_right_is_refused() {
     assert!(bob.bodies(&[]).contains(&"A real entry".to_string()));
 }
 
-/// Revocations are built on another branch (`devices`); once `duo devices revoke` exists,
-/// this test runs: a revoked device's bundle is refused through the same `may_sync` rule.
+/// A revoked device's bundle is refused through the same membership rule as a sync (here
+/// Bob revoked Alice's laptop on his own device, which is all revoking a partner's device does).
 #[test]
-#[ignore = "needs device revocation (`duo devices revoke`), which is not built yet"]
 fn a_revoked_devices_bundle_is_refused() {
     let (alice, bob) = paired();
     alice.add("Written before Bob revoked this laptop", &[]);

@@ -59,6 +59,29 @@ pub fn sync_members(view: &duo_journal::View, trust: &crate::membership::Trust) 
         .collect()
 }
 
+/// The allowlist's check of an incoming device against what is stored now: the members are
+/// worked out again only when the space's files or this device's trust file changed since
+/// the last check, so a handshake (also a stranger's) costs a directory listing, not a read
+/// of the whole space.
+fn live_check(o: &Opened) -> net::LiveCheck {
+    let home = o.home.clone();
+    let space = duo_journal::Journal::new(o.space.storage().clone());
+    let trust_file = o.home.root().join("local/members.age");
+    let cache: std::sync::Mutex<Option<(String, std::collections::HashSet<String>)>> = Default::default();
+    Arc::new(move |id| {
+        let trust_stamp = std::fs::metadata(&trust_file).ok().map(|m| (m.len(), m.modified().ok()));
+        let stamp = format!("{}|{trust_stamp:?}", space.storage_fingerprint().ok()?);
+        let mut cached = cache.lock().ok()?;
+        if cached.as_ref().is_none_or(|(s, _)| *s != stamp) {
+            let o = home.open().ok()?;
+            let trust = crate::membership::trust(&o).ok()?;
+            let view = o.space.read().ok()?.view;
+            *cached = Some((stamp, sync_members(&view, &trust).into_iter().collect()));
+        }
+        cached.as_ref().map(|(_, members)| members.contains(&id.to_string()))
+    })
+}
+
 /// Where this device last reached each peer (endpoint id → addresses and relay). Local only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerTable {
@@ -267,13 +290,7 @@ impl Online {
         }
         let view = o.space.read()?.view;
         let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
-        let home = o.home.clone();
-        members.set_live_check(Arc::new(move |id| {
-            let o = home.open().ok()?;
-            let trust = crate::membership::trust(&o).ok()?;
-            let view = o.space.read().ok()?.view;
-            Some(may_sync(&view, &trust, &id.to_string()) == Membership::Member)
-        }));
+        members.set_live_check(live_check(o));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
