@@ -20,6 +20,8 @@
 //! ```
 
 mod doc;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 mod model;
 mod storage;

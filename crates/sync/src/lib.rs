@@ -13,6 +13,8 @@
 pub mod code;
 pub mod device;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handoff;
 mod home;
 pub mod invite;

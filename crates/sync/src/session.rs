@@ -61,6 +61,9 @@ pub struct Limits {
     pub max_document: u64,
     /// Deadline for each read.
     pub read_timeout: Duration,
+    /// Deadline for the whole session: a peer that trickles many small frames, each in
+    /// time, is still cut off here.
+    pub deadline: Duration,
     /// Rounds in a row without new changes or new heads before the session is cut off.
     pub max_idle_rounds: u32,
     /// Hard cap on automerge sync rounds.
@@ -73,6 +76,8 @@ impl Default for Limits {
             max_frame: 64 << 20,
             max_document: 1 << 30,
             read_timeout: Duration::from_secs(20),
+            // A whole first sync of a large journal over a slow link fits easily.
+            deadline: Duration::from_secs(600),
             max_idle_rounds: 8,
             max_rounds: 256,
         }
@@ -107,6 +112,8 @@ pub enum SessionError {
     Frame(#[from] FrameError),
     #[error("the peer did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("the session did not finish within {0:?}; it was cut off")]
+    Deadline(Duration),
     #[error("the peer sent something that is not a valid duo sync message: {0}")]
     BadMessage(String),
     #[error("the peer sent an unexpected frame kind {0}")]
@@ -172,8 +179,26 @@ enum Arrived {
 
 /// Run one session on `doc` with the peer at the other end of `r`/`w`. `shared` is what
 /// this device last shared with this peer ([`Outcome::shared_heads`] of the last session
-/// that completed), if anything. Nothing here touches the disk.
+/// that completed), if anything. Nothing here touches the disk. The whole session ends
+/// by [`Limits::deadline`].
 pub async fn run<R, W>(
+    doc: &mut SpaceDoc,
+    shared: Option<&[ChangeHash]>,
+    r: &mut R,
+    w: &mut W,
+    limits: Limits,
+    progress: Option<Progress<'_>>,
+) -> Result<Outcome, SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tokio::time::timeout(limits.deadline, run_until_done(doc, shared, r, w, limits, progress))
+        .await
+        .map_err(|_| SessionError::Deadline(limits.deadline))?
+}
+
+async fn run_until_done<R, W>(
     doc: &mut SpaceDoc,
     shared: Option<&[ChangeHash]>,
     r: &mut R,
@@ -477,6 +502,10 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
                 received += 6 + part.payload.len() as u64;
                 if part.kind != KIND_DOC_PART {
                     return Err(SessionError::BadKind(part.kind));
+                }
+                if part.payload.is_empty() {
+                    // It would make no progress, as often as the peer likes.
+                    return Err(bad("an empty part of a document"));
                 }
                 if bytes.len() as u64 + part.payload.len() as u64 > total {
                     return Err(bad("the document is longer than announced"));
