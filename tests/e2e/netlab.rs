@@ -256,3 +256,73 @@ impl Link {
         }
     }
 }
+
+/// Three hosts in a line, each its own namespace: `a` (10.78.1.1) – `m` – `b`
+/// (10.78.2.2). `m` has an address on each link (10.78.1.2, 10.78.2.1) and forwards
+/// between them, so `a` and `b` reach each other only through `m`: a machine in the
+/// middle that can relay, drop or answer every packet.
+pub struct Line {
+    pub a: Netns,
+    pub m: Netns,
+    pub b: Netns,
+}
+
+pub const LINE_A: &str = "10.78.1.1";
+pub const LINE_M_A: &str = "10.78.1.2";
+pub const LINE_M_B: &str = "10.78.2.1";
+pub const LINE_B: &str = "10.78.2.2";
+
+impl Line {
+    /// `None` (with a printed reason) without root or iproute2, outside CI.
+    pub fn new(tag: &str) -> Option<Line> {
+        if !can_use_namespaces(&["ip"]) {
+            return None;
+        }
+        let a = Netns::new(&format!("{tag}a"))?;
+        let m = Netns::new(&format!("{tag}m"))?;
+        let b = Netns::new(&format!("{tag}b"))?;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let stem = format!("dl{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let [a_if, ma_if, mb_if, b_if] = ["a", "p", "q", "b"].map(|s| format!("{stem}{s}"));
+        assert!(a_if.len() <= 15, "{a_if}");
+        ip(&[
+            "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &ma_if, "netns", &m.name,
+        ]);
+        ip(&[
+            "link", "add", &b_if, "netns", &b.name, "type", "veth", "peer", "name", &mb_if, "netns", &m.name,
+        ]);
+        for (ns, ifname, addr) in [
+            (&a, &a_if, LINE_A),
+            (&m, &ma_if, LINE_M_A),
+            (&m, &mb_if, LINE_M_B),
+            (&b, &b_if, LINE_B),
+        ] {
+            ip(&["-n", &ns.name, "addr", "add", &format!("{addr}/24"), "dev", ifname]);
+            ip(&["-n", &ns.name, "link", "set", ifname, "up"]);
+        }
+        ip(&["-n", &a.name, "route", "add", "default", "via", LINE_M_A]);
+        ip(&["-n", &b.name, "route", "add", "default", "via", LINE_M_B]);
+        let st = Command::new("ip")
+            .args(["netns", "exec", &m.name, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            .status()
+            .expect("run sysctl");
+        assert!(st.success(), "ip forwarding in the middle");
+        Some(Line { a, m, b })
+    }
+}
+
+/// Run `f` on a thread that lives inside namespace `ns` (sockets it opens are there).
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsRawFd;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(format!("/run/netns/{}", ns.name)).expect("open the namespace");
+            // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the thread in the namespace")
+    })
+}
