@@ -5,6 +5,7 @@ mod harness;
 mod netlab;
 
 mod crash;
+mod delay;
 mod errors;
 mod faults;
 mod handoff;

@@ -326,3 +326,118 @@ pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
         .expect("the thread in the namespace")
     })
 }
+
+/// Holds every packet a namespace sends on an interface for a fixed time, then lets it
+/// go: an iptables NFQUEUE rule hands each packet to a thread inside the namespace (netns
+/// has no `tc netem` and nft has no `queue` here; see /work/shared/netns-faults.md).
+/// Dropping it stops the threads and removes the rules, also when a test fails.
+pub struct Delayer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    rules: Vec<(String, String)>,
+}
+
+/// The queue number (per namespace, so one number serves every test run).
+const QUEUE: u16 = 7;
+
+impl Link {
+    /// Delay every packet either side sends to the other by `delay` (so a round trip takes
+    /// twice that). `None` (with a printed reason) without iptables, outside CI.
+    pub fn delay(&self, delay: std::time::Duration) -> Option<Delayer> {
+        if !have_tool("iptables") {
+            unavailable("iptables is not installed (apt-get install iptables)");
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut d = Delayer {
+            stop: stop.clone(),
+            threads: Vec::new(),
+            rules: Vec::new(),
+        };
+        for (ns, ifname) in self.sides() {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (path, stop) = (format!("/run/netns/{}", ns.name), stop.clone());
+            d.threads.push(std::thread::spawn(move || delay_packets(&path, delay, &stop, ready_tx)));
+            ready_rx.recv().expect("the delayer started").expect("the delayer bound its queue");
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns.name, "iptables", "-A", "OUTPUT", "-o", ifname])
+                .args(["-j", "NFQUEUE", "--queue-num", &QUEUE.to_string()])
+                .output()
+                .expect("run iptables");
+            assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
+            d.rules.push((ns.name.clone(), ifname.to_string()));
+        }
+        Some(d)
+    }
+}
+
+/// The delayer's thread: enter the namespace, bind the queue, and accept each packet once
+/// it has waited `delay` (in arrival order, so nothing is reordered).
+fn delay_packets(
+    netns: &str,
+    delay: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    use std::os::fd::AsRawFd;
+    use std::time::Instant;
+    let setup = || -> Result<nfq::Queue, String> {
+        let file = std::fs::File::open(netns).map_err(|e| e.to_string())?;
+        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        let mut q = nfq::Queue::open().map_err(|e| e.to_string())?;
+        q.bind(QUEUE).map_err(|e| e.to_string())?;
+        q.set_fail_open(QUEUE, false).map_err(|e| e.to_string())?;
+        q.set_nonblocking(true);
+        Ok(q)
+    };
+    let mut q = match setup() {
+        Ok(q) => {
+            let _ = ready.send(Ok(()));
+            q
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut held: std::collections::VecDeque<(Instant, nfq::Message)> = std::collections::VecDeque::new();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        while let Some((due, _)) = held.front() {
+            if *due > Instant::now() && !stopping {
+                break;
+            }
+            let (_, mut msg) = held.pop_front().expect("a held packet");
+            msg.set_verdict(nfq::Verdict::Accept);
+            let _ = q.verdict(msg);
+        }
+        if stopping {
+            return;
+        }
+        match q.recv() {
+            Ok(msg) => held.push_back((Instant::now() + delay, msg)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+impl Drop for Delayer {
+    fn drop(&mut self) {
+        for (ns, ifname) in &self.rules {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "iptables", "-D", "OUTPUT", "-o", ifname])
+                .args(["-j", "NFQUEUE", "--queue-num", &QUEUE.to_string()])
+                .status();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
