@@ -23,7 +23,10 @@ fn journal(d: &Device) -> BTreeMap<String, String> {
     let mut bodies = BTreeSet::new();
     for e in d.list(&[]) {
         let (id, body) = (e["id"].as_str().unwrap(), e["body"].as_str().unwrap());
-        assert!(ids.insert(id.to_string(), body.to_string()).is_none(), "entry {id} listed twice");
+        assert!(
+            ids.insert(id.to_string(), body.to_string()).is_none(),
+            "entry {id} listed twice"
+        );
         assert!(bodies.insert(body.to_string()), "duplicated: {body:?} under two ids");
     }
     ids
@@ -45,7 +48,13 @@ fn ping_ms(from: &Netns, to: &str) -> Option<f64> {
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // rtt min/avg/max/mdev = 200.1/200.3/200.6/0.2 ms
-    let avg = text.lines().find(|l| l.contains("min/avg/max"))?.split('=').nth(1)?.split('/').nth(1)?;
+    let avg = text
+        .lines()
+        .find(|l| l.contains("min/avg/max"))?
+        .split('=')
+        .nth(1)?
+        .split('/')
+        .nth(1)?;
     avg.trim().parse().ok()
 }
 
@@ -53,7 +62,9 @@ fn ping_ms(from: &Netns, to: &str) -> Option<f64> {
 fn hundred_ms_each_way_pair_sync_and_watch_lose_nothing() {
     let Some(link) = Link::new("dly") else { return };
     let base_rtt = ping_ms(&link.a, B_ADDR);
-    let Some(_delay) = link.delay(Duration::from_millis(100)) else { return };
+    let Some(delay) = link.delay(Duration::from_millis(100)) else {
+        return;
+    };
     let rtt = ping_ms(&link.a, B_ADDR);
     eprintln!("delay: round trip {base_rtt:?} ms before, {rtt:?} ms with the delayer");
     let a = device_in(&link.a, A_ADDR, "Alice");
@@ -103,4 +114,7 @@ fn hundred_ms_each_way_pair_sync_and_watch_lose_nothing() {
     assert_eq!(journal(&b), expected);
     eprintln!("delay: one new entry synced to the watcher in {:?}", started.elapsed());
     watch.assert_running();
+    let held = delay.packets.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("delay: {held} packets were each held 100 ms");
+    assert!(held > 0, "the delayer saw no packets");
 }

@@ -173,12 +173,18 @@ fn a_middle_without_the_code_gets_nobody_in_three_namespaces() {
             let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{forged}\n")));
             let (with_alice, with_bob) = rt.block_on(async {
                 tokio::join!(
-                    invite::join(&to_alice.endpoint, &mut as_bob, alice_addr.clone(), &guessed, |_, _| true),
+                    invite::join(&to_alice.endpoint, &mut as_bob, alice_addr.clone(), &guessed, |_, _| {
+                        true
+                    }),
                     invite::invite(&to_bob.endpoint, &as_alice, &guessed, false, |_, _| true)
                 )
             });
             let members = |o: &duo_sync::Opened| o.space.read().unwrap().view.devices.len();
-            assert_eq!((members(&as_bob), members(&as_alice)), (1, 1), "the middle recorded nobody");
+            assert_eq!(
+                (members(&as_bob), members(&as_alice)),
+                (1, 1),
+                "the middle recorded nobody"
+            );
             (with_alice, with_bob, bob_join.join().unwrap())
         })
     });
@@ -252,7 +258,11 @@ fn the_code_never_appears_in_logs_at_any_verbosity() {
             }
         }
         for d in [&alice, &bob] {
-            assert_eq!(crate::harness::any_file_contains(&d.home(), code), None, "the code is on disk");
+            assert_eq!(
+                crate::harness::any_file_contains(&d.home(), code),
+                None,
+                "the code is on disk"
+            );
         }
         eprintln!(
             "{} pairing with RUST_LOG=trace: {} + {} bytes of stderr, no code word in either",

@@ -332,6 +332,8 @@ pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
 /// has no `tc netem` and nft has no `queue` here; see /work/shared/netns-faults.md).
 /// Dropping it stops the threads and removes the rules, also when a test fails.
 pub struct Delayer {
+    /// Packets held and let go so far (both sides).
+    pub packets: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
     rules: Vec<(String, String)>,
@@ -350,21 +352,31 @@ impl Link {
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut d = Delayer {
+            packets: Default::default(),
             stop: stop.clone(),
             threads: Vec::new(),
             rules: Vec::new(),
         };
         for (ns, ifname) in self.sides() {
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let (path, stop) = (format!("/run/netns/{}", ns.name), stop.clone());
-            d.threads.push(std::thread::spawn(move || delay_packets(&path, delay, &stop, ready_tx)));
-            ready_rx.recv().expect("the delayer started").expect("the delayer bound its queue");
+            let (path, stop, n) = (format!("/run/netns/{}", ns.name), stop.clone(), d.packets.clone());
+            d.threads.push(std::thread::spawn(move || {
+                delay_packets(&path, delay, &stop, &n, ready_tx)
+            }));
+            ready_rx
+                .recv()
+                .expect("the delayer started")
+                .expect("the delayer bound its queue");
             let out = Command::new("ip")
                 .args(["netns", "exec", &ns.name, "iptables", "-A", "OUTPUT", "-o", ifname])
                 .args(["-j", "NFQUEUE", "--queue-num", &QUEUE.to_string()])
                 .output()
                 .expect("run iptables");
-            assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "iptables: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             d.rules.push((ns.name.clone(), ifname.to_string()));
         }
         Some(d)
@@ -377,6 +389,7 @@ fn delay_packets(
     netns: &str,
     delay: std::time::Duration,
     stop: &std::sync::atomic::AtomicBool,
+    packets: &std::sync::atomic::AtomicU64,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
     use std::os::fd::AsRawFd;
@@ -413,6 +426,7 @@ fn delay_packets(
             let (_, mut msg) = held.pop_front().expect("a held packet");
             msg.set_verdict(nfq::Verdict::Accept);
             let _ = q.verdict(msg);
+            packets.fetch_add(1, Ordering::Relaxed);
         }
         if stopping {
             return;

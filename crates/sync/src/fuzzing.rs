@@ -104,7 +104,10 @@ pub fn session(data: &[u8]) {
     });
     // Whatever arrived, what this side had is still there.
     for h in before {
-        assert!(doc.automerge().get_change_meta_by_hash(&h).is_some(), "a change was lost");
+        assert!(
+            doc.automerge().get_change_meta_by_hash(&h).is_some(),
+            "a change was lost"
+        );
     }
 }
 

@@ -367,15 +367,7 @@ async fn sync_stream(
     let before_entries = doc.entry_ids().len();
     let heads = doc.heads();
     let shared = options.states.and_then(|s| s.load(peer));
-    let outcome = session::run(
-        &mut doc,
-        shared.as_deref(),
-        recv,
-        send,
-        limits,
-        options.progress,
-    )
-    .await;
+    let outcome = session::run(&mut doc, shared.as_deref(), recv, send, limits, options.progress).await;
     if side == Side::Dialer || outcome.is_err() {
         wind_down(send, recv).await;
     }
@@ -545,7 +537,16 @@ pub async fn sync_with(
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        sync_stream(journal, &id, options, Side::Dialer, Limits::default(), &mut send, &mut recv).await
+        sync_stream(
+            journal,
+            &id,
+            options,
+            Side::Dialer,
+            Limits::default(),
+            &mut send,
+            &mut recv,
+        )
+        .await
     }
     .await;
     // A refusal shows up as a failed stream; the close reason says why.

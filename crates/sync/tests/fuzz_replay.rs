@@ -154,7 +154,8 @@ async fn pairing_transcript(code: &str) -> Vec<u8> {
         channel: [3; 32],
     };
     let (ca, cb) = (ctx(Role::Inviter, "7-purple-sausage-lantern"), ctx(Role::Joiner, code));
-    let intro = serde_json::json!({"person_id":"p","name":"B","device_id":"d","device_label":"l","own_device":false,"at":0});
+    let intro =
+        serde_json::json!({"person_id":"p","name":"B","device_id":"d","device_label":"l","own_device":false,"at":0});
     let inviter = async {
         if pair::handshake(&mut ar, &mut aw, &ca).await.is_ok() {
             let _ = pair::exchange(&mut ar, &mut aw, &intro).await;
@@ -199,34 +200,71 @@ async fn write_seeds() {
     // Sessions: first contact, behind, whole document, unrelated.
     let mut base = space(3);
     let mut ahead = copy(&mut base);
-    ahead.add_entry(&NewEntry {
-        id: format!("{:032x}", 999),
-        kind: Kind::Appreciation,
-        author: "p".into(),
-        device: "d".into(),
-        created_at: 9,
-        edited_at: 9,
-        body: "thank you".into(),
-        tags: vec![],
-        status: None,
-    })
-    .unwrap();
-    save("session", "first-contact", &session_transcript(space(0), space(2)).await);
-    save("session", "behind", &session_transcript(copy(&mut base), copy(&mut ahead)).await);
-    save("session", "whole-document", &session_transcript(space(0), space(300)).await);
+    ahead
+        .add_entry(&NewEntry {
+            id: format!("{:032x}", 999),
+            kind: Kind::Appreciation,
+            author: "p".into(),
+            device: "d".into(),
+            created_at: 9,
+            edited_at: 9,
+            body: "thank you".into(),
+            tags: vec![],
+            status: None,
+        })
+        .unwrap();
+    save(
+        "session",
+        "first-contact",
+        &session_transcript(space(0), space(2)).await,
+    );
+    save(
+        "session",
+        "behind",
+        &session_transcript(copy(&mut base), copy(&mut ahead)).await,
+    );
+    save(
+        "session",
+        "whole-document",
+        &session_transcript(space(0), space(300)).await,
+    );
     save("session", "ahead", &session_transcript(ahead, base).await);
     save("session", "garbage-kind", &frames(&[(77, b"x")]).await);
-    save("session", "empty-parts", &frames(&[(5, &10u64.to_be_bytes()), (6, b""), (6, b"")]).await);
+    save(
+        "session",
+        "empty-parts",
+        &frames(&[(5, &10u64.to_be_bytes()), (6, b""), (6, b"")]).await,
+    );
     // Pairing.
-    save("pair_handshake", "right-code", &pairing_transcript("7-purple-sausage-lantern").await);
-    save("pair_handshake", "wrong-code", &pairing_transcript("7-purple-sausage-lemon").await);
+    save(
+        "pair_handshake",
+        "right-code",
+        &pairing_transcript("7-purple-sausage-lantern").await,
+    );
+    save(
+        "pair_handshake",
+        "wrong-code",
+        &pairing_transcript("7-purple-sausage-lemon").await,
+    );
     let intro = r#"{"person_id":"p","name":"Bob","device_id":"d","device_label":"laptop","own_device":false,"at":5,"addrs":["10.0.0.1:4000","[::1]:5"],"relay":"https://relay.example/"}"#;
     save("introduction", "full", intro.as_bytes());
-    save("introduction", "minimal", br#"{"person_id":"p","name":"B","device_id":"d","device_label":"l","own_device":true,"at":0}"#);
+    save(
+        "introduction",
+        "minimal",
+        br#"{"person_id":"p","name":"B","device_id":"d","device_label":"l","own_device":true,"at":0}"#,
+    );
     // Tickets and codes.
     let id = iroh::SecretKey::from_bytes(&[7; 32]).public();
-    save("ticket", "addrs", format!("duo1:{id}@10.77.0.1:4000,[::1]:4000#7-purple-sausage-lantern").as_bytes());
-    save("ticket", "relay", format!("duo1:{id}@https://relay.example/#12-purple-sausage-lantern").as_bytes());
+    save(
+        "ticket",
+        "addrs",
+        format!("duo1:{id}@10.77.0.1:4000,[::1]:4000#7-purple-sausage-lantern").as_bytes(),
+    );
+    save(
+        "ticket",
+        "relay",
+        format!("duo1:{id}@https://relay.example/#12-purple-sausage-lantern").as_bytes(),
+    );
     save("ticket", "bad", b"duo1:xyz@#");
     save("code", "good", b"7-purple-sausage-lantern");
     save("code", "lenient", b" 7 Purple  SAUSAGE-lantern\n");

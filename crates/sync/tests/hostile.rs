@@ -67,7 +67,14 @@ async fn bob(allowed: &[iroh::EndpointId]) -> Bob {
     let (dir, opened) = device("Bob");
     write(&opened, "bob's first entry");
     write(&opened, "bob's second entry");
-    let members = Members::from_ids(allowed.iter().map(|id| id.to_string()).collect::<Vec<_>>().iter().map(String::as_str));
+    let members = Members::from_ids(
+        allowed
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    );
     let ep = net::endpoint(
         opened.secret.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -169,7 +176,9 @@ async fn oversized_frames_are_refused_before_allocation() {
     for _ in 0..MAX_SESSIONS {
         let (c, mut send, r) = open(&ep, &bob).await;
         let len = (test_limits().max_frame as u32).to_be_bytes();
-        send.write_all(&[1, 3, len[0], len[1], len[2], len[3], 0]).await.unwrap();
+        send.write_all(&[1, 3, len[0], len[1], len[2], len[3], 0])
+            .await
+            .unwrap();
         held.push((c, send, r));
     }
     for _ in 0..MAX_SESSIONS {
@@ -347,7 +356,10 @@ async fn thousands_of_streams_and_connections_are_bounded() {
             _ => break,
         }
     }
-    eprintln!("streams: {} of {streams} could be opened on one connection", opened.len());
+    eprintln!(
+        "streams: {} of {streams} could be opened on one connection",
+        opened.len()
+    );
     assert!(opened.len() <= 4, "{} streams open at once", opened.len());
     drop(opened);
     conn.close(VarInt::from_u32(0), b"");
@@ -384,7 +396,10 @@ async fn thousands_of_streams_and_connections_are_bounded() {
         rss1,
         start.elapsed()
     );
-    assert!(refused >= attempts.saturating_sub(MAX_SESSIONS), "{refused} of {attempts} refused");
+    assert!(
+        refused >= attempts.saturating_sub(MAX_SESSIONS),
+        "{refused} of {attempts} refused"
+    );
     assert_eq!(bob.service.refused_busy() as usize, refused);
     drop(conns);
     // The held sessions end on their read deadline; then sessions run again.
@@ -417,7 +432,9 @@ async fn strangers_are_all_refused_after_the_handshake() {
         if let Ok((mut s, _r)) = conn.open_bi().await {
             let _ = s.write_all(b"let me in").await;
         }
-        let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await.unwrap();
+        let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+            .await
+            .unwrap();
         if matches!(&reason, ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED)) {
             refused += 1;
         } else {
@@ -435,7 +452,10 @@ async fn strangers_are_all_refused_after_the_handshake() {
         took / n as u32
     );
     assert_eq!(refused, n, "100 % refused");
-    assert!(bob.reports.try_recv().is_err(), "bob's sync handler never ran for a stranger");
+    assert!(
+        bob.reports.try_recv().is_err(),
+        "bob's sync handler never ran for a stranger"
+    );
     assert_eq!(bob.state(), before);
     bob.router.shutdown().await.unwrap();
 }

@@ -129,7 +129,10 @@ async fn after_one_wrong_guess_the_right_code_is_refused() {
     // The invitation ended with the wrong guess: Bob, with the right code, gets nobody.
     let start = Instant::now();
     let late = invite::join(&bob_ep, &mut bob, addr(&alice_ep), &code, |_, _| true).await;
-    eprintln!("the right code after a wrong guess: {late:?} after {:?}", start.elapsed());
+    eprintln!(
+        "the right code after a wrong guess: {late:?} after {:?}",
+        start.elapsed()
+    );
     assert!(late.is_err(), "the right code was accepted after a wrong guess");
     // Alice invites again: that is a new code, and the old one is refused by it.
     let fresh = Code::generate();
