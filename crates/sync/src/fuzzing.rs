@@ -20,9 +20,12 @@ use crate::session::{self, Limits};
 use duo_journal::{Device, Person, SpaceDoc};
 use std::time::Duration;
 
+/// A fuzz target's body: it takes any bytes.
+pub type Target = fn(&[u8]);
+
 /// Every fuzz target: its name (the directory under `fuzz/corpus/` and the file under
 /// `fuzz/fuzz_targets/`) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("frame", frame),
     ("session", session),
     ("pair_handshake", pair_handshake),
