@@ -302,10 +302,11 @@ impl Line {
         }
         ip(&["-n", &a.name, "route", "add", "default", "via", LINE_M_A]);
         ip(&["-n", &b.name, "route", "add", "default", "via", LINE_M_B]);
+        // The namespace's own /proc/sys (no dependency on procps' sysctl).
         let st = Command::new("ip")
-            .args(["netns", "exec", &m.name, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            .args(["netns", "exec", &m.name, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
             .status()
-            .expect("run sysctl");
+            .expect("run sh");
         assert!(st.success(), "ip forwarding in the middle");
         Some(Line { a, m, b })
     }
