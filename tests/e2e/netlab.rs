@@ -304,7 +304,14 @@ impl Line {
         ip(&["-n", &b.name, "route", "add", "default", "via", LINE_M_B]);
         // The namespace's own /proc/sys (no dependency on procps' sysctl).
         let st = Command::new("ip")
-            .args(["netns", "exec", &m.name, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+            .args([
+                "netns",
+                "exec",
+                &m.name,
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            ])
             .status()
             .expect("run sh");
         assert!(st.success(), "ip forwarding in the middle");

@@ -433,6 +433,8 @@ pub struct SyncService {
     limits: Limits,
     sessions: Arc<tokio::sync::Semaphore>,
     busy: Arc<std::sync::atomic::AtomicU64>,
+    /// Sessions running now, and the most that ever ran at once.
+    running: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
 }
 
 impl std::fmt::Debug for SyncService {
@@ -451,6 +453,7 @@ impl SyncService {
             limits: Limits::default(),
             sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
             busy: Arc::default(),
+            running: Arc::default(),
         }
     }
 
@@ -463,6 +466,11 @@ impl SyncService {
     /// How many connections were refused with [`BUSY`] so far.
     pub fn refused_busy(&self) -> u64 {
         self.busy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most sessions that ran at once so far (at most [`MAX_SESSIONS`]).
+    pub fn most_at_once(&self) -> usize {
+        self.running.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Keep per-peer sync states (see [`SyncStates`]).
@@ -497,6 +505,8 @@ impl ProtocolHandler for SyncService {
             conn.close(VarInt::from_u32(BUSY), b"busy");
             return Ok(());
         };
+        let now = self.running.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.running.1.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
         let result: Result<Report, SyncError> = async {
             let (mut send, mut recv) = conn.accept_bi().await.map_err(net)?;
             let options = SyncOptions {
@@ -519,6 +529,7 @@ impl ProtocolHandler for SyncService {
             report
         }
         .await;
+        self.running.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = &self.done {
             let _ = tx.send((peer, result.as_ref().map(Clone::clone).map_err(|e| e.to_string())));
         }

@@ -389,22 +389,28 @@ async fn thousands_of_streams_and_connections_are_bounded() {
         }
     }
     let (rss1, _) = memory();
+    drop(conns);
+    // The sessions that got in end on their read deadline; count them.
+    // (read deadline, then at most 3 s of wind-down and 3 s waiting for the close)
+    tokio::time::sleep(test_limits().read_timeout + Duration::from_secs(8)).await;
+    let mut ran = 0usize;
+    while bob.reports.try_recv().is_ok() {
+        ran += 1;
+    }
     eprintln!(
-        "connections: {attempts} at once, {refused} refused as busy (service counted {}), {} KiB resident before, {} KiB after, {:?}",
+        "connections: {attempts} opened one after another and held, {refused} refused as busy (service counted {}), {ran} sessions ran, at most {} at once; {rss0} KiB resident before, {rss1} KiB while held; {:?}",
         bob.service.refused_busy(),
-        rss0,
-        rss1,
+        bob.service.most_at_once(),
         start.elapsed()
     );
-    assert!(
-        refused >= attempts.saturating_sub(MAX_SESSIONS),
-        "{refused} of {attempts} refused"
-    );
+    assert!(bob.service.most_at_once() <= MAX_SESSIONS, "sessions at once");
     assert_eq!(bob.service.refused_busy() as usize, refused);
-    drop(conns);
-    // The held sessions end on their read deadline; then sessions run again.
-    tokio::time::sleep(test_limits().read_timeout + Duration::from_secs(1)).await;
-    while bob.reports.try_recv().is_ok() {}
+    assert_eq!(
+        refused + ran,
+        attempts,
+        "every connection either ran a session or was refused"
+    );
+    // Sessions run again.
     let (_c, mut send, _r) = open(&ep, &bob).await;
     send.write_all(&[1, 3, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
     let err = bob.next(Duration::from_secs(20)).await.unwrap_err();
@@ -415,7 +421,7 @@ async fn thousands_of_streams_and_connections_are_bounded() {
 
 /// Endpoint ids that are not paired: every connection is refused right after the TLS
 /// handshake with NOT_PAIRED, and the sync handler never runs (no stream is accepted, so
-/// no application byte is read); memory stays flat.
+/// no application byte is read). Memory is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_are_all_refused_after_the_handshake() {
     let _serial = SERIAL.lock().await;
@@ -424,7 +430,7 @@ async fn strangers_are_all_refused_after_the_handshake() {
     let before = bob.state();
     let (rss0, _) = memory();
     let start = Instant::now();
-    let mut refused = 0usize;
+    let (mut refused, mut reset) = (0usize, 0usize);
     let mut rss_mid = 0;
     for i in 0..n {
         let ep = client(SecretKey::generate()).await;
@@ -435,10 +441,12 @@ async fn strangers_are_all_refused_after_the_handshake() {
         let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
             .await
             .unwrap();
-        if matches!(&reason, ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED)) {
-            refused += 1;
-        } else {
-            eprintln!("stranger {i}: {reason:?}");
+        match &reason {
+            ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED) => refused += 1,
+            // Bob had already dropped the refused connection when the stranger's next
+            // packet came: it is answered with a stateless reset (still refused).
+            ConnectionError::Reset => reset += 1,
+            other => eprintln!("stranger {i}: {other:?}"),
         }
         ep.close().await;
         if i == n / 2 {
@@ -448,10 +456,10 @@ async fn strangers_are_all_refused_after_the_handshake() {
     let took = start.elapsed();
     let rss1 = vm("VmRSS");
     eprintln!(
-        "strangers: {refused} of {n} refused with NOT_PAIRED in {took:?} ({:?} each); resident {rss0} KiB before, {rss_mid} KiB halfway, {rss1} KiB after",
+        "strangers: {refused} of {n} refused with NOT_PAIRED, {reset} reset after the refusal, in {took:?} ({:?} each); resident {rss0} KiB before, {rss_mid} KiB halfway, {rss1} KiB after (the strangers' endpoints are in this process too)",
         took / n as u32
     );
-    assert_eq!(refused, n, "100 % refused");
+    assert_eq!(refused + reset, n, "100 % refused");
     assert!(
         bob.reports.try_recv().is_err(),
         "bob's sync handler never ran for a stranger"
