@@ -404,9 +404,12 @@ async fn thousands_of_streams_and_connections_are_bounded() {
         start.elapsed()
     );
     assert!(bob.service.most_at_once() <= MAX_SESSIONS, "sessions at once");
-    assert_eq!(bob.service.refused_busy() as usize, refused);
+    // The service's count is the authority: at this scale a client may see a stateless
+    // reset instead of the BUSY close (Bob had dropped the connection already).
+    let counted = bob.service.refused_busy() as usize;
+    assert!(refused <= counted, "{refused} seen busy, {counted} counted");
     assert_eq!(
-        refused + ran,
+        counted + ran,
         attempts,
         "every connection either ran a session or was refused"
     );
