@@ -128,6 +128,15 @@ fn bad(e: impl std::fmt::Display) -> SessionError {
     SessionError::BadMessage(e.to_string())
 }
 
+/// Run automerge on bytes from the peer. Automerge can panic on crafted input (fuzzing
+/// found one in `apply_changes`); a panic here becomes an error that ends the session.
+/// The document may be half-changed then, which is why callers work on a copy and keep it
+/// only when the session completed.
+fn guarded<T>(f: impl FnOnce() -> Result<T, SessionError>) -> Result<T, SessionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(bad("automerge could not process the peer's data (it panicked)")))
+}
+
 /// The first message each way. Heads are sent relative to the heads this side believes
 /// both shared last time (`base` names them by digest): a journal written with many
 /// offline `add`s has many heads, and resending them all every time would cost more than
@@ -261,8 +270,8 @@ where
         out.bytes_received += received;
         out.whole_document = matches!(plan, CatchUp::Document(_)) || matches!(arrived, Arrived::Document(_));
         match arrived {
-            Arrived::Changes(changes) => doc.automerge().apply_changes(changes).map_err(bad)?,
-            Arrived::Document(bytes) => merge_document(doc, &bytes)?,
+            Arrived::Changes(changes) => guarded(|| doc.automerge().apply_changes(changes).map_err(bad))?,
+            Arrived::Document(bytes) => guarded(|| merge_document(doc, &bytes))?,
         }
     }
 
@@ -422,12 +431,14 @@ fn catch_up(
 }
 
 fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
-    let changes = raw
-        .into_iter()
-        .map(Change::from_bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bad)?;
-    doc.automerge().apply_changes(changes).map_err(bad)
+    guarded(|| {
+        let changes = raw
+            .into_iter()
+            .map(Change::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        doc.automerge().apply_changes(changes).map_err(bad)
+    })
 }
 
 /// Merge a whole document from the peer: the smaller side is merged into the larger.
@@ -479,11 +490,12 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
     match first.kind {
         KIND_CHANGES => {
             let raw: Vec<Vec<u8>> = postcard::from_bytes(&first.payload).map_err(bad)?;
-            let changes = raw
-                .into_iter()
-                .map(Change::from_bytes)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(bad)?;
+            let changes = guarded(|| {
+                raw.into_iter()
+                    .map(Change::from_bytes)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(bad)
+            })?;
             Ok((Arrived::Changes(changes), received))
         }
         KIND_DOC_BEGIN => {
@@ -563,11 +575,13 @@ where
             KIND_IDLE if ours.is_none() => break,
             KIND_IDLE => {}
             KIND_MESSAGE => {
-                let msg = Message::decode(&frame.payload).map_err(bad)?;
-                doc.automerge()
-                    .sync()
-                    .receive_sync_message(&mut state, msg)
-                    .map_err(bad)?;
+                guarded(|| {
+                    let msg = Message::decode(&frame.payload).map_err(bad)?;
+                    doc.automerge()
+                        .sync()
+                        .receive_sync_message(&mut state, msg)
+                        .map_err(bad)
+                })?;
             }
             other => return Err(SessionError::BadKind(other)),
         }
