@@ -34,6 +34,8 @@ soak:
     DUO_TEST_CORRUPTIONS=1000 cargo test --test e2e corruption -- --nocapture
     cargo test --test e2e diskfull -- --nocapture
     DUO_TEST_PRIVATE_NOTES=1000 cargo test --test e2e privacy -- --nocapture
+    just soak-hostile
+    just fuzz 300
 
 # Two syncing devices cut off from each other for 60 s (root; prints convergence times)
 soak-partition:
@@ -42,3 +44,26 @@ soak-partition:
 # Install duo into ~/.cargo/bin
 install:
     cargo install --path . --locked
+
+# Suites 4-6 at soak counts: a malicious paired peer and 1,000 strangers, 10,000 wrong
+# codes, replayed transcripts, 100 machines in the middle, 100 ms delay (root for e2e)
+soak-hostile:
+    DUO_TEST_STRANGERS=1000 DUO_TEST_STREAMS=5000 cargo test -p duo-sync --test hostile -- --nocapture
+    DUO_TEST_WRONG_CODES=10000 DUO_TEST_REPLAYS=1000 cargo test -p duo-sync --test pairing_attacks -- --nocapture
+    DUO_TEST_MITM_RUNS=100 cargo test --test e2e mitm -- --nocapture
+    cargo test --test e2e delay -- --nocapture
+
+# Fuzz every decoder of outside bytes for `secs` seconds each (needs nightly and
+# `cargo install cargo-fuzz`; skipped without them). New inputs land in fuzz/corpus, which
+# the stable test crates/sync/tests/fuzz_replay.rs replays on every CI run.
+fuzz secs="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! rustup toolchain list 2>/dev/null | grep -q nightly || ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "skipping fuzzing: needs a nightly toolchain and cargo-fuzz"; exit 0
+    fi
+    cd fuzz
+    for t in $(cargo +nightly fuzz list); do
+        mkdir -p corpus/$t
+        cargo +nightly fuzz run -s none $t corpus/$t -- -max_total_time={{secs}} -max_len=65536 -rss_limit_mb=2048
+    done

@@ -5,6 +5,11 @@
 //! (aloud, in person, on a call) catch it. The words are bound to both endpoint ids and to
 //! the connection's keying material, and each side commits to its PAKE message before
 //! seeing the other's, so the middle cannot steer the two sets of words to match.
+//! `DUO_TEST_MITM_RUNS` sets the number of runs (default 3).
+//!
+//! Also here: a middle that does NOT know the code, on a real three-host line of network
+//! namespaces (it gets nobody in, and a middle that only relays packets changes nothing),
+//! and the code staying out of every log at any verbosity.
 
 use crate::harness::{Device, finish_invite, start_invite, words};
 use duo_sync::device::{Online, Ticket};
@@ -13,7 +18,12 @@ use std::sync::Mutex;
 
 #[test]
 fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
-    for run in 0..3 {
+    let runs: usize = std::env::var("DUO_TEST_MITM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut differ = 0;
+    for run in 0..runs {
         let alice = Device::new("Alice");
         let bob = Device::new("Bob");
         let (alice_invite, alice_ticket) = start_invite(&alice, &[]);
@@ -91,5 +101,174 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
         assert_eq!(on_bob, middle_with_bob, "Bob's screen shows his pairing's words");
         assert_ne!(on_alice, on_bob, "run {run}: the two screens must differ");
         eprintln!("run {run}: Alice saw '{on_alice}', Bob saw '{on_bob}'");
+        differ += 1;
+    }
+    eprintln!("middle that knows the code: the words differed in {differ} of {runs} runs");
+}
+
+/// A guess at `code`: its public nameplate, other words.
+fn guess(code: &duo_sync::code::Code) -> duo_sync::code::Code {
+    loop {
+        let g = duo_sync::code::Code::generate();
+        let g: duo_sync::code::Code = format!("{}-{}", code.nameplate(), g.reveal().split_once('-').unwrap().1)
+            .parse()
+            .unwrap();
+        if g != *code {
+            return g;
+        }
+    }
+}
+
+/// Alice in one namespace, Bob in another, the middle in a third that routes between
+/// them. The middle does not know the code: it knows what is public (Alice's endpoint id
+/// and addresses, the nameplate) and steers Bob to itself (a forged ticket: its own id and
+/// address, with the code Bob was told). It must guess the words on both sides: both
+/// pairings fail as a wrong code, nobody is recorded anywhere, and both codes are used up.
+/// Then the middle only relays packets: Alice and Bob pair through it, with the same words.
+#[test]
+fn a_middle_without_the_code_gets_nobody_in_three_namespaces() {
+    use crate::netlab::{LINE_A, LINE_B, LINE_M_B, Line, in_netns};
+    let Some(line) = Line::new("mitm") else { return };
+    let device_in = |ns: &crate::netlab::Netns, addr: &str, name: &str| {
+        let mut d = Device::blank();
+        d.netns = Some(ns.name.clone());
+        d.env = vec![("DUO_BIND".into(), format!("{addr}:0"))];
+        d.run(&["init", "--name", name, "--label", "laptop"]).ok();
+        d
+    };
+    let alice = device_in(&line.a, LINE_A, "Alice");
+    let bob = device_in(&line.b, LINE_B, "Bob");
+    let (alice_invite, alice_ticket) = start_invite(&alice, &[]);
+    let alice_ticket: Ticket = alice_ticket.parse().unwrap();
+    let told = alice_ticket.code.clone(); // what Alice tells Bob, out of band
+    // What the middle sees: public parts only.
+    let alice_addr = alice_ticket.addr();
+    let guessed = guess(&told);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (middle_with_alice, middle_with_bob, bob_run) = in_netns(&line.m, || {
+        let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
+        let as_alice = Home::new(dir.path().join("as-alice"))
+            .init("Alice", "laptop", 1)
+            .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let here = duo_sync::device::NetOptions {
+            bind: Some(format!("{LINE_M_B}:0").parse().unwrap()),
+            relays: duo_sync::relay::Relays::disabled(),
+        };
+        let (to_alice, to_bob) = rt.block_on(async {
+            (
+                Online::bind(&as_bob, &here, false).await.unwrap(),
+                Online::bind(&as_alice, &here, true).await.unwrap(),
+            )
+        });
+        let forged = Ticket {
+            id: to_bob.endpoint.id(),
+            addrs: to_bob.addrs(),
+            relay: None,
+            code: told.clone(),
+        }
+        .reveal();
+        std::thread::scope(|s| {
+            let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{forged}\n")));
+            let (with_alice, with_bob) = rt.block_on(async {
+                tokio::join!(
+                    invite::join(&to_alice.endpoint, &mut as_bob, alice_addr.clone(), &guessed, |_, _| {
+                        true
+                    }),
+                    invite::invite(&to_bob.endpoint, &as_alice, &guessed, false, |_, _| true)
+                )
+            });
+            let members = |o: &duo_sync::Opened| o.space.read().unwrap().view.devices.len();
+            assert_eq!(
+                (members(&as_bob), members(&as_alice)),
+                (1, 1),
+                "the middle recorded nobody"
+            );
+            (with_alice, with_bob, bob_join.join().unwrap())
+        })
+    });
+    let alice_run = finish_invite(alice_invite);
+    eprintln!("middle with Alice: {middle_with_alice:?}; with Bob: {middle_with_bob:?}");
+    eprintln!("alice: {}", alice_run.stderr.trim_end().replace('\n', " | "));
+    eprintln!("bob: {}", bob_run.stderr.trim_end().replace('\n', " | "));
+    assert!(matches!(middle_with_alice, Err(duo_sync::SyncError::WrongCode)));
+    assert!(matches!(middle_with_bob, Err(duo_sync::SyncError::WrongCode)));
+    assert_ne!(alice_run.code, 0, "Alice's pairing failed");
+    assert_ne!(bob_run.code, 0, "Bob's pairing failed");
+    assert!(alice_run.stderr.contains("did not match"), "{}", alice_run.stderr);
+    assert!(bob_run.stderr.contains("did not match"), "{}", bob_run.stderr);
+    for d in [&alice, &bob] {
+        let status = d.run(&["status", "--json"]).json();
+        assert_eq!(status["devices"], 1, "nobody was recorded: {status}");
+        assert_eq!(status["people"].as_array().map(Vec::len), Some(1), "{status}");
+    }
+    // The middle now only forwards packets: the pairing goes through it, end to end.
+    let alice2 = device_in(&line.a, LINE_A, "Alice");
+    let bob2 = device_in(&line.b, LINE_B, "Bob");
+    let (invited, joined) = crate::harness::pair_by_ticket(&alice2, &bob2, &[]);
+    assert_eq!(words(&invited.stderr), words(&joined.stderr));
+}
+
+/// The code (and the ticket that carries it) never appears in what either side prints
+/// on stderr, whatever logging is asked for, in a pairing that works and in one that fails
+/// (errors never echo the code), and never in either device's files. The ticket is read
+/// from stdin, never from argv.
+#[test]
+fn the_code_never_appears_in_logs_at_any_verbosity() {
+    let loud = [
+        ("RUST_LOG", "trace"),
+        ("RUST_BACKTRACE", "full"),
+        ("DUO_LOG", "trace"),
+        ("RUST_LIB_BACKTRACE", "1"),
+    ];
+    for wrong in [false, true] {
+        let mut alice = Device::new("Alice");
+        let mut bob = Device::new("Bob");
+        for d in [&mut alice, &mut bob] {
+            d.env = loud.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        }
+        let (child, ticket) = start_invite(&alice, &[]);
+        let (head, code) = ticket.split_once('#').unwrap();
+        let typed = if wrong {
+            let c: duo_sync::code::Code = code.parse().unwrap();
+            format!("{head}#{}", guess(&c).reveal())
+        } else {
+            ticket.clone()
+        };
+        let joined = bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{typed}\n"));
+        let invited = finish_invite(child);
+        assert_eq!(joined.code == 0, !wrong, "{}", joined.stderr);
+        assert_eq!(invited.code == 0, !wrong, "{}", invited.stderr);
+        let typed_code = typed.split_once('#').unwrap().1.to_string();
+        // The code as typed, and its secret words in a row (with dashes or spaces).
+        let mut secrets = Vec::new();
+        for c in [code, typed_code.as_str()] {
+            let w = c.split_once('-').unwrap().1;
+            secrets.extend([c.to_string(), w.to_string(), w.replace('-', " ")]);
+        }
+        for (who, text) in [
+            ("inviter stderr", &invited.stderr),
+            ("joiner stderr", &joined.stderr),
+            ("joiner stdout", &joined.stdout),
+        ] {
+            assert!(!text.contains(head), "{who} shows the ticket:\n{text}");
+            for secret in &secrets {
+                assert!(!text.contains(secret.as_str()), "{who} shows the code:\n{text}");
+            }
+        }
+        for d in [&alice, &bob] {
+            assert_eq!(
+                crate::harness::any_file_contains(&d.home(), code),
+                None,
+                "the code is on disk"
+            );
+        }
+        eprintln!(
+            "{} pairing with RUST_LOG=trace: {} + {} bytes of stderr, no code word in either",
+            if wrong { "a failed" } else { "a working" },
+            invited.stderr.len(),
+            joined.stderr.len()
+        );
     }
 }

@@ -256,3 +256,210 @@ impl Link {
         }
     }
 }
+
+/// Three hosts in a line, each its own namespace: `a` (10.78.1.1) – `m` – `b`
+/// (10.78.2.2). `m` has an address on each link (10.78.1.2, 10.78.2.1) and forwards
+/// between them, so `a` and `b` reach each other only through `m`: a machine in the
+/// middle that can relay, drop or answer every packet.
+pub struct Line {
+    pub a: Netns,
+    pub m: Netns,
+    pub b: Netns,
+}
+
+pub const LINE_A: &str = "10.78.1.1";
+pub const LINE_M_A: &str = "10.78.1.2";
+pub const LINE_M_B: &str = "10.78.2.1";
+pub const LINE_B: &str = "10.78.2.2";
+
+impl Line {
+    /// `None` (with a printed reason) without root or iproute2, outside CI.
+    pub fn new(tag: &str) -> Option<Line> {
+        if !can_use_namespaces(&["ip"]) {
+            return None;
+        }
+        let a = Netns::new(&format!("{tag}a"))?;
+        let m = Netns::new(&format!("{tag}m"))?;
+        let b = Netns::new(&format!("{tag}b"))?;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let stem = format!("dl{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let [a_if, ma_if, mb_if, b_if] = ["a", "p", "q", "b"].map(|s| format!("{stem}{s}"));
+        assert!(a_if.len() <= 15, "{a_if}");
+        ip(&[
+            "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &ma_if, "netns", &m.name,
+        ]);
+        ip(&[
+            "link", "add", &b_if, "netns", &b.name, "type", "veth", "peer", "name", &mb_if, "netns", &m.name,
+        ]);
+        for (ns, ifname, addr) in [
+            (&a, &a_if, LINE_A),
+            (&m, &ma_if, LINE_M_A),
+            (&m, &mb_if, LINE_M_B),
+            (&b, &b_if, LINE_B),
+        ] {
+            ip(&["-n", &ns.name, "addr", "add", &format!("{addr}/24"), "dev", ifname]);
+            ip(&["-n", &ns.name, "link", "set", ifname, "up"]);
+        }
+        ip(&["-n", &a.name, "route", "add", "default", "via", LINE_M_A]);
+        ip(&["-n", &b.name, "route", "add", "default", "via", LINE_M_B]);
+        // The namespace's own /proc/sys (no dependency on procps' sysctl).
+        let st = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &m.name,
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            ])
+            .status()
+            .expect("run sh");
+        assert!(st.success(), "ip forwarding in the middle");
+        Some(Line { a, m, b })
+    }
+}
+
+/// Run `f` on a thread that lives inside namespace `ns` (sockets it opens are there).
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsRawFd;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(format!("/run/netns/{}", ns.name)).expect("open the namespace");
+            // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the thread in the namespace")
+    })
+}
+
+/// Holds every packet a namespace sends on an interface for a fixed time, then lets it
+/// go: an iptables NFQUEUE rule hands each packet to a thread inside the namespace (netns
+/// has no `tc netem` and nft has no `queue` here; see /work/shared/netns-faults.md).
+/// Dropping it stops the threads and removes the rules, also when a test fails.
+pub struct Delayer {
+    /// Packets held and let go so far (both sides).
+    pub packets: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    rules: Vec<(String, String)>,
+}
+
+/// The queue number (per namespace, so one number serves every test run).
+const QUEUE: u16 = 7;
+
+impl Link {
+    /// Delay every packet either side sends to the other by `delay` (so a round trip takes
+    /// twice that). `None` (with a printed reason) without iptables, outside CI.
+    pub fn delay(&self, delay: std::time::Duration) -> Option<Delayer> {
+        if !have_tool("iptables") {
+            unavailable("iptables is not installed (apt-get install iptables)");
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut d = Delayer {
+            packets: Default::default(),
+            stop: stop.clone(),
+            threads: Vec::new(),
+            rules: Vec::new(),
+        };
+        for (ns, ifname) in self.sides() {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (path, stop, n) = (format!("/run/netns/{}", ns.name), stop.clone(), d.packets.clone());
+            d.threads.push(std::thread::spawn(move || {
+                delay_packets(&path, delay, &stop, &n, ready_tx)
+            }));
+            ready_rx
+                .recv()
+                .expect("the delayer started")
+                .expect("the delayer bound its queue");
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns.name, "iptables", "-A", "OUTPUT", "-o", ifname])
+                .args(["-j", "NFQUEUE", "--queue-num", &QUEUE.to_string()])
+                .output()
+                .expect("run iptables");
+            assert!(
+                out.status.success(),
+                "iptables: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            d.rules.push((ns.name.clone(), ifname.to_string()));
+        }
+        Some(d)
+    }
+}
+
+/// The delayer's thread: enter the namespace, bind the queue, and accept each packet once
+/// it has waited `delay` (in arrival order, so nothing is reordered).
+fn delay_packets(
+    netns: &str,
+    delay: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    packets: &std::sync::atomic::AtomicU64,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    use std::os::fd::AsRawFd;
+    use std::time::Instant;
+    let setup = || -> Result<nfq::Queue, String> {
+        let file = std::fs::File::open(netns).map_err(|e| e.to_string())?;
+        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        let mut q = nfq::Queue::open().map_err(|e| e.to_string())?;
+        q.bind(QUEUE).map_err(|e| e.to_string())?;
+        q.set_fail_open(QUEUE, false).map_err(|e| e.to_string())?;
+        q.set_nonblocking(true);
+        Ok(q)
+    };
+    let mut q = match setup() {
+        Ok(q) => {
+            let _ = ready.send(Ok(()));
+            q
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut held: std::collections::VecDeque<(Instant, nfq::Message)> = std::collections::VecDeque::new();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        while let Some((due, _)) = held.front() {
+            if *due > Instant::now() && !stopping {
+                break;
+            }
+            let (_, mut msg) = held.pop_front().expect("a held packet");
+            msg.set_verdict(nfq::Verdict::Accept);
+            let _ = q.verdict(msg);
+            packets.fetch_add(1, Ordering::Relaxed);
+        }
+        if stopping {
+            return;
+        }
+        match q.recv() {
+            Ok(msg) => held.push_back((Instant::now() + delay, msg)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+impl Drop for Delayer {
+    fn drop(&mut self) {
+        for (ns, ifname) in &self.rules {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "iptables", "-D", "OUTPUT", "-o", ifname])
+                .args(["-j", "NFQUEUE", "--queue-num", &QUEUE.to_string()])
+                .status();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -71,6 +71,17 @@ fn str_of(v: &Value<'_>) -> Option<String> {
     }
 }
 
+/// Run automerge on bytes from outside. Automerge can panic on crafted or damaged input
+/// (fuzzing found one loading a document); a panic becomes an error, as for any other bytes
+/// that are not a document.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(JournalError::Document(
+            "automerge could not read it (it panicked)".into(),
+        ))
+    })
+}
+
 impl SpaceDoc {
     /// An empty document with a fresh random actor id. Every process gets its own actor:
     /// two live processes sharing one would corrupt merges.
@@ -90,7 +101,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
-        self.doc.load_incremental(bytes).map_err(am)?;
+        guarded(|| self.doc.load_incremental(bytes).map_err(am))?;
         Ok(())
     }
 
@@ -102,10 +113,10 @@ impl SpaceDoc {
             return Err(JournalError::Document("empty chunk".into()));
         }
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-        match automerge::Automerge::load_with_options(bytes, options) {
+        guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
             Err(e) => Err(am(e)),
-        }
+        })
     }
 
     /// Load a whole document from outside (a peer) in one pass, strictly: a chunk that
@@ -115,7 +126,7 @@ impl SpaceDoc {
             return Err(JournalError::Document("empty document".into()));
         }
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-        let doc = AutoCommit::load_with_options(bytes, options).map_err(am)?;
+        let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         Ok(SpaceDoc { doc })
     }
 

@@ -21,6 +21,8 @@
 
 mod boundaries;
 mod doc;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hints;
 pub mod import;
 mod listening;

@@ -69,7 +69,9 @@ fn live_check(o: &Opened) -> net::LiveCheck {
     let trust_file = o.home.root().join("local/members.age");
     let cache: std::sync::Mutex<Option<(String, std::collections::HashSet<String>)>> = Default::default();
     Arc::new(move |id| {
-        let trust_stamp = std::fs::metadata(&trust_file).ok().map(|m| (m.len(), m.modified().ok()));
+        let trust_stamp = std::fs::metadata(&trust_file)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
         let stamp = format!("{}|{trust_stamp:?}", space.storage_fingerprint().ok()?);
         let mut cached = cache.lock().ok()?;
         if cached.as_ref().is_none_or(|(s, _)| *s != stamp) {

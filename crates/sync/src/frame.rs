@@ -62,16 +62,21 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<F
     if len > max {
         return Err(FrameError::TooLarge { len: len as u64, max });
     }
-    let mut payload = vec![0u8; len];
-    match r.read_exact(&mut payload).await {
-        Ok(_) => Ok(Frame {
-            kind: header[1],
-            payload,
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Closed),
-        Err(e) => Err(e.into()),
+    // Memory grows with the bytes that actually arrive, not with what the header claims:
+    // a peer that announces a large frame and sends little costs little.
+    let mut payload = Vec::with_capacity(len.min(INITIAL));
+    let got = r.take(len as u64).read_to_end(&mut payload).await?;
+    if got < len {
+        return Err(FrameError::Closed);
     }
+    Ok(Frame {
+        kind: header[1],
+        payload,
+    })
 }
+
+/// Capacity reserved for a frame's payload before its bytes arrive.
+const INITIAL: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

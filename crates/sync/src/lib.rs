@@ -15,6 +15,8 @@ pub mod bundle;
 pub mod code;
 pub mod device;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handoff;
 mod home;
 pub mod invite;

@@ -28,6 +28,13 @@ pub const SYNC_ALPN: &[u8] = b"duo/sync/2";
 /// QUIC close code for a peer that is not a device of this space.
 pub const NOT_PAIRED: u32 = 403;
 
+/// QUIC close code for a connection refused because [`MAX_SESSIONS`] sessions are running.
+pub const BUSY: u32 = 429;
+
+/// Most sync sessions a service runs at once (each holds a copy of the journal in memory);
+/// connections beyond it are closed with [`BUSY`] before any byte is read.
+pub const MAX_SESSIONS: usize = 4;
+
 /// The endpoint ids allowed to connect: the current, unrevoked devices of the space.
 #[derive(Clone, Default)]
 pub struct Members(Arc<RwLock<HashSet<EndpointId>>>, Arc<RwLock<Option<LiveCheck>>>);
@@ -371,6 +378,7 @@ async fn sync_stream(
     peer: &EndpointId,
     options: SyncOptions<'_>,
     side: Side,
+    limits: Limits,
     send: &mut iroh::endpoint::SendStream,
     recv: &mut iroh::endpoint::RecvStream,
 ) -> Result<Report, SyncError> {
@@ -386,15 +394,7 @@ async fn sync_stream(
     let before_entries = doc.entry_ids().len();
     let heads = doc.heads();
     let shared = options.states.and_then(|s| s.load(peer));
-    let outcome = session::run(
-        &mut doc,
-        shared.as_deref(),
-        recv,
-        send,
-        Limits::default(),
-        options.progress,
-    )
-    .await;
+    let outcome = session::run(&mut doc, shared.as_deref(), recv, send, limits, options.progress).await;
     let mut outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -472,6 +472,11 @@ pub struct SyncService {
     states: Option<SyncStates>,
     replica: Option<Replica>,
     done: Option<tokio::sync::mpsc::UnboundedSender<(EndpointId, Result<Report, String>)>>,
+    limits: Limits,
+    sessions: Arc<tokio::sync::Semaphore>,
+    busy: Arc<std::sync::atomic::AtomicU64>,
+    /// Sessions running now, and the most that ever ran at once.
+    running: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
 }
 
 impl std::fmt::Debug for SyncService {
@@ -487,7 +492,27 @@ impl SyncService {
             states: None,
             replica: None,
             done: None,
+            limits: Limits::default(),
+            sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
+            busy: Arc::default(),
+            running: Arc::default(),
         }
+    }
+
+    /// Bounds on what a peer can make this service do (tests shorten the deadlines).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How many connections were refused with [`BUSY`] so far.
+    pub fn refused_busy(&self) -> u64 {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most sessions that ran at once so far (at most [`MAX_SESSIONS`]).
+    pub fn most_at_once(&self) -> usize {
+        self.running.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Keep per-peer sync states (see [`SyncStates`]).
@@ -515,6 +540,15 @@ impl SyncService {
 impl ProtocolHandler for SyncService {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let peer = conn.remote_id();
+        // Bounded concurrency: a peer that opens connection after connection gets at most
+        // MAX_SESSIONS sessions (and copies of the journal); the rest are refused at once.
+        let Ok(_permit) = self.sessions.clone().try_acquire_owned() else {
+            self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conn.close(VarInt::from_u32(BUSY), b"busy");
+            return Ok(());
+        };
+        let now = self.running.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.running.1.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
         let result: Result<Report, SyncError> = async {
             let (mut send, mut recv) = conn.accept_bi().await.map_err(net)?;
             let options = SyncOptions {
@@ -522,12 +556,22 @@ impl ProtocolHandler for SyncService {
                 progress: None,
                 replica: self.replica.as_ref(),
             };
-            let report = sync_stream(&self.journal, &peer, options, Side::Service, &mut send, &mut recv).await;
+            let report = sync_stream(
+                &self.journal,
+                &peer,
+                options,
+                Side::Service,
+                self.limits,
+                &mut send,
+                &mut recv,
+            )
+            .await;
             // The dialer closes once both sides have read everything; wait for it, bounded.
             let _ = tokio::time::timeout(WIND_DOWN, conn.closed()).await;
             report
         }
         .await;
+        self.running.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(tx) = &self.done {
             let _ = tx.send((peer, result.as_ref().map(Clone::clone).map_err(|e| e.to_string())));
         }
@@ -546,7 +590,16 @@ pub async fn sync_with(
     let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
     let result = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
-        sync_stream(journal, &id, options, Side::Dialer, &mut send, &mut recv).await
+        sync_stream(
+            journal,
+            &id,
+            options,
+            Side::Dialer,
+            Limits::default(),
+            &mut send,
+            &mut recv,
+        )
+        .await
     }
     .await;
     // A refusal shows up as a failed stream; the close reason says why.
@@ -555,6 +608,14 @@ pub async fn sync_with(
         && close.error_code == VarInt::from_u32(NOT_PAIRED)
     {
         return Err(SyncError::NotPaired);
+    }
+    if result.is_err()
+        && let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason()
+        && close.error_code == VarInt::from_u32(BUSY)
+    {
+        return Err(SyncError::Net(
+            "the other device is busy with other syncs; try again in a moment".into(),
+        ));
     }
     conn.close(VarInt::from_u32(0), b"done");
     result

@@ -61,6 +61,9 @@ pub struct Limits {
     pub max_document: u64,
     /// Deadline for each read.
     pub read_timeout: Duration,
+    /// Deadline for the whole session: a peer that trickles many small frames, each in
+    /// time, is still cut off here.
+    pub deadline: Duration,
     /// Rounds in a row without new changes or new heads before the session is cut off.
     pub max_idle_rounds: u32,
     /// Hard cap on automerge sync rounds.
@@ -73,6 +76,8 @@ impl Default for Limits {
             max_frame: 64 << 20,
             max_document: 1 << 30,
             read_timeout: Duration::from_secs(20),
+            // A whole first sync of a large journal over a slow link fits easily.
+            deadline: Duration::from_secs(600),
             max_idle_rounds: 8,
             max_rounds: 256,
         }
@@ -110,6 +115,8 @@ pub enum SessionError {
     Frame(#[from] FrameError),
     #[error("the peer did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("the session did not finish within {0:?}; it was cut off")]
+    Deadline(Duration),
     #[error("the peer sent something that is not a valid duo sync message: {0}")]
     BadMessage(String),
     #[error("the peer sent an unexpected frame kind {0}")]
@@ -122,6 +129,15 @@ pub enum SessionError {
 
 fn bad(e: impl std::fmt::Display) -> SessionError {
     SessionError::BadMessage(e.to_string())
+}
+
+/// Run automerge on bytes from the peer. Automerge can panic on crafted input (fuzzing
+/// found one in `apply_changes`); a panic here becomes an error that ends the session.
+/// The document may be half-changed then, which is why callers work on a copy and keep it
+/// only when the session completed.
+fn guarded<T>(f: impl FnOnce() -> Result<T, SessionError>) -> Result<T, SessionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(bad("automerge could not process the peer's data (it panicked)")))
 }
 
 /// The first message each way. Heads are sent relative to the heads this side believes
@@ -175,8 +191,26 @@ enum Arrived {
 
 /// Run one session on `doc` with the peer at the other end of `r`/`w`. `shared` is what
 /// this device last shared with this peer ([`Outcome::shared_heads`] of the last session
-/// that completed), if anything. Nothing here touches the disk.
+/// that completed), if anything. Nothing here touches the disk. The whole session ends
+/// by [`Limits::deadline`].
 pub async fn run<R, W>(
+    doc: &mut SpaceDoc,
+    shared: Option<&[ChangeHash]>,
+    r: &mut R,
+    w: &mut W,
+    limits: Limits,
+    progress: Option<Progress<'_>>,
+) -> Result<Outcome, SessionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tokio::time::timeout(limits.deadline, run_until_done(doc, shared, r, w, limits, progress))
+        .await
+        .map_err(|_| SessionError::Deadline(limits.deadline))?
+}
+
+async fn run_until_done<R, W>(
     doc: &mut SpaceDoc,
     shared: Option<&[ChangeHash]>,
     r: &mut R,
@@ -239,9 +273,9 @@ where
         out.bytes_received += received;
         out.whole_document = matches!(plan, CatchUp::Document(_)) || matches!(arrived, Arrived::Document(_));
         match arrived {
-            Arrived::Changes(changes) => doc.automerge().apply_changes(changes).map_err(bad)?,
+            Arrived::Changes(changes) => guarded(|| doc.automerge().apply_changes(changes).map_err(bad))?,
             Arrived::Document(bytes) => {
-                merge_document(doc, &bytes)?;
+                guarded(|| merge_document(doc, &bytes))?;
                 out.document = Some(bytes);
             }
         }
@@ -403,12 +437,14 @@ fn catch_up(
 }
 
 fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
-    let changes = raw
-        .into_iter()
-        .map(Change::from_bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bad)?;
-    doc.automerge().apply_changes(changes).map_err(bad)
+    guarded(|| {
+        let changes = raw
+            .into_iter()
+            .map(Change::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        doc.automerge().apply_changes(changes).map_err(bad)
+    })
 }
 
 /// Merge a whole document from the peer: the smaller side is merged into the larger.
@@ -460,11 +496,12 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
     match first.kind {
         KIND_CHANGES => {
             let raw: Vec<Vec<u8>> = postcard::from_bytes(&first.payload).map_err(bad)?;
-            let changes = raw
-                .into_iter()
-                .map(Change::from_bytes)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(bad)?;
+            let changes = guarded(|| {
+                raw.into_iter()
+                    .map(Change::from_bytes)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(bad)
+            })?;
             Ok((Arrived::Changes(changes), received))
         }
         KIND_DOC_BEGIN => {
@@ -483,6 +520,10 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
                 received += 6 + part.payload.len() as u64;
                 if part.kind != KIND_DOC_PART {
                     return Err(SessionError::BadKind(part.kind));
+                }
+                if part.payload.is_empty() {
+                    // It would make no progress, as often as the peer likes.
+                    return Err(bad("an empty part of a document"));
                 }
                 if bytes.len() as u64 + part.payload.len() as u64 > total {
                     return Err(bad("the document is longer than announced"));
@@ -540,11 +581,13 @@ where
             KIND_IDLE if ours.is_none() => break,
             KIND_IDLE => {}
             KIND_MESSAGE => {
-                let msg = Message::decode(&frame.payload).map_err(bad)?;
-                doc.automerge()
-                    .sync()
-                    .receive_sync_message(&mut state, msg)
-                    .map_err(bad)?;
+                guarded(|| {
+                    let msg = Message::decode(&frame.payload).map_err(bad)?;
+                    doc.automerge()
+                        .sync()
+                        .receive_sync_message(&mut state, msg)
+                        .map_err(bad)
+                })?;
             }
             other => return Err(SessionError::BadKind(other)),
         }

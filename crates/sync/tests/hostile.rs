@@ -1,0 +1,472 @@
+//! A paired-but-malicious peer and crowds of strangers, over real iroh endpoints on
+//! loopback, against the real sync service: oversized frames, garbage, endless rounds that
+//! change nothing, a slow trickle, empty document parts, thousands of streams and
+//! connections, and connections from endpoint ids that are not paired.
+//!
+//! Counts come from env vars with small CI defaults (`just soak-hostile` runs the large
+//! ones): `DUO_TEST_STRANGERS` (default 100), `DUO_TEST_STREAMS` (default 200).
+//! Memory is the process's resident set (`/proc/self/status`); the tests of this file run
+//! one at a time so that one test's memory is not another's. Figures are printed
+//! (`-- --nocapture`) and bounded generously; timings are printed, never asserted.
+
+mod common;
+
+use common::{bodies, device, write};
+use duo_sync::frame::write_frame;
+use duo_sync::net::{self, BUSY, MAX_SESSIONS, Members, NOT_PAIRED, SYNC_ALPN, SyncService};
+use duo_sync::session::Limits;
+use duo_sync::{AgeStore, Opened};
+use iroh::endpoint::{Connection, ConnectionError, VarInt};
+use iroh::protocol::Router;
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+type Reports = UnboundedReceiver<(iroh::EndpointId, Result<net::Report, String>)>;
+
+fn count(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A field of /proc/self/status in KiB (VmRSS: now; VmHWM: the peak so far).
+fn vm(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+/// Short deadlines so that CI does not wait; the production values are larger.
+fn test_limits() -> Limits {
+    Limits {
+        max_frame: 8 << 20,
+        max_document: 64 << 20,
+        read_timeout: Duration::from_secs(2),
+        deadline: Duration::from_secs(4),
+        max_idle_rounds: 8,
+        max_rounds: 256,
+    }
+}
+
+/// Bob, serving his shared space to `allowed` (and nobody else) on loopback.
+struct Bob {
+    _dir: tempfile::TempDir,
+    opened: Opened,
+    addr: EndpointAddr,
+    router: Router,
+    service: SyncService,
+    reports: Reports,
+}
+
+async fn bob(allowed: &[iroh::EndpointId]) -> Bob {
+    let (dir, opened) = device("Bob");
+    write(&opened, "bob's first entry");
+    write(&opened, "bob's second entry");
+    let members = Members::from_ids(
+        allowed
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    );
+    let ep = net::endpoint(
+        opened.secret.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        members,
+        vec![SYNC_ALPN.to_vec()],
+    )
+    .await
+    .unwrap();
+    let addr = EndpointAddr::new(ep.id()).with_ip_addr(ep.bound_sockets()[0]);
+    let journal = Arc::new(duo_journal::Journal::<AgeStore>::new(opened.space.storage().clone()));
+    let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    let service = SyncService::new(journal).with_reports(tx).with_limits(test_limits());
+    let router = Router::builder(ep).accept(SYNC_ALPN, service.clone()).spawn();
+    Bob {
+        _dir: dir,
+        opened,
+        addr,
+        router,
+        service,
+        reports,
+    }
+}
+
+impl Bob {
+    /// What Bob's journal holds, to compare before and after an attack.
+    fn state(&self) -> (Vec<String>, Vec<automerge::ChangeHash>) {
+        (bodies(&self.opened), self.opened.space.load().unwrap().heads())
+    }
+
+    /// The result of the next session Bob served (waiting at most `within`).
+    async fn next(&mut self, within: Duration) -> Result<net::Report, String> {
+        tokio::time::timeout(within, self.reports.recv())
+            .await
+            .expect("bob's session ended in time")
+            .expect("bob reports")
+            .1
+    }
+}
+
+async fn client(secret: SecretKey) -> Endpoint {
+    net::endpoint(secret, "127.0.0.1:0".parse().unwrap(), Members::default(), vec![])
+        .await
+        .unwrap()
+}
+
+/// Mallory: a paired device that does not follow the protocol, and Bob, who lets her in.
+async fn mallory_and_bob() -> (Endpoint, Bob) {
+    let secret = SecretKey::generate();
+    let bob = bob(&[secret.public()]).await;
+    (client(secret).await, bob)
+}
+
+/// Mallory connects and opens the sync stream.
+async fn open(ep: &Endpoint, bob: &Bob) -> (Connection, iroh::endpoint::SendStream, iroh::endpoint::RecvStream) {
+    let conn = ep.connect(bob.addr.clone(), SYNC_ALPN).await.unwrap();
+    let (send, recv) = conn.open_bi().await.unwrap();
+    (conn, send, recv)
+}
+
+/// A hello (postcard, as `session.rs` encodes it) announcing a head Bob does not know.
+fn hello() -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Hello {
+        base: [u8; 8],
+        heads: Vec<[u8; 32]>,
+        kept: Vec<u32>,
+        sample: Vec<[u8; 32]>,
+        changes: Vec<Vec<u8>>,
+    }
+    postcard::to_allocvec(&Hello {
+        base: [0; 8],
+        heads: vec![[7u8; 32]],
+        kept: vec![],
+        sample: vec![[9u8; 32]],
+        changes: vec![],
+    })
+    .unwrap()
+}
+
+/// Bob's memory (KiB) now and at its peak, to print beside the figures.
+fn memory() -> (u64, u64) {
+    (vm("VmRSS"), vm("VmHWM"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused_before_allocation() {
+    let _serial = SERIAL.lock().await;
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let (_, hwm0) = memory();
+    // 1. A frame that claims 4 GiB: refused on its header.
+    let (_c, mut send, _r) = open(&ep, &bob).await;
+    send.write_all(&[1, 3, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    let err = bob.next(Duration::from_secs(20)).await.unwrap_err();
+    assert!(err.contains("limit"), "{err}");
+    // 2. Frames that claim just under the cap and then send nothing, on MAX_SESSIONS
+    //    connections at once: no memory is reserved for bytes that never come.
+    let mut held = Vec::new();
+    for _ in 0..MAX_SESSIONS {
+        let (c, mut send, r) = open(&ep, &bob).await;
+        let len = (test_limits().max_frame as u32).to_be_bytes();
+        send.write_all(&[1, 3, len[0], len[1], len[2], len[3], 0])
+            .await
+            .unwrap();
+        held.push((c, send, r));
+    }
+    for _ in 0..MAX_SESSIONS {
+        let err = bob.next(Duration::from_secs(20)).await.unwrap_err();
+        assert!(err.contains("did not answer"), "{err}");
+    }
+    let (_, hwm1) = memory();
+    let grew = hwm1.saturating_sub(hwm0);
+    eprintln!(
+        "oversized: peak memory grew {grew} KiB while {MAX_SESSIONS} sessions each were told of a {} MiB frame",
+        test_limits().max_frame >> 20
+    );
+    assert!(
+        grew < (test_limits().max_frame as u64 >> 10),
+        "peak memory grew {grew} KiB: less than one announced frame may be reserved in all"
+    );
+    assert_eq!(bob.state(), before, "nothing changed");
+    drop(held);
+    bob.router.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_ends_the_session_and_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rounds = 0;
+    for len in [1usize, 6, 7, 64, 4096, 100_000] {
+        let mut garbage = Vec::with_capacity(len);
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            garbage.push(seed as u8);
+        }
+        // Half the time with a valid frame header, so the payload is what gets decoded.
+        if len > 6 && len % 2 == 0 {
+            garbage[0] = 1;
+            garbage[1] = 3;
+            garbage[2..6].copy_from_slice(&((len - 6) as u32).to_be_bytes());
+        }
+        let (_c, mut send, _r) = open(&ep, &bob).await;
+        send.write_all(&garbage).await.unwrap();
+        let _ = send.finish();
+        let err = bob.next(Duration::from_secs(20)).await.unwrap_err();
+        eprintln!("garbage of {len} bytes: {err}");
+        rounds += 1;
+    }
+    assert_eq!(rounds, 6);
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_rounds_that_change_nothing_are_cut_off() {
+    use automerge::sync::SyncDoc;
+    let _serial = SERIAL.lock().await;
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let useless = duo_journal::SpaceDoc::new()
+        .automerge()
+        .sync()
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .unwrap()
+        .encode();
+    let (_c, mut send, mut recv) = open(&ep, &bob).await;
+    let start = Instant::now();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let pump = tokio::spawn(async move {
+        write_frame(&mut send, 3, &hello()).await?;
+        write_frame(&mut send, 4, &postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap()).await?;
+        loop {
+            write_frame(&mut send, 1, &useless).await?;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), duo_sync::frame::FrameError>(())
+    });
+    let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
+    let err = bob.next(Duration::from_secs(30)).await.unwrap_err();
+    eprintln!(
+        "no-progress rounds: cut off after {:?} ({} useless messages sent): {err}",
+        start.elapsed(),
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(err.contains("no progress"), "{err}");
+    pump.abort();
+    drain.abort();
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// A peer that announces a document and sends it one byte at a time, each part in time
+/// for the read deadline: before the session deadline existed this kept a session (and a
+/// copy of the journal) alive for as long as the peer liked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_trickle_is_cut_off_by_the_session_deadline() {
+    let _serial = SERIAL.lock().await;
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let (_c, mut send, mut recv) = open(&ep, &bob).await;
+    let start = Instant::now();
+    let pump = tokio::spawn(async move {
+        write_frame(&mut send, 3, &hello()).await?;
+        write_frame(&mut send, 5, &(1u64 << 20).to_be_bytes()).await?;
+        loop {
+            write_frame(&mut send, 6, b"x").await?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), duo_sync::frame::FrameError>(())
+    });
+    let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
+    let err = bob.next(Duration::from_secs(60)).await.unwrap_err();
+    let took = start.elapsed();
+    eprintln!(
+        "trickle: cut off after {took:?} (session deadline {:?}): {err}",
+        test_limits().deadline
+    );
+    assert!(err.contains("cut off"), "{err}");
+    pump.abort();
+    drain.abort();
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// Empty parts of an announced document made no progress and were accepted for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_document_parts_are_refused() {
+    let _serial = SERIAL.lock().await;
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let (_c, mut send, mut recv) = open(&ep, &bob).await;
+    let pump = tokio::spawn(async move {
+        write_frame(&mut send, 3, &hello()).await?;
+        write_frame(&mut send, 5, &10u64.to_be_bytes()).await?;
+        loop {
+            write_frame(&mut send, 6, b"").await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), duo_sync::frame::FrameError>(())
+    });
+    let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
+    let err = bob.next(Duration::from_secs(60)).await.unwrap_err();
+    assert!(err.contains("empty part"), "{err}");
+    pump.abort();
+    drain.abort();
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// Thousands of streams on one connection, and connection after connection: at most four
+/// streams are open at once (QUIC's stream limit), at most MAX_SESSIONS sessions run, the
+/// rest are refused as busy, memory stays bounded, and sessions run again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_streams_and_connections_are_bounded() {
+    let _serial = SERIAL.lock().await;
+    let streams = count("DUO_TEST_STREAMS", 200);
+    let (ep, mut bob) = mallory_and_bob().await;
+    let before = bob.state();
+    let (rss0, _) = memory();
+    let start = Instant::now();
+    // One connection, `streams` attempts to open a stream.
+    let conn = ep.connect(bob.addr.clone(), SYNC_ALPN).await.unwrap();
+    let mut opened = Vec::new();
+    for _ in 0..streams {
+        match tokio::time::timeout(Duration::from_millis(200), conn.open_bi()).await {
+            Ok(Ok((mut s, r))) => {
+                let _ = s.write_all(&[1]).await;
+                opened.push((s, r));
+            }
+            _ => break,
+        }
+    }
+    eprintln!(
+        "streams: {} of {streams} could be opened on one connection",
+        opened.len()
+    );
+    assert!(opened.len() <= 4, "{} streams open at once", opened.len());
+    drop(opened);
+    conn.close(VarInt::from_u32(0), b"");
+    let _ = bob.next(Duration::from_secs(20)).await;
+    // Many connections at once, each opening a stream and holding it silent.
+    let mut conns = Vec::new();
+    let mut refused = 0usize;
+    let attempts = streams / 4;
+    for _ in 0..attempts {
+        let c = ep.connect(bob.addr.clone(), SYNC_ALPN).await.unwrap();
+        // A refused connection may already be closed before its stream opens.
+        let stream = match c.open_bi().await {
+            Ok((mut s, r)) => {
+                let _ = s.write_all(&[1]).await;
+                Some((s, r))
+            }
+            Err(_) => None,
+        };
+        conns.push((c, stream));
+    }
+    for (c, _) in &conns {
+        if let Ok(ConnectionError::ApplicationClosed(close)) =
+            tokio::time::timeout(Duration::from_secs(5), c.closed()).await
+            && close.error_code == VarInt::from_u32(BUSY)
+        {
+            refused += 1;
+        }
+    }
+    let (rss1, _) = memory();
+    drop(conns);
+    // The sessions that got in end on their read deadline; count them.
+    // (read deadline, then at most 3 s of wind-down and 3 s waiting for the close)
+    tokio::time::sleep(test_limits().read_timeout + Duration::from_secs(8)).await;
+    let mut ran = 0usize;
+    while bob.reports.try_recv().is_ok() {
+        ran += 1;
+    }
+    eprintln!(
+        "connections: {attempts} opened one after another and held, {refused} refused as busy (service counted {}), {ran} sessions ran, at most {} at once; {rss0} KiB resident before, {rss1} KiB while held; {:?}",
+        bob.service.refused_busy(),
+        bob.service.most_at_once(),
+        start.elapsed()
+    );
+    assert!(bob.service.most_at_once() <= MAX_SESSIONS, "sessions at once");
+    // The service's count is the authority: at this scale a client may see a stateless
+    // reset instead of the BUSY close (Bob had dropped the connection already).
+    let counted = bob.service.refused_busy() as usize;
+    assert!(refused <= counted, "{refused} seen busy, {counted} counted");
+    assert_eq!(
+        counted + ran,
+        attempts,
+        "every connection either ran a session or was refused"
+    );
+    // Sessions run again.
+    let (_c, mut send, _r) = open(&ep, &bob).await;
+    send.write_all(&[1, 3, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    let err = bob.next(Duration::from_secs(20)).await.unwrap_err();
+    assert!(err.contains("limit"), "a session ran again: {err}");
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// Endpoint ids that are not paired: every connection is refused right after the TLS
+/// handshake with NOT_PAIRED, and the sync handler never runs (no stream is accepted, so
+/// no application byte is read). Memory is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_all_refused_after_the_handshake() {
+    let _serial = SERIAL.lock().await;
+    let n = count("DUO_TEST_STRANGERS", 100);
+    let mut bob = bob(&[]).await;
+    let before = bob.state();
+    let (rss0, _) = memory();
+    let start = Instant::now();
+    let (mut refused, mut reset) = (0usize, 0usize);
+    let mut rss_mid = 0;
+    for i in 0..n {
+        let ep = client(SecretKey::generate()).await;
+        let conn = ep.connect(bob.addr.clone(), SYNC_ALPN).await.unwrap();
+        if let Ok((mut s, _r)) = conn.open_bi().await {
+            let _ = s.write_all(b"let me in").await;
+        }
+        let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+            .await
+            .unwrap();
+        match &reason {
+            ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED) => refused += 1,
+            // Bob had already dropped the refused connection when the stranger's next
+            // packet came: it is answered with a stateless reset (still refused).
+            ConnectionError::Reset => reset += 1,
+            other => eprintln!("stranger {i}: {other:?}"),
+        }
+        ep.close().await;
+        if i == n / 2 {
+            rss_mid = vm("VmRSS");
+        }
+    }
+    let took = start.elapsed();
+    let rss1 = vm("VmRSS");
+    eprintln!(
+        "strangers: {refused} of {n} refused with NOT_PAIRED, {reset} reset after the refusal, in {took:?} ({:?} each); resident {rss0} KiB before, {rss_mid} KiB halfway, {rss1} KiB after (the strangers' endpoints are in this process too)",
+        took / n as u32
+    );
+    assert_eq!(refused + reset, n, "100 % refused");
+    assert!(
+        bob.reports.try_recv().is_err(),
+        "bob's sync handler never ran for a stranger"
+    );
+    assert_eq!(bob.state(), before);
+    bob.router.shutdown().await.unwrap();
+}
