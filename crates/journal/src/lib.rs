@@ -19,6 +19,7 @@
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
 //! ```
 
+pub mod auth;
 mod doc;
 pub mod import;
 mod model;
@@ -26,6 +27,7 @@ mod storage;
 mod store;
 mod view;
 
+pub use auth::Authenticity;
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
 pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status, normalize_tags};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};

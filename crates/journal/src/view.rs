@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 2;
+pub const VIEW_FORMAT: u32 = 3;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";

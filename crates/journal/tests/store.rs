@@ -967,6 +967,7 @@ fn resolve_by_prefix() {
         tags: vec![],
         status: None,
         conflicts: vec![],
+        auth: vec![],
     };
     let ids = [
         "abc10000000000000000000000000000",
