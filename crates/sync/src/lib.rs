@@ -10,11 +10,14 @@
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```
 
+pub mod agent;
+pub mod auth;
 pub mod code;
 pub mod device;
 pub mod frame;
 pub mod handoff;
 mod home;
+pub mod lock;
 pub mod invite;
 pub mod net;
 pub mod pair;
@@ -62,4 +65,14 @@ pub enum SyncError {
     Declined,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
+    #[error("duo is locked — run `duo unlock`")]
+    Locked,
+    #[error("duo is already locked with a passphrase")]
+    AlreadyLocked,
+    #[error("duo has no passphrase")]
+    NotLocked,
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("a passphrase must be at least 8 characters")]
+    WeakPassphrase,
 }
