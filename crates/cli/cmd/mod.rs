@@ -5,11 +5,13 @@ mod doctor;
 mod export;
 mod import;
 mod init;
+mod lock;
 mod meta;
 mod network;
 mod read;
 pub mod relay;
 mod status;
+mod verify;
 pub mod write;
 
 use crate::args::{Cli, Command, JournalCommand};
@@ -34,6 +36,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Lock(a) => lock::lock(&cli, &printer, a),
+        Command::Unlock(a) => lock::unlock(&cli, &printer, a),
+        Command::Agent(a) => lock::agent(&cli, a),
+        Command::Verify(a) => verify::run(&printer, a),
         Command::Journal(j) => {
             let ctx = Ctx::open(&cli, printer)?;
             match j {

@@ -61,6 +61,9 @@ pub fn harden() {
     // SAFETY: plain syscalls with constant arguments; failures are ignored (best effort).
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        // Detached from the terminal: a closed terminal must not end the session early
+        // or late, only the idle time and `duo lock` do.
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE);
     }
 }

@@ -25,6 +25,7 @@ pub mod relay;
 pub mod session;
 mod store;
 
+pub use age;
 pub use home::{Config, Home, Opened};
 pub use store::{AgeStore, write_durably};
 
