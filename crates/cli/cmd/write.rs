@@ -62,7 +62,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     };
     entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
-    journal.add(std::slice::from_ref(&entry))?;
+    journal.add_sealed(std::slice::from_ref(&entry), Some(ctx.dev.person_key.bytes()))?;
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": entry.id, "private": a.private }));
@@ -135,7 +135,16 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     let id = entry.id.clone();
-    journal.update(|doc| doc.edit_entry(&id, &patch))?;
+    // Your own entry is sealed as it now reads; another person's is not (their devices
+    // will show your change as not written by them, which it is not).
+    let mine = entry.author == ctx.dev.config.person_id;
+    journal.update(|doc| {
+        doc.edit_entry(&id, &patch)?;
+        if mine {
+            doc.seal_entry(&id, ctx.dev.person_key.bytes())?;
+        }
+        Ok(())
+    })?;
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": id, "edited": true }));

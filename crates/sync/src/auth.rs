@@ -249,3 +249,37 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
 }
+
+/// What this person's device can say about an entry: `Some` only for entries claiming this
+/// person as author (another person's authenticators cannot be checked, by design).
+pub fn check_mine(me: &crate::Opened, e: &Entry) -> Option<duo_journal::Authenticity> {
+    (e.author == me.config.person_id).then(|| duo_journal::auth::check(me.person_key.bytes(), e))
+}
+
+/// How this person's entries in a notebook check out.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Audit {
+    pub authentic: usize,
+    /// Written before authenticators: neither confirmed nor refuted.
+    pub unsealed: usize,
+    /// Ids of entries edited on two devices at once, not settled yet.
+    pub unsettled: Vec<String>,
+    /// Ids of entries claiming this person that no authenticator of theirs covers.
+    pub not_yours: Vec<String>,
+}
+
+/// Check every entry of `view` that claims this person as author.
+pub fn audit(me: &crate::Opened, view: &duo_journal::View) -> Audit {
+    use duo_journal::Authenticity as A;
+    let mut a = Audit::default();
+    for e in view.entries.values() {
+        match check_mine(me, e) {
+            Some(A::Authentic) => a.authentic += 1,
+            Some(A::Unsealed) => a.unsealed += 1,
+            Some(A::Unsettled) => a.unsettled.push(e.id.clone()),
+            Some(A::NotYours) => a.not_yours.push(e.id.clone()),
+            None => {}
+        }
+    }
+    a
+}
