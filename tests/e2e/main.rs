@@ -4,12 +4,14 @@
 mod harness;
 mod netlab;
 
+mod authentic;
 mod crash;
 mod errors;
 mod faults;
 mod handoff;
 mod import_export;
 mod journal;
+mod lock;
 mod mitm;
 mod netns;
 mod network;
