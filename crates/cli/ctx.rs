@@ -122,13 +122,7 @@ impl Both {
     pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
         let mut v: Vec<Item<'_>> = Vec::new();
         if shared {
-            v.extend(
-                self.shared
-                    .view
-                    .entries
-                    .values()
-                    .map(|entry| self.item(entry, false)),
-            );
+            v.extend(self.shared.view.entries.values().map(|entry| self.item(entry, false)));
         }
         if let Some(p) = &self.private {
             v.extend(p.view.entries.values().map(|entry| self.item(entry, true)));

@@ -89,11 +89,19 @@ fn words_altered_or_invented_on_the_partners_side_are_flagged_on_the_authors_dev
         assert_eq!(e["authentic"], false, "{e}");
         assert_eq!(e["authenticity"], "not_yours", "{e}");
     }
-    assert!(by_id(&bobs).get("authentic").is_none(), "alice cannot check bob's words");
+    assert!(
+        by_id(&bobs).get("authentic").is_none(),
+        "alice cannot check bob's words"
+    );
     let shown = alice.run(&["journal", "show", &altered[..8]]);
     assert!(shown.ok().contains("not written by you"), "{}", shown.stdout);
     let listed = alice.run(&["journal", "list"]);
-    assert_eq!(listed.ok().matches("[NOT WRITTEN BY YOU]").count(), 3, "{}", listed.stdout);
+    assert_eq!(
+        listed.ok().matches("[NOT WRITTEN BY YOU]").count(),
+        3,
+        "{}",
+        listed.stdout
+    );
     let doctor = alice.run(&["doctor", "--json"]);
     assert_eq!(doctor.code, 1, "{}", doctor.stdout);
     let report: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
@@ -122,13 +130,24 @@ fn words_altered_or_invented_on_the_partners_side_are_flagged_on_the_authors_dev
     }
     let on_bobs = bob.run(&["journal", "show", &altered[..8]]);
     let out = on_bobs.ok().to_lowercase();
-    assert!(!out.contains("not written") && !out.contains("verified") && !out.contains("authentic"), "{out}");
+    assert!(
+        !out.contains("not written") && !out.contains("verified") && !out.contains("authentic"),
+        "{out}"
+    );
     let bob_doctor = bob.run(&["doctor", "--json"]).json();
     assert_eq!(bob_doctor["your_words"]["not_yours"].as_array().unwrap().len(), 0);
 
     // A signed export of Alice's holds only what her devices confirm as hers.
     let out = alice.dir.path().join("signed.json");
-    let exported = alice.run(&["journal", "export", "--format", "json", "--signed", "-o", out.to_str().unwrap()]);
+    let exported = alice.run(&[
+        "journal",
+        "export",
+        "--format",
+        "json",
+        "--signed",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(exported.code, 0, "{}", exported.stderr);
     assert!(exported.stderr.contains("Left out 4 entries"), "{}", exported.stderr);
     let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
@@ -142,7 +161,12 @@ fn words_altered_or_invented_on_the_partners_side_are_flagged_on_the_authors_dev
 
     // Alice settles the altered entry by writing her own words again: it is hers again.
     alice
-        .run(&["journal", "edit", &altered[..8], "I felt heard when you asked about my day"])
+        .run(&[
+            "journal",
+            "edit",
+            &altered[..8],
+            "I felt heard when you asked about my day",
+        ])
         .ok();
     assert_eq!(show_json(&alice, &altered[..8])["authentic"], true);
     let doctor = alice.run(&["doctor", "--json"]);
@@ -157,7 +181,9 @@ fn a_signed_export_verifies_offline_and_any_change_is_caught() {
     alice.add("a private thought", &["--private"]);
     let out = alice.dir.path().join("mine.json");
     let path = out.to_str().unwrap();
-    alice.run(&["journal", "export", "--format", "json", "--signed", "-o", path]).ok();
+    alice
+        .run(&["journal", "export", "--format", "json", "--signed", "-o", path])
+        .ok();
     let other = Device::blank(); // verify needs no duo home
     let ok = other.run(&["verify", path]);
     let said = ok.ok();
@@ -170,11 +196,11 @@ fn a_signed_export_verifies_offline_and_any_change_is_caught() {
     assert_eq!(j["device"], dev.as_str());
 
     // --all includes her private notes (also hers); md cannot be signed.
-    alice.run(&["journal", "export", "--format", "json", "--signed", "--all", "-o", path]).ok();
-    assert!(other.run(&["verify", path]).ok().contains("Valid: 2 entries"));
     alice
-        .run(&["journal", "export", "--signed"])
-        .fails(2);
+        .run(&["journal", "export", "--format", "json", "--signed", "--all", "-o", path])
+        .ok();
+    assert!(other.run(&["verify", path]).ok().contains("Valid: 2 entries"));
+    alice.run(&["journal", "export", "--signed"]).fails(2);
 
     let original = std::fs::read_to_string(&out).unwrap();
     let tampered = [
@@ -191,7 +217,12 @@ fn a_signed_export_verifies_offline_and_any_change_is_caught() {
         assert!(err.contains("does not verify"), "case {i}: {err}");
     }
     std::fs::write(&out, "not json").unwrap();
-    assert!(other.run(&["verify", path]).fails(1).contains("not a duo signed export"));
+    assert!(
+        other
+            .run(&["verify", path])
+            .fails(1)
+            .contains("not a duo signed export")
+    );
 }
 
 #[test]
@@ -210,7 +241,11 @@ fn own_devices_share_the_person_key_and_a_partner_never_gets_it() {
     let after = phone.add("written on the phone after pairing", &[]);
     sync(&laptop, &phone);
     for id in [&before, &after] {
-        assert_eq!(show_json(&laptop, &id[..8])["authentic"], true, "the laptop confirms the phone's words");
+        assert_eq!(
+            show_json(&laptop, &id[..8])["authentic"],
+            true,
+            "the laptop confirms the phone's words"
+        );
     }
     assert_eq!(laptop.run(&["doctor", "--json"]).json()["healthy"], true);
 }

@@ -33,14 +33,26 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
     let pw = pw.to_str().unwrap();
     let first = d.add("written before the lock", &[]);
     let age_key = std::fs::read_to_string(d.home().join("keys/age.key")).unwrap();
-    let secret_line = age_key.lines().find(|l| l.starts_with("AGE-SECRET-KEY-1")).unwrap().to_string();
+    let secret_line = age_key
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_string();
 
     let set = d.run(&["lock", "--set", "--passphrase-file", pw]);
     assert!(set.ok().is_empty());
     assert!(set.stderr.contains("Locked"), "{}", set.stderr);
     assert!(!d.home().join("keys/age.key").exists() && !d.home().join("keys/device.key").exists());
-    assert_eq!(any_file_contains(&d.home(), &secret_line), None, "the key is nowhere in plain");
-    assert!(d.run(&["lock", "--set", "--passphrase-file", pw]).fails(1).contains("already locked"));
+    assert_eq!(
+        any_file_contains(&d.home(), &secret_line),
+        None,
+        "the key is nowhere in plain"
+    );
+    assert!(
+        d.run(&["lock", "--set", "--passphrase-file", pw])
+            .fails(1)
+            .contains("already locked")
+    );
 
     // Locked: every command that needs the keys says so (exit 3) and writes nothing.
     let files_before = files_under(&d.home());
@@ -61,7 +73,11 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
     // A wrong passphrase unlocks nothing.
     let wrong = d.dir.path().join("wrong");
     std::fs::write(&wrong, "not the passphrase\n").unwrap();
-    assert!(d.run(&["unlock", "--passphrase-file", wrong.to_str().unwrap()]).fails(1).contains("wrong passphrase"));
+    assert!(
+        d.run(&["unlock", "--passphrase-file", wrong.to_str().unwrap()])
+            .fails(1)
+            .contains("wrong passphrase")
+    );
     d.run(&["journal", "list"]).fails(3);
 
     let t = Instant::now();
@@ -84,13 +100,21 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
     assert!(d.run(&["lock"]).stderr.contains("Already locked"));
 
     // Removing the passphrase needs it, and gives plain key files back.
-    assert!(d.run(&["lock", "--remove", "--passphrase-file", wrong.to_str().unwrap()]).fails(1).contains("wrong passphrase"));
+    assert!(
+        d.run(&["lock", "--remove", "--passphrase-file", wrong.to_str().unwrap()])
+            .fails(1)
+            .contains("wrong passphrase")
+    );
     d.run(&["lock", "--remove", "--passphrase-file", pw]).ok();
     assert!(!d.home().join("keys/locked.age").exists());
     let again = std::fs::read_to_string(d.home().join("keys/age.key")).unwrap();
     assert!(again.contains(&secret_line), "the same key, so every file still opens");
     assert_eq!(d.list(&[]).len(), 2);
-    assert!(d.run(&["unlock", "--passphrase-file", pw]).fails(1).contains("no passphrase"));
+    assert!(
+        d.run(&["unlock", "--passphrase-file", pw])
+            .fails(1)
+            .contains("no passphrase")
+    );
     assert!(d.run(&["lock"]).fails(1).contains("no passphrase"));
 }
 
@@ -101,7 +125,11 @@ fn the_agent_forgets_after_its_idle_time_and_usage_errors() {
     let pw = pw.to_str().unwrap();
     let short = d.dir.path().join("short");
     std::fs::write(&short, "short\n").unwrap();
-    assert!(d.run(&["lock", "--set", "--passphrase-file", short.to_str().unwrap()]).fails(2).contains("at least 8"));
+    assert!(
+        d.run(&["lock", "--set", "--passphrase-file", short.to_str().unwrap()])
+            .fails(2)
+            .contains("at least 8")
+    );
     assert!(d.home().join("keys/age.key").exists(), "nothing changed");
     // No terminal and no file: asked nowhere, nothing changed.
     assert!(d.run(&["lock", "--set"]).fails(2).contains("--passphrase-file"));
@@ -111,7 +139,10 @@ fn the_agent_forgets_after_its_idle_time_and_usage_errors() {
     // Idle for 2 s: the agent exits on its own (polled, generously bounded).
     let t = Instant::now();
     while agent_socket(&d).exists() {
-        assert!(t.elapsed() < Duration::from_secs(30), "the agent did not exit when idle");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the agent did not exit when idle"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("agent exited {:?} after the last use (idle 2 s)", t.elapsed());

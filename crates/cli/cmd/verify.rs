@@ -5,8 +5,8 @@ use crate::error::{CliError, Result};
 use crate::output::{Printer, count, rfc3339};
 
 pub fn run(p: &Printer, a: &VerifyArgs) -> Result<i32> {
-    let bytes = std::fs::read(&a.file)
-        .map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
     let payload = duo_sync::auth::verify_export(&bytes).map_err(|e| {
         CliError::new(format!("{} does not verify", a.file.display()))
             .cause(e)

@@ -167,7 +167,11 @@ mod tests {
         let (mut doc, id) = doc_with_entry(Some(&ALICE));
         let e = entry(&doc, &id);
         assert_eq!(check(&ALICE, &e), Authenticity::Authentic);
-        assert_eq!(check(&[8; 32], &e), Authenticity::NotYours, "another key does not verify");
+        assert_eq!(
+            check(&[8; 32], &e),
+            Authenticity::NotYours,
+            "another key does not verify"
+        );
         // Each authored field, changed alone, breaks the authenticator.
         let mut variants = Vec::new();
         for f in 0..8 {
@@ -188,7 +192,13 @@ mod tests {
             assert_eq!(check(&ALICE, &v), Authenticity::NotYours, "{v:?}");
         }
         // A legitimate, sealed edit stays authentic.
-        edit(&mut doc, &id, "I need an hour alone after work, most days", 20, Some(&ALICE));
+        edit(
+            &mut doc,
+            &id,
+            "I need an hour alone after work, most days",
+            20,
+            Some(&ALICE),
+        );
         assert_eq!(check(&ALICE, &entry(&doc, &id)), Authenticity::Authentic);
         assert_eq!(entry(&doc, &id).auth.len(), 1);
     }

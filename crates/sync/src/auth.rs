@@ -206,7 +206,9 @@ pub fn sign_export(
 pub enum VerifyError {
     #[error("not a duo signed export: {0}")]
     Format(String),
-    #[error("the signature does not match: the file was changed after it was signed (or not signed by the device it names)")]
+    #[error(
+        "the signature does not match: the file was changed after it was signed (or not signed by the device it names)"
+    )]
     BadSignature,
     #[error("entry {0} is not authored by the signer: a genuine signed export holds only the signer's own entries")]
     ForeignEntry(String),

@@ -132,11 +132,10 @@ pub fn set(home: &Home, passphrase: SecretString) -> Result<std::time::Duration,
         recipient.set_work_factor(n);
     }
     let started = std::time::Instant::now();
-    let ct = age::encrypt(&recipient, text.expose_secret().as_bytes())
-        .map_err(|e| SyncError::BadFile {
-            path: locked_path(home),
-            reason: format!("could not encrypt: {e}"),
-        })?;
+    let ct = age::encrypt(&recipient, text.expose_secret().as_bytes()).map_err(|e| SyncError::BadFile {
+        path: locked_path(home),
+        reason: format!("could not encrypt: {e}"),
+    })?;
     let took = started.elapsed();
     let path = locked_path(home);
     write_durably(&path, &ct).map_err(io_at(&path))?;
