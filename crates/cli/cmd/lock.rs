@@ -137,7 +137,7 @@ pub fn unlock(cli: &Cli, p: &Printer, a: &UnlockArgs) -> Result<i32> {
 }
 
 fn idle_text(secs: u64) -> String {
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         crate::output::count((secs / 60) as usize, "minute", "minutes")
     } else {
         crate::output::count(secs as usize, "second", "seconds")

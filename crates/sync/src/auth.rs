@@ -243,7 +243,7 @@ pub fn verify_export(bytes: &[u8]) -> Result<SignedPayload, VerifyError> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
