@@ -175,6 +175,15 @@ pub fn open(home: &Home, passphrase: SecretString) -> Result<(SecretString, std:
 /// Remove the passphrase: write the plain key files back, then remove `locked.age`, and
 /// stop the agent.
 pub fn remove(home: &Home, passphrase: SecretString) -> Result<(), SyncError> {
+    let path = locked_path(home);
+    if path.exists() && home.age_key_path().exists() {
+        // An interrupted remove: the plain files were written; check them and finish.
+        crate::home::read_age_identity(&home.age_key_path())?;
+        crate::home::read_device_key(&home.device_key_path())?;
+        fs::remove_file(&path).map_err(io_at(&path))?;
+        agent::stop(home);
+        return Ok(());
+    }
     let (text, _) = open(home, passphrase)?;
     let (identity, secret) = parse_keys(&text, &locked_path(home))?;
     crate::home::write_key_files(home, &identity, &secret)?;
