@@ -285,3 +285,34 @@ pub fn audit(me: &crate::Opened, view: &duo_journal::View) -> Audit {
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_person_key_opens_only_under_the_same_pairing_key() {
+        let k = PersonKey::generate();
+        let wrapped = k.wrap(&[1; 32]);
+        assert_eq!(PersonKey::unwrap(&[1; 32], &wrapped).unwrap().bytes(), k.bytes());
+        assert!(PersonKey::unwrap(&[2; 32], &wrapped).is_none(), "another pairing's key");
+        let mut flipped = wrapped.clone();
+        flipped[3] ^= 1;
+        assert!(PersonKey::unwrap(&[1; 32], &flipped).is_none(), "a changed frame");
+        assert!(PersonKey::unwrap(&[1; 32], &wrapped[..40]).is_none());
+        assert_ne!(&wrapped[..32], k.bytes(), "not sent in the clear");
+    }
+
+    #[test]
+    fn a_person_key_file_opens_only_with_its_devices_age_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("person.key");
+        let (mine, other) = (age::x25519::Identity::generate(), age::x25519::Identity::generate());
+        let k = PersonKey::generate();
+        k.store(&path, &mine).unwrap();
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!raw.windows(32).any(|w| w == k.bytes()), "encrypted at rest");
+        assert_eq!(PersonKey::load(&path, &mine).unwrap().bytes(), k.bytes());
+        assert!(matches!(PersonKey::load(&path, &other), Err(SyncError::BadFile { .. })));
+    }
+}
