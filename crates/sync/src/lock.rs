@@ -19,8 +19,8 @@ use age::secrecy::{ExposeSecret, SecretString};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Tests only: the scrypt work factor (log2 N) for new locks, instead of age's default
-/// (about 2.3 s and 1 GiB per unlock on the reference machine). Not for real use: a low
+/// Tests only: the scrypt work factor (log2 N) for new locks, instead of age's choice for
+/// this machine raised to [`MIN_LOG_N`] (seconds and 256 MiB to 1 GiB per unlock). Not for real use: a low
 /// factor makes a stolen `locked.age` cheap to guess.
 pub const WORK_FACTOR_ENV: &str = "DUO_TEST_SCRYPT_LOG_N";
 
@@ -85,6 +85,20 @@ pub(crate) fn load_keys(home: &Home) -> Result<(age::x25519::Identity, iroh::Sec
     }
 }
 
+/// The least scrypt work factor (log2 N) of a lock: 2^18 × 1 KiB = 256 MiB of memory per
+/// guess. age's own choice (about a second on the locking machine) is used when higher.
+pub const MIN_LOG_N: u8 = 18;
+
+/// The work factor written in an age scrypt file's header (`-> scrypt <salt> <log_n>`).
+pub fn scrypt_log_n(ct: &[u8]) -> Option<u8> {
+    let head = &ct[..ct.len().min(512)];
+    let text = String::from_utf8_lossy(head);
+    text.lines()
+        .find_map(|l| l.strip_prefix("-> scrypt "))
+        .and_then(|rest| rest.split(' ').nth(1))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 fn work_factor() -> Option<u8> {
     std::env::var(WORK_FACTOR_ENV)
         .ok()
@@ -127,15 +141,23 @@ pub fn set(home: &Home, passphrase: SecretString) -> Result<std::time::Duration,
         identity.to_string().expose_secret(),
         &duo_journal::hex(&secret.to_bytes()),
     );
-    let mut recipient = age::scrypt::Recipient::new(passphrase);
-    if let Some(n) = work_factor() {
-        recipient.set_work_factor(n);
-    }
+    let encrypt = |log_n: Option<u8>| {
+        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+        if let Some(n) = log_n {
+            recipient.set_work_factor(n);
+        }
+        age::encrypt(&recipient, text.expose_secret().as_bytes()).map_err(|e| SyncError::BadFile {
+            path: locked_path(home),
+            reason: format!("could not encrypt: {e}"),
+        })
+    };
     let started = std::time::Instant::now();
-    let ct = age::encrypt(&recipient, text.expose_secret().as_bytes()).map_err(|e| SyncError::BadFile {
-        path: locked_path(home),
-        reason: format!("could not encrypt: {e}"),
-    })?;
+    let mut ct = encrypt(work_factor())?;
+    // age picks the work factor by timing this machine, so a busy machine gets a weak one:
+    // never below MIN_LOG_N (unless a test asked for less).
+    if work_factor().is_none() && scrypt_log_n(&ct).is_none_or(|n| n < MIN_LOG_N) {
+        ct = encrypt(Some(MIN_LOG_N))?;
+    }
     let took = started.elapsed();
     let path = locked_path(home);
     write_durably(&path, &ct).map_err(io_at(&path))?;
