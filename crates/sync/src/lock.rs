@@ -214,3 +214,19 @@ pub fn remove(home: &Home, passphrase: SecretString) -> Result<(), SyncError> {
     agent::stop(home);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_factor_is_read_from_the_files_header() {
+        let mut r = age::scrypt::Recipient::new(SecretString::from("a passphrase".to_string()));
+        r.set_work_factor(9);
+        let ct = age::encrypt(&r, b"x").unwrap();
+        assert_eq!(scrypt_log_n(&ct), Some(9));
+        let x = age::x25519::Identity::generate();
+        assert_eq!(scrypt_log_n(&age::encrypt(&x.to_public(), b"x").unwrap()), None);
+        assert_eq!(scrypt_log_n(b""), None);
+    }
+}
