@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
-3 duo is locked (run `duo unlock`).
+4 duo is locked (run `duo unlock`).
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
@@ -80,7 +80,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Without --set or --remove: lock now (the unlock agent forgets the keys and exits).
-Locked, every command that needs the keys fails with exit status 3 until `duo unlock`.
+Locked, every command that needs the keys fails with exit status 4 until `duo unlock`.
 A running `duo sync --watch` keeps the keys it started with until it stops.")]
 pub struct LockArgs {
     /// Protect the key files with a passphrase (asked twice on the terminal)

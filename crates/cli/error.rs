@@ -85,7 +85,7 @@ impl From<SyncError> for CliError {
                 .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
             SyncError::InvalidName => CliError::usage(&e),
             SyncError::Locked => CliError {
-                code: 3,
+                code: 4,
                 ..CliError::new(&e).hint("`duo unlock` asks your passphrase once; duo then stays open until `duo lock` or 15 idle minutes")
             },
             SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),

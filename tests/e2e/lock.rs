@@ -54,7 +54,7 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
             .contains("already locked")
     );
 
-    // Locked: every command that needs the keys says so (exit 3) and writes nothing.
+    // Locked: every command that needs the keys says so (exit 4) and writes nothing.
     let files_before = files_under(&d.home());
     for args in [
         vec!["journal", "list"],
@@ -65,7 +65,7 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
         vec!["sync"],
     ] {
         let r = d.run(&args);
-        let err = r.fails(3);
+        let err = r.fails(4);
         assert!(err.contains("duo is locked — run `duo unlock`"), "{args:?}: {err}");
     }
     assert_eq!(files_under(&d.home()), files_before, "nothing written while locked");
@@ -78,7 +78,7 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
             .fails(1)
             .contains("wrong passphrase")
     );
-    d.run(&["journal", "list"]).fails(3);
+    d.run(&["journal", "list"]).fails(4);
 
     let t = Instant::now();
     let unlocked = d.run(&["unlock", "--passphrase-file", pw, "--idle", "120"]);
@@ -96,7 +96,7 @@ fn locked_keys_need_unlock_once_and_nothing_is_written_while_locked() {
     let r = d.run(&["lock"]);
     assert!(r.stderr.contains("Locked now"), "{}", r.stderr);
     assert!(!agent_socket(&d).exists(), "the agent removed its socket");
-    d.run(&["journal", "show", &second[..8]]).fails(3);
+    d.run(&["journal", "show", &second[..8]]).fails(4);
     assert!(d.run(&["lock"]).stderr.contains("Already locked"));
 
     // Removing the passphrase needs it, and gives plain key files back.
@@ -146,10 +146,10 @@ fn the_agent_forgets_after_its_idle_time_and_usage_errors() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("agent exited {:?} after the last use (idle 2 s)", t.elapsed());
-    d.run(&["journal", "list"]).fails(3);
+    d.run(&["journal", "list"]).fails(4);
     // A stale socket (an agent that was killed) does not stop a new unlock.
     std::fs::write(agent_socket(&d), b"").unwrap();
-    d.run(&["journal", "list"]).fails(3);
+    d.run(&["journal", "list"]).fails(4);
     d.run(&["unlock", "--passphrase-file", pw, "--idle", "60"]).ok();
     d.run(&["journal", "list"]).ok();
 }
