@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
-4 duo is locked (run `duo unlock`).
+4 duo is locked (run `duo unlock`), 10-16 a backup or bundle refused (see `duo bundle import --help`).
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
@@ -63,6 +63,30 @@ pub enum Command {
     /// The unlock agent (started by `duo unlock`; reads the keys on stdin)
     #[command(hide = true)]
     Agent(AgentArgs),
+    /// Both partners' boundaries, with when they were set and last revisited; mark yours
+    /// for revisiting, keep or retire them
+    Boundaries(BoundariesArgs),
+    /// Say thank you in one line (adds an appreciation to the shared space)
+    Thanks(ThanksArgs),
+    /// Turn the gentle "I"-statement hints on or off on this device (shows the setting
+    /// without an argument)
+    Hints(HintsArgs),
+    /// Write everything this device holds (shared space, private notebook, membership;
+    /// never a key) to one encrypted file
+    Backup(BackupArgs),
+    /// Bring a backup back: a new device of the same person (or, on one, merge it in)
+    Restore(RestoreArgs),
+    /// Sync without a network: carry changes to another device in an encrypted file
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// A question to reflect on or talk about, at the depth you both are comfortable with
+    Prompt(PromptArgs),
+    /// Pause a theme of prompts for both of you, or lift your pause
+    Topics(TopicsArgs),
+    /// One appreciation from your partner, resurfaced, and one prompt
+    Today,
+    /// A short plan for 20 minutes together this week; `--done` notes that it happened
+    Checkin(CheckinArgs),
     /// Print shell completions
     Completions {
         /// The shell to generate completions for
@@ -122,6 +146,10 @@ pub struct PairArgs {
     /// Add another device of your own instead of inviting your partner
     #[arg(long)]
     pub own_device: bool,
+    /// Add a new device of your partner's: one they restored from a backup (`duo restore`)
+    /// when none of their devices is left to pair it with
+    #[arg(long, conflicts_with = "own_device")]
+    pub partner_device: bool,
     /// Print an invite ticket for a partner on another network (needs no local discovery)
     #[arg(long)]
     pub ticket: bool,
@@ -228,6 +256,113 @@ pub enum JournalCommand {
     Import(ImportArgs),
     /// Write entries as plaintext Markdown or JSON (the only way plaintext leaves the store)
     Export(ExportArgs),
+    /// Acknowledge your partner's entry: heard, thanks or lets-talk (only what you choose
+    /// to send; there are no read receipts)
+    Ack(AckArgs),
+    /// Reflect your partner's entry back in your own words ("What I heard is …")
+    Reflect(ReflectArgs),
+    /// Confirm that a reflection on your entry got it right
+    Confirm(ConfirmArgs),
+    /// Gently correct a reflection on your entry
+    Correct(CorrectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckKindArg {
+    /// "I heard you"
+    Heard,
+    /// "Thank you for sharing this"
+    Thanks,
+    /// "I'd like to talk about this"
+    LetsTalk,
+}
+
+impl From<AckKindArg> for duo_journal::ReplyKind {
+    fn from(k: AckKindArg) -> Self {
+        match k {
+            AckKindArg::Heard => duo_journal::ReplyKind::Heard,
+            AckKindArg::Thanks => duo_journal::ReplyKind::Thanks,
+            AckKindArg::LetsTalk => duo_journal::ReplyKind::LetsTalk,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// What to send
+    #[arg(value_enum)]
+    pub kind: AckKindArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReflectArgs {
+    /// The entry's id or a unique prefix of it
+    pub id: String,
+    /// What you heard. Without it, duo reads stdin, or opens your editor on a terminal.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Your entry's id or a unique prefix of it
+    pub id: String,
+    /// Which reflection (its id or a prefix, as `show` prints it) [default: the newest]
+    #[arg(long, value_name = "ID")]
+    pub reflection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CorrectArgs {
+    /// Your entry's id or a unique prefix of it
+    pub id: String,
+    /// What you meant. Without it, duo reads stdin, or opens your editor on a terminal.
+    pub text: Option<String>,
+    /// Which reflection (its id or a prefix, as `show` prints it) [default: the newest]
+    #[arg(long, value_name = "ID")]
+    pub reflection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BoundariesArgs {
+    /// Also show retired boundaries, and every boundary's history
+    #[arg(long)]
+    pub all: bool,
+    #[command(subcommand)]
+    pub command: Option<BoundariesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoundariesCommand {
+    /// Mark your boundary as one to talk about again
+    Revisit(IdArg),
+    /// Keep your boundary as it is, now that you have revisited it (it becomes active)
+    Keep(IdArg),
+    /// Retire your boundary: no longer in force, kept with its history
+    Retire(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ThanksArgs {
+    /// What you are thankful for. Without it, duo reads stdin, or opens your editor.
+    pub text: Option<String>,
+    /// A tag (repeat for more)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct HintsArgs {
+    /// `on` or `off`
+    #[arg(value_enum)]
+    pub state: Option<OnOff>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -278,6 +413,9 @@ pub struct AddArgs {
     /// Keep it in your private notebook: never shared, never synced
     #[arg(long)]
     pub private: bool,
+    /// No replies, please — just hold this: your partner cannot acknowledge or reflect it
+    #[arg(long)]
+    pub no_replies: bool,
 }
 
 /// Which notebooks to read.
@@ -344,6 +482,12 @@ pub struct EditArgs {
     /// Keep version N of a body edited on two devices at once (as numbered by `show`)
     #[arg(long, value_name = "N", conflicts_with = "text")]
     pub keep: Option<usize>,
+    /// Ask for no replies on this entry ("just hold this")
+    #[arg(long, conflicts_with = "allow_replies")]
+    pub no_replies: bool,
+    /// Lift "no replies": your partner may acknowledge and reflect it again
+    #[arg(long)]
+    pub allow_replies: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,4 +532,155 @@ pub struct ExportArgs {
     pub signed: bool,
     #[command(flatten)]
     pub scope: Scope,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The passphrase is asked twice on the terminal (hidden), or read from --passphrase-file; never
+from the command line. Restoring needs it (or, with --recipient, an identity): keep it apart
+from the backup. Exit status: 10 the passphrase or identity does not open it, 11 damaged.")]
+pub struct BackupArgs {
+    /// The backup file to write (mode 0600; replaced whole if it exists)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the passphrase from the first line of this file instead of the terminal
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recipient", "recipients_file"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Encrypt to this age recipient (age1…) instead of a passphrase; repeat for more
+    #[arg(long, value_name = "AGE1…")]
+    pub recipient: Vec<String>,
+    /// Encrypt to the age recipients listed in this file (one per line, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+On a home that is not set up, restore creates a NEW device of the backed-up person (new keys)
+with the journal readable at once; pair it with one of your surviving devices (`duo pair
+--own-device` there, `duo pair join` here) or, if none survives, with your partner's (`duo
+pair --partner-device` there), to sync.
+On a device of the same person it merges the backup in; nothing newer is overwritten.
+Exit status: 10 wrong passphrase or identity, 11 damaged, 13 another space or person.")]
+pub struct RestoreArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the passphrase from the first line of this file instead of the terminal
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    pub passphrase_file: Option<PathBuf>,
+    /// An age identity file that opens a backup made with --recipient; repeat for more
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    /// A label for the new device [default: the host name]
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the changes another device of the space lacks to an encrypted, signed file
+    Export(BundleExportArgs),
+    /// Check a bundle (who made it, for which space) and merge it into the shared space
+    Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A bundle holds only the shared space (never private notes), is encrypted to every other
+current device of the space and signed by this one. Carry it on a USB stick, a shared folder
+or an email; the other device runs `duo bundle import FILE`.")]
+pub struct BundleExportArgs {
+    /// The bundle file to write (mode 0600)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Everything the space holds, not only what the other device lacks
+    #[arg(long)]
+    pub all: bool,
+    /// The device it is for (an id or a unique prefix, see `duo devices`) [default: your
+    /// partner's devices]
+    #[arg(long = "for", value_name = "DEVICE", conflicts_with = "all")]
+    pub for_device: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit status: 10 not encrypted for this device, 11 damaged or changed, 12 forged signature,
+13 another space, 14 a device not in this space, 15 a revoked device, 16 it builds on changes
+this device does not have yet.")]
+pub struct BundleImportArgs {
+    /// The bundle file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DepthArg {
+    Light,
+    Medium,
+    Deep,
+}
+
+impl From<DepthArg> for duo_journal::prompts::Depth {
+    fn from(d: DepthArg) -> Self {
+        match d {
+            DepthArg::Light => Self::Light,
+            DepthArg::Medium => Self::Medium,
+            DepthArg::Deep => Self::Deep,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+duo never offers a prompt deeper than the lower of your two comfort depths: going deeper
+needs both of you to raise yours; lowering yours takes effect at once. Your partner only
+ever sees the shared level, never your own setting. Passing is always fine.")]
+pub struct PromptArgs {
+    /// Set your comfort depth (light, medium or deep)
+    #[arg(long, value_enum, value_name = "DEPTH", conflicts_with_all = ["answer", "pass", "together"])]
+    pub set_depth: Option<DepthArg>,
+    /// Answer prompt ID (text as argument, from stdin, or in $VISUAL/$EDITOR); the answer
+    /// is a reflection linked to the prompt
+    #[arg(long, value_name = "ID", conflicts_with_all = ["pass", "together"])]
+    pub answer: Option<String>,
+    /// With --answer: the text. Note: text given here lands in your shell history.
+    #[arg(requires = "answer", value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Not now: skip prompt ID (noted on this device only, never shown to your partner)
+    #[arg(long, value_name = "ID", conflicts_with = "together")]
+    pub pass: Option<String>,
+    /// Ask a prompt of both of you: each answer stays on the answering device until both
+    /// of you have answered, then both are shared
+    #[arg(long)]
+    pub together: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(subcommand)]
+    pub command: Option<TopicsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Show every theme: open, paused by you, or paused for now (the default)
+    List,
+    /// Skip prompts on THEME for both of you until you lift the pause (no reason asked)
+    Pause(ThemeArg),
+    /// Lift your pause of THEME
+    Resume(ThemeArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ThemeArg {
+    /// communication, appreciation, boundaries, vulnerability, quality-time, past or future
+    pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// Note that your check-in happened (for both of you; no streaks, no counts)
+    #[arg(long)]
+    pub done: bool,
 }

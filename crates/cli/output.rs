@@ -143,6 +143,12 @@ pub struct EntryJson<'a> {
     pub private: bool,
     pub status: Option<&'a str>,
     pub conflicts: &'a [String],
+    /// The author asked for no replies ("just hold this").
+    pub no_replies: bool,
+    /// Acknowledgements the reader chose to send (never receipts).
+    pub acks: Vec<AckJson>,
+    /// Reflections on the entry, each with the author's answers.
+    pub reflections: Vec<ReflectionJson>,
     /// Only on the author's own devices: whether an authenticator of theirs covers the
     /// entry as shown (`null` for entries written before authenticators or edited on two
     /// devices at once and not settled). Absent for the partner's entries.
@@ -151,6 +157,36 @@ pub struct EntryJson<'a> {
     /// With `authentic`: `authentic`, `unsealed`, `unsettled` or `not_yours`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authenticity: Option<&'static str>,
+}
+
+/// An acknowledgement in [`EntryJson::acks`].
+#[derive(Serialize)]
+pub struct AckJson {
+    pub id: String,
+    pub by: String,
+    pub by_id: String,
+    pub kind: &'static str,
+    pub at: String,
+}
+
+/// An answer to a reflection: `confirm` or `correct` (with text).
+#[derive(Serialize)]
+pub struct AnswerJson {
+    pub id: String,
+    pub kind: &'static str,
+    pub text: Option<String>,
+    pub at: String,
+}
+
+/// A reflection in [`EntryJson::reflections`].
+#[derive(Serialize)]
+pub struct ReflectionJson {
+    pub id: String,
+    pub by: String,
+    pub by_id: String,
+    pub text: String,
+    pub at: String,
+    pub answers: Vec<AnswerJson>,
 }
 
 /// An entry together with where it lives.
@@ -163,8 +199,18 @@ pub struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
+    /// What is shown under the entry (nothing for a private one).
+    fn replies<'v>(&self, view: &'v View) -> duo_journal::Replies<'v> {
+        if self.private {
+            duo_journal::Replies::default()
+        } else {
+            view.replies(self.entry)
+        }
+    }
+
     pub fn json(&self, view: &View) -> EntryJson<'a> {
         let e = self.entry;
+        let replies = self.replies(view);
         EntryJson {
             id: &e.id,
             kind: e.kind.as_str(),
@@ -178,6 +224,39 @@ impl<'a> Item<'a> {
             private: self.private,
             status: e.status.map(|s| s.as_str()),
             conflicts: &e.conflicts,
+            no_replies: e.no_replies,
+            acks: replies
+                .acks
+                .iter()
+                .map(|a| AckJson {
+                    id: a.id.clone(),
+                    by: view.person_name(&a.by),
+                    by_id: a.by.clone(),
+                    kind: a.kind.as_str(),
+                    at: rfc3339(a.at),
+                })
+                .collect(),
+            reflections: replies
+                .reflections
+                .iter()
+                .map(|r| ReflectionJson {
+                    id: r.reflection.id.clone(),
+                    by: view.person_name(&r.reflection.by),
+                    by_id: r.reflection.by.clone(),
+                    text: r.reflection.text.clone().unwrap_or_default(),
+                    at: rfc3339(r.reflection.at),
+                    answers: r
+                        .answers
+                        .iter()
+                        .map(|a| AnswerJson {
+                            id: a.id.clone(),
+                            kind: a.kind.as_str(),
+                            text: a.text.clone(),
+                            at: rfc3339(a.at),
+                        })
+                        .collect(),
+                })
+                .collect(),
             authentic: self.check.map(|c| match c {
                 Authenticity::Authentic => Some(true),
                 Authenticity::NotYours => Some(false),
@@ -214,6 +293,9 @@ impl<'a> Item<'a> {
         }
         if !e.conflicts.is_empty() {
             let _ = write!(out, "  [{} versions]", e.conflicts.len() + 1);
+        }
+        if e.no_replies {
+            let _ = write!(out, "  {}", p.dim("[no replies]"));
         }
         match self.check {
             Some(Authenticity::NotYours) => out.push_str("  [NOT WRITTEN BY YOU]"),
@@ -286,6 +368,48 @@ impl<'a> Item<'a> {
                 &e.id[..8],
                 &e.id[..8]
             ));
+        }
+        if e.no_replies {
+            s.push_str(&p.dim("\n(no replies — just holding this)\n"));
+        }
+        let replies = self.replies(view);
+        if !replies.acks.is_empty() {
+            s.push('\n');
+            for a in &replies.acks {
+                let what = match a.kind {
+                    duo_journal::ReplyKind::Heard => "heard you",
+                    duo_journal::ReplyKind::Thanks => "thanks you for sharing this",
+                    _ => "would like to talk about this",
+                };
+                s.push_str(&format!(
+                    "{} {what}  {}\n",
+                    view.person_name(&a.by),
+                    p.dim(&local_time(a.at))
+                ));
+            }
+        }
+        for r in &replies.reflections {
+            s.push_str(&format!(
+                "\n{} reflected {}  {}\n",
+                view.person_name(&r.reflection.by),
+                p.dim(&format!("({})", &r.reflection.id[..r.reflection.id.len().min(8)])),
+                p.dim(&local_time(r.reflection.at))
+            ));
+            for line in r.reflection.text.as_deref().unwrap_or_default().lines() {
+                s.push_str(&format!("  > {line}\n"));
+            }
+            for a in &r.answers {
+                let who = view.person_name(&e.author);
+                match a.kind {
+                    duo_journal::ReplyKind::Confirm => s.push_str(&format!("  {who} confirmed: yes, that's it.\n")),
+                    _ => {
+                        s.push_str(&format!("  {who} gently corrected:\n"));
+                        for line in a.text.as_deref().unwrap_or_default().lines() {
+                            s.push_str(&format!("  > {line}\n"));
+                        }
+                    }
+                }
+            }
         }
         s
     }

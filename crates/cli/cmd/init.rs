@@ -5,7 +5,7 @@ use crate::ctx::{home_dir, now};
 use crate::error::Result;
 use crate::output::Printer;
 
-fn host_label() -> String {
+pub fn host_label() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

@@ -1,20 +1,29 @@
 //! One file per command. A command parses nothing (clap did), calls the libraries and prints.
 
+mod backup;
+mod boundaries;
+mod bundle;
+mod checkin;
 mod demo;
 mod doctor;
 mod export;
 mod import;
 mod init;
 mod lock;
+mod listen;
 mod meta;
 mod network;
+pub mod prompt;
 mod read;
 pub mod relay;
 mod status;
 mod verify;
+mod thanks;
+mod today;
+mod topics;
 pub mod write;
 
-use crate::args::{Cli, Command, JournalCommand};
+use crate::args::{BundleCommand, Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::Printer;
@@ -29,9 +38,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(a) => init::run(&cli, printer, a),
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
-        Command::Status => status::run(&Ctx::open(&cli, printer)?),
+        Command::Status => status::run(&prompt::settled(Ctx::open(&cli, printer)?)),
         Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
-        Command::Sync(a) => network::sync(&Ctx::open(&cli, printer)?, a),
+        Command::Sync(a) => {
+            let ctx = Ctx::open(&cli, printer)?;
+            let code = network::sync(&ctx, a)?;
+            prompt::settle(&ctx);
+            Ok(code)
+        }
+        Command::Prompt(a) => prompt::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
+        Command::Topics(a) => topics::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
+        Command::Today => today::run(&prompt::settled(Ctx::open(&cli, printer)?)),
+        Command::Checkin(a) => checkin::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Demo => demo::run(&printer),
         Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
@@ -40,8 +58,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unlock(a) => lock::unlock(&cli, &printer, a),
         Command::Agent(a) => lock::agent(&cli, a),
         Command::Verify(a) => verify::run(&printer, a),
+        Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
+        Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
+        Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),
+        Command::Backup(a) => backup::backup(&Ctx::open(&cli, printer)?, a),
+        Command::Restore(a) => backup::restore(&cli, &printer, a),
+        Command::Bundle(BundleCommand::Export(a)) => bundle::export(&Ctx::open(&cli, printer)?, a),
+        Command::Bundle(BundleCommand::Import(a)) => bundle::import(&Ctx::open(&cli, printer)?, a),
         Command::Journal(j) => {
-            let ctx = Ctx::open(&cli, printer)?;
+            let ctx = prompt::settled(Ctx::open(&cli, printer)?);
             match j {
                 JournalCommand::Add(a) => write::add(&ctx, a),
                 JournalCommand::List(a) => read::list(&ctx, a),
@@ -51,6 +76,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 JournalCommand::Delete(a) => write::delete(&ctx, a),
                 JournalCommand::Import(a) => import::run(&ctx, a),
                 JournalCommand::Export(a) => export::run(&ctx, a),
+                JournalCommand::Ack(a) => listen::ack(&ctx, a),
+                JournalCommand::Reflect(a) => listen::reflect(&ctx, a),
+                JournalCommand::Confirm(a) => listen::confirm(&ctx, a),
+                JournalCommand::Correct(a) => listen::correct(&ctx, a),
             }
         }
     }

@@ -109,6 +109,9 @@ async fn relay_warning(ctx: &Ctx, online: &Online, within: Duration) {
 fn sync_error(e: SyncError) -> CliError {
     match e {
         SyncError::WrongCode | SyncError::Declined | SyncError::SpaceFull | SyncError::NotPaired => CliError::new(e),
+        SyncError::NotPartnerDevice => CliError::new(e).hint(
+            "`duo pair --partner-device` only adds a device of your partner's; for a new partner, or your own device, see `duo pair --help`",
+        ),
         other => other.into(),
     }
 }
@@ -167,8 +170,10 @@ pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
 
 async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     let p = &ctx.printer;
-    if !a.own_device && ctx.dev.space.read()?.view.persons.len() >= 2 {
-        return Err(sync_error(SyncError::SpaceFull));
+    if !a.own_device && !a.partner_device && ctx.dev.space.read()?.view.persons.len() >= 2 {
+        return Err(sync_error(SyncError::SpaceFull).hint(
+            "if your partner restored a backup on a new device and has no other device left, use `duo pair --partner-device`",
+        ));
     }
     let code = Code::generate();
     let expiry = pair_expiry()?;
@@ -189,6 +194,8 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     };
     let whom = if a.own_device {
         "your other device"
+    } else if a.partner_device {
+        "your partner's new device"
     } else {
         "your partner"
     };
@@ -222,9 +229,23 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for {})…", human_duration(expiry)
         ));
     }
-    let wait = invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, |w, o| {
-        confirm_words(w, o, false, a.yes)
-    });
+    let wait = async {
+        if a.partner_device {
+            invite::invite_partner_device(&online.endpoint, &ctx.dev, &code, |w, o| {
+                eprintln!(
+                    "\nThis is a new device of {}'s, who is already in this space: check with them that it is theirs.",
+                    o.name
+                );
+                confirm_words(w, o, false, a.yes)
+            })
+            .await
+        } else {
+            invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, |w, o| {
+                confirm_words(w, o, false, a.yes)
+            })
+            .await
+        }
+    };
     let what = if a.ticket { "ticket" } else { "code" };
     // While waiting, load the space into memory, so the joiner's first sync starts at once.
     let (waited, _) = tokio::join!(
@@ -589,6 +610,8 @@ async fn watch_online(
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
+                // A together-answer waiting here goes out once the partner's has arrived.
+                super::prompt::settle(ctx);
                 // `last` stays as it was: what arrived changed the files, so the next tick
                 // passes it on to the other devices (and catches an entry written here just
                 // before the session); a peer that has it all answers in one round.
@@ -607,6 +630,9 @@ async fn watch_online(
                     let received: usize = ok().map(|r| r.entries_after.saturating_sub(r.entries_before)).sum();
                     if received > 0 {
                         p.info(format!("received {}", count(received, "entry", "entries")));
+                    }
+                    if ok().any(|r| r.outcome.changes_received > 0) {
+                        super::prompt::settle(ctx);
                     }
                     let unreached = results.iter().any(|r| r.result.is_err());
                     retry = if !unreached {

@@ -4,11 +4,11 @@ use crate::args::{AddArgs, DeleteArgs, EditArgs};
 use crate::ctx::{Ctx, now};
 use crate::editor;
 use crate::error::{CliError, Result};
-use duo_journal::{EntryPatch, Kind, NewEntry, new_id};
+use duo_journal::{EntryPatch, Kind, NewEntry, StatusChange, new_id};
 use std::io::{IsTerminal, Read};
 
 /// The body: the argument, else stdin when piped, else the editor.
-fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
+pub fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
     let raw = match text {
         Some(t) => t.to_string(),
         None if !std::io::stdin().is_terminal() => {
@@ -46,6 +46,11 @@ pub fn refuse_if_damaged(both: &crate::ctx::Both, private: bool) -> Result<()> {
 }
 
 pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
+    if a.no_replies && a.private {
+        return Err(CliError::usage(
+            "--no-replies is for shared entries: a private entry is never seen by your partner",
+        ));
+    }
     let tags = clean_tags(&a.tags)?;
     let body = body_from(a.text.as_deref(), "")?;
     let kind: Kind = a.kind.into();
@@ -62,7 +67,14 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     };
     entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
-    journal.add_sealed(std::slice::from_ref(&entry), Some(ctx.dev.person_key.bytes()))?;
+    let key = ctx.dev.person_key.bytes();
+    journal.append(|doc| {
+        doc.add_entry(&entry)?;
+        if a.no_replies {
+            doc.set_no_replies(&entry.id, true)?;
+        }
+        doc.seal_entry(&entry.id, key)
+    })?;
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": entry.id, "private": a.private }));
@@ -70,10 +82,13 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         p.data(&entry.id);
         p.info(if a.private {
             "Saved to your private notebook (never shared)."
+        } else if a.no_replies {
+            "Saved, with no replies: your partner can read it, and that is all."
         } else {
             "Saved."
         });
     }
+    super::listen::offer_hint(ctx, kind, &entry.body);
     // Housekeeping after the entry is safe on disk: a failure here loses nothing.
     if let Err(e) = journal.maybe_compact() {
         p.warn(format!("could not compact the journal ({e}); your entry is saved"));
@@ -81,10 +96,32 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Only an entry's author changes or deletes its words: the partner can answer it instead.
+fn refuse_if_not_author(ctx: &Ctx, both: &crate::ctx::Both, item: &crate::output::Item<'_>, what: &str) -> Result<()> {
+    if item.private || item.entry.author == ctx.dev.config.person_id {
+        return Ok(());
+    }
+    let name = both.shared.view.person_name(&item.entry.author);
+    let short = &item.entry.id[..8];
+    Err(
+        CliError::new(format!("this is {name}'s entry: only {name} can {what} it")).hint(format!(
+            "you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`"
+        )),
+    )
+}
+
 pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    let words = a.text.is_some()
+        || a.keep.is_some()
+        || !a.tags.is_empty()
+        || a.clear_tags
+        || (a.status.is_none() && !a.no_replies && !a.allow_replies);
+    if words {
+        refuse_if_not_author(ctx, &both, &item, "change")?;
+    }
     let entry = item.entry;
     let mut patch = EntryPatch {
         edited_at: now()?.max(entry.created_at),
@@ -105,6 +142,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
         })?;
         patch.body = Some((*chosen).clone());
     }
+    let mut status = None;
     if let Some(s) = a.status {
         if entry.kind != Kind::Boundary {
             return Err(CliError::usage(format!(
@@ -113,14 +151,23 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
                 entry.kind
             )));
         }
-        patch.status = Some(s.into());
+        super::boundaries::check_author(ctx, &both, entry)?;
+        status = Some(StatusChange {
+            id: new_id(),
+            entry: entry.id.clone(),
+            by: ctx.dev.config.person_id.clone(),
+            device: ctx.dev.config.device_id.clone(),
+            status: s.into(),
+            at: patch.edited_at,
+        });
     }
+    let replies = super::listen::replies_change(ctx, &both, item, a.no_replies, a.allow_replies)?;
     if !a.tags.is_empty() {
         patch.tags = Some(clean_tags(&a.tags)?);
     } else if a.clear_tags {
         patch.tags = Some(Vec::new());
     }
-    let nothing_else = patch.body.is_none() && patch.status.is_none() && patch.tags.is_none();
+    let nothing_else = patch.body.is_none() && status.is_none() && patch.tags.is_none() && replies.is_none();
     if a.text.is_some() || nothing_else {
         let body = body_from(a.text.as_deref(), &entry.body)?;
         if body == entry.body && entry.conflicts.is_empty() && nothing_else {
@@ -135,16 +182,25 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     let id = entry.id.clone();
-    // Your own entry is sealed as it now reads; another person's is not (their devices
-    // will show your change as not written by them, which it is not).
-    let mine = entry.author == ctx.dev.config.person_id;
+    // Your own entry is sealed as it now reads (only the author changes its words, checked
+    // above); anyone else's is never sealed with your key.
+    let key = (entry.author == ctx.dev.config.person_id).then(|| ctx.dev.person_key.bytes());
     journal.update(|doc| {
         doc.edit_entry(&id, &patch)?;
-        if mine {
-            doc.seal_entry(&id, ctx.dev.person_key.bytes())?;
+        if let Some(change) = &status {
+            doc.set_boundary_status(change)?;
         }
-        Ok(())
+        if let Some(on) = replies {
+            doc.set_no_replies(&id, on)?;
+        }
+        match key {
+            Some(k) => doc.seal_entry(&id, k),
+            None => Ok(()),
+        }
     })?;
+    if let Some(body) = patch.body.as_ref().filter(|_| a.keep.is_none()) {
+        super::listen::offer_hint(ctx, entry.kind, body);
+    }
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": id, "edited": true }));
@@ -158,6 +214,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
+    refuse_if_not_author(ctx, &both, &item, "delete")?;
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {

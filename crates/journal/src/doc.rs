@@ -9,6 +9,8 @@
 //! (`get_all`) instead of being merged character by character.
 
 use crate::JournalError;
+use crate::boundaries::{StatusChange, effective_status};
+use crate::listening::Ack;
 use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::BTreeMap;
@@ -20,6 +22,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 const ENTRY: &str = "entry/";
 const PERSON: &str = "person/";
 const DEVICE: &str = "device/";
+const ACK: &str = "ack/";
+const BSTATUS: &str = "bstatus/";
 
 /// What a document holds, read out into plain types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +33,11 @@ pub struct Contents {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>` (all that
+    /// are stored; [`crate::replies`] decides what is shown).
+    pub acks: BTreeMap<String, Ack>,
+    /// Boundary status changes, keyed `<entry id>/<change id>`.
+    pub status_changes: BTreeMap<String, StatusChange>,
 }
 
 /// An automerge document holding one shared space (or one private notebook).
@@ -361,6 +370,10 @@ impl SpaceDoc {
             let key = item.key.as_ref();
             self.read_item(&mut c, key, &item.id());
         }
+        let boundaries: Vec<String> = c.status_changes.values().map(|s| s.entry.clone()).collect();
+        for id in boundaries {
+            overlay_status(&mut c, &id);
+        }
         c
     }
 
@@ -390,18 +403,34 @@ impl SpaceDoc {
         }
         c.schema = self.schema();
         c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        // A boundary's shown status depends on its changes: re-read the entry with them.
+        let touched: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(BSTATUS)?.split_once('/'))
+            .map(|(entry, _)| format!("{ENTRY}{entry}"))
+            .collect();
+        keys.extend(touched);
+        let mut boundaries = Vec::new();
         for key in keys {
             if let Some((kind, id)) = key.split_once('/') {
                 match kind {
                     "entry" => c.entries.remove(id).map(|_| ()),
                     "person" => c.persons.remove(id).map(|_| ()),
                     "device" => c.devices.remove(id).map(|_| ()),
+                    "ack" => c.acks.remove(id).map(|_| ()),
+                    "bstatus" => c.status_changes.remove(id).map(|_| ()),
                     _ => None,
                 };
+                if kind == "entry" {
+                    boundaries.push(id.to_string());
+                }
             }
             if let Ok(Some((Value::Object(_), obj))) = self.doc.get(ROOT, key.as_str()) {
                 self.read_item(c, &key, &obj);
             }
+        }
+        for id in boundaries {
+            overlay_status(c, &id);
         }
     }
 
@@ -441,8 +470,94 @@ impl SpaceDoc {
                     );
                 }
             }
+            "ack" => {
+                if let Some(a) = self.read_ack(id, obj) {
+                    c.acks.insert(id.to_string(), a);
+                }
+            }
+            "bstatus" => {
+                if let Some(s) = self.read_status_change(id, obj) {
+                    c.status_changes.insert(id.to_string(), s);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Record an acknowledgement, reflection or answer under its own root key. Like
+    /// [`SpaceDoc::add_entry`], this needs no history.
+    pub fn put_ack(&mut self, a: &Ack) -> Result<()> {
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{ACK}{}/{}", a.entry, a.id), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, "by", a.by.as_str()).map_err(am)?;
+        self.doc.put(&o, "device", a.device.as_str()).map_err(am)?;
+        self.doc.put(&o, "kind", a.kind.as_str()).map_err(am)?;
+        self.doc.put(&o, "at", ScalarValue::Timestamp(a.at)).map_err(am)?;
+        if let Some(text) = &a.text {
+            self.doc.put(&o, "text", text.as_str()).map_err(am)?;
+        }
+        if let Some(of) = &a.of {
+            self.doc.put(&o, "of", of.as_str()).map_err(am)?;
+        }
+        Ok(())
+    }
+
+    /// Mark an entry "no replies — just hold this" (or lift that).
+    pub fn set_no_replies(&mut self, id: &str, on: bool) -> Result<()> {
+        let o = self.entry_obj(id)?;
+        self.doc.put(&o, "no_replies", on).map_err(am)?;
+        Ok(())
+    }
+
+    /// Change a boundary's status: the change is kept under its own root key (the
+    /// boundary's history), and the entry's `status` follows it.
+    pub fn set_boundary_status(&mut self, change: &StatusChange) -> Result<()> {
+        let o = self.entry_obj(&change.entry)?;
+        let kind = self.get_str(&o, "kind");
+        if kind.as_deref() != Some(Kind::Boundary.as_str()) {
+            return Err(JournalError::Invalid(format!(
+                "entry {} is not a boundary: only boundaries have a status",
+                change.entry
+            )));
+        }
+        let c = self
+            .doc
+            .put_object(ROOT, format!("{BSTATUS}{}/{}", change.entry, change.id), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&c, "by", change.by.as_str()).map_err(am)?;
+        self.doc.put(&c, "device", change.device.as_str()).map_err(am)?;
+        self.doc.put(&c, "status", change.status.as_str()).map_err(am)?;
+        self.doc.put(&c, "at", ScalarValue::Timestamp(change.at)).map_err(am)?;
+        self.doc.put(&o, "status", change.status.as_str()).map_err(am)?;
+        Ok(())
+    }
+
+    fn read_ack(&self, key: &str, obj: &ObjId) -> Option<Ack> {
+        let (entry, id) = key.split_once('/')?;
+        Some(Ack {
+            id: id.to_string(),
+            entry: entry.to_string(),
+            by: self.get_str(obj, "by")?,
+            device: self.get_str(obj, "device").unwrap_or_default(),
+            kind: self.get_str(obj, "kind")?.parse().ok()?,
+            at: self.get_i64(obj, "at")?,
+            text: self.get_str(obj, "text"),
+            of: self.get_str(obj, "of"),
+        })
+    }
+
+    fn read_status_change(&self, key: &str, obj: &ObjId) -> Option<StatusChange> {
+        let (entry, id) = key.split_once('/')?;
+        Some(StatusChange {
+            id: id.to_string(),
+            entry: entry.to_string(),
+            by: self.get_str(obj, "by")?,
+            device: self.get_str(obj, "device").unwrap_or_default(),
+            status: self.get_str(obj, "status")?.parse().ok()?,
+            at: self.get_i64(obj, "at")?,
+        })
     }
 
     /// The root keys of entries in this document (cheap; for collision checks).
@@ -469,6 +584,7 @@ impl SpaceDoc {
         let (mut kind, mut body, mut author, mut device, mut status) = (None, None, None, None, None);
         let (mut created_at, mut edited_at, mut tags_obj) = (None, None, None);
         let mut body_conflict = false;
+        let mut no_replies = false;
         for item in self.doc.map_range(obj, ..) {
             let int = |v: &V<'_>| match v {
                 V::Scalar(S::Int(n) | S::Counter(n) | S::Timestamp(n)) => Some(*n),
@@ -489,6 +605,7 @@ impl SpaceDoc {
                 "author" => author = text(&item.value),
                 "device" => device = text(&item.value),
                 "status" => status = text(&item.value),
+                "no_replies" => no_replies = matches!(item.value, V::Scalar(S::Boolean(true))),
                 "created_at" => created_at = int(&item.value),
                 "edited_at" => edited_at = int(&item.value),
                 "tags" if matches!(item.value, V::Object(ObjType::List)) => tags_obj = Some(item.id()),
@@ -536,6 +653,7 @@ impl SpaceDoc {
             tags,
             status,
             conflicts,
+            no_replies,
             auth: self.auth_values(obj),
         })
     }
@@ -561,5 +679,17 @@ impl SpaceDoc {
         let auth = crate::auth::seal(key, &entry);
         self.doc.put(&o, "auth", auth.as_str()).map_err(am)?;
         Ok(())
+    }
+}
+
+/// Show a boundary with the status its author's newest change gave it.
+fn overlay_status(c: &mut Contents, id: &str) {
+    if let Some(e) = c.entries.get(id)
+        && let Some(s) = effective_status(&c.status_changes, e)
+    {
+        let s = Some(s);
+        if let Some(e) = c.entries.get_mut(id) {
+            e.status = s;
+        }
     }
 }

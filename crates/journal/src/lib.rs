@@ -20,15 +20,23 @@
 //! ```
 
 pub mod auth;
+mod boundaries;
 mod doc;
+mod hints;
 pub mod import;
+mod listening;
 mod model;
+pub mod practice;
+pub mod prompts;
 mod storage;
 mod store;
 mod view;
 
 pub use auth::Authenticity;
+pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use hints::{Hint, i_statement_hint};
+pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status, normalize_tags};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};

@@ -115,6 +115,9 @@ pub struct Entry {
     /// several after concurrent edits, none for entries written before authenticators.
     #[serde(default)]
     pub auth: Vec<String>,
+    /// The author asked for no replies ("just hold this"): no acknowledgements or
+    /// reflections are taken or shown.
+    pub no_replies: bool,
 }
 
 impl Entry {

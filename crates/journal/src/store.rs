@@ -426,13 +426,22 @@ impl<S: Storage> Journal<S> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut doc = SpaceDoc::new();
-        for e in entries {
-            doc.add_entry(e)?;
-            if let Some(k) = key {
-                doc.seal_entry(&e.id, k)?;
+        self.append(|doc| {
+            for e in entries {
+                doc.add_entry(e)?;
+                if let Some(k) = key {
+                    doc.seal_entry(&e.id, k)?;
+                }
             }
-        }
+            Ok(())
+        })
+    }
+
+    /// Write what `f` puts into an empty document (fresh root keys only: entries, acks)
+    /// as one `adds/` chunk, without loading the history. Durable when this returns.
+    pub fn append(&self, f: impl FnOnce(&mut SpaceDoc) -> Result<()>) -> Result<()> {
+        let mut doc = SpaceDoc::new();
+        f(&mut doc)?;
         let bytes = doc.save();
         let name = hash_name("adds", &bytes);
         let _lock = self.storage.lock(LockMode::Shared)?;
@@ -567,15 +576,28 @@ impl<S: Storage> Journal<S> {
     /// next read rebuilds it). Afterwards `loaded` names the files `doc` now reflects.
     /// The changes came through the sync session, which checked them as it applied them,
     /// so they are not loaded a second time.
+    ///
+    /// `whole` is the saved document the peer sent, when it sent one (a first sync); the
+    /// session loaded it strictly and merged it into `doc`. It is kept as it came, as a
+    /// snapshot beside the files `doc` was loaded from (which hold whatever this device
+    /// had that the peer lacked), and the view is left to the next read to rebuild: the
+    /// sync is durable without saving the whole document again or reading it out.
     pub fn store_synced(
         &self,
         doc: &mut SpaceDoc,
         heads: &[automerge::ChangeHash],
         loaded: &mut BTreeSet<String>,
+        whole: Option<&[u8]>,
     ) -> Result<()> {
         doc.check_schema()?;
-        let received = doc.automerge().get_changes_meta(heads).len();
         let _lock = self.storage.lock(LockMode::Exclusive)?;
+        if let Some(bytes) = whole {
+            let name = hash_name("snapshots", bytes);
+            self.storage.write(&name, bytes)?;
+            loaded.insert(name);
+            return Ok(());
+        }
+        let received = doc.automerge().get_changes_meta(heads).len();
         let unchanged = self.files()?.chunks == *loaded;
         if unchanged && received > 4 * COMPACT_AFTER && received * 2 >= doc.change_count() {
             // Most of the document is new (a first sync): one snapshot loads much faster
@@ -608,6 +630,8 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    acks: view.acks,
+                    status_changes: view.status_changes,
                 };
                 doc.refresh_contents(&mut c, heads);
                 c

@@ -4,13 +4,15 @@
 //! chunk is either merged on top (an append-only `adds/` chunk) or triggers a rebuild.
 
 use crate::JournalError;
+use crate::boundaries::StatusChange;
 use crate::doc::Contents;
+use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 3;
+pub const VIEW_FORMAT: u32 = 4;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -29,6 +31,10 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
+    pub acks: BTreeMap<String, Ack>,
+    /// Boundary status changes, keyed `<entry id>/<change id>`.
+    pub status_changes: BTreeMap<String, StatusChange>,
 }
 
 impl View {
@@ -43,6 +49,8 @@ impl View {
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
+            acks: contents.acks,
+            status_changes: contents.status_changes,
         }
     }
 
@@ -74,7 +82,14 @@ impl View {
         let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
-            || (extra.space_id.is_some() && self.space_id.is_some());
+            || extra.acks.keys().any(|k| self.acks.contains_key(k))
+            || (extra.space_id.is_some() && self.space_id.is_some())
+            // A status change decides how an entry is shown: only a rebuild gets that right.
+            || !extra.status_changes.is_empty()
+            || extra.entries.keys().any(|k| {
+                let prefix = format!("{k}/");
+                self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
+            });
         if clash {
             return false;
         }
@@ -85,6 +100,7 @@ impl View {
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);
         self.entries.extend(extra.entries);
+        self.acks.extend(extra.acks);
         self.covers.extend(names);
         true
     }
@@ -115,6 +131,16 @@ impl View {
                 })
             }
         }
+    }
+
+    /// What may be shown under `entry` (see [`crate::replies`]).
+    pub fn replies(&self, entry: &Entry) -> Replies<'_> {
+        crate::listening::replies(&self.acks, entry)
+    }
+
+    /// A boundary's history of status changes by its author, oldest first.
+    pub fn history(&self, entry: &Entry) -> Vec<&StatusChange> {
+        crate::boundaries::history(&self.status_changes, entry)
     }
 
     /// A person's display name, or a short form of the id when unknown.

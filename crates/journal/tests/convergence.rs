@@ -3,7 +3,8 @@
 //! Everything here uses real automerge documents; nothing is mocked.
 
 use duo_journal::{
-    Device, Entry, EntryPatch, Journal, JournalError, Kind, MemStorage, NewEntry, Person, SpaceDoc, Status,
+    Ack, Device, Entry, EntryPatch, Journal, JournalError, Kind, MemStorage, NewEntry, Person, ReplyKind, SpaceDoc,
+    Status, StatusChange,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -114,6 +115,28 @@ enum Op {
         r: usize,
         slot: usize,
     },
+    /// An acknowledgement, reflection or answer by person `by` (`p1` or `p2`), written on a
+    /// replica or (`detached`) the way `Journal::append` does.
+    Reply {
+        r: usize,
+        slot: usize,
+        kind: ReplyKind,
+        by: usize,
+        detached: bool,
+    },
+    /// A boundary status change by person `by`.
+    ChangeStatus {
+        r: usize,
+        slot: usize,
+        status: Status,
+        by: usize,
+    },
+    /// Mark or unmark "no replies".
+    NoReplies {
+        r: usize,
+        slot: usize,
+        on: bool,
+    },
     /// `into` merges everything `from` has (automerge merge).
     Merge {
         from: usize,
@@ -159,6 +182,11 @@ fn op_strategy(n: usize) -> impl Strategy<Value = Op> {
         1 => (r.clone(), slot.clone(), body_strategy(), tags_strategy(), status_strategy())
             .prop_map(|(r, slot, body, tags, status)| Op::EditAll { r, slot, body, tags, status }),
         2 => (r.clone(), slot.clone()).prop_map(|(r, slot)| Op::Delete { r, slot }),
+        2 => (r.clone(), slot.clone(), prop::sample::select(ReplyKind::ALL.to_vec()), 1..3usize, any::<bool>())
+            .prop_map(|(r, slot, kind, by, detached)| Op::Reply { r, slot, kind, by, detached }),
+        2 => (r.clone(), slot.clone(), status_strategy(), 1..3usize)
+            .prop_map(|(r, slot, status, by)| Op::ChangeStatus { r, slot, status, by }),
+        1 => (r.clone(), slot.clone(), any::<bool>()).prop_map(|(r, slot, on)| Op::NoReplies { r, slot, on }),
         3 => pair.clone().prop_map(|(from, into)| Op::Merge { from, into }),
         1 => pair.prop_map(|(from, into)| Op::LoadSaved { from, into }),
     ]
@@ -234,6 +262,42 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             },
         )),
         Op::Delete { r, slot } => tolerate(reps[*r].delete_entry(IDS[*slot])),
+        Op::Reply {
+            r,
+            slot,
+            kind,
+            by,
+            detached,
+        } => {
+            let ack = Ack {
+                id: format!("{:032x}", t as u64 * 16 + *r as u64),
+                entry: IDS[*slot].to_string(),
+                by: format!("p{by}"),
+                device: format!("d{by}"),
+                kind: *kind,
+                at: t,
+                text: (*kind != ReplyKind::Confirm && !kind.is_ack()).then(|| format!("words {t}")),
+                // Answer the reflection written at t - 1 (if there was one).
+                of: matches!(kind, ReplyKind::Confirm | ReplyKind::Correct)
+                    .then(|| format!("{:032x}", (t as u64 - 1) * 16 + *r as u64)),
+            };
+            if *detached {
+                let mut d = SpaceDoc::new();
+                d.put_ack(&ack).unwrap();
+                reps[*r].load_more(&d.save()).unwrap();
+            } else {
+                reps[*r].put_ack(&ack).unwrap();
+            }
+        }
+        Op::ChangeStatus { r, slot, status, by } => tolerate(reps[*r].set_boundary_status(&StatusChange {
+            id: format!("{:032x}", t as u64 * 16 + *r as u64),
+            entry: IDS[*slot].to_string(),
+            by: format!("p{by}"),
+            device: format!("d{by}"),
+            status: *status,
+            at: t,
+        })),
+        Op::NoReplies { r, slot, on } => tolerate(reps[*r].set_no_replies(IDS[*slot], *on)),
         Op::Merge { from, into } => {
             let (into, from) = pair_mut(reps, *into, *from);
             into.merge(from).unwrap();
@@ -277,6 +341,23 @@ fn check_converged(reps: &mut [SpaceDoc]) -> Result<(), TestCaseError> {
     prop_assert_eq!(first.schema, duo_journal::SCHEMA_VERSION);
     for (id, e) in &first.entries {
         prop_assert_eq!(id, &e.id);
+        // What is shown under an entry follows the rules whatever was written.
+        let shown = duo_journal::replies(&first.acks, e);
+        if e.no_replies {
+            prop_assert!(shown.is_empty(), "no replies are shown on a no-replies entry");
+        }
+        prop_assert!(shown.acks.iter().all(|a| a.by != e.author && a.kind.is_ack()));
+        for r in &shown.reflections {
+            prop_assert!(r.reflection.by != e.author);
+            prop_assert!(
+                r.answers
+                    .iter()
+                    .all(|a| a.by == e.author && a.of.as_ref() == Some(&r.reflection.id))
+            );
+        }
+        if let Some(last) = duo_journal::history(&first.status_changes, e).last() {
+            prop_assert_eq!(e.status, Some(last.status), "the author's newest change decides");
+        }
         prop_assert!(
             !e.conflicts.contains(&e.body),
             "the chosen body is not a conflict of itself"
@@ -383,7 +464,14 @@ proptest! {
                     let status = (*kind == Kind::Boundary).then_some(Status::Active);
                     model.insert(IDS[*slot].into(), (*kind, body.clone(), tags.clone(), status));
                 }
-                Op::AddDetached { .. } | Op::Merge { .. } | Op::LoadSaved { .. } => {}
+                // Replies, status changes and the no-replies marker live beside entries; the
+                // convergence and refresh properties cover them.
+                Op::AddDetached { .. }
+                | Op::Merge { .. }
+                | Op::LoadSaved { .. }
+                | Op::Reply { .. }
+                | Op::ChangeStatus { .. }
+                | Op::NoReplies { .. } => {}
                 Op::EditBody { slot, body, .. } => {
                     let res = doc.edit_entry(IDS[*slot], &EntryPatch { body: Some(body.clone()), edited_at: t, ..Default::default() });
                     match model.get_mut(IDS[*slot]) {

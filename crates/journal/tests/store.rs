@@ -105,6 +105,8 @@ fn shown(v: &View) -> Contents {
         persons: v.persons.clone(),
         devices: v.devices.clone(),
         entries: v.entries.clone(),
+        acks: v.acks.clone(),
+        status_changes: v.status_changes.clone(),
     }
 }
 
@@ -968,6 +970,7 @@ fn resolve_by_prefix() {
         status: None,
         conflicts: vec![],
         auth: vec![],
+        no_replies: false,
     };
     let ids = [
         "abc10000000000000000000000000000",
@@ -1179,7 +1182,7 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
     let (doc, loaded) = cached.as_mut().unwrap();
     let heads = doc.heads();
     doc.add_entry(&reflection(2)).unwrap();
-    j.store_synced(doc, &heads, loaded).unwrap();
+    j.store_synced(doc, &heads, loaded, None).unwrap();
     assert_eq!(*loaded, j.load_tracked().unwrap().1);
     j.refresh(&mut cached).unwrap();
     same(&cached);
@@ -1204,4 +1207,43 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
     let err = j.refresh(&mut cached).unwrap_err();
     assert!(matches!(err, JournalError::Damaged { .. }), "{err}");
     assert!(cached.is_none());
+}
+
+#[test]
+fn a_whole_document_from_a_peer_is_kept_as_it_came_and_the_next_read_rebuilds_the_view() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    // The peer has this space's beginning and much more; this device has one entry the
+    // peer lacks.
+    let mut peer = j.load().unwrap();
+    for n in 10..400 {
+        peer.add_entry(&reflection(n)).unwrap();
+    }
+    let whole = peer.save();
+    j.add(&[reflection(1)]).unwrap();
+    assert_eq!(j.read().unwrap().view.entries.len(), 1);
+
+    // What a session does with a document that arrived, then stores it.
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    let mut theirs = SpaceDoc::load_untrusted(&whole).unwrap();
+    doc.merge(&mut theirs).unwrap();
+    let before: BTreeSet<String> = loaded.clone();
+    j.store_synced(&mut doc, &heads, &mut loaded, Some(&whole)).unwrap();
+
+    // Kept byte for byte as one snapshot, beside the files this device had.
+    let kept: Vec<String> = loaded.difference(&before).cloned().collect();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].starts_with("snapshots/"));
+    assert_eq!(mem.read(&kept[0]).unwrap(), whole);
+    assert_eq!(loaded, j.load_tracked().unwrap().1);
+
+    // The next read sees both sides' entries and stores a view that covers everything.
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(read.view.entries, doc.contents().entries);
+    assert_eq!(read.view.entries.len(), 391);
+    assert!(read.view.entries.contains_key(&id(1)));
+    assert_eq!(read.view.covers, loaded);
+    assert!(j.doctor().unwrap().healthy());
 }

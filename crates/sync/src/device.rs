@@ -19,6 +19,37 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Whether a device may exchange the space with this one (over the network or by bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// A current device of the space.
+    Member,
+    /// Not a device of the space (or this device itself).
+    Unknown,
+    /// Once a device of the space, now revoked.
+    Revoked,
+}
+
+/// THE rule for "is `id` a current, unrevoked device of this space, other than `own`": the
+/// network allowlist ([`Online`]) and bundle import ([`crate::bundle`]) both ask here, so
+/// revocations take effect on every way in at once. (Revocations do not exist yet; when
+/// they do, this is where they are checked.)
+pub fn may_sync(view: &duo_journal::View, own: &str, id: &str) -> Membership {
+    if id != own && view.devices.contains_key(id) {
+        Membership::Member
+    } else {
+        Membership::Unknown
+    }
+}
+
+/// Every device [`may_sync`] lets in (the endpoint ids, as hex).
+pub fn sync_members<'a>(view: &'a duo_journal::View, own: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    view.devices
+        .keys()
+        .map(String::as_str)
+        .filter(move |d| may_sync(view, own, d) == Membership::Member)
+}
+
 /// Where this device last reached each peer (endpoint id → addresses and relay). Local only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerTable {
@@ -222,12 +253,7 @@ impl Online {
         discovery: net::Discovery,
     ) -> Result<Online, SyncError> {
         let view = o.space.read()?.view;
-        let members = Members::from_ids(
-            view.devices
-                .keys()
-                .map(String::as_str)
-                .filter(|d| **d != o.config.device_id),
-        );
+        let members = Members::from_ids(sync_members(&view, &o.config.device_id));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
@@ -342,12 +368,7 @@ impl Online {
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
         let view = o.space.read()?.view;
-        self.members.replace(
-            view.devices
-                .keys()
-                .map(String::as_str)
-                .filter(|d| **d != o.config.device_id),
-        );
+        self.members.replace(sync_members(&view, &o.config.device_id));
         Ok(())
     }
 }

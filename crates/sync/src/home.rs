@@ -50,6 +50,22 @@ pub struct Config {
     /// disagree about whose device this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_join: Option<PendingJoin>,
+    /// The writer turned off the gentle "I"-statement hints on this device (`duo hints off`).
+    /// Local only: never part of the shared space.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hints_off: bool,
+}
+
+/// What a restored device starts from (see [`crate::backup`]): whose device it is and the
+/// saved documents. Never keys: the restored device makes its own.
+#[derive(Clone, Debug)]
+pub struct Seed {
+    pub person: Person,
+    /// The saved shared space (membership included).
+    pub space: Vec<u8>,
+    /// The saved private notebook.
+    pub private: Vec<u8>,
+    pub relay: Option<String>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -154,6 +170,16 @@ impl Home {
     /// Create this device: keys, settings, an empty shared space with this person and
     /// device in it, and an empty private notebook. `now` is milliseconds since the epoch.
     pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Opened, SyncError> {
+        self.create(name, label, now, None)
+    }
+
+    /// Create a NEW device (new keys) for the person of a backup, with the backup's shared
+    /// space (this device added to its membership) and private notebook.
+    pub fn init_restored(&self, seed: &Seed, label: &str, now: i64) -> Result<Opened, SyncError> {
+        self.create(&seed.person.name, label, now, Some(seed))
+    }
+
+    fn create(&self, name: &str, label: &str, now: i64, seed: Option<&Seed>) -> Result<Opened, SyncError> {
         if self.is_initialized() {
             return Err(SyncError::AlreadyInitialized {
                 path: self.root.clone(),
@@ -181,21 +207,35 @@ impl Home {
 
         let config = Config {
             version: CONFIG_VERSION,
-            person_id: duo_journal::new_id(),
+            person_id: seed.map_or_else(duo_journal::new_id, |s| s.person.id.clone()),
             name: name.to_string(),
             device_id: secret.public().to_string(),
             device_label: label.to_string(),
             created_at: now,
             port: None,
             pending_join: None,
-            relay: None,
+            relay: seed.and_then(|s| s.relay.clone()),
             relay_ca: None,
+            hints_off: false,
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
-        space.create(|doc| doc.init(&duo_journal::new_id(), &config.person(), &config.device()))?;
+        space.create(|doc| match seed {
+            Some(s) => {
+                doc.load_checked(&s.space)?;
+                doc.check_schema()?;
+                doc.add_member(&config.person(), &config.device())
+            }
+            None => doc.init(&duo_journal::new_id(), &config.person(), &config.device()),
+        })?;
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));
-        private.create(|doc| doc.init_schema())?;
+        private.create(|doc| match seed {
+            Some(s) => {
+                doc.load_checked(&s.private)?;
+                doc.check_schema()
+            }
+            None => doc.init_schema(),
+        })?;
         // The config is written last: its presence is what says the setup is complete.
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         write_durably(&self.config_path(), &json).map_err(io_at(&self.config_path()))?;
@@ -218,6 +258,11 @@ impl Home {
             c.relay = relay;
             c.relay_ca = ca;
         })
+    }
+
+    /// Turn the "I"-statement hints on or off on this device.
+    pub fn set_hints(&self, on: bool) -> Result<(), SyncError> {
+        self.edit_config(|c| c.hints_off = !on)
     }
 
     fn edit_config(&self, f: impl FnOnce(&mut Config)) -> Result<(), SyncError> {

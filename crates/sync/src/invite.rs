@@ -192,15 +192,7 @@ pub async fn invite(
     if !own_device && me.space.read()?.view.persons.len() >= 2 {
         return Err(SyncError::SpaceFull);
     }
-    let conn = loop {
-        let incoming = endpoint.accept().await.ok_or_else(|| net("the endpoint closed"))?;
-        let Ok(accepting) = incoming.accept() else { continue };
-        match accepting.await {
-            Ok(conn) if conn.alpn() == PAIR_ALPN => break conn,
-            Ok(conn) => conn.close(VarInt::from_u32(0), b"not now"),
-            Err(_) => continue,
-        }
-    };
+    let conn = accept_pairing(endpoint).await?;
     let result = run(
         endpoint.id(),
         &conn,
@@ -215,6 +207,65 @@ pub async fn invite(
     conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
     let paired = result?;
     record_joiner(me, &paired.other, own_device)?;
+    Ok(paired)
+}
+
+/// The first pairing connection that arrives on `endpoint`.
+async fn accept_pairing(endpoint: &Endpoint) -> Result<Connection, SyncError> {
+    loop {
+        let incoming = endpoint.accept().await.ok_or_else(|| net("the endpoint closed"))?;
+        let Ok(accepting) = incoming.accept() else { continue };
+        match accepting.await {
+            Ok(conn) if conn.alpn() == PAIR_ALPN => return Ok(conn),
+            Ok(conn) => conn.close(VarInt::from_u32(0), b"not now"),
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Inviter, for a NEW device of the partner: one restored from a backup (`duo restore`)
+/// when none of the partner's devices is left to pair it with. A partner pairing in a
+/// space that already has both people, where the joiner must introduce itself as the
+/// partner's person (already in this space, and not this device's person); any other
+/// joiner is refused before the question, so nothing is stored on either side.
+pub async fn invite_partner_device(
+    endpoint: &Endpoint,
+    me: &Opened,
+    code: &Code,
+    confirm: impl FnOnce(&str, &Introduction) -> bool,
+) -> Result<Paired, SyncError> {
+    let view = me.space.read()?.view;
+    let partner: Vec<String> = view
+        .persons
+        .keys()
+        .filter(|p| **p != me.config.person_id)
+        .cloned()
+        .collect();
+    if partner.is_empty() {
+        return Err(SyncError::NotPartnerDevice);
+    }
+    let conn = accept_pairing(endpoint).await?;
+    let mut stranger = false;
+    let result = run(
+        endpoint.id(),
+        &conn,
+        Role::Inviter,
+        code,
+        &introduce(me, false, endpoint),
+        None,
+        |words, other| {
+            if partner.contains(&other.person_id) {
+                confirm(words, other)
+            } else {
+                stranger = true;
+                false
+            }
+        },
+    )
+    .await;
+    conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
+    let paired = result.map_err(|e| if stranger { SyncError::NotPartnerDevice } else { e })?;
+    record_joiner(me, &paired.other, false)?;
     Ok(paired)
 }
 

@@ -12,6 +12,8 @@
 
 pub mod agent;
 pub mod auth;
+pub mod backup;
+pub mod bundle;
 pub mod code;
 pub mod device;
 pub mod frame;
@@ -26,7 +28,7 @@ pub mod session;
 mod store;
 
 pub use age;
-pub use home::{Config, Home, Opened};
+pub use home::{Config, Home, Opened, Seed};
 pub use store::{AgeStore, write_durably};
 
 use std::path::PathBuf;
@@ -76,4 +78,8 @@ pub enum SyncError {
     WrongPassphrase,
     #[error("a passphrase must be at least 8 characters")]
     WeakPassphrase,
+    #[error(
+        "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
+    )]
+    NotPartnerDevice,
 }

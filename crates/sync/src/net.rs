@@ -327,7 +327,7 @@ async fn load_current(journal: &Journal<AgeStore>, mut cached: Option<Loaded>) -
 /// Which side of a connection runs [`sync_stream`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
-    /// Opened the connection: winds down, then stores (the service is not kept waiting).
+    /// Opened the connection: stores while winding down (the service is not kept waiting).
     Dialer,
     /// Answered it: stores, then winds down, so that when the dialer's sync returns, both
     /// sides have stored (`duo sync` saying "synced" means the partner has it).
@@ -368,21 +368,36 @@ async fn sync_stream(
         options.progress,
     )
     .await;
-    if side == Side::Dialer || outcome.is_err() {
-        wind_down(send, recv).await;
-    }
-    let outcome = outcome.map_err(session_error)?;
-    let stored = if doc.heads() != heads {
-        let j = Journal::new(journal.storage().clone());
-        tokio::task::spawn_blocking(move || j.store_synced(&mut doc, &heads, &mut loaded).map(|()| (doc, loaded)))
-            .await
-            .map_err(net)?
-    } else {
-        Ok((doc, loaded))
+    let mut outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            wind_down(send, recv).await;
+            return Err(session_error(e));
+        }
     };
-    if side == Side::Service {
-        wind_down(send, recv).await;
-    }
+    let whole = outcome.document.take();
+    let store = async move {
+        if doc.heads() == heads {
+            return Ok((doc, loaded));
+        }
+        let j = Journal::new(journal.storage().clone());
+        tokio::task::spawn_blocking(move || {
+            j.store_synced(&mut doc, &heads, &mut loaded, whole.as_deref())
+                .map(|()| (doc, loaded))
+        })
+        .await
+        .map_err(net)?
+        .map_err(SyncError::from)
+    };
+    let stored = match side {
+        // The dialer stores while the stream winds down: the service is not kept waiting.
+        Side::Dialer => tokio::join!(wind_down(send, recv), store).1,
+        Side::Service => {
+            let stored = store.await;
+            wind_down(send, recv).await;
+            stored
+        }
+    };
     let (doc, loaded) = stored?;
     let after_entries = doc.entry_ids().len();
     if let Some(replica) = options.replica {

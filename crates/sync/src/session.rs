@@ -98,6 +98,9 @@ pub struct Outcome {
     /// Changes this side sent that the peer did not announce having (an upper bound when
     /// automerge rounds ran).
     pub changes_sent: usize,
+    /// The saved document the peer sent, when it sent one, as it came (loaded strictly and
+    /// merged): the store can keep these bytes instead of saving the document again.
+    pub document: Option<Vec<u8>>,
 }
 
 /// Why a session ended early. Nothing is stored by a failed session.
@@ -237,7 +240,10 @@ where
         out.whole_document = matches!(plan, CatchUp::Document(_)) || matches!(arrived, Arrived::Document(_));
         match arrived {
             Arrived::Changes(changes) => doc.automerge().apply_changes(changes).map_err(bad)?,
-            Arrived::Document(bytes) => merge_document(doc, &bytes)?,
+            Arrived::Document(bytes) => {
+                merge_document(doc, &bytes)?;
+                out.document = Some(bytes);
+            }
         }
     }
 

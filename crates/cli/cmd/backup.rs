@@ -1,0 +1,230 @@
+//! `duo backup` and `duo restore`: everything this device holds, in one encrypted file.
+
+use crate::args::{BackupArgs, Cli, RestoreArgs};
+use crate::ctx::{Ctx, home_dir, now};
+use crate::error::{CliError, Result};
+use crate::output::{Printer, count};
+use age::secrecy::SecretString;
+use duo_sync::backup::{self, BackupError, Key, Lock};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Exit status: the passphrase, identity or device key does not open the file.
+pub const EXIT_LOCKED: i32 = 10;
+/// Exit status: the file is damaged, changed, or not a duo file.
+pub const EXIT_DAMAGED: i32 = 11;
+/// Exit status: the file belongs to another space (or, for a backup, another person).
+pub const EXIT_OTHER_SPACE: i32 = 13;
+
+/// scrypt's work factor for new backups, for tests only (the default costs about a second
+/// per attempt, which is the point for a real backup).
+const WORK_FACTOR_ENV: &str = "DUO_BACKUP_WORK_FACTOR";
+
+pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
+    let lock = if !a.recipient.is_empty() || a.recipients_file.is_some() {
+        Lock::Recipients(recipients(a)?)
+    } else {
+        Lock::Passphrase(passphrase(a.passphrase_file.as_deref(), true)?, work_factor()?)
+    };
+    let b = backup::make(&ctx.dev, now()?).map_err(backup_error)?;
+    let entries = ctx.dev.space.read()?.view.entries.len();
+    let private = ctx.dev.private.read()?.view.entries.len();
+    let bytes = backup::seal(&backup::encode(&b), &lock).map_err(backup_error)?;
+    let path = write_file(&a.file, &bytes)?;
+    let to = match lock {
+        Lock::Passphrase(..) => "passphrase",
+        Lock::Recipients(_) => "recipients",
+    };
+    if ctx.printer.json {
+        ctx.printer.json_value(&serde_json::json!({
+            "file": path, "bytes": bytes.len(), "entries": entries,
+            "private_entries": private, "encrypted_to": to,
+        }));
+    } else {
+        ctx.printer.info(format!(
+            "Backed up {} and {} to {} ({} bytes, encrypted to a {}). It holds no key of this device: `duo restore {}` on a new one.",
+            count(entries, "shared entry", "shared entries"),
+            count(private, "private note", "private notes"),
+            path.display(),
+            bytes.len(),
+            if to == "passphrase" { "passphrase" } else { "list of age recipients" },
+            path.display()
+        ));
+    }
+    Ok(0)
+}
+
+pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
+    let key = if backup::needs_passphrase(&bytes).map_err(backup_error)? {
+        if !a.identity.is_empty() {
+            return Err(backup_error(BackupError::NeedsPassphrase));
+        }
+        Key::Passphrase(passphrase(a.passphrase_file.as_deref(), false)?)
+    } else {
+        if a.identity.is_empty() {
+            return Err(backup_error(BackupError::NeedsIdentity));
+        }
+        Key::Identities(identities(&a.identity)?)
+    };
+    let b = backup::open(&bytes, &key).map_err(backup_error)?;
+    let home = duo_sync::Home::new(home_dir(cli)?);
+    let label = a.label.clone().unwrap_or_else(super::init::host_label);
+    let (dev, r) = backup::restore(&home, &b, &label, now()?).map_err(backup_error)?;
+    if p.json {
+        p.json_value(&serde_json::json!({
+            "merged": r.merged, "name": dev.config.name, "person_id": dev.config.person_id,
+            "device_id": dev.config.device_id, "backup_device_id": b.device_id,
+            "entries": r.entries, "private_entries": r.private_entries, "home": home.root(),
+        }));
+    } else if r.merged {
+        p.info(format!(
+            "Merged the backup into this device: now {} and {}.",
+            count(r.entries, "shared entry", "shared entries"),
+            count(r.private_entries, "private note", "private notes")
+        ));
+    } else {
+        p.info(format!(
+            "Restored {}'s journal ({}, {}) on a new device ('{}').\n\nTo sync again, pair it with one of your devices (`duo pair --own-device` there, `duo pair join` here),\nor, if none is left, with your partner's (`duo pair --partner-device` there): they see a new device of yours and confirm the words.",
+            dev.config.name,
+            count(r.entries, "shared entry", "shared entries"),
+            count(r.private_entries, "private note", "private notes"),
+            label
+        ));
+    }
+    Ok(0)
+}
+
+fn backup_error(e: BackupError) -> CliError {
+    let code = match &e {
+        BackupError::WrongPassphrase | BackupError::NotForIdentity => EXIT_LOCKED,
+        BackupError::Damaged(_) => EXIT_DAMAGED,
+        BackupError::OtherSpace { .. } | BackupError::OtherPerson { .. } => EXIT_OTHER_SPACE,
+        BackupError::NeedsPassphrase | BackupError::NeedsIdentity => 2,
+        BackupError::Sync(_) | BackupError::TooNew(_) => 1,
+    };
+    let hint = match &e {
+        BackupError::WrongPassphrase => Some("check the passphrase (it is case-sensitive) and try again"),
+        BackupError::NotForIdentity => Some("give the identity file (-i FILE) of a recipient the backup was made for"),
+        BackupError::Damaged(_) => Some("use another copy of the backup"),
+        BackupError::TooNew(_) => Some("update duo on this device"),
+        BackupError::OtherSpace { .. } | BackupError::OtherPerson { .. } => {
+            Some("restore into a home that is not set up yet: --home DIR (or DUO_HOME) naming a new directory")
+        }
+        _ => None,
+    };
+    let mut err = match e {
+        BackupError::Sync(s) => CliError::from(s),
+        other => CliError::new(other),
+    };
+    err.code = code;
+    if let Some(h) = hint {
+        err = err.hint(h);
+    }
+    err
+}
+
+/// Write a file for the user: whole, durable, mode 0600 (a relative name is made explicit).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let path = if path.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    duo_sync::write_durably(&path, bytes)
+        .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
+    Ok(path)
+}
+
+fn work_factor() -> Result<Option<u8>> {
+    match std::env::var(WORK_FACTOR_ENV) {
+        Ok(s) if !s.is_empty() => match s.parse::<u8>() {
+            Ok(n) if (1..=20).contains(&n) => Ok(Some(n)),
+            _ => Err(CliError::usage(format!(
+                "{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 20"
+            ))),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The passphrase: the first line of `file`, or asked on the terminal (twice to `confirm`).
+fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+    let text = match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CliError::new(format!("cannot read the passphrase file {}", f.display())).cause(e))?;
+            text.lines().next().unwrap_or("").to_string()
+        }
+        None => {
+            if !std::io::stdin().is_terminal() {
+                return Err(CliError::usage("no terminal to ask for the passphrase on")
+                    .hint("give it in a file with --passphrase-file FILE (never on the command line)"));
+            }
+            let ask = |prompt: &str| {
+                rpassword::prompt_password(prompt).map_err(|e| CliError::new("cannot read the passphrase").cause(e))
+            };
+            let first = ask("Passphrase: ")?;
+            if confirm && ask("The same passphrase again: ")? != first {
+                return Err(CliError::new("the two passphrases differ, so nothing was written"));
+            }
+            first
+        }
+    };
+    if text.is_empty() {
+        return Err(CliError::usage("the passphrase is empty"));
+    }
+    Ok(SecretString::from(text))
+}
+
+fn recipients(a: &BackupArgs) -> Result<Vec<age::x25519::Recipient>> {
+    let mut lines: Vec<String> = a.recipient.clone();
+    if let Some(f) = &a.recipients_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::new(format!("cannot read the recipients file {}", f.display())).cause(e))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    if lines.is_empty() {
+        return Err(CliError::usage("the recipients file lists no recipient"));
+    }
+    lines
+        .iter()
+        .map(|l| {
+            l.parse::<age::x25519::Recipient>()
+                .map_err(|e| CliError::usage(format!("'{l}' is not an age recipient (age1…): {e}")))
+        })
+        .collect()
+}
+
+fn identities(files: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity>>> {
+    let mut out: Vec<Box<dyn age::Identity>> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::new(format!("cannot read the identity file {}", f.display())).cause(e))?;
+        let mut found = false;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let id: age::x25519::Identity = line.parse().map_err(|_| {
+                CliError::usage(format!(
+                    "{} is not an age identity file (AGE-SECRET-KEY-1…)",
+                    f.display()
+                ))
+            })?;
+            out.push(Box::new(id));
+            found = true;
+        }
+        if !found {
+            return Err(CliError::usage(format!("{} holds no age identity", f.display())));
+        }
+    }
+    Ok(out)
+}

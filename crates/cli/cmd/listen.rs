@@ -1,0 +1,206 @@
+//! `duo journal ack | reflect | confirm | correct`, the no-replies marker, and the gentle
+//! "I"-statement hint (`duo hints on|off`). The rules live in duo-journal (`may_reply`, `answerable`, `replies`).
+
+use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, HintsArgs, OnOff, ReflectArgs};
+use crate::ctx::{Both, Ctx, now};
+use crate::error::{CliError, Result};
+use crate::output::Item;
+use duo_journal::{Ack, Kind, Refusal, ReplyKind, new_id};
+
+/// The exit status of a reply refused because the author asked for no replies.
+pub const NO_REPLIES_EXIT: i32 = 3;
+
+fn refused(r: Refusal) -> CliError {
+    let hint = match &r {
+        Refusal::NoReplies { .. } => {
+            Some("if you want to talk about it, you can say so in your own time, in person or in an entry of your own")
+        }
+        Refusal::OwnEntry => Some("`duo journal edit` changes your own entry"),
+        Refusal::NotAuthor => Some("to answer in your own words, `duo journal reflect` your partner's entry"),
+        Refusal::OwnNoReplies => Some("lift it with `duo journal edit ID --allow-replies`"),
+        _ => None,
+    };
+    let mut e = CliError::new(&r);
+    if matches!(r, Refusal::NoReplies { .. }) {
+        e.code = NO_REPLIES_EXIT;
+    }
+    match hint {
+        Some(h) => e.hint(h),
+        None => e,
+    }
+}
+
+/// Show the writer a gentle "I"-statement suggestion when a reflection or boundary reads as
+/// blame. Never stored, never blocking; off with `duo hints off` or `DUO_HINTS=off`.
+pub fn offer_hint(ctx: &Ctx, kind: Kind, text: &str) {
+    if !matches!(kind, Kind::Reflection | Kind::Boundary) || !hints_on(ctx) {
+        return;
+    }
+    if let Some(h) = duo_journal::i_statement_hint(text) {
+        ctx.printer.info(format!(
+            "hint: {}\n      (`duo hints off` turns these hints off)",
+            h.suggestion
+        ));
+    }
+}
+
+/// Are hints on for this device? `DUO_HINTS` (`on`/`off`) overrides the setting.
+pub fn hints_on(ctx: &Ctx) -> bool {
+    match std::env::var("DUO_HINTS").ok().as_deref() {
+        Some("off" | "0" | "false") => false,
+        Some("on" | "1" | "true") => true,
+        _ => !ctx.dev.config.hints_off,
+    }
+}
+
+/// What `edit --no-replies` / `--allow-replies` asks for; only the author may ask.
+pub fn replies_change(ctx: &Ctx, both: &Both, item: Item<'_>, off: bool, on: bool) -> Result<Option<bool>> {
+    if !off && !on {
+        return Ok(None);
+    }
+    if item.private {
+        return Err(CliError::usage(
+            "no replies is for shared entries: a private entry is never seen by your partner",
+        ));
+    }
+    if item.entry.author != ctx.dev.config.person_id {
+        return Err(CliError::new(format!(
+            "this entry is {}'s: only its author decides whether it takes replies",
+            both.shared.view.person_name(&item.entry.author)
+        )));
+    }
+    Ok(Some(off))
+}
+
+/// Write one reply to the shared space (an `adds/` chunk: no history is loaded).
+fn send(ctx: &Ctx, ack: &Ack) -> Result<()> {
+    ctx.dev.space.append(|doc| doc.put_ack(ack))?;
+    if let Err(e) = ctx.dev.space.maybe_compact() {
+        ctx.printer
+            .warn(format!("could not compact the journal ({e}); your reply is saved"));
+    }
+    Ok(())
+}
+
+fn new_ack(ctx: &Ctx, entry: &str, kind: ReplyKind, text: Option<String>, of: Option<String>) -> Result<Ack> {
+    Ok(Ack {
+        id: new_id(),
+        entry: entry.to_string(),
+        by: ctx.dev.config.person_id.clone(),
+        device: ctx.dev.config.device_id.clone(),
+        kind,
+        at: now()?,
+        text,
+        of,
+    })
+}
+
+/// The partner's entry `id` names, checked: it takes replies from this person.
+fn partners_entry<'a>(ctx: &Ctx, both: &'a Both, id: &str) -> Result<Item<'a>> {
+    let item = both.resolve(id)?;
+    let name = both.shared.view.person_name(&item.entry.author);
+    duo_journal::may_reply(item.entry, &ctx.dev.config.person_id, item.private, &name).map_err(refused)?;
+    super::write::refuse_if_damaged(both, false)?;
+    Ok(item)
+}
+
+fn done(ctx: &Ctx, ack: &Ack, message: &str) -> Result<i32> {
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({ "id": ack.id, "entry": ack.entry, "kind": ack.kind.as_str() }));
+    } else {
+        p.info(message);
+    }
+    Ok(0)
+}
+
+pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
+    let both = ctx.read(true)?;
+    let item = partners_entry(ctx, &both, &a.id)?;
+    let ack = new_ack(ctx, &item.entry.id, a.kind.into(), None, None)?;
+    send(ctx, &ack)?;
+    let name = both.shared.view.person_name(&item.entry.author);
+    done(
+        ctx,
+        &ack,
+        &format!("Sent \"{}\" to {name} (they see it after your next sync).", ack.kind),
+    )
+}
+
+pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
+    let both = ctx.read(true)?;
+    let item = partners_entry(ctx, &both, &a.id)?;
+    let text = super::write::body_from(a.text.as_deref(), "What I heard is ")?;
+    let ack = new_ack(ctx, &item.entry.id, ReplyKind::Reflection, Some(text), None)?;
+    send(ctx, &ack)?;
+    offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
+    let name = both.shared.view.person_name(&item.entry.author);
+    done(
+        ctx,
+        &ack,
+        &format!("Reflected back to {name}. They can confirm it or gently correct it."),
+    )
+}
+
+fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: Option<&str>) -> Result<i32> {
+    let both = ctx.read(true)?;
+    let item = both.resolve(id)?;
+    let me = &ctx.dev.config.person_id;
+    if item.private {
+        return Err(refused(Refusal::Private));
+    }
+    let prefix = reflection.map(str::to_ascii_lowercase);
+    let r = duo_journal::answerable(&both.shared.view.acks, item.entry, me, prefix.as_deref()).map_err(refused)?;
+    super::write::refuse_if_damaged(&both, false)?;
+    let text = match kind {
+        ReplyKind::Correct => Some(super::write::body_from(text, "What I meant is ")?),
+        _ => None,
+    };
+    let ack = new_ack(ctx, &item.entry.id, kind, text, Some(r.id.clone()))?;
+    send(ctx, &ack)?;
+    let name = both.shared.view.person_name(&r.by);
+    let msg = match kind {
+        ReplyKind::Confirm => format!("Confirmed: {name} heard you."),
+        _ => format!("Sent your correction to {name}."),
+    };
+    done(ctx, &ack, &msg)
+}
+
+pub fn confirm(ctx: &Ctx, a: &ConfirmArgs) -> Result<i32> {
+    answer(ctx, &a.id, a.reflection.as_deref(), ReplyKind::Confirm, None)
+}
+
+pub fn correct(ctx: &Ctx, a: &CorrectArgs) -> Result<i32> {
+    answer(
+        ctx,
+        &a.id,
+        a.reflection.as_deref(),
+        ReplyKind::Correct,
+        a.text.as_deref(),
+    )
+}
+
+/// `duo hints [on|off]`.
+pub fn hints(ctx: &Ctx, a: &HintsArgs) -> Result<i32> {
+    if let Some(state) = a.state {
+        ctx.dev.home.set_hints(state == OnOff::On)?;
+    }
+    let on = match a.state {
+        Some(s) => s == OnOff::On,
+        None => !ctx.dev.config.hints_off,
+    };
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({ "hints": on }));
+    } else {
+        p.data(if on { "on" } else { "off" });
+        if a.state.is_some() {
+            p.info(if on {
+                "Hints are on: a reflection or boundary that reads as blame gets a gentle suggestion, shown only to you."
+            } else {
+                "Hints are off on this device."
+            });
+        }
+    }
+    Ok(0)
+}
