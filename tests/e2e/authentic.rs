@@ -249,3 +249,48 @@ fn own_devices_share_the_person_key_and_a_partner_never_gets_it() {
     }
     assert_eq!(laptop.run(&["doctor", "--json"]).json()["healthy"], true);
 }
+
+#[test]
+fn a_device_restored_from_a_backup_still_recognises_your_words() {
+    let mut alice = Device::new("Alice");
+    alice.env.push(("DUO_BACKUP_WORK_FACTOR".into(), "10".into()));
+    let id = alice.add("I loved our walk by the river", &["--kind", "appreciation"]);
+    let pf = alice.dir.path().join("pw");
+    std::fs::write(&pf, "correct horse battery staple\n").unwrap();
+    let file = alice.dir.path().join("alice.duobackup");
+    let (file, pf) = (file.to_str().unwrap(), pf.to_str().unwrap());
+    alice.run(&["backup", file, "--passphrase-file", pf]).ok();
+    let mut fresh = Device::blank();
+    fresh.env.push(("DUO_BACKUP_WORK_FACTOR".into(), "10".into()));
+    fresh.run(&["restore", file, "--passphrase-file", pf]).ok();
+    assert_eq!(
+        show_json(&fresh, &id[..8])["authentic"],
+        true,
+        "the backup carried the person key"
+    );
+    let written_there = fresh.add("written on the restored device", &[]);
+    assert_eq!(show_json(&fresh, &written_there[..8])["authentic"], true);
+    let report = fresh.run(&["doctor", "--json"]).json();
+    assert_eq!(report["your_words"]["authentic"], 2, "{report}");
+}
+
+#[test]
+fn your_own_status_changes_and_edits_keep_your_words_yours() {
+    let alice = Device::new("Alice");
+    let b = alice.add("I need quiet mornings", &["--kind", "boundary", "--tag", "home"]);
+    alice.run(&["boundaries", "revisit", &b[..8]]).ok();
+    assert_eq!(show_json(&alice, &b[..8])["authentic"], true);
+    alice.run(&["journal", "edit", &b[..8], "--tag", "mornings"]).ok();
+    alice.run(&["journal", "edit", &b[..8], "--no-replies"]).ok();
+    alice.run(&["boundaries", "retire", &b[..8]]).ok();
+    let e = show_json(&alice, &b[..8]);
+    assert_eq!(
+        (e["status"].as_str(), e["authentic"].as_bool()),
+        (Some("retired"), Some(true)),
+        "{e}"
+    );
+    let t = alice.run(&["thanks", "for the tea"]);
+    let id = t.ok().trim().to_string();
+    assert_eq!(show_json(&alice, &id[..8])["authentic"], true);
+    assert_eq!(alice.run(&["doctor", "--json"]).json()["healthy"], true);
+}

@@ -40,6 +40,11 @@ impl PersonKey {
         PersonKey(k)
     }
 
+    /// A key received from elsewhere (a backup).
+    pub fn from_bytes(k: [u8; 32]) -> Self {
+        PersonKey(k)
+    }
+
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }

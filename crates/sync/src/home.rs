@@ -66,6 +66,8 @@ pub struct Seed {
     /// The saved private notebook.
     pub private: Vec<u8>,
     pub relay: Option<String>,
+    /// The person's authenticator key, so the restored device recognises their words.
+    pub person_key: Option<[u8; 32]>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -203,7 +205,11 @@ impl Home {
         let age_identity = age::x25519::Identity::generate();
         let secret = iroh::SecretKey::generate();
         write_key_files(self, &age_identity, &secret)?;
-        crate::auth::PersonKey::generate().store(&self.person_key_path(), &age_identity)?;
+        let person_key = match seed.and_then(|s| s.person_key) {
+            Some(k) => crate::auth::PersonKey::from_bytes(k),
+            None => crate::auth::PersonKey::generate(),
+        };
+        person_key.store(&self.person_key_path(), &age_identity)?;
 
         let config = Config {
             version: CONFIG_VERSION,
