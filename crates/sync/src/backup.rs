@@ -366,7 +366,7 @@ mod tests {
         plain.extend(postcard::to_allocvec(&v1).unwrap());
         let got = decode(&plain).unwrap();
         assert!(got.person_key.is_empty());
-        assert_eq!((got.space, got.person), (b.space, b.person));
+        assert_eq!((&got.space, &got.person), (&b.space, &b.person));
         let mut short = b.clone();
         short.person_key = vec![1; 5];
         assert!(matches!(decode(&encode(&short)), Err(BackupError::Damaged(_))));
