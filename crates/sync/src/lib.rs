@@ -29,7 +29,7 @@ mod store;
 
 pub use age;
 pub use home::{Config, Home, Opened, Seed};
-pub use store::{AgeStore, write_durably};
+pub use store::{AgeStore, Fault, FaultPlan, Step, write_durably};
 
 use std::path::PathBuf;
 

@@ -12,7 +12,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 const DIRS: [&str; 3] = ["snapshots", "changes", "adds"];
 const SUFFIX: &str = ".age";
@@ -24,6 +25,122 @@ pub struct AgeStore {
     root: PathBuf,
     identity: Arc<Identity>,
     recipient: Recipient,
+    faults: Option<Arc<FaultPlan>>,
+}
+
+/// One step of the store's file operations that reaches the disk, in the order a write
+/// makes them. [`FaultPlan`] counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Create the temporary file (`O_EXCL`).
+    Create,
+    /// Write the bytes into it.
+    Write,
+    /// `fsync` the file.
+    SyncFile,
+    /// `rename` it over the final name (also: move a file to the quarantine).
+    Rename,
+    /// `fsync` a directory.
+    SyncDir,
+    /// Remove a file (a replaced chunk, a leftover).
+    Remove,
+}
+
+/// What happens at the chosen step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The process dies here: this step and every later one do nothing and fail, and no
+    /// clean-up runs, so the disk stays exactly as the crash left it. A crash at
+    /// [`Step::Write`] first writes half of the bytes (a torn write).
+    Crash,
+    /// The operating system refuses this one step with this `errno` (`libc::EIO`,
+    /// `libc::ENOSPC`); the code's own error handling runs as usual.
+    Fail(i32),
+}
+
+/// Fault injection for tests: count every [`Step`] of an [`AgeStore`] (see
+/// [`AgeStore::with_faults`]) and make step number `at` (0-based) crash or fail. A plan
+/// with no `at` only counts, to learn how many steps an operation makes.
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    at: Option<usize>,
+    fault: Option<Fault>,
+    count: AtomicUsize,
+    crashed: AtomicBool,
+    log: Mutex<Vec<(Step, String)>>,
+}
+
+impl FaultPlan {
+    /// Only count and record the steps.
+    pub fn count_only() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// `fault` at step `at`.
+    pub fn at(at: usize, fault: Fault) -> Arc<Self> {
+        Arc::new(Self {
+            at: Some(at),
+            fault: Some(fault),
+            ..Self::default()
+        })
+    }
+
+    /// Steps made (or attempted) so far.
+    pub fn steps(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Every step so far and the file it was about.
+    pub fn log(&self) -> Vec<(Step, String)> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Whether the simulated crash has happened.
+    pub fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+
+    /// Called before each step: `Ok(None)` to go ahead, `Ok(Some(Fault::Crash))` when the
+    /// step is the crash (the caller may do a partial step, then must stop without clean-up),
+    /// `Err` to fail the step.
+    fn before(&self, step: Step, path: &Path) -> std::io::Result<Option<Fault>> {
+        if self.crashed() {
+            return Err(crash_error());
+        }
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut l) = self.log.lock() {
+            l.push((step, path.display().to_string()));
+        }
+        if self.at != Some(n) {
+            return Ok(None);
+        }
+        match self.fault {
+            Some(Fault::Crash) => {
+                self.crashed.store(true, Ordering::SeqCst);
+                Ok(Some(Fault::Crash))
+            }
+            Some(Fault::Fail(errno)) => Err(std::io::Error::from_raw_os_error(errno)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn crash_error() -> std::io::Error {
+    std::io::Error::other("simulated crash (fault injection)")
+}
+
+/// Run `op` as step `step` on `path` under `faults`: a crash at this step fails without
+/// running it.
+fn step<T>(
+    faults: Option<&FaultPlan>,
+    step: Step,
+    path: &Path,
+    op: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    match faults.map(|f| f.before(step, path)).transpose()?.flatten() {
+        Some(_) => Err(crash_error()),
+        None => op(),
+    }
 }
 
 fn io(name: &str, source: std::io::Error) -> StorageError {
@@ -36,20 +153,32 @@ fn io(name: &str, source: std::io::Error) -> StorageError {
 /// Write `bytes` to `path` durably: temp file, fsync, rename, fsync the directory.
 /// The file is created with mode 0600.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_durably_with(path, bytes, None)
+}
+
+fn write_durably_with(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("a file path needs a directory"))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", duo_journal::new_id()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = step(faults, Step::Create, &tmp, || {
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)
+        })?;
+        if let Some(Fault::Crash) = faults.map(|p| p.before(Step::Write, &tmp)).transpose()?.flatten() {
+            // A torn write: half of the bytes reached the file when the process died.
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(crash_error());
+        }
         f.write_all(bytes)?;
-        f.sync_all()?;
+        step(faults, Step::SyncFile, &tmp, || f.sync_all())?;
         drop(f);
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        step(faults, Step::Rename, path, || fs::rename(&tmp, path))?;
+        step(faults, Step::SyncDir, dir, || File::open(dir)?.sync_all())
     })();
-    if result.is_err() {
+    // A crashed process cleans nothing up.
+    if result.is_err() && !faults.is_some_and(FaultPlan::crashed) {
         // Best effort: a failed write must not leave a half-written file under the real
         // name (the rename is atomic) and should not leave a leftover either.
         let _ = fs::remove_file(&tmp);
@@ -78,7 +207,19 @@ impl AgeStore {
             root: root.into(),
             identity,
             recipient,
+            faults: None,
         }
+    }
+
+    /// The same store with fault injection (tests): every write, fsync, rename and removal
+    /// is counted, and the plan's step crashes or fails.
+    pub fn with_faults(mut self, plan: Arc<FaultPlan>) -> Self {
+        self.faults = Some(plan);
+        self
+    }
+
+    fn faults(&self) -> Option<&FaultPlan> {
+        self.faults.as_deref()
     }
 
     /// The directory.
@@ -218,24 +359,25 @@ impl Storage for AgeStore {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| io(name, e))?;
         }
-        write_durably(&path, &sealed).map_err(|e| io(name, e))
+        write_durably_with(&path, &sealed, self.faults()).map_err(|e| io(name, e))
     }
 
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         let path = self.path_of(name);
-        match fs::remove_file(&path) {
+        match step(self.faults(), Step::Remove, &path, || fs::remove_file(&path)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(name, e)),
         }
         if let Some(dir) = path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
+            step(self.faults(), Step::SyncDir, dir, || File::open(dir)?.sync_all()).map_err(|e| io(name, e))?;
         }
         Ok(())
     }
 
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
-        match fs::remove_file(self.root.join(name)) {
+        let path = self.root.join(name);
+        match step(self.faults(), Step::Remove, &path, || fs::remove_file(&path)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(name, e)),
             _ => Ok(()),
         }
@@ -263,9 +405,9 @@ impl Storage for AgeStore {
             .filter(|p| DIRS.contains(p));
         let prefix = parent.map(|p| format!("{p}-")).unwrap_or_default();
         let to = dir.join(format!("{prefix}{leaf}.{stamp}.{}", &duo_journal::new_id()[..8]));
-        fs::rename(&from, &to).map_err(|e| io(name, e))?;
+        step(self.faults(), Step::Rename, &to, || fs::rename(&from, &to)).map_err(|e| io(name, e))?;
         for d in [from.parent(), Some(dir.as_path())].into_iter().flatten() {
-            File::open(d).and_then(|d| d.sync_all()).map_err(|e| io(name, e))?;
+            step(self.faults(), Step::SyncDir, d, || File::open(d)?.sync_all()).map_err(|e| io(name, e))?;
         }
         Ok(to.display().to_string())
     }

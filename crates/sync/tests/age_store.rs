@@ -888,3 +888,333 @@ fn an_interrupted_own_device_join_is_finished_on_the_next_open() {
     assert!(on_disk.get("pending_join").is_none(), "{on_disk}");
     assert_eq!(home.open().unwrap().config, opened.config);
 }
+
+// ---------------------------------------------------------------------------------------
+// Step-through crashes and failed steps: a fault-injecting `AgeStore` (the real store, with
+// every create / write / fsync / rename / remove counted) crashes or fails at step k, for
+// every k of an operation; then the real code reopens the directory and must find the old
+// state or the new one, never anything broken.
+
+use duo_sync::{Fault, FaultPlan, Step};
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A store with `adds` entries in `adds/` chunks, one of them edited (a `changes/` file),
+/// and the ids, with the edited entry's body.
+fn base_store(dir: &Path, identity: &Arc<Identity>, adds: u32) -> Vec<String> {
+    let journal = Journal::new(AgeStore::new(dir, identity.clone()));
+    journal.create(|d| d.init_schema()).unwrap();
+    for n in 0..adds {
+        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
+    }
+    let first = format!("{:032x}", 0);
+    journal
+        .update(|d| {
+            d.edit_entry(
+                &first,
+                &EntryPatch {
+                    body: Some("edited before the crash".into()),
+                    edited_at: 99,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    (0..adds).map(|n| format!("{n:032x}")).collect()
+}
+
+/// What one step-through run found.
+#[derive(Default, Debug)]
+struct Tally {
+    runs: usize,
+    acknowledged: usize,
+    unacknowledged_but_present: usize,
+    leftovers_cleaned: usize,
+}
+
+/// The check after each recovery: the reopened journal, whether the operation returned
+/// Ok, the step that crashed or failed, the steps made, the running tally.
+type Check<'a> = dyn Fn(&Journal<AgeStore>, bool, usize, &[(Step, String)], &mut Tally) + 'a;
+
+/// For every step k of `op` on a copy of `base`, crash (or fail) at k, then reopen the
+/// directory with the real code and check it with `check(journal, acknowledged, k)`.
+fn step_through(
+    base: &Path,
+    identity: &Arc<Identity>,
+    fault: Fault,
+    op: &dyn Fn(&Journal<AgeStore>) -> Result<(), JournalError>,
+    check: &Check<'_>,
+) -> (usize, Tally) {
+    let probe_dir = tempfile::tempdir().unwrap();
+    copy_dir(base, probe_dir.path());
+    let probe = FaultPlan::count_only();
+    op(&Journal::new(
+        AgeStore::new(probe_dir.path(), identity.clone()).with_faults(probe.clone()),
+    ))
+    .unwrap();
+    let steps = probe.steps();
+    let mut tally = Tally::default();
+    for k in 0..steps {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(base, tmp.path());
+        let plan = FaultPlan::at(k, fault);
+        let faulty = Journal::new(AgeStore::new(tmp.path(), identity.clone()).with_faults(plan.clone()));
+        let result = op(&faulty);
+        if let Fault::Crash = fault {
+            assert!(plan.crashed(), "the crash at step {k} happened");
+        }
+        // A new process: the real store, no faults.
+        let store = AgeStore::new(tmp.path(), identity.clone());
+        let journal = Journal::new(store.clone());
+        if let Fault::Fail(_) = fault {
+            let leftovers = store.list().unwrap().leftovers;
+            assert!(
+                leftovers.is_empty(),
+                "a failed step {k} cleans up after itself: {leftovers:?}"
+            );
+        }
+        // Reads see no damage before any clean-up...
+        let read = journal.read().unwrap();
+        assert!(
+            read.problems.is_empty(),
+            "{fault:?} at step {k} ({:?}): a read reports {:?}",
+            plan.log().last(),
+            read.problems
+        );
+        // ... and doctor finds a healthy store (it may remove leftovers of the write).
+        let report = journal.doctor().unwrap();
+        assert!(
+            report.healthy(),
+            "{fault:?} at step {k} ({:?}): doctor reports {:?}",
+            plan.log().last(),
+            report.problems
+        );
+        tally.leftovers_cleaned += report.cleaned.len();
+        tally.runs += 1;
+        tally.acknowledged += usize::from(result.is_ok());
+        check(&journal, result.is_ok(), k, &plan.log(), &mut tally);
+        assert!(journal.doctor().unwrap().healthy());
+    }
+    (steps, tally)
+}
+
+fn fresh_entry() -> NewEntry {
+    entry(0xfeed, "the entry being written when the crash came")
+}
+
+/// The entries after recovery: every earlier one, the earlier edit, and the new one when
+/// its `add` returned Ok (it may be there when it did not: the file was renamed into place
+/// before a later step failed).
+fn check_add(journal: &Journal<AgeStore>, ids: &[String], acked: bool, k: usize, tally: &mut Tally) {
+    let entries = journal.read().unwrap().view.entries;
+    for id in ids {
+        assert!(entries.contains_key(id), "step {k}: entry {id} written earlier is lost");
+    }
+    assert_eq!(
+        entries[&ids[0]].body, "edited before the crash",
+        "step {k}: an earlier edit is lost"
+    );
+    let new_id = fresh_entry().id;
+    let present = entries.contains_key(&new_id);
+    assert!(!acked || present, "step {k}: an acknowledged entry is lost");
+    tally.unacknowledged_but_present += usize::from(!acked && present);
+    assert_eq!(
+        entries.len(),
+        ids.len() + usize::from(present),
+        "step {k}: nothing else appears"
+    );
+    // The full load agrees with the view.
+    assert_eq!(journal.contents().unwrap().entries, entries, "step {k}");
+}
+
+/// `duo journal add` followed by the compaction it starts when it is due (here always, so
+/// that every step of a compaction is crashed at too: snapshot, view, removal of each old
+/// file). A failed compaction does not undo the add, as in the CLI.
+fn add_then_compact(j: &Journal<AgeStore>) -> Result<(), JournalError> {
+    j.add(&[fresh_entry()])?;
+    let _ = j.compact();
+    Ok(())
+}
+
+/// How many entries (one `adds/` chunk each) the stepped-through store holds: every one
+/// is a file the compaction removes, two steps each. `DUO_TEST_STEP_ADDS` (default 6;
+/// `just soak`: 62, a store one add away from compacting by itself).
+fn step_adds() -> u32 {
+    std::env::var("DUO_TEST_STEP_ADDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
+
+#[test]
+fn a_crash_at_every_step_of_an_add_and_its_compaction_leaves_old_or_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::generate());
+    let base = tmp.path().join("base");
+    let ids = base_store(&base, &identity, step_adds());
+    let started = std::time::Instant::now();
+    let (steps, tally) = step_through(
+        &base,
+        &identity,
+        Fault::Crash,
+        &add_then_compact,
+        &|j, acked, k, _, t| check_add(j, &ids, acked, k, t),
+    );
+    assert!(
+        steps > 20,
+        "the add and the compaction were both stepped through: {steps}"
+    );
+    assert!(tally.acknowledged > 0 && tally.acknowledged < steps);
+    eprintln!(
+        "step-through crash of add + compaction: {steps} steps, {} crashes, {} recovered \
+         (100 %), {} after the entry was acknowledged, {} unacknowledged but present, {} \
+         leftovers removed by doctor, in {:.1?}",
+        tally.runs,
+        tally.runs,
+        tally.acknowledged,
+        tally.unacknowledged_but_present,
+        tally.leftovers_cleaned,
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_crash_at_every_step_of_an_edit_and_of_a_repair_leaves_old_or_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::generate());
+    let base = tmp.path().join("base");
+    let ids = base_store(&base, &identity, 6);
+    let target = ids[2].clone();
+    let edit = |j: &Journal<AgeStore>| {
+        j.update(|d| {
+            d.edit_entry(
+                &target,
+                &EntryPatch {
+                    body: Some("the new text".into()),
+                    edited_at: 100,
+                    ..Default::default()
+                },
+            )
+        })
+    };
+    let (steps, tally) = step_through(&base, &identity, Fault::Crash, &edit, &|j, acked, k, _, _| {
+        let body = j.read().unwrap().view.entries[&target].body.clone();
+        assert!(
+            body == "the new text" || (!acked && body == "body 2"),
+            "step {k}: {body}"
+        );
+        assert_eq!(j.read().unwrap().view.entries.len(), ids.len());
+    });
+    eprintln!(
+        "step-through crash of an edit: {steps} steps, {} recovered (100 %)",
+        tally.runs
+    );
+
+    // A repair: a truncated chunk and a foreign file, crashed at every step of the
+    // repair. Running `doctor --repair` again (what the docs tell the user) finishes it.
+    let damaged_base = tmp.path().join("damaged");
+    copy_dir(&base, &damaged_base);
+    let victim = fs::read_dir(damaged_base.join("adds"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = fs::read(&victim).unwrap();
+    fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    fs::write(damaged_base.join("notes.txt"), "not duo's").unwrap();
+    let reference = {
+        let t = tempfile::tempdir().unwrap();
+        copy_dir(&damaged_base, t.path());
+        let j = Journal::new(AgeStore::new(t.path(), identity.clone()));
+        j.repair().unwrap();
+        j.read().unwrap().view.entries
+    };
+    assert_eq!(reference.len(), ids.len() - 1, "the truncated chunk held one entry");
+    let probe = FaultPlan::count_only();
+    {
+        let t = tempfile::tempdir().unwrap();
+        copy_dir(&damaged_base, t.path());
+        Journal::new(AgeStore::new(t.path(), identity.clone()).with_faults(probe.clone()))
+            .repair()
+            .unwrap();
+    }
+    for k in 0..probe.steps() {
+        let t = tempfile::tempdir().unwrap();
+        copy_dir(&damaged_base, t.path());
+        let faulty =
+            Journal::new(AgeStore::new(t.path(), identity.clone()).with_faults(FaultPlan::at(k, Fault::Crash)));
+        assert!(faulty.repair().is_err());
+        let j = Journal::new(AgeStore::new(t.path(), identity.clone()));
+        let first = j.doctor().unwrap();
+        if !first.healthy() {
+            j.repair().unwrap();
+        }
+        let report = j.doctor().unwrap();
+        assert!(
+            report.healthy(),
+            "repair crashed at step {k}, then repaired again: {:?}",
+            report.problems
+        );
+        assert_eq!(j.read().unwrap().view.entries, reference, "repair crashed at step {k}");
+    }
+    eprintln!("step-through crash of a repair: {} steps, all recovered", probe.steps());
+}
+
+#[test]
+fn a_failed_step_write_fsync_or_rename_is_never_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::generate());
+    let base = tmp.path().join("base");
+    let ids = base_store(&base, &identity, step_adds());
+    for (errno, what) in [(libc_eio(), "EIO"), (libc_enospc(), "ENOSPC")] {
+        let (steps, tally) = step_through(
+            &base,
+            &identity,
+            Fault::Fail(errno),
+            &add_then_compact,
+            &|j, acked, k, log, t| {
+                check_add(j, &ids, acked, k, t);
+                // The add's own file: create, write, fsync, rename, fsync dir. A failure at
+                // any of the first four means the entry was not saved and must not be
+                // acknowledged (the CLI prints "Saved." only after Ok).
+                let (step, path) = log.last().unwrap();
+                if log.len() <= 4 && path.contains("/adds/") {
+                    assert!(!acked, "{what} at {step:?} of the add, yet it was acknowledged");
+                    assert!(
+                        !j.read().unwrap().view.entries.contains_key(&fresh_entry().id),
+                        "{what} at {step:?}: the entry must not be there"
+                    );
+                }
+                if *step == Step::SyncFile && log.len() <= 4 {
+                    assert!(!acked, "{what} on the fsync of the entry's file is an error");
+                }
+            },
+        );
+        eprintln!(
+            "{what} at each of {steps} steps of add + compaction: {} acknowledged (the failure \
+             came after the entry was durable), {} refused, 0 acknowledged but missing",
+            tally.acknowledged,
+            tally.runs - tally.acknowledged
+        );
+    }
+}
+
+fn libc_eio() -> i32 {
+    5
+}
+
+fn libc_enospc() -> i32 {
+    28
+}
