@@ -21,7 +21,7 @@ mod lock;
 mod mitm;
 mod netns;
 mod network;
-mod prompts;
 mod privacy;
+mod prompts;
 mod relay;
 mod store;
