@@ -46,8 +46,13 @@ pub enum Command {
     Pair(PairArgs),
     /// Sync with every reachable device of the space, then exit (or --watch to stay online)
     Sync(SyncArgs),
-    /// List every device of both partners
-    Devices,
+    /// List every device of both partners, or revoke one
+    Devices(DevicesArgs),
+    /// Leave the shared space on this device, on your own: it stops syncing and stays
+    /// readable as an archive (or --wipe removes everything duo keeps here)
+    Leave(LeaveArgs),
+    /// What here could expose you, in plain language, and how to get out (--guide: offline guidance)
+    Safety(SafetyArgs),
     /// Show or choose the relay for reaching devices on other networks (default: none)
     Relay(RelayArgs),
     /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
@@ -536,6 +541,31 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+Every device of both of you is listed, with when it was added. \"Last synced\" is shown
+for your own devices only: duo never tells you when your partner was online.")]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    pub command: Option<DevicesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Revoke a device: one of yours for the whole space (it spreads with the next sync), or
+    /// one of your partner's on this device only
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The device id (or a unique prefix of 4+ characters, as `duo devices` shows it)
+    pub id: String,
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
 The passphrase is asked twice on the terminal (hidden), or read from --passphrase-file; never
 from the command line. Restoring needs it (or, with --recipient, an identity): keep it apart
 from the backup. Exit status: 10 the passphrase or identity does not open it, 11 damaged.")]
@@ -583,6 +613,29 @@ pub enum BundleCommand {
     Export(BundleExportArgs),
     /// Check a bundle (who made it, for which space) and merge it into the shared space
     Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Leaving needs nobody's consent and sends nothing: your partner's devices see this device
+as they see it offline. What they already received stays with them (see docs/safety.md).")]
+pub struct LeaveArgs {
+    /// Remove the shared space, your private notebook, keys and caches from this device
+    #[arg(long)]
+    pub wipe: bool,
+    /// First write a plaintext export of both notebooks into this directory
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SafetyArgs {
+    /// Print offline guidance for leaving safely, instead of this device's check
+    #[arg(long)]
+    pub guide: bool,
 }
 
 #[derive(Debug, Args)]

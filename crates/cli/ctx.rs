@@ -57,6 +57,7 @@ impl Ctx {
     /// changing commands refuse.
     pub fn read(&self, private: bool) -> Result<Both> {
         let shared = self.dev.space.read()?;
+        crate::cmd::devices::notices(self, &shared.view);
         let private = if private { Some(self.dev.private.read()?) } else { None };
         let mut damage = Vec::new();
         for (label, read) in [("shared space", Some(&shared)), ("private notebook", private.as_ref())] {

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 
 pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
+    super::leave::refuse_if_left(ctx, a.private)?;
     let p = &ctx.printer;
     let shown = a.file.display().to_string();
     let mut text = String::new();

@@ -5,10 +5,12 @@ mod boundaries;
 mod bundle;
 mod checkin;
 mod demo;
+pub mod devices;
 mod doctor;
 mod export;
 mod import;
 mod init;
+pub mod leave;
 mod listen;
 mod lock;
 mod meta;
@@ -16,6 +18,7 @@ mod network;
 pub mod prompt;
 mod read;
 pub mod relay;
+mod safety;
 mod status;
 mod thanks;
 mod today;
@@ -51,7 +54,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Today => today::run(&prompt::settled(Ctx::open(&cli, printer)?)),
         Command::Checkin(a) => checkin::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Demo => demo::run(&printer),
-        Command::Devices => network::devices(&Ctx::open(&cli, printer)?),
+        Command::Devices(a) => devices::run(&Ctx::open(&cli, printer)?, a),
+        Command::Leave(a) => leave::run(&cli, Ctx::open(&cli, printer)?, a),
+        Command::Safety(a) => safety::run(&cli, printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Lock(a) => lock::lock(&cli, &printer, a),

@@ -1,9 +1,9 @@
-//! `duo pair`, `duo pair join`, `duo sync [--watch]`, `duo devices`.
+//! `duo pair`, `duo pair join`, `duo sync [--watch]` (`duo devices` is in devices.rs).
 
 use crate::args::{PairArgs, PairCommand, SyncArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
-use crate::output::{count, local_time};
+use crate::output::count;
 use duo_sync::code::Code;
 use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
 use duo_sync::net::Discovery;
@@ -156,6 +156,7 @@ fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: 
 }
 
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
     let _online = duo_sync::handoff::claim_exclusive(ctx.dev.home.root(), || {
@@ -403,6 +404,7 @@ fn unreached_hint(
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
     let opts = net_options(ctx)?;
     let p = &ctx.printer;
@@ -437,6 +439,10 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         }
         online.endpoint.close().await;
         report(ctx, &results);
+        // What this sync brought may include new devices: say so now.
+        if let Ok(read) = ctx.dev.space.read() {
+            super::devices::notices(ctx, &read.view);
+        }
         drop(lock);
         Ok(0)
     })
@@ -551,6 +557,11 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
                     _ = &mut ctrl_c => return Ok(130),
                     _ = reply.paused_until_done() => {}
                 }
+                // `duo leave` may have been what this watcher stepped aside for.
+                if !root.exists() || duo_sync::membership::left_at(&ctx.dev).ok().flatten().is_some() {
+                    p.info("This device left the shared space; the watcher stops.");
+                    return Ok(0);
+                }
             }
         }
     }
@@ -612,6 +623,9 @@ async fn watch_online(
                 online.refresh_members(&ctx.dev)?;
                 // A together-answer waiting here goes out once the partner's has arrived.
                 super::prompt::settle(ctx);
+                if let Ok(read) = ctx.dev.space.read() {
+                    super::devices::notices(ctx, &read.view);
+                }
                 // `last` stays as it was: what arrived changed the files, so the next tick
                 // passes it on to the other devices (and catches an entry written here just
                 // before the session); a peer that has it all answers in one round.
@@ -650,48 +664,4 @@ async fn watch_online(
     };
     let _ = router.shutdown().await;
     Ok(end)
-}
-
-pub fn devices(ctx: &Ctx) -> Result<i32> {
-    let both = ctx.read(false)?;
-    let view = &both.shared.view;
-    let p = &ctx.printer;
-    let mut devs: Vec<_> = view.devices.values().collect();
-    devs.sort_by(|a, b| {
-        view.person_name(&a.person)
-            .cmp(&view.person_name(&b.person))
-            .then(a.added_at.cmp(&b.added_at))
-    });
-    if p.json {
-        p.json_value(
-            &devs
-                .iter()
-                .map(|d| {
-                    serde_json::json!({
-                        "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
-                        "label": d.label, "added_at": crate::output::rfc3339(d.added_at), "revoked": false,
-                        "this_device": d.id == ctx.dev.config.device_id,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        );
-    } else {
-        let mut text = String::new();
-        for d in devs {
-            let me = if d.id == ctx.dev.config.device_id {
-                "  (this device)"
-            } else {
-                ""
-            };
-            text.push_str(&format!(
-                "{}  {:<12} {:<16} added {}{me}\n",
-                &d.id[..12],
-                view.person_name(&d.person),
-                d.label,
-                local_time(d.added_at)
-            ));
-        }
-        p.data(&text);
-    }
-    Ok(ctx.report(&both))
 }

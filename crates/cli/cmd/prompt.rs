@@ -22,6 +22,10 @@ pub fn practices(ctx: &Ctx) -> Practices<'_, AgeStore> {
 /// now. Runs on every command that opens the journal and after a sync; a failure is left
 /// for the next command (nothing is lost: the answer stays in the private notebook).
 pub fn settle(ctx: &Ctx) {
+    // A device that left (or wiped itself) shares nothing more.
+    if !super::leave::in_space(ctx) {
+        return;
+    }
     if let Ok(n) = practices(ctx).publish_ready()
         && n > 0
     {

@@ -51,6 +51,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
             "--no-replies is for shared entries: a private entry is never seen by your partner",
         ));
     }
+    super::leave::refuse_if_left(ctx, a.private)?;
     let tags = clean_tags(&a.tags)?;
     let body = body_from(a.text.as_deref(), "")?;
     let kind: Kind = a.kind.into();
@@ -122,6 +123,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     if words {
         refuse_if_not_author(ctx, &both, &item, "change")?;
     }
+    super::leave::refuse_if_left(ctx, item.private)?;
     let entry = item.entry;
     let mut patch = EntryPatch {
         edited_at: now()?.max(entry.created_at),
@@ -215,6 +217,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let item = both.resolve(&a.id)?;
     refuse_if_damaged(&both, item.private)?;
     refuse_if_not_author(ctx, &both, &item, "delete")?;
+    super::leave::refuse_if_left(ctx, item.private)?;
     let id = item.entry.id.clone();
     if !a.yes {
         if !std::io::stdin().is_terminal() {

@@ -11,7 +11,7 @@
 use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
 use crate::listening::Ack;
-use crate::model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status};
+use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::BTreeMap;
 
@@ -22,6 +22,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 const ENTRY: &str = "entry/";
 const PERSON: &str = "person/";
 const DEVICE: &str = "device/";
+const ENDORSE: &str = "endorse/";
+const REVOKE: &str = "revoke/";
 const ACK: &str = "ack/";
 const BSTATUS: &str = "bstatus/";
 
@@ -33,6 +35,8 @@ pub struct Contents {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Signed endorsements (`endorse/<device>/<by>`) and revocations (`revoke/<device>/<by>`).
+    pub signatures: Signatures,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>` (all that
     /// are stored; [`crate::replies`] decides what is shown).
     pub acks: BTreeMap<String, Ack>,
@@ -417,6 +421,8 @@ impl SpaceDoc {
                     "entry" => c.entries.remove(id).map(|_| ()),
                     "person" => c.persons.remove(id).map(|_| ()),
                     "device" => c.devices.remove(id).map(|_| ()),
+                    "endorse" => c.signatures.endorsements.remove(id).map(|_| ()),
+                    "revoke" => c.signatures.revocations.remove(id).map(|_| ()),
                     "ack" => c.acks.remove(id).map(|_| ()),
                     "bstatus" => c.status_changes.remove(id).map(|_| ()),
                     _ => None,
@@ -470,6 +476,21 @@ impl SpaceDoc {
                     );
                 }
             }
+            "endorse" | "revoke" => {
+                let (Some((device, by)), Some(sig), Some(at)) =
+                    (id.split_once('/'), self.get_str(obj, "sig"), self.get_i64(obj, "at"))
+                else {
+                    return;
+                };
+                let (device, by) = (device.to_string(), by.to_string());
+                if kind == "endorse" {
+                    let e = Endorsement { device, by, sig, at };
+                    c.signatures.endorsements.insert(id.to_string(), e);
+                } else {
+                    let r = Revocation { device, by, sig, at };
+                    c.signatures.revocations.insert(id.to_string(), r);
+                }
+            }
             "ack" => {
                 if let Some(a) = self.read_ack(id, obj) {
                     c.acks.insert(id.to_string(), a);
@@ -482,6 +503,36 @@ impl SpaceDoc {
             }
             _ => {}
         }
+    }
+
+    /// Record a signed endorsement of a device (under its own root key `endorse/<device>/<by>`).
+    pub fn put_endorsement(&mut self, e: &Endorsement) -> Result<()> {
+        self.put_signed(ENDORSE, &e.device, &e.by, &e.sig, e.at)
+    }
+
+    /// Record a signed revocation (under its own root key `revoke/<device>/<by>`).
+    pub fn put_revocation(&mut self, r: &Revocation) -> Result<()> {
+        self.put_signed(REVOKE, &r.device, &r.by, &r.sig, r.at)
+    }
+
+    fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/');
+        if bad(device) || bad(by) {
+            return Err(JournalError::Invalid(format!("'{device}/{by}' is not a device pair")));
+        }
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{prefix}{device}/{by}"), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, "sig", sig).map_err(am)?;
+        self.doc.put(&o, "at", ScalarValue::Timestamp(at)).map_err(am)?;
+        Ok(())
+    }
+
+    /// Record a device under a person without touching the person (tests of forged records
+    /// and re-recording use it; pairing uses [`SpaceDoc::add_member`]).
+    pub fn put_device_record(&mut self, d: &Device) -> Result<()> {
+        self.put_device(d)
     }
 
     /// Record an acknowledgement, reflection or answer under its own root key. Like

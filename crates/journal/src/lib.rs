@@ -37,7 +37,9 @@ pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
-pub use model::{Device, Entry, EntryPatch, Kind, NewEntry, Person, Status, normalize_tags};
+pub use model::{
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
+};
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
 pub use view::{Query, View, entry_order};

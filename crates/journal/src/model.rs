@@ -189,3 +189,33 @@ pub struct Device {
     pub label: String,
     pub added_at: i64,
 }
+
+/// A signature by device `by` vouching for device `device`'s record (its person, label and
+/// time added). Stored under the root key `endorse/<device>/<by>`. What makes one valid is
+/// decided in duo-sync's `membership` module; this crate only keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endorsement {
+    pub device: String,
+    pub by: String,
+    /// The ed25519 signature, 128 hex characters.
+    pub sig: String,
+    pub at: i64,
+}
+
+/// Device `by` revoking device `device`, signed. Stored under `revoke/<device>/<by>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub device: String,
+    pub by: String,
+    /// The ed25519 signature, 128 hex characters.
+    pub sig: String,
+    pub at: i64,
+}
+
+/// The signed membership records of a space: endorsements and revocations, keyed by
+/// `<device>/<by>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signatures {
+    pub endorsements: std::collections::BTreeMap<String, Endorsement>,
+    pub revocations: std::collections::BTreeMap<String, Revocation>,
+}

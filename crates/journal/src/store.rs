@@ -630,6 +630,7 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    signatures: view.signatures,
                     acks: view.acks,
                     status_changes: view.status_changes,
                 };

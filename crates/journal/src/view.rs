@@ -7,7 +7,7 @@ use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
 use crate::listening::{Ack, Replies};
-use crate::model::{Device, Entry, Person};
+use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +31,8 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Signed device endorsements and revocations (format 4).
+    pub signatures: Signatures,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
@@ -49,6 +51,7 @@ impl View {
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
+            signatures: contents.signatures,
             acks: contents.acks,
             status_changes: contents.status_changes,
         }
@@ -76,6 +79,21 @@ impl View {
         postcard::from_bytes(body).map_err(|e| Some(format!("not a duo view: {e}")))
     }
 
+    /// The membership part of the view (people, devices, signatures) as [`Contents`]
+    /// without entries: what duo-sync's membership rules read.
+    pub fn members(&self) -> Contents {
+        Contents {
+            schema: self.schema,
+            space_id: self.space_id.clone(),
+            persons: self.persons.clone(),
+            devices: self.devices.clone(),
+            entries: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            status_changes: BTreeMap::new(),
+            signatures: self.signatures.clone(),
+        }
+    }
+
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
     pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
@@ -84,6 +102,8 @@ impl View {
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
             || extra.acks.keys().any(|k| self.acks.contains_key(k))
             || (extra.space_id.is_some() && self.space_id.is_some())
+            || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
+            || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k))
             // A status change decides how an entry is shown: only a rebuild gets that right.
             || !extra.status_changes.is_empty()
             || extra.entries.keys().any(|k| {
@@ -100,6 +120,8 @@ impl View {
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);
         self.entries.extend(extra.entries);
+        self.signatures.endorsements.extend(extra.signatures.endorsements);
+        self.signatures.revocations.extend(extra.signatures.revocations);
         self.acks.extend(extra.acks);
         self.covers.extend(names);
         true

@@ -105,6 +105,7 @@ fn shown(v: &View) -> Contents {
         persons: v.persons.clone(),
         devices: v.devices.clone(),
         entries: v.entries.clone(),
+        signatures: v.signatures.clone(),
         acks: v.acks.clone(),
         status_changes: v.status_changes.clone(),
     }

@@ -211,7 +211,9 @@ pub struct Exported {
 pub fn export(o: &Opened, target: &Target, now: i64) -> Result<Exported, BundleError> {
     let view = o.space.read()?.view;
     let own = o.config.device_id.as_str();
-    let members: Vec<EndpointId> = device::sync_members(&view, own)
+    let trust = crate::membership::trust(o)?;
+    let members: Vec<EndpointId> = device::sync_members(&view, &trust)
+        .iter()
         .filter_map(|d| d.parse().ok())
         .collect();
     if members.is_empty() {
@@ -335,7 +337,7 @@ pub fn import(o: &Opened, ciphertext: &[u8]) -> Result<Imported, BundleError> {
             ours,
         });
     }
-    match device::may_sync(&view, own, &h.exporter) {
+    match device::may_sync(&view, &crate::membership::trust(o)?, &h.exporter) {
         Membership::Member => {}
         Membership::Unknown => {
             return Err(BundleError::UnknownDevice {

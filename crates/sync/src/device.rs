@@ -30,24 +30,33 @@ pub enum Membership {
     Revoked,
 }
 
-/// THE rule for "is `id` a current, unrevoked device of this space, other than `own`": the
-/// network allowlist ([`Online`]) and bundle import ([`crate::bundle`]) both ask here, so
-/// revocations take effect on every way in at once. (Revocations do not exist yet; when
-/// they do, this is where they are checked.)
-pub fn may_sync(view: &duo_journal::View, own: &str, id: &str) -> Membership {
-    if id != own && view.devices.contains_key(id) {
-        Membership::Member
-    } else {
-        Membership::Unknown
+/// THE rule for "is `id` a current, unrevoked device of this space, other than this one": the
+/// network allowlist ([`Online`]), `duo sync` and bundle import ([`crate::bundle`]) all ask
+/// here, and it asks [`crate::membership::membership`] (signed records, revocations, this
+/// device's local trust; `trust` from [`crate::membership::trust`]). After `duo leave`,
+/// nobody is a member.
+pub fn may_sync(view: &duo_journal::View, trust: &crate::membership::Trust, id: &str) -> Membership {
+    use crate::membership::Standing;
+    let m = crate::membership::membership(&view.members(), trust);
+    match m.standing.get(id) {
+        _ if id == trust.me => Membership::Unknown,
+        Some(Standing::Active) if trust.left_at.is_none() => Membership::Member,
+        Some(Standing::Active) => Membership::Revoked,
+        Some(Standing::Revoked { .. } | Standing::RevokedWith) => Membership::Revoked,
+        Some(Standing::Unconfirmed) | None => Membership::Unknown,
     }
 }
 
 /// Every device [`may_sync`] lets in (the endpoint ids, as hex).
-pub fn sync_members<'a>(view: &'a duo_journal::View, own: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    view.devices
-        .keys()
-        .map(String::as_str)
-        .filter(move |d| may_sync(view, own, d) == Membership::Member)
+pub fn sync_members(view: &duo_journal::View, trust: &crate::membership::Trust) -> Vec<String> {
+    if trust.left_at.is_some() {
+        return Vec::new();
+    }
+    crate::membership::membership(&view.members(), trust)
+        .active()
+        .filter(|d| *d != trust.me)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Where this device last reached each peer (endpoint id → addresses and relay). Local only.
@@ -252,8 +261,19 @@ impl Online {
         pairing: bool,
         discovery: net::Discovery,
     ) -> Result<Online, SyncError> {
+        let trust = crate::membership::trust(o)?;
+        if trust.left_at.is_some() {
+            return Err(SyncError::Left);
+        }
         let view = o.space.read()?.view;
-        let members = Members::from_ids(sync_members(&view, &o.config.device_id));
+        let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
+        let home = o.home.clone();
+        members.set_live_check(Arc::new(move |id| {
+            let o = home.open().ok()?;
+            let trust = crate::membership::trust(&o).ok()?;
+            let view = o.space.read().ok()?.view;
+            Some(may_sync(&view, &trust, &id.to_string()) == Membership::Member)
+        }));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
@@ -367,8 +387,10 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
+        let trust = crate::membership::trust(o)?;
         let view = o.space.read()?.view;
-        self.members.replace(sync_members(&view, &o.config.device_id));
+        self.members
+            .replace(sync_members(&view, &trust).iter().map(String::as_str));
         Ok(())
     }
 }
@@ -398,6 +420,14 @@ pub async fn sync_all(
     progress: Option<crate::session::Progress<'_>>,
 ) -> Result<Vec<PeerResult>, SyncError> {
     let view = o.space.read()?.view;
+    let (_, trust, membership) = crate::membership::current(o)?;
+    if trust.left_at.is_some() {
+        return Err(SyncError::Left);
+    }
+    // Keep the allowlist as current as the list of devices this run dials.
+    online
+        .members
+        .replace(membership.active().filter(|d| **d != o.config.device_id));
     let mut table = PeerTable::load(o)?;
     let states = sync_states(o)?;
     let options = net::SyncOptions {
@@ -411,9 +441,11 @@ pub async fn sync_all(
     let mut seen: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
     if let Some(mdns) = &online.mdns {
         let mut lookups = tokio::task::JoinSet::new();
-        for id in table.peers.keys().filter(|id| view.devices.contains_key(*id)) {
+        // Every active device, also those this one never reached (e.g. the partner's
+        // other devices): a watcher announces itself on the local network.
+        for id in membership.active().filter(|id| *id != o.config.device_id) {
             if let Ok(eid) = id.parse::<EndpointId>() {
-                let (mdns, id) = (mdns.clone(), id.clone());
+                let (mdns, id) = (mdns.clone(), id.to_string());
                 lookups.spawn(async move { (id, net::lookup(&mdns, eid, MDNS_LOOKUP).await) });
             }
         }
@@ -423,8 +455,17 @@ pub async fn sync_all(
             }
         }
     }
-    for (id, dev) in view.devices.iter().filter(|(id, _)| **id != o.config.device_id) {
-        let Some(mut known) = table.peers.get(id).cloned() else {
+    for (id, dev) in view
+        .devices
+        .iter()
+        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id))
+    {
+        let Some(mut known) = table.peers.get(id).cloned().or_else(|| {
+            seen.get(id).map(|addrs| PeerAddrs {
+                addrs: addrs.clone(),
+                relay: None,
+            })
+        }) else {
             continue;
         };
         let Ok(eid) = id.parse::<EndpointId>() else { continue };
@@ -455,5 +496,19 @@ pub async fn sync_all(
         });
     }
     table.save(o)?;
+    let reached: Vec<String> = out
+        .iter()
+        .filter(|r| r.result.is_ok())
+        .filter(|r| {
+            view.devices
+                .get(&r.device)
+                .is_some_and(|d| d.person == o.config.person_id)
+        })
+        .map(|r| r.device.clone())
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    crate::membership::record_synced(o, &reached, now)?;
     Ok(out)
 }

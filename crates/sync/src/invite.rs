@@ -34,6 +34,10 @@ pub struct Introduction {
     /// peer table). Older versions leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<iroh::RelayUrl>,
+    /// From the inviter of an own-device join only: the devices it knows first-hand (device
+    /// id → person id), which the joiner then trusts too (see [`crate::membership`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub anchors: std::collections::BTreeMap<String, String>,
 }
 
 impl Introduction {
@@ -77,7 +81,13 @@ fn pair_err(e: PairError) -> SyncError {
     }
 }
 
-fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Introduction {
+fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Result<Introduction, SyncError> {
+    // Only one's own new device learns whom this device trusts.
+    let anchors = if own_device {
+        crate::membership::load_trust(me)?.anchors
+    } else {
+        Default::default()
+    };
     let mut addrs: Vec<std::net::SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
     addrs.extend(
         endpoint
@@ -87,7 +97,8 @@ fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Introduction
     );
     addrs.sort();
     addrs.dedup();
-    Introduction {
+    Ok(Introduction {
+        anchors,
         addrs,
         // Known once the endpoint is connected to its relay (the CLI waits for that).
         relay: endpoint.addr().relay_urls().next().cloned(),
@@ -98,7 +109,7 @@ fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Introduction
         own_device,
         // When this device was set up: both sides then record it with the same values.
         at: me.config.created_at,
-    }
+    })
 }
 
 fn id_bytes(id: &iroh::EndpointId) -> [u8; 32] {
@@ -176,7 +187,42 @@ async fn run(
 fn record_joiner(me: &Opened, other: &Introduction, own_device: bool) -> Result<(), SyncError> {
     let person = if own_device { me.config.person() } else { other.person() };
     let device = other.device_of(&person.id);
-    me.space.update(|doc| doc.add_member(&person, &device))?;
+    // The inviter signs the joiner's record: for a partner, this is the countersignature
+    // that lets the inviter's other devices accept the partner's first device.
+    let endorsement = crate::membership::endorse(&me.secret, &device, device.added_at);
+    // Trusted first: a crash between the two steps leaves an anchor without a record (which
+    // counts for nothing), never a record this device does not trust.
+    crate::membership::update_trust(me, |trust| {
+        trust.anchors.insert(device.id.clone(), person.id.clone());
+        trust.seen.insert(device.id.clone());
+        trust.local_revoked.remove(&device.id);
+    })?;
+    me.space.update(|doc| {
+        doc.add_member(&person, &device)?;
+        doc.put_endorsement(&endorsement)
+    })?;
+    Ok(())
+}
+
+/// The joiner trusts the inviter, and for an own-device join whom the inviter trusts
+/// (before recording anything, see [`record_joiner`]).
+fn trust_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
+    crate::membership::update_trust(me, |trust| {
+        trust.anchors.insert(other.device_id.clone(), other.person_id.clone());
+        if other.own_device {
+            trust.anchors.extend(other.anchors.clone());
+            trust.seen.extend(other.anchors.keys().cloned());
+        }
+        trust.seen.insert(other.device_id.clone());
+        trust.local_revoked.remove(&other.device_id);
+    })
+}
+
+/// The joiner signs the inviter's record: both people confirm at pairing.
+fn endorse_inviter(me: &Opened, other: &Introduction) -> Result<(), SyncError> {
+    let device = other.device_of(&other.person_id);
+    let endorsement = crate::membership::endorse(&me.secret, &device, device.added_at);
+    me.space.update(|doc| doc.put_endorsement(&endorsement))?;
     Ok(())
 }
 
@@ -198,7 +244,7 @@ pub async fn invite(
         &conn,
         Role::Inviter,
         code,
-        &introduce(me, own_device, endpoint),
+        &introduce(me, own_device, endpoint)?,
         Some(&me.person_key),
         confirm,
     )
@@ -251,7 +297,7 @@ pub async fn invite_partner_device(
         &conn,
         Role::Inviter,
         code,
-        &introduce(me, false, endpoint),
+        &introduce(me, false, endpoint)?,
         None,
         |words, other| {
             if partner.contains(&other.person_id) {
@@ -296,7 +342,7 @@ pub async fn join(
         &conn,
         Role::Joiner,
         code,
-        &introduce(me, false, endpoint),
+        &introduce(me, false, endpoint)?,
         None,
         confirm,
     )
@@ -306,6 +352,7 @@ pub async fn join(
     conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
     let paired = result?;
     let other = &paired.other;
+    trust_inviter(me, other)?;
     let inviter_person = other.person();
     let inviter_device = other.device_of(&other.person_id);
     if other.own_device {
@@ -323,5 +370,6 @@ pub async fn join(
         me.space
             .update(|doc| doc.add_member(&inviter_person, &inviter_device))?;
     }
+    endorse_inviter(me, other)?;
     Ok(paired)
 }

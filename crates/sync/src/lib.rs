@@ -21,6 +21,7 @@ pub mod handoff;
 mod home;
 pub mod invite;
 pub mod lock;
+pub mod membership;
 pub mod net;
 pub mod pair;
 pub mod relay;
@@ -66,6 +67,10 @@ pub enum SyncError {
     WrongCode,
     #[error("the verification words were not confirmed on both devices, so nothing was stored")]
     Declined,
+    #[error(
+        "you left this space on this device: it stays readable here as an archive, and this device no longer syncs"
+    )]
+    Left,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
     #[error("duo is locked — run `duo unlock`")]

@@ -29,14 +29,25 @@ pub const SYNC_ALPN: &[u8] = b"duo/sync/2";
 pub const NOT_PAIRED: u32 = 403;
 
 /// The endpoint ids allowed to connect: the current, unrevoked devices of the space.
-#[derive(Clone, Debug, Default)]
-pub struct Members(Arc<RwLock<HashSet<EndpointId>>>);
+#[derive(Clone, Default)]
+pub struct Members(Arc<RwLock<HashSet<EndpointId>>>, Arc<RwLock<Option<LiveCheck>>>);
+
+/// Asks the stored space, at each incoming handshake, whether a device is a current member
+/// (`None`: could not tell, use the set). A revocation another session just stored is then
+/// in force at once, whatever the loop that refreshes the set is busy with.
+pub type LiveCheck = Arc<dyn Fn(&EndpointId) -> Option<bool> + Send + Sync>;
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Members").field(&self.0).finish()
+    }
+}
 
 impl Members {
     /// Members from the hex endpoint ids in a view's devices.
     pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Members {
         let set = ids.into_iter().filter_map(|s| s.parse::<EndpointId>().ok()).collect();
-        Members(Arc::new(RwLock::new(set)))
+        Members(Arc::new(RwLock::new(set)), Arc::default())
     }
 
     pub fn contains(&self, id: &EndpointId) -> bool {
@@ -46,6 +57,22 @@ impl Members {
     /// Replace the set (after a sync brought new devices or revocations).
     pub fn replace<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         *self.0.write().expect("members lock") = ids.into_iter().filter_map(|s| s.parse().ok()).collect();
+    }
+
+    /// Check each incoming device against the stored space too (see [`LiveCheck`]).
+    pub fn set_live_check(&self, check: LiveCheck) {
+        *self.1.write().expect("members lock") = Some(check);
+    }
+
+    /// May `id` connect? The live check when there is one and it can tell, else the set.
+    async fn admits(&self, id: EndpointId) -> bool {
+        let check = self.1.read().expect("members lock").clone();
+        if let Some(check) = check
+            && let Ok(Some(answer)) = tokio::task::spawn_blocking(move || check(&id)).await
+        {
+            return answer;
+        }
+        self.contains(&id)
     }
 }
 
@@ -59,7 +86,7 @@ impl EndpointHooks for Allowlist {
         // Pairing connections come from devices not yet known; the pairing ALPN is only
         // accepted while `duo pair` runs, and the PAKE decides who gets in.
         let pairing = conn.alpn() == crate::invite::PAIR_ALPN;
-        if pairing || conn.side() == iroh::endpoint::Side::Client || self.0.contains(&conn.remote_id()) {
+        if pairing || conn.side() == iroh::endpoint::Side::Client || self.0.admits(conn.remote_id()).await {
             AfterHandshakeOutcome::Accept
         } else {
             AfterHandshakeOutcome::Reject {

@@ -1,0 +1,262 @@
+//! `duo devices` (every device of both people), `duo devices revoke`, and the new-device
+//! notices every command that reads the space shows once.
+
+use crate::args::{DevicesArgs, DevicesCommand, RevokeArgs};
+use crate::ctx::Ctx;
+use crate::error::{CliError, Result};
+use crate::output::{local_time, rfc3339};
+use duo_journal::Device;
+use duo_sync::membership::{self, Standing};
+use std::io::IsTerminal;
+
+pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
+    match &a.command {
+        None => list(ctx),
+        Some(DevicesCommand::Revoke(r)) => revoke(ctx, r),
+    }
+}
+
+fn list(ctx: &Ctx) -> Result<i32> {
+    let both = ctx.read(false)?;
+    let view = &both.shared.view;
+    let trust = membership::trust(&ctx.dev)?;
+    let m = membership::membership(&view.members(), &trust);
+    let p = &ctx.printer;
+    let mut devs: Vec<&Device> = view.devices.values().collect();
+    devs.sort_by(|a, b| {
+        view.person_name(&a.person)
+            .cmp(&view.person_name(&b.person))
+            .then(a.added_at.cmp(&b.added_at))
+    });
+    let standing = |d: &Device| m.standing.get(&d.id).cloned().unwrap_or(Standing::Unconfirmed);
+    // Only this person's own devices: never a presence signal about the partner.
+    let last_synced = |d: &Device| {
+        (d.person == ctx.dev.config.person_id)
+            .then(|| trust.last_synced.get(&d.id).copied())
+            .flatten()
+    };
+    if p.json {
+        p.json_value(
+            &devs
+                .iter()
+                .map(|d| {
+                    let s = standing(d);
+                    serde_json::json!({
+                        "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
+                        "label": d.label, "added_at": rfc3339(d.added_at),
+                        "revoked": matches!(s, Standing::Revoked { .. } | Standing::RevokedWith),
+                        "standing": s.as_str(),
+                        "this_device": d.id == ctx.dev.config.device_id,
+                        "last_synced": last_synced(d).map(rfc3339),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+    } else {
+        let mut text = String::new();
+        for d in devs {
+            let mut notes = Vec::new();
+            if d.id == ctx.dev.config.device_id {
+                notes.push("this device".to_string());
+            }
+            let s = standing(d);
+            if !s.is_active() {
+                notes.push(s.as_str().to_string());
+            }
+            if let Some(t) = last_synced(d) {
+                notes.push(format!("last synced {}", local_time(t)));
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join("; "))
+            };
+            text.push_str(&format!(
+                "{}  {:<12} {:<16} added {}{notes}\n",
+                &d.id[..12],
+                view.person_name(&d.person),
+                d.label,
+                local_time(d.added_at)
+            ));
+        }
+        p.data(&text);
+        if trust.left_at.is_some() {
+            p.info("You left this space on this device: it syncs with none of them.");
+        }
+    }
+    Ok(ctx.report(&both))
+}
+
+/// The device a prefix (4+ characters) names.
+fn resolve<'a>(view: &'a duo_journal::View, prefix: &str) -> Result<&'a Device> {
+    let prefix = prefix.trim().to_lowercase();
+    if prefix.len() < 4 {
+        return Err(CliError::usage(format!(
+            "'{prefix}' is too short: give at least 4 characters of the device id"
+        ))
+        .hint("`duo devices` lists the ids"));
+    }
+    let hits: Vec<&Device> = view.devices.values().filter(|d| d.id.starts_with(&prefix)).collect();
+    match hits.as_slice() {
+        [d] => Ok(d),
+        [] => Err(
+            CliError::usage(format!("no device of this space has an id starting with '{prefix}'"))
+                .hint("`duo devices` lists the ids"),
+        ),
+        _ => Err(CliError::usage(format!(
+            "'{prefix}' matches more than one device; give more characters"
+        ))),
+    }
+}
+
+fn confirm(question: &str, yes: bool) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage("this needs confirmation").hint("pass --yes to go ahead without asking"));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
+    let both = ctx.read(false)?;
+    let view = &both.shared.view;
+    let target = resolve(view, &a.id)?.clone();
+    let p = &ctx.printer;
+    let me = &ctx.dev.config;
+    if target.id == me.device_id {
+        return Err(CliError::usage("this is the device you are using")
+            .hint("revoke it from another of your devices, or run `duo leave` here"));
+    }
+    let name = view.person_name(&target.person);
+    let own = target.person == me.person_id;
+    let what = if own {
+        format!(
+            "Revoke your device '{}' for the whole space? Every device that gets this (at its next sync) refuses it.",
+            target.label
+        )
+    } else {
+        format!(
+            "Stop syncing with {name}'s device '{}' on this device? It acts here only: {name}'s own devices and the shared space are not changed.",
+            target.label
+        )
+    };
+    if !confirm(&what, a.yes)? {
+        p.info("Nothing revoked.");
+        return Ok(1);
+    }
+    let (c_before, _, before) = membership::current(&ctx.dev)?;
+    if own {
+        if !both.blocking(false).is_empty() {
+            return Err(
+                CliError::new("the journal has damaged files, so duo will not change it")
+                    .hint("run `duo doctor` for a report"),
+            );
+        }
+        let r = membership::revoke(&ctx.dev.secret, &target.id, crate::ctx::now()?);
+        ctx.dev.space.update(|doc| doc.put_revocation(&r))?;
+    } else {
+        membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
+    }
+    let (_, _, after) = membership::current(&ctx.dev)?;
+    let cascade: Vec<&Device> = c_before
+        .devices
+        .values()
+        .filter(|d| d.id != target.id && before.is_active(&d.id) && !after.is_active(&d.id))
+        .collect();
+    // A watcher on this device applies the change now (its allowlist is refreshed by a sync).
+    refresh_watcher(ctx);
+    if p.json {
+        p.json_value(&serde_json::json!({
+            "revoked": target.id,
+            "whole_space": own,
+            "also_revoked": cascade.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        }));
+    } else {
+        if own {
+            p.info(format!(
+                "Revoked '{}'. This device refuses it now; your other devices and {}'s refuse it after their next sync with a device that has this.",
+                target.label,
+                partner_name(view, me)
+            ));
+        } else {
+            p.info(format!(
+                "This device no longer syncs with {name}'s '{}'. Run the same on each of your other devices.",
+                target.label
+            ));
+        }
+        for d in &cascade {
+            p.info(format!(
+                "Also revoked: '{}' ({}), which only that device had added.",
+                d.label,
+                &d.id[..12]
+            ));
+        }
+    }
+    Ok(0)
+}
+
+fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
+    view.persons
+        .values()
+        .find(|p| p.id != me.person_id)
+        .map_or_else(|| "your partner".to_string(), |p| p.name.clone())
+}
+
+/// If `duo sync --watch` runs on this device, have it sync now, which refreshes its list of
+/// allowed devices.
+fn refresh_watcher(ctx: &Ctx) {
+    use duo_sync::handoff::{Claim, claim};
+    if let Ok(Claim::Watcher(w)) = claim(ctx.dev.home.root(), || {}) {
+        let _ = w.sync();
+    }
+}
+
+/// New devices since this device last looked, once each, on stderr: "a new device 'tablet'
+/// was added to Alice on …". Records not vouched for by anyone this device trusts are
+/// flagged once too.
+pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
+    let Ok(trust) = membership::trust(&ctx.dev) else {
+        return;
+    };
+    let unseen: Vec<&Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
+    if unseen.is_empty() {
+        return;
+    }
+    // Marked seen first (under the lock): a notice another duo process just showed is not
+    // shown again.
+    let fresh = membership::update_trust(&ctx.dev, |t| {
+        unseen
+            .iter()
+            .filter(|d| t.seen.insert(d.id.clone()))
+            .copied()
+            .collect::<Vec<&Device>>()
+    });
+    let Ok(fresh) = fresh else { return };
+    let m = membership::membership(&view.members(), &trust);
+    for d in fresh {
+        let name = view.person_name(&d.person);
+        let id = &d.id[..12];
+        match m.standing.get(&d.id) {
+            Some(Standing::Active) if d.person == ctx.dev.config.person_id => eprintln!(
+                "notice: a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
+                d.label,
+                local_time(d.added_at)
+            ),
+            Some(Standing::Active) => eprintln!(
+                "notice: a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
+                d.label,
+                local_time(d.added_at)
+            ),
+            Some(Standing::Unconfirmed) => eprintln!(
+                "notice: a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+                d.label
+            ),
+            _ => {}
+        }
+    }
+}
