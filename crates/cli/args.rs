@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
 Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
-10-16 a backup or bundle refused (see `duo bundle import --help`).
+4 duo is locked (run `duo unlock`), 10-16 a backup or bundle refused (see `duo bundle import --help`).
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
@@ -59,6 +59,15 @@ pub enum Command {
     Demo,
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
+    /// Lock this device's keys with a passphrase (--set, --remove), or lock now
+    Lock(LockArgs),
+    /// Unlock this device for a while (asks the passphrase once per session)
+    Unlock(UnlockArgs),
+    /// Check a signed export (`duo journal export --format json --signed`), offline
+    Verify(VerifyArgs),
+    /// The unlock agent (started by `duo unlock`; reads the keys on stdin)
+    #[command(hide = true)]
+    Agent(AgentArgs),
     /// Both partners' boundaries, with when they were set and last revisited; mark yours
     /// for revisiting, keep or retire them
     Boundaries(BoundariesArgs),
@@ -95,6 +104,46 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without --set or --remove: lock now (the unlock agent forgets the keys and exits).
+Locked, every command that needs the keys fails with exit status 4 until `duo unlock`.
+A running `duo sync --watch` keeps the keys it started with until it stops.")]
+pub struct LockArgs {
+    /// Protect the key files with a passphrase (asked twice on the terminal)
+    #[arg(long, conflicts_with = "remove")]
+    pub set: bool,
+    /// Remove the passphrase: the key files become plain 0600 files again
+    #[arg(long)]
+    pub remove: bool,
+    /// Read the passphrase from the first line of this file (for scripts and tests)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Read the passphrase from the first line of this file (for scripts and tests)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Lock again after this many seconds without a duo command
+    #[arg(long, value_name = "SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The signed export to check
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Exit after this many seconds without a request
+    #[arg(long, default_value_t = 900)]
+    pub idle: u64,
 }
 
 #[derive(Debug, Args)]
@@ -482,6 +531,10 @@ pub struct ExportArgs {
     /// Write to this file (created with mode 0600) instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Only your own entries that your devices confirm as yours, signed with this device's
+    /// key so that `duo verify` can check them (needs --format json)
+    #[arg(long)]
+    pub signed: bool,
     #[command(flatten)]
     pub scope: Scope,
 }

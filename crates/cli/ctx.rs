@@ -41,6 +41,9 @@ pub struct Both {
     pub private: Option<Read>,
     /// Damaged files, described for people.
     pub damage: Vec<String>,
+    /// This person, and their authenticator key: to check the entries claiming them.
+    me: String,
+    key: duo_sync::auth::PersonKey,
 }
 
 impl Ctx {
@@ -71,6 +74,8 @@ impl Ctx {
             shared,
             private,
             damage,
+            me: self.dev.config.person_id.clone(),
+            key: self.dev.person_key.clone(),
         })
     }
 
@@ -107,20 +112,21 @@ impl Both {
         .unwrap_or_default()
     }
 
+    /// An entry with what this device can say about its authorship (only for entries
+    /// claiming this person: another person's words cannot be checked, by design).
+    pub fn item<'a>(&self, entry: &'a duo_journal::Entry, private: bool) -> Item<'a> {
+        let check = (entry.author == self.me).then(|| duo_journal::auth::check(self.key.bytes(), entry));
+        Item { entry, private, check }
+    }
+
     /// Every entry in scope.
     pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
         let mut v: Vec<Item<'_>> = Vec::new();
         if shared {
-            v.extend(
-                self.shared
-                    .view
-                    .entries
-                    .values()
-                    .map(|entry| Item { entry, private: false }),
-            );
+            v.extend(self.shared.view.entries.values().map(|entry| self.item(entry, false)));
         }
         if let Some(p) = &self.private {
-            v.extend(p.view.entries.values().map(|entry| Item { entry, private: true }));
+            v.extend(p.view.entries.values().map(|entry| self.item(entry, true)));
         }
         v
     }
@@ -137,10 +143,10 @@ impl Both {
             .shared
             .view
             .matching(&prefix)
-            .map(|entry| Item { entry, private: false })
+            .map(|entry| self.item(entry, false))
             .collect();
         if let Some(p) = &self.private {
-            hits.extend(p.view.matching(&prefix).map(|entry| Item { entry, private: true }));
+            hits.extend(p.view.matching(&prefix).map(|entry| self.item(entry, true)));
         }
         match hits.len() {
             0 => Err(JournalError::NotFound { prefix }.into()),

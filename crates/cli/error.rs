@@ -84,6 +84,13 @@ impl From<SyncError> for CliError {
             SyncError::KeyPermissions { ref path, .. } => CliError::new(&e)
                 .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
             SyncError::InvalidName => CliError::usage(&e),
+            SyncError::Locked => CliError {
+                code: 4,
+                ..CliError::new(&e).hint("`duo unlock` asks your passphrase once; duo then stays open until `duo lock` or 15 idle minutes")
+            },
+            SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),
+            SyncError::AlreadyLocked => CliError::new(&e).hint("`duo lock --remove` removes it; `duo lock` locks now"),
+            SyncError::WeakPassphrase => CliError::usage(&e),
             _ => CliError::new(&e),
         }
     }

@@ -1,5 +1,6 @@
 //! Everything the user sees: data on stdout (human or `--json`), diagnostics on stderr.
 
+use duo_journal::Authenticity;
 use duo_journal::{Entry, View};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -148,6 +149,14 @@ pub struct EntryJson<'a> {
     pub acks: Vec<AckJson>,
     /// Reflections on the entry, each with the author's answers.
     pub reflections: Vec<ReflectionJson>,
+    /// Only on the author's own devices: whether an authenticator of theirs covers the
+    /// entry as shown (`null` for entries written before authenticators or edited on two
+    /// devices at once and not settled). Absent for the partner's entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentic: Option<Option<bool>>,
+    /// With `authentic`: `authentic`, `unsealed`, `unsettled` or `not_yours`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticity: Option<&'static str>,
 }
 
 /// An acknowledgement in [`EntryJson::acks`].
@@ -185,6 +194,8 @@ pub struct ReflectionJson {
 pub struct Item<'a> {
     pub entry: &'a Entry,
     pub private: bool,
+    /// For this person's own entries: what their authenticator says.
+    pub check: Option<Authenticity>,
 }
 
 impl<'a> Item<'a> {
@@ -246,6 +257,12 @@ impl<'a> Item<'a> {
                         .collect(),
                 })
                 .collect(),
+            authentic: self.check.map(|c| match c {
+                Authenticity::Authentic => Some(true),
+                Authenticity::NotYours => Some(false),
+                Authenticity::Unsealed | Authenticity::Unsettled => None,
+            }),
+            authenticity: self.check.map(Authenticity::as_str),
         }
     }
 
@@ -279,6 +296,11 @@ impl<'a> Item<'a> {
         }
         if e.no_replies {
             let _ = write!(out, "  {}", p.dim("[no replies]"));
+        }
+        match self.check {
+            Some(Authenticity::NotYours) => out.push_str("  [NOT WRITTEN BY YOU]"),
+            Some(Authenticity::Unsettled) => out.push_str("  [unconfirmed]"),
+            _ => {}
         }
     }
 
@@ -326,6 +348,10 @@ impl<'a> Item<'a> {
             s.push_str(&p.dim(&format!("  edited {}", local_time(e.edited_at))));
         }
         s.push_str("\n\n");
+        if let Some(note) = self.check.and_then(authenticity_note) {
+            s.push_str(note);
+            s.push_str("\n\n");
+        }
         if e.conflicts.is_empty() {
             s.push_str(&e.body);
             s.push('\n');
@@ -386,5 +412,21 @@ impl<'a> Item<'a> {
             }
         }
         s
+    }
+}
+
+/// What `show` says about one of your own entries (nothing when it checks out).
+fn authenticity_note(c: Authenticity) -> Option<&'static str> {
+    match c {
+        Authenticity::Authentic => None,
+        Authenticity::NotYours => Some(
+            "WARNING: not written by you — altered or invented on another device. No device of yours wrote this text under your name; `duo doctor` lists every such entry.",
+        ),
+        Authenticity::Unsettled => Some(
+            "Unconfirmed: edited on two devices at once and not settled, so your devices cannot confirm this text is yours. Edit it (or `--keep N`) to settle it.",
+        ),
+        Authenticity::Unsealed => Some(
+            "Written before authenticators: your devices can neither confirm nor refute that this text is yours. Editing it seals it as it then reads.",
+        ),
     }
 }

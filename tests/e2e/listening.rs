@@ -111,8 +111,12 @@ fn ack_and_reflect_round_trip_across_sync() {
     assert_eq!(answers[0]["kind"], "confirm");
     assert_eq!(answers[1]["kind"], "correct");
     assert_eq!(answers[1]["text"], "Mostly — I missed you, not only the talks.");
-    // Both see the same thing.
-    assert_eq!(show(&alice, &entry), shown);
+    // Both see the same thing, except that only the author's devices check her words.
+    let mut on_alices = show(&alice, &entry);
+    let checked = on_alices.as_object_mut().unwrap();
+    assert_eq!(checked.remove("authentic"), Some(serde_json::json!(true)));
+    assert_eq!(checked.remove("authenticity"), Some(serde_json::json!("authentic")));
+    assert_eq!(on_alices, shown);
 }
 
 #[test]

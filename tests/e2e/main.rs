@@ -4,6 +4,7 @@
 mod harness;
 mod netlab;
 
+mod authentic;
 mod backup;
 mod bundle;
 mod concurrency;
@@ -19,6 +20,7 @@ mod import_export;
 mod journal;
 mod leave;
 mod listening;
+mod lock;
 mod mitm;
 mod netns;
 mod network;

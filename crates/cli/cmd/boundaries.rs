@@ -179,7 +179,12 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
             at: now()?,
         };
         let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
-        journal.update(|doc| doc.set_boundary_status(&change))?;
+        // Only the author changes a boundary's status (checked above): sealed as it now reads.
+        let key = ctx.dev.person_key.bytes();
+        journal.update(|doc| {
+            doc.set_boundary_status(&change)?;
+            doc.seal_entry(&change.entry, key)
+        })?;
     }
     if p.json {
         p.json_value(&serde_json::json!({ "id": e.id, "status": status.as_str(), "changed": !unchanged }));

@@ -101,8 +101,10 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
     }
+    let words = words_check(ctx, &mut text)?;
+    healthy &= words.as_ref().is_none_or(|a| a.not_yours.is_empty());
     if p.json {
-        p.json_value(&serde_json::json!({ "healthy": healthy, "stores": stores }));
+        p.json_value(&serde_json::json!({ "healthy": healthy, "stores": stores, "your_words": words }));
     } else {
         p.data(&text);
         if repairable {
@@ -116,4 +118,36 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
 
 fn problem_json(pr: &Problem) -> serde_json::Value {
     serde_json::json!({"file": pr.name, "reason": pr.reason})
+}
+
+/// Your own entries in the shared space, checked against your authenticators: entries under
+/// your name that no device of yours wrote make the report unhealthy. `None` when the space
+/// could not be read (its damage is reported above).
+fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Audit>> {
+    let Ok(read) = ctx.dev.space.read() else {
+        return Ok(None);
+    };
+    let a = duo_sync::auth::audit(&ctx.dev, &read.view);
+    text.push_str(&format!(
+        "your words: {} confirmed as yours",
+        count(a.authentic, "entry", "entries")
+    ));
+    if a.unsealed > 0 {
+        text.push_str(&format!(", {} written before authenticators", a.unsealed));
+    }
+    text.push('\n');
+    for id in &a.unsettled {
+        text.push_str(&format!(
+            "  unconfirmed: {} was edited on two devices at once; edit it to settle it\n",
+            &id[..8.min(id.len())]
+        ));
+    }
+    for id in &a.not_yours {
+        text.push_str(&format!(
+            "  NOT WRITTEN BY YOU: {} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {}`\n",
+            &id[..8.min(id.len())],
+            &id[..8.min(id.len())]
+        ));
+    }
+    Ok(Some(a))
 }

@@ -12,13 +12,34 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
     let mut items: Vec<Item<'_>> = both.items(shared);
     items.sort_by(|x, y| entry_order(y.entry, x.entry, false)); // oldest first reads like a journal
     let view = &both.shared.view;
+    let mut left_out = 0;
     let text = match a.format {
+        ExportFormat::Json if a.signed => {
+            // Only your own words, and only those your devices confirm as yours: a forged
+            // entry under your name is never signed, and nobody else's words ever are.
+            let total = items.len();
+            items.retain(|i| i.check == Some(duo_journal::Authenticity::Authentic));
+            let partner_or_unconfirmed = total - items.len();
+            left_out = partner_or_unconfirmed;
+            let entries: Vec<&duo_journal::Entry> = items.iter().map(|i| i.entry).collect();
+            let signed = duo_sync::auth::sign_export(&ctx.dev.secret, &ctx.dev.config, &entries, crate::ctx::now()?)?;
+            serde_json::to_string_pretty(&signed).expect("serializes") + "\n"
+        }
+        ExportFormat::Md if a.signed => {
+            return Err(CliError::usage("--signed needs --format json"));
+        }
         ExportFormat::Json => {
             let v: Vec<_> = items.iter().map(|i| i.json(view)).collect();
             serde_json::to_string_pretty(&v).expect("serializes") + "\n"
         }
         ExportFormat::Md => markdown(&items, view),
     };
+    if a.signed && left_out > 0 {
+        ctx.printer.info(format!(
+            "Left out {}: a signed export holds only your own entries that your devices confirm as yours (`duo doctor` lists any that are not).",
+            crate::output::count(left_out, "entry", "entries")
+        ));
+    }
     match &a.output {
         None => ctx.printer.data(&text),
         Some(path) => {

@@ -90,10 +90,12 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     // Each notebook gets one chunk (or, for a large import, one new snapshot): all of its
     // entries land, or none of them.
     for (journal, entries) in [(&ctx.dev.space, &shared), (&ctx.dev.private, &private)] {
+        // Imported entries are authored by this person: sealed as they are imported.
+        let key = Some(ctx.dev.person_key.bytes());
         if entries.len() >= 1000 {
-            journal.add_bulk(entries)?;
+            journal.add_bulk_sealed(entries, key)?;
         } else {
-            journal.add(entries)?;
+            journal.add_sealed(entries, key)?;
             if let Err(e) = journal.maybe_compact() {
                 p.warn(format!(
                     "could not compact the journal ({e}); the imported entries are saved"

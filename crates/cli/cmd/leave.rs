@@ -40,6 +40,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
         let args = ExportArgs {
             format: ExportFormat::Md,
             output: Some(dir.join("duo-export.md")),
+            signed: false,
             scope: Scope {
                 private: false,
                 all: true,

@@ -12,6 +12,7 @@ mod import;
 mod init;
 pub mod leave;
 mod listen;
+mod lock;
 mod meta;
 mod network;
 pub mod prompt;
@@ -22,6 +23,7 @@ mod status;
 mod thanks;
 mod today;
 mod topics;
+mod verify;
 pub mod write;
 
 use crate::args::{BundleCommand, Cli, Command, JournalCommand};
@@ -57,6 +59,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Safety(a) => safety::run(&cli, printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Lock(a) => lock::lock(&cli, &printer, a),
+        Command::Unlock(a) => lock::unlock(&cli, &printer, a),
+        Command::Agent(a) => lock::agent(&cli, a),
+        Command::Verify(a) => verify::run(&printer, a),
         Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
         Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
         Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),

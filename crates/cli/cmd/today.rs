@@ -23,10 +23,17 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let view = ctx.dev.space.read()?.view;
     if p.json {
-        let appreciation = today
-            .appreciation
-            .as_ref()
-            .map(|entry| serde_json::to_value(Item { entry, private: false }.json(&view)).unwrap_or_default());
+        let appreciation = today.appreciation.as_ref().map(|entry| {
+            serde_json::to_value(
+                Item {
+                    entry,
+                    private: false,
+                    check: None,
+                }
+                .json(&view),
+            )
+            .unwrap_or_default()
+        });
         p.json_value(&serde_json::json!({
             "appreciation": appreciation,
             "on_this_day": today.on_this_day.is_some(),

@@ -68,12 +68,13 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     };
     entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
+    let key = ctx.dev.person_key.bytes();
     journal.append(|doc| {
         doc.add_entry(&entry)?;
         if a.no_replies {
             doc.set_no_replies(&entry.id, true)?;
         }
-        Ok(())
+        doc.seal_entry(&entry.id, key)
     })?;
     let p = &ctx.printer;
     if p.json {
@@ -183,6 +184,9 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     let id = entry.id.clone();
+    // Your own entry is sealed as it now reads (only the author changes its words, checked
+    // above); anyone else's is never sealed with your key.
+    let key = (entry.author == ctx.dev.config.person_id).then(|| ctx.dev.person_key.bytes());
     journal.update(|doc| {
         doc.edit_entry(&id, &patch)?;
         if let Some(change) = &status {
@@ -191,7 +195,10 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
         if let Some(on) = replies {
             doc.set_no_replies(&id, on)?;
         }
-        Ok(())
+        match key {
+            Some(k) => doc.seal_entry(&id, k),
+            None => Ok(()),
+        }
     })?;
     if let Some(body) = patch.body.as_ref().filter(|_| a.keep.is_none()) {
         super::listen::offer_hint(ctx, entry.kind, body);

@@ -716,7 +716,31 @@ impl SpaceDoc {
             status,
             conflicts,
             no_replies,
+            auth: self.auth_values(obj),
         })
+    }
+
+    /// Every concurrent value of an entry's `auth` field.
+    fn auth_values(&self, obj: &ObjId) -> Vec<String> {
+        self.doc
+            .get_all(obj, "auth")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(v, _)| str_of(v))
+            .collect()
+    }
+
+    /// Store the authenticator of entry `id` as it now reads, under the author's person key
+    /// (call after [`SpaceDoc::add_entry`] or [`SpaceDoc::edit_entry`] in the same change).
+    /// Replaces every concurrent authenticator: what the author sees now is what they vouch for.
+    pub fn seal_entry(&mut self, id: &str, key: &[u8; 32]) -> Result<()> {
+        let o = self.entry_obj(id)?;
+        let entry = self
+            .read_entry(id, &o)
+            .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
+        let auth = crate::auth::seal(key, &entry);
+        self.doc.put(&o, "auth", auth.as_str()).map_err(am)?;
+        Ok(())
     }
 }
 

@@ -99,6 +99,12 @@ struct DuoEntry {
     no_replies: Option<serde_json::Value>,
     #[serde(default)]
     prompt: Option<serde_json::Value>,
+    // What the exporting device said about its own entries' authenticators: never trusted
+    // (an imported entry is sealed afresh by the importing device, as its author's).
+    #[serde(default)]
+    authentic: Option<serde_json::Value>,
+    #[serde(default)]
+    authenticity: Option<serde_json::Value>,
 }
 
 fn parse_with_path<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, ImportError> {
@@ -235,6 +241,8 @@ fn parse_duo(text: &str) -> Result<Parsed, ImportError> {
             &e.reflections,
             &e.no_replies,
             &e.prompt,
+            &e.authentic,
+            &e.authenticity,
         );
         entries.push(Imported {
             id: e.id,

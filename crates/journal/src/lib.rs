@@ -19,6 +19,7 @@
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
 //! ```
 
+pub mod auth;
 mod boundaries;
 mod doc;
 #[doc(hidden)]
@@ -33,6 +34,7 @@ mod storage;
 mod store;
 mod view;
 
+pub use auth::Authenticity;
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};

@@ -111,6 +111,10 @@ pub struct Entry {
     pub status: Option<Status>,
     /// Other concurrent versions of the body, not yet resolved by the author. Empty when none.
     pub conflicts: Vec<String>,
+    /// The authenticators stored with the entry (see [`crate::auth`]): one normally,
+    /// several after concurrent edits, none for entries written before authenticators.
+    #[serde(default)]
+    pub auth: Vec<String>,
     /// The author asked for no replies ("just hold this"): no acknowledgements or
     /// reflections are taken or shown.
     pub no_replies: bool,

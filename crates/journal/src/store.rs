@@ -417,12 +417,21 @@ impl<S: Storage> Journal<S> {
     /// Append new entries without loading the history: one `adds/` chunk made in an empty
     /// document. Durable when this returns.
     pub fn add(&self, entries: &[NewEntry]) -> Result<()> {
+        self.add_sealed(entries, None)
+    }
+
+    /// [`Journal::add`], each entry sealed with its author's person key when one is given
+    /// (see [`crate::auth`]).
+    pub fn add_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         self.append(|doc| {
             for e in entries {
                 doc.add_entry(e)?;
+                if let Some(k) = key {
+                    doc.seal_entry(&e.id, k)?;
+                }
             }
             Ok(())
         })
@@ -443,9 +452,17 @@ impl<S: Storage> Journal<S> {
     /// Add many entries at once (an import) and compact in the same step: one load and one
     /// save instead of an `adds/` chunk that compaction would load and save again.
     pub fn add_bulk(&self, entries: &[NewEntry]) -> Result<()> {
+        self.add_bulk_sealed(entries, None)
+    }
+
+    /// [`Journal::add_bulk`], each entry sealed when a person key is given.
+    pub fn add_bulk_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
         self.compact_with(|doc| {
             for e in entries {
                 doc.add_entry(e)?;
+                if let Some(k) = key {
+                    doc.seal_entry(&e.id, k)?;
+                }
             }
             Ok(())
         })

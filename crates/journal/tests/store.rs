@@ -970,6 +970,7 @@ fn resolve_by_prefix() {
         tags: vec![],
         status: None,
         conflicts: vec![],
+        auth: vec![],
         no_replies: false,
     };
     let ids = [

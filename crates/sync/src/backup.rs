@@ -8,8 +8,10 @@
 //!
 //! A backup holds the saved shared space (its membership included), the saved private
 //! notebook, whose device it was (person id and name, the device's label and id) and the
-//! relay setting. Never a key: a restore makes a NEW device with new keys, which then pairs
+//! relay setting. Never a device key: a restore makes a NEW device with new keys, which then pairs
 //! with a surviving device (or the partner) to sync again. No device identity is cloned.
+//! Since format 2 it also holds the person's authenticator key (see [`crate::auth`]), so
+//! that the restored device still recognises the person's own words as theirs.
 
 use crate::home::Seed;
 use crate::{Home, Opened, SyncError};
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 /// The first bytes of a backup's plaintext.
 pub const MAGIC: &[u8] = b"duo-backup\n";
 /// The format this duo writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What a backup holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +42,39 @@ pub struct Backup {
     pub space: Vec<u8>,
     /// The private notebook, saved.
     pub private: Vec<u8>,
+    /// The person's authenticator key (32 bytes; empty in a format 1 backup).
+    pub person_key: Vec<u8>,
+}
+
+/// Format 1: the same without the person key.
+#[derive(Deserialize)]
+struct BackupV1 {
+    version: u32,
+    space_id: String,
+    person: Person,
+    device_id: String,
+    device_label: String,
+    created_at: i64,
+    relay: Option<String>,
+    space: Vec<u8>,
+    private: Vec<u8>,
+}
+
+impl From<BackupV1> for Backup {
+    fn from(b: BackupV1) -> Backup {
+        Backup {
+            version: b.version,
+            space_id: b.space_id,
+            person: b.person,
+            device_id: b.device_id,
+            device_label: b.device_label,
+            created_at: b.created_at,
+            relay: b.relay,
+            space: b.space,
+            private: b.private,
+            person_key: Vec::new(),
+        }
+    }
 }
 
 /// Why a backup was not made or not restored. The CLI gives each its own exit status.
@@ -102,6 +137,7 @@ pub fn make(o: &Opened, now: i64) -> Result<Backup, BackupError> {
         relay: o.config.relay.clone(),
         space: space.save(),
         private: private.save(),
+        person_key: o.person_key.bytes().to_vec(),
     })
 }
 
@@ -119,10 +155,16 @@ pub fn decode(plaintext: &[u8]) -> Result<Backup, BackupError> {
         .strip_prefix(MAGIC)
         .ok_or_else(|| BackupError::Damaged("no duo backup header".into()))?;
     let (version, _) = postcard::take_from_bytes::<u32>(rest).map_err(|e| BackupError::Damaged(e.to_string()))?;
-    if version != VERSION {
-        return Err(BackupError::TooNew(version));
+    let b: Backup = match version {
+        1 => postcard::from_bytes::<BackupV1>(rest)
+            .map(Backup::from)
+            .map_err(|e| BackupError::Damaged(e.to_string()))?,
+        VERSION => postcard::from_bytes(rest).map_err(|e| BackupError::Damaged(e.to_string()))?,
+        _ => return Err(BackupError::TooNew(version)),
+    };
+    if !(b.person_key.is_empty() || b.person_key.len() == 32) {
+        return Err(BackupError::Damaged("the person key is not 32 bytes".into()));
     }
-    let b: Backup = postcard::from_bytes(rest).map_err(|e| BackupError::Damaged(e.to_string()))?;
     for (what, bytes) in [("shared space", &b.space), ("private notebook", &b.private)] {
         SpaceDoc::load_untrusted(bytes)
             .and_then(|d| d.check_schema())
@@ -234,6 +276,7 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
             space: b.space.clone(),
             private: b.private.clone(),
             relay: b.relay.clone(),
+            person_key: <[u8; 32]>::try_from(b.person_key.as_slice()).ok(),
         };
         home.init_restored(&seed, label, now)?
     };
@@ -270,6 +313,7 @@ mod tests {
             relay: None,
             space: saved.clone(),
             private: saved,
+            person_key: vec![7; 32],
         }
     }
 
@@ -290,6 +334,42 @@ mod tests {
         let mut newer = b.clone();
         newer.version = VERSION + 1;
         assert!(matches!(decode(&encode(&newer)), Err(BackupError::TooNew(v)) if v == VERSION + 1));
+    }
+
+    #[test]
+    fn a_format_1_backup_still_opens_without_a_person_key() {
+        #[derive(Serialize)]
+        struct V1 {
+            version: u32,
+            space_id: String,
+            person: Person,
+            device_id: String,
+            device_label: String,
+            created_at: i64,
+            relay: Option<String>,
+            space: Vec<u8>,
+            private: Vec<u8>,
+        }
+        let b = sample();
+        let v1 = V1 {
+            version: 1,
+            space_id: b.space_id.clone(),
+            person: b.person.clone(),
+            device_id: b.device_id.clone(),
+            device_label: b.device_label.clone(),
+            created_at: b.created_at,
+            relay: None,
+            space: b.space.clone(),
+            private: b.private.clone(),
+        };
+        let mut plain = MAGIC.to_vec();
+        plain.extend(postcard::to_allocvec(&v1).unwrap());
+        let got = decode(&plain).unwrap();
+        assert!(got.person_key.is_empty());
+        assert_eq!((&got.space, &got.person), (&b.space, &b.person));
+        let mut short = b.clone();
+        short.person_key = vec![1; 5];
+        assert!(matches!(decode(&encode(&short)), Err(BackupError::Damaged(_))));
     }
 
     #[test]

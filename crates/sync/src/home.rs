@@ -5,6 +5,8 @@
 //! <home>/config.json        who this device is (person id, name, device label); no secrets
 //! <home>/keys/age.key       standard age identity (mode 0600): decrypts every store file
 //! <home>/keys/device.key    the device's iroh secret key (mode 0600): its network identity
+//! <home>/keys/locked.age    instead of the two above when locked with a passphrase
+//! <home>/keys/person.key    the person's authenticator key, age-encrypted to age.key
 //! <home>/space/             the shared space (age-encrypted automerge chunks + view)
 //! <home>/private/           the private notebook (same format; never synced)
 //! ```
@@ -64,6 +66,8 @@ pub struct Seed {
     /// The saved private notebook.
     pub private: Vec<u8>,
     pub relay: Option<String>,
+    /// The person's authenticator key, so the restored device recognises their words.
+    pub person_key: Option<[u8; 32]>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -110,6 +114,8 @@ pub struct Opened {
     pub secret: iroh::SecretKey,
     pub space: Journal<AgeStore>,
     pub private: Journal<AgeStore>,
+    /// This person's authenticator key (see [`crate::auth`]).
+    pub person_key: crate::auth::PersonKey,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
@@ -138,6 +144,16 @@ impl Home {
 
     pub fn device_key_path(&self) -> PathBuf {
         self.root.join("keys").join("device.key")
+    }
+
+    /// The person's authenticator key, encrypted to this device's age identity.
+    pub fn person_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("person.key")
+    }
+
+    /// A person key received from an own device, waiting for the join to finish.
+    pub fn pending_person_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("person.key.pending")
     }
 
     pub fn space_dir(&self) -> PathBuf {
@@ -187,19 +203,13 @@ impl Home {
         builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
 
         let age_identity = age::x25519::Identity::generate();
-        let age_text = format!(
-            "# duo device key: decrypts this device's journal files (age -d -i {})\n# public key: {}\n{}\n",
-            self.age_key_path().display(),
-            age_identity.to_public(),
-            age_identity.to_string().expose_secret()
-        );
-        write_durably(&self.age_key_path(), age_text.as_bytes()).map_err(io_at(&self.age_key_path()))?;
         let secret = iroh::SecretKey::generate();
-        let device_text = format!(
-            "# duo device network key (iroh)\n{}\n",
-            duo_journal::hex(&secret.to_bytes())
-        );
-        write_durably(&self.device_key_path(), device_text.as_bytes()).map_err(io_at(&self.device_key_path()))?;
+        write_key_files(self, &age_identity, &secret)?;
+        let person_key = match seed.and_then(|s| s.person_key) {
+            Some(k) => crate::auth::PersonKey::from_bytes(k),
+            None => crate::auth::PersonKey::generate(),
+        };
+        person_key.store(&self.person_key_path(), &age_identity)?;
 
         let config = Config {
             version: CONFIG_VERSION,
@@ -240,7 +250,7 @@ impl Home {
 
     /// The age identity (for this device's other encrypted local files).
     pub fn age_identity(&self) -> Result<age::x25519::Identity, SyncError> {
-        read_age_identity(&self.age_key_path())
+        Ok(crate::lock::load_keys(self)?.0)
     }
 
     /// Persist the port this device binds.
@@ -312,8 +322,8 @@ impl Home {
                 reason: format!("written by a newer duo (version {})", config.version),
             });
         }
-        let age_identity = read_age_identity(&self.age_key_path())?;
-        let secret = read_device_key(&self.device_key_path())?;
+        let (age_identity, secret) = crate::lock::load_keys(self)?;
+        let person_key = self.person_key(&age_identity)?;
         let identity = Arc::new(age_identity);
         Ok(Opened {
             home: self.clone(),
@@ -321,7 +331,20 @@ impl Home {
             secret,
             space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
             private: Journal::new(AgeStore::new(self.private_dir(), identity)),
+            person_key,
         })
+    }
+
+    /// The person key; a home made before authenticators gets one now (its other own
+    /// devices, paired before, each make their own: see docs/security.md).
+    fn person_key(&self, identity: &age::x25519::Identity) -> Result<crate::auth::PersonKey, SyncError> {
+        let path = self.person_key_path();
+        if path.exists() {
+            return crate::auth::PersonKey::load(&path, identity);
+        }
+        let key = crate::auth::PersonKey::generate();
+        key.store(&path, identity)?;
+        Ok(key)
     }
 }
 
@@ -335,12 +358,47 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
         person: new.clone(),
         ..o.config.device()
     };
+    // The person key of the person joined: received during pairing, kept aside until the
+    // entries this device wrote under its old person are sealed again with it.
+    let pending = o.home.pending_person_key_path();
+    let identity = o.home.age_identity()?;
+    let new_key = if pending.exists() {
+        Some(crate::auth::PersonKey::load(&pending, &identity)?)
+    } else {
+        None
+    };
+    let old_key = &o.person_key;
+    let reseal = |doc: &mut duo_journal::SpaceDoc| -> Result<(), duo_journal::JournalError> {
+        // Only entries that were authentic under the old key are vouched for again.
+        let ours: Vec<String> = doc
+            .contents()
+            .entries
+            .values()
+            .filter(|e| {
+                e.author == join.old_person
+                    && duo_journal::auth::check(old_key.bytes(), e) == duo_journal::Authenticity::Authentic
+            })
+            .map(|e| e.id.clone())
+            .collect();
+        doc.reassign_person(&join.old_person, &new)?;
+        if let Some(k) = &new_key {
+            for id in &ours {
+                doc.seal_entry(id, k.bytes())?;
+            }
+        }
+        Ok(())
+    };
     o.space.update(|doc| {
         doc.add_member(&join.person, &join.inviter)?;
         doc.add_member(&join.person, &mine)?;
-        doc.reassign_person(&join.old_person, &new)
+        reseal(doc)
     })?;
-    o.private.update(|doc| doc.reassign_person(&join.old_person, &new))?;
+    o.private.update(|doc| reseal(doc))?;
+    if let Some(k) = new_key {
+        let path = o.home.person_key_path();
+        fs::rename(&pending, &path).map_err(io_at(&path))?;
+        o.person_key = k;
+    }
     o.home.edit_config(|c| {
         c.person_id = new.clone();
         c.name = join.person.name.clone();
@@ -371,7 +429,7 @@ fn key_line(text: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
+pub(crate) fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
     let text = read_secret_file(path)?;
     key_line(&text)
         .and_then(|l| l.parse::<age::x25519::Identity>().ok())
@@ -381,19 +439,44 @@ fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
         })
 }
 
-fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
+pub(crate) fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
     let text = read_secret_file(path)?;
-    let bad = || SyncError::BadFile {
-        path: path.to_path_buf(),
-        reason: "not a duo device key".into(),
-    };
-    let line = key_line(&text).ok_or_else(bad)?;
+    key_line(&text)
+        .and_then(parse_device_key)
+        .ok_or_else(|| SyncError::BadFile {
+            path: path.to_path_buf(),
+            reason: "not a duo device key".into(),
+        })
+}
+
+/// A device key line: 64 hex characters.
+pub(crate) fn parse_device_key(line: &str) -> Option<iroh::SecretKey> {
     if line.len() != 64 {
-        return Err(bad());
+        return None;
     }
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+        *b = u8::from_str_radix(line.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
-    Ok(iroh::SecretKey::from_bytes(&bytes))
+    Some(iroh::SecretKey::from_bytes(&bytes))
+}
+
+/// Write the two plain key files (mode 0600).
+pub(crate) fn write_key_files(
+    home: &Home,
+    age_identity: &age::x25519::Identity,
+    secret: &iroh::SecretKey,
+) -> Result<(), SyncError> {
+    let age_text = format!(
+        "# duo device key: decrypts this device's journal files (age -d -i {})\n# public key: {}\n{}\n",
+        home.age_key_path().display(),
+        age_identity.to_public(),
+        age_identity.to_string().expose_secret()
+    );
+    write_durably(&home.age_key_path(), age_text.as_bytes()).map_err(io_at(&home.age_key_path()))?;
+    let device_text = format!(
+        "# duo device network key (iroh)\n{}\n",
+        duo_journal::hex(&secret.to_bytes())
+    );
+    write_durably(&home.device_key_path(), device_text.as_bytes()).map_err(io_at(&home.device_key_path()))
 }

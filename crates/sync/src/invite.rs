@@ -65,6 +65,8 @@ impl Introduction {
 pub struct Paired {
     pub words: String,
     pub other: Introduction,
+    /// Own-device join, joiner side: the inviter's person key.
+    pub person_key: Option<crate::auth::PersonKey>,
 }
 
 fn net(e: impl std::fmt::Display) -> SyncError {
@@ -120,6 +122,7 @@ async fn run(
     role: Role,
     code: &Code,
     mine: &Introduction,
+    person_key: Option<&crate::auth::PersonKey>,
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
     let mut channel = [0u8; 32];
@@ -156,9 +159,21 @@ async fn run(
         }
         let yes = confirm(&verified.words, &other);
         pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
+        // Own device: the person key goes from inviter to joiner, only after both agreed.
+        let mut received = None;
+        match (role, person_key) {
+            (Role::Inviter, Some(k)) if mine.own_device => {
+                pair::send_person_key(&mut send, &verified, k).await.map_err(pair_err)?
+            }
+            (Role::Joiner, _) if other.own_device => {
+                received = Some(pair::recv_person_key(&mut recv, &verified).await.map_err(pair_err)?)
+            }
+            _ => {}
+        }
         Ok(Paired {
             words: verified.words,
             other,
+            person_key: received,
         })
     }
     .await;
@@ -230,6 +245,7 @@ pub async fn invite(
         Role::Inviter,
         code,
         &introduce(me, own_device, endpoint)?,
+        Some(&me.person_key),
         confirm,
     )
     .await;
@@ -282,6 +298,7 @@ pub async fn invite_partner_device(
         Role::Inviter,
         code,
         &introduce(me, false, endpoint)?,
+        None,
         |words, other| {
             if partner.contains(&other.person_id) {
                 confirm(words, other)
@@ -326,6 +343,7 @@ pub async fn join(
         Role::Joiner,
         code,
         &introduce(me, false, endpoint)?,
+        None,
         confirm,
     )
     .await;
@@ -344,6 +362,9 @@ pub async fn join(
             inviter: inviter_device,
         };
         let home = me.home.clone();
+        if let Some(k) = &paired.person_key {
+            k.store(&home.pending_person_key_path(), &home.age_identity()?)?;
+        }
         home.join_person(me, join)?;
     } else {
         me.space

@@ -10,6 +10,8 @@
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```
 
+pub mod agent;
+pub mod auth;
 pub mod backup;
 pub mod bundle;
 pub mod code;
@@ -20,6 +22,7 @@ pub mod fuzzing;
 pub mod handoff;
 mod home;
 pub mod invite;
+pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
@@ -27,6 +30,7 @@ pub mod relay;
 pub mod session;
 mod store;
 
+pub use age;
 pub use home::{Config, Home, Opened, Seed};
 pub use store::{AgeStore, Fault, FaultPlan, Step, write_durably};
 
@@ -71,6 +75,16 @@ pub enum SyncError {
     Left,
     #[error("this space already has two people; `duo pair --own-device` is for adding your own devices")]
     SpaceFull,
+    #[error("duo is locked — run `duo unlock`")]
+    Locked,
+    #[error("duo is already locked with a passphrase")]
+    AlreadyLocked,
+    #[error("duo has no passphrase")]
+    NotLocked,
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("a passphrase must be at least 8 characters")]
+    WeakPassphrase,
     #[error(
         "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
     )]

@@ -25,6 +25,7 @@ const PAKE: u8 = 2;
 const CONFIRM: u8 = 3;
 const AGREE: u8 = 4;
 const DATA: u8 = 5;
+const PERSON_KEY: u8 = 6;
 const MAX: usize = 64 * 1024;
 /// How long to wait for the other side at each step (a person may be reading words).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -195,6 +196,28 @@ where
     let bytes = serde_json::to_vec(mine).expect("serializes");
     let theirs = swap(r, w, DATA, &bytes).await?;
     serde_json::from_slice(&theirs).map_err(|e| PairError::Protocol(format!("bad membership message: {e}")))
+}
+
+/// Own-device pairing, after both people agreed: the inviter hands its person key (the
+/// authenticator key shared by one person's devices) to the joiner, wrapped under this
+/// pairing's PAKE key.
+pub async fn send_person_key<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    verified: &Verified,
+    key: &crate::auth::PersonKey,
+) -> Result<(), PairError> {
+    write_frame(w, PERSON_KEY, &key.wrap(verified.key())).await?;
+    Ok(())
+}
+
+/// The joiner's side of [`send_person_key`].
+pub async fn recv_person_key<R: AsyncRead + Unpin>(
+    r: &mut R,
+    verified: &Verified,
+) -> Result<crate::auth::PersonKey, PairError> {
+    let wrapped = recv(r, PERSON_KEY).await?;
+    crate::auth::PersonKey::unwrap(verified.key(), &wrapped)
+        .ok_or_else(|| PairError::Protocol("the person key did not come under this pairing's key".into()))
 }
 
 #[cfg(test)]

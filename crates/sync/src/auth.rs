@@ -1,0 +1,323 @@
+//! The per-person authenticator key (see `duo_journal::auth`), kept encrypted at rest, handed
+//! to a new own device during pairing; and signed exports of one's own entries.
+//!
+//! The key is 32 random bytes made on a person's first device. On disk it is an age file
+//! (`keys/person.key`) encrypted to the device's own age identity, so it is as protected as
+//! the journal itself (and closed with it when duo is locked). It never enters the shared
+//! document and never goes to the partner's devices.
+
+use crate::SyncError;
+use crate::store::write_durably;
+use age::secrecy::zeroize::Zeroize;
+use duo_journal::{Entry, hex};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::path::Path;
+
+/// The person key: shared only among one person's own devices.
+#[derive(Clone)]
+pub struct PersonKey([u8; 32]);
+
+impl Drop for PersonKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for PersonKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonKey(…)")
+    }
+}
+
+impl PersonKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k).expect("the operating system's random source is available");
+        PersonKey(k)
+    }
+
+    /// A key received from elsewhere (a backup).
+    pub fn from_bytes(k: [u8; 32]) -> Self {
+        PersonKey(k)
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Read the key file, decrypting it with the device's age identity.
+    pub fn load(path: &Path, identity: &age::x25519::Identity) -> Result<Self, SyncError> {
+        let bytes = std::fs::read(path).map_err(|source| SyncError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |reason: String| SyncError::BadFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut plain = age::decrypt(identity, &bytes).map_err(|e| bad(format!("not a duo person key: {e}")))?;
+        let key = <[u8; 32]>::try_from(plain.as_slice())
+            .map(PersonKey)
+            .map_err(|_| bad("not a duo person key: wrong length".into()));
+        plain.zeroize();
+        key
+    }
+
+    /// Write the key file (mode 0600), encrypted to the device's own age identity.
+    pub fn store(&self, path: &Path, identity: &age::x25519::Identity) -> Result<(), SyncError> {
+        let ct = age::encrypt(&identity.to_public(), &self.0)
+            .map_err(|e| SyncError::Net(format!("could not encrypt the person key: {e}")))?;
+        write_durably(path, &ct).map_err(|source| SyncError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The key wrapped for the other side of a pairing, under that pairing's PAKE key:
+    /// 32 bytes XORed with a one-time pad from HKDF, then an HMAC tag (the frame also travels
+    /// inside the pairing's QUIC/TLS connection).
+    pub fn wrap(&self, pake_key: &[u8; 32]) -> Vec<u8> {
+        let (pad, mac_key) = pairing_keys(pake_key);
+        let mut out: Vec<u8> = self.0.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect();
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
+        m.update(&out);
+        out.extend_from_slice(&m.finalize().into_bytes());
+        out
+    }
+
+    /// Undo [`PersonKey::wrap`]; `None` if the frame was not made with this PAKE key.
+    pub fn unwrap(pake_key: &[u8; 32], wrapped: &[u8]) -> Option<Self> {
+        if wrapped.len() != 64 {
+            return None;
+        }
+        let (pad, mac_key) = pairing_keys(pake_key);
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
+        m.update(&wrapped[..32]);
+        m.verify_slice(&wrapped[32..]).ok()?;
+        let mut k = [0u8; 32];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = wrapped[i] ^ pad[i];
+        }
+        Some(PersonKey(k))
+    }
+}
+
+fn pairing_keys(pake_key: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let hk = Hkdf::<Sha256>::new(None, pake_key);
+    let (mut pad, mut mac) = ([0u8; 32], [0u8; 32]);
+    hk.expand(b"duo pair person key pad", &mut pad).expect("32 bytes");
+    hk.expand(b"duo pair person key mac", &mut mac).expect("32 bytes");
+    (pad, mac)
+}
+
+/// The format name of a signed export.
+pub const SIGNED_FORMAT: &str = "duo-signed-export";
+
+/// What a signed export covers: the signer and their own entries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedPayload {
+    pub format: String,
+    pub version: u32,
+    /// The signing device's endpoint id (hex of its ed25519 public key).
+    pub device: String,
+    pub device_label: String,
+    pub person_id: String,
+    pub person_name: String,
+    pub exported_at: i64,
+    /// Only entries authored by `person_id`.
+    pub entries: Vec<SignedEntry>,
+}
+
+/// One entry of a signed export.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedEntry {
+    pub id: String,
+    pub kind: String,
+    pub author_id: String,
+    pub device: String,
+    pub created_at: i64,
+    pub edited_at: i64,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: Option<String>,
+}
+
+/// A signed export file: the payload and an ed25519 signature over its canonical bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedExport {
+    pub signed: serde_json::Value,
+    /// Hex of the ed25519 signature of [`canonical_json`] of `signed`.
+    pub signature: String,
+}
+
+/// The bytes that are signed: the payload as JSON with object keys sorted (serde_json's
+/// map is ordered), no whitespace.
+pub fn canonical_json(v: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a JSON value serializes")
+}
+
+/// Sign `entries` (already restricted to the signer's own) with the device key. Refuses an
+/// entry authored by anyone else: duo never produces transferable proof of another
+/// person's words.
+pub fn sign_export(
+    secret: &iroh::SecretKey,
+    config: &crate::Config,
+    entries: &[&Entry],
+    now: i64,
+) -> Result<SignedExport, SyncError> {
+    if let Some(e) = entries.iter().find(|e| e.author != config.person_id) {
+        return Err(SyncError::Net(format!(
+            "entry {} is not yours: a signed export holds only your own entries",
+            e.id
+        )));
+    }
+    let payload = SignedPayload {
+        format: SIGNED_FORMAT.into(),
+        version: 1,
+        device: secret.public().to_string(),
+        device_label: config.device_label.clone(),
+        person_id: config.person_id.clone(),
+        person_name: config.name.clone(),
+        exported_at: now,
+        entries: entries
+            .iter()
+            .map(|e| SignedEntry {
+                id: e.id.clone(),
+                kind: e.kind.as_str().into(),
+                author_id: e.author.clone(),
+                device: e.device.clone(),
+                created_at: e.created_at,
+                edited_at: e.edited_at,
+                body: e.body.clone(),
+                tags: e.tags.clone(),
+                status: e.status.map(|s| s.as_str().to_string()),
+            })
+            .collect(),
+    };
+    let signed = serde_json::to_value(&payload).expect("payload serializes");
+    let sig = secret.sign(&canonical_json(&signed));
+    Ok(SignedExport {
+        signed,
+        signature: hex(&sig.to_bytes()),
+    })
+}
+
+/// Why a signed export does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a duo signed export: {0}")]
+    Format(String),
+    #[error(
+        "the signature does not match: the file was changed after it was signed (or not signed by the device it names)"
+    )]
+    BadSignature,
+    #[error("entry {0} is not authored by the signer: a genuine signed export holds only the signer's own entries")]
+    ForeignEntry(String),
+}
+
+/// Check a signed export offline. Returns the payload when the signature holds and every
+/// entry is the signer's own.
+pub fn verify_export(bytes: &[u8]) -> Result<SignedPayload, VerifyError> {
+    let file: SignedExport = serde_json::from_slice(bytes).map_err(|e| VerifyError::Format(e.to_string()))?;
+    let payload: SignedPayload =
+        serde_json::from_value(file.signed.clone()).map_err(|e| VerifyError::Format(e.to_string()))?;
+    if payload.format != SIGNED_FORMAT || payload.version != 1 {
+        return Err(VerifyError::Format(format!(
+            "format {} version {}",
+            payload.format, payload.version
+        )));
+    }
+    let key: iroh::PublicKey = payload
+        .device
+        .parse()
+        .map_err(|_| VerifyError::Format("the signing device id is not a public key".into()))?;
+    let sig_bytes: [u8; 64] = unhex(&file.signature)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| VerifyError::Format("the signature is not 64 hex bytes".into()))?;
+    let sig = iroh::Signature::from_bytes(&sig_bytes);
+    key.verify(&canonical_json(&file.signed), &sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+    if let Some(e) = payload.entries.iter().find(|e| e.author_id != payload.person_id) {
+        return Err(VerifyError::ForeignEntry(e.id.clone()));
+    }
+    Ok(payload)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What this person's device can say about an entry: `Some` only for entries claiming this
+/// person as author (another person's authenticators cannot be checked, by design).
+pub fn check_mine(me: &crate::Opened, e: &Entry) -> Option<duo_journal::Authenticity> {
+    (e.author == me.config.person_id).then(|| duo_journal::auth::check(me.person_key.bytes(), e))
+}
+
+/// How this person's entries in a notebook check out.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Audit {
+    pub authentic: usize,
+    /// Written before authenticators: neither confirmed nor refuted.
+    pub unsealed: usize,
+    /// Ids of entries edited on two devices at once, not settled yet.
+    pub unsettled: Vec<String>,
+    /// Ids of entries claiming this person that no authenticator of theirs covers.
+    pub not_yours: Vec<String>,
+}
+
+/// Check every entry of `view` that claims this person as author.
+pub fn audit(me: &crate::Opened, view: &duo_journal::View) -> Audit {
+    use duo_journal::Authenticity as A;
+    let mut a = Audit::default();
+    for e in view.entries.values() {
+        match check_mine(me, e) {
+            Some(A::Authentic) => a.authentic += 1,
+            Some(A::Unsealed) => a.unsealed += 1,
+            Some(A::Unsettled) => a.unsettled.push(e.id.clone()),
+            Some(A::NotYours) => a.not_yours.push(e.id.clone()),
+            None => {}
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_person_key_opens_only_under_the_same_pairing_key() {
+        let k = PersonKey::generate();
+        let wrapped = k.wrap(&[1; 32]);
+        assert_eq!(PersonKey::unwrap(&[1; 32], &wrapped).unwrap().bytes(), k.bytes());
+        assert!(PersonKey::unwrap(&[2; 32], &wrapped).is_none(), "another pairing's key");
+        let mut flipped = wrapped.clone();
+        flipped[3] ^= 1;
+        assert!(PersonKey::unwrap(&[1; 32], &flipped).is_none(), "a changed frame");
+        assert!(PersonKey::unwrap(&[1; 32], &wrapped[..40]).is_none());
+        assert_ne!(&wrapped[..32], k.bytes(), "not sent in the clear");
+    }
+
+    #[test]
+    fn a_person_key_file_opens_only_with_its_devices_age_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("person.key");
+        let (mine, other) = (age::x25519::Identity::generate(), age::x25519::Identity::generate());
+        let k = PersonKey::generate();
+        k.store(&path, &mine).unwrap();
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!raw.windows(32).any(|w| w == k.bytes()), "encrypted at rest");
+        assert_eq!(PersonKey::load(&path, &mine).unwrap().bytes(), k.bytes());
+        assert!(matches!(PersonKey::load(&path, &other), Err(SyncError::BadFile { .. })));
+    }
+}

@@ -1,0 +1,232 @@
+//! Locking the device keys with a passphrase (`duo lock --set`).
+//!
+//! Unlocked (the default) the two key files `keys/age.key` and `keys/device.key` are plain
+//! 0600 files. Locked, both are replaced by one age file `keys/locked.age`, encrypted with
+//! a passphrase (age's scrypt recipient). Scrypt at age's default work factor costs seconds
+//! and a GiB of memory, so it is paid once per session: `duo unlock` decrypts the keys and
+//! hands them to a short-lived agent ([`crate::agent`]) that every later command asks.
+//! The keys are never written unencrypted while locked.
+//!
+//! Crash safety: `set` writes `locked.age` durably before removing the plain files;
+//! `remove` writes the plain files before removing `locked.age`. When both exist (a crash
+//! in between) the plain files are used: nothing is ever locked out, and running the
+//! interrupted command again finishes it.
+
+use crate::home::Home;
+use crate::store::write_durably;
+use crate::{SyncError, agent};
+use age::secrecy::{ExposeSecret, SecretString};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Tests only: the scrypt work factor (log2 N) for new locks, instead of age's choice for
+/// this machine raised to [`MIN_LOG_N`] (seconds and 256 MiB to 1 GiB per unlock). Not for real use: a low
+/// factor makes a stolen `locked.age` cheap to guess.
+pub const WORK_FACTOR_ENV: &str = "DUO_TEST_SCRYPT_LOG_N";
+
+/// The locked key file.
+pub fn locked_path(home: &Home) -> PathBuf {
+    home.root().join("keys").join("locked.age")
+}
+
+/// Is this device locked with a passphrase (whether or not an agent holds its keys now)?
+pub fn is_locked(home: &Home) -> bool {
+    locked_path(home).exists() && !home.age_key_path().exists()
+}
+
+/// Does an agent hold this device's keys right now?
+pub fn is_unlocked_now(home: &Home) -> bool {
+    is_locked(home) && agent::fetch(home).is_some()
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
+    move |source| SyncError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The two key lines (age identity, device key), as one secret text.
+fn key_text(age_line: &str, device_line: &str) -> SecretString {
+    SecretString::from(format!("{age_line}\n{device_line}\n"))
+}
+
+/// Parse what `locked.age` (or the agent) holds.
+pub(crate) fn parse_keys(
+    text: &SecretString,
+    origin: &Path,
+) -> Result<(age::x25519::Identity, iroh::SecretKey), SyncError> {
+    let bad = |reason: &str| SyncError::BadFile {
+        path: origin.to_path_buf(),
+        reason: reason.into(),
+    };
+    let mut lines = text.expose_secret().lines().map(str::trim).filter(|l| !l.is_empty());
+    let age_line = lines.next().ok_or_else(|| bad("no age identity"))?;
+    let device_line = lines.next().ok_or_else(|| bad("no device key"))?;
+    let identity = age_line
+        .parse::<age::x25519::Identity>()
+        .map_err(|_| bad("not an age X25519 identity"))?;
+    let secret = crate::home::parse_device_key(device_line).ok_or_else(|| bad("not a duo device key"))?;
+    Ok((identity, secret))
+}
+
+/// The device's keys: from the plain files when unlocked, else from the agent. Locked with
+/// no agent running: [`SyncError::Locked`].
+pub(crate) fn load_keys(home: &Home) -> Result<(age::x25519::Identity, iroh::SecretKey), SyncError> {
+    if home.age_key_path().exists() || !locked_path(home).exists() {
+        return Ok((
+            crate::home::read_age_identity(&home.age_key_path())?,
+            crate::home::read_device_key(&home.device_key_path())?,
+        ));
+    }
+    match agent::fetch(home) {
+        Some(text) => parse_keys(&text, &agent::socket_path(home)),
+        None => Err(SyncError::Locked),
+    }
+}
+
+/// The least scrypt work factor (log2 N) of a lock: 2^18 × 1 KiB = 256 MiB of memory per
+/// guess. age's own choice (about a second on the locking machine) is used when higher.
+pub const MIN_LOG_N: u8 = 18;
+
+/// The work factor written in an age scrypt file's header (`-> scrypt <salt> <log_n>`).
+pub fn scrypt_log_n(ct: &[u8]) -> Option<u8> {
+    let head = &ct[..ct.len().min(512)];
+    let text = String::from_utf8_lossy(head);
+    text.lines()
+        .find_map(|l| l.strip_prefix("-> scrypt "))
+        .and_then(|rest| rest.split(' ').nth(1))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+fn work_factor() -> Option<u8> {
+    std::env::var(WORK_FACTOR_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|n| (1..=30).contains(n))
+}
+
+fn check_passphrase(p: &SecretString) -> Result<(), SyncError> {
+    if p.expose_secret().chars().count() < 8 {
+        return Err(SyncError::WeakPassphrase);
+    }
+    Ok(())
+}
+
+/// Overwrite a plain key file with zeros, then remove it. (On a journaling file system or
+/// an SSD the old blocks may survive; see docs/security.md.)
+fn shred(path: &Path) -> Result<(), SyncError> {
+    if let Ok(meta) = fs::metadata(path) {
+        let zeros = vec![0u8; meta.len() as usize];
+        let _ = fs::write(path, zeros).and_then(|_| fs::File::open(path)?.sync_all());
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Lock the keys with `passphrase`. Returns how long the key derivation took.
+pub fn set(home: &Home, passphrase: SecretString) -> Result<std::time::Duration, SyncError> {
+    if is_locked(home) {
+        return Err(SyncError::AlreadyLocked);
+    }
+    check_passphrase(&passphrase)?;
+    // Validates both files (and their modes) before anything is written.
+    let identity = crate::home::read_age_identity(&home.age_key_path())?;
+    let secret = crate::home::read_device_key(&home.device_key_path())?;
+    let text = key_text(
+        identity.to_string().expose_secret(),
+        &duo_journal::hex(&secret.to_bytes()),
+    );
+    let encrypt = |log_n: Option<u8>| {
+        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+        if let Some(n) = log_n {
+            recipient.set_work_factor(n);
+        }
+        age::encrypt(&recipient, text.expose_secret().as_bytes()).map_err(|e| SyncError::BadFile {
+            path: locked_path(home),
+            reason: format!("could not encrypt: {e}"),
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut ct = encrypt(work_factor())?;
+    // age picks the work factor by timing this machine, so a busy machine gets a weak one:
+    // never below MIN_LOG_N (unless a test asked for less).
+    if work_factor().is_none() && scrypt_log_n(&ct).is_none_or(|n| n < MIN_LOG_N) {
+        ct = encrypt(Some(MIN_LOG_N))?;
+    }
+    let took = started.elapsed();
+    let path = locked_path(home);
+    write_durably(&path, &ct).map_err(io_at(&path))?;
+    shred(&home.age_key_path())?;
+    shred(&home.device_key_path())?;
+    Ok(took)
+}
+
+/// Decrypt `locked.age` with `passphrase`: the keys' text, checked. Returns how long the
+/// key derivation took.
+pub fn open(home: &Home, passphrase: SecretString) -> Result<(SecretString, std::time::Duration), SyncError> {
+    let path = locked_path(home);
+    if !is_locked(home) {
+        return Err(SyncError::NotLocked);
+    }
+    let ct = fs::read(&path).map_err(io_at(&path))?;
+    let mut identity = age::scrypt::Identity::new(passphrase);
+    // The file's own factor decides the cost; accept what duo itself may have written.
+    identity.set_max_work_factor(30);
+    let started = std::time::Instant::now();
+    let plain = age::decrypt(&identity, &ct).map_err(|e| match e {
+        age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => SyncError::WrongPassphrase,
+        other => SyncError::BadFile {
+            path: path.clone(),
+            reason: other.to_string(),
+        },
+    })?;
+    let took = started.elapsed();
+    let text = SecretString::from(String::from_utf8(plain).map_err(|_| SyncError::BadFile {
+        path: path.clone(),
+        reason: "not duo keys".into(),
+    })?);
+    parse_keys(&text, &path)?;
+    Ok((text, took))
+}
+
+/// Remove the passphrase: write the plain key files back, then remove `locked.age`, and
+/// stop the agent.
+pub fn remove(home: &Home, passphrase: SecretString) -> Result<(), SyncError> {
+    let path = locked_path(home);
+    if path.exists() && home.age_key_path().exists() {
+        // An interrupted remove: the plain files were written; check them and finish.
+        crate::home::read_age_identity(&home.age_key_path())?;
+        crate::home::read_device_key(&home.device_key_path())?;
+        fs::remove_file(&path).map_err(io_at(&path))?;
+        agent::stop(home);
+        return Ok(());
+    }
+    let (text, _) = open(home, passphrase)?;
+    let (identity, secret) = parse_keys(&text, &locked_path(home))?;
+    crate::home::write_key_files(home, &identity, &secret)?;
+    let path = locked_path(home);
+    fs::remove_file(&path).map_err(io_at(&path))?;
+    agent::stop(home);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_factor_is_read_from_the_files_header() {
+        let mut r = age::scrypt::Recipient::new(SecretString::from("a passphrase".to_string()));
+        r.set_work_factor(9);
+        let ct = age::encrypt(&r, b"x").unwrap();
+        assert_eq!(scrypt_log_n(&ct), Some(9));
+        let x = age::x25519::Identity::generate();
+        assert_eq!(scrypt_log_n(&age::encrypt(&x.to_public(), b"x").unwrap()), None);
+        assert_eq!(scrypt_log_n(b""), None);
+    }
+}
