@@ -190,10 +190,7 @@ pub fn bundle(data: &[u8]) {
     let _ = crate::bundle::decode(data);
 }
 
-/// A backup's decrypted content (`duo restore`): when it decodes, it encodes back to the same.
+/// A backup's decrypted content (`duo restore`): decoding never panics and ends.
 pub fn backup(data: &[u8]) {
-    if let Ok(b) = crate::backup::decode(data) {
-        let again = crate::backup::decode(&crate::backup::encode(&b)).expect("an encoded backup decodes");
-        assert_eq!(again, b);
-    }
+    let _ = crate::backup::decode(data);
 }

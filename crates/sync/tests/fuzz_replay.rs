@@ -208,7 +208,7 @@ async fn write_seeds() {
     save("bundle", "signed", &duo_sync::bundle::sign(&b, &key));
     save("bundle", "junk", b"not a bundle");
     let backup = duo_sync::backup::Backup {
-        version: 1,
+        version: 2,
         space_id: "s".into(),
         person: duo_journal::Person {
             id: "p".into(),
@@ -220,6 +220,7 @@ async fn write_seeds() {
         relay: None,
         space: doc.save(),
         private: space(1).save(),
+        person_key: vec![9; 32],
     };
     save("backup", "whole", &duo_sync::backup::encode(&backup));
     save("backup", "junk", b"not a backup");
