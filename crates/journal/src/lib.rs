@@ -43,7 +43,7 @@ pub use model::{
     Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
 };
 pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
-pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report};
+pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report, SyncedView};
 pub use view::{Query, View, entry_order};
 
 /// Everything that can go wrong in the journal.

@@ -130,6 +130,15 @@ fn checked(read: Read) -> Result<Read> {
     Ok(read)
 }
 
+/// What [`Journal::store_synced_changes`] leaves for [`Journal::refresh_synced_view`]: the
+/// files before and after the sync, and the heads before it.
+#[derive(Clone, Debug)]
+pub struct SyncedView {
+    before: BTreeSet<String>,
+    after: BTreeSet<String>,
+    heads: Vec<automerge::ChangeHash>,
+}
+
 /// A journal (a shared space or a private notebook) kept in a [`Storage`].
 pub struct Journal<S> {
     storage: S,
@@ -589,13 +598,29 @@ impl<S: Storage> Journal<S> {
         loaded: &mut BTreeSet<String>,
         whole: Option<&[u8]>,
     ) -> Result<()> {
+        match self.store_synced_changes(doc, heads, loaded, whole)? {
+            Some(view) => self.refresh_synced_view(doc, view),
+            None => Ok(()),
+        }
+    }
+
+    /// The durable half of [`Journal::store_synced`]: what arrived is on disk when this
+    /// returns. The view is left to [`Journal::refresh_synced_view`] (which the caller can
+    /// run once the peer is no longer waiting), when there is one to bring up to date.
+    pub fn store_synced_changes(
+        &self,
+        doc: &mut SpaceDoc,
+        heads: &[automerge::ChangeHash],
+        loaded: &mut BTreeSet<String>,
+        whole: Option<&[u8]>,
+    ) -> Result<Option<SyncedView>> {
         doc.check_schema()?;
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         if let Some(bytes) = whole {
             let name = hash_name("snapshots", bytes);
             self.storage.write(&name, bytes)?;
             loaded.insert(name);
-            return Ok(());
+            return Ok(None);
         }
         let received = doc.automerge().get_changes_meta(heads).len();
         let unchanged = self.files()?.chunks == *loaded;
@@ -610,20 +635,32 @@ impl<S: Storage> Journal<S> {
                 self.storage.remove(old)?;
             }
             *loaded = BTreeSet::from([name]);
-            return Ok(());
+            return Ok(None);
         }
         let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
         self.storage.write(&name, &bytes)?;
-        if !unchanged {
-            // Another process wrote meanwhile: the next read rebuilds the view.
-            loaded.insert(name);
+        let before = loaded.clone();
+        loaded.insert(name);
+        // When another process wrote meanwhile, the next read rebuilds the view.
+        Ok(unchanged.then(|| SyncedView {
+            before,
+            after: loaded.clone(),
+            heads: heads.to_vec(),
+        }))
+    }
+
+    /// Bring the view up to date after [`Journal::store_synced_changes`], unless another
+    /// process wrote in between (then the next read rebuilds it). A view of exactly what
+    /// was loaded is refreshed by reading only what the sync changed; otherwise the whole
+    /// document is read out.
+    pub fn refresh_synced_view(&self, doc: &mut SpaceDoc, v: SyncedView) -> Result<()> {
+        let _lock = self.storage.lock(LockMode::Exclusive)?;
+        if self.files()?.chunks != v.after {
             return Ok(());
         }
-        // A view of exactly what was loaded is brought up to date by reading only what
-        // the sync changed; otherwise the whole document is read out.
         let contents = match self.stored_view(&mut Vec::new()) {
-            Ok(Some(view)) if view.covers == *loaded => {
+            Ok(Some(view)) if view.covers == v.before => {
                 let mut c = Contents {
                     schema: view.schema,
                     space_id: view.space_id,
@@ -634,13 +671,12 @@ impl<S: Storage> Journal<S> {
                     acks: view.acks,
                     status_changes: view.status_changes,
                 };
-                doc.refresh_contents(&mut c, heads);
+                doc.refresh_contents(&mut c, &v.heads);
                 c
             }
             _ => doc.contents(),
         };
-        loaded.insert(name);
-        self.store_view(View::new(contents, loaded.clone()))
+        self.store_view(View::new(contents, v.after))
     }
 
     /// Bring a document kept in memory (by a long-running process such as a sync watcher)

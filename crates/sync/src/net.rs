@@ -306,31 +306,79 @@ impl SyncStates {
 /// The shared space kept in memory between sessions by a long-running process (a sync
 /// watcher): each session then loads only the chunk files that appeared since the last
 /// one ([`Journal::refresh`]) instead of the whole journal. A session takes the document
-/// out and puts it back when it completed; a session that starts meanwhile, or follows a
-/// failed one, loads from disk as usual, so two sessions never wait for each other.
+/// out and puts it back when it completed (after bringing the view up to date); a session
+/// that starts meanwhile waits up to [`REPLICA_WAIT`] for it, then loads from disk, as one
+/// that follows a failed session does.
 #[derive(Clone, Default)]
-pub struct Replica(Arc<std::sync::Mutex<Option<Loaded>>>);
+pub struct Replica(Arc<ReplicaSlot>);
+
+#[derive(Default)]
+struct ReplicaSlot {
+    loaded: std::sync::Mutex<Option<Loaded>>,
+    /// A session has the document (until it puts it back, or ends without doing so).
+    out: std::sync::atomic::AtomicBool,
+}
 
 type Loaded = (SpaceDoc, BTreeSet<String>);
 
+/// How long a session waits for the document another session is finishing with (it
+/// brings the view up to date after winding down) before loading its own copy.
+const REPLICA_WAIT: Duration = Duration::from_secs(1);
+
 impl Replica {
     fn take(&self) -> Option<Loaded> {
-        self.0.lock().ok()?.take()
+        let taken = self.0.loaded.lock().ok()?.take();
+        if taken.is_some() {
+            self.0.out.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        taken
+    }
+
+    /// [`Replica::take`], waiting a little while another session still has the document.
+    async fn take_soon(&self) -> Option<Loaded> {
+        let deadline = tokio::time::Instant::now() + REPLICA_WAIT;
+        loop {
+            if let Some(loaded) = self.take() {
+                return Some(loaded);
+            }
+            if !self.0.out.load(std::sync::atomic::Ordering::SeqCst) || tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Load the journal into memory now (in the background of something slower, such as
     /// people comparing verification words), so the next session starts at once.
     pub async fn preload(&self, journal: &Journal<AgeStore>) -> Result<(), SyncError> {
-        let loaded = load_current(journal, self.take()).await?;
-        self.put_back(loaded);
+        let loaded = load_current(journal, self.take()).await;
+        self.release();
+        self.put_back(loaded?);
         Ok(())
     }
 
     fn put_back(&self, loaded: Loaded) {
-        if let Ok(mut slot) = self.0.lock()
+        if let Ok(mut slot) = self.0.loaded.lock()
             && slot.is_none()
         {
             *slot = Some(loaded);
+        }
+        self.release();
+    }
+
+    /// The session that took the document ended (whether or not it put it back).
+    fn release(&self) {
+        self.0.out.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Releases a taken replica when a session ends on any path.
+struct Release<'a>(Option<&'a Replica>);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.0 {
+            r.release();
         }
     }
 }
@@ -382,7 +430,12 @@ async fn sync_stream(
     send: &mut iroh::endpoint::SendStream,
     recv: &mut iroh::endpoint::RecvStream,
 ) -> Result<Report, SyncError> {
-    let (mut doc, mut loaded) = match load_current(journal, options.replica.and_then(Replica::take)).await {
+    let cached = match options.replica {
+        Some(r) => r.take_soon().await,
+        None => None,
+    };
+    let _release = Release(options.replica);
+    let (mut doc, mut loaded) = match load_current(journal, cached).await {
         Ok(x) => x,
         Err(e) => {
             wind_down(send, recv).await;
@@ -405,12 +458,12 @@ async fn sync_stream(
     let whole = outcome.document.take();
     let store = async move {
         if doc.heads() == heads {
-            return Ok((doc, loaded));
+            return Ok((doc, loaded, None));
         }
         let j = Journal::new(journal.storage().clone());
         tokio::task::spawn_blocking(move || {
-            j.store_synced(&mut doc, &heads, &mut loaded, whole.as_deref())
-                .map(|()| (doc, loaded))
+            j.store_synced_changes(&mut doc, &heads, &mut loaded, whole.as_deref())
+                .map(|view| (doc, loaded, view))
         })
         .await
         .map_err(net)?
@@ -425,7 +478,18 @@ async fn sync_stream(
             stored
         }
     };
-    let (doc, loaded) = stored?;
+    let (mut doc, loaded, view) = stored?;
+    // The view (a local cache) is brought up to date once the peer is no longer waiting:
+    // after the wind-down on both sides. A failure only means the next read rebuilds it.
+    if let Some(view) = view {
+        let j = Journal::new(journal.storage().clone());
+        doc = tokio::task::spawn_blocking(move || {
+            let _ = j.refresh_synced_view(&mut doc, view);
+            doc
+        })
+        .await
+        .map_err(net)?;
+    }
     let after_entries = doc.entry_ids().len();
     if let Some(replica) = options.replica {
         replica.put_back((doc, loaded));
