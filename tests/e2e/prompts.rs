@@ -461,7 +461,19 @@ fn a_watching_device_shares_its_waiting_answer_when_the_partners_arrives() {
         a.bodies(&["--private"]).is_empty(),
         "the waiting copy left the private notebook"
     );
+    // Shared later, by the watcher, it is still sealed as A's own words.
+    let answer = a.list(&[]).into_iter().find(|e| e["body"] == secret).unwrap();
+    assert_eq!(answer["authenticity"], "authentic", "{answer}");
     assert_eq!(b.run(&["sync", "--json"]).json()["reached"], 1);
+    let bobs = b
+        .list(&[])
+        .into_iter()
+        .find(|e| e["body"] == "bob-answer: the walks")
+        .unwrap();
+    assert_eq!(
+        bobs["authenticity"], "authentic",
+        "an answer shared at once is sealed: {bobs}"
+    );
     assert!(b.bodies(&[]).iter().any(|x| x == secret), "B has A's answer now");
     drop(watch);
 }

@@ -15,6 +15,7 @@ pub fn practices(ctx: &Ctx) -> Practices<'_, AgeStore> {
         private: &ctx.dev.private,
         me: &ctx.dev.config.person_id,
         device: &ctx.dev.config.device_id,
+        key: Some(ctx.dev.person_key.bytes()),
     }
 }
 

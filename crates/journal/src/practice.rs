@@ -281,8 +281,11 @@ fn put_at(doc: &mut SpaceDoc, key: String, at: i64) -> Result<()> {
 
 /// Write an answer: a reflection whose entry links to its prompt; `pending` marks a
 /// together-answer kept back until the partner has answered.
-fn add_answer(doc: &mut SpaceDoc, e: &NewEntry, prompt: &str, pending: bool) -> Result<()> {
+fn add_answer(doc: &mut SpaceDoc, e: &NewEntry, prompt: &str, pending: bool, key: Option<&[u8; 32]>) -> Result<()> {
     doc.add_entry(e)?;
+    if let Some(key) = key.filter(|_| !pending) {
+        doc.seal_entry(&e.id, key)?;
+    }
     let am_doc = doc.automerge();
     let Some((_, obj)) = am_doc.get(ROOT, format!("{ENTRY}{}", e.id)).map_err(am)? else {
         return Err(JournalError::Document("the new entry is missing".into()));
@@ -384,6 +387,9 @@ pub struct Practices<'a, St: Storage> {
     pub me: &'a str,
     /// This device's id.
     pub device: &'a str,
+    /// Your person key: answers that go into the shared space are sealed with it, like
+    /// every entry you write (see `auth`). `None` leaves them unsealed.
+    pub key: Option<&'a [u8; 32]>,
 }
 
 impl<St: Storage> Practices<'_, St> {
@@ -507,18 +513,20 @@ impl<St: Storage> Practices<'_, St> {
         };
         let marker = format!("{TOGETHER}{}/{}", prompt.id, self.me);
         let place = if !together {
-            self.space.update(|doc| add_answer(doc, &entry, prompt.id, false))?;
+            self.space
+                .update(|doc| add_answer(doc, &entry, prompt.id, false, self.key))?;
             AnswerPlace::Shared
         } else if state.partner_answered(prompt.id, self.me) {
             self.space.update(|doc| {
-                add_answer(doc, &entry, prompt.id, false)?;
+                add_answer(doc, &entry, prompt.id, false, self.key)?;
                 put_at(doc, marker, now)
             })?;
             AnswerPlace::SharedWithPartners
         } else {
             // The answer first (on this device only), then the marker: a crash in between
             // leaves a waiting answer whose marker `publish_ready` writes.
-            self.private.update(|doc| add_answer(doc, &entry, prompt.id, true))?;
+            self.private
+                .update(|doc| add_answer(doc, &entry, prompt.id, true, None))?;
             self.space.update(|doc| put_at(doc, marker, now))?;
             AnswerPlace::KeptUntilBoth
         };
@@ -586,7 +594,7 @@ impl<St: Storage> Practices<'_, St> {
                         tags: e.tags.clone(),
                         status: None,
                     };
-                    add_answer(doc, &entry, p, false)?;
+                    add_answer(doc, &entry, p, false, self.key)?;
                 }
             }
             for (p, at) in &unmarked {

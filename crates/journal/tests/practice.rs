@@ -21,6 +21,7 @@ impl Dev {
             private: &self.private,
             me: &self.me,
             device: &self.device,
+            key: None,
         }
     }
 }
