@@ -553,6 +553,15 @@ pub enum DevicesCommand {
     /// Revoke a device: one of yours for the whole space (it spreads with the next sync), or
     /// one of your partner's on this device only
     Revoke(RevokeArgs),
+    /// Vouch for another of your own devices from this one, so that it stays if the device
+    /// that added it is revoked (or comes back after being revoked with it)
+    Endorse(EndorseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EndorseArgs {
+    /// The device id (or a unique prefix of 4+ characters, as `duo devices` shows it)
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

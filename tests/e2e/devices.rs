@@ -287,4 +287,20 @@ fn revoking_a_device_revokes_the_devices_only_it_added() {
             .collect();
         assert_eq!(active, vec!["laptop", "laptop"], "only the two laptops remain");
     }
+
+    // Alice's laptop vouches for the tablet: it is hers again, here and, after a sync, on
+    // Bob's laptop. The phone stays revoked, and Bob cannot vouch for Alice's devices.
+    drop(bl_watch);
+    bl.run(&["devices", "endorse", &at_id]).fails(1);
+    let out = al.run(&["devices", "endorse", &at_id, "--json"]).json();
+    assert_eq!(out["active"], true, "{out}");
+    assert_eq!(listed(&al, &at_id)["standing"], "active");
+    al.run(&["devices", "endorse", &ap_id]).fails(1);
+    let mut bl_watch = bl.spawn(&["sync", "--watch"]);
+    bl_watch.wait_for("Online as", Duration::from_secs(30));
+    let r = al.run_within(&["sync", "--json"], Duration::from_secs(60)).json();
+    assert_eq!(peer(&r, &bl_id)["reached"], true, "{r}");
+    drop(bl_watch);
+    assert_eq!(listed(&bl, &at_id)["standing"], "active");
+    assert_eq!(listed(&bl, &ap_id)["standing"], "revoked");
 }

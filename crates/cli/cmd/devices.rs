@@ -1,7 +1,7 @@
 //! `duo devices` (every device of both people), `duo devices revoke`, and the new-device
 //! notices every command that reads the space shows once.
 
-use crate::args::{DevicesArgs, DevicesCommand, RevokeArgs};
+use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::output::{local_time, rfc3339};
@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
     match &a.command {
         None => list(ctx),
         Some(DevicesCommand::Revoke(r)) => revoke(ctx, r),
+        Some(DevicesCommand::Endorse(e)) => endorse(ctx, e),
     }
 }
 
@@ -196,6 +197,66 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
                 &d.id[..12]
             ));
         }
+    }
+    Ok(0)
+}
+
+/// Sign another of this person's devices' record from this device: it then stays a member
+/// as long as this device is one, whichever device added it.
+fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
+    let both = ctx.read(false)?;
+    let view = &both.shared.view;
+    let target = resolve(view, &a.id)?.clone();
+    let me = &ctx.dev.config;
+    let p = &ctx.printer;
+    if target.id == me.device_id {
+        return Err(
+            CliError::usage("this is the device you are using").hint("endorse another of your devices from this one")
+        );
+    }
+    if target.person != me.person_id {
+        let name = view.person_name(&target.person);
+        return Err(CliError::new(format!(
+            "'{}' is {name}'s device: only {name}'s own devices can vouch for it",
+            target.label
+        )));
+    }
+    let (_, _, before) = membership::current(&ctx.dev)?;
+    if !before.is_active(&me.device_id) {
+        return Err(CliError::new(
+            "this device is not an active member of the space, so its word would not count",
+        ));
+    }
+    if let Some(Standing::Revoked { .. }) = before.standing.get(&target.id) {
+        return Err(CliError::new(format!(
+            "'{}' was revoked: a revoked device cannot be vouched for again",
+            target.label
+        ))
+        .hint("pair it again with `duo pair --own-device` if it is yours and safe"));
+    }
+    if !both.blocking(false).is_empty() {
+        return Err(
+            CliError::new("the journal has damaged files, so duo will not change it")
+                .hint("run `duo doctor` for a report"),
+        );
+    }
+    let e = membership::endorse(&ctx.dev.secret, &target, crate::ctx::now()?);
+    ctx.dev.space.update(|doc| doc.put_endorsement(&e))?;
+    let (_, _, after) = membership::current(&ctx.dev)?;
+    let active = after.is_active(&target.id);
+    refresh_watcher(ctx);
+    if p.json {
+        p.json_value(&serde_json::json!({ "endorsed": target.id, "active": active }));
+    } else if active && !before.is_active(&target.id) {
+        p.info(format!(
+            "This device vouches for '{}' now: it is a member again.",
+            target.label
+        ));
+    } else {
+        p.info(format!(
+            "This device vouches for '{}' now: it stays a member even if the device that added it is revoked.",
+            target.label
+        ));
     }
     Ok(0)
 }
