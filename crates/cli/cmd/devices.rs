@@ -152,12 +152,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     }
     let (c_before, _, before) = membership::current(&ctx.dev)?;
     if own {
-        if !both.blocking(false).is_empty() {
-            return Err(
-                CliError::new("the journal has damaged files, so duo will not change it")
-                    .hint("run `duo doctor` for a report"),
-            );
-        }
+        super::write::refuse_if_damaged(&both, false)?;
         let r = membership::revoke(&ctx.dev.secret, &target.id, crate::ctx::now()?);
         ctx.dev.space.update(|doc| doc.put_revocation(&r))?;
     } else {
@@ -234,12 +229,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
         ))
         .hint("pair it again with `duo pair --own-device` if it is yours and safe"));
     }
-    if !both.blocking(false).is_empty() {
-        return Err(
-            CliError::new("the journal has damaged files, so duo will not change it")
-                .hint("run `duo doctor` for a report"),
-        );
-    }
+    super::write::refuse_if_damaged(&both, false)?;
     let e = membership::endorse(&ctx.dev.secret, &target, crate::ctx::now()?);
     ctx.dev.space.update(|doc| doc.put_endorsement(&e))?;
     let (_, _, after) = membership::current(&ctx.dev)?;

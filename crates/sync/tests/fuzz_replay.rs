@@ -7,15 +7,15 @@
 //! regenerates the structured seeds (real frames, real session and pairing transcripts,
 //! real documents, tickets, codes and import files).
 
+mod common;
+
+use common::Tee;
 use duo_journal::{Device, Kind, NewEntry, Person, SpaceDoc};
 use duo_sync::frame::write_frame;
 use duo_sync::fuzzing::TARGETS;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::io::AsyncWrite;
 
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
@@ -57,28 +57,6 @@ fn replay_saved_corpora() {
         eprintln!("{name}: {} inputs in {:?}", files.len(), start.elapsed());
     }
     assert!(total > 0, "no corpus found under {}", root.display());
-}
-
-/// An AsyncWrite that keeps a copy of everything written (a transcript of one side).
-struct Tee<W> {
-    inner: W,
-    copy: Arc<Mutex<Vec<u8>>>,
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for Tee<W> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &res {
-            self.copy.lock().unwrap().extend_from_slice(&buf[..*n]);
-        }
-        res
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 fn space(entries: usize) -> SpaceDoc {

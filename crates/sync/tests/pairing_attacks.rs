@@ -7,18 +7,15 @@
 
 mod common;
 
-use common::device;
+use common::{Tee, device};
 use duo_sync::code::{Code, word_at};
 use duo_sync::invite::{self, PAIR_ALPN};
 use duo_sync::net::{self, Members};
 use duo_sync::pair::{self, Context as PairContext, PairError, Role};
 use duo_sync::{Opened, SyncError};
 use iroh::{Endpoint, EndpointAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWrite;
 
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -146,28 +143,6 @@ async fn after_one_wrong_guess_the_right_code_is_refused() {
     assert_eq!(members_of(&bob), 1);
     for e in [alice_ep, mallory_ep, bob_ep] {
         e.close().await;
-    }
-}
-
-/// An AsyncWrite that keeps a copy of everything written.
-struct Tee<W> {
-    inner: W,
-    copy: Arc<Mutex<Vec<u8>>>,
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for Tee<W> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &res {
-            self.copy.lock().unwrap().extend_from_slice(&buf[..*n]);
-        }
-        res
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
