@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// id → body of every shared entry a device lists.
-type Journal = BTreeMap<String, String>;
+pub(crate) type Journal = BTreeMap<String, String>;
 
 /// A device set up as `name` ('`label`'), running every command inside `ns` and binding
 /// its endpoint to `addr`.
-fn device_in(ns: &Netns, addr: &str, name: &str, label: &str) -> Device {
+pub(crate) fn device_in(ns: &Netns, addr: &str, name: &str, label: &str) -> Device {
     let mut d = Device::blank();
     d.netns = Some(ns.name.clone());
     d.env = vec![("DUO_BIND".into(), format!("{addr}:0"))];
@@ -35,7 +35,7 @@ fn device(name: &str, label: &str) -> Device {
 /// What `d` lists, failing the test on an entry listed twice or a body under two ids
 /// (every body these tests write is unique).
 #[track_caller]
-fn journal(d: &Device) -> Journal {
+pub(crate) fn journal(d: &Device) -> Journal {
     let mut ids = Journal::new();
     let mut bodies = std::collections::BTreeSet::new();
     for e in d.list(&[]) {
@@ -66,7 +66,7 @@ fn body(who: &str, i: usize) -> String {
 }
 
 /// Write entries `range` as `who` on `d`, recording them in `expected`; return their ids.
-fn write(d: &Device, who: &str, range: std::ops::Range<usize>, expected: &mut Journal) -> Vec<String> {
+pub(crate) fn write(d: &Device, who: &str, range: std::ops::Range<usize>, expected: &mut Journal) -> Vec<String> {
     range
         .map(|i| {
             let text = body(who, i);
@@ -82,6 +82,38 @@ fn diff(name: &str, got: &Journal, expected: &Journal) -> String {
     let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
     let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
     format!("{name}: {} entries, {missing} missing, {extra} unexpected", got.len())
+}
+
+/// Run `duo sync` on `a` (while `b` watches, `watch`) until both journals hold exactly
+/// `expected` (`duo sync` is idempotent); fail after 180 s. Returns the runs and the time.
+#[track_caller]
+pub(crate) fn sync_until_converged(
+    a: &Device,
+    b: &Device,
+    expected: &Journal,
+    watch: &Bg,
+    what: &str,
+) -> (usize, Duration) {
+    let started = Instant::now();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let r = a.run_within(&["sync", "--json"], Duration::from_secs(60));
+        assert_eq!(r.code, 0, "duo sync failed:\n{}", r.stderr);
+        let (ja, jb) = (journal(a), journal(b));
+        if ja == *expected && jb == *expected {
+            return (runs, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no convergence after {runs} syncs in {:?} {what}\n{}\n{}\nlast report: {}\nwatcher:\n{}",
+            started.elapsed(),
+            diff("A", &ja, expected),
+            diff("B", &jb, expected),
+            r.stdout,
+            watch.log()
+        );
+    }
 }
 
 #[test]
@@ -111,31 +143,10 @@ fn twenty_percent_loss_pair_write_offline_and_sync_until_converged() {
     let mut watch = b.spawn(&["sync", "--watch"]);
     watch.wait_for("Online as", Duration::from_secs(30));
 
-    // `duo sync` is idempotent: run it until both journals hold exactly what was written.
-    let started = Instant::now();
-    let mut runs = 0;
-    loop {
-        runs += 1;
-        let r = a.run_within(&["sync", "--json"], Duration::from_secs(60));
-        assert_eq!(r.code, 0, "duo sync failed:\n{}", r.stderr);
-        let (ja, jb) = (journal(&a), journal(&b));
-        if ja == expected && jb == expected {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "no convergence after {runs} syncs in {:?} under 20 % loss\n{}\n{}\nlast report: {}\nwatcher:\n{}",
-            started.elapsed(),
-            diff("A", &ja, &expected),
-            diff("B", &jb, &expected),
-            r.stdout,
-            watch.log()
-        );
-    }
+    let (runs, took) = sync_until_converged(&a, &b, &expected, &watch, "under 20 % loss");
     eprintln!(
-        "20 % loss: {} entries identical on both after {runs} `duo sync` run(s), {:?}",
+        "20 % loss: {} entries identical on both after {runs} `duo sync` run(s), {took:?}",
         expected.len(),
-        started.elapsed()
     );
     watch.assert_running();
     let (sent, dropped) = link.loss_counts();
