@@ -617,14 +617,18 @@ async fn watch_online(
                 Asked::Addresses(reply) => reply.addresses(online.addrs()).await,
             },
             Some((_, r)) = rx.recv() => {
-                if let Ok(r) = r && r.entries_after != r.entries_before {
+                if let Ok(r) = &r && r.entries_after != r.entries_before {
                     p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
                 }
                 online.refresh_members(&ctx.dev)?;
-                // A together-answer waiting here goes out once the partner's has arrived.
-                super::prompt::settle(ctx);
-                if let Ok(read) = ctx.dev.space.read() {
-                    super::devices::notices(ctx, &read.view);
+                // Only what arrived can bring a partner's together-answer marker or a new
+                // device: a session that changed nothing reads nothing more.
+                if r.is_ok_and(|r| r.outcome.changes_received > 0) {
+                    // A together-answer waiting here goes out once the partner's has arrived.
+                    super::prompt::settle(ctx);
+                    if let Ok(read) = ctx.dev.space.read() {
+                        super::devices::notices(ctx, &read.view);
+                    }
                 }
                 // `last` stays as it was: what arrived changed the files, so the next tick
                 // passes it on to the other devices (and catches an entry written here just
