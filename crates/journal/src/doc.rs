@@ -101,6 +101,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
+        crate::chunks::check(bytes)?;
         guarded(|| self.doc.load_incremental(bytes).map_err(am))?;
         Ok(())
     }
@@ -112,6 +113,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
+        crate::chunks::check(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
@@ -125,6 +127,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty document".into()));
         }
+        crate::chunks::check(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         Ok(SpaceDoc { doc })

@@ -21,6 +21,7 @@
 
 pub mod auth;
 mod boundaries;
+pub mod chunks;
 mod doc;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -436,13 +436,16 @@ fn catch_up(
     CatchUp::Changes(changes)
 }
 
+/// One change from the peer. Automerge parses chunks before it checks them, and some
+/// chunks can make it ask for unbounded memory: look first (duo_journal::chunks).
+fn change_of(bytes: Vec<u8>) -> Result<Change, SessionError> {
+    duo_journal::chunks::check(&bytes).map_err(bad)?;
+    Change::from_bytes(bytes).map_err(bad)
+}
+
 fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
     guarded(|| {
-        let changes = raw
-            .into_iter()
-            .map(Change::from_bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let changes = raw.into_iter().map(change_of).collect::<Result<Vec<_>, _>>()?;
         doc.automerge().apply_changes(changes).map_err(bad)
     })
 }
@@ -496,12 +499,7 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
     match first.kind {
         KIND_CHANGES => {
             let raw: Vec<Vec<u8>> = postcard::from_bytes(&first.payload).map_err(bad)?;
-            let changes = guarded(|| {
-                raw.into_iter()
-                    .map(Change::from_bytes)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(bad)
-            })?;
+            let changes = guarded(|| raw.into_iter().map(change_of).collect::<Result<Vec<_>, _>>())?;
             Ok((Arrived::Changes(changes), received))
         }
         KIND_DOC_BEGIN => {
@@ -583,6 +581,11 @@ where
             KIND_MESSAGE => {
                 guarded(|| {
                     let msg = Message::decode(&frame.payload).map_err(bad)?;
+                    // Automerge parses these before any checksum, and can be made to ask
+                    // for unbounded memory by some chunks: look first (duo_journal::chunks).
+                    for chunk in msg.changes.iter() {
+                        duo_journal::chunks::check(chunk).map_err(bad)?;
+                    }
                     doc.automerge()
                         .sync()
                         .receive_sync_message(&mut state, msg)

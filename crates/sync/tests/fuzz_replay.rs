@@ -310,11 +310,34 @@ async fn write_seeds() {
     save("document", "damaged", &damaged);
 }
 
-/// Inputs that still break duo (fuzz/known-issues/README.md): a document that makes
-/// automerge allocate without bound. Ignored until fixed; it needs several GB.
+/// Fuzzing found a 777-byte automerge "bundle" chunk that made automerge 0.12 allocate
+/// more than 8 GB while parsing it. duo never writes bundles, and now refuses them before
+/// automerge sees the bytes, by every way a document comes in (duo_journal::chunks).
 #[test]
-#[ignore = "known, not fixed: fuzz/known-issues/README.md (needs several GB of memory)"]
-fn known_issues() {
-    let data = std::fs::read(corpus_root().join("../known-issues/document-oom-777-bytes")).unwrap();
+fn the_777_byte_bundle_is_refused_before_automerge_parses_it() {
+    let data = std::fs::read(corpus_root().join("document/oom-bundle-777-bytes")).unwrap();
+    assert_eq!(data.len(), 777);
+    let peak_before = peak_kib();
+    for err in [
+        SpaceDoc::validate(&data).unwrap_err(),
+        SpaceDoc::load_untrusted(&data).map(|_| ()).unwrap_err(),
+        SpaceDoc::new().load_more(&data).unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("bundle"), "{err}");
+    }
     duo_journal::fuzzing::document(&data);
+    let grew = peak_kib().saturating_sub(peak_before);
+    eprintln!("peak memory grew {grew} KiB");
+    // Before the fix this input asked for more than 8 GB; nothing near that is left.
+    assert!(grew < 256 << 10, "peak memory grew {grew} KiB");
+}
+
+/// The peak resident memory of this process so far (VmHWM), in KiB.
+fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
 }
