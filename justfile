@@ -25,9 +25,11 @@ bench-sync entries="10000":
 # The reliability suites at their soak counts (CI runs the same tests with small counts;
 # docs/reliability.md has the figures): 3,000 SIGKILLs during `journal add` and 300 of
 # `sync --watch`, a crash at every step of an add into a store one add from compacting,
-# 8 parallel writers x 50 with watchers, 1,000 random corruptions, a full disk, and
-# 1,000 private notes that must leave no trace.
-soak:
+# 8 parallel writers x 50 with watchers, 1,000 random corruptions, a full disk, 1,000
+# private notes that must leave no trace, the hostile peers and pairing attacks of
+# `soak-hostile`, a 60 s partition (root), and every fuzz target for `fuzz` seconds.
+# Every reliability suite at its soak counts (root; about 90 min on 2 cores)
+soak fuzz="120":
     DUO_TEST_KILLS=3000 DUO_TEST_WATCH_KILLS=300 cargo test --test e2e crash:: -- --nocapture --test-threads 1
     DUO_TEST_STEP_ADDS=62 cargo test -p duo-sync --test age_store step -- --nocapture
     DUO_TEST_WRITERS=8 DUO_TEST_PER_WRITER=50 cargo test --test e2e concurrency -- --nocapture
@@ -35,7 +37,8 @@ soak:
     cargo test --test e2e diskfull -- --nocapture
     DUO_TEST_PRIVATE_NOTES=1000 cargo test --test e2e privacy -- --nocapture
     just soak-hostile
-    just fuzz 300
+    just soak-partition
+    just fuzz {{fuzz}}
 
 # Two syncing devices cut off from each other for 60 s (root; prints convergence times)
 soak-partition:
@@ -47,6 +50,7 @@ install:
 
 # Suites 4-6 at soak counts: a malicious paired peer and 1,000 strangers, 10,000 wrong
 # codes, replayed transcripts, 100 machines in the middle, 100 ms delay (root for e2e)
+# Suites 4-6 at soak counts (hostile peers, pairing attacks, delay)
 soak-hostile:
     DUO_TEST_STRANGERS=1000 DUO_TEST_STREAMS=5000 cargo test -p duo-sync --test hostile -- --nocapture
     DUO_TEST_WRONG_CODES=10000 DUO_TEST_REPLAYS=1000 cargo test -p duo-sync --test pairing_attacks -- --nocapture
@@ -56,6 +60,7 @@ soak-hostile:
 # Fuzz every decoder of outside bytes for `secs` seconds each (needs nightly and
 # `cargo install cargo-fuzz`; skipped without them). New inputs land in fuzz/corpus, which
 # the stable test crates/sync/tests/fuzz_replay.rs replays on every CI run.
+# Fuzz every decoder of outside bytes (nightly + cargo-fuzz)
 fuzz secs="60":
     #!/usr/bin/env bash
     set -euo pipefail
