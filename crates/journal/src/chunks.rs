@@ -69,6 +69,40 @@ pub fn check(bytes: &[u8]) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// Fuzzing only: the same bytes with each document and change chunk's checksum rewritten to
+/// match its contents. Automerge checks checksums after parsing; with them right, a fuzzer
+/// also reaches what automerge does with a well-formed chunk (an attacker can compute
+/// checksums too).
+#[doc(hidden)]
+pub fn with_valid_checksums(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while at < bytes.len() {
+        let mut r = Reader(&bytes[at..]);
+        let Ok((kind, len_bytes, data)) = (|| {
+            (r.take(4)? == MAGIC).then_some(()).ok_or_else(truncated)?;
+            r.take(4)?;
+            let kind = r.take(1)?[0];
+            let before = r.0.len();
+            let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
+            let len_bytes = before - r.0.len();
+            Ok::<_, JournalError>((kind, len_bytes, r.take(len)?))
+        })() else {
+            break;
+        };
+        if kind == DOCUMENT || kind == CHANGE {
+            let mut hasher = sha2::Sha256::new();
+            hasher.update([kind]);
+            hasher.update(&bytes[at + 9..at + 9 + len_bytes]);
+            hasher.update(data);
+            out[at + 4..at + 8].copy_from_slice(&hasher.finalize()[..4]);
+        }
+        at = bytes.len() - r.0.len();
+    }
+    out
+}
+
 /// A document chunk: actors, heads, change and op column metadata, then the column data.
 /// Deflated columns are inflated against the budget.
 fn document(data: &[u8], budget: &mut Budget) -> Result<(), JournalError> {
@@ -279,6 +313,22 @@ mod tests {
         let err = check(&header(DOCUMENT, &data)).unwrap_err().to_string();
         assert!(err.contains("grows past"), "{err}");
         assert!(SpaceDoc::load_untrusted(&header(DOCUMENT, &data)).is_err());
+    }
+
+    #[test]
+    fn checksums_are_rewritten_to_what_automerge_expects() {
+        let mut doc = SpaceDoc::new();
+        doc.init_schema().unwrap();
+        let saved = [doc.save(), doc.automerge().save_after(&[])].concat();
+        assert_eq!(
+            with_valid_checksums(&saved),
+            saved,
+            "automerge's own checksums are kept"
+        );
+        let mut broken = saved.clone();
+        broken[5] ^= 0xff;
+        assert!(SpaceDoc::load_untrusted(&broken).is_err());
+        assert_eq!(with_valid_checksums(&broken), saved);
     }
 
     #[test]
