@@ -4,10 +4,12 @@
 //! connections, and connections from endpoint ids that are not paired.
 //!
 //! Counts come from env vars with small CI defaults (`just soak-hostile` runs the large
-//! ones): `DUO_TEST_STRANGERS` (default 100), `DUO_TEST_STREAMS` (default 200).
+//! ones): `DUO_TEST_STRANGERS` (default 100), `DUO_TEST_STREAMS` (default 200);
+//! `DUO_TEST_STRANGERS_LINGER=<seconds>` watches Bob's memory that long after the strangers.
 //! Memory is the process's resident set (`/proc/self/status`); the tests of this file run
-//! one at a time so that one test's memory is not another's. Figures are printed
-//! (`-- --nocapture`) and bounded generously; timings are printed, never asserted.
+//! one at a time so that one test's memory is not another's, and the strangers run in a
+//! child process (this binary again) so that the figures are Bob's alone. Figures are
+//! printed (`-- --nocapture`) and bounded generously; timings are printed, never asserted.
 
 mod common;
 
@@ -422,51 +424,271 @@ async fn thousands_of_streams_and_connections_are_bounded() {
     bob.router.shutdown().await.unwrap();
 }
 
+/// Where `stranger_crowd` finds Bob: his `EndpointAddr` as JSON (id and loopback socket;
+/// no secret).
+const BOB_ADDR: &str = "DUO_TEST_STRANGERS_BOB";
+
 /// Endpoint ids that are not paired: every connection is refused right after the TLS
 /// handshake with NOT_PAIRED, and the sync handler never runs (no stream is accepted, so
-/// no application byte is read). Memory is printed.
+/// no application byte is read). The strangers run in a child process (this binary again,
+/// `stranger_crowd`), so that the memory printed is Bob's alone: his resident set before,
+/// every 250 ms while the strangers come, and after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_are_all_refused_after_the_handshake() {
     let _serial = SERIAL.lock().await;
     let n = count("DUO_TEST_STRANGERS", 100);
     let mut bob = bob(&[]).await;
     let before = bob.state();
+    // VmHWM from here on (5 resets the peak; older kernels ignore it).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (rss0, _) = memory();
     let start = Instant::now();
-    let (mut refused, mut reset) = (0usize, 0usize);
-    let mut rss_mid = 0;
-    for i in 0..n {
-        let ep = client(SecretKey::generate()).await;
-        let conn = ep.connect(bob.addr.clone(), SYNC_ALPN).await.unwrap();
-        if let Ok((mut s, _r)) = conn.open_bi().await {
-            let _ = s.write_all(b"let me in").await;
-        }
-        let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
-            .await
-            .unwrap();
-        match &reason {
-            ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED) => refused += 1,
-            // Bob had already dropped the refused connection when the stranger's next
-            // packet came: it is answered with a stateless reset (still refused).
-            ConnectionError::Reset => reset += 1,
-            other => eprintln!("stranger {i}: {other:?}"),
-        }
-        ep.close().await;
-        if i == n / 2 {
-            rss_mid = vm("VmRSS");
+    let mut crowd = Crowd::spawn(&bob.addr, n);
+    // Generous: 7-46 ms a stranger were measured; this allows a far busier machine.
+    let timeout = Duration::from_secs(60) + Duration::from_millis(550) * n as u32;
+
+    let mut lines = crowd.lines();
+    let mut samples = vec![rss0]; // every 250 ms
+    let mut at = vec![(0, rss0)]; // (strangers done, resident) at each progress line
+    let mut summary = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                // (The first line follows the harness's "test stranger_crowd ... ".)
+                Some(line) => {
+                    if let Some((_, done)) = line.split_once("strangers-progress ") {
+                        at.push((done.trim().parse::<usize>().unwrap(), vm("VmRSS")));
+                    } else if let Some((_, s)) = line.split_once("strangers-summary ") {
+                        summary = Some(s.to_string());
+                    }
+                }
+                None => break, // the child closed its stdout: it is ending
+            },
+            _ = tick.tick() => {
+                samples.push(vm("VmRSS"));
+                assert!(
+                    start.elapsed() < timeout,
+                    "the strangers' process did not finish within {timeout:?} ({} strangers done); it was killed. Its stderr:\n{}",
+                    at.last().unwrap().0,
+                    crowd.stderr()
+                );
+            }
         }
     }
+    let status = crowd.wait(Duration::from_secs(30)).await;
     let took = start.elapsed();
-    let rss1 = vm("VmRSS");
-    eprintln!(
-        "strangers: {refused} of {n} refused with NOT_PAIRED, {reset} reset after the refusal, in {took:?} ({:?} each); resident {rss0} KiB before, {rss_mid} KiB halfway, {rss1} KiB after (the strangers' endpoints are in this process too)",
-        took / n as u32
+    let (rss1, hwm1) = memory();
+    samples.push(rss1);
+    assert!(
+        status.success(),
+        "the strangers' process failed ({status}). Its stderr:\n{}",
+        crowd.stderr()
     );
-    assert_eq!(refused + reset, n, "100 % refused");
+    let summary = summary.unwrap_or_else(|| panic!("no strangers-summary line. Stderr:\n{}", crowd.stderr()));
+    let field = |name: &str| -> usize {
+        summary
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {summary:?}"))
+    };
+    let (refused, reset, other) = (field("refused"), field("reset"), field("other"));
+
+    // Bob's resident set when the first stranger at or past `percent` % was done.
+    let at_percent = |percent: usize| {
+        at.iter()
+            .find(|(done, _)| done * 100 >= n * percent)
+            .unwrap_or(at.last().unwrap())
+    };
+    let (ten, half, all) = (at_percent(10), at_percent(50), at_percent(100));
+    let per_100 = (all.1 as f64 - ten.1 as f64) * 100.0 / (all.0 - ten.0).max(1) as f64;
+    let max = samples.iter().chain(at.iter().map(|(_, rss)| rss)).max().unwrap();
+    eprintln!(
+        "strangers (in a child process): {refused} of {n} refused with NOT_PAIRED, {reset} reset after the refusal, {other} otherwise, in {took:?} ({:?} each); \
+         bob's own resident set: {rss0} KiB before, {} KiB after {} strangers, {} KiB after {}, {} KiB after {}, {rss1} KiB after, at most {max} KiB ({} samples, 250 ms apart); \
+         peak (VmHWM since just before the strangers) {hwm1} KiB; {per_100:+.0} KiB per 100 strangers (from {} to {})",
+        took / n.max(1) as u32,
+        ten.1,
+        ten.0,
+        half.1,
+        half.0,
+        all.1,
+        all.0,
+        samples.len(),
+        ten.0,
+        all.0,
+    );
+    let series: Vec<String> = at
+        .iter()
+        .map(|(done, rss)| format!("{done}: {:.1}", *rss as f64 / 1024.0))
+        .collect();
+    eprintln!(
+        "strangers: bob's resident set (MiB) by strangers done: {}",
+        series.join(", ")
+    );
+    // iroh keeps its state for a remote endpoint (a refused stranger too) until 60 s after
+    // its last connection: DUO_TEST_STRANGERS_LINGER=<seconds> watches Bob that long after.
+    let linger = count("DUO_TEST_STRANGERS_LINGER", 0);
+    if linger > 0 {
+        let mut low = u64::MAX;
+        for _ in 0..linger * 4 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            low = low.min(vm("VmRSS"));
+        }
+        eprintln!(
+            "strangers: {linger} s after the last one, bob's resident set is {} KiB (lowest {low} KiB)",
+            vm("VmRSS")
+        );
+    }
+    if other > 0 {
+        eprintln!("the strangers' stderr:\n{}", crowd.stderr());
+    }
+    assert_eq!(refused + reset, n, "100 % refused ({other} otherwise)");
     assert!(
         bob.reports.try_recv().is_err(),
         "bob's sync handler never ran for a stranger"
     );
     assert_eq!(bob.state(), before);
     bob.router.shutdown().await.unwrap();
+}
+
+/// The strangers of `strangers_are_all_refused_after_the_handshake`, in a child process (this
+/// test binary run again with `stranger_crowd --exact --ignored`), killed when dropped.
+struct Crowd {
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr_text: Option<String>,
+}
+
+impl Crowd {
+    fn spawn(bob: &EndpointAddr, n: usize) -> Crowd {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "stranger_crowd",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(BOB_ADDR, serde_json::to_string(bob).unwrap())
+            .env("DUO_TEST_STRANGERS", n.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the strangers' process starts");
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+            text
+        });
+        Crowd {
+            child,
+            stderr: Some(stderr),
+            stderr_text: None,
+        }
+    }
+
+    /// The child's stdout, line by line (the channel ends when the child closes it).
+    fn lines(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let out = self.child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    }
+
+    /// Waits for the child's exit at most `within`, polling; panics (and kills it) after.
+    async fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "the strangers' process closed its stdout but did not exit within {within:?}; it was killed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The child's stderr (kills the child first if it still runs, so that this ends).
+    fn stderr(&mut self) -> &str {
+        if let Some(reader) = self.stderr.take() {
+            if self.child.try_wait().ok().flatten().is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+            self.stderr_text = Some(reader.join().unwrap_or_default());
+        }
+        self.stderr_text.as_deref().unwrap_or_default()
+    }
+}
+
+impl Drop for Crowd {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run by `strangers_are_all_refused_after_the_handshake` in a child process: a fresh
+/// endpoint id per stranger connects to Bob (the address in `DUO_TEST_STRANGERS_BOB`), opens
+/// a stream and writes, and the close reason is counted. Prints `strangers-progress <done>`
+/// every 5 % and `strangers-summary n=.. refused=.. reset=.. other=..` on stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the strangers' side of strangers_are_all_refused_after_the_handshake, run by it"]
+async fn stranger_crowd() {
+    let Ok(bob) = std::env::var(BOB_ADDR) else {
+        eprintln!("stranger_crowd: no {BOB_ADDR}; strangers_are_all_refused_after_the_handshake runs it");
+        return;
+    };
+    let bob: EndpointAddr = serde_json::from_str(&bob).unwrap();
+    let n = count("DUO_TEST_STRANGERS", 100);
+    let step = (n / 20).max(1);
+    let (mut refused, mut reset, mut other) = (0usize, 0usize, 0usize);
+    for i in 0..n {
+        let ep = client(SecretKey::generate()).await;
+        match ep.connect(bob.clone(), SYNC_ALPN).await {
+            Ok(conn) => {
+                if let Ok((mut s, _r)) = conn.open_bi().await {
+                    let _ = s.write_all(b"let me in").await;
+                }
+                let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+                    .await
+                    .expect("bob closed the stranger's connection within 10 s");
+                match &reason {
+                    ConnectionError::ApplicationClosed(c) if c.error_code == VarInt::from_u32(NOT_PAIRED) => {
+                        refused += 1
+                    }
+                    // Bob had already dropped the refused connection when the stranger's
+                    // next packet came: it is answered with a stateless reset (still
+                    // refused).
+                    ConnectionError::Reset => reset += 1,
+                    other_reason => {
+                        other += 1;
+                        eprintln!("stranger {i}: {other_reason:?}");
+                    }
+                }
+            }
+            Err(e) => {
+                other += 1;
+                eprintln!("stranger {i}: connect: {e:?}");
+            }
+        }
+        ep.close().await;
+        if (i + 1) % step == 0 || i + 1 == n {
+            println!("strangers-progress {}", i + 1);
+        }
+    }
+    println!("strangers-summary n={n} refused={refused} reset={reset} other={other}");
 }
