@@ -208,19 +208,22 @@ mod tests {
     use crate::SpaceDoc;
     use std::io::Write;
 
-    fn header(kind: u8, data: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend([0, 0, 0, 0, kind]);
-        let mut n = data.len() as u64;
+    fn uleb(out: &mut Vec<u8>, mut n: u64) {
         loop {
             let byte = (n & 0x7f) as u8;
             n >>= 7;
             if n == 0 {
                 out.push(byte);
-                break;
+                return;
             }
             out.push(byte | 0x80);
         }
+    }
+
+    fn header(kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend([0, 0, 0, 0, kind]);
+        uleb(&mut out, data.len() as u64);
         out.extend(data);
         out
     }
@@ -299,16 +302,7 @@ mod tests {
         data.extend([0]); // no change columns
         data.push(1); // one op column: specification with the deflate bit, then its length
         data.push((1 << 4 | DEFLATE_BIT) as u8);
-        let mut n = bomb.len() as u64;
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                data.push(byte);
-                break;
-            }
-            data.push(byte | 0x80);
-        }
+        uleb(&mut data, bomb.len() as u64);
         data.extend(&bomb);
         let err = check(&header(DOCUMENT, &data)).unwrap_err().to_string();
         assert!(err.contains("grows past"), "{err}");
