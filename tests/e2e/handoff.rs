@@ -73,7 +73,12 @@ fn a_running_watch_does_the_work_of_other_network_commands() {
     bob_watch.wait_for("Stepping aside", WAIT);
     bob_watch.wait_for("Back online", WAIT);
     bob_watch.assert_running();
-    assert!(phone.bodies(&[]).contains(&body.to_string()), "the phone got the space");
+    assert!(
+        phone.bodies(&[]).contains(&body.to_string()),
+        "the phone got the space\njoiner: {}\ninviter: {}",
+        joined.stderr,
+        invited.stderr
+    );
     let from_phone = "Written on my phone";
     phone.add(from_phone, &[]);
     let sync = phone.run_within(&["sync", "--json"], WAIT).json();

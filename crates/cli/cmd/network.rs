@@ -363,7 +363,7 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
         progress: Some(&progress),
         replica: None,
     };
-    let report = duo_sync::net::sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
+    let report = duo_sync::net::first_sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
     bar.finish_and_clear();
     online.endpoint.close().await;
     match report {

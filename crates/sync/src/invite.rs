@@ -249,11 +249,30 @@ pub async fn invite(
         confirm,
     )
     .await;
-    // Both sides have read everything (see `run`): the inviter closes.
-    conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
+    let recorded = record_then_close(me, &conn, &result, own_device);
     let paired = result?;
-    record_joiner(me, &paired.other, own_device)?;
+    recorded?;
     Ok(paired)
+}
+
+/// Both sides have read everything (see `run`): record the joiner, then close. The joiner
+/// waits for this close before it dials for its first sync, which the allowlist admits only
+/// once the joiner is recorded (closing first let a quick joiner be refused as a stranger).
+fn record_then_close(
+    me: &Opened,
+    conn: &Connection,
+    result: &Result<Paired, SyncError>,
+    own_device: bool,
+) -> Result<(), SyncError> {
+    let recorded = match result {
+        Ok(paired) => record_joiner(me, &paired.other, own_device),
+        Err(_) => Ok(()),
+    };
+    conn.close(
+        VarInt::from_u32(u32::from(result.is_err() || recorded.is_err())),
+        b"done",
+    );
+    recorded
 }
 
 /// The first pairing connection that arrives on `endpoint`.
@@ -309,9 +328,9 @@ pub async fn invite_partner_device(
         },
     )
     .await;
-    conn.close(VarInt::from_u32(u32::from(result.is_err())), b"done");
+    let recorded = record_then_close(me, &conn, &result, false);
     let paired = result.map_err(|e| if stranger { SyncError::NotPartnerDevice } else { e })?;
-    record_joiner(me, &paired.other, false)?;
+    recorded?;
     Ok(paired)
 }
 

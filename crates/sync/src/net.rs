@@ -643,6 +643,26 @@ impl ProtocolHandler for SyncService {
     }
 }
 
+/// A joiner's first sync, right after pairing. The inviter records the joiner before it
+/// closes the pairing connection, but a refusal as "not paired" (the record not yet in
+/// force) is tried again a few times, over about 4 s, before it counts.
+pub async fn first_sync_with(
+    endpoint: &Endpoint,
+    journal: &Journal<AgeStore>,
+    peer: EndpointAddr,
+    options: SyncOptions<'_>,
+) -> Result<Report, SyncError> {
+    let mut delay = Duration::from_millis(250);
+    for _ in 0..4 {
+        match sync_with(endpoint, journal, peer.clone(), options).await {
+            Err(SyncError::NotPaired) => tokio::time::sleep(delay).await,
+            other => return other,
+        }
+        delay *= 2;
+    }
+    sync_with(endpoint, journal, peer, options).await
+}
+
 /// Dial a peer and sync with it.
 pub async fn sync_with(
     endpoint: &Endpoint,
