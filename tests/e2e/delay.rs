@@ -34,7 +34,12 @@ fn hundred_ms_each_way_pair_sync_and_watch_lose_nothing() {
         return;
     };
     let rtt = ping_ms(&link.a, B_ADDR);
-    eprintln!("delay: round trip {base_rtt:?} ms before, {rtt:?} ms with the delayer");
+    let shown = |ms: Option<f64>| ms.map_or("unknown (no ping)".to_string(), |ms| format!("{ms} ms"));
+    eprintln!("delay: round trip {} before, {} with the delayer", shown(base_rtt), shown(rtt));
+    if let Some(rtt) = rtt {
+        // Each way waits 100 ms: a round trip can only take longer.
+        assert!(rtt >= 199.0, "the delayer is not delaying: round trip {rtt} ms");
+    }
     let a = device_in(&link.a, A_ADDR, "Alice", "laptop");
     let b = device_in(&link.b, B_ADDR, "Bob", "laptop");
     let mut expected = Journal::new();
