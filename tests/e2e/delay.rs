@@ -35,7 +35,11 @@ fn hundred_ms_each_way_pair_sync_and_watch_lose_nothing() {
     };
     let rtt = ping_ms(&link.a, B_ADDR);
     let shown = |ms: Option<f64>| ms.map_or("unknown (no ping)".to_string(), |ms| format!("{ms} ms"));
-    eprintln!("delay: round trip {} before, {} with the delayer", shown(base_rtt), shown(rtt));
+    eprintln!(
+        "delay: round trip {} before, {} with the delayer",
+        shown(base_rtt),
+        shown(rtt)
+    );
     if let Some(rtt) = rtt {
         // Each way waits 100 ms: a round trip can only take longer.
         assert!(rtt >= 199.0, "the delayer is not delaying: round trip {rtt} ms");

@@ -69,6 +69,31 @@ pub fn check(bytes: &[u8]) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// The change chunks (compressed or not) among `bytes`, whole, header included. Stops at
+/// the first byte that is not a whole chunk (run [`check`] first to refuse those).
+pub fn change_chunks(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut found = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut r = Reader(rest);
+        let Ok((kind, _)) = (|| {
+            (r.take(4)? == MAGIC).then_some(()).ok_or_else(truncated)?;
+            r.take(4)?;
+            let kind = r.take(1)?[0];
+            let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
+            Ok::<_, JournalError>((kind, r.take(len)?))
+        })() else {
+            break;
+        };
+        let whole = &rest[..rest.len() - r.0.len()];
+        if kind == CHANGE || kind == COMPRESSED {
+            found.push(whole);
+        }
+        rest = r.0;
+    }
+    found
+}
+
 /// Fuzzing only: the same bytes with each document and change chunk's checksum rewritten to
 /// match its contents. Automerge checks checksums after parsing; with them right, a fuzzer
 /// also reaches what automerge does with a well-formed chunk (an attacker can compute

@@ -114,11 +114,42 @@ impl SpaceDoc {
             return Err(JournalError::Document("empty chunk".into()));
         }
         crate::chunks::check(bytes)?;
+        Self::check_canonical_chunks(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
             Err(e) => Err(am(e)),
         })
+    }
+
+    /// Refuse a change automerge accepts but cannot write back the same way. Automerge 0.12
+    /// rebuilds changes from its operations when it saves; a change sent in another encoding
+    /// then gets another hash, and the saved document no longer loads ("mismatching heads"):
+    /// the next compaction would have replaced the store with a snapshot nobody can read.
+    /// Fuzzing found one (`fuzz/corpus/document/crash-resave-mismatching-heads`).
+    pub fn check_canonical(change: &automerge::Change) -> Result<()> {
+        guarded(|| {
+            let again = automerge::Change::from(change.decode());
+            if again.hash() == change.hash() {
+                Ok(())
+            } else {
+                Err(JournalError::Document(format!(
+                    "change {} is not encoded the way automerge writes it back (refused: storing it would make the journal unreadable after the next compaction)",
+                    change.hash()
+                )))
+            }
+        })
+    }
+
+    /// [`SpaceDoc::check_canonical`] for every change chunk in `bytes` (documents are
+    /// checked by automerge itself: their heads must match the changes rebuilt from them).
+    pub fn check_canonical_chunks(bytes: &[u8]) -> Result<()> {
+        for chunk in crate::chunks::change_chunks(bytes) {
+            let change =
+                guarded(|| automerge::Change::try_from(chunk).map_err(|e| JournalError::Document(e.to_string())))?;
+            Self::check_canonical(&change)?;
+        }
+        Ok(())
     }
 
     /// Load a whole document from outside (a peer) in one pass, strictly: a chunk that
@@ -128,6 +159,7 @@ impl SpaceDoc {
             return Err(JournalError::Document("empty document".into()));
         }
         crate::chunks::check(bytes)?;
+        Self::check_canonical_chunks(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         Ok(SpaceDoc { doc })

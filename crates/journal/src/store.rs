@@ -553,7 +553,7 @@ impl<S: Storage> Journal<S> {
             doc.automerge()
                 .empty_change(automerge::transaction::CommitOptions::default());
         }
-        let bytes = doc.save();
+        let bytes = saved_snapshot(&mut doc)?;
         let name = hash_name("snapshots", &bytes);
         self.storage.write(&name, &bytes)?;
         self.write_view(&doc, BTreeSet::from([name.clone()]))?;
@@ -627,7 +627,7 @@ impl<S: Storage> Journal<S> {
         if unchanged && received > 4 * COMPACT_AFTER && received * 2 >= doc.change_count() {
             // Most of the document is new (a first sync): one snapshot loads much faster
             // than thousands of changes, and it replaces the chunks it was loaded from.
-            let bytes = doc.save();
+            let bytes = saved_snapshot(doc)?;
             let name = hash_name("snapshots", &bytes);
             self.storage.write(&name, &bytes)?;
             self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
@@ -753,7 +753,7 @@ impl<S: Storage> Journal<S> {
                 .automerge()
                 .empty_change(automerge::transaction::CommitOptions::default());
         }
-        let bytes = fresh.save();
+        let bytes = saved_snapshot(&mut fresh)?;
         let name = hash_name("snapshots", &bytes);
         self.storage.write(&name, &bytes)?;
         self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
@@ -825,4 +825,26 @@ impl<S: Storage> Journal<S> {
     pub fn contents(&self) -> Result<Contents> {
         Ok(self.load()?.contents())
     }
+}
+
+/// `doc` saved as a snapshot that replaces other files, checked first to load back with the
+/// same heads: old files are removed only after it, so a document automerge could not write
+/// back faithfully (see [`SpaceDoc::check_canonical`]) must never get that far.
+fn saved_snapshot(doc: &mut SpaceDoc) -> Result<Vec<u8>> {
+    let bytes = doc.save();
+    let mut heads = doc.heads();
+    let again = SpaceDoc::load_untrusted(&bytes).map_err(|e| {
+        JournalError::Document(format!(
+            "the new snapshot does not load back ({e}); nothing was replaced"
+        ))
+    });
+    let mut again_heads = again?.heads();
+    heads.sort();
+    again_heads.sort();
+    if again_heads != heads {
+        return Err(JournalError::Document(
+            "the new snapshot loads back with other heads; nothing was replaced".into(),
+        ));
+    }
+    Ok(bytes)
 }

@@ -1248,3 +1248,34 @@ fn a_whole_document_from_a_peer_is_kept_as_it_came_and_the_next_read_rebuilds_th
     assert_eq!(read.view.covers, loaded);
     assert!(j.doctor().unwrap().healthy());
 }
+
+/// A change automerge accepts but writes back with another hash (found by fuzzing; a
+/// session refuses it, see `SpaceDoc::check_canonical`). Should one reach a store anyway,
+/// compaction must not replace the store with a snapshot that does not load back: it
+/// refuses, every file stays, and the journal still reads.
+#[test]
+fn compaction_never_replaces_the_store_with_a_snapshot_that_does_not_load_back() {
+    let crafted = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/document/crash-resave-mismatching-heads"
+    ))
+    .unwrap();
+    let change = duo_journal::chunks::with_valid_checksums(&crafted);
+    let err = SpaceDoc::load_untrusted(&change).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("not encoded the way automerge writes it back"), "{err}");
+
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    j.add(&[reflection(1)]).unwrap();
+    let name = format!("changes/{:x}", sha2::Sha256::digest(&change));
+    mem.write(&name, &change).unwrap();
+    let before: Vec<String> = mem.snapshot().into_keys().collect();
+    let err = j.compact().unwrap_err().to_string();
+    assert!(err.contains("nothing was replaced"), "{err}");
+    let after: Vec<String> = mem.snapshot().into_keys().collect();
+    assert_eq!(before, after, "every file stays");
+    assert!(
+        j.read().unwrap().view.resolve(&id(1)[..8]).is_ok(),
+        "the journal still reads"
+    );
+}

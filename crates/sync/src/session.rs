@@ -440,7 +440,9 @@ fn catch_up(
 /// chunks can make it ask for unbounded memory: look first (duo_journal::chunks).
 fn change_of(bytes: Vec<u8>) -> Result<Change, SessionError> {
     duo_journal::chunks::check(&bytes).map_err(bad)?;
-    Change::from_bytes(bytes).map_err(bad)
+    let change = Change::from_bytes(bytes).map_err(bad)?;
+    SpaceDoc::check_canonical(&change).map_err(bad)?;
+    Ok(change)
 }
 
 fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
@@ -585,6 +587,7 @@ where
                     // for unbounded memory by some chunks: look first (duo_journal::chunks).
                     for chunk in msg.changes.iter() {
                         duo_journal::chunks::check(chunk).map_err(bad)?;
+                        SpaceDoc::check_canonical_chunks(chunk).map_err(bad)?;
                     }
                     doc.automerge()
                         .sync()

@@ -332,6 +332,26 @@ fn the_777_byte_bundle_is_refused_before_automerge_parses_it() {
     assert!(grew < 256 << 10, "peak memory grew {grew} KiB");
 }
 
+/// Fuzzing (the checksum-fixing pass of the `document` target) found an 80-byte change that
+/// automerge accepts but writes back with another hash: a document holding it saved, then
+/// failed to load ("mismatching heads"), so a compaction would have replaced a journal with
+/// a snapshot nobody can read. Every way in now refuses it.
+#[test]
+fn a_change_automerge_cannot_write_back_is_refused() {
+    let data = std::fs::read(corpus_root().join("document/crash-resave-mismatching-heads")).unwrap();
+    let change = duo_journal::chunks::with_valid_checksums(&data);
+    for err in [
+        SpaceDoc::validate(&change).unwrap_err(),
+        SpaceDoc::load_untrusted(&change).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(
+            err.to_string().contains("not encoded the way automerge writes it back"),
+            "{err}"
+        );
+    }
+    duo_journal::fuzzing::document(&data);
+}
+
 /// The peak resident memory of this process so far (VmHWM), in KiB.
 fn peak_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

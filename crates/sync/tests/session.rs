@@ -451,48 +451,54 @@ async fn many_heads_from_offline_adds_do_not_bloat_the_next_session() {
     assert_eq!(a.contents(), b.contents());
 }
 
-/// A paired peer sends the 777-byte automerge bundle that made automerge ask for more than
-/// 8 GB (fuzz/corpus/document/oom-bundle-777-bytes), in a catch-up and in a sync message:
-/// each ends the session before automerge parses it, and nothing changes.
+/// A paired peer sends bytes automerge must never see: the 777-byte bundle that made it ask
+/// for more than 8 GB, and a change automerge accepts but writes back with another hash (a
+/// compaction would then have made the journal unreadable), both found by fuzzing
+/// (fuzz/corpus/document/), in a catch-up and in a sync message: each ends the session,
+/// and nothing changes.
 #[tokio::test]
-async fn a_bundle_chunk_from_the_peer_is_refused_before_automerge_parses_it() {
-    let bundle = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus/document/oom-bundle-777-bytes"
-    ))
-    .unwrap();
-    let message = {
-        let mut st = automerge::sync::State::new();
-        use automerge::sync::SyncDoc;
-        let mut msg = SpaceDoc::new()
-            .automerge()
-            .sync()
-            .generate_sync_message(&mut st)
-            .unwrap();
-        msg.changes = automerge::sync::ChunkList::from(bundle.clone());
-        msg.encode()
-    };
-    let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
-    let in_catch_up = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![bundle]).unwrap();
-    for frames in [vec![(4, in_catch_up)], vec![(4, empty_changes), (1, message)]] {
-        let mut a = space();
-        a.add_entry(&entry("a1", "mine")).unwrap();
-        let before = a.contents();
-        let (a_io, peer) = tokio::io::duplex(1 << 20);
-        let (mut ar, mut aw) = tokio::io::split(a_io);
-        let (res, _) = tokio::join!(
-            async {
-                let r = run(&mut a, None, &mut ar, &mut aw, Limits::default(), None).await;
-                drop(aw);
-                drop(ar);
-                r
-            },
-            hostile_peer(peer, frames, vec![])
-        );
-        match &res {
-            Err(SessionError::BadMessage(m)) => assert!(m.contains("bundle"), "{m}"),
-            other => panic!("expected the bundle to be refused, got {other:?}"),
+async fn bytes_automerge_must_not_see_are_refused_before_it_parses_them() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/document/");
+    let bundle = std::fs::read(format!("{corpus}oom-bundle-777-bytes")).unwrap();
+    let crafted = std::fs::read(format!("{corpus}crash-resave-mismatching-heads")).unwrap();
+    let non_canonical = duo_journal::chunks::with_valid_checksums(&crafted);
+    for (bytes, why) in [
+        (bundle, "bundle"),
+        (non_canonical, "not encoded the way automerge writes it back"),
+    ] {
+        let message = {
+            let mut st = automerge::sync::State::new();
+            use automerge::sync::SyncDoc;
+            let mut msg = SpaceDoc::new()
+                .automerge()
+                .sync()
+                .generate_sync_message(&mut st)
+                .unwrap();
+            msg.changes = automerge::sync::ChunkList::from(bytes.clone());
+            msg.encode()
+        };
+        let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
+        let in_catch_up = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![bytes]).unwrap();
+        for frames in [vec![(4, in_catch_up)], vec![(4, empty_changes), (1, message)]] {
+            let mut a = space();
+            a.add_entry(&entry("a1", "mine")).unwrap();
+            let before = a.contents();
+            let (a_io, peer) = tokio::io::duplex(1 << 20);
+            let (mut ar, mut aw) = tokio::io::split(a_io);
+            let (res, _) = tokio::join!(
+                async {
+                    let r = run(&mut a, None, &mut ar, &mut aw, Limits::default(), None).await;
+                    drop(aw);
+                    drop(ar);
+                    r
+                },
+                hostile_peer(peer, frames, vec![])
+            );
+            match &res {
+                Err(SessionError::BadMessage(m)) => assert!(m.contains(why), "{m}"),
+                other => panic!("expected a refusal ({why}), got {other:?}"),
+            }
+            assert_eq!(a.contents(), before);
         }
-        assert_eq!(a.contents(), before);
     }
 }
