@@ -82,6 +82,29 @@ fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// See [`SpaceDoc::check_op_counters`].
+fn op_counters_follow(doc: &automerge::Automerge, since: &[automerge::ChangeHash]) -> Result<()> {
+    let mut highest = std::collections::HashMap::new();
+    for m in doc.get_changes_meta(since) {
+        let mut expected = 1;
+        for dep in &m.deps {
+            let max_op = match highest.get(dep) {
+                Some(max_op) => *max_op,
+                None => doc.get_change_meta_by_hash(dep).map_or(0, |d| d.max_op),
+            };
+            expected = expected.max(max_op + 1);
+        }
+        if m.start_op != expected || m.max_op + 1 < m.start_op {
+            return Err(JournalError::Document(format!(
+                "change {} numbers its operations from {} where its history says {expected} (refused: a document holding it could not be loaded again)",
+                m.hash, m.start_op
+            )));
+        }
+        highest.insert(m.hash, m.max_op);
+    }
+    Ok(())
+}
+
 impl SpaceDoc {
     /// An empty document with a fresh random actor id. Every process gets its own actor:
     /// two live processes sharing one would corrupt merges.
@@ -117,7 +140,8 @@ impl SpaceDoc {
         Self::check_canonical_chunks(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
-            Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+            Ok(doc) => op_counters_follow(&doc, &[]),
+            Err(automerge::AutomergeError::MissingDeps) => Ok(()),
             Err(e) => Err(am(e)),
         })
     }
@@ -141,6 +165,16 @@ impl SpaceDoc {
         })
     }
 
+    /// Refuse changes made since `since` whose operation counters do not follow from their
+    /// dependencies: a change's first operation is numbered one past the highest of the
+    /// changes it depends on (1 with none), as automerge numbers them. Automerge accepts a
+    /// change that breaks this, but a document saved with it no longer loads ("missing
+    /// ops", "mismatching heads"). Fuzzing found such changes (an empty first change
+    /// starting at operation 6 or 70: `fuzz/corpus/document/crash-resave-*`).
+    pub fn check_op_counters(&mut self, since: &[automerge::ChangeHash]) -> Result<()> {
+        op_counters_follow(self.doc.document(), since)
+    }
+
     /// [`SpaceDoc::check_canonical`] for every change chunk in `bytes` (documents are
     /// checked by automerge itself: their heads must match the changes rebuilt from them).
     pub fn check_canonical_chunks(bytes: &[u8]) -> Result<()> {
@@ -162,7 +196,9 @@ impl SpaceDoc {
         Self::check_canonical_chunks(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
-        Ok(SpaceDoc { doc })
+        let mut doc = SpaceDoc { doc };
+        guarded(|| doc.check_op_counters(&[]))?;
+        Ok(doc)
     }
 
     /// How many changes the document holds.

@@ -205,9 +205,14 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    tokio::time::timeout(limits.deadline, run_until_done(doc, shared, r, w, limits, progress))
+    let before = doc.heads();
+    let outcome = tokio::time::timeout(limits.deadline, run_until_done(doc, shared, r, w, limits, progress))
         .await
-        .map_err(|_| SessionError::Deadline(limits.deadline))?
+        .map_err(|_| SessionError::Deadline(limits.deadline))??;
+    // What the peer sent must be something a saved document can hold again (the caller
+    // drops `doc` on an error, and stores nothing).
+    guarded(|| doc.check_op_counters(&before).map_err(bad))?;
+    Ok(outcome)
 }
 
 async fn run_until_done<R, W>(

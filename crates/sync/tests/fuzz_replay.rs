@@ -352,6 +352,22 @@ fn a_change_automerge_cannot_write_back_is_refused() {
     duo_journal::fuzzing::document(&data);
 }
 
+/// The second of that kind: an empty first change whose operations start at 6 (automerge
+/// numbers them from 1). It re-encodes to the same hash, but a document holding it saved,
+/// then failed to load ("missing ops").
+#[test]
+fn a_change_whose_operation_counter_does_not_follow_its_history_is_refused() {
+    let data = std::fs::read(corpus_root().join("document/crash-resave-missing-ops")).unwrap();
+    let change = duo_journal::chunks::with_valid_checksums(&data);
+    for err in [
+        SpaceDoc::validate(&change).unwrap_err(),
+        SpaceDoc::load_untrusted(&change).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("numbers its operations from 6"), "{err}");
+    }
+    duo_journal::fuzzing::document(&data);
+}
+
 /// The peak resident memory of this process so far (VmHWM), in KiB.
 fn peak_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
