@@ -68,7 +68,10 @@ fuzz secs="60":
         echo "skipping fuzzing: needs a nightly toolchain and cargo-fuzz"; exit 0
     fi
     cd fuzz
+    failed=()
     for t in $(cargo +nightly fuzz list); do
         mkdir -p corpus/$t
-        cargo +nightly fuzz run -s none $t corpus/$t -- -max_total_time={{secs}} -max_len=65536 -rss_limit_mb=2048
+        # A crash stops this target, not the others; the artifact lands in fuzz/artifacts/.
+        cargo +nightly fuzz run -s none $t corpus/$t -- -max_total_time={{secs}} -max_len=65536 -rss_limit_mb=2048 || failed+=($t)
     done
+    if [ ${#failed[@]} -gt 0 ]; then echo "fuzzing found crashes in: ${failed[*]} (see fuzz/artifacts/)"; exit 1; fi
