@@ -92,6 +92,8 @@ struct Counts {
     harmless: usize,
     /// A deleted mark: nothing lost (its chunk is there), nothing to report.
     marks_deleted: usize,
+    /// Foreign files put in `marks/`.
+    in_marks: usize,
 }
 
 #[test]
@@ -166,10 +168,13 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         let d = Device::blank();
         copy_dir(&base.home(), &d.home());
         let damage = [Damage::BitFlip, Damage::Truncate, Damage::Delete, Damage::Foreign][rng.below(4)];
-        let victim = if matches!(damage, Damage::BitFlip | Damage::Truncate) {
-            nonempty[rng.below(nonempty.len())].clone()
-        } else {
-            files[rng.below(files.len())].clone()
+        // A flip or a truncation picks a file with content; so do 3 in 4 deletions (the
+        // same files as before marks existed), and the 4th deletes a mark.
+        let marks_only: Vec<&PathBuf> = files.iter().filter(|p| is_mark(p)).collect();
+        let victim = match damage {
+            Damage::Delete if rng.below(4) == 0 => marks_only[rng.below(marks_only.len())].clone(),
+            Damage::BitFlip | Damage::Truncate | Damage::Delete => nonempty[rng.below(nonempty.len())].clone(),
+            Damage::Foreign => files[rng.below(files.len())].clone(),
         };
         let path = d.home().join(&victim);
         let mut lost: Option<&String> = None;
@@ -199,6 +204,7 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
                 let store = ["space", "private"][rng.below(2)];
                 let sub = ["", "adds/", "changes/", "snapshots/", "marks/"][rng.below(5)];
                 let rel = format!("{store}/{sub}notes-{}.txt", rng.next() % 10_000);
+                counts.entry(damage).or_default().in_marks += usize::from(sub == "marks/");
                 std::fs::write(d.home().join(&rel), b"a file someone else put here").unwrap();
                 (reported_name(Path::new(&rel)), "a foreign file".to_string())
             }
@@ -297,7 +303,7 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         eprintln!(
             "corruption: {damage:?}: {} rounds, named by doctor {}, named by list {} (of them {} damaged and {} deleted chunks, \
              which list must name; {} of the deleted chunks newer than the view), view deleted (nothing lost, rebuilt) {}, \
-             mark deleted (nothing lost) {}, 0 panics",
+             mark deleted (nothing lost) {}, foreign files in marks/ {}, 0 panics",
             c.rounds,
             c.named_by_doctor,
             c.named_by_list,
@@ -305,7 +311,8 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
             c.chunks_deleted,
             c.newer_than_view,
             c.harmless,
-            c.marks_deleted
+            c.marks_deleted,
+            c.in_marks
         );
         if *damage == Damage::Delete {
             assert_eq!(
@@ -315,7 +322,7 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         }
     }
     eprintln!(
-        "corruption: {rounds} rounds in {took:.1?} ({:.0} ms each), 0 panics, every undamaged entry listed",
+        "corruption: {rounds} rounds in {took:.1?} ({:.0} ms each), seed {seed}, 0 panics, every undamaged entry listed",
         took.as_millis() as f64 / rounds.max(1) as f64
     );
 }
