@@ -1283,7 +1283,7 @@ fn reported(j: &Journal<&MemStorage>) -> (Vec<String>, Vec<String>) {
 #[test]
 fn every_chunk_written_has_a_mark() {
     let mem = MemStorage::new();
-    let j = rich(&mem);
+    rich(&mem);
     let chunks: Vec<String> = mem.list().unwrap().files.into_iter().filter(|n| n != "view").collect();
     assert_eq!(marks_of(&mem), chunks);
     assert!(
