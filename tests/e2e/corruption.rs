@@ -1,7 +1,9 @@
 //! Suite 3 (corruption): random bit flips, truncations, deletions and foreign files in a
 //! store, one per round on a fresh copy, with a seeded RNG. Every damage must be named by
-//! `duo doctor` (and, for a damaged chunk, by `duo journal list`), nothing may panic, and
-//! every entry outside the damaged file must still be listed.
+//! `duo doctor` (and, for a damaged or deleted chunk, by `duo journal list`), nothing may
+//! panic, and every entry outside the damaged file must still be listed. Every deleted chunk
+//! is named, also one written after the last stored view: its mark (`marks/<dir>-<hash>`,
+//! an empty file) says it was written. A deleted mark or view loses nothing.
 //!
 //! `DUO_TEST_CORRUPTIONS` rounds (default 200; `just soak`: 1000), `DUO_TEST_SEED` to
 //! replay a run (the seed is printed).
@@ -47,7 +49,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::set_permissions(to, mode).unwrap();
 }
 
-/// The data files of both stores (chunks and views), relative to the home.
+/// The data files of both stores (chunks, marks and views), relative to the home.
 fn store_files(home: &Path) -> BTreeSet<PathBuf> {
     ["space", "private"]
         .iter()
@@ -58,7 +60,7 @@ fn store_files(home: &Path) -> BTreeSet<PathBuf> {
 }
 
 /// The name duo reports for a store file: `adds/<hash>` for `space/adds/<hash>.age`,
-/// `view` for `view.age`, a foreign file's own path within its store.
+/// `view` for `view.age`, a foreign file's (or a mark's) own path within its store.
 fn reported_name(rel: &Path) -> String {
     let inner: PathBuf = rel.components().skip(1).collect();
     let s = inner.to_string_lossy().into_owned();
@@ -82,8 +84,16 @@ struct Counts {
     named_by_doctor: usize,
     named_by_list: usize,
     chunk_damage: usize,
+    /// Deleted chunks, all of which `doctor` and `list` must name.
+    chunks_deleted: usize,
+    /// Of them, chunks written after the last stored view (named thanks to their marks).
+    newer_than_view: usize,
+    /// A deleted view: nothing lost, rebuilt without a word.
     harmless: usize,
-    undetectable: usize,
+    /// A deleted mark: nothing lost (its chunk is there), nothing to report.
+    marks_deleted: usize,
+    /// Foreign files put in `marks/`.
+    in_marks: usize,
 }
 
 #[test]
@@ -135,7 +145,22 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         uncovered.extend(store_files(&base.home()).difference(&before).cloned());
     }
     let files: Vec<PathBuf> = store_files(&base.home()).into_iter().collect();
-    eprintln!("corruption: base store of {} files, {} entries", files.len(), all.len());
+    // Marks are empty: a bit flip or a truncation picks among the files with content.
+    let nonempty: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| std::fs::metadata(base.home().join(p)).unwrap().len() > 0)
+        .cloned()
+        .collect();
+    let is_mark = |p: &Path| p.components().nth(1).is_some_and(|c| c.as_os_str() == "marks");
+    let marks = files.iter().filter(|p| is_mark(p)).count();
+    assert_eq!(files.len() - nonempty.len(), marks, "marks, and only marks, are empty");
+    assert!(marks >= 16, "each chunk has a mark: {marks}");
+    eprintln!(
+        "corruption: base store of {} files ({} of them empty marks), {} entries",
+        files.len(),
+        marks,
+        all.len()
+    );
 
     let started = Instant::now();
     let mut counts: BTreeMap<Damage, Counts> = BTreeMap::new();
@@ -143,7 +168,14 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
         let d = Device::blank();
         copy_dir(&base.home(), &d.home());
         let damage = [Damage::BitFlip, Damage::Truncate, Damage::Delete, Damage::Foreign][rng.below(4)];
-        let victim = files[rng.below(files.len())].clone();
+        // A flip or a truncation picks a file with content; so do 3 in 4 deletions (the
+        // same files as before marks existed), and the 4th deletes a mark.
+        let marks_only: Vec<&PathBuf> = files.iter().filter(|p| is_mark(p)).collect();
+        let victim = match damage {
+            Damage::Delete if rng.below(4) == 0 => marks_only[rng.below(marks_only.len())].clone(),
+            Damage::BitFlip | Damage::Truncate | Damage::Delete => nonempty[rng.below(nonempty.len())].clone(),
+            Damage::Foreign => files[rng.below(files.len())].clone(),
+        };
         let path = d.home().join(&victim);
         let mut lost: Option<&String> = None;
         let (name, what) = match damage {
@@ -170,8 +202,9 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
             }
             Damage::Foreign => {
                 let store = ["space", "private"][rng.below(2)];
-                let sub = ["", "adds/", "changes/", "snapshots/"][rng.below(4)];
+                let sub = ["", "adds/", "changes/", "snapshots/", "marks/"][rng.below(5)];
                 let rel = format!("{store}/{sub}notes-{}.txt", rng.next() % 10_000);
+                counts.entry(damage).or_default().in_marks += usize::from(sub == "marks/");
                 std::fs::write(d.home().join(&rel), b"a file someone else put here").unwrap();
                 (reported_name(Path::new(&rel)), "a foreign file".to_string())
             }
@@ -197,15 +230,17 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
             .map(|p| p["file"].as_str().unwrap_or_default().to_string())
             .collect();
         let view_gone = damage == Damage::Delete && name == "view";
-        let not_covered = damage == Damage::Delete && uncovered.contains(&victim);
-        if view_gone {
-            // The view is a cache: nothing is lost, doctor rebuilds it without a word.
+        let mark_gone = damage == Damage::Delete && is_mark(&victim);
+        let chunk_gone = damage == Damage::Delete && !view_gone && !mark_gone;
+        if view_gone || mark_gone {
+            // The view is a cache, and a mark only says that its chunk (still there) was
+            // written: nothing is lost, doctor says nothing.
             assert_eq!(doctor.code, 0, "{context}: {}", doctor.stdout);
-            c.harmless += 1;
-        } else if not_covered {
-            // No file refers to a chunk written after the last stored view: its loss
-            // cannot be told from it never having been written.
-            c.undetectable += 1;
+            if view_gone {
+                c.harmless += 1;
+            } else {
+                c.marks_deleted += 1;
+            }
         } else {
             assert_eq!(doctor.code, 1, "{context}: doctor must report it: {}", doctor.stdout);
             assert!(named.contains(&name), "{context}: doctor names {name}: {named:?}");
@@ -239,12 +274,23 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
                 list.stderr
             );
             c.named_by_list += 1;
+        } else if chunk_gone {
+            // Every deleted chunk is named, by the view or by its mark.
+            c.chunks_deleted += 1;
+            c.newer_than_view += usize::from(uncovered.contains(&victim));
+            assert_eq!(list.code, 1, "{context}: list reports a deleted chunk: {}", list.stdout);
+            assert!(
+                list.stderr.contains(&name),
+                "{context}: list names {name}: {}",
+                list.stderr
+            );
+            c.named_by_list += 1;
         } else if list.code == 1 && list.stderr.contains(&name) {
             c.named_by_list += 1;
         }
         // After doctor, a second doctor says the same (damage is never "healed" silently);
         // checked every fifth round, to keep the CI time down.
-        if round % 5 == 0 && !view_gone && !not_covered && name != "view" {
+        if round % 5 == 0 && !view_gone && !mark_gone && name != "view" {
             assert_eq!(
                 d.run(&["doctor"]).code,
                 1,
@@ -255,13 +301,28 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
     let took = started.elapsed();
     for (damage, c) in &counts {
         eprintln!(
-            "corruption: {damage:?}: {} rounds, named by doctor {}, named by list {} (of them {} damaged chunks, which list must name), \
-             view deleted (nothing lost, rebuilt) {}, undetectable (chunk newer than the view) {}, 0 panics",
-            c.rounds, c.named_by_doctor, c.named_by_list, c.chunk_damage, c.harmless, c.undetectable
+            "corruption: {damage:?}: {} rounds, named by doctor {}, named by list {} (of them {} damaged and {} deleted chunks, \
+             which list must name; {} of the deleted chunks newer than the view), view deleted (nothing lost, rebuilt) {}, \
+             mark deleted (nothing lost) {}, foreign files in marks/ {}, 0 panics",
+            c.rounds,
+            c.named_by_doctor,
+            c.named_by_list,
+            c.chunk_damage,
+            c.chunks_deleted,
+            c.newer_than_view,
+            c.harmless,
+            c.marks_deleted,
+            c.in_marks
         );
+        if *damage == Damage::Delete {
+            assert_eq!(
+                c.named_by_doctor, c.chunks_deleted,
+                "every deleted chunk is named by doctor (100 %)"
+            );
+        }
     }
     eprintln!(
-        "corruption: {rounds} rounds in {took:.1?} ({:.0} ms each), 0 panics, every undamaged entry listed",
+        "corruption: {rounds} rounds in {took:.1?} ({:.0} ms each), seed {seed}, 0 panics, every undamaged entry listed",
         took.as_millis() as f64 / rounds.max(1) as f64
     );
 }

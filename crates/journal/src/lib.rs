@@ -43,7 +43,9 @@ pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answer
 pub use model::{
     Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
 };
-pub use storage::{Listing, LockGuard, LockMode, MemStorage, Storage, StorageError};
+pub use storage::{
+    Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
+};
 pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report, SyncedView};
 pub use view::{Query, View, entry_order};
 

@@ -47,6 +47,25 @@ pub struct Listing {
     /// A cheap fingerprint of each file (size and modification time, say): when it
     /// changes, the file changed, and cached reads of it are not trusted.
     pub stamps: BTreeMap<String, String>,
+    /// The chunks that have a mark ([`Storage::mark`]), by chunk name (`adds/<hash>`).
+    /// A mark whose name is not a chunk's, or that is not empty, is listed in `foreign`.
+    pub marks: Vec<String>,
+}
+
+/// The directory that holds the marks.
+pub const MARKS_DIR: &str = "marks";
+
+/// The file name of a chunk's mark: `adds-<hash>` for `adds/<hash>` (inside [`MARKS_DIR`]).
+pub fn mark_file_name(chunk: &str) -> Option<String> {
+    let file = chunk.replacen('/', "-", 1);
+    (marked_chunk(&file).as_deref() == Some(chunk)).then_some(file)
+}
+
+/// The chunk a mark file names: `adds/<hash>` for `adds-<hash>`; `None` for any other name.
+pub fn marked_chunk(file_name: &str) -> Option<String> {
+    let (dir, hash) = file_name.split_once('-')?;
+    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex && ["snapshots", "changes", "adds"].contains(&dir)).then(|| format!("{dir}/{hash}"))
 }
 
 /// How a command holds the store.
@@ -69,6 +88,13 @@ pub trait Storage {
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
     fn remove(&self, name: &str) -> Result<(), StorageError>;
+    /// Durably record that chunk `name` (already written) exists: an empty file
+    /// `marks/<dir>-<hash>`. A chunk that is marked but gone was lost, even when no view
+    /// lists it. Returns only once the mark survives a crash.
+    fn mark(&self, name: &str) -> Result<(), StorageError>;
+    /// Durably remove the marks of these chunks (before the chunks themselves are removed:
+    /// a mark without its chunk reads as a lost chunk). Marks that are not there are fine.
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError>;
     /// Remove a leftover listed by [`Storage::list`].
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError>;
     /// Move a damaged blob or foreign file (a name from [`Storage::list`]) out of the store,
@@ -92,6 +118,12 @@ impl<S: Storage + ?Sized> Storage for &S {
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove(name)
     }
+    fn mark(&self, name: &str) -> Result<(), StorageError> {
+        (**self).mark(name)
+    }
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError> {
+        (**self).unmark(names)
+    }
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove_leftover(name)
     }
@@ -106,7 +138,8 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
 }
 
-/// Blobs in memory, for tests. Locks are no-ops (one process).
+/// Blobs in memory, for tests. Locks are no-ops (one process). Marks are empty blobs
+/// named `marks/<dir>-<hash>`, listed as the disk store lists them.
 #[derive(Debug, Default)]
 pub struct MemStorage {
     blobs: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -131,15 +164,20 @@ impl MemStorage {
 impl Storage for MemStorage {
     fn list(&self) -> Result<Listing, StorageError> {
         let blobs = self.blobs.lock().unwrap();
-        let stamps = blobs
-            .iter()
-            .map(|(k, v)| (k.clone(), format!("{}:{:x}", v.len(), fnv(v))))
-            .collect();
-        Ok(Listing {
-            files: blobs.keys().cloned().collect(),
-            stamps,
-            ..Default::default()
-        })
+        let mut out = Listing::default();
+        // Quarantined blobs are out of the store, as on disk.
+        for (k, v) in blobs.iter().filter(|(k, _)| !k.starts_with("quarantine:")) {
+            if let Some(file) = k.strip_prefix(MARKS_DIR).and_then(|f| f.strip_prefix('/')) {
+                match marked_chunk(file) {
+                    Some(chunk) if v.is_empty() => out.marks.push(chunk),
+                    _ => out.foreign.push(k.clone()),
+                }
+            } else {
+                out.stamps.insert(k.clone(), format!("{}:{:x}", v.len(), fnv(v)));
+                out.files.push(k.clone());
+            }
+        }
+        Ok(out)
     }
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         self.blobs
@@ -158,6 +196,24 @@ impl Storage for MemStorage {
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         self.blobs.lock().unwrap().remove(name);
+        Ok(())
+    }
+    fn mark(&self, name: &str) -> Result<(), StorageError> {
+        let file = mark_file_name(name).ok_or_else(|| StorageError::Io {
+            name: name.to_string(),
+            source: std::io::Error::other("not a chunk name"),
+        })?;
+        self.blobs
+            .lock()
+            .unwrap()
+            .insert(format!("{MARKS_DIR}/{file}"), Vec::new());
+        Ok(())
+    }
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError> {
+        let mut blobs = self.blobs.lock().unwrap();
+        for file in names.iter().filter_map(|n| mark_file_name(n)) {
+            blobs.remove(&format!("{MARKS_DIR}/{file}"));
+        }
         Ok(())
     }
     fn remove_leftover(&self, _name: &str) -> Result<(), StorageError> {

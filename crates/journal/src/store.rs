@@ -5,10 +5,15 @@
 //! - `changes/<sha256>`: changes that build on earlier ones (edits, deletions, sync).
 //! - `adds/<sha256>`: append-only changes made without loading the history (new entries).
 //! - `view`: the materialised [`View`], a cache that can always be rebuilt.
+//! - `marks/<dir>-<sha256>`: an empty mark per chunk, made durable right after the chunk
+//!   and before the write is acknowledged ([`Storage::mark`]). A chunk that is marked but
+//!   gone was lost, even when no view lists it yet.
 //!
 //! Every file is written whole under a new name and never modified, so a crash leaves the
 //! old state or the new one. Compaction writes the new snapshot and view before it removes
-//! what they replace; a crash in between leaves duplicates, which automerge ignores.
+//! what they replace; a crash in between leaves duplicates, which automerge ignores. It
+//! removes the old chunks' marks before the chunks: a crash in between leaves chunks
+//! without marks (harmless), never marks of removed chunks (which would read as a loss).
 
 use crate::JournalError;
 use crate::doc::{Contents, SpaceDoc};
@@ -35,6 +40,12 @@ pub struct Problem {
 
 /// The reason given for a file the store did not write.
 const FOREIGN: &str = "a file duo did not write";
+
+/// The reason given for a chunk the view lists but that is gone.
+const MISSING_IN_VIEW: &str = "missing: the view lists it but it is gone";
+
+/// The reason given for a chunk that has a mark but is gone.
+const MISSING_MARKED: &str = "missing: marked as written but it is gone";
 
 impl Problem {
     /// A file that is not duo's: reported, but it does not make the journal's own files
@@ -113,10 +124,37 @@ fn hash_name(dir: &str, bytes: &[u8]) -> String {
 /// Chunk files of a listing, and the files that do not belong.
 struct Files {
     chunks: BTreeSet<String>,
+    /// Chunks with a mark (present or not).
+    marks: BTreeSet<String>,
     stamps: std::collections::BTreeMap<String, String>,
     has_view: bool,
     foreign: Vec<String>,
     leftovers: Vec<String>,
+}
+
+/// Chunks that `view` lists or that have a mark, but that are gone, by name.
+fn missing(files: &Files, view: Option<&View>) -> Vec<Problem> {
+    let listed = view.map(|v| &v.covers);
+    let mut gone: Vec<Problem> = listed
+        .into_iter()
+        .flatten()
+        .filter(|n| !files.chunks.contains(*n))
+        .map(|n| Problem {
+            name: n.clone(),
+            reason: MISSING_IN_VIEW.into(),
+        })
+        .collect();
+    gone.extend(
+        files
+            .marks
+            .iter()
+            .filter(|n| !files.chunks.contains(*n) && !listed.is_some_and(|l| l.contains(*n)))
+            .map(|n| Problem {
+                name: n.clone(),
+                reason: MISSING_MARKED.into(),
+            }),
+    );
+    gone
 }
 
 /// Refuse to show a journal a newer duo wrote: half-understood data is worse than none.
@@ -157,6 +195,7 @@ impl<S: Storage> Journal<S> {
         let listing = self.storage.list()?;
         let mut files = Files {
             chunks: BTreeSet::new(),
+            marks: listing.marks.into_iter().collect(),
             stamps: listing.stamps,
             has_view: false,
             foreign: listing.foreign,
@@ -188,7 +227,7 @@ impl<S: Storage> Journal<S> {
     /// True when the store holds nothing yet.
     pub fn is_empty(&self) -> Result<bool> {
         let f = self.files()?;
-        Ok(f.chunks.is_empty() && !f.has_view)
+        Ok(f.chunks.is_empty() && !f.has_view && f.marks.is_empty())
     }
 
     /// Create the store with a first snapshot that `init` fills in.
@@ -201,8 +240,25 @@ impl<S: Storage> Journal<S> {
         init(&mut doc)?;
         let bytes = doc.save();
         let name = hash_name("snapshots", &bytes);
-        self.storage.write(&name, &bytes)?;
+        self.write_chunk(&name, &bytes)?;
         self.write_view(&doc, BTreeSet::from([name]))
+    }
+
+    /// Write a chunk, then its mark: both are durable when this returns.
+    fn write_chunk(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.storage.write(name, bytes)?;
+        self.storage.mark(name)?;
+        Ok(())
+    }
+
+    /// Remove chunks that a new snapshot replaces: their marks first, then the files.
+    fn remove_chunks<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> Result<()> {
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        self.storage.unmark(&names)?;
+        for old in &names {
+            self.storage.remove(old)?;
+        }
+        Ok(())
     }
 
     fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
@@ -270,21 +326,12 @@ impl<S: Storage> Journal<S> {
         }
     }
 
-    /// Files the current view says exist but that are gone: a lost `adds/` chunk is
-    /// otherwise invisible (nothing depends on it), and building on the store would make
-    /// the loss permanent.
+    /// Chunks the current view lists, or that have a mark, but that are gone: a lost
+    /// `adds/` chunk is otherwise invisible (nothing depends on it), and building on the
+    /// store would make the loss permanent.
     fn missing_from_view(&self, files: &Files) -> Vec<Problem> {
-        let Ok(Some(view)) = self.stored_view(&mut Vec::new()) else {
-            return Vec::new();
-        };
-        view.covers
-            .iter()
-            .filter(|n| !files.chunks.contains(*n))
-            .map(|n| Problem {
-                name: n.clone(),
-                reason: "missing: the view lists it but it is gone".into(),
-            })
-            .collect()
+        let view = self.stored_view(&mut Vec::new()).ok().flatten();
+        missing(files, view.as_ref())
     }
 
     /// Load every chunk into one document, collecting the files that could not be used.
@@ -346,14 +393,11 @@ impl<S: Storage> Journal<S> {
         } else {
             None
         };
+        // Chunks the view lists or that are marked, but that are gone.
+        let missing = missing(&files, view.as_ref());
+        let any_missing = !missing.is_empty();
+        problems.extend(missing);
         if let Some(mut view) = view {
-            let missing: Vec<&String> = view.covers.iter().filter(|n| !files.chunks.contains(*n)).collect();
-            for m in &missing {
-                problems.push(Problem {
-                    name: (*m).clone(),
-                    reason: "missing: the view lists it but it is gone".into(),
-                });
-            }
             let uncovered: Vec<String> = files
                 .chunks
                 .iter()
@@ -363,8 +407,7 @@ impl<S: Storage> Journal<S> {
             // A covered file that changed since the view was written (truncated, emptied,
             // overwritten) must be read again: only a rebuild notices what is wrong with it.
             let changed = view.covers.iter().any(|n| files.stamps.get(n) != view.stamps.get(n));
-            let additive =
-                missing.is_empty() && !changed && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
+            let additive = !any_missing && !changed && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
             if additive {
                 if uncovered.is_empty() {
                     return checked(Read { view, problems });
@@ -454,8 +497,7 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save();
         let name = hash_name("adds", &bytes);
         let _lock = self.storage.lock(LockMode::Shared)?;
-        self.storage.write(&name, &bytes)?;
-        Ok(())
+        self.write_chunk(&name, &bytes)
     }
 
     /// Add many entries at once (an import) and compact in the same step: one load and one
@@ -493,7 +535,7 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save_after(&before);
         if doc.heads() != before {
             let name = hash_name("changes", &bytes);
-            self.storage.write(&name, &bytes)?;
+            self.write_chunk(&name, &bytes)?;
             loaded.insert(name);
             self.write_view(&doc, loaded)?;
         }
@@ -555,12 +597,9 @@ impl<S: Storage> Journal<S> {
         }
         let bytes = saved_snapshot(&mut doc)?;
         let name = hash_name("snapshots", &bytes);
-        self.storage.write(&name, &bytes)?;
+        self.write_chunk(&name, &bytes)?;
         self.write_view(&doc, BTreeSet::from([name.clone()]))?;
-        for old in loaded.iter().filter(|n| **n != name) {
-            self.storage.remove(old)?;
-        }
-        Ok(())
+        self.remove_chunks(loaded.iter().filter(|n| **n != name))
     }
 
     /// The whole document (for export of history, sync and backups).
@@ -618,7 +657,7 @@ impl<S: Storage> Journal<S> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         if let Some(bytes) = whole {
             let name = hash_name("snapshots", bytes);
-            self.storage.write(&name, bytes)?;
+            self.write_chunk(&name, bytes)?;
             loaded.insert(name);
             return Ok(None);
         }
@@ -629,17 +668,15 @@ impl<S: Storage> Journal<S> {
             // than thousands of changes, and it replaces the chunks it was loaded from.
             let bytes = saved_snapshot(doc)?;
             let name = hash_name("snapshots", &bytes);
-            self.storage.write(&name, &bytes)?;
+            self.write_chunk(&name, &bytes)?;
             self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
-            for old in loaded.iter().filter(|n| **n != name) {
-                self.storage.remove(old)?;
-            }
+            self.remove_chunks(loaded.iter().filter(|n| **n != name))?;
             *loaded = BTreeSet::from([name]);
             return Ok(None);
         }
         let bytes = doc.save_after(heads);
         let name = hash_name("changes", &bytes);
-        self.storage.write(&name, &bytes)?;
+        self.write_chunk(&name, &bytes)?;
         let before = loaded.clone();
         loaded.insert(name);
         // When another process wrote meanwhile, the next read rebuilds the view.
@@ -734,13 +771,21 @@ impl<S: Storage> Journal<S> {
             moved.push((f.clone(), self.storage.quarantine(f)?));
         }
         let mut good = BTreeSet::new();
+        let mut bad = Vec::new();
         for name in &files.chunks {
             match self.read_chunk(name)? {
                 Ok(bytes) if SpaceDoc::validate(&bytes).is_ok() => {
                     good.insert(name.clone());
                 }
-                _ => moved.push((name.clone(), self.storage.quarantine(name)?)),
+                _ => bad.push(name.clone()),
             }
+        }
+        // Marks before chunks, as always: a crash in between leaves a damaged chunk without
+        // a mark, which is still found by its contents.
+        self.storage.unmark(&bad)?;
+        for name in bad {
+            let to = self.storage.quarantine(&name)?;
+            moved.push((name, to));
         }
         let (mut doc, loaded, _) = self.load_all(&good)?;
         doc.check_schema()?;
@@ -755,8 +800,17 @@ impl<S: Storage> Journal<S> {
         }
         let bytes = saved_snapshot(&mut fresh)?;
         let name = hash_name("snapshots", &bytes);
-        self.storage.write(&name, &bytes)?;
+        self.write_chunk(&name, &bytes)?;
         self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
+        // The marks of the replaced chunks go first, and with them those of chunks that
+        // were already gone: the new snapshot holds what is left, and the loss is accepted.
+        let unmark: Vec<String> = loaded
+            .iter()
+            .filter(|n| **n != name)
+            .chain(files.marks.iter().filter(|n| !files.chunks.contains(*n)))
+            .cloned()
+            .collect();
+        self.storage.unmark(&unmark)?;
         for old in loaded.iter().filter(|n| **n != name) {
             // `adds/` chunks never depend on anything, so they are always in the new snapshot.
             if history_missing && old.starts_with("changes/") {
@@ -799,14 +853,7 @@ impl<S: Storage> Journal<S> {
         } else {
             None
         };
-        if let Some(v) = &current {
-            for m in v.covers.iter().filter(|n| !files.chunks.contains(*n)) {
-                report.problems.push(Problem {
-                    name: m.clone(),
-                    reason: "missing: the view lists it but it is gone".into(),
-                });
-            }
-        }
+        report.problems.extend(missing(&files, current.as_ref()));
         let chunk_damage = report.problems.iter().any(|p| p.name != "view");
         // Only rewrite the cache from a complete store; with damage, leave every file as it is.
         let stale = current.as_ref().is_none_or(|v| {

@@ -193,6 +193,14 @@ impl Storage for Crashing<'_> {
         self.step(name)?;
         self.inner.remove(name)
     }
+    fn mark(&self, name: &str) -> Result<(), StorageError> {
+        self.step(name)?;
+        self.inner.mark(name)
+    }
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError> {
+        self.step("marks/")?;
+        self.inner.unmark(names)
+    }
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         self.inner.remove_leftover(name)
     }
@@ -226,6 +234,12 @@ impl Storage for Counting<'_> {
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         self.inner.remove(name)
+    }
+    fn mark(&self, name: &str) -> Result<(), StorageError> {
+        self.inner.mark(name)
+    }
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError> {
+        self.inner.unmark(names)
     }
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         self.inner.remove_leftover(name)
@@ -318,7 +332,7 @@ fn crash_during_add_leaves_old_or_new_state() {
         },
         |j| j.add(&[reflection(50), entry(51, Kind::Boundary, "new boundary")]),
     );
-    assert_eq!(steps, 1, "an add is one write");
+    assert_eq!(steps, 2, "an add is one write, then its mark");
 }
 
 #[test]
@@ -353,7 +367,7 @@ fn crash_during_update_leaves_old_or_new_state() {
             })
         },
     );
-    assert_eq!(steps, 2, "an update writes a change chunk, then the view");
+    assert_eq!(steps, 3, "an update writes a change chunk, its mark, then the view");
 }
 
 #[test]
@@ -362,12 +376,13 @@ fn crash_during_compact_leaves_old_or_new_state() {
     let steps = crash_sweep(
         |m| {
             rich(m);
-            files = m.snapshot().keys().filter(|k| *k != "view").count();
+            files = m.list().unwrap().files.iter().filter(|k| *k != "view").count();
         },
         |j| j.compact(),
     );
-    // Snapshot, view, then one remove per replaced chunk.
-    assert_eq!(steps, 2 + files, "compaction steps");
+    // Snapshot, its mark, view, the replaced chunks' marks (one step), then one remove
+    // per replaced chunk.
+    assert_eq!(steps, 4 + files, "compaction steps");
 }
 
 #[test]
@@ -429,7 +444,7 @@ fn crash_during_create(strict: bool) {
         }
         n += 1;
     }
-    assert_eq!(n, 2, "create writes a snapshot and a view");
+    assert_eq!(n, 3, "create writes a snapshot, its mark and a view");
 }
 
 #[test]
@@ -473,7 +488,7 @@ fn read_merges_adds_onto_the_view_without_a_rebuild() {
     let full = j.contents().unwrap();
     assert_eq!(shown(&read.view), full);
     assert_eq!(read.view.entries.len(), 4 + 7);
-    let chunks: BTreeSet<String> = mem.snapshot().into_keys().filter(|k| k != "view").collect();
+    let chunks: BTreeSet<String> = mem.list().unwrap().files.into_iter().filter(|k| k != "view").collect();
     assert_eq!(read.view.covers, chunks);
 }
 
@@ -677,7 +692,7 @@ fn update_and_compact_refuse_a_damaged_store_and_touch_nothing() {
         assert_eq!(mem.snapshot(), before, "doctor wrote or removed something");
         // Appends still work on a damaged store (they touch nothing else).
         j.add(&[reflection(401)]).unwrap();
-        assert_eq!(mem.snapshot().len(), before.len() + 1);
+        assert_eq!(mem.snapshot().len(), before.len() + 2, "the chunk and its mark");
     }
 }
 
@@ -748,7 +763,7 @@ fn doctor_on_a_rich_store_is_healthy_and_refreshes_a_stale_view() {
     let report = j.doctor().unwrap();
     assert!(report.healthy());
     assert!(!report.view_rebuilt, "a fresh view is left alone");
-    assert_eq!(report.files_checked, mem.snapshot().len());
+    assert_eq!(report.files_checked, mem.list().unwrap().files.len());
 }
 
 #[test]
@@ -888,8 +903,9 @@ fn maybe_compact_compacts_after_enough_chunks_and_keeps_the_data() {
     assert!(j.maybe_compact().unwrap());
     assert_eq!(j.pending_chunks().unwrap(), 0);
     assert_eq!(clean_state(&j), before);
-    let names: Vec<String> = mem.snapshot().into_keys().collect();
+    let names: Vec<String> = mem.list().unwrap().files;
     assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(mem.list().unwrap().marks, names[..1], "only the snapshot is marked");
     assert!(names[0].starts_with("snapshots/") && names[1] == "view");
     assert_eq!(before.entries.len(), COMPACT_AFTER - 1);
     assert!(!j.maybe_compact().unwrap());
@@ -1278,4 +1294,188 @@ fn compaction_never_replaces_the_store_with_a_snapshot_that_does_not_load_back()
         j.read().unwrap().view.resolve(&id(1)[..8]).is_ok(),
         "the journal still reads"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Marks: a chunk that has a mark but is gone is named, even when no view lists it.
+
+fn marks_of(mem: &MemStorage) -> Vec<String> {
+    mem.list().unwrap().marks
+}
+
+/// The names of a store's problems, as a read and as doctor report them.
+fn reported(j: &Journal<&MemStorage>) -> (Vec<String>, Vec<String>) {
+    let read = j.read().unwrap();
+    let report = j.doctor().unwrap();
+    let own = |p: &[duo_journal::Problem]| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    (own(&read.problems), own(&report.problems))
+}
+
+#[test]
+fn every_chunk_written_has_a_mark() {
+    let mem = MemStorage::new();
+    rich(&mem);
+    let chunks: Vec<String> = mem.list().unwrap().files.into_iter().filter(|n| n != "view").collect();
+    assert_eq!(marks_of(&mem), chunks);
+    assert!(
+        blobs_named(&mem, "marks/")
+            .iter()
+            .all(|m| mem.read(m).unwrap().is_empty())
+    );
+}
+
+#[test]
+fn a_deleted_add_newer_than_the_view_is_named() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap(); // the view covers everything so far
+    j.add(&[reflection(600)]).unwrap();
+    let victim = adds_chunk_with(&mem, 600);
+    let stored = View::decode(&mem.read("view").unwrap()).unwrap();
+    assert!(!stored.covers.contains(&victim), "written after the view");
+    mem.remove(&victim).unwrap();
+    let want = format!("{victim}: missing: marked as written but it is gone");
+    let (read, doctor) = reported(&j);
+    assert_eq!(read, vec![want.clone()]);
+    assert_eq!(doctor, vec![want]);
+    // Building on the store would make the loss permanent: refused.
+    assert!(matches!(j.compact(), Err(JournalError::Damaged { .. })));
+    assert!(matches!(
+        j.update(|d| d.add_entry(&reflection(601))),
+        Err(JournalError::Damaged { .. })
+    ));
+}
+
+#[test]
+fn a_deleted_changes_chunk_stored_without_a_view_is_named() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap(); // the view covers everything so far
+    // A sync that stores a `changes/` file and leaves the view to a later read.
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.add_entry(&reflection(700)).unwrap();
+    j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
+    let view = View::decode(&mem.read("view").unwrap()).unwrap();
+    let victim = loaded.iter().find(|n| !view.covers.contains(*n)).cloned().unwrap();
+    assert!(victim.starts_with("changes/"), "{victim}");
+    mem.remove(&victim).unwrap();
+    let want = format!("{victim}: missing: marked as written but it is gone");
+    let (read, doctor) = reported(&j);
+    assert_eq!(read, vec![want.clone()]);
+    assert_eq!(doctor, vec![want]);
+}
+
+#[test]
+fn a_chunk_both_listed_and_marked_is_named_once() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    let victim = adds_chunk_with(&mem, 5); // the last add: nothing builds on it
+    mem.remove(&victim).unwrap();
+    let want = format!("{victim}: missing: the view lists it but it is gone");
+    let (read, doctor) = reported(&j);
+    assert_eq!(read, vec![want.clone()]);
+    assert_eq!(doctor, vec![want]);
+}
+
+#[test]
+fn foreign_and_damaged_marks_are_named() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let a_mark = blobs_named(&mem, "marks/adds-").into_iter().next().unwrap();
+    let bad = [
+        "marks/notes.txt".to_string(),
+        format!("marks/adds-{}", "A".repeat(64)),
+        format!("marks/view-{}", "a".repeat(64)),
+        "marks/adds-0123".to_string(),
+        a_mark.clone(), // a real mark that is not empty
+    ];
+    for b in &bad {
+        mem.poke(b, b"x".to_vec());
+    }
+    let mut want: Vec<String> = bad.iter().map(|b| format!("{b}: a file duo did not write")).collect();
+    want.sort();
+    let (mut read, mut doctor) = reported(&j);
+    read.sort();
+    doctor.sort();
+    assert_eq!(read, want);
+    assert_eq!(doctor, want);
+    assert_eq!(j.read().unwrap().view.entries.len(), 4, "the journal is still read");
+    // Repair sets them aside and ends healthy.
+    let moved = j.repair().unwrap();
+    assert_eq!(moved.len(), bad.len(), "{moved:?}");
+    assert!(j.doctor().unwrap().healthy());
+    assert_eq!(j.read().unwrap().view.entries.len(), 4);
+}
+
+#[test]
+fn a_deleted_mark_loses_nothing() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    let before = clean_state(&j);
+    for m in blobs_named(&mem, "marks/") {
+        mem.remove(&m).unwrap();
+    }
+    assert_eq!(clean_state(&j), before);
+    assert!(j.doctor().unwrap().healthy());
+    // A store from before marks: it works as it did, and gains marks as it is written to.
+    j.add(&[reflection(800)]).unwrap();
+    assert_eq!(marks_of(&mem), vec![adds_chunk_with(&mem, 800)]);
+    j.compact().unwrap();
+    assert!(j.doctor().unwrap().healthy());
+}
+
+#[test]
+fn compaction_leaves_no_marks_of_removed_chunks() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.compact().unwrap();
+    let listing = mem.list().unwrap();
+    let chunks: Vec<String> = listing.files.into_iter().filter(|n| n != "view").collect();
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert_eq!(listing.marks, chunks, "only the new snapshot is marked");
+    assert!(j.doctor().unwrap().healthy());
+}
+
+#[test]
+fn repair_of_a_store_with_a_missing_marked_chunk_ends_healthy() {
+    for damaged_too in [false, true] {
+        let mem = MemStorage::new();
+        let j = rich(&mem);
+        j.doctor().unwrap();
+        j.add(&[reflection(900)]).unwrap();
+        j.add(&[reflection(901)]).unwrap();
+        mem.remove(&adds_chunk_with(&mem, 900)).unwrap();
+        if damaged_too {
+            let other = adds_chunk_with(&mem, 901);
+            mem.poke(&other, b"garbage".to_vec());
+        }
+        assert!(!j.doctor().unwrap().healthy());
+        j.repair().unwrap();
+        let report = j.doctor().unwrap();
+        assert!(report.healthy(), "{:?}", report.problems);
+        let entries = clean_state(&j).entries;
+        assert!(!entries.contains_key(&id(900)));
+        assert_eq!(entries.contains_key(&id(901)), !damaged_too);
+        assert_eq!(entries.len(), 4 + usize::from(!damaged_too));
+        let listing = mem.list().unwrap();
+        let chunks: Vec<String> = listing.files.into_iter().filter(|n| n != "view").collect();
+        assert_eq!(listing.marks, chunks, "no dangling marks, the new snapshot marked");
+    }
+}
+
+#[test]
+fn a_crash_between_unmarking_and_removing_leaves_no_false_damage() {
+    // Compaction: every crash point, including those between the marks' removal and the
+    // chunks', reads cleanly (crash_sweep checks for problems).
+    let points = crash_sweep(
+        |m| {
+            let j = rich(m);
+            j.doctor().unwrap();
+            j.add(&[reflection(950)]).unwrap();
+        },
+        |j| j.compact(),
+    );
+    assert!(points >= 4, "{points}");
 }

@@ -5,9 +5,12 @@
 //! fsynced, renamed over the final name and followed by an fsync of the directory: a crash
 //! at any instant leaves the old state or the new one, plus at most a `.tmp` leftover that
 //! `duo doctor` removes.
+//!
+//! Each chunk also gets a mark once it is durable: an empty file `marks/<dir>-<hash>`
+//! (no `.age`: it holds nothing), created and followed by an fsync of `marks/`.
 
 use age::x25519::{Identity, Recipient};
-use duo_journal::{Listing, LockGuard, LockMode, Storage, StorageError};
+use duo_journal::{Listing, LockGuard, LockMode, MARKS_DIR, Storage, StorageError, mark_file_name, marked_chunk};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -32,7 +35,7 @@ pub struct AgeStore {
 /// makes them. [`FaultPlan`] counts them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Create the temporary file (`O_EXCL`).
+    /// Create the temporary file (`O_EXCL`), or a chunk's empty mark.
     Create,
     /// Write the bytes into it.
     Write,
@@ -42,7 +45,7 @@ pub enum Step {
     Rename,
     /// `fsync` a directory.
     SyncDir,
-    /// Remove a file (a replaced chunk, a leftover).
+    /// Remove a file (a replaced chunk, its mark, a leftover).
     Remove,
 }
 
@@ -250,6 +253,11 @@ impl AgeStore {
         Ok(())
     }
 
+    /// The directory of marks.
+    fn marks_dir(&self) -> PathBuf {
+        self.root.join(MARKS_DIR)
+    }
+
     fn lock_file(&self) -> Result<File, StorageError> {
         open_lock_file(&self.root.join(LOCK)).map_err(|e| io(LOCK, e))
     }
@@ -314,10 +322,37 @@ impl Storage for AgeStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(io(&self.root.display().to_string(), e)),
         };
+        // Marks first: a mark is made only once its chunk is in place, so a chunk whose
+        // mark this listing sees is in the chunk directories read after it (an add running
+        // meanwhile is not mistaken for a lost chunk; removals need the exclusive lock).
+        match fs::read_dir(self.marks_dir()) {
+            Ok(rd) => {
+                for sub in rd {
+                    let sub = sub.map_err(|e| io(MARKS_DIR, e))?;
+                    let file_name = sub.file_name().to_string_lossy().into_owned();
+                    let empty_file = sub.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
+                    match marked_chunk(&file_name) {
+                        Some(chunk) if empty_file => out.marks.push(chunk),
+                        _ => out.foreign.push(format!("{MARKS_DIR}/{file_name}")),
+                    }
+                }
+            }
+            // No `marks/` yet (a store from before marks), or a file of that name (foreign).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
+            Err(e) => return Err(io(MARKS_DIR, e)),
+        }
         for entry in top {
             let entry = entry.map_err(|e| io("(store)", e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == LOCK {
+                continue;
+            }
+            let is_marks = name == MARKS_DIR && entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_marks {
                 continue;
             }
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -335,6 +370,7 @@ impl Storage for AgeStore {
         out.files.sort();
         out.leftovers.sort();
         out.foreign.sort();
+        out.marks.sort();
         Ok(out)
     }
 
@@ -375,6 +411,50 @@ impl Storage for AgeStore {
         Ok(())
     }
 
+    fn mark(&self, name: &str) -> Result<(), StorageError> {
+        let file = mark_file_name(name).ok_or_else(|| io(name, std::io::Error::other("not a chunk name")))?;
+        let dir = self.marks_dir();
+        match fs::create_dir(&dir) {
+            // A new `marks/` must itself survive a crash.
+            Ok(()) => step(self.faults(), Step::SyncDir, &self.root, || {
+                File::open(&self.root)?.sync_all()
+            })
+            .map_err(|e| io(name, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(name, e)),
+        }
+        let path = dir.join(file);
+        step(self.faults(), Step::Create, &path, || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+        })
+        .map_err(|e| io(name, e))?;
+        step(self.faults(), Step::SyncDir, &dir, || File::open(&dir)?.sync_all()).map_err(|e| io(name, e))
+    }
+
+    fn unmark(&self, names: &[String]) -> Result<(), StorageError> {
+        let dir = self.marks_dir();
+        let mut removed = false;
+        for name in names {
+            let Some(file) = mark_file_name(name) else { continue };
+            let path = dir.join(file);
+            match step(self.faults(), Step::Remove, &path, || fs::remove_file(&path)) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(name, e)),
+            }
+        }
+        // One fsync for all of them, before any chunk is removed.
+        if removed {
+            step(self.faults(), Step::SyncDir, &dir, || File::open(&dir)?.sync_all()).map_err(|e| io(MARKS_DIR, e))?;
+        }
+        Ok(())
+    }
+
     fn remove_leftover(&self, name: &str) -> Result<(), StorageError> {
         let path = self.root.join(name);
         match step(self.faults(), Step::Remove, &path, || fs::remove_file(&path)) {
@@ -402,7 +482,7 @@ impl Storage for AgeStore {
             .trim_end_matches('/')
             .split('/')
             .next()
-            .filter(|p| DIRS.contains(p));
+            .filter(|p| DIRS.contains(p) || *p == MARKS_DIR);
         let prefix = parent.map(|p| format!("{p}-")).unwrap_or_default();
         let to = dir.join(format!("{prefix}{leaf}.{stamp}.{}", &duo_journal::new_id()[..8]));
         step(self.faults(), Step::Rename, &to, || fs::rename(&from, &to)).map_err(|e| io(name, e))?;

@@ -153,6 +153,22 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
                 assert_eq!(fs::metadata(&path).unwrap().len(), 0, "the lock file holds nothing");
                 continue;
             }
+            if path.parent().unwrap().ends_with("marks") {
+                // A mark holds nothing; its name is its chunk's name.
+                assert_eq!(fs::metadata(&path).unwrap().len(), 0, "a mark holds nothing");
+                assert_eq!(mode_of(&path), 0o600, "{}", path.display());
+                let name = path.file_name().unwrap().to_string_lossy().replacen('-', "/", 1);
+                assert!(
+                    path.parent()
+                        .unwrap()
+                        .parent()
+                        .unwrap()
+                        .join(format!("{name}.age"))
+                        .exists()
+                );
+                checked += 1;
+                continue;
+            }
             let bytes = fs::read(&path).unwrap();
             assert!(
                 bytes.starts_with(b"age-encryption.org/v1\n"),
@@ -176,10 +192,10 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
             checked += 1;
         }
     };
-    check_all(store.root()); // snapshot, 5 adds, 1 change, view
+    check_all(store.root()); // snapshot, 5 adds, 1 change, view, a mark for each chunk
     journal.compact().unwrap();
-    check_all(store.root()); // snapshot, view
-    assert_eq!(checked, 10, "files checked");
+    check_all(store.root()); // snapshot, view, the snapshot's mark
+    assert_eq!(checked, 18, "files checked");
     assert!(saw_marker_in_plaintext, "the marker is really in the data");
 }
 
@@ -1043,6 +1059,12 @@ fn check_add(journal: &Journal<AgeStore>, ids: &[String], acked: bool, k: usize,
 /// file). A failed compaction does not undo the add, as in the CLI.
 fn add_then_compact(j: &Journal<AgeStore>) -> Result<(), JournalError> {
     j.add(&[fresh_entry()])?;
+    // Acknowledged: every chunk on disk, the new one included, has its mark by now (the
+    // base store was written with marks too), so its loss would be named.
+    let on_disk = j.storage().list().unwrap();
+    let chunks: Vec<&String> = on_disk.files.iter().filter(|n| *n != "view").collect();
+    let marked: Vec<&String> = on_disk.marks.iter().collect();
+    assert_eq!(chunks, marked, "an acknowledged add has its mark");
     let _ = j.compact();
     Ok(())
 }
@@ -1170,6 +1192,46 @@ fn a_crash_at_every_step_of_an_edit_and_of_a_repair_leaves_old_or_new() {
         assert_eq!(j.read().unwrap().view.entries, reference, "repair crashed at step {k}");
     }
     eprintln!("step-through crash of a repair: {} steps, all recovered", probe.steps());
+}
+
+/// The step-through sees the mark: an add is the chunk's five steps, then the mark's
+/// create and the fsync of `marks/`, all before it returns.
+#[test]
+fn an_add_makes_its_mark_durable_before_it_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::generate());
+    let base = tmp.path().join("base");
+    base_store(&base, &identity, 1);
+    let probe = FaultPlan::count_only();
+    let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
+    j.add(&[fresh_entry()]).unwrap();
+    let log = probe.log();
+    let steps: Vec<Step> = log.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        [
+            Step::Create,
+            Step::Write,
+            Step::SyncFile,
+            Step::Rename,
+            Step::SyncDir,
+            Step::Create,
+            Step::SyncDir
+        ],
+        "{log:?}"
+    );
+    assert!(log[3].1.contains("/adds/"), "{log:?}");
+    assert!(log[5].1.contains("/marks/adds-"), "{log:?}");
+    assert!(log[6].1.ends_with("/marks"), "{log:?}");
+    // A store from before marks: the first mark also makes `marks/` itself durable.
+    fs::remove_dir_all(base.join("marks")).unwrap();
+    let probe = FaultPlan::count_only();
+    let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
+    j.add(&[entry(0xbeef, "after marks were gone")]).unwrap();
+    let steps: Vec<Step> = probe.log().iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps.len(), 8, "{:?}", probe.log());
+    assert_eq!(steps[5], Step::SyncDir, "the store directory, for the new marks/");
+    assert!(j.doctor().unwrap().healthy());
 }
 
 #[test]
