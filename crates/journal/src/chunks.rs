@@ -35,28 +35,52 @@ fn refuse(what: impl Into<String>) -> JournalError {
     JournalError::Document(what.into())
 }
 
+/// One chunk as automerge lays it out: magic (4 bytes), checksum (4), type (1), data
+/// length (LEB128), data.
+struct Chunk<'a> {
+    kind: u8,
+    /// The whole chunk, header included.
+    whole: &'a [u8],
+    data: &'a [u8],
+}
+
+/// The chunk at the start of `bytes`, and the bytes after it.
+fn next_chunk(bytes: &[u8]) -> Result<(Chunk<'_>, &[u8]), JournalError> {
+    let mut r = Reader(bytes);
+    if r.take(4)? != MAGIC {
+        return Err(refuse("not an automerge chunk (bad magic bytes)"));
+    }
+    r.take(4)?; // checksum: automerge checks it after parsing
+    let kind = r.take(1)?[0];
+    let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
+    let data = r.take(len)?;
+    let rest = r.0;
+    let whole = &bytes[..bytes.len() - rest.len()];
+    Ok((Chunk { kind, whole, data }, rest))
+}
+
+/// The whole chunks at the start of `bytes`, up to the first byte that is not one.
+fn whole_chunks(mut bytes: &[u8]) -> impl Iterator<Item = Chunk<'_>> {
+    std::iter::from_fn(move || {
+        let (chunk, rest) = next_chunk(bytes).ok()?;
+        bytes = rest;
+        Some(chunk)
+    })
+}
+
 /// Check that `bytes` are whole automerge chunks duo can load with bounded memory: no
 /// bundle, no unknown chunk type, nothing left over, and deflated parts that inflate to at
 /// most [`inflate_limit`] bytes in all.
 pub fn check(bytes: &[u8]) -> Result<(), JournalError> {
-    let mut budget = Budget {
-        left: inflate_limit(bytes.len()),
-        limit: inflate_limit(bytes.len()),
-    };
+    let limit = inflate_limit(bytes.len());
+    let mut budget = Budget { left: limit, limit };
     let mut rest = bytes;
     while !rest.is_empty() {
-        let mut r = Reader(rest);
-        if r.take(4)? != MAGIC {
-            return Err(refuse("not an automerge chunk (bad magic bytes)"));
-        }
-        r.take(4)?; // checksum: automerge checks it after parsing
-        let kind = r.take(1)?[0];
-        let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
-        let data = r.take(len)?;
-        match kind {
-            DOCUMENT => document(data, &mut budget)?,
+        let (chunk, after) = next_chunk(rest)?;
+        match chunk.kind {
+            DOCUMENT => document(chunk.data, &mut budget)?,
             CHANGE => {}
-            COMPRESSED => inflate(data, &mut budget)?,
+            COMPRESSED => inflate(chunk.data, &mut budget)?,
             BUNDLE => {
                 return Err(refuse(
                     "an automerge bundle chunk, which duo never writes (refused: bundles can ask for unbounded memory)",
@@ -64,7 +88,7 @@ pub fn check(bytes: &[u8]) -> Result<(), JournalError> {
             }
             other => return Err(refuse(format!("an unknown automerge chunk type ({other})"))),
         }
-        rest = r.0;
+        rest = after;
     }
     Ok(())
 }
@@ -72,26 +96,10 @@ pub fn check(bytes: &[u8]) -> Result<(), JournalError> {
 /// The change chunks (compressed or not) among `bytes`, whole, header included. Stops at
 /// the first byte that is not a whole chunk (run [`check`] first to refuse those).
 pub fn change_chunks(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut found = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let mut r = Reader(rest);
-        let Ok((kind, _)) = (|| {
-            (r.take(4)? == MAGIC).then_some(()).ok_or_else(truncated)?;
-            r.take(4)?;
-            let kind = r.take(1)?[0];
-            let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
-            Ok::<_, JournalError>((kind, r.take(len)?))
-        })() else {
-            break;
-        };
-        let whole = &rest[..rest.len() - r.0.len()];
-        if kind == CHANGE || kind == COMPRESSED {
-            found.push(whole);
-        }
-        rest = r.0;
-    }
-    found
+    whole_chunks(bytes)
+        .filter(|c| c.kind == CHANGE || c.kind == COMPRESSED)
+        .map(|c| c.whole)
+        .collect()
 }
 
 /// Fuzzing only: the same bytes with each document and change chunk's checksum rewritten to
@@ -101,30 +109,17 @@ pub fn change_chunks(bytes: &[u8]) -> Vec<&[u8]> {
 #[doc(hidden)]
 pub fn with_valid_checksums(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
-    let mut out = bytes.to_vec();
-    let mut at = 0;
-    while at < bytes.len() {
-        let mut r = Reader(&bytes[at..]);
-        let Ok((kind, len_bytes, data)) = (|| {
-            (r.take(4)? == MAGIC).then_some(()).ok_or_else(truncated)?;
-            r.take(4)?;
-            let kind = r.take(1)?[0];
-            let before = r.0.len();
-            let len = usize::try_from(r.uleb()?).map_err(|_| truncated())?;
-            let len_bytes = before - r.0.len();
-            Ok::<_, JournalError>((kind, len_bytes, r.take(len)?))
-        })() else {
-            break;
-        };
-        if kind == DOCUMENT || kind == CHANGE {
-            let mut hasher = sha2::Sha256::new();
-            hasher.update([kind]);
-            hasher.update(&bytes[at + 9..at + 9 + len_bytes]);
-            hasher.update(data);
-            out[at + 4..at + 8].copy_from_slice(&hasher.finalize()[..4]);
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in whole_chunks(bytes) {
+        let at = out.len();
+        out.extend(chunk.whole);
+        if chunk.kind == DOCUMENT || chunk.kind == CHANGE {
+            // The checksum covers what follows it: type, length and data.
+            let hash = sha2::Sha256::digest(&chunk.whole[8..]);
+            out[at + 4..at + 8].copy_from_slice(&hash[..4]);
         }
-        at = bytes.len() - r.0.len();
     }
+    out.extend(&bytes[out.len()..]);
     out
 }
 

@@ -136,8 +136,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
-        crate::chunks::check(bytes)?;
-        Self::check_canonical_chunks(bytes)?;
+        Self::check_outside(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(doc) => op_counters_follow(&doc, &[]),
@@ -175,6 +174,13 @@ impl SpaceDoc {
         op_counters_follow(self.doc.document(), since)
     }
 
+    /// Bytes from outside (a peer, a bundle, a backup) before automerge parses them:
+    /// [`crate::chunks::check`], then [`SpaceDoc::check_canonical_chunks`].
+    pub fn check_outside(bytes: &[u8]) -> Result<()> {
+        crate::chunks::check(bytes)?;
+        Self::check_canonical_chunks(bytes)
+    }
+
     /// [`SpaceDoc::check_canonical`] for every change chunk in `bytes` (documents are
     /// checked by automerge itself: their heads must match the changes rebuilt from them).
     pub fn check_canonical_chunks(bytes: &[u8]) -> Result<()> {
@@ -192,8 +198,7 @@ impl SpaceDoc {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty document".into()));
         }
-        crate::chunks::check(bytes)?;
-        Self::check_canonical_chunks(bytes)?;
+        Self::check_outside(bytes)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         let mut doc = SpaceDoc { doc };

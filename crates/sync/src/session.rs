@@ -591,8 +591,7 @@ where
                     // Automerge parses these before any checksum, and can be made to ask
                     // for unbounded memory by some chunks: look first (duo_journal::chunks).
                     for chunk in msg.changes.iter() {
-                        duo_journal::chunks::check(chunk).map_err(bad)?;
-                        SpaceDoc::check_canonical_chunks(chunk).map_err(bad)?;
+                        SpaceDoc::check_outside(chunk).map_err(bad)?;
                     }
                     doc.automerge()
                         .sync()
