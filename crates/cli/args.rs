@@ -18,7 +18,7 @@ XDG_RUNTIME_DIR (editor temp files).";
 #[command(name = "duo", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Where this device keeps its data [default: the platform data directory]
-    #[arg(long, global = true, env = "DUO_HOME", value_name = "DIR")]
+    #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout

@@ -1,6 +1,7 @@
 //! What every command needs: where the data is, the device opened, the clock.
 
 use crate::args::Cli;
+use crate::env;
 use crate::error::{CliError, Result};
 use crate::output::{Item, Printer};
 use duo_journal::{JournalError, Read};
@@ -22,10 +23,10 @@ pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
 
 /// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
 pub fn now() -> Result<i64> {
-    match std::env::var("DUO_NOW") {
-        Ok(s) if !s.is_empty() => duo_journal::import::parse_time(&s)
+    match env::var(env::NOW) {
+        Some(s) => duo_journal::import::parse_time(&s)
             .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
-        _ => Ok(jiff::Timestamp::now().as_millisecond()),
+        None => Ok(jiff::Timestamp::now().as_millisecond()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! User-facing errors: what happened, why, and what to do next.
 
+use crate::exit;
 use duo_journal::JournalError;
 use duo_sync::SyncError;
 use std::fmt::Display;
@@ -21,7 +22,7 @@ impl CliError {
             message: message.to_string(),
             causes: Vec::new(),
             hint: None,
-            code: 1,
+            code: exit::FAILURE,
         }
     }
 
@@ -38,7 +39,7 @@ impl CliError {
     /// A usage error (exit status 2).
     pub fn usage(message: impl Display) -> Self {
         Self {
-            code: 2,
+            code: exit::USAGE,
             ..Self::new(message)
         }
     }
@@ -85,7 +86,7 @@ impl From<SyncError> for CliError {
                 .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
             SyncError::InvalidName => CliError::usage(&e),
             SyncError::Locked => CliError {
-                code: 4,
+                code: exit::LOCKED,
                 ..CliError::new(&e).hint("`duo unlock` asks your passphrase once; duo then stays open until `duo lock` or 15 idle minutes")
             },
             SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),

@@ -4,7 +4,9 @@ mod args;
 mod cmd;
 mod ctx;
 mod editor;
+mod env;
 mod error;
+mod exit;
 mod output;
 mod qr;
 

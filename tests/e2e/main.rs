@@ -2,6 +2,7 @@
 //! One test binary (see Cargo.toml), one module per area.
 
 mod harness;
+mod hostile_partner;
 mod netlab;
 
 mod authentic;

@@ -2,23 +2,14 @@
 
 use crate::args::{BackupArgs, Cli, RestoreArgs};
 use crate::ctx::{Ctx, home_dir, now};
+use crate::env;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::{Printer, count};
 use age::secrecy::SecretString;
 use duo_sync::backup::{self, BackupError, Key, Lock};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-
-/// Exit status: the passphrase, identity or device key does not open the file.
-pub const EXIT_LOCKED: i32 = 10;
-/// Exit status: the file is damaged, changed, or not a duo file.
-pub const EXIT_DAMAGED: i32 = 11;
-/// Exit status: the file belongs to another space (or, for a backup, another person).
-pub const EXIT_OTHER_SPACE: i32 = 13;
-
-/// scrypt's work factor for new backups, for tests only (the default costs about a second
-/// per attempt, which is the point for a real backup).
-const WORK_FACTOR_ENV: &str = "DUO_BACKUP_WORK_FACTOR";
 
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
     let lock = if !a.recipient.is_empty() || a.recipients_file.is_some() {
@@ -51,7 +42,7 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
             path.display()
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
@@ -93,16 +84,16 @@ pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
             label
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn backup_error(e: BackupError) -> CliError {
     let code = match &e {
-        BackupError::WrongPassphrase | BackupError::NotForIdentity => EXIT_LOCKED,
-        BackupError::Damaged(_) => EXIT_DAMAGED,
-        BackupError::OtherSpace { .. } | BackupError::OtherPerson { .. } => EXIT_OTHER_SPACE,
-        BackupError::NeedsPassphrase | BackupError::NeedsIdentity => 2,
-        BackupError::Sync(_) | BackupError::TooNew(_) => 1,
+        BackupError::WrongPassphrase | BackupError::NotForIdentity => exit::FILE_KEY,
+        BackupError::Damaged(_) => exit::FILE_DAMAGED,
+        BackupError::OtherSpace { .. } | BackupError::OtherPerson { .. } => exit::OTHER_SPACE,
+        BackupError::NeedsPassphrase | BackupError::NeedsIdentity => exit::USAGE,
+        BackupError::Sync(_) | BackupError::TooNew(_) => exit::FAILURE,
     };
     let hint = match &e {
         BackupError::WrongPassphrase => Some("check the passphrase (it is case-sensitive) and try again"),
@@ -138,14 +129,15 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 fn work_factor() -> Result<Option<u8>> {
-    match std::env::var(WORK_FACTOR_ENV) {
-        Ok(s) if !s.is_empty() => match s.parse::<u8>() {
+    match env::var(env::BACKUP_WORK_FACTOR) {
+        Some(s) => match s.parse::<u8>() {
             Ok(n) if (1..=20).contains(&n) => Ok(Some(n)),
             _ => Err(CliError::usage(format!(
-                "{WORK_FACTOR_ENV}='{s}' is not a number from 1 to 20"
+                "{}='{s}' is not a number from 1 to 20",
+                env::BACKUP_WORK_FACTOR
             ))),
         },
-        _ => Ok(None),
+        None => Ok(None),
     }
 }
 

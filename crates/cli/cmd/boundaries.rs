@@ -3,6 +3,7 @@
 use crate::args::{BoundariesArgs, BoundariesCommand};
 use crate::ctx::{Both, Ctx, now};
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::{Item, local_time, rfc3339};
 use duo_journal::{Entry, Kind, Status, StatusChange, StatusRefusal, new_id};
 use serde::Serialize;
@@ -200,5 +201,5 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
             Status::Retired => format!("Retired {}. Its history is kept.", &e.id[..8]),
         });
     }
-    Ok(0)
+    Ok(exit::OK)
 }

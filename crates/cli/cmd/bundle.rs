@@ -1,20 +1,12 @@
 //! `duo bundle export` and `duo bundle import`: sync through a file.
 
-use super::backup::{EXIT_DAMAGED, EXIT_LOCKED, EXIT_OTHER_SPACE, write_file};
+use super::backup::write_file;
 use crate::args::{BundleExportArgs, BundleImportArgs};
 use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::count;
 use duo_sync::bundle::{self, BundleError, Target};
-
-/// Exit status: the bundle's signature does not match (forged or changed content).
-pub const EXIT_FORGED: i32 = 12;
-/// Exit status: made by a device that is not part of this space.
-pub const EXIT_UNKNOWN_DEVICE: i32 = 14;
-/// Exit status: made by a revoked device.
-pub const EXIT_REVOKED: i32 = 15;
-/// Exit status: it builds on changes this device does not have.
-pub const EXIT_MISSING_HISTORY: i32 = 16;
 
 pub fn export(ctx: &Ctx, a: &BundleExportArgs) -> Result<i32> {
     let target = if a.all {
@@ -43,7 +35,7 @@ pub fn export(ctx: &Ctx, a: &BundleExportArgs) -> Result<i32> {
             count(made.recipients.len(), "other device", "other devices"),
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn import(ctx: &Ctx, a: &BundleImportArgs) -> Result<i32> {
@@ -68,41 +60,44 @@ pub fn import(ctx: &Ctx, a: &BundleImportArgs) -> Result<i32> {
             count(got.entries_after, "entry", "entries"),
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn bundle_error(e: BundleError) -> CliError {
     let (code, hint) = match &e {
         BundleError::NotForThisDevice => (
-            EXIT_LOCKED,
+            exit::FILE_KEY,
             "it was made for other devices: ask for a new one made after this device was paired",
         ),
-        BundleError::Tampered(_) => (EXIT_DAMAGED, "nothing was imported; ask for a new bundle"),
+        BundleError::Tampered(_) => (exit::FILE_DAMAGED, "nothing was imported; ask for a new bundle"),
         BundleError::BadSignature => (
-            EXIT_FORGED,
+            exit::FORGED,
             "nothing was imported; someone may have changed this file: ask for a new bundle over a channel you trust",
         ),
         BundleError::WrongSpace { .. } => (
-            EXIT_OTHER_SPACE,
+            exit::OTHER_SPACE,
             "nothing was imported; this bundle is for another journal",
         ),
         BundleError::UnknownDevice { .. } => (
-            EXIT_UNKNOWN_DEVICE,
+            exit::UNKNOWN_DEVICE,
             "nothing was imported; `duo devices` lists the devices whose bundles this device takes",
         ),
         BundleError::Revoked { .. } => (
-            EXIT_REVOKED,
+            exit::REVOKED,
             "nothing was imported; a revoked device's bundles are refused",
         ),
         BundleError::MissingHistory(_) => (
-            EXIT_MISSING_HISTORY,
+            exit::MISSING_HISTORY,
             "ask for a complete bundle: `duo bundle export --all FILE` on the other device",
         ),
-        BundleError::NoPeers => (1, "pair with another device first (`duo pair`)"),
-        BundleError::NoSuchDevice(_) => (2, "`duo devices` lists the devices of this space with their ids"),
-        BundleError::OwnBundle => (1, "import it on the other device"),
-        BundleError::TooNew(_) => (1, "update duo on this device"),
-        BundleError::Sync(_) => (1, ""),
+        BundleError::NoPeers => (exit::FAILURE, "pair with another device first (`duo pair`)"),
+        BundleError::NoSuchDevice(_) => (
+            exit::USAGE,
+            "`duo devices` lists the devices of this space with their ids",
+        ),
+        BundleError::OwnBundle => (exit::FAILURE, "import it on the other device"),
+        BundleError::TooNew(_) => (exit::FAILURE, "update duo on this device"),
+        BundleError::Sync(_) => (exit::FAILURE, ""),
     };
     let mut err = match e {
         BundleError::Sync(s) => CliError::from(s),

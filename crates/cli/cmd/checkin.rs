@@ -3,6 +3,7 @@
 use crate::args::CheckinArgs;
 use crate::ctx::{Ctx, now};
 use crate::error::Result;
+use crate::exit;
 use crate::output::{local_time, rfc3339};
 use duo_journal::Entry;
 
@@ -24,7 +25,7 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
         } else {
             p.info("Noted: you had your check-in. The next agenda starts from here.");
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let ag = pr.agenda(now()?)?;
     if p.json {
@@ -41,7 +42,7 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
             "prompt": ag.offer.prompt.map(super::prompt::prompt_json),
             "minutes": 20,
         }));
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let mut out = String::from("Check-in: about 20 minutes, phones away.\n");
     if let Some(s) = ag.since {
@@ -81,5 +82,5 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
     out.push_str("4. Close (3 min): one thank-you each.\n");
     p.data(&out);
     p.info("Afterwards: `duo checkin --done` notes that it happened (no streaks, no scores).");
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -4,6 +4,7 @@
 
 use crate::ctx::now;
 use crate::error::Result;
+use crate::exit;
 use crate::output::Printer;
 use duo_journal::{Kind, NewEntry};
 use duo_sync::code::Code;
@@ -147,5 +148,5 @@ pub fn run(p: &Printer) -> Result<i32> {
         Ok::<(), crate::error::CliError>(())
     })?;
     p.data("\nThat's duo. Start your own with `duo init --name <your name>`.");
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -4,6 +4,7 @@
 use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::{local_time, rfc3339};
 use duo_journal::Device;
 use duo_sync::membership::{self, Standing};
@@ -148,7 +149,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     };
     if !confirm(&what, a.yes)? {
         p.info("Nothing revoked.");
-        return Ok(1);
+        return Ok(exit::FAILURE);
     }
     let (c_before, _, before) = membership::current(&ctx.dev)?;
     if own {
@@ -193,7 +194,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
             ));
         }
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// Sign another of this person's devices' record from this device: it then stays a member
@@ -248,7 +249,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
             target.label
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {

@@ -3,6 +3,7 @@
 use crate::args::ImportArgs;
 use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
+use crate::exit;
 use duo_journal::NewEntry;
 use duo_journal::import::{self, Format};
 use std::collections::BTreeSet;
@@ -143,5 +144,5 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
         }
         p.info(msg);
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 use crate::args::{Cli, InitArgs};
 use crate::ctx::{home_dir, now};
 use crate::error::Result;
+use crate::exit;
 use crate::output::Printer;
 
 pub fn host_label() -> String {
@@ -33,5 +34,5 @@ pub fn run(cli: &Cli, p: Printer, a: &InitArgs) -> Result<i32> {
             home.root().display()
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 use crate::args::{Cli, ExportArgs, ExportFormat, LeaveArgs, Scope};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::local_time;
 use duo_sync::membership;
 use std::io::IsTerminal;
@@ -32,7 +33,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             p.info("Nothing changed.");
-            return Ok(1);
+            return Ok(exit::FAILURE);
         }
     }
     if let Some(dir) = &a.export {
@@ -83,7 +84,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
                 }
             ));
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     drop(online);
     if p.json {
@@ -96,7 +97,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
             local_time(at)
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// Refuse to change the shared space after this device left it (private notes still work).

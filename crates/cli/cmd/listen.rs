@@ -3,12 +3,11 @@
 
 use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, HintsArgs, OnOff, ReflectArgs};
 use crate::ctx::{Both, Ctx, now};
+use crate::env;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::Item;
 use duo_journal::{Ack, Kind, Refusal, ReplyKind, new_id};
-
-/// The exit status of a reply refused because the author asked for no replies.
-pub const NO_REPLIES_EXIT: i32 = 3;
 
 fn refused(r: Refusal) -> CliError {
     let hint = match &r {
@@ -22,7 +21,7 @@ fn refused(r: Refusal) -> CliError {
     };
     let mut e = CliError::new(&r);
     if matches!(r, Refusal::NoReplies { .. }) {
-        e.code = NO_REPLIES_EXIT;
+        e.code = exit::NO_REPLIES;
     }
     match hint {
         Some(h) => e.hint(h),
@@ -46,7 +45,7 @@ pub fn offer_hint(ctx: &Ctx, kind: Kind, text: &str) {
 
 /// Are hints on for this device? `DUO_HINTS` (`on`/`off`) overrides the setting.
 pub fn hints_on(ctx: &Ctx) -> bool {
-    match std::env::var("DUO_HINTS").ok().as_deref() {
+    match env::var(env::HINTS).as_deref() {
         Some("off" | "0" | "false") => false,
         Some("on" | "1" | "true") => true,
         _ => !ctx.dev.config.hints_off,
@@ -111,7 +110,7 @@ fn done(ctx: &Ctx, ack: &Ack, message: &str) -> Result<i32> {
     } else {
         p.info(message);
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
@@ -202,5 +201,5 @@ pub fn hints(ctx: &Ctx, a: &HintsArgs) -> Result<i32> {
             });
         }
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 use crate::args::{AgentArgs, Cli, LockArgs, UnlockArgs};
 use crate::ctx::home_dir;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::Printer;
 use duo_sync::age::secrecy::{ExposeSecret, SecretString};
 use duo_sync::{Home, SyncError, agent, lock};
@@ -75,7 +76,7 @@ pub fn lock(cli: &Cli, p: &Printer, a: &LockArgs) -> Result<i32> {
             "Already locked."
         });
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn report(p: &Printer, state: &str, took: std::time::Duration) {
@@ -92,7 +93,7 @@ pub fn unlock(cli: &Cli, p: &Printer, a: &UnlockArgs) -> Result<i32> {
     if agent::fetch(&home).is_some() {
         report(p, "unlocked", std::time::Duration::ZERO);
         p.info("Already unlocked.");
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let (keys, took) = lock::open(&home, pass)?;
@@ -133,7 +134,7 @@ pub fn unlock(cli: &Cli, p: &Printer, a: &UnlockArgs) -> Result<i32> {
         took.as_secs_f64(),
         idle_text(a.idle)
     ));
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn idle_text(secs: u64) -> String {
@@ -155,11 +156,11 @@ pub fn agent(cli: &Cli, a: &AgentArgs) -> Result<i32> {
         Ok(l) => l,
         Err(e) => {
             println!("{e}");
-            return Ok(1);
+            return Ok(exit::FAILURE);
         }
     };
     println!("ready");
     let _ = std::io::stdout().flush();
     agent::serve(&home, listener, keys, std::time::Duration::from_secs(a.idle))?;
-    Ok(0)
+    Ok(exit::OK)
 }

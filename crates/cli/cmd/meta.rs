@@ -3,6 +3,7 @@
 use crate::args::Cli;
 use crate::ctx::home_dir;
 use crate::error::Result;
+use crate::exit;
 use crate::output::Printer;
 use clap::CommandFactory;
 
@@ -10,31 +11,31 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "duo", &mut out);
     Printer::new(false, false).data(&String::from_utf8_lossy(&out));
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
         clap_mangen::generate_to(Cli::command(), dir)?;
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut out)?;
     Printer::new(false, false).data(&String::from_utf8_lossy(&out));
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn no_command(cli: &Cli, p: &Printer) -> Result<i32> {
     let home = home_dir(cli)?;
     if duo_sync::Home::new(&home).is_initialized() {
         p.info("duo is set up here. Try `duo journal add \"...\"`, `duo journal list` or `duo --help`.");
-        Ok(0)
+        Ok(exit::OK)
     } else {
         p.info(format!(
             "duo is not set up on this device yet (data directory: {}).\n\nStart with:\n    duo init --name <your name>\n\nThen write your first entry:\n    duo journal add \"Something I appreciated today\" --kind appreciation\n\nMore: duo --help",
             home.display()
         ));
-        Ok(2)
+        Ok(exit::USAGE)
     }
 }

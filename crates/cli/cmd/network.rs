@@ -2,7 +2,9 @@
 
 use crate::args::{PairArgs, PairCommand, SyncArgs};
 use crate::ctx::Ctx;
+use crate::env;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::count;
 use duo_sync::code::Code;
 use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
@@ -22,35 +24,35 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `DUO_BIND` (an address like `127.0.0.1:0`) overrides where the endpoint binds.
 fn bind_override() -> Result<Option<SocketAddr>> {
-    match std::env::var("DUO_BIND") {
-        Ok(s) if !s.is_empty() => s
+    match env::var(env::BIND) {
+        Some(s) => s
             .parse()
             .map(Some)
             .map_err(|_| CliError::usage(format!("DUO_BIND='{s}' is not an address like 127.0.0.1:0"))),
-        _ => Ok(None),
+        None => Ok(None),
     }
 }
 
 /// `DUO_DISCOVERY=mdns|none` (default mdns): whether pairing by code may use the local network.
 fn mdns_enabled() -> Result<bool> {
-    match std::env::var("DUO_DISCOVERY").as_deref() {
-        Err(_) | Ok("") | Ok("mdns") => Ok(true),
-        Ok("none") => Ok(false),
-        Ok(other) => Err(CliError::usage(format!("DUO_DISCOVERY={other}: use mdns or none"))),
+    match env::var(env::DISCOVERY).as_deref() {
+        None | Some("mdns") => Ok(true),
+        Some("none") => Ok(false),
+        Some(other) => Err(CliError::usage(format!("DUO_DISCOVERY={other}: use mdns or none"))),
     }
 }
 
 /// How long a code or ticket stays valid: 10 minutes, or `DUO_PAIR_EXPIRY_SECS` (1–600;
 /// documented for tests and for anyone who wants a shorter window).
 fn pair_expiry() -> Result<std::time::Duration> {
-    match std::env::var("DUO_PAIR_EXPIRY_SECS") {
-        Ok(v) if !v.is_empty() => match v.parse::<u64>() {
+    match env::var(env::PAIR_EXPIRY_SECS) {
+        Some(v) => match v.parse::<u64>() {
             Ok(n @ 1..=600) => Ok(std::time::Duration::from_secs(n)),
             _ => Err(CliError::usage(format!(
                 "DUO_PAIR_EXPIRY_SECS='{v}' is not a number of seconds from 1 to 600"
             ))),
         },
-        _ => Ok(std::time::Duration::from_secs(600)),
+        None => Ok(std::time::Duration::from_secs(600)),
     }
 }
 
@@ -289,7 +291,7 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
         )),
         _ => p.info("Paired. The first sync did not finish; it happens at the next `duo sync`."),
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) -> Result<i32> {
@@ -375,7 +377,7 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
             "paired, but the first sync failed ({e}); run `duo sync` when both devices are online"
         )),
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// A joiner that did not reach the inviter: say whether a relay would have helped.
@@ -421,7 +423,7 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
             p.info("`duo sync --watch` is running on this device; it syncs now for this command.");
             let results = w.sync()?;
             report(ctx, &results);
-            return Ok(0);
+            return Ok(exit::OK);
         }
     };
     let rt = runtime()?;
@@ -444,7 +446,7 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);
-        Ok(0)
+        Ok(exit::OK)
     })
 }
 
@@ -533,7 +535,7 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
     loop {
         if lock.is_none() {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(130),
+                _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
                 l = lock_for_watch(root) => lock = Some(l?),
             }
             p.info("Back online.");
@@ -549,18 +551,18 @@ async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock
         }
         drop(listening);
         match end {
-            WatchEnd::Stop => return Ok(130),
+            WatchEnd::Stop => return Ok(exit::INTERRUPTED),
             WatchEnd::Pause(reply) => {
                 drop(lock.take()); // released before answering, so the asker can take it
                 p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…");
                 tokio::select! {
-                    _ = &mut ctrl_c => return Ok(130),
+                    _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
                     _ = reply.paused_until_done() => {}
                 }
                 // `duo leave` may have been what this watcher stepped aside for.
                 if !root.exists() || duo_sync::membership::left_at(&ctx.dev).ok().flatten().is_some() {
                     p.info("This device left the shared space; the watcher stops.");
-                    return Ok(0);
+                    return Ok(exit::OK);
                 }
             }
         }

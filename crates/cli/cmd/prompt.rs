@@ -4,6 +4,7 @@
 use crate::args::PromptArgs;
 use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
+use crate::exit;
 use duo_journal::practice::{AnswerPlace, Offer, Practices};
 use duo_journal::prompts::{self, Prompt};
 use duo_sync::AgeStore;
@@ -108,7 +109,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
             p.data(&format!("Your comfort depth: {mine}\nShared depth: {shared}"));
             p.info("duo offers prompts up to the shared depth, the lower of your two settings. Your partner sees only the shared depth.");
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     if let Some(id) = &a.pass {
         let prompt = named(id)?;
@@ -118,7 +119,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
         } else {
             p.info("Passed. That is always fine; it stays on this device.");
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     if let Some(id) = &a.answer {
         let prompt = named(id)?;
@@ -137,7 +138,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
                 AnswerPlace::SharedWithPartners => "Saved and shared: you have both answered.",
             });
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let offer = pr.offer(now()?, a.together)?;
     if p.json {
@@ -145,5 +146,5 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
     } else {
         print_offer(ctx, &offer);
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -4,7 +4,9 @@
 
 use crate::args::{RelayArgs, RelayCommand, RelaySetArgs};
 use crate::ctx::Ctx;
+use crate::env;
 use crate::error::{CliError, Result};
+use crate::exit;
 use duo_sync::Opened;
 use duo_sync::relay::{Relay, Relays, read_ca_file};
 use std::path::PathBuf;
@@ -37,13 +39,9 @@ pub struct Choice {
     pub ca: Option<(PathBuf, Source)>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 /// `DUO_RELAY`, else `config.json`'s `relay`, else disabled; the same for the certificate.
 pub fn choice(dev: &Opened) -> Result<Choice> {
-    let (relay, source) = if let Some(v) = env("DUO_RELAY") {
+    let (relay, source) = if let Some(v) = env::var(env::RELAY) {
         let relay = v
             .parse::<Relay>()
             .map_err(|e| CliError::usage(format!("DUO_RELAY: {e}")).hint(format!("{VALUES}; or unset DUO_RELAY")))?;
@@ -57,7 +55,7 @@ pub fn choice(dev: &Opened) -> Result<Choice> {
     } else {
         (Relay::Disabled, Source::Default)
     };
-    let ca = match (env("DUO_RELAY_CA"), &dev.config.relay_ca) {
+    let ca = match (env::var(env::RELAY_CA), &dev.config.relay_ca) {
         (Some(p), _) => Some((PathBuf::from(p), Source::Env)),
         (None, Some(p)) => Some((p.clone(), Source::Config)),
         (None, None) => None,
@@ -75,8 +73,11 @@ pub fn relays(dev: &Opened) -> Result<Relays> {
         let roots = read_ca_file(&path).map_err(|e| {
             let err = CliError::new(format!("cannot use the relay certificate {e}"));
             match source {
-                Source::Env => CliError { code: 2, ..err }
-                    .hint("DUO_RELAY_CA names a PEM file with the relay's certificate; fix it or unset it"),
+                Source::Env => CliError {
+                    code: exit::USAGE,
+                    ..err
+                }
+                .hint("DUO_RELAY_CA names a PEM file with the relay's certificate; fix it or unset it"),
                 _ => err.hint("give the file again with `duo relay set URL --ca FILE`, or set the relay without --ca"),
             }
         })?;
@@ -110,7 +111,7 @@ fn show(ctx: &Ctx) -> Result<i32> {
             "ca": c.ca.as_ref().map(|(path, _)| path),
             "ca_source": c.ca.as_ref().map(|(_, s)| s.name()),
         }));
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let from = match c.source {
         Source::Default => "the default",
@@ -130,7 +131,7 @@ fn show(ctx: &Ctx) -> Result<i32> {
     if c.relay == Relay::Disabled {
         p.info("For devices on different networks: `duo relay set https://your-relay.example.org` (your own iroh-relay) or `duo relay set n0`.");
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 fn set(ctx: &Ctx, a: &RelaySetArgs) -> Result<i32> {
@@ -163,8 +164,8 @@ fn set(ctx: &Ctx, a: &RelaySetArgs) -> Result<i32> {
             }
         }
     }
-    if env("DUO_RELAY").is_some() {
+    if env::var(env::RELAY).is_some() {
         p.warn("DUO_RELAY is set in this environment and overrides this setting");
     }
-    Ok(0)
+    Ok(exit::OK)
 }

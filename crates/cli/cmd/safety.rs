@@ -4,13 +4,14 @@
 use crate::args::{Cli, SafetyArgs};
 use crate::ctx::Ctx;
 use crate::error::Result;
+use crate::exit;
 use crate::output::{Printer, count, local_time};
 use duo_sync::membership::{self, Standing};
 
 pub fn run(cli: &Cli, printer: Printer, a: &SafetyArgs) -> Result<i32> {
     if a.guide {
         printer.data(GUIDE);
-        return Ok(0);
+        return Ok(exit::OK);
     }
     check(&Ctx::open(cli, printer)?)
 }

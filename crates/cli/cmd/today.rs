@@ -2,6 +2,7 @@
 
 use crate::ctx::{Ctx, now};
 use crate::error::Result;
+use crate::exit;
 use crate::output::Item;
 
 /// The system time zone, looked up once (`today` dates every appreciation).
@@ -40,7 +41,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "prompt": today.offer.prompt.map(super::prompt::prompt_json),
             "shared_depth": today.offer.shared.as_str(),
         }));
-        return Ok(0);
+        return Ok(exit::OK);
     }
     match &today.appreciation {
         Some(e) => {
@@ -57,5 +58,5 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         None => p.data("No appreciations from your partner yet.\n"),
     }
     super::prompt::print_offer(ctx, &today.offer);
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 use crate::args::{TopicsArgs, TopicsCommand};
 use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
+use crate::exit;
 use duo_journal::practice::{Resumed, Topic};
 use duo_journal::prompts;
 
@@ -69,5 +70,5 @@ pub fn run(ctx: &Ctx, a: &TopicsArgs) -> Result<i32> {
             }
         }
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -2,6 +2,7 @@
 
 use crate::args::VerifyArgs;
 use crate::error::{CliError, Result};
+use crate::exit;
 use crate::output::{Printer, count, rfc3339};
 
 pub fn run(p: &Printer, a: &VerifyArgs) -> Result<i32> {
@@ -33,5 +34,5 @@ pub fn run(p: &Printer, a: &VerifyArgs) -> Result<i32> {
             payload.person_name
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -4,6 +4,7 @@ use crate::args::{AddArgs, DeleteArgs, EditArgs};
 use crate::ctx::{Ctx, now};
 use crate::editor;
 use crate::error::{CliError, Result};
+use crate::exit;
 use duo_journal::{EntryPatch, Kind, NewEntry, StatusChange, new_id};
 use std::io::{IsTerminal, Read};
 
@@ -94,7 +95,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     if let Err(e) = journal.maybe_compact() {
         p.warn(format!("could not compact the journal ({e}); your entry is saved"));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// Only an entry's author changes or deletes its words: the partner can answer it instead.
@@ -178,7 +179,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
                     .json_value(&serde_json::json!({ "id": entry.id, "edited": false }));
             }
             ctx.printer.info("Nothing changed.");
-            return Ok(0);
+            return Ok(exit::OK);
         }
         patch.body = Some(body);
     }
@@ -209,7 +210,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     } else {
         p.info(format!("Edited {}.", &id[..8]));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
@@ -231,7 +232,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             ctx.printer.info("Nothing deleted.");
-            return Ok(1);
+            return Ok(exit::FAILURE);
         }
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
@@ -242,5 +243,5 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     } else {
         ctx.printer.info(format!("Deleted {}.", &id[..8]));
     }
-    Ok(0)
+    Ok(exit::OK)
 }

@@ -1,0 +1,73 @@
+//! Every environment variable `duo` reads, in one place: its name and what it does.
+//! docs/cli.md's "Environment" table documents the same names (a test checks both ways).
+//! Commands read them through [`var`], which treats an empty value as unset.
+
+/// The data directory, when `--home` is not given (read by clap: `args.rs`).
+pub const HOME: &str = "DUO_HOME";
+/// Where this device's endpoint binds, `IP:PORT`.
+pub const BIND: &str = "DUO_BIND";
+/// The relay for this run: `disabled`, `n0` or a relay URL.
+pub const RELAY: &str = "DUO_RELAY";
+/// A PEM file of certificates to trust for the relay.
+pub const RELAY_CA: &str = "DUO_RELAY_CA";
+/// Local discovery: `mdns` or `none`.
+pub const DISCOVERY: &str = "DUO_DISCOVERY";
+/// How long `duo pair` waits, in seconds (1 to 600).
+pub const PAIR_EXPIRY_SECS: &str = "DUO_PAIR_EXPIRY_SECS";
+/// The "I"-statement hints on or off for this run.
+pub const HINTS: &str = "DUO_HINTS";
+/// For tests only: scrypt's work factor for new passphrase backups.
+pub const BACKUP_WORK_FACTOR: &str = "DUO_BACKUP_WORK_FACTOR";
+/// For tests only: the scrypt work factor of `duo lock --set` (read in duo-sync).
+#[cfg(test)]
+pub const TEST_SCRYPT_LOG_N: &str = duo_sync::lock::WORK_FACTOR_ENV;
+/// For tests only: a fixed clock (RFC 3339).
+pub const NOW: &str = "DUO_NOW";
+
+/// Every `DUO_` variable, for the docs test.
+#[cfg(test)]
+pub const ALL: &[&str] = &[
+    HOME,
+    BIND,
+    RELAY,
+    RELAY_CA,
+    DISCOVERY,
+    PAIR_EXPIRY_SECS,
+    HINTS,
+    BACKUP_WORK_FACTOR,
+    TEST_SCRYPT_LOG_N,
+    NOW,
+];
+
+/// The variable's value, or `None` when it is unset, empty or not Unicode.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_variable_is_documented_and_every_documented_one_is_read() {
+        let doc = include_str!("../../docs/cli.md");
+        let table = doc
+            .split("## Environment")
+            .nth(1)
+            .expect("docs/cli.md has an Environment section");
+        for name in super::ALL {
+            assert!(
+                table.contains(&format!("`{name}`")),
+                "docs/cli.md does not document {name}"
+            );
+        }
+        // The first column of each row names the variables it documents.
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let first = row.split('|').nth(1).unwrap_or("");
+            for word in first.split('`').filter(|w| w.starts_with("DUO_")) {
+                assert!(
+                    super::ALL.contains(&word),
+                    "docs/cli.md documents {word}, which env.rs does not list"
+                );
+            }
+        }
+    }
+}
