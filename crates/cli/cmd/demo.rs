@@ -35,7 +35,7 @@ fn column(o: &Opened) -> Result<Vec<String>> {
     Ok(entries
         .iter()
         .map(|e| {
-            let text = format!("{}: {}", view.person_name(&e.author), e.body);
+            let text = format!("{}: {}", view.shown_name(&e.author), e.body);
             let mut cut: String = text.chars().take(44).collect();
             if cut.chars().count() < text.chars().count() {
                 cut.push('…');

@@ -10,6 +10,11 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
     let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
+    let not_valid = duo_journal::text::not_valid(
+        [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
+            .into_iter()
+            .chain(people.iter().map(|n| ("people", *n))),
+    );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
     let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
@@ -29,6 +34,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "devices": view.devices.len(),
             "entries": { "shared": view.entries.len(), "private": private },
             "healthy": !damaged,
+            "not_valid": not_valid,
         }));
     } else {
         let network = match &online {
@@ -43,12 +49,12 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         };
         p.data(&format!(
             "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\nNetwork      {network}\n",
-            c.name,
+            crate::output::name(&c.name),
             &c.person_id[..8],
-            c.device_label,
+            crate::output::label(&c.device_label),
             &c.device_id[..16],
             ctx.dev.home.root().display(),
-            people.join(", "),
+            people.iter().map(|n| crate::output::name(n)).collect::<Vec<_>>().join(", "),
             view.entries.len(),
             private
         ));
