@@ -14,6 +14,7 @@ mod crash;
 mod delay;
 mod devices;
 mod diskfull;
+mod escape;
 mod errors;
 mod faults;
 mod handoff;

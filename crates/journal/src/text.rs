@@ -131,16 +131,18 @@ pub fn not_valid<'a>(fields: impl IntoIterator<Item = (&'static str, &'a str)>) 
 }
 
 /// JSON text made safe for a terminal, still the same JSON: every unsafe character that
-/// JSON writers leave as they are (DEL, C1 controls, bidi controls, separators; C0
-/// controls are always escaped in JSON strings) is written as a `\uXXXX` escape, which
-/// reads back as the same string.
+/// JSON writers leave as they are in strings (DEL, C1 controls, bidi controls,
+/// separators) is written as a `\uXXXX` escape, which reads back as the same string. C0
+/// controls are always escaped inside JSON strings, so a newline or tab left in the text
+/// is layout and stays; any other C0 control is escaped too.
 pub fn json(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    let escaped = |c: char| is_unsafe(c) && c != '\n' && c != '\t';
+    if !s.chars().any(escaped) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        if is_unsafe(c) {
+        if escaped(c) {
             // Every unsafe character is in the Basic Multilingual Plane: one escape each.
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
@@ -210,10 +212,13 @@ mod tests {
     #[test]
     fn json_stays_the_same_json() {
         let v = serde_json::json!({ "name": "A\u{202e}B\u{9b}C\u{7f}\u{1b}", "n": 1 });
-        let text = serde_json::to_string(&v).unwrap();
-        let safe = json(&text);
-        assert!(!safe.chars().any(is_unsafe), "{safe}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);
+        for text in [serde_json::to_string(&v).unwrap(), serde_json::to_string_pretty(&v).unwrap()] {
+            let safe = json(&text);
+            assert!(!safe.chars().any(|c| is_unsafe(c) && c != '\n'), "{safe}");
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);
+        }
+        // Layout stays layout.
+        assert_eq!(json("{\n  \"a\": 1\n}"), "{\n  \"a\": 1\n}");
     }
 
     /// Any text, weighted towards the characters that matter.
