@@ -17,8 +17,9 @@ XDG_RUNTIME_DIR (editor temp files).";
 #[derive(Debug, Parser)]
 #[command(name = "duo", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
-    /// Where this device keeps its data [default: the platform data directory]
-    #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
+    /// Where this device keeps its data [default: $DUO_HOME, else the platform data
+    /// directory]
+    #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout
@@ -155,7 +156,8 @@ pub struct PairArgs {
     /// when none of their devices is left to pair it with
     #[arg(long, conflicts_with = "own_device")]
     pub partner_device: bool,
-    /// Print an invite ticket for a partner on another network (needs no local discovery)
+    /// Print an invite ticket to paste on the other device (needs no local discovery; from
+    /// another network, both devices need a relay first: `duo relay set`)
     #[arg(long)]
     pub ticket: bool,
     /// With --ticket: do not draw the ticket as a QR code (drawn on stderr only when it is
@@ -181,6 +183,10 @@ pub struct JoinArgs {
     /// Read an invite ticket instead of a code
     #[arg(long)]
     pub ticket: bool,
+    /// A code or ticket typed on the command line: refused, so that it stays out of shell
+    /// history (it is typed at the prompt)
+    #[arg(hide = true, value_name = "CODE")]
+    pub on_command_line: Option<String>,
     /// Do not ask to confirm the verification words (for scripts and tests)
     #[arg(long, short)]
     pub yes: bool,

@@ -430,3 +430,61 @@ fn authenticity_note(c: Authenticity) -> Option<&'static str> {
         ),
     }
 }
+
+/// "a reflection", "a boundary", "an appreciation".
+pub fn a_kind(kind: duo_journal::Kind) -> String {
+    let article = if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
+/// How long before `now` the time `then` was, in words a person says: "a few minutes ago",
+/// "3 hours ago", "yesterday", "12 days ago", "4 months ago", "2 years ago".
+pub fn time_ago(now_ms: i64, then_ms: i64) -> String {
+    let mins = (now_ms - then_ms).max(0) / 60_000;
+    let (hours, days) = (mins / 60, mins / (60 * 24));
+    match () {
+        _ if mins < 2 => "just now".to_string(),
+        _ if mins < 60 => format!("{mins} minutes ago"),
+        _ if hours < 2 => "an hour ago".to_string(),
+        _ if hours < 24 => format!("{hours} hours ago"),
+        _ if days < 2 => "yesterday".to_string(),
+        _ if days < 60 => format!("{days} days ago"),
+        _ if days < 730 => format!("{} months ago", days / 30),
+        _ => format!("{} years ago", days / 365),
+    }
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_take_the_right_article_and_times_read_as_people_say_them() {
+        assert_eq!(a_kind(duo_journal::Kind::Appreciation), "an appreciation");
+        assert_eq!(a_kind(duo_journal::Kind::Boundary), "a boundary");
+        let min = 60_000;
+        assert_eq!(time_ago(10 * min, 10 * min), "just now");
+        assert_eq!(time_ago(10 * min, 5 * min), "5 minutes ago");
+        assert_eq!(time_ago(200 * min, 0), "3 hours ago");
+        assert_eq!(time_ago(30 * 60 * min, 0), "yesterday");
+        assert_eq!(time_ago(20 * 24 * 60 * min, 0), "20 days ago");
+        assert_eq!(time_ago(400 * 24 * 60 * min, 0), "13 months ago");
+        assert_eq!(time_ago(1000 * 24 * 60 * min, 0), "2 years ago");
+        assert_eq!(time_ago(0, 5 * min), "just now", "a time in the future is not negative");
+        assert_eq!(capitalized("5 minutes ago"), "5 minutes ago");
+        assert_eq!(capitalized("yesterday"), "Yesterday");
+    }
+}

@@ -16,6 +16,7 @@ mod devices;
 mod diskfull;
 mod errors;
 mod faults;
+mod first_hour;
 mod handoff;
 mod import_export;
 mod journal;

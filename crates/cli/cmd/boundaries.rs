@@ -12,7 +12,11 @@ use serde::Serialize;
 pub fn check_author(ctx: &Ctx, both: &Both, entry: &Entry) -> Result<()> {
     let name = both.shared.view.person_name(&entry.author);
     duo_journal::may_change_status(entry, &ctx.dev.config.person_id, &name).map_err(|r| match r {
-        StatusRefusal::NotABoundary => CliError::usage(format!("entry {} is a {}: {r}", &entry.id[..8], entry.kind)),
+        StatusRefusal::NotABoundary => CliError::usage(format!(
+            "entry {} is {}: {r}",
+            &entry.id[..8],
+            crate::output::a_kind(entry.kind)
+        )),
         StatusRefusal::NotAuthor { .. } => CliError::new(&r).hint(format!(
             "if you would like to talk about it, `duo journal ack {} lets-talk` tells {name} so",
             &entry.id[..8]

@@ -28,7 +28,12 @@ pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
 
 pub fn no_command(cli: &Cli, p: &Printer) -> Result<i32> {
     let home = home_dir(cli)?;
-    if duo_sync::Home::new(&home).is_initialized() {
+    let dev = duo_sync::Home::new(&home);
+    if dev.is_initialized() {
+        if duo_sync::lock::is_locked(&dev) && !duo_sync::lock::is_unlocked_now(&dev) {
+            p.info("duo is set up here and locked: run `duo unlock` (it asks your passphrase), then `duo journal list` or `duo --help`.");
+            return Ok(exit::LOCKED);
+        }
         p.info("duo is set up here. Try `duo journal add \"...\"`, `duo journal list` or `duo --help`.");
         Ok(exit::OK)
     } else {

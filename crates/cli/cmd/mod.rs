@@ -26,9 +26,9 @@ mod topics;
 mod verify;
 pub mod write;
 
-use crate::args::{BundleCommand, Cli, Command, JournalCommand};
+use crate::args::{self, BundleCommand, Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::output::Printer;
 
 /// Run the command; the exit status on success (`doctor` and damaged reads return 1).
@@ -42,7 +42,21 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
         Command::Status => status::run(&prompt::settled(Ctx::open(&cli, printer)?)),
-        Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
+        Command::Pair(a) => {
+            if let Some(args::PairCommand::Join(j)) = &a.join
+                && j.on_command_line.is_some()
+            {
+                let which = if j.ticket { "ticket" } else { "code" };
+                return Err(CliError::usage(format!(
+                    "the {which} is typed at the prompt, not on the command line, so that it stays out of your shell history"
+                ))
+                .hint(format!(
+                    "run `duo pair join{}` and type or paste the {which} when it asks",
+                    if j.ticket { " --ticket" } else { "" }
+                )));
+            }
+            network::pair(Ctx::open(&cli, printer)?, a)
+        }
         Command::Sync(a) => {
             let ctx = Ctx::open(&cli, printer)?;
             let code = network::sync(&ctx, a)?;
