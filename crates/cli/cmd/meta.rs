@@ -15,14 +15,15 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
 }
 
 pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
+    let pages = crate::man::pages();
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
-        clap_mangen::generate_to(Cli::command(), dir)?;
+        for (name, text) in &pages {
+            std::fs::write(dir.join(name), text)?;
+        }
         return Ok(exit::OK);
     }
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-    Printer::new(false, false).data(&String::from_utf8_lossy(&out));
+    Printer::new(false, false).data(&pages[0].1);
     Ok(exit::OK)
 }
 
