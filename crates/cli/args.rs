@@ -54,6 +54,8 @@ pub enum Command {
     Leave(LeaveArgs),
     /// What here could expose you, in plain language, and how to get out (--guide: offline guidance)
     Safety(SafetyArgs),
+    /// Keep this device reachable: run `duo sync --watch` in the background at login
+    Service(ServiceArgs),
     /// Show or choose the relay for reaching devices on other networks (default: none)
     Relay(RelayArgs),
     /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
@@ -229,6 +231,27 @@ pub struct SyncArgs {
     /// Stay online: answer peers and push new entries as they are written (Ctrl-C stops)
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: run as the background service (`duo service install`): quiet, and
+    /// while duo is locked it waits, holding no key, until `duo unlock`
+    #[arg(long, requires = "watch")]
+    pub service: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub command: Option<ServiceCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Run `duo sync --watch` at login, as you, restarting it if it stops (a systemd user
+    /// unit on Linux, a launchd agent on macOS)
+    Install,
+    /// Stop running it at login and remove the service file
+    Uninstall,
+    /// Whether the service is installed and enabled, and whether this device is reachable now
+    Status,
 }
 
 #[derive(Debug, Args)]

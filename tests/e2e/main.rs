@@ -29,4 +29,5 @@ mod network;
 mod privacy;
 mod prompts;
 mod relay;
+mod service;
 mod store;

@@ -19,6 +19,7 @@ pub mod prompt;
 mod read;
 pub mod relay;
 mod safety;
+mod service;
 mod status;
 mod thanks;
 mod today;
@@ -58,6 +59,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             network::pair(Ctx::open(&cli, printer)?, a)
         }
         Command::Sync(a) => {
+            let printer = if a.service {
+                // As a service: quiet (only errors reach the system journal), and while
+                // locked, wait holding no key.
+                service::wait_until_unlocked(&cli)?;
+                Printer::new(cli.json, true)
+            } else {
+                printer
+            };
             let ctx = Ctx::open(&cli, printer)?;
             let code = network::sync(&ctx, a)?;
             prompt::settle(&ctx);
@@ -71,6 +80,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Devices(a) => devices::run(&Ctx::open(&cli, printer)?, a),
         Command::Leave(a) => leave::run(&cli, Ctx::open(&cli, printer)?, a),
         Command::Safety(a) => safety::run(&cli, printer, a),
+        Command::Service(a) => service::run(&cli, &printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
         Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
         Command::Lock(a) => lock::lock(&cli, &printer, a),
