@@ -58,8 +58,9 @@ pub enum Command {
     Service(ServiceArgs),
     /// Show or choose the relay for reaching devices on other networks (default: none)
     Relay(RelayArgs),
-    /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
-    Demo,
+    /// A guided tour: two partners on this machine write, pair, sync, listen, answer a prompt
+    /// and keep a boundary, command by command (nothing is kept)
+    Demo(DemoArgs),
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
     /// Lock this device's keys with a passphrase (--set, --remove), or lock now
@@ -235,6 +236,13 @@ pub struct SyncArgs {
     /// while duo is locked it waits, holding no key, until `duo unlock`
     #[arg(long, requires = "watch")]
     pub service: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Do not pause between steps (for scripts; it never pauses without a terminal)
+    #[arg(long)]
+    pub fast: bool,
 }
 
 #[derive(Debug, Args)]

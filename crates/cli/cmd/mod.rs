@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Topics(a) => topics::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Today => today::run(&prompt::settled(Ctx::open(&cli, printer)?)),
         Command::Checkin(a) => checkin::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
-        Command::Demo => demo::run(&printer),
+        Command::Demo(a) => demo::run(&printer, a),
         Command::Devices(a) => devices::run(&Ctx::open(&cli, printer)?, a),
         Command::Leave(a) => leave::run(&cli, Ctx::open(&cli, printer)?, a),
         Command::Safety(a) => safety::run(&cli, printer, a),
