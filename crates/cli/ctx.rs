@@ -10,8 +10,22 @@ use std::path::PathBuf;
 
 /// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
 pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
-    if let Some(h) = &cli.home {
-        return Ok(h.clone());
+    let given = match (&cli.home, env::var(env::HOME)) {
+        (Some(h), _) => Some((h.clone(), "--home")),
+        (None, Some(h)) => Some((PathBuf::from(h), "DUO_HOME")),
+        (None, None) => None,
+    };
+    if let Some((dir, from)) = given {
+        if dir.exists() && !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "{from} names {}, which is a file, not a directory",
+                dir.display()
+            ))
+            .hint(format!(
+                "point {from} at the directory where duo keeps (or should keep) its data; duo creates it if it is missing"
+            )));
+        }
+        return Ok(dir);
     }
     directories::ProjectDirs::from("", "", "duo")
         .map(|d| d.data_dir().to_path_buf())

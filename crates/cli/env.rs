@@ -2,7 +2,7 @@
 //! docs/cli.md's "Environment" table documents the same names (a test checks both ways).
 //! Commands read them through [`var`], which treats an empty value as unset.
 
-/// The data directory, when `--home` is not given (read by clap: `args.rs`).
+/// The data directory, when `--home` is not given (empty means unset).
 pub const HOME: &str = "DUO_HOME";
 /// Where this device's endpoint binds, `IP:PORT`.
 pub const BIND: &str = "DUO_BIND";

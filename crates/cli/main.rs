@@ -7,6 +7,7 @@ mod editor;
 mod env;
 mod error;
 mod exit;
+mod man;
 mod output;
 mod qr;
 

@@ -112,18 +112,21 @@ impl Printer {
         }
     }
 
-    /// One block of data on stdout (through [`safe`]).
-    pub fn data(&self, text: &str) {
+    /// One block of data on stdout (through [`safe`]), ending in a newline; the error of
+    /// a closed stdout is the caller's.
+    pub fn try_data(&self, text: &str) -> std::io::Result<()> {
         let text = safe(text, self.color);
         let mut out = std::io::stdout().lock();
-        let r = out.write_all(text.as_bytes()).and_then(|_| {
-            if text.ends_with('\n') {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        });
-        if let Err(e) = r.and_then(|_| out.flush()) {
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// One block of data on stdout (through [`safe`]).
+    pub fn data(&self, text: &str) {
+        if let Err(e) = self.try_data(text) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }
@@ -528,5 +531,124 @@ fn authenticity_note(c: Authenticity) -> Option<&'static str> {
         Authenticity::Unsealed => Some(
             "Written before authenticators: your devices can neither confirm nor refute that this text is yours. Editing it seals it as it then reads.",
         ),
+    }
+}
+
+/// "a reflection", "a boundary", "an appreciation".
+pub fn a_kind(kind: duo_journal::Kind) -> String {
+    let article = if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
+/// How long before `now` the time `then` was, in words a person says: "a few minutes ago",
+/// "3 hours ago", "yesterday", "12 days ago", "4 months ago", "2 years ago".
+pub fn time_ago(now_ms: i64, then_ms: i64) -> String {
+    let mins = (now_ms - then_ms).max(0) / 60_000;
+    let (hours, days) = (mins / 60, mins / (60 * 24));
+    match () {
+        _ if mins < 2 => "just now".to_string(),
+        _ if mins < 60 => format!("{mins} minutes ago"),
+        _ if hours < 2 => "an hour ago".to_string(),
+        _ if hours < 24 => format!("{hours} hours ago"),
+        _ if days < 2 => "yesterday".to_string(),
+        _ if days < 60 => format!("{days} days ago"),
+        _ if days < 730 => format!("{} months ago", days / 30),
+        _ => format!("{} years ago", days / 365),
+    }
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_take_the_right_article_and_times_read_as_people_say_them() {
+        assert_eq!(a_kind(duo_journal::Kind::Appreciation), "an appreciation");
+        assert_eq!(a_kind(duo_journal::Kind::Boundary), "a boundary");
+        let min = 60_000;
+        assert_eq!(time_ago(10 * min, 10 * min), "just now");
+        assert_eq!(time_ago(10 * min, 5 * min), "5 minutes ago");
+        assert_eq!(time_ago(200 * min, 0), "3 hours ago");
+        assert_eq!(time_ago(30 * 60 * min, 0), "yesterday");
+        assert_eq!(time_ago(20 * 24 * 60 * min, 0), "20 days ago");
+        assert_eq!(time_ago(400 * 24 * 60 * min, 0), "13 months ago");
+        assert_eq!(time_ago(1000 * 24 * 60 * min, 0), "2 years ago");
+        assert_eq!(time_ago(0, 5 * min), "just now", "a time in the future is not negative");
+        assert_eq!(capitalized("5 minutes ago"), "5 minutes ago");
+        assert_eq!(capitalized("yesterday"), "Yesterday");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_duos_own_styles_get_through() {
+        let p = Printer {
+            json: false,
+            quiet: false,
+            color: true,
+        };
+        let text = format!("{} \x1b[8mhidden\x1b[0m\r\u{202e}\n\t{}", p.bold("id"), p.dim("x"));
+        assert_eq!(
+            safe(&text, true),
+            "\x1b[1mid\x1b[0m \\u{1b}[8mhidden\x1b[0m\\u{d}\\u{202e}\n\t\x1b[2mx\x1b[0m"
+        );
+        assert_eq!(
+            safe(&text, false),
+            "\\u{1b}[1mid\\u{1b}[0m \\u{1b}[8mhidden\\u{1b}[0m\\u{d}\\u{202e}\n\t\\u{1b}[2mx\\u{1b}[0m"
+        );
+    }
+
+    /// Every write to the terminal goes through this file (so through [`safe`]): no command
+    /// prints on its own. The one exception is the key agent's one-word answer to the
+    /// process that started it (a pipe, not a terminal).
+    #[test]
+    fn commands_print_only_through_this_module() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/cli");
+        let mut stack = vec![root];
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("output.rs") {
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in source.lines().enumerate() {
+                    let printing = ["println!", "print!(", "eprint", "stdout()", "stderr().write", "io::stderr()"]
+                        .iter()
+                        .any(|m| line.contains(m));
+                    let allowed =
+                        path.ends_with("cmd/lock.rs") && (line.contains("println!") || line.contains("stdout().flush()"));
+                    if printing && !allowed && !line.contains("is_terminal()") {
+                        offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "print through output.rs (Printer, stderr, ask, prompt):\n{}",
+            offenders.join("\n")
+        );
     }
 }

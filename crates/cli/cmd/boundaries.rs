@@ -12,7 +12,11 @@ use serde::Serialize;
 pub fn check_author(ctx: &Ctx, both: &Both, entry: &Entry) -> Result<()> {
     let name = both.shared.view.shown_name(&entry.author);
     duo_journal::may_change_status(entry, &ctx.dev.config.person_id, &name).map_err(|r| match r {
-        StatusRefusal::NotABoundary => CliError::usage(format!("entry {} is a {}: {r}", crate::output::short(&entry.id, 8), entry.kind)),
+        StatusRefusal::NotABoundary => CliError::usage(format!(
+            "entry {} is {}: {r}",
+            crate::output::short(&entry.id, 8),
+            crate::output::a_kind(entry.kind)
+        )),
         StatusRefusal::NotAuthor { .. } => CliError::new(&r).hint(format!(
             "if you would like to talk about it, `duo journal ack {} lets-talk` tells {name} so",
             crate::output::short(&entry.id, 8)

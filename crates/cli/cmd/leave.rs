@@ -65,6 +65,11 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
             .extend(view.devices.keys().filter(|d| **d != me).cloned());
         *t.left_at.get_or_insert(now)
     })?;
+    // The background service must not keep this device online: disabled on leave, removed
+    // on --wipe.
+    if let Some(done) = super::service::on_leave(&root, a.wipe) {
+        p.info(done);
+    }
     if a.wipe {
         let dev = ctx.dev;
         drop(dev);

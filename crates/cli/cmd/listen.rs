@@ -129,7 +129,11 @@ pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
 pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = partners_entry(ctx, &both, &a.id)?;
-    let text = super::write::body_from(a.text.as_deref(), "What I heard is ")?;
+    let text = super::write::body_from(
+        a.text.as_deref(),
+        "What I heard is ",
+        "Say back what you heard, in your own words and without judging; your partner can confirm or correct it.",
+    )?;
     let ack = new_ack(ctx, &item.entry.id, ReplyKind::Reflection, Some(text), None)?;
     send(ctx, &ack)?;
     offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
@@ -152,7 +156,11 @@ fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: 
     let r = duo_journal::answerable(&both.shared.view.acks, item.entry, me, prefix.as_deref()).map_err(refused)?;
     super::write::refuse_if_damaged(&both, false)?;
     let text = match kind {
-        ReplyKind::Correct => Some(super::write::body_from(text, "What I meant is ")?),
+        ReplyKind::Correct => Some(super::write::body_from(
+            text,
+            "What I meant is ",
+            "Say what you meant; your partner sees it beside their reflection.",
+        )?),
         _ => None,
     };
     let ack = new_ack(ctx, &item.entry.id, kind, text, Some(r.id.clone()))?;

@@ -41,6 +41,10 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     };
     let first = read("Passphrase: ")?;
     if confirm {
+        // Say it is too short before asking for it a second time.
+        if first.expose_secret().chars().count() < lock::MIN_PASSPHRASE_CHARS {
+            return Err(SyncError::WeakPassphrase.into());
+        }
         let again = read("Same passphrase again: ")?;
         if again.expose_secret() != first.expose_secret() {
             return Err(CliError::usage("the two passphrases differ, so nothing was changed"));

@@ -9,7 +9,15 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let c = &ctx.dev.config;
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
-    let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
+    // You first, then your partner.
+    let mut people: Vec<(bool, &str)> = view
+        .persons
+        .values()
+        .map(|p| (p.id != c.person_id, p.name.as_str()))
+        .collect();
+    people.sort();
+    let people: Vec<&str> = people.into_iter().map(|(_, name)| name).collect();
+    let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
     let not_valid = duo_journal::text::not_valid(
         [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
             .into_iter()
@@ -42,6 +50,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                 "online (`duo sync --watch`) at {}",
                 addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),
+            None if left => {
+                "offline for good: you left this space here (`duo leave`); it stays readable as an archive".to_string()
+            }
             None => match c.port {
                 Some(port) => format!("offline; goes online on port {port}"),
                 None => "offline; not yet online".to_string(),

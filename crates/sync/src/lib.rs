@@ -27,6 +27,7 @@ pub mod membership;
 pub mod net;
 pub mod pair;
 pub mod relay;
+pub mod service;
 pub mod session;
 mod store;
 

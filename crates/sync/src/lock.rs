@@ -89,6 +89,9 @@ pub(crate) fn load_keys(home: &Home) -> Result<(age::x25519::Identity, iroh::Sec
 /// guess. age's own choice (about a second on the locking machine) is used when higher.
 pub const MIN_LOG_N: u8 = 18;
 
+/// The shortest passphrase duo accepts, in characters.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
 /// The work factor written in an age scrypt file's header (`-> scrypt <salt> <log_n>`).
 pub fn scrypt_log_n(ct: &[u8]) -> Option<u8> {
     let head = &ct[..ct.len().min(512)];
@@ -107,7 +110,7 @@ fn work_factor() -> Option<u8> {
 }
 
 fn check_passphrase(p: &SecretString) -> Result<(), SyncError> {
-    if p.expose_secret().chars().count() < 8 {
+    if p.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
         return Err(SyncError::WeakPassphrase);
     }
     Ok(())
