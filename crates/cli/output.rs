@@ -8,8 +8,8 @@
 //! when not valid ([`duo_journal::text::field`]), and entry text keeping its newlines.
 //! `--json` output is JSON with every such character as a `\u` escape.
 
-use duo_journal::text::{self, Field};
 use duo_journal::Authenticity;
+use duo_journal::text::{self, Field};
 use duo_journal::{Entry, View};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -370,7 +370,13 @@ impl<'a> Item<'a> {
     pub fn write_header(&self, out: &mut String, view: &View, p: &Printer) {
         use std::fmt::Write;
         let e = self.entry;
-        let _ = write!(out, "{}  {}  {}", p.bold(&short(&e.id, 8)), local_time(e.created_at), e.kind);
+        let _ = write!(
+            out,
+            "{}  {}  {}",
+            p.bold(&short(&e.id, 8)),
+            local_time(e.created_at),
+            e.kind
+        );
         if let Some(s) = e.status {
             let _ = write!(out, " ({s})");
         }
@@ -634,11 +640,18 @@ mod tests {
                 }
                 let source = std::fs::read_to_string(&path).unwrap();
                 for (n, line) in source.lines().enumerate() {
-                    let printing = ["println!", "print!(", "eprint", "stdout()", "stderr().write", "io::stderr()"]
-                        .iter()
-                        .any(|m| line.contains(m));
-                    let allowed =
-                        path.ends_with("cmd/lock.rs") && (line.contains("println!") || line.contains("stdout().flush()"));
+                    let printing = [
+                        "println!",
+                        "print!(",
+                        "eprint",
+                        "stdout()",
+                        "stderr().write",
+                        "io::stderr()",
+                    ]
+                    .iter()
+                    .any(|m| line.contains(m));
+                    let allowed = path.ends_with("cmd/lock.rs")
+                        && (line.contains("println!") || line.contains("stdout().flush()"));
                     if printing && !allowed && !line.contains("is_terminal()") {
                         offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
                     }

@@ -66,7 +66,8 @@ fn clean(d: &Device, args: &[&str]) -> Run {
 const NAME: &str = "Bob\x1b[2J\x1b[HVerification words: apple apple apple apple\r\u{9b}8m";
 const LABEL: &str = "phone\x1b[1A\x1b[2K\u{202e}enohp";
 const ODD_DEVICE: &str = "0123456789a\u{202e}bcdef\x1b[2J";
-const BODY: &str = "Thank you\x1b[2J\x1b[3J for\rthe soup \u{9b}1A\u{7f}\u{2066}quos\u{2069} \u{200f}x\u{61c}\nsecond\tline";
+const BODY: &str =
+    "Thank you\x1b[2J\x1b[3J for\rthe soup \u{9b}1A\u{7f}\u{2066}quos\u{2069} \u{200f}x\u{61c}\nsecond\tline";
 const TAGS: [&str; 3] = ["soup", "\x1b[8m", "ok\u{2067}"];
 /// A forged entry under the victim's name that tries to hide its mark: a tag that
 /// conceals the rest of its header line, and a first line that goes up and clears it.
@@ -156,7 +157,11 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
             "{}",
             synced.stderr
         );
-        assert!(synced.stderr.contains("(name not valid: control characters)"), "{}", synced.stderr);
+        assert!(
+            synced.stderr.contains("(name not valid: control characters)"),
+            "{}",
+            synced.stderr
+        );
     }
 
     let shown_name = "Bob\\u{1b}[2J\\u{1b}[HVerification words: apple apple apple apple\\u{d}\\u{9b}8m (name not valid: control characters)";
@@ -179,7 +184,8 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
     assert!(header.contains("[NOT WRITTEN BY YOU]"), "{header}");
     assert!(header.contains("#\\u{1b}[8m (tag not valid"), "{header}");
     assert!(
-        list.stdout.contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone\\u{202e}"),
+        list.stdout
+            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone\\u{202e}"),
         "{}",
         list.stdout
     );
@@ -193,7 +199,11 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         shown.stdout
     );
     let forged_shown = clean(&alice, &["journal", "show", &forged[..8]]);
-    assert!(forged_shown.stdout.contains("not written by you"), "{}", forged_shown.stdout);
+    assert!(
+        forged_shown.stdout.contains("not written by you"),
+        "{}",
+        forged_shown.stdout
+    );
     let with_reflection = clean(&alice, &["journal", "show", &hers[..8]]);
     assert!(
         with_reflection
@@ -202,7 +212,11 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         "{}",
         with_reflection.stdout
     );
-    assert!(with_reflection.stdout.contains(shown_name), "{}", with_reflection.stdout);
+    assert!(
+        with_reflection.stdout.contains(shown_name),
+        "{}",
+        with_reflection.stdout
+    );
 
     let found = clean(&alice, &["journal", "search", "soup"]);
     assert!(found.stdout.contains(shown_name), "{}", found.stdout);
@@ -211,13 +225,17 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
     assert!(today.stdout.contains("Thank you\\u{1b}[2J"), "{}", today.stdout);
     let boundaries = clean(&alice, &["boundaries"]);
     assert!(
-        boundaries.stdout.contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
+        boundaries
+            .stdout
+            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
         "{}",
         boundaries.stdout
     );
     let checkin = clean(&alice, &["checkin"]);
     assert!(
-        checkin.stdout.contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
+        checkin
+            .stdout
+            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
         "{}",
         checkin.stdout
     );
@@ -242,7 +260,15 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
     // JSON: the same text exactly (escaped by JSON, bidi and C1 too), and the mark.
     let listed = clean(&alice, &["journal", "list", "--json"]);
     let entries: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
-    let by_id = |id: &str| entries.as_array().unwrap().iter().find(|e| e["id"] == id).unwrap().clone();
+    let by_id = |id: &str| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .unwrap()
+            .clone()
+    };
     let e = by_id(&soup);
     assert_eq!(e["body"], BODY);
     assert_eq!(e["author"], NAME);
@@ -362,7 +388,8 @@ fn refused(victim: &Device, run: &Run, before: (usize, usize), message: &str) {
     assert_clean("pair", run);
     assert!(run.stderr.contains(message), "says {message:?}:\n{}", run.stderr);
     assert!(
-        run.stderr.contains("duo refused it before asking you anything, and nothing was stored"),
+        run.stderr
+            .contains("duo refused it before asking you anything, and nothing was stored"),
         "{}",
         run.stderr
     );
@@ -390,7 +417,11 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
         before,
         "the other device sent a name that is not valid (control characters): Bob\\u{1b}[1A\\u{1b}[2KVerification words",
     );
-    assert!(run.stderr.contains("hint: if you expected this device"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: if you expected this device"),
+        "{}",
+        run.stderr
+    );
 
     // Against `duo pair join`: an inviter whose device label reverses the line.
     let bob = Device::new("Bob");
@@ -465,7 +496,9 @@ fn the_question_says_who_the_other_device_claims_to_be_and_the_words_come_last()
     let (invited, joined) = pair_by_ticket(&alice, &bob, &[]);
     for (run, who) in [(&invited, "Bob"), (&joined, "Alice")] {
         let lines: Vec<&str> = run.stderr.lines().collect();
-        let claim = format!("The other device is {who}'s 'laptop': {who} is a new person here and becomes your partner in this space.");
+        let claim = format!(
+            "The other device is {who}'s 'laptop': {who} is a new person here and becomes your partner in this space."
+        );
         let said = lines.iter().position(|l| *l == claim);
         let words = lines.iter().position(|l| l.starts_with("Verification words: "));
         let (Some(said), Some(words)) = (said, words) else {
@@ -473,7 +506,9 @@ fn the_question_says_who_the_other_device_claims_to_be_and_the_words_come_last()
         };
         assert!(said < words, "the words come after who it is:\n{}", run.stderr);
         assert!(
-            !lines[words + 1..].iter().any(|l| l.contains(who) && !l.starts_with("Paired with")),
+            !lines[words + 1..]
+                .iter()
+                .any(|l| l.contains(who) && !l.starts_with("Paired with")),
             "nothing about the other device between the words and the answer:\n{}",
             run.stderr
         );
@@ -508,7 +543,9 @@ fn a_middle_with_escape_code_names_cannot_paint_fake_words() {
     let code = alice_ticket.code.clone();
     let dir = tempfile::tempdir().unwrap();
     let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
-    let mut as_alice = Home::new(dir.path().join("as-alice")).init("Alice", "laptop", 1).unwrap();
+    let mut as_alice = Home::new(dir.path().join("as-alice"))
+        .init("Alice", "laptop", 1)
+        .unwrap();
     as_bob.config.name = paint("Bob");
     as_alice.config.name = paint("Alice");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -546,7 +583,15 @@ fn a_middle_with_escape_code_names_cannot_paint_fake_words() {
     }
     eprintln!(
         "middle with escape-code names: refused by both sides:\n  {}\n  {}",
-        alice_run.stderr.lines().find(|l| l.starts_with("error")).unwrap_or_default(),
-        bob_run.stderr.lines().find(|l| l.starts_with("error")).unwrap_or_default()
+        alice_run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or_default(),
+        bob_run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or_default()
     );
 }

@@ -194,7 +194,10 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
     if p.json {
         p.json_value(&serde_json::json!({ "id": e.id, "status": status.as_str(), "changed": !unchanged }));
     } else if unchanged {
-        p.info(format!("{} is already marked {status}.", crate::output::short(&e.id, 8)));
+        p.info(format!(
+            "{} is already marked {status}.",
+            crate::output::short(&e.id, 8)
+        ));
     } else {
         p.info(match status {
             Status::Revisit => format!(

@@ -95,12 +95,10 @@ impl Tour<'_> {
     /// Print a block on stdout. A closed stdout (`duo demo | head`) stops the tour, and the
     /// temporary directory is still removed.
     fn say(&self, text: &str) -> Result<()> {
-        self.p
-            .try_data(text.trim_end_matches('\n'))
-            .map_err(|_| CliError {
-                code: exit::OK,
-                ..CliError::new(STDOUT_CLOSED)
-            })
+        self.p.try_data(text.trim_end_matches('\n')).map_err(|_| CliError {
+            code: exit::OK,
+            ..CliError::new(STDOUT_CLOSED)
+        })
     }
 
     fn show_typed(&self, who: &Person, args: &[&str], piped: bool) -> Result<()> {

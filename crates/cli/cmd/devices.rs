@@ -254,10 +254,10 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
 }
 
 fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
-    view.persons
-        .values()
-        .find(|p| p.id != me.person_id)
-        .map_or_else(|| "your partner".to_string(), |p| crate::output::name(&p.name).into_owned())
+    view.persons.values().find(|p| p.id != me.person_id).map_or_else(
+        || "your partner".to_string(),
+        |p| crate::output::name(&p.name).into_owned(),
+    )
 }
 
 /// If `duo sync --watch` runs on this device, have it sync now, which refreshes its list of

@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
         p.data(&text);
         if repairable {
             crate::output::stderr(
-                "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device."
+                "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device.",
             );
         }
     }

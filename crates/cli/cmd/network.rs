@@ -147,13 +147,17 @@ fn describe(other: &invite::Introduction, side: Side) -> String {
     let label = crate::output::label(&other.device_label);
     match side {
         Side::Inviting { own_device: true, .. } if other.claim == Claim::You => {
-            format!("The other device is '{label}', already one of your devices ({name}): it joins again as one of yours.")
+            format!(
+                "The other device is '{label}', already one of your devices ({name}): it joins again as one of yours."
+            )
         }
         Side::Inviting { own_device: true, .. } => format!(
             "The other device is '{label}', set up as {name} (a new person here): it will become one of your devices."
         ),
-        Side::Inviting { partner_device: true, .. } => format!(
-            "The other device is {name}'s '{label}': {name} is your partner, already in this space, and this adds a new device of theirs. Check with them that it is theirs."
+        Side::Inviting {
+            partner_device: true, ..
+        } => format!(
+            "The other device is {name}'s '{label}': a new device of {name}'s, who is already in this space (your partner). Check with them that it is theirs."
         ),
         Side::Inviting { .. } => format!(
             "The other device is {name}'s '{label}': {name} is a new person here and becomes your partner in this space."

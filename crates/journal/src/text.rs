@@ -165,7 +165,9 @@ mod tests {
         assert_eq!(line("x\u{9b}31m"), "x\\u{9b}31m");
         assert_eq!(line("\u{7f}"), "\\u{7f}");
         assert_eq!(line("abc\u{202e}fed"), "abc\\u{202e}fed");
-        for c in ['\u{202a}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}', '\u{2028}'] {
+        for c in [
+            '\u{202a}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}', '\u{2028}',
+        ] {
             assert!(line(&c.to_string()).starts_with("\\u{"), "{c:?}");
         }
     }
@@ -212,7 +214,10 @@ mod tests {
     #[test]
     fn json_stays_the_same_json() {
         let v = serde_json::json!({ "name": "A\u{202e}B\u{9b}C\u{7f}\u{1b}", "n": 1 });
-        for text in [serde_json::to_string(&v).unwrap(), serde_json::to_string_pretty(&v).unwrap()] {
+        for text in [
+            serde_json::to_string(&v).unwrap(),
+            serde_json::to_string_pretty(&v).unwrap(),
+        ] {
             let safe = json(&text);
             assert!(!safe.chars().any(|c| is_unsafe(c) && c != '\n'), "{safe}");
             assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);

@@ -90,7 +90,9 @@ impl Known {
 }
 
 fn refuse(why: String) -> SyncError {
-    SyncError::Introduction(format!("{why}; duo refused it before asking you anything, and nothing was stored"))
+    SyncError::Introduction(format!(
+        "{why}; duo refused it before asking you anything, and nothing was stored"
+    ))
 }
 
 /// Check the other device's introduction before anyone is asked: its name and label must
