@@ -97,12 +97,12 @@ impl Ctx {
     /// Print damage found by a read on stderr; returns the exit status it calls for.
     pub fn report(&self, both: &Both) -> i32 {
         for d in &both.damage {
-            eprintln!("error: damaged file in the {d}");
+            crate::output::stderr(&format!("error: damaged file in the {d}"));
         }
         if both.damage.is_empty() {
             0
         } else {
-            eprintln!("hint: everything else is still readable; run `duo doctor` for a full report");
+            crate::output::stderr("hint: everything else is still readable; run `duo doctor` for a full report");
             1
         }
     }

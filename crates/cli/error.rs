@@ -85,6 +85,7 @@ impl From<SyncError> for CliError {
             SyncError::KeyPermissions { ref path, .. } => CliError::new(&e)
                 .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
             SyncError::InvalidName => CliError::usage(&e),
+            SyncError::InvalidLabel => CliError::usage(&e).hint("give one with --label, e.g. --label laptop"),
             SyncError::Locked => CliError {
                 code: exit::LOCKED,
                 ..CliError::new(&e).hint("`duo unlock` asks your passphrase once; duo then stays open until `duo lock` or 15 idle minutes")

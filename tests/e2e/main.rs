@@ -15,6 +15,7 @@ mod delay;
 mod devices;
 mod diskfull;
 mod errors;
+mod escape;
 mod faults;
 mod first_hour;
 mod handoff;

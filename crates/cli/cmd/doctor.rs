@@ -108,8 +108,8 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
     } else {
         p.data(&text);
         if repairable {
-            eprintln!(
-                "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device."
+            crate::output::stderr(
+                "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device.",
             );
         }
     }
@@ -139,14 +139,13 @@ fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Au
     for id in &a.unsettled {
         text.push_str(&format!(
             "  unconfirmed: {} was edited on two devices at once; edit it to settle it\n",
-            &id[..8.min(id.len())]
+            crate::output::short(id, 8)
         ));
     }
     for id in &a.not_yours {
         text.push_str(&format!(
-            "  NOT WRITTEN BY YOU: {} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {}`\n",
-            &id[..8.min(id.len())],
-            &id[..8.min(id.len())]
+            "  NOT WRITTEN BY YOU: {id} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {id}`\n",
+            id = crate::output::short(id, 8)
         ));
     }
     Ok(Some(a))

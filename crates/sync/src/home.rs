@@ -193,8 +193,13 @@ impl Home {
             }
         }
         let name = name.trim();
-        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 64 {
+        // The rule every device applies to names and labels it receives (pairing refuses
+        // others, and a terminal shows them marked): see `duo_journal::text`.
+        if duo_journal::text::problem(name).is_some() {
             return Err(SyncError::InvalidName);
+        }
+        if duo_journal::text::problem(label).is_some() {
+            return Err(SyncError::InvalidLabel);
         }
         // A home duo creates is private; an existing directory keeps the mode its owner chose.
         let mut builder = fs::DirBuilder::new();

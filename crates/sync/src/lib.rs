@@ -48,6 +48,8 @@ pub enum SyncError {
     IncompleteSetup { path: PathBuf },
     #[error("a name must be 1 to 64 printable characters")]
     InvalidName,
+    #[error("a device label must be 1 to 64 printable characters")]
+    InvalidLabel,
     #[error("key file {path} can be read by other users (mode {mode:o})")]
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("{path}: {reason}")]
@@ -90,4 +92,8 @@ pub enum SyncError {
         "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
     )]
     NotPartnerDevice,
+    /// A pairing introduction refused before the question (see [`invite::Claim`]): the
+    /// reason says what the other device sent, escaped.
+    #[error("{0}")]
+    Introduction(String),
 }
