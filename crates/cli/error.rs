@@ -91,7 +91,8 @@ impl From<SyncError> for CliError {
             },
             SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),
             SyncError::AlreadyLocked => CliError::new(&e).hint("`duo lock --remove` removes it; `duo lock` locks now"),
-            SyncError::WeakPassphrase => CliError::usage(&e),
+            SyncError::WeakPassphrase => CliError::usage(&e)
+                .hint("choose a longer one: a few unrelated words are easy to remember and slow to guess"),
             _ => CliError::new(&e),
         }
     }

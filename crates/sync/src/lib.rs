@@ -36,6 +36,12 @@ pub use store::{AgeStore, Fault, FaultPlan, Step, write_durably};
 
 use std::path::PathBuf;
 
+/// Whether this build reads the test-only environment knobs (a lower scrypt work factor, a
+/// fixed clock): only in builds for tests (`cargo test` turns the `test-knobs` feature on,
+/// through the `duo` package's dev-dependency on this crate). `cargo build`, `cargo install`
+/// and `cargo run` make builds that ignore them.
+pub const TEST_KNOBS: bool = cfg!(any(test, feature = "test-knobs"));
+
 /// Errors from the device layer. Messages say what happened; the CLI adds what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
