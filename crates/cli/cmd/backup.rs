@@ -1,7 +1,7 @@
 //! `duo backup` and `duo restore`: everything this device holds, in one encrypted file.
 
-use crate::args::{BackupArgs, Cli, RestoreArgs};
 use super::lock::passphrase;
+use crate::args::{BackupArgs, Cli, RestoreArgs};
 use crate::ctx::{Ctx, home_dir, now};
 use crate::env;
 use crate::error::{CliError, Result};
@@ -35,7 +35,7 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
         }));
     } else {
         ctx.printer.info(format!(
-            "Backed up {} and {} to {} ({} bytes, encrypted to a {}). It holds no key of this device: `duo restore {}` on a new one.",
+            "Backed up {} and {} to {} ({} bytes, encrypted to a {}). It holds your person key, so keep it as safe as this device (it holds no key of this device): `duo restore {}` on a new one.",
             count(entries, "shared entry", "shared entries"),
             count(private, "private note", "private notes"),
             path.display(),
