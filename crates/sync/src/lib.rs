@@ -22,6 +22,7 @@ pub mod fuzzing;
 pub mod handoff;
 mod home;
 pub mod invite;
+pub mod local;
 pub mod lock;
 pub mod membership;
 pub mod net;
@@ -95,4 +96,12 @@ pub enum SyncError {
         "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
     )]
     NotPartnerDevice,
+    /// One of the home's own files (settings, keys, trust, peer table, sync record) is
+    /// damaged or missing: see [`local`].
+    #[error("{} ({}) is damaged: {reason}", file.what(), path.display())]
+    LocalDamaged {
+        file: local::LocalFile,
+        path: PathBuf,
+        reason: String,
+    },
 }

@@ -217,10 +217,7 @@ pub fn open(home: &Home, passphrase: SecretString) -> Result<(SecretString, std:
     let started = std::time::Instant::now();
     let plain = age::decrypt(&identity, &ct).map_err(|e| match e {
         age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => SyncError::WrongPassphrase,
-        other => SyncError::BadFile {
-            path: path.clone(),
-            reason: other.to_string(),
-        },
+        other => crate::local::LocalFile::LockedKeys.damaged(&path, other.to_string()),
     })?;
     let took = started.elapsed();
     let text = SecretString::from(String::from_utf8(plain).map_err(|_| SyncError::BadFile {
