@@ -21,6 +21,7 @@ mod import_export;
 mod journal;
 mod leave;
 mod listening;
+mod local_files;
 mod lock;
 mod mitm;
 mod netns;

@@ -13,8 +13,16 @@ pub fn run(cli: &Cli, printer: Printer, a: &DoctorArgs) -> Result<i32> {
     let home = Home::new(home_dir(cli)?);
     // The home's own files first: the stores need its keys.
     let first = local::check(&home)?;
-    let repaired = if a.repair { local::repair(&home, &first)? } else { Vec::new() };
-    let report = if repaired.is_empty() { first.clone() } else { local::check(&home)? };
+    let repaired = if a.repair {
+        local::repair(&home, &first)?
+    } else {
+        Vec::new()
+    };
+    let report = if repaired.is_empty() {
+        first.clone()
+    } else {
+        local::check(&home)?
+    };
     let mut text = String::new();
     local_text(&mut text, &report, &first, &repaired);
     let mut out = serde_json::json!({ "local": local_json(&report, &first, &repaired) });
@@ -59,16 +67,29 @@ fn local_text(text: &mut String, r: &LocalReport, first: &LocalReport, repaired:
         if r.healthy() { "healthy" } else { "DAMAGED" }
     ));
     for m in repaired {
-        let why = first.problems.iter().find(|p| p.path == m.path).map(|p| p.reason.as_str());
+        let why = first
+            .problems
+            .iter()
+            .find(|p| p.path == m.path)
+            .map(|p| p.reason.as_str());
         text.push_str(&format!(
             "  moved aside: {} ({}) -> {}\n",
             m.path.display(),
             why.unwrap_or("damaged"),
-            if m.moved_to.is_empty() { "(it was missing)" } else { &m.moved_to }
+            if m.moved_to.is_empty() {
+                "(it was missing)"
+            } else {
+                &m.moved_to
+            }
         ));
     }
     for p in &r.problems {
-        text.push_str(&format!("  damaged: {} {}: {}\n", p.file.what(), p.path.display(), p.reason));
+        text.push_str(&format!(
+            "  damaged: {} {}: {}\n",
+            p.file.what(),
+            p.path.display(),
+            p.reason
+        ));
     }
     if let Some(why) = &r.unchecked {
         text.push_str(&format!("  not checked: {why}\n"));
@@ -76,9 +97,7 @@ fn local_text(text: &mut String, r: &LocalReport, first: &LocalReport, repaired:
 }
 
 fn local_json(r: &LocalReport, first: &LocalReport, repaired: &[Repaired]) -> serde_json::Value {
-    let problem = |p: &local::LocalProblem| {
-        serde_json::json!({"file": p.path, "kind": p.file.kind(), "reason": p.reason, "rebuildable": p.file.rebuildable()})
-    };
+    let problem = |p: &local::LocalProblem| serde_json::json!({"file": p.path, "kind": p.file.kind(), "reason": p.reason, "rebuildable": p.file.rebuildable()});
     serde_json::json!({
         "healthy": r.healthy(),
         "files_checked": r.files_checked,

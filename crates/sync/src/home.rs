@@ -303,6 +303,10 @@ impl Home {
         let config = self.read_config()?;
         self.tighten_dirs();
         let (age_identity, secret) = crate::lock::load_keys(self)?;
+        if secret.public().to_string() != config.device_id {
+            // A damaged key that still parses is another device's identity.
+            return Err(LocalFile::DeviceKey.damaged(self.device_key_path(), crate::local::KEY_MISMATCH));
+        }
         let person_key = self.load_person_key(&age_identity, &config)?;
         let identity = Arc::new(age_identity);
         Ok(Opened {

@@ -92,6 +92,9 @@ impl LocalFile {
     }
 }
 
+/// Why a device key that parses is still damaged.
+pub(crate) const KEY_MISMATCH: &str = "it is not the key of this device's id (config.json)";
+
 /// The local store (`<home>/local`): age files encrypted to this device, no chunk directories.
 pub(crate) fn store(home: &Home, identity: Arc<age::x25519::Identity>) -> AgeStore {
     AgeStore::blobs(home.root().join("local"), identity)
@@ -150,7 +153,16 @@ pub fn check(home: &Home) -> Result<LocalReport, SyncError> {
         Some(crate::lock::load_keys(home)?.0)
     } else {
         let identity = r.note(crate::home::read_age_identity(&home.age_key_path()))?;
-        r.note(crate::home::read_device_key(&home.device_key_path()))?;
+        let secret = r.note(crate::home::read_device_key(&home.device_key_path()))?;
+        if let (Some(secret), Some(config)) = (secret, &config)
+            && secret.public().to_string() != config.device_id
+        {
+            r.problems.push(LocalProblem {
+                file: LocalFile::DeviceKey,
+                path: home.device_key_path(),
+                reason: KEY_MISMATCH.into(),
+            });
+        }
         identity
     };
     let (Some(config), Some(identity)) = (config, identity) else {
@@ -209,7 +221,9 @@ pub fn repair(home: &Home, report: &LocalReport) -> Result<Vec<Repaired>, SyncEr
             })?
             .to_string();
         let moved_to = if p.path.exists() {
-            local.quarantine(&name).map_err(|e| p.file.storage_error(p.path.clone(), e))?
+            local
+                .quarantine(&name)
+                .map_err(|e| p.file.storage_error(p.path.clone(), e))?
         } else {
             String::new()
         };

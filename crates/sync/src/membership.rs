@@ -375,7 +375,10 @@ pub fn update_trust<T>(o: &crate::Opened, f: impl FnOnce(&mut Trust) -> T) -> Re
 
 /// Write this device's trust (prefer [`update_trust`]).
 pub fn save_trust(o: &crate::Opened, t: &Trust) -> Result<(), crate::SyncError> {
-    write_trust(&crate::local::store(&o.home, std::sync::Arc::new(o.home.age_identity()?)), t)
+    write_trust(
+        &crate::local::store(&o.home, std::sync::Arc::new(o.home.age_identity()?)),
+        t,
+    )
 }
 
 pub(crate) fn write_trust(store: &crate::AgeStore, t: &Trust) -> Result<(), crate::SyncError> {
