@@ -107,7 +107,7 @@ pub fn local_hint(file: LocalFile) -> &'static str {
             "run `duo doctor --repair`: it sets the file aside and rebuilds this device's trust from the signatures in the shared space (devices you revoked on this device only, and leaving the space, were only in that file: it says what to do again)"
         }
         LocalFile::Peers => {
-            "run `duo doctor --repair`: it sets the file aside; it only held where your devices were last reached, which the next sync learns again"
+            "run `duo doctor --repair`: it sets the file aside; it only held where the other devices were last reached (`duo sync` finds them again on the same network, and they can still reach this device)"
         }
         LocalFile::SyncState => {
             "run `duo doctor --repair`: it sets the record aside; the next sync with that device compares everything once"
