@@ -352,14 +352,14 @@ impl Home {
         while i < dirs.len() {
             // The home and the directories duo makes in it, two levels down (stores and their
             // chunk directories, local/sync, quarantine/<store>); chunk directories hold files.
-            if i == 0 || dirs[i].parent() == Some(self.root.as_path()) {
-                if let Ok(rd) = fs::read_dir(&dirs[i]) {
-                    dirs.extend(
-                        rd.flatten()
-                            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                            .map(|e| e.path()),
-                    );
-                }
+            if (i == 0 || dirs[i].parent() == Some(self.root.as_path()))
+                && let Ok(rd) = fs::read_dir(&dirs[i])
+            {
+                dirs.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
             }
             i += 1;
         }

@@ -287,7 +287,7 @@ impl SyncStates {
     }
 
     fn decode(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-        if bytes.is_empty() || bytes.len() % 32 != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(32) {
             return None;
         }
         Some(
