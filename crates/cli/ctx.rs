@@ -35,9 +35,9 @@ pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
         })
 }
 
-/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
+/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock in test builds.
 pub fn now() -> Result<i64> {
-    match env::var(env::NOW) {
+    match env::test_knob(env::NOW) {
         Some(s) => duo_journal::import::parse_time(&s)
             .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
         None => Ok(jiff::Timestamp::now().as_millisecond()),

@@ -508,10 +508,14 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions, watch: bool) -> Result<On
     } else {
         Discovery::None
     };
-    go_online(ctx, opts, false, discovery, watch).await.map_err(|e| {
-        CliError::new(format!("could not go online: {e}"))
-            .hint("another program may use this device's port; `duo status` shows it")
-    })
+    go_online(ctx, opts, false, discovery, watch)
+        .await
+        .map_err(|e| match e {
+            // A damaged local file has its own hint.
+            SyncError::LocalDamaged { .. } => CliError::from(e),
+            e => CliError::new(format!("could not go online: {e}"))
+                .hint("another program may use this device's port; `duo status` shows it"),
+        })
 }
 
 fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
