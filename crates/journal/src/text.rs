@@ -208,6 +208,15 @@ mod tests {
     }
 
     #[test]
+    fn tags_written_here_follow_the_rule_shown_for_others() {
+        let ok = crate::normalize_tags(&[" #home ".into(), "long walks".into()]).unwrap();
+        assert_eq!(ok, ["home", "long walks"]);
+        for bad in ["", "#", "a\u{1b}[8m", "x\u{202e}", "\u{9b}", &"x".repeat(65)] {
+            assert!(crate::normalize_tags(&[bad.to_string()]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_short_id_never_splits_a_character() {
         assert_eq!(short("0123456789abcdef", 8), "01234567");
         assert_eq!(short("ab", 8), "ab");
