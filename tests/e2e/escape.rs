@@ -48,6 +48,18 @@ fn assert_clean(what: &str, run: &Run) {
     }
 }
 
+/// `text` (what a run printed) holds `needle`.
+#[track_caller]
+fn says(text: &str, needle: &str) {
+    assert!(text.contains(needle), "says {needle:?}:\n{text}");
+}
+
+/// `run` printed `needle` on stdout.
+#[track_caller]
+fn shows(run: &Run, needle: &str) {
+    says(&run.stdout, needle);
+}
+
 /// Run, check it succeeded and printed nothing raw.
 #[track_caller]
 fn clean(d: &Device, args: &[&str]) -> Run {
@@ -150,18 +162,11 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         let _watch = hostile.serve();
         let synced = clean(&alice, &["sync"]);
         // The new device record's notice: label and name escaped and marked.
-        assert!(
-            synced
-                .stderr
-                .contains("a device record 'phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)' under Bob\\u{1b}[2J"),
-            "{}",
-            synced.stderr
+        says(
+            &synced.stderr,
+            "a device record 'phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)' under Bob\\u{1b}[2J",
         );
-        assert!(
-            synced.stderr.contains("(name not valid: control characters)"),
-            "{}",
-            synced.stderr
-        );
+        says(&synced.stderr, "(name not valid: control characters)");
     }
 
     let shown_name = "Bob\\u{1b}[2J\\u{1b}[HVerification words: apple apple apple apple\\u{d}\\u{9b}8m (name not valid: control characters)";
@@ -173,7 +178,7 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         "#soup  ",
         "Thank you\\u{1b}[2J\\u{1b}[3J for\\u{d}the soup \\u{9b}1A\\u{7f}\\u{2066}quos\\u{2069} \\u{200f}x\\u{61c}…",
     ] {
-        assert!(list.stdout.contains(needle), "list shows {needle:?}:\n{}", list.stdout);
+        shows(&list, needle);
     }
     // The forged entry keeps its mark on its own header line.
     let header = list
@@ -183,79 +188,45 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         .unwrap_or_else(|| panic!("the forged entry is listed:\n{}", list.stdout));
     assert!(header.contains("[NOT WRITTEN BY YOU]"), "{header}");
     assert!(header.contains("#\\u{1b}[8m (tag not valid"), "{header}");
-    assert!(
-        list.stdout
-            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone\\u{202e}"),
-        "{}",
-        list.stdout
-    );
+    shows(&list, "\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone\\u{202e}");
 
     let shown = clean(&alice, &["journal", "show", &soup[..8]]);
-    assert!(
-        shown.stdout.contains(
-            "Thank you\\u{1b}[2J\\u{1b}[3J for\\u{d}the soup \\u{9b}1A\\u{7f}\\u{2066}quos\\u{2069} \\u{200f}x\\u{61c}\nsecond\tline"
-        ),
-        "newline and tab stay in a body:\n{}",
-        shown.stdout
+    shows(
+        &shown,
+        "Thank you\\u{1b}[2J\\u{1b}[3J for\\u{d}the soup \\u{9b}1A\\u{7f}\\u{2066}quos\\u{2069} \\u{200f}x\\u{61c}\nsecond\tline",
     );
     let forged_shown = clean(&alice, &["journal", "show", &forged[..8]]);
-    assert!(
-        forged_shown.stdout.contains("not written by you"),
-        "{}",
-        forged_shown.stdout
-    );
+    shows(&forged_shown, "not written by you");
     let with_reflection = clean(&alice, &["journal", "show", &hers[..8]]);
-    assert!(
-        with_reflection
-            .stdout
-            .contains("  > What I heard\\u{1b}[2K is\\u{202e} this\\u{1b}]0;owned\\u{7}"),
-        "{}",
-        with_reflection.stdout
+    shows(
+        &with_reflection,
+        "  > What I heard\\u{1b}[2K is\\u{202e} this\\u{1b}]0;owned\\u{7}",
     );
-    assert!(
-        with_reflection.stdout.contains(shown_name),
-        "{}",
-        with_reflection.stdout
-    );
+    shows(&with_reflection, shown_name);
 
     let found = clean(&alice, &["journal", "search", "soup"]);
-    assert!(found.stdout.contains(shown_name), "{}", found.stdout);
+    shows(&found, shown_name);
     let today = clean(&alice, &["today"]);
-    assert!(today.stdout.contains(shown_name), "{}", today.stdout);
-    assert!(today.stdout.contains("Thank you\\u{1b}[2J"), "{}", today.stdout);
+    shows(&today, shown_name);
+    shows(&today, "Thank you\\u{1b}[2J");
     let boundaries = clean(&alice, &["boundaries"]);
-    assert!(
-        boundaries
-            .stdout
-            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
-        "{}",
-        boundaries.stdout
-    );
+    shows(&boundaries, "\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone");
     let checkin = clean(&alice, &["checkin"]);
-    assert!(
-        checkin
-            .stdout
-            .contains("\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone"),
-        "{}",
-        checkin.stdout
-    );
+    shows(&checkin, "\\u{1b}[1A\\u{1b}[2K\\u{d}I no longer need time alone");
     let devices = clean(&alice, &["devices"]);
-    assert!(
-        devices
-            .stdout
-            .contains("phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)"),
-        "{}",
-        devices.stdout
+    shows(
+        &devices,
+        "phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)",
     );
-    assert!(devices.stdout.contains("0123456789a\\u{202e}"), "{}", devices.stdout);
-    assert!(devices.stdout.contains(shown_name), "{}", devices.stdout);
+    shows(&devices, "0123456789a\\u{202e}");
+    shows(&devices, shown_name);
     let safety = clean(&alice, &["safety"]);
-    assert!(safety.stdout.contains("(device label not valid"), "{}", safety.stdout);
-    assert!(safety.stdout.contains(shown_name), "{}", safety.stdout);
+    shows(&safety, "(device label not valid");
+    shows(&safety, shown_name);
     let st = clean(&alice, &["status"]);
-    assert!(st.stdout.contains(shown_name), "{}", st.stdout);
+    shows(&st, shown_name);
     let md = clean(&alice, &["journal", "export", "--format", "md"]);
-    assert!(md.stdout.contains("Thank you\\u{1b}[2J"), "{}", md.stdout);
+    shows(&md, "Thank you\\u{1b}[2J");
 
     // JSON: the same text exactly (escaped by JSON, bidi and C1 too), and the mark.
     let listed = clean(&alice, &["journal", "list", "--json"]);
@@ -386,12 +357,10 @@ fn recorded(d: &Device) -> (usize, usize) {
 fn refused(victim: &Device, run: &Run, before: (usize, usize), message: &str) {
     assert_ne!(run.code, 0, "refused:\n{}", run.stderr);
     assert_clean("pair", run);
-    assert!(run.stderr.contains(message), "says {message:?}:\n{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("duo refused it before asking you anything, and nothing was stored"),
-        "{}",
-        run.stderr
+    says(&run.stderr, message);
+    says(
+        &run.stderr,
+        "duo refused it before asking you anything, and nothing was stored",
     );
     assert!(
         words(&run.stderr).is_empty() && !run.stderr.contains("Do the words match"),
@@ -417,11 +386,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
         before,
         "the other device sent a name that is not valid (control characters): Bob\\u{1b}[1A\\u{1b}[2KVerification words",
     );
-    assert!(
-        run.stderr.contains("hint: if you expected this device"),
-        "{}",
-        run.stderr
-    );
+    says(&run.stderr, "hint: if you expected this device");
 
     // Against `duo pair join`: an inviter whose device label reverses the line.
     let bob = Device::new("Bob");
@@ -516,18 +481,11 @@ fn the_question_says_who_the_other_device_claims_to_be_and_the_words_come_last()
     // An own device that joins again is named as one of yours.
     let tablet = Device::new("Alice's tablet");
     let (invited, joined) = pair_by_ticket(&alice, &tablet, &["--own-device"]);
-    assert!(
-        invited
-            .stderr
-            .contains("The other device is 'laptop', set up as Alice's tablet (a new person here): it will become one of your devices."),
-        "{}",
-        invited.stderr
+    says(
+        &invited.stderr,
+        "The other device is 'laptop', set up as Alice's tablet (a new person here): it will become one of your devices.",
     );
-    assert!(
-        joined.stderr.contains("This device will become one of Alice's devices"),
-        "{}",
-        joined.stderr
-    );
+    says(&joined.stderr, "This device will become one of Alice's devices");
 }
 
 /// The middle knows the code (as in mitm.rs) and pairs with Alice as "Bob" and with Bob as
@@ -541,37 +499,19 @@ fn a_middle_with_escape_code_names_cannot_paint_fake_words() {
     let (alice_invite, alice_ticket) = start_invite(&alice, &[]);
     let alice_ticket: Ticket = alice_ticket.parse().unwrap();
     let code = alice_ticket.code.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
-    let mut as_alice = Home::new(dir.path().join("as-alice"))
-        .init("Alice", "laptop", 1)
-        .unwrap();
-    as_bob.config.name = paint("Bob");
-    as_alice.config.name = paint("Alice");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let here = NetOptions {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        relays: duo_sync::relay::Relays::disabled(),
-    };
-    let (to_alice, to_bob) = rt.block_on(async {
-        (
-            Online::bind(&as_bob, &here, false).await.unwrap(),
-            Online::bind(&as_alice, &here, true).await.unwrap(),
-        )
-    });
-    let forged = Ticket {
-        id: to_bob.endpoint.id(),
-        addrs: to_bob.addrs(),
-        relay: None,
-        code: code.clone(),
-    }
-    .reveal();
+    let mut m = crate::mitm::Middle::new("127.0.0.1", &code, |c| c.name = paint(&c.name));
     let (bob_run, with_alice, with_bob) = std::thread::scope(|s| {
-        let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{forged}\n")));
-        let (with_alice, with_bob) = rt.block_on(async {
+        let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{}\n", m.forged)));
+        let (with_alice, with_bob) = m.rt.block_on(async {
             tokio::join!(
-                invite::join(&to_alice.endpoint, &mut as_bob, alice_ticket.addr(), &code, |_, _| true),
-                invite::invite(&to_bob.endpoint, &as_alice, &code, false, |_, _| true)
+                invite::join(
+                    &m.to_alice.endpoint,
+                    &mut m.as_bob,
+                    alice_ticket.addr(),
+                    &code,
+                    |_, _| true
+                ),
+                invite::invite(&m.to_bob.endpoint, &m.as_alice, &code, false, |_, _| true)
             )
         });
         (bob_join.join().unwrap(), with_alice, with_bob)

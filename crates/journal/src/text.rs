@@ -36,31 +36,48 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-fn escape(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+/// How an escaped character is written.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `\u{1b}`, for people.
+    Rust,
+    /// `\u001b`, inside JSON strings (every unsafe character is in the Basic Multilingual
+    /// Plane: one escape each).
+    Json,
+}
+
+/// `s` with every unsafe character but those `keep` names written in `form`.
+fn escape(s: &str, keep: impl Fn(char) -> bool, form: Form) -> Cow<'_, str> {
     let unsafe_at = |c: char| is_unsafe(c) && !keep(c);
     if !s.chars().any(unsafe_at) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        if unsafe_at(c) {
+        if !unsafe_at(c) {
+            out.push(c);
+        } else if let Form::Rust = form {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
-            out.push(c);
+            let _ = write!(out, "\\u{:04x}", c as u32);
         }
     }
     Cow::Owned(out)
 }
 
+fn newline_or_tab(c: char) -> bool {
+    c == '\n' || c == '\t'
+}
+
 /// One line of text (a name, a label, a tag, an id, a message quoting outside data):
 /// every unsafe character escaped, newline and tab included.
 pub fn line(s: &str) -> Cow<'_, str> {
-    escape(s, |_| false)
+    escape(s, |_| false, Form::Rust)
 }
 
 /// An entry's text (or a reply's): every unsafe character escaped except newline and tab.
 pub fn body(s: &str) -> Cow<'_, str> {
-    escape(s, |c| c == '\n' || c == '\t')
+    escape(s, newline_or_tab, Form::Rust)
 }
 
 /// What a field from another device is, for the "not valid" mark.
@@ -136,20 +153,7 @@ pub fn not_valid<'a>(fields: impl IntoIterator<Item = (&'static str, &'a str)>) 
 /// controls are always escaped inside JSON strings, so a newline or tab left in the text
 /// is layout and stays; any other C0 control is escaped too.
 pub fn json(s: &str) -> Cow<'_, str> {
-    let escaped = |c: char| is_unsafe(c) && c != '\n' && c != '\t';
-    if !s.chars().any(escaped) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if escaped(c) {
-            // Every unsafe character is in the Basic Multilingual Plane: one escape each.
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    escape(s, newline_or_tab, Form::Json)
 }
 
 #[cfg(test)]
@@ -201,6 +205,15 @@ mod tests {
             not_valid([("author", "Bob\n"), ("tags", "ok"), ("tags", "\u{9b}"), ("tags", "")]),
             ["author", "tags"]
         );
+    }
+
+    #[test]
+    fn tags_written_here_follow_the_rule_shown_for_others() {
+        let ok = crate::normalize_tags(&[" #home ".into(), "long walks".into()]).unwrap();
+        assert_eq!(ok, ["home", "long walks"]);
+        for bad in ["", "#", "a\u{1b}[8m", "x\u{202e}", "\u{9b}", &"x".repeat(65)] {
+            assert!(crate::normalize_tags(&[bad.to_string()]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -254,13 +254,17 @@ fn id_bytes(id: &iroh::EndpointId) -> [u8; 32] {
 async fn run(
     local: iroh::EndpointId,
     conn: &Connection,
-    role: Role,
     code: &Code,
     mine: &Introduction,
     person_key: Option<&crate::auth::PersonKey>,
     checked: (&Known, Mode),
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
+    let role = if checked.1 == Mode::Join {
+        Role::Joiner
+    } else {
+        Role::Inviter
+    };
     let mut channel = [0u8; 32];
     conn.export_keying_material(&mut channel, EKM_LABEL, b"")
         .map_err(|e| SyncError::Net(format!("{e:?}")))?;
@@ -389,7 +393,6 @@ pub async fn invite(
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Inviter,
         code,
         &introduce(me, mode, endpoint)?,
         Some(&me.person_key),
@@ -455,7 +458,6 @@ pub async fn invite_partner_device(
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Inviter,
         code,
         &introduce(me, Mode::PartnerDevice, endpoint)?,
         None,
@@ -495,7 +497,6 @@ pub async fn join(
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Joiner,
         code,
         &introduce(me, Mode::Join, endpoint)?,
         None,
