@@ -43,9 +43,9 @@ const MAX_COLUMNS: usize = 64;
 
 /// The most operations, changes, dependencies or actors (whichever a chunk has most of:
 /// each becomes an object in automerge, up to about half a kilobyte) that bytes from
-/// outside may describe in all, in one sync session or one load: 2,097,152. A journal of
-/// about 140,000 entries (15 operations each) reaches it.
-pub const MAX_ITEMS: u64 = 1 << 21;
+/// outside may describe in all, in one sync session or one load: 1,048,576. A journal of
+/// about 70,000 entries (15 operations each) reaches it.
+pub const MAX_ITEMS: u64 = 1 << 20;
 
 /// A change from outside may describe more operations than it has bytes only up to this
 /// many (a few operations in a short change are normal).
@@ -59,28 +59,35 @@ pub fn inflate_limit(len: usize) -> u64 {
 }
 
 /// What bytes from outside may still describe, shared by every input of one sync session
-/// (or used for one load): see [`MAX_ITEMS`].
+/// (or used for one load): [`MAX_ITEMS`] unless a session says less.
 #[derive(Clone, Debug)]
 pub struct Allowance {
     left: u64,
+    limit: u64,
 }
 
 impl Default for Allowance {
     fn default() -> Self {
-        Allowance { left: MAX_ITEMS }
+        Allowance::new(MAX_ITEMS)
     }
 }
 
 impl Allowance {
-    /// How much of [`MAX_ITEMS`] was used.
+    /// At most `limit` operations, changes or actors in all.
+    pub fn new(limit: u64) -> Self {
+        Allowance { left: limit, limit }
+    }
+
+    /// How much of the limit was used.
     pub fn used(&self) -> u64 {
-        MAX_ITEMS - self.left
+        self.limit - self.left
     }
 
     fn take(&mut self, items: u64) -> Result<(), JournalError> {
         if items > self.left {
             return Err(refuse(format!(
-                "automerge data that describes more than {MAX_ITEMS} operations, changes or actors in all (refused: building them could exhaust memory)"
+                "automerge data that describes more than {} operations, changes or actors in all (refused: building them could exhaust memory)",
+                self.limit
             )));
         }
         self.left -= items;
@@ -678,11 +685,11 @@ mod tests {
         let saved = doc.save();
         let used = counted(&saved).unwrap();
         assert!(used >= 61, "{used}");
-        let mut small = Allowance { left: used - 1 };
+        let mut small = Allowance::new(used - 1);
         let err = check_counted(&saved, &mut small).unwrap_err().to_string();
-        assert!(err.contains("more than 2097152 operations"), "{err}");
+        assert!(err.contains(&format!("more than {} operations", used - 1)), "{err}");
         // An allowance is shared: two inputs that fit alone may not fit together.
-        let mut a = Allowance { left: used + 10 };
+        let mut a = Allowance::new(used + 10);
         check_counted(&saved, &mut a).unwrap();
         assert!(check_counted(&saved, &mut a).is_err());
         // This device's own files are never counted.

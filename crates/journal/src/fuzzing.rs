@@ -56,6 +56,12 @@ fn document_once(data: &[u8]) {
 /// into it. Run-length encoding keeps it about a hundred bytes whatever `n`, and automerge
 /// builds every one of the `n` operations (a million took 470 MB). Its checksum is right.
 pub fn many_operations(n: u64) -> Vec<u8> {
+    many_operations_by([7; 16], n, 0)
+}
+
+/// [`many_operations`] by the actor `actor`, with a message of `padding` bytes (so that
+/// the change is that much longer).
+pub fn many_operations_by(actor: [u8; 16], n: u64, padding: usize) -> Vec<u8> {
     fn uleb(o: &mut Vec<u8>, mut n: u64) {
         loop {
             let b = (n & 0x7f) as u8;
@@ -103,8 +109,11 @@ pub fn many_operations(n: u64) -> Vec<u8> {
         (0x70, run(&[], n + 1, &[0])),                 // no predecessors
     ];
     let mut data = vec![0, 16];
-    data.extend([7u8; 16]); // no dependencies, actor
-    data.extend([1, 1, 0, 0, 0]); // seq, first op, time, no message, no other actors
+    data.extend(actor); // no dependencies, actor
+    data.extend([1, 1, 0]); // seq, first op, time
+    uleb(&mut data, padding as u64);
+    data.extend(std::iter::repeat_n(b'.', padding)); // the message
+    data.push(0); // no other actors
     uleb(&mut data, columns.len() as u64);
     for (spec, c) in &columns {
         data.push(*spec);

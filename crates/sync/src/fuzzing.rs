@@ -89,6 +89,7 @@ fn fuzz_limits() -> Limits {
         deadline: Duration::from_secs(30),
         max_idle_rounds: 4,
         max_rounds: 32,
+        max_items: 1 << 16,
     }
 }
 

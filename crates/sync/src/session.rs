@@ -70,6 +70,9 @@ pub struct Limits {
     pub max_idle_rounds: u32,
     /// Hard cap on automerge sync rounds.
     pub max_rounds: u32,
+    /// Most operations, changes or actors the peer's automerge bytes may describe in all
+    /// (see [`duo_journal::chunks::MAX_ITEMS`]).
+    pub max_items: u64,
 }
 
 impl Default for Limits {
@@ -82,6 +85,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(600),
             max_idle_rounds: 8,
             max_rounds: 256,
+            max_items: duo_journal::chunks::MAX_ITEMS,
         }
     }
 }
@@ -127,7 +131,7 @@ pub enum SessionError {
     NoProgress(u32),
     #[error("the peer's changes did not all arrive intact ({0} missing)")]
     Incomplete(usize),
-    #[error("the other device sent more than duo accepts in a sync ({0}); nothing from this session was stored")]
+    #[error("the other device sent more than duo accepts in a sync: {0}; nothing from this session was stored")]
     Refused(String),
 }
 
@@ -162,6 +166,18 @@ fn received(out: &mut Outcome, limits: &Limits, n: u64) -> Result<(), SessionErr
 /// The most bytes one session may receive: [`Limits::max_document`] plus two frames.
 pub fn most_received(limits: &Limits) -> u64 {
     limits.max_document.saturating_add(2 * limits.max_frame as u64)
+}
+
+/// Bytes automerge may allocate for each operation, change or actor it builds (measured:
+/// at most about 620, see docs/protocol.md, "Memory").
+pub const ITEM_BYTES: u64 = 768;
+
+/// The most memory one session may take beyond the document it syncs: four copies of a
+/// frame (the frame, automerge's decoded message, the changes joined, the chunks parsed)
+/// and [`ITEM_BYTES`] for each item the session's allowance lets the peer's bytes
+/// describe. 1 GiB with the default limits.
+pub fn most_memory(limits: &Limits) -> u64 {
+    4 * limits.max_frame as u64 + ITEM_BYTES * limits.max_items
 }
 
 /// Run automerge on bytes from the peer. Automerge can panic on crafted input (fuzzing
@@ -264,7 +280,7 @@ where
     let start = hashes(doc);
     let mut sent: HashSet<ChangeHash> = HashSet::new();
     // What the peer's automerge bytes may describe, in all, this session.
-    let mut allowance = Allowance::default();
+    let mut allowance = Allowance::new(limits.max_items);
 
     // 1. Hello, relative to what this side believes both shared last time.
     let mut base_heads: Vec<ChangeHash> = shared
