@@ -26,6 +26,7 @@ pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
+pub mod process;
 pub mod relay;
 pub mod session;
 mod store;
