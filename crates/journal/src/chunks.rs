@@ -9,7 +9,7 @@
 //!   64 GB;
 //! - it builds every operation a chunk's columns describe, about half a kilobyte each, and
 //!   run-length encoding lets a few bytes describe any number of them: a 104-byte change
-//!   of a million operations made automerge allocate 470 MB.
+//!   of a million operations made automerge allocate 460 MiB.
 //!
 //! duo never writes bundles, so they are refused. Deflated parts are inflated here first,
 //! into nothing, counting, and refused past [`inflate_limit`]. For bytes from outside

@@ -54,7 +54,7 @@ fn document_once(data: &[u8]) {
 
 /// An attacker's change, for seeds and tests: a list at the root, then `n` nulls inserted
 /// into it. Run-length encoding keeps it about a hundred bytes whatever `n`, and automerge
-/// builds every one of the `n` operations (a million took 470 MB). Its checksum is right.
+/// builds every one of the `n` operations (a million took 460 MiB). Its checksum is right.
 pub fn many_operations(n: u64) -> Vec<u8> {
     many_operations_by([7; 16], n, 0)
 }

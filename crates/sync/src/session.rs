@@ -169,7 +169,7 @@ pub fn most_received(limits: &Limits) -> u64 {
 }
 
 /// Bytes automerge may allocate for each operation, change or actor it builds (measured:
-/// at most about 620, see docs/protocol.md, "Memory").
+/// up to about 640, see docs/protocol.md, "Memory").
 pub const ITEM_BYTES: u64 = 768;
 
 /// The most memory one session may take beyond the document it syncs: four copies of a
