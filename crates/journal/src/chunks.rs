@@ -487,19 +487,8 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::SpaceDoc;
+    use crate::fuzzing::{sleb, uleb};
     use std::io::Write;
-
-    fn uleb(out: &mut Vec<u8>, mut n: u64) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
 
     fn header(kind: u8, data: &[u8]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
@@ -701,9 +690,9 @@ mod tests {
     fn run_lengths_are_read_the_way_automerge_writes_them() {
         // Runs, literals, nulls; booleans; strings; raw bytes.
         let mut c = Vec::new();
-        uleb_signed(&mut c, 300);
+        sleb(&mut c, 300);
         c.push(5); // 300 × 5
-        uleb_signed(&mut c, -3);
+        sleb(&mut c, -3);
         c.extend([1, 0x80, 0x01, 0x7f]); // literal of 3 (one two bytes long)
         c.extend([0, 9]); // 9 nulls
         assert_eq!(rows(0x02, &mut c.as_slice()).unwrap(), 312);
@@ -713,17 +702,5 @@ mod tests {
         // A literal that claims more values than there are bytes is truncated.
         assert!(rows(0x02, &mut [0x40, 1].as_slice()).is_err());
         assert!(rows(0x05, &mut [1, 9, b'a'].as_slice()).is_err());
-    }
-
-    fn uleb_signed(out: &mut Vec<u8>, mut n: i64) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
     }
 }

@@ -52,6 +52,32 @@ fn document_once(data: &[u8]) {
     assert_eq!(reloaded.heads(), doc.heads(), "save and load keep every change");
 }
 
+/// Append `n` as an unsigned LEB128 number (automerge's and postcard's lengths and counts).
+pub fn uleb(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Append `n` as a signed LEB128 number (automerge's run lengths).
+pub fn sleb(out: &mut Vec<u8>, mut n: i64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
 /// An attacker's change, for seeds and tests: a list at the root, then `n` nulls inserted
 /// into it. Run-length encoding keeps it about a hundred bytes whatever `n`, and automerge
 /// builds every one of the `n` operations (a million took 460 MiB). Its checksum is right.
@@ -62,28 +88,6 @@ pub fn many_operations(n: u64) -> Vec<u8> {
 /// [`many_operations`] by the actor `actor`, with a message of `padding` bytes (so that
 /// the change is that much longer).
 pub fn many_operations_by(actor: [u8; 16], n: u64, padding: usize) -> Vec<u8> {
-    fn uleb(o: &mut Vec<u8>, mut n: u64) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                o.push(b);
-                return;
-            }
-            o.push(b | 0x80);
-        }
-    }
-    fn sleb(o: &mut Vec<u8>, mut n: i64) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
-                o.push(b);
-                return;
-            }
-            o.push(b | 0x80);
-        }
-    }
     let n = n.max(2) as i64;
     // (column specification, run-length encoded data): one make-list operation on the
     // root, then `n` inserts of null, each after the one before.

@@ -194,17 +194,17 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, SessionError>) -> Result<T, SessionE
 /// offline `add`s has many heads, and resending them all every time would cost more than
 /// the entry itself.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Hello {
+pub(crate) struct Hello {
     /// Digest of the assumed shared heads; all zero: none, and `heads` is complete.
-    base: [u8; 8],
+    pub(crate) base: [u8; 8],
     /// Heads that are not among the assumed shared heads.
-    heads: Vec<[u8; 32]>,
+    pub(crate) heads: Vec<[u8; 32]>,
     /// Which assumed shared heads (by position, sorted) are still heads.
-    kept: Vec<u32>,
+    pub(crate) kept: Vec<u32>,
     /// On first contact: hashes of a few changes, to tell "behind" from "unrelated".
-    sample: Vec<[u8; 32]>,
+    pub(crate) sample: Vec<[u8; 32]>,
     /// Changes made since the assumed shared heads.
-    changes: Vec<Vec<u8>>,
+    pub(crate) changes: Vec<Vec<u8>>,
 }
 
 const NO_BASE: [u8; 8] = [0; 8];

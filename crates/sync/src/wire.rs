@@ -275,47 +275,21 @@ mod tests {
         repeat.extend([5u8; 64]);
         repeat.extend([0, 0, 0]);
         assert!(sync_message(&repeat).unwrap_err().to_string().contains("repeat"));
-        let two_haves = [SYNC_V1, 0, 0, 2, 0, 0, 0, 0, 0];
-        assert!(
-            sync_message(&two_haves)
-                .unwrap_err()
-                .to_string()
-                .contains("2 summaries")
-        );
-        let empty_chunk = [SYNC_V1, 0, 0, 0, 2, 1, 0x85, 0];
-        assert!(
-            sync_message(&empty_chunk)
-                .unwrap_err()
-                .to_string()
-                .contains("empty entry")
-        );
-        let flags = [SYNC_V1, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert!(
-            sync_message(&flags)
-                .unwrap_err()
-                .to_string()
-                .contains("9 bytes of flags")
-        );
-        let trailing = [SYNC_V1, 0, 0, 0, 0, 2, 2, 0x84, 7];
-        assert!(
-            sync_message(&trailing)
-                .unwrap_err()
-                .to_string()
-                .contains("after the end")
-        );
+        for (bytes, why) in [
+            (&[SYNC_V1, 0, 0, 2, 0, 0, 0, 0, 0][..], "2 summaries"),
+            (&[SYNC_V1, 0, 0, 0, 2, 1, 0x85, 0], "empty entry"),
+            (&[SYNC_V1, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0], "9 bytes of flags"),
+            (&[SYNC_V1, 0, 0, 0, 0, 2, 2, 0x84, 7], "after the end"),
+        ] {
+            let err = sync_message(bytes).unwrap_err().to_string();
+            assert!(err.contains(why), "{bytes:?}: {err}");
+        }
         assert!(sync_message(&[0x41]).unwrap_err().to_string().contains("unknown type"));
     }
 
     #[test]
     fn hellos_and_change_lists_are_bounded() {
-        #[derive(serde::Serialize)]
-        struct Hello {
-            base: [u8; 8],
-            heads: Vec<[u8; 32]>,
-            kept: Vec<u32>,
-            sample: Vec<[u8; 32]>,
-            changes: Vec<Vec<u8>>,
-        }
+        use crate::session::Hello;
         let hello_of = |kept: usize, changes: Vec<Vec<u8>>| {
             postcard::to_allocvec(&Hello {
                 base: [1; 8],

@@ -699,6 +699,27 @@ async fn stranger_crowd() {
 /// (an abort, and the test fails) instead of taking a shared machine's memory.
 const ADDRESS_SPACE: u64 = 8 << 30;
 
+/// Mallory and Bob for a crafted-message test: one test at a time, this process's address
+/// space capped.
+async fn crafted_bob() -> (tokio::sync::MutexGuard<'static, ()>, Endpoint, Bob) {
+    crafted::cap_address_space(ADDRESS_SPACE);
+    let serial = SERIAL.lock().await;
+    let (ep, bob) = mallory_and_bob().await;
+    (serial, ep, bob)
+}
+
+/// `n` distinct changes at the floor (64 operations in about 100 bytes each), by actors
+/// that start with `tag`.
+fn floor_changes(n: u64, tag: u8) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut actor = [tag; 16];
+            actor[..8].copy_from_slice(&i.to_be_bytes());
+            duo_journal::fuzzing::many_operations_by(actor, 63, 0)
+        })
+        .collect()
+}
+
 /// Mallory plays `script` on a fresh sync stream; returns Bob's error for that session.
 async fn crafted_session(ep: &Endpoint, bob: &mut Bob, script: Script) -> String {
     let (_c, mut send, mut recv) = open(ep, bob).await;
@@ -727,9 +748,7 @@ impl Peak {
 /// from its bytes, before automerge decodes the message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bloom_filter_that_asks_for_16_gib_is_refused_before_automerge_reads_it() {
-    crafted::cap_address_space(ADDRESS_SPACE);
-    let _serial = SERIAL.lock().await;
-    let (ep, mut bob) = mallory_and_bob().await;
+    let (_serial, ep, mut bob) = crafted_bob().await;
     let before = bob.state();
     let peak = Peak::start();
     let err = crafted_session(&ep, &mut bob, Script::messages(vec![crafted::bloom_bomb()])).await;
@@ -750,11 +769,9 @@ async fn a_bloom_filter_that_asks_for_16_gib_is_refused_before_automerge_reads_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_of_a_peer_frame_past_its_limit_is_refused() {
     use crafted::{UNKNOWN, bloom, sync_message};
-    use duo_journal::fuzzing::{many_operations, many_operations_by};
+    use duo_journal::fuzzing::many_operations;
     use duo_sync::wire::{MAX_CHANGES, MAX_HASHES};
-    crafted::cap_address_space(ADDRESS_SPACE);
-    let _serial = SERIAL.lock().await;
-    let (ep, mut bob) = mallory_and_bob().await;
+    let (_serial, ep, mut bob) = crafted_bob().await;
     let before = bob.state();
     let too_many: Vec<[u8; 32]> = (0..=MAX_HASHES as u32)
         .map(|i| {
@@ -765,14 +782,8 @@ async fn every_field_of_a_peer_frame_past_its_limit_is_refused() {
         .collect();
     let bomb = many_operations(1_000_000);
     let one_byte = [0x85u8];
-    let floor_changes: Vec<Vec<u8>> = (0..5000u32)
-        .map(|i| {
-            let mut actor = [1u8; 16];
-            actor[..4].copy_from_slice(&i.to_be_bytes());
-            many_operations_by(actor, 63, 0)
-        })
-        .collect();
-    let floor_refs: Vec<&[u8]> = floor_changes.iter().map(Vec::as_slice).collect();
+    let floor = floor_changes(5000, 1);
+    let floor_refs: Vec<&[u8]> = floor.iter().map(Vec::as_slice).collect();
     let mut two_haves = vec![0x42, 1];
     two_haves.extend(UNKNOWN);
     two_haves.extend([0, 2, 0, 0, 0, 0, 0]);
@@ -915,20 +926,12 @@ async fn every_field_of_a_peer_frame_past_its_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crafted_messages_within_the_limits_stay_under_the_stated_peak() {
     use duo_journal::fuzzing::many_operations_by;
-    crafted::cap_address_space(ADDRESS_SPACE);
-    let _serial = SERIAL.lock().await;
-    let (ep, mut bob) = mallory_and_bob().await;
+    let (_serial, ep, mut bob) = crafted_bob().await;
     let before = bob.state();
     let limits = test_limits();
     let items = limits.max_items;
     // Short changes at the floor (64 operations in about 100 bytes each)...
-    let short: Vec<Vec<u8>> = (0..items / 64 - 1)
-        .map(|i| {
-            let mut actor = [2u8; 16];
-            actor[..8].copy_from_slice(&i.to_be_bytes());
-            many_operations_by(actor, 63, 0)
-        })
-        .collect();
+    let short = floor_changes(items / 64 - 1, 2);
     // ...one long change at one operation per byte...
     let long = many_operations_by([3; 16], items - 100, items as usize);
     // ...and a frame as large as allowed, nearly all of it bytes to copy.

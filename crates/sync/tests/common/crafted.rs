@@ -14,17 +14,7 @@ const IDLE: u8 = 2;
 const DOC_BEGIN: u8 = 5;
 const DOC_PART: u8 = 6;
 
-pub fn uleb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
+pub use duo_journal::fuzzing::uleb;
 
 fn hashes(out: &mut Vec<u8>, list: &[[u8; 32]]) {
     uleb(out, list.len() as u64);
