@@ -157,7 +157,7 @@ fn received(out: &mut Outcome, limits: &Limits, n: u64) -> Result<(), SessionErr
     if out.bytes_received > max {
         return Err(SessionError::Refused(format!(
             "more than {} MiB in one session",
-            max >> 20
+            max as f64 / f64::from(1 << 20)
         )));
     }
     Ok(())
