@@ -7,6 +7,7 @@ mod netlab;
 
 mod authentic;
 mod backup;
+mod bounds;
 mod bundle;
 mod concurrency;
 mod corruption;

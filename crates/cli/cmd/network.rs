@@ -202,7 +202,17 @@ fn confirm_words(words: &str, other: &invite::Introduction, side: Side, yes: boo
     })
 }
 
+/// A networked command handles another device's bytes: no core file may ever hold its
+/// memory (the journal in plain text, the keys).
+fn no_core_dumps() -> Result<()> {
+    duo_sync::process::no_core_dumps().map_err(|e| {
+        CliError::new(format!("could not turn off core dumps before going online ({e})"))
+            .hint("nothing was sent or received; this system refused setrlimit or prctl, which duo needs before it talks to another device")
+    })
+}
+
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
@@ -453,6 +463,7 @@ fn unreached_hint(
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
     let opts = net_options(ctx)?;

@@ -27,10 +27,12 @@ pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
+pub mod process;
 pub mod relay;
 pub mod service;
 pub mod session;
 mod store;
+pub mod wire;
 
 pub use age;
 pub use home::{Config, Home, Opened, Seed};
