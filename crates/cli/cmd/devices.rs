@@ -7,7 +7,7 @@ use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{local_time, rfc3339};
 use duo_journal::Device;
-use duo_sync::membership::{self, Standing};
+use duo_sync::membership::{self, NoticeKind, Standing};
 use std::io::IsTerminal;
 
 pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
@@ -272,43 +272,28 @@ fn refresh_watcher(ctx: &Ctx) {
 /// was added to Alice on …". Records not vouched for by anyone this device trusts are
 /// flagged once too.
 pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
-    let Ok(trust) = membership::trust(&ctx.dev) else {
-        return;
-    };
-    let unseen: Vec<&Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
-    if unseen.is_empty() {
-        return;
+    for n in membership::device_notices(&ctx.dev, view).unwrap_or_default() {
+        notice(&n);
     }
-    // Marked seen first (under the lock): a notice another duo process just showed is not
-    // shown again.
-    let fresh = membership::update_trust(&ctx.dev, |t| {
-        unseen
-            .iter()
-            .filter(|d| t.seen.insert(d.id.clone()))
-            .copied()
-            .collect::<Vec<&Device>>()
-    });
-    let Ok(fresh) = fresh else { return };
-    let m = membership::membership(&view.members(), &trust);
-    for d in fresh {
-        let name = view.person_name(&d.person);
-        let id = &d.id[..12];
-        match m.standing.get(&d.id) {
-            Some(Standing::Active) if d.person == ctx.dev.config.person_id => eprintln!(
-                "notice: a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
-                d.label,
-                local_time(d.added_at)
-            ),
-            Some(Standing::Active) => eprintln!(
-                "notice: a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
-                d.label,
-                local_time(d.added_at)
-            ),
-            Some(Standing::Unconfirmed) => eprintln!(
-                "notice: a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
-                d.label
-            ),
-            _ => {}
-        }
+}
+
+/// One new-device notice, on stderr.
+pub fn notice(n: &membership::DeviceNotice) {
+    let (name, id) = (&n.person, n.device.chars().take(12).collect::<String>());
+    match n.kind {
+        NoticeKind::OwnDevice => eprintln!(
+            "notice: a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
+            n.label,
+            local_time(n.added_at)
+        ),
+        NoticeKind::PartnerDevice => eprintln!(
+            "notice: a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
+            n.label,
+            local_time(n.added_at)
+        ),
+        NoticeKind::Unconfirmed => eprintln!(
+            "notice: a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+            n.label
+        ),
     }
 }

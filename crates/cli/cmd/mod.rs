@@ -24,6 +24,7 @@ mod thanks;
 mod today;
 mod topics;
 mod verify;
+mod watch;
 pub mod write;
 
 use crate::args::{BundleCommand, Cli, Command, JournalCommand};

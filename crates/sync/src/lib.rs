@@ -29,6 +29,7 @@ pub mod pair;
 pub mod relay;
 pub mod session;
 mod store;
+pub mod watch;
 
 pub use age;
 pub use home::{Config, Home, Opened, Seed};
