@@ -18,9 +18,13 @@ bench entries="10000":
     cargo build --release
     python3 bench/journal.py --entries {{entries}}
 
-# Sync benchmark over real iroh endpoints on loopback (first sync, one new entry, nothing new)
+# Sync benchmarks over loopback: real iroh endpoints in one process (first sync, one new
+# entry, nothing new), then two real `duo` processes (pairing with the first sync, and a new
+# entry from `journal add` on one device until the other's watcher has stored it)
 bench-sync entries="10000":
     DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-sync --bench sync
+    cargo build --release
+    python3 bench/sync.py --entries {{entries}}
 
 # The reliability suites at their soak counts (CI runs the same tests with small counts;
 # docs/reliability.md has the figures): 3,000 SIGKILLs during `journal add` and 300 of

@@ -35,3 +35,4 @@ mod relay;
 mod service;
 mod store;
 mod strength;
+mod watch;

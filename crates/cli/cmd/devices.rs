@@ -5,9 +5,9 @@ use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::{label, local_time, rfc3339};
+use crate::output::{label, local_time, name, rfc3339, short};
 use duo_journal::Device;
-use duo_sync::membership::{self, Standing};
+use duo_sync::membership::{self, NoticeKind, Standing};
 use std::io::IsTerminal;
 
 pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
@@ -273,43 +273,25 @@ fn refresh_watcher(ctx: &Ctx) {
 /// was added to Alice on …". Records not vouched for by anyone this device trusts are
 /// flagged once too.
 pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
-    let Ok(trust) = membership::trust(&ctx.dev) else {
-        return;
-    };
-    let unseen: Vec<&Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
-    if unseen.is_empty() {
-        return;
+    for n in membership::device_notices(&ctx.dev, view).unwrap_or_default() {
+        notice(&n);
     }
-    // Marked seen first (under the lock): a notice another duo process just showed is not
-    // shown again.
-    let fresh = membership::update_trust(&ctx.dev, |t| {
-        unseen
-            .iter()
-            .filter(|d| t.seen.insert(d.id.clone()))
-            .copied()
-            .collect::<Vec<&Device>>()
-    });
-    let Ok(fresh) = fresh else { return };
-    let m = membership::membership(&view.members(), &trust);
-    for d in fresh {
-        let name = view.shown_name(&d.person);
-        let id = crate::output::short(&d.id, 12);
-        match m.standing.get(&d.id) {
-            Some(Standing::Active) if d.person == ctx.dev.config.person_id => ctx.printer.notice(format!(
-                "a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
-                label(&d.label),
-                local_time(d.added_at)
-            )),
-            Some(Standing::Active) => ctx.printer.notice(format!(
-                "a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
-                label(&d.label),
-                local_time(d.added_at)
-            )),
-            Some(Standing::Unconfirmed) => ctx.printer.notice(format!(
-                "a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
-                label(&d.label)
-            )),
-            _ => {}
-        }
+}
+
+/// One new-device notice, on stderr.
+pub fn notice(n: &membership::DeviceNotice) {
+    let (name, id, label) = (name(&n.person), short(&n.device, 12), label(&n.label));
+    match n.kind {
+        NoticeKind::OwnDevice => crate::output::notice(&format!(
+            "a new device '{label}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
+            local_time(n.added_at)
+        )),
+        NoticeKind::PartnerDevice => crate::output::notice(&format!(
+            "a new device '{label}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
+            local_time(n.added_at)
+        )),
+        NoticeKind::Unconfirmed => crate::output::notice(&format!(
+            "a device record '{label}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+        )),
     }
 }

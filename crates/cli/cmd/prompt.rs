@@ -11,31 +11,25 @@ use duo_sync::AgeStore;
 
 /// The practices of this device's person.
 pub fn practices(ctx: &Ctx) -> Practices<'_, AgeStore> {
-    Practices {
-        space: &ctx.dev.space,
-        private: &ctx.dev.private,
-        me: &ctx.dev.config.person_id,
-        device: &ctx.dev.config.device_id,
-        key: Some(ctx.dev.person_key.bytes()),
-    }
+    ctx.dev.practices()
 }
 
 /// Share together-answers that were waiting for the partner, if the partner has answered
 /// now. Runs on every command that opens the journal and after a sync; a failure is left
 /// for the next command (nothing is lost: the answer stays in the private notebook).
 pub fn settle(ctx: &Ctx) {
-    // A device that left (or wiped itself) shares nothing more.
-    if !super::leave::in_space(ctx) {
-        return;
+    let n = ctx.dev.settle_answers();
+    if n > 0 {
+        ctx.printer.info(answers_shared(n));
     }
-    if let Ok(n) = practices(ctx).publish_ready()
-        && n > 0
-    {
-        ctx.printer.info(if n == 1 {
-            "You have both answered a together prompt: your answer is shared now.".to_string()
-        } else {
-            format!("You have both answered {n} together prompts: your answers are shared now.")
-        });
+}
+
+/// What [`settle`] (or a watcher) says when it shared `n` together-answers.
+pub fn answers_shared(n: usize) -> String {
+    if n == 1 {
+        "You have both answered a together prompt: your answer is shared now.".to_string()
+    } else {
+        format!("You have both answered {n} together prompts: your answers are shared now.")
     }
 }
 

@@ -14,7 +14,7 @@ use crate::chunks::Allowance;
 use crate::listening::Ack;
 use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The newest document schema this build understands. A document that says it is newer is
 /// refused rather than half-understood.
@@ -44,6 +44,28 @@ pub struct Contents {
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
 }
+
+/// What a change did to the entries, by id: in the document only after it (`added`), before
+/// and after it with other contents (`edited`, also a boundary's status), only before it
+/// (`deleted`). Worked out from the change itself ([`SpaceDoc::entry_changes`]), never by
+/// comparing counts: one entry added and another deleted is one of each, not "nothing".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryChanges {
+    pub added: Vec<String>,
+    pub edited: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+impl EntryChanges {
+    /// No entry was added, edited or deleted.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.edited.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// At most this many entries present before and after a change are checked one by one for
+/// edits; with more, one diff of the whole document is cheaper.
+const EDIT_CHECK_EACH: usize = 64;
 
 /// An automerge document holding one shared space (or one private notebook).
 pub struct SpaceDoc {
@@ -507,6 +529,80 @@ impl SpaceDoc {
             overlay_status(&mut c, &id);
         }
         c
+    }
+
+    /// The entries that changed between `before` (earlier heads of this document) and now.
+    /// Which ids exist before and after gives what was added and deleted; an entry in both
+    /// counts as edited when the change touched it (its fields, its tags, or its boundary
+    /// status), found by an automerge diff: of each such entry when few were there before
+    /// (a first sync), else of the whole document (cost proportional to the document).
+    pub fn entry_changes(&mut self, before: &[automerge::ChangeHash]) -> EntryChanges {
+        let mut after = self.doc.get_heads();
+        let mut sorted = before.to_vec();
+        sorted.sort();
+        after.sort();
+        if sorted == after {
+            return EntryChanges::default();
+        }
+        fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
+            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string)).collect()
+        }
+        let was = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before));
+        let is = ids(self.doc.map_range(ROOT, ENTRY.to_string()..));
+        let both: Vec<&String> = was.intersection(&is).collect();
+        let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
+            both.into_iter()
+                .filter(|id| {
+                    let Ok(Some((_, obj))) = self.doc.get(ROOT, format!("{ENTRY}{id}")) else {
+                        return false;
+                    };
+                    // An entry object that did not exist before (the key was put again) is
+                    // an edit too; otherwise, did anything inside it change?
+                    self.doc
+                        .diff_obj(&obj, before, &after, true)
+                        .map_or(true, |patches| !patches.is_empty())
+                })
+                .cloned()
+                .collect()
+        } else {
+            let touched = self.touched_entries(before, &after);
+            both.into_iter().filter(|id| touched.contains(*id)).cloned().collect()
+        };
+        EntryChanges {
+            added: is.difference(&was).cloned().collect(),
+            edited,
+            deleted: was.difference(&is).cloned().collect(),
+        }
+    }
+
+    /// The ids of entries whose root key, fields or boundary status changed between the two
+    /// heads (one diff of the whole document).
+    fn touched_entries(
+        &mut self,
+        before: &[automerge::ChangeHash],
+        after: &[automerge::ChangeHash],
+    ) -> BTreeSet<String> {
+        use automerge::{PatchAction, Prop};
+        let mut ids = BTreeSet::new();
+        for p in self.doc.diff(before, after) {
+            let key = match (p.path.first(), &p.action) {
+                (Some((_, Prop::Map(k))), _) => k.as_str(),
+                (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.as_str(),
+                (
+                    None,
+                    PatchAction::Conflict {
+                        prop: Prop::Map(key), ..
+                    },
+                ) => key.as_str(),
+                _ => continue,
+            };
+            if let Some(id) = key.strip_prefix(ENTRY) {
+                ids.insert(id.to_string());
+            } else if let Some((id, _)) = key.strip_prefix(BSTATUS).and_then(|k| k.split_once('/')) {
+                ids.insert(id.to_string());
+            }
+        }
+        ids
     }
 
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to

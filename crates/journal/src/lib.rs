@@ -38,7 +38,7 @@ mod view;
 
 pub use auth::Authenticity;
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
-pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{

@@ -214,7 +214,8 @@ impl<S: Storage> Journal<S> {
     }
 
     /// A cheap fingerprint of the store's files (names and stamps): it changes whenever
-    /// any process writes to the store. `sync --watch` polls it to notice new entries.
+    /// any process writes to the store (the network allowlist's live check compares it to
+    /// know when to work out the members again).
     pub fn storage_fingerprint(&self) -> Result<String> {
         let l = self.storage.list()?;
         Ok(l.stamps

@@ -119,6 +119,30 @@ pub struct Opened {
     pub person_key: crate::auth::PersonKey,
 }
 
+impl Opened {
+    /// This person's practices (prompts, together-answers) over this device's shared space
+    /// and private notebook.
+    pub fn practices(&self) -> duo_journal::practice::Practices<'_, AgeStore> {
+        duo_journal::practice::Practices {
+            space: &self.space,
+            private: &self.private,
+            me: &self.config.person_id,
+            device: &self.config.device_id,
+            key: Some(self.person_key.bytes()),
+        }
+    }
+
+    /// Share the together-answers that were waiting for the partner's, if the partner has
+    /// answered now; how many were shared. A device that left (or wiped itself) shares
+    /// nothing; a failure is left for the next try (the answer stays in the private notebook).
+    pub fn settle_answers(&self) -> usize {
+        if !self.home.root().exists() || !matches!(crate::membership::left_at(self), Ok(None)) {
+            return 0;
+        }
+        self.practices().publish_ready().unwrap_or(0)
+    }
+}
+
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
     move |source| SyncError::Io {
         path: path.to_path_buf(),
@@ -159,6 +183,11 @@ impl Home {
 
     pub fn space_dir(&self) -> PathBuf {
         self.root.join("space")
+    }
+
+    /// The shared space's store: every chunk it writes is announced to a running watcher.
+    fn space_store(&self, identity: Arc<age::x25519::Identity>) -> AgeStore {
+        AgeStore::new(self.space_dir(), identity).notifying(self.root.join(crate::handoff::WROTE_SOCKET))
     }
 
     pub fn private_dir(&self) -> PathBuf {
@@ -228,7 +257,7 @@ impl Home {
             hints_off: false,
         };
         let identity = Arc::new(age_identity);
-        let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
+        let space = Journal::new(self.space_store(identity.clone()));
         space.create(|doc| match seed {
             Some(s) => {
                 doc.load_checked(&s.space)?;
@@ -318,7 +347,7 @@ impl Home {
             home: self.clone(),
             config,
             secret,
-            space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
+            space: Journal::new(self.space_store(identity.clone())),
             private: Journal::new(AgeStore::new(self.private_dir(), identity)),
             person_key,
         })

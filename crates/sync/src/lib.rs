@@ -32,6 +32,7 @@ pub mod relay;
 pub mod service;
 pub mod session;
 mod store;
+pub mod watch;
 pub mod wire;
 
 pub use age;

@@ -411,6 +411,67 @@ pub fn record_synced(o: &crate::Opened, own: &[String], now: i64) -> Result<(), 
     })
 }
 
+/// A device record this device tells its user about once (see [`device_notices`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNotice {
+    /// The device's endpoint id (hex).
+    pub device: String,
+    /// Its label and its person's name, as the record says (the partner's words: untrusted).
+    pub label: String,
+    pub person: String,
+    /// When the record says it was added (milliseconds since the epoch).
+    pub added_at: i64,
+    pub kind: NoticeKind,
+}
+
+/// What a [`DeviceNotice`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A new device of this device's own person.
+    OwnDevice,
+    /// A new device of the partner's.
+    PartnerDevice,
+    /// A record that none of its person's devices signed: ignored, flagged once.
+    Unconfirmed,
+}
+
+/// Device records of `view` that this device has not told its user about yet, each marked
+/// as told (under the lock, so a notice another duo process just gave is not given again).
+/// Records that are neither active nor unconfirmed (revoked ones) are marked without a notice.
+pub fn device_notices(o: &crate::Opened, view: &duo_journal::View) -> Result<Vec<DeviceNotice>, crate::SyncError> {
+    let trust = trust(o)?;
+    let unseen: Vec<&duo_journal::Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
+    if unseen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fresh = update_trust(o, |t| {
+        unseen
+            .iter()
+            .filter(|d| t.seen.insert(d.id.clone()))
+            .copied()
+            .collect::<Vec<&duo_journal::Device>>()
+    })?;
+    let m = membership(&view.members(), &trust);
+    Ok(fresh
+        .into_iter()
+        .filter_map(|d| {
+            let kind = match m.standing.get(&d.id) {
+                Some(Standing::Active) if d.person == o.config.person_id => NoticeKind::OwnDevice,
+                Some(Standing::Active) => NoticeKind::PartnerDevice,
+                Some(Standing::Unconfirmed) => NoticeKind::Unconfirmed,
+                _ => return None,
+            };
+            Some(DeviceNotice {
+                device: d.id.clone(),
+                label: d.label.clone(),
+                person: view.person_name(&d.person),
+                added_at: d.added_at,
+                kind,
+            })
+        })
+        .collect())
+}
+
 /// The membership of this device's space as it stands now.
 pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Membership), crate::SyncError> {
     let c = o.space.read()?.view.members();
