@@ -14,6 +14,7 @@ mod crash;
 mod delay;
 mod devices;
 mod diskfull;
+mod docs_run;
 mod errors;
 mod faults;
 mod first_hour;
