@@ -62,6 +62,8 @@ const START: &str = "2026-11-01T08:00:00Z";
 const LIMIT: Duration = Duration::from_secs(60);
 /// How long a background command may take to print what the doc shows.
 const BACKGROUND_LIMIT: Duration = Duration::from_secs(10);
+/// Blocks run at the same time.
+const PARALLEL: usize = 3;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -284,10 +286,10 @@ impl<'a> Transcript<'a> {
     fn new(doc: &'a str, b: &Block, bless: bool) -> Self {
         let mut order = Vec::new();
         let cmds = b
-            .steps
+            .setup
             .iter()
-            .map(|s| s.cmd.as_str())
-            .chain(b.setup.iter().filter_map(|(_, l)| prompt(l).map(|_| l.as_str())));
+            .filter_map(|(_, l)| prompt(l).map(|_| l.as_str()))
+            .chain(b.steps.iter().map(|s| s.cmd.as_str()));
         for c in cmds {
             for r in matcher::id_tokens(c) {
                 if !order.iter().any(|o: &String| o == &c[r.clone()]) {
@@ -561,21 +563,38 @@ impl<'a> Transcript<'a> {
         }
     }
 
-    /// The background commands' output, once it is what the doc shows (or 10 s passed).
+    /// The background commands' output, once all of it is what the doc shows (or 10 s
+    /// passed; when blessing, once they have printed nothing new for 1.5 s).
     fn finish(&mut self, steps: &[Step]) {
-        for mut bg in std::mem::take(&mut self.background) {
-            let s = &steps[bg.step];
-            let pats: Vec<Pattern> = s.out.iter().map(|l| pattern(l)).collect();
-            let deadline = Instant::now() + if self.bless { Duration::from_secs(2) } else { BACKGROUND_LIMIT };
-            while Instant::now() < deadline
-                && match_lines(&pats, &self.lines(&bg.proc.text()), &self.ids).is_none()
-            {
-                std::thread::sleep(Duration::from_millis(50));
+        let bg = std::mem::take(&mut self.background);
+        let deadline = Instant::now() + BACKGROUND_LIMIT;
+        let mut seen = String::new();
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            let outputs: Vec<String> = bg.iter().map(|b| b.proc.text()).collect();
+            let done = if self.bless {
+                let all = outputs.concat();
+                if all != seen {
+                    seen = all;
+                    quiet_since = Instant::now();
+                }
+                quiet_since.elapsed() > Duration::from_millis(1500)
+            } else {
+                bg.iter().zip(&outputs).all(|(b, out)| {
+                    let pats: Vec<Pattern> = steps[b.step].out.iter().map(|l| pattern(l)).collect();
+                    match_lines(&pats, &self.lines(out), &self.ids).is_some()
+                })
+            };
+            if done {
+                break;
             }
-            bg.proc.interrupt();
-            self.devs[bg.who].last = 130;
-            let lines = self.lines(&bg.proc.text());
-            self.compare(s, 130, lines);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for mut b in bg {
+            b.proc.interrupt();
+            self.devs[b.who].last = 130;
+            let lines = self.lines(&b.proc.text());
+            self.compare(&steps[b.step], 130, lines);
         }
         self.hidden.clear();
     }
@@ -679,15 +698,25 @@ fn run_doc(doc: &str) {
     assert!(!blocks.is_empty(), "{doc} has no ```console block");
     let bless = std::env::var_os(BLESS).is_some_and(|v| !v.is_empty());
     let started = Instant::now();
-    let mut failures = Vec::new();
-    let mut edits = Vec::new();
-    for b in &blocks {
-        let t = Instant::now();
-        let (f, e) = Transcript::new(doc, b, bless).run_block(b);
-        eprintln!("{doc}:{}: {:?}", b.fence + 1, t.elapsed());
-        failures.extend(f);
-        edits.extend(e);
-    }
+    // A few blocks at a time: most of a block's time is waiting (pairing, a sync's timeout).
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                while let Some(b) = blocks.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let t = Instant::now();
+                    let (f, e) = Transcript::new(doc, b, bless).run_block(b);
+                    eprintln!("{doc}:{}: {:?}", b.fence + 1, t.elapsed());
+                    results.lock().unwrap().push((b.fence, f, e));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|r| r.0);
+    let failures: Vec<String> = results.iter().flat_map(|r| r.1.clone()).collect();
+    let mut edits: Vec<(Range<usize>, Vec<String>)> = results.into_iter().flat_map(|r| r.2).collect();
     eprintln!("{doc}: {} blocks in {:?}", blocks.len(), started.elapsed());
     if bless && !edits.is_empty() {
         let mut lines: Vec<String> = text.lines().map(String::from).collect();

@@ -18,13 +18,17 @@ fn is_hex(c: char) -> bool {
 }
 
 /// Is this run of hex digits an id rather than a word ("added", "face") or a number
-/// ("2026", "0600")? Ids have a digit and a letter, or are long (8 or more), or are the tail
-/// of a shortened id (`c2a5a7f4…7523`).
+/// ("2026", "0600", a time in seconds)? Ids have a digit and a letter, or have the length
+/// of one of duo's ids or their prefixes (8, 12, 16, 32, 64), or are the tail of a shortened
+/// id (`c2a5a7f4…7523`).
 pub fn id_like(token: &str, after_ellipsis: bool) -> bool {
+    let digit = token.chars().any(|c| c.is_ascii_digit());
+    let letter = token.chars().any(|c| c.is_ascii_alphabetic());
     token.len() >= 4
         && (after_ellipsis
-            || token.len() >= 8
-            || (token.chars().any(|c| c.is_ascii_digit()) && token.chars().any(|c| c.is_ascii_alphabetic())))
+            || (digit && letter)
+            || (letter && token.len() >= 8)
+            || [8, 12, 16, 32, 64].contains(&token.len()))
 }
 
 /// The id-like hex runs of `s` (bounded by characters that are not letters or digits), as
@@ -217,7 +221,7 @@ fn replace_tokens_all(s: &str, mut f: impl FnMut(&str, bool) -> Option<String>) 
 
 /// One expected line, cut into what must match: text, `[..]`, ids.
 #[derive(Clone, Debug, PartialEq)]
-enum Piece {
+pub enum Piece {
     Text(String),
     Any,
     Id(String),
@@ -389,9 +393,9 @@ mod tests {
 
     #[test]
     fn ids_are_told_from_words_and_numbers() {
-        let s = "ed3930c8  2026-11-03 added face 0600 c2a5a7f4…7523 deadbeefcafe x1a2b";
+        let s = "ed3930c8  2026-11-03 added face 0600 c2a5a7f4…7523 deadbeefcafe x1a2b 1795684576 12345678";
         let found: Vec<&str> = id_tokens(s).into_iter().map(|r| &s[r]).collect();
-        assert_eq!(found, ["ed3930c8", "c2a5a7f4", "7523", "deadbeefcafe"]);
+        assert_eq!(found, ["ed3930c8", "c2a5a7f4", "7523", "deadbeefcafe", "12345678"]);
     }
 
     #[test]
