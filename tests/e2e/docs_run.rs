@@ -36,13 +36,17 @@
 //! file [NAME:]PATH                  a file in that device's home (default alice's),
 //! …content…                         up to a line EOF
 //! EOF
+//! terminal                          the block needs terminals: a test in `by_hand` runs
+//!                                   it (listed in `by_hand::TERMINAL_BLOCKS`)
 //! -->
 //! ```
 //!
 //! A block that no longer matches fails with the doc, line and a diff. `DUO_DOCS_BLESS=1
-//! cargo test --test e2e docs_run::` writes what duo printed into the docs instead (keeping
-//! the `[..]` and `...` lines that still match and the doc's ids).
+//! cargo test --test e2e docs_run::` (`just bless-docs`) writes what duo printed into the
+//! docs instead, keeping the `[..]` and `...` lines that still match and the doc's ids.
+//! Blocks run three at a time; a block's own commands run in order.
 
+mod by_hand;
 mod matcher;
 
 use crate::harness::{self, Device};
@@ -85,6 +89,8 @@ struct Step {
 struct Block {
     /// 0-based line of the opening fence.
     fence: usize,
+    /// Needs terminals (docs-run line `terminal`): a test in [`by_hand`] runs it.
+    terminal: bool,
     /// The docs-run comment's lines, with their 0-based line numbers.
     setup: Vec<(usize, String)>,
     steps: Vec<Step>,
@@ -160,16 +166,25 @@ fn parse(doc: &str, text: &str) -> Vec<Block> {
                     s.out.pop();
                 }
             }
-            assert!(!steps.is_empty(), "{doc}:{}: a console block without a `$ ` command", fence + 1);
+            assert!(
+                !steps.is_empty(),
+                "{doc}:{}: a console block without a `$ ` command",
+                fence + 1
+            );
+            let setup = setup.take().map(|(_, s)| s).unwrap_or_default();
             blocks.push(Block {
                 fence,
-                setup: setup.take().map(|(_, s)| s).unwrap_or_default(),
+                terminal: setup.iter().any(|(_, l)| l.trim() == "terminal"),
+                setup,
                 steps,
             });
         } else if let Some((at, _)) = &setup
             && !l.trim().is_empty()
         {
-            panic!("{doc}:{}: a docs-run comment must come right before a ```console block", at + 1);
+            panic!(
+                "{doc}:{}: a docs-run comment must come right before a ```console block",
+                at + 1
+            );
         }
         i += 1;
     }
@@ -264,6 +279,9 @@ struct Background {
     step: usize,
 }
 
+/// A doc's lines to replace, and what with (when blessing).
+type Edits = Vec<(Range<usize>, Vec<String>)>;
+
 /// One block being run.
 struct Transcript<'a> {
     doc: &'a str,
@@ -279,7 +297,7 @@ struct Transcript<'a> {
     background: Vec<Background>,
     hidden: Vec<harness::Bg>,
     failures: Vec<String>,
-    edits: Vec<(Range<usize>, Vec<String>)>,
+    edits: Edits,
 }
 
 impl<'a> Transcript<'a> {
@@ -419,11 +437,7 @@ impl<'a> Transcript<'a> {
     }
 
     fn lines(&self, out: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .doc_paths(out)
-            .lines()
-            .map(|l| l.trim_end().to_string())
-            .collect();
+        let mut v: Vec<String> = self.doc_paths(out).lines().map(|l| l.trim_end().to_string()).collect();
         while v.last().is_some_and(|l| l.is_empty()) {
             v.pop();
         }
@@ -432,7 +446,7 @@ impl<'a> Transcript<'a> {
 
     /// A command as it runs: real ids and paths, `$?` from the device's last command.
     fn command(&self, i: usize, cmd: &str) -> String {
-        let script = self.real_paths(&self.ids.to_real(cmd));
+        let script = self.real_paths(&self.ids.real_command(cmd));
         format!("(exit {}); {script}", self.devs[i].last)
     }
 
@@ -553,7 +567,7 @@ impl<'a> Transcript<'a> {
         let i = self.dev(&s.who);
         if is_background(&s.cmd) {
             let now = self.now();
-            let script = format!("exec {}", self.real_paths(&self.ids.to_real(&s.cmd)));
+            let script = format!("exec {}", self.real_paths(&self.ids.real_command(&s.cmd)));
             let mut p = Proc::spawn(self.sh(i, &script, &now));
             // Running once it has said so (its first line).
             let deadline = Instant::now() + LIMIT;
@@ -563,7 +577,11 @@ impl<'a> Transcript<'a> {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            self.background.push(Background { proc: p, who: i, step: k });
+            self.background.push(Background {
+                proc: p,
+                who: i,
+                step: k,
+            });
             return;
         }
         match self.run(i, &s.cmd) {
@@ -612,42 +630,10 @@ impl<'a> Transcript<'a> {
     }
 
     fn compare(&mut self, s: &Step, code: i32, actual: Vec<String>) {
-        let pats: Vec<Pattern> = s.out.iter().map(|l| pattern(l)).collect();
-        if let Some(ids) = match_lines(&pats, &actual, &self.ids) {
-            self.ids = ids;
-            return;
-        }
-        let edits = align(&pats, &actual, &self.ids);
         let seed = self.seed();
-        // Shown with the doc's ids; new ids only get doc ids when blessing.
-        let mut shown = self.ids.clone();
-        let mut diff = Vec::new();
-        let mut blessed = Vec::new();
-        for e in &edits {
-            match e {
-                Edit::Same(p, a) => {
-                    if let Some(ids) = matcher::match_line(&pats[*p], &actual[*a], &self.ids) {
-                        self.ids = ids;
-                    }
-                    diff.push(format!("  {:>5}   {}", s.out_lines.start + p + 1, s.out[*p]));
-                    blessed.push(s.out[*p].clone());
-                }
-                Edit::Skip(p, _) => {
-                    diff.push(format!("  {:>5}   {}", s.out_lines.start + p + 1, s.out[*p]));
-                    blessed.push(s.out[*p].clone());
-                }
-                Edit::Gone(p) => diff.push(format!("  {:>5} - {}", s.out_lines.start + p + 1, s.out[*p])),
-                Edit::New(a) => {
-                    if self.bless {
-                        let line = self.ids.to_doc(&actual[*a], &seed);
-                        diff.push(format!("        + {line}"));
-                        blessed.push(line);
-                    } else {
-                        diff.push(format!("        + {}", shown.to_doc(&actual[*a], &seed)));
-                    }
-                }
-            }
-        }
+        let Some((diff, blessed)) = check(&s.out, s.out_lines.start, &actual, &mut self.ids, self.bless, &seed) else {
+            return;
+        };
         if self.bless {
             self.edits.push((s.out_lines.clone(), blessed));
             return;
@@ -667,15 +653,14 @@ impl<'a> Transcript<'a> {
         };
         let who = if s.who == "alice" { String::new() } else { s.who.clone() };
         self.fail(format!(
-            "{}: `{who}$ {}` (in the block at line {}) printed something else (exit {code}); - is the doc, + is duo:\n{}{note}",
+            "{}: `{who}$ {}` (in the block at line {}) printed something else (exit {code}); - is the doc, + is duo:\n{diff}{note}",
             self.at(s.line),
             s.cmd,
             self.fence + 1,
-            diff.join("\n")
         ));
     }
 
-    fn run_block(mut self, b: &Block) -> (Vec<String>, Vec<(Range<usize>, Vec<String>)>) {
+    fn run_block(mut self, b: &Block) -> (Vec<String>, Edits) {
         self.dev("alice");
         self.setup(&b.setup);
         if self.failures.is_empty() {
@@ -695,6 +680,51 @@ impl<'a> Transcript<'a> {
     }
 }
 
+/// Compare what a command printed with the doc's `expected` lines (the first on the doc's
+/// 0-based line `first`). None when they match (`ids` then holds what they bound); otherwise
+/// a diff (` ` the same, `-` only in the doc, `+` only in duo's output, with the doc's ids)
+/// and the doc's lines rewritten with duo's output (new ids get doc ids only when blessing).
+fn check(
+    expected: &[String],
+    first: usize,
+    actual: &[String],
+    ids: &mut Ids,
+    bless: bool,
+    seed: &str,
+) -> Option<(String, Vec<String>)> {
+    let pats: Vec<Pattern> = expected.iter().map(|l| pattern(l)).collect();
+    if let Some(bound) = match_lines(&pats, actual, ids) {
+        *ids = bound;
+        return None;
+    }
+    let mut shown = ids.clone();
+    let mut diff = Vec::new();
+    let mut blessed = Vec::new();
+    for e in align(&pats, actual, ids) {
+        match e {
+            Edit::Same(p, a) => {
+                if let Some(bound) = matcher::match_line(&pats[p], &actual[a], ids) {
+                    *ids = bound;
+                }
+                diff.push(format!("  {:>5}   {}", first + p + 1, expected[p]));
+                blessed.push(expected[p].clone());
+            }
+            Edit::Skip(p, _) => {
+                diff.push(format!("  {:>5}   {}", first + p + 1, expected[p]));
+                blessed.push(expected[p].clone());
+            }
+            Edit::Gone(p) => diff.push(format!("  {:>5} - {}", first + p + 1, expected[p])),
+            Edit::New(a) if bless => {
+                let line = ids.doc_line(&actual[a], seed);
+                diff.push(format!("        + {line}"));
+                blessed.push(line);
+            }
+            Edit::New(a) => diff.push(format!("        + {}", shown.doc_line(&actual[a], seed))),
+        }
+    }
+    Some((diff.join("\n"), blessed))
+}
+
 /// Commands that run until stopped: in the background, as in a terminal of their own.
 fn is_background(cmd: &str) -> bool {
     let w: Vec<&str> = cmd.split_whitespace().collect();
@@ -706,8 +736,16 @@ fn is_background(cmd: &str) -> bool {
 fn run_doc(doc: &str) {
     let path = repo().join(doc);
     let text = std::fs::read_to_string(&path).unwrap();
-    let blocks = parse(doc, &text);
+    let (blocks, terminal): (Vec<Block>, Vec<Block>) = parse(doc, &text).into_iter().partition(|b| !b.terminal);
     assert!(!blocks.is_empty(), "{doc} has no ```console block");
+    for b in &terminal {
+        let first = (b.steps[0].who.as_str(), doc, b.steps[0].cmd.as_str());
+        assert!(
+            by_hand::TERMINAL_BLOCKS.contains(&first),
+            "{doc}:{}: no test in docs_run::by_hand runs this terminal block",
+            b.fence + 1
+        );
+    }
     let bless = std::env::var_os(BLESS).is_some_and(|v| !v.is_empty());
     let started = Instant::now();
     // A few blocks at a time: most of a block's time is waiting (pairing, a sync's timeout).
@@ -728,7 +766,7 @@ fn run_doc(doc: &str) {
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|r| r.0);
     let failures: Vec<String> = results.iter().flat_map(|r| r.1.clone()).collect();
-    let mut edits: Vec<(Range<usize>, Vec<String>)> = results.into_iter().flat_map(|r| r.2).collect();
+    let mut edits: Edits = results.into_iter().flat_map(|r| r.2).collect();
     eprintln!("{doc}: {} blocks in {:?}", blocks.len(), started.elapsed());
     if bless && !edits.is_empty() {
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
@@ -743,7 +781,7 @@ fn run_doc(doc: &str) {
     }
     assert!(
         failures.is_empty(),
-        "{} example(s) in {doc} no longer match what duo prints:\n\n{}\n\nIf duo is right, `{BLESS}=1 cargo test --test e2e docs_run::` writes its output into the docs (then review the diff).",
+        "{} example(s) in {doc} no longer match what duo prints:\n\n{}\n\nIf duo is right, `{BLESS}=1 cargo test --test e2e docs_run::` (or `just bless-docs`, which also regenerates docs/man) writes its output into the docs; then review the diff.",
         failures.len(),
         failures.join("\n\n")
     );

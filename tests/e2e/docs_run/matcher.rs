@@ -121,7 +121,7 @@ impl Ids {
     }
 
     /// A command as the doc writes it, with the run's ids in place of the doc's.
-    pub fn to_real(&self, cmd: &str) -> String {
+    pub fn real_command(&self, cmd: &str) -> String {
         replace_tokens(cmd, |tok| {
             let i = self.by_doc(tok)?;
             let (doc, real) = &self.pairs[i];
@@ -132,7 +132,7 @@ impl Ids {
     /// A line of output with the doc's ids in place of the run's; an id not seen before gets
     /// a new doc id made from `seed` (or, for a bound id shown longer than before, its doc id
     /// is lengthened the same way).
-    pub fn to_doc(&mut self, line: &str, seed: &str) -> String {
+    pub fn doc_line(&mut self, line: &str, seed: &str) -> String {
         let mut ids = std::mem::take(self);
         let out = replace_tokens_all(line, |tok, after_ellipsis| {
             if let Some(i) = ids.by_real(tok) {
@@ -331,11 +331,15 @@ pub fn align(p: &[Pattern], a: &[String], ids: &Ids) -> Vec<Edit> {
     let (n, m) = (p.len(), a.len());
     let same: Vec<Vec<bool>> = p
         .iter()
-        .map(|pat| a.iter().map(|l| matches!(pat, Pattern::Line(_)) && match_line(pat, l, ids).is_some()).collect())
+        .map(|pat| {
+            a.iter()
+                .map(|l| matches!(pat, Pattern::Line(_)) && match_line(pat, l, ids).is_some())
+                .collect()
+        })
         .collect();
     let mut cost = vec![vec![0usize; m + 1]; n + 1];
-    for j in 0..=m {
-        cost[n][j] = m - j;
+    for (j, c) in cost[n].iter_mut().enumerate() {
+        *c = m - j;
     }
     for i in (0..n).rev() {
         for j in (0..=m).rev() {
@@ -408,12 +412,12 @@ mod tests {
         )
         .expect("matches");
         ids = got;
-        assert_eq!(ids.to_real("duo journal show 3f9c"), "duo journal show 12ab");
+        assert_eq!(ids.real_command("duo journal show 3f9c"), "duo journal show 12ab");
         // The same doc id cannot stand for another real id.
         assert!(match_line(&pattern("3f9c2a1b"), "77ab34cd", &ids).is_none());
         // Nor another doc id for the same real one.
         assert!(match_line(&pattern("0d9c2a1b"), "12ab34cd", &ids).is_none());
-        assert_eq!(ids.to_doc("deleted 12ab34cd", "s"), "deleted 3f9c2a1b");
+        assert_eq!(ids.doc_line("deleted 12ab34cd", "s"), "deleted 3f9c2a1b");
     }
 
     #[test]
