@@ -302,6 +302,16 @@ struct Transcript<'a> {
 
 impl<'a> Transcript<'a> {
     fn new(doc: &'a str, b: &Block, bless: bool) -> Self {
+        let literal = b
+            .setup
+            .iter()
+            .flat_map(|(_, l)| {
+                matcher::id_tokens(l)
+                    .into_iter()
+                    .map(|r| l[r].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let mut order = Vec::new();
         let cmds = b
             .setup
@@ -323,7 +333,7 @@ impl<'a> Transcript<'a> {
             env: Vec::new(),
             clock: START.parse().unwrap(),
             ticks: 0,
-            ids: Ids::default(),
+            ids: Ids::with_literal(literal),
             order,
             background: Vec::new(),
             hidden: Vec::new(),
@@ -484,9 +494,10 @@ impl<'a> Transcript<'a> {
             if l.len() != 32 || !l.chars().all(|c| c.is_ascii_hexdigit()) || self.ids.is_bound_real(l) {
                 continue;
             }
-            if let Some(d) = self.order.iter().find(|d| !self.ids.is_bound_doc(d)).cloned() {
-                let n = d.len().min(32);
-                self.ids.bind(&d[..n], &l[..n]);
+            // (A longer doc id, a device id or a file name, cannot stand for it.)
+            let unbound = self.order.iter().find(|d| d.len() <= 32 && !self.ids.is_bound_doc(d));
+            if let Some(d) = unbound.cloned() {
+                self.ids.bind(&d, &l[..d.len()]);
             }
         }
     }
@@ -697,7 +708,6 @@ fn check(
         *ids = bound;
         return None;
     }
-    let mut shown = ids.clone();
     let mut diff = Vec::new();
     let mut blessed = Vec::new();
     for e in align(&pats, actual, ids) {
@@ -719,7 +729,7 @@ fn check(
                 diff.push(format!("        + {line}"));
                 blessed.push(line);
             }
-            Edit::New(a) => diff.push(format!("        + {}", shown.doc_line(&actual[a], seed))),
+            Edit::New(a) => diff.push(format!("        + {}", ids.clone().doc_line(&actual[a], seed))),
         }
     }
     Some((diff.join("\n"), blessed))

@@ -7,6 +7,9 @@
 #[derive(Clone, Debug, Default)]
 pub struct Ids {
     pairs: Vec<(String, String)>,
+    /// Ids the doc itself writes where duo takes them as given (a file named in a block's
+    /// setup): printed by duo, they stay as they are.
+    literal: Vec<String>,
 }
 
 fn same_id(a: &str, b: &str) -> bool {
@@ -79,6 +82,13 @@ pub fn hex_from(seed: &str, n: usize) -> String {
 }
 
 impl Ids {
+    pub fn with_literal(literal: Vec<String>) -> Ids {
+        Ids {
+            pairs: Vec::new(),
+            literal,
+        }
+    }
+
     fn by_doc(&self, d: &str) -> Option<usize> {
         self.pairs.iter().position(|(doc, _)| same_id(doc, d))
     }
@@ -146,6 +156,10 @@ impl Ids {
             }
             if !id_like(tok, after_ellipsis) {
                 return None;
+            }
+            if ids.literal.iter().any(|l| l == tok) && ids.by_doc(tok).is_none() {
+                ids.pairs.push((tok.to_string(), tok.to_string()));
+                return Some(tok.to_string());
             }
             let mut n = ids.pairs.len();
             let fresh = loop {
