@@ -741,22 +741,10 @@ fn is_background(cmd: &str) -> bool {
     w.contains(&"duo") && w.contains(&"sync") && w.contains(&"--watch")
 }
 
-/// Run every console block of `doc` (relative to the repository); with `DUO_DOCS_BLESS`
-/// set, write what duo printed into the doc.
-fn run_doc(doc: &str) {
-    let path = repo().join(doc);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let (blocks, terminal): (Vec<Block>, Vec<Block>) = parse(doc, &text).into_iter().partition(|b| !b.terminal);
-    assert!(!blocks.is_empty(), "{doc} has no ```console block");
-    for b in &terminal {
-        let first = (b.steps[0].who.as_str(), doc, b.steps[0].cmd.as_str());
-        assert!(
-            by_hand::TERMINAL_BLOCKS.contains(&first),
-            "{doc}:{}: no test in docs_run::by_hand runs this terminal block",
-            b.fence + 1
-        );
-    }
-    let bless = std::env::var_os(BLESS).is_some_and(|v| !v.is_empty());
+/// Run the console blocks of `text` (the doc `doc`): the failures, and when blessing the
+/// doc with duo's output written in (None when nothing changed).
+fn run_text(doc: &str, text: &str, bless: bool) -> (Vec<String>, Option<String>) {
+    let blocks: Vec<Block> = parse(doc, text).into_iter().filter(|b| !b.terminal).collect();
     let started = Instant::now();
     // A few blocks at a time: most of a block's time is waiting (pairing, a sync's timeout).
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -778,16 +766,37 @@ fn run_doc(doc: &str) {
     let failures: Vec<String> = results.iter().flat_map(|r| r.1.clone()).collect();
     let mut edits: Edits = results.into_iter().flat_map(|r| r.2).collect();
     eprintln!("{doc}: {} blocks in {:?}", blocks.len(), started.elapsed());
-    if bless && !edits.is_empty() {
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-        for (r, new) in &edits {
-            lines.splice(r.clone(), new.iter().cloned());
-        }
-        let mut out = lines.join("\n");
-        out.push('\n');
-        std::fs::write(&path, out).unwrap();
-        eprintln!("{doc}: wrote duo's output into {} places", edits.len());
+    if edits.is_empty() {
+        return (failures, None);
+    }
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    for (r, new) in &edits {
+        lines.splice(r.clone(), new.iter().cloned());
+    }
+    eprintln!("{doc}: wrote duo's output into {} places", edits.len());
+    (failures, Some(lines.join("\n") + "\n"))
+}
+
+/// Run every console block of `doc` (relative to the repository); with `DUO_DOCS_BLESS`
+/// set, write what duo printed into the doc.
+fn run_doc(doc: &str) {
+    let path = repo().join(doc);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let all = parse(doc, &text);
+    assert!(all.iter().any(|b| !b.terminal), "{doc} has no ```console block");
+    for b in all.iter().filter(|b| b.terminal) {
+        let first = (b.steps[0].who.as_str(), doc, b.steps[0].cmd.as_str());
+        assert!(
+            by_hand::TERMINAL_BLOCKS.contains(&first),
+            "{doc}:{}: no test in docs_run::by_hand runs this terminal block",
+            b.fence + 1
+        );
+    }
+    let bless = std::env::var_os(BLESS).is_some_and(|v| !v.is_empty());
+    let (failures, blessed) = run_text(doc, &text, bless);
+    if let Some(new) = blessed {
+        std::fs::write(&path, new).unwrap();
     }
     assert!(
         failures.is_empty(),
@@ -795,6 +804,63 @@ fn run_doc(doc: &str) {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// The runner itself: a stale example fails naming its doc and line with a diff, blessing
+/// writes duo's output in (keeping the doc's ids and redactions), and the blessed doc passes.
+#[test]
+fn a_stale_example_fails_with_a_diff_and_blessing_fixes_it() {
+    let doc = "\
+# An example
+
+<!-- docs-run
+$ duo init --name Alice --label laptop
+-->
+```console
+$ duo journal add \"a walk by the river\"
+3f9c2a1b7d4e4c0f9a8b1e2d3c4b5a69
+Saved!
+$ duo journal list
+3f9c2a1b  [..]  reflection  Alice
+    a walk by the sea
+$ duo journal show 3f9c
+...
+a walk by the river
+```
+";
+    let (failures, blessed) = run_text("example.md", doc, false);
+    assert!(blessed.is_none(), "nothing is written unless blessing");
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    assert!(
+        failures[0].starts_with("example.md:7: `$ duo journal add \"a walk by the river\"`"),
+        "{}",
+        failures[0]
+    );
+    assert!(
+        failures[0].contains("      9 - Saved!\n        + Saved."),
+        "{}",
+        failures[0]
+    );
+    assert!(
+        failures[1].contains("     12 -     a walk by the sea\n        +     a walk by the river"),
+        "{}",
+        failures[1]
+    );
+
+    let (failures, blessed) = run_text("example.md", doc, true);
+    assert!(failures.is_empty(), "{failures:#?}");
+    let blessed = blessed.expect("blessing writes");
+    assert!(
+        blessed.contains("3f9c2a1b7d4e4c0f9a8b1e2d3c4b5a69\nSaved.\n"),
+        "the doc's id stays:\n{blessed}"
+    );
+    assert!(
+        blessed.contains("3f9c2a1b  [..]  reflection  Alice\n    a walk by the river\n"),
+        "{blessed}"
+    );
+    assert!(blessed.contains("$ duo journal show 3f9c\n...\n"), "{blessed}");
+    let (failures, again) = run_text("example.md", &blessed, false);
+    assert!(failures.is_empty() && again.is_none(), "{failures:#?}");
 }
 
 #[test]

@@ -386,12 +386,13 @@ pub fn align(p: &[Pattern], a: &[String], ids: &Ids) -> Vec<Edit> {
             edits.push(Edit::Same(i, j));
             i += 1;
             j += 1;
-        } else if j < m && cost[i][j] == 1 + cost[i][j + 1] {
-            edits.push(Edit::New(j));
-            j += 1;
-        } else {
+        } else if cost[i][j] == 1 + cost[i + 1][j] {
+            // What the doc says first, then what duo printed instead.
             edits.push(Edit::Gone(i));
             i += 1;
+        } else {
+            edits.push(Edit::New(j));
+            j += 1;
         }
     }
     edits
