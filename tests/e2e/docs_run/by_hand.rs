@@ -3,7 +3,7 @@
 //! the commands from the README's block, runs exactly those on a pseudo-terminal (util-linux
 //! `script`), typing what a person types, and checks what the README says they do.
 
-use crate::harness::{BIN, Device, have_tool};
+use crate::harness::{BIN, Device, have_tool, words};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -145,9 +145,25 @@ fn device(name: &str, label: &str) -> Device {
     d
 }
 
-/// The four verification words a screen showed.
-fn words(screen: &str) -> String {
-    crate::harness::words(screen)
+/// `joiner` runs `join` (`duo pair join --ticket`) on a terminal and pastes `ticket` at its
+/// prompt; both people answer y to the verification words; both succeed. Both screens
+/// (inviter's, joiner's).
+fn join_and_confirm(mut invite: Pty, joiner: &Device, join: &str, ticket: &str) -> (String, String) {
+    let mut join = Pty::start(joiner, join);
+    join.wait_for("Paste the ticket");
+    join.type_line(ticket);
+    for p in [&mut invite, &mut join] {
+        p.wait_for("[y/N]");
+        p.type_line("y");
+    }
+    let (joined, join_screen) = join.finish();
+    let (invited, invite_screen) = invite.finish();
+    assert_eq!(
+        (joined, invited),
+        (0, 0),
+        "joiner:\n{join_screen}\ninviter:\n{invite_screen}"
+    );
+    (invite_screen, join_screen)
 }
 
 #[test]
@@ -194,22 +210,9 @@ fn the_readme_pairing_commands_pair_and_sync_as_it_says() {
         invite.screen()
     );
 
-    // "paste the ticket at the prompt (never on the command line)"
-    let mut join = Pty::start(&bob, &cmds[1].1);
-    join.wait_for("Paste the ticket");
-    join.type_line(&ticket);
-    // "both screens show the same four words: check them, answer y"
-    for p in [&mut invite, &mut join] {
-        p.wait_for("[y/N]");
-        p.type_line("y");
-    }
-    let (joined, join_screen) = join.finish();
-    let (invited, invite_screen) = invite.finish();
-    assert_eq!(
-        (joined, invited),
-        (0, 0),
-        "joiner:\n{join_screen}\ninviter:\n{invite_screen}"
-    );
+    // "paste the ticket at the prompt (never on the command line)", "both screens show the
+    // same four words: check them, answer y"
+    let (invite_screen, join_screen) = join_and_confirm(invite, &bob, &cmds[1].1, &ticket);
     assert_eq!(words(&join_screen).split(' ').count(), 4, "{join_screen}");
     assert_eq!(
         words(&join_screen),
@@ -401,20 +404,7 @@ fn the_cli_reference_pairing_example_is_what_both_terminals_show() {
         "the ticket comes first:\n{}",
         invite.screen()
     );
-    let mut join = Pty::start(&bob, &block.steps[1].cmd);
-    join.wait_for("Paste the ticket");
-    join.type_line(&ticket);
-    for p in [&mut invite, &mut join] {
-        p.wait_for("[y/N]");
-        p.type_line("y");
-    }
-    let (joined, join_screen) = join.finish();
-    let (invited, invite_screen) = invite.finish();
-    assert_eq!(
-        (joined, invited),
-        (0, 0),
-        "joiner:\n{join_screen}\ninviter:\n{invite_screen}"
-    );
+    let (invite_screen, join_screen) = join_and_confirm(invite, &bob, &block.steps[1].cmd, &ticket);
 
     let mut ids = super::Ids::default();
     let mut failures = Vec::new();
