@@ -744,7 +744,9 @@ fn is_background(cmd: &str) -> bool {
 /// Run the console blocks of `text` (the doc `doc`): the failures, and when blessing the
 /// doc with duo's output written in (None when nothing changed).
 fn run_text(doc: &str, text: &str, bless: bool) -> (Vec<String>, Option<String>) {
-    let blocks: Vec<Block> = parse(doc, text).into_iter().filter(|b| !b.terminal).collect();
+    let mut blocks: Vec<Block> = parse(doc, text).into_iter().filter(|b| !b.terminal).collect();
+    // The slow ones (pairing) first, so that the quick ones fill the time they wait.
+    blocks.sort_by_key(|b| !b.setup.iter().any(|(_, l)| l.trim_start().starts_with("pair ")));
     let started = Instant::now();
     // A few blocks at a time: most of a block's time is waiting (pairing, a sync's timeout).
     let next = std::sync::atomic::AtomicUsize::new(0);
