@@ -2,7 +2,7 @@
 
 # Run every test (what CI runs)
 test:
-    cargo test --workspace
+    cargo test --workspace --locked
 
 # Formatting and lints
 lint:

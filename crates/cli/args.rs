@@ -80,10 +80,11 @@ pub enum Command {
     /// Turn the gentle "I"-statement hints on or off on this device (shows the setting
     /// without an argument)
     Hints(HintsArgs),
-    /// Write everything this device holds (shared space, private notebook, membership;
-    /// never a key) to one encrypted file
+    /// Write everything this device holds (shared space, private notebook, membership) and
+    /// your person key to one encrypted file; never this device's own keys
     Backup(BackupArgs),
-    /// Bring a backup back: a new device of the same person (or, on one, merge it in)
+    /// Bring a backup back: a new device of the same person, with your person key (or, on
+    /// one, merge it in)
     Restore(RestoreArgs),
     /// Sync without a network: carry changes to another device in an encrypted file
     #[command(subcommand)]
@@ -612,9 +613,15 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+A backup holds your person key (the key that marks your entries as yours): whoever opens it can
+read everything in it and write entries your devices take as yours. It holds no key of this
+device (its age and network keys), so it cannot pose as this device.
 The passphrase is asked twice on the terminal (hidden), or read from --passphrase-file; never
-from the command line. Restoring needs it (or, with --recipient, an identity): keep it apart
-from the backup. Exit status: 10 the passphrase or identity does not open it, 11 damaged.")]
+from the command line. It must be at least 8 characters, and it is slowed down by scrypt as
+much as `duo lock --set` (at least 2^18, 256 MiB per guess). Restoring needs it (or, with
+--recipient, an identity): keep it apart from the backup.
+Exit status: 2 a passphrase shorter than 8 characters, 10 the passphrase or identity does not
+open it, 11 damaged.")]
 pub struct BackupArgs {
     /// The backup file to write (mode 0600; replaced whole if it exists)
     #[arg(value_name = "FILE")]
@@ -632,8 +639,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-On a home that is not set up, restore creates a NEW device of the backed-up person (new keys)
-with the journal readable at once; pair it with one of your surviving devices (`duo pair
+On a home that is not set up, restore creates a NEW device of the backed-up person (new device
+keys, the backup's person key) with the journal readable at once; pair it with one of your surviving devices (`duo pair
 --own-device` there, `duo pair join` here) or, if none survives, with your partner's (`duo
 pair --partner-device` there), to sync.
 On a device of the same person it merges the backup in; nothing newer is overwritten.

@@ -35,9 +35,9 @@ pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
         })
 }
 
-/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
+/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock in test builds.
 pub fn now() -> Result<i64> {
-    match env::var(env::NOW) {
+    match env::test_knob(env::NOW) {
         Some(s) => duo_journal::import::parse_time(&s)
             .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
         None => Ok(jiff::Timestamp::now().as_millisecond()),
@@ -97,12 +97,12 @@ impl Ctx {
     /// Print damage found by a read on stderr; returns the exit status it calls for.
     pub fn report(&self, both: &Both) -> i32 {
         for d in &both.damage {
-            eprintln!("error: damaged file in the {d}");
+            crate::output::stderr(&format!("error: damaged file in the {d}"));
         }
         if both.damage.is_empty() {
             0
         } else {
-            eprintln!("hint: everything else is still readable; run `duo doctor` for a full report");
+            crate::output::stderr("hint: everything else is still readable; run `duo doctor` for a full report");
             1
         }
     }

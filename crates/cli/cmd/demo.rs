@@ -51,8 +51,7 @@ impl Tour<'_> {
     /// A new step: its title and why it matters, then a pause on a terminal.
     fn step(&mut self, title: &str, why: &str) -> Result<()> {
         if self.step > 0 && self.pause {
-            eprint!("\n[Enter: next step · Ctrl-C: stop] ");
-            std::io::stderr().flush().ok();
+            crate::output::prompt("\n[Enter: next step · Ctrl-C: stop] ");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
         }
@@ -96,13 +95,10 @@ impl Tour<'_> {
     /// Print a block on stdout. A closed stdout (`duo demo | head`) stops the tour, and the
     /// temporary directory is still removed.
     fn say(&self, text: &str) -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", text.trim_end_matches('\n'))
-            .and_then(|_| out.flush())
-            .map_err(|_| CliError {
-                code: exit::OK,
-                ..CliError::new(STDOUT_CLOSED)
-            })
+        self.p.try_data(text.trim_end_matches('\n')).map_err(|_| CliError {
+            code: exit::OK,
+            ..CliError::new(STDOUT_CLOSED)
+        })
     }
 
     fn show_typed(&self, who: &Person, args: &[&str], piped: bool) -> Result<()> {

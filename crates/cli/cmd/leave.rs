@@ -28,7 +28,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage("leaving needs confirmation").hint("pass --yes to leave without asking"));
         }
-        eprint!("{question} [y/N] ");
+        crate::output::ask(&question);
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

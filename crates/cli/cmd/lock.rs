@@ -22,8 +22,8 @@ fn home(cli: &Cli) -> Result<Home> {
 }
 
 /// The passphrase: the first line of `file`, else asked on the terminal (twice when
-/// `confirm`). Never from argv or the environment.
-fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+/// `confirm`). Never from argv or the environment. (`duo backup` and `duo restore` too.)
+pub fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     if let Some(f) = file {
         let text = std::fs::read_to_string(f)
             .map_err(|e| CliError::new(format!("cannot read the passphrase file {}", f.display())).cause(e))?;

@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Safety(a) => safety::run(&cli, printer, a),
         Command::Service(a) => service::run(&cli, &printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
-        Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Doctor(a) => doctor::run(&cli, printer, a),
         Command::Lock(a) => lock::lock(&cli, &printer, a),
         Command::Unlock(a) => lock::unlock(&cli, &printer, a),
         Command::Agent(a) => lock::agent(&cli, a),

@@ -18,6 +18,11 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     people.sort();
     let people: Vec<&str> = people.into_iter().map(|(_, name)| name).collect();
     let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
+    let not_valid = duo_journal::text::not_valid(
+        [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
+            .into_iter()
+            .chain(people.iter().map(|n| ("people", *n))),
+    );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
     let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
@@ -37,6 +42,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "devices": view.devices.len(),
             "entries": { "shared": view.entries.len(), "private": private },
             "healthy": !damaged,
+            "not_valid": not_valid,
         }));
     } else {
         let network = match &online {
@@ -54,12 +60,12 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         };
         p.data(&format!(
             "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\nNetwork      {network}\n",
-            c.name,
+            crate::output::name(&c.name),
             &c.person_id[..8],
-            c.device_label,
+            crate::output::label(&c.device_label),
             &c.device_id[..16],
             ctx.dev.home.root().display(),
-            people.join(", "),
+            people.iter().map(|n| crate::output::name(n)).collect::<Vec<_>>().join(", "),
             view.entries.len(),
             private
         ));

@@ -52,8 +52,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             };
             p.data(&format!(
                 "{when}, {} appreciated:\n  {}\n",
-                view.person_name(&e.author),
-                e.body
+                view.shown_name(&e.author),
+                duo_journal::text::body(&e.body)
             ));
         }
         None => p.data("No appreciations from your partner yet.\n"),

@@ -111,8 +111,8 @@ fn refuse_if_not_author(ctx: &Ctx, both: &crate::ctx::Both, item: &crate::output
     if item.private || item.entry.author == ctx.dev.config.person_id {
         return Ok(());
     }
-    let name = both.shared.view.person_name(&item.entry.author);
-    let short = &item.entry.id[..8];
+    let name = both.shared.view.shown_name(&item.entry.author);
+    let short = crate::output::short(&item.entry.id, 8);
     Err(
         CliError::new(format!("this is {name}'s entry: only {name} can {what} it")).hint(format!(
             "you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`"
@@ -158,7 +158,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
         if entry.kind != Kind::Boundary {
             return Err(CliError::usage(format!(
                 "entry {} is {}: only boundaries have a status",
-                &entry.id[..8],
+                crate::output::short(&entry.id, 8),
                 crate::output::a_kind(entry.kind)
             )));
         }
@@ -220,7 +220,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     if p.json {
         p.json_value(&serde_json::json!({ "id": id, "edited": true }));
     } else {
-        p.info(format!("Edited {}.", &id[..8]));
+        p.info(format!("Edited {}.", crate::output::short(&id, 8)));
     }
     Ok(exit::OK)
 }
@@ -236,10 +236,10 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage("deleting needs confirmation").hint("pass --yes to delete without asking"));
         }
-        eprint!(
-            "{}\nDelete this entry? Its earlier text stays in the journal's history. [y/N] ",
+        crate::output::ask(&format!(
+            "{}\nDelete this entry? Its earlier text stays in the journal's history.",
             item.summary(&both.shared.view, &ctx.printer).trim_end()
-        );
+        ));
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -253,7 +253,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         ctx.printer
             .json_value(&serde_json::json!({ "id": id, "deleted": true }));
     } else {
-        ctx.printer.info(format!("Deleted {}.", &id[..8]));
+        ctx.printer.info(format!("Deleted {}.", crate::output::short(&id, 8)));
     }
     Ok(exit::OK)
 }
