@@ -13,6 +13,12 @@ lint:
 man:
     cargo run -q -- man --dir docs/man
 
+# Write what duo prints into the docs' console examples (README.md, docs/cli.md), then
+# regenerate docs/man, which carries them; review the diff
+bless-docs:
+    DUO_DOCS_BLESS=1 cargo test --test e2e docs_run::
+    cargo run -q -- man --dir docs/man
+
 # Whole-process benchmarks of the journal (release build); prints a table
 bench entries="10000":
     cargo build --release

@@ -15,6 +15,7 @@ mod crash;
 mod delay;
 mod devices;
 mod diskfull;
+mod docs_run;
 mod errors;
 mod escape;
 mod faults;
