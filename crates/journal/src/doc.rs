@@ -10,6 +10,7 @@
 
 use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
+use crate::history::History;
 use crate::listening::Ack;
 use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -42,6 +43,9 @@ pub struct Contents {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record ever written, from the change history (filled by
+    /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
+    pub records: History,
 }
 
 /// An automerge document holding one shared space (or one private notebook).
@@ -468,12 +472,22 @@ impl SpaceDoc {
         c
     }
 
+    /// [`SpaceDoc::contents`] with the membership records of the whole history
+    /// ([`crate::history`]). `known`, a history read earlier from this document (e.g. the
+    /// stored view's), spares reading again the changes it covers.
+    pub fn contents_with_history(&mut self, known: Option<History>) -> Contents {
+        let mut c = self.contents();
+        c.records = known.unwrap_or_default().brought_up_to(self.doc.document());
+        c
+    }
+
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
     /// date by reading only the root keys that changed since: after a sync brought one new
     /// entry, this is a few reads instead of the whole journal.
     pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
         use automerge::{PatchAction, Prop};
         let after = self.doc.get_heads();
+        c.records = std::mem::take(&mut c.records).brought_up_to(self.doc.document());
         let mut keys = std::collections::BTreeSet::new();
         for p in self.doc.diff(before, &after) {
             let key = match (p.path.first(), &p.action) {
@@ -486,7 +500,9 @@ impl SpaceDoc {
                     },
                 ) => key.clone(),
                 _ => {
+                    let records = std::mem::take(&mut c.records);
                     *c = self.contents();
+                    c.records = records;
                     return;
                 }
             };

@@ -21,11 +21,13 @@
 
 pub mod auth;
 mod boundaries;
+pub mod causal;
 pub mod chunks;
 mod doc;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hints;
+pub mod history;
 pub mod import;
 mod listening;
 mod model;
@@ -38,6 +40,7 @@ mod view;
 pub use auth::Authenticity;
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use history::{History, Record};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{

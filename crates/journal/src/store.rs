@@ -17,6 +17,7 @@
 
 use crate::JournalError;
 use crate::doc::{Contents, SpaceDoc};
+use crate::history::History;
 use crate::model::NewEntry;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;
@@ -241,7 +242,7 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save();
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name]))
+        self.write_view(&mut doc, BTreeSet::from([name]))
     }
 
     /// Write a chunk, then its mark: both are durable when this returns.
@@ -261,8 +262,16 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
-        self.store_view(View::new(doc.contents(), covers))
+    /// The view of `doc`, its membership records read only where the stored view's end.
+    fn write_view(&self, doc: &mut SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
+        let known = self.known_records();
+        self.store_view(View::new(doc.contents_with_history(known), covers))
+    }
+
+    /// The membership records of the stored view, when it can be read: a history of the
+    /// same document that only needs what came since (see [`History::brought_up_to`]).
+    fn known_records(&self) -> Option<History> {
+        self.stored_view(&mut Vec::new()).ok().flatten().map(|v| v.records)
     }
 
     /// Write a view, stamped with the current fingerprints of the files it covers.
@@ -395,6 +404,7 @@ impl<S: Storage> Journal<S> {
         };
         // Chunks the view lists or that are marked, but that are gone.
         let missing = missing(&files, view.as_ref());
+        let known = view.as_ref().map(|v| v.records.clone());
         let any_missing = !missing.is_empty();
         problems.extend(missing);
         if let Some(mut view) = view {
@@ -442,13 +452,13 @@ impl<S: Storage> Journal<S> {
             }
         }
         // Rebuild from the chunks.
-        let (doc, loaded, load_problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, load_problems) = self.load_all(&files.chunks)?;
         for p in load_problems {
             if !problems.iter().any(|q| q.name == p.name) {
                 problems.push(p);
             }
         }
-        let view = View::new(doc.contents(), loaded.clone());
+        let view = View::new(doc.contents_with_history(known), loaded.clone());
         drop(lock);
         // Foreign files do not make the chunks untrustworthy; damaged chunks do.
         if problems
@@ -537,7 +547,7 @@ impl<S: Storage> Journal<S> {
             let name = hash_name("changes", &bytes);
             self.write_chunk(&name, &bytes)?;
             loaded.insert(name);
-            self.write_view(&doc, loaded)?;
+            self.write_view(&mut doc, loaded)?;
         }
         Ok(out)
     }
@@ -598,7 +608,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut doc)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut doc, BTreeSet::from([name.clone()]))?;
         self.remove_chunks(loaded.iter().filter(|n| **n != name))
     }
 
@@ -669,7 +679,8 @@ impl<S: Storage> Journal<S> {
             let bytes = saved_snapshot(doc)?;
             let name = hash_name("snapshots", &bytes);
             self.write_chunk(&name, &bytes)?;
-            self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
+            let known = self.known_records();
+            self.store_view(View::new(doc.contents_with_history(known), BTreeSet::from([name.clone()])))?;
             self.remove_chunks(loaded.iter().filter(|n| **n != name))?;
             *loaded = BTreeSet::from([name]);
             return Ok(None);
@@ -707,11 +718,12 @@ impl<S: Storage> Journal<S> {
                     signatures: view.signatures,
                     acks: view.acks,
                     status_changes: view.status_changes,
+                    records: view.records,
                 };
                 doc.refresh_contents(&mut c, &v.heads);
                 c
             }
-            _ => doc.contents(),
+            _ => doc.contents_with_history(None),
         };
         self.store_view(View::new(contents, v.after))
     }
@@ -801,7 +813,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut fresh)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut fresh, BTreeSet::from([name.clone()]))?;
         // The marks of the replaced chunks go first, and with them those of chunks that
         // were already gone: the new snapshot holds what is left, and the loss is accepted.
         let unmark: Vec<String> = loaded
@@ -837,7 +849,7 @@ impl<S: Storage> Journal<S> {
                 reason: FOREIGN.into(),
             });
         }
-        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
         report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);
         if let Err(e) = doc.check_schema() {
@@ -846,7 +858,7 @@ impl<S: Storage> Journal<S> {
                 reason: e.to_string(),
             });
         }
-        let fresh = View::new(doc.contents(), loaded.clone());
+        let fresh = View::new(doc.contents_with_history(None), loaded.clone());
         report.entries = fresh.entries.len();
         let current = if files.has_view {
             self.stored_view(&mut report.problems)?
@@ -870,7 +882,7 @@ impl<S: Storage> Journal<S> {
 
     /// Contents of the whole document (slow path; for tests and checks).
     pub fn contents(&self) -> Result<Contents> {
-        Ok(self.load()?.contents())
+        Ok(self.load()?.contents_with_history(None))
     }
 }
 

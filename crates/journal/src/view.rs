@@ -6,13 +6,14 @@
 use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
+use crate::history::History;
 use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 4;
+pub const VIEW_FORMAT: u32 = 5;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -37,6 +38,8 @@ pub struct View {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record of the history, and their causal order (format 5).
+    pub records: History,
 }
 
 impl View {
@@ -54,6 +57,7 @@ impl View {
             signatures: contents.signatures,
             acks: contents.acks,
             status_changes: contents.status_changes,
+            records: contents.records,
         }
     }
 
@@ -91,6 +95,7 @@ impl View {
             acks: BTreeMap::new(),
             status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
+            records: self.records.clone(),
         }
     }
 
@@ -104,8 +109,10 @@ impl View {
             || (extra.space_id.is_some() && self.space_id.is_some())
             || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
             || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k))
-            // A status change decides how an entry is shown: only a rebuild gets that right.
+            // A status change decides how an entry is shown, and a membership record's
+            // order is the whole history's: only a rebuild gets those right.
             || !extra.status_changes.is_empty()
+            || !extra.records.records.is_empty()
             || extra.entries.keys().any(|k| {
                 let prefix = format!("{k}/");
                 self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
