@@ -146,6 +146,12 @@ impl Order {
         self.changes.iter().position(|c| c == change)
     }
 
+    /// How many of [`Order::changes`] are strict ancestors of `changes[i]` (an ancestor
+    /// always has fewer: sorting by this puts every change after its ancestors).
+    pub fn depth(&self, i: usize) -> usize {
+        self.rows.get(i).map_or(0, |r| r.iter().map(|w| w.count_ones() as usize).sum())
+    }
+
     /// Is `changes[earlier]` a strict ancestor of `changes[later]`?
     pub fn before(&self, earlier: usize, later: usize) -> bool {
         self.rows

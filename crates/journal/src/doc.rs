@@ -12,7 +12,9 @@ use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
 use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
+use crate::model::{
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, SignedName, Signatures, Status,
+};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::BTreeMap;
 
@@ -25,6 +27,7 @@ const PERSON: &str = "person/";
 const DEVICE: &str = "device/";
 const ENDORSE: &str = "endorse/";
 const REVOKE: &str = "revoke/";
+const NAME: &str = "name/";
 const ACK: &str = "ack/";
 const BSTATUS: &str = "bstatus/";
 
@@ -616,6 +619,34 @@ impl SpaceDoc {
     /// Record a signed revocation (under its own root key `revoke/<device>/<by>`).
     pub fn put_revocation(&mut self, r: &Revocation) -> Result<()> {
         self.put_signed(REVOKE, &r.device, &r.by, &r.sig, r.at)
+    }
+
+    /// Record a person's name as one of their devices signed it (under its own root key
+    /// `name/<person>/<by>`), and show it as the person's name.
+    pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/');
+        if bad(&n.person) || bad(&n.by) {
+            return Err(JournalError::Invalid(format!("'{}/{}' is not a person and device", n.person, n.by)));
+        }
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{NAME}{}/{}", n.person, n.by), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, "name", n.name.as_str()).map_err(am)?;
+        self.doc.put(&o, "sig", n.sig.as_str()).map_err(am)?;
+        self.doc.put(&o, "at", ScalarValue::Timestamp(n.at)).map_err(am)?;
+        let current = self.doc.get(ROOT, format!("{PERSON}{}", n.person)).map_err(am)?;
+        let name_now = match &current {
+            Some((Value::Object(ObjType::Map), p)) => self.get_str(p, "name"),
+            _ => None,
+        };
+        if name_now.as_deref() != Some(n.name.as_str()) {
+            self.put_person(&Person {
+                id: n.person.clone(),
+                name: n.name.clone(),
+            })?;
+        }
+        Ok(())
     }
 
     fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {

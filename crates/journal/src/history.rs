@@ -139,6 +139,12 @@ impl History {
         self.records.iter().filter(move |r| r.key.starts_with(prefix))
     }
 
+    /// How many ordered records' changes come causally before `r`'s: sorting by it puts
+    /// every record after those it was written knowing.
+    pub fn depth(&self, r: &Record) -> usize {
+        self.order.position(&r.change).map_or(0, |i| self.order.depth(i))
+    }
+
     /// Was `earlier`'s change a strict ancestor of `later`'s (was `later` written by a
     /// device that already had `earlier`)? False when either is not ordered.
     pub fn before(&self, earlier: &Record, later: &Record) -> bool {

@@ -44,7 +44,8 @@ pub use history::{History, Record};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
-    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, SignedName, Signatures, Status,
+    normalize_tags,
 };
 pub use storage::{
     Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,

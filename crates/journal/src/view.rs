@@ -40,6 +40,11 @@ pub struct View {
     pub status_changes: BTreeMap<String, StatusChange>,
     /// Every membership record of the history, and their causal order (format 5).
     pub records: History,
+    /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
+    /// name or record shown is not what the document holds now (duo-sync's membership
+    /// rules fill it in; [`View::person_name`] shows it).
+    #[serde(skip)]
+    pub notes: BTreeMap<String, String>,
 }
 
 impl View {
@@ -58,6 +63,7 @@ impl View {
             acks: contents.acks,
             status_changes: contents.status_changes,
             records: contents.records,
+            notes: BTreeMap::new(),
         }
     }
 
@@ -172,12 +178,23 @@ impl View {
         crate::boundaries::history(&self.status_changes, entry)
     }
 
-    /// A person's display name, or a short form of the id when unknown.
+    /// A person's display name (with its note, if any), or a short form of the id when
+    /// unknown.
     pub fn person_name(&self, id: &str) -> String {
-        self.persons
+        let name = self
+            .persons
             .get(id)
             .map(|p| p.name.clone())
-            .unwrap_or_else(|| format!("unknown ({})", &id[..id.len().min(8)]))
+            .unwrap_or_else(|| format!("unknown ({})", &id[..id.len().min(8)]));
+        match self.notes.get(&format!("person/{id}")) {
+            Some(note) => format!("{name} ({note})"),
+            None => name,
+        }
+    }
+
+    /// Why device `id`'s record is shown as it is, when it is not what the document holds.
+    pub fn device_note(&self, id: &str) -> Option<&str> {
+        self.notes.get(&format!("device/{id}")).map(String::as_str)
     }
 }
 
