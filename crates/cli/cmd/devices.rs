@@ -49,6 +49,7 @@ fn list(ctx: &Ctx) -> Result<i32> {
                         "revoked": matches!(s, Standing::Revoked { .. } | Standing::RevokedWith),
                         "standing": s.as_str(),
                         "this_device": d.id == ctx.dev.config.device_id,
+                        "record_changed": view.device_note(&d.id).is_some(),
                         "last_synced": last_synced(d).map(rfc3339),
                     })
                 })
@@ -64,6 +65,9 @@ fn list(ctx: &Ctx) -> Result<i32> {
             let s = standing(d);
             if !s.is_active() {
                 notes.push(s.as_str().to_string());
+            }
+            if let Some(note) = view.device_note(&d.id) {
+                notes.push(format!("{note}; shown as its signatures have it"));
             }
             if let Some(t) = last_synced(d) {
                 notes.push(format!("last synced {}", local_time(t)));

@@ -9,7 +9,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let c = &ctx.dev.config;
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
-    let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
+    let people: Vec<String> = view.persons.keys().map(|id| view.person_name(id)).collect();
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
     let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());

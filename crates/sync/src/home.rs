@@ -226,13 +226,17 @@ impl Home {
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
-        space.create(|doc| match seed {
-            Some(s) => {
-                doc.load_checked(&s.space)?;
-                doc.check_schema()?;
-                doc.add_member(&config.person(), &config.device())
+        let name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
+        space.create(|doc| {
+            match seed {
+                Some(s) => {
+                    doc.load_checked(&s.space)?;
+                    doc.check_schema()?;
+                    doc.add_member(&config.person(), &config.device())?;
+                }
+                None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
             }
-            None => doc.init(&duo_journal::new_id(), &config.person(), &config.device()),
+            doc.put_name(&name)
         })?;
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));
         private.create(|doc| match seed {
@@ -388,9 +392,11 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
         }
         Ok(())
     };
+    let name = crate::membership::sign_name(&o.secret, &new, &join.person.name, o.config.created_at);
     o.space.update(|doc| {
         doc.add_member(&join.person, &join.inviter)?;
         doc.add_member(&join.person, &mine)?;
+        doc.put_name(&name)?;
         reseal(doc)
     })?;
     o.private.update(|doc| reseal(doc))?;

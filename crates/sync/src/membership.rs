@@ -638,6 +638,34 @@ pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Membership), crate
     Ok((c, t, m))
 }
 
+/// Show in `view` (read from this device's space) what the signatures say: signed device
+/// records and names, marked where the document holds something else. Returns the
+/// membership it worked out.
+pub fn show(o: &crate::Opened, view: &mut duo_journal::View) -> Result<Membership, crate::SyncError> {
+    let m = membership(&view.members(), &trust(o)?);
+    m.apply_to(view);
+    Ok(m)
+}
+
+/// Make sure the space holds this person's name as this device knows it (`config.json`),
+/// signed by this device, unless a valid signature of it is there already. A space from
+/// before signed names gets one the first time a device of each person goes online; a
+/// device writes at most one signature per name, so two devices never take turns.
+pub fn sign_own_name(o: &crate::Opened, now: i64) -> Result<bool, crate::SyncError> {
+    let (c, t, m) = current(o)?;
+    let (person, name, me) = (&o.config.person_id, &o.config.name, &o.config.device_id);
+    if t.left_at.is_some() || !m.is_active(me) || m.names.get(person).is_some_and(|n| n.value == *name) {
+        return Ok(false);
+    }
+    let key = format!("name/{person}/{me}");
+    if c.records.under(&key).any(|r| r.key == key && r.str("name") == Some(name.as_str())) {
+        return Ok(false);
+    }
+    let signed = sign_name(&o.secret, person, name, now);
+    o.space.update(|doc| doc.put_name(&signed))?;
+    Ok(true)
+}
+
 /// [`load_trust`], with this device's person as `config.json` has it now (an own-device
 /// join changes it).
 pub fn trust(o: &crate::Opened) -> Result<Trust, crate::SyncError> {
