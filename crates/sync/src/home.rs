@@ -68,6 +68,10 @@ pub struct Seed {
     pub relay: Option<String>,
     /// The person's authenticator key, so the restored device recognises their words.
     pub person_key: Option<[u8; 32]>,
+    /// The device the backup was made on, and what it trusted (see
+    /// [`crate::membership::Trust::restored`]).
+    pub from_device: String,
+    pub trust: Option<crate::membership::Carried>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -238,6 +242,12 @@ impl Home {
             }
             doc.put_name(&name)
         })?;
+        if let Some(s) = seed {
+            // A restored device trusts what the backup's device trusted, written before the
+            // setup counts as complete: it never falls back to trusting every record.
+            let t = crate::membership::Trust::restored(&config.device_id, &config.person_id, &s.from_device, s.trust.as_ref());
+            crate::membership::write_trust(&crate::membership::local_store_at(&self.root, identity.clone()), &t)?;
+        }
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));
         private.create(|doc| match seed {
             Some(s) => {

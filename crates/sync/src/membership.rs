@@ -55,7 +55,55 @@ pub struct Trust {
     pub last_synced: BTreeMap<String, i64>,
 }
 
+/// What a backup carries of a device's trust (see [`crate::backup`]): what it knew
+/// first-hand and what it decided locally. Never when it last synced with anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carried {
+    pub anchors: BTreeMap<String, String>,
+    pub local_revoked: BTreeSet<String>,
+    pub seen: BTreeSet<String>,
+    pub left_at: Option<i64>,
+}
+
 impl Trust {
+    /// What a backup of this device carries.
+    pub fn carried(&self) -> Carried {
+        Carried {
+            anchors: self.anchors.clone(),
+            local_revoked: self.local_revoked.clone(),
+            seen: self.seen.clone(),
+            left_at: self.left_at,
+        }
+    }
+
+    /// The trust of a device restored from a backup of `from` (a device of `person`):
+    /// what that device trusted, when the backup carries it, else that device only. Never
+    /// [`Trust::legacy`]: a restored device must not take a forged record for a member.
+    pub fn restored(me: &str, person: &str, from: &str, carried: Option<&Carried>) -> Trust {
+        let mut t = Trust::new(me, person);
+        t.anchors.insert(from.to_string(), person.to_string());
+        if let Some(c) = carried {
+            for (id, p) in &c.anchors {
+                t.anchors.entry(id.clone()).or_insert_with(|| p.clone());
+            }
+            t.local_revoked.extend(c.local_revoked.iter().cloned());
+            t.seen.extend(c.seen.iter().cloned());
+            t.left_at = c.left_at;
+        }
+        t
+    }
+
+    /// Take in what a backup of another device of this person carries (a restore into an
+    /// existing device): its anchors (never replacing one of this device's own), its local
+    /// revocations and notices. Leaving is this device's own decision and is not taken.
+    pub fn merge_carried(&mut self, c: &Carried) {
+        for (id, p) in &c.anchors {
+            self.anchors.entry(id.clone()).or_insert_with(|| p.clone());
+        }
+        self.local_revoked.extend(c.local_revoked.iter().filter(|d| **d != self.me).cloned());
+        self.seen.extend(c.seen.iter().cloned());
+    }
+
     /// A new device's trust: itself only.
     pub fn new(me: &str, person: &str) -> Trust {
         Trust {
@@ -594,18 +642,25 @@ pub fn update_trust<T>(o: &crate::Opened, f: impl FnOnce(&mut Trust) -> T) -> Re
 
 /// Write this device's trust (prefer [`update_trust`]).
 pub fn save_trust(o: &crate::Opened, t: &Trust) -> Result<(), crate::SyncError> {
+    write_trust(&local_store(o)?, t)
+}
+
+/// Write a trust file into `store` (a home's `local/` store).
+pub(crate) fn write_trust(store: &crate::AgeStore, t: &Trust) -> Result<(), crate::SyncError> {
     use duo_journal::Storage;
     let bytes = serde_json::to_vec(t).expect("serializes");
-    local_store(o)?
+    store
         .write("members", &bytes)
         .map_err(|e| duo_journal::JournalError::from(e).into())
 }
 
+/// A home's `local/` store (its trust file and peer table), under its age identity.
+pub(crate) fn local_store_at(root: &std::path::Path, identity: std::sync::Arc<age::x25519::Identity>) -> crate::AgeStore {
+    crate::AgeStore::new(root.join("local"), identity)
+}
+
 fn local_store(o: &crate::Opened) -> Result<crate::AgeStore, crate::SyncError> {
-    Ok(crate::AgeStore::new(
-        o.home.root().join("local"),
-        std::sync::Arc::new(o.home.age_identity()?),
-    ))
+    Ok(local_store_at(o.home.root(), std::sync::Arc::new(o.home.age_identity()?)))
 }
 
 /// Whether this device left the space (`duo leave`), without reading the space: a device

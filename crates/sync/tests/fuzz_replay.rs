@@ -186,7 +186,7 @@ async fn write_seeds() {
     save("bundle", "signed", &duo_sync::bundle::sign(&b, &key));
     save("bundle", "junk", b"not a bundle");
     let backup = duo_sync::backup::Backup {
-        version: 2,
+        version: duo_sync::backup::VERSION,
         space_id: "s".into(),
         person: duo_journal::Person {
             id: "p".into(),
@@ -199,6 +199,7 @@ async fn write_seeds() {
         space: doc.save(),
         private: space(1).save(),
         person_key: vec![9; 32],
+        trust: None,
     };
     save("backup", "whole", &duo_sync::backup::encode(&backup));
     save("backup", "junk", b"not a backup");
