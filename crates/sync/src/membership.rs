@@ -386,7 +386,9 @@ impl<'a> Rules<'a> {
     }
 
     /// Decide which revocations count, each after those it was written knowing: one counts
-    /// when it was not written after a counting revocation of its signer, and its signer
+    /// when it was not written after a counting revocation of its signer, it was written
+    /// knowing the revoked device's record (nobody revokes a device it never heard of: so a
+    /// device made after a copy's revocation is out of the copy's reach), and its signer
     /// was, as far as what it was written knowing shows, a device of the revoked device's
     /// person.
     fn count_revocations(&mut self) {
@@ -396,6 +398,11 @@ impl<'a> Rules<'a> {
                 continue;
             }
             let h = &self.c.records;
+            let knew = |e: &Record| h.before(e, r.rec) || e.change == r.rec.change;
+            let record = format!("device/{}", r.device);
+            if !h.under(&record).any(|d| d.key == record && knew(d)) {
+                continue;
+            }
             let known: Vec<&Endorsed> = self
                 .endorsed
                 .iter()
@@ -425,6 +432,14 @@ impl<'a> Rules<'a> {
             let r = &self.revocations[i];
             r.device == by && self.c.records.before(r.rec, rec)
         })
+    }
+
+    /// Does what `by` signed in `rec` speak for its person (a name, how a record reads)? Only
+    /// if `by` is not revoked, or signed it before a revocation of it was written (what a
+    /// revoked device signed without knowing of its revocation may be a copy's work).
+    fn speaks(&self, rec: &Record, by: &str) -> bool {
+        let mut revocations = self.counted.iter().map(|&i| &self.revocations[i]).filter(|r| r.device == by).peekable();
+        !self.void(rec, by) && (revocations.peek().is_none() || revocations.any(|r| self.c.records.before(rec, r.rec)))
     }
 
     /// The nodes traced to an anchor through `endorsements`, leaving out `excluded` devices.
@@ -483,7 +498,7 @@ impl<'a> Rules<'a> {
         };
         let mut signed: Vec<&Endorsed> = endorsements
             .iter()
-            .filter(|e| e.node.0 == id && e.node.1 == person)
+            .filter(|e| e.node.0 == id && e.node.1 == person && self.speaks(e.rec, e.by))
             .copied()
             .collect();
         signed.sort_by_key(|e| (e.at, self.c.records.depth(e.rec)));
@@ -514,7 +529,7 @@ impl<'a> Rules<'a> {
             };
             let valid = structural.contains(&(by.to_string(), person.to_string()))
                 && verify(by, &name_message(person, by, name, at), sig)
-                && !self.void(r, by);
+                && self.speaks(r, by);
             let rank = (at, h.depth(r), name);
             if valid && best.get(person).is_none_or(|b| *b < rank) {
                 best.insert(person, rank);
@@ -968,6 +983,37 @@ mod tests {
             assert!(matches!(m.standing[&a1.id()], Standing::Revoked { .. }), "{m:?}");
             assert!(matches!(m.standing[&a2.id()], Standing::Revoked { .. }));
             assert!(m.is_active(&b1.id()) && m.is_active(&b2.id()));
+        }
+    }
+
+    /// What a copy of a2 can still do without knowing of its revocation, and what not.
+    #[test]
+    fn a_copy_cannot_reach_a_device_made_after_its_revocation_nor_rename_its_person() {
+        let (mut s, [a1, a2, b1, _b2]) = couple();
+        let n = sign_name(&a1.key, "A", "Alice", 10);
+        s.write(|doc| doc.put_name(&n));
+        let mut copy = s.fork();
+        s.revoke(&a1, &a2);
+        // Alice's new tablet, added after the revocation.
+        let a3 = Dev::new(6, "A");
+        s.write(|doc| doc.put_device_record(&a3.record()));
+        s.endorse(&a1, &a3);
+        // The copy, forking from before the revocation, revokes the tablet (whose id it
+        // learnt elsewhere) and renames Alice with a time far in the future.
+        copy.revoke(&a2, &a3);
+        let late = sign_name(&a2.key, "A", "Mallory", i64::MAX);
+        copy.write(|doc| doc.put_name(&late));
+        s.merge(&mut copy);
+        // With the tablet's record in the copy's past, it is after the revocation: void too.
+        let mut after = s.fork();
+        after.revoke(&a2, &a3);
+        s.merge(&mut after);
+        let c = s.contents();
+        for t in [paired_trust(&a1, &b1), paired_trust(&b1, &a1), paired_trust(&a3, &a1)] {
+            let m = membership(&c, &t);
+            assert!(m.is_active(&a3.id()) && m.is_active(&a1.id()), "{m:?}");
+            assert!(matches!(m.standing[&a2.id()], Standing::Revoked { .. }));
+            assert_eq!(m.names["A"].value, "Alice");
         }
     }
 
