@@ -279,6 +279,9 @@ impl<'a> Item<'a> {
             Some(person) => {
                 out.push_str("  ");
                 out.push_str(&person.name);
+                if let Some(note) = view.person_note(&e.author) {
+                    let _ = write!(out, " ({note})");
+                }
             }
             None => {
                 let _ = write!(out, "  {}", view.person_name(&e.author));

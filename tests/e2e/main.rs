@@ -29,3 +29,4 @@ mod privacy;
 mod prompts;
 mod relay;
 mod store;
+mod trust;

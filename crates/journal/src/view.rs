@@ -186,14 +186,25 @@ impl View {
             .get(id)
             .map(|p| p.name.clone())
             .unwrap_or_else(|| format!("unknown ({})", &id[..id.len().min(8)]));
-        match self.notes.get(&format!("person/{id}")) {
+        match self.person_note(id) {
             Some(note) => format!("{name} ({note})"),
             None => name,
         }
     }
 
+    /// Why person `id`'s name is shown as it is, when it is not what the document holds.
+    pub fn person_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        self.notes.get(&format!("person/{id}")).map(String::as_str)
+    }
+
     /// Why device `id`'s record is shown as it is, when it is not what the document holds.
     pub fn device_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
         self.notes.get(&format!("device/{id}")).map(String::as_str)
     }
 }
