@@ -259,7 +259,7 @@ impl<'a> Item<'a> {
                 .collect(),
             authentic: self.check.map(|c| match c {
                 Authenticity::Authentic => Some(true),
-                Authenticity::NotYours => Some(false),
+                Authenticity::NotYours(_) => Some(false),
                 Authenticity::Unsealed | Authenticity::Unsettled => None,
             }),
             authenticity: self.check.map(Authenticity::as_str),
@@ -298,7 +298,7 @@ impl<'a> Item<'a> {
             let _ = write!(out, "  {}", p.dim("[no replies]"));
         }
         match self.check {
-            Some(Authenticity::NotYours) => out.push_str("  [NOT WRITTEN BY YOU]"),
+            Some(Authenticity::NotYours(_)) => out.push_str("  [NOT WRITTEN BY YOU]"),
             Some(Authenticity::Unsettled) => out.push_str("  [unconfirmed]"),
             _ => {}
         }
@@ -419,7 +419,7 @@ impl<'a> Item<'a> {
 fn authenticity_note(c: Authenticity) -> Option<&'static str> {
     match c {
         Authenticity::Authentic => None,
-        Authenticity::NotYours => Some(
+        Authenticity::NotYours(_) => Some(
             "WARNING: not written by you — altered or invented on another device. No device of yours wrote this text under your name; `duo doctor` lists every such entry.",
         ),
         Authenticity::Unsettled => Some(

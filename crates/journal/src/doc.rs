@@ -814,7 +814,7 @@ impl SpaceDoc {
         let entry = self
             .read_entry(id, &o)
             .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
-        let auth = crate::auth::seal(key, &entry);
+        let auth = crate::auth::legacy_v1_seal(&crate::auth::SealKey::from_bytes(*key), &entry);
         self.doc.put(&o, "auth", auth.as_str()).map_err(am)?;
         Ok(())
     }

@@ -284,7 +284,7 @@ pub fn audit(me: &crate::Opened, view: &duo_journal::View) -> Audit {
             Some(A::Authentic) => a.authentic += 1,
             Some(A::Unsealed) => a.unsealed += 1,
             Some(A::Unsettled) => a.unsettled.push(e.id.clone()),
-            Some(A::NotYours) => a.not_yours.push(e.id.clone()),
+            Some(A::NotYours(_)) => a.not_yours.push(e.id.clone()),
             None => {}
         }
     }
