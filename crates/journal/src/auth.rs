@@ -161,6 +161,14 @@ impl Keyring {
         }
     }
 
+    /// A keyring with a key derived from the person id alone: for tests (and for the
+    /// modified clients tests play), never for a real person.
+    #[doc(hidden)]
+    pub fn for_tests(person: &str) -> Keyring {
+        let k: [u8; 32] = Sha256::new_with_prefix(b"duo/test-key\0").chain_update(person).finalize().into();
+        Keyring::new(person, SealKey::from_bytes(k))
+    }
+
     /// The person whose keys these are.
     pub fn person(&self) -> &str {
         &self.person
@@ -184,6 +192,48 @@ impl Keyring {
             .iter()
             .find(|(k, _)| k.verifies(subject, value, &parsed))
             .map(|(_, s)| (parsed, *s))
+    }
+}
+
+/// What writes with a person's key: a device of the person, holding their keyring. The
+/// library's writes take one and seal everything they write with the current key; it
+/// gives nothing back (neither the key nor a way to seal by hand).
+#[derive(Clone, Copy, Debug)]
+pub struct Sealer<'a> {
+    keyring: &'a Keyring,
+    device: &'a str,
+}
+
+impl Keyring {
+    /// What `device` (a device of this person) writes with.
+    pub fn sealer<'a>(&'a self, device: &'a str) -> Sealer<'a> {
+        Sealer { keyring: self, device }
+    }
+}
+
+impl<'a> Sealer<'a> {
+    /// The person who writes.
+    pub fn person(&self) -> &'a str {
+        &self.keyring.person
+    }
+
+    /// The device that writes.
+    pub fn device(&self) -> &'a str {
+        self.device
+    }
+
+    pub(crate) fn keyring(&self) -> &'a Keyring {
+        self.keyring
+    }
+
+    /// Seal `value` as `field` of `scope`, by this person, at `version`.
+    pub(crate) fn seal(&self, scope: &str, field: &str, version: u64, value: &[u8]) -> String {
+        let subject = Subject {
+            scope,
+            author: self.person(),
+            field,
+        };
+        self.keyring.current().seal(&subject, version, value)
     }
 }
 
