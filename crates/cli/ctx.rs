@@ -78,8 +78,9 @@ impl Ctx {
             checker.observe(&p.view, true);
         }
         if let Err(e) = checker.save(&self.dev) {
-            self.printer
-                .warn(format!("could not note which versions of your entries this device has seen ({e})"));
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
         }
         let both = Both {
             shared,
@@ -100,8 +101,9 @@ impl Ctx {
             .map_err(duo_sync::SyncError::from)
             .and_then(|read| checker.remember(&self.dev, &read.view, private));
         if let Err(e) = r {
-            self.printer
-                .warn(format!("could not note which versions of your entries this device has seen ({e})"));
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
         }
     }
 

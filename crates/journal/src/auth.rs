@@ -102,7 +102,11 @@ impl SealKey {
     }
 
     fn verifies(&self, subject: &Subject<'_>, value: &[u8], seal: &Seal) -> bool {
-        seal.key == self.id && self.mac(subject, seal.version, value).verify_truncated_left(&seal.mac).is_ok()
+        seal.key == self.id
+            && self
+                .mac(subject, seal.version, value)
+                .verify_truncated_left(&seal.mac)
+                .is_ok()
     }
 }
 
@@ -165,7 +169,10 @@ impl Keyring {
     /// modified clients tests play), never for a real person.
     #[doc(hidden)]
     pub fn for_tests(person: &str) -> Keyring {
-        let k: [u8; 32] = Sha256::new_with_prefix(b"duo/test-key\0").chain_update(person).finalize().into();
+        let k: [u8; 32] = Sha256::new_with_prefix(b"duo/test-key\0")
+            .chain_update(person)
+            .finalize()
+            .into();
         Keyring::new(person, SealKey::from_bytes(k))
     }
 
@@ -447,7 +454,8 @@ mod tests {
         assert_eq!(parsed.version, 3);
         assert!(s.starts_with(&format!("s2.{}.3.", k.id())), "{s}");
         assert_eq!(
-            ring.verify(&subject("body"), b"I need quiet mornings", &s).map(|(s, st)| (s.version, st)),
+            ring.verify(&subject("body"), b"I need quiet mornings", &s)
+                .map(|(s, st)| (s.version, st)),
             Some((3, Standing::Current))
         );
         // Another value, field, entry, author, version or key: no.
@@ -464,11 +472,17 @@ mod tests {
         };
         assert!(ring.verify(&other_author, b"I need quiet mornings", &s).is_none());
         let bumped = s.replacen(".3.", ".4.", 1);
-        assert!(ring.verify(&subject("body"), b"I need quiet mornings", &bumped).is_none());
+        assert!(
+            ring.verify(&subject("body"), b"I need quiet mornings", &bumped)
+                .is_none()
+        );
         let bob = Keyring::new("alice", SealKey::from_bytes([8; 32]));
         assert!(bob.verify(&subject("body"), b"I need quiet mornings", &s).is_none());
         for junk in ["", "s2.", "s2.zz.1.00", "v1:00", &format!("{s}.1"), &s[..s.len() - 2]] {
-            assert!(ring.verify(&subject("body"), b"I need quiet mornings", junk).is_none(), "{junk}");
+            assert!(
+                ring.verify(&subject("body"), b"I need quiet mornings", junk).is_none(),
+                "{junk}"
+            );
         }
     }
 
@@ -483,11 +497,20 @@ mod tests {
         ring.add_retired(old.clone());
         ring.add_retired(old);
         assert_eq!(ring.keys().count(), 2);
-        assert_eq!(ring.verify(&subject("body"), b"x", &by_old).unwrap().1, Standing::Retired);
+        assert_eq!(
+            ring.verify(&subject("body"), b"x", &by_old).unwrap().1,
+            Standing::Retired
+        );
         let by_new = new.seal(&subject("body"), 2, b"x");
-        assert_eq!(ring.verify(&subject("body"), b"x", &by_new).unwrap().1, Standing::Current);
+        assert_eq!(
+            ring.verify(&subject("body"), b"x", &by_new).unwrap().1,
+            Standing::Current
+        );
         assert_eq!(ring.current().id(), new.id());
         assert!(format!("{:?}", ring).contains(&new.id().to_string()));
-        assert!(!format!("{:?}", ring).contains("[2, 2"), "the key's bytes are never printed");
+        assert!(
+            !format!("{:?}", ring).contains("[2, 2"),
+            "the key's bytes are never printed"
+        );
     }
 }

@@ -117,19 +117,22 @@ mod tests {
         let id = crate::new_id();
         let ring = crate::Keyring::for_tests("pa");
         let by = ring.sealer("da");
-        j.add(&[NewEntry {
-            id: id.clone(),
-            kind: Kind::Boundary,
-            author: "pa".into(),
-            device: "da".into(),
-            created_at: 1,
-            edited_at: 1,
-            body: "No phones at dinner".into(),
-            tags: vec![],
-            status: None,
-            no_replies: false,
-            prompt: None,
-        }], &by)
+        j.add(
+            &[NewEntry {
+                id: id.clone(),
+                kind: Kind::Boundary,
+                author: "pa".into(),
+                device: "da".into(),
+                created_at: 1,
+                edited_at: 1,
+                body: "No phones at dinner".into(),
+                tags: vec![],
+                status: None,
+                no_replies: false,
+                prompt: None,
+            }],
+            &by,
+        )
         .unwrap();
         j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10), &by))
             .unwrap();
@@ -139,10 +142,12 @@ mod tests {
         assert!(err.is_err());
         // ...and a modified client's, written raw, is ignored.
         j.update(|d| {
-            use automerge::transaction::Transactable;
             use crate::schema::*;
+            use automerge::transaction::Transactable;
             let am = d.automerge();
-            let o = am.put_object(automerge::ROOT, format!("{BSTATUS}{id}/c2"), automerge::ObjType::Map).unwrap();
+            let o = am
+                .put_object(automerge::ROOT, format!("{BSTATUS}{id}/c2"), automerge::ObjType::Map)
+                .unwrap();
             am.put(&o, BY, "pb").unwrap();
             am.put(&o, STATUS, "retired").unwrap();
             am.put(&o, AT, automerge::ScalarValue::Timestamp(20)).unwrap();

@@ -47,7 +47,12 @@ pub struct Marks {
 impl Marks {
     /// Remember that this device sealed `field` of `entry` at `version`.
     pub fn note(&mut self, entry: &str, field: &str, version: u64) {
-        let v = self.seen.entry(entry.to_string()).or_default().entry(field.to_string()).or_default();
+        let v = self
+            .seen
+            .entry(entry.to_string())
+            .or_default()
+            .entry(field.to_string())
+            .or_default();
         *v = (*v).max(version);
     }
 }
@@ -134,7 +139,11 @@ impl<'a> Judge<'a> {
     fn check_mine(&self, view: &View, e: &Entry) -> Authenticity {
         if !e.seals.is_current_format() {
             if !e.auth.is_empty() {
-                return if !e.auth.iter().any(|a| crate::auth::legacy_v1_verifies(self.keyring, e, a).is_some()) {
+                return if !e
+                    .auth
+                    .iter()
+                    .any(|a| crate::auth::legacy_v1_verifies(self.keyring, e, a).is_some())
+                {
                     Authenticity::NotYours(Why::Altered)
                 } else if self.began(view) {
                     Authenticity::Unsettled
@@ -171,13 +180,16 @@ impl<'a> Judge<'a> {
         };
         let made = e.seals.made.iter().find(|m| {
             let value = origin_value(&e.device, e.created_at, m);
-            e.seals.origin.iter().any(|s| match self.keyring.verify(&origin_subject, &value, s) {
-                Some((_, st)) => {
-                    retired |= st == Standing::Retired;
-                    true
-                }
-                None => false,
-            })
+            e.seals
+                .origin
+                .iter()
+                .any(|s| match self.keyring.verify(&origin_subject, &value, s) {
+                    Some((_, st)) => {
+                        retired |= st == Standing::Retired;
+                        true
+                    }
+                    None => false,
+                })
         });
         let problem = |name: &str, rolled_back: bool| match name {
             DELETED if rolled_back => Why::Undeleted,
@@ -221,7 +233,11 @@ impl<'a> Judge<'a> {
                 field: &field,
             };
             let value = status_change_value(c);
-            if !c.seals.iter().any(|s| self.keyring.verify(&subject, &value, s).is_some()) {
+            if !c
+                .seals
+                .iter()
+                .any(|s| self.keyring.verify(&subject, &value, s).is_some())
+            {
                 note(Why::Altered);
             }
         }
@@ -245,7 +261,9 @@ impl<'a> Judge<'a> {
                 author: &e.author,
                 field: DELETED,
             };
-            f.seals.iter().any(|s| self.keyring.verify(&subject, b"true", s).is_some())
+            f.seals
+                .iter()
+                .any(|s| self.keyring.verify(&subject, b"true", s).is_some())
         })
     }
 
@@ -312,7 +330,9 @@ impl<'a> Judge<'a> {
             field: &field,
         };
         let value = crate::record::ack_value(a);
-        a.seals.iter().any(|s| self.keyring.verify(&subject, &value, s).is_some())
+        a.seals
+            .iter()
+            .any(|s| self.keyring.verify(&subject, &value, s).is_some())
     }
 
     /// The marks after reading `view`: every verified version of this person's fields

@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 /// it begins sealing, so a duo that only knows 1 stops writing unsealed changes into it.
 pub const SCHEMA_VERSION: u64 = 2;
 
-
 /// What a document holds, read out into plain types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {

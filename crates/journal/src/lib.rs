@@ -42,9 +42,8 @@ mod store;
 mod view;
 
 pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
-pub use check::{Judge, Marks, Shown};
-pub use record::Marker;
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
+pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
@@ -52,6 +51,7 @@ pub use model::{
     Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Sealed, Seals, Signatures, Status,
     normalize_tags,
 };
+pub use record::Marker;
 pub use storage::{
     Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };

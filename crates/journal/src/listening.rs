@@ -336,7 +336,8 @@ mod tests {
         ));
         // Lifted: what was sent shows again.
         let ring = crate::Keyring::for_tests("pa");
-        j.update(|d| d.set_no_replies(&id, false, 10, &ring.sealer("da"))).unwrap();
+        j.update(|d| d.set_no_replies(&id, false, 10, &ring.sealer("da")))
+            .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert_eq!(read.view.replies(e).acks.len(), 1);

@@ -501,8 +501,7 @@ impl<St: Storage> Practices<'_, St> {
         };
         let marker = format!("{TOGETHER}{}/{}", prompt.id, self.me());
         let place = if !together {
-            self.space
-                .update(|doc| add_answer(doc, &entry, false, &self.by))?;
+            self.space.update(|doc| add_answer(doc, &entry, false, &self.by))?;
             AnswerPlace::Shared
         } else if state.partner_answered(prompt.id, self.me()) {
             self.space.update(|doc| {
@@ -513,8 +512,7 @@ impl<St: Storage> Practices<'_, St> {
         } else {
             // The answer first (on this device only), then the marker: a crash in between
             // leaves a waiting answer whose marker `publish_ready` writes.
-            self.private
-                .update(|doc| add_answer(doc, &entry, true, &self.by))?;
+            self.private.update(|doc| add_answer(doc, &entry, true, &self.by))?;
             self.space.update(|doc| put_at(doc, marker, now))?;
             AnswerPlace::KeptUntilBoth
         };
@@ -544,7 +542,11 @@ impl<St: Storage> Practices<'_, St> {
             let Ok(Some((_, obj))) = am_doc.get(ROOT, entry_key(&e.id)) else {
                 continue;
             };
-            let together = am_doc.get(&obj, TOGETHER_FIELD).ok().flatten().and_then(|(v, _)| value_str(&v));
+            let together = am_doc
+                .get(&obj, TOGETHER_FIELD)
+                .ok()
+                .flatten()
+                .and_then(|(v, _)| value_str(&v));
             if together.as_deref() == Some(PENDING)
                 && let Some(p) = &e.prompt
             {
@@ -701,9 +703,12 @@ impl<St: Storage> Practices<'_, St> {
         let mut boundaries = Vec::new();
         for s in self.judge.shown(&view) {
             let e = s.entry;
-            let flagged = self.judge.replies(&view, &s).acks.iter().any(|a| {
-                a.kind == ReplyKind::LetsTalk && after(a.at) && (a.by == me || e.author == me)
-            });
+            let flagged = self
+                .judge
+                .replies(&view, &s)
+                .acks
+                .iter()
+                .any(|a| a.kind == ReplyKind::LetsTalk && after(a.at) && (a.by == me || e.author == me));
             if flagged {
                 lets_talk.push((e.clone(), s.check));
             }

@@ -182,7 +182,15 @@ impl SpaceDoc {
     }
 
     /// Write `value` to `field` of the entry and seal it.
-    fn put_sealed(&mut self, o: &ObjId, id: &str, field: &str, value: ScalarValue, by: &Sealer<'_>, at: i64) -> Result<()> {
+    fn put_sealed(
+        &mut self,
+        o: &ObjId,
+        id: &str,
+        field: &str,
+        value: ScalarValue,
+        by: &Sealer<'_>,
+        at: i64,
+    ) -> Result<()> {
         let text = canonical(&Value::Scalar(std::borrow::Cow::Owned(value.clone())));
         let seal_key = seal_key(field);
         let subject = Subject {
@@ -225,7 +233,16 @@ impl SpaceDoc {
     }
 
     /// The origin seal and `made`.
-    fn put_origin(&mut self, o: &ObjId, id: &str, device: &str, created_at: i64, made: &[String], by: &Sealer<'_>, at: i64) -> Result<()> {
+    fn put_origin(
+        &mut self,
+        o: &ObjId,
+        id: &str,
+        device: &str,
+        created_at: i64,
+        made: &[String],
+        by: &Sealer<'_>,
+        at: i64,
+    ) -> Result<()> {
         let made = made.join("\n");
         let value = origin_value(device, created_at, &made);
         let subject = Subject {
@@ -322,7 +339,13 @@ impl SpaceDoc {
         let mut made = vec![KIND.to_string(), BODY.to_string()];
         self.put_sealed(o, &e.id, KIND, e.kind.as_str().into(), by, at)?;
         self.put_sealed(o, &e.id, BODY, e.body.as_str().into(), by, at)?;
-        if let Some(s) = self.doc.get(o, STATUS).ok().flatten().and_then(|(v, _)| v.as_str().map(str::to_string)) {
+        if let Some(s) = self
+            .doc
+            .get(o, STATUS)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| v.as_str().map(str::to_string))
+        {
             self.put_sealed(o, &e.id, STATUS, s.as_str().into(), by, at)?;
             made.push(STATUS.into());
         }
@@ -372,9 +395,7 @@ impl SpaceDoc {
         if let Some(on) = patch.no_replies {
             self.put_sealed(&o, id, NO_REPLIES, on.into(), by, at)?;
         }
-        self.doc
-            .put(&o, EDITED_AT, ScalarValue::Timestamp(at))
-            .map_err(am)?;
+        self.doc.put(&o, EDITED_AT, ScalarValue::Timestamp(at)).map_err(am)?;
         Ok(())
     }
 
@@ -401,7 +422,9 @@ impl SpaceDoc {
     /// boundary's history), sealed, and the entry's `status` follows it, sealed.
     pub fn set_boundary_status(&mut self, change: &StatusChange, by: &Sealer<'_>) -> Result<()> {
         if change.by != by.person() {
-            return Err(JournalError::Invalid("a status change is written by its own author".into()));
+            return Err(JournalError::Invalid(
+                "a status change is written by its own author".into(),
+            ));
         }
         let (o, e) = self.authors_entry(&change.entry, by)?;
         if e.kind != Kind::Boundary {
@@ -418,7 +441,12 @@ impl SpaceDoc {
         self.doc.put(&c, DEVICE_FIELD, change.device.as_str()).map_err(am)?;
         self.doc.put(&c, STATUS, change.status.as_str()).map_err(am)?;
         self.doc.put(&c, AT, ScalarValue::Timestamp(change.at)).map_err(am)?;
-        let seal = by.seal(&change.entry, &status_change_field(change), 1, &status_change_value(change));
+        let seal = by.seal(
+            &change.entry,
+            &status_change_field(change),
+            1,
+            &status_change_value(change),
+        );
         self.doc.put(&c, SEAL, seal.as_str()).map_err(am)?;
         self.put_sealed(&o, &change.entry, STATUS, change.status.as_str().into(), by, change.at)?;
         self.doc
@@ -466,7 +494,12 @@ impl SpaceDoc {
             return Ok(false);
         }
         let first = !c.markers.values().any(|m| valid(&m));
-        let mine: Vec<&Entry> = c.entries.values().chain(c.deleted.values()).filter(|e| e.author == me).collect();
+        let mine: Vec<&Entry> = c
+            .entries
+            .values()
+            .chain(c.deleted.values())
+            .filter(|e| e.author == me)
+            .collect();
         let mut legacy = Vec::new();
         for e in &mine {
             if e.seals.is_current_format() {
@@ -476,7 +509,11 @@ impl SpaceDoc {
                 if first || e.device == by.device() {
                     legacy.push(e.id.clone());
                 }
-            } else if e.auth.iter().any(|a| crate::auth::legacy_v1_verifies(ring, e, a).is_some()) {
+            } else if e
+                .auth
+                .iter()
+                .any(|a| crate::auth::legacy_v1_verifies(ring, e, a).is_some())
+            {
                 let o = self.entry_obj(&e.id)?;
                 self.seal_as_it_reads(&o, e, by, at)?;
             }
@@ -606,7 +643,12 @@ impl SpaceDoc {
         let kind: Kind = kind?.parse().ok()?;
         let body = body?;
         let conflicts = if body_conflict {
-            seals.fields[BODY].values.iter().filter(|v| **v != body).cloned().collect()
+            seals.fields[BODY]
+                .values
+                .iter()
+                .filter(|v| **v != body)
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -644,7 +686,12 @@ impl SpaceDoc {
         } else {
             None
         };
-        let on = |f: &str| seals.fields.get(f).is_some_and(|s| s.values.iter().any(|v| v == "true"));
+        let on = |f: &str| {
+            seals
+                .fields
+                .get(f)
+                .is_some_and(|s| s.values.iter().any(|v| v == "true"))
+        };
         let (no_replies, deleted) = (on(NO_REPLIES), on(DELETED));
         Some((
             Entry {
@@ -675,7 +722,11 @@ impl SpaceDoc {
             person: person.to_string(),
             device: device.to_string(),
             at: self.get_i64(obj, AT)?,
-            legacy: legacy.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            legacy: legacy
+                .split('\n')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
             seals: self.all_strings(obj, SEAL),
         })
     }

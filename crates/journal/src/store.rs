@@ -16,8 +16,8 @@
 //! without marks (harmless), never marks of removed chunks (which would read as a loss).
 
 use crate::JournalError;
-use crate::doc::{Contents, SpaceDoc};
 use crate::auth::Sealer;
+use crate::doc::{Contents, SpaceDoc};
 use crate::model::NewEntry;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;

@@ -62,8 +62,11 @@ fn initial_doc() -> Vec<u8> {
         },
     )
     .unwrap();
-    doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1), &by(1))
-        .unwrap();
+    doc.add_entry(
+        &new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1),
+        &by(1),
+    )
+    .unwrap();
     doc.save()
 }
 
@@ -239,7 +242,8 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 body: Some(body.clone()),
                 edited_at: t,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )),
         Op::EditTags { r, slot, tags } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
@@ -247,7 +251,8 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 tags: Some(tags.clone()),
                 edited_at: t,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )),
         Op::EditStatus { r, slot, status } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
@@ -255,7 +260,8 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 status: Some(*status),
                 edited_at: t,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )),
         Op::EditAll {
             r,
@@ -271,7 +277,8 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 status: Some(*status),
                 edited_at: t,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )),
         Op::Delete { r, slot } => tolerate(reps[*r].delete_entry(IDS[*slot], t, &by(1))),
         Op::Reply {
@@ -578,8 +585,12 @@ fn concurrent_body_edits_surface_as_conflicts_and_a_later_edit_resolves_them() {
     let base = initial_doc();
     let mut reps = replicas(&base, 2);
     let id = IDS[0];
-    reps[0].edit_entry(id, &body_patch("from the laptop", 20), &by(1)).unwrap();
-    reps[1].edit_entry(id, &body_patch("from the phone", 21), &by(1)).unwrap();
+    reps[0]
+        .edit_entry(id, &body_patch("from the laptop", 20), &by(1))
+        .unwrap();
+    reps[1]
+        .edit_entry(id, &body_patch("from the phone", 21), &by(1))
+        .unwrap();
     {
         let (a, b) = pair_mut(&mut reps, 0, 1);
         a.merge(b).unwrap();
@@ -656,7 +667,8 @@ fn concurrent_edits_of_different_fields_do_not_conflict() {
                 tags: Some(vec!["x".into(), "y".into()]),
                 edited_at: 21,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )
         .unwrap();
     sync_all(&mut reps, &[0, 1]);
@@ -685,14 +697,21 @@ fn detached_add_merges_cleanly_with_edits_elsewhere() {
     // document with no history at all (what `Journal::add` does).
     let base = initial_doc();
     let mut full = SpaceDoc::load(&base).unwrap();
-    full.edit_entry(IDS[0], &body_patch("edited elsewhere", 20), &by(1)).unwrap();
-    full.add_entry(&new_entry(IDS[1], Kind::Reflection, "to be deleted", vec![], 21), &by(1))
+    full.edit_entry(IDS[0], &body_patch("edited elsewhere", 20), &by(1))
         .unwrap();
+    full.add_entry(
+        &new_entry(IDS[1], Kind::Reflection, "to be deleted", vec![], 21),
+        &by(1),
+    )
+    .unwrap();
     full.delete_entry(IDS[1], 9, &by(1)).unwrap();
 
     let mut detached = SpaceDoc::new();
     detached
-        .add_entry(&new_entry(IDS[2], Kind::Appreciation, "thanks", vec!["t".into()], 22), &by(1))
+        .add_entry(
+            &new_entry(IDS[2], Kind::Appreciation, "thanks", vec!["t".into()], 22),
+            &by(1),
+        )
         .unwrap();
     let chunk = detached.save();
     assert!(
@@ -758,7 +777,10 @@ fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
         .unwrap();
     // Appends (no history loaded) interleaved with edits (history loaded).
     journal
-        .add(&[new_entry(IDS[1], Kind::Reflection, "added", vec!["a".into()], 3)], &by(1))
+        .add(
+            &[new_entry(IDS[1], Kind::Reflection, "added", vec!["a".into()], 3)],
+            &by(1),
+        )
         .unwrap();
     journal
         .update(|doc| doc.edit_entry(IDS[0], &body_patch("first, edited", 4), &by(1)))
@@ -774,7 +796,8 @@ fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
                     status: Some(Status::Revisit),
                     edited_at: 6,
                     ..Default::default()
-                }, &by(1)
+                },
+                &by(1),
             )
         })
         .unwrap();
@@ -824,7 +847,8 @@ fn a_replica_of_a_store_syncs_through_apply() {
                 tags: Some(vec!["b".into()]),
                 edited_at: 5,
                 ..Default::default()
-            }, &by(1)
+            },
+            &by(1),
         )
     })
     .unwrap();

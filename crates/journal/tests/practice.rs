@@ -1,8 +1,8 @@
 //! The practices over real automerge documents in memory: two partners' replicas that
 //! write concurrently and exchange whole documents.
 
-use automerge::transaction::Transactable;
 use automerge::ROOT;
+use automerge::transaction::Transactable;
 use duo_journal::practice::{AnswerPlace, Practices};
 use duo_journal::prompts::{self, Depth};
 use duo_journal::{Ack, Device, Journal, Judge, Keyring, Kind, Marks, MemStorage, NewEntry, Person, ReplyKind};
@@ -208,7 +208,9 @@ fn ack(d: &Dev, entry: &str, kind: ReplyKind, at: i64) {
         of: None,
         seals: Vec::new(),
     };
-    d.space.append(|doc| doc.put_ack(&a, &d.keyring.sealer(&d.device))).unwrap();
+    d.space
+        .append(|doc| doc.put_ack(&a, &d.keyring.sealer(&d.device)))
+        .unwrap();
 }
 
 fn entry(d: &Dev, kind: Kind, body: &str, at: i64) -> String {
@@ -225,7 +227,9 @@ fn entry(d: &Dev, kind: Kind, body: &str, at: i64) -> String {
         no_replies: false,
         prompt: None,
     };
-    d.space.add(std::slice::from_ref(&e), &d.keyring.sealer(&d.device)).unwrap();
+    d.space
+        .add(std::slice::from_ref(&e), &d.keyring.sealer(&d.device))
+        .unwrap();
     e.id
 }
 

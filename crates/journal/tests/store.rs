@@ -91,7 +91,8 @@ fn rich(mem: &MemStorage) -> Journal<&MemStorage> {
                 status: Some(Status::Revisit),
                 edited_at: 2001,
                 ..Default::default()
-            }, &by()
+            },
+            &by(),
         )
     })
     .unwrap();
@@ -374,7 +375,8 @@ fn crash_during_update_leaves_old_or_new_state() {
                         status: Some(Status::Retired),
                         edited_at: 3001,
                         ..Default::default()
-                    }, &by()
+                    },
+                    &by(),
                 )
             })
         },
@@ -510,7 +512,8 @@ fn read_rebuilds_when_an_add_clashes_with_the_view() {
     // id) cannot simply be laid on top: read must rebuild and agree with the document.
     let mem = MemStorage::new();
     let j = rich(&mem);
-    j.add(&[entry(1, Kind::Appreciation, "same id, added again")], &by()).unwrap();
+    j.add(&[entry(1, Kind::Appreciation, "same id, added again")], &by())
+        .unwrap();
     let read = j.read().unwrap();
     assert!(read.problems.is_empty(), "{:?}", read.problems);
     assert_eq!(shown(&read.view), j.contents().unwrap());
@@ -523,7 +526,8 @@ fn read_after_changes_rebuilds_and_refreshes_the_view() {
     // Make the view stale with a change chunk written behind its back.
     let mut doc = j.load().unwrap();
     let heads = doc.heads();
-    doc.edit_entry(&id(1), &body("behind the view's back", 5000), &by()).unwrap();
+    doc.edit_entry(&id(1), &body("behind the view's back", 5000), &by())
+        .unwrap();
     let bytes = doc.save_after(&heads);
     let name = format!("changes/{}", duo_journal::hex(&sha2::Sha256::digest(&bytes)));
     mem.poke(&name, bytes);
@@ -909,7 +913,8 @@ fn maybe_compact_compacts_after_enough_chunks_and_keeps_the_data() {
     }
     assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER - 1);
     assert!(!j.maybe_compact().unwrap());
-    j.update(|d| d.edit_entry(&id(0), &body("edited", 9000), &by())).unwrap();
+    j.update(|d| d.edit_entry(&id(0), &body("edited", 9000), &by()))
+        .unwrap();
     assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER);
     let before = clean_state(&j);
     assert!(j.maybe_compact().unwrap());
@@ -962,7 +967,8 @@ fn boundary_status_rules_hold_through_the_store() {
             &EntryPatch {
                 status: Some(Status::Retired),
                 ..Default::default()
-            }, &by()
+            },
+            &by(),
         )
     });
     assert!(matches!(r, Err(JournalError::Invalid(_))));
@@ -973,7 +979,8 @@ fn boundary_status_rules_hold_through_the_store() {
                 status: Some(Status::Retired),
                 edited_at: 7,
                 ..Default::default()
-            }, &by()
+            },
+            &by(),
         )
     })
     .unwrap();
@@ -1083,7 +1090,8 @@ fn a_big_journal_reads_entries_by_kind_and_tags() {
         expected.insert(e.id.clone(), (kind, e.body.clone()));
         j.add(&[e], &by()).unwrap();
         if n % 25 == 24 {
-            j.update(|d| d.edit_entry(&id(n), &body("edited", n as i64), &by())).unwrap();
+            j.update(|d| d.edit_entry(&id(n), &body("edited", n as i64), &by()))
+                .unwrap();
             expected.get_mut(&id(n)).unwrap().1 = "edited".into();
             j.maybe_compact().unwrap();
         }
@@ -1204,7 +1212,8 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
 
     // New files (an add, an edit) are loaded on top; nothing is loaded twice.
     j.add(&[reflection(1)], &by()).unwrap();
-    j.update(|d| d.edit_entry(&id(1), &body("edited", 2000), &by())).unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body("edited", 2000), &by()))
+        .unwrap();
     j.refresh(&mut cached).unwrap();
     same(&cached);
     assert_eq!(cached.as_ref().unwrap().0.contents().entries[&id(1)].body, "edited");

@@ -45,7 +45,8 @@ fn bad(o: &Opened, reason: String) -> SyncError {
 pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
     match store(o).read(MARKS_FILE) {
         Ok(bytes) => {
-            let f: MarksFile = postcard::from_bytes(&bytes).map_err(|e| bad(o, format!("not duo's seal marks: {e}")))?;
+            let f: MarksFile =
+                postcard::from_bytes(&bytes).map_err(|e| bad(o, format!("not duo's seal marks: {e}")))?;
             if f.version != MARKS_VERSION {
                 return Err(bad(o, format!("written by another duo (version {})", f.version)));
             }
@@ -104,7 +105,14 @@ pub struct Checker {
 impl Checker {
     /// The judge of one notebook.
     pub fn judge(&self, private: bool) -> Judge<'_> {
-        Judge::new(&self.keyring, if private { &self.marks.private } else { &self.marks.space })
+        Judge::new(
+            &self.keyring,
+            if private {
+                &self.marks.private
+            } else {
+                &self.marks.space
+            },
+        )
     }
 
     /// Remember what `view` (of the private notebook when `private`) shows verified.
