@@ -216,6 +216,31 @@ impl Both {
         }
     }
 
+    /// Ids of the entries of the shared space that claim you but are not yours.
+    pub fn not_yours(&self) -> Vec<String> {
+        self.checker
+            .judge(false)
+            .shown(&self.shared.view)
+            .into_iter()
+            .filter(|s| s.check.is_some_and(duo_journal::Authenticity::is_not_yours))
+            .map(|s| s.entry.id.clone())
+            .collect()
+    }
+
+    /// Say on stderr that entries under your name are not yours (commands that show only
+    /// some entries, like `today` and `checkin`, say it too).
+    pub fn warn_not_yours(&self, p: &Printer) {
+        let n = self.not_yours().len();
+        if n > 0 {
+            p.warn(format!(
+                "{} under your name {} not written by you (altered or invented on another device); `duo doctor` lists {}",
+                crate::output::count(n, "entry", "entries"),
+                if n == 1 { "was" } else { "were" },
+                if n == 1 { "it" } else { "them" }
+            ));
+        }
+    }
+
     /// Your entries that a device not yours removed, or gave another author: said once per
     /// read, on stderr (`duo doctor` lists them).
     fn removed_notice(&self, p: &Printer) {

@@ -28,4 +28,5 @@ mod network;
 mod privacy;
 mod prompts;
 mod relay;
+mod seals;
 mod store;

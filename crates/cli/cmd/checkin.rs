@@ -56,9 +56,11 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
             }).collect::<Vec<_>>(),
             "prompt": ag.offer.prompt.map(super::prompt::prompt_json),
             "minutes": 20,
+            "not_written_by_you": both.not_yours(),
         }));
         return Ok(exit::OK);
     }
+    both.warn_not_yours(p);
     let mut out = String::from("Check-in: about 20 minutes, phones away.\n");
     if let Some(s) = ag.since {
         out.push_str(&format!("(what is new since your last check-in, {})\n", local_time(s)));

@@ -78,6 +78,9 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
         if i.private {
             s.push_str(" · private");
         }
+        if let Some(duo_journal::Authenticity::NotYours(why)) = i.check {
+            s.push_str(&format!(" · NOT WRITTEN BY YOU ({})", why.describe()));
+        }
         s.push('\n');
         if !e.tags.is_empty() {
             s.push_str(&format!(

@@ -35,12 +35,14 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             .map(|i| serde_json::to_value(i.json(view)).unwrap_or_default());
         p.json_value(&serde_json::json!({
             "appreciation": appreciation,
+            "not_written_by_you": both.not_yours(),
             "on_this_day": today.on_this_day.is_some(),
             "prompt": today.offer.prompt.map(super::prompt::prompt_json),
             "shared_depth": today.offer.shared.as_str(),
         }));
         return Ok(exit::OK);
     }
+    both.warn_not_yours(p);
     match &item {
         Some(i) => {
             let e = i.entry;
