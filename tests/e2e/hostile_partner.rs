@@ -84,6 +84,28 @@ fn the_harness_writes_raw_data_that_reaches_the_victim_through_a_real_sync() {
     assert_eq!(shown["body"], "A line the modified client put there", "{shown}");
 }
 
+// ---------------------------------------------------------------------------------------
+// Seals (docs/security.md, "What an entry's seal covers"): what a modified client writes
+// into an entry's map, and what it kept of an entry it once received.
+
+impl Hostile<'_> {
+    /// The hostile device's view of its space, as its own duo reads it (to copy a seal it
+    /// once received, before the author changed the entry).
+    pub fn view(&self) -> duo_journal::View {
+        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
+        opened.space.read().expect("read the hostile space").view
+    }
+
+    /// Write raw into the map of entry `id` (`entry/<id>`).
+    pub fn raw_entry(&self, id: &str, f: impl FnOnce(&mut AutoCommit, &automerge::ObjId)) {
+        let key = duo_journal::schema::entry_key(id);
+        self.raw(|doc| {
+            let obj = root_map(doc, &key);
+            f(doc, &obj)
+        });
+    }
+}
+
 // ---- Revocation, restores, names and device records (docs/security.md: "A revoked
 // device's keys, and person-key rotation", "Restores and backups", "Names and device
 // records"). A copy of a device, records written as duo writes them, and changes made on

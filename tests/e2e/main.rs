@@ -28,5 +28,6 @@ mod network;
 mod privacy;
 mod prompts;
 mod relay;
+mod seals;
 mod store;
 mod trust;

@@ -23,8 +23,10 @@ fn write(o: &Opened, kind: Kind, body: &str, at: i64) -> Result<()> {
         body: body.into(),
         tags: vec![],
         status: None,
+        no_replies: false,
+        prompt: None,
     };
-    o.space.add(&[e])?;
+    o.space.add(&[e], &o.sealer())?;
     Ok(())
 }
 

@@ -158,7 +158,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     let (c_before, _, before) = membership::current(&ctx.dev)?;
     if own {
         super::write::refuse_if_damaged(&both, false)?;
-        let r = membership::revoke(&ctx.dev.secret, &target.id, crate::ctx::now()?);
+        let r = ctx.dev.revocation(&target.id, crate::ctx::now()?);
         ctx.dev.space.update(|doc| doc.put_revocation(&r))?;
     } else {
         membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
@@ -235,7 +235,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
         .hint("pair it again with `duo pair --own-device` if it is yours and safe"));
     }
     super::write::refuse_if_damaged(&both, false)?;
-    let e = membership::endorse(&ctx.dev.secret, &target, crate::ctx::now()?);
+    let e = ctx.dev.endorsement(&target, crate::ctx::now()?);
     ctx.dev.space.update(|doc| doc.put_endorsement(&e))?;
     let (_, _, after) = membership::current(&ctx.dev)?;
     let active = after.is_active(&target.id);

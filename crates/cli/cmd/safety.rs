@@ -27,7 +27,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
         .map(|r| r.relay.to_string())
         .unwrap_or_else(|_| "unreadable (see `duo relay`)".to_string());
     // Together prompts asked and not yet answered by both: whose answer is waiting.
-    let pending: Vec<(String, bool)> = super::prompt::practices(ctx)
+    let pending: Vec<(String, bool)> = super::prompt::practices(ctx, &both.checker)
         .state()
         .map(|st| {
             st.open_together(&me.person_id)

@@ -16,6 +16,7 @@
 //! without marks (harmless), never marks of removed chunks (which would read as a loss).
 
 use crate::JournalError;
+use crate::auth::Sealer;
 use crate::doc::{Contents, SpaceDoc};
 use crate::history::History;
 use crate::model::NewEntry;
@@ -476,24 +477,15 @@ impl<S: Storage> Journal<S> {
         checked(Read { view, problems })
     }
 
-    /// Append new entries without loading the history: one `adds/` chunk made in an empty
-    /// document. Durable when this returns.
-    pub fn add(&self, entries: &[NewEntry]) -> Result<()> {
-        self.add_sealed(entries, None)
-    }
-
-    /// [`Journal::add`], each entry sealed with its author's person key when one is given
-    /// (see [`crate::auth`]).
-    pub fn add_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
+    /// Append new entries, each sealed by its author, without loading the history: one
+    /// `adds/` chunk made in an empty document. Durable when this returns.
+    pub fn add(&self, entries: &[NewEntry], by: &Sealer<'_>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         self.append(|doc| {
             for e in entries {
-                doc.add_entry(e)?;
-                if let Some(k) = key {
-                    doc.seal_entry(&e.id, k)?;
-                }
+                doc.add_entry(e, by)?;
             }
             Ok(())
         })
@@ -510,20 +502,13 @@ impl<S: Storage> Journal<S> {
         self.write_chunk(&name, &bytes)
     }
 
-    /// Add many entries at once (an import) and compact in the same step: one load and one
-    /// save instead of an `adds/` chunk that compaction would load and save again.
-    pub fn add_bulk(&self, entries: &[NewEntry]) -> Result<()> {
-        self.add_bulk_sealed(entries, None)
-    }
-
-    /// [`Journal::add_bulk`], each entry sealed when a person key is given.
-    pub fn add_bulk_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
+    /// Add many entries at once (an import), each sealed by its author, and compact in the
+    /// same step: one load and one save instead of an `adds/` chunk that compaction would
+    /// load and save again.
+    pub fn add_bulk(&self, entries: &[NewEntry], by: &Sealer<'_>) -> Result<()> {
         self.compact_with(|doc| {
             for e in entries {
-                doc.add_entry(e)?;
-                if let Some(k) = key {
-                    doc.seal_entry(&e.id, k)?;
-                }
+                doc.add_entry(e, by)?;
             }
             Ok(())
         })
@@ -715,6 +700,8 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    deleted: view.deleted,
+                    markers: view.markers,
                     signatures: view.signatures,
                     acks: view.acks,
                     status_changes: view.status_changes,

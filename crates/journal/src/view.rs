@@ -32,6 +32,10 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Entries with a tombstone (format 5): see [`Contents::deleted`].
+    pub deleted: BTreeMap<String, Entry>,
+    /// Sealing markers (format 5): see [`Contents::markers`].
+    pub markers: BTreeMap<String, crate::record::Marker>,
     /// Signed device endorsements and revocations (format 4).
     pub signatures: Signatures,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
@@ -59,6 +63,8 @@ impl View {
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
+            deleted: contents.deleted,
+            markers: contents.markers,
             signatures: contents.signatures,
             acks: contents.acks,
             status_changes: contents.status_changes,
@@ -98,6 +104,8 @@ impl View {
             persons: self.persons.clone(),
             devices: self.devices.clone(),
             entries: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            markers: BTreeMap::new(),
             acks: BTreeMap::new(),
             status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
@@ -108,7 +116,9 @@ impl View {
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
     pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
-        let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
+        let known = |k: &String| self.entries.contains_key(k) || self.deleted.contains_key(k);
+        let clash = extra.entries.keys().chain(extra.deleted.keys()).any(known)
+            || extra.markers.keys().any(|k| self.markers.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
             || extra.acks.keys().any(|k| self.acks.contains_key(k))
@@ -119,7 +129,7 @@ impl View {
             // order is the whole history's: only a rebuild gets those right.
             || !extra.status_changes.is_empty()
             || !extra.records.records.is_empty()
-            || extra.entries.keys().any(|k| {
+            || extra.entries.keys().chain(extra.deleted.keys()).any(|k| {
                 let prefix = format!("{k}/");
                 self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
             });
@@ -133,6 +143,8 @@ impl View {
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);
         self.entries.extend(extra.entries);
+        self.deleted.extend(extra.deleted);
+        self.markers.extend(extra.markers);
         self.signatures.endorsements.extend(extra.signatures.endorsements);
         self.signatures.revocations.extend(extra.signatures.revocations);
         self.acks.extend(extra.acks);
