@@ -161,8 +161,8 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
         label: "alice-tablet".into(),
         added_at: 1_700_000_000_000,
     };
-    let by_bob = duo_sync::membership::endorse(&bob_dev.secret, &forged, 1);
-    let by_itself = duo_sync::membership::endorse(&evil.secret, &forged, 1);
+    let by_bob = bob_dev.endorsement(&forged, 1);
+    let by_itself = evil.endorsement(&forged, 1);
     bob_dev
         .space
         .update(|doc| {

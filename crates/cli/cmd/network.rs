@@ -489,7 +489,8 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         online.endpoint.close().await;
         report(ctx, &results);
         // What this sync brought may include new devices: say so now.
-        if let Ok(read) = ctx.dev.space.read() {
+        if let Ok(mut read) = ctx.dev.space.read() {
+            let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);
@@ -658,6 +659,8 @@ async fn watch_online(
     let mut last = ctx.dev.space.storage_fingerprint()?;
     let mut retry: Option<(tokio::time::Instant, std::time::Duration)> = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
+    // Notices this watcher showed already: shown again only by the next command.
+    let mut shown = std::collections::BTreeSet::new();
     let end = loop {
         tokio::select! {
             _ = &mut *ctrl_c => break WatchEnd::Stop,
@@ -684,8 +687,9 @@ async fn watch_online(
                 if r.is_ok_and(|r| r.outcome.changes_received > 0) {
                     // A together-answer waiting here goes out once the partner's has arrived.
                     super::prompt::settle(ctx);
-                    if let Ok(read) = ctx.dev.space.read() {
-                        super::devices::notices(ctx, &read.view);
+                    if let Ok(mut read) = ctx.dev.space.read() {
+                        let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
+                        super::devices::notices_except(ctx, &read.view, &mut shown);
                     }
                 }
                 // `last` stays as it was: what arrived changed the files, so the next tick

@@ -29,6 +29,7 @@ pub mod net;
 pub mod pair;
 pub mod relay;
 pub mod service;
+pub mod seals;
 pub mod session;
 mod store;
 
