@@ -161,10 +161,11 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
     {
         let _watch = hostile.serve();
         let synced = clean(&alice, &["sync"]);
-        // The new device record's notice: label and name escaped and marked.
+        // The new device record's notice: label escaped and marked; the name as Bob's
+        // device signed it, marked as changed (signed names).
         says(
             &synced.stderr,
-            "a device record 'phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)' under Bob\\u{1b}[2J",
+            "a device record 'phone\\u{1b}[1A\\u{1b}[2K\\u{202e}enohp (device label not valid: control characters)' under Bob (name changed on another device)",
         );
         says(&synced.stderr, "(name not valid: control characters)");
     }

@@ -10,18 +10,19 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
     // You first, then your partner.
-    let mut people: Vec<(bool, &str)> = view
+    // Names as their signatures show them (marked where another device changed them).
+    let mut people: Vec<(bool, String)> = view
         .persons
-        .values()
-        .map(|p| (p.id != c.person_id, p.name.as_str()))
+        .keys()
+        .map(|id| (*id != c.person_id, view.person_name(id)))
         .collect();
     people.sort();
-    let people: Vec<&str> = people.into_iter().map(|(_, name)| name).collect();
+    let people: Vec<String> = people.into_iter().map(|(_, name)| name).collect();
     let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
     let not_valid = duo_journal::text::not_valid(
         [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
             .into_iter()
-            .chain(people.iter().map(|n| ("people", *n))),
+            .chain(people.iter().map(|n| ("people", n.as_str()))),
     );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.

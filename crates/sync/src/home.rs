@@ -451,11 +451,13 @@ impl Home {
             });
         }
         let space = Journal::new(AgeStore::new(self.space_dir(), Arc::new(identity.clone())));
-        let any_key = crate::auth::PersonKey::generate();
-        let sealed = space.read()?.view.entries.values().any(|e| {
-            e.author == config.person_id
-                && duo_journal::auth::check(any_key.bytes(), e) != duo_journal::Authenticity::Unsealed
-        });
+        // Sealed in either format: first-format authenticators, or an origin seal.
+        let sealed = space
+            .read()?
+            .view
+            .entries
+            .values()
+            .any(|e| e.author == config.person_id && (!e.auth.is_empty() || !e.seals.origin.is_empty()));
         if sealed {
             return Err(LocalFile::PersonKey.damaged(
                 path,

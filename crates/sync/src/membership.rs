@@ -734,8 +734,14 @@ pub(crate) fn read_trust(
             let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
             let c = space.read()?.view.members();
             let me = &config.device_id;
+            // Endorsements and revocations are read from the history: one overwritten or
+            // deleted since still shows that this device signed.
+            let by_me = format!("/{me}");
             let signed = c.signatures.endorsements.values().any(|e| &e.by == me)
-                || c.signatures.revocations.values().any(|r| &r.by == me);
+                || c.signatures.revocations.values().any(|r| &r.by == me)
+                || c.records.records.iter().any(|r| {
+                    (r.key.starts_with("endorse/") || r.key.starts_with("revoke/")) && r.key.ends_with(&by_me)
+                });
             if signed {
                 return Err(LocalFile::Trust.damaged(
                     &path,
