@@ -50,15 +50,15 @@ pub struct Ctx {
     pub dev: Opened,
 }
 
-/// Both notebooks read.
+/// Both notebooks read, and what checks this person's entries in them.
 pub struct Both {
     pub shared: Read,
     pub private: Option<Read>,
     /// Damaged files, described for people.
     pub damage: Vec<String>,
-    /// This person, and their authenticator key: to check the entries claiming them.
-    me: String,
-    key: duo_sync::auth::PersonKey,
+    /// This person's keyring and this device's marks (see `duo_sync::seals`): every entry
+    /// shown goes through it.
+    pub checker: duo_sync::seals::Checker,
 }
 
 impl Ctx {
@@ -69,9 +69,13 @@ impl Ctx {
 
     /// Read the shared space (and the private notebook when asked). Damaged files are
     /// returned in [`Both::damage`], not printed: read-only commands report them and exit 1,
-    /// changing commands refuse.
+    /// changing commands refuse. What the reads show verified is remembered
+    /// (`duo_sync::seals`).
     pub fn read(&self, private: bool) -> Result<Both> {
-        let shared = self.dev.space.read()?;
+        let mut shared = self.dev.space.read()?;
+        // Names and device records as their signatures show them (marked where another
+        // device changed them); without a readable trust file, as the document has them.
+        let _ = duo_sync::membership::show(&self.dev, &mut shared.view);
         crate::cmd::devices::notices(self, &shared.view);
         let private = if private { Some(self.dev.private.read()?) } else { None };
         let mut damage = Vec::new();
@@ -85,13 +89,39 @@ impl Ctx {
                     .map(|p| format!("{label}: {p}")),
             );
         }
-        Ok(Both {
+        let mut checker = self.dev.checker();
+        checker.observe(&shared.view, false);
+        if let Some(p) = &private {
+            checker.observe(&p.view, true);
+        }
+        if let Err(e) = checker.save(&self.dev) {
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
+        }
+        let both = Both {
             shared,
             private,
             damage,
-            me: self.dev.config.person_id.clone(),
-            key: self.dev.person_key.clone(),
-        })
+            checker,
+        };
+        both.removed_notice(&self.printer);
+        Ok(both)
+    }
+
+    /// After a write to a notebook: remember the versions this device just sealed.
+    pub fn remember_writes(&self, private: bool) {
+        let journal = if private { &self.dev.private } else { &self.dev.space };
+        let mut checker = self.dev.checker();
+        let r = journal
+            .read()
+            .map_err(duo_sync::SyncError::from)
+            .and_then(|read| checker.remember(&self.dev, &read.view, private));
+        if let Err(e) = r {
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
+        }
     }
 
     /// Print damage found by a read on stderr; returns the exit status it calls for.
@@ -127,21 +157,47 @@ impl Both {
         .unwrap_or_default()
     }
 
-    /// An entry with what this device can say about its authorship (only for entries
-    /// claiming this person: another person's words cannot be checked, by design).
-    pub fn item<'a>(&self, entry: &'a duo_journal::Entry, private: bool) -> Item<'a> {
-        let check = (entry.author == self.me).then(|| duo_journal::auth::check(self.key.bytes(), entry));
-        Item { entry, private, check }
+    /// The view of a notebook.
+    fn view(&self, private: bool) -> Option<&duo_journal::View> {
+        if private {
+            self.private.as_ref().map(|r| &r.view)
+        } else {
+            Some(&self.shared.view)
+        }
     }
 
-    /// Every entry in scope.
+    /// A shown entry as an item: with what this device says about it, and what is shown
+    /// under it (the reply rules of `duo_journal::Judge::replies`).
+    fn item<'a>(&'a self, shown: duo_journal::Shown<'a>, private: bool) -> Item<'a> {
+        let replies = if private {
+            duo_journal::Replies::default()
+        } else {
+            self.checker.judge(false).replies(&self.shared.view, &shown)
+        };
+        Item {
+            entry: shown.entry,
+            private,
+            check: shown.check,
+            replies,
+        }
+    }
+
+    /// Every entry in scope, as readers show it.
     pub fn items(&self, shared: bool) -> Vec<Item<'_>> {
         let mut v: Vec<Item<'_>> = Vec::new();
-        if shared {
-            v.extend(self.shared.view.entries.values().map(|entry| self.item(entry, false)));
-        }
-        if let Some(p) = &self.private {
-            v.extend(p.view.entries.values().map(|entry| self.item(entry, true)));
+        for private in [false, true] {
+            if !private && !shared {
+                continue;
+            }
+            if let Some(view) = self.view(private) {
+                v.extend(
+                    self.checker
+                        .judge(private)
+                        .shown(view)
+                        .into_iter()
+                        .map(|s| self.item(s, private)),
+                );
+            }
         }
         v
     }
@@ -154,23 +210,68 @@ impl Both {
             )));
         }
         let prefix = prefix.to_ascii_lowercase();
-        let mut hits: Vec<Item<'_>> = self
-            .shared
-            .view
-            .matching(&prefix)
-            .map(|entry| self.item(entry, false))
-            .collect();
-        if let Some(p) = &self.private {
-            hits.extend(p.view.matching(&prefix).map(|entry| self.item(entry, true)));
+        let mut hits: Vec<Item<'_>> = Vec::new();
+        for private in [false, true] {
+            if let Some(view) = self.view(private) {
+                hits.extend(
+                    self.checker
+                        .judge(private)
+                        .matching(view, &prefix)
+                        .into_iter()
+                        .map(|s| self.item(s, private)),
+                );
+            }
         }
         match hits.len() {
             0 => Err(JournalError::NotFound { prefix }.into()),
-            1 => Ok(hits[0]),
+            1 => Ok(hits.remove(0)),
             _ => Err(JournalError::Ambiguous {
                 prefix,
                 candidates: hits.iter().take(10).map(|i| i.entry.id.clone()).collect(),
             }
             .into()),
+        }
+    }
+
+    /// Ids of the entries of the shared space that claim you but are not yours.
+    pub fn not_yours(&self) -> Vec<String> {
+        self.checker
+            .judge(false)
+            .shown(&self.shared.view)
+            .into_iter()
+            .filter(|s| s.check.is_some_and(duo_journal::Authenticity::is_not_yours))
+            .map(|s| s.entry.id.clone())
+            .collect()
+    }
+
+    /// Say on stderr that entries under your name are not yours (commands that show only
+    /// some entries, like `today` and `checkin`, say it too).
+    pub fn warn_not_yours(&self, p: &Printer) {
+        let n = self.not_yours().len();
+        if n > 0 {
+            p.warn(format!(
+                "{} under your name {} not written by you (altered or invented on another device); `duo doctor` lists {}",
+                crate::output::count(n, "entry", "entries"),
+                if n == 1 { "was" } else { "were" },
+                if n == 1 { "it" } else { "them" }
+            ));
+        }
+    }
+
+    /// Your entries that a device not yours removed, or gave another author: said once per
+    /// read, on stderr (`duo doctor` lists them).
+    fn removed_notice(&self, p: &Printer) {
+        let n: usize = [false, true]
+            .into_iter()
+            .filter_map(|private| self.view(private).map(|v| self.checker.judge(private).removed(v).len()))
+            .sum();
+        if n > 0 {
+            p.warn(format!(
+                "{} of yours {} removed or given another author by a device that is not yours; `duo doctor` lists {}",
+                crate::output::count(n, "entry", "entries"),
+                if n == 1 { "was" } else { "were" },
+                if n == 1 { "it" } else { "them" }
+            ));
         }
     }
 }

@@ -165,6 +165,11 @@ impl Printer {
     }
 
 
+    /// A notice on stderr (always shown), e.g. a new device in the space.
+    pub fn notice(&self, msg: impl AsRef<str>) {
+        notice(msg.as_ref());
+    }
+
     pub fn bold(&self, s: &str) -> String {
         if self.color {
             format!("\x1b[1m{s}\x1b[0m")
@@ -292,6 +297,8 @@ pub struct EntryJson<'a> {
     pub conflicts: &'a [String],
     /// The author asked for no replies ("just hold this").
     pub no_replies: bool,
+    /// The prompt this entry answers (its id), if it is an answer.
+    pub prompt: Option<&'a str>,
     /// Acknowledgements the reader chose to send (never receipts).
     pub acks: Vec<AckJson>,
     /// Reflections on the entry, each with the author's answers.
@@ -308,6 +315,10 @@ pub struct EntryJson<'a> {
     /// bidi characters, empty, too long); absent when all are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_valid: Vec<&'static str>,
+    /// With `not_yours`: why (`altered`, `unsealed`, `rolled_back`, `undeleted`,
+    /// `replies_reopened`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_yours: Option<&'static str>,
 }
 
 /// An acknowledgement in [`EntryJson::acks`].
@@ -346,28 +357,22 @@ pub struct ReflectionJson {
     pub not_valid: Vec<&'static str>,
 }
 
-/// An entry together with where it lives.
-#[derive(Clone, Copy)]
+/// An entry together with where it lives, what this device says about it, and what is
+/// shown under it (built by `ctx::Both`, through the same rules for every reader).
+#[derive(Clone)]
 pub struct Item<'a> {
     pub entry: &'a Entry,
     pub private: bool,
-    /// For this person's own entries: what their authenticator says.
+    /// For this person's own entries: what their seals say.
     pub check: Option<Authenticity>,
+    /// What is shown under the entry (nothing for a private one).
+    pub replies: duo_journal::Replies<'a>,
 }
 
 impl<'a> Item<'a> {
-    /// What is shown under the entry (nothing for a private one).
-    fn replies<'v>(&self, view: &'v View) -> duo_journal::Replies<'v> {
-        if self.private {
-            duo_journal::Replies::default()
-        } else {
-            view.replies(self.entry)
-        }
-    }
-
     pub fn json(&self, view: &View) -> EntryJson<'a> {
         let e = self.entry;
-        let replies = self.replies(view);
+        let replies = &self.replies;
         let author = view.person_name(&e.author);
         let not_valid = text::not_valid(
             std::iter::once(("author", author.as_str())).chain(e.tags.iter().map(|t| ("tags", t.as_str()))),
@@ -387,6 +392,7 @@ impl<'a> Item<'a> {
             status: e.status.map(|s| s.as_str()),
             conflicts: &e.conflicts,
             no_replies: e.no_replies,
+            prompt: e.prompt.as_deref(),
             acks: replies
                 .acks
                 .iter()
@@ -423,10 +429,14 @@ impl<'a> Item<'a> {
                 .collect(),
             authentic: self.check.map(|c| match c {
                 Authenticity::Authentic => Some(true),
-                Authenticity::NotYours => Some(false),
+                Authenticity::NotYours(_) => Some(false),
                 Authenticity::Unsealed | Authenticity::Unsettled => None,
             }),
             authenticity: self.check.map(Authenticity::as_str),
+            not_yours: match self.check {
+                Some(Authenticity::NotYours(why)) => Some(why.as_str()),
+                _ => None,
+            },
         }
     }
 
@@ -449,6 +459,9 @@ impl<'a> Item<'a> {
             Some(person) => {
                 out.push_str("  ");
                 out.push_str(&name(&person.name));
+                if let Some(note) = view.person_note(&e.author) {
+                    let _ = write!(out, " ({note})");
+                }
             }
             None => {
                 let _ = write!(out, "  {}", view.shown_name(&e.author));
@@ -468,7 +481,7 @@ impl<'a> Item<'a> {
             let _ = write!(out, "  {}", p.dim("[no replies]"));
         }
         match self.check {
-            Some(Authenticity::NotYours) => out.push_str("  [NOT WRITTEN BY YOU]"),
+            Some(Authenticity::NotYours(_)) => out.push_str("  [NOT WRITTEN BY YOU]"),
             Some(Authenticity::Unsettled) => out.push_str("  [unconfirmed]"),
             _ => {}
         }
@@ -519,7 +532,7 @@ impl<'a> Item<'a> {
         }
         s.push_str("\n\n");
         if let Some(note) = self.check.and_then(authenticity_note) {
-            s.push_str(note);
+            s.push_str(&note);
             s.push_str("\n\n");
         }
         if e.conflicts.is_empty() {
@@ -541,7 +554,7 @@ impl<'a> Item<'a> {
         if e.no_replies {
             s.push_str(&p.dim("\n(no replies — just holding this)\n"));
         }
-        let replies = self.replies(view);
+        let replies = &self.replies;
         if !replies.acks.is_empty() {
             s.push('\n');
             for a in &replies.acks {
@@ -590,17 +603,20 @@ fn by_not_valid(view: &View, id: &str) -> Vec<&'static str> {
 }
 
 /// What `show` says about one of your own entries (nothing when it checks out).
-fn authenticity_note(c: Authenticity) -> Option<&'static str> {
+fn authenticity_note(c: Authenticity) -> Option<String> {
     match c {
         Authenticity::Authentic => None,
-        Authenticity::NotYours => Some(
-            "WARNING: not written by you — altered or invented on another device. No device of yours wrote this text under your name; `duo doctor` lists every such entry.",
-        ),
+        Authenticity::NotYours(why) => Some(format!(
+            "WARNING: not written by you — {}. No device of yours wrote this entry as it reads now; `duo doctor` lists every such entry.",
+            why.describe()
+        )),
         Authenticity::Unsettled => Some(
-            "Unconfirmed: edited on two devices at once and not settled, so your devices cannot confirm this text is yours. Edit it (or `--keep N`) to settle it.",
+            "Unconfirmed: sealed with a key your devices no longer seal with, or in an older format, and not sealed again since. Editing it seals it as it then reads."
+                .into(),
         ),
         Authenticity::Unsealed => Some(
-            "Written before authenticators: your devices can neither confirm nor refute that this text is yours. Editing it seals it as it then reads.",
+            "Written before authenticators: your devices can neither confirm nor refute that this text is yours. Editing it seals it as it then reads."
+                .into(),
         ),
     }
 }

@@ -4,7 +4,7 @@
 //! hers, while Bob's devices make no claim either way about Alice's words.
 
 use crate::harness::*;
-use duo_journal::{EntryPatch, Kind, NewEntry};
+use duo_journal::{Kind, NewEntry};
 use duo_sync::Home;
 use std::time::Duration;
 
@@ -36,21 +36,23 @@ fn words_altered_or_invented_on_the_partners_side_are_flagged_on_the_authors_dev
     let replayed = duo_journal::new_id();
     {
         let bob_dev = Home::new(bob.home()).open().unwrap();
-        let stolen_auth = bob_dev.space.read().unwrap().view.entries[&kept].auth[0].clone();
+        let kept_seals = bob_dev.space.read().unwrap().view.entries[&kept].seals.clone();
+        // A keyring for Alice's person id with a key that is not hers.
+        let wrong = duo_journal::Keyring::for_tests(&alice_me.person_id);
         bob_dev
             .space
             .update(|doc| {
-                doc.edit_entry(
-                    &altered,
-                    &EntryPatch {
-                        body: Some("I felt ignored and it was my fault".into()),
-                        edited_at: 2_000_000_000_000,
-                        ..Default::default()
-                    },
-                )?;
-                for id in [&invented, &replayed] {
-                    doc.add_entry(&NewEntry {
-                        id: id.clone(),
+                use automerge::ReadDoc;
+                use automerge::transaction::Transactable;
+                use duo_journal::schema::*;
+                let am = doc.automerge();
+                // Alice's words changed in place, her seals left as they were.
+                let (_, obj) = am.get(automerge::ROOT, entry_key(&altered)).unwrap().unwrap();
+                am.put(&obj, BODY, "I felt ignored and it was my fault").unwrap();
+                // An entry invented under her name, sealed with a key that is not hers.
+                doc.add_entry(
+                    &NewEntry {
+                        id: invented.clone(),
                         kind: Kind::Boundary,
                         author: alice_me.person_id.clone(),
                         device: alice_me.device_id.clone(),
@@ -59,19 +61,31 @@ fn words_altered_or_invented_on_the_partners_side_are_flagged_on_the_authors_dev
                         body: "I no longer need time alone".into(),
                         tags: vec![],
                         status: None,
-                    })?;
+                        no_replies: false,
+                        prompt: None,
+                    },
+                    &wrong.sealer(&alice_me.device_id),
+                )?;
+                // One with the seals of a genuine entry copied onto it: they do not fit.
+                let am = doc.automerge();
+                let o = am
+                    .put_object(automerge::ROOT, entry_key(&replayed), automerge::ObjType::Map)
+                    .unwrap();
+                am.put(&o, AUTHOR, alice_me.person_id.as_str()).unwrap();
+                am.put(&o, DEVICE_FIELD, alice_me.device_id.as_str()).unwrap();
+                am.put(&o, CREATED_AT, automerge::ScalarValue::Timestamp(1_900_000_000_000))
+                    .unwrap();
+                am.put(&o, KIND, "boundary").unwrap();
+                am.put(&o, BODY, "I no longer need time alone").unwrap();
+                am.put(&o, STATUS, "active").unwrap();
+                am.put(&o, MADE, kept_seals.made[0].as_str()).unwrap();
+                am.put(&o, SEAL, kept_seals.origin[0].as_str()).unwrap();
+                for (field, sealed) in &kept_seals.fields {
+                    if !field.starts_with(TAG_FIELD) {
+                        am.put(&o, seal_key(field).as_str(), sealed.seals[0].as_str()).unwrap();
+                    }
                 }
-                // An authenticator copied from a genuine entry does not fit another one,
-                // nor does one made with another key.
-                use automerge::ReadDoc;
-                use automerge::transaction::Transactable;
-                let (_, obj) = doc
-                    .automerge()
-                    .get(automerge::ROOT, format!("entry/{replayed}"))
-                    .unwrap()
-                    .expect("the entry just added");
-                doc.automerge().put(&obj, "auth", stolen_auth.as_str()).unwrap();
-                doc.seal_entry(&invented, &[9u8; 32])
+                Ok(())
             })
             .unwrap();
     }
@@ -233,7 +247,7 @@ fn own_devices_share_the_person_key_and_a_partner_never_gets_it() {
     let before = phone.add("written on the phone before pairing", &[]);
     pair_by_ticket(&laptop, &phone, &["--own-device"]);
     pair_by_ticket(&laptop, &bob, &[]);
-    let key = |d: &Device| *Home::new(d.home()).open().unwrap().person_key.bytes();
+    let key = |d: &Device| Home::new(d.home()).open().unwrap().key_id();
     assert_eq!(key(&laptop), key(&phone), "the phone received the laptop's person key");
     assert_ne!(key(&laptop), key(&bob), "bob has his own");
     // The phone's earlier entry was sealed again under the shared key when it joined.

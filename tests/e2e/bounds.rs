@@ -62,7 +62,7 @@ fn attack(victim: &Device, watch: &mut Bg, attacker: &Device, scripts: Vec<(&str
         .unwrap();
     rt.block_on(async {
         let ep = duo_sync::net::endpoint(
-            opened.secret.clone(),
+            opened.device_secret().clone(),
             "127.0.0.1:0".parse().unwrap(),
             duo_sync::net::Members::default(),
             vec![],

@@ -182,14 +182,12 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
             device: ctx.dev.config.device_id.clone(),
             status,
             at: now()?,
+            seals: Vec::new(),
         };
         let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
-        // Only the author changes a boundary's status (checked above): sealed as it now reads.
-        let key = ctx.dev.person_key.bytes();
-        journal.update(|doc| {
-            doc.set_boundary_status(&change)?;
-            doc.seal_entry(&change.entry, key)
-        })?;
+        // Only the author changes a boundary's status (checked above); sealed by the library.
+        journal.update(|doc| doc.set_boundary_status(&change, &ctx.dev.sealer()))?;
+        ctx.remember_writes(item.private);
     }
     if p.json {
         p.json_value(&serde_json::json!({ "id": e.id, "status": status.as_str(), "changed": !unchanged }));

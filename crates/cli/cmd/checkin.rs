@@ -5,21 +5,27 @@ use crate::ctx::{Ctx, now};
 use crate::error::Result;
 use crate::exit;
 use crate::output::{local_time, rfc3339};
-use duo_journal::Entry;
+use duo_journal::{Authenticity, Entry};
 
-fn line(e: &Entry) -> String {
+fn line((e, check): &(Entry, Option<Authenticity>)) -> String {
     let first = e.body.lines().next().unwrap_or_default();
     let short: String = first.chars().take(72).collect();
     let more = if short.len() < e.body.len() { "…" } else { "" };
+    let mark = if check.is_some_and(Authenticity::is_not_yours) {
+        "  [NOT WRITTEN BY YOU]"
+    } else {
+        ""
+    };
     format!(
-        "{}  {}{more}",
+        "{}  {}{more}{mark}",
         crate::output::short(&e.id, 8),
         duo_journal::text::body(&short)
     )
 }
 
 pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
-    let pr = super::prompt::practices(ctx);
+    let both = ctx.read(false)?;
+    let pr = super::prompt::practices(ctx, &both.checker);
     let p = &ctx.printer;
     if a.done {
         let at = now()?;
@@ -33,7 +39,16 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
     }
     let ag = pr.agenda(now()?)?;
     if p.json {
-        let entry = |e: &Entry| serde_json::json!({ "id": e.id, "kind": e.kind.as_str(), "body": e.body });
+        let entry = |(e, check): &(Entry, Option<Authenticity>)| {
+            let mut v = serde_json::json!({ "id": e.id, "kind": e.kind.as_str(), "body": e.body });
+            if let Some(c) = check {
+                v["authenticity"] = c.as_str().into();
+                if let Authenticity::NotYours(why) = c {
+                    v["not_yours"] = why.as_str().into();
+                }
+            }
+            v
+        };
         p.json_value(&serde_json::json!({
             "since": ag.since.map(rfc3339),
             "lets_talk": ag.lets_talk.iter().map(entry).collect::<Vec<_>>(),
@@ -45,9 +60,11 @@ pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {
             }).collect::<Vec<_>>(),
             "prompt": ag.offer.prompt.map(super::prompt::prompt_json),
             "minutes": 20,
+            "not_written_by_you": both.not_yours(),
         }));
         return Ok(exit::OK);
     }
+    both.warn_not_yours(p);
     let mut out = String::from("Check-in: about 20 minutes, phones away.\n");
     if let Some(s) = ag.since {
         out.push_str(&format!("(what is new since your last check-in, {})\n", local_time(s)));

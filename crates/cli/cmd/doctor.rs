@@ -205,8 +205,11 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
     }
-    let words = words_check(ctx, text)?;
-    healthy &= words.as_ref().is_none_or(|a| a.not_yours.is_empty());
+    let words = words_check(ctx, a, text)?;
+    healthy &= words
+        .as_ref()
+        .is_none_or(|w| w.not_yours.is_empty() && w.removed.is_empty());
+    healthy &= a.repair || ctx.dev.checker().damaged.is_none();
     out["stores"] = serde_json::json!(stores);
     out["your_words"] = serde_json::json!(words);
     if !p.json && repairable {
@@ -221,14 +224,30 @@ fn problem_json(pr: &Problem) -> serde_json::Value {
     serde_json::json!({"file": pr.name, "reason": pr.reason})
 }
 
-/// Your own entries in the shared space, checked against your authenticators: entries under
-/// your name that no device of yours wrote make the report unhealthy. `None` when the space
-/// could not be read (its damage is reported above).
-fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Audit>> {
+/// Your own entries in the shared space, checked against your seals: entries under your
+/// name that no device of yours wrote as they read, and entries of yours removed by a
+/// device that is not yours, make the report unhealthy. `None` when the space could not be
+/// read (its damage is reported above).
+fn words_check(ctx: &Ctx, a: &DoctorArgs, text: &mut String) -> Result<Option<duo_sync::auth::Audit>> {
     let Ok(read) = ctx.dev.space.read() else {
         return Ok(None);
     };
-    let a = duo_sync::auth::audit(&ctx.dev, &read.view);
+    let mut checker = ctx.dev.checker();
+    if let Some(reason) = &checker.damaged {
+        if a.repair {
+            duo_sync::seals::reset(&ctx.dev)?;
+            text.push_str("  reset this device's memory of your entries' versions (local/seals.age was damaged)\n");
+            checker = ctx.dev.checker();
+        } else {
+            text.push_str(&format!(
+                "  damaged: {}: {reason}\n",
+                ctx.dev.home.root().join("local/seals.age").display()
+            ));
+        }
+    }
+    checker.observe(&read.view, false);
+    let _ = checker.save(&ctx.dev);
+    let a = duo_sync::auth::audit(&checker.judge(false), &read.view);
     text.push_str(&format!(
         "your words: {} confirmed as yours",
         count(a.authentic, "entry", "entries")
@@ -237,16 +256,25 @@ fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Au
         text.push_str(&format!(", {} written before authenticators", a.unsealed));
     }
     text.push('\n');
+    let short = |id: &str| id[..8.min(id.len())].to_string();
     for id in &a.unsettled {
         text.push_str(&format!(
-            "  unconfirmed: {} was edited on two devices at once; edit it to settle it\n",
-            crate::output::short(id, 8)
+            "  unconfirmed: {} is sealed only with a key or format your devices no longer use; edit it to seal it again\n",
+            short(id)
         ));
     }
     for id in &a.not_yours {
+        let why = a.why.get(id).map_or("", |w| w.describe());
         text.push_str(&format!(
-            "  NOT WRITTEN BY YOU: {id} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {id}`\n",
-            id = crate::output::short(id, 8)
+            "  NOT WRITTEN BY YOU: {} claims you as author, but no device of yours wrote it as it reads ({why}); see `duo journal show {}`\n",
+            short(id),
+            short(id)
+        ));
+    }
+    for id in &a.removed {
+        text.push_str(&format!(
+            "  REMOVED: your entry {} was removed, or given another author, by a device that is not yours (a deletion of yours is sealed; this one is not)\n",
+            short(id)
         ));
     }
     Ok(Some(a))

@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             let partner_or_unconfirmed = total - items.len();
             left_out = partner_or_unconfirmed;
             let entries: Vec<&duo_journal::Entry> = items.iter().map(|i| i.entry).collect();
-            let signed = duo_sync::auth::sign_export(&ctx.dev.secret, &ctx.dev.config, &entries, crate::ctx::now()?)?;
+            let signed = duo_sync::auth::sign_export(&ctx.dev, &entries, crate::ctx::now()?)?;
             serde_json::to_string_pretty(&signed).expect("serializes") + "\n"
         }
         ExportFormat::Md if a.signed => {
@@ -77,6 +77,9 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
         }
         if i.private {
             s.push_str(" · private");
+        }
+        if let Some(duo_journal::Authenticity::NotYours(why)) = i.check {
+            s.push_str(&format!(" · NOT WRITTEN BY YOU ({})", why.describe()));
         }
         s.push('\n');
         if !e.tags.is_empty() {

@@ -33,8 +33,8 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     crate::cmd::write::refuse_if_damaged(&both, false)?;
     crate::cmd::write::refuse_if_damaged(&both, true)?;
     let exists = |id: &str| {
-        both.shared.view.entries.contains_key(id)
-            || both.private.as_ref().is_some_and(|p| p.view.entries.contains_key(id))
+        let has = |v: &duo_journal::View| v.entries.contains_key(id) || v.deleted.contains_key(id);
+        has(&both.shared.view) || both.private.as_ref().is_some_and(|p| has(&p.view))
     };
     let progress = indicatif::ProgressBar::new(parsed.entries.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("importing {pos}/{len} {wide_bar}").expect("valid template"),
@@ -73,6 +73,8 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
             body: e.body,
             tags: e.tags,
             status: e.status,
+            no_replies: false,
+            prompt: None,
         };
         if a.private || e.private {
             private.push(new)
@@ -90,13 +92,18 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<i32> {
     }
     // Each notebook gets one chunk (or, for a large import, one new snapshot): all of its
     // entries land, or none of them.
-    for (journal, entries) in [(&ctx.dev.space, &shared), (&ctx.dev.private, &private)] {
+    for (journal, entries, in_private) in [(&ctx.dev.space, &shared, false), (&ctx.dev.private, &private, true)] {
         // Imported entries are authored by this person: sealed as they are imported.
-        let key = Some(ctx.dev.person_key.bytes());
+        if entries.is_empty() {
+            continue;
+        }
+        let by = ctx.dev.sealer();
         if entries.len() >= 1000 {
-            journal.add_bulk_sealed(entries, key)?;
+            journal.add_bulk(entries, &by)?;
+            ctx.remember_writes(in_private);
         } else {
-            journal.add_sealed(entries, key)?;
+            journal.add(entries, &by)?;
+            ctx.remember_writes(in_private);
             if let Err(e) = journal.maybe_compact() {
                 p.warn(format!(
                     "could not compact the journal ({e}); the imported entries are saved"

@@ -53,7 +53,7 @@ pub fn hints_on(ctx: &Ctx) -> bool {
 }
 
 /// What `edit --no-replies` / `--allow-replies` asks for; only the author may ask.
-pub fn replies_change(ctx: &Ctx, both: &Both, item: Item<'_>, off: bool, on: bool) -> Result<Option<bool>> {
+pub fn replies_change(ctx: &Ctx, both: &Both, item: &Item<'_>, off: bool, on: bool) -> Result<Option<bool>> {
     if !off && !on {
         return Ok(None);
     }
@@ -73,7 +73,7 @@ pub fn replies_change(ctx: &Ctx, both: &Both, item: Item<'_>, off: bool, on: boo
 
 /// Write one reply to the shared space (an `adds/` chunk: no history is loaded).
 fn send(ctx: &Ctx, ack: &Ack) -> Result<()> {
-    ctx.dev.space.append(|doc| doc.put_ack(ack))?;
+    ctx.dev.space.append(|doc| doc.put_ack(ack, &ctx.dev.sealer()))?;
     if let Err(e) = ctx.dev.space.maybe_compact() {
         ctx.printer
             .warn(format!("could not compact the journal ({e}); your reply is saved"));
@@ -91,6 +91,7 @@ fn new_ack(ctx: &Ctx, entry: &str, kind: ReplyKind, text: Option<String>, of: Op
         at: now()?,
         text,
         of,
+        seals: Vec::new(),
     })
 }
 
@@ -153,7 +154,7 @@ fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: 
         return Err(refused(Refusal::Private));
     }
     let prefix = reflection.map(str::to_ascii_lowercase);
-    let r = duo_journal::answerable(&both.shared.view.acks, item.entry, me, prefix.as_deref()).map_err(refused)?;
+    let r = duo_journal::answerable(&item.replies, item.entry, me, prefix.as_deref()).map_err(refused)?;
     super::write::refuse_if_damaged(&both, false)?;
     let text = match kind {
         ReplyKind::Correct => Some(super::write::body_from(

@@ -505,7 +505,8 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         online.endpoint.close().await;
         report(ctx, &results);
         // What this sync brought may include new devices: say so now.
-        if let Ok(read) = ctx.dev.space.read() {
+        if let Ok(mut read) = ctx.dev.space.read() {
+            let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);

@@ -9,9 +9,10 @@ use duo_journal::practice::{AnswerPlace, Offer, Practices};
 use duo_journal::prompts::{self, Prompt};
 use duo_sync::AgeStore;
 
-/// The practices of this device's person.
-pub fn practices(ctx: &Ctx) -> Practices<'_, AgeStore> {
-    ctx.dev.practices()
+/// The practices of this device's person: they write with this device's sealer and show
+/// through `checker` (from [`duo_sync::Opened::checker`]).
+pub fn practices<'a>(ctx: &'a Ctx, checker: &'a duo_sync::seals::Checker) -> Practices<'a, AgeStore> {
+    ctx.dev.practices(checker)
 }
 
 /// Share together-answers that were waiting for the partner, if the partner has answered
@@ -92,7 +93,8 @@ pub fn print_offer(ctx: &Ctx, o: &Offer) {
 }
 
 pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
-    let pr = practices(ctx);
+    let checker = ctx.dev.checker();
+    let pr = practices(ctx, &checker);
     let p = &ctx.printer;
     if let Some(depth) = a.set_depth {
         let shared = pr.set_depth(depth.into())?;
@@ -119,6 +121,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
         let prompt = named(id)?;
         let body = super::write::body_from(a.text.as_deref(), "", &format!("Your answer to: {}", prompt.text))?;
         let (entry, place) = pr.answer(prompt, body, now()?)?;
+        ctx.remember_writes(place == AnswerPlace::KeptUntilBoth);
         let shared = place != AnswerPlace::KeptUntilBoth;
         if p.json {
             p.json_value(&serde_json::json!({

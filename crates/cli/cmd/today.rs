@@ -3,7 +3,6 @@
 use crate::ctx::{Ctx, now};
 use crate::error::Result;
 use crate::exit;
-use crate::output::Item;
 
 /// The system time zone, looked up once (`today` dates every appreciation).
 static TZ: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(jiff::tz::TimeZone::system);
@@ -19,39 +18,45 @@ fn day_of(ms: i64) -> (i16, i8, i8) {
 }
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
-    let pr = super::prompt::practices(ctx);
+    let both = ctx.read(false)?;
+    let pr = super::prompt::practices(ctx, &both.checker);
     let at = now()?;
     let today = pr.today(at, day_of)?;
     let p = &ctx.printer;
-    let view = ctx.dev.space.read()?.view;
+    let view = &both.shared.view;
+    // The appreciation as every reader shows it (`Both::resolve`: the same checks and
+    // reply rules as `list`).
+    let item = match &today.appreciation {
+        Some(e) => Some(both.resolve(&e.id)?),
+        None => None,
+    };
     if p.json {
-        let appreciation = today.appreciation.as_ref().map(|entry| {
-            serde_json::to_value(
-                Item {
-                    entry,
-                    private: false,
-                    check: None,
-                }
-                .json(&view),
-            )
-            .unwrap_or_default()
-        });
+        let appreciation = item
+            .as_ref()
+            .map(|i| serde_json::to_value(i.json(view)).unwrap_or_default());
         p.json_value(&serde_json::json!({
             "appreciation": appreciation,
+            "not_written_by_you": both.not_yours(),
             "on_this_day": today.on_this_day.is_some(),
             "prompt": today.offer.prompt.map(super::prompt::prompt_json),
             "shared_depth": today.offer.shared.as_str(),
         }));
         return Ok(exit::OK);
     }
-    match &today.appreciation {
-        Some(e) => {
+    both.warn_not_yours(p);
+    match &item {
+        Some(i) => {
+            let e = i.entry;
             let when = match today.on_this_day {
                 Some(year) => format!("On this day in {year}"),
                 None => crate::output::capitalized(&crate::output::time_ago(at, e.created_at)),
             };
+            let mark = match i.check {
+                Some(duo_journal::Authenticity::NotYours(_)) => "  [NOT WRITTEN BY YOU]",
+                _ => "",
+            };
             p.data(&format!(
-                "{when}, {} appreciated:\n  {}\n",
+                "{when}, {} appreciated:{mark}\n  {}\n",
                 view.shown_name(&e.author),
                 duo_journal::text::body(&e.body)
             ));

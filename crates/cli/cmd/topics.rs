@@ -12,7 +12,8 @@ fn theme(name: &str) -> Result<&'static str> {
 }
 
 pub fn run(ctx: &Ctx, a: &TopicsArgs) -> Result<i32> {
-    let pr = super::prompt::practices(ctx);
+    let checker = ctx.dev.checker();
+    let pr = super::prompt::practices(ctx, &checker);
     let p = &ctx.printer;
     match &a.command {
         None | Some(TopicsCommand::List) => {

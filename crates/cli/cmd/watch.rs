@@ -4,10 +4,9 @@
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::{EntryCounts, rfc3339};
+use crate::output::EntryCounts;
 use duo_sync::device::NetOptions;
 use duo_sync::handoff::OnlineLock;
-use duo_sync::membership::NoticeKind;
 use duo_sync::watch::{self, End, Event, Peer, WatchError};
 use serde_json::json;
 
@@ -48,7 +47,7 @@ fn print(ctx: &Ctx, e: &Event) {
                 p.info(format!("received {} from {}", counts.text(), name(peer)));
             }
         }
-        Event::Notice(n) => super::devices::notice(n),
+        Event::Notice(n) => super::devices::watcher_notice(ctx, n),
         Event::AnswersShared(n) => p.info(super::prompt::answers_shared(*n)),
         Event::SteppingAside => {
             p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…")
@@ -98,15 +97,7 @@ fn event_json(e: &Event) -> serde_json::Value {
             v["retry_in_secs"] = retry_in.as_secs().into();
             v
         }
-        Event::Notice(n) => json!({
-            "event": "new_device", "device": n.device, "label": n.label, "person": n.person,
-            "added_at": rfc3339(n.added_at),
-            "kind": match n.kind {
-                NoticeKind::OwnDevice => "own_device",
-                NoticeKind::PartnerDevice => "partner_device",
-                NoticeKind::Unconfirmed => "unconfirmed",
-            },
-        }),
+        Event::Notice(n) => json!({"event": "notice", "kind": n.kind.as_str(), "device": n.device}),
         Event::AnswersShared(n) => json!({"event": "answers_shared", "count": n}),
         Event::SteppingAside => json!({"event": "stepping_aside"}),
         Event::BackOnline => json!({"event": "back_online"}),

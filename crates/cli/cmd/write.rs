@@ -74,17 +74,13 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
         body,
         tags,
         status: None,
+        no_replies: a.no_replies,
+        prompt: None,
     };
     entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
-    let key = ctx.dev.person_key.bytes();
-    journal.append(|doc| {
-        doc.add_entry(&entry)?;
-        if a.no_replies {
-            doc.set_no_replies(&entry.id, true)?;
-        }
-        doc.seal_entry(&entry.id, key)
-    })?;
+    journal.append(|doc| doc.add_entry(&entry, &ctx.dev.sealer()))?;
+    ctx.remember_writes(a.private);
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": entry.id, "private": a.private }));
@@ -170,9 +166,11 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
             device: ctx.dev.config.device_id.clone(),
             status: s.into(),
             at: patch.edited_at,
+            seals: Vec::new(),
         });
     }
-    let replies = super::listen::replies_change(ctx, &both, item, a.no_replies, a.allow_replies)?;
+    let replies = super::listen::replies_change(ctx, &both, &item, a.no_replies, a.allow_replies)?;
+    patch.no_replies = replies;
     if !a.tags.is_empty() {
         patch.tags = Some(clean_tags(&a.tags)?);
     } else if a.clear_tags {
@@ -197,22 +195,17 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
     let id = entry.id.clone();
-    // Your own entry is sealed as it now reads (only the author changes its words, checked
-    // above); anyone else's is never sealed with your key.
-    let key = (entry.author == ctx.dev.config.person_id).then(|| ctx.dev.person_key.bytes());
+    // Sealed by the library with your key; it refuses anyone's entry but your own (only the
+    // author changes an entry, checked above with a kinder message).
+    let by = ctx.dev.sealer();
     journal.update(|doc| {
-        doc.edit_entry(&id, &patch)?;
+        doc.edit_entry(&id, &patch, &by)?;
         if let Some(change) = &status {
-            doc.set_boundary_status(change)?;
+            doc.set_boundary_status(change, &by)?;
         }
-        if let Some(on) = replies {
-            doc.set_no_replies(&id, on)?;
-        }
-        match key {
-            Some(k) => doc.seal_entry(&id, k),
-            None => Ok(()),
-        }
+        Ok(())
     })?;
+    ctx.remember_writes(item.private);
     if let Some(body) = patch.body.as_ref().filter(|_| a.keep.is_none()) {
         super::listen::offer_hint(ctx, entry.kind, body);
     }
@@ -248,7 +241,9 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         }
     }
     let journal = if item.private { &ctx.dev.private } else { &ctx.dev.space };
-    journal.update(|doc| doc.delete_entry(&id))?;
+    let at = now()?;
+    journal.update(|doc| doc.delete_entry(&id, at, &ctx.dev.sealer()))?;
+    ctx.remember_writes(item.private);
     if ctx.printer.json {
         ctx.printer
             .json_value(&serde_json::json!({ "id": id, "deleted": true }));

@@ -1,34 +1,345 @@
-//! Entry authenticators: "your words can't be altered unnoticed".
+//! Seals: "your words can't be altered unnoticed".
 //!
-//! Every entry write or edit stores `auth` = HMAC-SHA256 under a per-person key (32 random
-//! bytes shared only among that person's own devices, never in the document) over a
-//! canonical encoding of the fields the author controls. The author's devices check it on
-//! read; a partner's devices cannot (they do not hold the key), and a MAC is no
-//! transferable proof: whoever can check it could have made it. That is deliberate
-//! (deniability). No I/O here: the key is handed in by the caller.
+//! A seal is an HMAC-SHA256 (truncated to 128 bits) under a per-person key (32 random bytes
+//! shared only among that person's own devices, never in the document) over one *subject*:
+//! a field of an entry (its body, its kind, one tag, its deletion...), or a record (a
+//! boundary's status change, a reply, the marker that says a device began sealing). Each
+//! field has its own seal, so a merge of fields written on two of the author's devices
+//! still verifies field by field; each seal carries a version (the field's, counted up by
+//! every sealed write of it), so an older sealed value replayed later can be told from the
+//! newest one ([`crate::check::Marks`]).
+//!
+//! A seal names the key it was made with (a short [`KeyId`]); checking takes a [`Keyring`],
+//! the set of the person's keys (the current one, and retired ones after a rotation).
+//!
+//! The author's devices check seals on read; a partner's devices cannot (they do not hold
+//! the key), and a MAC is no transferable proof: whoever can check it could have made it.
+//! That is deliberate (deniability). No I/O here: the keys are handed in by the caller.
+//!
+//! The format of a seal string is `s2.<key id: 8 hex>.<version: decimal>.<mac: 32 hex>`.
+//! Authenticators of the first format (`v1:` + 64 hex, one per entry in its `auth` field,
+//! covering the whole entry at once) are still read: [`legacy_v1_verifies`].
 
 use crate::model::Entry;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use std::fmt;
 
-/// The prefix of an authenticator value: its format.
+/// The prefix of a seal string: its format.
+pub const SEAL_PREFIX: &str = "s2.";
+
+/// The prefix of a first-format authenticator (the `auth` field of older entries).
 pub const AUTH_V1: &str = "v1:";
 
-/// What an author's device can say about one of the author's own entries.
+/// The domain string every seal's MAC input starts with.
+const DOMAIN: &[u8] = b"duo/seal/2\0";
+
+/// Bytes of a seal's MAC (HMAC-SHA256 truncated).
+const MAC_LEN: usize = 16;
+
+/// A short public name for a person key: the first 4 bytes of SHA-256 of a domain string
+/// and the key, as 8 hex characters. It says which key made a seal; it reveals nothing of
+/// the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct KeyId([u8; 4]);
+
+impl KeyId {
+    fn of(key: &[u8; 32]) -> KeyId {
+        let d = Sha256::new_with_prefix(b"duo/key-id\0").chain_update(key).finalize();
+        KeyId([d[0], d[1], d[2], d[3]])
+    }
+
+    /// Parse 8 lowercase hex characters.
+    pub fn parse(s: &str) -> Option<KeyId> {
+        let b = unhex(s)?;
+        Some(KeyId(<[u8; 4]>::try_from(b.as_slice()).ok()?))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::hex(&self.0))
+    }
+}
+
+/// A person key, as the journal uses it: it seals and checks, and never gives its bytes
+/// back (duo-sync keeps the key file; nothing else needs them).
+pub struct SealKey {
+    bytes: [u8; 32],
+    id: KeyId,
+}
+
+impl SealKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> SealKey {
+        SealKey {
+            id: KeyId::of(&bytes),
+            bytes,
+        }
+    }
+
+    /// The key's public short name.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    fn mac(&self, subject: &Subject<'_>, version: u64, value: &[u8]) -> Hmac<Sha256> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
+        let mut input = Vec::with_capacity(64 + value.len());
+        input.extend_from_slice(DOMAIN);
+        field(&mut input, subject.scope.as_bytes());
+        field(&mut input, subject.author.as_bytes());
+        field(&mut input, subject.field.as_bytes());
+        input.extend_from_slice(&version.to_be_bytes());
+        field(&mut input, value);
+        m.update(&input);
+        m
+    }
+
+    /// The seal of `value` as `subject` at `version`.
+    pub fn seal(&self, subject: &Subject<'_>, version: u64, value: &[u8]) -> String {
+        let tag = self.mac(subject, version, value).finalize().into_bytes();
+        format!("{SEAL_PREFIX}{}.{version}.{}", self.id, crate::hex(&tag[..MAC_LEN]))
+    }
+
+    fn verifies(&self, subject: &Subject<'_>, value: &[u8], seal: &Seal) -> bool {
+        seal.key == self.id
+            && self
+                .mac(subject, seal.version, value)
+                .verify_truncated_left(&seal.mac)
+                .is_ok()
+    }
+}
+
+impl Clone for SealKey {
+    fn clone(&self) -> Self {
+        SealKey::from_bytes(self.bytes)
+    }
+}
+
+impl Drop for SealKey {
+    fn drop(&mut self) {
+        for b in self.bytes.iter_mut() {
+            // SAFETY: a valid, aligned, exclusive reference to a byte of `self`.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealKey({})", self.id)
+    }
+}
+
+/// Where a key of a keyring stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Authenticity {
-    /// An authenticator made with this person's key covers exactly what is shown.
-    Authentic,
-    /// No authenticator at all: written before authenticators existed (or by a device that
-    /// did not have the key). Neither confirmed nor refuted.
+pub enum Standing {
+    /// The key the person's devices seal with now.
+    Current,
+    /// A key the person's devices sealed with before a rotation: its seals are still
+    /// checked, but what only a retired key covers is shown as unconfirmed.
+    Retired,
+}
+
+/// The keys of one person: what checking takes.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    person: String,
+    keys: Vec<(SealKey, Standing)>,
+}
+
+impl Keyring {
+    /// The keyring of `person`, with the key they seal with now.
+    pub fn new(person: impl Into<String>, current: SealKey) -> Keyring {
+        Keyring {
+            person: person.into(),
+            keys: vec![(current, Standing::Current)],
+        }
+    }
+
+    /// Add a key the person used before (a rotation retired it).
+    pub fn add_retired(&mut self, key: SealKey) {
+        if !self.keys.iter().any(|(k, _)| k.id == key.id && k.bytes == key.bytes) {
+            self.keys.push((key, Standing::Retired));
+        }
+    }
+
+    /// A keyring with a key derived from the person id alone: for tests (and for the
+    /// modified clients tests play), never for a real person.
+    #[doc(hidden)]
+    pub fn for_tests(person: &str) -> Keyring {
+        let k: [u8; 32] = Sha256::new_with_prefix(b"duo/test-key\0")
+            .chain_update(person)
+            .finalize()
+            .into();
+        Keyring::new(person, SealKey::from_bytes(k))
+    }
+
+    /// The person whose keys these are.
+    pub fn person(&self) -> &str {
+        &self.person
+    }
+
+    /// The key new seals are made with.
+    pub fn current(&self) -> &SealKey {
+        &self.keys[0].0
+    }
+
+    /// Every key with its standing, the current one first.
+    pub fn keys(&self) -> impl Iterator<Item = (&SealKey, Standing)> {
+        self.keys.iter().map(|(k, s)| (k, *s))
+    }
+
+    /// Does `seal` (a seal string) seal `value` as `subject`? The parsed seal and the
+    /// standing of the key that made it when it does.
+    pub fn verify(&self, subject: &Subject<'_>, value: &[u8], seal: &str) -> Option<(Seal, Standing)> {
+        let parsed = Seal::parse(seal)?;
+        self.keys
+            .iter()
+            .find(|(k, _)| k.verifies(subject, value, &parsed))
+            .map(|(_, s)| (parsed, *s))
+    }
+}
+
+/// What writes with a person's key: a device of the person, holding their keyring. The
+/// library's writes take one and seal everything they write with the current key; it
+/// gives nothing back (neither the key nor a way to seal by hand).
+#[derive(Clone, Copy, Debug)]
+pub struct Sealer<'a> {
+    keyring: &'a Keyring,
+    device: &'a str,
+}
+
+impl Keyring {
+    /// What `device` (a device of this person) writes with.
+    pub fn sealer<'a>(&'a self, device: &'a str) -> Sealer<'a> {
+        Sealer { keyring: self, device }
+    }
+}
+
+impl<'a> Sealer<'a> {
+    /// The person who writes.
+    pub fn person(&self) -> &'a str {
+        &self.keyring.person
+    }
+
+    /// The device that writes.
+    pub fn device(&self) -> &'a str {
+        self.device
+    }
+
+    pub(crate) fn keyring(&self) -> &'a Keyring {
+        self.keyring
+    }
+
+    /// Seal `value` as `field` of `scope`, by this person, at `version`.
+    pub(crate) fn seal(&self, scope: &str, field: &str, version: u64, value: &[u8]) -> String {
+        let subject = Subject {
+            scope,
+            author: self.person(),
+            field,
+        };
+        self.keyring.current().seal(&subject, version, value)
+    }
+}
+
+/// What a seal is about: `field` of `scope` (an entry id) by `author` (a person id). For
+/// an entry field `field` is the field's name (`body`, `kind`, `tag:<tag>`...); for a
+/// record it names the record (`bstatus/<change id>`, `ack/<ack id>`, `sealing/<device>`).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub scope: &'a str,
+    pub author: &'a str,
+    pub field: &'a str,
+}
+
+/// A parsed seal string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seal {
+    /// The key that made it.
+    pub key: KeyId,
+    /// The version of the field it seals.
+    pub version: u64,
+    mac: [u8; MAC_LEN],
+}
+
+impl Seal {
+    /// Parse `s2.<key id>.<version>.<mac>`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Seal> {
+        let rest = s.strip_prefix(SEAL_PREFIX)?;
+        let mut parts = rest.split('.');
+        let (key, version, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || version.len() > 20 || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Seal {
+            key: KeyId::parse(key)?,
+            version: version.parse().ok()?,
+            mac: <[u8; MAC_LEN]>::try_from(unhex(mac)?.as_slice()).ok()?,
+        })
+    }
+
+    /// Only the version of a seal string (for choosing the next version: no key needed).
+    pub fn version_of(s: &str) -> Option<u64> {
+        Seal::parse(s).map(|s| s.version)
+    }
+}
+
+/// What makes the person's devices call one of the person's entries not theirs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    /// A seal does not match what is shown, or one is missing: altered or invented on
+    /// another device.
+    Altered,
+    /// No seal at all, on an entry written after the person's devices began sealing.
     Unsealed,
-    /// Edited on two devices at once and not settled yet: several authenticators and
-    /// versions coexist, so what is shown cannot be confirmed until the author edits it.
+    /// An older sealed version of a field was put back (a replay).
+    RolledBack,
+    /// The author deleted it; the deletion was undone by another device.
+    Undeleted,
+    /// The author asked for no replies; that was undone by another device.
+    RepliesReopened,
+}
+
+impl Why {
+    /// Stable name for JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::Altered => "altered",
+            Why::Unsealed => "unsealed",
+            Why::RolledBack => "rolled_back",
+            Why::Undeleted => "undeleted",
+            Why::RepliesReopened => "replies_reopened",
+        }
+    }
+
+    /// For people: what happened, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Why::Altered => "altered or invented on another device",
+            Why::Unsealed => "written without your seal on another device",
+            Why::RolledBack => "an older version was put back on another device",
+            Why::Undeleted => "you deleted it; another device brought it back",
+            Why::RepliesReopened => "you asked for no replies; another device lifted that",
+        }
+    }
+}
+
+/// What an author's device can say about one of the author's own entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authenticity {
+    /// Seals made with this person's key cover exactly what is shown.
+    Authentic,
+    /// No seal at all, and written before this person's devices began sealing. Neither
+    /// confirmed nor refuted.
+    Unsealed,
+    /// Covered only by seals this device cannot confirm yet: made with a retired key, or in
+    /// the first format on a device of yours that has not sealed it again since.
     Unsettled,
-    /// Claims this person as author but no authenticator of theirs covers it: altered or
-    /// invented on another device.
-    NotYours,
+    /// Claims this person as author but is not what their devices wrote.
+    NotYours(Why),
 }
 
 impl Authenticity {
@@ -38,213 +349,168 @@ impl Authenticity {
             Authenticity::Authentic => "authentic",
             Authenticity::Unsealed => "unsealed",
             Authenticity::Unsettled => "unsettled",
-            Authenticity::NotYours => "not_yours",
+            Authenticity::NotYours(_) => "not_yours",
         }
+    }
+
+    pub fn is_not_yours(self) -> bool {
+        matches!(self, Authenticity::NotYours(_))
     }
 }
 
-fn field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
-    out.push(tag);
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
     out.extend_from_slice(bytes);
 }
 
-/// The canonical encoding of the authored fields of an entry: a domain string, then each
-/// field as (tag, u64 length, bytes) in a fixed order. Concurrent versions (`conflicts`)
-/// and the authenticator itself are not covered.
-pub fn canonical(e: &Entry) -> Vec<u8> {
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The first format's canonical encoding of an entry (kept to read older entries): a
+/// domain string, then each field as (tag, u64 length, bytes) in a fixed order.
+fn legacy_v1_canonical(e: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + e.body.len());
     out.extend_from_slice(b"duo/entry-auth/1\0");
-    field(&mut out, 1, e.id.as_bytes());
-    field(&mut out, 2, e.kind.as_str().as_bytes());
-    field(&mut out, 3, e.author.as_bytes());
-    field(&mut out, 4, e.device.as_bytes());
-    field(&mut out, 5, &e.created_at.to_be_bytes());
-    field(&mut out, 6, &e.edited_at.to_be_bytes());
-    field(&mut out, 7, e.body.as_bytes());
-    field(&mut out, 8, &(e.tags.len() as u64).to_be_bytes());
+    let mut f = |tag: u8, bytes: &[u8]| {
+        out.push(tag);
+        field(&mut out, bytes);
+    };
+    f(1, e.id.as_bytes());
+    f(2, e.kind.as_str().as_bytes());
+    f(3, e.author.as_bytes());
+    f(4, e.device.as_bytes());
+    f(5, &e.created_at.to_be_bytes());
+    f(6, &e.edited_at.to_be_bytes());
+    f(7, e.body.as_bytes());
+    f(8, &(e.tags.len() as u64).to_be_bytes());
     for t in &e.tags {
-        field(&mut out, 9, t.as_bytes());
+        f(9, t.as_bytes());
     }
-    field(&mut out, 10, e.status.map(|s| s.as_str()).unwrap_or("").as_bytes());
+    f(10, e.status.map(|s| s.as_str()).unwrap_or("").as_bytes());
     out
 }
 
-fn mac(key: &[u8; 32], e: &Entry) -> Hmac<Sha256> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(&canonical(e));
-    m
+/// Does a first-format authenticator (`v1:` + hex of a full HMAC-SHA256 over the whole
+/// entry) of `e` verify under a key of `keyring`? The standing of that key when it does.
+pub fn legacy_v1_verifies(keyring: &Keyring, e: &Entry, auth: &str) -> Option<Standing> {
+    let tag = unhex(auth.strip_prefix(AUTH_V1)?).filter(|t| t.len() == 32)?;
+    let input = legacy_v1_canonical(e);
+    keyring.keys.iter().find_map(|(k, s)| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&k.bytes).expect("HMAC takes any key length");
+        m.update(&input);
+        m.verify_slice(&tag).is_ok().then_some(*s)
+    })
 }
 
-/// The authenticator of an entry as it is now: `v1:` + hex of the HMAC.
-pub fn seal(key: &[u8; 32], e: &Entry) -> String {
-    format!("{AUTH_V1}{}", crate::hex(&mac(key, e).finalize().into_bytes()))
+/// A first-format authenticator of `e` (tests of older entries make them).
+#[doc(hidden)]
+pub fn legacy_v1_seal(key: &SealKey, e: &Entry) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key.bytes).expect("HMAC takes any key length");
+    m.update(&legacy_v1_canonical(e));
+    format!("{AUTH_V1}{}", crate::hex(&m.finalize().into_bytes()))
 }
 
-/// Does `auth` authenticate `e` under `key`? Constant-time comparison.
-pub fn verifies(key: &[u8; 32], e: &Entry, auth: &str) -> bool {
-    let Some(hex) = auth.strip_prefix(AUTH_V1) else {
-        return false;
-    };
-    let Some(tag) = unhex32(hex) else {
-        return false;
-    };
-    mac(key, e).verify_slice(&tag).is_ok()
-}
-
-/// Check an entry claimed by the holder of `key` (call only for the holder's own entries:
-/// another person's authenticators cannot be checked, by design).
+/// Check an entry claimed by the holder of `key` against its first-format authenticators
+/// (kept while the callers move to [`Keyring`]).
 pub fn check(key: &[u8; 32], e: &Entry) -> Authenticity {
+    let ring = Keyring::new(e.author.clone(), SealKey::from_bytes(*key));
     if e.auth.is_empty() {
         Authenticity::Unsealed
-    } else if e.auth.iter().any(|a| verifies(key, e, a)) {
+    } else if e.auth.iter().any(|a| legacy_v1_verifies(&ring, e, a).is_some()) {
         Authenticity::Authentic
     } else if e.auth.len() > 1 {
         Authenticity::Unsettled
     } else {
-        Authenticity::NotYours
+        Authenticity::NotYours(Why::Altered)
     }
-}
-
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EntryPatch, Kind, NewEntry, SpaceDoc};
 
-    const ALICE: [u8; 32] = [7; 32];
-
-    fn doc_with_entry(key: Option<&[u8; 32]>) -> (SpaceDoc, String) {
-        let mut doc = SpaceDoc::new();
-        doc.init_schema().unwrap();
-        let id = crate::new_id();
-        doc.add_entry(&NewEntry {
-            id: id.clone(),
-            kind: Kind::Boundary,
-            author: "alice".into(),
-            device: "laptop".into(),
-            created_at: 10,
-            edited_at: 10,
-            body: "I need an hour alone after work".into(),
-            tags: vec!["evenings".into()],
-            status: None,
-        })
-        .unwrap();
-        if let Some(k) = key {
-            doc.seal_entry(&id, k).unwrap();
-        }
-        (doc, id)
-    }
-
-    fn entry(doc: &SpaceDoc, id: &str) -> Entry {
-        doc.contents().entries[id].clone()
-    }
-
-    fn edit(doc: &mut SpaceDoc, id: &str, body: &str, at: i64, key: Option<&[u8; 32]>) {
-        let patch = EntryPatch {
-            body: Some(body.into()),
-            edited_at: at,
-            ..Default::default()
-        };
-        doc.edit_entry(id, &patch).unwrap();
-        if let Some(k) = key {
-            doc.seal_entry(id, k).unwrap();
+    fn subject<'a>(field: &'a str) -> Subject<'a> {
+        Subject {
+            scope: "0123456789abcdef0123456789abcdef",
+            author: "alice",
+            field,
         }
     }
 
     #[test]
-    fn sealed_entries_check_and_every_authored_field_is_covered() {
-        let (mut doc, id) = doc_with_entry(Some(&ALICE));
-        let e = entry(&doc, &id);
-        assert_eq!(check(&ALICE, &e), Authenticity::Authentic);
+    fn a_seal_names_its_key_and_verifies_only_what_it_sealed() {
+        let k = SealKey::from_bytes([7; 32]);
+        let ring = Keyring::new("alice", k.clone());
+        let s = k.seal(&subject("body"), 3, b"I need quiet mornings");
+        let parsed = Seal::parse(&s).unwrap();
+        assert_eq!(parsed.key, k.id());
+        assert_eq!(parsed.version, 3);
+        assert!(s.starts_with(&format!("s2.{}.3.", k.id())), "{s}");
         assert_eq!(
-            check(&[8; 32], &e),
-            Authenticity::NotYours,
-            "another key does not verify"
+            ring.verify(&subject("body"), b"I need quiet mornings", &s)
+                .map(|(s, st)| (s.version, st)),
+            Some((3, Standing::Current))
         );
-        // Each authored field, changed alone, breaks the authenticator.
-        let mut variants = Vec::new();
-        for f in 0..8 {
-            let mut v = e.clone();
-            match f {
-                0 => v.body.push('!'),
-                1 => v.tags.push("x".into()),
-                2 => v.status = Some(crate::Status::Retired),
-                3 => v.edited_at += 1,
-                4 => v.created_at += 1,
-                5 => v.device = "phone".into(),
-                6 => v.kind = Kind::Reflection,
-                _ => v.author = "bob".into(),
-            }
-            variants.push(v);
-        }
-        for v in variants {
-            assert_eq!(check(&ALICE, &v), Authenticity::NotYours, "{v:?}");
-        }
-        // A legitimate, sealed edit stays authentic.
-        edit(
-            &mut doc,
-            &id,
-            "I need an hour alone after work, most days",
-            20,
-            Some(&ALICE),
-        );
-        assert_eq!(check(&ALICE, &entry(&doc, &id)), Authenticity::Authentic);
-        assert_eq!(entry(&doc, &id).auth.len(), 1);
-    }
-
-    #[test]
-    fn unsealed_edits_and_old_entries() {
-        let (doc, id) = doc_with_entry(None);
-        assert_eq!(check(&ALICE, &entry(&doc, &id)), Authenticity::Unsealed);
-        let (mut doc, id) = doc_with_entry(Some(&ALICE));
-        // A modified client edits without the key: the old authenticator no longer fits.
-        edit(&mut doc, &id, "I never need time alone", 20, None);
-        assert_eq!(check(&ALICE, &entry(&doc, &id)), Authenticity::NotYours);
-        // A forged authenticator of the wrong shape changes nothing.
-        assert!(!verifies(&ALICE, &entry(&doc, &id), "v1:zz"));
-        assert!(!verifies(&ALICE, &entry(&doc, &id), "v2:00"));
-    }
-
-    #[test]
-    fn concurrent_edits_by_the_author_are_unsettled_until_edited_and_a_partners_are_not_yours() {
-        let (mut a, id) = doc_with_entry(Some(&ALICE));
-        let mut b = SpaceDoc::load(&a.save()).unwrap();
-        // The author's two devices edit at once: two authenticators, two versions.
-        edit(&mut a, &id, "version from the laptop", 20, Some(&ALICE));
-        edit(&mut b, &id, "version from the phone", 21, Some(&ALICE));
-        let mut merged = SpaceDoc::load(&a.save()).unwrap();
-        merged.merge(&mut b).unwrap();
-        let e = entry(&merged, &id);
-        assert_eq!(e.auth.len(), 2);
-        assert_ne!(check(&ALICE, &e), Authenticity::NotYours);
-        edit(&mut merged, &id, "settled", 30, Some(&ALICE));
-        assert_eq!(check(&ALICE, &entry(&merged, &id)), Authenticity::Authentic);
-
-        // The partner edits the body concurrently without the key: one authenticator only,
-        // so whichever body is shown, a forged one is caught.
-        let (mut a, id) = doc_with_entry(Some(&ALICE));
-        let mut partner = SpaceDoc::load(&a.save()).unwrap();
-        edit(&mut a, &id, "the author's own words", 20, Some(&ALICE));
-        edit(&mut partner, &id, "words put in the author's mouth", 20, None);
-        let mut merged = SpaceDoc::load(&a.save()).unwrap();
-        merged.merge(&mut partner).unwrap();
-        let e = entry(&merged, &id);
-        let expect = if e.body == "the author's own words" {
-            Authenticity::Authentic
-        } else {
-            Authenticity::NotYours
+        // Another value, field, entry, author, version or key: no.
+        assert!(ring.verify(&subject("body"), b"I need loud mornings", &s).is_none());
+        assert!(ring.verify(&subject("kind"), b"I need quiet mornings", &s).is_none());
+        let other_entry = Subject {
+            scope: "ffffffffffffffffffffffffffffffff",
+            ..subject("body")
         };
-        assert_eq!(check(&ALICE, &e), expect, "{e:?}");
+        assert!(ring.verify(&other_entry, b"I need quiet mornings", &s).is_none());
+        let other_author = Subject {
+            author: "bob",
+            ..subject("body")
+        };
+        assert!(ring.verify(&other_author, b"I need quiet mornings", &s).is_none());
+        let bumped = s.replacen(".3.", ".4.", 1);
+        assert!(
+            ring.verify(&subject("body"), b"I need quiet mornings", &bumped)
+                .is_none()
+        );
+        let bob = Keyring::new("alice", SealKey::from_bytes([8; 32]));
+        assert!(bob.verify(&subject("body"), b"I need quiet mornings", &s).is_none());
+        for junk in ["", "s2.", "s2.zz.1.00", "v1:00", &format!("{s}.1"), &s[..s.len() - 2]] {
+            assert!(
+                ring.verify(&subject("body"), b"I need quiet mornings", junk).is_none(),
+                "{junk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_keyring_checks_retired_keys_and_says_so() {
+        let old = SealKey::from_bytes([1; 32]);
+        let new = SealKey::from_bytes([2; 32]);
+        assert_ne!(old.id(), new.id());
+        let mut ring = Keyring::new("alice", new.clone());
+        let by_old = old.seal(&subject("body"), 1, b"x");
+        assert!(ring.verify(&subject("body"), b"x", &by_old).is_none());
+        ring.add_retired(old.clone());
+        ring.add_retired(old);
+        assert_eq!(ring.keys().count(), 2);
+        assert_eq!(
+            ring.verify(&subject("body"), b"x", &by_old).unwrap().1,
+            Standing::Retired
+        );
+        let by_new = new.seal(&subject("body"), 2, b"x");
+        assert_eq!(
+            ring.verify(&subject("body"), b"x", &by_new).unwrap().1,
+            Standing::Current
+        );
+        assert_eq!(ring.current().id(), new.id());
+        assert!(format!("{:?}", ring).contains(&new.id().to_string()));
+        assert!(
+            !format!("{:?}", ring).contains("[2, 2"),
+            "the key's bytes are never printed"
+        );
     }
 }

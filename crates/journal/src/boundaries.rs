@@ -22,10 +22,14 @@ pub struct StatusChange {
     pub status: Status,
     /// Milliseconds since the epoch.
     pub at: i64,
+    /// Its seals as stored (written by [`crate::SpaceDoc::set_boundary_status`]; ignored
+    /// when writing).
+    #[serde(default)]
+    pub seals: Vec<String>,
 }
 
 /// The changes stored for `entry_id` (keys of `changes` are `<entry id>/<change id>`).
-fn changes_of<'a>(
+pub(crate) fn changes_of<'a>(
     changes: &'a BTreeMap<String, StatusChange>,
     entry_id: &str,
 ) -> impl Iterator<Item = &'a StatusChange> {
@@ -92,6 +96,7 @@ mod tests {
             device: "d".into(),
             status,
             at,
+            seals: Vec::new(),
         }
     }
 
@@ -110,23 +115,45 @@ mod tests {
         };
         j.create(|d| d.init("s", &alice, &dev)).unwrap();
         let id = crate::new_id();
-        j.add(&[NewEntry {
-            id: id.clone(),
-            kind: Kind::Boundary,
-            author: "pa".into(),
-            device: "da".into(),
-            created_at: 1,
-            edited_at: 1,
-            body: "No phones at dinner".into(),
-            tags: vec![],
-            status: None,
-        }])
+        let ring = crate::Keyring::for_tests("pa");
+        let by = ring.sealer("da");
+        j.add(
+            &[NewEntry {
+                id: id.clone(),
+                kind: Kind::Boundary,
+                author: "pa".into(),
+                device: "da".into(),
+                created_at: 1,
+                edited_at: 1,
+                body: "No phones at dinner".into(),
+                tags: vec![],
+                status: None,
+                no_replies: false,
+                prompt: None,
+            }],
+            &by,
+        )
         .unwrap();
-        j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10)))
+        j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10), &by))
             .unwrap();
-        // Someone else's change (only a modified client could write it) is ignored.
-        j.update(|d| d.set_boundary_status(&change(&id, "c2", "pb", Status::Retired, 20)))
-            .unwrap();
+        // Someone else's change: the library refuses to write it...
+        let bob = crate::Keyring::for_tests("pb");
+        let err = j.update(|d| d.set_boundary_status(&change(&id, "c2", "pb", Status::Retired, 20), &bob.sealer("db")));
+        assert!(err.is_err());
+        // ...and a modified client's, written raw, is ignored.
+        j.update(|d| {
+            use crate::schema::*;
+            use automerge::transaction::Transactable;
+            let am = d.automerge();
+            let o = am
+                .put_object(automerge::ROOT, format!("{BSTATUS}{id}/c2"), automerge::ObjType::Map)
+                .unwrap();
+            am.put(&o, BY, "pb").unwrap();
+            am.put(&o, STATUS, "retired").unwrap();
+            am.put(&o, AT, automerge::ScalarValue::Timestamp(20)).unwrap();
+            Ok(())
+        })
+        .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert_eq!(e.status, Some(Status::Revisit));
@@ -134,7 +161,7 @@ mod tests {
             read.view.history(e).iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
             ["c1"]
         );
-        j.update(|d| d.set_boundary_status(&change(&id, "c3", "pa", Status::Active, 30)))
+        j.update(|d| d.set_boundary_status(&change(&id, "c3", "pa", Status::Active, 30), &by))
             .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];

@@ -11,22 +11,19 @@
 use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
 use crate::chunks::Allowance;
+use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
+use crate::model::{Device, Endorsement, Entry, Person, Revocation, SignedName, Signatures};
+use crate::record::{Marker, insert_entry};
+use crate::schema::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The newest document schema this build understands. A document that says it is newer is
-/// refused rather than half-understood.
-pub const SCHEMA_VERSION: u64 = 1;
-
-const ENTRY: &str = "entry/";
-const PERSON: &str = "person/";
-const DEVICE: &str = "device/";
-const ENDORSE: &str = "endorse/";
-const REVOKE: &str = "revoke/";
-const ACK: &str = "ack/";
-const BSTATUS: &str = "bstatus/";
+/// refused rather than half-understood. 2: sealed entry records (a seal per field, tags as a
+/// set, sealed tombstones, sealing markers; see [`crate::record`]); a device writes it when
+/// it begins sealing, so a duo that only knows 1 stops writing unsealed changes into it.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// What a document holds, read out into plain types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +33,11 @@ pub struct Contents {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Entries with a tombstone (`deleted`), by id: not shown, except on their author's
+    /// devices when the tombstone is not the author's ([`crate::check`]).
+    pub deleted: BTreeMap<String, Entry>,
+    /// Sealing markers (`sealing/<person>/<device>`), keyed `<person>/<device>`.
+    pub markers: BTreeMap<String, Marker>,
     /// Signed endorsements (`endorse/<device>/<by>`) and revocations (`revoke/<device>/<by>`).
     pub signatures: Signatures,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>` (all that
@@ -43,6 +45,9 @@ pub struct Contents {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record ever written, from the change history (filled by
+    /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
+    pub records: History,
 }
 
 /// What a change did to the entries, by id: in the document only after it (`added`), before
@@ -69,7 +74,7 @@ const EDIT_CHECK_EACH: usize = 64;
 
 /// An automerge document holding one shared space (or one private notebook).
 pub struct SpaceDoc {
-    doc: AutoCommit,
+    pub(crate) doc: AutoCommit,
 }
 
 impl Default for SpaceDoc {
@@ -80,7 +85,7 @@ impl Default for SpaceDoc {
 
 type Result<T> = std::result::Result<T, JournalError>;
 
-fn am(e: automerge::AutomergeError) -> JournalError {
+pub(crate) fn am(e: automerge::AutomergeError) -> JournalError {
     JournalError::Document(e.to_string())
 }
 
@@ -300,7 +305,7 @@ impl SpaceDoc {
             changed = true;
         }
         if c.space_id.is_none() {
-            self.doc.put(ROOT, "space", crate::new_id().as_str()).map_err(am)?;
+            self.doc.put(ROOT, SPACE, crate::new_id().as_str()).map_err(am)?;
             changed = true;
         }
         if !c.persons.contains_key(&person.id) {
@@ -349,7 +354,7 @@ impl SpaceDoc {
     /// The highest schema version any replica wrote.
     pub fn schema(&self) -> u64 {
         self.doc
-            .get_all(ROOT, "schema")
+            .get_all(ROOT, SCHEMA)
             .unwrap_or_default()
             .iter()
             .filter_map(|(v, _)| v.as_i64())
@@ -372,8 +377,8 @@ impl SpaceDoc {
 
     /// Write what a new space starts with: the schema version, its id, its first person and device.
     pub fn init(&mut self, space_id: &str, person: &Person, device: &Device) -> Result<()> {
-        self.doc.put(ROOT, "schema", SCHEMA_VERSION).map_err(am)?;
-        self.doc.put(ROOT, "space", space_id).map_err(am)?;
+        self.doc.put(ROOT, SCHEMA, SCHEMA_VERSION).map_err(am)?;
+        self.doc.put(ROOT, SPACE, space_id).map_err(am)?;
         self.put_person(person)?;
         self.put_device(device)?;
         Ok(())
@@ -381,7 +386,7 @@ impl SpaceDoc {
 
     /// Write the schema version only (a private notebook has no people).
     pub fn init_schema(&mut self) -> Result<()> {
-        self.doc.put(ROOT, "schema", SCHEMA_VERSION).map_err(am)?;
+        self.doc.put(ROOT, SCHEMA, SCHEMA_VERSION).map_err(am)?;
         Ok(())
     }
 
@@ -390,7 +395,7 @@ impl SpaceDoc {
             .doc
             .put_object(ROOT, format!("{PERSON}{}", p.id), ObjType::Map)
             .map_err(am)?;
-        self.doc.put(&o, "name", p.name.as_str()).map_err(am)?;
+        self.doc.put(&o, NAME, p.name.as_str()).map_err(am)?;
         Ok(())
     }
 
@@ -399,10 +404,10 @@ impl SpaceDoc {
             .doc
             .put_object(ROOT, format!("{DEVICE}{}", d.id), ObjType::Map)
             .map_err(am)?;
-        self.doc.put(&o, "person", d.person.as_str()).map_err(am)?;
-        self.doc.put(&o, "label", d.label.as_str()).map_err(am)?;
+        self.doc.put(&o, PERSON_FIELD, d.person.as_str()).map_err(am)?;
+        self.doc.put(&o, LABEL, d.label.as_str()).map_err(am)?;
         self.doc
-            .put(&o, "added_at", ScalarValue::Timestamp(d.added_at))
+            .put(&o, ADDED_AT, ScalarValue::Timestamp(d.added_at))
             .map_err(am)?;
         Ok(())
     }
@@ -415,103 +420,6 @@ impl SpaceDoc {
         self.put_device(device)
     }
 
-    /// Attribute everything of person `old` to person `new` (a device that joins as one of
-    /// its owner's devices brings entries written under its own first name).
-    pub fn reassign_person(&mut self, old: &str, new: &str) -> Result<()> {
-        if old == new {
-            return Ok(());
-        }
-        let items: Vec<(String, ObjId)> = self
-            .doc
-            .map_range(ROOT, ..)
-            .map(|i| (i.key.to_string(), i.id()))
-            .collect();
-        for (key, obj) in items {
-            if key.starts_with(ENTRY) && self.get_str(&obj, "author").as_deref() == Some(old) {
-                self.doc.put(&obj, "author", new).map_err(am)?;
-            }
-            if key.starts_with(DEVICE) && self.get_str(&obj, "person").as_deref() == Some(old) {
-                self.doc.put(&obj, "person", new).map_err(am)?;
-            }
-        }
-        let old_key = format!("{PERSON}{old}");
-        if self.doc.get(ROOT, old_key.as_str()).map_err(am)?.is_some() {
-            self.doc.delete(ROOT, old_key.as_str()).map_err(am)?;
-        }
-        Ok(())
-    }
-
-    /// Add an entry under its own root key. This needs no history: it can be done in an
-    /// empty document and merged later without conflict.
-    pub fn add_entry(&mut self, e: &NewEntry) -> Result<()> {
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{ENTRY}{}", e.id), ObjType::Map)
-            .map_err(am)?;
-        self.doc.put(&o, "kind", e.kind.as_str()).map_err(am)?;
-        self.doc.put(&o, "author", e.author.as_str()).map_err(am)?;
-        self.doc.put(&o, "device", e.device.as_str()).map_err(am)?;
-        self.doc
-            .put(&o, "created_at", ScalarValue::Timestamp(e.created_at))
-            .map_err(am)?;
-        self.doc
-            .put(&o, "edited_at", ScalarValue::Timestamp(e.edited_at.max(e.created_at)))
-            .map_err(am)?;
-        self.doc.put(&o, "body", e.body.as_str()).map_err(am)?;
-        self.put_tags(&o, &e.tags)?;
-        if e.kind == Kind::Boundary {
-            let status = e.status.unwrap_or(Status::Active);
-            self.doc.put(&o, "status", status.as_str()).map_err(am)?;
-        }
-        Ok(())
-    }
-
-    fn put_tags(&mut self, o: &ObjId, tags: &[String]) -> Result<()> {
-        let list = self.doc.put_object(o, "tags", ObjType::List).map_err(am)?;
-        for (i, t) in tags.iter().enumerate() {
-            self.doc.insert(&list, i, t.as_str()).map_err(am)?;
-        }
-        Ok(())
-    }
-
-    fn entry_obj(&self, id: &str) -> Result<ObjId> {
-        match self.doc.get(ROOT, format!("{ENTRY}{id}")).map_err(am)? {
-            Some((Value::Object(ObjType::Map), o)) => Ok(o),
-            _ => Err(JournalError::NotFound { prefix: id.to_string() }),
-        }
-    }
-
-    /// Change an entry. Setting the body replaces every concurrent version of it.
-    pub fn edit_entry(&mut self, id: &str, patch: &EntryPatch) -> Result<()> {
-        let o = self.entry_obj(id)?;
-        if let Some(status) = patch.status {
-            let kind = self.doc.get(&o, "kind").map_err(am)?.and_then(|(v, _)| str_of(&v));
-            if kind.as_deref() != Some(Kind::Boundary.as_str()) {
-                return Err(JournalError::Invalid(format!(
-                    "entry {id} is not a boundary: only boundaries have a status"
-                )));
-            }
-            self.doc.put(&o, "status", status.as_str()).map_err(am)?;
-        }
-        if let Some(body) = &patch.body {
-            self.doc.put(&o, "body", body.as_str()).map_err(am)?;
-        }
-        if let Some(tags) = &patch.tags {
-            self.put_tags(&o, tags)?;
-        }
-        self.doc
-            .put(&o, "edited_at", ScalarValue::Timestamp(patch.edited_at))
-            .map_err(am)?;
-        Ok(())
-    }
-
-    /// Delete an entry. Its earlier text stays in the document history.
-    pub fn delete_entry(&mut self, id: &str) -> Result<()> {
-        self.entry_obj(id)?;
-        self.doc.delete(ROOT, format!("{ENTRY}{id}")).map_err(am)?;
-        Ok(())
-    }
-
     /// Read everything out into plain types. Entries that a foreign or damaged replica
     /// wrote without the required fields are left out rather than guessed at.
     pub fn contents(&self) -> Contents {
@@ -519,7 +427,7 @@ impl SpaceDoc {
             schema: self.schema(),
             ..Default::default()
         };
-        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        c.space_id = self.doc.get(ROOT, SPACE).ok().flatten().and_then(|(v, _)| str_of(&v));
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
             self.read_item(&mut c, key, &item.id());
@@ -547,8 +455,30 @@ impl SpaceDoc {
         fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
             keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string)).collect()
         }
-        let was = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before));
-        let is = ids(self.doc.map_range(ROOT, ENTRY.to_string()..));
+        // A deletion is a sealed tombstone (`deleted`): an entry that has one is gone.
+        let tombstoned = |doc: &AutoCommit, id: &str, at: Option<&[automerge::ChangeHash]>| -> bool {
+            let key = format!("{ENTRY}{id}");
+            let obj = match at {
+                Some(h) => doc.get_at(ROOT, &key, h),
+                None => doc.get(ROOT, &key),
+            };
+            let Ok(Some((Value::Object(_), obj))) = obj else {
+                return false;
+            };
+            let flag = match at {
+                Some(h) => doc.get_at(&obj, DELETED, h),
+                None => doc.get(&obj, DELETED),
+            };
+            matches!(flag, Ok(Some((Value::Scalar(v), _))) if matches!(v.as_ref(), ScalarValue::Boolean(true)))
+        };
+        let was: BTreeSet<String> = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before))
+            .into_iter()
+            .filter(|id| !tombstoned(&self.doc, id, Some(before)))
+            .collect();
+        let is: BTreeSet<String> = ids(self.doc.map_range(ROOT, ENTRY.to_string()..))
+            .into_iter()
+            .filter(|id| !tombstoned(&self.doc, id, None))
+            .collect();
         let both: Vec<&String> = was.intersection(&is).collect();
         let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
             both.into_iter()
@@ -605,12 +535,22 @@ impl SpaceDoc {
         ids
     }
 
+    /// [`SpaceDoc::contents`] with the membership records of the whole history
+    /// ([`crate::history`]). `known`, a history read earlier from this document (e.g. the
+    /// stored view's), spares reading again the changes it covers.
+    pub fn contents_with_history(&mut self, known: Option<History>) -> Contents {
+        let mut c = self.contents();
+        c.records = known.unwrap_or_default().brought_up_to(self.doc.document());
+        c
+    }
+
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
     /// date by reading only the root keys that changed since: after a sync brought one new
     /// entry, this is a few reads instead of the whole journal.
     pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
         use automerge::{PatchAction, Prop};
         let after = self.doc.get_heads();
+        c.records = std::mem::take(&mut c.records).brought_up_to(self.doc.document());
         let mut keys = std::collections::BTreeSet::new();
         for p in self.doc.diff(before, &after) {
             let key = match (p.path.first(), &p.action) {
@@ -623,14 +563,16 @@ impl SpaceDoc {
                     },
                 ) => key.clone(),
                 _ => {
+                    let records = std::mem::take(&mut c.records);
                     *c = self.contents();
+                    c.records = records;
                     return;
                 }
             };
             keys.insert(key);
         }
         c.schema = self.schema();
-        c.space_id = self.doc.get(ROOT, "space").ok().flatten().and_then(|(v, _)| str_of(&v));
+        c.space_id = self.doc.get(ROOT, SPACE).ok().flatten().and_then(|(v, _)| str_of(&v));
         // A boundary's shown status depends on its changes: re-read the entry with them.
         let touched: Vec<String> = keys
             .iter()
@@ -640,18 +582,19 @@ impl SpaceDoc {
         keys.extend(touched);
         let mut boundaries = Vec::new();
         for key in keys {
-            if let Some((kind, id)) = key.split_once('/') {
+            if let Some((kind, id)) = split_root_key(&key) {
                 match kind {
-                    "entry" => c.entries.remove(id).map(|_| ()),
-                    "person" => c.persons.remove(id).map(|_| ()),
-                    "device" => c.devices.remove(id).map(|_| ()),
-                    "endorse" => c.signatures.endorsements.remove(id).map(|_| ()),
-                    "revoke" => c.signatures.revocations.remove(id).map(|_| ()),
-                    "ack" => c.acks.remove(id).map(|_| ()),
-                    "bstatus" => c.status_changes.remove(id).map(|_| ()),
+                    ENTRY => c.entries.remove(id).or_else(|| c.deleted.remove(id)).map(|_| ()),
+                    SEALING => c.markers.remove(id).map(|_| ()),
+                    PERSON => c.persons.remove(id).map(|_| ()),
+                    DEVICE => c.devices.remove(id).map(|_| ()),
+                    ENDORSE => c.signatures.endorsements.remove(id).map(|_| ()),
+                    REVOKE => c.signatures.revocations.remove(id).map(|_| ()),
+                    ACK => c.acks.remove(id).map(|_| ()),
+                    BSTATUS => c.status_changes.remove(id).map(|_| ()),
                     _ => None,
                 };
-                if kind == "entry" {
+                if kind == ENTRY {
                     boundaries.push(id.to_string());
                 }
             }
@@ -666,17 +609,22 @@ impl SpaceDoc {
 
     /// Read one root item (`entry/…`, `person/…`, `device/…`) into `c`.
     fn read_item(&self, c: &mut Contents, key: &str, obj: &ObjId) {
-        let Some((kind, id)) = key.split_once('/') else {
+        let Some((kind, id)) = split_root_key(key) else {
             return;
         };
         match kind {
-            "entry" => {
-                if let Some(e) = self.read_entry(id, obj) {
-                    c.entries.insert(id.to_string(), e);
+            ENTRY => {
+                if let Some(e) = self.read_entry_full(id, obj) {
+                    insert_entry(c, e);
                 }
             }
-            "person" => {
-                if let Some(name) = self.get_str(obj, "name") {
+            SEALING => {
+                if let Some(m) = self.read_marker(id, obj) {
+                    c.markers.insert(id.to_string(), m);
+                }
+            }
+            PERSON => {
+                if let Some(name) = self.get_str(obj, NAME) {
                     c.persons.insert(
                         id.to_string(),
                         Person {
@@ -686,9 +634,9 @@ impl SpaceDoc {
                     );
                 }
             }
-            "device" => {
-                if let (Some(person), Some(label)) = (self.get_str(obj, "person"), self.get_str(obj, "label")) {
-                    let added_at = self.get_i64(obj, "added_at").unwrap_or(0);
+            DEVICE => {
+                if let (Some(person), Some(label)) = (self.get_str(obj, PERSON_FIELD), self.get_str(obj, LABEL)) {
+                    let added_at = self.get_i64(obj, ADDED_AT).unwrap_or(0);
                     c.devices.insert(
                         id.to_string(),
                         Device {
@@ -700,14 +648,14 @@ impl SpaceDoc {
                     );
                 }
             }
-            "endorse" | "revoke" => {
+            "endorse" | REVOKE => {
                 let (Some((device, by)), Some(sig), Some(at)) =
-                    (id.split_once('/'), self.get_str(obj, "sig"), self.get_i64(obj, "at"))
+                    (id.split_once('/'), self.get_str(obj, SIG), self.get_i64(obj, AT))
                 else {
                     return;
                 };
                 let (device, by) = (device.to_string(), by.to_string());
-                if kind == "endorse" {
+                if kind == ENDORSE {
                     let e = Endorsement { device, by, sig, at };
                     c.signatures.endorsements.insert(id.to_string(), e);
                 } else {
@@ -715,12 +663,12 @@ impl SpaceDoc {
                     c.signatures.revocations.insert(id.to_string(), r);
                 }
             }
-            "ack" => {
+            ACK => {
                 if let Some(a) = self.read_ack(id, obj) {
                     c.acks.insert(id.to_string(), a);
                 }
             }
-            "bstatus" => {
+            BSTATUS => {
                 if let Some(s) = self.read_status_change(id, obj) {
                     c.status_changes.insert(id.to_string(), s);
                 }
@@ -739,6 +687,34 @@ impl SpaceDoc {
         self.put_signed(REVOKE, &r.device, &r.by, &r.sig, r.at)
     }
 
+    /// Record a person's name as one of their devices signed it (under its own root key
+    /// `name/<person>/<by>`), and show it as the person's name.
+    pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/');
+        if bad(&n.person) || bad(&n.by) {
+            return Err(JournalError::Invalid(format!("'{}/{}' is not a person and device", n.person, n.by)));
+        }
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{NAMES}{}/{}", n.person, n.by), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, "name", n.name.as_str()).map_err(am)?;
+        self.doc.put(&o, "sig", n.sig.as_str()).map_err(am)?;
+        self.doc.put(&o, "at", ScalarValue::Timestamp(n.at)).map_err(am)?;
+        let current = self.doc.get(ROOT, format!("{PERSON}{}", n.person)).map_err(am)?;
+        let name_now = match &current {
+            Some((Value::Object(ObjType::Map), p)) => self.get_str(p, "name"),
+            _ => None,
+        };
+        if name_now.as_deref() != Some(n.name.as_str()) {
+            self.put_person(&Person {
+                id: n.person.clone(),
+                name: n.name.clone(),
+            })?;
+        }
+        Ok(())
+    }
+
     fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {
         let bad = |s: &str| s.is_empty() || s.contains('/');
         if bad(device) || bad(by) {
@@ -748,8 +724,8 @@ impl SpaceDoc {
             .doc
             .put_object(ROOT, format!("{prefix}{device}/{by}"), ObjType::Map)
             .map_err(am)?;
-        self.doc.put(&o, "sig", sig).map_err(am)?;
-        self.doc.put(&o, "at", ScalarValue::Timestamp(at)).map_err(am)?;
+        self.doc.put(&o, SIG, sig).map_err(am)?;
+        self.doc.put(&o, AT, ScalarValue::Timestamp(at)).map_err(am)?;
         Ok(())
     }
 
@@ -759,67 +735,18 @@ impl SpaceDoc {
         self.put_device(d)
     }
 
-    /// Record an acknowledgement, reflection or answer under its own root key. Like
-    /// [`SpaceDoc::add_entry`], this needs no history.
-    pub fn put_ack(&mut self, a: &Ack) -> Result<()> {
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{ACK}{}/{}", a.entry, a.id), ObjType::Map)
-            .map_err(am)?;
-        self.doc.put(&o, "by", a.by.as_str()).map_err(am)?;
-        self.doc.put(&o, "device", a.device.as_str()).map_err(am)?;
-        self.doc.put(&o, "kind", a.kind.as_str()).map_err(am)?;
-        self.doc.put(&o, "at", ScalarValue::Timestamp(a.at)).map_err(am)?;
-        if let Some(text) = &a.text {
-            self.doc.put(&o, "text", text.as_str()).map_err(am)?;
-        }
-        if let Some(of) = &a.of {
-            self.doc.put(&o, "of", of.as_str()).map_err(am)?;
-        }
-        Ok(())
-    }
-
-    /// Mark an entry "no replies — just hold this" (or lift that).
-    pub fn set_no_replies(&mut self, id: &str, on: bool) -> Result<()> {
-        let o = self.entry_obj(id)?;
-        self.doc.put(&o, "no_replies", on).map_err(am)?;
-        Ok(())
-    }
-
-    /// Change a boundary's status: the change is kept under its own root key (the
-    /// boundary's history), and the entry's `status` follows it.
-    pub fn set_boundary_status(&mut self, change: &StatusChange) -> Result<()> {
-        let o = self.entry_obj(&change.entry)?;
-        let kind = self.get_str(&o, "kind");
-        if kind.as_deref() != Some(Kind::Boundary.as_str()) {
-            return Err(JournalError::Invalid(format!(
-                "entry {} is not a boundary: only boundaries have a status",
-                change.entry
-            )));
-        }
-        let c = self
-            .doc
-            .put_object(ROOT, format!("{BSTATUS}{}/{}", change.entry, change.id), ObjType::Map)
-            .map_err(am)?;
-        self.doc.put(&c, "by", change.by.as_str()).map_err(am)?;
-        self.doc.put(&c, "device", change.device.as_str()).map_err(am)?;
-        self.doc.put(&c, "status", change.status.as_str()).map_err(am)?;
-        self.doc.put(&c, "at", ScalarValue::Timestamp(change.at)).map_err(am)?;
-        self.doc.put(&o, "status", change.status.as_str()).map_err(am)?;
-        Ok(())
-    }
-
     fn read_ack(&self, key: &str, obj: &ObjId) -> Option<Ack> {
         let (entry, id) = key.split_once('/')?;
         Some(Ack {
             id: id.to_string(),
             entry: entry.to_string(),
-            by: self.get_str(obj, "by")?,
-            device: self.get_str(obj, "device").unwrap_or_default(),
-            kind: self.get_str(obj, "kind")?.parse().ok()?,
-            at: self.get_i64(obj, "at")?,
-            text: self.get_str(obj, "text"),
-            of: self.get_str(obj, "of"),
+            by: self.get_str(obj, BY)?,
+            device: self.get_str(obj, DEVICE_FIELD).unwrap_or_default(),
+            kind: self.get_str(obj, KIND)?.parse().ok()?,
+            at: self.get_i64(obj, AT)?,
+            text: self.get_str(obj, TEXT),
+            of: self.get_str(obj, OF),
+            seals: self.record_seals(obj),
         })
     }
 
@@ -828,10 +755,11 @@ impl SpaceDoc {
         Some(StatusChange {
             id: id.to_string(),
             entry: entry.to_string(),
-            by: self.get_str(obj, "by")?,
-            device: self.get_str(obj, "device").unwrap_or_default(),
-            status: self.get_str(obj, "status")?.parse().ok()?,
-            at: self.get_i64(obj, "at")?,
+            by: self.get_str(obj, BY)?,
+            device: self.get_str(obj, DEVICE_FIELD).unwrap_or_default(),
+            status: self.get_str(obj, STATUS)?.parse().ok()?,
+            at: self.get_i64(obj, AT)?,
+            seals: self.record_seals(obj),
         })
     }
 
@@ -844,117 +772,19 @@ impl SpaceDoc {
             .collect()
     }
 
-    fn get_str(&self, obj: &ObjId, prop: &str) -> Option<String> {
+    pub(crate) fn get_str(&self, obj: &ObjId, prop: &str) -> Option<String> {
         self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| str_of(&v))
     }
 
-    fn get_i64(&self, obj: &ObjId, prop: &str) -> Option<i64> {
+    pub(crate) fn get_i64(&self, obj: &ObjId, prop: &str) -> Option<i64> {
         self.doc.get(obj, prop).ok().flatten().and_then(|(v, _)| v.as_i64())
     }
+}
 
-    fn read_entry(&self, id: &str, obj: &ObjId) -> Option<Entry> {
-        use automerge::{ScalarValueRef as S, ValueRef as V};
-        // One pass over the entry's fields (a lookup per field costs a seek each; at 10k
-        // entries reading them one by one took most of a full read).
-        let (mut kind, mut body, mut author, mut device, mut status) = (None, None, None, None, None);
-        let (mut created_at, mut edited_at, mut tags_obj) = (None, None, None);
-        let mut body_conflict = false;
-        let mut no_replies = false;
-        for item in self.doc.map_range(obj, ..) {
-            let int = |v: &V<'_>| match v {
-                V::Scalar(S::Int(n) | S::Counter(n) | S::Timestamp(n)) => Some(*n),
-                V::Scalar(S::Uint(n)) => Some(*n as i64),
-                V::Scalar(S::F64(n)) => Some(*n as i64),
-                _ => None,
-            };
-            let text = |v: &V<'_>| match v {
-                V::Scalar(S::Str(s)) => Some(s.to_string()),
-                _ => None,
-            };
-            match item.key.as_ref() {
-                "kind" => kind = text(&item.value),
-                "body" => {
-                    body = text(&item.value);
-                    body_conflict = item.conflict;
-                }
-                "author" => author = text(&item.value),
-                "device" => device = text(&item.value),
-                "status" => status = text(&item.value),
-                "no_replies" => no_replies = matches!(item.value, V::Scalar(S::Boolean(true))),
-                "created_at" => created_at = int(&item.value),
-                "edited_at" => edited_at = int(&item.value),
-                "tags" if matches!(item.value, V::Object(ObjType::List)) => tags_obj = Some(item.id()),
-                _ => {}
-            }
-        }
-        let kind: Kind = kind?.parse().ok()?;
-        let body = body?;
-        let conflicts = if body_conflict {
-            self.doc
-                .get_all(obj, "body")
-                .ok()?
-                .iter()
-                .filter_map(|(v, _)| str_of(v))
-                .filter(|v| *v != body)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let created_at = created_at?;
-        let tags = match tags_obj {
-            Some(list) => self
-                .doc
-                .list_range(&list, ..)
-                .filter_map(|i| match i.value {
-                    V::Scalar(S::Str(s)) => Some(s.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let status = if kind == Kind::Boundary {
-            Some(status.and_then(|s| s.parse().ok()).unwrap_or(Status::Active))
-        } else {
-            None
-        };
-        Some(Entry {
-            id: id.to_string(),
-            kind,
-            author: author?,
-            device: device.unwrap_or_default(),
-            created_at,
-            edited_at: edited_at.unwrap_or(created_at),
-            body,
-            tags,
-            status,
-            conflicts,
-            no_replies,
-            auth: self.auth_values(obj),
-        })
-    }
-
-    /// Every concurrent value of an entry's `auth` field.
-    fn auth_values(&self, obj: &ObjId) -> Vec<String> {
-        self.doc
-            .get_all(obj, "auth")
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(v, _)| str_of(v))
-            .collect()
-    }
-
-    /// Store the authenticator of entry `id` as it now reads, under the author's person key
-    /// (call after [`SpaceDoc::add_entry`] or [`SpaceDoc::edit_entry`] in the same change).
-    /// Replaces every concurrent authenticator: what the author sees now is what they vouch for.
-    pub fn seal_entry(&mut self, id: &str, key: &[u8; 32]) -> Result<()> {
-        let o = self.entry_obj(id)?;
-        let entry = self
-            .read_entry(id, &o)
-            .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
-        let auth = crate::auth::seal(key, &entry);
-        self.doc.put(&o, "auth", auth.as_str()).map_err(am)?;
-        Ok(())
-    }
+/// A root key split into its prefix (with the slash, e.g. [`ENTRY`]) and the rest.
+fn split_root_key(key: &str) -> Option<(&str, &str)> {
+    let slash = key.find('/')?;
+    Some(key.split_at(slash + 1))
 }
 
 /// Show a boundary with the status its author's newest change gave it.

@@ -7,43 +7,56 @@
 //!   `duo-sync` provides an age-encrypted [`Storage`]; tests use [`MemStorage`].
 //!
 //! ```
-//! use duo_journal::{Journal, MemStorage, NewEntry, Kind, new_id};
+//! use duo_journal::{Journal, Keyring, MemStorage, NewEntry, Kind, new_id};
 //! let journal = Journal::new(MemStorage::new());
 //! journal.create(|doc| doc.init_schema()).unwrap();
+//! // Whatever the library writes is sealed with its author's key (duo-sync keeps the key).
+//! let keyring = Keyring::for_tests("p1");
 //! let id = new_id();
 //! journal.add(&[NewEntry {
 //!     id: id.clone(), kind: Kind::Appreciation, author: "p1".into(), device: "d1".into(),
 //!     created_at: 0, edited_at: 0, body: "Thank you for dinner".into(), tags: vec![], status: None,
-//! }]).unwrap();
+//!     no_replies: false, prompt: None,
+//! }], &keyring.sealer("d1")).unwrap();
 //! let read = journal.read().unwrap();
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
 //! ```
 
 pub mod auth;
 mod boundaries;
+pub mod causal;
+pub mod check;
 pub mod chunks;
 mod doc;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hints;
+pub mod history;
 pub mod import;
 mod listening;
 mod model;
 pub mod practice;
 pub mod prompts;
+mod record;
+pub mod schema;
 mod storage;
 mod store;
 pub mod text;
 mod view;
 
-pub use auth::Authenticity;
+pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
+pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
+pub use history::{History, Record};
 pub use hints::{Hint, i_statement_hint};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
-    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status, normalize_tags,
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Sealed, Seals, SignedName,
+    Signatures, Status,
+    normalize_tags,
 };
+pub use record::Marker;
 pub use storage::{
     Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };

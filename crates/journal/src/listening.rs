@@ -102,6 +102,9 @@ pub struct Ack {
     pub text: Option<String>,
     /// For `confirm` / `correct`: the id of the reflection answered.
     pub of: Option<String>,
+    /// Its seals as stored (written by [`crate::SpaceDoc::put_ack`]; ignored when writing).
+    #[serde(default)]
+    pub seals: Vec<String>,
 }
 
 /// A reflection with the author's answers to it, oldest first.
@@ -205,10 +208,11 @@ pub fn may_reply(entry: &Entry, me: &str, private: bool, author_name: &str) -> R
     Ok(())
 }
 
-/// The reflection `me` (the author of `entry`) may answer: the one whose id starts with
-/// `reflection` when given, else the newest.
+/// The reflection `me` (the author of `entry`) may answer, among those `shown` under it
+/// (what [`crate::Judge::replies`] shows): the one whose id starts with `reflection` when
+/// given, else the newest.
 pub fn answerable<'a>(
-    acks: &'a BTreeMap<String, Ack>,
+    shown: &Replies<'a>,
     entry: &Entry,
     me: &str,
     reflection: Option<&str>,
@@ -219,7 +223,6 @@ pub fn answerable<'a>(
     if entry.no_replies {
         return Err(Refusal::OwnNoReplies);
     }
-    let shown = replies(acks, entry);
     let mut candidates = shown
         .reflections
         .iter()
@@ -246,7 +249,13 @@ mod tests {
             at,
             text: (!kind.is_ack() && kind != ReplyKind::Confirm).then(|| format!("text {id}")),
             of: of.map(str::to_string),
+            seals: Vec::new(),
         }
+    }
+
+    fn put(j: &Journal<MemStorage>, a: Ack) {
+        let ring = crate::Keyring::for_tests(&a.by);
+        j.append(|d| d.put_ack(&a, &ring.sealer(&a.device))).unwrap();
     }
 
     fn journal_with_entry(no_replies: bool) -> (Journal<MemStorage>, String) {
@@ -273,33 +282,24 @@ mod tests {
             body: "I felt alone on Sunday".into(),
             tags: vec![],
             status: None,
+            no_replies,
+            prompt: None,
         };
-        j.append(|d| {
-            d.add_entry(&e)?;
-            if no_replies {
-                d.set_no_replies(&e.id, true)?;
-            }
-            Ok(())
-        })
-        .unwrap();
+        let ring = crate::Keyring::for_tests("pa");
+        j.add(&[e], &ring.sealer("da")).unwrap();
         (j, id)
     }
 
     #[test]
     fn appended_replies_read_like_a_rebuild_and_follow_the_rules() {
         let (j, id) = journal_with_entry(false);
-        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::Heard, 5, None)))
-            .unwrap();
-        j.append(|d| d.put_ack(&ack(&id, "a2", "pb", ReplyKind::Reflection, 6, None)))
-            .unwrap();
+        put(&j, ack(&id, "a1", "pb", ReplyKind::Heard, 5, None));
+        put(&j, ack(&id, "a2", "pb", ReplyKind::Reflection, 6, None));
         // A modified client: the author acknowledging their own entry.
-        j.append(|d| d.put_ack(&ack(&id, "a3", "pa", ReplyKind::Thanks, 7, None)))
-            .unwrap();
-        j.append(|d| d.put_ack(&ack(&id, "a4", "pa", ReplyKind::Correct, 8, Some("a2"))))
-            .unwrap();
+        put(&j, ack(&id, "a3", "pa", ReplyKind::Thanks, 7, None));
+        put(&j, ack(&id, "a4", "pa", ReplyKind::Correct, 8, Some("a2")));
         // An answer by the reader is not the author's answer.
-        j.append(|d| d.put_ack(&ack(&id, "a5", "pb", ReplyKind::Confirm, 9, Some("a2"))))
-            .unwrap();
+        put(&j, ack(&id, "a5", "pb", ReplyKind::Confirm, 9, Some("a2")));
         let read = j.read().unwrap();
         let full = j.contents().unwrap();
         assert_eq!(read.view.acks, full.acks, "the fast read sees what a rebuild sees");
@@ -315,8 +315,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["a4"]
         );
-        assert_eq!(answerable(&read.view.acks, e, "pa", None).unwrap().id, "a2");
-        assert_eq!(answerable(&read.view.acks, e, "pb", None), Err(Refusal::NotAuthor));
+        assert_eq!(answerable(&shown, e, "pa", None).unwrap().id, "a2");
+        assert_eq!(answerable(&shown, e, "pb", None), Err(Refusal::NotAuthor));
         assert_eq!(may_reply(e, "pa", false, "Alice"), Err(Refusal::OwnEntry));
         assert_eq!(may_reply(e, "pb", true, "Alice"), Err(Refusal::Private));
         assert_eq!(may_reply(e, "pb", false, "Alice"), Ok(()));
@@ -325,8 +325,7 @@ mod tests {
     #[test]
     fn a_no_replies_entry_shows_nothing_even_from_a_modified_client() {
         let (j, id) = journal_with_entry(true);
-        j.append(|d| d.put_ack(&ack(&id, "a1", "pb", ReplyKind::LetsTalk, 5, None)))
-            .unwrap();
+        put(&j, ack(&id, "a1", "pb", ReplyKind::LetsTalk, 5, None));
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert!(e.no_replies);
@@ -336,7 +335,9 @@ mod tests {
             Err(Refusal::NoReplies { .. })
         ));
         // Lifted: what was sent shows again.
-        j.update(|d| d.set_no_replies(&id, false)).unwrap();
+        let ring = crate::Keyring::for_tests("pa");
+        j.update(|d| d.set_no_replies(&id, false, 10, &ring.sealer("da")))
+            .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
         assert_eq!(read.view.replies(e).acks.len(), 1);

@@ -111,13 +111,49 @@ pub struct Entry {
     pub status: Option<Status>,
     /// Other concurrent versions of the body, not yet resolved by the author. Empty when none.
     pub conflicts: Vec<String>,
-    /// The authenticators stored with the entry (see [`crate::auth`]): one normally,
-    /// several after concurrent edits, none for entries written before authenticators.
+    /// First-format authenticators (`v1:`…) of an entry from before per-field seals: one
+    /// normally, several after concurrent edits, none for newer entries and for entries
+    /// written before authenticators existed.
     #[serde(default)]
     pub auth: Vec<String>,
     /// The author asked for no replies ("just hold this"): no acknowledgements or
-    /// reflections are taken or shown.
+    /// reflections are taken or shown. On when any concurrent value is on.
     pub no_replies: bool,
+    /// The prompt this entry answers (a prompt id), if it is an answer.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Everything stored to check the entry's seals (see [`crate::check`]).
+    #[serde(default)]
+    pub seals: Seals,
+}
+
+/// The seals of an entry as stored, with what they cover: what [`crate::check`] reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seals {
+    /// The origin seal (`seal`): every concurrent value (one normally; none for entries of
+    /// the first format).
+    pub origin: Vec<String>,
+    /// The fields present when the entry was written (`made`, covered by the origin seal),
+    /// each concurrent value.
+    pub made: Vec<String>,
+    /// Each sealed field present (`body`, `kind`, `status`, `no_replies`, `prompt`,
+    /// `deleted`, `tag:<tag>`): its values and its seals.
+    pub fields: std::collections::BTreeMap<String, Sealed>,
+}
+
+impl Seals {
+    /// Sealed in the current format (an origin seal or any field seal).
+    pub fn is_current_format(&self) -> bool {
+        !self.origin.is_empty() || !self.made.is_empty() || self.fields.values().any(|f| !f.seals.is_empty())
+    }
+}
+
+/// One sealed field as stored: every concurrent value, in the canonical text form that is
+/// sealed (`true`/`false` for flags, `+`/`-` for a tag), and every concurrent seal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub values: Vec<String>,
+    pub seals: Vec<String>,
 }
 
 impl Entry {
@@ -162,14 +198,21 @@ pub struct NewEntry {
     pub tags: Vec<String>,
     /// Only for boundaries; a new boundary defaults to active.
     pub status: Option<Status>,
+    /// The author asks for no replies from the start.
+    pub no_replies: bool,
+    /// The prompt it answers (a prompt id).
+    pub prompt: Option<String>,
 }
 
 /// A change to an existing entry. `None` fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntryPatch {
     pub body: Option<String>,
+    /// The tags it has afterwards: tags not there yet are added, tags there now and not in
+    /// the list are removed (only those: a tag another device adds meanwhile stays).
     pub tags: Option<Vec<String>>,
     pub status: Option<Status>,
+    pub no_replies: Option<bool>,
     /// When the edit was made (milliseconds since the epoch).
     pub edited_at: i64,
 }
@@ -209,6 +252,19 @@ pub struct Endorsement {
 pub struct Revocation {
     pub device: String,
     pub by: String,
+    /// The ed25519 signature, 128 hex characters.
+    pub sig: String,
+    pub at: i64,
+}
+
+/// A person's name as one of their devices signed it. Stored under `name/<person>/<by>`:
+/// the partner's devices cannot rename you on your own screens, and an overwrite of
+/// `person/<id>` is shown as such (duo-sync's `membership` decides what counts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedName {
+    pub person: String,
+    pub by: String,
+    pub name: String,
     /// The ed25519 signature, 128 hex characters.
     pub sig: String,
     pub at: i64,

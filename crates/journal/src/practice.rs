@@ -15,8 +15,14 @@
 //! `served/<prompt>` and `passed/<prompt>` (so nothing about what you skipped travels), and
 //! together-answers waiting for the partner (entries with `together = "pending"`).
 
+use crate::auth::{Authenticity, Sealer};
+use crate::check::Judge;
+use crate::listening::ReplyKind;
 use crate::model::{Entry, Kind, NewEntry};
 use crate::prompts::{self, Depth, Prompt};
+use crate::schema::{
+    ASKED, AT, BY, CHECKIN, DEPTH, ENTRY, PASSED, PAUSE, PERSON, PROMPT, SERVED, TOGETHER, TOGETHER_FIELD, entry_key,
+};
 use crate::{Journal, JournalError, SpaceDoc, Storage};
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef as S, Value, ValueRef as V};
@@ -24,21 +30,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type Result<T> = std::result::Result<T, JournalError>;
 
-const DEPTH: &str = "depth/";
-const PAUSE: &str = "pause/";
-const ASKED: &str = "asked/";
-const TOGETHER: &str = "together/";
-const CHECKIN: &str = "checkin/";
-const ACK: &str = "ack/";
-const ENTRY: &str = "entry/";
-const PERSON: &str = "person/";
-const SERVED: &str = "served/";
-const PASSED: &str = "passed/";
-
 /// The tag together-answers carry (in the private notebook while they wait, and once shared).
 pub const TOGETHER_TAG: &str = "together";
-/// The `kind` of an ack that flags an entry to talk about.
-pub const LETS_TALK: &str = "lets-talk";
+/// What a together-answer's `together` field says while it waits in the private notebook.
+const PENDING: &str = "pending";
 
 fn am(e: automerge::AutomergeError) -> JournalError {
     JournalError::Document(e.to_string())
@@ -70,15 +65,6 @@ fn value_str(v: &Value<'_>) -> Option<String> {
     }
 }
 
-/// A flag on an entry, written by the `listening` practice as `ack/<entry>/<ack id>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    pub entry: String,
-    pub by: String,
-    pub kind: String,
-    pub at: i64,
-}
-
 /// A check-in that happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkin {
@@ -101,7 +87,6 @@ pub struct State {
     /// Prompt → who has answered it (together prompts), when.
     pub answered: BTreeMap<String, BTreeMap<String, i64>>,
     pub checkins: Vec<Checkin>,
-    pub acks: Vec<Ack>,
     /// Entry id → the prompt it answers.
     pub links: BTreeMap<String, String>,
 }
@@ -163,27 +148,15 @@ impl State {
                 }
             } else if let (Some(id), Some(obj)) = (key.strip_prefix(CHECKIN), &obj) {
                 let m = read_map(am, obj);
-                if let (Some((Some(by), _)), Some((_, Some(at)))) = (m.get("by"), m.get("at")) {
+                if let (Some((Some(by), _)), Some((_, Some(at)))) = (m.get(BY), m.get(AT)) {
                     s.checkins.push(Checkin {
                         id: id.to_string(),
                         by: by.clone(),
                         at: *at,
                     });
                 }
-            } else if let (Some(rest), Some(obj)) = (key.strip_prefix(ACK), &obj) {
-                let m = read_map(am, obj);
-                if let (Some((entry, _)), Some((Some(by), _)), Some((Some(kind), _)), Some((_, Some(at)))) =
-                    (rest.split_once('/'), m.get("by"), m.get("kind"), m.get("at"))
-                {
-                    s.acks.push(Ack {
-                        entry: entry.to_string(),
-                        by: by.clone(),
-                        kind: kind.clone(),
-                        at: *at,
-                    });
-                }
             } else if let (Some(id), Some(obj)) = (key.strip_prefix(ENTRY), &obj)
-                && let Ok(Some((v, _))) = am.get(obj, "prompt")
+                && let Ok(Some((v, _))) = am.get(obj, PROMPT)
                 && let Some(p) = value_str(&v)
             {
                 s.links.insert(id.to_string(), p);
@@ -279,20 +252,17 @@ fn put_at(doc: &mut SpaceDoc, key: String, at: i64) -> Result<()> {
     Ok(())
 }
 
-/// Write an answer: a reflection whose entry links to its prompt; `pending` marks a
-/// together-answer kept back until the partner has answered.
-fn add_answer(doc: &mut SpaceDoc, e: &NewEntry, prompt: &str, pending: bool, key: Option<&[u8; 32]>) -> Result<()> {
-    doc.add_entry(e)?;
-    if let Some(key) = key.filter(|_| !pending) {
-        doc.seal_entry(&e.id, key)?;
-    }
-    let am_doc = doc.automerge();
-    let Some((_, obj)) = am_doc.get(ROOT, format!("{ENTRY}{}", e.id)).map_err(am)? else {
-        return Err(JournalError::Document("the new entry is missing".into()));
-    };
-    am_doc.put(&obj, "prompt", prompt).map_err(am)?;
+/// Write an answer: a reflection whose entry names its prompt (sealed with it); `pending`
+/// marks a together-answer kept back until the partner has answered (in the private
+/// notebook only).
+fn add_answer(doc: &mut SpaceDoc, e: &NewEntry, pending: bool, by: &Sealer<'_>) -> Result<()> {
+    doc.add_entry(e, by)?;
     if pending {
-        am_doc.put(&obj, "together", "pending").map_err(am)?;
+        let am_doc = doc.automerge();
+        let Some((_, obj)) = am_doc.get(ROOT, entry_key(&e.id)).map_err(am)? else {
+            return Err(JournalError::Document("the new entry is missing".into()));
+        };
+        am_doc.put(&obj, TOGETHER_FIELD, PENDING).map_err(am)?;
     }
     Ok(())
 }
@@ -355,10 +325,11 @@ pub enum Resumed {
 pub struct Agenda {
     /// The last check-in, if any: everything below is newer.
     pub since: Option<i64>,
-    /// Entries flagged "let's talk" (by you, or on your entries) since then.
-    pub lets_talk: Vec<Entry>,
-    /// Your boundaries written or changed since then.
-    pub boundaries: Vec<Entry>,
+    /// Entries flagged "let's talk" (by you, or on your entries) since then, with what
+    /// this device says about them (`None` for your partner's).
+    pub lets_talk: Vec<(Entry, Option<Authenticity>)>,
+    /// Your boundaries written or changed since then, with what this device says about them.
+    pub boundaries: Vec<(Entry, Option<Authenticity>)>,
     /// Together prompts not yet answered by both, and whether you have answered.
     pub together: Vec<(&'static Prompt, bool)>,
     pub offer: Offer,
@@ -367,6 +338,7 @@ pub struct Agenda {
 /// `today`: one appreciation from your partner, and a prompt.
 #[derive(Clone, Debug)]
 pub struct Today {
+    /// One of your partner's appreciations (never an entry under your own name).
     pub appreciation: Option<Entry>,
     /// Set when the appreciation was written on this day in an earlier year (that year).
     pub on_this_day: Option<i16>,
@@ -379,20 +351,34 @@ fn random_below(n: usize) -> usize {
     (u64::from_le_bytes(b) % n.max(1) as u64) as usize
 }
 
-/// One person's practices on one device: the shared space and the private notebook.
+/// One person's practices on one device: the shared space and the private notebook. Whatever
+/// it writes is sealed by `by`; whatever it shows from the shared space goes through
+/// `judge`, like every reader ([`crate::check`]).
 pub struct Practices<'a, St: Storage> {
-    pub space: &'a Journal<St>,
-    pub private: &'a Journal<St>,
-    /// Your person id.
-    pub me: &'a str,
-    /// This device's id.
-    pub device: &'a str,
-    /// Your person key: answers that go into the shared space are sealed with it, like
-    /// every entry you write (see `auth`). `None` leaves them unsealed.
-    pub key: Option<&'a [u8; 32]>,
+    space: &'a Journal<St>,
+    private: &'a Journal<St>,
+    by: Sealer<'a>,
+    judge: Judge<'a>,
+}
+
+impl<'a, St: Storage> Practices<'a, St> {
+    /// The practices of the person `by` writes for, on this device; `judge` checks the
+    /// shared space with that person's keyring.
+    pub fn new(space: &'a Journal<St>, private: &'a Journal<St>, by: Sealer<'a>, judge: Judge<'a>) -> Self {
+        Practices {
+            space,
+            private,
+            by,
+            judge,
+        }
+    }
 }
 
 impl<St: Storage> Practices<'_, St> {
+    fn me(&self) -> &str {
+        self.by.person()
+    }
+
     /// The shared state (loads the shared document).
     pub fn state(&self) -> Result<State> {
         let mut doc = self.space.load()?;
@@ -407,10 +393,10 @@ impl<St: Storage> Practices<'_, St> {
 
     /// Set your comfort depth. Returns the new shared level.
     pub fn set_depth(&self, depth: Depth) -> Result<Depth> {
-        let key = format!("{DEPTH}{}", self.me);
+        let key = format!("{DEPTH}{}", self.me());
         self.space.update(|doc| {
             doc.automerge().put(ROOT, key, depth.as_str()).map_err(am)?;
-            Ok(State::read(doc).shared_depth(self.me))
+            Ok(State::read(doc).shared_depth(self.me()))
         })
     }
 
@@ -424,14 +410,14 @@ impl<St: Storage> Practices<'_, St> {
 
     fn offer_in(&self, state: &State, now: i64, together: bool, waiting_first: bool) -> Result<Offer> {
         let local = self.local()?;
-        let shared = state.shared_depth(self.me);
+        let shared = state.shared_depth(self.me());
         let paused = state.paused();
         let fits = |p: &Prompt| p.depth <= shared && !paused.contains(p.theme);
         if waiting_first {
             let waiting = state
                 .asked
                 .iter()
-                .filter(|(p, who)| who.keys().any(|w| w != self.me) && !state.has_answered(p, self.me))
+                .filter(|(p, who)| who.keys().any(|w| w != self.me()) && !state.has_answered(p, self.me()))
                 .filter_map(|(p, _)| prompts::prompt(p))
                 .find(|p| fits(p) && !local.passed.contains(p.id));
             if let Some(p) = waiting {
@@ -473,7 +459,7 @@ impl<St: Storage> Practices<'_, St> {
         })?;
         if together {
             self.space
-                .update(|doc| put_at(doc, format!("{ASKED}{}/{}", chosen.id, self.me), now))?;
+                .update(|doc| put_at(doc, format!("{ASKED}{}/{}", chosen.id, self.me()), now))?;
         }
         Ok(Offer {
             prompt: Some(chosen),
@@ -499,8 +485,8 @@ impl<St: Storage> Practices<'_, St> {
         let entry = NewEntry {
             id: crate::new_id(),
             kind: Kind::Reflection,
-            author: self.me.to_string(),
-            device: self.device.to_string(),
+            author: self.me().to_string(),
+            device: self.by.device().to_string(),
             created_at: now,
             edited_at: now,
             body,
@@ -510,23 +496,23 @@ impl<St: Storage> Practices<'_, St> {
                 Vec::new()
             },
             status: None,
+            no_replies: false,
+            prompt: Some(prompt.id.to_string()),
         };
-        let marker = format!("{TOGETHER}{}/{}", prompt.id, self.me);
+        let marker = format!("{TOGETHER}{}/{}", prompt.id, self.me());
         let place = if !together {
-            self.space
-                .update(|doc| add_answer(doc, &entry, prompt.id, false, self.key))?;
+            self.space.update(|doc| add_answer(doc, &entry, false, &self.by))?;
             AnswerPlace::Shared
-        } else if state.partner_answered(prompt.id, self.me) {
+        } else if state.partner_answered(prompt.id, self.me()) {
             self.space.update(|doc| {
-                add_answer(doc, &entry, prompt.id, false, self.key)?;
+                add_answer(doc, &entry, false, &self.by)?;
                 put_at(doc, marker, now)
             })?;
             AnswerPlace::SharedWithPartners
         } else {
             // The answer first (on this device only), then the marker: a crash in between
             // leaves a waiting answer whose marker `publish_ready` writes.
-            self.private
-                .update(|doc| add_answer(doc, &entry, prompt.id, true, None))?;
+            self.private.update(|doc| add_answer(doc, &entry, true, &self.by))?;
             self.space.update(|doc| put_at(doc, marker, now))?;
             AnswerPlace::KeptUntilBoth
         };
@@ -544,24 +530,27 @@ impl<St: Storage> Practices<'_, St> {
             .view
             .entries
             .values()
-            .filter(|e| e.author == self.me && e.tags.iter().any(|t| t == TOGETHER_TAG))
+            .filter(|e| e.author == self.me() && e.tags.iter().any(|t| t == TOGETHER_TAG))
             .collect();
         if candidates.is_empty() {
             return Ok(0);
         }
-        let pdoc = self.private.load()?;
-        let mut pdoc = pdoc;
+        let mut pdoc = self.private.load()?;
         let am_doc = pdoc.automerge();
         let mut pending: Vec<(&Entry, String)> = Vec::new();
         for e in candidates {
-            let Ok(Some((_, obj))) = am_doc.get(ROOT, format!("{ENTRY}{}", e.id)) else {
+            let Ok(Some((_, obj))) = am_doc.get(ROOT, entry_key(&e.id)) else {
                 continue;
             };
-            let field = |k: &str| am_doc.get(&obj, k).ok().flatten().and_then(|(v, _)| value_str(&v));
-            if field("together").as_deref() == Some("pending")
-                && let Some(p) = field("prompt")
+            let together = am_doc
+                .get(&obj, TOGETHER_FIELD)
+                .ok()
+                .flatten()
+                .and_then(|(v, _)| value_str(&v));
+            if together.as_deref() == Some(PENDING)
+                && let Some(p) = &e.prompt
             {
-                pending.push((e, p));
+                pending.push((e, p.clone()));
             }
         }
         if pending.is_empty() {
@@ -570,11 +559,11 @@ impl<St: Storage> Practices<'_, St> {
         let state = self.state()?;
         let ready: Vec<&(&Entry, String)> = pending
             .iter()
-            .filter(|(_, p)| state.partner_answered(p, self.me))
+            .filter(|(_, p)| state.partner_answered(p, self.me()))
             .collect();
         let unmarked: Vec<(&String, i64)> = pending
             .iter()
-            .filter(|(_, p)| !state.has_answered(p, self.me))
+            .filter(|(_, p)| !state.has_answered(p, self.me()))
             .map(|(e, p)| (p, e.created_at))
             .collect();
         if ready.is_empty() && unmarked.is_empty() {
@@ -593,19 +582,21 @@ impl<St: Storage> Practices<'_, St> {
                         body: e.body.clone(),
                         tags: e.tags.clone(),
                         status: None,
+                        no_replies: false,
+                        prompt: Some(p.clone()),
                     };
-                    add_answer(doc, &entry, p, false, self.key)?;
+                    add_answer(doc, &entry, false, &self.by)?;
                 }
             }
             for (p, at) in &unmarked {
-                put_at(doc, format!("{TOGETHER}{p}/{}", self.me), *at)?;
+                put_at(doc, format!("{TOGETHER}{p}/{}", self.me()), *at)?;
             }
             Ok(())
         })?;
         if !ready.is_empty() {
             self.private.update(|doc| {
                 for (e, _) in &ready {
-                    doc.delete_entry(&e.id)?;
+                    doc.delete_entry(&e.id, e.edited_at.max(e.created_at), &self.by)?;
                 }
                 Ok(())
             })?;
@@ -624,7 +615,7 @@ impl<St: Storage> Practices<'_, St> {
 
     fn topic(&self, state: &State, theme: &str) -> Topic {
         match state.pauses.get(theme) {
-            Some(who) if who.contains(self.me) => Topic::PausedByYou,
+            Some(who) if who.contains(self.me()) => Topic::PausedByYou,
             Some(who) if !who.is_empty() => Topic::PausedForNow,
             _ => Topic::Open,
         }
@@ -632,7 +623,7 @@ impl<St: Storage> Practices<'_, St> {
 
     /// Pause a theme for both of you until you lift it. Returns false if you already had.
     pub fn pause(&self, theme: &'static str, now: i64) -> Result<bool> {
-        let key = format!("{PAUSE}{theme}/{}", self.me);
+        let key = format!("{PAUSE}{theme}/{}", self.me());
         self.space.update(|doc| {
             if doc.automerge().get(ROOT, key.as_str()).map_err(am)?.is_some() {
                 return Ok(false);
@@ -644,7 +635,7 @@ impl<St: Storage> Practices<'_, St> {
 
     /// Lift your pause of a theme (only yours: a partner's pause stays until they lift it).
     pub fn resume(&self, theme: &'static str) -> Result<Resumed> {
-        let key = format!("{PAUSE}{theme}/{}", self.me);
+        let key = format!("{PAUSE}{theme}/{}", self.me());
         self.space.update(|doc| {
             let mine = doc.automerge().get(ROOT, key.as_str()).map_err(am)?.is_some();
             if mine {
@@ -665,10 +656,12 @@ impl<St: Storage> Practices<'_, St> {
     pub fn today(&self, now: i64, day_of: impl Fn(i64) -> (i16, i8, i8)) -> Result<Today> {
         let state = self.state()?;
         let view = self.space.read()?.view;
-        let from_partner: Vec<&Entry> = view
-            .entries
-            .values()
-            .filter(|e| e.kind == Kind::Appreciation && e.author != self.me)
+        // Through the same reader as `list`: what a tombstone hides stays hidden.
+        let shown = self.judge.shown(&view);
+        let from_partner: Vec<&Entry> = shown
+            .iter()
+            .map(|s| s.entry)
+            .filter(|e| e.kind == Kind::Appreciation && e.author != self.me())
             .collect();
         let (year, month, day) = day_of(now);
         let on_this_day: Vec<&Entry> = from_partner
@@ -697,38 +690,41 @@ impl<St: Storage> Practices<'_, St> {
         })
     }
 
-    /// The check-in agenda: what is new since the last check-in, and one prompt.
+    /// The check-in agenda: what is new since the last check-in, and one prompt. Flags are
+    /// read through the same rules as `list` shows them ([`Judge::replies`]): none past a
+    /// "no replies", none on an entry of yours that is not yours.
     pub fn agenda(&self, now: i64) -> Result<Agenda> {
         let state = self.state()?;
         let since = state.last_checkin();
         let after = |t: i64| since.is_none_or(|s| t > s);
         let view = self.space.read()?.view;
-        let entries = &view.entries;
-        let mut flagged: BTreeSet<&str> = BTreeSet::new();
-        for a in &state.acks {
-            if a.kind == LETS_TALK
-                && after(a.at)
-                && let Some(e) = entries.get(&a.entry)
-                && (a.by == self.me || e.author == self.me)
-            {
-                flagged.insert(e.id.as_str());
+        let me = self.me();
+        let mut lets_talk = Vec::new();
+        let mut boundaries = Vec::new();
+        for s in self.judge.shown(&view) {
+            let e = s.entry;
+            let flagged = self
+                .judge
+                .replies(&view, &s)
+                .acks
+                .iter()
+                .any(|a| a.kind == ReplyKind::LetsTalk && after(a.at) && (a.by == me || e.author == me));
+            if flagged {
+                lets_talk.push((e.clone(), s.check));
+            }
+            if e.kind == Kind::Boundary && e.author == me && after(e.edited_at.max(e.created_at)) {
+                boundaries.push((e.clone(), s.check));
             }
         }
-        let mut lets_talk: Vec<Entry> = flagged.iter().filter_map(|id| entries.get(*id).cloned()).collect();
-        lets_talk.sort_by_key(|e| e.created_at);
-        let mut boundaries: Vec<Entry> = entries
-            .values()
-            .filter(|e| e.kind == Kind::Boundary && e.author == self.me && after(e.edited_at.max(e.created_at)))
-            .cloned()
-            .collect();
-        boundaries.sort_by_key(|e| e.created_at);
+        lets_talk.sort_by_key(|(e, _)| e.created_at);
+        boundaries.sort_by_key(|(e, _)| e.created_at);
         // Like every prompt shown, none deeper than the shared depth or on a paused theme.
-        let (shared, paused) = (state.shared_depth(self.me), state.paused());
+        let (shared, paused) = (state.shared_depth(self.me()), state.paused());
         let together = state
-            .open_together(self.me)
+            .open_together(self.me())
             .into_iter()
             .filter(|p| p.depth <= shared && !paused.contains(p.theme))
-            .map(|p| (p, state.has_answered(p.id, self.me)))
+            .map(|p| (p, state.has_answered(p.id, self.me())))
             .collect();
         let offer = self.offer_in(&state, now, false, false)?;
         Ok(Agenda {
@@ -748,8 +744,8 @@ impl<St: Storage> Practices<'_, St> {
             let o = am_doc
                 .put_object(ROOT, format!("{CHECKIN}{id}"), ObjType::Map)
                 .map_err(am)?;
-            am_doc.put(&o, "by", self.me).map_err(am)?;
-            am_doc.put(&o, "at", ScalarValue::Timestamp(now)).map_err(am)?;
+            am_doc.put(&o, BY, self.me()).map_err(am)?;
+            am_doc.put(&o, AT, ScalarValue::Timestamp(now)).map_err(am)?;
             Ok(())
         })?;
         Ok(id)

@@ -16,7 +16,9 @@
 //! without marks (harmless), never marks of removed chunks (which would read as a loss).
 
 use crate::JournalError;
+use crate::auth::Sealer;
 use crate::doc::{Contents, SpaceDoc};
+use crate::history::History;
 use crate::model::NewEntry;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;
@@ -242,7 +244,7 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save();
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name]))
+        self.write_view(&mut doc, BTreeSet::from([name]))
     }
 
     /// Write a chunk, then its mark: both are durable when this returns.
@@ -262,8 +264,16 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
-        self.store_view(View::new(doc.contents(), covers))
+    /// The view of `doc`, its membership records read only where the stored view's end.
+    fn write_view(&self, doc: &mut SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
+        let known = self.known_records();
+        self.store_view(View::new(doc.contents_with_history(known), covers))
+    }
+
+    /// The membership records of the stored view, when it can be read: a history of the
+    /// same document that only needs what came since (see [`History::brought_up_to`]).
+    fn known_records(&self) -> Option<History> {
+        self.stored_view(&mut Vec::new()).ok().flatten().map(|v| v.records)
     }
 
     /// Write a view, stamped with the current fingerprints of the files it covers.
@@ -396,6 +406,7 @@ impl<S: Storage> Journal<S> {
         };
         // Chunks the view lists or that are marked, but that are gone.
         let missing = missing(&files, view.as_ref());
+        let known = view.as_ref().map(|v| v.records.clone());
         let any_missing = !missing.is_empty();
         problems.extend(missing);
         if let Some(mut view) = view {
@@ -443,13 +454,13 @@ impl<S: Storage> Journal<S> {
             }
         }
         // Rebuild from the chunks.
-        let (doc, loaded, load_problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, load_problems) = self.load_all(&files.chunks)?;
         for p in load_problems {
             if !problems.iter().any(|q| q.name == p.name) {
                 problems.push(p);
             }
         }
-        let view = View::new(doc.contents(), loaded.clone());
+        let view = View::new(doc.contents_with_history(known), loaded.clone());
         drop(lock);
         // Foreign files do not make the chunks untrustworthy; damaged chunks do.
         if problems
@@ -467,24 +478,15 @@ impl<S: Storage> Journal<S> {
         checked(Read { view, problems })
     }
 
-    /// Append new entries without loading the history: one `adds/` chunk made in an empty
-    /// document. Durable when this returns.
-    pub fn add(&self, entries: &[NewEntry]) -> Result<()> {
-        self.add_sealed(entries, None)
-    }
-
-    /// [`Journal::add`], each entry sealed with its author's person key when one is given
-    /// (see [`crate::auth`]).
-    pub fn add_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
+    /// Append new entries, each sealed by its author, without loading the history: one
+    /// `adds/` chunk made in an empty document. Durable when this returns.
+    pub fn add(&self, entries: &[NewEntry], by: &Sealer<'_>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         self.append(|doc| {
             for e in entries {
-                doc.add_entry(e)?;
-                if let Some(k) = key {
-                    doc.seal_entry(&e.id, k)?;
-                }
+                doc.add_entry(e, by)?;
             }
             Ok(())
         })
@@ -501,20 +503,13 @@ impl<S: Storage> Journal<S> {
         self.write_chunk(&name, &bytes)
     }
 
-    /// Add many entries at once (an import) and compact in the same step: one load and one
-    /// save instead of an `adds/` chunk that compaction would load and save again.
-    pub fn add_bulk(&self, entries: &[NewEntry]) -> Result<()> {
-        self.add_bulk_sealed(entries, None)
-    }
-
-    /// [`Journal::add_bulk`], each entry sealed when a person key is given.
-    pub fn add_bulk_sealed(&self, entries: &[NewEntry], key: Option<&[u8; 32]>) -> Result<()> {
+    /// Add many entries at once (an import), each sealed by its author, and compact in the
+    /// same step: one load and one save instead of an `adds/` chunk that compaction would
+    /// load and save again.
+    pub fn add_bulk(&self, entries: &[NewEntry], by: &Sealer<'_>) -> Result<()> {
         self.compact_with(|doc| {
             for e in entries {
-                doc.add_entry(e)?;
-                if let Some(k) = key {
-                    doc.seal_entry(&e.id, k)?;
-                }
+                doc.add_entry(e, by)?;
             }
             Ok(())
         })
@@ -538,7 +533,7 @@ impl<S: Storage> Journal<S> {
             let name = hash_name("changes", &bytes);
             self.write_chunk(&name, &bytes)?;
             loaded.insert(name);
-            self.write_view(&doc, loaded)?;
+            self.write_view(&mut doc, loaded)?;
         }
         Ok(out)
     }
@@ -599,7 +594,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut doc)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut doc, BTreeSet::from([name.clone()]))?;
         self.remove_chunks(loaded.iter().filter(|n| **n != name))
     }
 
@@ -670,7 +665,8 @@ impl<S: Storage> Journal<S> {
             let bytes = saved_snapshot(doc)?;
             let name = hash_name("snapshots", &bytes);
             self.write_chunk(&name, &bytes)?;
-            self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
+            let known = self.known_records();
+            self.store_view(View::new(doc.contents_with_history(known), BTreeSet::from([name.clone()])))?;
             self.remove_chunks(loaded.iter().filter(|n| **n != name))?;
             *loaded = BTreeSet::from([name]);
             return Ok(None);
@@ -705,14 +701,17 @@ impl<S: Storage> Journal<S> {
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
+                    deleted: view.deleted,
+                    markers: view.markers,
                     signatures: view.signatures,
                     acks: view.acks,
                     status_changes: view.status_changes,
+                    records: view.records,
                 };
                 doc.refresh_contents(&mut c, &v.heads);
                 c
             }
-            _ => doc.contents(),
+            _ => doc.contents_with_history(None),
         };
         self.store_view(View::new(contents, v.after))
     }
@@ -802,7 +801,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut fresh)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut fresh, BTreeSet::from([name.clone()]))?;
         // The marks of the replaced chunks go first, and with them those of chunks that
         // were already gone: the new snapshot holds what is left, and the loss is accepted.
         let unmark: Vec<String> = loaded
@@ -838,7 +837,7 @@ impl<S: Storage> Journal<S> {
                 reason: FOREIGN.into(),
             });
         }
-        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
         report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);
         if let Err(e) = doc.check_schema() {
@@ -847,7 +846,7 @@ impl<S: Storage> Journal<S> {
                 reason: e.to_string(),
             });
         }
-        let fresh = View::new(doc.contents(), loaded.clone());
+        let fresh = View::new(doc.contents_with_history(None), loaded.clone());
         report.entries = fresh.entries.len();
         let current = if files.has_view {
             self.stored_view(&mut report.problems)?
@@ -871,7 +870,7 @@ impl<S: Storage> Journal<S> {
 
     /// Contents of the whole document (slow path; for tests and checks).
     pub fn contents(&self) -> Result<Contents> {
-        Ok(self.load()?.contents())
+        Ok(self.load()?.contents_with_history(None))
     }
 }
 

@@ -6,13 +6,14 @@
 use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
+use crate::history::History;
 use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 4;
+pub const VIEW_FORMAT: u32 = 5;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -31,12 +32,23 @@ pub struct View {
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
+    /// Entries with a tombstone (format 5): see [`Contents::deleted`].
+    pub deleted: BTreeMap<String, Entry>,
+    /// Sealing markers (format 5): see [`Contents::markers`].
+    pub markers: BTreeMap<String, crate::record::Marker>,
     /// Signed device endorsements and revocations (format 4).
     pub signatures: Signatures,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record of the history, and their causal order (format 5).
+    pub records: History,
+    /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
+    /// name or record shown is not what the document holds now (duo-sync's membership
+    /// rules fill it in; [`View::person_name`] shows it).
+    #[serde(skip)]
+    pub notes: BTreeMap<String, String>,
 }
 
 impl View {
@@ -51,9 +63,13 @@ impl View {
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
+            deleted: contents.deleted,
+            markers: contents.markers,
             signatures: contents.signatures,
             acks: contents.acks,
             status_changes: contents.status_changes,
+            records: contents.records,
+            notes: BTreeMap::new(),
         }
     }
 
@@ -88,25 +104,32 @@ impl View {
             persons: self.persons.clone(),
             devices: self.devices.clone(),
             entries: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            markers: BTreeMap::new(),
             acks: BTreeMap::new(),
             status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
+            records: self.records.clone(),
         }
     }
 
     /// Add the contents of append-only chunks. Returns false (and changes nothing) when
     /// they touch anything the view already has: then only a rebuild is right.
     pub fn merge_additions(&mut self, extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
-        let clash = extra.entries.keys().any(|k| self.entries.contains_key(k))
+        let known = |k: &String| self.entries.contains_key(k) || self.deleted.contains_key(k);
+        let clash = extra.entries.keys().chain(extra.deleted.keys()).any(known)
+            || extra.markers.keys().any(|k| self.markers.contains_key(k))
             || extra.persons.keys().any(|k| self.persons.contains_key(k))
             || extra.devices.keys().any(|k| self.devices.contains_key(k))
             || extra.acks.keys().any(|k| self.acks.contains_key(k))
             || (extra.space_id.is_some() && self.space_id.is_some())
             || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
             || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k))
-            // A status change decides how an entry is shown: only a rebuild gets that right.
+            // A status change decides how an entry is shown, and a membership record's
+            // order is the whole history's: only a rebuild gets those right.
             || !extra.status_changes.is_empty()
-            || extra.entries.keys().any(|k| {
+            || !extra.records.records.is_empty()
+            || extra.entries.keys().chain(extra.deleted.keys()).any(|k| {
                 let prefix = format!("{k}/");
                 self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
             });
@@ -120,6 +143,8 @@ impl View {
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);
         self.entries.extend(extra.entries);
+        self.deleted.extend(extra.deleted);
+        self.markers.extend(extra.markers);
         self.signatures.endorsements.extend(extra.signatures.endorsements);
         self.signatures.revocations.extend(extra.signatures.revocations);
         self.acks.extend(extra.acks);
@@ -165,21 +190,47 @@ impl View {
         crate::boundaries::history(&self.status_changes, entry)
     }
 
-    /// A person's name as stored (for `--json`), or a short form of the id when unknown.
+    /// A person's display name (with its note, if any), or a short form of the id when
+    /// unknown.
     pub fn person_name(&self, id: &str) -> String {
-        self.persons
+        let name = self
+            .persons
             .get(id)
             .map(|p| p.name.clone())
-            .unwrap_or_else(|| format!("unknown ({})", crate::text::short(id, 8)))
+            .unwrap_or_else(|| format!("unknown ({})", crate::text::short(id, 8)));
+        match self.person_note(id) {
+            Some(note) => format!("{name} ({note})"),
+            None => name,
+        }
     }
 
     /// A person's name as a terminal shows it: escaped and marked when not valid (see
-    /// [`crate::text::field`]); a short form of the id when unknown.
+    /// [`crate::text::field`]), with its note if any; a short form of the id when unknown.
     pub fn shown_name(&self, id: &str) -> String {
-        match self.persons.get(id) {
+        let name = match self.persons.get(id) {
             Some(p) => crate::text::field(crate::text::Field::Name, &p.name).into_owned(),
-            None => format!("unknown ({})", crate::text::short(id, 8)),
+            None => return format!("unknown ({})", crate::text::short(id, 8)),
+        };
+        match self.person_note(id) {
+            Some(note) => format!("{name} ({note})"),
+            None => name,
         }
+    }
+
+    /// Why person `id`'s name is shown as it is, when it is not what the document holds.
+    pub fn person_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        self.notes.get(&format!("person/{id}")).map(String::as_str)
+    }
+
+    /// Why device `id`'s record is shown as it is, when it is not what the document holds.
+    pub fn device_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        self.notes.get(&format!("device/{id}")).map(String::as_str)
     }
 }
 

@@ -3,8 +3,8 @@
 //! Everything here uses real automerge documents; nothing is mocked.
 
 use duo_journal::{
-    Ack, Device, Entry, EntryPatch, Journal, JournalError, Kind, MemStorage, NewEntry, Person, ReplyKind, SpaceDoc,
-    Status, StatusChange,
+    Ack, Device, Entry, EntryPatch, Journal, JournalError, Keyring, Kind, MemStorage, NewEntry, Person, ReplyKind,
+    Sealer, SpaceDoc, Status, StatusChange,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -20,6 +20,15 @@ const IDS: [&str; 6] = [
     "0000000000000000000000000000000c",
 ];
 
+/// The keys of p1 and p2.
+static RINGS: std::sync::LazyLock<[Keyring; 2]> =
+    std::sync::LazyLock::new(|| [Keyring::for_tests("p1"), Keyring::for_tests("p2")]);
+
+/// What person `p` (1 or 2) writes with, on their device `d<p>`.
+fn by(p: usize) -> Sealer<'static> {
+    RINGS[p - 1].sealer(["d1", "d2"][p - 1])
+}
+
 fn new_entry(id: &str, kind: Kind, body: &str, tags: Vec<String>, created_at: i64) -> NewEntry {
     NewEntry {
         id: id.to_string(),
@@ -31,6 +40,8 @@ fn new_entry(id: &str, kind: Kind, body: &str, tags: Vec<String>, created_at: i6
         body: body.to_string(),
         tags,
         status: None,
+        no_replies: false,
+        prompt: None,
     }
 }
 
@@ -51,8 +62,11 @@ fn initial_doc() -> Vec<u8> {
         },
     )
     .unwrap();
-    doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1))
-        .unwrap();
+    doc.add_entry(
+        &new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1),
+        &by(1),
+    )
+    .unwrap();
     doc.save()
 }
 
@@ -211,13 +225,13 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             tags,
         } => {
             reps[*r]
-                .add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t))
+                .add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t), &by(1))
                 .unwrap();
         }
         Op::AddDetached { r, slot, kind, body } => {
             let mut detached = SpaceDoc::new();
             detached
-                .add_entry(&new_entry(IDS[*slot], *kind, body, vec![], t))
+                .add_entry(&new_entry(IDS[*slot], *kind, body, vec![], t), &by(1))
                 .unwrap();
             let bytes = detached.save();
             reps[*r].load_more(&bytes).unwrap();
@@ -229,6 +243,7 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 edited_at: t,
                 ..Default::default()
             },
+            &by(1),
         )),
         Op::EditTags { r, slot, tags } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
@@ -237,6 +252,7 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 edited_at: t,
                 ..Default::default()
             },
+            &by(1),
         )),
         Op::EditStatus { r, slot, status } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
@@ -245,6 +261,7 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 edited_at: t,
                 ..Default::default()
             },
+            &by(1),
         )),
         Op::EditAll {
             r,
@@ -259,45 +276,52 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
                 tags: Some(tags.clone()),
                 status: Some(*status),
                 edited_at: t,
+                ..Default::default()
             },
+            &by(1),
         )),
-        Op::Delete { r, slot } => tolerate(reps[*r].delete_entry(IDS[*slot])),
+        Op::Delete { r, slot } => tolerate(reps[*r].delete_entry(IDS[*slot], t, &by(1))),
         Op::Reply {
             r,
             slot,
             kind,
-            by,
+            by: p,
             detached,
         } => {
             let ack = Ack {
                 id: format!("{:032x}", t as u64 * 16 + *r as u64),
                 entry: IDS[*slot].to_string(),
-                by: format!("p{by}"),
-                device: format!("d{by}"),
+                by: format!("p{p}"),
+                device: format!("d{p}"),
                 kind: *kind,
                 at: t,
                 text: (*kind != ReplyKind::Confirm && !kind.is_ack()).then(|| format!("words {t}")),
                 // Answer the reflection written at t - 1 (if there was one).
                 of: matches!(kind, ReplyKind::Confirm | ReplyKind::Correct)
                     .then(|| format!("{:032x}", (t as u64 - 1) * 16 + *r as u64)),
+                seals: Vec::new(),
             };
             if *detached {
                 let mut d = SpaceDoc::new();
-                d.put_ack(&ack).unwrap();
+                d.put_ack(&ack, &by(*p)).unwrap();
                 reps[*r].load_more(&d.save()).unwrap();
             } else {
-                reps[*r].put_ack(&ack).unwrap();
+                reps[*r].put_ack(&ack, &by(*p)).unwrap();
             }
         }
-        Op::ChangeStatus { r, slot, status, by } => tolerate(reps[*r].set_boundary_status(&StatusChange {
-            id: format!("{:032x}", t as u64 * 16 + *r as u64),
-            entry: IDS[*slot].to_string(),
-            by: format!("p{by}"),
-            device: format!("d{by}"),
-            status: *status,
-            at: t,
-        })),
-        Op::NoReplies { r, slot, on } => tolerate(reps[*r].set_no_replies(IDS[*slot], *on)),
+        Op::ChangeStatus { r, slot, status, by: p } => tolerate(reps[*r].set_boundary_status(
+            &StatusChange {
+                id: format!("{:032x}", t as u64 * 16 + *r as u64),
+                entry: IDS[*slot].to_string(),
+                by: format!("p{p}"),
+                device: format!("d{p}"),
+                status: *status,
+                at: t,
+                seals: Vec::new(),
+            },
+            &by(*p),
+        )),
+        Op::NoReplies { r, slot, on } => tolerate(reps[*r].set_no_replies(IDS[*slot], *on, t, &by(1))),
         Op::Merge { from, into } => {
             let (into, from) = pair_mut(reps, *into, *from);
             into.merge(from).unwrap();
@@ -494,9 +518,9 @@ proptest! {
             let t = 10 + t as i64;
             match op {
                 Op::Add { slot, kind, body, tags, .. } => {
-                    doc.add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t)).unwrap();
+                    doc.add_entry(&new_entry(IDS[*slot], *kind, body, tags.clone(), t), &by(1)).unwrap();
                     let status = (*kind == Kind::Boundary).then_some(Status::Active);
-                    model.insert(IDS[*slot].into(), (*kind, body.clone(), tags.clone(), status));
+                    model.insert(IDS[*slot].into(), (*kind, body.clone(), set(tags), status));
                 }
                 // Replies, status changes and the no-replies marker live beside entries; the
                 // convergence and refresh properties cover them.
@@ -507,16 +531,16 @@ proptest! {
                 | Op::ChangeStatus { .. }
                 | Op::NoReplies { .. } => {}
                 Op::EditBody { slot, body, .. } => {
-                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { body: Some(body.clone()), edited_at: t, ..Default::default() });
+                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { body: Some(body.clone()), edited_at: t, ..Default::default() }, &by(1));
                     match model.get_mut(IDS[*slot]) {
                         Some(m) => { res.unwrap(); m.1 = body.clone(); }
                         None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
                     }
                 }
                 Op::EditTags { slot, tags, .. } => {
-                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { tags: Some(tags.clone()), edited_at: t, ..Default::default() });
+                    let res = doc.edit_entry(IDS[*slot], &EntryPatch { tags: Some(tags.clone()), edited_at: t, ..Default::default() }, &by(1));
                     match model.get_mut(IDS[*slot]) {
-                        Some(m) => { res.unwrap(); m.2 = tags.clone(); }
+                        Some(m) => { res.unwrap(); m.2 = set(tags); }
                         None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
                     }
                 }
@@ -525,14 +549,14 @@ proptest! {
                         Op::EditAll { body, tags, .. } => (Some(body.clone()), Some(tags.clone())),
                         _ => (None, None),
                     };
-                    let patch = EntryPatch { body: body.clone(), tags: tags.clone(), status: Some(*status), edited_at: t };
-                    let res = doc.edit_entry(IDS[*slot], &patch);
+                    let patch = EntryPatch { body: body.clone(), tags: tags.clone(), status: Some(*status), edited_at: t, ..Default::default() };
+                    let res = doc.edit_entry(IDS[*slot], &patch, &by(1));
                     match model.get_mut(IDS[*slot]) {
                         Some(m) if m.0 == Kind::Boundary => {
                             res.unwrap();
                             m.3 = Some(*status);
                             if let Some(b) = body { m.1 = b; }
-                            if let Some(tg) = tags { m.2 = tg; }
+                            if let Some(tg) = tags { m.2 = set(&tg); }
                         }
                         // A status on anything else is refused, and nothing of the patch is applied.
                         Some(_) => prop_assert!(matches!(res, Err(JournalError::Invalid(_))), "{:?}", res),
@@ -540,7 +564,7 @@ proptest! {
                     }
                 }
                 Op::Delete { slot, .. } => {
-                    let res = doc.delete_entry(IDS[*slot]);
+                    let res = doc.delete_entry(IDS[*slot], t, &by(1));
                     match model.remove(IDS[*slot]) {
                         Some(_) => res.unwrap(),
                         None => prop_assert!(matches!(res, Err(JournalError::NotFound { .. })), "{:?}", res),
@@ -560,8 +584,18 @@ proptest! {
         prop_assert_eq!(seen, model);
         let mut ids = doc.entry_ids();
         ids.sort();
-        prop_assert_eq!(ids, contents.entries.keys().cloned().collect::<Vec<_>>());
+        let mut stored: Vec<String> = contents.entries.keys().chain(contents.deleted.keys()).cloned().collect();
+        stored.sort();
+        prop_assert_eq!(ids, stored, "a deleted entry keeps its key (a sealed tombstone)");
     }
+}
+
+/// Tags as an entry shows them: a set, in order.
+fn set(tags: &[String]) -> Vec<String> {
+    let mut t = tags.to_vec();
+    t.sort();
+    t.dedup();
+    t
 }
 
 fn body_patch(body: &str, t: i64) -> EntryPatch {
@@ -585,8 +619,12 @@ fn concurrent_body_edits_surface_as_conflicts_and_a_later_edit_resolves_them() {
     let base = initial_doc();
     let mut reps = replicas(&base, 2);
     let id = IDS[0];
-    reps[0].edit_entry(id, &body_patch("from the laptop", 20)).unwrap();
-    reps[1].edit_entry(id, &body_patch("from the phone", 21)).unwrap();
+    reps[0]
+        .edit_entry(id, &body_patch("from the laptop", 20), &by(1))
+        .unwrap();
+    reps[1]
+        .edit_entry(id, &body_patch("from the phone", 21), &by(1))
+        .unwrap();
     {
         let (a, b) = pair_mut(&mut reps, 0, 1);
         a.merge(b).unwrap();
@@ -609,7 +647,7 @@ fn concurrent_body_edits_surface_as_conflicts_and_a_later_edit_resolves_them() {
     assert!(!a.conflicts.iter().any(|c| c == "initial"));
 
     // The author resolves on one device; the resolution wins everywhere once merged.
-    reps[1].edit_entry(id, &body_patch("resolved", 30)).unwrap();
+    reps[1].edit_entry(id, &body_patch("resolved", 30), &by(1)).unwrap();
     let resolved = entry(&reps[1], id);
     assert_eq!(resolved.body, "resolved");
     assert!(resolved.conflicts.is_empty());
@@ -629,7 +667,7 @@ fn three_concurrent_body_edits_give_two_conflicts() {
     let base = initial_doc();
     let mut reps = replicas(&base, 3);
     for (i, r) in reps.iter_mut().enumerate() {
-        r.edit_entry(IDS[0], &body_patch(&format!("version {i}"), 20 + i as i64))
+        r.edit_entry(IDS[0], &body_patch(&format!("version {i}"), 20 + i as i64), &by(1))
             .unwrap();
     }
     sync_all(&mut reps, &[2, 0, 1]);
@@ -643,7 +681,7 @@ fn three_concurrent_body_edits_give_two_conflicts() {
         assert_eq!(entry(r, IDS[0]), e);
     }
     // Resolving on a replica that saw all three clears them all.
-    reps[2].edit_entry(IDS[0], &body_patch("one", 40)).unwrap();
+    reps[2].edit_entry(IDS[0], &body_patch("one", 40), &by(1)).unwrap();
     sync_all(&mut reps, &[1, 2, 0]);
     for r in &reps {
         let e = entry(r, IDS[0]);
@@ -655,7 +693,7 @@ fn three_concurrent_body_edits_give_two_conflicts() {
 fn concurrent_edits_of_different_fields_do_not_conflict() {
     let base = initial_doc();
     let mut reps = replicas(&base, 2);
-    reps[0].edit_entry(IDS[0], &body_patch("new body", 20)).unwrap();
+    reps[0].edit_entry(IDS[0], &body_patch("new body", 20), &by(1)).unwrap();
     reps[1]
         .edit_entry(
             IDS[0],
@@ -664,6 +702,7 @@ fn concurrent_edits_of_different_fields_do_not_conflict() {
                 edited_at: 21,
                 ..Default::default()
             },
+            &by(1),
         )
         .unwrap();
     sync_all(&mut reps, &[0, 1]);
@@ -678,8 +717,8 @@ fn concurrent_edits_of_different_fields_do_not_conflict() {
 fn same_body_written_concurrently_is_not_a_conflict() {
     let base = initial_doc();
     let mut reps = replicas(&base, 2);
-    reps[0].edit_entry(IDS[0], &body_patch("same", 20)).unwrap();
-    reps[1].edit_entry(IDS[0], &body_patch("same", 21)).unwrap();
+    reps[0].edit_entry(IDS[0], &body_patch("same", 20), &by(1)).unwrap();
+    reps[1].edit_entry(IDS[0], &body_patch("same", 21), &by(1)).unwrap();
     sync_all(&mut reps, &[0, 1]);
     let e = entry(&reps[0], IDS[0]);
     assert_eq!(e.body, "same");
@@ -692,14 +731,21 @@ fn detached_add_merges_cleanly_with_edits_elsewhere() {
     // document with no history at all (what `Journal::add` does).
     let base = initial_doc();
     let mut full = SpaceDoc::load(&base).unwrap();
-    full.edit_entry(IDS[0], &body_patch("edited elsewhere", 20)).unwrap();
-    full.add_entry(&new_entry(IDS[1], Kind::Reflection, "to be deleted", vec![], 21))
+    full.edit_entry(IDS[0], &body_patch("edited elsewhere", 20), &by(1))
         .unwrap();
-    full.delete_entry(IDS[1]).unwrap();
+    full.add_entry(
+        &new_entry(IDS[1], Kind::Reflection, "to be deleted", vec![], 21),
+        &by(1),
+    )
+    .unwrap();
+    full.delete_entry(IDS[1], 9, &by(1)).unwrap();
 
     let mut detached = SpaceDoc::new();
     detached
-        .add_entry(&new_entry(IDS[2], Kind::Appreciation, "thanks", vec!["t".into()], 22))
+        .add_entry(
+            &new_entry(IDS[2], Kind::Appreciation, "thanks", vec!["t".into()], 22),
+            &by(1),
+        )
         .unwrap();
     let chunk = detached.save();
     assert!(
@@ -734,7 +780,7 @@ fn detached_add_merges_cleanly_with_edits_elsewhere() {
     assert_eq!(ca.schema, duo_journal::SCHEMA_VERSION);
 
     // And the detached entry can be edited later like any other.
-    a.edit_entry(IDS[2], &body_patch("thanks again", 30)).unwrap();
+    a.edit_entry(IDS[2], &body_patch("thanks again", 30), &by(1)).unwrap();
     b.merge(&mut a).unwrap();
     assert_eq!(b.contents().entries[IDS[2]].body, "thanks again");
     assert_eq!(b.contents(), a.contents());
@@ -761,17 +807,20 @@ fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
         })
         .unwrap();
     journal
-        .update(|doc| doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "first", vec![], 2)))
+        .update(|doc| doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "first", vec![], 2), &by(1)))
         .unwrap();
     // Appends (no history loaded) interleaved with edits (history loaded).
     journal
-        .add(&[new_entry(IDS[1], Kind::Reflection, "added", vec!["a".into()], 3)])
+        .add(
+            &[new_entry(IDS[1], Kind::Reflection, "added", vec!["a".into()], 3)],
+            &by(1),
+        )
         .unwrap();
     journal
-        .update(|doc| doc.edit_entry(IDS[0], &body_patch("first, edited", 4)))
+        .update(|doc| doc.edit_entry(IDS[0], &body_patch("first, edited", 4), &by(1)))
         .unwrap();
     journal
-        .add(&[new_entry(IDS[2], Kind::Appreciation, "added too", vec![], 5)])
+        .add(&[new_entry(IDS[2], Kind::Appreciation, "added too", vec![], 5)], &by(1))
         .unwrap();
     journal
         .update(|doc| {
@@ -782,6 +831,7 @@ fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
                     edited_at: 6,
                     ..Default::default()
                 },
+                &by(1),
             )
         })
         .unwrap();
@@ -798,9 +848,9 @@ fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
 
     // An entry written by `add` is editable and deletable through `update`.
     journal
-        .update(|doc| doc.edit_entry(IDS[1], &body_patch("added, edited", 7)))
+        .update(|doc| doc.edit_entry(IDS[1], &body_patch("added, edited", 7), &by(1)))
         .unwrap();
-    journal.update(|doc| doc.delete_entry(IDS[2])).unwrap();
+    journal.update(|doc| doc.delete_entry(IDS[2], 9, &by(1))).unwrap();
     journal.compact().unwrap();
     let read = journal.read().unwrap();
     assert!(read.problems.is_empty(), "{:?}", read.problems);
@@ -818,11 +868,11 @@ fn a_replica_of_a_store_syncs_through_apply() {
     let b = Journal::new(MemStorage::new());
     a.create(|doc| doc.load_more(&base)).unwrap();
     b.create(|doc| doc.load_more(&base)).unwrap();
-    a.add(&[new_entry(IDS[1], Kind::Reflection, "on a", vec![], 2)])
+    a.add(&[new_entry(IDS[1], Kind::Reflection, "on a", vec![], 2)], &by(1))
         .unwrap();
-    a.update(|doc| doc.edit_entry(IDS[0], &body_patch("edited on a", 3)))
+    a.update(|doc| doc.edit_entry(IDS[0], &body_patch("edited on a", 3), &by(1)))
         .unwrap();
-    b.add(&[new_entry(IDS[2], Kind::Appreciation, "on b", vec![], 4)])
+    b.add(&[new_entry(IDS[2], Kind::Appreciation, "on b", vec![], 4)], &by(1))
         .unwrap();
     b.update(|doc| {
         doc.edit_entry(
@@ -832,6 +882,7 @@ fn a_replica_of_a_store_syncs_through_apply() {
                 edited_at: 5,
                 ..Default::default()
             },
+            &by(1),
         )
     })
     .unwrap();

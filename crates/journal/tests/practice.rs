@@ -1,28 +1,29 @@
 //! The practices over real automerge documents in memory: two partners' replicas that
 //! write concurrently and exchange whole documents.
 
+use automerge::ROOT;
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ROOT, ScalarValue};
 use duo_journal::practice::{AnswerPlace, Practices};
 use duo_journal::prompts::{self, Depth};
-use duo_journal::{Device, Journal, Kind, MemStorage, NewEntry, Person};
+use duo_journal::{Ack, Device, Journal, Judge, Keyring, Kind, Marks, MemStorage, NewEntry, Person, ReplyKind};
 
 struct Dev {
     space: Journal<MemStorage>,
     private: Journal<MemStorage>,
     me: String,
     device: String,
+    keyring: Keyring,
+    marks: Marks,
 }
 
 impl Dev {
     fn practices(&self) -> Practices<'_, MemStorage> {
-        Practices {
-            space: &self.space,
-            private: &self.private,
-            me: &self.me,
-            device: &self.device,
-            key: None,
-        }
+        Practices::new(
+            &self.space,
+            &self.private,
+            self.keyring.sealer(&self.device),
+            Judge::new(&self.keyring, &self.marks),
+        )
     }
 }
 
@@ -59,6 +60,8 @@ fn dev(id: &str, first: Option<&Dev>) -> Dev {
         private,
         me: id.into(),
         device: d.id,
+        keyring: Keyring::for_tests(id),
+        marks: Marks::default(),
     }
 }
 
@@ -109,6 +112,8 @@ fn the_shared_depth_is_the_lower_setting_and_two_devices_of_one_person_keep_the_
         private: Journal::new(MemStorage::new()),
         me: "b".into(),
         device: "b-phone".into(),
+        keyring: Keyring::for_tests("b"),
+        marks: Marks::default(),
     };
     b2.space.create(|doc| doc.init_schema()).unwrap();
     b2.private.create(|doc| doc.init_schema()).unwrap();
@@ -191,18 +196,20 @@ fn a_waiting_answer_without_its_marker_gets_one() {
     assert!(b.practices().state().unwrap().has_answered(prompt.id, "a"));
 }
 
-fn ack(d: &Dev, entry: &str, by: &str, kind: &str, at: i64) {
+fn ack(d: &Dev, entry: &str, kind: ReplyKind, at: i64) {
+    let a = Ack {
+        id: duo_journal::new_id(),
+        entry: entry.into(),
+        by: d.me.clone(),
+        device: d.device.clone(),
+        kind,
+        at,
+        text: None,
+        of: None,
+        seals: Vec::new(),
+    };
     d.space
-        .update(|doc| {
-            let am = doc.automerge();
-            let o = am
-                .put_object(ROOT, format!("ack/{entry}/{}", duo_journal::new_id()), ObjType::Map)
-                .unwrap();
-            am.put(&o, "by", by).unwrap();
-            am.put(&o, "kind", kind).unwrap();
-            am.put(&o, "at", ScalarValue::Timestamp(at)).unwrap();
-            Ok(())
-        })
+        .append(|doc| doc.put_ack(&a, &d.keyring.sealer(&d.device)))
         .unwrap();
 }
 
@@ -217,8 +224,12 @@ fn entry(d: &Dev, kind: Kind, body: &str, at: i64) -> String {
         body: body.into(),
         tags: vec![],
         status: None,
+        no_replies: false,
+        prompt: None,
     };
-    d.space.add(std::slice::from_ref(&e)).unwrap();
+    d.space
+        .add(std::slice::from_ref(&e), &d.keyring.sealer(&d.device))
+        .unwrap();
     e.id
 }
 
@@ -231,28 +242,28 @@ fn the_agenda_holds_lets_talk_flags_and_boundaries_since_the_last_checkin() {
     let heard = entry(&a, Kind::Reflection, "only heard", 13);
     entry(&a, Kind::Boundary, "old boundary", 14);
     sync(&a, &b);
-    ack(&b, &mine, "b", "lets-talk", 20);
-    ack(&a, &theirs, "a", "lets-talk", 21);
-    ack(&b, &other, "b", "lets-talk", 22);
-    ack(&b, &heard, "b", "heard", 23);
+    ack(&b, &mine, ReplyKind::LetsTalk, 20);
+    ack(&a, &theirs, ReplyKind::LetsTalk, 21);
+    ack(&b, &other, ReplyKind::LetsTalk, 22);
+    ack(&b, &heard, ReplyKind::Heard, 23);
     sync(&a, &b);
     let ag = a.practices().agenda(30).unwrap();
-    let bodies: Vec<&str> = ag.lets_talk.iter().map(|e| e.body.as_str()).collect();
+    let bodies: Vec<&str> = ag.lets_talk.iter().map(|(e, _)| e.body.as_str()).collect();
     assert_eq!(bodies, vec!["mine, flagged by b", "b's, flagged by a"]);
     assert_eq!(ag.boundaries.len(), 1);
     assert!(ag.offer.prompt.is_some());
 
     b.practices().checkin_done(40).unwrap();
     sync(&a, &b);
-    ack(&b, &mine, "b", "lets-talk", 50);
+    ack(&b, &mine, ReplyKind::LetsTalk, 50);
     let new_boundary = entry(&a, Kind::Boundary, "new boundary", 45);
     sync(&a, &b);
     let ag = a.practices().agenda(60).unwrap();
     assert_eq!(ag.since, Some(40));
     assert_eq!(ag.lets_talk.len(), 1);
-    assert_eq!(ag.lets_talk[0].id, mine);
+    assert_eq!(ag.lets_talk[0].0.id, mine);
     assert_eq!(ag.boundaries.len(), 1);
-    assert_eq!(ag.boundaries[0].id, new_boundary);
+    assert_eq!(ag.boundaries[0].0.id, new_boundary);
 }
 
 #[test]

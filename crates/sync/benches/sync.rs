@@ -37,15 +37,22 @@ fn entry(o: &Opened, i: usize) -> NewEntry {
         body: format!("{i} ") + &"I felt heard when you asked about my day, and I want to say so. ".repeat(8),
         tags: vec!["bench".into()],
         status: None,
+        no_replies: false,
+        prompt: None,
     }
 }
 
 async fn endpoint(o: &Opened, alpns: Vec<Vec<u8>>) -> Endpoint {
     let view = o.space.read().unwrap().view;
     let members = Members::from_ids(view.devices.keys().map(String::as_str));
-    net::endpoint(o.secret.clone(), "127.0.0.1:0".parse().unwrap(), members, alpns)
-        .await
-        .unwrap()
+    net::endpoint(
+        o.device_secret().clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        members,
+        alpns,
+    )
+    .await
+    .unwrap()
 }
 
 fn addr(e: &Endpoint) -> EndpointAddr {
@@ -91,8 +98,9 @@ async fn main() {
     alice
         .space
         .update(|doc| {
+            let by = alice.sealer();
             for e in &entries {
-                doc.add_entry(e)?;
+                doc.add_entry(e, &by)?;
                 doc.automerge().commit();
             }
             Ok(())
@@ -101,7 +109,7 @@ async fn main() {
     alice.space.compact().unwrap();
     // Bob wrote a little before pairing.
     for i in 0..3 {
-        bob.space.add(&[entry(&bob, i)]).unwrap();
+        bob.space.add(&[entry(&bob, i)], &bob.sealer()).unwrap();
     }
     eprintln!("built a {n}-entry journal in {}", ms(t.elapsed()));
 
@@ -182,7 +190,7 @@ async fn main() {
         ("nothing new", vec![]),
     ];
     for i in 0..7 {
-        alice.space.add(&[entry(&alice, n + i)]).unwrap();
+        alice.space.add(&[entry(&alice, n + i)], &alice.sealer()).unwrap();
         let t = Instant::now();
         let r = net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), options)
             .await
@@ -193,7 +201,7 @@ async fn main() {
             r.outcome.bytes_received,
             r.outcome.rounds,
         ));
-        bob.space.add(&[entry(&bob, n + i)]).unwrap();
+        bob.space.add(&[entry(&bob, n + i)], &bob.sealer()).unwrap();
         let t = Instant::now();
         let r = net::sync_with(&bob_ep, &bob.space, addr(&alice_ep), options)
             .await

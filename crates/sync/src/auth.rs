@@ -45,8 +45,13 @@ impl PersonKey {
         PersonKey(k)
     }
 
-    pub fn bytes(&self) -> &[u8; 32] {
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The keyring of `person` with this key as its current one.
+    pub(crate) fn keyring(&self, person: &str) -> duo_journal::Keyring {
+        duo_journal::Keyring::new(person, duo_journal::SealKey::from_bytes(self.0))
     }
 
     /// Read the key file, decrypting it with the device's age identity.
@@ -160,15 +165,11 @@ pub fn canonical_json(v: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("a JSON value serializes")
 }
 
-/// Sign `entries` (already restricted to the signer's own) with the device key. Refuses an
-/// entry authored by anyone else: duo never produces transferable proof of another
+/// Sign `entries` (already restricted to the signer's own) with this device's key. Refuses
+/// an entry authored by anyone else: duo never produces transferable proof of another
 /// person's words.
-pub fn sign_export(
-    secret: &iroh::SecretKey,
-    config: &crate::Config,
-    entries: &[&Entry],
-    now: i64,
-) -> Result<SignedExport, SyncError> {
+pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<SignedExport, SyncError> {
+    let (secret, config) = (&o.secret, &o.config);
     if let Some(e) = entries.iter().find(|e| e.author != config.person_id) {
         return Err(SyncError::Net(format!(
             "entry {} is not yours: a signed export holds only your own entries",
@@ -257,37 +258,40 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// What this person's device can say about an entry: `Some` only for entries claiming this
-/// person as author (another person's authenticators cannot be checked, by design).
-pub fn check_mine(me: &crate::Opened, e: &Entry) -> Option<duo_journal::Authenticity> {
-    (e.author == me.config.person_id).then(|| duo_journal::auth::check(me.person_key.bytes(), e))
-}
-
 /// How this person's entries in a notebook check out.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Audit {
     pub authentic: usize,
     /// Written before authenticators: neither confirmed nor refuted.
     pub unsealed: usize,
-    /// Ids of entries edited on two devices at once, not settled yet.
+    /// Ids of entries covered only by seals this device cannot confirm yet.
     pub unsettled: Vec<String>,
-    /// Ids of entries claiming this person that no authenticator of theirs covers.
+    /// Ids of entries claiming this person that are not theirs.
     pub not_yours: Vec<String>,
+    /// Why each of them is not theirs.
+    pub why: std::collections::BTreeMap<String, duo_journal::Why>,
+    /// Ids of this person's entries that were removed, or given another author, by a device
+    /// that is not theirs (no sealed deletion).
+    pub removed: Vec<String>,
 }
 
 /// Check every entry of `view` that claims this person as author.
-pub fn audit(me: &crate::Opened, view: &duo_journal::View) -> Audit {
+pub fn audit(judge: &duo_journal::Judge<'_>, view: &duo_journal::View) -> Audit {
     use duo_journal::Authenticity as A;
     let mut a = Audit::default();
-    for e in view.entries.values() {
-        match check_mine(me, e) {
+    for s in judge.shown(view) {
+        match s.check {
             Some(A::Authentic) => a.authentic += 1,
             Some(A::Unsealed) => a.unsealed += 1,
-            Some(A::Unsettled) => a.unsettled.push(e.id.clone()),
-            Some(A::NotYours) => a.not_yours.push(e.id.clone()),
+            Some(A::Unsettled) => a.unsettled.push(s.entry.id.clone()),
+            Some(A::NotYours(why)) => {
+                a.not_yours.push(s.entry.id.clone());
+                a.why.insert(s.entry.id.clone(), why);
+            }
             None => {}
         }
     }
+    a.removed = judge.removed(view);
     a
 }
 

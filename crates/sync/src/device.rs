@@ -292,6 +292,9 @@ impl Online {
         if trust.left_at.is_some() {
             return Err(SyncError::Left);
         }
+        // A space from before signed names gets this person's, signed, before it syncs (a
+        // failure here only leaves the name unsigned until the next time).
+        let _ = crate::membership::sign_own_name(o, now_ms());
         let view = o.space.read()?.view;
         let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
         members.set_live_check(live_check(o));
@@ -543,9 +546,13 @@ pub async fn sync_all_but(
         })
         .map(|r| r.device.clone())
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    crate::membership::record_synced(o, &reached, now)?;
+    crate::membership::record_synced(o, &reached, now_ms())?;
     Ok(out)
+}
+
+/// Now, in milliseconds since the epoch (this device's clock).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

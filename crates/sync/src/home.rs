@@ -69,6 +69,10 @@ pub struct Seed {
     pub relay: Option<String>,
     /// The person's authenticator key, so the restored device recognises their words.
     pub person_key: Option<[u8; 32]>,
+    /// The device the backup was made on, and what it trusted (see
+    /// [`crate::membership::Trust::restored`]).
+    pub from_device: String,
+    pub trust: Option<crate::membership::Carried>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -108,30 +112,57 @@ pub struct Home {
     root: PathBuf,
 }
 
-/// An opened home: keys loaded, stores ready.
+/// An opened home: keys loaded, stores ready. The keys stay inside: what is written
+/// through [`Opened::sealer`] is sealed, what is signed is signed by this crate's functions
+/// ([`Opened::revocation`], [`Opened::endorsement`], [`crate::auth::sign_export`]).
 pub struct Opened {
     pub home: Home,
     pub config: Config,
-    pub secret: iroh::SecretKey,
+    pub(crate) secret: iroh::SecretKey,
     pub space: Journal<AgeStore>,
     pub private: Journal<AgeStore>,
     /// This person's authenticator key (see [`crate::auth`]).
-    pub person_key: crate::auth::PersonKey,
+    pub(crate) person_key: crate::auth::PersonKey,
+    /// This person's keys as the journal checks with them: the person key, and retired
+    /// ones after a rotation.
+    pub(crate) keyring: duo_journal::Keyring,
+    /// The device's age identity (for its local files).
+    pub(crate) identity: Arc<age::x25519::Identity>,
 }
 
 impl Opened {
-    /// This person's practices (prompts, together-answers) over this device's shared space
-    /// and private notebook.
-    pub fn practices(&self) -> duo_journal::practice::Practices<'_, AgeStore> {
-        duo_journal::practice::Practices {
-            space: &self.space,
-            private: &self.private,
-            me: &self.config.person_id,
-            device: &self.config.device_id,
-            key: Some(self.person_key.bytes()),
-        }
+    /// The device's network key, for tests and benchmarks that open endpoints by hand
+    /// (`net::endpoint`). duo itself connects and signs through this crate's functions.
+    #[doc(hidden)]
+    pub fn device_secret(&self) -> &iroh::SecretKey {
+        &self.secret
     }
 
+    /// This device's public key (its endpoint id).
+    pub fn public_key(&self) -> iroh::PublicKey {
+        self.secret.public()
+    }
+
+    /// A revocation of `device`, signed by this device.
+    pub fn revocation(&self, device: &str, at: i64) -> duo_journal::Revocation {
+        crate::membership::revoke(&self.secret, device, at)
+    }
+
+    /// An endorsement of `device`'s record, signed by this device.
+    pub fn endorsement(&self, device: &Device, at: i64) -> duo_journal::Endorsement {
+        crate::membership::endorse(&self.secret, device, at)
+    }
+}
+
+/// Milliseconds since the epoch, from the system clock.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Opened {
     /// Share the together-answers that were waiting for the partner's, if the partner has
     /// answered now; how many were shared. A device that left (or wiped itself) shares
     /// nothing; a failure is left for the next try (the answer stays in the private notebook).
@@ -139,7 +170,8 @@ impl Opened {
         if !self.home.root().exists() || !matches!(crate::membership::left_at(self), Ok(None)) {
             return 0;
         }
-        self.practices().publish_ready().unwrap_or(0)
+        let checker = self.checker();
+        self.practices(&checker).publish_ready().unwrap_or(0)
     }
 }
 
@@ -258,14 +290,24 @@ impl Home {
         };
         let identity = Arc::new(age_identity);
         let space = Journal::new(self.space_store(identity.clone()));
-        space.create(|doc| match seed {
-            Some(s) => {
-                doc.load_checked(&s.space)?;
-                doc.check_schema()?;
-                doc.add_member(&config.person(), &config.device())
+        let name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
+        space.create(|doc| {
+            match seed {
+                Some(s) => {
+                    doc.load_checked(&s.space)?;
+                    doc.check_schema()?;
+                    doc.add_member(&config.person(), &config.device())?;
+                }
+                None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
             }
-            None => doc.init(&duo_journal::new_id(), &config.person(), &config.device()),
+            doc.put_name(&name)
         })?;
+        if let Some(s) = seed {
+            // A restored device trusts what the backup's device trusted, written before the
+            // setup counts as complete: it never falls back to trusting every record.
+            let t = crate::membership::Trust::restored(&config.device_id, &config.person_id, &s.from_device, s.trust.as_ref());
+            crate::membership::write_trust(&crate::local::store(self, identity.clone()), &t)?;
+        }
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));
         private.create(|doc| match seed {
             Some(s) => {
@@ -321,7 +363,8 @@ impl Home {
     pub fn join_person(&self, opened: &mut Opened, join: PendingJoin) -> Result<(), SyncError> {
         self.edit_config(|c| c.pending_join = Some(join.clone()))?;
         opened.config.pending_join = Some(join);
-        finish_join(opened)
+        finish_join(opened)?;
+        crate::seals::begin(opened, now_ms())
     }
 
     /// Open an initialized home: read settings and keys (refusing keys others can read).
@@ -330,6 +373,7 @@ impl Home {
         if opened.config.pending_join.is_some() {
             finish_join(&mut opened)?;
         }
+        crate::seals::begin(&opened, now_ms())?;
         Ok(opened)
     }
 
@@ -345,11 +389,13 @@ impl Home {
         let identity = Arc::new(age_identity);
         Ok(Opened {
             home: self.clone(),
+            keyring: person_key.keyring(&config.person_id),
             config,
             secret,
             space: Journal::new(self.space_store(identity.clone())),
-            private: Journal::new(AgeStore::new(self.private_dir(), identity)),
+            private: Journal::new(AgeStore::new(self.private_dir(), identity.clone())),
             person_key,
+            identity,
         })
     }
 
@@ -423,11 +469,13 @@ impl Home {
             });
         }
         let space = Journal::new(AgeStore::new(self.space_dir(), Arc::new(identity.clone())));
-        let any_key = crate::auth::PersonKey::generate();
-        let sealed = space.read()?.view.entries.values().any(|e| {
-            e.author == config.person_id
-                && duo_journal::auth::check(any_key.bytes(), e) != duo_journal::Authenticity::Unsealed
-        });
+        // Sealed in either format: first-format authenticators, or an origin seal.
+        let sealed = space
+            .read()?
+            .view
+            .entries
+            .values()
+            .any(|e| e.author == config.person_id && (!e.auth.is_empty() || !e.seals.origin.is_empty()));
         if sealed {
             return Err(LocalFile::PersonKey.damaged(
                 path,
@@ -459,38 +507,30 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     } else {
         None
     };
-    let old_key = &o.person_key;
-    let reseal = |doc: &mut duo_journal::SpaceDoc| -> Result<(), duo_journal::JournalError> {
-        // Only entries that were authentic under the old key are vouched for again.
-        let ours: Vec<String> = doc
-            .contents()
-            .entries
-            .values()
-            .filter(|e| {
-                e.author == join.old_person
-                    && duo_journal::auth::check(old_key.bytes(), e) == duo_journal::Authenticity::Authentic
-            })
-            .map(|e| e.id.clone())
-            .collect();
-        doc.reassign_person(&join.old_person, &new)?;
-        if let Some(k) = &new_key {
-            for id in &ours {
-                doc.seal_entry(id, k.bytes())?;
-            }
-        }
-        Ok(())
+    // Entries this device wrote under its old person that its old keys confirm are sealed
+    // again with the new person's key (without it, none are: they keep no seal of theirs).
+    let old_ring = o.keyring.clone();
+    let new_ring = match &new_key {
+        Some(k) => k.keyring(&new),
+        None => o.person_key.keyring(&new),
     };
+    let by = new_ring.sealer(&o.config.device_id);
+    let at = now_ms();
+    let name = crate::membership::sign_name(&o.secret, &new, &join.person.name, o.config.created_at);
     o.space.update(|doc| {
         doc.add_member(&join.person, &join.inviter)?;
         doc.add_member(&join.person, &mine)?;
-        reseal(doc)
+        doc.put_name(&name)?;
+        doc.reassign_person(&join.old_person, &old_ring, &by, at)
     })?;
-    o.private.update(|doc| reseal(doc))?;
+    o.private
+        .update(|doc| doc.reassign_person(&join.old_person, &old_ring, &by, at))?;
     if let Some(k) = new_key {
         let path = o.home.person_key_path();
         fs::rename(&pending, &path).map_err(io_at(&path))?;
         o.person_key = k;
     }
+    o.keyring = new_ring;
     o.home.edit_config(|c| {
         c.person_id = new.clone();
         c.name = join.person.name.clone();

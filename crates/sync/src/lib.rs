@@ -30,6 +30,7 @@ pub mod pair;
 pub mod process;
 pub mod relay;
 pub mod service;
+pub mod seals;
 pub mod session;
 mod store;
 pub mod watch;

@@ -21,7 +21,7 @@
 
 use crate::device::{NetOptions, Online, PeerResult, RelayReach, sync_all, sync_all_but};
 use crate::handoff::{Asked, Listening, OnlineLock, Reply, lock_for_watch};
-use crate::membership::DeviceNotice;
+use crate::membership::Notice;
 use crate::net::{Discovery, Report, SYNC_ANNOUNCEMENT};
 use crate::{Opened, SyncError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,8 +90,9 @@ pub enum Event {
         error: String,
         retry_in: Duration,
     },
-    /// A device record this device had not told its user about (shown once).
-    Notice(DeviceNotice),
+    /// A safety notice not acknowledged yet (a device added or revoked): shown once per
+    /// online period, and by every command until `duo devices ack`.
+    Notice(Notice),
     /// Together-answers that were waiting for the partner's went out.
     AnswersShared(usize),
     /// Another command on this device (e.g. `duo pair`) needs the endpoint: offline until
@@ -239,6 +240,9 @@ struct Watching<'a, F: FnMut(Event)> {
     retry: Option<(Instant, Duration)>,
     /// A push to make: to every device but these (which have everything this one has).
     push: Option<BTreeSet<String>>,
+    /// The safety notices this online period reported already (each is shown again by the
+    /// next command until `duo devices ack`).
+    shown: BTreeSet<Notice>,
 }
 
 impl<'a, F: FnMut(Event)> Watching<'a, F> {
@@ -253,6 +257,7 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
             retry: None,
             // What was written while no watcher ran goes out when it is online.
             push: Some(BTreeSet::new()),
+            shown: BTreeSet::new(),
         }
     }
 
@@ -389,8 +394,15 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
         let view = self.o.space.read()?.view;
         self.online.refresh_members_from(self.o, &view)?;
         self.name_peers(&view);
-        for notice in crate::membership::device_notices(self.o, &view).unwrap_or_default() {
-            (self.on)(Event::Notice(notice));
+        // Every safety notice not acknowledged yet (`duo devices ack`), once per watcher run.
+        if let Ok(trust) = crate::membership::trust(self.o) {
+            let c = view.members();
+            let m = crate::membership::membership(&c, &trust);
+            for notice in crate::membership::notices(&c, &trust, &m) {
+                if self.shown.insert(notice.clone()) {
+                    (self.on)(Event::Notice(notice));
+                }
+            }
         }
         let shared = self.o.settle_answers();
         if shared > 0 {

@@ -73,17 +73,22 @@ fn space(entries: usize) -> SpaceDoc {
     };
     d.init("space", &person, &device).unwrap();
     for i in 0..entries {
-        d.add_entry(&NewEntry {
-            id: format!("{i:032x}"),
-            kind: Kind::Reflection,
-            author: "p".into(),
-            device: "d".into(),
-            created_at: i as i64,
-            edited_at: i as i64,
-            body: format!("entry {i}"),
-            tags: vec!["t".into()],
-            status: None,
-        })
+        d.add_entry(
+            &NewEntry {
+                id: format!("{i:032x}"),
+                kind: Kind::Reflection,
+                author: "p".into(),
+                device: "d".into(),
+                created_at: i as i64,
+                edited_at: i as i64,
+                body: format!("entry {i}"),
+                tags: vec!["t".into()],
+                status: None,
+                no_replies: false,
+                prompt: None,
+            },
+            &duo_journal::Keyring::for_tests("p").sealer("d"),
+        )
         .unwrap();
     }
     d
@@ -182,7 +187,7 @@ async fn write_seeds() {
     save("bundle", "signed", &duo_sync::bundle::sign(&b, &key));
     save("bundle", "junk", b"not a bundle");
     let backup = duo_sync::backup::Backup {
-        version: 2,
+        version: duo_sync::backup::VERSION,
         space_id: "s".into(),
         person: duo_journal::Person {
             id: "p".into(),
@@ -195,6 +200,7 @@ async fn write_seeds() {
         space: doc.save(),
         private: space(1).save(),
         person_key: vec![9; 32],
+        trust: None,
     };
     save("backup", "whole", &duo_sync::backup::encode(&backup));
     save("backup", "junk", b"not a backup");
@@ -207,17 +213,22 @@ async fn write_seeds() {
     let mut base = space(3);
     let mut ahead = copy(&mut base);
     ahead
-        .add_entry(&NewEntry {
-            id: format!("{:032x}", 999),
-            kind: Kind::Appreciation,
-            author: "p".into(),
-            device: "d".into(),
-            created_at: 9,
-            edited_at: 9,
-            body: "thank you".into(),
-            tags: vec![],
-            status: None,
-        })
+        .add_entry(
+            &NewEntry {
+                id: format!("{:032x}", 999),
+                kind: Kind::Appreciation,
+                author: "p".into(),
+                device: "d".into(),
+                created_at: 9,
+                edited_at: 9,
+                body: "thank you".into(),
+                tags: vec![],
+                status: None,
+                no_replies: false,
+                prompt: None,
+            },
+            &duo_journal::Keyring::for_tests("p").sealer("d"),
+        )
         .unwrap();
     save(
         "session",
@@ -286,17 +297,22 @@ async fn write_seeds() {
     let mut doc = space(5);
     let saved = doc.save();
     let heads = doc.heads();
-    doc.add_entry(&NewEntry {
-        id: format!("{:032x}", 77),
-        kind: Kind::Reflection,
-        author: "p".into(),
-        device: "d".into(),
-        created_at: 1,
-        edited_at: 1,
-        body: "later".into(),
-        tags: vec![],
-        status: None,
-    })
+    doc.add_entry(
+        &NewEntry {
+            id: format!("{:032x}", 77),
+            kind: Kind::Reflection,
+            author: "p".into(),
+            device: "d".into(),
+            created_at: 1,
+            edited_at: 1,
+            body: "later".into(),
+            tags: vec![],
+            status: None,
+            no_replies: false,
+            prompt: None,
+        },
+        &duo_journal::Keyring::for_tests("p").sealer("d"),
+    )
     .unwrap();
     save("document", "space", &saved);
     save("document", "changes", &doc.save_after(&heads));

@@ -75,7 +75,7 @@ async fn bob(allowed: &[iroh::EndpointId]) -> Bob {
             .map(String::as_str),
     );
     let ep = net::endpoint(
-        opened.secret.clone(),
+        opened.device_secret().clone(),
         "127.0.0.1:0".parse().unwrap(),
         members,
         vec![SYNC_ALPN.to_vec()],

@@ -14,7 +14,7 @@ use std::sync::Arc;
 fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_sync::AgeStore>, body: &str) -> String {
     let e = common::new_entry(o, body);
     let id = e.id.clone();
-    journal.add(&[e]).unwrap();
+    journal.add(&[e], &o.sealer()).unwrap();
     id
 }
 
@@ -44,7 +44,7 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     let bob_space = shared(&bob);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let bob_ep = net::endpoint(
-        bob.secret.clone(),
+        bob.device_secret().clone(),
         "127.0.0.1:0".parse().unwrap(),
         members(&bob),
         vec![SYNC_ALPN.to_vec()],
@@ -58,7 +58,7 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
 
     // Alice dials and syncs.
     let alice_ep = net::endpoint(
-        alice.secret.clone(),
+        alice.device_secret().clone(),
         "127.0.0.1:0".parse().unwrap(),
         members(&alice),
         vec![SYNC_ALPN.to_vec()],
@@ -71,7 +71,7 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
     assert_eq!(report.entries.added.len(), 1, "alice received bob's entry");
     assert_eq!(report.entries_after, 2);
     let (peer, served) = rx.recv().await.unwrap();
-    assert_eq!(peer, alice.secret.public());
+    assert_eq!(peer, alice.public_key());
     assert_eq!(served.unwrap().entries_after, 2, "bob received alice's entry");
     assert_eq!(bodies(&alice), vec!["from alice, offline", "from bob, offline"]);
     assert_eq!(bodies(&bob), bodies(&alice));
@@ -102,7 +102,7 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
 
     // Carol is not a member: refused after the handshake, and she learns nothing.
     let carol_ep = net::endpoint(
-        carol.secret.clone(),
+        carol.device_secret().clone(),
         "127.0.0.1:0".parse().unwrap(),
         members(&carol),
         vec![SYNC_ALPN.to_vec()],
@@ -130,7 +130,7 @@ mod pairing {
     async fn ep(o: &Opened, alpns: &[&[u8]]) -> (iroh::Endpoint, Members) {
         let m = members(o);
         let e = net::endpoint(
-            o.secret.clone(),
+            o.device_secret().clone(),
             "127.0.0.1:0".parse().unwrap(),
             m.clone(),
             alpns.iter().map(|a| a.to_vec()).collect(),

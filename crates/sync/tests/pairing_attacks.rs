@@ -23,7 +23,7 @@ fn count(var: &str, default: usize) -> usize {
 
 async fn ep(o: &Opened, alpns: &[&[u8]]) -> Endpoint {
     net::endpoint(
-        o.secret.clone(),
+        o.device_secret().clone(),
         "127.0.0.1:0".parse().unwrap(),
         Members::default(),
         alpns.iter().map(|a| a.to_vec()).collect(),

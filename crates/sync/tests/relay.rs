@@ -138,7 +138,7 @@ async fn a_relay_that_does_not_answer_costs_bounded_time() {
         addrs: vec![],
         relay: Some(url),
     }
-    .endpoint_addr(bob.secret.public());
+    .endpoint_addr(bob.public_key());
     // Callers bound a dial (`duo sync`: 10 s per device); nothing inside blocks that.
     let dialing = Instant::now();
     let dial = tokio::time::timeout(
@@ -167,7 +167,7 @@ async fn with_relays_off_a_relay_named_by_a_peer_is_never_used() {
         addrs: vec!["127.0.0.1:9".parse().unwrap()],
         relay: Some(url),
     }
-    .endpoint_addr(alice.secret.public());
+    .endpoint_addr(alice.public_key());
     let usable = online.usable(peer);
     assert_eq!(usable.relay_urls().count(), 0);
     assert_eq!(usable.ip_addrs().count(), 1);

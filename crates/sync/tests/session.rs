@@ -13,6 +13,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, DuplexStream};
 
+/// The keys of "p", the author of every entry here.
+static RING: std::sync::LazyLock<duo_journal::Keyring> =
+    std::sync::LazyLock::new(|| duo_journal::Keyring::for_tests("p"));
+
+fn by() -> duo_journal::Sealer<'static> {
+    RING.sealer("d")
+}
+
 fn entry(id: &str, body: &str) -> NewEntry {
     NewEntry {
         id: id.into(),
@@ -24,6 +32,8 @@ fn entry(id: &str, body: &str) -> NewEntry {
         body: body.into(),
         tags: vec![],
         status: None,
+        no_replies: false,
+        prompt: None,
     }
 }
 
@@ -127,8 +137,8 @@ async fn first_contact_then_one_round_trip_per_new_entry() {
     let (mut a, mut b) = (space(), SpaceDoc::new());
     let (mut sa, mut sb) = (None, None);
     for i in 0..50 {
-        a.add_entry(&entry(&format!("a{i:02}"), "from a")).unwrap();
-        b.add_entry(&entry(&format!("b{i:02}"), "from b")).unwrap();
+        a.add_entry(&entry(&format!("a{i:02}"), "from a"), &by()).unwrap();
+        b.add_entry(&entry(&format!("b{i:02}"), "from b"), &by()).unwrap();
     }
     let (x, y) = session(&mut a, &mut sa, &mut b, &mut sb, None).await;
     let (x, y) = (x.unwrap(), y.unwrap());
@@ -138,8 +148,8 @@ async fn first_contact_then_one_round_trip_per_new_entry() {
     assert_eq!(x.rounds, 2, "two histories that share nothing: hello, then catch-up");
 
     // Both write one entry while apart: one exchange carries both.
-    a.add_entry(&entry("a-new", "a says hello")).unwrap();
-    b.add_entry(&entry("b-new", "b says hello")).unwrap();
+    a.add_entry(&entry("a-new", "a says hello"), &by()).unwrap();
+    b.add_entry(&entry("b-new", "b says hello"), &by()).unwrap();
     let (x, y) = session(&mut a, &mut sa, &mut b, &mut sb, None).await;
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(a.contents(), b.contents());
@@ -158,7 +168,8 @@ async fn first_contact_then_one_round_trip_per_new_entry() {
 async fn a_new_device_gets_the_whole_document_and_a_partner_with_own_entries_merges() {
     let mut a = space();
     for i in 0..600 {
-        a.add_entry(&entry(&format!("a{i:03}"), &"words ".repeat(20))).unwrap();
+        a.add_entry(&entry(&format!("a{i:03}"), &"words ".repeat(20)), &by())
+            .unwrap();
         a.automerge().commit(); // one change per entry, as `duo journal add` makes them
     }
     // An empty device.
@@ -171,7 +182,9 @@ async fn a_new_device_gets_the_whole_document_and_a_partner_with_own_entries_mer
 
     // A joiner who wrote before pairing: its history shares nothing with the space's.
     let mut joiner = space();
-    joiner.add_entry(&entry("mine-1", "written before pairing")).unwrap();
+    joiner
+        .add_entry(&entry("mine-1", "written before pairing"), &by())
+        .unwrap();
     let (mut s1, mut s2) = (None, None);
     let (x, y) = session(&mut a, &mut s1, &mut joiner, &mut s2, None).await;
     let (x, y) = (x.unwrap(), y.unwrap());
@@ -186,14 +199,14 @@ async fn stale_or_missing_states_fall_back_to_automerge_rounds_and_converge() {
     // a and c share history through b, but never met: c wrote since, a wrote since.
     let (mut a, mut b, mut c) = (space(), SpaceDoc::new(), SpaceDoc::new());
     for i in 0..300 {
-        a.add_entry(&entry(&format!("a{i:03}"), "shared")).unwrap();
+        a.add_entry(&entry(&format!("a{i:03}"), "shared"), &by()).unwrap();
         a.automerge().commit();
     }
     let (mut ab, mut ba, mut bc, mut cb) = (None, None, None, None);
     session(&mut a, &mut ab, &mut b, &mut ba, None).await.0.unwrap();
     session(&mut b, &mut bc, &mut c, &mut cb, None).await.0.unwrap();
-    a.add_entry(&entry("a-late", "a")).unwrap();
-    c.add_entry(&entry("c-late", "c")).unwrap();
+    a.add_entry(&entry("a-late", "a"), &by()).unwrap();
+    c.add_entry(&entry("c-late", "c"), &by()).unwrap();
     let (mut ac, mut ca) = (None, None);
     let (x, y) = session(&mut a, &mut ac, &mut c, &mut ca, None).await;
     let (x, y) = (x.unwrap(), y.unwrap());
@@ -212,7 +225,7 @@ async fn stale_or_missing_states_fall_back_to_automerge_rounds_and_converge() {
 #[tokio::test]
 async fn garbage_from_the_peer_ends_the_session_and_changes_nothing() {
     let mut a = space();
-    a.add_entry(&entry("a1", "mine")).unwrap();
+    a.add_entry(&entry("a1", "mine"), &by()).unwrap();
     let before = a.contents();
     let (a_io, mut peer) = tokio::io::duplex(1 << 16);
     let (mut ar, mut aw) = tokio::io::split(a_io);
@@ -276,7 +289,7 @@ async fn hostile_peer(peer: DuplexStream, once: Vec<(u8, Vec<u8>)>, forever: Vec
 #[tokio::test]
 async fn endless_useless_messages_are_cut_off() {
     let mut a = space();
-    a.add_entry(&entry("a1", "mine")).unwrap();
+    a.add_entry(&entry("a1", "mine"), &by()).unwrap();
     let useless = {
         let mut st = automerge::sync::State::new();
         use automerge::sync::SyncDoc;
@@ -369,13 +382,13 @@ proptest! {
                 match op {
                     Op::Write(i) => {
                         n += 1;
-                        docs[i].add_entry(&entry(&format!("e{n}"), &format!("body {n}"))).unwrap();
+                        docs[i].add_entry(&entry(&format!("e{n}"), &format!("body {n}")), &by()).unwrap();
                     }
                     Op::Edit(i) => {
                         if let Some(id) = docs[i].entry_ids().first().cloned() {
                             n += 1;
-                            let patch = duo_journal::EntryPatch { body: Some(format!("edit {n}")), tags: None, status: None, edited_at: n as i64 };
-                            docs[i].edit_entry(&id, &patch).unwrap();
+                            let patch = duo_journal::EntryPatch { body: Some(format!("edit {n}")), edited_at: n as i64, ..Default::default() };
+                            docs[i].edit_entry(&id, &patch, &by()).unwrap();
                         }
                     }
                     Op::Sync(x, y, cut) if x != y => {
@@ -413,7 +426,7 @@ proptest! {
 /// depends on nothing and becomes a head of its own until the next compaction.
 fn add_offline(doc: &mut SpaceDoc, id: &str) {
     let mut fresh = SpaceDoc::new();
-    fresh.add_entry(&entry(id, "written offline")).unwrap();
+    fresh.add_entry(&entry(id, "written offline"), &by()).unwrap();
     doc.merge(&mut fresh).unwrap();
 }
 
@@ -481,7 +494,7 @@ async fn bytes_automerge_must_not_see_are_refused_before_it_parses_them() {
         let in_catch_up = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![bytes]).unwrap();
         for frames in [vec![(4, in_catch_up)], vec![(4, empty_changes), (1, message)]] {
             let mut a = space();
-            a.add_entry(&entry("a1", "mine")).unwrap();
+            a.add_entry(&entry("a1", "mine"), &by()).unwrap();
             let before = a.contents();
             let (a_io, peer) = tokio::io::duplex(1 << 20);
             let (mut ar, mut aw) = tokio::io::split(a_io);

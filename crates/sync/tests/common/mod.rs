@@ -40,6 +40,8 @@ pub fn new_entry(o: &Opened, body: &str) -> NewEntry {
         body: body.into(),
         tags: vec![],
         status: None,
+        no_replies: false,
+        prompt: None,
     }
 }
 
@@ -47,7 +49,7 @@ pub fn new_entry(o: &Opened, body: &str) -> NewEntry {
 pub fn write(o: &Opened, body: &str) -> String {
     let e = new_entry(o, body);
     let id = e.id.clone();
-    o.space.add(&[e]).unwrap();
+    o.space.add(&[e], &o.sealer()).unwrap();
     id
 }
 

@@ -1,0 +1,372 @@
+//! Checking one's own entries: what a person's devices say about the entries that claim
+//! them as author, and what every reader shows because of it.
+//!
+//! The rules, for an entry claiming this person:
+//! - **Current format** (an origin seal or field seals): the origin seal must verify (it
+//!   covers author, device, creation time and `made`, the fields present at creation);
+//!   every field in `made` must still be there; every value of every sealed field (each
+//!   concurrent value, each tag added or removed) must verify under a key of the keyring;
+//!   every status change in the person's name on it must verify. Otherwise *not yours*
+//!   ([`Why::Altered`]; [`Why::RepliesReopened`] when what fails is the no-replies flag).
+//! - **Versions** ([`Marks`]): this device remembers, per entry and field, the highest
+//!   version of a verified seal it has seen (written by this device, or read). A field
+//!   whose verified values are all older, or that is gone, was put back: *not yours*
+//!   ([`Why::RolledBack`], [`Why::Undeleted`] for the tombstone, [`Why::RepliesReopened`]
+//!   for the no-replies flag). An entry the marks know that is gone from the space (its
+//!   key removed, or its author changed) is [`Judge::removed`].
+//! - **First format** (`auth` = `v1:`…): a valid one is *authentic* until this person's
+//!   devices began sealing (then a device seals it again in the current format, so one
+//!   left over is *unsettled*); an invalid one is *not yours*.
+//! - **No seal at all**: *written before authenticators* when a valid sealing marker of
+//!   this person lists it, or when none exists and this device has never seen one; otherwise
+//!   *not yours* ([`Why::Unsealed`]).
+//! - A value verified only by a retired key makes the entry *unsettled*.
+//!
+//! A deletion is a sealed tombstone: an entry whose tombstone is not sealed by its author
+//! (on the author's devices: does not verify) stays shown, as *not yours*.
+
+use crate::auth::{Authenticity, Keyring, Standing, Subject, Why};
+use crate::listening::Replies;
+use crate::model::{Entry, Sealed};
+use crate::record::{ORIGIN, origin_value, status_change_field, status_change_value};
+use crate::schema::{DELETED, NO_REPLIES};
+use crate::view::View;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What this device remembers of its person's entries, per notebook (kept by duo-sync in
+/// an age-encrypted local file, never synced).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marks {
+    /// This device has seen its person's devices begin sealing in this notebook.
+    pub began: bool,
+    /// Entry id → field → the highest version of a verified seal seen.
+    pub seen: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Marks {
+    /// Remember that this device sealed `field` of `entry` at `version`.
+    pub fn note(&mut self, entry: &str, field: &str, version: u64) {
+        let v = self
+            .seen
+            .entry(entry.to_string())
+            .or_default()
+            .entry(field.to_string())
+            .or_default();
+        *v = (*v).max(version);
+    }
+}
+
+/// An entry as readers show it, with what this device says about it (`None`: another
+/// person's, which cannot be checked by design).
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'v> {
+    pub entry: &'v Entry,
+    pub check: Option<Authenticity>,
+}
+
+/// Checks a person's own entries with their keyring and this device's marks.
+#[derive(Clone, Copy, Debug)]
+pub struct Judge<'a> {
+    keyring: &'a Keyring,
+    marks: &'a Marks,
+}
+
+/// How one sealed field checks out.
+struct FieldCheck {
+    /// Every value is covered by a seal.
+    all_sealed: bool,
+    /// The highest version of a seal that covers a value.
+    version: Option<u64>,
+    /// Some value is covered only by a retired key.
+    retired: bool,
+}
+
+impl<'a> Judge<'a> {
+    pub fn new(keyring: &'a Keyring, marks: &'a Marks) -> Judge<'a> {
+        Judge { keyring, marks }
+    }
+
+    /// The person whose entries this judge checks.
+    pub fn person(&self) -> &str {
+        self.keyring.person()
+    }
+
+    fn field(&self, e: &Entry, name: &str, f: &Sealed) -> FieldCheck {
+        let subject = Subject {
+            scope: &e.id,
+            author: &e.author,
+            field: name,
+        };
+        let mut out = FieldCheck {
+            all_sealed: !f.values.is_empty(),
+            version: None,
+            retired: false,
+        };
+        for v in &f.values {
+            let best = f
+                .seals
+                .iter()
+                .filter_map(|s| self.keyring.verify(&subject, v.as_bytes(), s))
+                .max_by_key(|(s, st)| (s.version, *st == Standing::Current));
+            match best {
+                Some((seal, standing)) => {
+                    out.version = out.version.max(Some(seal.version));
+                    out.retired |= standing == Standing::Retired;
+                }
+                None => out.all_sealed = false,
+            }
+        }
+        out
+    }
+
+    /// Valid sealing markers of this person in `view`.
+    fn markers<'v>(&self, view: &'v View) -> impl Iterator<Item = &'v crate::record::Marker> + use<'v, 'a> {
+        let ring = self.keyring;
+        view.markers.values().filter(move |m| m.verifies(ring))
+    }
+
+    /// Have this person's devices begun sealing (as far as this device knows)?
+    pub fn began(&self, view: &View) -> bool {
+        self.marks.began || self.markers(view).next().is_some()
+    }
+
+    /// What this device says about `e`: `None` unless it claims this person as author.
+    pub fn check(&self, view: &View, e: &Entry) -> Option<Authenticity> {
+        (e.author == self.person()).then(|| self.check_mine(view, e))
+    }
+
+    fn check_mine(&self, view: &View, e: &Entry) -> Authenticity {
+        if !e.seals.is_current_format() {
+            if !e.auth.is_empty() {
+                return if !e
+                    .auth
+                    .iter()
+                    .any(|a| crate::auth::legacy_v1_verifies(self.keyring, e, a).is_some())
+                {
+                    Authenticity::NotYours(Why::Altered)
+                } else if self.began(view) {
+                    Authenticity::Unsettled
+                } else {
+                    Authenticity::Authentic
+                };
+            }
+            let listed = self.markers(view).any(|m| m.legacy.binary_search(&e.id).is_ok());
+            return if listed || !self.began(view) {
+                Authenticity::Unsealed
+            } else {
+                Authenticity::NotYours(Why::Unsealed)
+            };
+        }
+        let mut why: Option<Why> = None;
+        let mut note = |w: Why| {
+            let rank = |w: Why| match w {
+                Why::Undeleted => 4,
+                Why::RepliesReopened => 3,
+                Why::RolledBack => 2,
+                Why::Altered => 1,
+                Why::Unsealed => 0,
+            };
+            if why.is_none_or(|old| rank(w) > rank(old)) {
+                why = Some(w);
+            }
+        };
+        let mut retired = false;
+        // The origin: author, device, creation time, and the fields present at creation.
+        let origin_subject = Subject {
+            scope: &e.id,
+            author: &e.author,
+            field: ORIGIN,
+        };
+        let made = e.seals.made.iter().find(|m| {
+            let value = origin_value(&e.device, e.created_at, m);
+            e.seals
+                .origin
+                .iter()
+                .any(|s| match self.keyring.verify(&origin_subject, &value, s) {
+                    Some((_, st)) => {
+                        retired |= st == Standing::Retired;
+                        true
+                    }
+                    None => false,
+                })
+        });
+        let problem = |name: &str, rolled_back: bool| match name {
+            DELETED if rolled_back => Why::Undeleted,
+            NO_REPLIES if rolled_back || !e.no_replies => Why::RepliesReopened,
+            _ if rolled_back => Why::RolledBack,
+            _ => Why::Altered,
+        };
+        match made {
+            None => note(Why::Altered),
+            Some(made) => {
+                for f in made.split('\n').filter(|f| !f.is_empty()) {
+                    if e.seals.fields.get(f).is_none_or(|s| s.values.is_empty()) {
+                        note(problem(f, false));
+                    }
+                }
+            }
+        }
+        let mut versions = BTreeMap::new();
+        for (name, f) in &e.seals.fields {
+            let c = self.field(e, name, f);
+            retired |= c.retired;
+            if !c.all_sealed {
+                note(problem(name, false));
+            }
+            if let Some(v) = c.version {
+                versions.insert(name.as_str(), v);
+            }
+        }
+        if let Some(seen) = self.marks.seen.get(&e.id) {
+            for (name, highest) in seen {
+                if versions.get(name.as_str()).is_none_or(|v| v < highest) {
+                    note(problem(name, true));
+                }
+            }
+        }
+        for c in crate::boundaries::changes_of(&view.status_changes, &e.id).filter(|c| c.by == e.author) {
+            let field = status_change_field(c);
+            let subject = Subject {
+                scope: &e.id,
+                author: &e.author,
+                field: &field,
+            };
+            let value = status_change_value(c);
+            if !c
+                .seals
+                .iter()
+                .any(|s| self.keyring.verify(&subject, &value, s).is_some())
+            {
+                note(Why::Altered);
+            }
+        }
+        match why {
+            Some(w) => Authenticity::NotYours(w),
+            None if retired => Authenticity::Unsettled,
+            None => Authenticity::Authentic,
+        }
+    }
+
+    /// Is `e` (in the deleted entries) deleted by its author, as far as this device can
+    /// tell? Another person's tombstones cannot be checked and are taken as they are; this
+    /// person's must verify.
+    fn deleted_by_author(&self, e: &Entry) -> bool {
+        if e.author != self.person() {
+            return true;
+        }
+        e.seals.fields.get(DELETED).is_some_and(|f| {
+            let subject = Subject {
+                scope: &e.id,
+                author: &e.author,
+                field: DELETED,
+            };
+            f.seals
+                .iter()
+                .any(|s| self.keyring.verify(&subject, b"true", s).is_some())
+        })
+    }
+
+    /// Every entry a reader shows: the entries of the view, and this person's entries whose
+    /// deletion is not theirs. Each with what this device says about it.
+    pub fn shown<'v>(&self, view: &'v View) -> Vec<Shown<'v>> {
+        view.entries
+            .values()
+            .chain(view.deleted.values().filter(|e| !self.deleted_by_author(e)))
+            .map(|entry| Shown {
+                entry,
+                check: self.check(view, entry),
+            })
+            .collect()
+    }
+
+    /// The shown entries whose id starts with `prefix`.
+    pub fn matching<'v>(&self, view: &'v View, prefix: &str) -> Vec<Shown<'v>> {
+        let mut out: Vec<Shown<'v>> = view
+            .matching(prefix)
+            .map(|entry| Shown {
+                entry,
+                check: self.check(view, entry),
+            })
+            .collect();
+        out.extend(
+            view.deleted
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, e)| e)
+                .filter(|e| !self.deleted_by_author(e))
+                .map(|entry| Shown {
+                    entry,
+                    check: self.check(view, entry),
+                }),
+        );
+        out
+    }
+
+    /// What may be shown under a shown entry: [`crate::replies`], except that nothing is
+    /// shown under an entry of this person's that is not theirs (its flags cannot be
+    /// trusted: a lifted "no replies" must not let replies through), and replies in this
+    /// person's name that their keys do not cover are left out.
+    pub fn replies<'v>(&self, view: &'v View, shown: &Shown<'_>) -> Replies<'v> {
+        if shown.check.is_some_and(Authenticity::is_not_yours) {
+            return Replies::default();
+        }
+        let mut r = crate::listening::replies(&view.acks, shown.entry);
+        let me = self.person();
+        let genuine = |a: &crate::listening::Ack| a.by != me || self.ack_verifies(a);
+        r.acks.retain(|a| genuine(a));
+        r.reflections.retain(|x| genuine(x.reflection));
+        for x in &mut r.reflections {
+            x.answers.retain(|a| genuine(a));
+        }
+        r
+    }
+
+    fn ack_verifies(&self, a: &crate::listening::Ack) -> bool {
+        let field = crate::record::ack_field(a);
+        let subject = Subject {
+            scope: &a.entry,
+            author: &a.by,
+            field: &field,
+        };
+        let value = crate::record::ack_value(a);
+        a.seals
+            .iter()
+            .any(|s| self.keyring.verify(&subject, &value, s).is_some())
+    }
+
+    /// The marks after reading `view`: every verified version of this person's fields
+    /// that is higher than what was remembered, and whether their devices began sealing.
+    pub fn observe(&self, view: &View) -> Marks {
+        let mut m = self.marks.clone();
+        if self.markers(view).next().is_some() {
+            m.began = true;
+        }
+        for e in view.entries.values().chain(view.deleted.values()) {
+            if e.author != self.person() || !e.seals.is_current_format() {
+                continue;
+            }
+            for (name, f) in &e.seals.fields {
+                if let Some(v) = self.field(e, name, f).version {
+                    m.note(&e.id, name, v);
+                }
+            }
+        }
+        m
+    }
+
+    /// Entries this device knows as this person's that are gone from `view` without a
+    /// sealed deletion: their key was removed, or they claim another author now.
+    pub fn removed(&self, view: &View) -> Vec<String> {
+        let me = self.person();
+        self.marks
+            .seen
+            .keys()
+            .filter(|id| {
+                let e = view.entries.get(*id).or_else(|| view.deleted.get(*id));
+                e.is_none_or(|e| e.author != me)
+            })
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,205 @@
+//! This device's side of seals: the person's keyring (held here, never handed to the CLI),
+//! what it writes with, and what it remembers of its person's entries.
+//!
+//! The marks (`duo_journal::Marks`: per entry and field, the highest version of a verified
+//! seal this device has seen; whether its person's devices began sealing) are kept in
+//! `local/seals.age`, age-encrypted to the device's own key like every local file, and never
+//! synced. Every read and every write of a command updates them ([`Checker::remember`]).
+//! Losing the file loses only that memory: a rollback to a version this device had seen is
+//! then no longer told from the newest (docs/security.md, "Authenticators").
+
+use crate::{AgeStore, Opened, SyncError};
+use duo_journal::{Judge, Keyring, Marks, Storage, View};
+use serde::{Deserialize, Serialize};
+
+/// The name of the marks file in `local/` (`local/seals.age`).
+pub const MARKS_FILE: &str = "seals";
+
+/// What `local/seals.age` holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarksFile {
+    pub version: u32,
+    /// The person this device wrote its sealing markers for (after an own-device join it
+    /// writes them again, for the person it joined).
+    pub sealing_for: Option<String>,
+    /// The shared space.
+    pub space: Marks,
+    /// The private notebook.
+    pub private: Marks,
+}
+
+const MARKS_VERSION: u32 = 1;
+
+fn store(o: &Opened) -> AgeStore {
+    AgeStore::new(o.home.root().join("local"), o.identity.clone())
+}
+
+fn bad(o: &Opened, reason: String) -> SyncError {
+    SyncError::BadFile {
+        path: o.home.root().join("local/seals.age"),
+        reason,
+    }
+}
+
+/// Read the marks file: `Ok(None)` when there is none.
+pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
+    match store(o).read(MARKS_FILE) {
+        Ok(bytes) => {
+            let f: MarksFile =
+                postcard::from_bytes(&bytes).map_err(|e| bad(o, format!("not duo's seal marks: {e}")))?;
+            if f.version != MARKS_VERSION {
+                return Err(bad(o, format!("written by another duo (version {})", f.version)));
+            }
+            Ok(Some(f))
+        }
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(duo_journal::StorageError::Damaged { reason, .. }) => Err(bad(o, reason)),
+        Err(e) => Err(duo_journal::JournalError::from(e).into()),
+    }
+}
+
+/// Write the marks file, keeping the highest of what is there and `f` (another duo
+/// process may have written meanwhile).
+pub fn save(o: &Opened, f: &MarksFile) -> Result<(), SyncError> {
+    let mut merged = f.clone();
+    if let Ok(Some(there)) = load(o) {
+        merged.sealing_for = merged.sealing_for.or(there.sealing_for);
+        for (mine, theirs) in [(&mut merged.space, there.space), (&mut merged.private, there.private)] {
+            mine.began |= theirs.began;
+            for (entry, fields) in theirs.seen {
+                for (field, v) in fields {
+                    mine.note(&entry, &field, v);
+                }
+            }
+        }
+    }
+    merged.version = MARKS_VERSION;
+    let bytes = postcard::to_allocvec(&merged).expect("marks serialize");
+    store(o)
+        .write(MARKS_FILE, &bytes)
+        .map_err(|e| duo_journal::JournalError::from(e).into())
+}
+
+/// Start over with empty marks (`duo doctor --repair` of a damaged file).
+pub fn reset(o: &Opened) -> Result<(), SyncError> {
+    let f = MarksFile {
+        version: MARKS_VERSION,
+        ..Default::default()
+    };
+    let bytes = postcard::to_allocvec(&f).expect("marks serialize");
+    store(o)
+        .write(MARKS_FILE, &bytes)
+        .map_err(|e| duo_journal::JournalError::from(e).into())
+}
+
+/// Checks this person's entries on this device: their keyring and this device's marks.
+/// It gives out judges ([`Checker::judge`]), never the keys.
+pub struct Checker {
+    keyring: Keyring,
+    marks: MarksFile,
+    /// The marks file could not be read (it is then treated as empty, and not written over).
+    pub damaged: Option<String>,
+    changed: bool,
+}
+
+impl Checker {
+    /// The judge of one notebook.
+    pub fn judge(&self, private: bool) -> Judge<'_> {
+        Judge::new(
+            &self.keyring,
+            if private {
+                &self.marks.private
+            } else {
+                &self.marks.space
+            },
+        )
+    }
+
+    /// Remember what `view` (of the private notebook when `private`) shows verified.
+    pub fn observe(&mut self, view: &View, private: bool) {
+        let after = self.judge(private).observe(view);
+        let slot = if private {
+            &mut self.marks.private
+        } else {
+            &mut self.marks.space
+        };
+        if *slot != after {
+            *slot = after;
+            self.changed = true;
+        }
+    }
+
+    /// [`Checker::observe`], then write the marks file if anything changed. A failure to
+    /// write is returned, and loses nothing but memory.
+    pub fn remember(&mut self, o: &Opened, view: &View, private: bool) -> Result<(), SyncError> {
+        self.observe(view, private);
+        self.save(o)
+    }
+
+    /// Write the marks file if anything changed (never over a damaged one).
+    pub fn save(&mut self, o: &Opened) -> Result<(), SyncError> {
+        if self.changed && self.damaged.is_none() {
+            save(o, &self.marks)?;
+            self.changed = false;
+        }
+        Ok(())
+    }
+}
+
+impl Opened {
+    /// A checker of this person's entries: their keyring and this device's marks.
+    pub fn checker(&self) -> Checker {
+        let (marks, damaged) = match load(self) {
+            Ok(f) => (f.unwrap_or_default(), None),
+            Err(e) => (MarksFile::default(), Some(e.to_string())),
+        };
+        Checker {
+            keyring: self.keyring.clone(),
+            marks,
+            damaged,
+            changed: false,
+        }
+    }
+
+    /// What this device writes with: every entry and record written through the library
+    /// with it is sealed with the person's current key.
+    pub fn sealer(&self) -> duo_journal::Sealer<'_> {
+        self.keyring.sealer(&self.config.device_id)
+    }
+
+    /// The public short name of the key this device seals with now.
+    pub fn key_id(&self) -> duo_journal::KeyId {
+        self.keyring.current().id()
+    }
+
+    /// This person's practices on this device (prompts, `today`, the check-in), writing
+    /// with [`Opened::sealer`] and showing through `checker`.
+    pub fn practices<'a>(&'a self, checker: &'a Checker) -> duo_journal::practice::Practices<'a, AgeStore> {
+        duo_journal::practice::Practices::new(&self.space, &self.private, self.sealer(), checker.judge(false))
+    }
+}
+
+/// This device begins sealing, once: in both notebooks, its sealing marker (and the person's
+/// first-format entries its keys confirm, sealed again), then the marks file, which says it
+/// was done. A notebook that cannot be changed now (damaged, or written by a newer duo) is
+/// left for the next time the home is opened.
+pub(crate) fn begin(o: &Opened, now: i64) -> Result<(), SyncError> {
+    match load(o) {
+        Ok(Some(f)) if f.sealing_for.as_ref() == Some(&o.config.person_id) => return Ok(()),
+        // A damaged marks file is reported by `duo doctor`, and not written over.
+        Err(_) => return Ok(()),
+        _ => {}
+    }
+    let by = o.sealer();
+    let mut f = MarksFile {
+        sealing_for: Some(o.config.person_id.clone()),
+        ..Default::default()
+    };
+    for (journal, marks) in [(&o.space, &mut f.space), (&o.private, &mut f.private)] {
+        if journal.update(|doc| doc.begin_sealing(&by, now)).is_err() {
+            return Ok(());
+        }
+        marks.began = true;
+    }
+    save(o, &f)
+}

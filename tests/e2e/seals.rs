@@ -1,0 +1,239 @@
+//! What an entry's seal covers, played through the hostile partner harness against the
+//! real binary: Bob's modified client lifts Alice's "no replies", puts back an older
+//! version of her words, brings back an entry she deleted, and invents one under her name
+//! without any seal. Alice's real duo shows each as not written by her in every reader
+//! (list, show, search, `--json`, both exports, `today`, `checkin`), and `duo doctor`
+//! exits 1 naming them.
+
+use crate::harness::*;
+use crate::hostile_partner::Hostile;
+use automerge::transaction::Transactable;
+use duo_journal::schema::*;
+
+/// Alice's view of one entry in `journal list --json`.
+fn listed(alice: &Device, id: &str) -> serde_json::Value {
+    alice
+        .list(&[])
+        .into_iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not listed"))
+}
+
+#[test]
+fn lifted_no_replies_rollback_undeletion_and_an_unsealed_entry_are_not_yours_everywhere() {
+    let mut alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    alice.now = Some("2030-03-04T09:00:00Z".into());
+    pair_by_ticket(&alice, &bob, &[]);
+    let hostile = Hostile::new(&bob);
+
+    // Alice writes three boundaries (so her check-in lists them too).
+    let held = alice.add(
+        "I need you to just hold this, no replies",
+        &["--kind", "boundary", "--no-replies"],
+    );
+    let edited = alice.add("I need an hour alone after work", &["--kind", "boundary"]);
+    let deleted = alice.add("I need us to split the chores", &["--kind", "boundary"]);
+    hostile.sync_victim(&alice);
+    // What Bob's client keeps of the first version of her words, with its genuine seal.
+    let first_seal = hostile.view().entries[&edited].seals.fields[BODY].seals[0].clone();
+    alice
+        .run(&[
+            "journal",
+            "edit",
+            &edited[..8],
+            "I need an hour alone after work, then I want to talk",
+        ])
+        .ok();
+    alice.run(&["journal", "delete", &deleted[..8], "--yes"]).ok();
+    assert!(alice.list(&[]).iter().all(|e| e["id"] != deleted));
+    hostile.sync_victim(&alice);
+
+    // Bob's modified client.
+    hostile.raw_entry(&held, |doc, o| {
+        doc.put(o, NO_REPLIES, false).unwrap();
+    });
+    bob.run(&["journal", "ack", &held[..8], "lets-talk"]).ok();
+    hostile.raw_entry(&edited, |doc, o| {
+        doc.put(o, BODY, "I need an hour alone after work").unwrap();
+        doc.put(o, seal_key(BODY).as_str(), first_seal.as_str()).unwrap();
+    });
+    hostile.raw_entry(&deleted, |doc, o| {
+        doc.delete(o, DELETED).unwrap();
+        doc.delete(o, seal_key(DELETED).as_str()).unwrap();
+    });
+    let alice_id = listed(&alice, &held)["author_id"].as_str().unwrap().to_string();
+    let invented = duo_journal::new_id();
+    hostile.raw(|doc| {
+        let o = doc
+            .put_object(automerge::ROOT, entry_key(&invented), automerge::ObjType::Map)
+            .unwrap();
+        doc.put(&o, AUTHOR, alice_id.as_str()).unwrap();
+        doc.put(&o, DEVICE_FIELD, "laptop").unwrap();
+        doc.put(&o, KIND, "boundary").unwrap();
+        doc.put(&o, BODY, "I no longer need time alone").unwrap();
+        doc.put(&o, CREATED_AT, automerge::ScalarValue::Timestamp(1_900_000_000_000))
+            .unwrap();
+    });
+    hostile.sync_victim(&alice);
+
+    let forged = [
+        (&held, "replies_reopened"),
+        (&edited, "rolled_back"),
+        (&deleted, "undeleted"),
+        (&invented, "unsealed"),
+    ];
+    // list --json
+    for (id, why) in forged {
+        let e = listed(&alice, id);
+        assert_eq!(e["authentic"], false, "{e}");
+        assert_eq!(e["authenticity"], "not_yours", "{e}");
+        assert_eq!(e["not_yours"], why, "{e}");
+    }
+    assert!(
+        listed(&alice, &held)["acks"].as_array().unwrap().is_empty(),
+        "Bob's flag stays hidden"
+    );
+    // list, search, show
+    let list = alice.run(&["journal", "list"]);
+    let search = alice.run(&["journal", "search", "need"]);
+    for (id, _) in forged {
+        for (what, out) in [("list", &list.stdout), ("search", &search.stdout)] {
+            let line = out
+                .lines()
+                .find(|l| l.contains(&id[..8]))
+                .unwrap_or_else(|| panic!("{what}: {id} missing in {out}"));
+            assert!(line.contains("[NOT WRITTEN BY YOU]"), "{what}: {line}");
+        }
+        let shown = alice.run(&["journal", "show", &id[..8]]);
+        assert!(shown.ok().contains("WARNING: not written by you"), "{}", shown.stdout);
+        let json = alice.run(&["journal", "show", &id[..8], "--json"]).json();
+        assert_eq!(json["authentic"], false);
+    }
+    let shown = alice.run(&["journal", "show", &held[..8]]).ok().to_string();
+    assert!(
+        shown.contains("you asked for no replies; another device lifted that"),
+        "{shown}"
+    );
+    assert!(!shown.contains("would like to talk"), "{shown}");
+    // Both exports.
+    let json: serde_json::Value =
+        serde_json::from_str(alice.run(&["journal", "export", "--format", "json"]).ok()).unwrap();
+    for (id, why) in forged {
+        let e = json.as_array().unwrap().iter().find(|e| e["id"] == *id).unwrap();
+        assert_eq!(
+            (e["authentic"].as_bool(), e["not_yours"].as_str()),
+            (Some(false), Some(why))
+        );
+    }
+    let md = alice.run(&["journal", "export", "--format", "md"]).ok().to_string();
+    assert_eq!(md.matches("NOT WRITTEN BY YOU").count(), 4, "{md}");
+    let signed = alice.dir.path().join("signed.json");
+    alice
+        .run(&[
+            "journal",
+            "export",
+            "--format",
+            "json",
+            "--signed",
+            "-o",
+            signed.to_str().unwrap(),
+        ])
+        .ok();
+    let signed: serde_json::Value = serde_json::from_slice(&std::fs::read(&signed).unwrap()).unwrap();
+    assert!(
+        signed["signed"]["entries"].as_array().unwrap().is_empty(),
+        "nothing forged is ever signed: {signed}"
+    );
+    // today and the check-in.
+    let today = alice.run(&["today"]);
+    assert!(
+        today
+            .stderr
+            .contains("4 entries under your name were not written by you"),
+        "{}",
+        today.stderr
+    );
+    let today = alice.run(&["today", "--json"]).json();
+    let mut named: Vec<&str> = today["not_written_by_you"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    named.sort();
+    let mut expected: Vec<&str> = forged.iter().map(|(id, _)| id.as_str()).collect();
+    expected.sort();
+    assert_eq!(named, expected);
+    let checkin = alice.run(&["checkin"]);
+    for (id, _) in forged {
+        let line = checkin.ok().lines().find(|l| l.contains(&id[..8])).unwrap_or("");
+        assert!(line.contains("[NOT WRITTEN BY YOU]"), "{id}: {}", checkin.stdout);
+    }
+    assert!(
+        !checkin.stdout.contains("let's talk"),
+        "Bob's flag past her no replies: {}",
+        checkin.stdout
+    );
+    let agenda = alice.run(&["checkin", "--json"]).json();
+    assert!(agenda["lets_talk"].as_array().unwrap().is_empty(), "{agenda}");
+    for b in agenda["boundaries"].as_array().unwrap() {
+        assert_eq!(b["authenticity"], "not_yours", "{b}");
+    }
+    // doctor
+    let doctor = alice.run(&["doctor", "--json"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    let mut flagged: Vec<&str> = report["your_words"]["not_yours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    flagged.sort();
+    assert_eq!(flagged, expected);
+    assert_eq!(report["your_words"]["why"][&edited], "rolled_back");
+
+    // Bob's devices make no claim about Alice's words either way.
+    for e in bob.list(&[]) {
+        assert!(e.get("authentic").is_none() || e["author"] == "Bob", "{e}");
+    }
+}
+
+#[test]
+fn a_deletion_by_the_partner_is_ignored_and_a_removal_is_named() {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let hostile = Hostile::new(&bob);
+    let kept = alice.add("I want to keep this", &[]);
+    let removed = alice.add("And this one too", &[]);
+    hostile.sync_victim(&alice);
+    // A tombstone Bob's client writes hides the entry from Bob only; a bare removal of the
+    // key takes it from the space, and Alice's devices say so.
+    hostile.raw_entry(&kept, |doc, o| {
+        doc.put(o, DELETED, true).unwrap();
+    });
+    hostile.raw(|doc| {
+        doc.delete(automerge::ROOT, entry_key(&removed).as_str()).unwrap();
+    });
+    assert!(bob.list(&[]).iter().all(|e| e["id"] != kept));
+    hostile.sync_victim(&alice);
+    let e = listed(&alice, &kept);
+    assert_eq!(
+        (e["body"].as_str(), e["not_yours"].as_str()),
+        (Some("I want to keep this"), Some("altered"))
+    );
+    let list = alice.run(&["journal", "list"]);
+    assert!(list.stderr.contains("1 entry of yours was removed"), "{}", list.stderr);
+    let doctor = alice.run(&["doctor", "--json"]);
+    assert_eq!(doctor.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    assert_eq!(report["your_words"]["removed"], serde_json::json!([removed]));
+    assert!(
+        alice
+            .run(&["doctor"])
+            .stdout
+            .contains(&format!("REMOVED: your entry {}", &removed[..8]))
+    );
+}
