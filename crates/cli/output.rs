@@ -164,7 +164,6 @@ impl Printer {
         stderr(&format!("warning: {}", msg.as_ref()));
     }
 
-
     /// A notice on stderr (always shown), e.g. a new device in the space.
     pub fn notice(&self, msg: impl AsRef<str>) {
         notice(msg.as_ref());

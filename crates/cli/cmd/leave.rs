@@ -128,4 +128,3 @@ pub fn refuse_network(ctx: &Ctx) -> Result<()> {
             .hint("your copy stays readable here (`duo journal list`); `duo leave --wipe` removes it")),
     }
 }
-

@@ -49,9 +49,7 @@ fn print(ctx: &Ctx, e: &Event) {
         }
         Event::Notice(n) => super::devices::watcher_notice(ctx, n),
         Event::AnswersShared(n) => p.info(super::prompt::answers_shared(*n)),
-        Event::SteppingAside => {
-            p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…")
-        }
+        Event::SteppingAside => p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…"),
         Event::BackOnline => p.info("Back online."),
         Event::Left => p.info("This device left the shared space; the watcher stops."),
         // Retried in the background; `--json` shows them.
@@ -64,7 +62,11 @@ fn name(peer: &Peer) -> String {
     if peer.person.is_empty() {
         format!("device {}", crate::output::short(&peer.device, 12))
     } else {
-        format!("{} ('{}')", crate::output::name(&peer.person), crate::output::label(&peer.label))
+        format!(
+            "{} ('{}')",
+            crate::output::name(&peer.person),
+            crate::output::label(&peer.label)
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use crate::boundaries::{StatusChange, effective_status};
 use crate::chunks::Allowance;
 use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, Person, Revocation, SignedName, Signatures};
+use crate::model::{Device, Endorsement, Entry, Person, Revocation, Signatures, SignedName};
 use crate::record::{Marker, insert_entry};
 use crate::schema::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -453,7 +453,8 @@ impl SpaceDoc {
             return EntryChanges::default();
         }
         fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
-            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string)).collect()
+            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string))
+                .collect()
         }
         // A deletion is a sealed tombstone (`deleted`): an entry that has one is gone.
         let tombstoned = |doc: &AutoCommit, id: &str, at: Option<&[automerge::ChangeHash]>| -> bool {
@@ -692,7 +693,10 @@ impl SpaceDoc {
     pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
         let bad = |s: &str| s.is_empty() || s.contains('/');
         if bad(&n.person) || bad(&n.by) {
-            return Err(JournalError::Invalid(format!("'{}/{}' is not a person and device", n.person, n.by)));
+            return Err(JournalError::Invalid(format!(
+                "'{}/{}' is not a person and device",
+                n.person, n.by
+            )));
         }
         let o = self
             .doc

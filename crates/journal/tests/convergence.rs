@@ -912,41 +912,46 @@ fn entry_changes_name_each_added_edited_and_deleted_entry() {
         let mut doc = SpaceDoc::load(&initial_doc()).unwrap();
         for i in 1..=n {
             let kind = if i == 2 { Kind::Boundary } else { Kind::Reflection };
-            doc.add_entry(&new_entry(&id(i), kind, "before", vec![], 1)).unwrap();
+            doc.add_entry(&new_entry(&id(i), kind, "before", vec![], 1), &by(1))
+                .unwrap();
         }
         doc.automerge().commit();
         let heads = doc.heads();
-        doc.add_entry(&new_entry(&id(1000), Kind::Reflection, "new", vec![], 2))
+        doc.add_entry(&new_entry(&id(1000), Kind::Reflection, "new", vec![], 2), &by(1))
             .unwrap();
-        doc.delete_entry(&id(3)).unwrap();
+        doc.delete_entry(&id(3), 3, &by(1)).unwrap();
         doc.edit_entry(
             &id(1),
             &EntryPatch {
                 body: Some("after".into()),
-                tags: None,
-                status: None,
                 edited_at: 3,
+                ..Default::default()
             },
+            &by(1),
         )
         .unwrap();
         doc.edit_entry(
             &id(4),
             &EntryPatch {
-                body: None,
                 tags: Some(vec!["t".into()]),
-                status: None,
                 edited_at: 3,
+                ..Default::default()
             },
+            &by(1),
         )
         .unwrap();
-        doc.set_boundary_status(&StatusChange {
-            id: "c1".into(),
-            entry: id(2),
-            by: "p1".into(),
-            device: "d1".into(),
-            status: Status::Retired,
-            at: 4,
-        })
+        doc.set_boundary_status(
+            &StatusChange {
+                id: "c1".into(),
+                entry: id(2),
+                by: "p1".into(),
+                device: "d1".into(),
+                status: Status::Retired,
+                at: 4,
+                seals: Default::default(),
+            },
+            &by(1),
+        )
         .unwrap();
         doc.automerge().commit();
         let c = doc.entry_changes(&heads);

@@ -68,11 +68,11 @@ fn remember(o: &Opened, peer: &Opened, addrs: &[std::net::SocketAddr]) {
 fn edit(o: &Opened, id: &str, body: &str) {
     let patch = EntryPatch {
         body: Some(body.into()),
-        tags: None,
-        status: None,
         edited_at: 9,
+        ..Default::default()
     };
-    o.space.update(|doc| doc.edit_entry(id, &patch)).unwrap();
+    let sealer = o.sealer();
+    o.space.update(|doc| doc.edit_entry(id, &patch, &sealer)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,12 +127,19 @@ async fn a_write_is_pushed_at_once_and_each_session_says_what_it_changed() {
         // An edit is an edit, not a new entry.
         edit(&writer, &id, "changed while both watch");
         let got = synced(&mut bob_events, false).await;
-        assert_eq!((got.added.len(), got.edited.clone(), got.deleted.len()), (0, vec![id.clone()], 0));
+        assert_eq!(
+            (got.added.len(), got.edited.clone(), got.deleted.len()),
+            (0, vec![id.clone()], 0)
+        );
 
         // A deletion is a deletion (it once came out as 2^64 - 1 entries received).
-        writer.space.update(|doc| doc.delete_entry(&id)).unwrap();
+        let sealer = writer.sealer();
+        writer.space.update(|doc| doc.delete_entry(&id, 10, &sealer)).unwrap();
         let got = synced(&mut bob_events, false).await;
-        assert_eq!((got.added.len(), got.edited.len(), got.deleted.clone()), (0, 0, vec![id.clone()]));
+        assert_eq!(
+            (got.added.len(), got.edited.len(), got.deleted.clone()),
+            (0, 0, vec![id.clone()])
+        );
 
         // Bob's watcher stops; a write on Alice's device then reaches nobody, which her
         // watcher reports, with the retry an hour away.
