@@ -195,7 +195,11 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     assert_eq!(x["revoked"], false);
     let again = alice.run(&["devices"]);
     again.ok();
-    assert!(again.stderr.contains("alice-tablet"), "until acknowledged: {}", again.stderr);
+    assert!(
+        again.stderr.contains("alice-tablet"),
+        "until acknowledged: {}",
+        again.stderr
+    );
     alice.run(&["devices", "ack"]).ok();
     let acked = alice.run(&["devices"]);
     assert!(!acked.stderr.contains("alice-tablet"), "acknowledged: {}", acked.stderr);
@@ -235,7 +239,11 @@ fn a_new_device_is_announced_to_both_people_until_acknowledged() {
     );
     assert!(first.stderr.contains("duo devices revoke"), "{}", first.stderr);
     let second = alice.run(&["journal", "list"]);
-    assert!(second.stderr.contains("a new device 'tablet' was added to Bob"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("a new device 'tablet' was added to Bob"),
+        "{}",
+        second.stderr
+    );
     alice.run(&["devices", "ack"]).ok();
     let third = alice.run(&["journal", "list"]);
     assert!(!third.stderr.contains("notice:"), "{}", third.stderr);

@@ -164,7 +164,8 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         raw_entry(doc, &forged, alice_pid, alice_dev, FORGED_BODY, &[FORGED_TAG]);
     });
     // Bob's device signs the name too (names are shown as signed): it is Bob's own name.
-    let signed = duo_sync::membership::sign_name(&crate::bundle::device_secret(&bob), &bob_pid, NAME, 4_000_000_000_000);
+    let signed =
+        duo_sync::membership::sign_name(&crate::bundle::device_secret(&bob), &bob_pid, NAME, 4_000_000_000_000);
     hostile.library(|doc| doc.put_name(&signed));
     {
         let _watch = hostile.serve();

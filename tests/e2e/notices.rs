@@ -15,7 +15,10 @@ fn device(name: &str, label: &str) -> Device {
 }
 
 fn own_id(d: &Device) -> String {
-    d.run(&["status", "--json"]).json()["device_id"].as_str().unwrap().to_string()
+    d.run(&["status", "--json"]).json()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// `d` syncs with `other`, which serves (`duo sync --watch`) meanwhile; returns the run.
@@ -90,11 +93,21 @@ fn a_new_device_is_shown_until_acknowledged_on_each_device() {
     pair_by_ticket(&bl, &bt, &["--own-device"]);
     let tablet = own_id(&bt);
     let first = sync_with(&al, &bl);
-    assert!(first.stderr.contains("notice: a new device 'tablet' was added to Bob on"), "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("notice: a new device 'tablet' was added to Bob on"),
+        "{}",
+        first.stderr
+    );
     // Not once: at every command until acknowledged.
     for args in [&["journal", "list"][..], &["today"], &["journal", "list"]] {
         let r = al.run(args);
-        assert!(r.stderr.contains("a new device 'tablet' was added to Bob"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("a new device 'tablet' was added to Bob"),
+            "{args:?}: {}",
+            r.stderr
+        );
         assert!(r.stderr.contains("duo devices ack"), "{}", r.stderr);
     }
     assert_eq!(notice_of(&al, &tablet), "added");
@@ -103,7 +116,10 @@ fn a_new_device_is_shown_until_acknowledged_on_each_device() {
     assert_eq!(status["notices"][0]["notice"], "added", "{status}");
     assert!(al.run(&["status"]).ok().contains("Notices      1 change about devices"));
     let safety = al.run(&["safety"]).ok().to_string();
-    assert!(safety.contains("'tablet', added") && safety.contains("NEW (added), not yet acknowledged"), "{safety}");
+    assert!(
+        safety.contains("'tablet', added") && safety.contains("NEW (added), not yet acknowledged"),
+        "{safety}"
+    );
     assert_eq!(
         al.run(&["safety", "--json"]).json()["devices"]
             .as_array()
@@ -116,24 +132,45 @@ fn a_new_device_is_shown_until_acknowledged_on_each_device() {
 
     // Alice's phone gets the tablet from her laptop and shows the notice too.
     let phone_first = sync_with(&ap, &al);
-    assert!(phone_first.stderr.contains("a new device 'tablet' was added to Bob"), "{}", phone_first.stderr);
+    assert!(
+        phone_first.stderr.contains("a new device 'tablet' was added to Bob"),
+        "{}",
+        phone_first.stderr
+    );
 
     // Acknowledged on the laptop: writes nothing to the shared space.
     let space_before = snapshot(&al.home().join("space"));
     let ack = al.run(&["devices", "ack"]);
-    assert!(ack.ok().contains("Read: a new device 'tablet' was added to Bob") || ack.stderr.contains("Read: a new device 'tablet'"), "{} {}", ack.stdout, ack.stderr);
-    assert_eq!(snapshot(&al.home().join("space")), space_before, "an acknowledgement must not touch the shared space");
+    assert!(
+        ack.ok().contains("Read: a new device 'tablet' was added to Bob")
+            || ack.stderr.contains("Read: a new device 'tablet'"),
+        "{} {}",
+        ack.stdout,
+        ack.stderr
+    );
+    assert_eq!(
+        snapshot(&al.home().join("space")),
+        space_before,
+        "an acknowledgement must not touch the shared space"
+    );
     let after = al.run(&["journal", "list"]);
     assert!(!after.stderr.contains("notice:"), "{}", after.stderr);
     assert!(notice_of(&al, &tablet).is_null());
     assert_eq!(al.run(&["status", "--json"]).json()["notices"], serde_json::json!([]));
     assert!(!al.run(&["safety"]).ok().contains("NEW ("));
-    assert_eq!(al.run(&["devices", "ack", "--json"]).json()["acknowledged"], serde_json::json!([]));
+    assert_eq!(
+        al.run(&["devices", "ack", "--json"]).json()["acknowledged"],
+        serde_json::json!([])
+    );
 
     // The phone syncs with the laptop again: its notice stays (the laptop's ack is the
     // laptop's alone), until the phone's own ack.
     sync_with(&ap, &al);
-    assert!(ap.run(&["journal", "list"]).stderr.contains("a new device 'tablet' was added to Bob"));
+    assert!(
+        ap.run(&["journal", "list"])
+            .stderr
+            .contains("a new device 'tablet' was added to Bob")
+    );
     assert_eq!(notice_of(&ap, &tablet), "added");
     let acked = ap.run(&["devices", "ack", "--json"]).json();
     assert_eq!(acked["acknowledged"][0]["device"], tablet.as_str(), "{acked}");
@@ -167,14 +204,21 @@ fn a_revocation_is_shown_to_the_partner_until_acknowledged() {
 
     al.run(&["devices", "revoke", &phone, "--yes"]).ok();
     let own = al.run(&["journal", "list"]);
-    assert!(!own.stderr.contains("notice:"), "the revoking device did it itself: {}", own.stderr);
+    assert!(
+        !own.stderr.contains("notice:"),
+        "the revoking device did it itself: {}",
+        own.stderr
+    );
 
     let r = sync_with(&bl, &al);
     assert!(r.stderr.contains("Alice's device 'phone'"), "{}", r.stderr);
     for _ in 0..2 {
         let list = bl.run(&["journal", "list"]);
         assert!(
-            list.stderr.contains(&format!("notice: Alice's device 'phone' ({}) was revoked from the space", &phone[..12])),
+            list.stderr.contains(&format!(
+                "notice: Alice's device 'phone' ({}) was revoked from the space",
+                &phone[..12]
+            )),
             "{}",
             list.stderr
         );
@@ -213,7 +257,10 @@ fn status_says_reachable_and_when_own_devices_last_synced() {
     assert!(own[0]["last_synced"].is_string(), "{st}");
     assert!(!st.to_string().contains(&bob), "nothing of the partner's device: {st}");
     let text = al.run(&["status"]).ok().to_string();
-    assert!(text.contains("Your device  'phone'") && text.contains("last synced with this one"), "{text}");
+    assert!(
+        text.contains("Your device  'phone'") && text.contains("last synced with this one"),
+        "{text}"
+    );
     // Bob's status says nothing of Alice's devices' timing.
     let bst = bl.run(&["status", "--json"]).json();
     assert_eq!(bst["own_devices"], serde_json::json!([]), "{bst}");
@@ -229,18 +276,31 @@ fn status_says_reachable_and_when_own_devices_last_synced() {
     // A backup carries no sync time: the restored device has none.
     let pf = passphrase_file(&al, PASSPHRASE);
     let file = al.dir.path().join("backup.duobackup");
-    al.run(&["backup", file.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
-        .ok();
+    al.run(&[
+        "backup",
+        file.to_str().unwrap(),
+        "--passphrase-file",
+        pf.to_str().unwrap(),
+    ])
+    .ok();
     let plain = age::decrypt(
         &age::scrypt::Identity::new(age::secrecy::SecretString::from(PASSPHRASE)),
         &std::fs::read(&file).unwrap(),
     )
     .unwrap();
-    assert!(!plain.windows(11).any(|w| w == b"last_synced"), "the backup carries sync times");
+    assert!(
+        !plain.windows(11).any(|w| w == b"last_synced"),
+        "the backup carries sync times"
+    );
     let fresh = with_work(Device::blank());
     let pf = passphrase_file(&fresh, PASSPHRASE);
     fresh
-        .run(&["restore", file.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
+        .run(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+        ])
         .ok();
     let st = fresh.run(&["status", "--json"]).json();
     for d in st["own_devices"].as_array().unwrap() {

@@ -175,7 +175,9 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     let (c_after, t_after, after) = membership::current(&ctx.dev)?;
     let ours: Vec<_> = membership::notices(&c_after, &t_after, &after)
         .into_iter()
-        .filter(|n| n.kind == membership::NoticeKind::Revoked && !before.standing.get(&n.device).is_some_and(|s| !s.is_active()))
+        .filter(|n| {
+            n.kind == membership::NoticeKind::Revoked && !before.standing.get(&n.device).is_some_and(|s| !s.is_active())
+        })
         .collect();
     membership::acknowledge(&ctx.dev, &ours)?;
     let cascade: Vec<&Device> = c_before
@@ -334,7 +336,10 @@ fn says(ctx: &Ctx, view: &duo_journal::View, n: &membership::Notice) -> String {
 /// Every safety notice not yet acknowledged, on stderr, each time a command reads the space
 /// (`shown`: those this process already showed, for a watcher that reads again and again).
 pub fn notices_except(ctx: &Ctx, view: &duo_journal::View, shown: &mut std::collections::BTreeSet<membership::Notice>) {
-    let fresh: Vec<_> = pending(ctx, view).into_iter().filter(|n| shown.insert(n.clone())).collect();
+    let fresh: Vec<_> = pending(ctx, view)
+        .into_iter()
+        .filter(|n| shown.insert(n.clone()))
+        .collect();
     for n in &fresh {
         ctx.printer.notice(says(ctx, view, n));
     }

@@ -68,19 +68,30 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                 "offline for good: you left this space here (`duo leave`); it stays readable as an archive".to_string()
             }
             None => {
-                let port = c.port.map_or_else(String::new, |port| format!("; it goes online on port {port}"));
+                let port = c
+                    .port
+                    .map_or_else(String::new, |port| format!("; it goes online on port {port}"));
                 format!("not reachable now: no `duo sync --watch` runs on this device{port}")
             }
         };
         let network = match &service {
-            Some(s) if s.enabled => format!("{network}\n             the service (`duo service status`) keeps it reachable while you are logged in"),
+            Some(s) if s.enabled => format!(
+                "{network}\n             the service (`duo service status`) keeps it reachable while you are logged in"
+            ),
             Some(_) => format!("{network}\n             the service is installed but not started at login"),
             None => network,
         };
         let mut more = String::new();
         for (d, at) in &own {
-            let when = at.map_or_else(|| "never synced with this one".to_string(), |t| format!("last synced with this one {}", crate::output::local_time(t)));
-            more.push_str(&format!("Your device  '{}' ({}): {when}\n", crate::output::label(&d.label), crate::output::short(&d.id, 12)));
+            let when = at.map_or_else(
+                || "never synced with this one".to_string(),
+                |t| format!("last synced with this one {}", crate::output::local_time(t)),
+            );
+            more.push_str(&format!(
+                "Your device  '{}' ({}): {when}\n",
+                crate::output::label(&d.label),
+                crate::output::short(&d.id, 12)
+            ));
         }
         if !notices.is_empty() {
             more.push_str(&format!(

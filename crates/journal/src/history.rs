@@ -103,7 +103,9 @@ impl History {
     /// [`History::heads`] are read when `doc` has all of them, else the whole history.
     pub fn brought_up_to(mut self, doc: &Automerge) -> History {
         let heads: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
-        if !heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) || (heads.is_empty() && !self.records.is_empty()) {
+        if !heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some())
+            || (heads.is_empty() && !self.records.is_empty())
+        {
             self = History::default();
         }
         let since: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -239,11 +241,19 @@ mod tests {
         doc.commit();
 
         let h = History::read(doc.document());
-        let mut sigs: Vec<(&str, &str)> = h.records.iter().map(|r| (r.key.as_str(), r.str("sig").unwrap())).collect();
+        let mut sigs: Vec<(&str, &str)> = h
+            .records
+            .iter()
+            .map(|r| (r.key.as_str(), r.str("sig").unwrap()))
+            .collect();
         sigs.sort();
         assert_eq!(
             sigs,
-            vec![("endorse/x/l", "l vouches for x"), ("revoke/p/l", "by l"), ("revoke/p/l", "forged")]
+            vec![
+                ("endorse/x/l", "l vouches for x"),
+                ("revoke/p/l", "by l"),
+                ("revoke/p/l", "forged")
+            ]
         );
         let by = |c: ChangeHash| h.records.iter().find(|r| r.change == c.0).unwrap();
         assert_eq!(by(first).int("at"), Some(5));

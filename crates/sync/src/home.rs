@@ -287,7 +287,12 @@ impl Home {
         if let Some(s) = seed {
             // A restored device trusts what the backup's device trusted, written before the
             // setup counts as complete: it never falls back to trusting every record.
-            let t = crate::membership::Trust::restored(&config.device_id, &config.person_id, &s.from_device, s.trust.as_ref());
+            let t = crate::membership::Trust::restored(
+                &config.device_id,
+                &config.person_id,
+                &s.from_device,
+                s.trust.as_ref(),
+            );
             crate::membership::write_trust(&crate::local::store(self, identity.clone()), &t)?;
         }
         let private = Journal::new(AgeStore::new(self.private_dir(), identity));

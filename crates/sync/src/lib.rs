@@ -28,8 +28,8 @@ pub mod membership;
 pub mod net;
 pub mod pair;
 pub mod relay;
-pub mod service;
 pub mod seals;
+pub mod service;
 pub mod session;
 mod store;
 
