@@ -233,6 +233,7 @@ impl SpaceDoc {
     }
 
     /// The origin seal and `made`.
+    #[allow(clippy::too_many_arguments)]
     fn put_origin(
         &mut self,
         o: &ObjId,
