@@ -176,7 +176,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     let ours: Vec<_> = membership::notices(&c_after, &t_after, &after)
         .into_iter()
         .filter(|n| {
-            n.kind == membership::NoticeKind::Revoked && !before.standing.get(&n.device).is_some_and(|s| !s.is_active())
+            n.kind == membership::NoticeKind::Revoked && before.standing.get(&n.device).is_none_or(|s| s.is_active())
         })
         .collect();
     membership::acknowledge(&ctx.dev, &ours)?;

@@ -294,7 +294,8 @@ fn the_partners_concurrent_change_of_any_field_is_not_yours_whichever_value_wins
     e.no_replies = true;
     e.prompt = Some("comm-l1".into());
     let mut alices = space_with(&e);
-    let forgeries: Vec<(&str, Why, Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>)> = vec![
+    type Forge = Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>;
+    let forgeries: Vec<(&str, Why, Forge)> = vec![
         (
             "kind",
             Why::Altered,
