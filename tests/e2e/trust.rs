@@ -387,3 +387,46 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
     assert!(reached(&r, &bl_id), "{r}");
     assert!(bl.bodies(&[]).contains(&"Alice, on her restored device".to_string()));
 }
+
+/// Item 3: a copy of Alice's phone signs an export with the phone's key. Before the
+/// revocation `duo verify` on Alice's laptop names the phone a current device; after it,
+/// on her laptop and on Bob's (a device of the same space), the signer is revoked (exit 15);
+/// on a device of another space, or with no duo home, it cannot be known.
+#[test]
+fn verify_on_a_device_of_the_space_says_whether_the_signer_was_revoked() {
+    let al = Device::new("Alice");
+    let ap = device("Ali", "phone");
+    let bl = Device::new("Bob");
+    pair_by_ticket(&al, &bl, &[]);
+    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (_, ap_id) = ids_of(&ap);
+    let (_, bl_id) = ids_of(&bl);
+    ap.add("Written on the phone", &[]);
+    let copy = copy_of(&ap);
+    let file = copy.dir.path().join("signed.json");
+    let file = file.to_str().unwrap();
+    copy.run(&["journal", "export", "--format", "json", "--signed", "-o", file])
+        .ok();
+    let verify = |d: &Device| {
+        let r = d.run(&["verify", file, "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+        (r.code, j["signer"].as_str().unwrap().to_string(), j["valid"].clone())
+    };
+    assert_eq!(verify(&al), (0, "active".into(), serde_json::json!(true)));
+
+    al.run(&["devices", "revoke", &ap_id, "--yes"]).ok();
+    assert_eq!(verify(&al), (15, "revoked".into(), serde_json::json!(false)));
+    let text = al.run(&["verify", file]);
+    text.fails(15);
+    assert!(text.stdout.contains("was revoked in this space"), "{}", text.stdout);
+    let r = sync_with(&al, &bl);
+    assert!(reached(&r, &bl_id), "{r}");
+    assert_eq!(verify(&bl), (15, "revoked".into(), serde_json::json!(false)));
+
+    let carol = Device::new("Carol");
+    let nobody = Device::blank();
+    for d in [&carol, &nobody] {
+        assert_eq!(verify(d), (0, "cannot_know".into(), serde_json::json!(true)));
+        assert!(d.run(&["verify", file]).ok().contains("cannot be known here"));
+    }
+}

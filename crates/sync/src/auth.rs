@@ -133,6 +133,10 @@ pub struct SignedPayload {
     pub person_id: String,
     pub person_name: String,
     pub exported_at: i64,
+    /// The shared space the signing device belongs to (version 2): `duo verify` run on a
+    /// device of that space says whether the signer was revoked there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<String>,
     /// Only entries authored by `person_id`.
     pub entries: Vec<SignedEntry>,
 }
@@ -178,7 +182,8 @@ pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<Si
     }
     let payload = SignedPayload {
         format: SIGNED_FORMAT.into(),
-        version: 1,
+        version: 2,
+        space_id: o.space.read()?.view.space_id,
         device: secret.public().to_string(),
         device_label: config.device_label.clone(),
         person_id: config.person_id.clone(),
@@ -207,6 +212,42 @@ pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<Si
     })
 }
 
+/// What a device of a space can say about the device that signed an export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// A current device of this space.
+    Active { label: String },
+    /// Revoked in this space (for the whole space, or here only).
+    Revoked { label: String },
+    /// Not a device this space trusts (never one, or a record nobody vouches for).
+    Unknown,
+    /// The export is of another space, or names none (made by an older duo), or there is
+    /// no space here to ask: only a device of its own space can tell.
+    CannotKnow,
+}
+
+/// Where the device that signed `payload` stands in the space of `o` (when `o` is a device
+/// of the space the export names).
+pub fn signer_in(o: Option<&crate::Opened>, payload: &SignedPayload) -> Result<Signer, SyncError> {
+    let Some(o) = o else { return Ok(Signer::CannotKnow) };
+    let view = o.space.read()?.view;
+    if payload.space_id.is_none() || view.space_id != payload.space_id {
+        return Ok(Signer::CannotKnow);
+    }
+    let (_, _, m) = crate::membership::current(o)?;
+    let label = || {
+        m.records
+            .get(&payload.device)
+            .map_or_else(|| payload.device_label.clone(), |r| r.value.label.clone())
+    };
+    use crate::membership::Standing as S;
+    Ok(match m.standing.get(&payload.device) {
+        Some(S::Active) => Signer::Active { label: label() },
+        Some(S::Revoked { .. } | S::RevokedWith) => Signer::Revoked { label: label() },
+        Some(S::Unconfirmed) | None => Signer::Unknown,
+    })
+}
+
 /// Why a signed export does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -226,7 +267,7 @@ pub fn verify_export(bytes: &[u8]) -> Result<SignedPayload, VerifyError> {
     let file: SignedExport = serde_json::from_slice(bytes).map_err(|e| VerifyError::Format(e.to_string()))?;
     let payload: SignedPayload =
         serde_json::from_value(file.signed.clone()).map_err(|e| VerifyError::Format(e.to_string()))?;
-    if payload.format != SIGNED_FORMAT || payload.version != 1 {
+    if payload.format != SIGNED_FORMAT || !(1..=2).contains(&payload.version) {
         return Err(VerifyError::Format(format!(
             "format {} version {}",
             payload.format, payload.version
