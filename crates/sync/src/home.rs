@@ -72,6 +72,8 @@ pub struct Seed {
     /// [`crate::membership::Trust::restored`]).
     pub from_device: String,
     pub trust: Option<crate::membership::Carried>,
+    /// The person keys retired after rotations (see [`crate::rotation`]).
+    pub retired_keys: Vec<[u8; 32]>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -253,6 +255,11 @@ impl Home {
             None => crate::auth::PersonKey::generate(),
         };
         person_key.store(&self.person_key_path(), &age_identity)?;
+        if let Some(s) = seed.filter(|s| !s.retired_keys.is_empty()) {
+            let retired: Vec<crate::auth::PersonKey> =
+                s.retired_keys.iter().map(|k| crate::auth::PersonKey::from_bytes(*k)).collect();
+            crate::rotation::store_retired(&crate::rotation::retired_path(self), &age_identity, &retired)?;
+        }
 
         let config = Config {
             version: CONFIG_VERSION,
@@ -352,6 +359,10 @@ impl Home {
         if opened.config.pending_join.is_some() {
             finish_join(&mut opened)?;
         }
+        // A new person key that a rotation encrypted to this device is taken up before
+        // anything is written (a failure here leaves the keys as they were: the command
+        // goes on, and the next one tries again).
+        let _ = crate::rotation::adopt_if_changed(&mut opened);
         crate::seals::begin(&opened, now_ms())?;
         Ok(opened)
     }
@@ -379,10 +390,14 @@ impl Home {
         }
         let (age_identity, secret) = crate::lock::load_keys(self)?;
         let person_key = self.person_key(&age_identity)?;
+        let mut keyring = person_key.keyring(&config.person_id);
+        for k in crate::rotation::load_retired(&crate::rotation::retired_path(self), &age_identity)? {
+            keyring.add_retired(duo_journal::SealKey::from_bytes(*k.bytes()));
+        }
         let identity = Arc::new(age_identity);
         Ok(Opened {
             home: self.clone(),
-            keyring: person_key.keyring(&config.person_id),
+            keyring,
             config,
             secret,
             space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
@@ -427,10 +442,16 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     // Entries this device wrote under its old person that its old keys confirm are sealed
     // again with the new person's key (without it, none are: they keep no seal of theirs).
     let old_ring = o.keyring.clone();
-    let new_ring = match &new_key {
+    let mut new_ring = match &new_key {
         Some(k) => k.keyring(&new),
         None => o.person_key.keyring(&new),
     };
+    // The keys the person retired before this device joined, received with the key.
+    let pending_retired = crate::rotation::pending_retired_path(&o.home);
+    let retired = crate::rotation::load_retired(&pending_retired, &identity)?;
+    for k in &retired {
+        new_ring.add_retired(duo_journal::SealKey::from_bytes(*k.bytes()));
+    }
     let by = new_ring.sealer(&o.config.device_id);
     let at = now_ms();
     let name = crate::membership::sign_name(&o.secret, &new, &join.person.name, o.config.created_at);
@@ -443,6 +464,10 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     o.private
         .update(|doc| doc.reassign_person(&join.old_person, &old_ring, &by, at))?;
     if let Some(k) = new_key {
+        if pending_retired.exists() {
+            let path = crate::rotation::retired_path(&o.home);
+            fs::rename(&pending_retired, &path).map_err(io_at(&path))?;
+        }
         let path = o.home.person_key_path();
         fs::rename(&pending, &path).map_err(io_at(&path))?;
         o.person_key = k;
