@@ -266,6 +266,12 @@ pub(crate) fn adopt_if_changed(o: &mut Opened) -> Result<(), SyncError> {
         let kept: String = f.split(';').filter(|p| !p.starts_with("adds/")).collect();
         Ok(duo_journal::hex(&sha2::Sha256::digest(kept.as_bytes())))
     };
+    // A device without a trust file never paired (a pairing writes one), so no rotation was
+    // made for it; and reading membership here would write one too early (see
+    // [`crate::membership::load_trust`]).
+    if !o.home.root().join("local").join("members.age").exists() {
+        return Ok(());
+    }
     let now = fingerprint(o)?;
     if std::fs::read_to_string(&seen_path).is_ok_and(|s| s == now) {
         return Ok(());
