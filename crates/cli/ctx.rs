@@ -88,7 +88,10 @@ impl Ctx {
             damage,
             checker,
         };
-        both.removed_notice(&self.printer);
+        // With damaged files, what is missing is named as damage (not as a removal).
+        if both.damage.is_empty() {
+            both.removed_notice(&self.printer);
+        }
         Ok(both)
     }
 

@@ -31,6 +31,12 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
         } else {
             first.clone()
         };
+        if !moved.is_empty() || restored {
+            // What the repair set aside is accepted as lost: not a removal by a device.
+            let mut checker = ctx.dev.checker();
+            let view = journal.read()?.view;
+            checker.accept_current(&ctx.dev, &view, !shared)?;
+        }
         healthy &= r.healthy();
         repairable |= r
             .problems
@@ -146,7 +152,11 @@ fn words_check(ctx: &Ctx, a: &DoctorArgs, text: &mut String) -> Result<Option<du
     }
     checker.observe(&read.view, false);
     let _ = checker.save(&ctx.dev);
-    let a = duo_sync::auth::audit(&checker.judge(false), &read.view);
+    let mut a = duo_sync::auth::audit(&checker.judge(false), &read.view);
+    if read.problems.iter().any(|p| !p.is_view()) {
+        // Entries only in damaged files are missing because of the damage (named above).
+        a.removed.clear();
+    }
     text.push_str(&format!(
         "your words: {} confirmed as yours",
         count(a.authentic, "entry", "entries")

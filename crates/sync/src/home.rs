@@ -264,23 +264,33 @@ impl Home {
             hints_off: false,
         };
         let identity = Arc::new(age_identity);
+        // This device begins sealing in the documents it starts with (see `seals::begin`).
+        let keyring = person_key.keyring(&config.person_id);
+        let by = keyring.sealer(&config.device_id);
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
-        space.create(|doc| match seed {
-            Some(s) => {
-                doc.load_checked(&s.space)?;
-                doc.check_schema()?;
-                doc.add_member(&config.person(), &config.device())
+        space.create(|doc| {
+            match seed {
+                Some(s) => {
+                    doc.load_checked(&s.space)?;
+                    doc.check_schema()?;
+                    doc.add_member(&config.person(), &config.device())?;
+                }
+                None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
             }
-            None => doc.init(&duo_journal::new_id(), &config.person(), &config.device()),
+            doc.begin_sealing(&by, now).map(drop)
         })?;
-        let private = Journal::new(AgeStore::new(self.private_dir(), identity));
-        private.create(|doc| match seed {
-            Some(s) => {
-                doc.load_checked(&s.private)?;
-                doc.check_schema()
+        let private = Journal::new(AgeStore::new(self.private_dir(), identity.clone()));
+        private.create(|doc| {
+            match seed {
+                Some(s) => {
+                    doc.load_checked(&s.private)?;
+                    doc.check_schema()?;
+                }
+                None => doc.init_schema()?,
             }
-            None => doc.init_schema(),
+            doc.begin_sealing(&by, now).map(drop)
         })?;
+        crate::seals::began(self, &identity, &config.person_id)?;
         // The config is written last: its presence is what says the setup is complete.
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         write_durably(&self.config_path(), &json).map_err(io_at(&self.config_path()))?;

@@ -34,6 +34,25 @@ fn store(o: &Opened) -> AgeStore {
     AgeStore::new(o.home.root().join("local"), o.identity.clone())
 }
 
+/// A new home's marks file: its documents were created with its sealing markers in them.
+pub(crate) fn began(
+    home: &crate::Home,
+    identity: &std::sync::Arc<age::x25519::Identity>,
+    person: &str,
+) -> Result<(), SyncError> {
+    let mut f = MarksFile {
+        version: MARKS_VERSION,
+        sealing_for: Some(person.to_string()),
+        ..Default::default()
+    };
+    f.space.began = true;
+    f.private.began = true;
+    let bytes = postcard::to_allocvec(&f).expect("marks serialize");
+    AgeStore::new(home.root().join("local"), identity.clone())
+        .write(MARKS_FILE, &bytes)
+        .map_err(|e| duo_journal::JournalError::from(e).into())
+}
+
 fn bad(o: &Opened, reason: String) -> SyncError {
     SyncError::BadFile {
         path: o.home.root().join("local/seals.age"),
@@ -61,8 +80,12 @@ pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
 /// Write the marks file, keeping the highest of what is there and `f` (another duo
 /// process may have written meanwhile).
 pub fn save(o: &Opened, f: &MarksFile) -> Result<(), SyncError> {
+    write(o, f, true)
+}
+
+fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     let mut merged = f.clone();
-    if let Ok(Some(there)) = load(o) {
+    if merge && let Ok(Some(there)) = load(o) {
         merged.sealing_for = merged.sealing_for.or(there.sealing_for);
         for (mine, theirs) in [(&mut merged.space, there.space), (&mut merged.private, there.private)] {
             mine.began |= theirs.began;
@@ -134,6 +157,26 @@ impl Checker {
     pub fn remember(&mut self, o: &Opened, view: &View, private: bool) -> Result<(), SyncError> {
         self.observe(view, private);
         self.save(o)
+    }
+
+    /// Remember a notebook as `view` shows it now, and nothing higher (after `duo doctor
+    /// --repair` set damaged files aside: what they held is accepted as lost, not taken
+    /// for a device's doing), and write the marks file.
+    pub fn accept_current(&mut self, o: &Opened, view: &View, private: bool) -> Result<(), SyncError> {
+        let slot = if private {
+            &mut self.marks.private
+        } else {
+            &mut self.marks.space
+        };
+        let fresh = Marks {
+            began: slot.began,
+            ..Default::default()
+        };
+        *slot = Judge::new(&self.keyring, &fresh).observe(view);
+        if self.damaged.is_none() {
+            write(o, &self.marks, false)?;
+        }
+        Ok(())
     }
 
     /// Write the marks file if anything changed (never over a damaged one).
