@@ -8,6 +8,7 @@
 //! Losing the file loses only that memory: a rollback to a version this device had seen is
 //! then no longer told from the newest (docs/security.md, "Authenticators").
 
+use crate::local::LocalFile;
 use crate::{AgeStore, Opened, SyncError};
 use duo_journal::{Judge, Keyring, Marks, Storage, View};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,7 @@ pub struct MarksFile {
 const MARKS_VERSION: u32 = 1;
 
 fn store(o: &Opened) -> AgeStore {
-    AgeStore::new(o.home.root().join("local"), o.identity.clone())
+    crate::local::store(&o.home, o.identity.clone())
 }
 
 /// A new home's marks file: its documents were created with its sealing markers in them.
@@ -48,33 +49,33 @@ pub(crate) fn began(
     f.space.began = true;
     f.private.began = true;
     let bytes = postcard::to_allocvec(&f).expect("marks serialize");
-    AgeStore::new(home.root().join("local"), identity.clone())
+    crate::local::store(home, identity.clone())
         .write(MARKS_FILE, &bytes)
         .map_err(|e| duo_journal::JournalError::from(e).into())
 }
 
-fn bad(o: &Opened, reason: String) -> SyncError {
-    SyncError::BadFile {
-        path: o.home.root().join("local/seals.age"),
-        reason,
-    }
-}
-
 /// Read the marks file: `Ok(None)` when there is none.
 pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
-    match store(o).read(MARKS_FILE) {
-        Ok(bytes) => {
-            let f: MarksFile =
-                postcard::from_bytes(&bytes).map_err(|e| bad(o, format!("not duo's seal marks: {e}")))?;
-            if f.version != MARKS_VERSION {
-                return Err(bad(o, format!("written by another duo (version {})", f.version)));
-            }
-            Ok(Some(f))
-        }
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(duo_journal::StorageError::Damaged { reason, .. }) => Err(bad(o, reason)),
-        Err(e) => Err(duo_journal::JournalError::from(e).into()),
+    let local = store(o);
+    if !local.path_of(MARKS_FILE).exists() {
+        return Ok(None);
     }
+    read(&local).map(Some)
+}
+
+/// Read the marks file of the local store `local`; damage is a [`LocalFile::SealMarks`]
+/// error (`duo doctor` names it, `--repair` sets it aside).
+pub(crate) fn read(local: &AgeStore) -> Result<MarksFile, SyncError> {
+    let path = local.path_of(MARKS_FILE);
+    let bytes = local
+        .read(MARKS_FILE)
+        .map_err(|e| LocalFile::SealMarks.storage_error(path.clone(), e))?;
+    let f: MarksFile = postcard::from_bytes(&bytes)
+        .map_err(|e| LocalFile::SealMarks.damaged(path.clone(), format!("not duo's seal marks: {e}")))?;
+    if f.version != MARKS_VERSION {
+        return Err(LocalFile::SealMarks.damaged(path, format!("written by another duo (version {})", f.version)));
+    }
+    Ok(f)
 }
 
 /// Write the marks file, keeping the highest of what is there and `f` (another duo
@@ -98,18 +99,6 @@ fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     }
     merged.version = MARKS_VERSION;
     let bytes = postcard::to_allocvec(&merged).expect("marks serialize");
-    store(o)
-        .write(MARKS_FILE, &bytes)
-        .map_err(|e| duo_journal::JournalError::from(e).into())
-}
-
-/// Start over with empty marks (`duo doctor --repair` of a damaged file).
-pub fn reset(o: &Opened) -> Result<(), SyncError> {
-    let f = MarksFile {
-        version: MARKS_VERSION,
-        ..Default::default()
-    };
-    let bytes = postcard::to_allocvec(&f).expect("marks serialize");
     store(o)
         .write(MARKS_FILE, &bytes)
         .map_err(|e| duo_journal::JournalError::from(e).into())
