@@ -447,11 +447,12 @@ impl Home {
             });
         }
         let space = Journal::new(AgeStore::new(self.space_dir(), Arc::new(identity.clone())));
-        let any_key = crate::auth::PersonKey::generate();
-        let sealed = space.read()?.view.entries.values().any(|e| {
-            e.author == config.person_id
-                && duo_journal::auth::check(any_key.bytes(), e) != duo_journal::Authenticity::Unsealed
-        });
+        let view = space.read()?.view;
+        let sealed = view
+            .entries
+            .values()
+            .chain(view.deleted.values())
+            .any(|e| e.author == config.person_id && (e.seals.is_current_format() || !e.auth.is_empty()));
         if sealed {
             return Err(LocalFile::PersonKey.damaged(
                 path,
