@@ -219,7 +219,7 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
     out["your_words"] = serde_json::json!(words);
     if !p.json && repairable {
         crate::output::stderr(
-            "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device."
+            "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device.",
         );
     }
     Ok(if healthy { 0 } else { 1 })

@@ -232,13 +232,11 @@ impl SpaceDoc {
         Ok(())
     }
 
-    /// The origin seal and `made`.
+    /// The origin seal and `made`: `(id, device, created_at)` of the entry.
     fn put_origin(
         &mut self,
         o: &ObjId,
-        id: &str,
-        device: &str,
-        created_at: i64,
+        (id, device, created_at): (&str, &str, i64),
         made: &[String],
         by: &Sealer<'_>,
         at: i64,
@@ -307,7 +305,7 @@ impl SpaceDoc {
         }
         made.sort();
         made.dedup();
-        self.put_origin(&o, &e.id, &e.device, e.created_at, &made, by, at)
+        self.put_origin(&o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
     /// The entry as stored, refusing anyone but its author: only an entry's author changes
@@ -363,7 +361,7 @@ impl SpaceDoc {
         }
         made.sort();
         made.dedup();
-        self.put_origin(o, &e.id, &e.device, e.created_at, &made, by, at)
+        self.put_origin(o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
     /// Change an entry, sealed. Only its author can. Setting the body replaces every

@@ -27,6 +27,11 @@ pub struct MarksFile {
     pub space: Marks,
     /// The private notebook.
     pub private: Marks,
+    /// For each notebook (space, private), a digest of the view last observed (the chunk
+    /// files it reflects and the keys it was checked with): a read of the same view
+    /// learns nothing new, and skips checking every entry again.
+    #[serde(default)]
+    pub observed: [Option<[u8; 16]>; 2],
 }
 
 const MARKS_VERSION: u32 = 1;
@@ -88,6 +93,8 @@ fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     let mut merged = f.clone();
     if merge && let Ok(Some(there)) = load(o) {
         merged.sealing_for = merged.sealing_for.or(there.sealing_for);
+        // What another process remembered is added; what this one observed stays observed
+        // (the marks only grow), so `observed` stays this process's.
         for (mine, theirs) in [(&mut merged.space, there.space), (&mut merged.private, there.private)] {
             mine.began |= theirs.began;
             for (entry, fields) in theirs.seen {
@@ -127,8 +134,32 @@ impl Checker {
         )
     }
 
+    /// What identifies `view` for [`MarksFile::observed`].
+    fn digest(&self, view: &View) -> [u8; 16] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for name in &view.covers {
+            h.update(name.as_bytes());
+            h.update([0]);
+        }
+        for (k, _) in self.keyring.keys() {
+            h.update(k.id().to_string().as_bytes());
+        }
+        let d = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
+
     /// Remember what `view` (of the private notebook when `private`) shows verified.
     pub fn observe(&mut self, view: &View, private: bool) {
+        let digest = self.digest(view);
+        let slot = usize::from(private);
+        if self.marks.observed[slot] == Some(digest) {
+            return;
+        }
+        self.marks.observed[slot] = Some(digest);
+        self.changed = true;
         let after = self.judge(private).observe(view);
         let slot = if private {
             &mut self.marks.private
@@ -162,6 +193,7 @@ impl Checker {
             ..Default::default()
         };
         *slot = Judge::new(&self.keyring, &fresh).observe(view);
+        self.marks.observed[usize::from(private)] = None;
         if self.damaged.is_none() {
             write(o, &self.marks, false)?;
         }
