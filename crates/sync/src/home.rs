@@ -270,12 +270,17 @@ impl Home {
         // This device begins sealing in the documents it starts with (see `seals::begin`).
         let keyring = person_key.keyring(&config.person_id);
         let by = keyring.sealer(&config.device_id);
+        // Each store starts from the backup's document (checked) or a new one, and ends
+        // with the device's sealing marker.
+        let load = |doc: &mut duo_journal::SpaceDoc, saved: &[u8]| {
+            doc.load_checked(saved)?;
+            doc.check_schema()
+        };
         let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
         space.create(|doc| {
             match seed {
                 Some(s) => {
-                    doc.load_checked(&s.space)?;
-                    doc.check_schema()?;
+                    load(doc, &s.space)?;
                     doc.add_member(&config.person(), &config.device())?;
                 }
                 None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
@@ -285,10 +290,7 @@ impl Home {
         let private = Journal::new(AgeStore::new(self.private_dir(), identity.clone()));
         private.create(|doc| {
             match seed {
-                Some(s) => {
-                    doc.load_checked(&s.private)?;
-                    doc.check_schema()?;
-                }
+                Some(s) => load(doc, &s.private)?,
                 None => doc.init_schema()?,
             }
             doc.begin_sealing(&by, now).map(drop)
