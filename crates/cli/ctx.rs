@@ -10,8 +10,22 @@ use std::path::PathBuf;
 
 /// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
 pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
-    if let Some(h) = &cli.home {
-        return Ok(h.clone());
+    let given = match (&cli.home, env::var(env::HOME)) {
+        (Some(h), _) => Some((h.clone(), "--home")),
+        (None, Some(h)) => Some((PathBuf::from(h), "DUO_HOME")),
+        (None, None) => None,
+    };
+    if let Some((dir, from)) = given {
+        if dir.exists() && !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "{from} names {}, which is a file, not a directory",
+                dir.display()
+            ))
+            .hint(format!(
+                "point {from} at the directory where duo keeps (or should keep) its data; duo creates it if it is missing"
+            )));
+        }
+        return Ok(dir);
     }
     directories::ProjectDirs::from("", "", "duo")
         .map(|d| d.data_dir().to_path_buf())
@@ -21,9 +35,9 @@ pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
         })
 }
 
-/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
+/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock in test builds.
 pub fn now() -> Result<i64> {
-    match env::var(env::NOW) {
+    match env::test_knob(env::NOW) {
         Some(s) => duo_journal::import::parse_time(&s)
             .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
         None => Ok(jiff::Timestamp::now().as_millisecond()),
@@ -91,7 +105,10 @@ impl Ctx {
             damage,
             checker,
         };
-        both.removed_notice(&self.printer);
+        // With damaged files, what is missing is named as damage (not as a removal).
+        if both.damage.is_empty() {
+            both.removed_notice(&self.printer);
+        }
         Ok(both)
     }
 
@@ -113,12 +130,12 @@ impl Ctx {
     /// Print damage found by a read on stderr; returns the exit status it calls for.
     pub fn report(&self, both: &Both) -> i32 {
         for d in &both.damage {
-            eprintln!("error: damaged file in the {d}");
+            crate::output::stderr(&format!("error: damaged file in the {d}"));
         }
         if both.damage.is_empty() {
             0
         } else {
-            eprintln!("hint: everything else is still readable; run `duo doctor` for a full report");
+            crate::output::stderr("hint: everything else is still readable; run `duo doctor` for a full report");
             1
         }
     }
@@ -233,15 +250,12 @@ impl Both {
     /// Say on stderr that entries under your name are not yours (commands that show only
     /// some entries, like `today` and `checkin`, say it too).
     pub fn warn_not_yours(&self, p: &Printer) {
-        let n = self.not_yours().len();
-        if n > 0 {
-            p.warn(format!(
-                "{} under your name {} not written by you (altered or invented on another device); `duo doctor` lists {}",
-                crate::output::count(n, "entry", "entries"),
-                if n == 1 { "was" } else { "were" },
-                if n == 1 { "it" } else { "them" }
-            ));
-        }
+        warn_entries(
+            p,
+            self.not_yours().len(),
+            "under your name",
+            "not written by you (altered or invented on another device)",
+        );
     }
 
     /// Your entries that a device not yours removed, or gave another author: said once per
@@ -251,13 +265,23 @@ impl Both {
             .into_iter()
             .filter_map(|private| self.view(private).map(|v| self.checker.judge(private).removed(v).len()))
             .sum();
-        if n > 0 {
-            p.warn(format!(
-                "{} of yours {} removed or given another author by a device that is not yours; `duo doctor` lists {}",
-                crate::output::count(n, "entry", "entries"),
-                if n == 1 { "was" } else { "were" },
-                if n == 1 { "it" } else { "them" }
-            ));
-        }
+        warn_entries(
+            p,
+            n,
+            "of yours",
+            "removed or given another author by a device that is not yours",
+        );
+    }
+}
+
+/// "N entries <whose> were <what>; `duo doctor` lists them", when N > 0.
+fn warn_entries(p: &Printer, n: usize, whose: &str, what: &str) {
+    if n > 0 {
+        p.warn(format!(
+            "{} {whose} {} {what}; `duo doctor` lists {}",
+            crate::output::count(n, "entry", "entries"),
+            if n == 1 { "was" } else { "were" },
+            if n == 1 { "it" } else { "them" }
+        ));
     }
 }

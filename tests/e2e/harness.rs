@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    pub fn from_output(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -118,7 +118,7 @@ impl Device {
 
     /// Run with stdin closed (not a terminal, empty).
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).stdin(Stdio::null()).output().expect("run duo"))
+        Run::from_output(self.command(args).stdin(Stdio::null()).output().expect("run duo"))
     }
 
     /// Run with `input` on stdin.
@@ -132,7 +132,7 @@ impl Device {
             .spawn()
             .expect("spawn duo");
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        Run::from_output(child.wait_with_output().unwrap())
     }
 
     /// Add an entry; return its full id.

@@ -16,7 +16,11 @@ fn line((e, check): &(Entry, Option<Authenticity>)) -> String {
     } else {
         ""
     };
-    format!("{}  {short}{more}{mark}", &e.id[..8])
+    format!(
+        "{}  {}{more}{mark}",
+        crate::output::short(&e.id, 8),
+        duo_journal::text::body(&short)
+    )
 }
 
 pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {

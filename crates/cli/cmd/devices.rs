@@ -5,7 +5,7 @@ use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::{local_time, rfc3339};
+use crate::output::{label, local_time, rfc3339};
 use duo_journal::Device;
 use duo_sync::membership::{self, Standing};
 use std::io::IsTerminal;
@@ -46,6 +46,7 @@ fn list(ctx: &Ctx) -> Result<i32> {
                     serde_json::json!({
                         "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
                         "label": d.label, "added_at": rfc3339(d.added_at),
+                        "not_valid": duo_journal::text::not_valid([("person", view.person_name(&d.person).as_str()), ("label", d.label.as_str())]),
                         "revoked": matches!(s, Standing::Revoked { .. } | Standing::RevokedWith),
                         "standing": s.as_str(),
                         "this_device": d.id == ctx.dev.config.device_id,
@@ -79,9 +80,9 @@ fn list(ctx: &Ctx) -> Result<i32> {
             };
             text.push_str(&format!(
                 "{}  {:<12} {:<16} added {}{notes}\n",
-                &d.id[..12],
-                view.person_name(&d.person),
-                d.label,
+                crate::output::short(&d.id, 12),
+                view.shown_name(&d.person),
+                label(&d.label),
                 local_time(d.added_at)
             ));
         }
@@ -122,7 +123,7 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::usage("this needs confirmation").hint("pass --yes to go ahead without asking"));
     }
-    eprint!("{question} [y/N] ");
+    crate::output::ask(question);
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
@@ -138,17 +139,17 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         return Err(CliError::usage("this is the device you are using")
             .hint("revoke it from another of your devices, or run `duo leave` here"));
     }
-    let name = view.person_name(&target.person);
+    let name = view.shown_name(&target.person);
     let own = target.person == me.person_id;
     let what = if own {
         format!(
             "Revoke your device '{}' for the whole space? Every device that gets this (at its next sync) refuses it.",
-            target.label
+            label(&target.label)
         )
     } else {
         format!(
             "Stop syncing with {name}'s device '{}' on this device? It acts here only: {name}'s own devices and the shared space are not changed.",
-            target.label
+            label(&target.label)
         )
     };
     if !confirm(&what, a.yes)? {
@@ -184,7 +185,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         if own {
             p.info(format!(
                 "Revoked '{}'. This device refuses it now; your other devices and {}'s refuse it after their next sync with a device that has this.",
-                target.label,
+                label(&target.label),
                 partner_name(view, me)
             ));
             p.info(format!(
@@ -194,14 +195,14 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         } else {
             p.info(format!(
                 "This device no longer syncs with {name}'s '{}'. Run the same on each of your other devices.",
-                target.label
+                label(&target.label)
             ));
         }
         for d in &cascade {
             p.info(format!(
                 "Also revoked: '{}' ({}), which only that device had added.",
-                d.label,
-                &d.id[..12]
+                label(&d.label),
+                crate::output::short(&d.id, 12)
             ));
         }
     }
@@ -222,10 +223,10 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
         );
     }
     if target.person != me.person_id {
-        let name = view.person_name(&target.person);
+        let name = view.shown_name(&target.person);
         return Err(CliError::new(format!(
             "'{}' is {name}'s device: only {name}'s own devices can vouch for it",
-            target.label
+            label(&target.label)
         )));
     }
     let (_, _, before) = membership::current(&ctx.dev)?;
@@ -237,7 +238,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
     if let Some(Standing::Revoked { .. }) = before.standing.get(&target.id) {
         return Err(CliError::new(format!(
             "'{}' was revoked: a revoked device cannot be vouched for again",
-            target.label
+            label(&target.label)
         ))
         .hint("pair it again with `duo pair --own-device` if it is yours and safe"));
     }
@@ -252,22 +253,22 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
     } else if active && !before.is_active(&target.id) {
         p.info(format!(
             "This device vouches for '{}' now: it is a member again.",
-            target.label
+            label(&target.label)
         ));
     } else {
         p.info(format!(
             "This device vouches for '{}' now: it stays a member even if the device that added it is revoked.",
-            target.label
+            label(&target.label)
         ));
     }
     Ok(exit::OK)
 }
 
 fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
-    view.persons
-        .values()
-        .find(|p| p.id != me.person_id)
-        .map_or_else(|| "your partner".to_string(), |p| p.name.clone())
+    view.persons.values().find(|p| p.id != me.person_id).map_or_else(
+        || "your partner".to_string(),
+        |p| crate::output::name(&p.name).into_owned(),
+    )
 }
 
 /// If `duo sync --watch` runs on this device, have it sync now, which refreshes its list of
@@ -302,23 +303,23 @@ pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
     let Ok(fresh) = fresh else { return };
     let m = membership::membership(&view.members(), &trust);
     for d in fresh {
-        let name = view.person_name(&d.person);
-        let id = &d.id[..12];
+        let name = view.shown_name(&d.person);
+        let id = crate::output::short(&d.id, 12);
         match m.standing.get(&d.id) {
-            Some(Standing::Active) if d.person == ctx.dev.config.person_id => eprintln!(
-                "notice: a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
-                d.label,
+            Some(Standing::Active) if d.person == ctx.dev.config.person_id => ctx.printer.notice(format!(
+                "a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
+                label(&d.label),
                 local_time(d.added_at)
-            ),
-            Some(Standing::Active) => eprintln!(
-                "notice: a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
-                d.label,
+            )),
+            Some(Standing::Active) => ctx.printer.notice(format!(
+                "a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
+                label(&d.label),
                 local_time(d.added_at)
-            ),
-            Some(Standing::Unconfirmed) => eprintln!(
-                "notice: a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
-                d.label
-            ),
+            )),
+            Some(Standing::Unconfirmed) => ctx.printer.notice(format!(
+                "a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+                label(&d.label)
+            )),
             _ => {}
         }
     }

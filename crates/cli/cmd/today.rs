@@ -20,7 +20,8 @@ fn day_of(ms: i64) -> (i16, i8, i8) {
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let both = ctx.read(false)?;
     let pr = super::prompt::practices(ctx, &both.checker);
-    let today = pr.today(now()?, day_of)?;
+    let at = now()?;
+    let today = pr.today(at, day_of)?;
     let p = &ctx.printer;
     let view = &both.shared.view;
     // The appreciation as every reader shows it (`Both::resolve`: the same checks and
@@ -48,7 +49,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             let e = i.entry;
             let when = match today.on_this_day {
                 Some(year) => format!("On this day in {year}"),
-                None => "From a while back".to_string(),
+                None => crate::output::capitalized(&crate::output::time_ago(at, e.created_at)),
             };
             let mark = match i.check {
                 Some(duo_journal::Authenticity::NotYours(_)) => "  [NOT WRITTEN BY YOU]",
@@ -56,8 +57,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             };
             p.data(&format!(
                 "{when}, {} appreciated:{mark}\n  {}\n",
-                view.person_name(&e.author),
-                e.body
+                view.shown_name(&e.author),
+                duo_journal::text::body(&e.body)
             ));
         }
         None => p.data("No appreciations from your partner yet.\n"),

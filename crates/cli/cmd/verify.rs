@@ -4,7 +4,7 @@
 use crate::args::{Cli, VerifyArgs};
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::{Printer, count, rfc3339};
+use crate::output::{Printer, count, label, name, rfc3339};
 use duo_sync::auth::Signer;
 
 pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
@@ -40,36 +40,35 @@ pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
             "person_id": payload.person_id,
             "person_name": payload.person_name,
             "exported_at": rfc3339(payload.exported_at),
+            "not_valid": duo_journal::text::not_valid([("person_name", payload.person_name.as_str()), ("device_label", payload.device_label.as_str())]),
             "entries": payload.entries.len(),
         }));
         return Ok(code);
     }
+    let who = name(&payload.person_name);
     let what = format!(
-        "{} by {}, signed on {} by device {} (\"{}\")",
+        "{} by {who}, signed on {} by device {} (\"{}\")",
         count(payload.entries.len(), "entry", "entries"),
-        payload.person_name,
         rfc3339(payload.exported_at),
-        payload.device,
-        payload.device_label,
+        duo_journal::text::line(&payload.device),
+        label(&payload.device_label),
     );
-    match signer {
-        Signer::Active { label } => p.data(&format!(
-            "Valid: {what}.\nEvery entry in it is authored by {}; a signed export never holds anyone else's words.\nThe device that signed it ('{label}') is a current device of this space.",
-            payload.person_name
-        )),
-        Signer::CannotKnow => p.data(&format!(
-            "Valid: {what}.\nEvery entry in it is authored by {}; a signed export never holds anyone else's words.\nWhether that device was revoked later cannot be known here: only a device of the shared space it came from can tell (run `duo verify` there).",
-            payload.person_name
-        )),
-        Signer::Revoked { label } => {
-            p.data(&format!(
-                "Not trusted: the signature is intact ({what}), but the device that signed it ('{label}') was revoked in this space.\nAnyone holding a copy of that device's keys could have made this file, so it proves nothing about what {} wrote.",
-                payload.person_name
-            ));
-        }
-        Signer::Unknown => p.data(&format!(
-            "Not trusted: the signature is intact ({what}), but the device that signed it is not a device this space trusts.",
-        )),
-    }
+    let only_theirs = format!("Every entry in it is authored by {who}; a signed export never holds anyone else's words.");
+    p.data(&match signer {
+        Signer::Active { label: l } => format!(
+            "Valid: {what}.\n{only_theirs}\nThe device that signed it ('{}') is a current device of this space.",
+            label(&l)
+        ),
+        Signer::CannotKnow => format!(
+            "Valid: {what}.\n{only_theirs}\nWhether that device was revoked later cannot be known here: only a device of the shared space it came from can tell (run `duo verify` there)."
+        ),
+        Signer::Revoked { label: l } => format!(
+            "Not trusted: the signature is intact ({what}), but the device that signed it ('{}') was revoked in this space.\nAnyone holding a copy of that device's keys could have made this file, so it proves nothing about what {who} wrote.",
+            label(&l)
+        ),
+        Signer::Unknown => format!(
+            "Not trusted: the signature is intact ({what}), but the device that signed it is not a device this space trusts."
+        ),
+    });
     Ok(code)
 }

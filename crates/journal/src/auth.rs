@@ -422,21 +422,6 @@ pub fn legacy_v1_seal(key: &SealKey, e: &Entry) -> String {
     format!("{AUTH_V1}{}", crate::hex(&m.finalize().into_bytes()))
 }
 
-/// Check an entry claimed by the holder of `key` against its first-format authenticators
-/// (kept while the callers move to [`Keyring`]).
-pub fn check(key: &[u8; 32], e: &Entry) -> Authenticity {
-    let ring = Keyring::new(e.author.clone(), SealKey::from_bytes(*key));
-    if e.auth.is_empty() {
-        Authenticity::Unsealed
-    } else if e.auth.iter().any(|a| legacy_v1_verifies(&ring, e, a).is_some()) {
-        Authenticity::Authentic
-    } else if e.auth.len() > 1 {
-        Authenticity::Unsettled
-    } else {
-        Authenticity::NotYours(Why::Altered)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -489,7 +489,7 @@ impl SpaceDoc {
                     );
                 }
             }
-            "endorse" | REVOKE => {
+            ENDORSE | REVOKE => {
                 let (Some((device, by)), Some(sig), Some(at)) =
                     (id.split_once('/'), self.get_str(obj, SIG), self.get_i64(obj, AT))
                 else {

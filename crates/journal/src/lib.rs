@@ -41,6 +41,7 @@ mod record;
 pub mod schema;
 mod storage;
 mod store;
+pub mod text;
 mod view;
 
 pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};

@@ -145,6 +145,8 @@ fn introduction_sample() -> Introduction {
         addrs: Vec::new(),
         relay: None,
         anchors: Default::default(),
+        partner_device: false,
+        claim: Default::default(),
     }
 }
 
