@@ -531,6 +531,7 @@ pub async fn sync_all(
         .map(|r| r.device.clone())
         .collect();
     crate::membership::record_synced(o, &reached, now_ms())?;
+    crate::rotation::after_arrival(&o.home);
     Ok(out)
 }
 

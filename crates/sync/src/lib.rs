@@ -28,6 +28,7 @@ pub mod membership;
 pub mod net;
 pub mod pair;
 pub mod relay;
+pub mod rotation;
 pub mod seals;
 pub mod service;
 pub mod session;
