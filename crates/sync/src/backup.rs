@@ -330,9 +330,6 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
         crate::rotation::keep_retired(
             &o,
             b.person_key
-                .iter()
-                .copied()
-                .collect::<Vec<u8>>()
                 .chunks(32)
                 .chain(b.retired_keys.iter().map(Vec::as_slice)),
         )?;
