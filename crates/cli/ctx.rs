@@ -105,7 +105,10 @@ impl Ctx {
             damage,
             checker,
         };
-        both.removed_notice(&self.printer);
+        // With damaged files, what is missing is named as damage (not as a removal).
+        if both.damage.is_empty() {
+            both.removed_notice(&self.printer);
+        }
         Ok(both)
     }
 
@@ -247,15 +250,12 @@ impl Both {
     /// Say on stderr that entries under your name are not yours (commands that show only
     /// some entries, like `today` and `checkin`, say it too).
     pub fn warn_not_yours(&self, p: &Printer) {
-        let n = self.not_yours().len();
-        if n > 0 {
-            p.warn(format!(
-                "{} under your name {} not written by you (altered or invented on another device); `duo doctor` lists {}",
-                crate::output::count(n, "entry", "entries"),
-                if n == 1 { "was" } else { "were" },
-                if n == 1 { "it" } else { "them" }
-            ));
-        }
+        warn_entries(
+            p,
+            self.not_yours().len(),
+            "under your name",
+            "not written by you (altered or invented on another device)",
+        );
     }
 
     /// Your entries that a device not yours removed, or gave another author: said once per
@@ -265,13 +265,23 @@ impl Both {
             .into_iter()
             .filter_map(|private| self.view(private).map(|v| self.checker.judge(private).removed(v).len()))
             .sum();
-        if n > 0 {
-            p.warn(format!(
-                "{} of yours {} removed or given another author by a device that is not yours; `duo doctor` lists {}",
-                crate::output::count(n, "entry", "entries"),
-                if n == 1 { "was" } else { "were" },
-                if n == 1 { "it" } else { "them" }
-            ));
-        }
+        warn_entries(
+            p,
+            n,
+            "of yours",
+            "removed or given another author by a device that is not yours",
+        );
+    }
+}
+
+/// "N entries <whose> were <what>; `duo doctor` lists them", when N > 0.
+fn warn_entries(p: &Printer, n: usize, whose: &str, what: &str) {
+    if n > 0 {
+        p.warn(format!(
+            "{} {whose} {} {what}; `duo doctor` lists {}",
+            crate::output::count(n, "entry", "entries"),
+            if n == 1 { "was" } else { "were" },
+            if n == 1 { "it" } else { "them" }
+        ));
     }
 }

@@ -113,6 +113,9 @@ pub fn local_hint(file: LocalFile) -> &'static str {
         LocalFile::SyncState => {
             "run `duo doctor --repair`: it sets the record aside; the next sync with that device compares everything once"
         }
+        LocalFile::SealMarks => {
+            "run `duo doctor --repair`: it sets the file aside and starts again from what your entries show now; until then, and for versions only that file remembered, this device cannot tell an older version of your words put back from the newest"
+        }
         LocalFile::Config | LocalFile::AgeKey | LocalFile::DeviceKey | LocalFile::LockedKeys | LocalFile::PersonKey => {
             "duo cannot rebuild this file. If you have a copy of it from this device, put it back. Otherwise set this device up again in a new home: from a backup (`duo restore FILE --home NEWDIR`), or with `duo init --home NEWDIR` and `duo pair --own-device` on another of your devices (or `duo pair --partner-device` on your partner's)"
         }

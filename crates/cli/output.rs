@@ -310,14 +310,14 @@ pub struct EntryJson<'a> {
     /// With `authentic`: `authentic`, `unsealed`, `unsettled` or `not_yours`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authenticity: Option<&'static str>,
-    /// `author` and/or `tags` when the author's name or a tag is not valid (control or
-    /// bidi characters, empty, too long); absent when all are.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_valid: Vec<&'static str>,
     /// With `not_yours`: why (`altered`, `unsealed`, `rolled_back`, `undeleted`,
     /// `replies_reopened`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_yours: Option<&'static str>,
+    /// `author` and/or `tags` when the author's name or a tag is not valid (control or
+    /// bidi characters, empty, too long); absent when all are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_valid: Vec<&'static str>,
 }
 
 /// An acknowledgement in [`EntryJson::acks`].

@@ -131,7 +131,8 @@ fn edit_text_tags_status_and_delete() {
     assert_eq!(e["edited_at"], "2026-11-21T10:00:00Z");
     assert_eq!(
         d.run(&["journal", "show", &r, "--json"]).json()["tags"],
-        serde_json::json!(["tea", "home"])
+        serde_json::json!(["home", "tea"]),
+        "tags are a set, shown in order"
     );
 
     // Status only on boundaries, with a clear usage error and nothing changed.

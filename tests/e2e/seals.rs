@@ -128,19 +128,12 @@ fn lifted_no_replies_rollback_undeletion_and_an_unsealed_entry_are_not_yours_eve
     }
     let md = alice.run(&["journal", "export", "--format", "md"]).ok().to_string();
     assert_eq!(md.matches("NOT WRITTEN BY YOU").count(), 4, "{md}");
-    let signed = alice.dir.path().join("signed.json");
+    let path = alice.dir.path().join("signed.json");
+    let signed = path.to_str().unwrap();
     alice
-        .run(&[
-            "journal",
-            "export",
-            "--format",
-            "json",
-            "--signed",
-            "-o",
-            signed.to_str().unwrap(),
-        ])
+        .run(&["journal", "export", "--format", "json", "--signed", "-o", signed])
         .ok();
-    let signed: serde_json::Value = serde_json::from_slice(&std::fs::read(&signed).unwrap()).unwrap();
+    let signed: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(
         signed["signed"]["entries"].as_array().unwrap().is_empty(),
         "nothing forged is ever signed: {signed}"

@@ -135,6 +135,12 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
         } else {
             first.clone()
         };
+        if !moved.is_empty() || restored {
+            // What the repair set aside is accepted as lost: not a removal by a device.
+            let mut checker = ctx.dev.checker();
+            let view = journal.read()?.view;
+            checker.accept_current(&ctx.dev, &view, !shared)?;
+        }
         healthy &= r.healthy();
         repairable |= r
             .problems
@@ -205,11 +211,10 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
     }
-    let words = words_check(ctx, a, text)?;
+    let words = words_check(ctx, text)?;
     healthy &= words
         .as_ref()
         .is_none_or(|w| w.not_yours.is_empty() && w.removed.is_empty());
-    healthy &= a.repair || ctx.dev.checker().damaged.is_none();
     out["stores"] = serde_json::json!(stores);
     out["your_words"] = serde_json::json!(words);
     if !p.json && repairable {
@@ -228,26 +233,18 @@ fn problem_json(pr: &Problem) -> serde_json::Value {
 /// name that no device of yours wrote as they read, and entries of yours removed by a
 /// device that is not yours, make the report unhealthy. `None` when the space could not be
 /// read (its damage is reported above).
-fn words_check(ctx: &Ctx, a: &DoctorArgs, text: &mut String) -> Result<Option<duo_sync::auth::Audit>> {
+fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Audit>> {
     let Ok(read) = ctx.dev.space.read() else {
         return Ok(None);
     };
     let mut checker = ctx.dev.checker();
-    if let Some(reason) = &checker.damaged {
-        if a.repair {
-            duo_sync::seals::reset(&ctx.dev)?;
-            text.push_str("  reset this device's memory of your entries' versions (local/seals.age was damaged)\n");
-            checker = ctx.dev.checker();
-        } else {
-            text.push_str(&format!(
-                "  damaged: {}: {reason}\n",
-                ctx.dev.home.root().join("local/seals.age").display()
-            ));
-        }
-    }
     checker.observe(&read.view, false);
     let _ = checker.save(&ctx.dev);
-    let a = duo_sync::auth::audit(&checker.judge(false), &read.view);
+    let mut a = duo_sync::auth::audit(&checker.judge(false), &read.view);
+    if read.problems.iter().any(|p| !p.is_view()) {
+        // Entries only in damaged files are missing because of the damage (named above).
+        a.removed.clear();
+    }
     text.push_str(&format!(
         "your words: {} confirmed as yours",
         count(a.authentic, "entry", "entries")
@@ -256,7 +253,7 @@ fn words_check(ctx: &Ctx, a: &DoctorArgs, text: &mut String) -> Result<Option<du
         text.push_str(&format!(", {} written before authenticators", a.unsealed));
     }
     text.push('\n');
-    let short = |id: &str| id[..8.min(id.len())].to_string();
+    let short = |id: &str| crate::output::short(id, 8).into_owned();
     for id in &a.unsettled {
         text.push_str(&format!(
             "  unconfirmed: {} is sealed only with a key or format your devices no longer use; edit it to seal it again\n",
@@ -266,9 +263,8 @@ fn words_check(ctx: &Ctx, a: &DoctorArgs, text: &mut String) -> Result<Option<du
     for id in &a.not_yours {
         let why = a.why.get(id).map_or("", |w| w.describe());
         text.push_str(&format!(
-            "  NOT WRITTEN BY YOU: {} claims you as author, but no device of yours wrote it as it reads ({why}); see `duo journal show {}`\n",
-            short(id),
-            short(id)
+            "  NOT WRITTEN BY YOU: {id} claims you as author, but no device of yours wrote it as it reads ({why}); see `duo journal show {id}`\n",
+            id = short(id)
         ));
     }
     for id in &a.removed {

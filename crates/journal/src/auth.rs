@@ -301,6 +301,9 @@ pub enum Why {
     Undeleted,
     /// The author asked for no replies; that was undone by another device.
     RepliesReopened,
+    /// Sealed with a key the person's devices had retired, by a device that knew of the
+    /// rotation: a copy of a revoked device.
+    RetiredKey,
 }
 
 impl Why {
@@ -312,6 +315,7 @@ impl Why {
             Why::RolledBack => "rolled_back",
             Why::Undeleted => "undeleted",
             Why::RepliesReopened => "replies_reopened",
+            Why::RetiredKey => "retired_key",
         }
     }
 
@@ -323,6 +327,7 @@ impl Why {
             Why::RolledBack => "an older version was put back on another device",
             Why::Undeleted => "you deleted it; another device brought it back",
             Why::RepliesReopened => "you asked for no replies; another device lifted that",
+            Why::RetiredKey => "sealed with a key your devices retired when you revoked a device",
         }
     }
 }
@@ -415,21 +420,6 @@ pub fn legacy_v1_seal(key: &SealKey, e: &Entry) -> String {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key.bytes).expect("HMAC takes any key length");
     m.update(&legacy_v1_canonical(e));
     format!("{AUTH_V1}{}", crate::hex(&m.finalize().into_bytes()))
-}
-
-/// Check an entry claimed by the holder of `key` against its first-format authenticators
-/// (kept while the callers move to [`Keyring`]).
-pub fn check(key: &[u8; 32], e: &Entry) -> Authenticity {
-    let ring = Keyring::new(e.author.clone(), SealKey::from_bytes(*key));
-    if e.auth.is_empty() {
-        Authenticity::Unsealed
-    } else if e.auth.iter().any(|a| legacy_v1_verifies(&ring, e, a).is_some()) {
-        Authenticity::Authentic
-    } else if e.auth.len() > 1 {
-        Authenticity::Unsettled
-    } else {
-        Authenticity::NotYours(Why::Altered)
-    }
 }
 
 #[cfg(test)]

@@ -232,13 +232,11 @@ impl SpaceDoc {
         Ok(())
     }
 
-    /// The origin seal and `made`.
+    /// The origin seal and `made`: `(id, device, created_at)` of the entry.
     fn put_origin(
         &mut self,
         o: &ObjId,
-        id: &str,
-        device: &str,
-        created_at: i64,
+        (id, device, created_at): (&str, &str, i64),
         made: &[String],
         by: &Sealer<'_>,
         at: i64,
@@ -307,7 +305,7 @@ impl SpaceDoc {
         }
         made.sort();
         made.dedup();
-        self.put_origin(&o, &e.id, &e.device, e.created_at, &made, by, at)
+        self.put_origin(&o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
     /// The entry as stored, refusing anyone but its author: only an entry's author changes
@@ -363,7 +361,7 @@ impl SpaceDoc {
         }
         made.sort();
         made.dedup();
-        self.put_origin(o, &e.id, &e.device, e.created_at, &made, by, at)
+        self.put_origin(o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
     /// Change an entry, sealed. Only its author can. Setting the body replaces every
@@ -418,6 +416,15 @@ impl SpaceDoc {
         Ok(())
     }
 
+    /// A record's map under root key `key`, with who wrote it, on which device, and when.
+    fn new_record(&mut self, key: &str, by: &str, device: &str, at: i64) -> Result<ObjId> {
+        let o = self.doc.put_object(ROOT, key, ObjType::Map).map_err(am)?;
+        self.doc.put(&o, BY, by).map_err(am)?;
+        self.doc.put(&o, DEVICE_FIELD, device).map_err(am)?;
+        self.doc.put(&o, AT, ScalarValue::Timestamp(at)).map_err(am)?;
+        Ok(o)
+    }
+
     /// Change a boundary's status: the change is kept under its own root key (the
     /// boundary's history), sealed, and the entry's `status` follows it, sealed.
     pub fn set_boundary_status(&mut self, change: &StatusChange, by: &Sealer<'_>) -> Result<()> {
@@ -433,14 +440,9 @@ impl SpaceDoc {
                 change.entry
             )));
         }
-        let c = self
-            .doc
-            .put_object(ROOT, format!("{BSTATUS}{}/{}", change.entry, change.id), ObjType::Map)
-            .map_err(am)?;
-        self.doc.put(&c, BY, change.by.as_str()).map_err(am)?;
-        self.doc.put(&c, DEVICE_FIELD, change.device.as_str()).map_err(am)?;
+        let key = format!("{BSTATUS}{}/{}", change.entry, change.id);
+        let c = self.new_record(&key, &change.by, &change.device, change.at)?;
         self.doc.put(&c, STATUS, change.status.as_str()).map_err(am)?;
-        self.doc.put(&c, AT, ScalarValue::Timestamp(change.at)).map_err(am)?;
         let seal = by.seal(
             &change.entry,
             &status_change_field(change),
@@ -461,14 +463,8 @@ impl SpaceDoc {
         if a.by != by.person() {
             return Err(JournalError::Invalid("a reply is written by its own sender".into()));
         }
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{ACK}{}/{}", a.entry, a.id), ObjType::Map)
-            .map_err(am)?;
-        self.doc.put(&o, BY, a.by.as_str()).map_err(am)?;
-        self.doc.put(&o, DEVICE_FIELD, a.device.as_str()).map_err(am)?;
+        let o = self.new_record(&format!("{ACK}{}/{}", a.entry, a.id), &a.by, &a.device, a.at)?;
         self.doc.put(&o, KIND, a.kind.as_str()).map_err(am)?;
-        self.doc.put(&o, AT, ScalarValue::Timestamp(a.at)).map_err(am)?;
         if let Some(text) = &a.text {
             self.doc.put(&o, TEXT, text.as_str()).map_err(am)?;
         }
@@ -576,6 +572,42 @@ impl SpaceDoc {
             self.doc.delete(ROOT, old_key.as_str()).map_err(am)?;
         }
         Ok(())
+    }
+
+    /// After a rotation of the person's key: seal again, with the current key, the entries
+    /// this device wrote whose seals are only those of a retired key made without knowing
+    /// of the rotation (shown as unconfirmed until then). Only what its keys confirm is
+    /// sealed again; an entry sealed after the rotation with a retired key is not (it is
+    /// not this device's). Returns how many were sealed again.
+    pub fn reseal_after_rotation(&mut self, by: &Sealer<'_>, at: i64) -> Result<usize> {
+        let c = self.contents_with_history(None);
+        let view = crate::View::new(c.clone(), Default::default());
+        let marks = crate::check::Marks::default();
+        let judge = crate::check::Judge::new(by.keyring(), &marks);
+        let current = by.keyring().current().id();
+        let retired = |e: &Entry| {
+            e.seals
+                .origin
+                .iter()
+                .chain(e.seals.fields.values().flat_map(|f| f.seals.iter()))
+                .any(|s| crate::auth::Seal::parse(s).is_some_and(|s| s.key != current))
+        };
+        let mut n = 0;
+        for e in c.entries.values().chain(c.deleted.values()) {
+            if e.author != by.person() || e.device != by.device() || !retired(e) {
+                continue;
+            }
+            if judge.check(&view, e) != Some(crate::Authenticity::Unsettled) {
+                continue;
+            }
+            let o = self.entry_obj(&e.id)?;
+            self.seal_as_it_reads(&o, e, by, at)?;
+            if view.deleted.contains_key(&e.id) {
+                self.put_sealed(&o, &e.id, DELETED, true.into(), by, at)?;
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Read one entry's map. `None` when a required field is missing (a foreign or damaged

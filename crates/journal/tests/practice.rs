@@ -266,6 +266,45 @@ fn the_agenda_holds_lets_talk_flags_and_boundaries_since_the_last_checkin() {
     assert_eq!(ag.boundaries[0].0.id, new_boundary);
 }
 
+/// "Let's talk" sent past a "no replies" (only a modified client can: `duo` refuses to send
+/// it) is not on the agenda, as `list` does not show it; nor is it on an entry the author
+/// then deleted.
+#[test]
+fn the_agenda_reads_flags_through_the_same_reply_rules_as_list() {
+    let (a, b) = couple();
+    let held = NewEntry {
+        no_replies: true,
+        id: duo_journal::new_id(),
+        kind: Kind::Reflection,
+        author: a.me.clone(),
+        device: a.device.clone(),
+        created_at: 10,
+        edited_at: 10,
+        body: "just hold this".into(),
+        tags: vec![],
+        status: None,
+        prompt: None,
+    };
+    a.space
+        .add(std::slice::from_ref(&held), &a.keyring.sealer(&a.device))
+        .unwrap();
+    let gone = entry(&a, Kind::Reflection, "deleted later", 11);
+    sync(&a, &b);
+    ack(&b, &held.id, ReplyKind::LetsTalk, 20);
+    ack(&b, &gone, ReplyKind::LetsTalk, 21);
+    sync(&a, &b);
+    assert_eq!(
+        a.practices().agenda(30).unwrap().lets_talk.len(),
+        1,
+        "only the entry that takes replies"
+    );
+    a.space
+        .update(|doc| doc.delete_entry(&gone, 40, &a.keyring.sealer(&a.device)))
+        .unwrap();
+    let ag = a.practices().agenda(50).unwrap();
+    assert!(ag.lets_talk.is_empty(), "{:?}", ag.lets_talk);
+}
+
 #[test]
 fn serving_history_never_enters_the_shared_space() {
     let (a, _b) = couple();

@@ -114,6 +114,9 @@ fn patch(at: i64) -> EntryPatch {
 
 const ID: &str = "e0000000000000000000000000000001";
 
+/// What a modified client does to an entry's map.
+type Forgery = Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>;
+
 #[test]
 fn what_the_author_writes_is_authentic_and_every_sealed_field_changed_alone_is_not() {
     let mut e = new_entry(
@@ -127,7 +130,6 @@ fn what_the_author_writes_is_authentic_and_every_sealed_field_changed_alone_is_n
     let mut base = space_with(&e);
     assert_eq!(check(&base, ID), Authenticity::Authentic);
     let bytes = base.save();
-    type Forgery = Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>;
     let forgeries: Vec<(&str, Forgery, Why)> = vec![
         (
             "body",
@@ -294,7 +296,7 @@ fn the_partners_concurrent_change_of_any_field_is_not_yours_whichever_value_wins
     e.no_replies = true;
     e.prompt = Some("comm-l1".into());
     let mut alices = space_with(&e);
-    let forgeries: Vec<(&str, Why, Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>)> = vec![
+    let forgeries: Vec<(&str, Why, Forgery)> = vec![
         (
             "kind",
             Why::Altered,

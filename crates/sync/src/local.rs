@@ -37,6 +37,9 @@ pub enum LocalFile {
     Peers,
     /// `local/sync/<peer>.age`.
     SyncState,
+    /// `local/seals.age`: the versions of your entries this device has seen (see
+    /// [`crate::seals`]).
+    SealMarks,
 }
 
 impl LocalFile {
@@ -51,6 +54,7 @@ impl LocalFile {
             LocalFile::Trust => "this device's trust file",
             LocalFile::Peers => "this device's table of peer addresses",
             LocalFile::SyncState => "a record of a past sync",
+            LocalFile::SealMarks => "this device's memory of your entries' versions",
         }
     }
 
@@ -65,12 +69,16 @@ impl LocalFile {
             LocalFile::Trust => "trust",
             LocalFile::Peers => "peers",
             LocalFile::SyncState => "sync_state",
+            LocalFile::SealMarks => "seal_marks",
         }
     }
 
     /// Can [`repair`] rebuild it?
     pub fn rebuildable(self) -> bool {
-        matches!(self, LocalFile::Trust | LocalFile::Peers | LocalFile::SyncState)
+        matches!(
+            self,
+            LocalFile::Trust | LocalFile::Peers | LocalFile::SyncState | LocalFile::SealMarks
+        )
     }
 
     /// The error for this file, damaged (or missing when it must exist) for `reason`.
@@ -176,6 +184,9 @@ pub fn check(home: &Home) -> Result<LocalReport, SyncError> {
     if local.path_of("peers").exists() {
         r.note(crate::device::PeerTable::read(&local))?;
     }
+    if local.path_of(crate::seals::MARKS_FILE).exists() {
+        r.note(crate::seals::read(&local))?;
+    }
     for (path, reason) in crate::net::SyncStates::new(local).damaged() {
         r.files_checked += 1;
         r.problems.push(LocalProblem {
@@ -198,7 +209,8 @@ pub struct Repaired {
 
 /// Set every rebuildable damaged file of `report` aside and rebuild it: the trust file from
 /// the shared space (see [`membership::rebuilt_trust`]), the peer table and sync records
-/// empty (learned again at the next sync). Files that cannot be rebuilt are left as they are.
+/// empty (learned again at the next sync), the seal marks from what the space shows now
+/// (the next open writes them; what they remembered beyond that is lost). Files that cannot be rebuilt are left as they are.
 pub fn repair(home: &Home, report: &LocalReport) -> Result<Vec<Repaired>, SyncError> {
     let todo: Vec<&LocalProblem> = report.problems.iter().filter(|p| p.file.rebuildable()).collect();
     if todo.is_empty() {

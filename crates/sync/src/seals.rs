@@ -8,6 +8,7 @@
 //! Losing the file loses only that memory: a rollback to a version this device had seen is
 //! then no longer told from the newest (docs/security.md, "Authenticators").
 
+use crate::local::LocalFile;
 use crate::{AgeStore, Opened, SyncError};
 use duo_journal::{Judge, Keyring, Marks, Storage, View};
 use serde::{Deserialize, Serialize};
@@ -26,44 +27,74 @@ pub struct MarksFile {
     pub space: Marks,
     /// The private notebook.
     pub private: Marks,
+    /// For each notebook (space, private), a digest of the view last observed (the chunk
+    /// files it reflects and the keys it was checked with): a read of the same view
+    /// learns nothing new, and skips checking every entry again.
+    #[serde(default)]
+    pub observed: [Option<[u8; 16]>; 2],
 }
 
 const MARKS_VERSION: u32 = 1;
 
 fn store(o: &Opened) -> AgeStore {
-    AgeStore::new(o.home.root().join("local"), o.identity.clone())
+    crate::local::store(&o.home, o.identity.clone())
 }
 
-fn bad(o: &Opened, reason: String) -> SyncError {
-    SyncError::BadFile {
-        path: o.home.root().join("local/seals.age"),
-        reason,
-    }
+/// A new home's marks file: its documents were created with its sealing markers in them.
+pub(crate) fn began(
+    home: &crate::Home,
+    identity: &std::sync::Arc<age::x25519::Identity>,
+    person: &str,
+) -> Result<(), SyncError> {
+    let mut f = MarksFile {
+        version: MARKS_VERSION,
+        sealing_for: Some(person.to_string()),
+        ..Default::default()
+    };
+    f.space.began = true;
+    f.private.began = true;
+    let bytes = postcard::to_allocvec(&f).expect("marks serialize");
+    crate::local::store(home, identity.clone())
+        .write(MARKS_FILE, &bytes)
+        .map_err(|e| duo_journal::JournalError::from(e).into())
 }
 
 /// Read the marks file: `Ok(None)` when there is none.
 pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
-    match store(o).read(MARKS_FILE) {
-        Ok(bytes) => {
-            let f: MarksFile =
-                postcard::from_bytes(&bytes).map_err(|e| bad(o, format!("not duo's seal marks: {e}")))?;
-            if f.version != MARKS_VERSION {
-                return Err(bad(o, format!("written by another duo (version {})", f.version)));
-            }
-            Ok(Some(f))
-        }
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(duo_journal::StorageError::Damaged { reason, .. }) => Err(bad(o, reason)),
-        Err(e) => Err(duo_journal::JournalError::from(e).into()),
+    let local = store(o);
+    if !local.path_of(MARKS_FILE).exists() {
+        return Ok(None);
     }
+    read(&local).map(Some)
+}
+
+/// Read the marks file of the local store `local`; damage is a [`LocalFile::SealMarks`]
+/// error (`duo doctor` names it, `--repair` sets it aside).
+pub(crate) fn read(local: &AgeStore) -> Result<MarksFile, SyncError> {
+    let path = local.path_of(MARKS_FILE);
+    let bytes = local
+        .read(MARKS_FILE)
+        .map_err(|e| LocalFile::SealMarks.storage_error(path.clone(), e))?;
+    let f: MarksFile = postcard::from_bytes(&bytes)
+        .map_err(|e| LocalFile::SealMarks.damaged(path.clone(), format!("not duo's seal marks: {e}")))?;
+    if f.version != MARKS_VERSION {
+        return Err(LocalFile::SealMarks.damaged(path, format!("written by another duo (version {})", f.version)));
+    }
+    Ok(f)
 }
 
 /// Write the marks file, keeping the highest of what is there and `f` (another duo
 /// process may have written meanwhile).
 pub fn save(o: &Opened, f: &MarksFile) -> Result<(), SyncError> {
+    write(o, f, true)
+}
+
+fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     let mut merged = f.clone();
-    if let Ok(Some(there)) = load(o) {
+    if merge && let Ok(Some(there)) = load(o) {
         merged.sealing_for = merged.sealing_for.or(there.sealing_for);
+        // What another process remembered is added; what this one observed stays observed
+        // (the marks only grow), so `observed` stays this process's.
         for (mine, theirs) in [(&mut merged.space, there.space), (&mut merged.private, there.private)] {
             mine.began |= theirs.began;
             for (entry, fields) in theirs.seen {
@@ -75,18 +106,6 @@ pub fn save(o: &Opened, f: &MarksFile) -> Result<(), SyncError> {
     }
     merged.version = MARKS_VERSION;
     let bytes = postcard::to_allocvec(&merged).expect("marks serialize");
-    store(o)
-        .write(MARKS_FILE, &bytes)
-        .map_err(|e| duo_journal::JournalError::from(e).into())
-}
-
-/// Start over with empty marks (`duo doctor --repair` of a damaged file).
-pub fn reset(o: &Opened) -> Result<(), SyncError> {
-    let f = MarksFile {
-        version: MARKS_VERSION,
-        ..Default::default()
-    };
-    let bytes = postcard::to_allocvec(&f).expect("marks serialize");
     store(o)
         .write(MARKS_FILE, &bytes)
         .map_err(|e| duo_journal::JournalError::from(e).into())
@@ -115,8 +134,32 @@ impl Checker {
         )
     }
 
+    /// What identifies `view` for [`MarksFile::observed`].
+    fn digest(&self, view: &View) -> [u8; 16] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for name in &view.covers {
+            h.update(name.as_bytes());
+            h.update([0]);
+        }
+        for (k, _) in self.keyring.keys() {
+            h.update(k.id().to_string().as_bytes());
+        }
+        let d = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
+
     /// Remember what `view` (of the private notebook when `private`) shows verified.
     pub fn observe(&mut self, view: &View, private: bool) {
+        let digest = self.digest(view);
+        let slot = usize::from(private);
+        if self.marks.observed[slot] == Some(digest) {
+            return;
+        }
+        self.marks.observed[slot] = Some(digest);
+        self.changed = true;
         let after = self.judge(private).observe(view);
         let slot = if private {
             &mut self.marks.private
@@ -134,6 +177,27 @@ impl Checker {
     pub fn remember(&mut self, o: &Opened, view: &View, private: bool) -> Result<(), SyncError> {
         self.observe(view, private);
         self.save(o)
+    }
+
+    /// Remember a notebook as `view` shows it now, and nothing higher (after `duo doctor
+    /// --repair` set damaged files aside: what they held is accepted as lost, not taken
+    /// for a device's doing), and write the marks file.
+    pub fn accept_current(&mut self, o: &Opened, view: &View, private: bool) -> Result<(), SyncError> {
+        let slot = if private {
+            &mut self.marks.private
+        } else {
+            &mut self.marks.space
+        };
+        let fresh = Marks {
+            began: slot.began,
+            ..Default::default()
+        };
+        *slot = Judge::new(&self.keyring, &fresh).observe(view);
+        self.marks.observed[usize::from(private)] = None;
+        if self.damaged.is_none() {
+            write(o, &self.marks, false)?;
+        }
+        Ok(())
     }
 
     /// Write the marks file if anything changed (never over a damaged one).
