@@ -30,7 +30,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
-    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
+    // A watcher that is busy (pushing to a device that does not answer) may not tell its
+    // addresses in time: it is reachable all the same, its addresses then unknown.
+    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).map(|w| w.addresses().unwrap_or_default());
     // The service installed for this home (it runs the watcher above while you are logged in).
     let service = duo_sync::service::Manager::for_this_platform()
         .and_then(|m| m.state())
@@ -64,6 +66,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }));
     } else {
         let network = match &online {
+            Some(addrs) if addrs.is_empty() => "reachable now (`duo sync --watch` or the service runs)".to_string(),
             Some(addrs) => format!(
                 "reachable now (`duo sync --watch` or the service runs) at {}",
                 addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
