@@ -101,7 +101,11 @@ impl Watching {
         let deadline = Instant::now() + WAIT;
         while !self.stderr().contains(needle) {
             assert!(self.child.try_wait().unwrap().is_none(), "exited:\n{}", self.stderr());
-            assert!(Instant::now() < deadline, "no {needle:?} within {WAIT:?}:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {WAIT:?}:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -135,7 +139,11 @@ fn a_journal_add_tells_the_running_watcher_at_once_and_reaches_the_watching_part
     assert_eq!(pushed["person"], "Bob", "{pushed}");
     let got = bob_watch.received();
     assert_eq!(counts(&got), (1, 0, 0), "{got}");
-    assert_eq!((&got["person"], &got["label"]), (&"Alice".into(), &"laptop".into()), "{got}");
+    assert_eq!(
+        (&got["person"], &got["label"]),
+        (&"Alice".into(), &"laptop".into()),
+        "{got}"
+    );
     // Stored, and the view shows it.
     let shown = bob.run(&["journal", "show", &id]);
     assert!(shown.ok().contains(body), "{}", shown.stdout);
@@ -164,7 +172,11 @@ fn the_watcher_counts_a_new_an_edited_and_a_deleted_entry() {
     bob.run(&["journal", "delete", &id, "--yes"]).ok();
     assert_eq!(counts(&alice_watch.received()), (0, 0, 1));
     alice_watch.wait_stderr("received 1 deletion from Bob ('laptop')");
-    assert!(!alice_watch.stderr().contains("18446744073709551"), "{}", alice_watch.stderr());
+    assert!(
+        !alice_watch.stderr().contains("18446744073709551"),
+        "{}",
+        alice_watch.stderr()
+    );
     assert!(alice.bodies(&[]).is_empty());
 }
 
@@ -183,7 +195,8 @@ fn duo_sync_counts_new_edited_and_deleted_entries_in_text_and_json() {
 
     let id = bob.add("We could cook together on Sunday", &[]);
     assert_eq!(sync_json(), (1, 0, 0));
-    bob.run(&["journal", "edit", &id, "We could cook together on Saturday"]).ok();
+    bob.run(&["journal", "edit", &id, "We could cook together on Saturday"])
+        .ok();
     assert_eq!(sync_json(), (0, 1, 0));
     bob.run(&["journal", "delete", &id, "--yes"]).ok();
     assert_eq!(sync_json(), (0, 0, 1), "a deletion is counted as one");

@@ -123,4 +123,3 @@ pub fn refuse_network(ctx: &Ctx) -> Result<()> {
             .hint("your copy stays readable here (`duo journal list`); `duo leave --wipe` removes it")),
     }
 }
-

@@ -504,7 +504,8 @@ impl SpaceDoc {
             return EntryChanges::default();
         }
         fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
-            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string)).collect()
+            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string))
+                .collect()
         }
         let was = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before));
         let is = ids(self.doc.map_range(ROOT, ENTRY.to_string()..));

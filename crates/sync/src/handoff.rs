@@ -323,14 +323,14 @@ impl Listening {
         let mut by_other = false;
         let mut buf = [0u8; 32];
         while let Ok(n) = self.wrote.try_recv(&mut buf) {
-            by_other |= self.from_other(&buf[..n]);
+            by_other |= self.by_other(&buf[..n]);
         }
         by_other
     }
 
     /// Whether a write notice names another writer than the watcher's own store (anything
     /// else counts as another's: a notice is only ever a reason to push).
-    fn from_other(&self, datagram: &[u8]) -> bool {
+    fn by_other(&self, datagram: &[u8]) -> bool {
         self.own.as_ref().is_none_or(|own| own.as_bytes() != datagram)
     }
 
@@ -342,7 +342,7 @@ impl Listening {
             // Both are cancel-safe: whichever is not picked loses nothing.
             let accepted = tokio::select! {
                 got = self.wrote.recv(&mut buf) => match got {
-                    Ok(n) => return Asked::Wrote { by_other: self.from_other(&buf[..n]) },
+                    Ok(n) => return Asked::Wrote { by_other: self.by_other(&buf[..n]) },
                     Err(_) => continue,
                 },
                 accepted = self.listener.accept() => accepted,

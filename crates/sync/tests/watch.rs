@@ -127,12 +127,18 @@ async fn a_write_is_pushed_at_once_and_each_session_says_what_it_changed() {
         // An edit is an edit, not a new entry.
         edit(&writer, &id, "changed while both watch");
         let got = synced(&mut bob_events, false).await;
-        assert_eq!((got.added.len(), got.edited.clone(), got.deleted.len()), (0, vec![id.clone()], 0));
+        assert_eq!(
+            (got.added.len(), got.edited.clone(), got.deleted.len()),
+            (0, vec![id.clone()], 0)
+        );
 
         // A deletion is a deletion (it once came out as 2^64 - 1 entries received).
         writer.space.update(|doc| doc.delete_entry(&id)).unwrap();
         let got = synced(&mut bob_events, false).await;
-        assert_eq!((got.added.len(), got.edited.len(), got.deleted.clone()), (0, 0, vec![id.clone()]));
+        assert_eq!(
+            (got.added.len(), got.edited.len(), got.deleted.clone()),
+            (0, 0, vec![id.clone()])
+        );
 
         // Bob's watcher stops; a write on Alice's device then reaches nobody, which her
         // watcher reports, with the retry an hour away.
