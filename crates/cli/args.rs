@@ -17,8 +17,9 @@ XDG_RUNTIME_DIR (editor temp files).";
 #[derive(Debug, Parser)]
 #[command(name = "duo", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
-    /// Where this device keeps its data [default: the platform data directory]
-    #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
+    /// Where this device keeps its data [default: $DUO_HOME, else the platform data
+    /// directory]
+    #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout
@@ -53,10 +54,13 @@ pub enum Command {
     Leave(LeaveArgs),
     /// What here could expose you, in plain language, and how to get out (--guide: offline guidance)
     Safety(SafetyArgs),
+    /// Keep this device reachable: run `duo sync --watch` in the background at login
+    Service(ServiceArgs),
     /// Show or choose the relay for reaching devices on other networks (default: none)
     Relay(RelayArgs),
-    /// See duo work: two partners on this machine pair, write offline and sync (nothing is kept)
-    Demo,
+    /// A guided tour: two partners on this machine write, pair, sync, listen, answer a prompt
+    /// and keep a boundary, command by command (nothing is kept)
+    Demo(DemoArgs),
     /// Check every stored file; exit 1 if anything is damaged
     Doctor(DoctorArgs),
     /// Lock this device's keys with a passphrase (--set, --remove), or lock now
@@ -76,10 +80,11 @@ pub enum Command {
     /// Turn the gentle "I"-statement hints on or off on this device (shows the setting
     /// without an argument)
     Hints(HintsArgs),
-    /// Write everything this device holds (shared space, private notebook, membership;
-    /// never a key) to one encrypted file
+    /// Write everything this device holds (shared space, private notebook, membership) and
+    /// your person key to one encrypted file; never this device's own keys
     Backup(BackupArgs),
-    /// Bring a backup back: a new device of the same person (or, on one, merge it in)
+    /// Bring a backup back: a new device of the same person, with your person key (or, on
+    /// one, merge it in)
     Restore(RestoreArgs),
     /// Sync without a network: carry changes to another device in an encrypted file
     #[command(subcommand)]
@@ -155,7 +160,8 @@ pub struct PairArgs {
     /// when none of their devices is left to pair it with
     #[arg(long, conflicts_with = "own_device")]
     pub partner_device: bool,
-    /// Print an invite ticket for a partner on another network (needs no local discovery)
+    /// Print an invite ticket to paste on the other device (needs no local discovery; from
+    /// another network, both devices need a relay first: `duo relay set`)
     #[arg(long)]
     pub ticket: bool,
     /// With --ticket: do not draw the ticket as a QR code (drawn on stderr only when it is
@@ -181,6 +187,10 @@ pub struct JoinArgs {
     /// Read an invite ticket instead of a code
     #[arg(long)]
     pub ticket: bool,
+    /// A code or ticket typed on the command line: refused, so that it stays out of shell
+    /// history (it is typed at the prompt)
+    #[arg(hide = true, value_name = "CODE")]
+    pub on_command_line: Option<String>,
     /// Do not ask to confirm the verification words (for scripts and tests)
     #[arg(long, short)]
     pub yes: bool,
@@ -223,6 +233,34 @@ pub struct SyncArgs {
     /// Stay online: answer peers and push new entries as they are written (Ctrl-C stops)
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: run as the background service (`duo service install`): quiet, and
+    /// while duo is locked it waits, holding no key, until `duo unlock`
+    #[arg(long, requires = "watch")]
+    pub service: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Do not pause between steps (for scripts; it never pauses without a terminal)
+    #[arg(long)]
+    pub fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub command: Option<ServiceCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Run `duo sync --watch` at login, as you, restarting it if it stops (a systemd user
+    /// unit on Linux, a launchd agent on macOS)
+    Install,
+    /// Stop running it at login and remove the service file
+    Uninstall,
+    /// Whether the service is installed and enabled, and whether this device is reachable now
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -575,9 +613,15 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
+A backup holds your person key (the key that marks your entries as yours): whoever opens it can
+read everything in it and write entries your devices take as yours. It holds no key of this
+device (its age and network keys), so it cannot pose as this device.
 The passphrase is asked twice on the terminal (hidden), or read from --passphrase-file; never
-from the command line. Restoring needs it (or, with --recipient, an identity): keep it apart
-from the backup. Exit status: 10 the passphrase or identity does not open it, 11 damaged.")]
+from the command line. It must be at least 8 characters, and it is slowed down by scrypt as
+much as `duo lock --set` (at least 2^18, 256 MiB per guess). Restoring needs it (or, with
+--recipient, an identity): keep it apart from the backup.
+Exit status: 2 a passphrase shorter than 8 characters, 10 the passphrase or identity does not
+open it, 11 damaged.")]
 pub struct BackupArgs {
     /// The backup file to write (mode 0600; replaced whole if it exists)
     #[arg(value_name = "FILE")]
@@ -595,8 +639,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-On a home that is not set up, restore creates a NEW device of the backed-up person (new keys)
-with the journal readable at once; pair it with one of your surviving devices (`duo pair
+On a home that is not set up, restore creates a NEW device of the backed-up person (new device
+keys, the backup's person key) with the journal readable at once; pair it with one of your surviving devices (`duo pair
 --own-device` there, `duo pair join` here) or, if none survives, with your partner's (`duo
 pair --partner-device` there), to sync.
 On a device of the same person it merges the backup in; nothing newer is overwritten.

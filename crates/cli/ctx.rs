@@ -10,8 +10,22 @@ use std::path::PathBuf;
 
 /// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
 pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
-    if let Some(h) = &cli.home {
-        return Ok(h.clone());
+    let given = match (&cli.home, env::var(env::HOME)) {
+        (Some(h), _) => Some((h.clone(), "--home")),
+        (None, Some(h)) => Some((PathBuf::from(h), "DUO_HOME")),
+        (None, None) => None,
+    };
+    if let Some((dir, from)) = given {
+        if dir.exists() && !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "{from} names {}, which is a file, not a directory",
+                dir.display()
+            ))
+            .hint(format!(
+                "point {from} at the directory where duo keeps (or should keep) its data; duo creates it if it is missing"
+            )));
+        }
+        return Ok(dir);
     }
     directories::ProjectDirs::from("", "", "duo")
         .map(|d| d.data_dir().to_path_buf())
@@ -21,9 +35,9 @@ pub fn home_dir(cli: &Cli) -> Result<PathBuf> {
         })
 }
 
-/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock for tests.
+/// Now, in milliseconds since the epoch. `DUO_NOW` (RFC 3339) fixes the clock in test builds.
 pub fn now() -> Result<i64> {
-    match env::var(env::NOW) {
+    match env::test_knob(env::NOW) {
         Some(s) => duo_journal::import::parse_time(&s)
             .ok_or_else(|| CliError::usage(format!("DUO_NOW='{s}' is not an RFC 3339 date-time"))),
         None => Ok(jiff::Timestamp::now().as_millisecond()),
@@ -83,12 +97,12 @@ impl Ctx {
     /// Print damage found by a read on stderr; returns the exit status it calls for.
     pub fn report(&self, both: &Both) -> i32 {
         for d in &both.damage {
-            eprintln!("error: damaged file in the {d}");
+            crate::output::stderr(&format!("error: damaged file in the {d}"));
         }
         if both.damage.is_empty() {
             0
         } else {
-            eprintln!("hint: everything else is still readable; run `duo doctor` for a full report");
+            crate::output::stderr("hint: everything else is still readable; run `duo doctor` for a full report");
             1
         }
     }

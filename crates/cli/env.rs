@@ -1,8 +1,9 @@
 //! Every environment variable `duo` reads, in one place: its name and what it does.
 //! docs/cli.md's "Environment" table documents the same names (a test checks both ways).
-//! Commands read them through [`var`], which treats an empty value as unset.
+//! Commands read them through [`var`], which treats an empty value as unset, and the
+//! test-only knobs through [`test_knob`], which reads them only in builds for tests.
 
-/// The data directory, when `--home` is not given (read by clap: `args.rs`).
+/// The data directory, when `--home` is not given (empty means unset).
 pub const HOME: &str = "DUO_HOME";
 /// Where this device's endpoint binds, `IP:PORT`.
 pub const BIND: &str = "DUO_BIND";
@@ -12,16 +13,17 @@ pub const RELAY: &str = "DUO_RELAY";
 pub const RELAY_CA: &str = "DUO_RELAY_CA";
 /// Local discovery: `mdns` or `none`.
 pub const DISCOVERY: &str = "DUO_DISCOVERY";
-/// How long `duo pair` waits, in seconds (1 to 600).
+/// How long `duo pair` waits, in seconds (1 to 600). A setting, not a test knob: it can only
+/// shorten the 10 minutes a code is valid.
 pub const PAIR_EXPIRY_SECS: &str = "DUO_PAIR_EXPIRY_SECS";
 /// The "I"-statement hints on or off for this run.
 pub const HINTS: &str = "DUO_HINTS";
-/// For tests only: scrypt's work factor for new passphrase backups.
+/// Test knob: scrypt's work factor for new passphrase backups.
 pub const BACKUP_WORK_FACTOR: &str = "DUO_BACKUP_WORK_FACTOR";
-/// For tests only: the scrypt work factor of `duo lock --set` (read in duo-sync).
+/// Test knob: the scrypt work factor of `duo lock --set` (read in `duo_sync::lock`).
 #[cfg(test)]
 pub const TEST_SCRYPT_LOG_N: &str = duo_sync::lock::WORK_FACTOR_ENV;
-/// For tests only: a fixed clock (RFC 3339).
+/// Test knob: a fixed clock (RFC 3339).
 pub const NOW: &str = "DUO_NOW";
 
 /// Every `DUO_` variable, for the docs test.
@@ -42,6 +44,13 @@ pub const ALL: &[&str] = &[
 /// The variable's value, or `None` when it is unset, empty or not Unicode.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A test knob's value ([`BACKUP_WORK_FACTOR`], [`NOW`]): as [`var`] in builds for tests
+/// (`cargo test`, see `duo_sync::TEST_KNOBS`), `None` in every other build whatever the
+/// environment says, so that no knob weakens or fakes anything for real use.
+pub fn test_knob(name: &str) -> Option<String> {
+    if duo_sync::TEST_KNOBS { var(name) } else { None }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use crate::exit;
 use duo_journal::JournalError;
 use duo_sync::SyncError;
+use duo_sync::local::LocalFile;
 use std::fmt::Display;
 
 /// An error on its way to the terminal.
@@ -85,14 +86,35 @@ impl From<SyncError> for CliError {
             SyncError::KeyPermissions { ref path, .. } => CliError::new(&e)
                 .hint(format!("make it private with `chmod 600 {}` (and check who else could have copied it)", path.display())),
             SyncError::InvalidName => CliError::usage(&e),
+            SyncError::InvalidLabel => CliError::usage(&e).hint("give one with --label, e.g. --label laptop"),
             SyncError::Locked => CliError {
                 code: exit::LOCKED,
                 ..CliError::new(&e).hint("`duo unlock` asks your passphrase once; duo then stays open until `duo lock` or 15 idle minutes")
             },
             SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),
             SyncError::AlreadyLocked => CliError::new(&e).hint("`duo lock --remove` removes it; `duo lock` locks now"),
-            SyncError::WeakPassphrase => CliError::usage(&e),
+            SyncError::LocalDamaged { file, .. } => CliError::new(&e).hint(local_hint(file)),
+            SyncError::WeakPassphrase => CliError::usage(&e)
+                .hint("choose a longer one: a few unrelated words are easy to remember and slow to guess"),
             _ => CliError::new(&e),
+        }
+    }
+}
+
+/// What to do about a damaged local file: the same words from every command and `duo doctor`.
+pub fn local_hint(file: LocalFile) -> &'static str {
+    match file {
+        LocalFile::Trust => {
+            "run `duo doctor --repair`: it sets the file aside and rebuilds this device's trust from the signatures in the shared space (devices you revoked on this device only, and leaving the space, were only in that file: it says what to do again)"
+        }
+        LocalFile::Peers => {
+            "run `duo doctor --repair`: it sets the file aside; it only held where the other devices were last reached (`duo sync` finds them again on the same network, and they can still reach this device)"
+        }
+        LocalFile::SyncState => {
+            "run `duo doctor --repair`: it sets the record aside; the next sync with that device compares everything once"
+        }
+        LocalFile::Config | LocalFile::AgeKey | LocalFile::DeviceKey | LocalFile::LockedKeys | LocalFile::PersonKey => {
+            "duo cannot rebuild this file. If you have a copy of it from this device, put it back. Otherwise set this device up again in a new home: from a backup (`duo restore FILE --home NEWDIR`), or with `duo init --home NEWDIR` and `duo pair --own-device` on another of your devices (or `duo pair --partner-device` on your partner's)"
         }
     }
 }

@@ -7,6 +7,7 @@ mod editor;
 mod env;
 mod error;
 mod exit;
+mod man;
 mod output;
 mod qr;
 
@@ -25,12 +26,14 @@ fn main() {
     std::process::exit(code);
 }
 
+/// An error on stderr; like everything printed, through `output::safe` (messages may quote
+/// what another device sent).
 fn report(e: &CliError) {
-    eprintln!("error: {}", e.message);
+    output::stderr(&format!("error: {}", e.message));
     for c in &e.causes {
-        eprintln!("  caused by: {c}");
+        output::stderr(&format!("  caused by: {c}"));
     }
     if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
+        output::stderr(&format!("hint: {h}"));
     }
 }

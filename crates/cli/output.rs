@@ -1,9 +1,86 @@
 //! Everything the user sees: data on stdout (human or `--json`), diagnostics on stderr.
+//!
+//! Nothing from another device reaches the terminal as a control sequence. Every write
+//! goes through [`safe`] (the [`Printer`], [`stderr`], [`ask`]): a control or bidi
+//! character left in the text is shown escaped (see `duo_journal::text`), so a command
+//! that forgets to escape a field still prints nothing a terminal acts on. Fields are
+//! escaped where they are put into text too: names, labels and tags on one line, marked
+//! when not valid ([`duo_journal::text::field`]), and entry text keeping its newlines.
+//! `--json` output is JSON with every such character as a `\u` escape.
 
 use duo_journal::Authenticity;
+use duo_journal::text::{self, Field};
 use duo_journal::{Entry, View};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+
+/// The style codes duo itself writes when colour is on (reset, bold, dim): the only ESC
+/// sequences that ever reach a terminal.
+const STYLES: [&str; 3] = ["\x1b[0m", "\x1b[1m", "\x1b[2m"];
+
+/// `text` as it may reach a terminal: every control or bidi character escaped except
+/// newline and tab, and, with `styles`, duo's own [`STYLES`].
+pub fn safe(text: &str, styles: bool) -> Cow<'_, str> {
+    if !styles || !text.contains('\x1b') {
+        return text::body(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&text::body(&rest[..at]));
+        let from = &rest[at..];
+        match STYLES.iter().find(|s| from.starts_with(**s)) {
+            Some(style) => {
+                out.push_str(style);
+                rest = &from[style.len()..];
+            }
+            None => {
+                out.push_str(&text::line("\x1b"));
+                rest = &from[1..];
+            }
+        }
+    }
+    out.push_str(&text::body(rest));
+    Cow::Owned(out)
+}
+
+/// A notice on stderr (always shown), e.g. a new device in the space.
+pub fn notice(msg: &str) {
+    stderr(&format!("notice: {msg}"));
+}
+
+/// A line on stderr, through [`safe`]: for what has no [`Printer`] (errors, damage).
+pub fn stderr(line: &str) {
+    eprintln!("{}", safe(line, false));
+}
+
+/// A question on stderr, through [`safe`], waiting on the same line for the answer.
+pub fn ask(question: &str) {
+    eprint!("{} [y/N] ", safe(question, false));
+    let _ = std::io::stderr().flush();
+}
+
+/// A prompt on stderr (no newline), through [`safe`].
+pub fn prompt(text: &str) {
+    eprint!("{}", safe(text, false));
+    let _ = std::io::stderr().flush();
+}
+
+/// A person's name, device label or tag as shown (escaped, marked when not valid).
+pub fn name(s: &str) -> Cow<'_, str> {
+    text::field(Field::Name, s)
+}
+
+/// A device label as shown (escaped, marked when not valid).
+pub fn label(s: &str) -> Cow<'_, str> {
+    text::field(Field::Label, s)
+}
+
+/// The first `n` characters of an id, escaped.
+pub fn short(id: &str, n: usize) -> Cow<'_, str> {
+    text::short(id, n)
+}
 
 /// Writes data to stdout and messages to stderr. A closed stdout (`duo journal list | head`)
 /// is not an error: duo just stops.
@@ -40,17 +117,21 @@ impl Printer {
         }
     }
 
-    /// One block of data on stdout.
-    pub fn data(&self, text: &str) {
+    /// One block of data on stdout (through [`safe`]), ending in a newline; the error of
+    /// a closed stdout is the caller's.
+    pub fn try_data(&self, text: &str) -> std::io::Result<()> {
+        let text = safe(text, self.color);
         let mut out = std::io::stdout().lock();
-        let r = out.write_all(text.as_bytes()).and_then(|_| {
-            if text.ends_with('\n') {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        });
-        if let Err(e) = r.and_then(|_| out.flush()) {
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// One block of data on stdout (through [`safe`]).
+    pub fn data(&self, text: &str) {
+        if let Err(e) = self.try_data(text) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }
@@ -59,10 +140,11 @@ impl Printer {
         }
     }
 
-    /// A JSON value on stdout.
+    /// A JSON value on stdout; control and bidi characters in its strings are `\u`
+    /// escapes (the same JSON).
     pub fn json_value<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value).expect("output serializes");
-        self.data(&text);
+        self.data(&text::json(&text));
     }
 
     /// A JSON value on one line of stdout (a stream of events, as `duo sync --watch --json`).
@@ -73,14 +155,15 @@ impl Printer {
     /// A status message on stderr (silenced by --quiet).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            stderr(msg.as_ref());
         }
     }
 
     /// A warning on stderr (always shown).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("warning: {}", msg.as_ref());
+        stderr(&format!("warning: {}", msg.as_ref()));
     }
+
 
     pub fn bold(&self, s: &str) -> String {
         if self.color {
@@ -221,6 +304,10 @@ pub struct EntryJson<'a> {
     /// With `authentic`: `authentic`, `unsealed`, `unsettled` or `not_yours`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authenticity: Option<&'static str>,
+    /// `author` and/or `tags` when the author's name or a tag is not valid (control or
+    /// bidi characters, empty, too long); absent when all are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_valid: Vec<&'static str>,
 }
 
 /// An acknowledgement in [`EntryJson::acks`].
@@ -231,6 +318,9 @@ pub struct AckJson {
     pub by_id: String,
     pub kind: &'static str,
     pub at: String,
+    /// `by` when that name is not valid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_valid: Vec<&'static str>,
 }
 
 /// An answer to a reflection: `confirm` or `correct` (with text).
@@ -251,6 +341,9 @@ pub struct ReflectionJson {
     pub text: String,
     pub at: String,
     pub answers: Vec<AnswerJson>,
+    /// `by` when that name is not valid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_valid: Vec<&'static str>,
 }
 
 /// An entry together with where it lives.
@@ -275,10 +368,15 @@ impl<'a> Item<'a> {
     pub fn json(&self, view: &View) -> EntryJson<'a> {
         let e = self.entry;
         let replies = self.replies(view);
+        let author = view.person_name(&e.author);
+        let not_valid = text::not_valid(
+            std::iter::once(("author", author.as_str())).chain(e.tags.iter().map(|t| ("tags", t.as_str()))),
+        );
         EntryJson {
+            not_valid,
             id: &e.id,
             kind: e.kind.as_str(),
-            author: view.person_name(&e.author),
+            author,
             author_id: &e.author,
             device: &e.device,
             created_at: rfc3339(e.created_at),
@@ -293,6 +391,7 @@ impl<'a> Item<'a> {
                 .acks
                 .iter()
                 .map(|a| AckJson {
+                    not_valid: by_not_valid(view, &a.by),
                     id: a.id.clone(),
                     by: view.person_name(&a.by),
                     by_id: a.by.clone(),
@@ -304,6 +403,7 @@ impl<'a> Item<'a> {
                 .reflections
                 .iter()
                 .map(|r| ReflectionJson {
+                    not_valid: by_not_valid(view, &r.reflection.by),
                     id: r.reflection.id.clone(),
                     by: view.person_name(&r.reflection.by),
                     by_id: r.reflection.by.clone(),
@@ -335,22 +435,28 @@ impl<'a> Item<'a> {
     pub fn write_header(&self, out: &mut String, view: &View, p: &Printer) {
         use std::fmt::Write;
         let e = self.entry;
-        let _ = write!(out, "{}  {}  {}", p.bold(&e.id[..8]), local_time(e.created_at), e.kind);
+        let _ = write!(
+            out,
+            "{}  {}  {}",
+            p.bold(&short(&e.id, 8)),
+            local_time(e.created_at),
+            e.kind
+        );
         if let Some(s) = e.status {
             let _ = write!(out, " ({s})");
         }
         match view.persons.get(&e.author) {
             Some(person) => {
                 out.push_str("  ");
-                out.push_str(&person.name);
+                out.push_str(&name(&person.name));
             }
             None => {
-                let _ = write!(out, "  {}", view.person_name(&e.author));
+                let _ = write!(out, "  {}", view.shown_name(&e.author));
             }
         }
         for t in &e.tags {
             out.push_str("  #");
-            out.push_str(t);
+            out.push_str(&text::field(Field::Tag, t));
         }
         if self.private {
             let _ = write!(out, "  {}", p.dim("[private]"));
@@ -383,11 +489,11 @@ impl<'a> Item<'a> {
         let first = body.lines().next().unwrap_or("");
         match first.char_indices().nth(96) {
             Some((cut, _)) => {
-                out.push_str(&first[..cut]);
+                out.push_str(&text::body(&first[..cut]));
                 out.push('…');
             }
             None => {
-                out.push_str(first);
+                out.push_str(&text::body(first));
                 if first.len() < body.trim_end().len() {
                     out.push('…');
                 }
@@ -407,7 +513,7 @@ impl<'a> Item<'a> {
     pub fn full(&self, view: &View, p: &Printer) -> String {
         let e = self.entry;
         let mut s = format!("{}\n", self.header(view, p));
-        s.push_str(&p.dim(&format!("id {}", e.id)));
+        s.push_str(&p.dim(&format!("id {}", text::line(&e.id))));
         if e.edited_at != e.created_at {
             s.push_str(&p.dim(&format!("  edited {}", local_time(e.edited_at))));
         }
@@ -417,20 +523,19 @@ impl<'a> Item<'a> {
             s.push_str("\n\n");
         }
         if e.conflicts.is_empty() {
-            s.push_str(&e.body);
+            s.push_str(&text::body(&e.body));
             s.push('\n');
         } else {
             s.push_str(&format!(
                 "This entry was edited on two devices at the same time; both versions are kept:\n\n[1]\n{}\n",
-                e.body
+                text::body(&e.body)
             ));
             for (i, c) in e.conflicts.iter().enumerate() {
-                s.push_str(&format!("\n[{}]\n{}\n", i + 2, c));
+                s.push_str(&format!("\n[{}]\n{}\n", i + 2, text::body(c)));
             }
+            let id = short(&e.id, 8);
             s.push_str(&format!(
-                "\nKeep one with `duo journal edit {} --keep N`, or write a new text with `duo journal edit {}`.\n",
-                &e.id[..8],
-                &e.id[..8]
+                "\nKeep one with `duo journal edit {id} --keep N`, or write a new text with `duo journal edit {id}`.\n"
             ));
         }
         if e.no_replies {
@@ -447,7 +552,7 @@ impl<'a> Item<'a> {
                 };
                 s.push_str(&format!(
                     "{} {what}  {}\n",
-                    view.person_name(&a.by),
+                    view.shown_name(&a.by),
                     p.dim(&local_time(a.at))
                 ));
             }
@@ -455,21 +560,21 @@ impl<'a> Item<'a> {
         for r in &replies.reflections {
             s.push_str(&format!(
                 "\n{} reflected {}  {}\n",
-                view.person_name(&r.reflection.by),
-                p.dim(&format!("({})", &r.reflection.id[..r.reflection.id.len().min(8)])),
+                view.shown_name(&r.reflection.by),
+                p.dim(&format!("({})", short(&r.reflection.id, 8))),
                 p.dim(&local_time(r.reflection.at))
             ));
             for line in r.reflection.text.as_deref().unwrap_or_default().lines() {
-                s.push_str(&format!("  > {line}\n"));
+                s.push_str(&format!("  > {}\n", text::body(line)));
             }
             for a in &r.answers {
-                let who = view.person_name(&e.author);
+                let who = view.shown_name(&e.author);
                 match a.kind {
                     duo_journal::ReplyKind::Confirm => s.push_str(&format!("  {who} confirmed: yes, that's it.\n")),
                     _ => {
                         s.push_str(&format!("  {who} gently corrected:\n"));
                         for line in a.text.as_deref().unwrap_or_default().lines() {
-                            s.push_str(&format!("  > {line}\n"));
+                            s.push_str(&format!("  > {}\n", text::body(line)));
                         }
                     }
                 }
@@ -477,6 +582,11 @@ impl<'a> Item<'a> {
         }
         s
     }
+}
+
+/// `["by"]` when the name of person `id` is not valid, for `--json`.
+fn by_not_valid(view: &View, id: &str) -> Vec<&'static str> {
+    text::not_valid([("by", view.person_name(id).as_str())])
 }
 
 /// What `show` says about one of your own entries (nothing when it checks out).
@@ -492,5 +602,131 @@ fn authenticity_note(c: Authenticity) -> Option<&'static str> {
         Authenticity::Unsealed => Some(
             "Written before authenticators: your devices can neither confirm nor refute that this text is yours. Editing it seals it as it then reads.",
         ),
+    }
+}
+
+/// "a reflection", "a boundary", "an appreciation".
+pub fn a_kind(kind: duo_journal::Kind) -> String {
+    let article = if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
+/// How long before `now` the time `then` was, in words a person says: "a few minutes ago",
+/// "3 hours ago", "yesterday", "12 days ago", "4 months ago", "2 years ago".
+pub fn time_ago(now_ms: i64, then_ms: i64) -> String {
+    let mins = (now_ms - then_ms).max(0) / 60_000;
+    let (hours, days) = (mins / 60, mins / (60 * 24));
+    match () {
+        _ if mins < 2 => "just now".to_string(),
+        _ if mins < 60 => format!("{mins} minutes ago"),
+        _ if hours < 2 => "an hour ago".to_string(),
+        _ if hours < 24 => format!("{hours} hours ago"),
+        _ if days < 2 => "yesterday".to_string(),
+        _ if days < 60 => format!("{days} days ago"),
+        _ if days < 730 => format!("{} months ago", days / 30),
+        _ => format!("{} years ago", days / 365),
+    }
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_take_the_right_article_and_times_read_as_people_say_them() {
+        assert_eq!(a_kind(duo_journal::Kind::Appreciation), "an appreciation");
+        assert_eq!(a_kind(duo_journal::Kind::Boundary), "a boundary");
+        let min = 60_000;
+        assert_eq!(time_ago(10 * min, 10 * min), "just now");
+        assert_eq!(time_ago(10 * min, 5 * min), "5 minutes ago");
+        assert_eq!(time_ago(200 * min, 0), "3 hours ago");
+        assert_eq!(time_ago(30 * 60 * min, 0), "yesterday");
+        assert_eq!(time_ago(20 * 24 * 60 * min, 0), "20 days ago");
+        assert_eq!(time_ago(400 * 24 * 60 * min, 0), "13 months ago");
+        assert_eq!(time_ago(1000 * 24 * 60 * min, 0), "2 years ago");
+        assert_eq!(time_ago(0, 5 * min), "just now", "a time in the future is not negative");
+        assert_eq!(capitalized("5 minutes ago"), "5 minutes ago");
+        assert_eq!(capitalized("yesterday"), "Yesterday");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_duos_own_styles_get_through() {
+        let p = Printer {
+            json: false,
+            quiet: false,
+            color: true,
+        };
+        let text = format!("{} \x1b[8mhidden\x1b[0m\r\u{202e}\n\t{}", p.bold("id"), p.dim("x"));
+        assert_eq!(
+            safe(&text, true),
+            "\x1b[1mid\x1b[0m \\u{1b}[8mhidden\x1b[0m\\u{d}\\u{202e}\n\t\x1b[2mx\x1b[0m"
+        );
+        assert_eq!(
+            safe(&text, false),
+            "\\u{1b}[1mid\\u{1b}[0m \\u{1b}[8mhidden\\u{1b}[0m\\u{d}\\u{202e}\n\t\\u{1b}[2mx\\u{1b}[0m"
+        );
+    }
+
+    /// Every write to the terminal goes through this file (so through [`safe`]): no command
+    /// prints on its own. The one exception is the key agent's one-word answer to the
+    /// process that started it (a pipe, not a terminal).
+    #[test]
+    fn commands_print_only_through_this_module() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/cli");
+        let mut stack = vec![root];
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("output.rs") {
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in source.lines().enumerate() {
+                    let printing = [
+                        "println!",
+                        "print!(",
+                        "eprint",
+                        "stdout()",
+                        "stderr().write",
+                        "io::stderr()",
+                    ]
+                    .iter()
+                    .any(|m| line.contains(m));
+                    let allowed = path.ends_with("cmd/lock.rs")
+                        && (line.contains("println!") || line.contains("stdout().flush()"));
+                    if printing && !allowed && !line.contains("is_terminal()") {
+                        offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "print through output.rs (Printer, stderr, ask, prompt):\n{}",
+            offenders.join("\n")
+        );
     }
 }

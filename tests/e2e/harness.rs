@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    pub fn from_output(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -118,7 +118,7 @@ impl Device {
 
     /// Run with stdin closed (not a terminal, empty).
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).stdin(Stdio::null()).output().expect("run duo"))
+        Run::from_output(self.command(args).stdin(Stdio::null()).output().expect("run duo"))
     }
 
     /// Run with `input` on stdin.
@@ -132,7 +132,7 @@ impl Device {
             .spawn()
             .expect("spawn duo");
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        Run::from_output(child.wait_with_output().unwrap())
     }
 
     /// Add an entry; return its full id.
@@ -194,8 +194,14 @@ impl Device {
     /// Start a long-running command (stdout discarded, stderr collected); it is killed when
     /// the returned guard is dropped, also when the test fails.
     pub fn spawn(&self, args: &[&str]) -> Bg {
-        let mut child = self
-            .command(args)
+        Bg::start(self.command(args), &format!("duo {}", args.join(" ")))
+    }
+}
+
+impl Bg {
+    /// [`Device::spawn`] for a command prepared by the caller (limits, another user...).
+    pub fn start(mut command: Command, what: &str) -> Bg {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -214,8 +220,13 @@ impl Device {
         Bg {
             child,
             log,
-            what: format!("duo {}", args.join(" ")),
+            what: what.to_string(),
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -182,11 +182,7 @@ fn run_on_tty(d: &Device, args: &[&str]) -> Run {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run script");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from_output(out)
 }
 
 #[test]
@@ -240,7 +236,11 @@ fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
     .unwrap();
     let r = run_on_tty(&d, &["journal", "edit", &id[..6]]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "written in the editor");
+    let opened_on = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        opened_on.starts_with("written in the editor\n\n------------------------ >8 ------------------------\n"),
+        "the editor opens on the body, then the scissors line: {opened_on}"
+    );
     assert_eq!(d.bodies(&[]), vec!["second version"]);
 
     // An editor that saves nothing saves nothing.
@@ -361,4 +361,115 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// A script standing in for an editor: records its arguments and the file it was given,
+/// then puts `text` above whatever was there (keeping the guide below the scissors line).
+fn recording_editor(
+    dir: &std::path::Path,
+    name: &str,
+    version: &str,
+    text: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let script = dir.join(name);
+    let record = dir.join(format!("{name}.record"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; exit 0; fi\nfor f; do :; done\n{{ echo \"ARGS $*\"; cat \"$f\"; }} > '{}'\n{{ printf '{text}\\n'; cat \"$f\"; }} > \"$f.new\" && mv \"$f.new\" \"$f\"\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    (script, record)
+}
+
+#[test]
+fn without_editor_set_duo_opens_vi_with_a_guide_below_a_scissors_line() {
+    if !have_tool("script") {
+        return;
+    }
+    let mut d = Device::new("Alice");
+    let bin = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    // A `vi` that is not Vim: it gets no Vim flags.
+    let (_, record) = recording_editor(bin.path(), "vi", "nvi 1.81", "## A heading, kept\nI missed you today");
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    d.env = vec![
+        ("PATH".into(), path.clone()),
+        ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
+    ];
+    let r = run_on_tty(&d, &["journal", "add", "--kind", "appreciation"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let seen = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        !seen.contains("-i NONE"),
+        "a vi that is not Vim gets no Vim flags: {seen}"
+    );
+    assert!(
+        seen.contains("------------------------ >8 ------------------------"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("Your partner will read this appreciation"),
+        "the guide says who reads it: {seen}"
+    );
+    assert!(seen.contains("To cancel"), "the guide says how to cancel: {seen}");
+    // What was above the scissors line is the entry; a Markdown heading is kept.
+    assert_eq!(d.bodies(&[]), vec!["## A heading, kept\nI missed you today"]);
+
+    // A private note's guide says it stays here.
+    let r = run_on_tty(&d, &["journal", "add", "--private"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(
+        std::fs::read_to_string(&record)
+            .unwrap()
+            .contains("stays on this device")
+    );
+
+    // A `vi` that is Vim is told to keep no swap file, viminfo, backup or undo file.
+    let (_, record) = recording_editor(bin.path(), "vi", "VIM - Vi IMproved 9.0", "second");
+    let r = run_on_tty(&d, &["journal", "add"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    let seen = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        seen.contains("ARGS -n -i NONE -c set nobackup nowritebackup noundofile"),
+        "Vim runs with no swap, viminfo, backup or undo: {seen}"
+    );
+}
+
+#[test]
+fn real_vim_leaves_no_swap_viminfo_or_backup_copy_of_the_text() {
+    if !have_tool("script") || !have_tool("vim") {
+        return;
+    }
+    let mut d = Device::new("Alice");
+    let runtime = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    // Real Vim, scripted: type a line at the top, then save and quit. `set backup` in a vimrc
+    // would write a backup copy; duo's flags override it.
+    std::fs::write(home.path().join(".vimrc"), "set backup\nset undofile\n").unwrap();
+    d.env = vec![
+        (
+            "EDITOR".into(),
+            "vim -c 'normal! ggIthe words I wrote in vim' -c wq".into(),
+        ),
+        ("HOME".into(), home.path().display().to_string()),
+        ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
+        ("TERM".into(), "xterm".into()),
+    ];
+    let r = run_on_tty(&d, &["journal", "add"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert_eq!(d.bodies(&[]), vec!["the words I wrote in vim"]);
+    let left: Vec<_> = files_under(home.path())
+        .into_iter()
+        .chain(files_under(runtime.path()))
+        .filter(|p| !p.ends_with(".vimrc"))
+        .collect();
+    assert!(left.is_empty(), "vim left copies behind: {left:?}");
 }

@@ -13,7 +13,7 @@
 
 use crate::harness::{Device, finish_invite, start_invite, words};
 use duo_sync::device::{Online, Ticket};
-use duo_sync::{Home, invite};
+use duo_sync::{Home, Opened, invite};
 use std::sync::Mutex;
 
 #[test]
@@ -29,41 +29,24 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
         let (alice_invite, alice_ticket) = start_invite(&alice, &[]);
         let alice_ticket: Ticket = alice_ticket.parse().unwrap();
         let code = alice_ticket.code.clone();
-
-        let dir = tempfile::tempdir().unwrap();
-        let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
-        let as_alice = Home::new(dir.path().join("as-alice"))
-            .init("Alice", "laptop", 1)
-            .unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let here = duo_sync::device::NetOptions {
-            bind: Some("127.0.0.1:0".parse().unwrap()),
-            relays: duo_sync::relay::Relays::disabled(),
-        };
-        let (to_alice, to_bob) = rt.block_on(async {
-            (
-                Online::bind(&as_bob, &here, false).await.unwrap(),
-                Online::bind(&as_alice, &here, true).await.unwrap(),
-            )
-        });
-        // Bob is handed a ticket that points at the middle but carries Alice's code.
-        let forged = Ticket {
-            id: to_bob.endpoint.id(),
-            addrs: to_bob.addrs(),
-            relay: None,
-            code: code.clone(),
-        }
-        .reveal();
+        let mut m = Middle::new("127.0.0.1", &code, |_| {});
         let bob_side = std::thread::scope(|s| {
-            let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{forged}\n")));
+            let bob_join =
+                s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{}\n", m.forged)));
             let (seen_by_alice_side, seen_by_bob_side) = (Mutex::new(String::new()), Mutex::new(String::new()));
-            rt.block_on(async {
+            m.rt.block_on(async {
                 let (with_alice, with_bob) = tokio::join!(
-                    invite::join(&to_alice.endpoint, &mut as_bob, alice_ticket.addr(), &code, |w, _| {
-                        *seen_by_alice_side.lock().unwrap() = w.to_string();
-                        true
-                    }),
-                    invite::invite(&to_bob.endpoint, &as_alice, &code, false, |w, _| {
+                    invite::join(
+                        &m.to_alice.endpoint,
+                        &mut m.as_bob,
+                        alice_ticket.addr(),
+                        &code,
+                        |w, _| {
+                            *seen_by_alice_side.lock().unwrap() = w.to_string();
+                            true
+                        }
+                    ),
+                    invite::invite(&m.to_bob.endpoint, &m.as_alice, &code, false, |w, _| {
                         *seen_by_bob_side.lock().unwrap() = w.to_string();
                         true
                     })
@@ -71,12 +54,12 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
                 with_alice.expect("the middle pairs with Alice (it knows the code)");
                 with_bob.expect("the middle pairs with Bob (it knows the code)");
                 // Let both first syncs finish so neither process waits for them.
-                to_bob.refresh_members(&as_alice).unwrap();
-                let (router, mut served) = to_bob.serve_sync(&as_alice);
-                to_alice.refresh_members(&as_bob).unwrap();
+                m.to_bob.refresh_members(&m.as_alice).unwrap();
+                let (router, mut served) = m.to_bob.serve_sync(&m.as_alice);
+                m.to_alice.refresh_members(&m.as_bob).unwrap();
                 let _ = duo_sync::net::sync_with(
-                    &to_alice.endpoint,
-                    &as_bob.space,
+                    &m.to_alice.endpoint,
+                    &m.as_bob.space,
                     alice_ticket.addr(),
                     Default::default(),
                 )
@@ -104,6 +87,59 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
         differ += 1;
     }
     eprintln!("middle that knows the code: the words differed in {differ} of {runs} runs");
+}
+
+/// The middle: a home posing as Bob towards Alice and one posing as Alice towards Bob
+/// (`craft` may change what each says of itself), both online at `ip`, and the ticket that
+/// sends Bob to the middle with the code Bob was told (`told`).
+pub struct Middle {
+    pub _dir: tempfile::TempDir,
+    pub as_bob: Opened,
+    pub as_alice: Opened,
+    pub rt: tokio::runtime::Runtime,
+    pub to_alice: Online,
+    pub to_bob: Online,
+    pub forged: String,
+}
+
+impl Middle {
+    pub fn new(ip: &str, told: &duo_sync::code::Code, craft: impl Fn(&mut duo_sync::Config)) -> Middle {
+        let dir = tempfile::tempdir().unwrap();
+        let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
+        let mut as_alice = Home::new(dir.path().join("as-alice"))
+            .init("Alice", "laptop", 1)
+            .unwrap();
+        craft(&mut as_bob.config);
+        craft(&mut as_alice.config);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let here = duo_sync::device::NetOptions {
+            bind: Some(format!("{ip}:0").parse().unwrap()),
+            relays: duo_sync::relay::Relays::disabled(),
+        };
+        let (to_alice, to_bob) = rt.block_on(async {
+            (
+                Online::bind(&as_bob, &here, false).await.unwrap(),
+                Online::bind(&as_alice, &here, true).await.unwrap(),
+            )
+        });
+        // Bob is handed a ticket that points at the middle but carries the code he was told.
+        let forged = Ticket {
+            id: to_bob.endpoint.id(),
+            addrs: to_bob.addrs(),
+            relay: None,
+            code: told.clone(),
+        }
+        .reveal();
+        Middle {
+            _dir: dir,
+            as_bob,
+            as_alice,
+            rt,
+            to_alice,
+            to_bob,
+            forged,
+        }
+    }
 }
 
 /// A guess at `code`: its public nameplate, other words.
@@ -145,43 +181,26 @@ fn a_middle_without_the_code_gets_nobody_in_three_namespaces() {
     let alice_addr = alice_ticket.addr();
     let guessed = guess(&told);
 
-    let dir = tempfile::tempdir().unwrap();
     let (middle_with_alice, middle_with_bob, bob_run) = in_netns(&line.m, || {
-        let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
-        let as_alice = Home::new(dir.path().join("as-alice"))
-            .init("Alice", "laptop", 1)
-            .unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let here = duo_sync::device::NetOptions {
-            bind: Some(format!("{LINE_M_B}:0").parse().unwrap()),
-            relays: duo_sync::relay::Relays::disabled(),
-        };
-        let (to_alice, to_bob) = rt.block_on(async {
-            (
-                Online::bind(&as_bob, &here, false).await.unwrap(),
-                Online::bind(&as_alice, &here, true).await.unwrap(),
-            )
-        });
-        let forged = Ticket {
-            id: to_bob.endpoint.id(),
-            addrs: to_bob.addrs(),
-            relay: None,
-            code: told.clone(),
-        }
-        .reveal();
+        let mut m = Middle::new(LINE_M_B, &told, |_| {});
         std::thread::scope(|s| {
-            let bob_join = s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{forged}\n")));
-            let (with_alice, with_bob) = rt.block_on(async {
+            let bob_join =
+                s.spawn(|| bob.run_stdin(&["pair", "join", "--ticket", "--yes"], &format!("{}\n", m.forged)));
+            let (with_alice, with_bob) = m.rt.block_on(async {
                 tokio::join!(
-                    invite::join(&to_alice.endpoint, &mut as_bob, alice_addr.clone(), &guessed, |_, _| {
-                        true
-                    }),
-                    invite::invite(&to_bob.endpoint, &as_alice, &guessed, false, |_, _| true)
+                    invite::join(
+                        &m.to_alice.endpoint,
+                        &mut m.as_bob,
+                        alice_addr.clone(),
+                        &guessed,
+                        |_, _| { true }
+                    ),
+                    invite::invite(&m.to_bob.endpoint, &m.as_alice, &guessed, false, |_, _| true)
                 )
             });
             let members = |o: &duo_sync::Opened| o.space.read().unwrap().view.devices.len();
             assert_eq!(
-                (members(&as_bob), members(&as_alice)),
+                (members(&m.as_bob), members(&m.as_alice)),
                 (1, 1),
                 "the middle recorded nobody"
             );

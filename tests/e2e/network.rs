@@ -141,22 +141,62 @@ fn an_expired_ticket_pairs_nobody() {
 }
 
 #[test]
-fn demo_pairs_two_partners_on_loopback_and_leaves_nothing_behind() {
+fn demo_is_a_tour_of_real_commands_on_loopback_and_leaves_nothing_behind() {
     let mut d = Device::blank();
     let tmp = tempfile::tempdir().unwrap();
     d.env = vec![("TMPDIR".into(), tmp.path().display().to_string())];
-    let out = d.run(&["demo"]).ok().to_string();
-    assert!(out.contains("Both screens show the same words"), "{out}");
-    let merged = out.split("Merged on both sides").nth(1).expect("final table");
-    for line in [
-        "Alice: I'd like us to plan Sunday together",
-        "Bob: Thank you for dinner",
+    // Also with the person's own DUO_ settings around: the tour replaces them all.
+    d.env.push(("DUO_RELAY".into(), "n0".into()));
+    let out = d.run(&["demo", "--fast"]).ok().to_string();
+    // Each step shows the command as a person types it, then its real output.
+    for typed in [
+        "alice$ duo init --name Alice --label laptop",
+        "bob$ duo pair join --ticket      (pasted at its prompt)",
+        "bob$ duo sync --watch",
+        "alice$ duo sync",
+        "bob$ duo journal ack ",
+        "alice$ duo prompt",
+        "alice$ duo boundaries",
     ] {
-        assert_eq!(merged.matches(line).count(), 2, "{line} on both devices:\n{merged}");
+        assert!(out.contains(typed), "the tour shows `{typed}`:\n{out}");
     }
+    // The same four words on both screens, and never the ticket's secret.
+    let words: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Verification words: "))
+        .collect();
+    assert_eq!(words.len(), 2, "{out}");
+    assert_eq!(words[0], words[1], "both screens show the same words");
+    assert!(!out.contains("duo1:") || out.contains("duo1:… (the ticket)"), "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim().starts_with("duo1:") && !l.contains("(the ticket)"))
+    );
+    // Offline edits on both sides merged: Alice's list holds Bob's thanks and her edit.
+    let merged = out.split("5. ").nth(1).expect("the offline step");
+    assert!(merged.contains("for making tea while I was on the phone"), "{merged}");
+    assert!(merged.contains("our walk by the river today"), "{merged}");
+    // The acknowledgement reached Alice.
+    assert!(out.contains("Bob heard you"), "{out}");
+    assert!(out.contains("I need an hour alone after work"), "the boundary is shown");
     assert!(
         std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
         "the demo's temporary homes are gone"
     );
     assert!(!d.home().exists(), "the demo never touches the user's own home");
+
+    // Stopped early by a closed stdout (`duo demo | head`): still nothing left behind.
+    let mut child = d
+        .command(&["demo", "--fast"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success());
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "gone after an early stop too"
+    );
 }

@@ -1,21 +1,23 @@
 //! `duo backup` and `duo restore`: everything this device holds, in one encrypted file.
 
+use super::lock::passphrase;
 use crate::args::{BackupArgs, Cli, RestoreArgs};
 use crate::ctx::{Ctx, home_dir, now};
 use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{Printer, count};
-use age::secrecy::SecretString;
 use duo_sync::backup::{self, BackupError, Key, Lock};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
     let lock = if !a.recipient.is_empty() || a.recipients_file.is_some() {
         Lock::Recipients(recipients(a)?)
     } else {
-        Lock::Passphrase(passphrase(a.passphrase_file.as_deref(), true)?, work_factor()?)
+        let pass = passphrase(a.passphrase_file.as_deref(), true)?;
+        // The backup holds the person key: as long a passphrase as a lock needs.
+        duo_sync::lock::check_passphrase(&pass)?;
+        Lock::Passphrase(pass, work_factor()?)
     };
     let b = backup::make(&ctx.dev, now()?).map_err(backup_error)?;
     let entries = ctx.dev.space.read()?.view.entries.len();
@@ -33,7 +35,7 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
         }));
     } else {
         ctx.printer.info(format!(
-            "Backed up {} and {} to {} ({} bytes, encrypted to a {}). It holds no key of this device: `duo restore {}` on a new one.",
+            "Backed up {} and {} to {} ({} bytes, encrypted to a {}). It holds your person key, so keep it as safe as this device (it holds no key of this device): `duo restore {}` on a new one.",
             count(entries, "shared entry", "shared entries"),
             count(private, "private note", "private notes"),
             path.display(),
@@ -88,12 +90,17 @@ pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
 }
 
 fn backup_error(e: BackupError) -> CliError {
+    // The device layer's own status (a short passphrase is a usage error).
+    let e = match e {
+        BackupError::Sync(s) => return CliError::from(s),
+        other => other,
+    };
     let code = match &e {
         BackupError::WrongPassphrase | BackupError::NotForIdentity => exit::FILE_KEY,
         BackupError::Damaged(_) => exit::FILE_DAMAGED,
         BackupError::OtherSpace { .. } | BackupError::OtherPerson { .. } => exit::OTHER_SPACE,
         BackupError::NeedsPassphrase | BackupError::NeedsIdentity => exit::USAGE,
-        BackupError::Sync(_) | BackupError::TooNew(_) => exit::FAILURE,
+        BackupError::TooNew(_) | BackupError::Sync(_) => exit::FAILURE,
     };
     let hint = match &e {
         BackupError::WrongPassphrase => Some("check the passphrase (it is case-sensitive) and try again"),
@@ -105,10 +112,7 @@ fn backup_error(e: BackupError) -> CliError {
         }
         _ => None,
     };
-    let mut err = match e {
-        BackupError::Sync(s) => CliError::from(s),
-        other => CliError::new(other),
-    };
+    let mut err = CliError::new(e);
     err.code = code;
     if let Some(h) = hint {
         err = err.hint(h);
@@ -128,8 +132,9 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The test knob's scrypt work factor (test builds only; see `env::test_knob`).
 fn work_factor() -> Result<Option<u8>> {
-    match env::var(env::BACKUP_WORK_FACTOR) {
+    match env::test_knob(env::BACKUP_WORK_FACTOR) {
         Some(s) => match s.parse::<u8>() {
             Ok(n) if (1..=20).contains(&n) => Ok(Some(n)),
             _ => Err(CliError::usage(format!(
@@ -139,35 +144,6 @@ fn work_factor() -> Result<Option<u8>> {
         },
         None => Ok(None),
     }
-}
-
-/// The passphrase: the first line of `file`, or asked on the terminal (twice to `confirm`).
-fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
-    let text = match file {
-        Some(f) => {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| CliError::new(format!("cannot read the passphrase file {}", f.display())).cause(e))?;
-            text.lines().next().unwrap_or("").to_string()
-        }
-        None => {
-            if !std::io::stdin().is_terminal() {
-                return Err(CliError::usage("no terminal to ask for the passphrase on")
-                    .hint("give it in a file with --passphrase-file FILE (never on the command line)"));
-            }
-            let ask = |prompt: &str| {
-                rpassword::prompt_password(prompt).map_err(|e| CliError::new("cannot read the passphrase").cause(e))
-            };
-            let first = ask("Passphrase: ")?;
-            if confirm && ask("The same passphrase again: ")? != first {
-                return Err(CliError::new("the two passphrases differ, so nothing was written"));
-            }
-            first
-        }
-    };
-    if text.is_empty() {
-        return Err(CliError::usage("the passphrase is empty"));
-    }
-    Ok(SecretString::from(text))
 }
 
 fn recipients(a: &BackupArgs) -> Result<Vec<age::x25519::Recipient>> {

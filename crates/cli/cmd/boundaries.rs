@@ -10,12 +10,16 @@ use serde::Serialize;
 
 /// Refuse a status change by anyone but the boundary's author.
 pub fn check_author(ctx: &Ctx, both: &Both, entry: &Entry) -> Result<()> {
-    let name = both.shared.view.person_name(&entry.author);
+    let name = both.shared.view.shown_name(&entry.author);
     duo_journal::may_change_status(entry, &ctx.dev.config.person_id, &name).map_err(|r| match r {
-        StatusRefusal::NotABoundary => CliError::usage(format!("entry {} is a {}: {r}", &entry.id[..8], entry.kind)),
+        StatusRefusal::NotABoundary => CliError::usage(format!(
+            "entry {} is {}: {r}",
+            crate::output::short(&entry.id, 8),
+            crate::output::a_kind(entry.kind)
+        )),
         StatusRefusal::NotAuthor { .. } => CliError::new(&r).hint(format!(
             "if you would like to talk about it, `duo journal ack {} lets-talk` tells {name} so",
-            &entry.id[..8]
+            crate::output::short(&entry.id, 8)
         )),
     })
 }
@@ -116,7 +120,7 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
             let who = if e.author == *me {
                 "Your".to_string()
             } else {
-                format!("{}'s", view.person_name(&e.author))
+                format!("{}'s", view.shown_name(&e.author))
             };
             if last_author.is_some() {
                 out.push('\n');
@@ -134,7 +138,7 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
         };
         out.push_str(&format!(
             "  {}  {label}  set {}",
-            p.bold(&e.id[..8]),
+            p.bold(&crate::output::short(&e.id, 8)),
             local_time(e.created_at)
         ));
         if let Some(c) = h.last() {
@@ -146,7 +150,7 @@ fn show(ctx: &Ctx, all: bool) -> Result<i32> {
         out.push('\n');
         for line in e.body.lines() {
             out.push_str("      ");
-            out.push_str(line);
+            out.push_str(&duo_journal::text::body(line));
             out.push('\n');
         }
         if all {
@@ -190,15 +194,18 @@ fn change(ctx: &Ctx, id: &str, status: Status) -> Result<i32> {
     if p.json {
         p.json_value(&serde_json::json!({ "id": e.id, "status": status.as_str(), "changed": !unchanged }));
     } else if unchanged {
-        p.info(format!("{} is already marked {status}.", &e.id[..8]));
+        p.info(format!(
+            "{} is already marked {status}.",
+            crate::output::short(&e.id, 8)
+        ));
     } else {
         p.info(match status {
             Status::Revisit => format!(
                 "Marked {} to revisit. It stays in force until you change it.",
-                &e.id[..8]
+                crate::output::short(&e.id, 8)
             ),
-            Status::Active => format!("Kept {}: in force, revisited today.", &e.id[..8]),
-            Status::Retired => format!("Retired {}. Its history is kept.", &e.id[..8]),
+            Status::Active => format!("Kept {}: in force, revisited today.", crate::output::short(&e.id, 8)),
+            Status::Retired => format!("Retired {}. Its history is kept.", crate::output::short(&e.id, 8)),
         });
     }
     Ok(exit::OK)

@@ -52,7 +52,7 @@ pub fn import(ctx: &Ctx, a: &BundleImportArgs) -> Result<i32> {
         let who = view
             .devices
             .get(&got.exporter)
-            .map(|d| format!("{}'s {}", view.person_name(&d.person), d.label))
+            .map(|d| format!("{}'s {}", view.shown_name(&d.person), crate::output::label(&d.label)))
             .unwrap_or_else(|| got.exporter.clone());
         ctx.printer.info(format!(
             "Imported a bundle from {who}: {} new, {} in the shared space now.",

@@ -11,7 +11,11 @@ fn line(e: &Entry) -> String {
     let first = e.body.lines().next().unwrap_or_default();
     let short: String = first.chars().take(72).collect();
     let more = if short.len() < e.body.len() { "…" } else { "" };
-    format!("{}  {short}{more}", &e.id[..8])
+    format!(
+        "{}  {}{more}",
+        crate::output::short(&e.id, 8),
+        duo_journal::text::body(&short)
+    )
 }
 
 pub fn run(ctx: &Ctx, a: &CheckinArgs) -> Result<i32> {

@@ -5,7 +5,7 @@ use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::{local_time, rfc3339};
+use crate::output::{label, local_time, name, rfc3339, short};
 use duo_journal::Device;
 use duo_sync::membership::{self, NoticeKind, Standing};
 use std::io::IsTerminal;
@@ -46,6 +46,7 @@ fn list(ctx: &Ctx) -> Result<i32> {
                     serde_json::json!({
                         "id": d.id, "person": view.person_name(&d.person), "person_id": d.person,
                         "label": d.label, "added_at": rfc3339(d.added_at),
+                        "not_valid": duo_journal::text::not_valid([("person", view.person_name(&d.person).as_str()), ("label", d.label.as_str())]),
                         "revoked": matches!(s, Standing::Revoked { .. } | Standing::RevokedWith),
                         "standing": s.as_str(),
                         "this_device": d.id == ctx.dev.config.device_id,
@@ -75,9 +76,9 @@ fn list(ctx: &Ctx) -> Result<i32> {
             };
             text.push_str(&format!(
                 "{}  {:<12} {:<16} added {}{notes}\n",
-                &d.id[..12],
-                view.person_name(&d.person),
-                d.label,
+                crate::output::short(&d.id, 12),
+                view.shown_name(&d.person),
+                label(&d.label),
                 local_time(d.added_at)
             ));
         }
@@ -118,7 +119,7 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::usage("this needs confirmation").hint("pass --yes to go ahead without asking"));
     }
-    eprint!("{question} [y/N] ");
+    crate::output::ask(question);
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
@@ -134,17 +135,17 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         return Err(CliError::usage("this is the device you are using")
             .hint("revoke it from another of your devices, or run `duo leave` here"));
     }
-    let name = view.person_name(&target.person);
+    let name = view.shown_name(&target.person);
     let own = target.person == me.person_id;
     let what = if own {
         format!(
             "Revoke your device '{}' for the whole space? Every device that gets this (at its next sync) refuses it.",
-            target.label
+            label(&target.label)
         )
     } else {
         format!(
             "Stop syncing with {name}'s device '{}' on this device? It acts here only: {name}'s own devices and the shared space are not changed.",
-            target.label
+            label(&target.label)
         )
     };
     if !confirm(&what, a.yes)? {
@@ -177,20 +178,20 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         if own {
             p.info(format!(
                 "Revoked '{}'. This device refuses it now; your other devices and {}'s refuse it after their next sync with a device that has this.",
-                target.label,
+                label(&target.label),
                 partner_name(view, me)
             ));
         } else {
             p.info(format!(
                 "This device no longer syncs with {name}'s '{}'. Run the same on each of your other devices.",
-                target.label
+                label(&target.label)
             ));
         }
         for d in &cascade {
             p.info(format!(
                 "Also revoked: '{}' ({}), which only that device had added.",
-                d.label,
-                &d.id[..12]
+                label(&d.label),
+                crate::output::short(&d.id, 12)
             ));
         }
     }
@@ -211,10 +212,10 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
         );
     }
     if target.person != me.person_id {
-        let name = view.person_name(&target.person);
+        let name = view.shown_name(&target.person);
         return Err(CliError::new(format!(
             "'{}' is {name}'s device: only {name}'s own devices can vouch for it",
-            target.label
+            label(&target.label)
         )));
     }
     let (_, _, before) = membership::current(&ctx.dev)?;
@@ -226,7 +227,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
     if let Some(Standing::Revoked { .. }) = before.standing.get(&target.id) {
         return Err(CliError::new(format!(
             "'{}' was revoked: a revoked device cannot be vouched for again",
-            target.label
+            label(&target.label)
         ))
         .hint("pair it again with `duo pair --own-device` if it is yours and safe"));
     }
@@ -241,22 +242,22 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
     } else if active && !before.is_active(&target.id) {
         p.info(format!(
             "This device vouches for '{}' now: it is a member again.",
-            target.label
+            label(&target.label)
         ));
     } else {
         p.info(format!(
             "This device vouches for '{}' now: it stays a member even if the device that added it is revoked.",
-            target.label
+            label(&target.label)
         ));
     }
     Ok(exit::OK)
 }
 
 fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
-    view.persons
-        .values()
-        .find(|p| p.id != me.person_id)
-        .map_or_else(|| "your partner".to_string(), |p| p.name.clone())
+    view.persons.values().find(|p| p.id != me.person_id).map_or_else(
+        || "your partner".to_string(),
+        |p| crate::output::name(&p.name).into_owned(),
+    )
 }
 
 /// If `duo sync --watch` runs on this device, have it sync now, which refreshes its list of
@@ -279,21 +280,18 @@ pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
 
 /// One new-device notice, on stderr.
 pub fn notice(n: &membership::DeviceNotice) {
-    let (name, id) = (&n.person, n.device.chars().take(12).collect::<String>());
+    let (name, id, label) = (name(&n.person), short(&n.device, 12), label(&n.label));
     match n.kind {
-        NoticeKind::OwnDevice => eprintln!(
-            "notice: a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
-            n.label,
+        NoticeKind::OwnDevice => crate::output::notice(&format!(
+            "a new device '{label}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
             local_time(n.added_at)
-        ),
-        NoticeKind::PartnerDevice => eprintln!(
-            "notice: a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
-            n.label,
+        )),
+        NoticeKind::PartnerDevice => crate::output::notice(&format!(
+            "a new device '{label}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
             local_time(n.added_at)
-        ),
-        NoticeKind::Unconfirmed => eprintln!(
-            "notice: a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
-            n.label
-        ),
+        )),
+        NoticeKind::Unconfirmed => crate::output::notice(&format!(
+            "a device record '{label}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+        )),
     }
 }

@@ -1,18 +1,122 @@
 //! `duo doctor`: check every stored file. Exit 0 when healthy, 1 when damage was found.
 //! `--repair` sets damaged and foreign files aside and rebuilds from the rest.
 
-use crate::args::DoctorArgs;
-use crate::ctx::Ctx;
-use crate::error::Result;
-use crate::output::count;
+use crate::args::{Cli, DoctorArgs};
+use crate::ctx::{Ctx, home_dir};
+use crate::error::{Result, local_hint};
+use crate::output::{Printer, count};
 use duo_journal::Problem;
+use duo_sync::local::{self, LocalReport, Repaired};
+use duo_sync::{Home, membership};
 
-pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
+pub fn run(cli: &Cli, printer: Printer, a: &DoctorArgs) -> Result<i32> {
+    let home = Home::new(home_dir(cli)?);
+    // The home's own files first: the stores need its keys.
+    let first = local::check(&home)?;
+    let repaired = if a.repair {
+        local::repair(&home, &first)?
+    } else {
+        Vec::new()
+    };
+    let report = if repaired.is_empty() {
+        first.clone()
+    } else {
+        local::check(&home)?
+    };
+    let mut text = String::new();
+    local_text(&mut text, &report, &first, &repaired);
+    let mut out = serde_json::json!({ "local": local_json(&report, &first, &repaired) });
+    let (code, printer) = if report.keys_ok() {
+        let ctx = Ctx {
+            printer,
+            dev: home.open()?,
+        };
+        if repaired.iter().any(|r| r.file == local::LocalFile::Trust) {
+            let (_, _, m) = membership::current(&ctx.dev)?;
+            let active = m.active().count();
+            text.push_str(&format!(
+                "  rebuilt this device's trust from the shared space: {} active, {} not confirmed by a signature that leads back to this device\n  devices you had revoked on this device only, and having left the space, were only in that file: if you had, do it again (`duo devices revoke ID`, `duo leave`); `duo devices` shows where each device stands\n",
+                count(active, "device", "devices"),
+                m.standing.len() - active
+            ));
+        }
+        let code = stores(&ctx, a, &mut text, &mut out)?;
+        (if report.healthy() { code } else { 1 }, ctx.printer)
+    } else {
+        text.push_str("shared space, private notebook: not checked (they need this device's settings and keys)\n");
+        (1, printer)
+    };
+    out["healthy"] = serde_json::json!(code == 0);
+    if printer.json {
+        printer.json_value(&out);
+    } else {
+        printer.data(&text);
+        let mut hints: Vec<&str> = report.problems.iter().map(|pr| local_hint(pr.file)).collect();
+        hints.dedup();
+        for h in hints {
+            crate::output::stderr(&format!("hint: {h}"));
+        }
+    }
+    Ok(code)
+}
+
+fn local_text(text: &mut String, r: &LocalReport, first: &LocalReport, repaired: &[Repaired]) {
+    text.push_str(&format!(
+        "local files: {} — {}\n",
+        count(r.files_checked, "file checked", "files checked"),
+        if r.healthy() { "healthy" } else { "DAMAGED" }
+    ));
+    for m in repaired {
+        let why = first
+            .problems
+            .iter()
+            .find(|p| p.path == m.path)
+            .map(|p| p.reason.as_str());
+        text.push_str(&format!(
+            "  moved aside: {} ({}) -> {}\n",
+            m.path.display(),
+            why.unwrap_or("damaged"),
+            if m.moved_to.is_empty() {
+                "(it was missing)"
+            } else {
+                &m.moved_to
+            }
+        ));
+    }
+    for p in &r.problems {
+        text.push_str(&format!(
+            "  damaged: {} {}: {}\n",
+            p.file.what(),
+            p.path.display(),
+            p.reason
+        ));
+    }
+    if let Some(why) = &r.unchecked {
+        text.push_str(&format!("  not checked: {why}\n"));
+    }
+}
+
+fn local_json(r: &LocalReport, first: &LocalReport, repaired: &[Repaired]) -> serde_json::Value {
+    let problem = |p: &local::LocalProblem| serde_json::json!({"file": p.path, "kind": p.file.kind(), "reason": p.reason, "rebuildable": p.file.rebuildable()});
+    serde_json::json!({
+        "healthy": r.healthy(),
+        "files_checked": r.files_checked,
+        "problems": r.problems.iter().map(problem).collect::<Vec<_>>(),
+        "unchecked": r.unchecked,
+        "repaired": repaired.iter().map(|m| serde_json::json!({
+            "file": m.path, "kind": m.file.kind(),
+            "reason": first.problems.iter().find(|p| p.path == m.path).map(|p| p.reason.clone()),
+            "to": (!m.moved_to.is_empty()).then_some(&m.moved_to),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Both stores and your words; adds `stores` and `your_words` to `out`. The exit status.
+fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Value) -> Result<i32> {
     let p = &ctx.printer;
     let mut healthy = true;
     let mut repairable = false;
     let mut stores = Vec::new();
-    let mut text = String::new();
     let c = &ctx.dev.config;
     for (label, journal, shared) in [
         ("shared space", &ctx.dev.space, true),
@@ -101,17 +205,14 @@ pub fn run(ctx: &Ctx, a: &DoctorArgs) -> Result<i32> {
             text.push_str(&format!("  removed leftover of an interrupted write: {c}\n"));
         }
     }
-    let words = words_check(ctx, &mut text)?;
+    let words = words_check(ctx, text)?;
     healthy &= words.as_ref().is_none_or(|a| a.not_yours.is_empty());
-    if p.json {
-        p.json_value(&serde_json::json!({ "healthy": healthy, "stores": stores, "your_words": words }));
-    } else {
-        p.data(&text);
-        if repairable {
-            eprintln!(
-                "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device."
-            );
-        }
+    out["stores"] = serde_json::json!(stores);
+    out["your_words"] = serde_json::json!(words);
+    if !p.json && repairable {
+        crate::output::stderr(
+            "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device.",
+        );
     }
     Ok(if healthy { 0 } else { 1 })
 }
@@ -139,14 +240,13 @@ fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::auth::Au
     for id in &a.unsettled {
         text.push_str(&format!(
             "  unconfirmed: {} was edited on two devices at once; edit it to settle it\n",
-            &id[..8.min(id.len())]
+            crate::output::short(id, 8)
         ));
     }
     for id in &a.not_yours {
         text.push_str(&format!(
-            "  NOT WRITTEN BY YOU: {} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {}`\n",
-            &id[..8.min(id.len())],
-            &id[..8.min(id.len())]
+            "  NOT WRITTEN BY YOU: {id} claims you as author, but no device of yours wrote it as it reads (altered or invented on another device); see `duo journal show {id}`\n",
+            id = crate::output::short(id, 8)
         ));
     }
     Ok(Some(a))

@@ -70,7 +70,7 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
             "\n## {} · {} · {}",
             local_time(e.created_at),
             e.kind,
-            view.person_name(&e.author)
+            view.shown_name(&e.author)
         ));
         if let Some(st) = e.status {
             s.push_str(&format!(" · {st}"));
@@ -82,12 +82,21 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
         if !e.tags.is_empty() {
             s.push_str(&format!(
                 "\nTags: {}\n",
-                e.tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" ")
+                e.tags
+                    .iter()
+                    .map(|t| format!("#{}", duo_journal::text::field(duo_journal::text::Field::Tag, t)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ));
         }
-        s.push_str(&format!("\n{}\n", e.body));
+        // Markdown is for reading: escaped like anything printed (JSON keeps the text exactly).
+        s.push_str(&format!("\n{}\n", duo_journal::text::body(&e.body)));
         for (n, c) in e.conflicts.iter().enumerate() {
-            s.push_str(&format!("\n(Another version, {}:)\n\n{c}\n", n + 2));
+            s.push_str(&format!(
+                "\n(Another version, {}:)\n\n{}\n",
+                n + 2,
+                duo_journal::text::body(c)
+            ));
         }
     }
     s

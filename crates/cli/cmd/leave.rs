@@ -28,7 +28,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage("leaving needs confirmation").hint("pass --yes to leave without asking"));
         }
-        eprint!("{question} [y/N] ");
+        crate::output::ask(&question);
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -65,6 +65,11 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
             .extend(view.devices.keys().filter(|d| **d != me).cloned());
         *t.left_at.get_or_insert(now)
     })?;
+    // The background service must not keep this device online: disabled on leave, removed
+    // on --wipe.
+    if let Some(done) = super::service::on_leave(&root, a.wipe) {
+        p.info(done);
+    }
     if a.wipe {
         let dev = ctx.dev;
         drop(dev);

@@ -65,7 +65,7 @@ pub fn replies_change(ctx: &Ctx, both: &Both, item: Item<'_>, off: bool, on: boo
     if item.entry.author != ctx.dev.config.person_id {
         return Err(CliError::new(format!(
             "this entry is {}'s: only its author decides whether it takes replies",
-            both.shared.view.person_name(&item.entry.author)
+            both.shared.view.shown_name(&item.entry.author)
         )));
     }
     Ok(Some(off))
@@ -97,7 +97,7 @@ fn new_ack(ctx: &Ctx, entry: &str, kind: ReplyKind, text: Option<String>, of: Op
 /// The partner's entry `id` names, checked: it takes replies from this person.
 fn partners_entry<'a>(ctx: &Ctx, both: &'a Both, id: &str) -> Result<Item<'a>> {
     let item = both.resolve(id)?;
-    let name = both.shared.view.person_name(&item.entry.author);
+    let name = both.shared.view.shown_name(&item.entry.author);
     duo_journal::may_reply(item.entry, &ctx.dev.config.person_id, item.private, &name).map_err(refused)?;
     super::write::refuse_if_damaged(both, false)?;
     Ok(item)
@@ -118,7 +118,7 @@ pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
     let item = partners_entry(ctx, &both, &a.id)?;
     let ack = new_ack(ctx, &item.entry.id, a.kind.into(), None, None)?;
     send(ctx, &ack)?;
-    let name = both.shared.view.person_name(&item.entry.author);
+    let name = both.shared.view.shown_name(&item.entry.author);
     done(
         ctx,
         &ack,
@@ -129,11 +129,15 @@ pub fn ack(ctx: &Ctx, a: &AckArgs) -> Result<i32> {
 pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = partners_entry(ctx, &both, &a.id)?;
-    let text = super::write::body_from(a.text.as_deref(), "What I heard is ")?;
+    let text = super::write::body_from(
+        a.text.as_deref(),
+        "What I heard is ",
+        "Say back what you heard, in your own words and without judging; your partner can confirm or correct it.",
+    )?;
     let ack = new_ack(ctx, &item.entry.id, ReplyKind::Reflection, Some(text), None)?;
     send(ctx, &ack)?;
     offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
-    let name = both.shared.view.person_name(&item.entry.author);
+    let name = both.shared.view.shown_name(&item.entry.author);
     done(
         ctx,
         &ack,
@@ -152,12 +156,16 @@ fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: 
     let r = duo_journal::answerable(&both.shared.view.acks, item.entry, me, prefix.as_deref()).map_err(refused)?;
     super::write::refuse_if_damaged(&both, false)?;
     let text = match kind {
-        ReplyKind::Correct => Some(super::write::body_from(text, "What I meant is ")?),
+        ReplyKind::Correct => Some(super::write::body_from(
+            text,
+            "What I meant is ",
+            "Say what you meant; your partner sees it beside their reflection.",
+        )?),
         _ => None,
     };
     let ack = new_ack(ctx, &item.entry.id, kind, text, Some(r.id.clone()))?;
     send(ctx, &ack)?;
-    let name = both.shared.view.person_name(&r.by);
+    let name = both.shared.view.shown_name(&r.by);
     let msg = match kind {
         ReplyKind::Confirm => format!("Confirmed: {name} heard you."),
         _ => format!("Sent your correction to {name}."),

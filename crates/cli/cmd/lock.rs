@@ -22,8 +22,8 @@ fn home(cli: &Cli) -> Result<Home> {
 }
 
 /// The passphrase: the first line of `file`, else asked on the terminal (twice when
-/// `confirm`). Never from argv or the environment.
-fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+/// `confirm`). Never from argv or the environment. (`duo backup` and `duo restore` too.)
+pub fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     if let Some(f) = file {
         let text = std::fs::read_to_string(f)
             .map_err(|e| CliError::new(format!("cannot read the passphrase file {}", f.display())).cause(e))?;
@@ -41,6 +41,10 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     };
     let first = read("Passphrase: ")?;
     if confirm {
+        // Say it is too short before asking for it a second time.
+        if first.expose_secret().chars().count() < lock::MIN_PASSPHRASE_CHARS {
+            return Err(SyncError::WeakPassphrase.into());
+        }
         let again = read("Same passphrase again: ")?;
         if again.expose_secret() != first.expose_secret() {
             return Err(CliError::usage("the two passphrases differ, so nothing was changed"));

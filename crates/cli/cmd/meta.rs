@@ -15,20 +15,26 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
 }
 
 pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
+    let pages = crate::man::pages();
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
-        clap_mangen::generate_to(Cli::command(), dir)?;
+        for (name, text) in &pages {
+            std::fs::write(dir.join(name), text)?;
+        }
         return Ok(exit::OK);
     }
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-    Printer::new(false, false).data(&String::from_utf8_lossy(&out));
+    Printer::new(false, false).data(&pages[0].1);
     Ok(exit::OK)
 }
 
 pub fn no_command(cli: &Cli, p: &Printer) -> Result<i32> {
     let home = home_dir(cli)?;
-    if duo_sync::Home::new(&home).is_initialized() {
+    let dev = duo_sync::Home::new(&home);
+    if dev.is_initialized() {
+        if duo_sync::lock::is_locked(&dev) && !duo_sync::lock::is_unlocked_now(&dev) {
+            p.info("duo is set up here and locked: run `duo unlock` (it asks your passphrase), then `duo journal list` or `duo --help`.");
+            return Ok(exit::LOCKED);
+        }
         p.info("duo is set up here. Try `duo journal add \"...\"`, `duo journal list` or `duo --help`.");
         Ok(exit::OK)
     } else {

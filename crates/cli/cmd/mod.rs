@@ -19,6 +19,7 @@ pub mod prompt;
 mod read;
 pub mod relay;
 mod safety;
+mod service;
 mod status;
 mod thanks;
 mod today;
@@ -27,9 +28,9 @@ mod verify;
 mod watch;
 pub mod write;
 
-use crate::args::{BundleCommand, Cli, Command, JournalCommand};
+use crate::args::{self, BundleCommand, Cli, Command, JournalCommand};
 use crate::ctx::Ctx;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::output::Printer;
 
 /// Run the command; the exit status on success (`doctor` and damaged reads return 1).
@@ -43,8 +44,30 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions { shell } => meta::completions(*shell),
         Command::Man { dir } => meta::man(dir.as_deref()),
         Command::Status => status::run(&prompt::settled(Ctx::open(&cli, printer)?)),
-        Command::Pair(a) => network::pair(Ctx::open(&cli, printer)?, a),
+        Command::Pair(a) => {
+            if let Some(args::PairCommand::Join(j)) = &a.join
+                && j.on_command_line.is_some()
+            {
+                let which = if j.ticket { "ticket" } else { "code" };
+                return Err(CliError::usage(format!(
+                    "the {which} is typed at the prompt, not on the command line, so that it stays out of your shell history"
+                ))
+                .hint(format!(
+                    "run `duo pair join{}` and type or paste the {which} when it asks",
+                    if j.ticket { " --ticket" } else { "" }
+                )));
+            }
+            network::pair(Ctx::open(&cli, printer)?, a)
+        }
         Command::Sync(a) => {
+            let printer = if a.service {
+                // As a service: quiet (only errors reach the system journal), and while
+                // locked, wait holding no key.
+                service::wait_until_unlocked(&cli)?;
+                Printer::new(cli.json, true)
+            } else {
+                printer
+            };
             let ctx = Ctx::open(&cli, printer)?;
             let code = network::sync(&ctx, a)?;
             prompt::settle(&ctx);
@@ -54,12 +77,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Topics(a) => topics::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Today => today::run(&prompt::settled(Ctx::open(&cli, printer)?)),
         Command::Checkin(a) => checkin::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
-        Command::Demo => demo::run(&printer),
+        Command::Demo(a) => demo::run(&printer, a),
         Command::Devices(a) => devices::run(&Ctx::open(&cli, printer)?, a),
         Command::Leave(a) => leave::run(&cli, Ctx::open(&cli, printer)?, a),
         Command::Safety(a) => safety::run(&cli, printer, a),
+        Command::Service(a) => service::run(&cli, &printer, a),
         Command::Relay(a) => relay::run(&Ctx::open(&cli, printer)?, a),
-        Command::Doctor(a) => doctor::run(&Ctx::open(&cli, printer)?, a),
+        Command::Doctor(a) => doctor::run(&cli, printer, a),
         Command::Lock(a) => lock::lock(&cli, &printer, a),
         Command::Unlock(a) => lock::unlock(&cli, &printer, a),
         Command::Agent(a) => lock::agent(&cli, a),

@@ -116,6 +116,9 @@ pub(super) fn relay_unreachable(relay: &str, error: Option<&str>, within: Durati
 fn sync_error(e: SyncError) -> CliError {
     match e {
         SyncError::WrongCode | SyncError::Declined | SyncError::SpaceFull | SyncError::NotPaired => CliError::new(e),
+        SyncError::Introduction(_) => CliError::new(e).hint(
+            "if you expected this device, ask its owner what it shows; if you did not, someone else may know your code: start again with a new one, with nobody else listening",
+        ),
         SyncError::NotPartnerDevice => CliError::new(e).hint(
             "`duo pair --partner-device` only adds a device of your partner's; for a new partner, or your own device, see `duo pair --help`",
         ),
@@ -126,33 +129,75 @@ fn sync_error(e: SyncError) -> CliError {
 /// Read one line (a code or ticket) from the terminal or stdin; never from argv.
 fn read_secret_line(prompt: &str) -> Result<String> {
     if std::io::stdin().is_terminal() {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
+        crate::output::prompt(prompt);
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim().to_string())
 }
 
-/// Show the words (and, for an own-device join, what it means) and ask, unless --yes.
-/// Runs inside the async runtime, so blocking on the terminal is moved off its worker.
-fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: bool) -> bool {
-    eprintln!("\nVerification words: {words}\nCheck that the other screen shows the same words.");
-    if joining && other.own_device {
-        eprintln!(
-            "This device will become one of {}'s devices: your name here becomes {}, and the entries written here become theirs (private ones stay on this device).",
-            other.name, other.name
-        );
-    } else {
-        eprintln!("Pairing with {} ('{}').", other.name, other.device_label);
+/// Which side of which pairing this device is, for the question.
+#[derive(Clone, Copy)]
+enum Side {
+    Inviting { own_device: bool, partner_device: bool },
+    Joining,
+}
+
+/// Who the other device claims to be and what saying yes does. The library has refused
+/// names that are not valid and identities the other device cannot have (see
+/// `invite::Claim`); the name is escaped all the same.
+fn describe(other: &invite::Introduction, side: Side) -> String {
+    use invite::Claim;
+    let name = crate::output::name(&other.name);
+    let label = crate::output::label(&other.device_label);
+    match side {
+        Side::Inviting { own_device: true, .. } if other.claim == Claim::You => {
+            format!(
+                "The other device is '{label}', already one of your devices ({name}): it joins again as one of yours."
+            )
+        }
+        Side::Inviting { own_device: true, .. } => format!(
+            "The other device is '{label}', set up as {name} (a new person here): it will become one of your devices."
+        ),
+        Side::Inviting {
+            partner_device: true, ..
+        } => format!(
+            "The other device is {name}'s '{label}': a new device of {name}'s, who is already in this space (your partner). Check with them that it is theirs."
+        ),
+        Side::Inviting { .. } => format!(
+            "The other device is {name}'s '{label}': {name} is a new person here and becomes your partner in this space."
+        ),
+        Side::Joining if other.own_device && other.claim == Claim::You => format!(
+            "The other device is your own '{label}' ({name}): this device joins it as one of your devices again."
+        ),
+        Side::Joining if other.own_device => format!(
+            "The other device is {name}'s '{label}'. This device will become one of {name}'s devices: your name here becomes {name}, and the entries written here become theirs (private ones stay on this device)."
+        ),
+        Side::Joining if other.claim == Claim::Partner => format!(
+            "The other device is {name}'s '{label}': {name} is already in this space (your partner), and adds this device back to it."
+        ),
+        Side::Joining => format!(
+            "The other device is {name}'s '{label}': {name} is a new person here and becomes your partner in this space."
+        ),
     }
+}
+
+/// Say who the other device claims to be, then the words, last, right before the question
+/// (nothing printed after them could redraw them); ask unless --yes. Runs inside the async
+/// runtime, so blocking on the terminal is moved off its worker.
+fn confirm_words(words: &str, other: &invite::Introduction, side: Side, yes: bool) -> bool {
+    crate::output::stderr(&format!(
+        "\n{}\nCheck that the other screen shows the same words.",
+        describe(other, side)
+    ));
+    crate::output::stderr(&format!("Verification words: {words}"));
     if yes {
         return true;
     }
     tokio::task::block_in_place(|| {
         let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
         let Ok(mut tty) = tty else {
-            eprintln!("No terminal to confirm on; run with --yes in scripts.");
+            crate::output::stderr("No terminal to confirm on; run with --yes in scripts.");
             return false;
         };
         let _ = write!(tty, "Do the words match, and do you want this? [y/N] ");
@@ -162,7 +207,17 @@ fn confirm_words(words: &str, other: &invite::Introduction, joining: bool, yes: 
     })
 }
 
+/// A networked command handles another device's bytes: no core file may ever hold its
+/// memory (the journal in plain text, the keys).
+fn no_core_dumps() -> Result<()> {
+    duo_sync::process::no_core_dumps().map_err(|e| {
+        CliError::new(format!("could not turn off core dumps before going online ({e})"))
+            .hint("nothing was sent or received; this system refused setrlimit or prctl, which duo needs before it talks to another device")
+    })
+}
+
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
@@ -237,19 +292,19 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for {})…", human_duration(expiry)
         ));
     }
+    let side = Side::Inviting {
+        own_device: a.own_device,
+        partner_device: a.partner_device,
+    };
     let wait = async {
         if a.partner_device {
             invite::invite_partner_device(&online.endpoint, &ctx.dev, &code, |w, o| {
-                eprintln!(
-                    "\nThis is a new device of {}'s, who is already in this space: check with them that it is theirs.",
-                    o.name
-                );
-                confirm_words(w, o, false, a.yes)
+                confirm_words(w, o, side, a.yes)
             })
             .await
         } else {
             invite::invite(&online.endpoint, &ctx.dev, &code, a.own_device, |w, o| {
-                confirm_words(w, o, false, a.yes)
+                confirm_words(w, o, side, a.yes)
             })
             .await
         }
@@ -283,7 +338,8 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     online.refresh_members(&ctx.dev)?;
     p.info(format!(
         "Paired with {} ('{}'). Sending them the space…",
-        paired.other.name, paired.other.device_label
+        crate::output::name(&paired.other.name),
+        crate::output::label(&paired.other.device_label)
     ));
     // Serve the joiner's first sync.
     let (router, mut rx) = online.serve_sync(&ctx.dev);
@@ -343,7 +399,7 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
     };
     let addr = online.usable(addr);
     let attempt = invite::join(&online.endpoint, &mut ctx.dev, addr.clone(), &code, |w, o| {
-        confirm_words(w, o, true, yes)
+        confirm_words(w, o, Side::Joining, yes)
     });
     let relay_on = online.relay.is_enabled();
     let paired = attempt
@@ -360,7 +416,8 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
     let p = &ctx.printer;
     p.info(format!(
         "Paired with {} ('{}'). Receiving the space…",
-        paired.other.name, paired.other.device_label
+        crate::output::name(&paired.other.name),
+        crate::output::label(&paired.other.device_label)
     ));
     let states = duo_sync::device::sync_states(&ctx.dev)?;
     let bar = p.transfer_bar();
@@ -411,6 +468,7 @@ fn unreached_hint(
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
     let opts = net_options(ctx)?;
@@ -463,10 +521,14 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
     } else {
         Discovery::None
     };
-    go_online(ctx, opts, false, discovery, false).await.map_err(|e| {
-        CliError::new(format!("could not go online: {e}"))
-            .hint("another program may use this device's port; `duo status` shows it")
-    })
+    go_online(ctx, opts, false, discovery, false)
+        .await
+        .map_err(|e| match e {
+            // A damaged local file has its own hint.
+            SyncError::LocalDamaged { .. } => CliError::from(e),
+            e => CliError::new(format!("could not go online: {e}"))
+                .hint("another program may use this device's port; `duo status` shows it"),
+        })
 }
 
 fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
@@ -485,6 +547,7 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
             .map(|r| {
                 let mut v = serde_json::json!({
                     "device": r.device, "label": r.label, "person": r.person,
+                    "not_valid": duo_journal::text::not_valid([("person", r.person.as_str()), ("label", r.label.as_str())]),
                     "reached": r.result.is_ok(),
                     "error": r.result.as_ref().err().map(|e| e.to_string()),
                     "bytes_sent": r.result.as_ref().map(|x| x.outcome.bytes_sent).unwrap_or(0),
@@ -512,7 +575,11 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
     }
     for r in results {
         if let Err(e) = &r.result {
-            p.info(format!("  {} ('{}'): not reached ({e})", r.person, r.label));
+            p.info(format!(
+                "  {} ('{}'): not reached ({e})",
+                crate::output::name(&r.person),
+                crate::output::label(&r.label)
+            ));
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn run(ctx: &Ctx, a: &PromptArgs) -> Result<i32> {
     }
     if let Some(id) = &a.answer {
         let prompt = named(id)?;
-        let body = super::write::body_from(a.text.as_deref(), "")?;
+        let body = super::write::body_from(a.text.as_deref(), "", &format!("Your answer to: {}", prompt.text))?;
         let (entry, place) = pr.answer(prompt, body, now()?)?;
         let shared = place != AnswerPlace::KeptUntilBoth;
         if p.json {

@@ -44,6 +44,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
             "left": trust.left_at.is_some(),
             "devices": devices.iter().map(|d| serde_json::json!({
                 "id": d.id, "person": view.person_name(&d.person), "label": d.label,
+                "not_valid": duo_journal::text::not_valid([("person", view.person_name(&d.person).as_str()), ("label", d.label.as_str())]),
                 "added_at": crate::output::rfc3339(d.added_at),
                 "standing": m.standing.get(&d.id).map_or("unconfirmed", Standing::as_str),
             })).collect::<Vec<_>>(),
@@ -74,10 +75,10 @@ fn check(ctx: &Ctx) -> Result<i32> {
         let this = if d.id == me.device_id { " (this device)" } else { "" };
         t.push_str(&format!(
             "  - {}'s '{}', added {}{this}{state}  [{}]\n",
-            view.person_name(&d.person),
-            d.label,
+            view.shown_name(&d.person),
+            crate::output::label(&d.label),
             local_time(d.added_at),
-            &d.id[..12]
+            crate::output::short(&d.id, 12)
         ));
     }
     t.push_str("  If you do not recognise one of your own devices, revoke it: `duo devices revoke ID`.\n\n");

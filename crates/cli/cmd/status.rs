@@ -9,7 +9,20 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let c = &ctx.dev.config;
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
-    let people: Vec<&str> = view.persons.values().map(|p| p.name.as_str()).collect();
+    // You first, then your partner.
+    let mut people: Vec<(bool, &str)> = view
+        .persons
+        .values()
+        .map(|p| (p.id != c.person_id, p.name.as_str()))
+        .collect();
+    people.sort();
+    let people: Vec<&str> = people.into_iter().map(|(_, name)| name).collect();
+    let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
+    let not_valid = duo_journal::text::not_valid(
+        [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
+            .into_iter()
+            .chain(people.iter().map(|n| ("people", *n))),
+    );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
     let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
@@ -29,6 +42,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             "devices": view.devices.len(),
             "entries": { "shared": view.entries.len(), "private": private },
             "healthy": !damaged,
+            "not_valid": not_valid,
         }));
     } else {
         let network = match &online {
@@ -36,6 +50,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                 "online (`duo sync --watch`) at {}",
                 addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),
+            None if left => {
+                "offline for good: you left this space here (`duo leave`); it stays readable as an archive".to_string()
+            }
             None => match c.port {
                 Some(port) => format!("offline; goes online on port {port}"),
                 None => "offline; not yet online".to_string(),
@@ -43,12 +60,12 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         };
         p.data(&format!(
             "You are      {} (person {})\nThis device  {} (id {})\nData         {}\nPeople       {}\nEntries      {} shared, {} in your private notebook\nNetwork      {network}\n",
-            c.name,
+            crate::output::name(&c.name),
             &c.person_id[..8],
-            c.device_label,
+            crate::output::label(&c.device_label),
             &c.device_id[..16],
             ctx.dev.home.root().display(),
-            people.join(", "),
+            people.iter().map(|n| crate::output::name(n)).collect::<Vec<_>>().join(", "),
             view.entries.len(),
             private
         ));

@@ -20,7 +20,8 @@ fn day_of(ms: i64) -> (i16, i8, i8) {
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let pr = super::prompt::practices(ctx);
-    let today = pr.today(now()?, day_of)?;
+    let at = now()?;
+    let today = pr.today(at, day_of)?;
     let p = &ctx.printer;
     let view = ctx.dev.space.read()?.view;
     if p.json {
@@ -47,12 +48,12 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         Some(e) => {
             let when = match today.on_this_day {
                 Some(year) => format!("On this day in {year}"),
-                None => "From a while back".to_string(),
+                None => crate::output::capitalized(&crate::output::time_ago(at, e.created_at)),
             };
             p.data(&format!(
                 "{when}, {} appreciated:\n  {}\n",
-                view.person_name(&e.author),
-                e.body
+                view.shown_name(&e.author),
+                duo_journal::text::body(&e.body)
             ));
         }
         None => p.data("No appreciations from your partner yet.\n"),

@@ -21,17 +21,18 @@ pub fn run(p: &Printer, a: &VerifyArgs) -> Result<i32> {
             "person_id": payload.person_id,
             "person_name": payload.person_name,
             "exported_at": rfc3339(payload.exported_at),
+            "not_valid": duo_journal::text::not_valid([("person_name", payload.person_name.as_str()), ("device_label", payload.device_label.as_str())]),
             "entries": payload.entries.len(),
         }));
     } else {
         p.data(&format!(
             "Valid: {} by {}, signed on {} by device {} (\"{}\").\nEvery entry in it is authored by {}; a signed export never holds anyone else's words.",
             count(payload.entries.len(), "entry", "entries"),
-            payload.person_name,
+            crate::output::name(&payload.person_name),
             rfc3339(payload.exported_at),
-            payload.device,
-            payload.device_label,
-            payload.person_name
+            duo_journal::text::line(&payload.device),
+            crate::output::label(&payload.device_label),
+            crate::output::name(&payload.person_name)
         ));
     }
     Ok(exit::OK)

@@ -33,7 +33,8 @@ fn print(ctx: &Ctx, e: &Event) {
     }
     match e {
         Event::Online { label, addrs } => p.info(format!(
-            "Online as '{label}' at {addrs:?}. New entries are exchanged as they are written; Ctrl-C stops."
+            "Online as '{}' at {addrs:?}. New entries are exchanged as they are written; Ctrl-C stops.",
+            crate::output::label(label)
         )),
         Event::RelayUnreachable { relay, error, waited } => {
             p.warn(super::network::relay_unreachable(relay, error.as_deref(), *waited))
@@ -60,9 +61,9 @@ fn print(ctx: &Ctx, e: &Event) {
 /// "Alice ('laptop')" (a device that opened a session before its record arrived: its id).
 fn name(peer: &Peer) -> String {
     if peer.person.is_empty() {
-        format!("device {}", peer.device.chars().take(12).collect::<String>())
+        format!("device {}", crate::output::short(&peer.device, 12))
     } else {
-        format!("{} ('{}')", peer.person, peer.label)
+        format!("{} ('{}')", crate::output::name(&peer.person), crate::output::label(&peer.label))
     }
 }
 

@@ -8,8 +8,9 @@ use crate::exit;
 use duo_journal::{EntryPatch, Kind, NewEntry, StatusChange, new_id};
 use std::io::{IsTerminal, Read};
 
-/// The body: the argument, else stdin when piped, else the editor.
-pub fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
+/// The body: the argument, else stdin when piped, else the editor (opened on `initial`,
+/// with `guide` below the scissors line).
+pub fn body_from(text: Option<&str>, initial: &str, guide: &str) -> Result<String> {
     let raw = match text {
         Some(t) => t.to_string(),
         None if !std::io::stdin().is_terminal() => {
@@ -19,7 +20,7 @@ pub fn body_from(text: Option<&str>, initial: &str) -> Result<String> {
                 .map_err(|e| CliError::new("could not read the text from stdin").cause(e))?;
             s
         }
-        None => editor::edit(initial)?,
+        None => editor::edit(initial, guide)?,
     };
     let body = raw.trim_end().trim_start_matches('\n').to_string();
     if body.trim().is_empty() {
@@ -54,8 +55,15 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     }
     super::leave::refuse_if_left(ctx, a.private)?;
     let tags = clean_tags(&a.tags)?;
-    let body = body_from(a.text.as_deref(), "")?;
     let kind: Kind = a.kind.into();
+    let guide = if a.private {
+        "This is a private note: it stays on this device and is never shared.".to_string()
+    } else {
+        format!(
+            "Your partner will read this {kind}. Speaking from your own side (\"I felt ... when ...\") helps it be heard."
+        )
+    };
+    let body = body_from(a.text.as_deref(), "", &guide)?;
     let mut entry = NewEntry {
         id: new_id(),
         kind,
@@ -103,8 +111,8 @@ fn refuse_if_not_author(ctx: &Ctx, both: &crate::ctx::Both, item: &crate::output
     if item.private || item.entry.author == ctx.dev.config.person_id {
         return Ok(());
     }
-    let name = both.shared.view.person_name(&item.entry.author);
-    let short = &item.entry.id[..8];
+    let name = both.shared.view.shown_name(&item.entry.author);
+    let short = crate::output::short(&item.entry.id, 8);
     Err(
         CliError::new(format!("this is {name}'s entry: only {name} can {what} it")).hint(format!(
             "you can answer it instead: `duo journal reflect {short}` or `duo journal ack {short} lets-talk`"
@@ -149,9 +157,9 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     if let Some(s) = a.status {
         if entry.kind != Kind::Boundary {
             return Err(CliError::usage(format!(
-                "entry {} is a {}: only boundaries have a status",
-                &entry.id[..8],
-                entry.kind
+                "entry {} is {}: only boundaries have a status",
+                crate::output::short(&entry.id, 8),
+                crate::output::a_kind(entry.kind)
             )));
         }
         super::boundaries::check_author(ctx, &both, entry)?;
@@ -172,7 +180,11 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     }
     let nothing_else = patch.body.is_none() && status.is_none() && patch.tags.is_none() && replies.is_none();
     if a.text.is_some() || nothing_else {
-        let body = body_from(a.text.as_deref(), &entry.body)?;
+        let body = body_from(
+            a.text.as_deref(),
+            &entry.body,
+            "You are editing your entry. Devices that already have the earlier text keep it in the shared history.",
+        )?;
         if body == entry.body && entry.conflicts.is_empty() && nothing_else {
             if ctx.printer.json {
                 ctx.printer
@@ -208,7 +220,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     if p.json {
         p.json_value(&serde_json::json!({ "id": id, "edited": true }));
     } else {
-        p.info(format!("Edited {}.", &id[..8]));
+        p.info(format!("Edited {}.", crate::output::short(&id, 8)));
     }
     Ok(exit::OK)
 }
@@ -224,10 +236,10 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage("deleting needs confirmation").hint("pass --yes to delete without asking"));
         }
-        eprint!(
-            "{}\nDelete this entry? Its earlier text stays in the journal's history. [y/N] ",
+        crate::output::ask(&format!(
+            "{}\nDelete this entry? Its earlier text stays in the journal's history.",
             item.summary(&both.shared.view, &ctx.printer).trim_end()
-        );
+        ));
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -241,7 +253,7 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
         ctx.printer
             .json_value(&serde_json::json!({ "id": id, "deleted": true }));
     } else {
-        ctx.printer.info(format!("Deleted {}.", &id[..8]));
+        ctx.printer.info(format!("Deleted {}.", crate::output::short(&id, 8)));
     }
     Ok(exit::OK)
 }

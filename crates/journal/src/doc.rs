@@ -10,6 +10,7 @@
 
 use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
+use crate::chunks::Allowance;
 use crate::listening::Ack;
 use crate::model::{Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Signatures, Status};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -155,10 +156,21 @@ impl SpaceDoc {
     /// chunks. `load_more` alone is lenient: automerge skips what it cannot parse after a
     /// valid first chunk, which would make damage look like "nothing new".
     pub fn validate(bytes: &[u8]) -> Result<()> {
+        Self::validate_with(bytes, Some(&mut Allowance::default()))
+    }
+
+    /// [`SpaceDoc::validate`] for a file this device stored itself: without the bound on
+    /// what outside bytes may describe ([`crate::chunks::MAX_ITEMS`]), which a large
+    /// journal of this device's own must never fail.
+    pub fn validate_stored(bytes: &[u8]) -> Result<()> {
+        Self::validate_with(bytes, None)
+    }
+
+    fn validate_with(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<()> {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
-        Self::check_outside(bytes)?;
+        Self::check_with(bytes, allowance)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(doc) => op_counters_follow(&doc, &[]),
@@ -197,9 +209,23 @@ impl SpaceDoc {
     }
 
     /// Bytes from outside (a peer, a bundle, a backup) before automerge parses them:
-    /// [`crate::chunks::check`], then [`SpaceDoc::check_canonical_chunks`].
+    /// [`crate::chunks::check_counted`], then [`SpaceDoc::check_canonical_chunks`].
     pub fn check_outside(bytes: &[u8]) -> Result<()> {
-        crate::chunks::check(bytes)?;
+        Self::check_outside_within(bytes, &mut Allowance::default())
+    }
+
+    /// [`SpaceDoc::check_outside`], taking what the bytes describe from `allowance` (one
+    /// allowance for everything a peer sends in one session).
+    pub fn check_outside_within(bytes: &[u8], allowance: &mut Allowance) -> Result<()> {
+        Self::check_with(bytes, Some(allowance))
+    }
+
+    /// Outside bytes with an allowance; this device's own files without one.
+    fn check_with(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<()> {
+        match allowance {
+            Some(a) => crate::chunks::check_counted(bytes, a)?,
+            None => crate::chunks::check(bytes)?,
+        }
         Self::check_canonical_chunks(bytes)
     }
 
@@ -217,10 +243,25 @@ impl SpaceDoc {
     /// Load a whole document from outside (a peer) in one pass, strictly: a chunk that
     /// does not parse is an error, not a partial load.
     pub fn load_untrusted(bytes: &[u8]) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, Some(&mut Allowance::default()))
+    }
+
+    /// [`SpaceDoc::load_untrusted`], taking what the document describes from `allowance`.
+    pub fn load_untrusted_within(bytes: &[u8], allowance: &mut Allowance) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, Some(allowance))
+    }
+
+    /// [`SpaceDoc::load_untrusted`] for a snapshot this device saved itself (see
+    /// [`SpaceDoc::validate_stored`]).
+    pub fn load_stored(bytes: &[u8]) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, None)
+    }
+
+    fn load_strict(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<SpaceDoc> {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty document".into()));
         }
-        Self::check_outside(bytes)?;
+        Self::check_with(bytes, allowance)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         let mut doc = SpaceDoc { doc };

@@ -105,6 +105,9 @@ struct DuoEntry {
     authentic: Option<serde_json::Value>,
     #[serde(default)]
     authenticity: Option<serde_json::Value>,
+    // Which shown fields were not valid (see `crate::text`): about the exporter's view only.
+    #[serde(default)]
+    not_valid: Option<serde_json::Value>,
 }
 
 fn parse_with_path<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, ImportError> {
@@ -243,6 +246,7 @@ fn parse_duo(text: &str) -> Result<Parsed, ImportError> {
             &e.prompt,
             &e.authentic,
             &e.authenticity,
+            &e.not_valid,
         );
         entries.push(Imported {
             id: e.id,
@@ -322,6 +326,12 @@ mod tests {
         assert_eq!(e.kind, Kind::Boundary);
         assert_eq!(e.status, Some(Status::Revisit));
         assert_eq!(e.edited_at - e.created_at, 86_400_000);
+        let marked = text.replace("\"conflicts\":[]", "\"conflicts\":[],\"not_valid\":[\"author\"]");
+        assert_eq!(
+            parse(&marked, "p").unwrap().entries.len(),
+            1,
+            "list --json output imports"
+        );
         let bad = text.replace("0123456789abcdef0123456789abcdef", "xyz");
         assert_eq!(parse(&bad, "p").unwrap_err().location, "[0].id");
         let bad = text.replace("\"boundary\"", "\"poem\"");

@@ -33,6 +33,7 @@ pub mod practice;
 pub mod prompts;
 mod storage;
 mod store;
+pub mod text;
 mod view;
 
 pub use auth::Authenticity;

@@ -130,12 +130,14 @@ impl Entry {
 }
 
 /// Tidy tags: trim, drop a leading `#`, drop duplicates. Tags may contain spaces (Day One's
-/// do); an empty tag or one with control characters is refused.
+/// do); an empty tag, one longer than 64 characters or one with control or bidi characters
+/// is refused (the rule of [`crate::text::problem`], under which another device's tags are
+/// shown).
 pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for raw in tags {
         let t = raw.trim().trim_start_matches('#').trim().to_string();
-        if t.is_empty() || t.chars().any(char::is_control) || t.chars().count() > 64 {
+        if crate::text::problem(&t).is_some() {
             return Err(format!("'{raw}' is not a tag: tags are 1 to 64 printable characters"));
         }
         if !out.contains(&t) {

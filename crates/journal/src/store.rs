@@ -775,7 +775,7 @@ impl<S: Storage> Journal<S> {
         let mut bad = Vec::new();
         for name in &files.chunks {
             match self.read_chunk(name)? {
-                Ok(bytes) if SpaceDoc::validate(&bytes).is_ok() => {
+                Ok(bytes) if SpaceDoc::validate_stored(&bytes).is_ok() => {
                     good.insert(name.clone());
                 }
                 _ => bad.push(name.clone()),
@@ -881,7 +881,7 @@ impl<S: Storage> Journal<S> {
 fn saved_snapshot(doc: &mut SpaceDoc) -> Result<Vec<u8>> {
     let bytes = doc.save();
     let mut heads = doc.heads();
-    let again = SpaceDoc::load_untrusted(&bytes).map_err(|e| {
+    let again = SpaceDoc::load_stored(&bytes).map_err(|e| {
         JournalError::Document(format!(
             "the new snapshot does not load back ({e}); nothing was replaced"
         ))

@@ -165,12 +165,21 @@ impl View {
         crate::boundaries::history(&self.status_changes, entry)
     }
 
-    /// A person's display name, or a short form of the id when unknown.
+    /// A person's name as stored (for `--json`), or a short form of the id when unknown.
     pub fn person_name(&self, id: &str) -> String {
         self.persons
             .get(id)
             .map(|p| p.name.clone())
-            .unwrap_or_else(|| format!("unknown ({})", &id[..id.len().min(8)]))
+            .unwrap_or_else(|| format!("unknown ({})", crate::text::short(id, 8)))
+    }
+
+    /// A person's name as a terminal shows it: escaped and marked when not valid (see
+    /// [`crate::text::field`]); a short form of the id when unknown.
+    pub fn shown_name(&self, id: &str) -> String {
+        match self.persons.get(id) {
+            Some(p) => crate::text::field(crate::text::Field::Name, &p.name).into_owned(),
+            None => format!("unknown ({})", crate::text::short(id, 8)),
+        }
     }
 }
 

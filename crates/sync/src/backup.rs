@@ -108,8 +108,9 @@ impl From<duo_journal::JournalError> for BackupError {
 
 /// What a backup is encrypted to.
 pub enum Lock {
-    /// A passphrase, with scrypt's work factor (log2 N; `None`: age's default, about a
-    /// second of work per attempt on this machine).
+    /// A passphrase (at least 8 characters), with the lock's scrypt work factor (see
+    /// [`crate::lock::encrypt_to_passphrase`]: age's choice for this machine, never below
+    /// 2^18). The `Option<u8>` is a test knob's lower factor, ignored outside test builds.
     Passphrase(SecretString, Option<u8>),
     /// age recipients (`age1…`).
     Recipients(Vec<age::x25519::Recipient>),
@@ -178,11 +179,8 @@ pub fn seal(plaintext: &[u8], lock: &Lock) -> Result<Vec<u8>, BackupError> {
     let failed = |e: age::EncryptError| BackupError::Damaged(e.to_string());
     match lock {
         Lock::Passphrase(p, work) => {
-            let mut r = age::scrypt::Recipient::new(p.clone());
-            if let Some(w) = work {
-                r.set_work_factor(*w);
-            }
-            age::encrypt(&r, plaintext).map_err(failed)
+            crate::lock::check_passphrase(p)?;
+            crate::lock::encrypt_to_passphrase(p, plaintext, *work, MAX_LOG_N).map_err(failed)
         }
         Lock::Recipients(rs) => {
             let enc = age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient)).map_err(failed)?;
@@ -195,6 +193,10 @@ pub fn seal(plaintext: &[u8], lock: &Lock) -> Result<Vec<u8>, BackupError> {
         }
     }
 }
+
+/// The highest scrypt work factor a backup is made with and opened at (2^20: 1 GiB of
+/// memory per attempt).
+const MAX_LOG_N: u8 = 20;
 
 /// Is this backup encrypted to a passphrase (rather than to recipients)?
 pub fn needs_passphrase(ciphertext: &[u8]) -> Result<bool, BackupError> {
@@ -214,7 +216,7 @@ pub fn open(ciphertext: &[u8], key: &Key) -> Result<Backup, BackupError> {
             // Backups made on a faster machine (a higher work factor than this one's
             // one-second target) still open, slowly; above 2^20 (1 GiB of memory) a file
             // is refused rather than allowed to exhaust memory.
-            id.set_max_work_factor(20);
+            id.set_max_work_factor(MAX_LOG_N);
             age::decrypt(&id, ciphertext).map_err(|e| match e {
                 age::DecryptError::DecryptionFailed
                 | age::DecryptError::KeyDecryptionFailed

@@ -133,20 +133,22 @@ impl PeerAddrs {
 
 impl PeerTable {
     fn store(o: &Opened) -> Result<AgeStore, SyncError> {
-        Ok(AgeStore::new(
-            o.home.root().join("local"),
-            Arc::new(o.home.age_identity()?),
-        ))
+        Ok(crate::local::store(&o.home, Arc::new(o.home.age_identity()?)))
     }
 
     pub fn load(o: &Opened) -> Result<PeerTable, SyncError> {
-        match Self::store(o)?.read("peers") {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
-                path: o.home.root().join("local/peers.age"),
-                reason: e.to_string(),
-            }),
+        Self::read(&Self::store(o)?)
+    }
+
+    /// The table in `local` (the home's local store); none yet is an empty table.
+    pub(crate) fn read(local: &AgeStore) -> Result<PeerTable, SyncError> {
+        use crate::local::LocalFile;
+        let path = local.path_of("peers");
+        match local.read("peers") {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| LocalFile::Peers.damaged(&path, format!("not a peer table ({e})"))),
             Err(e) if e.is_not_found() => Ok(PeerTable::default()),
-            Err(e) => Err(duo_journal::JournalError::from(e).into()),
+            Err(e) => Err(LocalFile::Peers.storage_error(path, e)),
         }
     }
 

@@ -12,12 +12,13 @@
 //! ```
 
 use crate::SyncError;
+use crate::local::LocalFile;
 use crate::store::{AgeStore, write_durably};
 use age::secrecy::ExposeSecret;
 use duo_journal::{Device, Journal, Person};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -222,14 +223,16 @@ impl Home {
             }
         }
         let name = name.trim();
-        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 64 {
+        // The rule every device applies to names and labels it receives (pairing refuses
+        // others, and a terminal shows them marked): see `duo_journal::text`.
+        if duo_journal::text::problem(name).is_some() {
             return Err(SyncError::InvalidName);
         }
-        // A home duo creates is private; an existing directory keeps the mode its owner chose.
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true).mode(0o700);
-        builder.create(&self.root).map_err(io_at(&self.root))?;
-        builder.create(self.root.join("keys")).map_err(io_at(&self.root))?;
+        if duo_journal::text::problem(label).is_some() {
+            return Err(SyncError::InvalidLabel);
+        }
+        // A home is private: every directory 0700 (an existing one is tightened at open).
+        crate::store::private_dirs(&self.root.join("keys")).map_err(io_at(&self.root))?;
 
         let age_identity = age::x25519::Identity::generate();
         let secret = iroh::SecretKey::generate();
@@ -331,28 +334,14 @@ impl Home {
     }
 
     fn open_as_is(&self) -> Result<Opened, SyncError> {
-        let config_path = self.config_path();
-        let bytes = match fs::read(&config_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SyncError::NotInitialized {
-                    path: self.root.clone(),
-                });
-            }
-            Err(e) => return Err(io_at(&config_path)(e)),
-        };
-        let config: Config = serde_json::from_slice(&bytes).map_err(|e| SyncError::BadFile {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
-        if config.version > CONFIG_VERSION {
-            return Err(SyncError::BadFile {
-                path: config_path,
-                reason: format!("written by a newer duo (version {})", config.version),
-            });
-        }
+        let config = self.read_config()?;
+        self.tighten_dirs();
         let (age_identity, secret) = crate::lock::load_keys(self)?;
-        let person_key = self.person_key(&age_identity)?;
+        if secret.public().to_string() != config.device_id {
+            // A damaged key that still parses is another device's identity.
+            return Err(LocalFile::DeviceKey.damaged(self.device_key_path(), crate::local::KEY_MISMATCH));
+        }
+        let person_key = self.load_person_key(&age_identity, &config)?;
         let identity = Arc::new(age_identity);
         Ok(Opened {
             home: self.clone(),
@@ -364,12 +353,86 @@ impl Home {
         })
     }
 
-    /// The person key; a home made before authenticators gets one now (its other own
-    /// devices, paired before, each make their own: see docs/security.md).
-    fn person_key(&self, identity: &age::x25519::Identity) -> Result<crate::auth::PersonKey, SyncError> {
+    /// This device's settings (`config.json`).
+    pub fn read_config(&self) -> Result<Config, SyncError> {
+        let path = self.config_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SyncError::NotInitialized {
+                    path: self.root.clone(),
+                });
+            }
+            Err(e) => return Err(io_at(&path)(e)),
+        };
+        let config: Config =
+            serde_json::from_slice(&bytes).map_err(|e| LocalFile::Config.damaged(&path, e.to_string()))?;
+        if config.version > CONFIG_VERSION {
+            return Err(SyncError::BadFile {
+                path,
+                reason: format!("written by a newer duo (version {})", config.version),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Every directory of a home is private (0700): one made by an older duo, or by hand
+    /// with the usual 0755, is tightened here (a shared directory such as /tmp, sticky and
+    /// world-writable, is never changed). Best effort: a directory duo cannot change is
+    /// left as it is (its files are 0600 anyway).
+    fn tighten_dirs(&self) {
+        let mut dirs = vec![self.root.clone()];
+        let mut i = 0;
+        while i < dirs.len() {
+            // The home and the directories duo makes in it, two levels down (stores and their
+            // chunk directories, local/sync, quarantine/<store>); chunk directories hold files.
+            if (i == 0 || dirs[i].parent() == Some(self.root.as_path()))
+                && let Ok(rd) = fs::read_dir(&dirs[i])
+            {
+                dirs.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            i += 1;
+        }
+        for d in dirs {
+            let Ok(meta) = fs::symlink_metadata(&d) else { continue };
+            let mode = meta.permissions().mode();
+            if meta.is_dir() && mode & 0o077 != 0 && mode & 0o1000 == 0 {
+                let _ = fs::set_permissions(&d, fs::Permissions::from_mode(mode & 0o7700));
+            }
+        }
+    }
+
+    /// The person key. A home made before authenticators has none and gets one now (its other
+    /// own devices, paired before, each make their own: see docs/security.md); one whose
+    /// shared space holds entries of this person sealed with a key had one, so a missing
+    /// key file there is damage, not a reason to make a new key that would disown them.
+    pub fn load_person_key(
+        &self,
+        identity: &age::x25519::Identity,
+        config: &Config,
+    ) -> Result<crate::auth::PersonKey, SyncError> {
         let path = self.person_key_path();
         if path.exists() {
-            return crate::auth::PersonKey::load(&path, identity);
+            return crate::auth::PersonKey::load(&path, identity).map_err(|e| match e {
+                SyncError::BadFile { path, reason } => LocalFile::PersonKey.damaged(path, reason),
+                other => other,
+            });
+        }
+        let space = Journal::new(AgeStore::new(self.space_dir(), Arc::new(identity.clone())));
+        let any_key = crate::auth::PersonKey::generate();
+        let sealed = space.read()?.view.entries.values().any(|e| {
+            e.author == config.person_id
+                && duo_journal::auth::check(any_key.bytes(), e) != duo_journal::Authenticity::Unsealed
+        });
+        if sealed {
+            return Err(LocalFile::PersonKey.damaged(
+                path,
+                "the file is missing, and entries of yours in the shared space are sealed with it",
+            ));
         }
         let key = crate::auth::PersonKey::generate();
         key.store(&path, identity)?;
@@ -440,8 +503,12 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
 }
 
 /// Read a key file, refusing one that other users could read.
-fn read_secret_file(path: &Path) -> Result<String, SyncError> {
-    let meta = fs::metadata(path).map_err(io_at(path))?;
+fn read_secret_file(path: &Path, file: LocalFile) -> Result<String, SyncError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(file.damaged(path, "the file is missing")),
+        Err(e) => return Err(io_at(path)(e)),
+    };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SyncError::KeyPermissions {
@@ -449,7 +516,10 @@ fn read_secret_file(path: &Path) -> Result<String, SyncError> {
             mode,
         });
     }
-    fs::read_to_string(path).map_err(io_at(path))
+    match fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(file.damaged(path, "not text")),
+        other => other.map_err(io_at(path)),
+    }
 }
 
 fn key_line(text: &str) -> Option<&str> {
@@ -459,23 +529,17 @@ fn key_line(text: &str) -> Option<&str> {
 }
 
 pub(crate) fn read_age_identity(path: &Path) -> Result<age::x25519::Identity, SyncError> {
-    let text = read_secret_file(path)?;
+    let text = read_secret_file(path, LocalFile::AgeKey)?;
     key_line(&text)
         .and_then(|l| l.parse::<age::x25519::Identity>().ok())
-        .ok_or_else(|| SyncError::BadFile {
-            path: path.to_path_buf(),
-            reason: "not an age X25519 identity".into(),
-        })
+        .ok_or_else(|| LocalFile::AgeKey.damaged(path, "not an age X25519 identity"))
 }
 
 pub(crate) fn read_device_key(path: &Path) -> Result<iroh::SecretKey, SyncError> {
-    let text = read_secret_file(path)?;
+    let text = read_secret_file(path, LocalFile::DeviceKey)?;
     key_line(&text)
         .and_then(parse_device_key)
-        .ok_or_else(|| SyncError::BadFile {
-            path: path.to_path_buf(),
-            reason: "not a duo device key".into(),
-        })
+        .ok_or_else(|| LocalFile::DeviceKey.damaged(path, "not a duo device key"))
 }
 
 /// A device key line: 64 hex characters.

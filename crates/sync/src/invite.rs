@@ -38,6 +38,138 @@ pub struct Introduction {
     /// id → person id), which the joiner then trusts too (see [`crate::membership`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub anchors: std::collections::BTreeMap<String, String>,
+    /// From the inviter of `duo pair --partner-device`: the joiner is a new device of the
+    /// inviter's partner, so the inviter is already a person of the joiner's space.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partner_device: bool,
+    /// Never sent: who this device found the other claims to be, set once the
+    /// introduction passed [`vet`], before the question.
+    #[serde(skip)]
+    pub claim: Claim,
+}
+
+/// Who the other device claims to be, as this device sees it; the question says so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Claim {
+    /// A person this space does not have.
+    #[default]
+    NewPerson,
+    /// This device's own person: one of your devices (an own-device pairing).
+    You,
+    /// The other person already in this space (`duo pair --partner-device`).
+    Partner,
+}
+
+/// Which pairing this device is in, for [`vet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `duo pair`: the joiner is a new partner.
+    Partner,
+    /// `duo pair --own-device`: the joiner becomes one of this person's devices.
+    OwnDevice,
+    /// `duo pair --partner-device`: the joiner is a new device of the partner.
+    PartnerDevice,
+    /// `duo pair join`: whatever the inviter says it is doing.
+    Join,
+}
+
+/// Who this device is and who its space holds, taken before the pairing starts.
+struct Known {
+    me: String,
+    persons: std::collections::BTreeMap<String, String>,
+}
+
+impl Known {
+    fn of(me: &Opened) -> Result<Known, SyncError> {
+        let view = me.space.read()?.view;
+        Ok(Known {
+            me: me.config.person_id.clone(),
+            persons: view.persons.into_iter().map(|(id, p)| (id, p.name)).collect(),
+        })
+    }
+}
+
+fn refuse(why: String) -> SyncError {
+    SyncError::Introduction(format!(
+        "{why}; duo refused it before asking you anything, and nothing was stored"
+    ))
+}
+
+/// Check the other device's introduction before anyone is asked: its name and label must
+/// be valid (no control or bidi characters, 1 to 64 characters, see
+/// [`duo_journal::text::problem`]), its person id well formed, and it must not claim an
+/// identity it cannot have: this device's own person outside an own-device pairing, or
+/// the other person already in this space outside `--partner-device`.
+fn vet(known: &Known, mode: Mode, other: &Introduction) -> Result<Claim, SyncError> {
+    use duo_journal::text::{Field, field, problem};
+    for (what, value) in [(Field::Name, &other.name), (Field::Label, &other.device_label)] {
+        if let Some(why) = problem(value) {
+            return Err(refuse(format!(
+                "the other device sent a {} that is not valid ({why}): {}, which could redraw your screen or hide who it is",
+                what.as_str(),
+                duo_journal::text::line(value)
+            )));
+        }
+    }
+    let id = &other.person_id;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refuse(format!(
+            "the other device sent a person id that is not one ({})",
+            duo_journal::text::short(id, 64)
+        )));
+    }
+    let name = field(Field::Name, &other.name);
+    let yours = *id == known.me;
+    let existing = known.persons.get(id).filter(|_| !yours);
+    let in_space = |n: &String| field(Field::Name, n).into_owned();
+    match mode {
+        Mode::Partner if yours => Err(refuse(format!(
+            "the other device ('{name}') says it is you (your own person), without joining as one of your devices: it would write as you"
+        ))),
+        Mode::Partner => match existing {
+            Some(n) => Err(refuse(format!(
+                "the other device says it is {}, who is already in this space: only `duo pair --partner-device` adds a device of theirs",
+                in_space(n)
+            ))),
+            None => Ok(Claim::NewPerson),
+        },
+        Mode::OwnDevice if yours => Ok(Claim::You),
+        Mode::OwnDevice => match existing {
+            Some(n) => Err(refuse(format!(
+                "the other device says it is {}'s, who is already in this space as the other person: it cannot become one of your devices",
+                in_space(n)
+            ))),
+            None => Ok(Claim::NewPerson),
+        },
+        Mode::PartnerDevice => match existing {
+            Some(_) => Ok(Claim::Partner),
+            None => Err(SyncError::NotPartnerDevice),
+        },
+        Mode::Join if other.own_device => match existing {
+            Some(n) => Err(refuse(format!(
+                "the other device wants this device to become one of {}'s, who is already in this space as another person: your entries here would become theirs",
+                in_space(n)
+            ))),
+            None if yours => Ok(Claim::You),
+            None => Ok(Claim::NewPerson),
+        },
+        Mode::Join if yours => Err(refuse(format!(
+            "the other device ('{name}') says it is you (your own person), without making this one of its devices: it would write as you"
+        ))),
+        Mode::Join if other.partner_device => match existing {
+            Some(_) => Ok(Claim::Partner),
+            None => Err(refuse(format!(
+                "the other device ('{name}') says it is adding this device for its partner, but it is not in this device's space"
+            ))),
+        },
+        Mode::Join => match existing {
+            Some(n) => Err(refuse(format!(
+                "the other device says it is {}, who is already in this space: only `duo pair --partner-device` on their side adds this device to them again",
+                in_space(n)
+            ))),
+            None => Ok(Claim::NewPerson),
+        },
+    }
 }
 
 impl Introduction {
@@ -81,7 +213,8 @@ fn pair_err(e: PairError) -> SyncError {
     }
 }
 
-fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Result<Introduction, SyncError> {
+fn introduce(me: &Opened, mode: Mode, endpoint: &Endpoint) -> Result<Introduction, SyncError> {
+    let own_device = mode == Mode::OwnDevice;
     // Only one's own new device learns whom this device trusts.
     let anchors = if own_device {
         crate::membership::load_trust(me)?.anchors
@@ -107,6 +240,8 @@ fn introduce(me: &Opened, own_device: bool, endpoint: &Endpoint) -> Result<Intro
         device_id: me.config.device_id.clone(),
         device_label: me.config.device_label.clone(),
         own_device,
+        partner_device: mode == Mode::PartnerDevice,
+        claim: Claim::default(),
         // When this device was set up: both sides then record it with the same values.
         at: me.config.created_at,
     })
@@ -119,12 +254,17 @@ fn id_bytes(id: &iroh::EndpointId) -> [u8; 32] {
 async fn run(
     local: iroh::EndpointId,
     conn: &Connection,
-    role: Role,
     code: &Code,
     mine: &Introduction,
     person_key: Option<&crate::auth::PersonKey>,
+    checked: (&Known, Mode),
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
+    let role = if checked.1 == Mode::Join {
+        Role::Joiner
+    } else {
+        Role::Inviter
+    };
     let mut channel = [0u8; 32];
     conn.export_keying_material(&mut channel, EKM_LABEL, b"")
         .map_err(|e| SyncError::Net(format!("{e:?}")))?;
@@ -151,12 +291,21 @@ async fn run(
         // Introductions come before the question, so each person confirms knowing who is
         // joining and how (an own-device join hands this device's entries to the inviter's
         // person). Nothing is stored until both said yes.
-        let other: Introduction = pair::exchange(&mut recv, &mut send, mine).await.map_err(pair_err)?;
+        let mut other: Introduction = pair::exchange(&mut recv, &mut send, mine).await.map_err(pair_err)?;
         if other.device_id != conn.remote_id().to_string() {
             return Err(SyncError::Net(
                 "the other device introduced itself with an id that is not its own".into(),
             ));
         }
+        // Refused before the question: the person is never asked about a name that could
+        // redraw the screen, or an identity the other device cannot have.
+        other.claim = match vet(checked.0, checked.1, &other) {
+            Ok(claim) => claim,
+            Err(e) => {
+                let _ = pair::decline(&mut send).await;
+                return Err(e);
+            }
+        };
         let yes = confirm(&verified.words, &other);
         pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
         // Own device: the person key goes from inviter to joiner, only after both agreed.
@@ -238,14 +387,16 @@ pub async fn invite(
     if !own_device && me.space.read()?.view.persons.len() >= 2 {
         return Err(SyncError::SpaceFull);
     }
+    let mode = if own_device { Mode::OwnDevice } else { Mode::Partner };
+    let known = Known::of(me)?;
     let conn = accept_pairing(endpoint).await?;
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Inviter,
         code,
-        &introduce(me, own_device, endpoint)?,
+        &introduce(me, mode, endpoint)?,
         Some(&me.person_key),
+        (&known, mode),
         confirm,
     )
     .await;
@@ -299,37 +450,23 @@ pub async fn invite_partner_device(
     code: &Code,
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
-    let view = me.space.read()?.view;
-    let partner: Vec<String> = view
-        .persons
-        .keys()
-        .filter(|p| **p != me.config.person_id)
-        .cloned()
-        .collect();
-    if partner.is_empty() {
+    let known = Known::of(me)?;
+    if !known.persons.keys().any(|p| *p != known.me) {
         return Err(SyncError::NotPartnerDevice);
     }
     let conn = accept_pairing(endpoint).await?;
-    let mut stranger = false;
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Inviter,
         code,
-        &introduce(me, false, endpoint)?,
+        &introduce(me, Mode::PartnerDevice, endpoint)?,
         None,
-        |words, other| {
-            if partner.contains(&other.person_id) {
-                confirm(words, other)
-            } else {
-                stranger = true;
-                false
-            }
-        },
+        (&known, Mode::PartnerDevice),
+        confirm,
     )
     .await;
     let recorded = record_then_close(me, &conn, &result, false);
-    let paired = result.map_err(|e| if stranger { SyncError::NotPartnerDevice } else { e })?;
+    let paired = result?;
     recorded?;
     Ok(paired)
 }
@@ -344,6 +481,7 @@ pub async fn join(
     code: &Code,
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
+    let known = Known::of(me)?;
     // Only reaching the inviter is timed here; the steps after it have their own deadlines
     // that leave people time to compare the words.
     let connect = tokio::time::timeout(std::time::Duration::from_secs(15), endpoint.connect(inviter, PAIR_ALPN));
@@ -359,10 +497,10 @@ pub async fn join(
     let result = run(
         endpoint.id(),
         &conn,
-        Role::Joiner,
         code,
-        &introduce(me, false, endpoint)?,
+        &introduce(me, Mode::Join, endpoint)?,
         None,
+        (&known, Mode::Join),
         confirm,
     )
     .await;

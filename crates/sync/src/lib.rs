@@ -22,20 +22,30 @@ pub mod fuzzing;
 pub mod handoff;
 mod home;
 pub mod invite;
+pub mod local;
 pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
+pub mod process;
 pub mod relay;
+pub mod service;
 pub mod session;
 mod store;
 pub mod watch;
+pub mod wire;
 
 pub use age;
 pub use home::{Config, Home, Opened, Seed};
 pub use store::{AgeStore, Fault, FaultPlan, Step, write_durably};
 
 use std::path::PathBuf;
+
+/// Whether this build reads the test-only environment knobs (a lower scrypt work factor, a
+/// fixed clock): only in builds for tests (`cargo test` turns the `test-knobs` feature on,
+/// through the `duo` package's dev-dependency on this crate). `cargo build`, `cargo install`
+/// and `cargo run` make builds that ignore them.
+pub const TEST_KNOBS: bool = cfg!(any(test, feature = "test-knobs"));
 
 /// Errors from the device layer. Messages say what happened; the CLI adds what to do.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +58,8 @@ pub enum SyncError {
     IncompleteSetup { path: PathBuf },
     #[error("a name must be 1 to 64 printable characters")]
     InvalidName,
+    #[error("a device label must be 1 to 64 printable characters")]
+    InvalidLabel,
     #[error("key file {path} can be read by other users (mode {mode:o})")]
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("{path}: {reason}")]
@@ -90,4 +102,16 @@ pub enum SyncError {
         "the joining device is not a device of your partner's (a person already in this space), so nothing was stored"
     )]
     NotPartnerDevice,
+    /// A pairing introduction refused before the question (see [`invite::Claim`]): the
+    /// reason says what the other device sent, escaped.
+    #[error("{0}")]
+    Introduction(String),
+    /// One of the home's own files (settings, keys, trust, peer table, sync record) is
+    /// damaged or missing: see [`local`].
+    #[error("{} ({}) is damaged: {reason}", file.what(), path.display())]
+    LocalDamaged {
+        file: local::LocalFile,
+        path: PathBuf,
+        reason: String,
+    },
 }

@@ -20,8 +20,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Tests only: the scrypt work factor (log2 N) for new locks, instead of age's choice for
-/// this machine raised to [`MIN_LOG_N`] (seconds and 256 MiB to 1 GiB per unlock). Not for real use: a low
-/// factor makes a stolen `locked.age` cheap to guess.
+/// this machine raised to [`MIN_LOG_N`] (seconds and 256 MiB to 1 GiB per unlock). Read only
+/// in builds with test knobs ([`crate::TEST_KNOBS`]); every other build ignores it, since a
+/// low factor makes a stolen `locked.age` cheap to guess.
 pub const WORK_FACTOR_ENV: &str = "DUO_TEST_SCRYPT_LOG_N";
 
 /// The locked key file.
@@ -89,6 +90,9 @@ pub(crate) fn load_keys(home: &Home) -> Result<(age::x25519::Identity, iroh::Sec
 /// guess. age's own choice (about a second on the locking machine) is used when higher.
 pub const MIN_LOG_N: u8 = 18;
 
+/// The shortest passphrase duo accepts, in characters.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
 /// The work factor written in an age scrypt file's header (`-> scrypt <salt> <log_n>`).
 pub fn scrypt_log_n(ct: &[u8]) -> Option<u8> {
     let head = &ct[..ct.len().min(512)];
@@ -99,33 +103,78 @@ pub fn scrypt_log_n(ct: &[u8]) -> Option<u8> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// The lock's test knob ([`WORK_FACTOR_ENV`]), in builds with test knobs only.
 fn work_factor() -> Option<u8> {
+    if !crate::TEST_KNOBS {
+        return None;
+    }
     std::env::var(WORK_FACTOR_ENV)
         .ok()
         .and_then(|v| v.parse::<u8>().ok())
         .filter(|n| (1..=30).contains(n))
 }
 
-fn check_passphrase(p: &SecretString) -> Result<(), SyncError> {
-    if p.expose_secret().chars().count() < 8 {
+/// Refuse a passphrase shorter than 8 characters (a lock's and a backup's).
+pub fn check_passphrase(p: &SecretString) -> Result<(), SyncError> {
+    if p.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
         return Err(SyncError::WeakPassphrase);
     }
     Ok(())
 }
 
-/// Overwrite a plain key file with zeros, then remove it. (On a journaling file system or
-/// an SSD the old blocks may survive; see docs/security.md.)
-fn shred(path: &Path) -> Result<(), SyncError> {
-    if let Ok(meta) = fs::metadata(path) {
-        let zeros = vec![0u8; meta.len() as usize];
-        let _ = fs::write(path, zeros).and_then(|_| fs::File::open(path)?.sync_all());
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_at(path)(e)),
+/// Encrypt `plaintext` to a passphrase (age's scrypt recipient) at a work factor of at least
+/// [`MIN_LOG_N`] and at most `max_log_n`: age's choice for this machine (about a second),
+/// raised to the floor or lowered to the ceiling when outside. `test_log_n` replaces that
+/// choice only in builds with test knobs ([`crate::TEST_KNOBS`]); elsewhere it is ignored.
+/// Used by a lock and by a passphrase backup, so both are as hard to guess.
+pub fn encrypt_to_passphrase(
+    passphrase: &SecretString,
+    plaintext: &[u8],
+    test_log_n: Option<u8>,
+    max_log_n: u8,
+) -> Result<Vec<u8>, age::EncryptError> {
+    let encrypt = |log_n: Option<u8>| {
+        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+        if let Some(n) = log_n {
+            recipient.set_work_factor(n);
         }
+        age::encrypt(&recipient, plaintext)
+    };
+    if let Some(n) = test_log_n.filter(|_| crate::TEST_KNOBS) {
+        return encrypt(Some(n));
     }
-    Ok(())
+    let ct = encrypt(None)?;
+    // age picks the work factor by timing this machine, so a busy machine gets a weak one.
+    match scrypt_log_n(&ct) {
+        Some(n) if n > max_log_n => encrypt(Some(max_log_n)),
+        Some(n) if n >= MIN_LOG_N => Ok(ct),
+        _ => encrypt(Some(MIN_LOG_N)),
+    }
+}
+
+/// Overwrite a plain key file in place, then remove it: opened without truncation, its
+/// whole length overwritten with random bytes (the same blocks, on a file system that
+/// writes in place), fsynced, then unlinked. (On a journaling or copy-on-write file system
+/// or an SSD the old blocks may survive; see docs/security.md.)
+fn shred(path: &Path) -> Result<(), SyncError> {
+    use std::io::Write;
+    let mut file = match fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_at(path)(e)),
+    };
+    let len = file.metadata().map_err(io_at(path))?.len() as usize;
+    let mut noise = vec![0u8; len];
+    getrandom::fill(&mut noise).map_err(|e| io_at(path)(std::io::Error::other(e.to_string())))?;
+    file.write_all(&noise)
+        .and_then(|()| file.sync_all())
+        .map_err(io_at(path))?;
+    drop(file);
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_at(path)(e)),
+    }
 }
 
 /// Lock the keys with `passphrase`. Returns how long the key derivation took.
@@ -141,23 +190,14 @@ pub fn set(home: &Home, passphrase: SecretString) -> Result<std::time::Duration,
         identity.to_string().expose_secret(),
         &duo_journal::hex(&secret.to_bytes()),
     );
-    let encrypt = |log_n: Option<u8>| {
-        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
-        if let Some(n) = log_n {
-            recipient.set_work_factor(n);
-        }
-        age::encrypt(&recipient, text.expose_secret().as_bytes()).map_err(|e| SyncError::BadFile {
+    let started = std::time::Instant::now();
+    // `open` accepts any factor up to 30.
+    let ct = encrypt_to_passphrase(&passphrase, text.expose_secret().as_bytes(), work_factor(), 30).map_err(|e| {
+        SyncError::BadFile {
             path: locked_path(home),
             reason: format!("could not encrypt: {e}"),
-        })
-    };
-    let started = std::time::Instant::now();
-    let mut ct = encrypt(work_factor())?;
-    // age picks the work factor by timing this machine, so a busy machine gets a weak one:
-    // never below MIN_LOG_N (unless a test asked for less).
-    if work_factor().is_none() && scrypt_log_n(&ct).is_none_or(|n| n < MIN_LOG_N) {
-        ct = encrypt(Some(MIN_LOG_N))?;
-    }
+        }
+    })?;
     let took = started.elapsed();
     let path = locked_path(home);
     write_durably(&path, &ct).map_err(io_at(&path))?;
@@ -180,10 +220,7 @@ pub fn open(home: &Home, passphrase: SecretString) -> Result<(SecretString, std:
     let started = std::time::Instant::now();
     let plain = age::decrypt(&identity, &ct).map_err(|e| match e {
         age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => SyncError::WrongPassphrase,
-        other => SyncError::BadFile {
-            path: path.clone(),
-            reason: other.to_string(),
-        },
+        other => crate::local::LocalFile::LockedKeys.damaged(&path, other.to_string()),
     })?;
     let took = started.elapsed();
     let text = SecretString::from(String::from_utf8(plain).map_err(|_| SyncError::BadFile {

@@ -291,21 +291,69 @@ pub fn may_sync(c: &Contents, trust: &Trust, endpoint_id: &str) -> bool {
 /// by a duo with signed membership, every device it holds is anchored (see the module
 /// documentation) and the file is written.
 pub fn load_trust(o: &crate::Opened) -> Result<Trust, crate::SyncError> {
-    use duo_journal::Storage;
-    let store = local_store(o)?;
-    match store.read("members") {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| crate::SyncError::BadFile {
-            path: o.home.root().join("local/members.age"),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.is_not_found() => {
+    let identity = std::sync::Arc::new(o.home.age_identity()?);
+    match read_trust(&o.home, identity, &o.config)? {
+        Some(t) => Ok(t),
+        None => {
             let c = o.space.read()?.view.members();
             let t = Trust::legacy(&o.config.device_id, &o.config.person_id, &c);
             save_trust(o, &t)?;
             Ok(t)
         }
-        Err(e) => Err(duo_journal::JournalError::from(e).into()),
     }
+}
+
+/// The trust file as stored; `None` when there is none because this space was never opened
+/// by a duo with signed membership. A device that has signed a record in the space (at
+/// pairing, or a revocation) wrote its trust file first, so there a missing file is damage:
+/// anchoring every device of the space again would accept records the partner forged and
+/// forget the revocations made here.
+pub(crate) fn read_trust(
+    home: &crate::Home,
+    identity: std::sync::Arc<age::x25519::Identity>,
+    config: &crate::Config,
+) -> Result<Option<Trust>, crate::SyncError> {
+    use crate::local::LocalFile;
+    use duo_journal::Storage;
+    let store = crate::local::store(home, identity.clone());
+    let path = store.path_of("members");
+    match store.read("members") {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LocalFile::Trust.damaged(&path, format!("not a trust file ({e})"))),
+        Err(e) if e.is_not_found() => {
+            let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
+            let c = space.read()?.view.members();
+            let me = &config.device_id;
+            let signed = c.signatures.endorsements.values().any(|e| &e.by == me)
+                || c.signatures.revocations.values().any(|r| &r.by == me);
+            if signed {
+                return Err(LocalFile::Trust.damaged(
+                    &path,
+                    "the file is missing, and this device has signed records in the space",
+                ));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(LocalFile::Trust.storage_error(path, e)),
+    }
+}
+
+/// A trust file rebuilt for a device whose own was lost: only this device is anchored, so a
+/// device counts again only through signatures that trace back to this one (every pairing
+/// made by a duo with signed membership left them); every device in the space is marked as
+/// seen. Revocations made on this device only and having left the space were nowhere else
+/// and are not in it (`duo doctor --repair` says so).
+pub(crate) fn rebuilt_trust(
+    home: &crate::Home,
+    identity: std::sync::Arc<age::x25519::Identity>,
+    config: &crate::Config,
+) -> Result<Trust, crate::SyncError> {
+    let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
+    let c = space.read()?.view.members();
+    let mut t = Trust::new(&config.device_id, &config.person_id);
+    t.seen.extend(c.devices.keys().cloned());
+    Ok(t)
 }
 
 /// Change this device's trust under a lock (`local/members.lock`), so two duo processes
@@ -327,18 +375,18 @@ pub fn update_trust<T>(o: &crate::Opened, f: impl FnOnce(&mut Trust) -> T) -> Re
 
 /// Write this device's trust (prefer [`update_trust`]).
 pub fn save_trust(o: &crate::Opened, t: &Trust) -> Result<(), crate::SyncError> {
-    use duo_journal::Storage;
-    let bytes = serde_json::to_vec(t).expect("serializes");
-    local_store(o)?
-        .write("members", &bytes)
-        .map_err(|e| duo_journal::JournalError::from(e).into())
+    write_trust(
+        &crate::local::store(&o.home, std::sync::Arc::new(o.home.age_identity()?)),
+        t,
+    )
 }
 
-fn local_store(o: &crate::Opened) -> Result<crate::AgeStore, crate::SyncError> {
-    Ok(crate::AgeStore::new(
-        o.home.root().join("local"),
-        std::sync::Arc::new(o.home.age_identity()?),
-    ))
+pub(crate) fn write_trust(store: &crate::AgeStore, t: &Trust) -> Result<(), crate::SyncError> {
+    use duo_journal::Storage;
+    let bytes = serde_json::to_vec(t).expect("serializes");
+    store
+        .write("members", &bytes)
+        .map_err(|e| duo_journal::JournalError::from(e).into())
 }
 
 /// Whether this device left the space (`duo leave`), without reading the space: a device

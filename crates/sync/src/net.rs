@@ -280,10 +280,14 @@ impl SyncStates {
         format!("sync/{peer}")
     }
 
-    /// The heads last shared with `peer`.
+    /// The heads last shared with `peer` (`None`, a full session, when there is no record or
+    /// it is damaged: `duo doctor` names a damaged one).
     pub fn load(&self, peer: &EndpointId) -> Option<Vec<ChangeHash>> {
-        let bytes = self.0.read(&Self::name(peer)).ok()?;
-        if bytes.is_empty() || bytes.len() % 32 != 0 {
+        Self::decode(&self.0.read(&Self::name(peer)).ok()?)
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(32) {
             return None;
         }
         Some(
@@ -292,6 +296,31 @@ impl SyncStates {
                 .map(|c| ChangeHash(c.try_into().expect("32-byte chunks")))
                 .collect(),
         )
+    }
+
+    /// Every record that does not read back as [`SyncStates::load`] needs it, with why.
+    pub fn damaged(&self) -> Vec<(std::path::PathBuf, String)> {
+        let dir = self.0.root().join("sync");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".age").map(String::from))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|peer| {
+                let name = format!("sync/{peer}");
+                let reason = match self.0.read(&name) {
+                    Ok(bytes) if Self::decode(&bytes).is_some() => return None,
+                    Ok(_) => "not a list of change hashes".to_string(),
+                    Err(duo_journal::StorageError::Damaged { reason, .. }) => reason,
+                    Err(e) => e.to_string(),
+                };
+                Some((self.0.path_of(&name), reason))
+            })
+            .collect()
     }
 
     /// Remember the heads shared with `peer`.

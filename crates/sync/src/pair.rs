@@ -185,6 +185,14 @@ where
     }
 }
 
+/// Step 4 cut short: this device refuses before its person is asked (see
+/// `invite::vet`). The other side hears "declined" at its own step 4, without waiting for
+/// an answer from here.
+pub async fn decline<W: AsyncWrite + Unpin>(w: &mut W) -> Result<(), PairError> {
+    write_frame(w, AGREE, &[0]).await?;
+    Ok(())
+}
+
 /// Exchange one JSON value each way (the introductions, after key confirmation and before
 /// the people are asked).
 pub async fn exchange<R, W, T>(r: &mut R, w: &mut W, mine: &T) -> Result<T, PairError>

@@ -29,6 +29,8 @@ pub struct AgeStore {
     identity: Arc<Identity>,
     recipient: Recipient,
     faults: Option<Arc<FaultPlan>>,
+    /// A journal's store (chunk directories made on first write), not a home's `local/`.
+    chunks: bool,
     /// Told of every chunk made durable (a running watcher's socket).
     notice: Option<Arc<Notice>>,
 }
@@ -219,7 +221,17 @@ impl AgeStore {
             identity,
             recipient,
             faults: None,
+            chunks: true,
             notice: None,
+        }
+    }
+
+    /// A directory of named blobs that is not a journal (a home's `local/`): no chunk
+    /// directories.
+    pub fn blobs(root: impl Into<PathBuf>, identity: Arc<Identity>) -> Self {
+        Self {
+            chunks: false,
+            ..Self::new(root, identity)
         }
     }
 
@@ -274,8 +286,11 @@ impl AgeStore {
     }
 
     fn ensure_dirs(&self) -> std::io::Result<()> {
+        if !self.chunks {
+            return private_dirs(&self.root);
+        }
         for d in DIRS {
-            fs::create_dir_all(self.root.join(d))?;
+            private_dirs(&self.root.join(d))?;
         }
         Ok(())
     }
@@ -290,10 +305,16 @@ impl AgeStore {
     }
 }
 
+/// Create `dir` and any missing parent with mode 0700: every directory of a home is
+/// private (an existing one keeps its mode; [`crate::Home::open`] tightens those).
+pub(crate) fn private_dirs(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// Open (creating it and its directory if needed, mode 0600) a file used only for `flock`.
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        private_dirs(dir)?;
     }
     OpenOptions::new()
         .read(true)
@@ -420,7 +441,7 @@ impl Storage for AgeStore {
         self.ensure_dirs().map_err(|e| io(name, e))?;
         let path = self.path_of(name);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| io(name, e))?;
+            private_dirs(dir).map_err(|e| io(name, e))?;
         }
         write_durably_with(&path, &sealed, self.faults()).map_err(|e| io(name, e))
     }
@@ -441,7 +462,7 @@ impl Storage for AgeStore {
     fn mark(&self, name: &str) -> Result<(), StorageError> {
         let file = mark_file_name(name).ok_or_else(|| io(name, std::io::Error::other("not a chunk name")))?;
         let dir = self.marks_dir();
-        match fs::create_dir(&dir) {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
             // A new `marks/` must itself survive a crash.
             Ok(()) => step(self.faults(), Step::SyncDir, &self.root, || {
                 File::open(&self.root)?.sync_all()
@@ -500,11 +521,7 @@ impl Storage for AgeStore {
         let from = self.display_path(name);
         let store = self.root.file_name().and_then(|n| n.to_str()).unwrap_or("store");
         let dir = self.root.parent().unwrap_or(&self.root).join("quarantine").join(store);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| io(name, e))?;
+        private_dirs(&dir).map_err(|e| io(name, e))?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

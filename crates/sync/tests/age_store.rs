@@ -738,9 +738,25 @@ fn home_refuses_readable_key_files() {
 fn home_refuses_double_init_and_bad_names() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("h"));
-    for bad in ["", "   ", "tab\there", "line\nbreak", &"x".repeat(65)] {
+    for bad in [
+        "",
+        "   ",
+        "tab\there",
+        "line\nbreak",
+        &"x".repeat(65),
+        "Bob\u{202e}",
+        "Bob\u{9b}2J",
+    ] {
         assert!(
             matches!(home.init(bad, "laptop", 1), Err(SyncError::InvalidName)),
+            "{bad:?}"
+        );
+        assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
+    }
+    // A device label is shown to the partner too: the same rule.
+    for bad in ["", "lap\x1b[2Jtop", "lap\u{2066}top", &"x".repeat(65)] {
+        assert!(
+            matches!(home.init("Alice", bad, 1), Err(SyncError::InvalidLabel)),
             "{bad:?}"
         );
         assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
