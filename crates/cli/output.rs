@@ -164,7 +164,6 @@ impl Printer {
         stderr(&format!("warning: {}", msg.as_ref()));
     }
 
-
     pub fn bold(&self, s: &str) -> String {
         if self.color {
             format!("\x1b[1m{s}\x1b[0m")

@@ -63,7 +63,11 @@ fn name(peer: &Peer) -> String {
     if peer.person.is_empty() {
         format!("device {}", crate::output::short(&peer.device, 12))
     } else {
-        format!("{} ('{}')", crate::output::name(&peer.person), crate::output::label(&peer.label))
+        format!(
+            "{} ('{}')",
+            crate::output::name(&peer.person),
+            crate::output::label(&peer.label)
+        )
     }
 }
 
