@@ -5,32 +5,6 @@
 
 use crate::harness::*;
 
-/// Run `duo` on a pseudo-terminal (util-linux `script`) with `input` typed at it.
-fn run_on_tty_typing(d: &Device, args: &[&str], input: &str) -> Run {
-    use std::io::Write;
-    let line = std::iter::once(BIN)
-        .chain(args.iter().copied())
-        .map(|a| format!("'{a}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let c = d.command(&[]);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_clear()
-        .envs(envs)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    Run::from_output(child.wait_with_output().unwrap())
-}
-
 #[test]
 fn a_code_typed_on_the_command_line_is_refused_with_why() {
     let d = Device::new("Alice");
@@ -84,7 +58,7 @@ fn a_short_passphrase_is_refused_before_it_is_asked_again() {
     }
     let mut d = Device::new("Alice");
     d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let r = run_on_tty_typing(&d, &["lock", "--set"], "short\n");
+    let r = run_on_tty(&d, &["lock", "--set"], "short\n");
     let screen = format!("{}{}", r.stdout, r.stderr);
     assert_eq!(r.code, 2, "{screen}");
     assert!(screen.contains("at least 8 characters"), "{screen}");

@@ -400,6 +400,33 @@ pub fn any_file_contains(dir: &Path, needle: &str) -> Option<PathBuf> {
     })
 }
 
+/// Run `duo` on a pseudo-terminal (util-linux `script`), so that stdin is a terminal (it
+/// opens `$EDITOR`, asks its questions); `input` is typed at it.
+pub fn run_on_tty(d: &Device, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let line = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let c = d.command(&[]);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .envs(envs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    Run::from_output(child.wait_with_output().unwrap())
+}
+
 /// Is a tool on PATH? Under CI a missing tool is a failure, elsewhere the caller skips.
 pub fn have_tool(name: &str) -> bool {
     let found = std::env::var_os("PATH")

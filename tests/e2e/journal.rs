@@ -164,28 +164,6 @@ fn edit_text_tags_status_and_delete() {
     d.run(&["journal", "show", &r]).fails(1);
 }
 
-/// Run `duo` under a pseudo-terminal (util-linux `script`), so stdin is a terminal.
-fn run_on_tty(d: &Device, args: &[&str]) -> Run {
-    let line = std::iter::once(BIN)
-        .chain(args.iter().copied())
-        .map(|a| format!("'{a}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let c = d.command(&[]);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
-    let out = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_clear()
-        .envs(envs)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run script");
-    Run::from_output(out)
-}
-
 #[test]
 fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
     if !have_tool("script") {
@@ -213,7 +191,7 @@ fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
         ("EDITOR".into(), script.display().to_string()),
         ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
     ];
-    let r = run_on_tty(&d, &["journal", "add"]);
+    let r = run_on_tty(&d, &["journal", "add"], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     let seen_text = std::fs::read_to_string(&seen).unwrap();
     let mut lines = seen_text.lines();
@@ -235,7 +213,7 @@ fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
         ),
     )
     .unwrap();
-    let r = run_on_tty(&d, &["journal", "edit", &id[..6]]);
+    let r = run_on_tty(&d, &["journal", "edit", &id[..6]], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     let opened_on = std::fs::read_to_string(&seen).unwrap();
     assert!(
@@ -246,7 +224,7 @@ fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
 
     // An editor that saves nothing saves nothing.
     std::fs::write(&script, "#!/bin/sh\n: > \"$1\"\n").unwrap();
-    let r = run_on_tty(&d, &["journal", "add"]);
+    let r = run_on_tty(&d, &["journal", "add"], "");
     assert_eq!(r.code, 1);
     assert_eq!(d.list(&[]).len(), 1);
     assert!(
@@ -405,7 +383,7 @@ fn without_editor_set_duo_opens_vi_with_a_guide_below_a_scissors_line() {
         ("PATH".into(), path.clone()),
         ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
     ];
-    let r = run_on_tty(&d, &["journal", "add", "--kind", "appreciation"]);
+    let r = run_on_tty(&d, &["journal", "add", "--kind", "appreciation"], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     let seen = std::fs::read_to_string(&record).unwrap();
     assert!(
@@ -425,7 +403,7 @@ fn without_editor_set_duo_opens_vi_with_a_guide_below_a_scissors_line() {
     assert_eq!(d.bodies(&[]), vec!["## A heading, kept\nI missed you today"]);
 
     // A private note's guide says it stays here.
-    let r = run_on_tty(&d, &["journal", "add", "--private"]);
+    let r = run_on_tty(&d, &["journal", "add", "--private"], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert!(
         std::fs::read_to_string(&record)
@@ -435,7 +413,7 @@ fn without_editor_set_duo_opens_vi_with_a_guide_below_a_scissors_line() {
 
     // A `vi` that is Vim is told to keep no swap file, viminfo, backup or undo file.
     let (_, record) = recording_editor(bin.path(), "vi", "VIM - Vi IMproved 9.0", "second");
-    let r = run_on_tty(&d, &["journal", "add"]);
+    let r = run_on_tty(&d, &["journal", "add"], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     let seen = std::fs::read_to_string(&record).unwrap();
     assert!(
@@ -464,7 +442,7 @@ fn real_vim_leaves_no_swap_viminfo_or_backup_copy_of_the_text() {
         ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
         ("TERM".into(), "xterm".into()),
     ];
-    let r = run_on_tty(&d, &["journal", "add"]);
+    let r = run_on_tty(&d, &["journal", "add"], "");
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert_eq!(d.bodies(&[]), vec!["the words I wrote in vim"]);
     let left: Vec<_> = files_under(home.path())

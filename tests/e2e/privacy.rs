@@ -144,32 +144,6 @@ fn scanner(dirs: Vec<PathBuf>, needle: String) -> (Arc<AtomicBool>, std::thread:
     (stop, h)
 }
 
-/// Run `duo` under a pseudo-terminal (util-linux `script`), so it opens `$EDITOR`.
-fn run_on_tty(d: &Device, args: &[&str]) -> Run {
-    let line = std::iter::once(BIN)
-        .chain(args.iter().copied())
-        .map(|a| format!("'{a}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let c = d.command(&[]);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
-    let out = std::process::Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_clear()
-        .envs(envs)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn random_hex() -> String {
     let mut b = [0u8; 8];
     std::fs::File::open("/dev/urandom")
@@ -304,7 +278,10 @@ fn private_notes_never_leave_the_device_nor_reach_any_disk_in_clear() {
                 .arg(&script)
                 .status()
                 .unwrap();
-            let r = keep(run_on_tty(&with_editor, &["journal", "add", "--private"]), &mut printed);
+            let r = keep(
+                run_on_tty(&with_editor, &["journal", "add", "--private"], ""),
+                &mut printed,
+            );
             assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
             markers.push(marker);
             editor_notes += 1;
@@ -327,7 +304,7 @@ fn private_notes_never_leave_the_device_nor_reach_any_disk_in_clear() {
             ),
         )
         .unwrap();
-        let r = keep(run_on_tty(&with_editor, &["journal", "edit", &first]), &mut printed);
+        let r = keep(run_on_tty(&with_editor, &["journal", "edit", &first], ""), &mut printed);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         markers.push(marker);
     }
