@@ -162,6 +162,10 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
         }
         raw_entry(doc, &forged, alice_pid, alice_dev, FORGED_BODY, &[FORGED_TAG]);
     });
+    // Names count as their person's devices sign them: Bob's client signs his own with
+    // his device's key (a name only written in place is shown as the last signed one).
+    let signed = duo_sync::membership::sign_name(&crate::bundle::device_secret(&bob), &bob_pid, NAME, now_ms());
+    hostile.library(|doc| doc.put_name(&signed));
     {
         let _watch = hostile.serve();
         let synced = clean(&alice, &["sync"]);

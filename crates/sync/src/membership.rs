@@ -862,7 +862,8 @@ pub fn show(o: &crate::Opened, view: &mut duo_journal::View) -> Result<Membershi
 pub fn sign_own_name(o: &crate::Opened, now: i64) -> Result<bool, crate::SyncError> {
     let (c, t, m) = current(o)?;
     let (person, name, me) = (&o.config.person_id, &o.config.name, &o.config.device_id);
-    if t.left_at.is_some() || !m.is_active(me) || m.names.get(person).is_some_and(|n| n.value == *name) {
+    let mine = m.is_active(me) && m.person_of(me) == Some(person.as_str());
+    if t.left_at.is_some() || !mine || m.names.get(person).is_some_and(|n| n.value == *name) {
         return Ok(false);
     }
     let key = format!("name/{person}/{me}");

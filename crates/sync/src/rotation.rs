@@ -50,13 +50,11 @@ pub(crate) fn load_retired(path: &std::path::Path, identity: &age::x25519::Ident
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |reason: String| SyncError::BadFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let plain = age::decrypt(identity, &bytes).map_err(|e| bad(format!("not duo's retired keys: {e}")))?;
+    // Damage here is damage to the person's keys: named, with the same hint.
+    let bad = |reason: String| crate::local::LocalFile::PersonKey.damaged(path, reason);
+    let plain = age::decrypt(identity, &bytes).map_err(|e| bad(format!("not duo's retired person keys: {e}")))?;
     if !plain.len().is_multiple_of(32) {
-        return Err(bad("not duo's retired keys: wrong length".into()));
+        return Err(bad("not duo's retired person keys: wrong length".into()));
     }
     Ok(plain
         .chunks(32)
