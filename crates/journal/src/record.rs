@@ -598,6 +598,14 @@ impl SpaceDoc {
                 V::Scalar(S::Str(s)) => Some(s.to_string()),
                 _ => None,
             };
+            // Every concurrent string value (no extra lookup unless there are several).
+            let strings = |conflict: bool, v: &V<'_>| {
+                if conflict {
+                    self.all_strings(obj, key)
+                } else {
+                    text(v).into_iter().collect()
+                }
+            };
             let every = |conflict: bool, v: &V<'_>| {
                 if conflict {
                     self.all_values(obj, key)
@@ -623,9 +631,9 @@ impl SpaceDoc {
                 EDITED_AT => edited_at = int(&item.value),
                 TAGS_V1 if matches!(item.value, V::Object(ObjType::List)) => tags_v1 = Some(item.id()),
                 TAGSET => has_tagset = true,
-                AUTH_V1 => auth = self.all_strings(obj, key),
-                SEAL => seals.origin = self.all_strings(obj, key),
-                MADE => seals.made = self.all_strings(obj, key),
+                AUTH_V1 => auth = strings(item.conflict, &item.value),
+                SEAL => seals.origin = strings(item.conflict, &item.value),
+                MADE => seals.made = strings(item.conflict, &item.value),
                 _ => {}
             }
             if SEALED_FIELDS.contains(&key) {
@@ -633,7 +641,7 @@ impl SpaceDoc {
             } else if let Some(field) = key.strip_prefix(SEAL_OF)
                 && SEALED_FIELDS.contains(&field)
             {
-                seals.fields.entry(field.to_string()).or_default().seals = self.all_strings(obj, key);
+                seals.fields.entry(field.to_string()).or_default().seals = strings(item.conflict, &item.value);
             }
         }
         let kind: Kind = kind?.parse().ok()?;
@@ -654,7 +662,10 @@ impl SpaceDoc {
             for set in self.tagsets(obj) {
                 for item in self.doc.map_range(&set, ..) {
                     let tag = item.key.to_string();
-                    let values = self.all_strings(&set, &tag);
+                    let values = match (&item.value, item.conflict) {
+                        (V::Scalar(S::Str(v)), false) => vec![v.to_string()],
+                        _ => self.all_strings(&set, &tag),
+                    };
                     let field = seals.fields.entry(tag_field(&tag)).or_default();
                     for v in &values {
                         let sign = v.get(..1).unwrap_or("");
