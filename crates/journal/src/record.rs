@@ -584,6 +584,7 @@ impl SpaceDoc {
         let (mut kind, mut body, mut author, mut device, mut status, mut prompt) = (None, None, None, None, None, None);
         let (mut created_at, mut edited_at, mut tags_v1, mut has_tagset) = (None, None, None, false);
         let mut body_conflict = false;
+        let mut body_values = Vec::new();
         let mut seals = Seals::default();
         let mut auth = Vec::new();
         for item in self.doc.map_range(obj, ..) {
@@ -636,7 +637,13 @@ impl SpaceDoc {
                 MADE => seals.made = strings(item.conflict, &item.value),
                 _ => {}
             }
-            if SEALED_FIELDS.contains(&key) {
+            if key == BODY {
+                // The body's values are the entry's `body` and `conflicts`: not kept twice.
+                seals.fields.entry(key.to_string()).or_default();
+                if item.conflict {
+                    body_values = every(true, &item.value);
+                }
+            } else if SEALED_FIELDS.contains(&key) {
                 seals.fields.entry(key.to_string()).or_default().values = every(item.conflict, &item.value);
             } else if let Some(field) = key.strip_prefix(SEAL_OF)
                 && SEALED_FIELDS.contains(&field)
@@ -647,12 +654,7 @@ impl SpaceDoc {
         let kind: Kind = kind?.parse().ok()?;
         let body = body?;
         let conflicts = if body_conflict {
-            seals.fields[BODY]
-                .values
-                .iter()
-                .filter(|v| **v != body)
-                .cloned()
-                .collect()
+            body_values.iter().filter(|v| **v != body).cloned().collect()
         } else {
             Vec::new()
         };
