@@ -744,10 +744,11 @@ fn home_refuses_readable_key_files() {
         home.open().unwrap();
     }
     // A key file that is not a key is a clear error too.
+    // (Named as this device's damaged key file, with what to do: see `local`.)
     write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+    assert!(matches!(home.open(), Err(SyncError::LocalDamaged { .. })));
     write_durably(&home.age_key_path(), b"AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+    assert!(matches!(home.open(), Err(SyncError::LocalDamaged { .. })));
 }
 
 #[test]
