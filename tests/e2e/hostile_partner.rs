@@ -135,9 +135,7 @@ pub fn ids_of(d: &Device) -> (String, String) {
 /// A map under a root key with these fields, made in one change: a record as duo writes one.
 pub fn put_map(doc: &mut AutoCommit, key: &str, fields: &[(&str, automerge::ScalarValue)]) {
     use automerge::transaction::Transactable;
-    let obj = doc
-        .put_object(automerge::ROOT, key, automerge::ObjType::Map)
-        .unwrap();
+    let obj = doc.put_object(automerge::ROOT, key, automerge::ObjType::Map).unwrap();
     for (k, v) in fields {
         doc.put(&obj, *k, v.clone()).unwrap();
     }

@@ -52,8 +52,13 @@ fn reached(report: &serde_json::Value, id: &str) -> bool {
 fn backup(d: &Device) -> std::path::PathBuf {
     let pf = passphrase_file(d, PASSPHRASE);
     let file = d.dir.path().join("backup.duobackup");
-    d.run(&["backup", file.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
-        .ok();
+    d.run(&[
+        "backup",
+        file.to_str().unwrap(),
+        "--passphrase-file",
+        pf.to_str().unwrap(),
+    ])
+    .ok();
     file
 }
 
@@ -62,7 +67,12 @@ fn restored(file: &Path) -> Device {
     let fresh = with_work(Device::blank());
     let pf = passphrase_file(&fresh, PASSPHRASE);
     fresh
-        .run(&["restore", file.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
+        .run(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+        ])
         .ok();
     fresh
 }
@@ -144,18 +154,28 @@ fn the_partner_overwriting_your_device_record_does_not_stop_your_devices() {
     assert_eq!(phone["person"], "Alice", "{phone}");
     assert_eq!(phone["record_changed"], true, "{phone}");
     let text = al.run(&["devices"]);
-    assert!(text.ok().contains("record changed on another device"), "{}", text.stdout);
+    assert!(
+        text.ok().contains("record changed on another device"),
+        "{}",
+        text.stdout
+    );
     assert!(!text.stdout.contains("bob's now") && !text.stdout.contains("stolen"));
 
     // The phone and the laptop still sync, both ways.
     ap.add("From the phone, after Bob's rewrite", &[]);
     let r = sync_with(&ap, &al);
     assert!(reached(&r, &al_id), "{r}");
-    assert!(al.bodies(&[]).contains(&"From the phone, after Bob's rewrite".to_string()));
+    assert!(
+        al.bodies(&[])
+            .contains(&"From the phone, after Bob's rewrite".to_string())
+    );
     al.add("From the laptop, after Bob's rewrite", &[]);
     let r = sync_with(&al, &ap);
     assert!(reached(&r, &ap_id), "{r}");
-    assert!(ap.bodies(&[]).contains(&"From the laptop, after Bob's rewrite".to_string()));
+    assert!(
+        ap.bodies(&[])
+            .contains(&"From the laptop, after Bob's rewrite".to_string())
+    );
     assert_eq!(standing(&ap, &ap_id), "active");
 }
 
@@ -225,7 +245,12 @@ fn a_restore_trusts_only_what_the_backups_device_trusted() {
     assert_eq!(standing(&other, &t_id), "active");
     let pf = passphrase_file(&other, PASSPHRASE);
     other
-        .run(&["restore", file.to_str().unwrap(), "--passphrase-file", pf.to_str().unwrap()])
+        .run(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--passphrase-file",
+            pf.to_str().unwrap(),
+        ])
         .ok();
     assert_eq!(standing(&other, &t_id), "revoked here");
 }
@@ -289,7 +314,8 @@ fn a_copy_of_a_revoked_device_cannot_revoke_the_owners_devices_by_any_route() {
     check(&bl, "Bob's own duo");
     // A bundle from Bob's laptop to Alice's tablet, which never synced with it.
     let file = bl.dir.path().join("to-the-tablet.duobundle");
-    bl.run(&["bundle", "export", file.to_str().unwrap(), "--for", &at_id]).ok();
+    bl.run(&["bundle", "export", file.to_str().unwrap(), "--for", &at_id])
+        .ok();
     at.run(&["bundle", "import", file.to_str().unwrap()]).ok();
     check(&at, "Alice's tablet, after the bundle");
     // A restore of the tablet's backup.
@@ -329,7 +355,9 @@ fn a_copy_cannot_revoke_a_device_added_after_its_revocation() {
             ("at", automerge::ScalarValue::Timestamp(r.at)),
         ]
     };
-    hostile.raw_at(&before, |doc| put_map(doc, &format!("revoke/{an_id}/{ap_id}"), &sig(&r)));
+    hostile.raw_at(&before, |doc| {
+        put_map(doc, &format!("revoke/{an_id}/{ap_id}"), &sig(&r))
+    });
     hostile.raw(|doc| put_map(doc, &format!("revoke/{an_id}/{ap_id}"), &sig(&r2)));
     hostile.sync_victim(&al);
     for d in [&al, &bl] {
@@ -369,7 +397,10 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
     assert!(reached(&r, &bl_id), "{r}");
     assert_eq!(standing(&bl, &al_id), "revoked");
     let r = sync_with(&al, &bl);
-    assert!(!reached(&r, &bl_id), "Bob's laptop refuses the laptop the copy revoked: {r}");
+    assert!(
+        !reached(&r, &bl_id),
+        "Bob's laptop refuses the laptop the copy revoked: {r}"
+    );
 
     let fresh = restored(&file);
     let (_, fresh_id) = ids_of(&fresh);
@@ -474,8 +505,16 @@ fn revoking_your_device_rotates_the_person_key_and_a_copys_seals_do_not_count() 
     let offline = at.add("Written on the tablet while it was offline", &[]);
 
     let out = al.run(&["devices", "revoke", &ap_id, "--yes", "--json"]).json();
-    let to: Vec<&str> = out["new_key_for"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-    assert!(to.contains(&al_id.as_str()) && to.contains(&at_id.as_str()) && !to.contains(&ap_id.as_str()), "{out}");
+    let to: Vec<&str> = out["new_key_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        to.contains(&al_id.as_str()) && to.contains(&at_id.as_str()) && !to.contains(&ap_id.as_str()),
+        "{out}"
+    );
     let after = al.add("Written after the revocation", &[]);
     assert_ne!(person_key_of(&al), old_key, "the laptop seals with the new key");
 

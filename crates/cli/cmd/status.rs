@@ -22,7 +22,11 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let not_valid = duo_journal::text::not_valid(
         [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
             .into_iter()
-            .chain(ids.iter().filter_map(|(_, id)| view.persons.get(*id)).map(|p| ("people", p.name.as_str()))),
+            .chain(
+                ids.iter()
+                    .filter_map(|(_, id)| view.persons.get(*id))
+                    .map(|p| ("people", p.name.as_str())),
+            ),
     );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.

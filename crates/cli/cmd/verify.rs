@@ -53,7 +53,8 @@ pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
         duo_journal::text::line(&payload.device),
         label(&payload.device_label),
     );
-    let only_theirs = format!("Every entry in it is authored by {who}; a signed export never holds anyone else's words.");
+    let only_theirs =
+        format!("Every entry in it is authored by {who}; a signed export never holds anyone else's words.");
     p.data(&match signer {
         Signer::Active { label: l } => format!(
             "Valid: {what}.\n{only_theirs}\nThe device that signed it ('{}') is a current device of this space.",

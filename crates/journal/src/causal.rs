@@ -92,7 +92,13 @@ impl Causal {
     pub fn descendants(&self, h: &ChangeHash) -> HashSet<ChangeHash> {
         let mut below = HashSet::new();
         for c in &self.order {
-            if self.deps.get(c).into_iter().flatten().any(|d| d == h || below.contains(d)) {
+            if self
+                .deps
+                .get(c)
+                .into_iter()
+                .flatten()
+                .any(|d| d == h || below.contains(d))
+            {
                 below.insert(*c);
             }
         }
@@ -173,7 +179,9 @@ impl Order {
     /// How many of [`Order::changes`] are strict ancestors of `changes[i]` (an ancestor
     /// always has fewer: sorting by this puts every change after its ancestors).
     pub fn depth(&self, i: usize) -> usize {
-        self.rows.get(i).map_or(0, |r| r.iter().map(|w| w.count_ones() as usize).sum())
+        self.rows
+            .get(i)
+            .map_or(0, |r| r.iter().map(|w| w.count_ones() as usize).sum())
     }
 
     /// Is `changes[earlier]` a strict ancestor of `changes[later]`?
@@ -240,7 +248,10 @@ mod tests {
             assert_eq!(c.change_of(&id), Some(change), "{key}");
         }
         assert!(c.is_ancestor(&first, &on_a) && c.is_ancestor(&first, &on_b));
-        assert!(!c.is_ancestor(&on_a, &on_b) && !c.is_ancestor(&on_b, &on_a), "concurrent");
+        assert!(
+            !c.is_ancestor(&on_a, &on_b) && !c.is_ancestor(&on_b, &on_a),
+            "concurrent"
+        );
         assert!(c.is_ancestor(&on_a, &after) && c.is_ancestor(&on_b, &after));
         assert!(!c.is_ancestor(&after, &first) && !c.is_ancestor(&first, &first));
         assert_eq!(c.change_of(&ObjId::Root), None);

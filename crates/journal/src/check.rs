@@ -264,11 +264,7 @@ impl<'a> Judge<'a> {
                 field: &field,
             };
             let value = status_change_value(c);
-            if !c
-                .seals
-                .iter()
-                .any(|s| self.verify(view, &subject, &value, s).is_some())
-            {
+            if !c.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some()) {
                 note(Why::Altered);
             }
         }
@@ -364,9 +360,7 @@ impl<'a> Judge<'a> {
             field: &field,
         };
         let value = crate::record::ack_value(a);
-        a.seals
-            .iter()
-            .any(|s| self.verify(view, &subject, &value, s).is_some())
+        a.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some())
     }
 
     /// The marks after reading `view`: every verified version of this person's fields

@@ -12,7 +12,7 @@ use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
 use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, Person, Revocation, Rotation, SignedName, Signatures};
+use crate::model::{Device, Endorsement, Entry, Person, Revocation, Rotation, Signatures, SignedName};
 use crate::record::{Marker, insert_entry};
 use crate::schema::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -533,7 +533,10 @@ impl SpaceDoc {
     pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
         let bad = |s: &str| s.is_empty() || s.contains('/');
         if bad(&n.person) || bad(&n.by) {
-            return Err(JournalError::Invalid(format!("'{}/{}' is not a person and device", n.person, n.by)));
+            return Err(JournalError::Invalid(format!(
+                "'{}/{}' is not a person and device",
+                n.person, n.by
+            )));
         }
         let o = self
             .doc
@@ -560,7 +563,10 @@ impl SpaceDoc {
     pub fn put_rotation(&mut self, r: &Rotation) -> Result<()> {
         let bad = |s: &str| s.is_empty() || s.contains('/');
         if bad(&r.person) || bad(&r.key) {
-            return Err(JournalError::Invalid(format!("'{}/{}' is not a person and key", r.person, r.key)));
+            return Err(JournalError::Invalid(format!(
+                "'{}/{}' is not a person and key",
+                r.person, r.key
+            )));
         }
         let o = self
             .doc

@@ -137,7 +137,9 @@ impl History {
     /// [`History::heads`] are read when `doc` has all of them, else the whole history.
     pub fn brought_up_to(mut self, doc: &Automerge) -> History {
         let heads: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
-        if !heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) || (heads.is_empty() && !self.records.is_empty()) {
+        if !heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some())
+            || (heads.is_empty() && !self.records.is_empty())
+        {
             self = History::default();
         }
         let since: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -284,7 +286,12 @@ fn changed_root_keys(doc: &Automerge, since: &[ChangeHash]) -> Vec<String> {
         match (p.path.first(), &p.action) {
             (Some((_, Prop::Map(k))), _) => keys.insert(k.clone()),
             (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => keys.insert(key.clone()),
-            (None, PatchAction::Conflict { prop: Prop::Map(key), .. }) => keys.insert(key.clone()),
+            (
+                None,
+                PatchAction::Conflict {
+                    prop: Prop::Map(key), ..
+                },
+            ) => keys.insert(key.clone()),
             _ => false,
         };
     }
@@ -401,11 +408,19 @@ mod tests {
         doc.commit();
 
         let h = History::read(doc.document());
-        let mut sigs: Vec<(&str, &str)> = h.records.iter().map(|r| (r.key.as_str(), r.str("sig").unwrap())).collect();
+        let mut sigs: Vec<(&str, &str)> = h
+            .records
+            .iter()
+            .map(|r| (r.key.as_str(), r.str("sig").unwrap()))
+            .collect();
         sigs.sort();
         assert_eq!(
             sigs,
-            vec![("endorse/x/l", "l vouches for x"), ("revoke/p/l", "by l"), ("revoke/p/l", "forged")]
+            vec![
+                ("endorse/x/l", "l vouches for x"),
+                ("revoke/p/l", "by l"),
+                ("revoke/p/l", "forged")
+            ]
         );
         let by = |c: ChangeHash| h.records.iter().find(|r| r.change == c.0).unwrap();
         assert_eq!(by(first).int("at"), Some(5));

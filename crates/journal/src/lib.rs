@@ -48,13 +48,12 @@ pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
-pub use history::{History, Record, Timing};
 pub use hints::{Hint, i_statement_hint};
+pub use history::{History, Record, Timing};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
-    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Rotation, Sealed, Seals,
-    SignedName, Signatures, Status,
-    normalize_tags,
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Rotation, Sealed, Seals, Signatures,
+    SignedName, Status, normalize_tags,
 };
 pub use record::Marker;
 pub use storage::{

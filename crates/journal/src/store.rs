@@ -665,7 +665,10 @@ impl<S: Storage> Journal<S> {
             let name = hash_name("snapshots", &bytes);
             self.write_chunk(&name, &bytes)?;
             let known = self.known_records();
-            self.store_view(View::new(doc.contents_with_history(known), BTreeSet::from([name.clone()])))?;
+            self.store_view(View::new(
+                doc.contents_with_history(known),
+                BTreeSet::from([name.clone()]),
+            ))?;
             self.remove_chunks(loaded.iter().filter(|n| **n != name))?;
             *loaded = BTreeSet::from([name]);
             return Ok(None);

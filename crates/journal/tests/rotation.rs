@@ -3,7 +3,9 @@
 //! concurrently, they are unconfirmed until the device that wrote them seals them again;
 //! after it (a copy of a revoked device that learnt of the rotation), they are not yours.
 
-use duo_journal::{Authenticity, Judge, Keyring, Kind, Marks, NewEntry, Person, Rotation, SealKey, SpaceDoc, View, Why};
+use duo_journal::{
+    Authenticity, Judge, Keyring, Kind, Marks, NewEntry, Person, Rotation, SealKey, SpaceDoc, View, Why,
+};
 
 const ALICE: &str = "a11ce000000000000000000000000000";
 
@@ -49,8 +51,11 @@ fn retired_key_seals_count_by_when_they_were_written() {
     };
     doc.init("space", &alice, &laptop).unwrap();
     doc.begin_sealing(&old_ring.sealer("laptop"), 1).unwrap();
-    doc.add_entry(&entry("e1", "laptop", "before the rotation"), &old_ring.sealer("laptop"))
-        .unwrap();
+    doc.add_entry(
+        &entry("e1", "laptop", "before the rotation"),
+        &old_ring.sealer("laptop"),
+    )
+    .unwrap();
     commit(&mut doc);
     // The tablet, offline, writes with the old key; the copy of the phone does later.
     let mut tablet = SpaceDoc::load(&doc.save()).unwrap();

@@ -405,12 +405,18 @@ mod tests {
         let wrapped = k.wrap_ring(&[r1.clone(), r2.clone()], &[1; 32]);
         let (cur, retired) = PersonKey::unwrap_ring(&[1; 32], &wrapped).unwrap();
         assert_eq!(cur.bytes(), k.bytes());
-        assert_eq!(retired.iter().map(|x| *x.bytes()).collect::<Vec<_>>(), vec![*r1.bytes(), *r2.bytes()]);
+        assert_eq!(
+            retired.iter().map(|x| *x.bytes()).collect::<Vec<_>>(),
+            vec![*r1.bytes(), *r2.bytes()]
+        );
         assert_ne!(&wrapped[64..96], &wrapped[0..32], "each key under its own pad");
         assert!(PersonKey::unwrap_ring(&[2; 32], &wrapped).is_none());
         let mut swapped = wrapped.clone();
         swapped[64..].rotate_left(64);
-        assert!(PersonKey::unwrap_ring(&[1; 32], &swapped).is_none(), "positions are bound");
+        assert!(
+            PersonKey::unwrap_ring(&[1; 32], &swapped).is_none(),
+            "positions are bound"
+        );
         assert!(PersonKey::unwrap_ring(&[1; 32], &wrapped[..100]).is_none());
         let (only, none) = PersonKey::unwrap_ring(&[1; 32], &k.wrap(&[1; 32])).unwrap();
         assert_eq!((only.bytes(), none.len()), (k.bytes(), 0));

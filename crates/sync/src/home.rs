@@ -259,8 +259,11 @@ impl Home {
         };
         person_key.store(&self.person_key_path(), &age_identity)?;
         if let Some(s) = seed.filter(|s| !s.retired_keys.is_empty()) {
-            let retired: Vec<crate::auth::PersonKey> =
-                s.retired_keys.iter().map(|k| crate::auth::PersonKey::from_bytes(*k)).collect();
+            let retired: Vec<crate::auth::PersonKey> = s
+                .retired_keys
+                .iter()
+                .map(|k| crate::auth::PersonKey::from_bytes(*k))
+                .collect();
             crate::rotation::store_retired(&crate::rotation::retired_path(self), &age_identity, &retired)?;
         }
 
@@ -303,7 +306,12 @@ impl Home {
         if let Some(s) = seed {
             // A restored device trusts what the backup's device trusted, written before the
             // setup counts as complete: it never falls back to trusting every record.
-            let t = crate::membership::Trust::restored(&config.device_id, &config.person_id, &s.from_device, s.trust.as_ref());
+            let t = crate::membership::Trust::restored(
+                &config.device_id,
+                &config.person_id,
+                &s.from_device,
+                s.trust.as_ref(),
+            );
             crate::membership::write_trust(&crate::local::store(self, identity.clone()), &t)?;
         }
         let private = Journal::new(AgeStore::new(self.private_dir(), identity.clone()));

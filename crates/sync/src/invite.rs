@@ -313,7 +313,9 @@ async fn run(
         let (mut received, mut retired_keys) = (None, Vec::new());
         match (role, person_key) {
             (Role::Inviter, Some((k, retired))) if mine.own_device => {
-                pair::send_person_key(&mut send, &verified, k, retired).await.map_err(pair_err)?
+                pair::send_person_key(&mut send, &verified, k, retired)
+                    .await
+                    .map_err(pair_err)?
             }
             (Role::Joiner, _) if other.own_device => {
                 let (k, retired) = pair::recv_person_key(&mut recv, &verified).await.map_err(pair_err)?;
@@ -526,7 +528,11 @@ pub async fn join(
         let home = me.home.clone();
         if let Some(k) = &paired.person_key {
             let identity = home.age_identity()?;
-            crate::rotation::store_retired(&crate::rotation::pending_retired_path(&home), &identity, &paired.retired_keys)?;
+            crate::rotation::store_retired(
+                &crate::rotation::pending_retired_path(&home),
+                &identity,
+                &paired.retired_keys,
+            )?;
             k.store(&home.pending_person_key_path(), &identity)?;
         }
         home.join_person(me, join)?;

@@ -100,7 +100,8 @@ impl Trust {
         for (id, p) in &c.anchors {
             self.anchors.entry(id.clone()).or_insert_with(|| p.clone());
         }
-        self.local_revoked.extend(c.local_revoked.iter().filter(|d| **d != self.me).cloned());
+        self.local_revoked
+            .extend(c.local_revoked.iter().filter(|d| **d != self.me).cloned());
         self.seen.extend(c.seen.iter().cloned());
     }
 
@@ -260,7 +261,11 @@ fn name_message(person: &str, by: &str, name: &str, at: i64) -> Vec<u8> {
 /// What a rotation's signature covers: its fields, and each encrypted key by its hash.
 fn rotation_message(r: &Rotation) -> Vec<u8> {
     use sha2::Digest;
-    let mut m = format!("duo/rotate/1\0{}\0{}\0{}\0{}\0{}\0", r.person, r.key, r.retires, r.by, r.at).into_bytes();
+    let mut m = format!(
+        "duo/rotate/1\0{}\0{}\0{}\0{}\0{}\0",
+        r.person, r.key, r.retires, r.by, r.at
+    )
+    .into_bytes();
     for (device, blob) in &r.keys {
         m.extend_from_slice(format!("{device}\0{}\0", duo_journal::hex(&sha2::Sha256::digest(blob))).as_bytes());
     }
@@ -363,7 +368,8 @@ struct Rules<'a> {
 }
 
 fn pair(id: &str) -> Option<(&str, &str)> {
-    id.split_once('/').filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+    id.split_once('/')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
 }
 
 impl<'a> Rules<'a> {
@@ -475,7 +481,12 @@ impl<'a> Rules<'a> {
     /// if `by` is not revoked, or signed it before a revocation of it was written (what a
     /// revoked device signed without knowing of its revocation may be a copy's work).
     fn speaks(&self, rec: &Record, by: &str) -> bool {
-        let mut revocations = self.counted.iter().map(|&i| &self.revocations[i]).filter(|r| r.device == by).peekable();
+        let mut revocations = self
+            .counted
+            .iter()
+            .map(|&i| &self.revocations[i])
+            .filter(|r| r.device == by)
+            .peekable();
         !self.void(rec, by) && (revocations.peek().is_none() || revocations.any(|r| self.c.records.before(rec, r.rec)))
     }
 
@@ -486,7 +497,11 @@ impl<'a> Rules<'a> {
             .anchors
             .iter()
             .filter(|(id, p)| {
-                !excluded.contains(id.as_str()) && self.values.get(*id).is_some_and(|vs| vs.iter().any(|v| v.person == **p))
+                !excluded.contains(id.as_str())
+                    && self
+                        .values
+                        .get(*id)
+                        .is_some_and(|vs| vs.iter().any(|v| v.person == **p))
             })
             .map(|(id, p)| (id.clone(), p.clone()))
             .collect();
@@ -560,9 +575,13 @@ impl<'a> Rules<'a> {
         let h = &self.c.records;
         let mut valid: Vec<(&Record, Rotated)> = Vec::new();
         for r in h.under(ROTATE) {
-            let (Some((person, key)), Some(by), Some(retires), Some(at), Some(sig)) =
-                (r.id(ROTATE).and_then(pair), r.str(BY), r.str(RETIRES), r.int(AT), r.str(SIG))
-            else {
+            let (Some((person, key)), Some(by), Some(retires), Some(at), Some(sig)) = (
+                r.id(ROTATE).and_then(pair),
+                r.str(BY),
+                r.str(RETIRES),
+                r.int(AT),
+                r.str(SIG),
+            ) else {
                 continue;
             };
             let keys: BTreeMap<String, Vec<u8>> = r
@@ -697,7 +716,12 @@ pub fn membership(c: &Contents, trust: &Trust) -> Membership {
     m.revocations = rules
         .counted
         .iter()
-        .map(|&i| (rules.revocations[i].device.to_string(), rules.revocations[i].by.to_string()))
+        .map(|&i| {
+            (
+                rules.revocations[i].device.to_string(),
+                rules.revocations[i].by.to_string(),
+            )
+        })
         .collect();
     m
 }
@@ -867,7 +891,10 @@ pub fn sign_own_name(o: &crate::Opened, now: i64) -> Result<bool, crate::SyncErr
         return Ok(false);
     }
     let key = format!("name/{person}/{me}");
-    if c.records.under(&key).any(|r| r.key == key && r.str("name") == Some(name.as_str())) {
+    if c.records
+        .under(&key)
+        .any(|r| r.key == key && r.str("name") == Some(name.as_str()))
+    {
         return Ok(false);
     }
     let signed = sign_name(&o.secret, person, name, now);
@@ -1043,9 +1070,27 @@ mod tests {
         for t in [paired_trust(&b1, &a1), paired_trust(&a1, &b1), paired_trust(&a2, &a1)] {
             let m = membership(&c, &t);
             assert!(m.is_active(&x.id()) && m.is_active(&a2.id()), "{m:?}");
-            assert_eq!(m.records[&x.id()], Shown { value: x.record(), changed: true });
-            assert_eq!(m.records[&a2.id()], Shown { value: a2.record(), changed: true });
-            assert_eq!(m.records[&a1.id()], Shown { value: a1.record(), changed: false });
+            assert_eq!(
+                m.records[&x.id()],
+                Shown {
+                    value: x.record(),
+                    changed: true
+                }
+            );
+            assert_eq!(
+                m.records[&a2.id()],
+                Shown {
+                    value: a2.record(),
+                    changed: true
+                }
+            );
+            assert_eq!(
+                m.records[&a1.id()],
+                Shown {
+                    value: a1.record(),
+                    changed: false
+                }
+            );
         }
         // Deleting the records and signatures changes nothing either: the history has them.
         s.write(|doc| {
@@ -1159,18 +1204,26 @@ mod tests {
     #[test]
     fn names_count_only_as_their_persons_devices_signed_them() {
         let (mut s, [a1, a2, b1, _b2]) = couple();
-        assert!(membership(&s.contents(), &paired_trust(&a1, &b1)).names.is_empty(), "unsigned names");
+        assert!(
+            membership(&s.contents(), &paired_trust(&a1, &b1)).names.is_empty(),
+            "unsigned names"
+        );
         let n = sign_name(&a2.key, "A", "Alice", 10);
         s.write(|doc| doc.put_name(&n));
         let shown = |s: &mut Space, t: &Trust| membership(&s.contents(), t).names.get("A").cloned();
-        let ok = Shown { value: "Alice".to_string(), changed: false };
+        let ok = Shown {
+            value: "Alice".to_string(),
+            changed: false,
+        };
         assert_eq!(shown(&mut s, &paired_trust(&a1, &b1)), Some(ok.clone()));
         assert_eq!(shown(&mut s, &paired_trust(&b1, &a1)), Some(ok));
         // Bob's client renames Alice: a new map under person/A, and a name he signs himself.
         s.write(|doc| {
             use automerge::transaction::Transactable;
             let am = doc.automerge();
-            let o = am.put_object(automerge::ROOT, "person/A", automerge::ObjType::Map).unwrap();
+            let o = am
+                .put_object(automerge::ROOT, "person/A", automerge::ObjType::Map)
+                .unwrap();
             am.put(&o, "name", "Mallory").unwrap();
             Ok(())
         });
@@ -1180,7 +1233,13 @@ mod tests {
         assert_eq!(c.persons.get("A").map(|p| p.name.as_str()), Some("Mallory"));
         for t in [paired_trust(&a1, &b1), paired_trust(&a2, &a1)] {
             let m = membership(&c, &t);
-            assert_eq!(m.names["A"], Shown { value: "Alice".into(), changed: true });
+            assert_eq!(
+                m.names["A"],
+                Shown {
+                    value: "Alice".into(),
+                    changed: true
+                }
+            );
         }
     }
 

@@ -42,7 +42,10 @@ pub(crate) fn pending_retired_path(o: &crate::Home) -> PathBuf {
 }
 
 /// The retired keys in `path` (none when there is no file).
-pub(crate) fn load_retired(path: &std::path::Path, identity: &age::x25519::Identity) -> Result<Vec<PersonKey>, SyncError> {
+pub(crate) fn load_retired(
+    path: &std::path::Path,
+    identity: &age::x25519::Identity,
+) -> Result<Vec<PersonKey>, SyncError> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -143,7 +146,9 @@ pub fn revoke_own_device(o: &Opened, target: &str, now: i64) -> Result<Revoked, 
             .collect();
         let mut keys = BTreeMap::new();
         for d in &out.rotated_to {
-            let Ok(id) = d.parse::<iroh::EndpointId>() else { continue };
+            let Ok(id) = d.parse::<iroh::EndpointId>() else {
+                continue;
+            };
             let blob = age::encrypt(&crate::bundle::recipient_for(&id), key.bytes())
                 .map_err(|e| duo_journal::JournalError::Invalid(format!("could not encrypt the new key: {e}")))?;
             keys.insert(d.clone(), blob);
@@ -187,8 +192,12 @@ pub fn adopt(o: &mut Opened) -> Result<bool, SyncError> {
             continue;
         }
         let Some(blob) = r.keys.get(&me) else { continue };
-        let Ok(plain) = age::decrypt(&identity, blob) else { continue };
-        let Ok(bytes) = <[u8; 32]>::try_from(plain.as_slice()) else { continue };
+        let Ok(plain) = age::decrypt(&identity, blob) else {
+            continue;
+        };
+        let Ok(bytes) = <[u8; 32]>::try_from(plain.as_slice()) else {
+            continue;
+        };
         let k = PersonKey::from_bytes(bytes);
         if id_of(&k) == r.key {
             held.push(k);
