@@ -381,7 +381,8 @@ fn a_copy_cannot_revoke_a_device_added_after_its_revocation() {
 /// revoke each other concurrently are both revoked, on every device that has both records.
 /// Bob's laptop, which got the copy's first, refuses Alice's laptop; Alice recovers with a
 /// device restored from her backup that Bob pairs with `--partner-device`: it brings her
-/// revocation, the copy is refused too, and the new device and Bob sync.
+/// revocation, the copy is refused too, and the new device and Bob sync. An entry the copy
+/// sealed with the old key meanwhile is not confirmed as hers.
 #[test]
 fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_recovers() {
     let (al, mut own, bl) = alice_and_bob(&["phone"]);
@@ -396,6 +397,7 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
 
     al.run(&["devices", "revoke", &ap_id, "--yes"]).ok();
     let file = backup(&al);
+    let by_copy = copy.add("Written by the copy, not knowing of its revocation", &[]);
     copy.run(&["devices", "revoke", &al_id, "--yes"]).ok();
     let r = sync_with(&copy, &bl);
     assert!(reached(&r, &bl_id), "{r}");
@@ -417,10 +419,15 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
     }
     let r = sync_with(&copy, &bl);
     assert!(!reached(&r, &bl_id), "the copy is refused now: {r}");
-    fresh.add("Alice, on her restored device", &[]);
+    let hers = fresh.add("Alice, on her restored device", &[]);
     let r = sync_with(&fresh, &bl);
     assert!(reached(&r, &bl_id), "{r}");
     assert!(bl.bodies(&[]).contains(&"Alice, on her restored device".to_string()));
+    // What the copy sealed with the old key, concurrently with her rotation, is not
+    // confirmed as hers; what she writes now is.
+    let shown = authenticity(&fresh);
+    assert_eq!(shown[&by_copy].0, "unsettled", "{shown:?}");
+    assert_eq!(shown[&hers].0, "authentic", "{shown:?}");
 }
 
 /// Item 3: a copy of Alice's phone signs an export with the phone's key. Before the
