@@ -47,7 +47,7 @@ mod view;
 pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use check::{Judge, Marks, Shown};
-pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use history::{History, Record, Timing};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};

@@ -216,7 +216,8 @@ impl<S: Storage> Journal<S> {
     }
 
     /// A cheap fingerprint of the store's files (names and stamps): it changes whenever
-    /// any process writes to the store. `sync --watch` polls it to notice new entries.
+    /// any process writes to the store (the network allowlist's live check compares it to
+    /// know when to work out the members again).
     pub fn storage_fingerprint(&self) -> Result<String> {
         let l = self.storage.list()?;
         Ok(l.stamps
@@ -797,7 +798,7 @@ impl<S: Storage> Journal<S> {
         let mut bad = Vec::new();
         for name in &files.chunks {
             match self.read_chunk(name)? {
-                Ok(bytes) if SpaceDoc::validate(&bytes).is_ok() => {
+                Ok(bytes) if SpaceDoc::validate_stored(&bytes).is_ok() => {
                     good.insert(name.clone());
                 }
                 _ => bad.push(name.clone()),
@@ -903,7 +904,7 @@ impl<S: Storage> Journal<S> {
 fn saved_snapshot(doc: &mut SpaceDoc) -> Result<Vec<u8>> {
     let bytes = doc.save();
     let mut heads = doc.heads();
-    let again = SpaceDoc::load_untrusted(&bytes).map_err(|e| {
+    let again = SpaceDoc::load_stored(&bytes).map_err(|e| {
         JournalError::Document(format!(
             "the new snapshot does not load back ({e}); nothing was replaced"
         ))

@@ -12,7 +12,7 @@ use crate::{Opened, SyncError};
 use duo_journal::Storage;
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, Watcher};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -411,10 +411,14 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
+        self.refresh_members_from(o, &o.space.read()?.view)
+    }
+
+    /// [`Online::refresh_members`] from a view just read.
+    pub fn refresh_members_from(&self, o: &Opened, view: &duo_journal::View) -> Result<(), SyncError> {
         let trust = crate::membership::trust(o)?;
-        let view = o.space.read()?.view;
         self.members
-            .replace(sync_members(&view, &trust).iter().map(String::as_str));
+            .replace(sync_members(view, &trust).iter().map(String::as_str));
         Ok(())
     }
 }
@@ -443,8 +447,20 @@ pub async fn sync_all(
     online: &Online,
     progress: Option<crate::session::Progress<'_>>,
 ) -> Result<Vec<PeerResult>, SyncError> {
+    sync_all_but(o, online, progress, &BTreeSet::new()).await
+}
+
+/// [`sync_all`], leaving out the devices in `skip` (endpoint ids): a watcher passing on
+/// what one device just sent does not dial that device back.
+pub async fn sync_all_but(
+    o: &Opened,
+    online: &Online,
+    progress: Option<crate::session::Progress<'_>>,
+    skip: &BTreeSet<String>,
+) -> Result<Vec<PeerResult>, SyncError> {
     let view = o.space.read()?.view;
-    let (_, trust, membership) = crate::membership::current(o)?;
+    let trust = crate::membership::trust(o)?;
+    let membership = crate::membership::membership(&view.members(), &trust);
     if trust.left_at.is_some() {
         return Err(SyncError::Left);
     }
@@ -482,7 +498,7 @@ pub async fn sync_all(
     for (id, dev) in view
         .devices
         .iter()
-        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id))
+        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id) && !skip.contains(*id))
     {
         let Some(mut known) = table.peers.get(id).cloned().or_else(|| {
             seen.get(id).map(|addrs| PeerAddrs {

@@ -164,6 +164,19 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+impl Opened {
+    /// Share the together-answers that were waiting for the partner's, if the partner has
+    /// answered now; how many were shared. A device that left (or wiped itself) shares
+    /// nothing; a failure is left for the next try (the answer stays in the private notebook).
+    pub fn settle_answers(&self) -> usize {
+        if !self.home.root().exists() || !matches!(crate::membership::left_at(self), Ok(None)) {
+            return 0;
+        }
+        let checker = self.checker();
+        self.practices(&checker).publish_ready().unwrap_or(0)
+    }
+}
+
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
     move |source| SyncError::Io {
         path: path.to_path_buf(),
@@ -204,6 +217,11 @@ impl Home {
 
     pub fn space_dir(&self) -> PathBuf {
         self.root.join("space")
+    }
+
+    /// The shared space's store: every chunk it writes is announced to a running watcher.
+    fn space_store(&self, identity: Arc<age::x25519::Identity>) -> AgeStore {
+        AgeStore::new(self.space_dir(), identity).notifying(self.root.join(crate::handoff::WROTE_SOCKET))
     }
 
     pub fn private_dir(&self) -> PathBuf {
@@ -290,7 +308,7 @@ impl Home {
             doc.load_checked(saved)?;
             doc.check_schema()
         };
-        let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
+        let space = Journal::new(self.space_store(identity.clone()));
         let signed_name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
         space.create(|doc| {
             match seed {
@@ -407,7 +425,7 @@ impl Home {
             keyring,
             config,
             secret,
-            space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
+            space: Journal::new(self.space_store(identity.clone())),
             private: Journal::new(AgeStore::new(self.private_dir(), identity.clone())),
             person_key,
             identity,

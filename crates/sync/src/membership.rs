@@ -55,9 +55,14 @@ pub struct Trust {
     /// Devices refused by this device only (the partner's, revoked here, or all after `leave`).
     #[serde(default)]
     pub local_revoked: BTreeSet<String>,
-    /// Devices this device has already told its user about (new-device notices).
+    /// Devices whose addition this device's user acknowledged (`duo devices ack`): until
+    /// then every command shows a notice. Kept on this device only, never synced, so it is
+    /// never a read receipt.
     #[serde(default)]
     pub seen: BTreeSet<String>,
+    /// Devices whose revocation this device's user acknowledged, likewise.
+    #[serde(default)]
+    pub seen_revoked: BTreeSet<String>,
     /// When this device left the space (`duo leave`), in milliseconds since the epoch.
     #[serde(default)]
     pub left_at: Option<i64>,
@@ -74,6 +79,8 @@ pub struct Carried {
     pub anchors: BTreeMap<String, String>,
     pub local_revoked: BTreeSet<String>,
     pub seen: BTreeSet<String>,
+    #[serde(default)]
+    pub seen_revoked: BTreeSet<String>,
     pub left_at: Option<i64>,
 }
 
@@ -84,6 +91,7 @@ impl Trust {
             anchors: self.anchors.clone(),
             local_revoked: self.local_revoked.clone(),
             seen: self.seen.clone(),
+            seen_revoked: self.seen_revoked.clone(),
             left_at: self.left_at,
         }
     }
@@ -100,6 +108,7 @@ impl Trust {
             }
             t.local_revoked.extend(c.local_revoked.iter().cloned());
             t.seen.extend(c.seen.iter().cloned());
+            t.seen_revoked.extend(c.seen_revoked.iter().cloned());
             t.left_at = c.left_at;
         }
         t
@@ -115,6 +124,7 @@ impl Trust {
         self.local_revoked
             .extend(c.local_revoked.iter().filter(|d| **d != self.me).cloned());
         self.seen.extend(c.seen.iter().cloned());
+        self.seen_revoked.extend(c.seen_revoked.iter().cloned());
     }
 
     /// A new device's trust: itself only.
@@ -135,9 +145,78 @@ impl Trust {
         for d in c.devices.values() {
             t.anchors.insert(d.id.clone(), d.person.clone());
             t.seen.insert(d.id.clone());
+            t.seen_revoked.insert(d.id.clone());
         }
         t
     }
+
+    /// Note on this device that its user has read `n` (never synced).
+    pub fn acknowledge(&mut self, n: &Notice) -> bool {
+        match n.kind {
+            NoticeKind::Revoked => self.seen_revoked.insert(n.device.clone()),
+            NoticeKind::Added | NoticeKind::Unconfirmed => self.seen.insert(n.device.clone()),
+        }
+    }
+}
+
+/// What a safety notice is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoticeKind {
+    /// A device was added to the space (and counts as a member).
+    Added,
+    /// A device record nobody this device trusts vouches for appeared (duo ignores it).
+    Unconfirmed,
+    /// A device was revoked from the whole space (not here only: that was this user's act).
+    Revoked,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Added => "added",
+            NoticeKind::Unconfirmed => "unconfirmed",
+            NoticeKind::Revoked => "revoked",
+        }
+    }
+}
+
+/// A change to the space's devices this device's user has not acknowledged yet. Shown by
+/// every command until acknowledged; the acknowledgement stays in the trust file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub device: String,
+}
+
+/// The notices of the devices of `c` as `m` (worked out from `t`) has them: additions and
+/// revocations this device's user has not acknowledged, additions first.
+pub fn notices(c: &Contents, t: &Trust, m: &Membership) -> Vec<Notice> {
+    let mut out: Vec<Notice> = c
+        .devices
+        .keys()
+        .filter_map(|id| {
+            let kind = match m.standing.get(id)? {
+                Standing::Active if !t.seen.contains(id) => NoticeKind::Added,
+                Standing::Unconfirmed if !t.seen.contains(id) => NoticeKind::Unconfirmed,
+                Standing::Revoked { local: false, .. } | Standing::RevokedWith if !t.seen_revoked.contains(id) => {
+                    NoticeKind::Revoked
+                }
+                _ => return None,
+            };
+            Some(Notice {
+                kind,
+                device: id.clone(),
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Acknowledge `which` on this device (under the trust lock); returns those not already
+/// acknowledged.
+pub fn acknowledge(o: &crate::Opened, which: &[Notice]) -> Result<Vec<Notice>, crate::SyncError> {
+    update_trust(o, |t| which.iter().filter(|n| t.acknowledge(n)).cloned().collect())
 }
 
 /// Where a device of the document stands, as seen from this device.
@@ -787,8 +866,14 @@ pub(crate) fn read_trust(
             let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
             let c = space.read()?.view.members();
             let me = &config.device_id;
+            // Endorsements and revocations are read from the history: one overwritten or
+            // deleted since still shows that this device signed.
+            let by_me = format!("/{me}");
             let signed = c.signatures.endorsements.values().any(|e| &e.by == me)
-                || c.signatures.revocations.values().any(|r| &r.by == me);
+                || c.signatures.revocations.values().any(|r| &r.by == me)
+                || c.records.records.iter().any(|r| {
+                    (r.key.starts_with("endorse/") || r.key.starts_with("revoke/")) && r.key.ends_with(&by_me)
+                });
             if signed {
                 return Err(LocalFile::Trust.damaged(
                     &path,
@@ -815,6 +900,7 @@ pub(crate) fn rebuilt_trust(
     let c = space.read()?.view.members();
     let mut t = Trust::new(&config.device_id, &config.person_id);
     t.seen.extend(c.devices.keys().cloned());
+    t.seen_revoked.extend(c.devices.keys().cloned());
     Ok(t)
 }
 
