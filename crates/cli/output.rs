@@ -311,7 +311,7 @@ pub struct EntryJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authenticity: Option<&'static str>,
     /// With `not_yours`: why (`altered`, `unsealed`, `rolled_back`, `undeleted`,
-    /// `replies_reopened`).
+    /// `replies_reopened`, `retired_key`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_yours: Option<&'static str>,
     /// `author` and/or `tags` when the author's name or a tag is not valid (control or

@@ -163,24 +163,12 @@ impl Hostile<'_> {
     /// hostile device's space (not on what it holds now): the change is concurrent with
     /// everything written since, as a modified client can make it.
     pub fn raw_at(&self, heads: &[automerge::ChangeHash], f: impl FnOnce(&mut AutoCommit)) {
-        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
-        let mut f = Some(f);
-        opened
-            .space
-            .update(|doc| {
-                let mut then = doc
-                    .automerge()
-                    .fork_at(heads)
-                    .map_err(|e| duo_journal::JournalError::Document(e.to_string()))?;
-                (f.take().expect("called once"))(&mut then);
-                let change = then.save_after(heads);
-                doc.load_more(&change)
-            })
-            .expect("the hostile write is stored");
+        self.library_at(heads, |doc| {
+            f(doc.automerge());
+            Ok(())
+        });
     }
-}
 
-impl Hostile<'_> {
     /// [`Hostile::library`] on the state `heads` of the hostile device's space: what it
     /// writes is concurrent with everything written since.
     pub fn library_at(

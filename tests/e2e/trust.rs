@@ -18,6 +18,24 @@ fn device(name: &str, label: &str) -> Device {
     d
 }
 
+/// Alice's laptop paired with Bob's laptop, then Alice's own devices labelled `own`, each
+/// paired from her laptop (all can make backups: `with_work`). Returns (laptop, own
+/// devices, Bob's laptop).
+fn alice_and_bob(own: &[&str]) -> (Device, Vec<Device>, Device) {
+    let al = with_work(Device::new("Alice"));
+    let bl = Device::new("Bob");
+    pair_by_ticket(&al, &bl, &[]);
+    let mine: Vec<Device> = own
+        .iter()
+        .map(|label| {
+            let d = with_work(device("Ali", label));
+            pair_by_ticket(&al, &d, &["--own-device"]);
+            d
+        })
+        .collect();
+    (al, mine, bl)
+}
+
 /// `devices --json` on `d`, for device `id`.
 fn listed(d: &Device, id: &str) -> serde_json::Value {
     let devs = d.run(&["devices", "--json"]).json();
@@ -118,11 +136,8 @@ fn the_partner_cannot_rename_you_on_your_own_screens() {
 /// the two still sync.
 #[test]
 fn the_partner_overwriting_your_device_record_does_not_stop_your_devices() {
-    let al = Device::new("Alice");
-    let ap = device("Ali", "phone");
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone"]);
+    let ap = own.remove(0);
     let (_, al_id) = ids_of(&al);
     let (_, ap_id) = ids_of(&ap);
     let (b_person, _) = ids_of(&bl);
@@ -261,13 +276,8 @@ fn a_restore_trusts_only_what_the_backups_device_trusted() {
 /// route: a sync through Bob's device, a bundle from it, a restore of a backup holding it.
 #[test]
 fn a_copy_of_a_revoked_device_cannot_revoke_the_owners_devices_by_any_route() {
-    let al = Device::new("Alice");
-    let ap = device("Ali", "phone");
-    let at = with_work(device("A", "tablet"));
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
-    pair_by_ticket(&al, &at, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone", "tablet"]);
+    let (ap, at) = (own.remove(0), own.remove(0));
     let (a_person, al_id) = ids_of(&al);
     let (_, ap_id) = ids_of(&ap);
     let (_, at_id) = ids_of(&at);
@@ -328,11 +338,8 @@ fn a_copy_of_a_revoked_device_cannot_revoke_the_owners_devices_by_any_route() {
 /// revocation (concurrent with it, as far as the document can tell).
 #[test]
 fn a_copy_cannot_revoke_a_device_added_after_its_revocation() {
-    let al = Device::new("Alice");
-    let ap = device("Ali", "phone");
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone"]);
+    let ap = own.remove(0);
     let (_, al_id) = ids_of(&al);
     let (_, ap_id) = ids_of(&ap);
     let hostile = Hostile::new(&bl);
@@ -374,14 +381,12 @@ fn a_copy_cannot_revoke_a_device_added_after_its_revocation() {
 /// revoke each other concurrently are both revoked, on every device that has both records.
 /// Bob's laptop, which got the copy's first, refuses Alice's laptop; Alice recovers with a
 /// device restored from her backup that Bob pairs with `--partner-device`: it brings her
-/// revocation, the copy is refused too, and the new device and Bob sync.
+/// revocation, the copy is refused too, and the new device and Bob sync. An entry the copy
+/// sealed with the old key meanwhile is not confirmed as hers.
 #[test]
 fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_recovers() {
-    let al = with_work(Device::new("Alice"));
-    let ap = device("Ali", "phone");
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone"]);
+    let ap = own.remove(0);
     let (_, al_id) = ids_of(&al);
     let (_, ap_id) = ids_of(&ap);
     let (_, bl_id) = ids_of(&bl);
@@ -392,6 +397,7 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
 
     al.run(&["devices", "revoke", &ap_id, "--yes"]).ok();
     let file = backup(&al);
+    let by_copy = copy.add("Written by the copy, not knowing of its revocation", &[]);
     copy.run(&["devices", "revoke", &al_id, "--yes"]).ok();
     let r = sync_with(&copy, &bl);
     assert!(reached(&r, &bl_id), "{r}");
@@ -413,10 +419,15 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
     }
     let r = sync_with(&copy, &bl);
     assert!(!reached(&r, &bl_id), "the copy is refused now: {r}");
-    fresh.add("Alice, on her restored device", &[]);
+    let hers = fresh.add("Alice, on her restored device", &[]);
     let r = sync_with(&fresh, &bl);
     assert!(reached(&r, &bl_id), "{r}");
     assert!(bl.bodies(&[]).contains(&"Alice, on her restored device".to_string()));
+    // What the copy sealed with the old key, concurrently with her rotation, is not
+    // confirmed as hers; what she writes now is.
+    let shown = authenticity(&fresh);
+    assert_eq!(shown[&by_copy].0, "unsettled", "{shown:?}");
+    assert_eq!(shown[&hers].0, "authentic", "{shown:?}");
 }
 
 /// Item 3: a copy of Alice's phone signs an export with the phone's key. Before the
@@ -425,11 +436,8 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
 /// on a device of another space, or with no duo home, it cannot be known.
 #[test]
 fn verify_on_a_device_of_the_space_says_whether_the_signer_was_revoked() {
-    let al = Device::new("Alice");
-    let ap = device("Ali", "phone");
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone"]);
+    let ap = own.remove(0);
     let (_, ap_id) = ids_of(&ap);
     let (_, bl_id) = ids_of(&bl);
     ap.add("Written on the phone", &[]);
@@ -486,13 +494,8 @@ fn authenticity(d: &Device) -> std::collections::BTreeMap<String, (String, Strin
 /// before stay hers; entries after, sealed with the new key, are hers.
 #[test]
 fn revoking_your_device_rotates_the_person_key_and_a_copys_seals_do_not_count() {
-    let al = Device::new("Alice");
-    let ap = device("Ali", "phone");
-    let at = device("A", "tablet");
-    let bl = Device::new("Bob");
-    pair_by_ticket(&al, &bl, &[]);
-    pair_by_ticket(&al, &ap, &["--own-device"]);
-    pair_by_ticket(&al, &at, &["--own-device"]);
+    let (al, mut own, bl) = alice_and_bob(&["phone", "tablet"]);
+    let (ap, at) = (own.remove(0), own.remove(0));
     let (a_person, al_id) = ids_of(&al);
     let (_, ap_id) = ids_of(&ap);
     let (_, at_id) = ids_of(&at);

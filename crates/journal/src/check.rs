@@ -127,12 +127,13 @@ impl<'a> Judge<'a> {
             author: &e.author,
             field: name,
         };
+        let values = e.sealed_values(name);
         let mut out = FieldCheck {
-            all_sealed: !f.values.is_empty(),
+            all_sealed: !values.is_empty(),
             version: None,
             retired: false,
         };
-        for v in &f.values {
+        for v in values {
             let best = f
                 .seals
                 .iter()
@@ -231,7 +232,7 @@ impl<'a> Judge<'a> {
             None => note(Why::Altered),
             Some(made) => {
                 for f in made.split('\n').filter(|f| !f.is_empty()) {
-                    if e.seals.fields.get(f).is_none_or(|s| s.values.is_empty()) {
+                    if e.sealed_values(f).is_empty() {
                         note(problem(f, false));
                     }
                 }

@@ -691,17 +691,7 @@ impl SpaceDoc {
     /// Record a person's name as one of their devices signed it (under its own root key
     /// `name/<person>/<by>`), and show it as the person's name.
     pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
-        let bad = |s: &str| s.is_empty() || s.contains('/');
-        if bad(&n.person) || bad(&n.by) {
-            return Err(JournalError::Invalid(format!(
-                "'{}/{}' is not a person and device",
-                n.person, n.by
-            )));
-        }
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{NAMES}{}/{}", n.person, n.by), ObjType::Map)
-            .map_err(am)?;
+        let o = self.record_map(NAMES, &n.person, &n.by)?;
         self.doc.put(&o, NAME, n.name.as_str()).map_err(am)?;
         self.doc.put(&o, SIG, n.sig.as_str()).map_err(am)?;
         self.doc.put(&o, AT, ScalarValue::Timestamp(n.at)).map_err(am)?;
@@ -721,17 +711,7 @@ impl SpaceDoc {
 
     /// Record a person-key rotation (under its own root key `rotate/<person>/<key>`).
     pub fn put_rotation(&mut self, r: &Rotation) -> Result<()> {
-        let bad = |s: &str| s.is_empty() || s.contains('/');
-        if bad(&r.person) || bad(&r.key) {
-            return Err(JournalError::Invalid(format!(
-                "'{}/{}' is not a person and key",
-                r.person, r.key
-            )));
-        }
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{ROTATE}{}/{}", r.person, r.key), ObjType::Map)
-            .map_err(am)?;
+        let o = self.record_map(ROTATE, &r.person, &r.key)?;
         self.doc.put(&o, BY, r.by.as_str()).map_err(am)?;
         self.doc.put(&o, RETIRES, r.retires.as_str()).map_err(am)?;
         self.doc.put(&o, AT, ScalarValue::Timestamp(r.at)).map_err(am)?;
@@ -744,15 +724,23 @@ impl SpaceDoc {
         Ok(())
     }
 
-    fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {
+    /// A new map for a record under `<prefix><a>/<b>` (each part non-empty, without `/`):
+    /// a record is the map and the fields written with it in one change (see
+    /// [`crate::history`]).
+    fn record_map(&mut self, prefix: &str, a: &str, b: &str) -> Result<ObjId> {
         let bad = |s: &str| s.is_empty() || s.contains('/');
-        if bad(device) || bad(by) {
-            return Err(JournalError::Invalid(format!("'{device}/{by}' is not a device pair")));
+        if bad(a) || bad(b) {
+            return Err(JournalError::Invalid(format!(
+                "'{a}/{b}' is not a key of a {prefix} record"
+            )));
         }
-        let o = self
-            .doc
-            .put_object(ROOT, format!("{prefix}{device}/{by}"), ObjType::Map)
-            .map_err(am)?;
+        self.doc
+            .put_object(ROOT, format!("{prefix}{a}/{b}"), ObjType::Map)
+            .map_err(am)
+    }
+
+    fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {
+        let o = self.record_map(prefix, device, by)?;
         self.doc.put(&o, SIG, sig).map_err(am)?;
         self.doc.put(&o, AT, ScalarValue::Timestamp(at)).map_err(am)?;
         Ok(())

@@ -141,6 +141,24 @@ pub struct Seals {
     pub fields: std::collections::BTreeMap<String, Sealed>,
 }
 
+impl Entry {
+    /// Every concurrent value of sealed field `name`, as sealed: for the body, the body and
+    /// its conflicts (kept once); for the others, as stored in [`Seals::fields`].
+    pub fn sealed_values(&self, name: &str) -> Vec<&str> {
+        if name == crate::schema::BODY {
+            std::iter::once(self.body.as_str())
+                .chain(self.conflicts.iter().map(String::as_str))
+                .collect()
+        } else {
+            self.seals
+                .fields
+                .get(name)
+                .map(|f| f.values.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
 impl Seals {
     /// Sealed in the current format (an origin seal or any field seal).
     pub fn is_current_format(&self) -> bool {
@@ -149,7 +167,9 @@ impl Seals {
 }
 
 /// One sealed field as stored: every concurrent value, in the canonical text form that is
-/// sealed (`true`/`false` for flags, `+`/`-` for a tag), and every concurrent seal.
+/// sealed (`true`/`false` for flags, `+`/`-` for a tag), and every concurrent seal. The
+/// body's values are not repeated here: they are the entry's `body` and `conflicts`
+/// ([`Entry::sealed_values`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub values: Vec<String>,

@@ -620,6 +620,7 @@ impl SpaceDoc {
         let (mut kind, mut body, mut author, mut device, mut status, mut prompt) = (None, None, None, None, None, None);
         let (mut created_at, mut edited_at, mut tags_v1, mut has_tagset) = (None, None, None, false);
         let mut body_conflict = false;
+        let mut body_values = Vec::new();
         let mut seals = Seals::default();
         let mut auth = Vec::new();
         for item in self.doc.map_range(obj, ..) {
@@ -633,6 +634,14 @@ impl SpaceDoc {
             let text = |v: &V<'_>| match v {
                 V::Scalar(S::Str(s)) => Some(s.to_string()),
                 _ => None,
+            };
+            // Every concurrent string value (no extra lookup unless there are several).
+            let strings = |conflict: bool, v: &V<'_>| {
+                if conflict {
+                    self.all_strings(obj, key)
+                } else {
+                    text(v).into_iter().collect()
+                }
             };
             let every = |conflict: bool, v: &V<'_>| {
                 if conflict {
@@ -659,28 +668,29 @@ impl SpaceDoc {
                 EDITED_AT => edited_at = int(&item.value),
                 TAGS_V1 if matches!(item.value, V::Object(ObjType::List)) => tags_v1 = Some(item.id()),
                 TAGSET => has_tagset = true,
-                AUTH_V1 => auth = self.all_strings(obj, key),
-                SEAL => seals.origin = self.all_strings(obj, key),
-                MADE => seals.made = self.all_strings(obj, key),
+                AUTH_V1 => auth = strings(item.conflict, &item.value),
+                SEAL => seals.origin = strings(item.conflict, &item.value),
+                MADE => seals.made = strings(item.conflict, &item.value),
                 _ => {}
             }
-            if SEALED_FIELDS.contains(&key) {
+            if key == BODY {
+                // The body's values are the entry's `body` and `conflicts`: not kept twice.
+                seals.fields.entry(key.to_string()).or_default();
+                if item.conflict {
+                    body_values = every(true, &item.value);
+                }
+            } else if SEALED_FIELDS.contains(&key) {
                 seals.fields.entry(key.to_string()).or_default().values = every(item.conflict, &item.value);
             } else if let Some(field) = key.strip_prefix(SEAL_OF)
                 && SEALED_FIELDS.contains(&field)
             {
-                seals.fields.entry(field.to_string()).or_default().seals = self.all_strings(obj, key);
+                seals.fields.entry(field.to_string()).or_default().seals = strings(item.conflict, &item.value);
             }
         }
         let kind: Kind = kind?.parse().ok()?;
         let body = body?;
         let conflicts = if body_conflict {
-            seals.fields[BODY]
-                .values
-                .iter()
-                .filter(|v| **v != body)
-                .cloned()
-                .collect()
+            body_values.iter().filter(|v| **v != body).cloned().collect()
         } else {
             Vec::new()
         };
@@ -690,7 +700,10 @@ impl SpaceDoc {
             for set in self.tagsets(obj) {
                 for item in self.doc.map_range(&set, ..) {
                     let tag = item.key.to_string();
-                    let values = self.all_strings(&set, &tag);
+                    let values = match (&item.value, item.conflict) {
+                        (V::Scalar(S::Str(v)), false) => vec![v.to_string()],
+                        _ => self.all_strings(&set, &tag),
+                    };
                     let field = seals.fields.entry(tag_field(&tag)).or_default();
                     for v in &values {
                         let sign = v.get(..1).unwrap_or("");

@@ -384,6 +384,27 @@ impl<S: Storage> Journal<S> {
         Ok((doc, loaded, problems))
     }
 
+    /// The stored view as it is, when it is readable and reflects every chunk of the store
+    /// except appended `adds/` files (which hold new entries only): never rebuilt, repaired
+    /// or written, so a look at the membership records (a new person key, when a home is
+    /// opened) leaves damage for `doctor` and the reads to find. `None` otherwise.
+    pub fn peek_view(&self) -> Result<Option<View>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let Some(view) = self.stored_view(&mut Vec::new())? else {
+            return Ok(None);
+        };
+        let whole = files
+            .chunks
+            .iter()
+            .all(|n| view.covers.contains(n) || kind_of(n) == Some(FileKind::Add))
+            && view
+                .covers
+                .iter()
+                .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
+        Ok(whole.then_some(view))
+    }
+
     /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
     /// is still returned. Only an I/O failure of the store itself is an error.
     pub fn read(&self) -> Result<Read> {

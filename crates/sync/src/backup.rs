@@ -327,10 +327,10 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
         if let Some(carried) = &b.trust {
             crate::membership::update_trust(&o, |t| t.merge_carried(carried))?;
         }
-        crate::rotation::keep_retired(
-            &o,
-            b.person_key.chunks(32).chain(b.retired_keys.iter().map(Vec::as_slice)),
-        )?;
+        // The backup's keys that differ from this device's are kept as retired (a backup
+        // made before a rotation holds the key it retired).
+        let keys = std::iter::once(b.person_key.as_slice()).chain(b.retired_keys.iter().map(Vec::as_slice));
+        crate::rotation::keep_retired(&o, keys)?;
         o
     } else {
         let seed = Seed {

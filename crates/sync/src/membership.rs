@@ -1,27 +1,39 @@
-//! Who is a current member of the space: signed device records, revocations, and the one
-//! function every "may this device sync?" question goes through ([`membership`]).
+//! Who is a current member of the space: signed device records, revocations, names and
+//! rotations, and the one function every "may this device sync?" question goes through
+//! ([`membership`]).
 //!
 //! The shared document can be written by any replica, so a record in it proves nothing by
-//! itself. A device counts only when this device can trace it back to something it knows
-//! first-hand:
+//! itself, and what a key holds now can have been overwritten or deleted. Records are read
+//! from the change history (`duo_journal::history`: every record ever written, each with the
+//! change that wrote it, in causal order), and a device counts only when this device can
+//! trace it back to something it knows first-hand:
 //!
 //! - **Anchors** ([`Trust::anchors`], kept locally in `local/members.age`, never synced):
 //!   this device itself, the device it paired with over the verified PAKE channel, and, for
-//!   an own-device join, the anchors of the inviting device (sent over that same channel).
-//!   A space opened for the first time by a duo with this module anchors every device it
-//!   already holds ("legacy, confirmed at pairing"), so no existing journal loses members.
-//! - **Endorsements** (`endorse/<device>/<by>`): device `by` signs `device`'s record (its
-//!   person, label and time added) with its iroh ed25519 key. An endorsement counts when
+//!   an own-device join, the anchors of the inviting device (sent over that same channel);
+//!   for a restored device, what the backup's device trusted ([`Carried`]). A space opened
+//!   for the first time by a duo with this module anchors every device it already holds
+//!   ("legacy, confirmed at pairing"), so no existing journal loses members.
+//! - **Endorsements** (`endorse/<device>/<by>`): device `by` signs a value of `device`'s
+//!   record (its person, label and time added) with its iroh ed25519 key; any value the
+//!   record ever had counts, so an overwrite changes nothing. An endorsement counts when
 //!   its signer is an active device of the **same person**, or when the signer is a device
 //!   of the person this device belongs to and the endorsed device is the partner's (the
-//!   inviter's countersignature at pairing, which lets this person's other devices accept
-//!   the partner's first device). So nobody can add a device under the other person: from
-//!   Alice's devices' point of view, a record under Alice signed only by Bob's devices is
-//!   never valid.
+//!   inviter's countersignature at pairing). So nobody can add a device under the other
+//!   person: from Alice's devices' point of view, a record under Alice signed only by Bob's
+//!   devices is never valid.
 //! - **Revocations** (`revoke/<device>/<by>`), signed like endorsements, count for the
-//!   whole space when the revoker is a structurally valid device of the same person as the
-//!   revoked one. A revoked device's endorsements stop counting, so devices it added are
-//!   revoked with it unless another active device of that person endorsed them.
+//!   whole space when the revoker was, as far as what it had when it signed shows, a device
+//!   of the revoked device's person, and it had the revoked device's record. A revoked
+//!   device's endorsements stop counting, so devices it added are revoked with it unless
+//!   another active device of that person endorsed them.
+//! - **A revoked device's keys**: whatever it signs after its revocation (causally: the
+//!   change that wrote it descends from the revocation's) counts for nothing; its names and
+//!   rotations count only if written before its revocation. Two devices that revoke each
+//!   other concurrently are both revoked.
+//! - **Names** (`name/<person>/<by>`) count when signed by a device of that person; the
+//!   newest is shown ([`Membership::names`]). **Rotations** (`rotate/<person>/<key>`, see
+//!   [`crate::rotation`]) count when signed by a device of that person.
 //! - **Local revocations** ([`Trust::local_revoked`]): what `duo devices revoke` does to
 //!   the partner's devices and what `duo leave` does to all of them. They act on this device
 //!   only and are never written to the shared document, so they send nothing to anyone.
@@ -976,7 +988,8 @@ pub fn show(o: &crate::Opened, view: &mut duo_journal::View) -> Result<Membershi
 pub fn sign_own_name(o: &crate::Opened, now: i64) -> Result<bool, crate::SyncError> {
     let (c, t, m) = current(o)?;
     let (person, name, me) = (&o.config.person_id, &o.config.name, &o.config.device_id);
-    if t.left_at.is_some() || !m.is_active(me) || m.names.get(person).is_some_and(|n| n.value == *name) {
+    let mine = m.is_active(me) && m.person_of(me) == Some(person.as_str());
+    if t.left_at.is_some() || !mine || m.names.get(person).is_some_and(|n| n.value == *name) {
         return Ok(false);
     }
     let key = format!("name/{person}/{me}");

@@ -53,13 +53,11 @@ pub(crate) fn load_retired(
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |reason: String| SyncError::BadFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let plain = age::decrypt(identity, &bytes).map_err(|e| bad(format!("not duo's retired keys: {e}")))?;
+    // Damage here is damage to the person's keys: named, with the same hint.
+    let bad = |reason: String| crate::local::LocalFile::PersonKey.damaged(path, reason);
+    let plain = age::decrypt(identity, &bytes).map_err(|e| bad(format!("not duo's retired person keys: {e}")))?;
     if !plain.len().is_multiple_of(32) {
-        return Err(bad("not duo's retired keys: wrong length".into()));
+        return Err(bad("not duo's retired person keys: wrong length".into()));
     }
     Ok(plain
         .chunks(32)
@@ -177,7 +175,17 @@ pub fn revoke_own_device(o: &Opened, target: &str, now: i64) -> Result<Revoked, 
 /// seals again its own entries that only a retired key sealed without knowing of the
 /// rotation. Returns whether the keyring changed.
 pub fn adopt(o: &mut Opened) -> Result<bool, SyncError> {
-    let (_, _, m) = crate::membership::current(o)?;
+    match o.space.peek_view()? {
+        Some(view) => adopt_from(o, &view),
+        None => Ok(false),
+    }
+}
+
+/// [`adopt`] with the membership records of `view` (the stored view as it is: looking for
+/// a key never rebuilds or repairs anything; a damaged or stale view is left to the reads
+/// and `doctor`, and the key is taken up the next time duo opens with a current view).
+fn adopt_from(o: &mut Opened, view: &duo_journal::View) -> Result<bool, SyncError> {
+    let m = crate::membership::membership(&view.members(), &crate::membership::trust(o)?);
     let person = o.config.person_id.clone();
     let me = o.config.device_id.clone();
     let mine: Vec<&crate::membership::Rotated> = m.rotations.iter().filter(|r| r.person == person).collect();
@@ -285,7 +293,10 @@ pub(crate) fn adopt_if_changed(o: &mut Opened) -> Result<(), SyncError> {
     if std::fs::read_to_string(&seen_path).is_ok_and(|s| s == now) {
         return Ok(());
     }
-    adopt(o)?;
+    let Some(view) = o.space.peek_view()? else {
+        return Ok(());
+    };
+    adopt_from(o, &view)?;
     let after = fingerprint(o)?;
     let _ = std::fs::create_dir_all(o.home.root().join("local"));
     crate::store::write_durably(&seen_path, after.as_bytes()).map_err(|source| SyncError::Io {
