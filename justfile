@@ -13,14 +13,24 @@ lint:
 man:
     cargo run -q -- man --dir docs/man
 
+# Write what duo prints into the docs' console examples (README.md, docs/cli.md), then
+# regenerate docs/man, which carries them; review the diff
+bless-docs:
+    DUO_DOCS_BLESS=1 cargo test --test e2e docs_run::
+    cargo run -q -- man --dir docs/man
+
 # Whole-process benchmarks of the journal (release build); prints a table
 bench entries="10000":
     cargo build --release
     python3 bench/journal.py --entries {{entries}}
 
-# Sync benchmark over real iroh endpoints on loopback (first sync, one new entry, nothing new)
+# Sync benchmarks over loopback: real iroh endpoints in one process (first sync, one new
+# entry, nothing new), then two real `duo` processes (pairing with the first sync, and a new
+# entry from `journal add` on one device until the other's watcher has stored it)
 bench-sync entries="10000":
     DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-sync --bench sync
+    cargo build --release
+    python3 bench/sync.py --entries {{entries}}
 
 # The reliability suites at their soak counts (CI runs the same tests with small counts;
 # docs/reliability.md has the figures): 3,000 SIGKILLs during `journal add` and 300 of

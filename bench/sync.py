@@ -4,7 +4,9 @@
 Builds a journal of N entries (~500 characters, through `duo journal import`) on Alice's
 device, pairs a new device (Bob's) by ticket (the pairing includes the first sync of the
 whole journal), starts `duo sync --watch` on both, then writes entries on one side and
-times how long until the other side's watcher says it received them. Numbers only.
+times how long until the other side's watcher says it received them (its watcher reports a
+session once what arrived is stored and its view brought up to date). Numbers only; at the
+end each reader's `duo journal list` is checked to show every entry written.
 
     cargo build --release && python3 bench/sync.py --entries 10000
 """
@@ -50,7 +52,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=9)
-    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "duo"))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
+    ap.add_argument("--bin", default=os.path.join(target, "release", "duo"))
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
     rng = random.Random(7)
@@ -77,12 +80,15 @@ def main():
         wa, wb = Watcher(binary, alice), Watcher(binary, bob)
         wa.wait_for("Online as")
         wb.wait_for("Online as")
+        written = {id(alice): [], id(bob): []}
         for name, writer, reader in (("Alice → Bob", alice, wb), ("Bob → Alice", bob, wa)):
             times = []
             for i in range(a.runs):
                 time.sleep(1.5)
                 t0 = time.perf_counter()
-                run(binary, writer, ["journal", "add", f"{name} {i}: " + text(rng)])
+                body = f"{name} {i}: " + text(rng)
+                run(binary, writer, ["journal", "add", body])
+                written[id(writer)].append(body)
                 t_added = time.perf_counter()
                 try:
                     t_seen = reader.wait_for("received", after=t_added)
@@ -96,6 +102,12 @@ def main():
                   f"| {statistics.median(times):.0f} ms | {min(times):.0f} ms | {max(times):.0f} ms |")
         wa.stop()
         wb.stop()
+        for writer, reader in ((alice, bob), (bob, alice)):
+            _, out = run(binary, reader, ["journal", "list", "--json"])
+            shown = {e["body"] for e in json.loads(out)}
+            missing = [b for b in written[id(writer)] if b not in shown]
+            if missing:
+                raise SystemExit(f"{len(missing)} entries written are not shown on the other device")
 
 
 if __name__ == "__main__":

@@ -594,6 +594,9 @@ pub enum DevicesCommand {
     /// Vouch for another of your own devices from this one, so that it stays if the device
     /// that added it is revoked (or comes back after being revoked with it)
     Endorse(EndorseArgs),
+    /// Stop showing the notices about devices added to or revoked from the space on this
+    /// device (noted here only, never synced: nobody learns you read them)
+    Ack,
 }
 
 #[derive(Debug, Args)]

@@ -72,7 +72,10 @@ impl Ctx {
     /// changing commands refuse. What the reads show verified is remembered
     /// (`duo_sync::seals`).
     pub fn read(&self, private: bool) -> Result<Both> {
-        let shared = self.dev.space.read()?;
+        let mut shared = self.dev.space.read()?;
+        // Names and device records as their signatures show them (marked where another
+        // device changed them); without a readable trust file, as the document has them.
+        let _ = duo_sync::membership::show(&self.dev, &mut shared.view);
         crate::cmd::devices::notices(self, &shared.view);
         let private = if private { Some(self.dev.private.read()?) } else { None };
         let mut damage = Vec::new();

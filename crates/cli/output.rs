@@ -45,6 +45,11 @@ pub fn safe(text: &str, styles: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A notice on stderr (always shown), e.g. a new device in the space.
+pub fn notice(msg: &str) {
+    stderr(&format!("notice: {msg}"));
+}
+
 /// A line on stderr, through [`safe`]: for what has no [`Printer`] (errors, damage).
 pub fn stderr(line: &str) {
     eprintln!("{}", safe(line, false));
@@ -142,6 +147,11 @@ impl Printer {
         self.data(&text::json(&text));
     }
 
+    /// A JSON value on one line of stdout (a stream of events, as `duo sync --watch --json`).
+    pub fn json_line<T: Serialize>(&self, value: &T) {
+        self.data(&serde_json::to_string(value).expect("output serializes"));
+    }
+
     /// A status message on stderr (silenced by --quiet).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
@@ -156,7 +166,7 @@ impl Printer {
 
     /// A notice on stderr (always shown), e.g. a new device in the space.
     pub fn notice(&self, msg: impl AsRef<str>) {
-        stderr(&format!("notice: {}", msg.as_ref()));
+        notice(msg.as_ref());
     }
 
     pub fn bold(&self, s: &str) -> String {
@@ -179,6 +189,65 @@ impl Printer {
 /// "1 entry", "2 entries".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// What syncs did to this device's entries, counted from the changes themselves
+/// ([`duo_journal::EntryChanges`]), summed over peers with `+`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryCounts {
+    pub received: usize,
+    pub edited: usize,
+    pub deleted: usize,
+}
+
+impl From<&duo_journal::EntryChanges> for EntryCounts {
+    fn from(c: &duo_journal::EntryChanges) -> Self {
+        EntryCounts {
+            received: c.added.len(),
+            edited: c.edited.len(),
+            deleted: c.deleted.len(),
+        }
+    }
+}
+
+impl std::ops::Add for EntryCounts {
+    type Output = EntryCounts;
+    fn add(self, o: EntryCounts) -> EntryCounts {
+        EntryCounts {
+            received: self.received + o.received,
+            edited: self.edited + o.edited,
+            deleted: self.deleted + o.deleted,
+        }
+    }
+}
+
+impl EntryCounts {
+    /// "1 new entry", "2 new entries, 1 edit and 1 deletion"; "0 new entries" for none.
+    pub fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if self.received > 0 || (self.edited == 0 && self.deleted == 0) {
+            parts.push(count(self.received, "new entry", "new entries"));
+        }
+        if self.edited > 0 {
+            parts.push(count(self.edited, "edit", "edits"));
+        }
+        if self.deleted > 0 {
+            parts.push(count(self.deleted, "deletion", "deletions"));
+        }
+        match parts.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => parts.join(""),
+        }
+    }
+
+    /// Adds `entries_received`, `entries_edited` and `entries_deleted` to a JSON object.
+    pub fn add_to(&self, object: &mut serde_json::Value) {
+        if let Some(map) = object.as_object_mut() {
+            map.insert("entries_received".into(), self.received.into());
+            map.insert("entries_edited".into(), self.edited.into());
+            map.insert("entries_deleted".into(), self.deleted.into());
+        }
+    }
 }
 
 /// RFC 3339 in UTC with `Z`.
@@ -389,6 +458,9 @@ impl<'a> Item<'a> {
             Some(person) => {
                 out.push_str("  ");
                 out.push_str(&name(&person.name));
+                if let Some(note) = view.person_note(&e.author) {
+                    let _ = write!(out, " ({note})");
+                }
             }
             None => {
                 let _ = write!(out, "  {}", view.shown_name(&e.author));

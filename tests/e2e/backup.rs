@@ -7,16 +7,16 @@ use age::secrecy::SecretString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const PASSPHRASE: &str = "correct horse battery staple";
+pub const PASSPHRASE: &str = "correct horse battery staple";
 /// scrypt's work factor for these tests (the real default is tuned to about a second per attempt).
 const WORK: (&str, &str) = ("DUO_BACKUP_WORK_FACTOR", "10");
 
-fn with_work(mut d: Device) -> Device {
+pub fn with_work(mut d: Device) -> Device {
     d.env.push((WORK.0.into(), WORK.1.into()));
     d
 }
 
-fn passphrase_file(d: &Device, text: &str) -> PathBuf {
+pub fn passphrase_file(d: &Device, text: &str) -> PathBuf {
     let p = d.dir.path().join("passphrase");
     std::fs::write(&p, format!("{text}\n")).unwrap();
     p

@@ -195,7 +195,14 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     assert_eq!(x["revoked"], false);
     let again = alice.run(&["devices"]);
     again.ok();
-    assert!(!again.stderr.contains("alice-tablet"), "only once: {}", again.stderr);
+    assert!(
+        again.stderr.contains("alice-tablet"),
+        "until acknowledged: {}",
+        again.stderr
+    );
+    alice.run(&["devices", "ack"]).ok();
+    let acked = alice.run(&["devices"]);
+    assert!(!acked.stderr.contains("alice-tablet"), "acknowledged: {}", acked.stderr);
     // Alice's sync does not consider it a device to reach.
     let r = alice.run_within(&["sync", "--json"], Duration::from_secs(60)).json();
     assert!(
@@ -208,9 +215,10 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
     );
 }
 
-/// A new device shows a notice once on every device of both people, on stderr.
+/// A new device shows a notice on every device of both people, on stderr, until it is
+/// acknowledged there.
 #[test]
-fn a_new_device_is_announced_once_to_both_people() {
+fn a_new_device_is_announced_to_both_people_until_acknowledged() {
     let alice = device("Alice", "laptop");
     let bob = device("Bob", "laptop");
     let tablet = device("Bobby", "tablet");
@@ -231,7 +239,14 @@ fn a_new_device_is_announced_once_to_both_people() {
     );
     assert!(first.stderr.contains("duo devices revoke"), "{}", first.stderr);
     let second = alice.run(&["journal", "list"]);
-    assert!(!second.stderr.contains("notice:"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("a new device 'tablet' was added to Bob"),
+        "{}",
+        second.stderr
+    );
+    alice.run(&["devices", "ack"]).ok();
+    let third = alice.run(&["journal", "list"]);
+    assert!(!third.stderr.contains("notice:"), "{}", third.stderr);
     // Bob's own laptop paired the tablet itself: no notice there; the tablet saw Alice at pairing.
     assert!(!bob.run(&["journal", "list"]).stderr.contains("notice:"));
     // "Last synced" only for one's own devices.

@@ -194,8 +194,14 @@ impl Device {
     /// Start a long-running command (stdout discarded, stderr collected); it is killed when
     /// the returned guard is dropped, also when the test fails.
     pub fn spawn(&self, args: &[&str]) -> Bg {
-        let mut child = self
-            .command(args)
+        Bg::start(self.command(args), &format!("duo {}", args.join(" ")))
+    }
+}
+
+impl Bg {
+    /// [`Device::spawn`] for a command prepared by the caller (limits, another user...).
+    pub fn start(mut command: Command, what: &str) -> Bg {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -214,8 +220,13 @@ impl Device {
         Bg {
             child,
             log,
-            what: format!("duo {}", args.join(" ")),
+            what: what.to_string(),
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -105,3 +105,90 @@ impl Hostile<'_> {
         });
     }
 }
+
+// ---- Revocation, restores, names and device records (docs/security.md: "A revoked
+// device's keys, and person-key rotation", "Restores and backups", "Names and device
+// records"). A copy of a device, records written as duo writes them, and changes made on
+// an earlier state of the document (concurrent with everything written since). ----
+
+/// A thief's copy of `d`: its whole home, as a copy of the device's disk has it (the same
+/// keys, the same trust file, the same person key).
+pub fn copy_of(d: &Device) -> Device {
+    let copy = Device::blank();
+    for file in files_under(&d.home()) {
+        let to = copy.home().join(file.strip_prefix(d.home()).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &to).unwrap();
+    }
+    copy
+}
+
+/// This device's person id and device id.
+pub fn ids_of(d: &Device) -> (String, String) {
+    let s = d.run(&["status", "--json"]).json();
+    (
+        s["person_id"].as_str().unwrap().to_string(),
+        s["device_id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A map under a root key with these fields, made in one change: a record as duo writes one.
+pub fn put_map(doc: &mut AutoCommit, key: &str, fields: &[(&str, automerge::ScalarValue)]) {
+    use automerge::transaction::Transactable;
+    let obj = doc.put_object(automerge::ROOT, key, automerge::ObjType::Map).unwrap();
+    for (k, v) in fields {
+        doc.put(&obj, *k, v.clone()).unwrap();
+    }
+}
+
+impl Hostile<'_> {
+    /// Write through duo's own library into the hostile device's space, as a modified
+    /// client holding other keys (a copied device's) can.
+    pub fn library(&self, f: impl FnOnce(&mut duo_journal::SpaceDoc) -> Result<(), duo_journal::JournalError>) {
+        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
+        let mut f = Some(f);
+        opened
+            .space
+            .update(|doc| (f.take().expect("called once"))(doc))
+            .expect("the hostile write is stored");
+    }
+
+    /// The heads of the hostile device's space now (to write on this state later).
+    pub fn heads(&self) -> Vec<automerge::ChangeHash> {
+        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
+        opened.space.load().expect("load the hostile space").heads()
+    }
+
+    /// Write raw automerge operations as one change made on the state `heads` of the
+    /// hostile device's space (not on what it holds now): the change is concurrent with
+    /// everything written since, as a modified client can make it.
+    pub fn raw_at(&self, heads: &[automerge::ChangeHash], f: impl FnOnce(&mut AutoCommit)) {
+        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
+        let mut f = Some(f);
+        opened
+            .space
+            .update(|doc| {
+                let mut then = doc
+                    .automerge()
+                    .fork_at(heads)
+                    .map_err(|e| duo_journal::JournalError::Document(e.to_string()))?;
+                (f.take().expect("called once"))(&mut then);
+                let change = then.save_after(heads);
+                doc.load_more(&change)
+            })
+            .expect("the hostile write is stored");
+    }
+}
+
+/// `d` learns where `of` can be reached, as `from` has it in its peer table (a thief with a
+/// copied device knows where the partner's device is, as the partner does).
+pub fn learn_address(d: &Device, of: &Device, from: &Device) {
+    use duo_sync::device::PeerTable;
+    let (_, of_id) = ids_of(of);
+    let known = PeerTable::load(&Home::new(from.home()).open().unwrap()).unwrap();
+    let addrs = known.peers.get(&of_id).expect("`from` knows where `of` is").clone();
+    let mine = Home::new(d.home()).open().unwrap();
+    let mut table = PeerTable::load(&mine).unwrap();
+    table.remember(&of_id, addrs.addrs, addrs.relay);
+    table.save(&mine).unwrap();
+}

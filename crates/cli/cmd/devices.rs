@@ -1,5 +1,6 @@
-//! `duo devices` (every device of both people), `duo devices revoke`, and the new-device
-//! notices every command that reads the space shows once.
+//! `duo devices` (every device of both people), `duo devices revoke`, and the safety
+//! notices (a device added or revoked) every command that reads the space shows until
+//! `duo devices ack`.
 
 use crate::args::{DevicesArgs, DevicesCommand, EndorseArgs, RevokeArgs};
 use crate::ctx::Ctx;
@@ -15,6 +16,7 @@ pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
         None => list(ctx),
         Some(DevicesCommand::Revoke(r)) => revoke(ctx, r),
         Some(DevicesCommand::Endorse(e)) => endorse(ctx, e),
+        Some(DevicesCommand::Ack) => ack(ctx),
     }
 }
 
@@ -30,6 +32,8 @@ fn list(ctx: &Ctx) -> Result<i32> {
             .cmp(&view.person_name(&b.person))
             .then(a.added_at.cmp(&b.added_at))
     });
+    let pending = pending(ctx, view);
+    let notice = |d: &Device| pending.iter().find(|n| n.device == d.id).map(|n| n.kind.as_str());
     let standing = |d: &Device| m.standing.get(&d.id).cloned().unwrap_or(Standing::Unconfirmed);
     // Only this person's own devices: never a presence signal about the partner.
     let last_synced = |d: &Device| {
@@ -50,7 +54,9 @@ fn list(ctx: &Ctx) -> Result<i32> {
                         "revoked": matches!(s, Standing::Revoked { .. } | Standing::RevokedWith),
                         "standing": s.as_str(),
                         "this_device": d.id == ctx.dev.config.device_id,
+                        "record_changed": view.device_note(&d.id).is_some(),
                         "last_synced": last_synced(d).map(rfc3339),
+                        "notice": notice(d),
                     })
                 })
                 .collect::<Vec<_>>(),
@@ -65,6 +71,12 @@ fn list(ctx: &Ctx) -> Result<i32> {
             let s = standing(d);
             if !s.is_active() {
                 notes.push(s.as_str().to_string());
+            }
+            if let Some(note) = view.device_note(&d.id) {
+                notes.push(format!("{note}; shown as its signatures have it"));
+            }
+            if let Some(kind) = notice(d) {
+                notes.push(format!("NEW: {kind}, see the notice"));
             }
             if let Some(t) = last_synced(d) {
                 notes.push(format!("last synced {}", local_time(t)));
@@ -160,7 +172,14 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     } else {
         membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
     }
-    let (_, _, after) = membership::current(&ctx.dev)?;
+    let (c_after, t_after, after) = membership::current(&ctx.dev)?;
+    let ours: Vec<_> = membership::notices(&c_after, &t_after, &after)
+        .into_iter()
+        .filter(|n| {
+            n.kind == membership::NoticeKind::Revoked && !before.standing.get(&n.device).is_some_and(|s| !s.is_active())
+        })
+        .collect();
+    membership::acknowledge(&ctx.dev, &ours)?;
     let cascade: Vec<&Device> = c_before
         .devices
         .values()
@@ -269,47 +288,97 @@ fn refresh_watcher(ctx: &Ctx) {
     }
 }
 
-/// New devices since this device last looked, once each, on stderr: "a new device 'tablet'
-/// was added to Alice on …". Records not vouched for by anyone this device trusts are
-/// flagged once too.
-pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
+/// The safety notices this device's user has not acknowledged, for `view` (read from this
+/// device's space).
+pub fn pending(ctx: &Ctx, view: &duo_journal::View) -> Vec<membership::Notice> {
     let Ok(trust) = membership::trust(&ctx.dev) else {
-        return;
+        return Vec::new();
     };
-    let unseen: Vec<&Device> = view.devices.values().filter(|d| !trust.seen.contains(&d.id)).collect();
-    if unseen.is_empty() {
-        return;
+    let c = view.members();
+    membership::notices(&c, &trust, &membership::membership(&c, &trust))
+}
+
+/// A notice in words: what happened to which device, and what to do.
+fn says(ctx: &Ctx, view: &duo_journal::View, n: &membership::Notice) -> String {
+    use membership::NoticeKind;
+    let Some(d) = view.devices.get(&n.device) else {
+        return format!("device {} changed", crate::output::short(&n.device, 12));
+    };
+    let name = view.shown_name(&d.person);
+    let id = crate::output::short(&d.id, 12);
+    let own = d.person == ctx.dev.config.person_id;
+    match n.kind {
+        NoticeKind::Added if own => format!(
+            "a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
+            label(&d.label),
+            local_time(d.added_at)
+        ),
+        NoticeKind::Added => format!(
+            "a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
+            label(&d.label),
+            local_time(d.added_at)
+        ),
+        NoticeKind::Unconfirmed => format!(
+            "a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
+            label(&d.label)
+        ),
+        NoticeKind::Revoked if own => format!(
+            "your device '{}' ({id}) was revoked from the space: no device syncs with it any more; if this wasn't you, see `duo safety --guide`",
+            label(&d.label)
+        ),
+        NoticeKind::Revoked => format!(
+            "{name}'s device '{}' ({id}) was revoked from the space by {name}: no device syncs with it any more",
+            label(&d.label)
+        ),
     }
-    // Marked seen first (under the lock): a notice another duo process just showed is not
-    // shown again.
-    let fresh = membership::update_trust(&ctx.dev, |t| {
-        unseen
-            .iter()
-            .filter(|d| t.seen.insert(d.id.clone()))
-            .copied()
-            .collect::<Vec<&Device>>()
-    });
-    let Ok(fresh) = fresh else { return };
-    let m = membership::membership(&view.members(), &trust);
-    for d in fresh {
-        let name = view.shown_name(&d.person);
-        let id = crate::output::short(&d.id, 12);
-        match m.standing.get(&d.id) {
-            Some(Standing::Active) if d.person == ctx.dev.config.person_id => ctx.printer.notice(format!(
-                "a new device '{}' was added to {name} on {}; if this wasn't you, run `duo devices revoke {id}`",
-                label(&d.label),
-                local_time(d.added_at)
-            )),
-            Some(Standing::Active) => ctx.printer.notice(format!(
-                "a new device '{}' was added to {name} on {}; if you did not expect it, talk with {name}, or stop syncing with it here: `duo devices revoke {id}`",
-                label(&d.label),
-                local_time(d.added_at)
-            )),
-            Some(Standing::Unconfirmed) => ctx.printer.notice(format!(
-                "a device record '{}' under {name} is signed by none of {name}'s devices; duo ignores it (`duo devices` lists it as unconfirmed)",
-                label(&d.label)
-            )),
-            _ => {}
+}
+
+/// One notice a watcher reported (`duo sync --watch`), in words, on stderr.
+pub fn watcher_notice(ctx: &Ctx, n: &membership::Notice) {
+    if let Ok(read) = ctx.dev.space.read() {
+        ctx.printer.notice(says(ctx, &read.view, n));
+    }
+}
+
+/// Every safety notice not yet acknowledged, on stderr, each time a command reads the space
+/// (`shown`: those this process already showed, for a watcher that reads again and again).
+pub fn notices_except(ctx: &Ctx, view: &duo_journal::View, shown: &mut std::collections::BTreeSet<membership::Notice>) {
+    let fresh: Vec<_> = pending(ctx, view)
+        .into_iter()
+        .filter(|n| shown.insert(n.clone()))
+        .collect();
+    for n in &fresh {
+        ctx.printer.notice(says(ctx, view, n));
+    }
+    if !fresh.is_empty() {
+        ctx.printer
+            .notice("shown until you run `duo devices ack` (noted on this device only; nobody else learns of it)");
+    }
+}
+
+/// Every safety notice not yet acknowledged, on stderr.
+pub fn notices(ctx: &Ctx, view: &duo_journal::View) {
+    notices_except(ctx, view, &mut Default::default());
+}
+
+/// `duo devices ack`: the notices shown are read; stop showing them on this device.
+fn ack(ctx: &Ctx) -> Result<i32> {
+    let read = ctx.dev.space.read()?;
+    let mut view = read.view;
+    let _ = membership::show(&ctx.dev, &mut view);
+    let done = membership::acknowledge(&ctx.dev, &pending(ctx, &view))?;
+    let p = &ctx.printer;
+    if p.json {
+        p.json_value(&serde_json::json!({
+            "acknowledged": done.iter().map(|n| serde_json::json!({"device": n.device, "notice": n.kind.as_str()})).collect::<Vec<_>>(),
+        }));
+    } else if done.is_empty() {
+        p.info("No notices to acknowledge.");
+    } else {
+        for n in &done {
+            p.info(format!("Read: {}", says(ctx, &view, n)));
         }
+        p.info("Noted on this device only; your other devices and your partner's still show their notices.");
     }
+    Ok(exit::OK)
 }

@@ -128,8 +128,3 @@ pub fn refuse_network(ctx: &Ctx) -> Result<()> {
             .hint("your copy stays readable here (`duo journal list`); `duo leave --wipe` removes it")),
     }
 }
-
-/// Is this device still in the shared space (not left, not wiped)?
-pub fn in_space(ctx: &Ctx) -> bool {
-    ctx.dev.home.root().exists() && matches!(membership::left_at(&ctx.dev), Ok(None))
-}

@@ -25,6 +25,7 @@ mod thanks;
 mod today;
 mod topics;
 mod verify;
+mod watch;
 pub mod write;
 
 use crate::args::{self, BundleCommand, Cli, Command, JournalCommand};

@@ -5,7 +5,7 @@ use crate::ctx::Ctx;
 use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
-use crate::output::count;
+use crate::output::{EntryCounts, count};
 use duo_sync::code::Code;
 use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
 use duo_sync::net::Discovery;
@@ -100,12 +100,17 @@ async fn go_online(
 /// most `within`).
 async fn relay_warning(ctx: &Ctx, online: &Online, within: Duration) {
     if let RelayReach::Unreachable { relay, error } = online.wait_for_relay(within).await {
-        let why = error.map(|e| format!(" ({e})")).unwrap_or_default();
-        ctx.printer.warn(format!(
-            "the relay {relay} did not accept this device within {} s{why}; devices on other networks cannot reach it through the relay (`duo relay` shows the setting)",
-            within.as_secs()
-        ));
+        ctx.printer.warn(relay_unreachable(&relay, error.as_deref(), within));
     }
+}
+
+/// The warning for a relay that did not accept this device within `within`.
+pub(super) fn relay_unreachable(relay: &str, error: Option<&str>, within: Duration) -> String {
+    let why = error.map(|e| format!(" ({e})")).unwrap_or_default();
+    format!(
+        "the relay {relay} did not accept this device within {} s{why}; devices on other networks cannot reach it through the relay (`duo relay` shows the setting)",
+        within.as_secs()
+    )
 }
 
 fn sync_error(e: SyncError) -> CliError {
@@ -202,7 +207,17 @@ fn confirm_words(words: &str, other: &invite::Introduction, side: Side, yes: boo
     })
 }
 
+/// A networked command handles another device's bytes: no core file may ever hold its
+/// memory (the journal in plain text, the keys).
+fn no_core_dumps() -> Result<()> {
+    duo_sync::process::no_core_dumps().map_err(|e| {
+        CliError::new(format!("could not turn off core dumps before going online ({e})"))
+            .hint("nothing was sent or received; this system refused setrlimit or prctl, which duo needs before it talks to another device")
+    })
+}
+
 pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
@@ -453,6 +468,7 @@ fn unreached_hint(
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+    no_core_dumps()?;
     super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
     let opts = net_options(ctx)?;
@@ -476,9 +492,9 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
     let rt = runtime()?;
     rt.block_on(async {
         if a.watch {
-            return watch(ctx, &opts, lock).await;
+            return super::watch::run(ctx, opts, mdns_enabled()?, lock).await;
         }
-        let online = online_for_sync(ctx, &opts, false).await?;
+        let online = online_for_sync(ctx, &opts).await?;
         let bar = ctx.printer.transfer_bar();
         let progress = crate::output::Printer::transfer_progress(&bar);
         let results = sync_all(&ctx.dev, &online, Some(&progress)).await?;
@@ -489,7 +505,8 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         online.endpoint.close().await;
         report(ctx, &results);
         // What this sync brought may include new devices: say so now.
-        if let Ok(read) = ctx.dev.space.read() {
+        if let Ok(mut read) = ctx.dev.space.read() {
+            let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);
@@ -498,17 +515,14 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
 }
 
 /// Go online for `duo sync`. With local discovery on (`DUO_DISCOVERY`, default mdns), the
-/// peers' current addresses are looked up by mDNS, and a watcher announces this device for
-/// as long as it runs. With `watch`, wait for the relay, if any, to accept this device.
-async fn online_for_sync(ctx: &Ctx, opts: &NetOptions, watch: bool) -> Result<Online> {
+/// peers' current addresses are looked up by mDNS (a watcher announces itself there).
+async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
     let discovery = if mdns_enabled()? {
-        Discovery::Mdns {
-            advertise: watch.then(|| duo_sync::net::SYNC_ANNOUNCEMENT.to_string()),
-        }
+        Discovery::Mdns { advertise: None }
     } else {
         Discovery::None
     };
-    go_online(ctx, opts, false, discovery, watch)
+    go_online(ctx, opts, false, discovery, false)
         .await
         .map_err(|e| match e {
             // A damaged local file has its own hint.
@@ -521,29 +535,32 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions, watch: bool) -> Result<On
 fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
     let p = &ctx.printer;
     let reached: Vec<_> = results.iter().filter(|r| r.result.is_ok()).collect();
-    let received: usize = reached
-        .iter()
-        .map(|r| {
-            r.result
-                .as_ref()
-                .map(|x| x.entries_after.saturating_sub(x.entries_before))
-                .unwrap_or(0)
-        })
-        .sum();
+    let counts = |r: &duo_sync::device::PeerResult| {
+        r.result
+            .as_ref()
+            .map(|x| EntryCounts::from(&x.entries))
+            .unwrap_or_default()
+    };
+    let total = results.iter().map(counts).fold(EntryCounts::default(), |a, b| a + b);
     if p.json {
-        p.json_value(&serde_json::json!({
-            "peers": results.iter().map(|r| serde_json::json!({
-                "device": r.device, "label": r.label, "person": r.person,
-                "not_valid": duo_journal::text::not_valid([("person", r.person.as_str()), ("label", r.label.as_str())]),
-                "reached": r.result.is_ok(),
-                "error": r.result.as_ref().err().map(|e| e.to_string()),
-                "entries_received": r.result.as_ref().map(|x| x.entries_after.saturating_sub(x.entries_before)).unwrap_or(0),
-                "bytes_sent": r.result.as_ref().map(|x| x.outcome.bytes_sent).unwrap_or(0),
-                "bytes_received": r.result.as_ref().map(|x| x.outcome.bytes_received).unwrap_or(0),
-            })).collect::<Vec<_>>(),
-            "reached": reached.len(),
-            "entries_received": received,
-        }));
+        let peers: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::json!({
+                    "device": r.device, "label": r.label, "person": r.person,
+                    "not_valid": duo_journal::text::not_valid([("person", r.person.as_str()), ("label", r.label.as_str())]),
+                    "reached": r.result.is_ok(),
+                    "error": r.result.as_ref().err().map(|e| e.to_string()),
+                    "bytes_sent": r.result.as_ref().map(|x| x.outcome.bytes_sent).unwrap_or(0),
+                    "bytes_received": r.result.as_ref().map(|x| x.outcome.bytes_received).unwrap_or(0),
+                });
+                counts(r).add_to(&mut v);
+                v
+            })
+            .collect();
+        let mut v = serde_json::json!({ "peers": peers, "reached": reached.len() });
+        total.add_to(&mut v);
+        p.json_value(&v);
         return;
     }
     if results.is_empty() {
@@ -554,7 +571,7 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
         p.info(format!(
             "Synced with {}; received {}.",
             count(reached.len(), "device", "devices"),
-            count(received, "new entry", "new entries")
+            total.text()
         ));
     }
     for r in results {
@@ -566,164 +583,4 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
             ));
         }
     }
-}
-
-/// `duo sync --watch`: the first pause before pushing again to a device that was not
-/// reached, doubled after each failed attempt up to the last.
-const WATCH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
-const WATCH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Why the inner watch loop ended.
-enum WatchEnd {
-    Stop,
-    /// Another command on this device asked for the endpoint (e.g. `duo pair`).
-    Pause(duo_sync::handoff::Reply),
-}
-
-async fn watch(ctx: &Ctx, opts: &NetOptions, lock: duo_sync::handoff::OnlineLock) -> Result<i32> {
-    use duo_sync::handoff::{Listening, lock_for_watch};
-    let p = &ctx.printer;
-    let root = ctx.dev.home.root();
-    let mut lock = Some(lock);
-    // One Ctrl-C future for the whole run, so a Ctrl-C during a push is not lost.
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        if lock.is_none() {
-            tokio::select! {
-                _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
-                l = lock_for_watch(root) => lock = Some(l?),
-            }
-            p.info("Back online.");
-        }
-        let listening = Listening::bind(root)?;
-        let online = online_for_sync(ctx, opts, true).await?;
-        let end = watch_online(ctx, &online, &listening, &mut ctrl_c).await?;
-        let bound = online.endpoint.bound_sockets();
-        online.endpoint.close().await;
-        drop(online); // the last handle: the port is freed once its tasks have ended
-        if matches!(end, WatchEnd::Pause(_)) {
-            port_released(&bound).await;
-        }
-        drop(listening);
-        match end {
-            WatchEnd::Stop => return Ok(exit::INTERRUPTED),
-            WatchEnd::Pause(reply) => {
-                drop(lock.take()); // released before answering, so the asker can take it
-                p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…");
-                tokio::select! {
-                    _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
-                    _ = reply.paused_until_done() => {}
-                }
-                // `duo leave` may have been what this watcher stepped aside for.
-                if !root.exists() || duo_sync::membership::left_at(&ctx.dev).ok().flatten().is_some() {
-                    p.info("This device left the shared space; the watcher stops.");
-                    return Ok(exit::OK);
-                }
-            }
-        }
-    }
-}
-
-/// Wait (at most 2 s) until the UDP ports of a closed endpoint can be bound again, so the
-/// command the watcher steps aside for does not find them still taken.
-async fn port_released(bound: &[SocketAddr]) {
-    for _ in 0..40 {
-        if bound.iter().all(|a| std::net::UdpSocket::bind(a).is_ok()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn watch_online(
-    ctx: &Ctx,
-    online: &Online,
-    listening: &duo_sync::handoff::Listening,
-    ctrl_c: &mut std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
-) -> Result<WatchEnd> {
-    use duo_sync::handoff::Asked;
-    let p = &ctx.printer;
-    // The space in memory from the start: sessions then load only what is new.
-    let _ = online.replica.preload(&ctx.dev.space).await;
-    let (router, mut rx) = online.serve_sync(&ctx.dev);
-    p.info(format!(
-        "Online as '{}' at {:?}. New entries are exchanged as they are written; Ctrl-C stops.",
-        crate::output::label(&ctx.dev.config.device_label),
-        online.addrs()
-    ));
-    // `last`: the files as of the start of the last push. When the last push did not reach
-    // every device, all are tried again after a growing pause even if nothing new is
-    // written (otherwise what was written during an outage would wait for the next write).
-    let mut last = ctx.dev.space.storage_fingerprint()?;
-    let mut retry: Option<(tokio::time::Instant, std::time::Duration)> = None;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
-    let end = loop {
-        tokio::select! {
-            _ = &mut *ctrl_c => break WatchEnd::Stop,
-            asked = listening.next() => match asked {
-                Asked::Sync(reply) => {
-                    // Taken before the sync: an entry written while it runs may not be in it.
-                    last = ctx.dev.space.storage_fingerprint()?;
-                    let results = sync_all(&ctx.dev, online, None).await;
-                    match &results {
-                        Ok(r) => reply.synced(Ok(r)).await,
-                        Err(e) => reply.synced(Err(e.to_string())).await,
-                    }
-                }
-                Asked::Pause(reply) => break WatchEnd::Pause(reply),
-                Asked::Addresses(reply) => reply.addresses(online.addrs()).await,
-            },
-            Some((_, r)) = rx.recv() => {
-                if let Ok(r) = &r && r.entries_after != r.entries_before {
-                    p.info(format!("received {}", count(r.entries_after - r.entries_before, "entry", "entries")));
-                }
-                online.refresh_members(&ctx.dev)?;
-                // Only what arrived can bring a partner's together-answer marker or a new
-                // device: a session that changed nothing reads nothing more.
-                if r.is_ok_and(|r| r.outcome.changes_received > 0) {
-                    // A together-answer waiting here goes out once the partner's has arrived.
-                    super::prompt::settle(ctx);
-                    if let Ok(read) = ctx.dev.space.read() {
-                        super::devices::notices(ctx, &read.view);
-                    }
-                }
-                // `last` stays as it was: what arrived changed the files, so the next tick
-                // passes it on to the other devices (and catches an entry written here just
-                // before the session); a peer that has it all answers in one round.
-            }
-            _ = tick.tick() => {
-                let now = ctx.dev.space.storage_fingerprint()?;
-                let fresh = now != last;
-                let retry_due = retry.is_some_and(|(at, _)| tokio::time::Instant::now() >= at);
-                if fresh || retry_due {
-                    let results = sync_all(&ctx.dev, online, None).await?;
-                    let ok = || results.iter().filter_map(|r| r.result.as_ref().ok());
-                    let sent = ok().filter(|r| r.outcome.changes_sent > 0).count();
-                    if sent > 0 {
-                        p.info(format!("sent new entries to {}", count(sent, "device", "devices")));
-                    }
-                    let received: usize = ok().map(|r| r.entries_after.saturating_sub(r.entries_before)).sum();
-                    if received > 0 {
-                        p.info(format!("received {}", count(received, "entry", "entries")));
-                    }
-                    if ok().any(|r| r.outcome.changes_received > 0) {
-                        super::prompt::settle(ctx);
-                    }
-                    let unreached = results.iter().any(|r| r.result.is_err());
-                    retry = if !unreached {
-                        None
-                    } else {
-                        let pause = retry.map_or(WATCH_RETRY_FIRST, |(_, p)| (p * 2).min(WATCH_RETRY_MAX));
-                        Some((tokio::time::Instant::now() + pause, pause))
-                    };
-                    // What the files were when this push started: an entry written while it
-                    // ran (the push had already loaded the journal) goes out at the next tick.
-                    last = now;
-                }
-            }
-        }
-    };
-    let _ = router.shutdown().await;
-    Ok(end)
 }

@@ -19,19 +19,18 @@ pub fn practices<'a>(ctx: &'a Ctx, checker: &'a duo_sync::seals::Checker) -> Pra
 /// now. Runs on every command that opens the journal and after a sync; a failure is left
 /// for the next command (nothing is lost: the answer stays in the private notebook).
 pub fn settle(ctx: &Ctx) {
-    // A device that left (or wiped itself) shares nothing more.
-    if !super::leave::in_space(ctx) {
-        return;
+    let n = ctx.dev.settle_answers();
+    if n > 0 {
+        ctx.printer.info(answers_shared(n));
     }
-    let checker = ctx.dev.checker();
-    if let Ok(n) = practices(ctx, &checker).publish_ready()
-        && n > 0
-    {
-        ctx.printer.info(if n == 1 {
-            "You have both answered a together prompt: your answer is shared now.".to_string()
-        } else {
-            format!("You have both answered {n} together prompts: your answers are shared now.")
-        });
+}
+
+/// What [`settle`] (or a watcher) says when it shared `n` together-answers.
+pub fn answers_shared(n: usize) -> String {
+    if n == 1 {
+        "You have both answered a together prompt: your answer is shared now.".to_string()
+    } else {
+        format!("You have both answered {n} together prompts: your answers are shared now.")
     }
 }
 

@@ -36,6 +36,8 @@ fn check(ctx: &Ctx) -> Result<i32> {
                 .collect()
         })
         .unwrap_or_default();
+    let notices = super::devices::pending(ctx, view);
+    let notice = |id: &str| notices.iter().find(|n| n.device == id).map(|n| n.kind.as_str());
     let p = &ctx.printer;
     let mut devices: Vec<_> = view.devices.values().collect();
     devices.sort_by_key(|d| (d.person != me.person_id, d.added_at));
@@ -47,6 +49,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
                 "not_valid": duo_journal::text::not_valid([("person", view.person_name(&d.person).as_str()), ("label", d.label.as_str())]),
                 "added_at": crate::output::rfc3339(d.added_at),
                 "standing": m.standing.get(&d.id).map_or("unconfirmed", Standing::as_str),
+                "notice": notice(&d.id),
             })).collect::<Vec<_>>(),
             "relay": relay,
             "shared_entries": view.entries.len(),
@@ -73,6 +76,10 @@ fn check(ctx: &Ctx) -> Result<i32> {
             format!(" - {}, gets nothing new", s.as_str())
         };
         let this = if d.id == me.device_id { " (this device)" } else { "" };
+        let state = match notice(&d.id) {
+            Some(kind) => format!("{state} - NEW ({kind}), not yet acknowledged"),
+            None => state,
+        };
         t.push_str(&format!(
             "  - {}'s '{}', added {}{this}{state}  [{}]\n",
             view.shown_name(&d.person),
@@ -81,7 +88,14 @@ fn check(ctx: &Ctx) -> Result<i32> {
             crate::output::short(&d.id, 12)
         ));
     }
-    t.push_str("  If you do not recognise one of your own devices, revoke it: `duo devices revoke ID`.\n\n");
+    t.push_str("  If you do not recognise one of your own devices, revoke it: `duo devices revoke ID`.\n");
+    if !notices.is_empty() {
+        t.push_str(&format!(
+            "  {} marked NEW: `duo devices ack` once you have read them (noted on this device only).\n",
+            count(notices.len(), "change", "changes")
+        ));
+    }
+    t.push('\n');
     t.push_str(&format!("Relay: {relay}.\n"));
     t.push_str(
         "  With a relay, it sees which devices talk, from where and when (never what). Without one, duo only talks\n  to devices on networks this device is on.\n\n",
@@ -114,6 +128,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
     ));
     t.push_str("What you can do, on your own, without anyone being told:\n");
     t.push_str("  duo devices revoke ID     stop a lost device of yours (or, here only, one of your partner's)\n");
+    t.push_str("  duo devices ack           stop showing the notices about devices added or revoked (here only)\n");
     t.push_str("  duo leave                 stop syncing on this device; your copy stays readable\n");
     t.push_str(
         "  duo leave --wipe          remove everything duo keeps on this device (--export DIR first keeps a copy)\n",

@@ -10,12 +10,14 @@
 
 use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
+use crate::chunks::Allowance;
+use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, Person, Revocation, Signatures};
+use crate::model::{Device, Endorsement, Entry, Person, Revocation, Signatures, SignedName};
 use crate::record::{Marker, insert_entry};
 use crate::schema::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The newest document schema this build understands. A document that says it is newer is
 /// refused rather than half-understood. 2: sealed entry records (a seal per field, tags as a
@@ -43,7 +45,32 @@ pub struct Contents {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record ever written, from the change history (filled by
+    /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
+    pub records: History,
 }
+
+/// What a change did to the entries, by id: in the document only after it (`added`), before
+/// and after it with other contents (`edited`, also a boundary's status), only before it
+/// (`deleted`). Worked out from the change itself ([`SpaceDoc::entry_changes`]), never by
+/// comparing counts: one entry added and another deleted is one of each, not "nothing".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryChanges {
+    pub added: Vec<String>,
+    pub edited: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+impl EntryChanges {
+    /// No entry was added, edited or deleted.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.edited.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// At most this many entries present before and after a change are checked one by one for
+/// edits; with more, one diff of the whole document is cheaper.
+const EDIT_CHECK_EACH: usize = 64;
 
 /// An automerge document holding one shared space (or one private notebook).
 pub struct SpaceDoc {
@@ -134,10 +161,21 @@ impl SpaceDoc {
     /// chunks. `load_more` alone is lenient: automerge skips what it cannot parse after a
     /// valid first chunk, which would make damage look like "nothing new".
     pub fn validate(bytes: &[u8]) -> Result<()> {
+        Self::validate_with(bytes, Some(&mut Allowance::default()))
+    }
+
+    /// [`SpaceDoc::validate`] for a file this device stored itself: without the bound on
+    /// what outside bytes may describe ([`crate::chunks::MAX_ITEMS`]), which a large
+    /// journal of this device's own must never fail.
+    pub fn validate_stored(bytes: &[u8]) -> Result<()> {
+        Self::validate_with(bytes, None)
+    }
+
+    fn validate_with(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<()> {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty chunk".into()));
         }
-        Self::check_outside(bytes)?;
+        Self::check_with(bytes, allowance)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         guarded(|| match automerge::Automerge::load_with_options(bytes, options) {
             Ok(doc) => op_counters_follow(&doc, &[]),
@@ -176,9 +214,23 @@ impl SpaceDoc {
     }
 
     /// Bytes from outside (a peer, a bundle, a backup) before automerge parses them:
-    /// [`crate::chunks::check`], then [`SpaceDoc::check_canonical_chunks`].
+    /// [`crate::chunks::check_counted`], then [`SpaceDoc::check_canonical_chunks`].
     pub fn check_outside(bytes: &[u8]) -> Result<()> {
-        crate::chunks::check(bytes)?;
+        Self::check_outside_within(bytes, &mut Allowance::default())
+    }
+
+    /// [`SpaceDoc::check_outside`], taking what the bytes describe from `allowance` (one
+    /// allowance for everything a peer sends in one session).
+    pub fn check_outside_within(bytes: &[u8], allowance: &mut Allowance) -> Result<()> {
+        Self::check_with(bytes, Some(allowance))
+    }
+
+    /// Outside bytes with an allowance; this device's own files without one.
+    fn check_with(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<()> {
+        match allowance {
+            Some(a) => crate::chunks::check_counted(bytes, a)?,
+            None => crate::chunks::check(bytes)?,
+        }
         Self::check_canonical_chunks(bytes)
     }
 
@@ -196,10 +248,25 @@ impl SpaceDoc {
     /// Load a whole document from outside (a peer) in one pass, strictly: a chunk that
     /// does not parse is an error, not a partial load.
     pub fn load_untrusted(bytes: &[u8]) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, Some(&mut Allowance::default()))
+    }
+
+    /// [`SpaceDoc::load_untrusted`], taking what the document describes from `allowance`.
+    pub fn load_untrusted_within(bytes: &[u8], allowance: &mut Allowance) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, Some(allowance))
+    }
+
+    /// [`SpaceDoc::load_untrusted`] for a snapshot this device saved itself (see
+    /// [`SpaceDoc::validate_stored`]).
+    pub fn load_stored(bytes: &[u8]) -> Result<SpaceDoc> {
+        Self::load_strict(bytes, None)
+    }
+
+    fn load_strict(bytes: &[u8], allowance: Option<&mut Allowance>) -> Result<SpaceDoc> {
         if bytes.is_empty() {
             return Err(JournalError::Document("empty document".into()));
         }
-        Self::check_outside(bytes)?;
+        Self::check_with(bytes, allowance)?;
         let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
         let doc = guarded(|| AutoCommit::load_with_options(bytes, options).map_err(am))?;
         let mut doc = SpaceDoc { doc };
@@ -372,12 +439,119 @@ impl SpaceDoc {
         c
     }
 
+    /// The entries that changed between `before` (earlier heads of this document) and now.
+    /// Which ids exist before and after gives what was added and deleted; an entry in both
+    /// counts as edited when the change touched it (its fields, its tags, or its boundary
+    /// status), found by an automerge diff: of each such entry when few were there before
+    /// (a first sync), else of the whole document (cost proportional to the document).
+    pub fn entry_changes(&mut self, before: &[automerge::ChangeHash]) -> EntryChanges {
+        let mut after = self.doc.get_heads();
+        let mut sorted = before.to_vec();
+        sorted.sort();
+        after.sort();
+        if sorted == after {
+            return EntryChanges::default();
+        }
+        fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
+            keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string))
+                .collect()
+        }
+        // A deletion is a sealed tombstone (`deleted`): an entry that has one is gone.
+        let tombstoned = |doc: &AutoCommit, id: &str, at: Option<&[automerge::ChangeHash]>| -> bool {
+            let key = format!("{ENTRY}{id}");
+            let obj = match at {
+                Some(h) => doc.get_at(ROOT, &key, h),
+                None => doc.get(ROOT, &key),
+            };
+            let Ok(Some((Value::Object(_), obj))) = obj else {
+                return false;
+            };
+            let flag = match at {
+                Some(h) => doc.get_at(&obj, DELETED, h),
+                None => doc.get(&obj, DELETED),
+            };
+            matches!(flag, Ok(Some((Value::Scalar(v), _))) if matches!(v.as_ref(), ScalarValue::Boolean(true)))
+        };
+        let was: BTreeSet<String> = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before))
+            .into_iter()
+            .filter(|id| !tombstoned(&self.doc, id, Some(before)))
+            .collect();
+        let is: BTreeSet<String> = ids(self.doc.map_range(ROOT, ENTRY.to_string()..))
+            .into_iter()
+            .filter(|id| !tombstoned(&self.doc, id, None))
+            .collect();
+        let both: Vec<&String> = was.intersection(&is).collect();
+        let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
+            both.into_iter()
+                .filter(|id| {
+                    let Ok(Some((_, obj))) = self.doc.get(ROOT, format!("{ENTRY}{id}")) else {
+                        return false;
+                    };
+                    // An entry object that did not exist before (the key was put again) is
+                    // an edit too; otherwise, did anything inside it change?
+                    self.doc
+                        .diff_obj(&obj, before, &after, true)
+                        .map_or(true, |patches| !patches.is_empty())
+                })
+                .cloned()
+                .collect()
+        } else {
+            let touched = self.touched_entries(before, &after);
+            both.into_iter().filter(|id| touched.contains(*id)).cloned().collect()
+        };
+        EntryChanges {
+            added: is.difference(&was).cloned().collect(),
+            edited,
+            deleted: was.difference(&is).cloned().collect(),
+        }
+    }
+
+    /// The ids of entries whose root key, fields or boundary status changed between the two
+    /// heads (one diff of the whole document).
+    fn touched_entries(
+        &mut self,
+        before: &[automerge::ChangeHash],
+        after: &[automerge::ChangeHash],
+    ) -> BTreeSet<String> {
+        use automerge::{PatchAction, Prop};
+        let mut ids = BTreeSet::new();
+        for p in self.doc.diff(before, after) {
+            let key = match (p.path.first(), &p.action) {
+                (Some((_, Prop::Map(k))), _) => k.as_str(),
+                (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.as_str(),
+                (
+                    None,
+                    PatchAction::Conflict {
+                        prop: Prop::Map(key), ..
+                    },
+                ) => key.as_str(),
+                _ => continue,
+            };
+            if let Some(id) = key.strip_prefix(ENTRY) {
+                ids.insert(id.to_string());
+            } else if let Some((id, _)) = key.strip_prefix(BSTATUS).and_then(|k| k.split_once('/')) {
+                ids.insert(id.to_string());
+            }
+        }
+        ids
+    }
+
+    /// [`SpaceDoc::contents`] with the membership records of the whole history
+    /// ([`crate::history`]). `known`, a history read earlier from this document (e.g. the
+    /// stored view's), spares reading again the changes it covers.
+    pub fn contents_with_history(&mut self, known: Option<History>) -> Contents {
+        let mut c = self.contents();
+        c.records = known.unwrap_or_default().brought_up_to(self.doc.document());
+        c
+    }
+
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
     /// date by reading only the root keys that changed since: after a sync brought one new
     /// entry, this is a few reads instead of the whole journal.
     pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
         use automerge::{PatchAction, Prop};
         let after = self.doc.get_heads();
+        c.records = std::mem::take(&mut c.records).brought_up_to(self.doc.document());
         let mut keys = std::collections::BTreeSet::new();
         for p in self.doc.diff(before, &after) {
             let key = match (p.path.first(), &p.action) {
@@ -390,7 +564,9 @@ impl SpaceDoc {
                     },
                 ) => key.clone(),
                 _ => {
+                    let records = std::mem::take(&mut c.records);
                     *c = self.contents();
+                    c.records = records;
                     return;
                 }
             };
@@ -510,6 +686,37 @@ impl SpaceDoc {
     /// Record a signed revocation (under its own root key `revoke/<device>/<by>`).
     pub fn put_revocation(&mut self, r: &Revocation) -> Result<()> {
         self.put_signed(REVOKE, &r.device, &r.by, &r.sig, r.at)
+    }
+
+    /// Record a person's name as one of their devices signed it (under its own root key
+    /// `name/<person>/<by>`), and show it as the person's name.
+    pub fn put_name(&mut self, n: &SignedName) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/');
+        if bad(&n.person) || bad(&n.by) {
+            return Err(JournalError::Invalid(format!(
+                "'{}/{}' is not a person and device",
+                n.person, n.by
+            )));
+        }
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{NAMES}{}/{}", n.person, n.by), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, "name", n.name.as_str()).map_err(am)?;
+        self.doc.put(&o, "sig", n.sig.as_str()).map_err(am)?;
+        self.doc.put(&o, "at", ScalarValue::Timestamp(n.at)).map_err(am)?;
+        let current = self.doc.get(ROOT, format!("{PERSON}{}", n.person)).map_err(am)?;
+        let name_now = match &current {
+            Some((Value::Object(ObjType::Map), p)) => self.get_str(p, "name"),
+            _ => None,
+        };
+        if name_now.as_deref() != Some(n.name.as_str()) {
+            self.put_person(&Person {
+                id: n.person.clone(),
+                name: n.name.clone(),
+            })?;
+        }
+        Ok(())
     }
 
     fn put_signed(&mut self, prefix: &str, device: &str, by: &str, sig: &str, at: i64) -> Result<()> {

@@ -24,12 +24,14 @@
 
 pub mod auth;
 mod boundaries;
+pub mod causal;
 pub mod check;
 pub mod chunks;
 mod doc;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hints;
+pub mod history;
 pub mod import;
 mod listening;
 mod model;
@@ -45,12 +47,13 @@ mod view;
 pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use check::{Judge, Marks, Shown};
-pub use doc::{Contents, SCHEMA_VERSION, SpaceDoc};
+pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
+pub use history::{History, Record};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
-    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Sealed, Seals, Signatures, Status,
-    normalize_tags,
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Sealed, Seals, Signatures, SignedName,
+    Status, normalize_tags,
 };
 pub use record::Marker;
 pub use storage::{

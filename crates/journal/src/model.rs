@@ -277,6 +277,19 @@ pub struct Revocation {
     pub at: i64,
 }
 
+/// A person's name as one of their devices signed it. Stored under `name/<person>/<by>`:
+/// the partner's devices cannot rename you on your own screens, and an overwrite of
+/// `person/<id>` is shown as such (duo-sync's `membership` decides what counts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedName {
+    pub person: String,
+    pub by: String,
+    pub name: String,
+    /// The ed25519 signature, 128 hex characters.
+    pub sig: String,
+    pub at: i64,
+}
+
 /// The signed membership records of a space: endorsements and revocations, keyed by
 /// `<device>/<by>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

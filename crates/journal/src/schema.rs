@@ -21,6 +21,8 @@ pub const DEVICE: &str = "device/";
 pub const ENDORSE: &str = "endorse/";
 /// `revoke/<device>/<by>`: `{sig, at}`, a signed revocation.
 pub const REVOKE: &str = "revoke/";
+/// `name/<person>/<by>`: `{name, sig, at}`, a person's name as one of their devices signed it.
+pub const NAMES: &str = "name/";
 /// `ack/<entry id>/<ack id>`: a reply `{by, device, kind, at, text?, of?, seal}`.
 pub const ACK: &str = "ack/";
 /// `bstatus/<entry id>/<change id>`: a boundary status change `{by, device, status, at, seal}`.

@@ -18,6 +18,7 @@
 use crate::JournalError;
 use crate::auth::Sealer;
 use crate::doc::{Contents, SpaceDoc};
+use crate::history::History;
 use crate::model::NewEntry;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;
@@ -215,7 +216,8 @@ impl<S: Storage> Journal<S> {
     }
 
     /// A cheap fingerprint of the store's files (names and stamps): it changes whenever
-    /// any process writes to the store. `sync --watch` polls it to notice new entries.
+    /// any process writes to the store (the network allowlist's live check compares it to
+    /// know when to work out the members again).
     pub fn storage_fingerprint(&self) -> Result<String> {
         let l = self.storage.list()?;
         Ok(l.stamps
@@ -242,7 +244,7 @@ impl<S: Storage> Journal<S> {
         let bytes = doc.save();
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name]))
+        self.write_view(&mut doc, BTreeSet::from([name]))
     }
 
     /// Write a chunk, then its mark: both are durable when this returns.
@@ -262,8 +264,16 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    fn write_view(&self, doc: &SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
-        self.store_view(View::new(doc.contents(), covers))
+    /// The view of `doc`, its membership records read only where the stored view's end.
+    fn write_view(&self, doc: &mut SpaceDoc, covers: BTreeSet<String>) -> Result<()> {
+        let known = self.known_records();
+        self.store_view(View::new(doc.contents_with_history(known), covers))
+    }
+
+    /// The membership records of the stored view, when it can be read: a history of the
+    /// same document that only needs what came since (see [`History::brought_up_to`]).
+    fn known_records(&self) -> Option<History> {
+        self.stored_view(&mut Vec::new()).ok().flatten().map(|v| v.records)
     }
 
     /// Write a view, stamped with the current fingerprints of the files it covers.
@@ -396,6 +406,7 @@ impl<S: Storage> Journal<S> {
         };
         // Chunks the view lists or that are marked, but that are gone.
         let missing = missing(&files, view.as_ref());
+        let known = view.as_ref().map(|v| v.records.clone());
         let any_missing = !missing.is_empty();
         problems.extend(missing);
         if let Some(mut view) = view {
@@ -443,13 +454,13 @@ impl<S: Storage> Journal<S> {
             }
         }
         // Rebuild from the chunks.
-        let (doc, loaded, load_problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, load_problems) = self.load_all(&files.chunks)?;
         for p in load_problems {
             if !problems.iter().any(|q| q.name == p.name) {
                 problems.push(p);
             }
         }
-        let view = View::new(doc.contents(), loaded.clone());
+        let view = View::new(doc.contents_with_history(known), loaded.clone());
         drop(lock);
         // Foreign files do not make the chunks untrustworthy; damaged chunks do.
         if problems
@@ -522,7 +533,7 @@ impl<S: Storage> Journal<S> {
             let name = hash_name("changes", &bytes);
             self.write_chunk(&name, &bytes)?;
             loaded.insert(name);
-            self.write_view(&doc, loaded)?;
+            self.write_view(&mut doc, loaded)?;
         }
         Ok(out)
     }
@@ -583,7 +594,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut doc)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&doc, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut doc, BTreeSet::from([name.clone()]))?;
         self.remove_chunks(loaded.iter().filter(|n| **n != name))
     }
 
@@ -654,7 +665,11 @@ impl<S: Storage> Journal<S> {
             let bytes = saved_snapshot(doc)?;
             let name = hash_name("snapshots", &bytes);
             self.write_chunk(&name, &bytes)?;
-            self.store_view(View::new(doc.contents(), BTreeSet::from([name.clone()])))?;
+            let known = self.known_records();
+            self.store_view(View::new(
+                doc.contents_with_history(known),
+                BTreeSet::from([name.clone()]),
+            ))?;
             self.remove_chunks(loaded.iter().filter(|n| **n != name))?;
             *loaded = BTreeSet::from([name]);
             return Ok(None);
@@ -694,11 +709,12 @@ impl<S: Storage> Journal<S> {
                     signatures: view.signatures,
                     acks: view.acks,
                     status_changes: view.status_changes,
+                    records: view.records,
                 };
                 doc.refresh_contents(&mut c, &v.heads);
                 c
             }
-            _ => doc.contents(),
+            _ => doc.contents_with_history(None),
         };
         self.store_view(View::new(contents, v.after))
     }
@@ -761,7 +777,7 @@ impl<S: Storage> Journal<S> {
         let mut bad = Vec::new();
         for name in &files.chunks {
             match self.read_chunk(name)? {
-                Ok(bytes) if SpaceDoc::validate(&bytes).is_ok() => {
+                Ok(bytes) if SpaceDoc::validate_stored(&bytes).is_ok() => {
                     good.insert(name.clone());
                 }
                 _ => bad.push(name.clone()),
@@ -788,7 +804,7 @@ impl<S: Storage> Journal<S> {
         let bytes = saved_snapshot(&mut fresh)?;
         let name = hash_name("snapshots", &bytes);
         self.write_chunk(&name, &bytes)?;
-        self.write_view(&fresh, BTreeSet::from([name.clone()]))?;
+        self.write_view(&mut fresh, BTreeSet::from([name.clone()]))?;
         // The marks of the replaced chunks go first, and with them those of chunks that
         // were already gone: the new snapshot holds what is left, and the loss is accepted.
         let unmark: Vec<String> = loaded
@@ -824,7 +840,7 @@ impl<S: Storage> Journal<S> {
                 reason: FOREIGN.into(),
             });
         }
-        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
+        let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
         report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);
         if let Err(e) = doc.check_schema() {
@@ -833,7 +849,7 @@ impl<S: Storage> Journal<S> {
                 reason: e.to_string(),
             });
         }
-        let fresh = View::new(doc.contents(), loaded.clone());
+        let fresh = View::new(doc.contents_with_history(None), loaded.clone());
         report.entries = fresh.entries.len();
         let current = if files.has_view {
             self.stored_view(&mut report.problems)?
@@ -857,7 +873,7 @@ impl<S: Storage> Journal<S> {
 
     /// Contents of the whole document (slow path; for tests and checks).
     pub fn contents(&self) -> Result<Contents> {
-        Ok(self.load()?.contents())
+        Ok(self.load()?.contents_with_history(None))
     }
 }
 
@@ -867,7 +883,7 @@ impl<S: Storage> Journal<S> {
 fn saved_snapshot(doc: &mut SpaceDoc) -> Result<Vec<u8>> {
     let bytes = doc.save();
     let mut heads = doc.heads();
-    let again = SpaceDoc::load_untrusted(&bytes).map_err(|e| {
+    let again = SpaceDoc::load_stored(&bytes).map_err(|e| {
         JournalError::Document(format!(
             "the new snapshot does not load back ({e}); nothing was replaced"
         ))

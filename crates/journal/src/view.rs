@@ -6,6 +6,7 @@
 use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
+use crate::history::History;
 use crate::listening::{Ack, Replies};
 use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,13 @@ pub struct View {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
+    /// Every membership record of the history, and their causal order (format 5).
+    pub records: History,
+    /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
+    /// name or record shown is not what the document holds now (duo-sync's membership
+    /// rules fill it in; [`View::person_name`] shows it).
+    #[serde(skip)]
+    pub notes: BTreeMap<String, String>,
 }
 
 impl View {
@@ -60,6 +68,8 @@ impl View {
             signatures: contents.signatures,
             acks: contents.acks,
             status_changes: contents.status_changes,
+            records: contents.records,
+            notes: BTreeMap::new(),
         }
     }
 
@@ -99,6 +109,7 @@ impl View {
             acks: BTreeMap::new(),
             status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
+            records: self.records.clone(),
         }
     }
 
@@ -114,8 +125,10 @@ impl View {
             || (extra.space_id.is_some() && self.space_id.is_some())
             || (extra.signatures.endorsements.keys()).any(|k| self.signatures.endorsements.contains_key(k))
             || (extra.signatures.revocations.keys()).any(|k| self.signatures.revocations.contains_key(k))
-            // A status change decides how an entry is shown: only a rebuild gets that right.
+            // A status change decides how an entry is shown, and a membership record's
+            // order is the whole history's: only a rebuild gets those right.
             || !extra.status_changes.is_empty()
+            || !extra.records.records.is_empty()
             || extra.entries.keys().chain(extra.deleted.keys()).any(|k| {
                 let prefix = format!("{k}/");
                 self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
@@ -177,21 +190,47 @@ impl View {
         crate::boundaries::history(&self.status_changes, entry)
     }
 
-    /// A person's name as stored (for `--json`), or a short form of the id when unknown.
+    /// A person's display name (with its note, if any), or a short form of the id when
+    /// unknown.
     pub fn person_name(&self, id: &str) -> String {
-        self.persons
+        let name = self
+            .persons
             .get(id)
             .map(|p| p.name.clone())
-            .unwrap_or_else(|| format!("unknown ({})", crate::text::short(id, 8)))
+            .unwrap_or_else(|| format!("unknown ({})", crate::text::short(id, 8)));
+        match self.person_note(id) {
+            Some(note) => format!("{name} ({note})"),
+            None => name,
+        }
     }
 
     /// A person's name as a terminal shows it: escaped and marked when not valid (see
-    /// [`crate::text::field`]); a short form of the id when unknown.
+    /// [`crate::text::field`]), with its note if any; a short form of the id when unknown.
     pub fn shown_name(&self, id: &str) -> String {
-        match self.persons.get(id) {
+        let name = match self.persons.get(id) {
             Some(p) => crate::text::field(crate::text::Field::Name, &p.name).into_owned(),
-            None => format!("unknown ({})", crate::text::short(id, 8)),
+            None => return format!("unknown ({})", crate::text::short(id, 8)),
+        };
+        match self.person_note(id) {
+            Some(note) => format!("{name} ({note})"),
+            None => name,
         }
+    }
+
+    /// Why person `id`'s name is shown as it is, when it is not what the document holds.
+    pub fn person_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        self.notes.get(&format!("person/{id}")).map(String::as_str)
+    }
+
+    /// Why device `id`'s record is shown as it is, when it is not what the document holds.
+    pub fn device_note(&self, id: &str) -> Option<&str> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        self.notes.get(&format!("device/{id}")).map(String::as_str)
     }
 }
 

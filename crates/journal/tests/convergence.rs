@@ -450,6 +450,40 @@ proptest! {
         prop_assert_eq!(contents, reps[0].contents());
     }
 
+    /// What a sync reports (entries received, edited, deleted) is what changed in the
+    /// entries between before and after: ids only after, ids only before, and every entry
+    /// in both whose contents differ (an edit is reported only for an entry in both).
+    #[test]
+    fn entry_changes_match_what_changed(
+        before in prop::collection::vec(op_strategy(2), 0..20),
+        after in prop::collection::vec(op_strategy(2), 0..30),
+    ) {
+        let mut reps = replicas(&initial_doc(), 2);
+        for (t, op) in before.iter().enumerate() {
+            apply(&mut reps, op, t as i64 + 2);
+        }
+        let heads = reps[0].heads();
+        let old = reps[0].contents().entries;
+        for (t, op) in after.iter().enumerate() {
+            apply(&mut reps, op, t as i64 + 100);
+        }
+        let changes = reps[0].entry_changes(&heads);
+        let new = reps[0].contents().entries;
+        let only = |a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>| -> Vec<String> {
+            a.keys().filter(|k| !b.contains_key(*k)).cloned().collect()
+        };
+        prop_assert_eq!(&changes.added, &only(&new, &old));
+        prop_assert_eq!(&changes.deleted, &only(&old, &new));
+        for (id, entry) in &new {
+            if old.get(id).is_some_and(|o| o != entry) {
+                prop_assert!(changes.edited.contains(id), "{} changed but is not reported edited", id);
+            }
+        }
+        for id in &changes.edited {
+            prop_assert!(old.contains_key(id) && new.contains_key(id), "{} reported edited", id);
+        }
+    }
+
     /// Merging replicas pairwise in any order (not through one hub) also converges:
     /// every replica merges every other one, in a random sequence of pairs, twice over.
     #[test]
@@ -865,4 +899,67 @@ fn a_replica_of_a_store_syncs_through_apply() {
     assert_eq!(ca.entries[IDS[0]].tags, vec!["b"]);
     assert_eq!(a.read().unwrap().view.entries, ca.entries);
     assert_eq!(b.read().unwrap().view.entries, ca.entries);
+}
+
+/// Both ways of finding edits (entry by entry when few entries were there before, one diff
+/// of the whole document otherwise) report one change of each kind in a single change as
+/// exactly that: an add and a delete are not "nothing", a tag or boundary-status change is
+/// an edit, and an untouched entry is not.
+#[test]
+fn entry_changes_name_each_added_edited_and_deleted_entry() {
+    for n in [5usize, 100] {
+        let id = |i: usize| format!("{i:032x}");
+        let mut doc = SpaceDoc::load(&initial_doc()).unwrap();
+        for i in 1..=n {
+            let kind = if i == 2 { Kind::Boundary } else { Kind::Reflection };
+            doc.add_entry(&new_entry(&id(i), kind, "before", vec![], 1), &by(1))
+                .unwrap();
+        }
+        doc.automerge().commit();
+        let heads = doc.heads();
+        doc.add_entry(&new_entry(&id(1000), Kind::Reflection, "new", vec![], 2), &by(1))
+            .unwrap();
+        doc.delete_entry(&id(3), 3, &by(1)).unwrap();
+        doc.edit_entry(
+            &id(1),
+            &EntryPatch {
+                body: Some("after".into()),
+                edited_at: 3,
+                ..Default::default()
+            },
+            &by(1),
+        )
+        .unwrap();
+        doc.edit_entry(
+            &id(4),
+            &EntryPatch {
+                tags: Some(vec!["t".into()]),
+                edited_at: 3,
+                ..Default::default()
+            },
+            &by(1),
+        )
+        .unwrap();
+        doc.set_boundary_status(
+            &StatusChange {
+                id: "c1".into(),
+                entry: id(2),
+                by: "p1".into(),
+                device: "d1".into(),
+                status: Status::Retired,
+                at: 4,
+                seals: Default::default(),
+            },
+            &by(1),
+        )
+        .unwrap();
+        doc.automerge().commit();
+        let c = doc.entry_changes(&heads);
+        assert_eq!(c.added, vec![id(1000)], "{n} entries");
+        assert_eq!(c.deleted, vec![id(3)], "{n} entries");
+        assert_eq!(c.edited, vec![id(1), id(2), id(4)], "{n} entries");
+        // Nothing since: nothing changed.
+        let now = doc.heads();
+        assert!(doc.entry_changes(&now).is_empty());
+    }
 }

@@ -121,6 +121,7 @@ fn shown(v: &View) -> Contents {
         signatures: v.signatures.clone(),
         acks: v.acks.clone(),
         status_changes: v.status_changes.clone(),
+        records: v.records.clone(),
     }
 }
 

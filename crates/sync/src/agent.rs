@@ -55,12 +55,13 @@ pub fn stop(home: &Home) -> bool {
 }
 
 /// Harden this process for holding secrets: no core dumps or ptrace by other processes of
-/// the same user (PR_SET_DUMPABLE), memory locked against swap where the limits allow.
+/// the same user ([`crate::process::no_core_dumps`]), memory locked against swap where the
+/// limits allow.
 pub fn harden() {
+    let _ = crate::process::no_core_dumps(); // best effort, as the rest
     #[cfg(target_os = "linux")]
     // SAFETY: plain syscalls with constant arguments; failures are ignored (best effort).
     unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         // Detached from the terminal: a closed terminal must not end the session early
         // or late, only the idle time and `duo lock` do.
         libc::signal(libc::SIGHUP, libc::SIG_IGN);

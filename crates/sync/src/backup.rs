@@ -11,7 +11,11 @@
 //! relay setting. Never a device key: a restore makes a NEW device with new keys, which then pairs
 //! with a surviving device (or the partner) to sync again. No device identity is cloned.
 //! Since format 2 it also holds the person's authenticator key (see [`crate::auth`]), so
-//! that the restored device still recognises the person's own words as theirs.
+//! that the restored device still recognises the person's own words as theirs. Since
+//! format 3 it holds what the device trusted ([`crate::membership::Carried`]: its anchors,
+//! the devices it revoked here, the notices it showed; never when it last synced with
+//! anything), so the restored device trusts exactly that: a record the partner forged stays
+//! unconfirmed, and a partner's device revoked here stays revoked.
 
 use crate::home::Seed;
 use crate::{Home, Opened, SyncError};
@@ -22,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// The first bytes of a backup's plaintext.
 pub const MAGIC: &[u8] = b"duo-backup\n";
 /// The format this duo writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What a backup holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +48,44 @@ pub struct Backup {
     pub private: Vec<u8>,
     /// The person's authenticator key (32 bytes; empty in a format 1 backup).
     pub person_key: Vec<u8>,
+    /// What the device trusted (format 3; `None` in older backups).
+    pub trust: Option<crate::membership::Carried>,
 }
 
-/// Format 1: the same without the person key.
+/// Format 2: format 3 without the trust.
+#[derive(Deserialize)]
+struct BackupV2 {
+    version: u32,
+    space_id: String,
+    person: Person,
+    device_id: String,
+    device_label: String,
+    created_at: i64,
+    relay: Option<String>,
+    space: Vec<u8>,
+    private: Vec<u8>,
+    person_key: Vec<u8>,
+}
+
+impl From<BackupV2> for Backup {
+    fn from(b: BackupV2) -> Backup {
+        Backup {
+            version: b.version,
+            space_id: b.space_id,
+            person: b.person,
+            device_id: b.device_id,
+            device_label: b.device_label,
+            created_at: b.created_at,
+            relay: b.relay,
+            space: b.space,
+            private: b.private,
+            person_key: b.person_key,
+            trust: None,
+        }
+    }
+}
+
+/// Format 1: format 2 without the person key.
 #[derive(Deserialize)]
 struct BackupV1 {
     version: u32,
@@ -73,6 +112,7 @@ impl From<BackupV1> for Backup {
             space: b.space,
             private: b.private,
             person_key: Vec::new(),
+            trust: None,
         }
     }
 }
@@ -139,6 +179,7 @@ pub fn make(o: &Opened, now: i64) -> Result<Backup, BackupError> {
         space: space.save(),
         private: private.save(),
         person_key: o.person_key.bytes().to_vec(),
+        trust: Some(crate::membership::trust(o)?.carried()),
     })
 }
 
@@ -158,6 +199,9 @@ pub fn decode(plaintext: &[u8]) -> Result<Backup, BackupError> {
     let (version, _) = postcard::take_from_bytes::<u32>(rest).map_err(|e| BackupError::Damaged(e.to_string()))?;
     let b: Backup = match version {
         1 => postcard::from_bytes::<BackupV1>(rest)
+            .map(Backup::from)
+            .map_err(|e| BackupError::Damaged(e.to_string()))?,
+        2 => postcard::from_bytes::<BackupV2>(rest)
             .map(Backup::from)
             .map_err(|e| BackupError::Damaged(e.to_string()))?,
         VERSION => postcard::from_bytes(rest).map_err(|e| BackupError::Damaged(e.to_string()))?,
@@ -271,6 +315,9 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
         }
         o.space.apply(&b.space)?;
         o.private.apply(&b.private)?;
+        if let Some(carried) = &b.trust {
+            crate::membership::update_trust(&o, |t| t.merge_carried(carried))?;
+        }
         o
     } else {
         let seed = Seed {
@@ -279,6 +326,8 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
             private: b.private.clone(),
             relay: b.relay.clone(),
             person_key: <[u8; 32]>::try_from(b.person_key.as_slice()).ok(),
+            from_device: b.device_id.clone(),
+            trust: b.trust.clone(),
         };
         home.init_restored(&seed, label, now)?
     };
@@ -316,6 +365,11 @@ mod tests {
             space: saved.clone(),
             private: saved,
             person_key: vec![7; 32],
+            trust: Some(crate::membership::Carried {
+                anchors: [("d".repeat(64), "p".repeat(32))].into(),
+                local_revoked: ["e".repeat(64)].into(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -372,6 +426,42 @@ mod tests {
         let mut short = b.clone();
         short.person_key = vec![1; 5];
         assert!(matches!(decode(&encode(&short)), Err(BackupError::Damaged(_))));
+    }
+
+    #[test]
+    fn a_format_2_backup_opens_without_trust_and_format_3_keeps_it() {
+        #[derive(Serialize)]
+        struct V2 {
+            version: u32,
+            space_id: String,
+            person: Person,
+            device_id: String,
+            device_label: String,
+            created_at: i64,
+            relay: Option<String>,
+            space: Vec<u8>,
+            private: Vec<u8>,
+            person_key: Vec<u8>,
+        }
+        let b = sample();
+        let v2 = V2 {
+            version: 2,
+            space_id: b.space_id.clone(),
+            person: b.person.clone(),
+            device_id: b.device_id.clone(),
+            device_label: b.device_label.clone(),
+            created_at: b.created_at,
+            relay: None,
+            space: b.space.clone(),
+            private: b.private.clone(),
+            person_key: b.person_key.clone(),
+        };
+        let mut plain = MAGIC.to_vec();
+        plain.extend(postcard::to_allocvec(&v2).unwrap());
+        let got = decode(&plain).unwrap();
+        assert_eq!(got.trust, None);
+        assert_eq!(got.person_key, b.person_key);
+        assert_eq!(decode(&encode(&b)).unwrap().trust, b.trust);
     }
 
     #[test]

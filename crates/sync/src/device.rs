@@ -12,7 +12,7 @@ use crate::{Opened, SyncError};
 use duo_journal::Storage;
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, Watcher};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -292,6 +292,9 @@ impl Online {
         if trust.left_at.is_some() {
             return Err(SyncError::Left);
         }
+        // A space from before signed names gets this person's, signed, before it syncs (a
+        // failure here only leaves the name unsigned until the next time).
+        let _ = crate::membership::sign_own_name(o, now_ms());
         let view = o.space.read()?.view;
         let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
         members.set_live_check(live_check(o));
@@ -408,10 +411,14 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
+        self.refresh_members_from(o, &o.space.read()?.view)
+    }
+
+    /// [`Online::refresh_members`] from a view just read.
+    pub fn refresh_members_from(&self, o: &Opened, view: &duo_journal::View) -> Result<(), SyncError> {
         let trust = crate::membership::trust(o)?;
-        let view = o.space.read()?.view;
         self.members
-            .replace(sync_members(&view, &trust).iter().map(String::as_str));
+            .replace(sync_members(view, &trust).iter().map(String::as_str));
         Ok(())
     }
 }
@@ -440,8 +447,20 @@ pub async fn sync_all(
     online: &Online,
     progress: Option<crate::session::Progress<'_>>,
 ) -> Result<Vec<PeerResult>, SyncError> {
+    sync_all_but(o, online, progress, &BTreeSet::new()).await
+}
+
+/// [`sync_all`], leaving out the devices in `skip` (endpoint ids): a watcher passing on
+/// what one device just sent does not dial that device back.
+pub async fn sync_all_but(
+    o: &Opened,
+    online: &Online,
+    progress: Option<crate::session::Progress<'_>>,
+    skip: &BTreeSet<String>,
+) -> Result<Vec<PeerResult>, SyncError> {
     let view = o.space.read()?.view;
-    let (_, trust, membership) = crate::membership::current(o)?;
+    let trust = crate::membership::trust(o)?;
+    let membership = crate::membership::membership(&view.members(), &trust);
     if trust.left_at.is_some() {
         return Err(SyncError::Left);
     }
@@ -479,7 +498,7 @@ pub async fn sync_all(
     for (id, dev) in view
         .devices
         .iter()
-        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id))
+        .filter(|(id, _)| **id != o.config.device_id && membership.is_active(id) && !skip.contains(*id))
     {
         let Some(mut known) = table.peers.get(id).cloned().or_else(|| {
             seen.get(id).map(|addrs| PeerAddrs {
@@ -527,9 +546,13 @@ pub async fn sync_all(
         })
         .map(|r| r.device.clone())
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    crate::membership::record_synced(o, &reached, now)?;
+    crate::membership::record_synced(o, &reached, now_ms())?;
     Ok(out)
+}
+
+/// Now, in milliseconds since the epoch (this device's clock).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

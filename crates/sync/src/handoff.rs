@@ -10,6 +10,11 @@
 //! - held by another one-shot command (`sync`, `pair`): the command waits for it.
 //!
 //! The socket speaks one JSON line each way; it carries no secret (no code, key or entry).
+//!
+//! A running watcher also listens on `<home>/local/wrote.sock`, a datagram socket (0600):
+//! every time the shared space makes a chunk durable, in any process, the store sends it
+//! one datagram (a writer id, [`crate::AgeStore::writer`], nothing else) without waiting
+//! ([`notify_written`]), and the watcher pushes to the other devices at once.
 
 use crate::SyncError;
 use crate::device::PeerResult;
@@ -24,6 +29,8 @@ use std::time::Duration;
 
 const LOCK: &str = "local/online.lock";
 const SOCKET: &str = "local/online.sock";
+/// Where a running watcher hears of writes to the shared space (relative to the home).
+pub const WROTE_SOCKET: &str = "local/wrote.sock";
 /// How long a hand-off waits for the watcher's answer (a sync with every peer is bounded
 /// by 10 s per peer).
 const ANSWER_WITHIN: Duration = Duration::from_secs(300);
@@ -147,7 +154,12 @@ struct PeerLine {
     person: String,
     error: Option<String>,
     not_paired: bool,
-    entries_before: usize,
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    edited: Vec<String>,
+    #[serde(default)]
+    deleted: Vec<String>,
     entries_after: usize,
     bytes_sent: u64,
     bytes_received: u64,
@@ -218,7 +230,11 @@ impl From<PeerLine> for PeerResult {
                     bytes_received: l.bytes_received,
                     ..Outcome::default()
                 },
-                entries_before: l.entries_before,
+                entries: duo_journal::EntryChanges {
+                    added: l.added,
+                    edited: l.edited,
+                    deleted: l.deleted,
+                },
                 entries_after: l.entries_after,
             }),
         };
@@ -240,7 +256,9 @@ impl From<&PeerResult> for PeerLine {
             person: r.person.clone(),
             error: r.result.as_ref().err().map(ToString::to_string),
             not_paired: matches!(r.result, Err(SyncError::NotPaired)),
-            entries_before: ok.map_or(0, |x| x.entries_before),
+            added: ok.map(|x| x.entries.added.clone()).unwrap_or_default(),
+            edited: ok.map(|x| x.entries.edited.clone()).unwrap_or_default(),
+            deleted: ok.map(|x| x.entries.deleted.clone()).unwrap_or_default(),
             entries_after: ok.map_or(0, |x| x.entries_after),
             bytes_sent: ok.map_or(0, |x| x.outcome.bytes_sent),
             bytes_received: ok.map_or(0, |x| x.outcome.bytes_received),
@@ -249,14 +267,21 @@ impl From<&PeerResult> for PeerLine {
     }
 }
 
-/// The watcher's side: the lock and the socket other commands reach it on.
+/// The watcher's side: the socket other commands reach it on, and the one writes to the
+/// shared space are announced on.
 pub struct Listening {
     root: PathBuf,
     listener: tokio::net::UnixListener,
+    wrote: tokio::net::UnixDatagram,
+    /// The writer id of the watcher's own store.
+    own: Option<String>,
 }
 
-/// What another command asked the watcher for.
+/// What another command asked the watcher for, or told it.
 pub enum Asked {
+    /// The shared space has a new chunk (`by_other`: not written through the watcher's own
+    /// store, i.e. not what its sessions stored).
+    Wrote { by_other: bool },
     /// Sync now and answer with the results.
     Sync(Reply),
     /// Go offline; come back once `Reply::paused_until_done` returns.
@@ -269,24 +294,60 @@ pub enum Asked {
 pub struct Reply(tokio::net::UnixStream);
 
 impl Listening {
-    /// Listen for hand-offs (the caller holds the lock). A socket left by a watcher that
-    /// died is replaced.
-    pub fn bind(root: &Path) -> Result<Listening, SyncError> {
-        let path = root.join(SOCKET);
-        let _ = std::fs::remove_file(&path);
+    /// Listen for hand-offs and write notices (the caller holds the lock); `own` is the
+    /// writer id of the watcher's own store. A socket left by a watcher that died is replaced.
+    pub fn bind(root: &Path, own: Option<&str>) -> Result<Listening, SyncError> {
+        let bind = |name: &str| {
+            let path = root.join(name);
+            let _ = std::fs::remove_file(&path);
+            Ok::<_, SyncError>(path)
+        };
+        let path = bind(SOCKET)?;
         let listener = tokio::net::UnixListener::bind(&path).map_err(|e| io(&path, e))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(&path, e))?;
+        let wrote_path = bind(WROTE_SOCKET)?;
+        let wrote = tokio::net::UnixDatagram::bind(&wrote_path).map_err(|e| io(&wrote_path, e))?;
+        std::fs::set_permissions(&wrote_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(&wrote_path, e))?;
         Ok(Listening {
             root: root.to_path_buf(),
             listener,
+            wrote,
+            own: own.map(str::to_string),
         })
     }
 
-    /// The next request (requests that are not understood are dropped).
+    /// Forget the write notices waiting to be read (a push is about to start, and it takes
+    /// in everything written so far); whether any came from another process.
+    pub fn drain_notices(&self) -> bool {
+        let mut by_other = false;
+        let mut buf = [0u8; 32];
+        while let Ok(n) = self.wrote.try_recv(&mut buf) {
+            by_other |= self.from_other(&buf[..n]);
+        }
+        by_other
+    }
+
+    /// Whether a write notice names another writer than the watcher's own store (anything
+    /// else counts as another's: a notice is only ever a reason to push).
+    fn from_other(&self, datagram: &[u8]) -> bool {
+        self.own.as_ref().is_none_or(|own| own.as_bytes() != datagram)
+    }
+
+    /// The next request or write notice (requests that are not understood are dropped).
     pub async fn next(&self) -> Asked {
         use tokio::io::AsyncBufReadExt;
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
+            let mut buf = [0u8; 32];
+            // Both are cancel-safe: whichever is not picked loses nothing.
+            let accepted = tokio::select! {
+                got = self.wrote.recv(&mut buf) => match got {
+                    Ok(n) => return Asked::Wrote { by_other: self.from_other(&buf[..n]) },
+                    Err(_) => continue,
+                },
+                accepted = self.listener.accept() => accepted,
+            };
+            let Ok((stream, _)) = accepted else {
                 continue;
             };
             let mut reader = tokio::io::BufReader::new(stream);
@@ -309,6 +370,20 @@ impl Listening {
 impl Drop for Listening {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.root.join(SOCKET));
+        let _ = std::fs::remove_file(self.root.join(WROTE_SOCKET));
+    }
+}
+
+/// Tell a running watcher (listening on `socket`, see [`WROTE_SOCKET`]) that `writer` (a
+/// store's writer id) made a new chunk of the shared space durable. Never waits and never
+/// fails: without a watcher there is no socket (or nobody reads it), and a full queue
+/// means a notice is already waiting.
+pub fn notify_written(socket: &Path, writer: &str) {
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    if sock.set_nonblocking(true).is_ok() {
+        let _ = sock.send_to(writer.as_bytes(), socket);
     }
 }
 

@@ -69,6 +69,10 @@ pub struct Seed {
     pub relay: Option<String>,
     /// The person's authenticator key, so the restored device recognises their words.
     pub person_key: Option<[u8; 32]>,
+    /// The device the backup was made on, and what it trusted (see
+    /// [`crate::membership::Trust::restored`]).
+    pub from_device: String,
+    pub trust: Option<crate::membership::Carried>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -158,6 +162,19 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+impl Opened {
+    /// Share the together-answers that were waiting for the partner's, if the partner has
+    /// answered now; how many were shared. A device that left (or wiped itself) shares
+    /// nothing; a failure is left for the next try (the answer stays in the private notebook).
+    pub fn settle_answers(&self) -> usize {
+        if !self.home.root().exists() || !matches!(crate::membership::left_at(self), Ok(None)) {
+            return 0;
+        }
+        let checker = self.checker();
+        self.practices(&checker).publish_ready().unwrap_or(0)
+    }
+}
+
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
     move |source| SyncError::Io {
         path: path.to_path_buf(),
@@ -198,6 +215,11 @@ impl Home {
 
     pub fn space_dir(&self) -> PathBuf {
         self.root.join("space")
+    }
+
+    /// The shared space's store: every chunk it writes is announced to a running watcher.
+    fn space_store(&self, identity: Arc<age::x25519::Identity>) -> AgeStore {
+        AgeStore::new(self.space_dir(), identity).notifying(self.root.join(crate::handoff::WROTE_SOCKET))
     }
 
     pub fn private_dir(&self) -> PathBuf {
@@ -276,7 +298,8 @@ impl Home {
             doc.load_checked(saved)?;
             doc.check_schema()
         };
-        let space = Journal::new(AgeStore::new(self.space_dir(), identity.clone()));
+        let space = Journal::new(self.space_store(identity.clone()));
+        let name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
         space.create(|doc| {
             match seed {
                 Some(s) => {
@@ -285,8 +308,20 @@ impl Home {
                 }
                 None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
             }
+            doc.put_name(&name)?;
             doc.begin_sealing(&by, now).map(drop)
         })?;
+        if let Some(s) = seed {
+            // A restored device trusts what the backup's device trusted, written before the
+            // setup counts as complete: it never falls back to trusting every record.
+            let t = crate::membership::Trust::restored(
+                &config.device_id,
+                &config.person_id,
+                &s.from_device,
+                s.trust.as_ref(),
+            );
+            crate::membership::write_trust(&crate::local::store(self, identity.clone()), &t)?;
+        }
         let private = Journal::new(AgeStore::new(self.private_dir(), identity.clone()));
         private.create(|doc| {
             match seed {
@@ -372,7 +407,7 @@ impl Home {
             keyring: person_key.keyring(&config.person_id),
             config,
             secret,
-            space: Journal::new(AgeStore::new(self.space_dir(), identity.clone())),
+            space: Journal::new(self.space_store(identity.clone())),
             private: Journal::new(AgeStore::new(self.private_dir(), identity.clone())),
             person_key,
             identity,
@@ -495,9 +530,11 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     };
     let by = new_ring.sealer(&o.config.device_id);
     let at = now_ms();
+    let name = crate::membership::sign_name(&o.secret, &new, &join.person.name, o.config.created_at);
     o.space.update(|doc| {
         doc.add_member(&join.person, &join.inviter)?;
         doc.add_member(&join.person, &mine)?;
+        doc.put_name(&name)?;
         doc.reassign_person(&join.old_person, &old_ring, &by, at)
     })?;
     o.private

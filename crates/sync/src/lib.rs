@@ -27,11 +27,14 @@ pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
+pub mod process;
 pub mod relay;
 pub mod seals;
 pub mod service;
 pub mod session;
 mod store;
+pub mod watch;
+pub mod wire;
 
 pub use age;
 pub use home::{Config, Home, Opened, Seed};

@@ -11,7 +11,7 @@ use crate::relay::{Relay, Relays};
 use crate::session::{self, Limits, Outcome, Progress, SessionError};
 use crate::store::AgeStore;
 use automerge::ChangeHash;
-use duo_journal::{Journal, SpaceDoc, Storage};
+use duo_journal::{EntryChanges, Journal, SpaceDoc, Storage};
 use iroh::endpoint::{
     AfterHandshakeOutcome, Connection, EndpointHooks, NetReportConfig, PortmapperConfig, VarInt, presets,
 };
@@ -471,9 +471,6 @@ async fn sync_stream(
             return Err(e);
         }
     };
-    // Counted from the document (cheap), before and after alike; reading the view for it
-    // would put a decode of the whole view before every session.
-    let before_entries = doc.entry_ids().len();
     let heads = doc.heads();
     let shared = options.states.and_then(|s| s.load(peer));
     let outcome = session::run(&mut doc, shared.as_deref(), recv, send, limits, options.progress).await;
@@ -485,6 +482,7 @@ async fn sync_stream(
         }
     };
     let whole = outcome.document.take();
+    let before = heads.clone();
     let store = async move {
         if doc.heads() == heads {
             return Ok((doc, loaded, None));
@@ -492,7 +490,7 @@ async fn sync_stream(
         let j = Journal::new(journal.storage().clone());
         tokio::task::spawn_blocking(move || {
             j.store_synced_changes(&mut doc, &heads, &mut loaded, whole.as_deref())
-                .map(|view| (doc, loaded, view))
+                .map(|view| (doc, loaded, Some(view)))
         })
         .await
         .map_err(net)?
@@ -507,19 +505,25 @@ async fn sync_stream(
             stored
         }
     };
-    let (mut doc, loaded, view) = stored?;
-    // The view (a local cache) is brought up to date once the peer is no longer waiting:
-    // after the wind-down on both sides. A failure only means the next read rebuilds it.
-    if let Some(view) = view {
+    let (mut doc, loaded, stored) = stored?;
+    let mut entries = EntryChanges::default();
+    // Something was stored: the view (a local cache) is brought up to date once the peer
+    // is no longer waiting, after the wind-down on both sides (a failure only means the
+    // next read rebuilds it), and what happened to the entries is worked out from the
+    // change itself.
+    if let Some(view) = stored {
         let j = Journal::new(journal.storage().clone());
-        doc = tokio::task::spawn_blocking(move || {
-            let _ = j.refresh_synced_view(&mut doc, view);
-            doc
+        (doc, entries) = tokio::task::spawn_blocking(move || {
+            if let Some(view) = view {
+                let _ = j.refresh_synced_view(&mut doc, view);
+            }
+            let entries = doc.entry_changes(&before);
+            (doc, entries)
         })
         .await
         .map_err(net)?;
     }
-    let after_entries = doc.entry_ids().len();
+    let entries_after = doc.entry_ids().len();
     if let Some(replica) = options.replica {
         replica.put_back((doc, loaded));
     }
@@ -529,8 +533,8 @@ async fn sync_stream(
     }
     Ok(Report {
         outcome,
-        entries_before: before_entries,
-        entries_after: after_entries,
+        entries,
+        entries_after,
     })
 }
 
@@ -554,7 +558,10 @@ pub(crate) async fn wind_down(send: &mut iroh::endpoint::SendStream, recv: &mut 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     pub outcome: Outcome,
-    pub entries_before: usize,
+    /// The entries this side received, saw edited and saw deleted (from the change itself,
+    /// [`duo_journal::SpaceDoc::entry_changes`]): empty when nothing was stored.
+    pub entries: EntryChanges,
+    /// Entries in the shared space after the session.
     pub entries_after: usize,
 }
 

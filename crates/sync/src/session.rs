@@ -21,14 +21,18 @@
 //! change I have that the peer's announced heads do not cover was sent. Each side's first
 //! half is the other side's second half, so both reach the same answer.
 //!
-//! Every read has a deadline, every size is capped before anything is allocated, and the
-//! session ends with a check that every head the peer announced is here: automerge drops
-//! damaged data silently, so `Ok` alone proves nothing.
+//! Every read has a deadline, every size and count is capped before anything is decoded
+//! ([`crate::wire`]), what the peer's automerge bytes describe is counted before automerge
+//! builds it (one [`Allowance`] per session), everything automerge does runs guarded, and
+//! the session ends with a check that every head the peer announced is here: automerge
+//! drops damaged data silently, so `Ok` alone proves nothing.
 
 use crate::frame::{FrameError, read_frame, write_frame};
+use crate::wire;
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Change, ChangeHash};
 use duo_journal::SpaceDoc;
+use duo_journal::chunks::Allowance;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,8 +44,6 @@ const KIND_CHANGES: u8 = 4;
 const KIND_DOC_BEGIN: u8 = 5;
 const KIND_DOC_PART: u8 = 6;
 
-/// Most heads or sample hashes a hello may carry.
-const MAX_HASHES: usize = 4096;
 /// Hashes of this many changes go into a first-contact hello.
 const SAMPLE: usize = 16;
 /// A hello carries at most this many bytes of changes; more go in the catch-up.
@@ -68,6 +70,9 @@ pub struct Limits {
     pub max_idle_rounds: u32,
     /// Hard cap on automerge sync rounds.
     pub max_rounds: u32,
+    /// Most operations, changes or actors the peer's automerge bytes may describe in all
+    /// (see [`duo_journal::chunks::MAX_ITEMS`]).
+    pub max_items: u64,
 }
 
 impl Default for Limits {
@@ -80,6 +85,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(600),
             max_idle_rounds: 8,
             max_rounds: 256,
+            max_items: duo_journal::chunks::MAX_ITEMS,
         }
     }
 }
@@ -125,10 +131,53 @@ pub enum SessionError {
     NoProgress(u32),
     #[error("the peer's changes did not all arrive intact ({0} missing)")]
     Incomplete(usize),
+    #[error("the other device sent more than duo accepts in a sync: {0}; nothing from this session was stored")]
+    Refused(String),
+}
+
+impl From<wire::Refusal> for SessionError {
+    fn from(r: wire::Refusal) -> Self {
+        match r {
+            wire::Refusal::Malformed(what) => SessionError::BadMessage(what),
+            wire::Refusal::TooMuch(what) => SessionError::Refused(what),
+        }
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> SessionError {
     SessionError::BadMessage(e.to_string())
+}
+
+/// Count `n` more bytes from the peer. A session may bring at most the largest whole
+/// document plus two frames: what it adds to the document is bounded in bytes, as what
+/// those bytes describe is by the session's [`Allowance`].
+fn received(out: &mut Outcome, limits: &Limits, n: u64) -> Result<(), SessionError> {
+    out.bytes_received += n;
+    let max = most_received(limits);
+    if out.bytes_received > max {
+        return Err(SessionError::Refused(format!(
+            "more than {} MiB in one session",
+            max as f64 / f64::from(1 << 20)
+        )));
+    }
+    Ok(())
+}
+
+/// The most bytes one session may receive: [`Limits::max_document`] plus two frames.
+pub fn most_received(limits: &Limits) -> u64 {
+    limits.max_document.saturating_add(2 * limits.max_frame as u64)
+}
+
+/// Bytes automerge may allocate for each operation, change or actor it builds (measured:
+/// up to about 640, see docs/protocol.md, "Memory").
+pub const ITEM_BYTES: u64 = 768;
+
+/// The most memory one session may take beyond the document it syncs: four copies of a
+/// frame (the frame, automerge's decoded message, the changes joined, the chunks parsed)
+/// and [`ITEM_BYTES`] for each item the session's allowance lets the peer's bytes
+/// describe. 1 GiB with the default limits.
+pub fn most_memory(limits: &Limits) -> u64 {
+    4 * limits.max_frame as u64 + ITEM_BYTES * limits.max_items
 }
 
 /// Run automerge on bytes from the peer. Automerge can panic on crafted input (fuzzing
@@ -145,17 +194,17 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, SessionError>) -> Result<T, SessionE
 /// offline `add`s has many heads, and resending them all every time would cost more than
 /// the entry itself.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Hello {
+pub(crate) struct Hello {
     /// Digest of the assumed shared heads; all zero: none, and `heads` is complete.
-    base: [u8; 8],
+    pub(crate) base: [u8; 8],
     /// Heads that are not among the assumed shared heads.
-    heads: Vec<[u8; 32]>,
+    pub(crate) heads: Vec<[u8; 32]>,
     /// Which assumed shared heads (by position, sorted) are still heads.
-    kept: Vec<u32>,
+    pub(crate) kept: Vec<u32>,
     /// On first contact: hashes of a few changes, to tell "behind" from "unrelated".
-    sample: Vec<[u8; 32]>,
+    pub(crate) sample: Vec<[u8; 32]>,
     /// Changes made since the assumed shared heads.
-    changes: Vec<Vec<u8>>,
+    pub(crate) changes: Vec<Vec<u8>>,
 }
 
 const NO_BASE: [u8; 8] = [0; 8];
@@ -230,6 +279,8 @@ where
     let mut out = Outcome::default();
     let start = hashes(doc);
     let mut sent: HashSet<ChangeHash> = HashSet::new();
+    // What the peer's automerge bytes may describe, in all, this session.
+    let mut allowance = Allowance::new(limits.max_items);
 
     // 1. Hello, relative to what this side believes both shared last time.
     let mut base_heads: Vec<ChangeHash> = shared
@@ -239,7 +290,7 @@ where
     base_heads.sort();
     let (mine, carried) = hello_for(doc, &base_heads, &start);
     sent.extend(carried);
-    let theirs = exchange_hello(doc, r, w, limits, &mut out, mine).await?;
+    let theirs = exchange_hello(doc, r, w, limits, &mut out, &mut allowance, mine).await?;
     let base = if base_heads.is_empty() {
         NO_BASE
     } else {
@@ -259,7 +310,7 @@ where
         // The two sides remember different last syncs (one of them did not store the
         // last session): both see the mismatch, and both say their heads in full.
         let (again, _) = hello_for(doc, &[], &start);
-        let full = exchange_hello(doc, r, w, limits, &mut out, again).await?;
+        let full = exchange_hello(doc, r, w, limits, &mut out, &mut allowance, again).await?;
         (to_hashes(&full.heads), to_hashes(&full.sample))
     };
 
@@ -272,15 +323,18 @@ where
             CatchUp::Changes(changes) => sent.extend(changes.iter().map(Change::hash)),
         }
         out.rounds += 1;
-        let (s, got) = tokio::join!(send_catch_up(w, &plan), read_catch_up(r, limits, progress));
+        let (s, got) = tokio::join!(
+            send_catch_up(w, &plan),
+            read_catch_up(r, limits, progress, &mut allowance)
+        );
         out.bytes_sent += s?;
-        let (arrived, received) = got?;
-        out.bytes_received += received;
+        let (arrived, n) = got?;
+        received(&mut out, &limits, n)?;
         out.whole_document = matches!(plan, CatchUp::Document(_)) || matches!(arrived, Arrived::Document(_));
         match arrived {
             Arrived::Changes(changes) => guarded(|| doc.automerge().apply_changes(changes).map_err(bad))?,
             Arrived::Document(bytes) => {
-                guarded(|| merge_document(doc, &bytes))?;
+                guarded(|| merge_document(doc, &bytes, &mut allowance))?;
                 out.document = Some(bytes);
             }
         }
@@ -289,7 +343,7 @@ where
     // 3. Automerge's own rounds for whatever is left.
     let mut their_final = their_heads.clone();
     if !level(&lacking(doc, &their_heads), &sent) {
-        their_final.extend(automerge_rounds(doc, r, w, limits, &mut out, &mut sent).await?);
+        their_final.extend(automerge_rounds(doc, r, w, limits, &mut out, &mut sent, &mut allowance).await?);
     }
 
     // Trust the peer's announced heads, not `Ok`: everything they have must be here now.
@@ -351,6 +405,7 @@ async fn exchange_hello<R, W>(
     w: &mut W,
     limits: Limits,
     out: &mut Outcome,
+    allowance: &mut Allowance,
     mine: Hello,
 ) -> Result<Hello, SessionError>
 where
@@ -363,15 +418,13 @@ where
     s?;
     out.bytes_sent += 6 + payload.len() as u64;
     let frame = got?;
-    out.bytes_received += 6 + frame.payload.len() as u64;
+    received(out, &limits, 6 + frame.payload.len() as u64)?;
     if frame.kind != KIND_HELLO {
         return Err(SessionError::BadKind(frame.kind));
     }
+    wire::hello(&frame.payload, HELLO_CHANGES_MAX as u64)?;
     let mut theirs: Hello = postcard::from_bytes(&frame.payload).map_err(bad)?;
-    if theirs.heads.len() > MAX_HASHES || theirs.sample.len() > MAX_HASHES || theirs.kept.len() > MAX_HASHES {
-        return Err(bad("too many hashes in the hello"));
-    }
-    apply(doc, std::mem::take(&mut theirs.changes))?;
+    apply(doc, std::mem::take(&mut theirs.changes), allowance)?;
     Ok(theirs)
 }
 
@@ -442,24 +495,28 @@ fn catch_up(
 }
 
 /// One change from the peer. Automerge parses chunks before it checks them, and some
-/// chunks can make it ask for unbounded memory: look first (duo_journal::chunks).
-fn change_of(bytes: Vec<u8>) -> Result<Change, SessionError> {
-    duo_journal::chunks::check(&bytes).map_err(bad)?;
+/// chunks can make it ask for unbounded memory: look and count first (duo_journal::chunks).
+fn change_of(bytes: Vec<u8>, allowance: &mut Allowance) -> Result<Change, SessionError> {
+    duo_journal::chunks::check_counted(&bytes, allowance).map_err(bad)?;
     let change = Change::from_bytes(bytes).map_err(bad)?;
     SpaceDoc::check_canonical(&change).map_err(bad)?;
     Ok(change)
 }
 
-fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>) -> Result<(), SessionError> {
+fn apply(doc: &mut SpaceDoc, raw: Vec<Vec<u8>>, allowance: &mut Allowance) -> Result<(), SessionError> {
     guarded(|| {
-        let changes = raw.into_iter().map(change_of).collect::<Result<Vec<_>, _>>()?;
+        let changes = changes_of(raw, allowance)?;
         doc.automerge().apply_changes(changes).map_err(bad)
     })
 }
 
+fn changes_of(raw: Vec<Vec<u8>>, allowance: &mut Allowance) -> Result<Vec<Change>, SessionError> {
+    raw.into_iter().map(|c| change_of(c, allowance)).collect()
+}
+
 /// Merge a whole document from the peer: the smaller side is merged into the larger.
-fn merge_document(doc: &mut SpaceDoc, bytes: &[u8]) -> Result<(), SessionError> {
-    let mut theirs = SpaceDoc::load_untrusted(bytes).map_err(bad)?;
+fn merge_document(doc: &mut SpaceDoc, bytes: &[u8], allowance: &mut Allowance) -> Result<(), SessionError> {
+    let mut theirs = SpaceDoc::load_untrusted_within(bytes, allowance).map_err(bad)?;
     if theirs.change_count() > doc.change_count() {
         theirs.merge(doc).map_err(bad)?;
         std::mem::swap(doc, &mut theirs);
@@ -500,13 +557,15 @@ async fn read_catch_up<R: AsyncRead + Unpin>(
     r: &mut R,
     limits: Limits,
     progress: Option<Progress<'_>>,
+    allowance: &mut Allowance,
 ) -> Result<(Arrived, u64), SessionError> {
     let first = read_one(r, limits).await?;
     let mut received = 6 + first.payload.len() as u64;
     match first.kind {
         KIND_CHANGES => {
+            wire::change_list(&first.payload)?;
             let raw: Vec<Vec<u8>> = postcard::from_bytes(&first.payload).map_err(bad)?;
-            let changes = guarded(|| raw.into_iter().map(change_of).collect::<Result<Vec<_>, _>>())?;
+            let changes = guarded(|| changes_of(raw, allowance))?;
             Ok((Arrived::Changes(changes), received))
         }
         KIND_DOC_BEGIN => {
@@ -553,6 +612,7 @@ async fn automerge_rounds<R, W>(
     limits: Limits,
     out: &mut Outcome,
     sent: &mut HashSet<ChangeHash>,
+    allowance: &mut Allowance,
 ) -> Result<Vec<ChangeHash>, SessionError>
 where
     R: AsyncRead + Unpin,
@@ -568,11 +628,7 @@ where
         rounds += 1;
         out.rounds += 1;
         let heads_before = doc.heads();
-        let ours = doc
-            .automerge()
-            .sync()
-            .generate_sync_message(&mut state)
-            .map(Message::encode);
+        let ours = next_message(doc, &mut state)?;
         let (kind, payload) = match &ours {
             Some(bytes) => (KIND_MESSAGE, bytes.as_slice()),
             None => (KIND_IDLE, &[][..]),
@@ -581,24 +637,11 @@ where
         sent?;
         out.bytes_sent += 6 + payload.len() as u64;
         let frame = received?;
-        out.bytes_received += 6 + frame.payload.len() as u64;
+        self::received(out, &limits, 6 + frame.payload.len() as u64)?;
         match frame.kind {
             KIND_IDLE if ours.is_none() => break,
             KIND_IDLE => {}
-            KIND_MESSAGE => {
-                guarded(|| {
-                    let msg = Message::decode(&frame.payload).map_err(bad)?;
-                    // Automerge parses these before any checksum, and can be made to ask
-                    // for unbounded memory by some chunks: look first (duo_journal::chunks).
-                    for chunk in msg.changes.iter() {
-                        SpaceDoc::check_outside(chunk).map_err(bad)?;
-                    }
-                    doc.automerge()
-                        .sync()
-                        .receive_sync_message(&mut state, msg)
-                        .map_err(bad)
-                })?;
-            }
+            KIND_MESSAGE => take_message(doc, &mut state, &frame.payload, allowance)?,
             other => return Err(SessionError::BadKind(other)),
         }
         if doc.heads() == heads_before {
@@ -612,4 +655,60 @@ where
     }
     sent.extend(state.sent_hashes.iter().copied());
     Ok(state.their_heads.unwrap_or_default())
+}
+
+/// This side's next automerge sync message, encoded. What the peer said before shapes it
+/// (its Bloom filter, its needs), so automerge runs guarded here too.
+pub(crate) fn next_message(doc: &mut SpaceDoc, state: &mut State) -> Result<Option<Vec<u8>>, SessionError> {
+    guarded(|| Ok(doc.automerge().sync().generate_sync_message(state).map(Message::encode)))
+}
+
+/// Take the peer's automerge sync message: every count and parameter bounded
+/// ([`wire::sync_message`]) and every chunk looked at and counted
+/// ([`SpaceDoc::check_outside_within`]) before automerge decodes it, then decoded and
+/// received, guarded.
+pub(crate) fn take_message(
+    doc: &mut SpaceDoc,
+    state: &mut State,
+    payload: &[u8],
+    allowance: &mut Allowance,
+) -> Result<(), SessionError> {
+    let chunks = wire::sync_message(payload)?;
+    for chunk in chunks {
+        SpaceDoc::check_outside_within(chunk, allowance).map_err(bad)?;
+    }
+    guarded(|| {
+        let msg = Message::decode(payload).map_err(bad)?;
+        doc.automerge().sync().receive_sync_message(state, msg).map_err(bad)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::sync::{BloomFilter, Have};
+
+    /// Automerge builds its next message from what the peer said before. A Bloom filter of
+    /// one entry and no bits (which `wire` refuses before automerge sees it) makes it divide
+    /// by zero while generating; with the state set directly, the panic must end the
+    /// session with an error, not the process.
+    #[test]
+    fn a_panic_while_generating_the_next_message_is_an_error() {
+        let mut doc = SpaceDoc::new();
+        doc.init_schema().unwrap();
+        doc.automerge().commit();
+        let mut state = State::new();
+        let bloom = BloomFilter::try_from(&[1u8, 0, 7][..]).unwrap();
+        state.their_heads = Some(vec![ChangeHash([5; 32])]);
+        state.their_need = Some(vec![]);
+        state.their_have = Some(vec![Have {
+            last_sync: vec![],
+            bloom,
+        }]);
+        let err = next_message(&mut doc, &mut state).unwrap_err();
+        assert!(
+            matches!(&err, SessionError::BadMessage(m) if m.contains("panicked")),
+            "{err:?}"
+        );
+    }
 }

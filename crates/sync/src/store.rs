@@ -31,6 +31,14 @@ pub struct AgeStore {
     faults: Option<Arc<FaultPlan>>,
     /// A journal's store (chunk directories made on first write), not a home's `local/`.
     chunks: bool,
+    /// Told of every chunk made durable (a running watcher's socket).
+    notice: Option<Arc<Notice>>,
+}
+
+/// Where [`AgeStore::notifying`] sends its notices, and the writer id they carry.
+struct Notice {
+    socket: PathBuf,
+    writer: String,
 }
 
 /// One step of the store's file operations that reaches the disk, in the order a write
@@ -214,6 +222,7 @@ impl AgeStore {
             recipient,
             faults: None,
             chunks: true,
+            notice: None,
         }
     }
 
@@ -224,6 +233,24 @@ impl AgeStore {
             chunks: false,
             ..Self::new(root, identity)
         }
+    }
+
+    /// The same store, telling a running watcher of every chunk it makes durable (a
+    /// datagram to `socket`, [`crate::handoff::notify_written`]): the shared space's store
+    /// does, so a write by any command reaches the partner's watcher at once. The notices
+    /// carry a writer id, the process id and a count of the stores opened so far in this
+    /// process (see [`AgeStore::writer`]), and nothing else.
+    pub fn notifying(mut self, socket: PathBuf) -> Self {
+        static OPENED: AtomicUsize = AtomicUsize::new(0);
+        let writer = format!("{}.{}", std::process::id(), OPENED.fetch_add(1, Ordering::Relaxed));
+        self.notice = Some(Arc::new(Notice { socket, writer }));
+        self
+    }
+
+    /// The writer id this store's notices carry (and its clones'), if it sends any: a
+    /// watcher knows its own stores by it.
+    pub fn writer(&self) -> Option<&str> {
+        self.notice.as_ref().map(|n| n.writer.as_str())
     }
 
     /// The same store with fault injection (tests): every write, fsync, rename and removal
@@ -454,7 +481,12 @@ impl Storage for AgeStore {
                 .open(&path)
         })
         .map_err(|e| io(name, e))?;
-        step(self.faults(), Step::SyncDir, &dir, || File::open(&dir)?.sync_all()).map_err(|e| io(name, e))
+        step(self.faults(), Step::SyncDir, &dir, || File::open(&dir)?.sync_all()).map_err(|e| io(name, e))?;
+        // The chunk and its mark are durable: a running watcher can pass it on now.
+        if let Some(n) = &self.notice {
+            crate::handoff::notify_written(&n.socket, &n.writer);
+        }
+        Ok(())
     }
 
     fn unmark(&self, names: &[String]) -> Result<(), StorageError> {

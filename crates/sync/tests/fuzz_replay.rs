@@ -169,12 +169,8 @@ async fn write_seeds() {
     if std::env::var("DUO_FUZZ_WRITE_SEEDS").is_err() {
         return;
     }
-    let root = corpus_root();
-    let save = |target: &str, name: &str, data: &[u8]| {
-        let dir = root.join(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("seed-{name}")), data).unwrap();
-    };
+    let save = save_seed;
+    sync_message_seeds();
     // Bundles and backups (their decrypted content).
     let key = duo_sync::bundle::SecretKey::from_bytes(&[7; 32]);
     let mut doc = space(2);
@@ -191,7 +187,7 @@ async fn write_seeds() {
     save("bundle", "signed", &duo_sync::bundle::sign(&b, &key));
     save("bundle", "junk", b"not a bundle");
     let backup = duo_sync::backup::Backup {
-        version: 2,
+        version: duo_sync::backup::VERSION,
         space_id: "s".into(),
         person: duo_journal::Person {
             id: "p".into(),
@@ -204,6 +200,7 @@ async fn write_seeds() {
         space: doc.save(),
         private: space(1).save(),
         person_key: vec![9; 32],
+        trust: None,
     };
     save("backup", "whole", &duo_sync::backup::encode(&backup));
     save("backup", "junk", b"not a backup");
@@ -323,6 +320,79 @@ async fn write_seeds() {
     let mid = damaged.len() / 2;
     damaged[mid] ^= 0x55;
     save("document", "damaged", &damaged);
+}
+
+fn save_seed(target: &str, name: &str, data: &[u8]) {
+    let dir = corpus_root().join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("seed-{name}")), data).unwrap();
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/sync_message seeds; run with DUO_FUZZ_WRITE_SEEDS=1"]
+fn write_sync_message_seeds() {
+    if std::env::var("DUO_FUZZ_WRITE_SEEDS").is_ok() {
+        sync_message_seeds();
+    }
+}
+
+/// Seeds of the `sync_message` target: every message of a real automerge sync between two
+/// spaces (one of them a whole document), and the crafted messages of
+/// `tests/hostile.rs` that are small.
+fn sync_message_seeds() {
+    use automerge::sync::{State, SyncDoc};
+    use common::crafted::{UNKNOWN, bloom, bloom_bomb, sync_message};
+    let save = |name: &str, data: &[u8]| save_seed("sync_message", name, data);
+    let mut docs = [space(30), space(2)];
+    let mut states = [State::new(), State::new()];
+    for round in 0..12 {
+        let (from, to) = (round % 2, 1 - round % 2);
+        let message = docs[from].automerge().sync().generate_sync_message(&mut states[from]);
+        if let Some(m) = message {
+            let bytes = m.clone().encode();
+            save(&format!("round-{round}"), &bytes);
+            docs[to]
+                .automerge()
+                .sync()
+                .receive_sync_message(&mut states[to], m)
+                .unwrap();
+        }
+    }
+    save("bloom-16-gib", &bloom_bomb());
+    save(
+        "bloom-no-bits",
+        &sync_message(&[UNKNOWN], &[], Some((&[], &[1, 0, 7][..])), &[]),
+    );
+    save(
+        "bloom-ok",
+        &sync_message(&[UNKNOWN], &[], Some((&[], &bloom(3, 10, 7))), &[]),
+    );
+    let bomb = duo_journal::fuzzing::many_operations(1_000_000);
+    save("million-operations", &sync_message(&[UNKNOWN], &[], None, &[&bomb]));
+    let floor = duo_journal::fuzzing::many_operations(63);
+    save("floor-operations", &sync_message(&[UNKNOWN], &[], None, &[&floor]));
+    save("repeated-heads", &sync_message(&[UNKNOWN, UNKNOWN], &[], None, &[]));
+    save("empty-chunk", &sync_message(&[UNKNOWN], &[], None, &[&[]]));
+    let mut two_haves = vec![0x42, 0, 0, 2, 0, 0, 0, 0, 0];
+    save("two-haves", &two_haves);
+    two_haves.truncate(3);
+    two_haves.extend([0, 0, 2, 2, 0x84]); // flags as automerge writes them
+    save("flags", &two_haves);
+}
+
+/// Issue 12's Bloom filter (one entry, 4,294,967,295 probes): automerge 0.12 decoded it and
+/// reserved 16 GiB at the next message it generated, an abort no `catch_unwind` stops. The
+/// `sync_message` target takes it as a session does: refused from its bytes.
+#[test]
+fn the_16_gib_bloom_filter_is_refused_before_automerge_decodes_it() {
+    let data = std::fs::read(corpus_root().join("sync_message/seed-bloom-16-gib")).unwrap();
+    let err = duo_sync::wire::sync_message(&data).unwrap_err().to_string();
+    assert!(err.contains("4294967295 probes"), "{err}");
+    let peak_before = peak_kib();
+    duo_sync::fuzzing::sync_message(&data);
+    let grew = peak_kib().saturating_sub(peak_before);
+    eprintln!("peak memory grew {grew} KiB");
+    assert!(grew < 64 << 10, "peak memory grew {grew} KiB");
 }
 
 /// Fuzzing found a 777-byte automerge "bundle" chunk that made automerge 0.12 allocate

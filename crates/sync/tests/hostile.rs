@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::crafted::{self, Script};
 use common::{bodies, device, write};
 use duo_sync::frame::write_frame;
 use duo_sync::net::{self, BUSY, MAX_SESSIONS, Members, NOT_PAIRED, SYNC_ALPN, SyncService};
@@ -35,12 +36,7 @@ fn count(var: &str, default: usize) -> usize {
 
 /// A field of /proc/self/status in KiB (VmRSS: now; VmHWM: the peak so far).
 fn vm(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+    crafted::status_kib("self", field)
 }
 
 /// Short deadlines so that CI does not wait; the production values are larger.
@@ -52,6 +48,7 @@ fn test_limits() -> Limits {
         deadline: Duration::from_secs(4),
         max_idle_rounds: 8,
         max_rounds: 256,
+        max_items: 1 << 18,
     }
 }
 
@@ -691,4 +688,284 @@ async fn stranger_crowd() {
         }
     }
     println!("strangers-summary n={n} refused={refused} reset={reset} other={other}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Crafted sync messages (issue 12, item 6): every field of what a paired peer sends is
+// bounded before anything decodes it, and what its automerge bytes describe is counted
+// before automerge builds it. The peer is `common::crafted`, over real iroh endpoints.
+
+/// Address space this test process may use: if a bound breaks, the allocation fails at once
+/// (an abort, and the test fails) instead of taking a shared machine's memory.
+const ADDRESS_SPACE: u64 = 8 << 30;
+
+/// Mallory and Bob for a crafted-message test: one test at a time, this process's address
+/// space capped.
+async fn crafted_bob() -> (tokio::sync::MutexGuard<'static, ()>, Endpoint, Bob) {
+    crafted::cap_address_space(ADDRESS_SPACE);
+    let serial = SERIAL.lock().await;
+    let (ep, bob) = mallory_and_bob().await;
+    (serial, ep, bob)
+}
+
+/// `n` distinct changes at the floor (64 operations in about 100 bytes each), by actors
+/// that start with `tag`.
+fn floor_changes(n: u64, tag: u8) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut actor = [tag; 16];
+            actor[..8].copy_from_slice(&i.to_be_bytes());
+            duo_journal::fuzzing::many_operations_by(actor, 63, 0)
+        })
+        .collect()
+}
+
+/// Mallory plays `script` on a fresh sync stream; returns Bob's error for that session.
+async fn crafted_session(ep: &Endpoint, bob: &mut Bob, script: Script) -> String {
+    let (_c, mut send, mut recv) = open(ep, bob).await;
+    let pump = tokio::spawn(async move { crafted::play(&mut recv, &mut send, &script).await });
+    let res = bob.next(Duration::from_secs(60)).await;
+    pump.abort();
+    res.expect_err("bob refused the crafted session")
+}
+
+/// Bob's peak resident memory above where it was when measuring started, in KiB.
+struct Peak(u64);
+
+impl Peak {
+    fn start() -> Peak {
+        crafted::reset_peak();
+        Peak(vm("VmRSS"))
+    }
+
+    fn grew(&self) -> u64 {
+        vm("VmHWM").saturating_sub(self.0)
+    }
+}
+
+/// The filter of issue 12 (one entry, 4,294,967,295 probes): automerge 0.12 decoded it and,
+/// at Bob's next message, reserved 16 GiB, an abort no `catch_unwind` stops. Refused now
+/// from its bytes, before automerge decodes the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bloom_filter_that_asks_for_16_gib_is_refused_before_automerge_reads_it() {
+    let (_serial, ep, mut bob) = crafted_bob().await;
+    let before = bob.state();
+    let peak = Peak::start();
+    let err = crafted_session(&ep, &mut bob, Script::messages(vec![crafted::bloom_bomb()])).await;
+    let grew = peak.grew();
+    eprintln!("bloom bomb: {err}; peak memory grew {grew} KiB");
+    assert!(
+        err.contains("4294967295 probes") && err.contains("more than duo accepts"),
+        "{err}"
+    );
+    assert!(grew < 16 << 10, "peak memory grew {grew} KiB");
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// Each count and parameter one past its limit, and each shape no honest peer sends, in a
+/// sync message, a hello and a catch-up: every session is refused, with a message that
+/// names what was wrong, and Bob's journal and memory stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_of_a_peer_frame_past_its_limit_is_refused() {
+    use crafted::{UNKNOWN, bloom, sync_message};
+    use duo_journal::fuzzing::many_operations;
+    use duo_sync::wire::{MAX_CHANGES, MAX_HASHES};
+    let (_serial, ep, mut bob) = crafted_bob().await;
+    let before = bob.state();
+    let too_many: Vec<[u8; 32]> = (0..=MAX_HASHES as u32)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            h
+        })
+        .collect();
+    let bomb = many_operations(1_000_000);
+    let one_byte = [0x85u8];
+    let floor = floor_changes(5000, 1);
+    let floor_refs: Vec<&[u8]> = floor.iter().map(Vec::as_slice).collect();
+    let mut two_haves = vec![0x42, 1];
+    two_haves.extend(UNKNOWN);
+    two_haves.extend([0, 2, 0, 0, 0, 0, 0]);
+    let mut empty_entries = Vec::new();
+    crafted::uleb(&mut empty_entries, 1_000_000);
+    empty_entries.extend(std::iter::repeat_n(0u8, 1_000_000));
+    let mut many_kept = vec![0u8; 8];
+    many_kept.extend([0]); // no heads
+    crafted::uleb(&mut many_kept, MAX_HASHES as u64 + 1);
+    many_kept.extend(std::iter::repeat_n(0u8, MAX_HASHES + 1));
+    many_kept.extend([0, 0]);
+    let big = vec![0x85u8; 1 << 20];
+    let msg = |m: Vec<u8>| Script::messages(vec![m]);
+    let cases: Vec<(&str, Script, &str)> = vec![
+        ("heads", msg(sync_message(&too_many, &[], None, &[])), "4097 heads"),
+        (
+            "needs",
+            msg(sync_message(&[UNKNOWN], &too_many, None, &[])),
+            "4097 needed changes",
+        ),
+        ("haves", msg(two_haves), "2 summaries"),
+        (
+            "last-sync heads",
+            msg(sync_message(&[UNKNOWN], &[], Some((&too_many, &[])), &[])),
+            "4097 last-sync heads",
+        ),
+        (
+            "repeated heads",
+            msg(sync_message(&[UNKNOWN, UNKNOWN], &[], None, &[])),
+            "not sorted or repeat",
+        ),
+        (
+            "Bloom probes",
+            msg(sync_message(&[UNKNOWN], &[], Some((&[], &bloom(1, 8, 33))), &[])),
+            "33 probes",
+        ),
+        (
+            "Bloom bits per entry",
+            msg(sync_message(&[UNKNOWN], &[], Some((&[], &bloom(1, 65, 7))), &[])),
+            "65 bits per entry",
+        ),
+        (
+            "Bloom entries",
+            msg(sync_message(
+                &[UNKNOWN],
+                &[],
+                Some((&[], &bloom((1 << 20) + 1, 1, 7))),
+                &[],
+            )),
+            "1048577 entries",
+        ),
+        (
+            "Bloom with no bits",
+            msg(sync_message(&[UNKNOWN], &[], Some((&[], &[1, 0, 7][..])), &[])),
+            "0 bits per entry",
+        ),
+        (
+            "changes",
+            msg(sync_message(
+                &[UNKNOWN],
+                &[],
+                None,
+                &vec![&one_byte[..]; MAX_CHANGES + 1],
+            )),
+            "131073 changes",
+        ),
+        (
+            "empty chunk",
+            msg(sync_message(&[UNKNOWN], &[], None, &[&[]])),
+            "an empty entry",
+        ),
+        (
+            "a million operations in one change",
+            msg(sync_message(&[UNKNOWN], &[], None, &[&bomb])),
+            "describes 1000001 operations",
+        ),
+        (
+            "more operations than the session allows",
+            msg(sync_message(&[UNKNOWN], &[], None, &floor_refs)),
+            "more than 262144 operations",
+        ),
+        (
+            "kept heads in a hello",
+            Script {
+                hello: Some(many_kept),
+                ..Script::default()
+            },
+            "4097 kept heads",
+        ),
+        (
+            "changes of more than 1 MiB in a hello",
+            Script {
+                hello: Some(crafted::hello(&[&big, &one_byte])),
+                ..Script::default()
+            },
+            "more than 1048576 bytes",
+        ),
+        (
+            "a million operations in a hello",
+            Script {
+                hello: Some(crafted::hello(&[&bomb])),
+                ..Script::default()
+            },
+            "describes 1000001 operations",
+        ),
+        (
+            "a million empty changes in a catch-up",
+            Script {
+                catch_up: Some(empty_entries),
+                ..Script::default()
+            },
+            "1000000 changes",
+        ),
+        (
+            "a million operations in a catch-up",
+            Script {
+                catch_up: Some(postcard::to_allocvec(&vec![bomb.clone()]).unwrap()),
+                ..Script::default()
+            },
+            "describes 1000001 operations",
+        ),
+    ];
+    let peak = Peak::start();
+    for (what, script, expect) in cases {
+        let err = crafted_session(&ep, &mut bob, script).await;
+        eprintln!("{what}: {err}");
+        assert!(err.contains(expect), "{what}: {err}");
+    }
+    let grew = peak.grew();
+    eprintln!("every field: peak memory grew {grew} KiB");
+    assert!(grew < 64 << 10, "peak memory grew {grew} KiB");
+    assert_eq!(bob.state(), before, "nothing changed");
+    bob.router.shutdown().await.unwrap();
+}
+
+/// The most a peer can make Bob build within the limits: changes at one operation a byte,
+/// or at the floor of 64 in a short change, up to the session's allowance, in one sync
+/// message. Bob's peak memory stays under `session::most_memory` (the figure in
+/// docs/protocol.md), and nothing is stored (the peer's announced head never arrives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_messages_within_the_limits_stay_under_the_stated_peak() {
+    use duo_journal::fuzzing::many_operations_by;
+    let (_serial, ep, mut bob) = crafted_bob().await;
+    let before = bob.state();
+    let limits = test_limits();
+    let items = limits.max_items;
+    // Short changes at the floor (64 operations in about 100 bytes each)...
+    let short = floor_changes(items / 64 - 1, 2);
+    // ...one long change at one operation per byte...
+    let long = many_operations_by([3; 16], items - 100, items as usize);
+    // ...and a frame as large as allowed, nearly all of it bytes to copy.
+    let full = many_operations_by([4; 16], 63, limits.max_frame - 4096);
+    // ...and a whole document of nearly as many operations (in a few hundred bytes: a
+    // document has no floor, only the allowance).
+    let document = duo_journal::SpaceDoc::load(&many_operations_by([5; 16], items - 100, 0))
+        .unwrap()
+        .save();
+    let most = duo_sync::session::most_memory(&limits) >> 10;
+    let scripts = [
+        ("short changes", short),
+        ("a long change", vec![long]),
+        ("a full frame", vec![full]),
+    ]
+    .map(|(what, changes)| {
+        let refs: Vec<&[u8]> = changes.iter().map(Vec::as_slice).collect();
+        let m = crafted::sync_message(&[crafted::UNKNOWN], &[], None, &refs);
+        (what, Script::messages(vec![m]))
+    });
+    let whole = Script {
+        document: Some(document),
+        ..Script::default()
+    };
+    for (what, script) in scripts.into_iter().chain([("a whole document", whole)]) {
+        let peak = Peak::start();
+        let err = crafted_session(&ep, &mut bob, script).await;
+        let grew = peak.grew();
+        eprintln!("within the limits ({what}): peak memory grew {grew} KiB (stated at most {most} KiB): {err}");
+        assert!(
+            grew <= most,
+            "{what}: peak memory grew {grew} KiB, stated at most {most} KiB"
+        );
+    }
+    assert_eq!(bob.state(), before, "nothing stored");
+    bob.router.shutdown().await.unwrap();
 }

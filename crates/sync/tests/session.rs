@@ -515,3 +515,43 @@ async fn bytes_automerge_must_not_see_are_refused_before_it_parses_them() {
         }
     }
 }
+
+/// A session brings at most `max_document` + 2 frames (`session::most_received`): a peer
+/// that keeps sending valid, large sync messages round after round is cut off there, so
+/// what one session adds to the document is bounded in bytes too.
+#[tokio::test]
+async fn a_session_receives_at_most_a_document_and_two_frames() {
+    let mut a = space();
+    let (a_io, peer) = tokio::io::duplex(1 << 20);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let limits = Limits {
+        max_frame: 256 << 10,
+        max_document: 1 << 20,
+        ..Limits::default()
+    };
+    // A valid change of 63 operations padded to 250 kB, in a sync message, every round.
+    let big = duo_journal::fuzzing::many_operations_by([9; 16], 63, 250_000);
+    let mut message = vec![0x42, 1];
+    message.extend([7u8; 32]); // one head nobody has
+    message.extend([0, 0, 1]); // no needs, no haves, one change
+    duo_journal::fuzzing::uleb(&mut message, big.len() as u64);
+    message.extend(&big);
+    let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
+    let before = a.contents();
+    let (res, _) = tokio::join!(
+        async {
+            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            drop(ar);
+            r
+        },
+        hostile_peer(peer, vec![(4, empty_changes)], vec![(1, message)])
+    );
+    let most = duo_sync::session::most_received(&limits);
+    assert_eq!(most, (1 << 20) + (512 << 10));
+    assert!(
+        matches!(&res, Err(SessionError::Refused(m)) if m.contains("more than 1.5 MiB in one session")),
+        "{res:?}"
+    );
+    assert_eq!(a.contents(), before);
+}

@@ -99,3 +99,5 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tee<W> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+pub mod crafted;
