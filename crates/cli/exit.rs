@@ -20,9 +20,9 @@ pub const FILE_DAMAGED: i32 = 11;
 pub const FORGED: i32 = 12;
 /// `bundle import` / `restore`: a file of another shared space (or person).
 pub const OTHER_SPACE: i32 = 13;
-/// `bundle import`: made by a device that is not part of this space.
+/// `bundle import` / `verify`: made by a device that is not part of this space.
 pub const UNKNOWN_DEVICE: i32 = 14;
-/// `bundle import`: made by a revoked device.
+/// `bundle import` / `verify`: made by a revoked device.
 pub const REVOKED: i32 = 15;
 /// `bundle import`: the bundle lacks history this device does not have.
 pub const MISSING_HISTORY: i32 = 16;

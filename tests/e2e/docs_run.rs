@@ -302,10 +302,14 @@ struct Transcript<'a> {
 
 impl<'a> Transcript<'a> {
     fn new(doc: &'a str, b: &Block, bless: bool) -> Self {
+        // What the doc writes in its setup and commands, duo may print back as it is (a file
+        // name, an id prefix that matched nothing).
         let literal = b
             .setup
             .iter()
-            .flat_map(|(_, l)| {
+            .map(|(_, l)| l.as_str())
+            .chain(b.steps.iter().map(|s| s.cmd.as_str()))
+            .flat_map(|l| {
                 matcher::id_tokens(l)
                     .into_iter()
                     .map(|r| l[r].to_string())
@@ -708,9 +712,24 @@ fn check(
         *ids = bound;
         return None;
     }
+    let edits = align(&pats, actual, ids);
+    // A changed line keeps the doc's ids: new ids take those of the lines they replace.
+    let reuse: Vec<String> = edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::Gone(p) => Some(&expected[*p]),
+            _ => None,
+        })
+        .flat_map(|l| {
+            matcher::id_tokens(l)
+                .into_iter()
+                .map(|r| l[r].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let mut diff = Vec::new();
     let mut blessed = Vec::new();
-    for e in align(&pats, actual, ids) {
+    for e in edits {
         match e {
             Edit::Same(p, a) => {
                 if let Some(bound) = matcher::match_line(&pats[p], &actual[a], ids) {
@@ -725,11 +744,11 @@ fn check(
             }
             Edit::Gone(p) => diff.push(format!("  {:>5} - {}", first + p + 1, expected[p])),
             Edit::New(a) if bless => {
-                let line = ids.doc_line(&actual[a], seed);
+                let line = ids.doc_line(&actual[a], seed, &reuse);
                 diff.push(format!("        + {line}"));
                 blessed.push(line);
             }
-            Edit::New(a) => diff.push(format!("        + {}", ids.clone().doc_line(&actual[a], seed))),
+            Edit::New(a) => diff.push(format!("        + {}", ids.clone().doc_line(&actual[a], seed, &reuse))),
         }
     }
     Some((diff.join("\n"), blessed))

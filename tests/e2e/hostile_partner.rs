@@ -180,6 +180,47 @@ impl Hostile<'_> {
     }
 }
 
+impl Hostile<'_> {
+    /// [`Hostile::library`] on the state `heads` of the hostile device's space: what it
+    /// writes is concurrent with everything written since.
+    pub fn library_at(
+        &self,
+        heads: &[automerge::ChangeHash],
+        f: impl FnOnce(&mut duo_journal::SpaceDoc) -> Result<(), duo_journal::JournalError>,
+    ) {
+        let opened = Home::new(self.dev.home()).open().expect("open the hostile home");
+        let mut f = Some(f);
+        opened
+            .space
+            .update(|doc| {
+                let mut then = doc
+                    .automerge()
+                    .fork_at(heads)
+                    .map_err(|e| duo_journal::JournalError::Document(e.to_string()))?;
+                let mut then = duo_journal::SpaceDoc::load(&then.save())?;
+                (f.take().expect("called once"))(&mut then)?;
+                then.automerge().commit();
+                let change = then.save_after(heads);
+                doc.load_more(&change)
+            })
+            .expect("the hostile write is stored");
+    }
+}
+
+/// The person key a copy of a device holds (its `keys/person.key`, opened with the copy's
+/// own age key): what a thief who copied the device can seal with.
+pub fn person_key_of(d: &Device) -> [u8; 32] {
+    let id_text = std::fs::read_to_string(d.home().join("keys/age.key")).unwrap();
+    let identity: age::x25519::Identity = id_text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let plain = age::decrypt(&identity, &std::fs::read(d.home().join("keys/person.key")).unwrap()).unwrap();
+    plain.try_into().unwrap()
+}
+
 /// `d` learns where `of` can be reached, as `from` has it in its peer table (a thief with a
 /// copied device knows where the partner's device is, as the partner does).
 pub fn learn_address(d: &Device, of: &Device, from: &Device) {

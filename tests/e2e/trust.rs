@@ -418,3 +418,144 @@ fn devices_that_revoke_each_other_concurrently_are_both_revoked_and_the_owner_re
     assert!(reached(&r, &bl_id), "{r}");
     assert!(bl.bodies(&[]).contains(&"Alice, on her restored device".to_string()));
 }
+
+/// Item 3: a copy of Alice's phone signs an export with the phone's key. Before the
+/// revocation `duo verify` on Alice's laptop names the phone a current device; after it,
+/// on her laptop and on Bob's (a device of the same space), the signer is revoked (exit 15);
+/// on a device of another space, or with no duo home, it cannot be known.
+#[test]
+fn verify_on_a_device_of_the_space_says_whether_the_signer_was_revoked() {
+    let al = Device::new("Alice");
+    let ap = device("Ali", "phone");
+    let bl = Device::new("Bob");
+    pair_by_ticket(&al, &bl, &[]);
+    pair_by_ticket(&al, &ap, &["--own-device"]);
+    let (_, ap_id) = ids_of(&ap);
+    let (_, bl_id) = ids_of(&bl);
+    ap.add("Written on the phone", &[]);
+    let copy = copy_of(&ap);
+    let file = copy.dir.path().join("signed.json");
+    let file = file.to_str().unwrap();
+    copy.run(&["journal", "export", "--format", "json", "--signed", "-o", file])
+        .ok();
+    let verify = |d: &Device| {
+        let r = d.run(&["verify", file, "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+        (r.code, j["signer"].as_str().unwrap().to_string(), j["valid"].clone())
+    };
+    assert_eq!(verify(&al), (0, "active".into(), serde_json::json!(true)));
+
+    al.run(&["devices", "revoke", &ap_id, "--yes"]).ok();
+    assert_eq!(verify(&al), (15, "revoked".into(), serde_json::json!(false)));
+    let text = al.run(&["verify", file]);
+    text.fails(15);
+    assert!(text.stdout.contains("was revoked in this space"), "{}", text.stdout);
+    let r = sync_with(&al, &bl);
+    assert!(reached(&r, &bl_id), "{r}");
+    assert_eq!(verify(&bl), (15, "revoked".into(), serde_json::json!(false)));
+
+    let carol = Device::new("Carol");
+    let nobody = Device::blank();
+    for d in [&carol, &nobody] {
+        assert_eq!(verify(d), (0, "cannot_know".into(), serde_json::json!(true)));
+        assert!(d.run(&["verify", file]).ok().contains("cannot be known here"));
+    }
+}
+
+/// `journal list --json` on `d`, by entry id: (authenticity, why not yours).
+fn authenticity(d: &Device) -> std::collections::BTreeMap<String, (String, String)> {
+    d.list(&[])
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                (
+                    e["authenticity"].as_str().unwrap_or("").to_string(),
+                    e["not_yours"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Item 3: revoking her phone rotates Alice's person key: a new key, encrypted to her laptop
+/// and tablet only. Bob copied the phone: an entry his client seals under Alice with the
+/// phone's key knowing the rotation is not hers; one written on a state from before it
+/// (concurrent) is unconfirmed. Her tablet, offline meanwhile, wrote one with the old key:
+/// unconfirmed until the tablet, at its next sync, seals it again by itself. Entries from
+/// before stay hers; entries after, sealed with the new key, are hers.
+#[test]
+fn revoking_your_device_rotates_the_person_key_and_a_copys_seals_do_not_count() {
+    let al = Device::new("Alice");
+    let ap = device("Ali", "phone");
+    let at = device("A", "tablet");
+    let bl = Device::new("Bob");
+    pair_by_ticket(&al, &bl, &[]);
+    pair_by_ticket(&al, &ap, &["--own-device"]);
+    pair_by_ticket(&al, &at, &["--own-device"]);
+    let (a_person, al_id) = ids_of(&al);
+    let (_, ap_id) = ids_of(&ap);
+    let (_, at_id) = ids_of(&at);
+    let hostile = Hostile::new(&bl);
+    hostile.sync_victim(&al);
+    let early = al.add("Written before the revocation", &[]);
+    let copy = copy_of(&ap);
+    let old_key = person_key_of(&copy);
+    let before = hostile.heads();
+    let offline = at.add("Written on the tablet while it was offline", &[]);
+
+    let out = al.run(&["devices", "revoke", &ap_id, "--yes", "--json"]).json();
+    let to: Vec<&str> = out["new_key_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        to.contains(&al_id.as_str()) && to.contains(&at_id.as_str()) && !to.contains(&ap_id.as_str()),
+        "{out}"
+    );
+    let after = al.add("Written after the revocation", &[]);
+    assert_ne!(person_key_of(&al), old_key, "the laptop seals with the new key");
+
+    hostile.sync_victim(&al);
+    let ring = duo_journal::Keyring::new(a_person.clone(), duo_journal::SealKey::from_bytes(old_key));
+    let entry = |id: &str, body: &str| duo_journal::NewEntry {
+        id: id.into(),
+        kind: duo_journal::Kind::Reflection,
+        author: a_person.clone(),
+        device: ap_id.clone(),
+        created_at: 1_800_000_000_000,
+        edited_at: 1_800_000_000_000,
+        body: body.into(),
+        tags: vec![],
+        status: None,
+        no_replies: false,
+        prompt: None,
+    };
+    let (late, concurrent) = (duo_journal::new_id(), duo_journal::new_id());
+    let sealer = ring.sealer(&ap_id);
+    hostile.library(|doc| doc.add_entry(&entry(&late, "Put in Alice's mouth after her revocation"), &sealer));
+    hostile.library_at(&before, |doc| {
+        doc.add_entry(&entry(&concurrent, "Put in Alice's mouth, dated before it"), &sealer)
+    });
+    hostile.sync_victim(&al);
+
+    let shown = authenticity(&al);
+    assert_eq!(shown[&early], ("authentic".into(), "".into()), "{shown:?}");
+    assert_eq!(shown[&after], ("authentic".into(), "".into()), "{shown:?}");
+    assert_eq!(shown[&late], ("not_yours".into(), "retired_key".into()), "{shown:?}");
+    assert_eq!(shown[&concurrent].0, "unsettled", "{shown:?}");
+
+    // The tablet learns of the rotation, takes the new key, and seals its own entry again.
+    assert!(reached(&sync_with(&at, &al), &al_id));
+    assert_ne!(person_key_of(&at), old_key, "the tablet took the new key");
+    assert_eq!(person_key_of(&at), person_key_of(&al));
+    assert_eq!(authenticity(&at)[&offline].0, "authentic");
+    assert!(reached(&sync_with(&at, &al), &al_id));
+    let shown = authenticity(&al);
+    assert_eq!(shown[&offline].0, "authentic", "{shown:?}");
+    assert_eq!(shown[&late].0, "not_yours", "{shown:?}");
+    assert_eq!(authenticity(&at)[&late].0, "not_yours");
+    assert_eq!(person_key_of(&copy), old_key, "the copy never gets the new key");
+}

@@ -165,10 +165,12 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         return Ok(exit::FAILURE);
     }
     let (c_before, _, before) = membership::current(&ctx.dev)?;
+    let mut rotated_to = Vec::new();
     if own {
         super::write::refuse_if_damaged(&both, false)?;
-        let r = ctx.dev.revocation(&target.id, crate::ctx::now()?);
-        ctx.dev.space.update(|doc| doc.put_revocation(&r))?;
+        // The revocation, and a new person key for the devices that remain (a copy of the
+        // revoked device holds the old one).
+        rotated_to = duo_sync::rotation::revoke_own_device(&ctx.dev, &target.id, crate::ctx::now()?)?.rotated_to;
     } else {
         membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
     }
@@ -176,7 +178,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
     let ours: Vec<_> = membership::notices(&c_after, &t_after, &after)
         .into_iter()
         .filter(|n| {
-            n.kind == membership::NoticeKind::Revoked && !before.standing.get(&n.device).is_some_and(|s| !s.is_active())
+            n.kind == membership::NoticeKind::Revoked && before.standing.get(&n.device).is_none_or(|s| s.is_active())
         })
         .collect();
     membership::acknowledge(&ctx.dev, &ours)?;
@@ -192,6 +194,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
             "revoked": target.id,
             "whole_space": own,
             "also_revoked": cascade.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            "new_key_for": rotated_to,
         }));
     } else {
         if own {
@@ -199,6 +202,10 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
                 "Revoked '{}'. This device refuses it now; your other devices and {}'s refuse it after their next sync with a device that has this.",
                 label(&target.label),
                 partner_name(view, me)
+            ));
+            p.info(format!(
+                "Your devices seal your words with a new key from now on ({} of yours get it at their next sync): words sealed with the old key after this are not taken as yours.",
+                rotated_to.len()
             ));
         } else {
             p.info(format!(

@@ -87,7 +87,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Lock(a) => lock::lock(&cli, &printer, a),
         Command::Unlock(a) => lock::unlock(&cli, &printer, a),
         Command::Agent(a) => lock::agent(&cli, a),
-        Command::Verify(a) => verify::run(&printer, a),
+        Command::Verify(a) => verify::run(&cli, printer, a),
         Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
         Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
         Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),

@@ -9,24 +9,30 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let c = &ctx.dev.config;
     let view = &both.shared.view;
     let private = both.private.as_ref().map(|p| p.view.entries.len()).unwrap_or(0);
-    // You first, then your partner.
-    // Names as their signatures show them (marked where another device changed them).
-    let mut people: Vec<(bool, String)> = view
+    // You first, then your partner; each name as its signatures show it (marked when the
+    // document holds another).
+    let mut ids: Vec<(bool, &str)> = view
         .persons
-        .keys()
-        .map(|id| (*id != c.person_id, view.person_name(id)))
+        .values()
+        .map(|p| (p.id != c.person_id, p.id.as_str()))
         .collect();
-    people.sort();
-    let people: Vec<String> = people.into_iter().map(|(_, name)| name).collect();
+    ids.sort();
+    let people: Vec<String> = ids.iter().map(|(_, id)| view.person_name(id)).collect();
     let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
     let not_valid = duo_journal::text::not_valid(
         [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
             .into_iter()
-            .chain(people.iter().map(|n| ("people", n.as_str()))),
+            .chain(
+                ids.iter()
+                    .filter_map(|(_, id)| view.persons.get(*id))
+                    .map(|p| ("people", p.name.as_str())),
+            ),
     );
     let p = &ctx.printer;
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
-    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).and_then(|w| w.addresses().ok());
+    // A watcher that is busy (pushing to a device that does not answer) may not tell its
+    // addresses in time: it is reachable all the same, its addresses then unknown.
+    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).map(|w| w.addresses().unwrap_or_default());
     // The service installed for this home (it runs the watcher above while you are logged in).
     let service = duo_sync::service::Manager::for_this_platform()
         .and_then(|m| m.state())
@@ -60,6 +66,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }));
     } else {
         let network = match &online {
+            Some(addrs) if addrs.is_empty() => "reachable now (`duo sync --watch` or the service runs)".to_string(),
             Some(addrs) => format!(
                 "reachable now (`duo sync --watch` or the service runs) at {}",
                 addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")

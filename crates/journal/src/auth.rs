@@ -301,6 +301,9 @@ pub enum Why {
     Undeleted,
     /// The author asked for no replies; that was undone by another device.
     RepliesReopened,
+    /// Sealed with a key the person's devices had retired, by a device that knew of the
+    /// rotation: a copy of a revoked device.
+    RetiredKey,
 }
 
 impl Why {
@@ -312,6 +315,7 @@ impl Why {
             Why::RolledBack => "rolled_back",
             Why::Undeleted => "undeleted",
             Why::RepliesReopened => "replies_reopened",
+            Why::RetiredKey => "retired_key",
         }
     }
 
@@ -323,6 +327,7 @@ impl Why {
             Why::RolledBack => "an older version was put back on another device",
             Why::Undeleted => "you deleted it; another device brought it back",
             Why::RepliesReopened => "you asked for no replies; another device lifted that",
+            Why::RetiredKey => "sealed with a key your devices retired when you revoked a device",
         }
     }
 }

@@ -75,6 +75,36 @@ impl Causal {
         false
     }
 
+    /// Every strict ancestor of `h`: O(its ancestors).
+    pub fn ancestors(&self, h: &ChangeHash) -> HashSet<ChangeHash> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<ChangeHash> = self.deps.get(h).into_iter().flatten().copied().collect();
+        while let Some(x) = stack.pop() {
+            if seen.insert(x) {
+                stack.extend(self.deps.get(&x).into_iter().flatten());
+            }
+        }
+        seen
+    }
+
+    /// Every strict descendant of `h` (every change made knowing it): one pass over the
+    /// graph, O(n).
+    pub fn descendants(&self, h: &ChangeHash) -> HashSet<ChangeHash> {
+        let mut below = HashSet::new();
+        for c in &self.order {
+            if self
+                .deps
+                .get(c)
+                .into_iter()
+                .flatten()
+                .any(|d| d == h || below.contains(d))
+            {
+                below.insert(*c);
+            }
+        }
+        below
+    }
+
     /// The causal order among `changes` (a few of the document's changes, e.g. those that
     /// wrote membership records), found in one pass over the whole graph whatever their
     /// number. Memory: the answer (k² bits for k changes) and one row per change whose

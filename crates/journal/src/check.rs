@@ -25,7 +25,8 @@
 //! A deletion is a sealed tombstone: an entry whose tombstone is not sealed by its author
 //! (on the author's devices: does not verify) stays shown, as *not yours*.
 
-use crate::auth::{Authenticity, Keyring, Standing, Subject, Why};
+use crate::auth::{Authenticity, Keyring, Seal, Standing, Subject, Why};
+use crate::history::Timing;
 use crate::listening::Replies;
 use crate::model::{Entry, Sealed};
 use crate::record::{ORIGIN, origin_value, status_change_field, status_change_value};
@@ -92,7 +93,35 @@ impl<'a> Judge<'a> {
         self.keyring.person()
     }
 
-    fn field(&self, e: &Entry, name: &str, f: &Sealed) -> FieldCheck {
+    /// [`Keyring::verify`], with what the history says of a seal made with a retired key
+    /// ([`crate::history::History::timing_of`]): made before the rotation that retired the
+    /// key, it counts as it did then; made after it (knowing of it), it counts for nothing;
+    /// made concurrently, it stays retired (unconfirmed until its writer seals it again).
+    fn verify(&self, view: &View, subject: &Subject<'_>, value: &[u8], seal: &str) -> Option<(Seal, Standing)> {
+        let (parsed, standing) = self.keyring.verify(subject, value, seal)?;
+        if standing == Standing::Retired {
+            match view.records.timing_of(seal) {
+                Some(Timing::Before) => return Some((parsed, Standing::Current)),
+                Some(Timing::After) => return None,
+                _ => {}
+            }
+        }
+        Some((parsed, standing))
+    }
+
+    /// Does any seal of `e` come after the rotation that retired its key?
+    fn sealed_late(&self, view: &View, e: &Entry) -> bool {
+        let timings = e
+            .seals
+            .origin
+            .iter()
+            .chain(e.seals.fields.values().flat_map(|f| f.seals.iter()));
+        timings
+            .into_iter()
+            .any(|s| view.records.timing_of(s) == Some(Timing::After))
+    }
+
+    fn field(&self, view: &View, e: &Entry, name: &str, f: &Sealed) -> FieldCheck {
         let subject = Subject {
             scope: &e.id,
             author: &e.author,
@@ -108,7 +137,7 @@ impl<'a> Judge<'a> {
             let best = f
                 .seals
                 .iter()
-                .filter_map(|s| self.keyring.verify(&subject, v.as_bytes(), s))
+                .filter_map(|s| self.verify(view, &subject, v.as_bytes(), s))
                 .max_by_key(|(s, st)| (s.version, *st == Standing::Current));
             match best {
                 Some((seal, standing)) => {
@@ -162,6 +191,7 @@ impl<'a> Judge<'a> {
         let mut why: Option<Why> = None;
         let mut note = |w: Why| {
             let rank = |w: Why| match w {
+                Why::RetiredKey => 5,
                 Why::Undeleted => 4,
                 Why::RepliesReopened => 3,
                 Why::RolledBack => 2,
@@ -184,7 +214,7 @@ impl<'a> Judge<'a> {
             e.seals
                 .origin
                 .iter()
-                .any(|s| match self.keyring.verify(&origin_subject, &value, s) {
+                .any(|s| match self.verify(view, &origin_subject, &value, s) {
                     Some((_, st)) => {
                         retired |= st == Standing::Retired;
                         true
@@ -210,7 +240,7 @@ impl<'a> Judge<'a> {
         }
         let mut versions = BTreeMap::new();
         for (name, f) in &e.seals.fields {
-            let c = self.field(e, name, f);
+            let c = self.field(view, e, name, f);
             retired |= c.retired;
             if !c.all_sealed {
                 note(problem(name, false));
@@ -234,13 +264,12 @@ impl<'a> Judge<'a> {
                 field: &field,
             };
             let value = status_change_value(c);
-            if !c
-                .seals
-                .iter()
-                .any(|s| self.keyring.verify(&subject, &value, s).is_some())
-            {
+            if !c.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some()) {
                 note(Why::Altered);
             }
+        }
+        if why.is_some() && self.sealed_late(view, e) {
+            why = Some(Why::RetiredKey);
         }
         match why {
             Some(w) => Authenticity::NotYours(w),
@@ -252,7 +281,7 @@ impl<'a> Judge<'a> {
     /// Is `e` (in the deleted entries) deleted by its author, as far as this device can
     /// tell? Another person's tombstones cannot be checked and are taken as they are; this
     /// person's must verify.
-    fn deleted_by_author(&self, e: &Entry) -> bool {
+    fn deleted_by_author(&self, view: &View, e: &Entry) -> bool {
         if e.author != self.person() {
             return true;
         }
@@ -264,7 +293,7 @@ impl<'a> Judge<'a> {
             };
             f.seals
                 .iter()
-                .any(|s| self.keyring.verify(&subject, b"true", s).is_some())
+                .any(|s| self.verify(view, &subject, b"true", s).is_some())
         })
     }
 
@@ -273,7 +302,7 @@ impl<'a> Judge<'a> {
     pub fn shown<'v>(&self, view: &'v View) -> Vec<Shown<'v>> {
         view.entries
             .values()
-            .chain(view.deleted.values().filter(|e| !self.deleted_by_author(e)))
+            .chain(view.deleted.values().filter(|e| !self.deleted_by_author(view, e)))
             .map(|entry| Shown {
                 entry,
                 check: self.check(view, entry),
@@ -295,7 +324,7 @@ impl<'a> Judge<'a> {
                 .range(prefix.to_string()..)
                 .take_while(|(k, _)| k.starts_with(prefix))
                 .map(|(_, e)| e)
-                .filter(|e| !self.deleted_by_author(e))
+                .filter(|e| !self.deleted_by_author(view, e))
                 .map(|entry| Shown {
                     entry,
                     check: self.check(view, entry),
@@ -314,7 +343,7 @@ impl<'a> Judge<'a> {
         }
         let mut r = crate::listening::replies(&view.acks, shown.entry);
         let me = self.person();
-        let genuine = |a: &crate::listening::Ack| a.by != me || self.ack_verifies(a);
+        let genuine = |a: &crate::listening::Ack| a.by != me || self.ack_verifies(view, a);
         r.acks.retain(|a| genuine(a));
         r.reflections.retain(|x| genuine(x.reflection));
         for x in &mut r.reflections {
@@ -323,7 +352,7 @@ impl<'a> Judge<'a> {
         r
     }
 
-    fn ack_verifies(&self, a: &crate::listening::Ack) -> bool {
+    fn ack_verifies(&self, view: &View, a: &crate::listening::Ack) -> bool {
         let field = crate::record::ack_field(a);
         let subject = Subject {
             scope: &a.entry,
@@ -331,9 +360,7 @@ impl<'a> Judge<'a> {
             field: &field,
         };
         let value = crate::record::ack_value(a);
-        a.seals
-            .iter()
-            .any(|s| self.keyring.verify(&subject, &value, s).is_some())
+        a.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some())
     }
 
     /// The marks after reading `view`: every verified version of this person's fields
@@ -348,7 +375,7 @@ impl<'a> Judge<'a> {
                 continue;
             }
             for (name, f) in &e.seals.fields {
-                if let Some(v) = self.field(e, name, f).version {
+                if let Some(v) = self.field(view, e, name, f).version {
                     m.note(&e.id, name, v);
                 }
             }

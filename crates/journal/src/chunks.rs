@@ -262,7 +262,7 @@ fn change<R: Read>(data: &mut R) -> Result<u64, JournalError> {
         if spec & DEFLATE_BIT != 0 {
             return Err(refuse("a change with deflated columns (automerge refuses them)"));
         }
-        most = most.max(rows(spec, &mut data.take(len as u64))?);
+        most = most.max(rows(spec, &mut data.take(len))?);
     }
     Ok(most)
 }

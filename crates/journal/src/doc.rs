@@ -13,7 +13,7 @@ use crate::boundaries::{StatusChange, effective_status};
 use crate::chunks::Allowance;
 use crate::history::History;
 use crate::listening::Ack;
-use crate::model::{Device, Endorsement, Entry, Person, Revocation, Signatures, SignedName};
+use crate::model::{Device, Endorsement, Entry, Person, Revocation, Rotation, Signatures, SignedName};
 use crate::record::{Marker, insert_entry};
 use crate::schema::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -702,12 +702,12 @@ impl SpaceDoc {
             .doc
             .put_object(ROOT, format!("{NAMES}{}/{}", n.person, n.by), ObjType::Map)
             .map_err(am)?;
-        self.doc.put(&o, "name", n.name.as_str()).map_err(am)?;
-        self.doc.put(&o, "sig", n.sig.as_str()).map_err(am)?;
-        self.doc.put(&o, "at", ScalarValue::Timestamp(n.at)).map_err(am)?;
+        self.doc.put(&o, NAME, n.name.as_str()).map_err(am)?;
+        self.doc.put(&o, SIG, n.sig.as_str()).map_err(am)?;
+        self.doc.put(&o, AT, ScalarValue::Timestamp(n.at)).map_err(am)?;
         let current = self.doc.get(ROOT, format!("{PERSON}{}", n.person)).map_err(am)?;
         let name_now = match &current {
-            Some((Value::Object(ObjType::Map), p)) => self.get_str(p, "name"),
+            Some((Value::Object(ObjType::Map), p)) => self.get_str(p, NAME),
             _ => None,
         };
         if name_now.as_deref() != Some(n.name.as_str()) {
@@ -715,6 +715,31 @@ impl SpaceDoc {
                 id: n.person.clone(),
                 name: n.name.clone(),
             })?;
+        }
+        Ok(())
+    }
+
+    /// Record a person-key rotation (under its own root key `rotate/<person>/<key>`).
+    pub fn put_rotation(&mut self, r: &Rotation) -> Result<()> {
+        let bad = |s: &str| s.is_empty() || s.contains('/');
+        if bad(&r.person) || bad(&r.key) {
+            return Err(JournalError::Invalid(format!(
+                "'{}/{}' is not a person and key",
+                r.person, r.key
+            )));
+        }
+        let o = self
+            .doc
+            .put_object(ROOT, format!("{ROTATE}{}/{}", r.person, r.key), ObjType::Map)
+            .map_err(am)?;
+        self.doc.put(&o, BY, r.by.as_str()).map_err(am)?;
+        self.doc.put(&o, RETIRES, r.retires.as_str()).map_err(am)?;
+        self.doc.put(&o, AT, ScalarValue::Timestamp(r.at)).map_err(am)?;
+        self.doc.put(&o, SIG, r.sig.as_str()).map_err(am)?;
+        for (device, blob) in &r.keys {
+            self.doc
+                .put(&o, format!("{KEY_FOR}{device}"), ScalarValue::Bytes(blob.clone()))
+                .map_err(am)?;
         }
         Ok(())
     }

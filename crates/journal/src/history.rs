@@ -22,10 +22,25 @@
 use crate::causal::{Causal, Order};
 use automerge::{Automerge, ChangeHash, ObjType, ScalarValue, legacy};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The root key prefixes whose maps are membership records.
-pub const RECORD_PREFIXES: [&str; 6] = ["device/", "endorse/", "revoke/", "person/", "name/", "rotate/"];
+pub const RECORD_PREFIXES: [&str; 6] = [
+    crate::schema::DEVICE,
+    crate::schema::ENDORSE,
+    crate::schema::REVOKE,
+    crate::schema::PERSON,
+    crate::schema::NAMES,
+    crate::schema::ROTATE,
+];
+
+/// The root key prefixes of what carries seals (whose timing against a rotation matters).
+const SEALED_PREFIXES: [&str; 4] = [
+    crate::schema::ENTRY,
+    crate::schema::BSTATUS,
+    crate::schema::ACK,
+    crate::schema::SEALING,
+];
 
 /// At most this many changes that wrote records have their causal order kept (k² bits).
 /// Records of changes past it still count, but as concurrent with every other record: a
@@ -83,6 +98,17 @@ impl Record {
     }
 }
 
+/// When a seal made with a key that a rotation retired was written, as the change graph
+/// says: before the rotation (its writer still held that key rightly), concurrently with
+/// it (not knowing of it), or after it (knowing of it: no honest device seals with a
+/// retired key then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Timing {
+    Before,
+    Concurrent,
+    After,
+}
+
 /// Every membership record the history holds, and their causal order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
@@ -91,6 +117,14 @@ pub struct History {
     pub order: Order,
     /// The document heads this history covers (it holds every record of their ancestry).
     pub heads: Vec<[u8; 32]>,
+    /// Seals (as strings) made with a key some rotation record retires that were not
+    /// written before every such rotation: [`Timing::Concurrent`] or [`Timing::After`].
+    timing: BTreeMap<String, Timing>,
+    /// The key ids `timing` covers: a seal made with one of them and not in `timing` was
+    /// written before the rotations that retire it.
+    timed: Vec<String>,
+    /// The changes of the rotation records `timing` was worked out against.
+    timed_against: Vec<[u8; 32]>,
 }
 
 impl History {
@@ -110,8 +144,95 @@ impl History {
         }
         let since: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
         self.add_since(doc, &since);
+        self.time_seals(doc, (!self.heads.is_empty()).then_some(&since));
         self.heads = doc.get_heads().iter().map(|h| h.0).collect();
         self
+    }
+
+    /// When `seal` (a seal string) was written relative to the rotations that retired its
+    /// key: `None` when no rotation record retires it (or it was not worked out).
+    pub fn timing_of(&self, seal: &str) -> Option<Timing> {
+        let key = crate::auth::Seal::parse(seal)?.key.to_string();
+        self.timed
+            .contains(&key)
+            .then(|| self.timing.get(seal).copied().unwrap_or(Timing::Before))
+    }
+
+    /// Work out [`History::timing_of`] for the seals in `doc` made with a key some rotation
+    /// retires: for everything when the rotations changed (or `since` is `None`), else for
+    /// the root keys changed since `since`. Cost: with r rotations, 2r passes over the
+    /// change graph and, the first time, one read of every sealed item (a read of the whole
+    /// journal); then only what each sync or write changed.
+    fn time_seals(&mut self, doc: &Automerge, since: Option<&[ChangeHash]>) {
+        use automerge::{ROOT, ReadDoc, Value};
+        let mut retiring: BTreeMap<String, Vec<ChangeHash>> = BTreeMap::new();
+        for r in self.under(crate::schema::ROTATE) {
+            if let Some(k) = r.str(crate::schema::RETIRES) {
+                retiring.entry(k.to_string()).or_default().push(ChangeHash(r.change));
+            }
+        }
+        if retiring.is_empty() {
+            self.timing.clear();
+            self.timed.clear();
+            self.timed_against.clear();
+            return;
+        }
+        let mut against: Vec<[u8; 32]> = retiring.values().flatten().map(|h| h.0).collect();
+        against.sort();
+        against.dedup();
+        let full = since.is_none() || against != self.timed_against;
+        let keys: Vec<String> = match since {
+            Some(since) if !full => changed_root_keys(doc, since),
+            _ => {
+                self.timing.clear();
+                doc.map_range(ROOT, ..).map(|i| i.key.to_string()).collect()
+            }
+        };
+        let keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| SEALED_PREFIXES.iter().any(|p| k.starts_with(p)))
+            .collect();
+        if !keys.is_empty() {
+            let causal = Causal::new(doc);
+            let around: HashMap<ChangeHash, (HashSet<ChangeHash>, HashSet<ChangeHash>)> = against
+                .iter()
+                .map(|h| {
+                    let h = ChangeHash(*h);
+                    (h, (causal.ancestors(&h), causal.descendants(&h)))
+                })
+                .collect();
+            let classify = |key: &str, change: Option<ChangeHash>| {
+                let Some(c) = change else { return Timing::Concurrent };
+                let rotations = &retiring[key];
+                if rotations.iter().any(|r| around[r].1.contains(&c)) {
+                    Timing::After
+                } else if rotations.iter().all(|r| *r == c || around[r].0.contains(&c)) {
+                    Timing::Before
+                } else {
+                    Timing::Concurrent
+                }
+            };
+            let mut found: Vec<(String, automerge::ObjId)> = Vec::new();
+            for key in &keys {
+                if let Ok(Some((Value::Object(_), obj))) = doc.get(ROOT, key.as_str()) {
+                    sealed_strings(doc, &obj, 2, &mut found);
+                }
+            }
+            for (seal, id) in found {
+                let Some(key) = crate::auth::Seal::parse(&seal).map(|s| s.key.to_string()) else {
+                    continue;
+                };
+                if !retiring.contains_key(&key) {
+                    continue;
+                }
+                match classify(&key, causal.change_of(&id)) {
+                    Timing::Before => self.timing.remove(&seal),
+                    t => self.timing.insert(seal, t),
+                };
+            }
+        }
+        self.timed = retiring.into_keys().collect();
+        self.timed_against = against;
     }
 
     /// Add the records of the changes made since `heads` (which this history already
@@ -157,6 +278,49 @@ impl History {
     }
 }
 
+/// The root keys whose items changed between `since` and `doc`'s heads.
+fn changed_root_keys(doc: &Automerge, since: &[ChangeHash]) -> Vec<String> {
+    use automerge::{PatchAction, Prop};
+    let mut keys = std::collections::BTreeSet::new();
+    for p in doc.diff(since, &doc.get_heads()) {
+        match (p.path.first(), &p.action) {
+            (Some((_, Prop::Map(k))), _) => keys.insert(k.clone()),
+            (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => keys.insert(key.clone()),
+            (
+                None,
+                PatchAction::Conflict {
+                    prop: Prop::Map(key), ..
+                },
+            ) => keys.insert(key.clone()),
+            _ => false,
+        };
+    }
+    keys.into_iter().collect()
+}
+
+/// Every string in `obj` (each concurrent value, and in maps below it down to `depth`)
+/// that holds a seal (`s2.…`, or a tag's `+s2.…` / `-s2.…`), with the op that wrote it.
+fn sealed_strings(doc: &Automerge, obj: &automerge::ObjId, depth: usize, out: &mut Vec<(String, automerge::ObjId)>) {
+    use automerge::{ReadDoc, Value};
+    let keys: Vec<String> = doc.map_range(obj, ..).map(|i| i.key.to_string()).collect();
+    for k in keys {
+        for (v, id) in doc.get_all(obj, k.as_str()).unwrap_or_default() {
+            match v {
+                Value::Object(ObjType::Map) if depth > 0 => sealed_strings(doc, &id, depth - 1, out),
+                Value::Scalar(s) => {
+                    if let Some(text) = s.as_str() {
+                        let seal = text.trim_start_matches(['+', '-']);
+                        if seal.starts_with(crate::auth::SEAL_PREFIX) {
+                            out.push((seal.to_string(), id));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 fn field(v: &ScalarValue) -> Option<Field> {
     Some(match v {
         ScalarValue::Str(s) => Field::Str(s.to_string()),
@@ -167,10 +331,13 @@ fn field(v: &ScalarValue) -> Option<Field> {
     })
 }
 
-/// The records written by the changes made since `heads`.
+/// The records written by the changes made since `heads`. Automerge's own consistency
+/// checks (in debug builds) can panic on a document holding crafted changes; that reads as
+/// no records, as any other unreadable change does.
 fn scan(doc: &Automerge, heads: &[ChangeHash]) -> Vec<Record> {
+    let changes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.get_changes(heads)));
     let mut out = Vec::new();
-    for change in doc.get_changes(heads) {
+    for change in changes.unwrap_or_default() {
         let hash = change.hash();
         let expanded = change.decode();
         let start = expanded.start_op.get();

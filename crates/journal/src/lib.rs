@@ -49,11 +49,11 @@ pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may
 pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
-pub use history::{History, Record};
+pub use history::{History, Record, Timing};
 pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
 pub use model::{
-    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Sealed, Seals, Signatures, SignedName,
-    Status, normalize_tags,
+    Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Rotation, Sealed, Seals, Signatures,
+    SignedName, Status, normalize_tags,
 };
 pub use record::Marker;
 pub use storage::{

@@ -290,6 +290,25 @@ pub struct SignedName {
     pub at: i64,
 }
 
+/// A new person key after one of the person's devices was revoked, written by the device
+/// that revoked it. Stored under `rotate/<person>/<key>`; what makes one valid is decided in
+/// duo-sync's `membership` module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub person: String,
+    /// The new key's public id (8 hex characters).
+    pub key: String,
+    /// The id of the key it retires (the one its writer sealed with until then).
+    pub retires: String,
+    pub by: String,
+    pub at: i64,
+    /// The ed25519 signature by `by`, 128 hex characters.
+    pub sig: String,
+    /// The new key, age-encrypted to each remaining device of the person (device id →
+    /// age file).
+    pub keys: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
 /// The signed membership records of a space: endorsements and revocations, keyed by
 /// `<device>/<by>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

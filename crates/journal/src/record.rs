@@ -588,6 +588,42 @@ impl SpaceDoc {
         Ok(())
     }
 
+    /// After a rotation of the person's key: seal again, with the current key, the entries
+    /// this device wrote whose seals are only those of a retired key made without knowing
+    /// of the rotation (shown as unconfirmed until then). Only what its keys confirm is
+    /// sealed again; an entry sealed after the rotation with a retired key is not (it is
+    /// not this device's). Returns how many were sealed again.
+    pub fn reseal_after_rotation(&mut self, by: &Sealer<'_>, at: i64) -> Result<usize> {
+        let c = self.contents_with_history(None);
+        let view = crate::View::new(c.clone(), Default::default());
+        let marks = crate::check::Marks::default();
+        let judge = crate::check::Judge::new(by.keyring(), &marks);
+        let current = by.keyring().current().id();
+        let retired = |e: &Entry| {
+            e.seals
+                .origin
+                .iter()
+                .chain(e.seals.fields.values().flat_map(|f| f.seals.iter()))
+                .any(|s| crate::auth::Seal::parse(s).is_some_and(|s| s.key != current))
+        };
+        let mut n = 0;
+        for e in c.entries.values().chain(c.deleted.values()) {
+            if e.author != by.person() || e.device != by.device() || !retired(e) {
+                continue;
+            }
+            if judge.check(&view, e) != Some(crate::Authenticity::Unsettled) {
+                continue;
+            }
+            let o = self.entry_obj(&e.id)?;
+            self.seal_as_it_reads(&o, e, by, at)?;
+            if view.deleted.contains_key(&e.id) {
+                self.put_sealed(&o, &e.id, DELETED, true.into(), by, at)?;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Read one entry's map. `None` when a required field is missing (a foreign or damaged
     /// replica wrote it): left out rather than guessed at. The second value says whether
     /// it carries a tombstone.

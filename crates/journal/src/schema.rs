@@ -23,6 +23,14 @@ pub const ENDORSE: &str = "endorse/";
 pub const REVOKE: &str = "revoke/";
 /// `name/<person>/<by>`: `{name, sig, at}`, a person's name as one of their devices signed it.
 pub const NAMES: &str = "name/";
+/// `rotate/<person>/<key id>`: `{by, retires, at, sig, key:<device>…}`, a new person key
+/// after a revocation, age-encrypted to each remaining device of the person (one bytes field
+/// per device), signed by the device that made it.
+pub const ROTATE: &str = "rotate/";
+/// The field of a rotation holding the new key encrypted to `<device>`: `key:<device>`.
+pub const KEY_FOR: &str = "key:";
+/// The key id a rotation retires.
+pub const RETIRES: &str = "retires";
 /// `ack/<entry id>/<ack id>`: a reply `{by, device, kind, at, text?, of?, seal}`.
 pub const ACK: &str = "ack/";
 /// `bstatus/<entry id>/<change id>`: a boundary status change `{by, device, status, at, seal}`.

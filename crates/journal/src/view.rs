@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 5;
+pub const VIEW_FORMAT: u32 = 6;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -42,7 +42,7 @@ pub struct View {
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
-    /// Every membership record of the history, and their causal order (format 5).
+    /// Every membership record of the history, and their causal order (format 6).
     pub records: History,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
     /// name or record shown is not what the document holds now (duo-sync's membership
@@ -190,8 +190,8 @@ impl View {
         crate::boundaries::history(&self.status_changes, entry)
     }
 
-    /// A person's display name (with its note, if any), or a short form of the id when
-    /// unknown.
+    /// A person's name as stored (for `--json`), with its note if the signatures show
+    /// another name than the document holds; a short form of the id when unknown.
     pub fn person_name(&self, id: &str) -> String {
         let name = self
             .persons
@@ -205,11 +205,11 @@ impl View {
     }
 
     /// A person's name as a terminal shows it: escaped and marked when not valid (see
-    /// [`crate::text::field`]), with its note if any; a short form of the id when unknown.
+    /// [`crate::text::field`]), and with its note; a short form of the id when unknown.
     pub fn shown_name(&self, id: &str) -> String {
         let name = match self.persons.get(id) {
             Some(p) => crate::text::field(crate::text::Field::Name, &p.name).into_owned(),
-            None => return format!("unknown ({})", crate::text::short(id, 8)),
+            None => format!("unknown ({})", crate::text::short(id, 8)),
         };
         match self.person_note(id) {
             Some(note) => format!("{name} ({note})"),

@@ -86,7 +86,13 @@ impl PersonKey {
     /// 32 bytes XORed with a one-time pad from HKDF, then an HMAC tag (the frame also travels
     /// inside the pairing's QUIC/TLS connection).
     pub fn wrap(&self, pake_key: &[u8; 32]) -> Vec<u8> {
-        let (pad, mac_key) = pairing_keys(pake_key);
+        self.wrap_at(pake_key, 0)
+    }
+
+    /// [`PersonKey::wrap`] with the pad and tag key of position `index` (each key of a
+    /// keyring sent in one pairing gets its own one-time pad).
+    fn wrap_at(&self, pake_key: &[u8; 32], index: usize) -> Vec<u8> {
+        let (pad, mac_key) = pairing_keys(pake_key, index);
         let mut out: Vec<u8> = self.0.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect();
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
         m.update(&out);
@@ -96,10 +102,14 @@ impl PersonKey {
 
     /// Undo [`PersonKey::wrap`]; `None` if the frame was not made with this PAKE key.
     pub fn unwrap(pake_key: &[u8; 32], wrapped: &[u8]) -> Option<Self> {
+        Self::unwrap_at(pake_key, wrapped, 0)
+    }
+
+    fn unwrap_at(pake_key: &[u8; 32], wrapped: &[u8], index: usize) -> Option<Self> {
         if wrapped.len() != 64 {
             return None;
         }
-        let (pad, mac_key) = pairing_keys(pake_key);
+        let (pad, mac_key) = pairing_keys(pake_key, index);
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
         m.update(&wrapped[..32]);
         m.verify_slice(&wrapped[32..]).ok()?;
@@ -111,11 +121,47 @@ impl PersonKey {
     }
 }
 
-fn pairing_keys(pake_key: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+/// At most this many retired keys travel in a pairing (a person retires one per revocation).
+pub const MAX_RETIRED: usize = 256;
+
+impl PersonKey {
+    /// The current key and the retired ones, wrapped for an own-device pairing: the current
+    /// key as [`PersonKey::wrap`] makes it, then each retired key under its own pad.
+    pub fn wrap_ring(&self, retired: &[PersonKey], pake_key: &[u8; 32]) -> Vec<u8> {
+        let mut out = self.wrap(pake_key);
+        for (i, k) in retired.iter().take(MAX_RETIRED).enumerate() {
+            out.extend(k.wrap_at(pake_key, i + 1));
+        }
+        out
+    }
+
+    /// Undo [`PersonKey::wrap_ring`] (a frame from an older duo holds the current key only).
+    pub fn unwrap_ring(pake_key: &[u8; 32], wrapped: &[u8]) -> Option<(Self, Vec<Self>)> {
+        if wrapped.is_empty() || !wrapped.len().is_multiple_of(64) || wrapped.len() > 64 * (MAX_RETIRED + 1) {
+            return None;
+        }
+        let mut parts = wrapped.chunks(64);
+        let current = Self::unwrap_at(pake_key, parts.next()?, 0)?;
+        let retired = parts
+            .enumerate()
+            .map(|(i, w)| Self::unwrap_at(pake_key, w, i + 1))
+            .collect::<Option<Vec<_>>>()?;
+        Some((current, retired))
+    }
+}
+
+fn pairing_keys(pake_key: &[u8; 32], index: usize) -> ([u8; 32], [u8; 32]) {
     let hk = Hkdf::<Sha256>::new(None, pake_key);
     let (mut pad, mut mac) = ([0u8; 32], [0u8; 32]);
-    hk.expand(b"duo pair person key pad", &mut pad).expect("32 bytes");
-    hk.expand(b"duo pair person key mac", &mut mac).expect("32 bytes");
+    let (pad_label, mac_label) = match index {
+        0 => (b"duo pair person key pad".to_vec(), b"duo pair person key mac".to_vec()),
+        i => (
+            format!("duo pair retired key {i} pad").into_bytes(),
+            format!("duo pair retired key {i} mac").into_bytes(),
+        ),
+    };
+    hk.expand(&pad_label, &mut pad).expect("32 bytes");
+    hk.expand(&mac_label, &mut mac).expect("32 bytes");
     (pad, mac)
 }
 
@@ -133,6 +179,10 @@ pub struct SignedPayload {
     pub person_id: String,
     pub person_name: String,
     pub exported_at: i64,
+    /// The shared space the signing device belongs to (version 2): `duo verify` run on a
+    /// device of that space says whether the signer was revoked there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<String>,
     /// Only entries authored by `person_id`.
     pub entries: Vec<SignedEntry>,
 }
@@ -178,7 +228,8 @@ pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<Si
     }
     let payload = SignedPayload {
         format: SIGNED_FORMAT.into(),
-        version: 1,
+        version: 2,
+        space_id: o.space.read()?.view.space_id,
         device: secret.public().to_string(),
         device_label: config.device_label.clone(),
         person_id: config.person_id.clone(),
@@ -207,6 +258,42 @@ pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<Si
     })
 }
 
+/// What a device of a space can say about the device that signed an export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// A current device of this space.
+    Active { label: String },
+    /// Revoked in this space (for the whole space, or here only).
+    Revoked { label: String },
+    /// Not a device this space trusts (never one, or a record nobody vouches for).
+    Unknown,
+    /// The export is of another space, or names none (made by an older duo), or there is
+    /// no space here to ask: only a device of its own space can tell.
+    CannotKnow,
+}
+
+/// Where the device that signed `payload` stands in the space of `o` (when `o` is a device
+/// of the space the export names).
+pub fn signer_in(o: Option<&crate::Opened>, payload: &SignedPayload) -> Result<Signer, SyncError> {
+    let Some(o) = o else { return Ok(Signer::CannotKnow) };
+    let view = o.space.read()?.view;
+    if payload.space_id.is_none() || view.space_id != payload.space_id {
+        return Ok(Signer::CannotKnow);
+    }
+    let (_, _, m) = crate::membership::current(o)?;
+    let label = || {
+        m.records
+            .get(&payload.device)
+            .map_or_else(|| payload.device_label.clone(), |r| r.value.label.clone())
+    };
+    use crate::membership::Standing as S;
+    Ok(match m.standing.get(&payload.device) {
+        Some(S::Active) => Signer::Active { label: label() },
+        Some(S::Revoked { .. } | S::RevokedWith) => Signer::Revoked { label: label() },
+        Some(S::Unconfirmed) | None => Signer::Unknown,
+    })
+}
+
 /// Why a signed export does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -226,7 +313,7 @@ pub fn verify_export(bytes: &[u8]) -> Result<SignedPayload, VerifyError> {
     let file: SignedExport = serde_json::from_slice(bytes).map_err(|e| VerifyError::Format(e.to_string()))?;
     let payload: SignedPayload =
         serde_json::from_value(file.signed.clone()).map_err(|e| VerifyError::Format(e.to_string()))?;
-    if payload.format != SIGNED_FORMAT || payload.version != 1 {
+    if payload.format != SIGNED_FORMAT || !(1..=2).contains(&payload.version) {
         return Err(VerifyError::Format(format!(
             "format {} version {}",
             payload.format, payload.version
@@ -310,6 +397,29 @@ mod tests {
         assert!(PersonKey::unwrap(&[1; 32], &flipped).is_none(), "a changed frame");
         assert!(PersonKey::unwrap(&[1; 32], &wrapped[..40]).is_none());
         assert_ne!(&wrapped[..32], k.bytes(), "not sent in the clear");
+    }
+
+    #[test]
+    fn a_wrapped_keyring_opens_whole_or_not_at_all() {
+        let (k, r1, r2) = (PersonKey::generate(), PersonKey::generate(), PersonKey::generate());
+        let wrapped = k.wrap_ring(&[r1.clone(), r2.clone()], &[1; 32]);
+        let (cur, retired) = PersonKey::unwrap_ring(&[1; 32], &wrapped).unwrap();
+        assert_eq!(cur.bytes(), k.bytes());
+        assert_eq!(
+            retired.iter().map(|x| *x.bytes()).collect::<Vec<_>>(),
+            vec![*r1.bytes(), *r2.bytes()]
+        );
+        assert_ne!(&wrapped[64..96], &wrapped[0..32], "each key under its own pad");
+        assert!(PersonKey::unwrap_ring(&[2; 32], &wrapped).is_none());
+        let mut swapped = wrapped.clone();
+        swapped[64..].rotate_left(64);
+        assert!(
+            PersonKey::unwrap_ring(&[1; 32], &swapped).is_none(),
+            "positions are bound"
+        );
+        assert!(PersonKey::unwrap_ring(&[1; 32], &wrapped[..100]).is_none());
+        let (only, none) = PersonKey::unwrap_ring(&[1; 32], &k.wrap(&[1; 32])).unwrap();
+        assert_eq!((only.bytes(), none.len()), (k.bytes(), 0));
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Backup {
     pub person_key: Vec<u8>,
     /// What the device trusted (format 3; `None` in older backups).
     pub trust: Option<crate::membership::Carried>,
+    /// The person keys the device retired after rotations (format 3), 32 bytes each: the
+    /// restored device still recognises words sealed before a rotation.
+    pub retired_keys: Vec<Vec<u8>>,
 }
 
 /// Format 2: format 3 without the trust.
@@ -81,6 +84,7 @@ impl From<BackupV2> for Backup {
             private: b.private,
             person_key: b.person_key,
             trust: None,
+            retired_keys: Vec::new(),
         }
     }
 }
@@ -113,6 +117,7 @@ impl From<BackupV1> for Backup {
             private: b.private,
             person_key: Vec::new(),
             trust: None,
+            retired_keys: Vec::new(),
         }
     }
 }
@@ -180,6 +185,10 @@ pub fn make(o: &Opened, now: i64) -> Result<Backup, BackupError> {
         private: private.save(),
         person_key: o.person_key.bytes().to_vec(),
         trust: Some(crate::membership::trust(o)?.carried()),
+        retired_keys: crate::rotation::load_retired(&crate::rotation::retired_path(&o.home), &o.identity)?
+            .iter()
+            .map(|k| k.bytes().to_vec())
+            .collect(),
     })
 }
 
@@ -207,8 +216,8 @@ pub fn decode(plaintext: &[u8]) -> Result<Backup, BackupError> {
         VERSION => postcard::from_bytes(rest).map_err(|e| BackupError::Damaged(e.to_string()))?,
         _ => return Err(BackupError::TooNew(version)),
     };
-    if !(b.person_key.is_empty() || b.person_key.len() == 32) {
-        return Err(BackupError::Damaged("the person key is not 32 bytes".into()));
+    if !(b.person_key.is_empty() || b.person_key.len() == 32) || b.retired_keys.iter().any(|k| k.len() != 32) {
+        return Err(BackupError::Damaged("a person key is not 32 bytes".into()));
     }
     for (what, bytes) in [("shared space", &b.space), ("private notebook", &b.private)] {
         SpaceDoc::load_untrusted(bytes)
@@ -318,6 +327,10 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
         if let Some(carried) = &b.trust {
             crate::membership::update_trust(&o, |t| t.merge_carried(carried))?;
         }
+        crate::rotation::keep_retired(
+            &o,
+            b.person_key.chunks(32).chain(b.retired_keys.iter().map(Vec::as_slice)),
+        )?;
         o
     } else {
         let seed = Seed {
@@ -328,6 +341,11 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
             person_key: <[u8; 32]>::try_from(b.person_key.as_slice()).ok(),
             from_device: b.device_id.clone(),
             trust: b.trust.clone(),
+            retired_keys: b
+                .retired_keys
+                .iter()
+                .filter_map(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+                .collect(),
         };
         home.init_restored(&seed, label, now)?
     };
@@ -370,6 +388,7 @@ mod tests {
                 local_revoked: ["e".repeat(64)].into(),
                 ..Default::default()
             }),
+            retired_keys: vec![vec![8; 32]],
         }
     }
 

@@ -385,6 +385,7 @@ pub fn import(o: &Opened, ciphertext: &[u8]) -> Result<Imported, BundleError> {
     // Both devices now have the exporter's heads. A failure here only makes the next
     // exchange with that device larger.
     let _ = device::sync_states(o)?.save(&exporter, &heads);
+    crate::rotation::after_arrival(&o.home);
     Ok(Imported {
         exporter: h.exporter.clone(),
         entries_before,

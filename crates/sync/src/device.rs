@@ -547,6 +547,7 @@ pub async fn sync_all_but(
         .map(|r| r.device.clone())
         .collect();
     crate::membership::record_synced(o, &reached, now_ms())?;
+    crate::rotation::after_arrival(&o.home);
     Ok(out)
 }
 

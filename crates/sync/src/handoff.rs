@@ -323,14 +323,14 @@ impl Listening {
         let mut by_other = false;
         let mut buf = [0u8; 32];
         while let Ok(n) = self.wrote.try_recv(&mut buf) {
-            by_other |= self.from_other(&buf[..n]);
+            by_other |= self.by_other(&buf[..n]);
         }
         by_other
     }
 
     /// Whether a write notice names another writer than the watcher's own store (anything
     /// else counts as another's: a notice is only ever a reason to push).
-    fn from_other(&self, datagram: &[u8]) -> bool {
+    fn by_other(&self, datagram: &[u8]) -> bool {
         self.own.as_ref().is_none_or(|own| own.as_bytes() != datagram)
     }
 
@@ -342,7 +342,7 @@ impl Listening {
             // Both are cancel-safe: whichever is not picked loses nothing.
             let accepted = tokio::select! {
                 got = self.wrote.recv(&mut buf) => match got {
-                    Ok(n) => return Asked::Wrote { by_other: self.from_other(&buf[..n]) },
+                    Ok(n) => return Asked::Wrote { by_other: self.by_other(&buf[..n]) },
                     Err(_) => continue,
                 },
                 accepted = self.listener.accept() => accepted,
@@ -440,4 +440,55 @@ pub async fn lock_for_watch(root: &Path) -> Result<OnlineLock, SyncError> {
             _paused: None,
         })
         .map_err(|e| io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duo_journal::EntryChanges;
+
+    fn answered(line: &str) -> Vec<PeerResult> {
+        match serde_json::from_str(line).unwrap() {
+            Answer::Synced { peers } => peers.into_iter().map(PeerResult::from).collect(),
+            _ => panic!("not a sync answer: {line}"),
+        }
+    }
+
+    /// What a watcher synced for another command reaches that command whole: the entries
+    /// received, edited and deleted (by id), the bytes, and a failure as that failure.
+    #[test]
+    fn a_handed_off_sync_says_what_changed_as_the_watcher_saw_it() {
+        let report = Report {
+            outcome: Outcome {
+                rounds: 1,
+                bytes_sent: 10,
+                bytes_received: 20,
+                ..Outcome::default()
+            },
+            entries: EntryChanges {
+                added: vec!["a1".into(), "a2".into()],
+                edited: vec!["e1".into()],
+                deleted: vec!["d1".into()],
+            },
+            entries_after: 7,
+        };
+        let peer = |result| PeerResult {
+            device: "dev".into(),
+            label: "phone".into(),
+            person: "Bob".into(),
+            result,
+        };
+        let sent = [peer(Ok(report.clone())), peer(Err(SyncError::NotPaired))];
+        let line = serde_json::to_string(&Answer::Synced {
+            peers: sent.iter().map(PeerLine::from).collect(),
+        })
+        .unwrap();
+        let got = answered(&line);
+        assert_eq!(got[0].result.as_ref().unwrap(), &report);
+        assert!(matches!(got[1].result, Err(SyncError::NotPaired)));
+
+        // The answer of a watcher from before the counts still reads (nothing counted).
+        let older = r#"{"answer":"synced","peers":[{"device":"dev","label":"phone","person":"Bob","error":null,"not_paired":false,"entries_before":3,"entries_after":2,"bytes_sent":1,"bytes_received":2,"rounds":1}]}"#;
+        assert!(answered(older)[0].result.as_ref().unwrap().entries.is_empty());
+    }
 }

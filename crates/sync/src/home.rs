@@ -73,6 +73,8 @@ pub struct Seed {
     /// [`crate::membership::Trust::restored`]).
     pub from_device: String,
     pub trust: Option<crate::membership::Carried>,
+    /// The person keys retired after rotations (see [`crate::rotation`]).
+    pub retired_keys: Vec<[u8; 32]>,
 }
 
 /// Everything needed to finish becoming a device of another person (`pair --own-device`).
@@ -274,6 +276,14 @@ impl Home {
             None => crate::auth::PersonKey::generate(),
         };
         person_key.store(&self.person_key_path(), &age_identity)?;
+        if let Some(s) = seed.filter(|s| !s.retired_keys.is_empty()) {
+            let retired: Vec<crate::auth::PersonKey> = s
+                .retired_keys
+                .iter()
+                .map(|k| crate::auth::PersonKey::from_bytes(*k))
+                .collect();
+            crate::rotation::store_retired(&crate::rotation::retired_path(self), &age_identity, &retired)?;
+        }
 
         let config = Config {
             version: CONFIG_VERSION,
@@ -299,7 +309,7 @@ impl Home {
             doc.check_schema()
         };
         let space = Journal::new(self.space_store(identity.clone()));
-        let name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
+        let signed_name = crate::membership::sign_name(&secret, &config.person_id, &config.name, now);
         space.create(|doc| {
             match seed {
                 Some(s) => {
@@ -308,7 +318,7 @@ impl Home {
                 }
                 None => doc.init(&duo_journal::new_id(), &config.person(), &config.device())?,
             }
-            doc.put_name(&name)?;
+            doc.put_name(&signed_name)?;
             doc.begin_sealing(&by, now).map(drop)
         })?;
         if let Some(s) = seed {
@@ -388,6 +398,10 @@ impl Home {
         if opened.config.pending_join.is_some() {
             finish_join(&mut opened)?;
         }
+        // A new person key that a rotation encrypted to this device is taken up before
+        // anything is written (a failure here leaves the keys as they were: the command
+        // goes on, and the next one tries again).
+        let _ = crate::rotation::adopt_if_changed(&mut opened);
         crate::seals::begin(&opened, now_ms())?;
         Ok(opened)
     }
@@ -401,10 +415,14 @@ impl Home {
             return Err(LocalFile::DeviceKey.damaged(self.device_key_path(), crate::local::KEY_MISMATCH));
         }
         let person_key = self.load_person_key(&age_identity, &config)?;
+        let mut keyring = person_key.keyring(&config.person_id);
+        for k in crate::rotation::load_retired(&crate::rotation::retired_path(self), &age_identity)? {
+            keyring.add_retired(duo_journal::SealKey::from_bytes(*k.bytes()));
+        }
         let identity = Arc::new(age_identity);
         Ok(Opened {
             home: self.clone(),
-            keyring: person_key.keyring(&config.person_id),
+            keyring,
             config,
             secret,
             space: Journal::new(self.space_store(identity.clone())),
@@ -524,10 +542,16 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     // Entries this device wrote under its old person that its old keys confirm are sealed
     // again with the new person's key (without it, none are: they keep no seal of theirs).
     let old_ring = o.keyring.clone();
-    let new_ring = match &new_key {
+    let mut new_ring = match &new_key {
         Some(k) => k.keyring(&new),
         None => o.person_key.keyring(&new),
     };
+    // The keys the person retired before this device joined, received with the key.
+    let pending_retired = crate::rotation::pending_retired_path(&o.home);
+    let retired = crate::rotation::load_retired(&pending_retired, &identity)?;
+    for k in &retired {
+        new_ring.add_retired(duo_journal::SealKey::from_bytes(*k.bytes()));
+    }
     let by = new_ring.sealer(&o.config.device_id);
     let at = now_ms();
     let name = crate::membership::sign_name(&o.secret, &new, &join.person.name, o.config.created_at);
@@ -540,6 +564,10 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     o.private
         .update(|doc| doc.reassign_person(&join.old_person, &old_ring, &by, at))?;
     if let Some(k) = new_key {
+        if pending_retired.exists() {
+            let path = crate::rotation::retired_path(&o.home);
+            fs::rename(&pending_retired, &path).map_err(io_at(&path))?;
+        }
         let path = o.home.person_key_path();
         fs::rename(&pending, &path).map_err(io_at(&path))?;
         o.person_key = k;

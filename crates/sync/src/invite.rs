@@ -197,8 +197,9 @@ impl Introduction {
 pub struct Paired {
     pub words: String,
     pub other: Introduction,
-    /// Own-device join, joiner side: the inviter's person key.
+    /// Own-device join, joiner side: the inviter's person key, and the keys it retired.
     pub person_key: Option<crate::auth::PersonKey>,
+    pub retired_keys: Vec<crate::auth::PersonKey>,
 }
 
 fn net(e: impl std::fmt::Display) -> SyncError {
@@ -256,7 +257,7 @@ async fn run(
     conn: &Connection,
     code: &Code,
     mine: &Introduction,
-    person_key: Option<&crate::auth::PersonKey>,
+    person_key: Option<(&crate::auth::PersonKey, &[crate::auth::PersonKey])>,
     checked: (&Known, Mode),
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {
@@ -309,13 +310,17 @@ async fn run(
         let yes = confirm(&verified.words, &other);
         pair::agree(&mut recv, &mut send, yes).await.map_err(pair_err)?;
         // Own device: the person key goes from inviter to joiner, only after both agreed.
-        let mut received = None;
+        let (mut received, mut retired_keys) = (None, Vec::new());
         match (role, person_key) {
-            (Role::Inviter, Some(k)) if mine.own_device => {
-                pair::send_person_key(&mut send, &verified, k).await.map_err(pair_err)?
+            (Role::Inviter, Some((k, retired))) if mine.own_device => {
+                pair::send_person_key(&mut send, &verified, k, retired)
+                    .await
+                    .map_err(pair_err)?
             }
             (Role::Joiner, _) if other.own_device => {
-                received = Some(pair::recv_person_key(&mut recv, &verified).await.map_err(pair_err)?)
+                let (k, retired) = pair::recv_person_key(&mut recv, &verified).await.map_err(pair_err)?;
+                received = Some(k);
+                retired_keys = retired;
             }
             _ => {}
         }
@@ -323,6 +328,7 @@ async fn run(
             words: verified.words,
             other,
             person_key: received,
+            retired_keys,
         })
     }
     .await;
@@ -387,6 +393,7 @@ pub async fn invite(
     if !own_device && me.space.read()?.view.persons.len() >= 2 {
         return Err(SyncError::SpaceFull);
     }
+    let retired = crate::rotation::load_retired(&crate::rotation::retired_path(&me.home), &me.identity)?;
     let mode = if own_device { Mode::OwnDevice } else { Mode::Partner };
     let known = Known::of(me)?;
     let conn = accept_pairing(endpoint).await?;
@@ -395,7 +402,7 @@ pub async fn invite(
         &conn,
         code,
         &introduce(me, mode, endpoint)?,
-        Some(&me.person_key),
+        Some((&me.person_key, &retired)),
         (&known, mode),
         confirm,
     )
@@ -520,7 +527,13 @@ pub async fn join(
         };
         let home = me.home.clone();
         if let Some(k) = &paired.person_key {
-            k.store(&home.pending_person_key_path(), &home.age_identity()?)?;
+            let identity = home.age_identity()?;
+            crate::rotation::store_retired(
+                &crate::rotation::pending_retired_path(&home),
+                &identity,
+                &paired.retired_keys,
+            )?;
+            k.store(&home.pending_person_key_path(), &identity)?;
         }
         home.join_person(me, join)?;
     } else {

@@ -29,6 +29,7 @@ pub mod net;
 pub mod pair;
 pub mod process;
 pub mod relay;
+pub mod rotation;
 pub mod seals;
 pub mod service;
 pub mod session;

@@ -26,7 +26,7 @@
 //!   the partner's devices and what `duo leave` does to all of them. They act on this device
 //!   only and are never written to the shared document, so they send nothing to anyone.
 
-use duo_journal::{Contents, Device, Endorsement, Record, Revocation, SignedName};
+use duo_journal::{Contents, Device, Endorsement, Record, Revocation, Rotation, SignedName};
 use iroh::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -258,6 +258,26 @@ pub struct Membership {
     pub names: BTreeMap<String, Shown<String>>,
     /// Revocations that count, as (revoked device, revoking device) pairs.
     pub revocations: Vec<(String, String)>,
+    /// Valid person-key rotations (see [`crate::rotation`]).
+    pub rotations: Vec<Rotated>,
+}
+
+/// A valid rotation of a person's key: signed by a device of that person that spoke for it
+/// then (not revoked, or before its revocation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    pub person: String,
+    /// The new key's id.
+    pub key: String,
+    /// The id of the key it retires.
+    pub retires: String,
+    pub by: String,
+    pub at: i64,
+    /// The new key, age-encrypted to each device it was made for.
+    pub keys: BTreeMap<String, Vec<u8>>,
+    /// No other valid rotation of the person was written knowing this one (the newest; two
+    /// made concurrently are both newest).
+    pub latest: bool,
 }
 
 impl Membership {
@@ -315,6 +335,27 @@ fn revocation_message(device: &str, by: &str, at: i64) -> Vec<u8> {
 
 fn name_message(person: &str, by: &str, name: &str, at: i64) -> Vec<u8> {
     format!("duo/name/1\0{person}\0{by}\0{name}\0{at}").into_bytes()
+}
+
+/// What a rotation's signature covers: its fields, and each encrypted key by its hash.
+fn rotation_message(r: &Rotation) -> Vec<u8> {
+    use sha2::Digest;
+    let mut m = format!(
+        "duo/rotate/1\0{}\0{}\0{}\0{}\0{}\0",
+        r.person, r.key, r.retires, r.by, r.at
+    )
+    .into_bytes();
+    for (device, blob) in &r.keys {
+        m.extend_from_slice(format!("{device}\0{}\0", duo_journal::hex(&sha2::Sha256::digest(blob))).as_bytes());
+    }
+    m
+}
+
+/// `secret`'s device signs rotation `r` (its `by` and `sig` are set here).
+pub fn sign_rotation(secret: &SecretKey, mut r: Rotation) -> Rotation {
+    r.by = secret.public().to_string();
+    r.sig = sign(secret, &rotation_message(&r));
+    r
 }
 
 fn sign(secret: &SecretKey, msg: &[u8]) -> String {
@@ -607,6 +648,68 @@ impl<'a> Rules<'a> {
         Some(Shown { value, changed: true })
     }
 
+    /// Every valid rotation.
+    fn rotations(&self, structural: &BTreeSet<Node>) -> Vec<Rotated> {
+        use duo_journal::schema::{AT, BY, KEY_FOR, RETIRES, ROTATE, SIG};
+        let h = &self.c.records;
+        let mut valid: Vec<(&Record, Rotated)> = Vec::new();
+        for r in h.under(ROTATE) {
+            let (Some((person, key)), Some(by), Some(retires), Some(at), Some(sig)) = (
+                r.id(ROTATE).and_then(pair),
+                r.str(BY),
+                r.str(RETIRES),
+                r.int(AT),
+                r.str(SIG),
+            ) else {
+                continue;
+            };
+            let keys: BTreeMap<String, Vec<u8>> = r
+                .fields
+                .keys()
+                .filter_map(|f| Some((f.strip_prefix(KEY_FOR)?.to_string(), r.bytes(f)?.to_vec())))
+                .collect();
+            let rotation = Rotation {
+                person: person.into(),
+                key: key.into(),
+                retires: retires.into(),
+                by: by.into(),
+                at,
+                sig: sig.into(),
+                keys,
+            };
+            if structural.contains(&(by.to_string(), person.to_string()))
+                && verify(by, &rotation_message(&rotation), sig)
+                && self.speaks(r, by)
+            {
+                let Rotation { keys, .. } = rotation;
+                valid.push((
+                    r,
+                    Rotated {
+                        person: person.into(),
+                        key: key.into(),
+                        retires: retires.into(),
+                        by: by.into(),
+                        at,
+                        keys,
+                        latest: true,
+                    },
+                ));
+            }
+        }
+        let later: Vec<bool> = valid
+            .iter()
+            .map(|(r, x)| valid.iter().any(|(o, y)| y.person == x.person && h.before(r, o)))
+            .collect();
+        valid
+            .into_iter()
+            .zip(later)
+            .map(|((_, mut x), superseded)| {
+                x.latest = !superseded;
+                x
+            })
+            .collect()
+    }
+
     /// Every person's last validly signed name.
     fn names(&self, structural: &BTreeSet<Node>) -> BTreeMap<String, Shown<String>> {
         let h = &self.c.records;
@@ -688,6 +791,7 @@ pub fn membership(c: &Contents, trust: &Trust) -> Membership {
         m.standing.insert(id.clone(), s);
     }
     m.names = rules.names(&structural);
+    m.rotations = rules.rotations(&structural);
     m.revocations = rules
         .counted
         .iter()

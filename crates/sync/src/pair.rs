@@ -207,24 +207,26 @@ where
 }
 
 /// Own-device pairing, after both people agreed: the inviter hands its person key (the
-/// authenticator key shared by one person's devices) to the joiner, wrapped under this
+/// authenticator key shared by one person's devices) and the keys it retired (so the new
+/// device recognises words sealed before a rotation) to the joiner, wrapped under this
 /// pairing's PAKE key.
 pub async fn send_person_key<W: AsyncWrite + Unpin>(
     w: &mut W,
     verified: &Verified,
     key: &crate::auth::PersonKey,
+    retired: &[crate::auth::PersonKey],
 ) -> Result<(), PairError> {
-    write_frame(w, PERSON_KEY, &key.wrap(verified.key())).await?;
+    write_frame(w, PERSON_KEY, &key.wrap_ring(retired, verified.key())).await?;
     Ok(())
 }
 
-/// The joiner's side of [`send_person_key`].
+/// The joiner's side of [`send_person_key`]: the current key and the retired ones.
 pub async fn recv_person_key<R: AsyncRead + Unpin>(
     r: &mut R,
     verified: &Verified,
-) -> Result<crate::auth::PersonKey, PairError> {
+) -> Result<(crate::auth::PersonKey, Vec<crate::auth::PersonKey>), PairError> {
     let wrapped = recv(r, PERSON_KEY).await?;
-    crate::auth::PersonKey::unwrap(verified.key(), &wrapped)
+    crate::auth::PersonKey::unwrap_ring(verified.key(), &wrapped)
         .ok_or_else(|| PairError::Protocol("the person key did not come under this pairing's key".into()))
 }
 

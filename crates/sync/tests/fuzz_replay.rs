@@ -201,6 +201,7 @@ async fn write_seeds() {
         private: space(1).save(),
         person_key: vec![9; 32],
         trust: None,
+        retired_keys: Vec::new(),
     };
     save("backup", "whole", &duo_sync::backup::encode(&backup));
     save("backup", "junk", b"not a backup");

@@ -286,6 +286,27 @@ async fn hostile_peer(peer: DuplexStream, once: Vec<(u8, Vec<u8>)>, forever: Vec
     }
 }
 
+/// A session on `a` with [`hostile_peer`] sending `once`, then `forever`.
+async fn against_hostile_peer(
+    a: &mut SpaceDoc,
+    limits: Limits,
+    once: Vec<(u8, Vec<u8>)>,
+    forever: Vec<(u8, Vec<u8>)>,
+) -> Result<Outcome, SessionError> {
+    let (a_io, peer) = tokio::io::duplex(1 << 20);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let (res, _) = tokio::join!(
+        async {
+            let r = run(a, None, &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            drop(ar);
+            r
+        },
+        hostile_peer(peer, once, forever)
+    );
+    res
+}
+
 #[tokio::test]
 async fn endless_useless_messages_are_cut_off() {
     let mut a = space();
@@ -301,23 +322,13 @@ async fn endless_useless_messages_are_cut_off() {
             .encode()
     };
     let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
-    let (a_io, peer) = tokio::io::duplex(1 << 20);
-    let (mut ar, mut aw) = tokio::io::split(a_io);
     let limits = Limits {
         max_idle_rounds: 5,
         ..Limits::default()
     };
     let before = a.contents();
-    let (res, _) = tokio::join!(
-        async {
-            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
-            drop(aw);
-            drop(ar);
-            r
-        },
-        // The catch-up frame first, then sync messages forever.
-        hostile_peer(peer, vec![(4, empty_changes)], vec![(1, useless)])
-    );
+    // The catch-up frame first, then sync messages forever.
+    let res = against_hostile_peer(&mut a, limits, vec![(4, empty_changes)], vec![(1, useless)]).await;
     assert!(matches!(res, Err(SessionError::NoProgress(_))), "{res:?}");
     assert_eq!(a.contents(), before);
 }
@@ -325,22 +336,12 @@ async fn endless_useless_messages_are_cut_off() {
 #[tokio::test]
 async fn an_oversized_document_is_refused_before_it_is_read() {
     let mut a = space();
-    let (a_io, peer) = tokio::io::duplex(1 << 20);
-    let (mut ar, mut aw) = tokio::io::split(a_io);
     let limits = Limits {
         max_document: 1 << 20,
         ..Limits::default()
     };
     let huge = (10u64 << 30).to_be_bytes().to_vec();
-    let (res, _) = tokio::join!(
-        async {
-            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
-            drop(aw);
-            drop(ar);
-            r
-        },
-        hostile_peer(peer, vec![(5, huge)], vec![])
-    );
+    let res = against_hostile_peer(&mut a, limits, vec![(5, huge)], vec![]).await;
     assert!(
         matches!(
             &res,
@@ -522,8 +523,6 @@ async fn bytes_automerge_must_not_see_are_refused_before_it_parses_them() {
 #[tokio::test]
 async fn a_session_receives_at_most_a_document_and_two_frames() {
     let mut a = space();
-    let (a_io, peer) = tokio::io::duplex(1 << 20);
-    let (mut ar, mut aw) = tokio::io::split(a_io);
     let limits = Limits {
         max_frame: 256 << 10,
         max_document: 1 << 20,
@@ -538,15 +537,7 @@ async fn a_session_receives_at_most_a_document_and_two_frames() {
     message.extend(&big);
     let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
     let before = a.contents();
-    let (res, _) = tokio::join!(
-        async {
-            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
-            drop(aw);
-            drop(ar);
-            r
-        },
-        hostile_peer(peer, vec![(4, empty_changes)], vec![(1, message)])
-    );
+    let res = against_hostile_peer(&mut a, limits, vec![(4, empty_changes)], vec![(1, message)]).await;
     let most = duo_sync::session::most_received(&limits);
     assert_eq!(most, (1 << 20) + (512 << 10));
     assert!(

@@ -139,10 +139,11 @@ impl Ids {
         })
     }
 
-    /// A line of output with the doc's ids in place of the run's; an id not seen before gets
-    /// a new doc id made from `seed` (or, for a bound id shown longer than before, its doc id
-    /// is lengthened the same way).
-    pub fn doc_line(&mut self, line: &str, seed: &str) -> String {
+    /// A line of output with the doc's ids in place of the run's. An id not seen before takes
+    /// the first unbound doc id of the same length in `reuse` (the ids of the doc's lines it
+    /// replaces), else a new doc id made from `seed` (and a bound id shown longer than before
+    /// has its doc id lengthened the same way).
+    pub fn doc_line(&mut self, line: &str, seed: &str, reuse: &[String]) -> String {
         let mut ids = std::mem::take(self);
         let out = replace_tokens_all(line, |tok, after_ellipsis| {
             if let Some(i) = ids.by_real(tok) {
@@ -160,6 +161,10 @@ impl Ids {
             if ids.literal.iter().any(|l| l == tok) && ids.by_doc(tok).is_none() {
                 ids.pairs.push((tok.to_string(), tok.to_string()));
                 return Some(tok.to_string());
+            }
+            if let Some(d) = reuse.iter().find(|d| d.len() == tok.len() && ids.by_doc(d).is_none()) {
+                ids.pairs.push((d.clone(), tok.to_string()));
+                return Some(d.clone());
             }
             let mut n = ids.pairs.len();
             let fresh = loop {
@@ -432,7 +437,10 @@ mod tests {
         assert!(match_line(&pattern("3f9c2a1b"), "77ab34cd", &ids).is_none());
         // Nor another doc id for the same real one.
         assert!(match_line(&pattern("0d9c2a1b"), "12ab34cd", &ids).is_none());
-        assert_eq!(ids.doc_line("deleted 12ab34cd", "s"), "deleted 3f9c2a1b");
+        assert_eq!(ids.doc_line("deleted 12ab34cd", "s", &[]), "deleted 3f9c2a1b");
+        // A new id takes the doc id of the line it replaces, when that is free.
+        let reuse = ["7a21c9e0".to_string(), "3f9c2a1b".to_string()];
+        assert_eq!(ids.doc_line("tablet 99ee00ff", "s", &reuse), "tablet 7a21c9e0");
     }
 
     #[test]
