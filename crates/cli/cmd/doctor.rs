@@ -27,9 +27,11 @@ pub fn run(cli: &Cli, printer: Printer, a: &DoctorArgs) -> Result<i32> {
     local_text(&mut text, &report, &first, &repaired);
     let mut out = serde_json::json!({ "local": local_json(&report, &first, &repaired) });
     let (code, printer) = if report.keys_ok() {
+        // Nothing is written before the stores are checked (`open` may take up a rotation,
+        // which reads, and so rebuilds, the view).
         let ctx = Ctx {
             printer,
-            dev: home.open()?,
+            dev: if a.repair { home.open()? } else { home.open_unchanged()? },
         };
         if repaired.iter().any(|r| r.file == local::LocalFile::Trust) {
             let (_, _, m) = membership::current(&ctx.dev)?;

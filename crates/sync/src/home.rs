@@ -392,6 +392,13 @@ impl Home {
         crate::seals::begin(opened, now_ms())
     }
 
+    /// Open a home for `duo doctor`: settings and keys only, writing nothing (no pending
+    /// join finished, no rotation taken up, no sealing begun), so that the check sees the
+    /// stores exactly as they are (a read would rebuild a damaged view before it is named).
+    pub fn open_unchanged(&self) -> Result<Opened, SyncError> {
+        self.open_as_is()
+    }
+
     /// Open an initialized home: read settings and keys (refusing keys others can read).
     pub fn open(&self) -> Result<Opened, SyncError> {
         let mut opened = self.open_as_is()?;

@@ -851,8 +851,12 @@ pub(crate) fn read_trust(
             .map(Some)
             .map_err(|e| LocalFile::Trust.damaged(&path, format!("not a trust file ({e})"))),
         Err(e) if e.is_not_found() => {
+            // Read without `read()`: that would rewrite a damaged view before `duo doctor`
+            // could name it. A store that cannot be loaded is the stores' damage to report.
             let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
-            let c = space.read()?.view.members();
+            let Ok(c) = space.contents() else {
+                return Ok(None);
+            };
             let me = &config.device_id;
             // Endorsements and revocations are read from the history: one overwritten or
             // deleted since still shows that this device signed.
