@@ -315,13 +315,27 @@ impl SpaceDoc {
         let (e, deleted) = self
             .read_entry_full(id, &o)
             .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
-        if deleted {
-            return Err(JournalError::NotFound { prefix: id.to_string() });
-        }
         if e.author != by.person() {
             return Err(JournalError::Invalid(format!(
                 "entry {id} is not yours: only its author changes it"
             )));
+        }
+        if deleted {
+            let subject = Subject {
+                scope: id,
+                author: by.person(),
+                field: DELETED,
+            };
+            let theirs = e.seals.fields.get(DELETED).is_some_and(|f| {
+                f.seals
+                    .iter()
+                    .any(|s| by.keyring().verify(&subject, b"true", s).is_some())
+            });
+            if theirs {
+                return Err(JournalError::NotFound { prefix: id.to_string() });
+            }
+            // A tombstone the author did not write: their change of the entry lifts it.
+            self.put_sealed(&o, id, DELETED, false.into(), by, e.edited_at)?;
         }
         if !e.seals.is_current_format() {
             // An entry of the first format, or from before seals: sealed as it now reads

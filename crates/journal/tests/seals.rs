@@ -453,6 +453,18 @@ fn a_deleted_entry_brought_back_is_flagged_and_a_deletion_is_the_authors_alone()
         Judge::new(&b, &Marks::default()).shown(&v).is_empty(),
         "Bob's client hides it from Bob"
     );
+    // Alice's next change of it lifts the tombstone that is not hers: hers again.
+    doc.edit_entry(
+        ID,
+        &EntryPatch {
+            body: Some("mine to keep, still".into()),
+            ..patch(60)
+        },
+        &a.sealer("laptop"),
+    )
+    .unwrap();
+    assert!(doc.contents().entries.contains_key(ID));
+    assert_eq!(check(&doc, ID), Authenticity::Authentic);
 
     // A bare removal of the key: the entry is gone, and named as removed.
     let mut doc = space_with(&new_entry(ID, Kind::Reflection, "remember me", &[]));
