@@ -727,11 +727,18 @@ fn home_refuses_readable_key_files() {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
         home.open().unwrap();
     }
-    // A key file that is not a key is a clear error too.
+    // A key file that is not a key is a clear error too, naming which key file it is.
+    use duo_sync::local::LocalFile;
     write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+    assert!(matches!(
+        home.open(),
+        Err(SyncError::LocalDamaged { file: LocalFile::DeviceKey, .. })
+    ));
     write_durably(&home.age_key_path(), b"AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::BadFile { .. })));
+    assert!(matches!(
+        home.open(),
+        Err(SyncError::LocalDamaged { file: LocalFile::AgeKey, .. })
+    ));
 }
 
 #[test]
