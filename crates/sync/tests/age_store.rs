@@ -732,12 +732,18 @@ fn home_refuses_readable_key_files() {
     write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
     assert!(matches!(
         home.open(),
-        Err(SyncError::LocalDamaged { file: LocalFile::DeviceKey, .. })
+        Err(SyncError::LocalDamaged {
+            file: LocalFile::DeviceKey,
+            ..
+        })
     ));
     write_durably(&home.age_key_path(), b"AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
     assert!(matches!(
         home.open(),
-        Err(SyncError::LocalDamaged { file: LocalFile::AgeKey, .. })
+        Err(SyncError::LocalDamaged {
+            file: LocalFile::AgeKey,
+            ..
+        })
     ));
 }
 
