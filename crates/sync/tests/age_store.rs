@@ -17,14 +17,6 @@ fn hash_name(dir: &str, n: u8) -> String {
     format!("{dir}/{}", format!("{n:02x}").repeat(32))
 }
 
-/// The keys of "p1", the author of the entries of bare stores here.
-static RING: std::sync::LazyLock<duo_journal::Keyring> =
-    std::sync::LazyLock::new(|| duo_journal::Keyring::for_tests("p1"));
-
-fn by() -> duo_journal::Sealer<'static> {
-    RING.sealer("d1")
-}
-
 fn new_store(dir: &Path) -> (AgeStore, Arc<Identity>) {
     let identity = Arc::new(Identity::generate());
     (AgeStore::new(dir.join("store"), identity.clone()), identity)
@@ -41,8 +33,6 @@ fn entry(n: u32, body: &str) -> NewEntry {
         body: body.into(),
         tags: vec![format!("{MARKER}-tag")],
         status: None,
-        no_replies: false,
-        prompt: None,
     }
 }
 
@@ -139,7 +129,7 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
     for n in 0..5 {
-        journal.add(&[entry(n, &format!("{MARKER} body {n}"))], &by()).unwrap();
+        journal.add(&[entry(n, &format!("{MARKER} body {n}"))]).unwrap();
     }
     journal
         .update(|d| {
@@ -150,7 +140,6 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
                     edited_at: 9,
                     ..Default::default()
                 },
-                &by(),
             )
         })
         .unwrap();
@@ -283,7 +272,7 @@ fn leftovers_and_foreign_files_are_listed_and_doctor_cleans_leftovers() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")], &by()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
     let root = store.root().to_path_buf();
     fs::write(root.join("snapshots/.abc.age.0123.tmp"), b"half").unwrap();
     fs::write(root.join(".view.age.99.tmp"), b"half").unwrap();
@@ -349,7 +338,7 @@ fn a_leftover_alone_is_not_damage() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")], &by()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
     // What a crash in the middle of write_durably leaves: a hidden temp file.
     fs::write(
         store
@@ -437,10 +426,10 @@ fn damage_on_disk_is_reported_by_the_journal_and_blocks_rewrites() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")], &by()).unwrap();
-    journal.add(&[entry(2, "two")], &by()).unwrap();
+    journal.add(&[entry(1, "one")]).unwrap();
+    journal.add(&[entry(2, "two")]).unwrap();
     journal.doctor().unwrap();
-    journal.add(&[entry(3, "three")], &by()).unwrap();
+    journal.add(&[entry(3, "three")]).unwrap();
     // Damage one covered and one uncovered chunk in different ways.
     let adds: Vec<String> = store
         .list()
@@ -512,7 +501,7 @@ fn journal_flow_on_age_store() {
     journal.create(|d| d.init_schema()).unwrap();
     let ids: Vec<String> = (0..10).map(|n| format!("{n:032x}")).collect();
     for n in 0..10 {
-        journal.add(&[entry(n, &format!("body {n}"))], &by()).unwrap();
+        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
     }
     journal
         .update(|d| {
@@ -523,11 +512,10 @@ fn journal_flow_on_age_store() {
                     edited_at: 50,
                     ..Default::default()
                 },
-                &by(),
             )
         })
         .unwrap();
-    journal.update(|d| d.delete_entry(&ids[4], 0, &by())).unwrap();
+    journal.update(|d| d.delete_entry(&ids[4])).unwrap();
     let read = journal.read().unwrap();
     assert!(read.problems.is_empty());
     assert_eq!(read.view.entries.len(), 9);
@@ -562,7 +550,7 @@ fn two_writers_and_a_compactor_land_every_entry() {
                 let journal = Journal::new(AgeStore::new(root, identity));
                 for i in 0..50u32 {
                     journal
-                        .add(&[entry(w * 1000 + i, &format!("writer {w} entry {i}"))], &by())
+                        .add(&[entry(w * 1000 + i, &format!("writer {w} entry {i}"))])
                         .unwrap();
                 }
             })
@@ -658,7 +646,7 @@ fn home_init_then_open() {
     assert_eq!(opened.config.name, "Alice");
     assert_eq!(opened.config.device_label, "laptop");
     assert_eq!(opened.config.created_at, 1234);
-    assert_eq!(opened.config.device_id, opened.public_key().to_string());
+    assert_eq!(opened.config.device_id, opened.secret.public().to_string());
     for p in [home.age_key_path(), home.device_key_path()] {
         assert_eq!(mode_of(&p), 0o600, "{}", p.display());
     }
@@ -680,7 +668,7 @@ fn home_init_then_open() {
 
     let again = home.open().unwrap();
     assert_eq!(again.config, opened.config);
-    assert_eq!(again.public_key(), opened.public_key());
+    assert_eq!(again.secret.public(), opened.secret.public());
     assert_eq!(again.space.read().unwrap().view, space.view);
     assert_eq!(again.space.storage().root(), home.space_dir());
     assert_eq!(again.private.storage().root(), home.private_dir());
@@ -691,11 +679,7 @@ fn the_key_file_is_a_standard_age_identity_file() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("h"));
     let opened = home.init("Alice", "laptop", 1).unwrap();
-    let mine = NewEntry {
-        author: opened.config.person_id.clone(),
-        ..entry(1, MARKER)
-    };
-    opened.space.add(&[mine], &opened.sealer()).unwrap();
+    opened.space.add(&[entry(1, MARKER)]).unwrap();
     // What `age -d -i keys/age.key FILE` does: parse the identity file, decrypt.
     let identities = age::IdentityFile::from_file(home.age_key_path().to_string_lossy().into_owned())
         .unwrap()
@@ -743,37 +727,33 @@ fn home_refuses_readable_key_files() {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
         home.open().unwrap();
     }
-    // A key file that is not a key is a clear error too.
-    // (Named as this device's damaged key file, with what to do: see `local`.)
+    // A key file that is not a key is a clear error too, naming which key file it is.
+    use duo_sync::local::LocalFile;
     write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::LocalDamaged { .. })));
+    assert!(matches!(
+        home.open(),
+        Err(SyncError::LocalDamaged {
+            file: LocalFile::DeviceKey,
+            ..
+        })
+    ));
     write_durably(&home.age_key_path(), b"AGE-SECRET-KEY-1NOTAKEY\n").unwrap();
-    assert!(matches!(home.open(), Err(SyncError::LocalDamaged { .. })));
+    assert!(matches!(
+        home.open(),
+        Err(SyncError::LocalDamaged {
+            file: LocalFile::AgeKey,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn home_refuses_double_init_and_bad_names() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("h"));
-    for bad in [
-        "",
-        "   ",
-        "tab\there",
-        "line\nbreak",
-        &"x".repeat(65),
-        "Bob\u{202e}",
-        "Bob\u{9b}2J",
-    ] {
+    for bad in ["", "   ", "tab\there", "line\nbreak", &"x".repeat(65)] {
         assert!(
             matches!(home.init(bad, "laptop", 1), Err(SyncError::InvalidName)),
-            "{bad:?}"
-        );
-        assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
-    }
-    // A device label is shown to the partner too: the same rule.
-    for bad in ["", "lap\x1b[2Jtop", "lap\u{2066}top", &"x".repeat(65)] {
-        assert!(
-            matches!(home.init("Alice", bad, 1), Err(SyncError::InvalidLabel)),
             "{bad:?}"
         );
         assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
@@ -822,19 +802,11 @@ fn home_journal_flow_add_edit_compact_doctor() {
         body: format!("entry {n}"),
         tags: vec![],
         status: None,
-        no_replies: false,
-        prompt: None,
     };
     for n in 0..20 {
-        opened
-            .space
-            .add(&[mk(n, Kind::ALL[n as usize % 3])], &opened.sealer())
-            .unwrap();
+        opened.space.add(&[mk(n, Kind::ALL[n as usize % 3])]).unwrap();
     }
-    opened
-        .private
-        .add(&[mk(100, Kind::Reflection)], &opened.sealer())
-        .unwrap();
+    opened.private.add(&[mk(100, Kind::Reflection)]).unwrap();
     opened
         .space
         .update(|d| {
@@ -845,7 +817,6 @@ fn home_journal_flow_add_edit_compact_doctor() {
                     edited_at: 5,
                     ..Default::default()
                 },
-                &opened.sealer(),
             )
         })
         .unwrap();
@@ -860,14 +831,10 @@ fn home_journal_flow_add_edit_compact_doctor() {
                     edited_at: 6,
                     ..Default::default()
                 },
-                &opened.sealer(),
             )
         })
         .unwrap();
-    opened
-        .space
-        .update(|d| d.delete_entry(&format!("{:032x}", 3), 0, &opened.sealer()))
-        .unwrap();
+    opened.space.update(|d| d.delete_entry(&format!("{:032x}", 3))).unwrap();
     let before = opened.space.contents().unwrap();
     assert_eq!(before.entries.len(), 19);
     opened.space.compact().unwrap();
@@ -906,16 +873,13 @@ fn an_interrupted_own_device_join_is_finished_on_the_next_open() {
         author: old_person.clone(),
         ..entry(1, "written on the phone before pairing")
     };
-    phone.space.add(std::slice::from_ref(&mine), &phone.sealer()).unwrap();
+    phone.space.add(std::slice::from_ref(&mine)).unwrap();
     phone
         .private
-        .add(
-            &[NewEntry {
-                author: old_person.clone(),
-                ..entry(2, "private, before pairing")
-            }],
-            &phone.sealer(),
-        )
+        .add(&[NewEntry {
+            author: old_person.clone(),
+            ..entry(2, "private, before pairing")
+        }])
         .unwrap();
 
     let alice = duo_journal::Person {
@@ -981,7 +945,7 @@ fn base_store(dir: &Path, identity: &Arc<Identity>, adds: u32) -> Vec<String> {
     let journal = Journal::new(AgeStore::new(dir, identity.clone()));
     journal.create(|d| d.init_schema()).unwrap();
     for n in 0..adds {
-        journal.add(&[entry(n, &format!("body {n}"))], &by()).unwrap();
+        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
     }
     let first = format!("{:032x}", 0);
     journal
@@ -993,7 +957,6 @@ fn base_store(dir: &Path, identity: &Arc<Identity>, adds: u32) -> Vec<String> {
                     edited_at: 99,
                     ..Default::default()
                 },
-                &by(),
             )
         })
         .unwrap();
@@ -1108,7 +1071,7 @@ fn check_add(journal: &Journal<AgeStore>, ids: &[String], acked: bool, k: usize,
 /// that every step of a compaction is crashed at too: snapshot, view, removal of each old
 /// file). A failed compaction does not undo the add, as in the CLI.
 fn add_then_compact(j: &Journal<AgeStore>) -> Result<(), JournalError> {
-    j.add(&[fresh_entry()], &by())?;
+    j.add(&[fresh_entry()])?;
     // Acknowledged: every chunk on disk, the new one included, has its mark by now (the
     // base store was written with marks too), so its loss would be named.
     let on_disk = j.storage().list().unwrap();
@@ -1177,7 +1140,6 @@ fn a_crash_at_every_step_of_an_edit_and_of_a_repair_leaves_old_or_new() {
                     edited_at: 100,
                     ..Default::default()
                 },
-                &by(),
             )
         })
     };
@@ -1255,7 +1217,7 @@ fn an_add_makes_its_mark_durable_before_it_returns() {
     base_store(&base, &identity, 1);
     let probe = FaultPlan::count_only();
     let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
-    j.add(&[fresh_entry()], &by()).unwrap();
+    j.add(&[fresh_entry()]).unwrap();
     let log = probe.log();
     let steps: Vec<Step> = log.iter().map(|(s, _)| *s).collect();
     assert_eq!(
@@ -1278,7 +1240,7 @@ fn an_add_makes_its_mark_durable_before_it_returns() {
     fs::remove_dir_all(base.join("marks")).unwrap();
     let probe = FaultPlan::count_only();
     let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
-    j.add(&[entry(0xbeef, "after marks were gone")], &by()).unwrap();
+    j.add(&[entry(0xbeef, "after marks were gone")]).unwrap();
     let steps: Vec<Step> = probe.log().iter().map(|(s, _)| *s).collect();
     assert_eq!(steps.len(), 8, "{:?}", probe.log());
     assert_eq!(steps[5], Step::SyncDir, "the store directory, for the new marks/");
