@@ -17,6 +17,14 @@ fn hash_name(dir: &str, n: u8) -> String {
     format!("{dir}/{}", format!("{n:02x}").repeat(32))
 }
 
+/// The keys of "p1", the author of the entries of bare stores here.
+static RING: std::sync::LazyLock<duo_journal::Keyring> =
+    std::sync::LazyLock::new(|| duo_journal::Keyring::for_tests("p1"));
+
+fn by() -> duo_journal::Sealer<'static> {
+    RING.sealer("d1")
+}
+
 fn new_store(dir: &Path) -> (AgeStore, Arc<Identity>) {
     let identity = Arc::new(Identity::generate());
     (AgeStore::new(dir.join("store"), identity.clone()), identity)
@@ -33,6 +41,8 @@ fn entry(n: u32, body: &str) -> NewEntry {
         body: body.into(),
         tags: vec![format!("{MARKER}-tag")],
         status: None,
+        no_replies: false,
+        prompt: None,
     }
 }
 
@@ -129,7 +139,7 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
     for n in 0..5 {
-        journal.add(&[entry(n, &format!("{MARKER} body {n}"))]).unwrap();
+        journal.add(&[entry(n, &format!("{MARKER} body {n}"))], &by()).unwrap();
     }
     journal
         .update(|d| {
@@ -140,6 +150,7 @@ fn every_file_is_an_age_file_for_this_identity_without_plaintext() {
                     edited_at: 9,
                     ..Default::default()
                 },
+                &by(),
             )
         })
         .unwrap();
@@ -272,7 +283,7 @@ fn leftovers_and_foreign_files_are_listed_and_doctor_cleans_leftovers() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")]).unwrap();
+    journal.add(&[entry(1, "one")], &by()).unwrap();
     let root = store.root().to_path_buf();
     fs::write(root.join("snapshots/.abc.age.0123.tmp"), b"half").unwrap();
     fs::write(root.join(".view.age.99.tmp"), b"half").unwrap();
@@ -338,7 +349,7 @@ fn a_leftover_alone_is_not_damage() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")]).unwrap();
+    journal.add(&[entry(1, "one")], &by()).unwrap();
     // What a crash in the middle of write_durably leaves: a hidden temp file.
     fs::write(
         store
@@ -426,10 +437,10 @@ fn damage_on_disk_is_reported_by_the_journal_and_blocks_rewrites() {
     let (store, _) = new_store(tmp.path());
     let journal = Journal::new(store.clone());
     journal.create(|d| d.init_schema()).unwrap();
-    journal.add(&[entry(1, "one")]).unwrap();
-    journal.add(&[entry(2, "two")]).unwrap();
+    journal.add(&[entry(1, "one")], &by()).unwrap();
+    journal.add(&[entry(2, "two")], &by()).unwrap();
     journal.doctor().unwrap();
-    journal.add(&[entry(3, "three")]).unwrap();
+    journal.add(&[entry(3, "three")], &by()).unwrap();
     // Damage one covered and one uncovered chunk in different ways.
     let adds: Vec<String> = store
         .list()
@@ -501,7 +512,7 @@ fn journal_flow_on_age_store() {
     journal.create(|d| d.init_schema()).unwrap();
     let ids: Vec<String> = (0..10).map(|n| format!("{n:032x}")).collect();
     for n in 0..10 {
-        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
+        journal.add(&[entry(n, &format!("body {n}"))], &by()).unwrap();
     }
     journal
         .update(|d| {
@@ -512,10 +523,11 @@ fn journal_flow_on_age_store() {
                     edited_at: 50,
                     ..Default::default()
                 },
+                &by(),
             )
         })
         .unwrap();
-    journal.update(|d| d.delete_entry(&ids[4])).unwrap();
+    journal.update(|d| d.delete_entry(&ids[4], 0, &by())).unwrap();
     let read = journal.read().unwrap();
     assert!(read.problems.is_empty());
     assert_eq!(read.view.entries.len(), 9);
@@ -550,7 +562,7 @@ fn two_writers_and_a_compactor_land_every_entry() {
                 let journal = Journal::new(AgeStore::new(root, identity));
                 for i in 0..50u32 {
                     journal
-                        .add(&[entry(w * 1000 + i, &format!("writer {w} entry {i}"))])
+                        .add(&[entry(w * 1000 + i, &format!("writer {w} entry {i}"))], &by())
                         .unwrap();
                 }
             })
@@ -646,7 +658,7 @@ fn home_init_then_open() {
     assert_eq!(opened.config.name, "Alice");
     assert_eq!(opened.config.device_label, "laptop");
     assert_eq!(opened.config.created_at, 1234);
-    assert_eq!(opened.config.device_id, opened.secret.public().to_string());
+    assert_eq!(opened.config.device_id, opened.public_key().to_string());
     for p in [home.age_key_path(), home.device_key_path()] {
         assert_eq!(mode_of(&p), 0o600, "{}", p.display());
     }
@@ -668,7 +680,7 @@ fn home_init_then_open() {
 
     let again = home.open().unwrap();
     assert_eq!(again.config, opened.config);
-    assert_eq!(again.secret.public(), opened.secret.public());
+    assert_eq!(again.public_key(), opened.public_key());
     assert_eq!(again.space.read().unwrap().view, space.view);
     assert_eq!(again.space.storage().root(), home.space_dir());
     assert_eq!(again.private.storage().root(), home.private_dir());
@@ -679,7 +691,11 @@ fn the_key_file_is_a_standard_age_identity_file() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("h"));
     let opened = home.init("Alice", "laptop", 1).unwrap();
-    opened.space.add(&[entry(1, MARKER)]).unwrap();
+    let mine = NewEntry {
+        author: opened.config.person_id.clone(),
+        ..entry(1, MARKER)
+    };
+    opened.space.add(&[mine], &opened.sealer()).unwrap();
     // What `age -d -i keys/age.key FILE` does: parse the identity file, decrypt.
     let identities = age::IdentityFile::from_file(home.age_key_path().to_string_lossy().into_owned())
         .unwrap()
@@ -751,9 +767,25 @@ fn home_refuses_readable_key_files() {
 fn home_refuses_double_init_and_bad_names() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("h"));
-    for bad in ["", "   ", "tab\there", "line\nbreak", &"x".repeat(65)] {
+    for bad in [
+        "",
+        "   ",
+        "tab\there",
+        "line\nbreak",
+        &"x".repeat(65),
+        "Bob\u{202e}",
+        "Bob\u{9b}2J",
+    ] {
         assert!(
             matches!(home.init(bad, "laptop", 1), Err(SyncError::InvalidName)),
+            "{bad:?}"
+        );
+        assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
+    }
+    // A device label is shown to the partner too: the same rule.
+    for bad in ["", "lap\x1b[2Jtop", "lap\u{2066}top", &"x".repeat(65)] {
+        assert!(
+            matches!(home.init("Alice", bad, 1), Err(SyncError::InvalidLabel)),
             "{bad:?}"
         );
         assert!(!home.root().join("keys").exists(), "a refused init leaves nothing");
@@ -802,11 +834,19 @@ fn home_journal_flow_add_edit_compact_doctor() {
         body: format!("entry {n}"),
         tags: vec![],
         status: None,
+        no_replies: false,
+        prompt: None,
     };
     for n in 0..20 {
-        opened.space.add(&[mk(n, Kind::ALL[n as usize % 3])]).unwrap();
+        opened
+            .space
+            .add(&[mk(n, Kind::ALL[n as usize % 3])], &opened.sealer())
+            .unwrap();
     }
-    opened.private.add(&[mk(100, Kind::Reflection)]).unwrap();
+    opened
+        .private
+        .add(&[mk(100, Kind::Reflection)], &opened.sealer())
+        .unwrap();
     opened
         .space
         .update(|d| {
@@ -817,6 +857,7 @@ fn home_journal_flow_add_edit_compact_doctor() {
                     edited_at: 5,
                     ..Default::default()
                 },
+                &opened.sealer(),
             )
         })
         .unwrap();
@@ -831,10 +872,14 @@ fn home_journal_flow_add_edit_compact_doctor() {
                     edited_at: 6,
                     ..Default::default()
                 },
+                &opened.sealer(),
             )
         })
         .unwrap();
-    opened.space.update(|d| d.delete_entry(&format!("{:032x}", 3))).unwrap();
+    opened
+        .space
+        .update(|d| d.delete_entry(&format!("{:032x}", 3), 0, &opened.sealer()))
+        .unwrap();
     let before = opened.space.contents().unwrap();
     assert_eq!(before.entries.len(), 19);
     opened.space.compact().unwrap();
@@ -873,13 +918,16 @@ fn an_interrupted_own_device_join_is_finished_on_the_next_open() {
         author: old_person.clone(),
         ..entry(1, "written on the phone before pairing")
     };
-    phone.space.add(std::slice::from_ref(&mine)).unwrap();
+    phone.space.add(std::slice::from_ref(&mine), &phone.sealer()).unwrap();
     phone
         .private
-        .add(&[NewEntry {
-            author: old_person.clone(),
-            ..entry(2, "private, before pairing")
-        }])
+        .add(
+            &[NewEntry {
+                author: old_person.clone(),
+                ..entry(2, "private, before pairing")
+            }],
+            &phone.sealer(),
+        )
         .unwrap();
 
     let alice = duo_journal::Person {
@@ -945,7 +993,7 @@ fn base_store(dir: &Path, identity: &Arc<Identity>, adds: u32) -> Vec<String> {
     let journal = Journal::new(AgeStore::new(dir, identity.clone()));
     journal.create(|d| d.init_schema()).unwrap();
     for n in 0..adds {
-        journal.add(&[entry(n, &format!("body {n}"))]).unwrap();
+        journal.add(&[entry(n, &format!("body {n}"))], &by()).unwrap();
     }
     let first = format!("{:032x}", 0);
     journal
@@ -957,6 +1005,7 @@ fn base_store(dir: &Path, identity: &Arc<Identity>, adds: u32) -> Vec<String> {
                     edited_at: 99,
                     ..Default::default()
                 },
+                &by(),
             )
         })
         .unwrap();
@@ -1071,7 +1120,7 @@ fn check_add(journal: &Journal<AgeStore>, ids: &[String], acked: bool, k: usize,
 /// that every step of a compaction is crashed at too: snapshot, view, removal of each old
 /// file). A failed compaction does not undo the add, as in the CLI.
 fn add_then_compact(j: &Journal<AgeStore>) -> Result<(), JournalError> {
-    j.add(&[fresh_entry()])?;
+    j.add(&[fresh_entry()], &by())?;
     // Acknowledged: every chunk on disk, the new one included, has its mark by now (the
     // base store was written with marks too), so its loss would be named.
     let on_disk = j.storage().list().unwrap();
@@ -1140,6 +1189,7 @@ fn a_crash_at_every_step_of_an_edit_and_of_a_repair_leaves_old_or_new() {
                     edited_at: 100,
                     ..Default::default()
                 },
+                &by(),
             )
         })
     };
@@ -1217,7 +1267,7 @@ fn an_add_makes_its_mark_durable_before_it_returns() {
     base_store(&base, &identity, 1);
     let probe = FaultPlan::count_only();
     let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
-    j.add(&[fresh_entry()]).unwrap();
+    j.add(&[fresh_entry()], &by()).unwrap();
     let log = probe.log();
     let steps: Vec<Step> = log.iter().map(|(s, _)| *s).collect();
     assert_eq!(
@@ -1240,7 +1290,7 @@ fn an_add_makes_its_mark_durable_before_it_returns() {
     fs::remove_dir_all(base.join("marks")).unwrap();
     let probe = FaultPlan::count_only();
     let j = Journal::new(AgeStore::new(&base, identity.clone()).with_faults(probe.clone()));
-    j.add(&[entry(0xbeef, "after marks were gone")]).unwrap();
+    j.add(&[entry(0xbeef, "after marks were gone")], &by()).unwrap();
     let steps: Vec<Step> = probe.log().iter().map(|(s, _)| *s).collect();
     assert_eq!(steps.len(), 8, "{:?}", probe.log());
     assert_eq!(steps[5], Step::SyncDir, "the store directory, for the new marks/");
