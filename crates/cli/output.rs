@@ -546,9 +546,19 @@ impl<'a> Item<'a> {
                 s.push_str(&format!("\n[{}]\n{}\n", i + 2, text::body(c)));
             }
             let id = short(&e.id, 8);
-            s.push_str(&format!(
-                "\nKeep one with `duo journal edit {id} --keep N`, or write a new text with `duo journal edit {id}`.\n"
-            ));
+            // Only the author can choose (an edit by anyone else is refused): the partner
+            // is told whose choice it is, with no command.
+            if self.check.is_some() {
+                s.push_str(&format!(
+                    "\nKeep one with `duo journal edit {id} --keep N`, or write a new text with `duo journal edit {id}`.\n"
+                ));
+            } else {
+                let who = view.shown_name(&e.author);
+                s.push_str(&format!(
+                    "\n{who} has {} versions of this entry; only {who} can choose which one to keep.\n",
+                    e.conflicts.len() + 1
+                ));
+            }
         }
         if e.no_replies {
             s.push_str(&p.dim("\n(no replies — just holding this)\n"));
