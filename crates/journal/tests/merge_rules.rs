@@ -458,3 +458,30 @@ fn concurrent_status_changes_shown_side_by_side() {
     assert_eq!(e.status, Some(Status::Active));
     assert_eq!(check, Some(Authenticity::Authentic));
 }
+
+#[test]
+fn a_pause_made_while_another_device_resumed_stays() {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    let key = format!("{}communication/{ALICE}", duo_journal::schema::PAUSE);
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    laptop
+        .automerge()
+        .put(ROOT, key.as_str(), automerge::ScalarValue::Timestamp(1_000))
+        .unwrap();
+    let mut phone = fork(&mut laptop);
+    // The laptop resumes the theme (removes the pause it saw); the phone, not knowing,
+    // pauses it again.
+    laptop.automerge().delete(ROOT, key.as_str()).unwrap();
+    phone
+        .automerge()
+        .put(ROOT, key.as_str(), automerge::ScalarValue::Timestamp(2_000))
+        .unwrap();
+    for mut m in [merged(&mut laptop, &mut phone), merged(&mut phone, &mut laptop)] {
+        let state = duo_journal::practice::State::read(&mut m);
+        assert!(
+            state.paused().contains("communication"),
+            "the pause the resume did not see stays"
+        );
+    }
+}
