@@ -308,9 +308,9 @@ impl SpaceDoc {
         self.put_origin(&o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
-    /// The entry as stored, refusing anyone but its author: only an entry's author changes
-    /// it (the library cannot seal for anyone else).
-    fn authors_entry(&mut self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry)> {
+    /// The entry as stored and whether it carries a tombstone, refusing anyone but its
+    /// author (the library cannot seal for anyone else).
+    fn own_entry(&self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry, bool)> {
         let o = self.entry_obj(id)?;
         let (e, deleted) = self
             .read_entry_full(id, &o)
@@ -320,6 +320,13 @@ impl SpaceDoc {
                 "entry {id} is not yours: only its author changes it"
             )));
         }
+        Ok((o, e, deleted))
+    }
+
+    /// The entry as stored, refusing anyone but its author: only an entry's author changes
+    /// it (the library cannot seal for anyone else).
+    fn authors_entry(&mut self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry)> {
+        let (o, e, deleted) = self.own_entry(id, by)?;
         if deleted {
             let subject = Subject {
                 scope: id,
@@ -426,6 +433,27 @@ impl SpaceDoc {
     pub fn delete_entry(&mut self, id: &str, at: i64, by: &Sealer<'_>) -> Result<()> {
         let (o, _) = self.authors_entry(id, by)?;
         self.put_sealed(&o, id, DELETED, true.into(), by, at)?;
+        self.doc.put(&o, EDITED_AT, ScalarValue::Timestamp(at)).map_err(am)?;
+        Ok(())
+    }
+
+    /// Bring back a deleted entry that was edited on another device at the same time as
+    /// its deletion ([`SpaceDoc::restorable_among`]): a sealed `deleted = false` written
+    /// over every tombstone this document holds. Only its author can, and only then: an
+    /// entry deleted with nothing written to it meanwhile stays deleted.
+    pub fn restore_entry(&mut self, id: &str, at: i64, by: &Sealer<'_>) -> Result<()> {
+        let (o, _, deleted) = self.own_entry(id, by)?;
+        if !deleted {
+            return Err(JournalError::Invalid(format!(
+                "entry {id} is not deleted: there is nothing to restore"
+            )));
+        }
+        if !self.restorable_among(&[id.to_string()]).contains(id) {
+            return Err(JournalError::Invalid(format!(
+                "entry {id} was deleted with nothing written to it meanwhile: a deletion stays a deletion"
+            )));
+        }
+        self.put_sealed(&o, id, DELETED, false.into(), by, at)?;
         self.doc.put(&o, EDITED_AT, ScalarValue::Timestamp(at)).map_err(am)?;
         Ok(())
     }
