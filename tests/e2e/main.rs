@@ -39,4 +39,5 @@ mod service;
 mod store;
 mod strength;
 mod trust;
+mod reach;
 mod watch;
