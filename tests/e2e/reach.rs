@@ -78,7 +78,7 @@ fn a_lone_duo_sync_says_why_nobody_answered_and_exits_nobody_reachable() {
     // `--json`: the same status, the peer as not reached, how long it waited; no message.
     let j = alice.run_within(&["--json", "sync", "--wait", "0"], LIMIT);
     assert_eq!(j.code, NOBODY_REACHABLE, "{}", j.stderr);
-    let v = j.json();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
     assert_eq!(v["reached"], 0, "{v}");
     assert_eq!(v["waited_secs"], 0, "{v}");
     assert_eq!(v["peers"][0]["reached"], false, "{v}");

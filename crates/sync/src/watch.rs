@@ -169,9 +169,15 @@ pub async fn watch(
         }
         let listening = Listening::bind(root, o.space.storage().writer())?;
         let online = go_online(o, options, &mut on).await?;
-        let offline = Watching::new(o, options, &online, &listening, &mut on)
+        let offline = match Watching::new(o, options, &online, &listening, &mut on)
             .run(&mut stop)
-            .await;
+            .await
+        {
+            // The keys went away under it (`duo lock` stops the agent, then tells the
+            // watcher): the same as being told.
+            Err(SyncError::Locked) => Ok(Offline::Locked),
+            other => other,
+        };
         let bound = online.endpoint.bound_sockets();
         online.endpoint.close().await;
         drop(online); // the last handle: the port is freed once its tasks have ended
