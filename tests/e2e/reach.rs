@@ -52,7 +52,10 @@ fn two_duo_syncs_started_seconds_apart_meet() {
         b.sort();
         assert_eq!(
             b,
-            vec!["alice wrote this while bob was away", "bob wrote this while alice was away"]
+            vec![
+                "alice wrote this while bob was away",
+                "bob wrote this while alice was away"
+            ]
         );
     }
 }
@@ -91,17 +94,40 @@ fn a_lone_duo_sync_says_why_nobody_answered_and_exits_nobody_reachable() {
 }
 
 /// A problem on this device is said as such (with its own status), never as "nobody
-/// answered": a locked device gets LOCKED (4).
+/// answered": damaged files in the shared space stop the sync with FILE_DAMAGED (11)
+/// before it goes online; locked keys are LOCKED (4).
 #[test]
-fn a_locked_device_is_not_reported_as_unreachable() {
+fn a_local_problem_is_not_reported_as_unreachable() {
     let (mut alice, _bob) = paired();
-    alice.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = alice.dir.path().join("pw");
-    std::fs::write(&pw, "a long passphrase for tests\n").unwrap();
-    alice.run(&["lock", "--set", "--passphrase-file", pw.to_str().unwrap()]).ok();
+    alice.add("an entry whose file gets damaged", &[]);
+    let chunk = std::fs::read_dir(alice.home().join("space/adds"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read(&chunk).unwrap();
+    std::fs::write(&chunk, b"not an age file").unwrap();
+    let r = alice.run_within(&["sync", "--wait", "0"], LIMIT);
+    assert_eq!(r.code, 11, "{}", r.stderr);
+    assert!(r.stderr.contains("damaged"), "{}", r.stderr);
+    assert!(r.stderr.contains("duo doctor"), "{}", r.stderr);
+    assert!(!r.stderr.contains("answered"), "{}", r.stderr);
+    std::fs::write(&chunk, good).unwrap();
+
+    let pw = with_passphrase(&mut alice);
+    alice.run(&["lock", "--set", "--passphrase-file", &pw]).ok();
     let r = alice.run_within(&["sync", "--wait", "0"], LIMIT);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(!r.stderr.contains("answered"), "{}", r.stderr);
+}
+
+/// A passphrase file for `d` (and a fast scrypt for tests).
+fn with_passphrase(d: &mut Device) -> String {
+    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
+    let pw = d.dir.path().join("pw");
+    std::fs::write(&pw, "a long passphrase for tests\n").unwrap();
+    pw.to_str().unwrap().to_string()
 }
 
 /// `duo lock` takes a running watcher offline: it forgets the keys (a partner's sync finds
@@ -109,19 +135,11 @@ fn a_locked_device_is_not_reported_as_unreachable() {
 #[test]
 fn duo_lock_stops_a_running_watcher_until_duo_unlock() {
     let (mut alice, bob) = paired();
-    alice.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = alice.dir.path().join("pw");
-    std::fs::write(&pw, "a long passphrase for tests\n").unwrap();
-    let pw = pw.to_str().unwrap();
+    let pw = with_passphrase(&mut alice);
+    let pw = pw.as_str();
     alice.run(&["lock", "--set", "--passphrase-file", pw]).ok();
     alice.run(&["unlock", "--passphrase-file", pw]).ok();
-    struct Relock<'a>(&'a Device);
-    impl Drop for Relock<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.run(&["lock"]);
-        }
-    }
-    let _relock = Relock(&alice);
+    let _relock = crate::lock::Relock(&alice);
     let mut watch = Watching::start(&alice);
     bob.add("before the lock", &[]);
     assert_eq!(bob.run_within(&["sync", "--wait", "0"], LIMIT).code, 0);
@@ -141,11 +159,7 @@ fn duo_lock_stops_a_running_watcher_until_duo_unlock() {
     watch.event(|e| e["event"] == "online");
     let r = bob.run_within(&["sync", "--wait", "0"], LIMIT);
     assert_eq!(r.code, 0, "back online after unlock: {}", r.stderr);
-    assert!(
-        alice
-            .bodies(&[])
-            .contains(&"while alice is locked".to_string())
-    );
+    assert!(alice.bodies(&[]).contains(&"while alice is locked".to_string()));
 }
 
 /// Three devices in a namespace; Alice's phone is silent (an nftables drop: its packets
@@ -175,7 +189,12 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
     // The phone goes silent: every packet to or from its port is dropped.
     ns.nft(&["add", "table", "inet", "silent"]);
     ns.nft(&[
-        "add", "chain", "inet", "silent", "out", "{ type filter hook output priority 0 ; }",
+        "add",
+        "chain",
+        "inet",
+        "silent",
+        "out",
+        "{ type filter hook output priority 0 ; }",
     ]);
     for dir in ["dport", "sport"] {
         let port = phone_port.to_string();
@@ -193,9 +212,8 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
     let mut seen = Vec::new();
     let mut wrote = false;
     let synced_bob = loop {
-        let e = alice_watch.event(|e| {
-            ["local_write", "dialing", "synced", "unreached"].contains(&e["event"].as_str().unwrap_or(""))
-        });
+        let e = alice_watch
+            .event(|e| ["local_write", "dialing", "synced", "unreached"].contains(&e["event"].as_str().unwrap_or("")));
         seen.push(e.clone());
         wrote |= e["event"] == "local_write";
         if wrote && e["event"] == "synced" && e["person"] == "Bob" {

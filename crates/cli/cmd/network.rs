@@ -506,6 +506,7 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
         if a.watch {
             return super::watch::run(ctx, opts, mdns_enabled()?, lock).await;
         }
+        refuse_damaged(ctx)?;
         let online = online_for_sync(ctx, &opts).await?;
         // Answer while dialling and waiting: a device that dials this one meanwhile (its
         // owner typed `duo sync` too) syncs as well.
@@ -531,6 +532,23 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
         }
         drop(lock);
         Ok(Watched::Exit(code))
+    })
+}
+
+/// Damaged files in the shared space stop a sync before it goes online, said as damage
+/// (exit [`exit::FILE_DAMAGED`]): a session would fail to load them, which must never read
+/// as "nobody answered".
+fn refuse_damaged(ctx: &Ctx) -> Result<()> {
+    let read = ctx.dev.space.read()?;
+    let problems: Vec<_> = read.problems.into_iter().filter(|p| !p.is_view()).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let err = CliError::from(duo_journal::JournalError::Damaged { problems });
+    Err(CliError {
+        code: exit::FILE_DAMAGED,
+        message: "the shared space has damaged files on this device, so duo did not sync".into(),
+        ..err
     })
 }
 
@@ -632,7 +650,12 @@ fn who(person: &str, label: &str) -> String {
 
 /// A session another device opened (while this one dialled or waited): its result stands
 /// for that device's.
-fn take_served(ctx: &Ctx, results: &mut Vec<duo_sync::device::PeerResult>, device: &str, report: duo_sync::net::Report) {
+fn take_served(
+    ctx: &Ctx,
+    results: &mut Vec<duo_sync::device::PeerResult>,
+    device: &str,
+    report: duo_sync::net::Report,
+) {
     let (label, person) = match ctx.dev.space.read() {
         Ok(read) => read
             .view
@@ -683,7 +706,9 @@ impl Spinners {
         if self.finished.lock().expect("spinners").contains(device) {
             return;
         }
-        let bar = self.multi.add(indicatif::ProgressBar::new_spinner().with_message(message));
+        let bar = self
+            .multi
+            .add(indicatif::ProgressBar::new_spinner().with_message(message));
         bar.enable_steady_tick(Duration::from_millis(120));
         bars.insert(device.to_string(), bar);
     }

@@ -738,9 +738,12 @@ pub async fn sync_within(
         )
         .await
     };
-    let result = tokio::time::timeout(sync, session)
-        .await
-        .unwrap_or_else(|_| Err(SyncError::Net(format!("the sync did not finish within {} s", sync.as_secs()))));
+    let result = tokio::time::timeout(sync, session).await.unwrap_or_else(|_| {
+        Err(SyncError::Net(format!(
+            "the sync did not finish within {} s",
+            sync.as_secs()
+        )))
+    });
     // A refusal shows up as a failed stream; the close reason says why.
     if result.is_err()
         && let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason()
