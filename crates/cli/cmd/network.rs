@@ -603,7 +603,7 @@ async fn dial_and_wait(
     let done: Vec<_> = dials.iter().zip(results.iter()).collect();
     after_dials(&ctx.dev, &done)?;
     // Sessions other devices opened meanwhile count as answers too.
-    let mut answered = results.iter().any(|r| r.result.is_ok());
+    let mut answered = results.iter().any(answered);
     while let Ok((id, Ok(report))) = served.try_recv() {
         answered = true;
         take_served(ctx, &mut results, &id.to_string(), report);
@@ -641,6 +641,12 @@ async fn dial_and_wait(
     }
     spinners.clear();
     Ok(results)
+}
+
+/// The device answered: it synced, or it refused this one (it does not know it); either
+/// way nothing is gained by waiting for it.
+fn answered(r: &duo_sync::device::PeerResult) -> bool {
+    matches!(r.result, Ok(_) | Err(SyncError::NotPaired))
 }
 
 /// "Bob's 'laptop'", escaped.
@@ -750,7 +756,7 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
 /// tried and none answered; `waited`: how long this run stayed reachable for them).
 fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Duration>) -> i32 {
     let p = &ctx.printer;
-    let code = if !results.is_empty() && results.iter().all(|r| r.result.is_err()) {
+    let code = if !results.is_empty() && !results.iter().any(answered) {
         exit::NOBODY_REACHABLE
     } else {
         exit::OK
@@ -789,8 +795,10 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Du
     }
     if results.is_empty() {
         p.info("No other device of this space has an address on this device yet (pair first), so nothing was synced.");
-    } else if reached.is_empty() {
+    } else if code == exit::NOBODY_REACHABLE {
         p.info(NOBODY);
+    } else if reached.is_empty() {
+        p.info("Nothing was synced: the devices that answered do not know this one (see below).");
     } else {
         p.info(format!(
             "Synced with {}; received {}.",
