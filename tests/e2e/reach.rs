@@ -93,6 +93,34 @@ fn a_lone_duo_sync_says_why_nobody_answered_and_exits_nobody_reachable() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
 
+/// While it dials (over half a second) and waits, a spinner per device shows on a terminal;
+/// without a terminal nothing is drawn.
+#[test]
+fn spinners_per_device_show_on_a_terminal_only() {
+    if !crate::harness::have_tool("script") {
+        return;
+    }
+    let (mut alice, _bob) = paired();
+    // (indicatif draws nothing on a terminal without TERM, which it takes as dumb.)
+    alice.env.push(("TERM".into(), "xterm".into()));
+    let tty = crate::harness::run_on_tty(&alice, &["sync", "--wait", "2s"], "");
+    assert_eq!(tty.code, NOBODY_REACHABLE, "{}{}", tty.stdout, tty.stderr);
+    for needle in ["Bob's 'laptop': dialling", "waiting for Bob's 'laptop' to come online"] {
+        assert!(
+            tty.stdout.contains(needle),
+            "{needle:?} on the terminal:\n{}",
+            tty.stdout
+        );
+    }
+    let plain = alice.run_within(&["sync", "--wait", "1s"], LIMIT);
+    assert_eq!(plain.code, NOBODY_REACHABLE);
+    assert!(
+        !plain.stderr.contains("dialling") && !plain.stderr.contains("waiting for Bob"),
+        "no spinner without a terminal: {}",
+        plain.stderr
+    );
+}
+
 /// A problem on this device is said as such (with its own status), never as "nobody
 /// answered": damaged files in the shared space stop the sync with FILE_DAMAGED (11)
 /// before it goes online; locked keys are LOCKED (4).
