@@ -31,8 +31,8 @@ const LOCK: &str = "local/online.lock";
 const SOCKET: &str = "local/online.sock";
 /// Where a running watcher hears of writes to the shared space (relative to the home).
 pub const WROTE_SOCKET: &str = "local/wrote.sock";
-/// How long a hand-off waits for the watcher's answer (a sync with every peer is bounded
-/// by 10 s per peer).
+/// How long a hand-off waits for the watcher's answer (a sync dials every peer at once,
+/// each with 4 s to answer).
 const ANSWER_WITHIN: Duration = Duration::from_secs(300);
 
 fn io(path: &Path, source: std::io::Error) -> SyncError {
