@@ -115,7 +115,8 @@ pub enum Command {
 #[command(after_help = "\
 Without --set or --remove: lock now (the unlock agent forgets the keys and exits).
 Locked, every command that needs the keys fails with exit status 4 until `duo unlock`.
-A running `duo sync --watch` keeps the keys it started with until it stops.")]
+A running `duo sync --watch` (also the service's) goes offline, forgets the keys and waits
+for `duo unlock`.")]
 pub struct LockArgs {
     /// Protect the key files with a passphrase (asked twice on the terminal)
     #[arg(long, conflicts_with = "remove")]
@@ -237,6 +238,32 @@ pub struct SyncArgs {
     /// while duo is locked it waits, holding no key, until `duo unlock`
     #[arg(long, requires = "watch")]
     pub service: bool,
+    /// When no device answers, stay reachable this long for one to come online (e.g. your
+    /// partner typing `duo sync` too): `30s`, `2m`, `0` not to wait [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait, conflicts_with = "watch")]
+    pub wait: Option<std::time::Duration>,
+}
+
+/// `--wait`: a number with `s`, `m` or `h` (a bare number is seconds), at most an hour.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s, 2m or 1h"))?;
+    let secs = match unit.trim() {
+        "s" | "sec" | "secs" => n,
+        "m" | "min" | "mins" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("'{s}' is not a duration like 30s, 2m or 1h")),
+    };
+    if secs > 3600 {
+        return Err("--wait is at most 1h; for longer, `duo sync --watch` keeps this device reachable".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,8 @@ pub const USAGE: i32 = 2;
 pub const NO_REPLIES: i32 = 3;
 /// duo is locked: the keys are behind a passphrase and no `duo unlock` holds them.
 pub const LOCKED: i32 = 4;
+/// `duo sync`: no other device of the space answered (nor came online while it waited).
+pub const NOBODY_REACHABLE: i32 = 5;
 /// `restore` / `bundle import`: the passphrase or identity does not open the file.
 pub const FILE_KEY: i32 = 10;
 /// `restore` / `bundle import`: the file is damaged, changed, or not a duo file.
@@ -37,6 +39,7 @@ pub const ALL: &[(i32, &str)] = &[
     (USAGE, "USAGE"),
     (NO_REPLIES, "NO_REPLIES"),
     (LOCKED, "LOCKED"),
+    (NOBODY_REACHABLE, "NOBODY_REACHABLE"),
     (FILE_KEY, "FILE_KEY"),
     (FILE_DAMAGED, "FILE_DAMAGED"),
     (FORGED, "FORGED"),

@@ -84,6 +84,7 @@ pub fn short(id: &str, n: usize) -> Cow<'_, str> {
 
 /// Writes data to stdout and messages to stderr. A closed stdout (`duo journal list | head`)
 /// is not an error: duo just stops.
+#[derive(Clone)]
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,

@@ -19,7 +19,7 @@ fn agent_socket(d: &Device) -> std::path::PathBuf {
 }
 
 /// Stop a test's agent even when the test fails.
-struct Relock<'a>(&'a Device);
+pub(crate) struct Relock<'a>(pub(crate) &'a Device);
 impl Drop for Relock<'_> {
     fn drop(&mut self) {
         let _ = self.0.run(&["lock"]);

@@ -34,6 +34,7 @@ mod network;
 mod notices;
 mod privacy;
 mod prompts;
+mod reach;
 mod relay;
 mod seals;
 mod service;

@@ -110,19 +110,25 @@ fn a_watching_device_whose_address_changed_is_found_again_by_mdns() {
     ip(&["-n", &link.b.name, "addr", "add", "10.77.0.9/24", "dev", &link.b_if]);
     // (Removing the interface's last address took its routes, the multicast one too.)
     ip(&["-n", &link.b.name, "route", "add", "224.0.0.0/4", "dev", &link.b_if]);
-    let mut watch = bob.spawn(&["sync", "--watch"]);
-    watch.wait_for("Online as", Duration::from_secs(30));
     alice.add("written after Bob's device moved", &[]);
 
+    // Control, before Bob's watcher runs (nothing dials Alice's sync meanwhile).
     let control = {
-        let mut c = alice.command(&["sync", "--json"]);
+        let mut c = alice.command(&["sync", "--json", "--wait", "0"]);
         c.env("DUO_DISCOVERY", "none").stdin(Stdio::null());
         c.output().unwrap()
     };
-    assert!(control.status.success());
+    assert_eq!(
+        control.status.code(),
+        Some(5),
+        "nobody reachable: {}",
+        String::from_utf8_lossy(&control.stdout)
+    );
     let control: serde_json::Value = serde_json::from_slice(&control.stdout).unwrap();
     assert_eq!(control["reached"], 0, "the old address leads nowhere: {control}");
 
+    let mut watch = bob.spawn(&["sync", "--watch"]);
+    watch.wait_for("Online as", Duration::from_secs(30));
     let found = alice.run_within(&["sync", "--json"], Duration::from_secs(60));
     assert_eq!(found.code, 0, "{}", found.stderr);
     assert_eq!(

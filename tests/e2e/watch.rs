@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// `duo --json sync --watch` with its event lines (stdout) and messages (stderr) collected;
 /// killed when dropped.
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     out: Arc<Mutex<Vec<String>>>,
     err: Arc<Mutex<String>>,
@@ -28,7 +28,7 @@ fn collect(r: impl std::io::Read + Send + 'static, mut sink: impl FnMut(String) 
 }
 
 impl Watching {
-    fn start(d: &Device) -> Watching {
+    pub(crate) fn start(d: &Device) -> Watching {
         let mut child = d
             .command(&["--json", "sync", "--watch"])
             .stdin(Stdio::null())
@@ -49,7 +49,7 @@ impl Watching {
         w
     }
 
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         let lines = self.out.lock().unwrap().clone();
         lines
             .iter()
@@ -57,14 +57,14 @@ impl Watching {
             .collect()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.err.lock().unwrap().clone()
     }
 
     /// The first event (in order) that matches, waiting at most [`WAIT`]; fails the test
     /// if the watcher exits first. Events before it are used up.
     #[track_caller]
-    fn event(&mut self, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub(crate) fn event(&mut self, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let deadline = Instant::now() + WAIT;
         loop {
             let events = self.events();
@@ -86,7 +86,7 @@ impl Watching {
 
     /// The next session the partner opened that changed entries.
     #[track_caller]
-    fn received(&mut self) -> serde_json::Value {
+    pub(crate) fn received(&mut self) -> serde_json::Value {
         self.event(|e| {
             e["event"] == "synced"
                 && e["dialed"] == false
@@ -97,7 +97,7 @@ impl Watching {
     }
 
     #[track_caller]
-    fn wait_stderr(&mut self, needle: &str) {
+    pub(crate) fn wait_stderr(&mut self, needle: &str) {
         let deadline = Instant::now() + WAIT;
         while !self.stderr().contains(needle) {
             assert!(self.child.try_wait().unwrap().is_none(), "exited:\n{}", self.stderr());

@@ -291,7 +291,8 @@ fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
 fn refresh_watcher(ctx: &Ctx) {
     use duo_sync::handoff::{Claim, claim};
     if let Ok(Claim::Watcher(w)) = claim(ctx.dev.home.root(), || {}) {
-        let _ = w.sync();
+        // It answers at once and passes the change on in the background.
+        let _ = w.refresh();
     }
 }
 

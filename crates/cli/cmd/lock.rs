@@ -73,6 +73,10 @@ pub fn lock(cli: &Cli, p: &Printer, a: &LockArgs) -> Result<i32> {
             return Err(SyncError::NotLocked.into());
         }
         let was_open = agent::stop(&home);
+        // A running watcher holds the keys too: it goes offline and waits for `duo unlock`.
+        if let Some(w) = duo_sync::handoff::watcher(home.root()) {
+            let _ = w.lock();
+        }
         report(p, "locked", std::time::Duration::ZERO);
         p.info(if was_open {
             "Locked now: the keys are forgotten until `duo unlock`."

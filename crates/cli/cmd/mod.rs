@@ -68,10 +68,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             } else {
                 printer
             };
-            let ctx = Ctx::open(&cli, printer)?;
-            let code = network::sync(&ctx, a)?;
-            prompt::settle(&ctx);
-            Ok(code)
+            loop {
+                let ctx = Ctx::open(&cli, printer.clone())?;
+                match network::watch_or_sync(&ctx, a)? {
+                    watch::Watched::Exit(code) => {
+                        prompt::settle(&ctx);
+                        return Ok(code);
+                    }
+                    // `duo lock`: the keys go with `ctx`; back once unlocked.
+                    watch::Watched::Locked => {
+                        drop(ctx);
+                        service::wait_until_unlocked(&cli)?;
+                    }
+                }
+            }
         }
         Command::Prompt(a) => prompt::run(&prompt::settled(Ctx::open(&cli, printer)?), a),
         Command::Topics(a) => topics::run(&prompt::settled(Ctx::open(&cli, printer)?), a),

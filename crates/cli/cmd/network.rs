@@ -7,7 +7,7 @@ use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{EntryCounts, count};
 use duo_sync::code::Code;
-use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket, sync_all};
+use duo_sync::device::{NetOptions, Online, PeerTable, RelayReach, Ticket};
 use duo_sync::net::Discovery;
 use duo_sync::{SyncError, invite};
 use std::io::{BufRead, IsTerminal, Write};
@@ -467,7 +467,16 @@ fn unreached_hint(
     }
 }
 
-pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
+/// How long a one-shot `duo sync` stays reachable when no device answered (`--wait`).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// What `duo sync` says when no device answered: a device answers only while something
+/// keeps it online.
+const NOBODY: &str = "None of the other devices answered. A device answers only while `duo sync --watch`, `duo sync --wait` or the background service (`duo service install`) runs on it: start one there, or run `duo sync` on both devices within a few seconds of each other. Your entries are safe here and go out at the next sync.";
+
+/// `duo sync [--watch]`; a watcher that `duo lock` stopped says so.
+pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
+    use super::watch::Watched;
     no_core_dumps()?;
     super::leave::refuse_network(ctx)?;
     use duo_sync::handoff::{Claim, claim};
@@ -485,8 +494,11 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
             // One endpoint per device: the running watcher syncs for us.
             p.info("`duo sync --watch` is running on this device; it syncs now for this command.");
             let results = w.sync()?;
-            report(ctx, &results);
-            return Ok(exit::OK);
+            let code = report(ctx, &results, None);
+            if code == exit::NOBODY_REACHABLE && !p.json {
+                p.info("This device stays reachable while `duo sync --watch` runs here: it syncs as soon as one of them comes online.");
+            }
+            return Ok(Watched::Exit(code));
         }
     };
     let rt = runtime()?;
@@ -494,24 +506,232 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> Result<i32> {
         if a.watch {
             return super::watch::run(ctx, opts, mdns_enabled()?, lock).await;
         }
+        refuse_damaged(ctx)?;
         let online = online_for_sync(ctx, &opts).await?;
-        let bar = ctx.printer.transfer_bar();
-        let progress = crate::output::Printer::transfer_progress(&bar);
-        let results = sync_all(&ctx.dev, &online, Some(&progress)).await?;
-        bar.finish_and_clear();
+        // Answer while dialling and waiting: a device that dials this one meanwhile (its
+        // owner typed `duo sync` too) syncs as well.
+        let (router, mut served) = online.serve_sync(&ctx.dev);
+        let waited = a.wait.unwrap_or(DEFAULT_WAIT);
+        let outcome = dial_and_wait(ctx, &online, &mut served, waited).await;
+        let _ = router.shutdown().await;
+        let mut results = outcome?;
         if results.iter().any(|r| r.result.is_err()) {
             relay_warning(ctx, &online, Duration::from_secs(2)).await;
         }
         online.endpoint.close().await;
-        report(ctx, &results);
+        // A problem on this device is said as such, never as "not reachable".
+        if let Some(i) = results.iter().position(|r| r.result.as_ref().is_err_and(is_local)) {
+            let e = results.swap_remove(i).result.expect_err("an error");
+            return Err(e.into());
+        }
+        let code = report(ctx, &results, Some(waited));
         // What this sync brought may include new devices: say so now.
         if let Ok(mut read) = ctx.dev.space.read() {
             let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);
-        Ok(exit::OK)
+        Ok(Watched::Exit(code))
     })
+}
+
+/// Damaged files in the shared space stop a sync before it goes online, said as damage
+/// (exit [`exit::FILE_DAMAGED`]): a session would fail to load them, which must never read
+/// as "nobody answered".
+fn refuse_damaged(ctx: &Ctx) -> Result<()> {
+    let read = ctx.dev.space.read()?;
+    let problems: Vec<_> = read.problems.into_iter().filter(|p| !p.is_view()).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let err = CliError::from(duo_journal::JournalError::Damaged { problems });
+    Err(CliError {
+        code: exit::FILE_DAMAGED,
+        message: "the shared space has damaged files on this device, so duo did not sync".into(),
+        ..err
+    })
+}
+
+/// A failure of this device's own (its files, its keys), not of the network.
+fn is_local(e: &SyncError) -> bool {
+    matches!(
+        e,
+        SyncError::Journal(_) | SyncError::LocalDamaged { .. } | SyncError::Io { .. } | SyncError::Locked
+    )
+}
+
+/// Dial every device at once (a spinner per device still dialling after half a second, on
+/// a terminal); when none answered, stay reachable up to `wait` for one to dial this one.
+async fn dial_and_wait(
+    ctx: &Ctx,
+    online: &Online,
+    served: &mut duo_sync::device::Served,
+    wait: Duration,
+) -> Result<Vec<duo_sync::device::PeerResult>> {
+    use duo_sync::device::{after_dials, dial, dials, sync_states};
+    let p = &ctx.printer;
+    let dials = dials(&ctx.dev, online, &Default::default()).await?;
+    let states = sync_states(&ctx.dev)?;
+    let bar = p.transfer_bar();
+    let progress = crate::output::Printer::transfer_progress(&bar);
+    let options = duo_sync::net::SyncOptions {
+        states: Some(&states),
+        progress: Some(&progress),
+        replica: Some(&online.replica),
+    };
+    let spinners = Spinners::new(p);
+    let all = n0_future::join_all(dials.iter().map(|d| {
+        let spinners = &spinners;
+        async move {
+            let r = dial(&ctx.dev, online, options, d).await;
+            spinners.done(&d.device);
+            r
+        }
+    }));
+    tokio::pin!(all);
+    let mut results = tokio::select! {
+        r = &mut all => r,
+        _ = tokio::time::sleep(Duration::from_millis(500)) => {
+            for d in &dials {
+                spinners.start(&d.device, format!("{}: dialling…", who(&d.person, &d.label)));
+            }
+            all.await
+        }
+    };
+    spinners.clear();
+    bar.finish_and_clear();
+    let done: Vec<_> = dials.iter().zip(results.iter()).collect();
+    after_dials(&ctx.dev, &done)?;
+    // Sessions other devices opened meanwhile count as answers too.
+    let mut answered = results.iter().any(answered);
+    while let Ok((id, Ok(report))) = served.try_recv() {
+        answered = true;
+        take_served(ctx, &mut results, &id.to_string(), report);
+    }
+    if answered || results.is_empty() || wait.is_zero() {
+        return Ok(results);
+    }
+    // Nobody answered: stay reachable a little, so that either side can start first.
+    for r in &results {
+        spinners.start(
+            &r.device,
+            format!("waiting for {} to come online…", who(&r.person, &r.label)),
+        );
+    }
+    if !p.json {
+        p.info(format!(
+            "No other device answered; this device stays reachable for {} in case one comes online (e.g. your partner runs `duo sync` too)…",
+            human_duration(wait)
+        ));
+    }
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            got = served.recv() => match got {
+                Some((id, Ok(report))) => {
+                    take_served(ctx, &mut results, &id.to_string(), report);
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    spinners.clear();
+    Ok(results)
+}
+
+/// The device answered: it synced, or it refused this one (it does not know it); either
+/// way nothing is gained by waiting for it.
+fn answered(r: &duo_sync::device::PeerResult) -> bool {
+    matches!(r.result, Ok(_) | Err(SyncError::NotPaired))
+}
+
+/// "Bob's 'laptop'", escaped.
+fn who(person: &str, label: &str) -> String {
+    format!("{}'s '{}'", crate::output::name(person), crate::output::label(label))
+}
+
+/// A session another device opened (while this one dialled or waited): its result stands
+/// for that device's.
+fn take_served(
+    ctx: &Ctx,
+    results: &mut Vec<duo_sync::device::PeerResult>,
+    device: &str,
+    report: duo_sync::net::Report,
+) {
+    let (label, person) = match ctx.dev.space.read() {
+        Ok(read) => read
+            .view
+            .devices
+            .get(device)
+            .map(|d| (d.label.clone(), read.view.person_name(&d.person)))
+            .unwrap_or_default(),
+        Err(_) => Default::default(),
+    };
+    results.retain(|r| r.device != device);
+    results.push(duo_sync::device::PeerResult {
+        device: device.to_string(),
+        label,
+        person,
+        result: Ok(report),
+    });
+}
+
+/// One spinner per device on a terminal (indicatif; hidden when not a terminal, quiet or
+/// `--json`).
+struct Spinners {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
+    finished: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Spinners {
+    fn new(p: &crate::output::Printer) -> Spinners {
+        let target = if p.quiet || p.json || !std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::hidden()
+        } else {
+            indicatif::ProgressDrawTarget::stderr()
+        };
+        Spinners {
+            multi: indicatif::MultiProgress::with_draw_target(target),
+            bars: Default::default(),
+            finished: Default::default(),
+        }
+    }
+
+    /// Show a spinner for `device` (unless its dial already ended), or change its message.
+    fn start(&self, device: &str, message: String) {
+        let mut bars = self.bars.lock().expect("spinners");
+        if let Some(bar) = bars.get(device) {
+            bar.set_message(message);
+            return;
+        }
+        if self.finished.lock().expect("spinners").contains(device) {
+            return;
+        }
+        let bar = self
+            .multi
+            .add(indicatif::ProgressBar::new_spinner().with_message(message));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bars.insert(device.to_string(), bar);
+    }
+
+    fn done(&self, device: &str) {
+        self.finished.lock().expect("spinners").insert(device.to_string());
+        if let Some(bar) = self.bars.lock().expect("spinners").remove(device) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn clear(&self) {
+        self.finished.lock().expect("spinners").clear();
+        for (_, bar) in std::mem::take(&mut *self.bars.lock().expect("spinners")) {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Go online for `duo sync`. With local discovery on (`DUO_DISCOVERY`, default mdns), the
@@ -532,8 +752,15 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
         })
 }
 
-fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
+/// Print what a sync did; its exit status ([`exit::NOBODY_REACHABLE`] when devices were
+/// tried and none answered; `waited`: how long this run stayed reachable for them).
+fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Duration>) -> i32 {
     let p = &ctx.printer;
+    let code = if !results.is_empty() && !results.iter().any(answered) {
+        exit::NOBODY_REACHABLE
+    } else {
+        exit::OK
+    };
     let reached: Vec<_> = results.iter().filter(|r| r.result.is_ok()).collect();
     let counts = |r: &duo_sync::device::PeerResult| {
         r.result
@@ -559,14 +786,19 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
             })
             .collect();
         let mut v = serde_json::json!({ "peers": peers, "reached": reached.len() });
+        if code == exit::NOBODY_REACHABLE {
+            v["waited_secs"] = waited.map_or(0, |w| w.as_secs()).into();
+        }
         total.add_to(&mut v);
         p.json_value(&v);
-        return;
+        return code;
     }
     if results.is_empty() {
         p.info("No other device of this space has an address on this device yet (pair first), so nothing was synced.");
+    } else if code == exit::NOBODY_REACHABLE {
+        p.info(NOBODY);
     } else if reached.is_empty() {
-        p.info("No device of this space was reachable right now; nothing was synced. Your entries are safe here and go out at the next sync.");
+        p.info("Nothing was synced: the devices that answered do not know this one (see below).");
     } else {
         p.info(format!(
             "Synced with {}; received {}.",
@@ -583,4 +815,5 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult]) {
             ));
         }
     }
+    code
 }

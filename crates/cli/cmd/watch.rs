@@ -10,15 +10,25 @@ use duo_sync::handoff::OnlineLock;
 use duo_sync::watch::{self, End, Event, Peer, WatchError};
 use serde_json::json;
 
-/// Watch until Ctrl-C (exit 130) or until this device leaves the space (exit 0).
-pub async fn run(ctx: &Ctx, net: NetOptions, mdns: bool, lock: OnlineLock) -> Result<i32> {
+/// How a watcher ended.
+pub enum Watched {
+    /// With this exit status.
+    Exit(i32),
+    /// `duo lock` stopped it: the caller drops the keys and waits for `duo unlock`.
+    Locked,
+}
+
+/// Watch until Ctrl-C (exit 130), until this device leaves the space (exit 0), or until
+/// `duo lock`.
+pub async fn run(ctx: &Ctx, net: NetOptions, mdns: bool, lock: OnlineLock) -> Result<Watched> {
     let options = watch::Options::new(net, mdns);
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     match watch::watch(&ctx.dev, &options, lock, stop, |e| print(ctx, &e)).await {
-        Ok(End::Stopped) => Ok(exit::INTERRUPTED),
-        Ok(End::Left) => Ok(exit::OK),
+        Ok(End::Stopped) => Ok(Watched::Exit(exit::INTERRUPTED)),
+        Ok(End::Left) => Ok(Watched::Exit(exit::OK)),
+        Ok(End::Locked) => Ok(Watched::Locked),
         Err(WatchError::GoingOnline(e)) => Err(CliError::new(format!("could not go online: {e}"))
             .hint("another program may use this device's port; `duo status` shows it")),
         Err(WatchError::Failed(e)) => Err(e.into()),
@@ -52,8 +62,11 @@ fn print(ctx: &Ctx, e: &Event) {
         Event::SteppingAside => p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…"),
         Event::BackOnline => p.info("Back online."),
         Event::Left => p.info("This device left the shared space; the watcher stops."),
+        Event::Locked => p.info(
+            "duo was locked: this device went offline and the watcher forgot the keys; it comes back after `duo unlock`.",
+        ),
         // Retried in the background; `--json` shows them.
-        Event::LocalWrite | Event::Unreached { .. } | Event::Stopped => {}
+        Event::LocalWrite | Event::Dialing { .. } | Event::Unreached { .. } | Event::Stopped => {}
     }
 }
 
@@ -85,6 +98,7 @@ fn event_json(e: &Event) -> serde_json::Value {
             "event": "relay_unreachable", "relay": relay, "error": error, "waited_secs": waited.as_secs(),
         }),
         Event::LocalWrite => json!({"event": "local_write"}),
+        Event::Dialing { peer } => peer_json("dialing", peer),
         Event::Synced { peer, dialed, report } => {
             let mut v = peer_json("synced", peer);
             v["dialed"] = (*dialed).into();
@@ -104,6 +118,7 @@ fn event_json(e: &Event) -> serde_json::Value {
         Event::SteppingAside => json!({"event": "stepping_aside"}),
         Event::BackOnline => json!({"event": "back_online"}),
         Event::Left => json!({"event": "left"}),
+        Event::Locked => json!({"event": "locked"}),
         Event::Stopped => json!({"event": "stopped"}),
     }
 }

@@ -450,14 +450,31 @@ pub async fn sync_all(
     sync_all_but(o, online, progress, &BTreeSet::new()).await
 }
 
-/// [`sync_all`], leaving out the devices in `skip` (endpoint ids): a watcher passing on
-/// what one device just sent does not dial that device back.
-pub async fn sync_all_but(
-    o: &Opened,
-    online: &Online,
-    progress: Option<crate::session::Progress<'_>>,
-    skip: &BTreeSet<String>,
-) -> Result<Vec<PeerResult>, SyncError> {
+/// How long dialling one device may take before it counts as not answering this time (a
+/// device on the same network answers in milliseconds, through a relay in well under a
+/// second). A device that does not answer is tried again later (a watcher's backoff), never
+/// in front of the others: every device is dialled at once.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(4);
+
+/// How long a whole sync with one device may take once it answered, before it is cut off
+/// (a first sync of a large journal takes longer: the session's own limits apply inside).
+const SYNC_WITHIN: Duration = Duration::from_secs(120);
+
+/// One device to dial: who it is and every address known for it (iroh sends the first
+/// packets to all of them, and the relay, at once, and keeps the path that answers).
+pub struct Dial {
+    pub device: String,
+    pub label: String,
+    pub person: String,
+    addr: EndpointAddr,
+    known: PeerAddrs,
+    /// Where mDNS saw it just now, if anywhere.
+    seen: Option<Vec<SocketAddr>>,
+}
+
+/// The devices [`sync_all_but`] dials: every active device of the space but this one and
+/// `skip`, with a known address (from the peer table, or from mDNS when it is on).
+pub async fn dials(o: &Opened, online: &Online, skip: &BTreeSet<String>) -> Result<Vec<Dial>, SyncError> {
     let view = o.space.read()?.view;
     let trust = crate::membership::trust(o)?;
     let membership = crate::membership::membership(&view.members(), &trust);
@@ -468,14 +485,7 @@ pub async fn sync_all_but(
     online
         .members
         .replace(membership.active().filter(|d| **d != o.config.device_id));
-    let mut table = PeerTable::load(o)?;
-    let states = sync_states(o)?;
-    let options = net::SyncOptions {
-        states: Some(&states),
-        progress,
-        replica: Some(&online.replica),
-    };
-    let mut out = Vec::new();
+    let table = PeerTable::load(o)?;
     // With local discovery on, ask mDNS where each peer is now (all at once, bounded): a
     // device whose address changed since pairing is found again on the local network.
     let mut seen: BTreeMap<String, Vec<SocketAddr>> = BTreeMap::new();
@@ -483,7 +493,10 @@ pub async fn sync_all_but(
         let mut lookups = tokio::task::JoinSet::new();
         // Every active device, also those this one never reached (e.g. the partner's
         // other devices): a watcher announces itself on the local network.
-        for id in membership.active().filter(|id| *id != o.config.device_id) {
+        for id in membership
+            .active()
+            .filter(|id| *id != o.config.device_id && !skip.contains(*id))
+        {
             if let Ok(eid) = id.parse::<EndpointId>() {
                 let (mdns, id) = (mdns.clone(), id.to_string());
                 lookups.spawn(async move { (id, net::lookup(&mdns, eid, MDNS_LOOKUP).await) });
@@ -495,6 +508,7 @@ pub async fn sync_all_but(
             }
         }
     }
+    let mut out = Vec::new();
     for (id, dev) in view
         .devices
         .iter()
@@ -509,46 +523,111 @@ pub async fn sync_all_but(
             continue;
         };
         let Ok(eid) = id.parse::<EndpointId>() else { continue };
+        let mut dial_known = known.clone();
         if let Some(now) = seen.get(id) {
             // Where it is now first, then where it was.
             let mut addrs = now.clone();
             addrs.extend(known.addrs.iter().filter(|a| !now.contains(a)));
-            known.addrs = addrs;
+            dial_known.addrs = addrs;
+            known.addrs = now.clone();
         }
-        let addr = online.usable(known.endpoint_addr(eid));
-        let dial = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            net::sync_with(&online.endpoint, &o.space, addr, options),
-        );
-        let result = dial
-            .await
-            .unwrap_or_else(|_| Err(SyncError::Net("no answer within 10 s".into())));
-        if result.is_ok() {
-            // Remember where it answered: what mDNS saw if anything, else what was known.
-            let addrs = seen.get(id).cloned().unwrap_or(known.addrs);
-            table.remember(id, addrs, known.relay);
-        }
-        out.push(PeerResult {
+        out.push(Dial {
             device: id.clone(),
             label: dev.label.clone(),
             person: view.person_name(&dev.person),
-            result,
+            addr: online.usable(dial_known.endpoint_addr(eid)),
+            known,
+            seen: seen.get(id).cloned(),
         });
     }
+    Ok(out)
+}
+
+/// Dial one device and sync with it: [`CONNECT_WITHIN`] for it to answer, then the sync.
+/// Nothing is recorded here ([`after_dials`] does that).
+pub async fn dial(o: &Opened, online: &Online, options: net::SyncOptions<'_>, d: &Dial) -> PeerResult {
+    let result = net::sync_within(
+        &online.endpoint,
+        &o.space,
+        d.addr.clone(),
+        options,
+        CONNECT_WITHIN,
+        SYNC_WITHIN,
+    )
+    .await;
+    PeerResult {
+        device: d.device.clone(),
+        label: d.label.clone(),
+        person: d.person.clone(),
+        result,
+    }
+}
+
+/// After dials: remember where each device answered (what mDNS saw if anything, else what
+/// was known), when this person's own devices last synced with this one, and take up a
+/// key rotation that arrived.
+pub fn after_dials(o: &Opened, done: &[(&Dial, &PeerResult)]) -> Result<(), SyncError> {
+    let mut table = PeerTable::load(o)?;
+    for (d, r) in done {
+        if r.result.is_ok() {
+            let addrs = d.seen.clone().unwrap_or_else(|| d.known.addrs.clone());
+            table.remember(&d.device, addrs, d.known.relay.clone());
+        }
+    }
     table.save(o)?;
-    let reached: Vec<String> = out
+    let view = o.space.read()?.view;
+    let reached: Vec<String> = done
         .iter()
-        .filter(|r| r.result.is_ok())
-        .filter(|r| {
+        .filter(|(_, r)| r.result.is_ok())
+        .filter(|(d, _)| {
             view.devices
-                .get(&r.device)
-                .is_some_and(|d| d.person == o.config.person_id)
+                .get(&d.device)
+                .is_some_and(|x| x.person == o.config.person_id)
         })
-        .map(|r| r.device.clone())
+        .map(|(d, _)| d.device.clone())
         .collect();
     crate::membership::record_synced(o, &reached, now_ms())?;
     crate::rotation::after_arrival(&o.home);
-    Ok(out)
+    Ok(())
+}
+
+/// [`sync_all`], leaving out the devices in `skip` (endpoint ids): a watcher passing on
+/// what one device just sent does not dial that device back. Every device is dialled at
+/// once; this returns when each has synced or not answered within [`CONNECT_WITHIN`].
+pub async fn sync_all_but(
+    o: &Opened,
+    online: &Online,
+    progress: Option<crate::session::Progress<'_>>,
+    skip: &BTreeSet<String>,
+) -> Result<Vec<PeerResult>, SyncError> {
+    sync_all_each(o, online, progress, skip, &|_| {}).await
+}
+
+/// [`sync_all_but`], telling `each` about every device as soon as its sync ended (the
+/// devices that answered are then known before the silent ones time out).
+pub async fn sync_all_each(
+    o: &Opened,
+    online: &Online,
+    progress: Option<crate::session::Progress<'_>>,
+    skip: &BTreeSet<String>,
+    each: &(dyn Fn(&PeerResult) + Sync),
+) -> Result<Vec<PeerResult>, SyncError> {
+    let dials = dials(o, online, skip).await?;
+    let states = sync_states(o)?;
+    let options = net::SyncOptions {
+        states: Some(&states),
+        progress,
+        replica: Some(&online.replica),
+    };
+    let results = n0_future::join_all(dials.iter().map(|d| async move {
+        let r = dial(o, online, options, d).await;
+        each(&r);
+        r
+    }))
+    .await;
+    let done: Vec<(&Dial, &PeerResult)> = dials.iter().zip(results.iter()).collect();
+    after_dials(o, &done)?;
+    Ok(results)
 }
 
 /// Now, in milliseconds since the epoch (this device's clock).

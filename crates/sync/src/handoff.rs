@@ -31,8 +31,8 @@ const LOCK: &str = "local/online.lock";
 const SOCKET: &str = "local/online.sock";
 /// Where a running watcher hears of writes to the shared space (relative to the home).
 pub const WROTE_SOCKET: &str = "local/wrote.sock";
-/// How long a hand-off waits for the watcher's answer (a sync with every peer is bounded
-/// by 10 s per peer).
+/// How long a hand-off waits for the watcher's answer (a sync dials every peer at once,
+/// each with 4 s to answer).
 const ANSWER_WITHIN: Duration = Duration::from_secs(300);
 
 fn io(path: &Path, source: std::io::Error) -> SyncError {
@@ -145,6 +145,8 @@ enum Request {
     Sync,
     Pause,
     Addresses,
+    Refresh,
+    Lock,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -172,6 +174,8 @@ enum Answer {
     Synced { peers: Vec<PeerLine> },
     Paused,
     Addresses { addrs: Vec<std::net::SocketAddr> },
+    Refreshed,
+    Locking,
     Failed { error: String },
 }
 
@@ -203,6 +207,25 @@ impl Watcher {
     pub fn addresses(mut self) -> Result<Vec<std::net::SocketAddr>, SyncError> {
         match self.ask(&Request::Addresses)? {
             Answer::Addresses { addrs } => Ok(addrs),
+            Answer::Failed { error } => Err(SyncError::Net(error)),
+            _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+        }
+    }
+
+    /// Ask the watcher to take a change to the devices of the space (a revocation) into
+    /// force now and pass it on; it answers at once, before any device is dialled.
+    pub fn refresh(mut self) -> Result<(), SyncError> {
+        match self.ask(&Request::Refresh)? {
+            Answer::Refreshed => Ok(()),
+            Answer::Failed { error } => Err(SyncError::Net(error)),
+            _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
+        }
+    }
+
+    /// Tell the watcher that duo was locked: it goes offline and drops its keys.
+    pub fn lock(mut self) -> Result<(), SyncError> {
+        match self.ask(&Request::Lock)? {
+            Answer::Locking => Ok(()),
             Answer::Failed { error } => Err(SyncError::Net(error)),
             _ => Err(SyncError::Net("unexpected answer from `duo sync --watch`".into())),
         }
@@ -288,6 +311,10 @@ pub enum Asked {
     Pause(Reply),
     /// Say where the endpoint is bound.
     Addresses(Reply),
+    /// The devices of the space changed here: take it into force and push.
+    Refresh(Reply),
+    /// duo was locked: stop, so the keys can be dropped.
+    Lock(Reply),
 }
 
 /// Where the watcher's answer goes.
@@ -361,6 +388,8 @@ impl Listening {
                 Ok(Request::Sync) => return Asked::Sync(Reply(stream)),
                 Ok(Request::Pause) => return Asked::Pause(Reply(stream)),
                 Ok(Request::Addresses) => return Asked::Addresses(Reply(stream)),
+                Ok(Request::Refresh) => return Asked::Refresh(Reply(stream)),
+                Ok(Request::Lock) => return Asked::Lock(Reply(stream)),
                 Err(_) => continue,
             }
         }
@@ -404,6 +433,16 @@ impl Reply {
             Err(error) => Answer::Failed { error },
         };
         self.send(&answer).await;
+    }
+
+    /// Answer a refresh request.
+    pub async fn refreshed(mut self) {
+        self.send(&Answer::Refreshed).await;
+    }
+
+    /// Answer a lock request.
+    pub async fn locking(mut self) {
+        self.send(&Answer::Locking).await;
     }
 
     /// Answer an address request.

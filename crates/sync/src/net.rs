@@ -699,16 +699,33 @@ pub async fn first_sync_with(
     sync_with(endpoint, journal, peer, options).await
 }
 
-/// Dial a peer and sync with it.
+/// Dial a peer and sync with it, bounded only by the session's own deadline.
 pub async fn sync_with(
     endpoint: &Endpoint,
     journal: &Journal<AgeStore>,
     peer: EndpointAddr,
     options: SyncOptions<'_>,
 ) -> Result<Report, SyncError> {
+    let most = Limits::default().deadline;
+    sync_within(endpoint, journal, peer, options, most, most).await
+}
+
+/// Dial a peer and sync with it: `connect` for it to answer (iroh sends the first packets
+/// to every address and relay `peer` names at once), then `sync` for the session.
+pub async fn sync_within(
+    endpoint: &Endpoint,
+    journal: &Journal<AgeStore>,
+    peer: EndpointAddr,
+    options: SyncOptions<'_>,
+    connect: Duration,
+    sync: Duration,
+) -> Result<Report, SyncError> {
     let id = peer.id;
-    let conn = endpoint.connect(peer, SYNC_ALPN).await.map_err(net)?;
-    let result = async {
+    let conn = tokio::time::timeout(connect, endpoint.connect(peer, SYNC_ALPN))
+        .await
+        .map_err(|_| SyncError::Net(format!("no answer within {} s", connect.as_secs())))?
+        .map_err(net)?;
+    let session = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(net)?;
         sync_stream(
             journal,
@@ -720,8 +737,13 @@ pub async fn sync_with(
             &mut recv,
         )
         .await
-    }
-    .await;
+    };
+    let result = tokio::time::timeout(sync, session).await.unwrap_or_else(|_| {
+        Err(SyncError::Net(format!(
+            "the sync did not finish within {} s",
+            sync.as_secs()
+        )))
+    });
     // A refusal shows up as a failed stream; the close reason says why.
     if result.is_err()
         && let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason()

@@ -19,11 +19,12 @@
 //! aside for `duo pair`, and stops when asked (`stop`) or when the device left the space.
 //! Everything that happens is reported as an [`Event`]; the caller only prints them.
 
-use crate::device::{NetOptions, Online, PeerResult, RelayReach, sync_all, sync_all_but};
+use crate::device::{Dial, NetOptions, Online, PeerResult, RelayReach, sync_all, sync_states};
 use crate::handoff::{Asked, Listening, OnlineLock, Reply, lock_for_watch};
 use crate::membership::Notice;
-use crate::net::{Discovery, Report, SYNC_ANNOUNCEMENT};
+use crate::net::{Discovery, Report, SYNC_ANNOUNCEMENT, SyncOptions};
 use crate::{Opened, SyncError};
+use n0_future::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -81,6 +82,9 @@ pub enum Event {
     },
     /// Another process wrote to the shared space; a push starts now.
     LocalWrite,
+    /// Dialling this device now (a push, or a retry); a [`Event::Synced`] or
+    /// [`Event::Unreached`] for it follows. Devices are dialled at once, each on its own.
+    Dialing { peer: Peer },
     /// A session with a device completed: one this watcher dialled (a push, `dialed`) or
     /// one the device opened. `report.entries` is what it did to this device's entries.
     Synced { peer: Peer, dialed: bool, report: Report },
@@ -102,6 +106,9 @@ pub enum Event {
     BackOnline,
     /// This device left the shared space; the watcher stopped.
     Left,
+    /// `duo lock` was run on this device: the watcher went offline and stopped, so its
+    /// keys can be dropped (the caller waits for `duo unlock`).
+    Locked,
     /// Stopped as asked.
     Stopped,
 }
@@ -113,6 +120,8 @@ pub enum End {
     Stopped,
     /// The device left the shared space (`duo leave`, for which it had stepped aside).
     Left,
+    /// `duo lock` asked it to stop (see [`Event::Locked`]).
+    Locked,
 }
 
 /// Why [`watch`] failed.
@@ -128,6 +137,8 @@ pub enum WatchError {
 /// Why one online period ended.
 enum Offline {
     Stop,
+    /// `duo lock` was run.
+    Locked,
     /// Another command on this device asked for the endpoint.
     Pause(Reply),
 }
@@ -158,9 +169,15 @@ pub async fn watch(
         }
         let listening = Listening::bind(root, o.space.storage().writer())?;
         let online = go_online(o, options, &mut on).await?;
-        let offline = Watching::new(o, options, &online, &listening, &mut on)
+        let offline = match Watching::new(o, options, &online, &listening, &mut on)
             .run(&mut stop)
-            .await;
+            .await
+        {
+            // The keys went away under it (`duo lock` stops the agent, then tells the
+            // watcher): the same as being told.
+            Err(SyncError::Locked) => Ok(Offline::Locked),
+            other => other,
+        };
         let bound = online.endpoint.bound_sockets();
         online.endpoint.close().await;
         drop(online); // the last handle: the port is freed once its tasks have ended
@@ -172,6 +189,10 @@ pub async fn watch(
             Offline::Stop => {
                 on(Event::Stopped);
                 return Ok(End::Stopped);
+            }
+            Offline::Locked => {
+                on(Event::Locked);
+                return Ok(End::Locked);
             }
             Offline::Pause(reply) => {
                 drop(lock.take()); // released before answering, so the asker can take it
@@ -236,14 +257,33 @@ struct Watching<'a, F: FnMut(Event)> {
     on: &'a mut F,
     /// The devices of the space by endpoint id, to name the ones that open sessions.
     peers: BTreeMap<String, Peer>,
-    /// When to push again to devices the last push did not reach, and the pause before it.
-    retry: Option<(Instant, Duration)>,
+    /// Devices a push did not reach: when to dial each again, and the pause before that.
+    retry_at: BTreeMap<String, Instant>,
+    pause: BTreeMap<String, Duration>,
+    /// Devices being dialled now, and those to dial again once that dial ended (something
+    /// new was written meanwhile).
+    dialing: BTreeSet<String>,
+    again: BTreeSet<String>,
     /// A push to make: to every device but these (which have everything this one has).
     push: Option<BTreeSet<String>>,
     /// The safety notices this online period reported already (each is shown again by the
     /// next command until `duo devices ack`).
     shown: BTreeSet<Notice>,
 }
+
+/// What a push running beside the watcher's loop tells it.
+enum Pushing {
+    /// Dialling this device now.
+    Dialing(String),
+    /// This device was to be dialled and has no known address.
+    NoAddress(String),
+    /// This dial ended.
+    Done(Box<(Dial, PeerResult)>),
+    /// The push could not start (the space could not be read, the device left).
+    Failed(SyncError),
+}
+
+type Running<'a, T> = n0_future::FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = T> + 'a>>>;
 
 impl<'a, F: FnMut(Event)> Watching<'a, F> {
     fn new(o: &'a Opened, options: &'a Options, online: &'a Online, listening: &'a Listening, on: &'a mut F) -> Self {
@@ -254,7 +294,10 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
             listening,
             on,
             peers: BTreeMap::new(),
-            retry: None,
+            retry_at: BTreeMap::new(),
+            pause: BTreeMap::new(),
+            dialing: BTreeSet::new(),
+            again: BTreeSet::new(),
             // What was written while no watcher ran goes out when it is online.
             push: Some(BTreeSet::new()),
             shown: BTreeSet::new(),
@@ -270,6 +313,70 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
         });
     }
 
+    /// Plan a push to `only` these devices.
+    fn push_to(&mut self, only: &BTreeSet<String>) {
+        let skip = self.peers.keys().filter(|d| !only.contains(*d)).cloned().collect();
+        self.push_to_all_but(skip);
+    }
+
+    /// Start the planned push beside the loop: every device it names that is not being
+    /// dialled already is dialled at once; one being dialled is dialled again when that
+    /// dial ends. Each dial reports on `tx` as it ends, so a device that does not answer
+    /// holds up nothing else.
+    fn start_push(
+        &mut self,
+        skip: BTreeSet<String>,
+        tx: &tokio::sync::mpsc::UnboundedSender<Pushing>,
+    ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>> {
+        let me = self.o.config.device_id.clone();
+        let wanted: BTreeSet<String> = self
+            .peers
+            .keys()
+            .filter(|d| **d != me && !skip.contains(*d))
+            .cloned()
+            .collect();
+        self.again.extend(wanted.intersection(&self.dialing).cloned());
+        let now: BTreeSet<String> = wanted.difference(&self.dialing).cloned().collect();
+        if now.is_empty() {
+            return None;
+        }
+        self.dialing.extend(now.iter().cloned());
+        let skip: BTreeSet<String> = self.peers.keys().filter(|d| !now.contains(*d)).cloned().collect();
+        let (o, online, tx) = (self.o, self.online, tx.clone());
+        Some(Box::pin(async move {
+            let dials = match crate::device::dials(o, online, &skip).await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Pushing::Failed(e));
+                    return;
+                }
+            };
+            for d in now.iter().filter(|d| !dials.iter().any(|x| x.device == **d)) {
+                let _ = tx.send(Pushing::NoAddress(d.clone()));
+            }
+            let Ok(states) = sync_states(o) else {
+                for d in &dials {
+                    let _ = tx.send(Pushing::NoAddress(d.device.clone()));
+                }
+                return;
+            };
+            let options = SyncOptions {
+                states: Some(&states),
+                progress: None,
+                replica: Some(&online.replica),
+            };
+            n0_future::join_all(dials.into_iter().map(|d| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(Pushing::Dialing(d.device.clone()));
+                    let r = crate::device::dial(o, online, options, &d).await;
+                    let _ = tx.send(Pushing::Done(Box::new((d, r))));
+                }
+            }))
+            .await;
+        }))
+    }
+
     async fn run(mut self, stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<Offline, SyncError> {
         // The space in memory from the start: sessions then load only what is new.
         let _ = self.online.replica.preload(&self.o.space).await;
@@ -279,20 +386,21 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
             label: self.o.config.device_label.clone(),
             addrs: self.online.addrs(),
         });
+        let (tx, mut pushing) = tokio::sync::mpsc::unbounded_channel();
+        let mut pushes: Running<'a, ()> = Default::default();
+        let mut asked_syncs: Running<'a, Result<Vec<PeerResult>, SyncError>> = Default::default();
         let offline = loop {
             if let Some(skip) = self.push.take() {
                 // Writes announced so far are in this push (it loads everything written).
                 if self.listening.drain_notices() {
                     (self.on)(Event::LocalWrite);
                 }
-                let me = &self.o.config.device_id;
-                if self.peers.keys().any(|d| d != me && !skip.contains(d)) {
-                    let results = sync_all_but(self.o, self.online, None, &skip).await?;
-                    self.pushed(&results)?;
+                if let Some(push) = self.start_push(skip, &tx) {
+                    pushes.push(push);
                 }
                 continue;
             }
-            let retry_at = self.retry.map(|(at, _)| at);
+            let retry_at = self.retry_at.values().min().copied();
             tokio::select! {
                 _ = &mut *stop => break Offline::Stop,
                 asked = self.listening.next() => match asked {
@@ -305,24 +413,58 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
                         }
                     }
                     Asked::Sync(reply) => {
-                        let results = sync_all(self.o, self.online, None).await;
-                        match &results {
-                            Ok(r) => reply.synced(Ok(r)).await,
-                            Err(e) => reply.synced(Err(e.to_string())).await,
-                        }
-                        // A failure was the asker's to report; the watcher carries on.
-                        if let Ok(results) = &results {
-                            self.pushed(results)?;
-                        }
+                        // Beside the loop too: the asker waits for its sync, nothing else does.
+                        let (o, online) = (self.o, self.online);
+                        asked_syncs.push(Box::pin(async move {
+                            let results = sync_all(o, online, None).await;
+                            match &results {
+                                Ok(r) => reply.synced(Ok(r)).await,
+                                Err(e) => reply.synced(Err(e.to_string())).await,
+                            }
+                            results
+                        }));
+                    }
+                    Asked::Refresh(reply) => {
+                        // A device was revoked or added here: in force now, passed on by a push.
+                        let view = self.o.space.read()?.view;
+                        self.online.refresh_members_from(self.o, &view)?;
+                        self.name_peers(&view);
+                        reply.refreshed().await;
+                        self.push_to_all_but(BTreeSet::new());
+                    }
+                    Asked::Lock(reply) => {
+                        reply.locking().await;
+                        break Offline::Locked;
                     }
                     Asked::Pause(reply) => break Offline::Pause(reply),
                     Asked::Addresses(reply) => reply.addresses(self.online.addrs()).await,
                 },
+                Some(msg) = pushing.recv() => match msg {
+                    Pushing::Dialing(device) => {
+                        let peer = self.peer(&device);
+                        (self.on)(Event::Dialing { peer });
+                    }
+                    Pushing::NoAddress(device) => self.dial_ended(&device),
+                    Pushing::Done(done) => {
+                        let (d, r) = *done;
+                        self.dial_ended(&d.device);
+                        crate::device::after_dials(self.o, &[(&d, &r)])?;
+                        self.pushed(std::slice::from_ref(&r))?;
+                    }
+                    Pushing::Failed(e) => return Err(e),
+                },
+                Some(()) = pushes.next(), if !pushes.is_empty() => {}
+                Some(results) = asked_syncs.next(), if !asked_syncs.is_empty() => {
+                    // A failure was the asker's to report; the watcher carries on.
+                    if let Ok(results) = &results {
+                        self.pushed(results)?;
+                    }
+                }
                 Some((id, result)) = served.recv() => {
                     // A session that failed changed nothing here.
                     if let Ok(report) = result {
                         let device = id.to_string();
-                        let peer = self.peers.get(&device).cloned().unwrap_or(Peer { device: device.clone(), ..Peer::default() });
+                        let peer = self.peer(&device);
                         let received = report.outcome.changes_received > 0;
                         (self.on)(Event::Synced { peer, dialed: false, report });
                         if received {
@@ -333,24 +475,40 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
                     }
                 }
                 _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
-                    self.push_to_all_but(BTreeSet::new());
+                    let now = Instant::now();
+                    let due: BTreeSet<String> = self.retry_at.iter().filter(|(_, at)| **at <= now).map(|(d, _)| d.clone()).collect();
+                    self.retry_at.retain(|d, _| !due.contains(d));
+                    self.push_to(&due);
                 }
             }
         };
+        // Dials still running are dropped here: stepping aside or stopping never waits
+        // for a device that does not answer.
+        drop(pushes);
+        drop(asked_syncs);
         let _ = router.shutdown().await;
         Ok(offline)
     }
 
-    /// Report a push's results, plan the retry of the devices it did not reach, and pass on
-    /// what it brought.
+    /// The device `device` as the space names it (its id alone before its record arrived).
+    fn peer(&self, device: &str) -> Peer {
+        self.peers.get(device).cloned().unwrap_or(Peer {
+            device: device.to_string(),
+            ..Peer::default()
+        })
+    }
+
+    /// A dial of `device` ended: dial it again if something was written meanwhile.
+    fn dial_ended(&mut self, device: &str) {
+        self.dialing.remove(device);
+        if self.again.remove(device) {
+            self.push_to(&BTreeSet::from([device.to_string()]));
+        }
+    }
+
+    /// Report dials' results, plan the retry of each device they did not reach (its pause
+    /// doubling up to [`Options::retry_max`]), and pass on what they brought.
     fn pushed(&mut self, results: &[PeerResult]) -> Result<(), SyncError> {
-        let unreached = results.iter().any(|r| r.result.is_err());
-        self.retry = unreached.then(|| {
-            let pause = self
-                .retry
-                .map_or(self.options.retry_first, |(_, p)| (p * 2).min(self.options.retry_max));
-            (Instant::now() + pause, pause)
-        });
         let mut senders = BTreeSet::new();
         for r in results {
             let peer = Peer {
@@ -360,6 +518,8 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
             };
             match &r.result {
                 Ok(report) => {
+                    self.pause.remove(&r.device);
+                    self.retry_at.remove(&r.device);
                     if report.outcome.changes_received > 0 {
                         senders.insert(r.device.clone());
                     }
@@ -369,11 +529,19 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
                         report: report.clone(),
                     });
                 }
-                Err(e) => (self.on)(Event::Unreached {
-                    peer,
-                    error: e.to_string(),
-                    retry_in: self.retry.map_or(Duration::ZERO, |(_, p)| p),
-                }),
+                Err(e) => {
+                    let pause = self
+                        .pause
+                        .get(&r.device)
+                        .map_or(self.options.retry_first, |p| (*p * 2).min(self.options.retry_max));
+                    self.pause.insert(r.device.clone(), pause);
+                    self.retry_at.insert(r.device.clone(), Instant::now() + pause);
+                    (self.on)(Event::Unreached {
+                        peer,
+                        error: e.to_string(),
+                        retry_in: pause,
+                    });
+                }
             }
         }
         if !senders.is_empty() {
