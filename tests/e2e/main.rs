@@ -28,6 +28,7 @@ mod listening;
 mod local_files;
 mod lock;
 mod mitm;
+mod model;
 mod netns;
 mod network;
 mod notices;
