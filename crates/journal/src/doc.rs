@@ -29,7 +29,10 @@ pub const SCHEMA_VERSION: u64 = 2;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
     pub schema: u64,
+    /// The space's id: the smallest of its concurrent values (see [`SpaceDoc::space_ids`]).
     pub space_id: Option<String>,
+    /// Every concurrent value of the space's id, smallest first (one, normally).
+    pub space_ids: Vec<String>,
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
@@ -48,6 +51,11 @@ pub struct Contents {
     /// Every membership record ever written, from the change history (filled by
     /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
     pub records: History,
+    /// Deleted entries with a write made concurrently with their deletion (on another
+    /// device, before it had the deletion): kept, offered to their author alone for
+    /// `restore` (filled by [`SpaceDoc::contents_with_history`] and
+    /// [`SpaceDoc::refresh_contents`]; empty from [`SpaceDoc::contents`]).
+    pub restorable: BTreeSet<String>,
 }
 
 /// What a change did to the entries, by id: in the document only after it (`added`), before
@@ -427,7 +435,8 @@ impl SpaceDoc {
             schema: self.schema(),
             ..Default::default()
         };
-        c.space_id = self.doc.get(ROOT, SPACE).ok().flatten().and_then(|(v, _)| str_of(&v));
+        c.space_ids = self.space_ids();
+        c.space_id = c.space_ids.first().cloned();
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
             self.read_item(&mut c, key, &item.id());
@@ -542,7 +551,98 @@ impl SpaceDoc {
     pub fn contents_with_history(&mut self, known: Option<History>) -> Contents {
         let mut c = self.contents();
         c.records = known.unwrap_or_default().brought_up_to(self.doc.document());
+        let deleted: Vec<String> = c.deleted.keys().cloned().collect();
+        c.restorable = self.restorable_among(&deleted);
         c
+    }
+
+    /// Every concurrent value of the space's id, smallest first, without repeats. Two
+    /// values are only ever present in a space paired by an older duo (a joining device
+    /// now takes the inviter's id first, [`SpaceDoc::adopt_space_id`]); every device then
+    /// takes the smallest, so all agree once they hold the same changes.
+    pub fn space_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .doc
+            .get_all(ROOT, SPACE)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(v, _)| str_of(v))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Take `id` as this space's id (a device joining another's space, before anything of
+    /// its own reaches it): written over every value this document holds, so that once
+    /// merged every value anyone wrote is the same. Returns whether anything changed.
+    pub fn adopt_space_id(&mut self, id: &str) -> Result<bool> {
+        if self.space_ids() == [id.to_string()] {
+            return Ok(false);
+        }
+        self.doc.put(ROOT, SPACE, id).map_err(am)?;
+        Ok(true)
+    }
+
+    /// Among the deleted entries `ids`, those with a write (their body, status, "no
+    /// replies" or a tag) that the deletion did not know of: made concurrently with it, on
+    /// a device that had not received it. Those are kept for their author to restore.
+    /// Cost: one read of the change graph when any deleted entry has a write that is not
+    /// in the deletion's own change, then a walk back from each such deletion.
+    pub fn restorable_among(&mut self, ids: &[String]) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut causal: Option<crate::causal::Causal> = None;
+        for id in ids {
+            let Ok(obj) = self.entry_obj(id) else { continue };
+            let deletions: Vec<ObjId> = self
+                .doc
+                .get_all(&obj, DELETED)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(v, _)| matches!(v, Value::Scalar(s) if s.as_ref() == &ScalarValue::Boolean(true)))
+                .map(|(_, op)| op)
+                .collect();
+            if deletions.is_empty() {
+                continue;
+            }
+            let mut writes: Vec<ObjId> = [BODY, STATUS, NO_REPLIES]
+                .iter()
+                .flat_map(|f| self.doc.get_all(&obj, *f).unwrap_or_default())
+                .map(|(_, op)| op)
+                .collect();
+            let sets: Vec<ObjId> = self
+                .doc
+                .get_all(&obj, TAGSET)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
+                .map(|(_, o)| o)
+                .collect();
+            for set in &sets {
+                let tags: Vec<String> = self.doc.keys(set).collect();
+                for t in tags {
+                    writes.extend(
+                        self.doc
+                            .get_all(set, t.as_str())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(_, op)| op),
+                    );
+                }
+            }
+            let graph = causal.get_or_insert_with(|| crate::causal::Causal::new(self.doc.document()));
+            let changes = |ops: &[ObjId]| -> Vec<automerge::ChangeHash> {
+                ops.iter().filter_map(|o| graph.change_of(o)).collect()
+            };
+            let (dels, edits) = (changes(&deletions), changes(&writes));
+            let unseen = edits
+                .iter()
+                .any(|e| dels.iter().any(|d| e != d && !graph.is_ancestor(e, d)));
+            if unseen {
+                out.insert(id.clone());
+            }
+        }
+        out
     }
 
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
@@ -567,13 +667,16 @@ impl SpaceDoc {
                     let records = std::mem::take(&mut c.records);
                     *c = self.contents();
                     c.records = records;
+                    let deleted: Vec<String> = c.deleted.keys().cloned().collect();
+                    c.restorable = self.restorable_among(&deleted);
                     return;
                 }
             };
             keys.insert(key);
         }
         c.schema = self.schema();
-        c.space_id = self.doc.get(ROOT, SPACE).ok().flatten().and_then(|(v, _)| str_of(&v));
+        c.space_ids = self.space_ids();
+        c.space_id = c.space_ids.first().cloned();
         // A boundary's shown status depends on its changes: re-read the entry with them.
         let touched: Vec<String> = keys
             .iter()
@@ -603,6 +706,15 @@ impl SpaceDoc {
                 self.read_item(c, &key, &obj);
             }
         }
+        let touched: Vec<String> = boundaries
+            .iter()
+            .filter(|id| c.deleted.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in &boundaries {
+            c.restorable.remove(id);
+        }
+        c.restorable.extend(self.restorable_among(&touched));
         for id in boundaries {
             overlay_status(c, &id);
         }

@@ -430,6 +430,35 @@ impl SpaceDoc {
         Ok(())
     }
 
+    /// Bring back a deleted entry that was edited on another device at the same time as
+    /// its deletion ([`SpaceDoc::restorable_among`]): a sealed `deleted = false` written
+    /// over every tombstone this document holds. Only its author can, and only then: an
+    /// entry deleted with nothing written to it meanwhile stays deleted.
+    pub fn restore_entry(&mut self, id: &str, at: i64, by: &Sealer<'_>) -> Result<()> {
+        let o = self.entry_obj(id)?;
+        let (e, deleted) = self
+            .read_entry_full(id, &o)
+            .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
+        if e.author != by.person() {
+            return Err(JournalError::Invalid(format!(
+                "entry {id} is not yours: only its author can restore it"
+            )));
+        }
+        if !deleted {
+            return Err(JournalError::Invalid(format!(
+                "entry {id} is not deleted: there is nothing to restore"
+            )));
+        }
+        if !self.restorable_among(&[id.to_string()]).contains(id) {
+            return Err(JournalError::Invalid(format!(
+                "entry {id} was deleted with nothing written to it meanwhile: a deletion stays a deletion"
+            )));
+        }
+        self.put_sealed(&o, id, DELETED, false.into(), by, at)?;
+        self.doc.put(&o, EDITED_AT, ScalarValue::Timestamp(at)).map_err(am)?;
+        Ok(())
+    }
+
     /// A record's map under root key `key`, with who wrote it, on which device, and when.
     fn new_record(&mut self, key: &str, by: &str, device: &str, at: i64) -> Result<ObjId> {
         let o = self.doc.put_object(ROOT, key, ObjType::Map).map_err(am)?;

@@ -722,6 +722,7 @@ impl<S: Storage> Journal<S> {
                 let mut c = Contents {
                     schema: view.schema,
                     space_id: view.space_id,
+                    space_ids: view.space_ids,
                     persons: view.persons,
                     devices: view.devices,
                     entries: view.entries,
@@ -731,6 +732,7 @@ impl<S: Storage> Journal<S> {
                     acks: view.acks,
                     status_changes: view.status_changes,
                     records: view.records,
+                    restorable: view.restorable,
                 };
                 doc.refresh_contents(&mut c, &v.heads);
                 c

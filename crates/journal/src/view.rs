@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 6;
+pub const VIEW_FORMAT: u32 = 7;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -29,6 +29,8 @@ pub struct View {
     pub stamps: BTreeMap<String, String>,
     pub schema: u64,
     pub space_id: Option<String>,
+    /// Every concurrent value of the space's id (format 7): see [`Contents::space_ids`].
+    pub space_ids: Vec<String>,
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
     pub entries: BTreeMap<String, Entry>,
@@ -44,6 +46,8 @@ pub struct View {
     pub status_changes: BTreeMap<String, StatusChange>,
     /// Every membership record of the history, and their causal order (format 6).
     pub records: History,
+    /// Deleted entries their author may restore (format 7): see [`Contents::restorable`].
+    pub restorable: BTreeSet<String>,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
     /// name or record shown is not what the document holds now (duo-sync's membership
     /// rules fill it in; [`View::person_name`] shows it).
@@ -60,6 +64,7 @@ impl View {
             stamps: BTreeMap::new(),
             schema: contents.schema,
             space_id: contents.space_id,
+            space_ids: contents.space_ids,
             persons: contents.persons,
             devices: contents.devices,
             entries: contents.entries,
@@ -69,6 +74,7 @@ impl View {
             acks: contents.acks,
             status_changes: contents.status_changes,
             records: contents.records,
+            restorable: contents.restorable,
             notes: BTreeMap::new(),
         }
     }
@@ -101,6 +107,7 @@ impl View {
         Contents {
             schema: self.schema,
             space_id: self.space_id.clone(),
+            space_ids: self.space_ids.clone(),
             persons: self.persons.clone(),
             devices: self.devices.clone(),
             entries: BTreeMap::new(),
@@ -110,6 +117,7 @@ impl View {
             status_changes: BTreeMap::new(),
             signatures: self.signatures.clone(),
             records: self.records.clone(),
+            restorable: BTreeSet::new(),
         }
     }
 
@@ -139,6 +147,7 @@ impl View {
         self.schema = self.schema.max(extra.schema);
         if extra.space_id.is_some() {
             self.space_id = extra.space_id;
+            self.space_ids = extra.space_ids;
         }
         self.persons.extend(extra.persons);
         self.devices.extend(extra.devices);

@@ -1,0 +1,411 @@
+//! The merge rules of docs/storage.md ("Concurrent writes: what a merge keeps"), one test
+//! per rule: two of Alice's devices (and Bob's) write offline, the documents merge, and
+//! every write no later write superseded is there or offered to who can act on it. Real
+//! automerge documents and real seals; nothing is mocked.
+
+use duo_journal::{
+    Ack, Authenticity, Device, EntryPatch, Judge, Keyring, Kind, Marks, NewEntry, Person, ReplyKind, SpaceDoc, View,
+};
+
+const ALICE: &str = "a11ce000000000000000000000000000";
+const BOB: &str = "b0b00000000000000000000000000000";
+const ID: &str = "e0000000000000000000000000000001";
+
+fn ring(person: &str) -> Keyring {
+    Keyring::for_tests(person)
+}
+
+fn new_entry(id: &str, body: &str, tags: &[&str]) -> NewEntry {
+    NewEntry {
+        id: id.into(),
+        kind: Kind::Reflection,
+        author: ALICE.into(),
+        device: "laptop".into(),
+        created_at: 1_000,
+        edited_at: 1_000,
+        body: body.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        status: None,
+        no_replies: false,
+        prompt: None,
+    }
+}
+
+/// A space with Alice and Bob, Alice's laptop sealing, and one entry of hers.
+fn space_with(e: &NewEntry) -> SpaceDoc {
+    let mut doc = SpaceDoc::new();
+    let alice = Person {
+        id: ALICE.into(),
+        name: "Alice".into(),
+    };
+    let laptop = Device {
+        id: "laptop".into(),
+        person: ALICE.into(),
+        label: "laptop".into(),
+        added_at: 1,
+    };
+    doc.init("space", &alice, &laptop).unwrap();
+    let a = ring(ALICE);
+    doc.begin_sealing(&a.sealer("laptop"), 1).unwrap();
+    doc.add_entry(e, &a.sealer("laptop")).unwrap();
+    doc
+}
+
+/// Another device's copy (its own actor, as another process would have).
+fn fork(doc: &mut SpaceDoc) -> SpaceDoc {
+    SpaceDoc::load(&doc.save()).unwrap()
+}
+
+fn merged(a: &mut SpaceDoc, b: &mut SpaceDoc) -> SpaceDoc {
+    let mut m = fork(a);
+    m.merge(b).unwrap();
+    m
+}
+
+/// The view a reader builds (with the deleted entries' restorable state).
+fn view(doc: &mut SpaceDoc) -> View {
+    View::new(doc.contents_with_history(None), Default::default())
+}
+
+fn patch(at: i64) -> EntryPatch {
+    EntryPatch {
+        edited_at: at,
+        ..Default::default()
+    }
+}
+
+fn tags(at: i64, t: &[&str]) -> EntryPatch {
+    EntryPatch {
+        tags: Some(t.iter().map(|t| t.to_string()).collect()),
+        ..patch(at)
+    }
+}
+
+/// What `person`'s device shows of entry `id`, with its check on the author's device.
+fn shown(doc: &mut SpaceDoc, person: &str, id: &str) -> Option<(duo_journal::Entry, Option<Authenticity>)> {
+    let v = view(doc);
+    let r = ring(person);
+    let marks = Marks::default();
+    let judge = Judge::new(&r, &marks);
+    judge
+        .shown(&v)
+        .into_iter()
+        .find(|s| s.entry.id == id)
+        .map(|s| (s.entry.clone(), s.check))
+}
+
+#[test]
+fn tags_from_two_devices_merge_as_a_set() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &["start"]));
+    let mut phone = fork(&mut laptop);
+    laptop
+        .edit_entry(ID, &tags(2_000, &["start", "home"]), &a.sealer("laptop"))
+        .unwrap();
+    phone
+        .edit_entry(ID, &tags(2_001, &["start", "work"]), &a.sealer("phone"))
+        .unwrap();
+    for mut m in [merged(&mut laptop, &mut phone), merged(&mut phone, &mut laptop)] {
+        let (e, check) = shown(&mut m, ALICE, ID).expect("shown");
+        assert_eq!(e.tags, ["home", "start", "work"]);
+        assert_eq!(check, Some(Authenticity::Authentic), "the merged set of tags verifies");
+    }
+}
+
+#[test]
+fn a_removal_removes_only_what_it_saw() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &["old"]));
+    let mut phone = fork(&mut laptop);
+    // The laptop removes "old"; the phone, not knowing, adds "new" and also adds "old"
+    // again (its own value of that tag, which the removal never saw).
+    laptop.edit_entry(ID, &tags(2_000, &[]), &a.sealer("laptop")).unwrap();
+    phone
+        .edit_entry(ID, &tags(2_001, &["new"]), &a.sealer("phone"))
+        .unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    let (e, check) = shown(&mut m, ALICE, ID).unwrap();
+    assert_eq!(
+        e.tags,
+        ["new"],
+        "the removal took the tag it saw; the addition it did not see stays"
+    );
+    assert_eq!(check, Some(Authenticity::Authentic));
+
+    // The same tag added on both devices at once: one tag, and a removal that saw both
+    // values removes it for good.
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut phone = fork(&mut laptop);
+    laptop
+        .edit_entry(ID, &tags(2_000, &["both"]), &a.sealer("laptop"))
+        .unwrap();
+    phone
+        .edit_entry(ID, &tags(2_000, &["both"]), &a.sealer("phone"))
+        .unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    assert_eq!(shown(&mut m, ALICE, ID).unwrap().0.tags, ["both"]);
+    m.edit_entry(ID, &tags(3_000, &[]), &a.sealer("laptop")).unwrap();
+    let (e, check) = shown(&mut m, ALICE, ID).unwrap();
+    assert!(
+        e.tags.is_empty(),
+        "a removal that saw both values removes the tag: {:?}",
+        e.tags
+    );
+    assert_eq!(check, Some(Authenticity::Authentic));
+
+    // A tag added on one device while the other removed it (not knowing): shown.
+    let mut laptop = space_with(&new_entry(ID, "words", &["x"]));
+    let mut phone = fork(&mut laptop);
+    laptop.edit_entry(ID, &tags(2_000, &[]), &a.sealer("laptop")).unwrap();
+    phone.edit_entry(ID, &tags(2_000, &[]), &a.sealer("phone")).unwrap();
+    phone.edit_entry(ID, &tags(2_500, &["x"]), &a.sealer("phone")).unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    assert_eq!(
+        shown(&mut m, ALICE, ID).unwrap().0.tags,
+        ["x"],
+        "an addition wins over a removal that did not see it"
+    );
+}
+
+#[test]
+fn concurrent_bodies_kept_side_by_side() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "first", &[]));
+    let mut phone = fork(&mut laptop);
+    let body = |b: &str, at| EntryPatch {
+        body: Some(b.into()),
+        ..patch(at)
+    };
+    laptop
+        .edit_entry(ID, &body("from the laptop", 2_000), &a.sealer("laptop"))
+        .unwrap();
+    phone
+        .edit_entry(ID, &body("from the phone", 2_000), &a.sealer("phone"))
+        .unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    let (e, check) = shown(&mut m, BOB, ID).unwrap();
+    let mut both = vec![e.body.clone()];
+    both.extend(e.conflicts.clone());
+    both.sort();
+    assert_eq!(both, ["from the laptop", "from the phone"]);
+    assert_eq!(check, None, "Bob does not check Alice's seals");
+    assert_eq!(shown(&mut m, ALICE, ID).unwrap().1, Some(Authenticity::Authentic));
+}
+
+#[test]
+fn an_edit_concurrent_with_a_deletion_is_kept_for_its_author() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "first words", &["t"]));
+    let mut phone = fork(&mut laptop);
+    let edit = EntryPatch {
+        body: Some("the words I meant".into()),
+        ..patch(2_000)
+    };
+    laptop.edit_entry(ID, &edit, &a.sealer("laptop")).unwrap();
+    phone.delete_entry(ID, 2_001, &a.sealer("phone")).unwrap();
+    for mut m in [merged(&mut laptop, &mut phone), merged(&mut phone, &mut laptop)] {
+        let v = view(&mut m);
+        assert!(v.deleted.contains_key(ID), "the deletion holds until the author acts");
+        assert!(
+            v.restorable.contains(ID),
+            "the edit the deletion did not see is kept for restore"
+        );
+        assert_eq!(v.deleted[ID].body, "the words I meant", "the edit is kept");
+        assert!(shown(&mut m, BOB, ID).is_none(), "never shown to the partner");
+        assert!(
+            shown(&mut m, ALICE, ID).is_none(),
+            "not shown as an entry either: listed for restore"
+        );
+        // Bob cannot restore Alice's entry (he has not her key; the library refuses).
+        assert!(m.restore_entry(ID, 3_000, &ring(BOB).sealer("bobs")).is_err());
+        m.restore_entry(ID, 3_000, &a.sealer("laptop")).unwrap();
+        let (e, check) = shown(&mut m, BOB, ID).expect("restored for both");
+        assert_eq!(e.body, "the words I meant");
+        assert_eq!(e.tags, ["t"]);
+        assert_eq!(
+            shown(&mut m, ALICE, ID).unwrap().1,
+            Some(Authenticity::Authentic),
+            "a restored entry verifies"
+        );
+        assert!(check.is_none());
+        let v = view(&mut m);
+        assert!(!v.restorable.contains(ID) && v.entries.contains_key(ID));
+    }
+}
+
+#[test]
+fn a_deletion_that_saw_every_write_is_not_restorable() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &["t"]));
+    laptop
+        .edit_entry(
+            ID,
+            &EntryPatch {
+                body: Some("edited".into()),
+                ..patch(2_000)
+            },
+            &a.sealer("laptop"),
+        )
+        .unwrap();
+    let mut phone = fork(&mut laptop);
+    phone.delete_entry(ID, 3_000, &a.sealer("phone")).unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    let v = view(&mut m);
+    assert!(v.deleted.contains_key(ID) && v.restorable.is_empty());
+    let err = m.restore_entry(ID, 4_000, &a.sealer("laptop")).unwrap_err();
+    assert!(err.to_string().contains("a deletion stays a deletion"), "{err}");
+    assert!(shown(&mut m, BOB, ID).is_none());
+}
+
+#[test]
+fn the_restorable_state_survives_an_incremental_refresh() {
+    // A sync brings the deletion to the device that edited: the view it refreshes (not
+    // rebuilds) must list the entry for restore too.
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut phone = fork(&mut laptop);
+    laptop
+        .edit_entry(
+            ID,
+            &EntryPatch {
+                body: Some("edited".into()),
+                ..patch(2_000)
+            },
+            &a.sealer("laptop"),
+        )
+        .unwrap();
+    phone.delete_entry(ID, 2_001, &a.sealer("phone")).unwrap();
+    let before = laptop.heads();
+    let mut c = laptop.contents_with_history(None);
+    laptop.merge(&mut phone).unwrap();
+    laptop.refresh_contents(&mut c, &before);
+    assert!(c.deleted.contains_key(ID));
+    assert!(c.restorable.contains(ID));
+}
+
+#[test]
+fn the_space_id_is_the_smallest_of_concurrent_values() {
+    let person = Person {
+        id: ALICE.into(),
+        name: "Alice".into(),
+    };
+    let dev = |id: &str| Device {
+        id: id.into(),
+        person: ALICE.into(),
+        label: id.into(),
+        added_at: 1,
+    };
+    let mut one = SpaceDoc::new();
+    one.init("bbbb", &person, &dev("one")).unwrap();
+    let mut two = SpaceDoc::new();
+    two.init("aaaa", &person, &dev("two")).unwrap();
+    let mut three = SpaceDoc::new();
+    three.init("cccc", &person, &dev("three")).unwrap();
+    // Every order of merging: the same id everywhere.
+    for (x, y) in [(0, 1), (1, 0), (0, 2), (2, 1)] {
+        let mut docs = [fork(&mut one), fork(&mut two), fork(&mut three)];
+        let mut other = fork(&mut docs[y]);
+        docs[x].merge(&mut other).unwrap();
+        let c = docs[x].contents();
+        assert_eq!(c.space_id, c.space_ids.first().cloned());
+        assert_eq!(c.space_ids.len(), 2);
+        assert_eq!(
+            c.space_id.as_deref(),
+            Some(if x == 2 || y == 2 {
+                if x == 1 || y == 1 { "aaaa" } else { "bbbb" }
+            } else {
+                "aaaa"
+            })
+        );
+    }
+    // A joiner that adopts the inviter's id first: after the merge there is one id.
+    let mut joiner = fork(&mut three);
+    assert!(joiner.adopt_space_id("bbbb").unwrap());
+    assert!(
+        !joiner.adopt_space_id("bbbb").unwrap(),
+        "adopting again changes nothing"
+    );
+    let mut inviter = fork(&mut one);
+    for m in [merged(&mut inviter, &mut joiner), merged(&mut joiner, &mut inviter)] {
+        let c = m.contents();
+        assert_eq!(c.space_ids, ["bbbb"]);
+        assert_eq!(c.space_id.as_deref(), Some("bbbb"));
+    }
+}
+
+#[test]
+fn no_replies_on_when_any_device_turned_it_on() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut phone = fork(&mut laptop);
+    laptop.set_no_replies(ID, true, 2_000, &a.sealer("laptop")).unwrap();
+    phone.edit_entry(ID, &tags(2_000, &["x"]), &a.sealer("phone")).unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    let (e, check) = shown(&mut m, ALICE, ID).unwrap();
+    assert!(e.no_replies && e.tags == ["x"]);
+    assert_eq!(check, Some(Authenticity::Authentic));
+}
+
+#[test]
+fn concurrent_replies_all_kept() {
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs = fork(&mut laptop);
+    let mut bobs_phone = fork(&mut laptop);
+    let b = ring(BOB);
+    let ack = |id: &str, kind, text: Option<&str>, at| Ack {
+        id: id.into(),
+        entry: ID.into(),
+        by: BOB.into(),
+        device: "bobs".into(),
+        kind,
+        at,
+        text: text.map(str::to_string),
+        of: None,
+        seals: Vec::new(),
+    };
+    bobs.put_ack(&ack("r1", ReplyKind::Heard, None, 2_000), &b.sealer("bobs"))
+        .unwrap();
+    bobs_phone
+        .put_ack(
+            &ack("r2", ReplyKind::Reflection, Some("what I heard"), 2_000),
+            &b.sealer("bobs"),
+        )
+        .unwrap();
+    let mut m = merged(&mut bobs, &mut bobs_phone);
+    m.merge(&mut laptop).unwrap();
+    let v = view(&mut m);
+    let keys: Vec<&String> = v.acks.keys().collect();
+    assert_eq!(keys, [&format!("{ID}/r1"), &format!("{ID}/r2")]);
+}
+
+#[test]
+fn concurrent_together_answers_both_kept() {
+    let a = ring(ALICE);
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut phone = fork(&mut laptop);
+    let answer = |id: &str, body: &str| NewEntry {
+        prompt: Some("p-together-1".into()),
+        ..new_entry(id, body, &[])
+    };
+    laptop
+        .add_entry(
+            &answer("a0000000000000000000000000000001", "from the laptop"),
+            &a.sealer("laptop"),
+        )
+        .unwrap();
+    phone
+        .add_entry(
+            &answer("a0000000000000000000000000000002", "from the phone"),
+            &a.sealer("phone"),
+        )
+        .unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    let v = view(&mut m);
+    let answers: Vec<&str> = v
+        .entries
+        .values()
+        .filter(|e| e.prompt.as_deref() == Some("p-together-1"))
+        .map(|e| e.body.as_str())
+        .collect();
+    assert_eq!(answers, ["from the laptop", "from the phone"]);
+}
