@@ -48,7 +48,13 @@ soak fuzz="120":
     DUO_TEST_PRIVATE_NOTES=1000 cargo test --test e2e privacy -- --nocapture
     just soak-hostile
     just soak-partition
+    just soak-model
     just fuzz {{fuzz}}
+
+# The merge model at soak size: random schedules of writes on 2-4 replicas against the
+# oracle of superseded writes (CI runs 256; release build)
+soak-model cases="10000":
+    DUO_MODEL_CASES={{cases}} cargo test --release -p duo-journal --test model -- --nocapture
 
 # Two syncing devices cut off from each other for 60 s (root; prints convergence times)
 soak-partition:

@@ -63,11 +63,12 @@ struct Oracle {
 }
 
 impl Oracle {
+    /// A write supersedes the writes of its field its device had seen (a deletion writes
+    /// the tombstone only: it hides the other fields without superseding them).
     fn write(&mut self, d: usize, step: usize, field: Field, value: &str) {
-        let deletes = matches!(field, Field::Deleted(_));
         for &w in &self.seen[d] {
             let old = &self.writes[w].field;
-            if !matches!(old, Field::Reply(..)) && (*old == field || (deletes && old.entry() == field.entry())) {
+            if !matches!(old, Field::Reply(..)) && *old == field {
                 self.superseded.insert(w);
             }
         }
@@ -94,6 +95,20 @@ impl Oracle {
             .filter(|(i, w)| w.field == *field && !self.superseded.contains(i))
             .map(|(_, w)| w.value.as_str())
             .collect()
+    }
+
+    /// Written to (body, tags, status, "no replies") by a write nothing superseded that a
+    /// deletion had not seen.
+    fn edited_meanwhile(&self, id: &str) -> bool {
+        let deletions: Vec<usize> = (0..self.writes.len())
+            .filter(|&i| self.writes[i].field == Field::Deleted(id.to_string()))
+            .collect();
+        self.writes.iter().enumerate().any(|(i, w)| {
+            w.field.entry() == id
+                && !matches!(w.field, Field::Deleted(_) | Field::Reply(..))
+                && !self.superseded.contains(&i)
+                && deletions.iter().any(|&d| !self.saw[d].contains(&i))
+        })
     }
 
     fn of(&self, id: &str) -> Vec<&Write> {
@@ -278,11 +293,7 @@ impl World {
             let deleted = writes.iter().any(|w| matches!(w.field, Field::Deleted(_)));
             let why = format!("seed {seed}, entry {id}: writes {writes:#?}");
             if deleted {
-                let edited_meanwhile = self.oracle.writes.iter().enumerate().any(|(i, w)| {
-                    w.field.entry() == id
-                        && !matches!(w.field, Field::Deleted(_) | Field::Reply(..))
-                        && !self.oracle.superseded.contains(&i)
-                });
+                let edited_meanwhile = self.oracle.edited_meanwhile(id);
                 let (authors, partners) = if *author == 0 { (&alice, &bob) } else { (&bob, &alice) };
                 assert!(!partners.contains_key(id), "deleted, yet shown to the partner: {why}");
                 assert_eq!(
