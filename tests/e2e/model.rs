@@ -305,6 +305,10 @@ impl World {
             }
             for (reader, list) in [("Alice", &alice), ("Bob", &bob)] {
                 let e = list.get(id).unwrap_or_else(|| panic!("{reader} does not see it: {why}"));
+                if (reader == "Bob") == (*author == 1) {
+                    // An honest device's own entries check out after any merge.
+                    assert_eq!(e["authenticity"], "authentic", "{reader}'s own entry: {why}");
+                }
                 let strs = |v: &Value| -> BTreeSet<String> {
                     v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
                 };

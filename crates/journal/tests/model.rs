@@ -1168,3 +1168,19 @@ fn concurrent_status_changes_keep_the_boundary_authentic_on_both_devices() {
         ],
     );
 }
+
+/// Found by the model: Alice sets her depth to light on her phone again (it was light
+/// there) while her laptop raised it to medium. The lower of concurrent settings counts,
+/// yet medium won: the phone wrote nothing, its value being light already.
+#[test]
+fn depth_set_again_while_another_device_raised_it() {
+    fixed(
+        3,
+        vec![
+            Op::Depth { r: 2, depth: Depth::Light },
+            Op::Sync { a: 0, b: 2 },
+            Op::Depth { r: 0, depth: Depth::Medium },
+            Op::Depth { r: 2, depth: Depth::Light },
+        ],
+    );
+}
