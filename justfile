@@ -52,9 +52,9 @@ soak fuzz="120":
     just fuzz {{fuzz}}
 
 # The merge model at soak size: random schedules of writes on 2-4 replicas against the
-# oracle of superseded writes (CI runs 256; release build)
+# oracle of superseded writes (CI runs 256)
 soak-model cases="10000":
-    DUO_MODEL_CASES={{cases}} cargo test --release -p duo-journal --test model -- --nocapture
+    DUO_MODEL_CASES={{cases}} cargo test -p duo-journal --test model every_write -- --nocapture
 
 # Two syncing devices cut off from each other for 60 s (root; prints convergence times)
 soak-partition:

@@ -988,6 +988,9 @@ fn run(n: usize, ops: &[Op], order: &[usize]) -> Result<Contents, TestCaseError>
     Ok(reps[0].space.contents().unwrap())
 }
 
+/// Schedules passed so far (printed every 1,000, for the soak).
+static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn cases() -> u32 {
     std::env::var("DUO_MODEL_CASES")
         .ok()
@@ -1006,6 +1009,10 @@ proptest! {
     #[test]
     fn every_write_is_kept_or_shown((n, ops, order) in schedule_strategy()) {
         run(n, &ops, &order)?;
+        let done = PASSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if done % 1000 == 0 {
+            eprintln!("model: {done} schedules passed");
+        }
     }
 }
 
