@@ -295,6 +295,9 @@ pub enum JournalCommand {
     Edit(EditArgs),
     /// Delete an entry (its earlier text stays in the history)
     Delete(DeleteArgs),
+    /// Bring back an entry of yours that was deleted on one device while another device
+    /// edited it (listed by `duo journal list`)
+    Restore(IdArg),
     /// Import a Day One JSON export or duo's own --json output
     Import(ImportArgs),
     /// Write entries as plaintext Markdown or JSON (the only way plaintext leaves the store)

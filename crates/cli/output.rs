@@ -293,11 +293,17 @@ pub struct EntryJson<'a> {
     pub tags: &'a [String],
     pub private: bool,
     pub status: Option<&'a str>,
+    /// A boundary's statuses set on two devices at once, when they differ (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub status_versions: Vec<&'static str>,
     pub conflicts: &'a [String],
     /// The author asked for no replies ("just hold this").
     pub no_replies: bool,
     /// The prompt this entry answers (its id), if it is an answer.
     pub prompt: Option<&'a str>,
+    /// That prompt's question, when this duo knows the prompt (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_text: Option<&'static str>,
     /// Acknowledgements the reader chose to send (never receipts).
     pub acks: Vec<AckJson>,
     /// Reflections on the entry, each with the author's answers.
@@ -389,9 +395,15 @@ impl<'a> Item<'a> {
             tags: &e.tags,
             private: self.private,
             status: e.status.map(|s| s.as_str()),
+            status_versions: e.status_versions().into_iter().map(|s| s.as_str()).collect(),
             conflicts: &e.conflicts,
             no_replies: e.no_replies,
             prompt: e.prompt.as_deref(),
+            prompt_text: e
+                .prompt
+                .as_deref()
+                .and_then(duo_journal::prompts::prompt)
+                .map(|p| p.text),
             acks: replies
                 .acks
                 .iter()
@@ -453,6 +465,11 @@ impl<'a> Item<'a> {
         );
         if let Some(s) = e.status {
             let _ = write!(out, " ({s})");
+        }
+        let versions = e.status_versions();
+        if !versions.is_empty() {
+            let all: Vec<&str> = versions.iter().map(|s| s.as_str()).collect();
+            let _ = write!(out, " [statuses: {}]", all.join(", "));
         }
         match view.persons.get(&e.author) {
             Some(person) => {
@@ -530,6 +547,10 @@ impl<'a> Item<'a> {
             s.push_str(&p.dim(&format!("  edited {}", local_time(e.edited_at))));
         }
         s.push_str("\n\n");
+        if let Some(line) = answers_line(e) {
+            s.push_str(&p.dim(&line));
+            s.push_str("\n\n");
+        }
         if let Some(note) = self.check.and_then(authenticity_note) {
             s.push_str(&note);
             s.push_str("\n\n");
@@ -546,9 +567,34 @@ impl<'a> Item<'a> {
                 s.push_str(&format!("\n[{}]\n{}\n", i + 2, text::body(c)));
             }
             let id = short(&e.id, 8);
-            s.push_str(&format!(
-                "\nKeep one with `duo journal edit {id} --keep N`, or write a new text with `duo journal edit {id}`.\n"
-            ));
+            // Only the author can choose (an edit by anyone else is refused): the partner
+            // is told whose choice it is, with no command.
+            if self.check.is_some() {
+                s.push_str(&format!(
+                    "\nKeep one with `duo journal edit {id} --keep N`, or write a new text with `duo journal edit {id}`.\n"
+                ));
+            } else {
+                let who = view.shown_name(&e.author);
+                s.push_str(&format!(
+                    "\n{who} has {} versions of this entry; only {who} can choose which one to keep.\n",
+                    e.conflicts.len() + 1
+                ));
+            }
+        }
+        let versions = e.status_versions();
+        if !versions.is_empty() {
+            let all: Vec<&str> = versions.iter().map(|s| s.as_str()).collect();
+            let (all, id) = (all.join(", "), short(&e.id, 8));
+            if self.check.is_some() {
+                s.push_str(&format!(
+                    "\nIts status was changed on two devices at the same time: {all}. Settle it with `duo boundaries keep|revisit|retire {id}`.\n"
+                ));
+            } else {
+                let who = view.shown_name(&e.author);
+                s.push_str(&format!(
+                    "\n{who} changed its status on two devices at the same time ({all}); only {who} can settle it.\n"
+                ));
+            }
         }
         if e.no_replies {
             s.push_str(&p.dim("\n(no replies — just holding this)\n"));
@@ -594,6 +640,16 @@ impl<'a> Item<'a> {
         }
         s
     }
+}
+
+/// "Answering: …": the prompt an answer answers (its id and question), for `show` and
+/// exports; `None` for an entry that answers no prompt.
+pub fn answers_line(e: &Entry) -> Option<String> {
+    let id = e.prompt.as_deref()?;
+    Some(match duo_journal::prompts::prompt(id) {
+        Some(p) => format!("Answering prompt {}: {}", text::line(id), text::line(p.text)),
+        None => format!("Answering prompt {} (a prompt this duo does not know)", text::line(id)),
+    })
 }
 
 /// `["by"]` when the name of person `id` is not valid, for `--json`.

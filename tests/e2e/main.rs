@@ -27,6 +27,7 @@ mod leave;
 mod listening;
 mod local_files;
 mod lock;
+mod merge;
 mod mitm;
 mod model;
 mod netns;

@@ -82,6 +82,9 @@ fn markdown(items: &[Item<'_>], view: &duo_journal::View) -> String {
             s.push_str(&format!(" · NOT WRITTEN BY YOU ({})", why.describe()));
         }
         s.push('\n');
+        if let Some(line) = crate::output::answers_line(e) {
+            s.push_str(&format!("\n{line}\n"));
+        }
         if !e.tags.is_empty() {
             s.push_str(&format!(
                 "\nTags: {}\n",

@@ -153,7 +153,11 @@ fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: 
     if item.private {
         return Err(refused(Refusal::Private));
     }
-    let prefix = reflection.map(str::to_ascii_lowercase);
+    let mut prefix = reflection.map(str::to_ascii_lowercase);
+    let shown: Vec<&Ack> = item.replies.reflections.iter().map(|r| r.reflection).collect();
+    if prefix.is_none() && shown.len() > 1 && item.entry.author == *me && !item.entry.no_replies {
+        prefix = Some(choose_reflection(&both, &shown, &item.entry.id)?);
+    }
     let r = duo_journal::answerable(&item.replies, item.entry, me, prefix.as_deref()).map_err(refused)?;
     super::write::refuse_if_damaged(&both, false)?;
     let text = match kind {
@@ -167,11 +171,72 @@ fn answer(ctx: &Ctx, id: &str, reflection: Option<&str>, kind: ReplyKind, text: 
     let ack = new_ack(ctx, &item.entry.id, kind, text, Some(r.id.clone()))?;
     send(ctx, &ack)?;
     let name = both.shared.view.shown_name(&r.by);
+    let quoted = quote(r);
     let msg = match kind {
-        ReplyKind::Confirm => format!("Confirmed: {name} heard you."),
-        _ => format!("Sent your correction to {name}."),
+        ReplyKind::Confirm => format!("Confirmed {name}'s reflection {quoted}: {name} heard you."),
+        _ => format!("Sent your correction of {name}'s reflection {quoted} to {name}."),
     };
     done(ctx, &ack, &msg)
+}
+
+/// A reflection quoted in a message: its short id and the start of its words, escaped.
+fn quote(r: &Ack) -> String {
+    let words = r.text.as_deref().unwrap_or_default();
+    let first = words.lines().next().unwrap_or("");
+    let mut cut: String = first.chars().take(60).collect();
+    if cut.len() < words.trim_end().len() {
+        cut.push('…');
+    }
+    format!(
+        "{} (\"{}\")",
+        crate::output::short(&r.id, 8),
+        duo_journal::text::line(&cut)
+    )
+}
+
+/// Several reflections and none named: ask which on a terminal, else refuse with the list.
+fn choose_reflection(both: &Both, shown: &[&Ack], entry: &str) -> Result<String> {
+    use std::io::IsTerminal;
+    let view = &both.shared.view;
+    let list: Vec<String> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("[{}] {} reflected {}", i + 1, view.shown_name(&r.by), quote(r)))
+        .collect();
+    let short = crate::output::short(entry, 8);
+    if !std::io::stdin().is_terminal() {
+        let mut e = CliError::usage(format!(
+            "there are {} reflections on this entry: say which one you answer",
+            shown.len()
+        ));
+        for l in &list {
+            e = e.cause(l);
+        }
+        let first = crate::output::short(&shown[0].id, 8);
+        return Err(e.hint(format!(
+            "add --reflection ID, e.g. `duo journal confirm {short} --reflection {first}`"
+        )));
+    }
+    crate::output::prompt(&format!(
+        "There are {} reflections on this entry:\n{}\nWhich one do you answer? [1-{}] ",
+        shown.len(),
+        list.join("\n"),
+        shown.len()
+    ));
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    match answer
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| shown.get(i))
+    {
+        Some(r) => Ok(r.id.clone()),
+        None => Err(CliError::usage("no reflection chosen; nothing was sent").hint(format!(
+            "run it again and give a number, or add --reflection ID to `duo journal confirm {short}`"
+        ))),
+    }
 }
 
 pub fn confirm(ctx: &Ctx, a: &ConfirmArgs) -> Result<i32> {

@@ -104,6 +104,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 JournalCommand::Show(a) => read::show(&ctx, &a.id),
                 JournalCommand::Edit(a) => write::edit(&ctx, a),
                 JournalCommand::Delete(a) => write::delete(&ctx, a),
+                JournalCommand::Restore(a) => write::restore(&ctx, &a.id),
                 JournalCommand::Import(a) => import::run(&ctx, a),
                 JournalCommand::Export(a) => export::run(&ctx, a),
                 JournalCommand::Ack(a) => listen::ack(&ctx, a),

@@ -59,7 +59,28 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
     };
     let (shared, private) = scope(&a.scope);
     let both = ctx.read(private)?;
-    print_matching(ctx, &both, shared, &q, a.limit)
+    let status = print_matching(ctx, &both, shared, &q, a.limit)?;
+    if !ctx.printer.json {
+        offer_restores(ctx, &both);
+    }
+    Ok(status)
+}
+
+/// Name this person's entries that a deletion on one device and an edit on another left
+/// waiting for them (never the partner's: only the author can restore them).
+fn offer_restores(ctx: &Ctx, both: &Both) {
+    let me = ctx.dev.config.person_id.as_str();
+    let views = std::iter::once(&both.shared.view).chain(both.private.as_ref().map(|r| &r.view));
+    for e in views.flat_map(|v| super::write::restorable_of(v, me)) {
+        let id = crate::output::short(&e.id, 8);
+        let first = e.body.lines().next().unwrap_or("");
+        let first: String = first.chars().take(60).collect();
+        ctx.printer.info(format!(
+            "You deleted {id} (\"{}\") on one device while another of your devices edited it; \
+             the edit is kept. `duo journal restore {id}` brings it back with the edit; otherwise it stays deleted.",
+            duo_journal::text::body(&first)
+        ));
+    }
 }
 
 pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {

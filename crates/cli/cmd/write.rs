@@ -218,6 +218,64 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// `duo journal restore ID`: lift the deletion of one of your entries that another of your
+/// devices edited at the same time (docs/storage.md, "Concurrent writes").
+pub fn restore(ctx: &Ctx, prefix: &str) -> Result<i32> {
+    let both = ctx.read(true)?;
+    let me = ctx.dev.config.person_id.as_str();
+    let prefix = prefix.to_ascii_lowercase();
+    let found: Vec<(bool, String)> = std::iter::once((false, &both.shared.view))
+        .chain(both.private.as_ref().map(|r| (true, &r.view)))
+        .flat_map(|(private, view)| restorable_of(view, me).map(move |e| (private, e.id.clone())))
+        .filter(|(_, id)| id.starts_with(&prefix))
+        .collect();
+    let (private, id) = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(CliError::new(format!(
+                "no entry of yours starting with '{}' is waiting to be restored",
+                duo_journal::text::line(&prefix)
+            ))
+            .hint("only an entry deleted on one of your devices while another edited it can be restored; `duo journal list` names them"));
+        }
+        _ => {
+            return Err(CliError::usage(format!(
+                "'{}' matches several entries waiting to be restored",
+                duo_journal::text::line(&prefix)
+            ))
+            .hint("give more characters of the id"));
+        }
+    };
+    refuse_if_damaged(&both, private)?;
+    super::leave::refuse_if_left(ctx, private)?;
+    let journal = if private { &ctx.dev.private } else { &ctx.dev.space };
+    let at = now()?;
+    journal.update(|doc| doc.restore_entry(&id, at, &ctx.dev.sealer()))?;
+    ctx.remember_writes(private);
+    if ctx.printer.json {
+        ctx.printer
+            .json_value(&serde_json::json!({ "id": id, "restored": true }));
+    } else {
+        ctx.printer.info(format!(
+            "Restored {}, with the edit made on your other device.",
+            crate::output::short(&id, 8)
+        ));
+    }
+    Ok(exit::OK)
+}
+
+/// This person's deleted entries that an edit made at the same time keeps (their author
+/// alone is offered them).
+pub fn restorable_of<'a>(
+    view: &'a duo_journal::View,
+    me: &'a str,
+) -> impl Iterator<Item = &'a duo_journal::Entry> + 'a {
+    view.restorable
+        .iter()
+        .filter_map(|id| view.deleted.get(id))
+        .filter(move |e| e.author == me)
+}
+
 pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> Result<i32> {
     let both = ctx.read(true)?;
     let item = both.resolve(&a.id)?;

@@ -159,6 +159,25 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// A boundary's statuses set on two devices at once (neither had the other's change),
+    /// when they differ: every one, shown side by side until its author sets the status
+    /// again (which writes over all of them). Empty otherwise.
+    pub fn status_versions(&self) -> Vec<Status> {
+        if self.kind != Kind::Boundary {
+            return Vec::new();
+        }
+        let mut v: Vec<Status> = self
+            .sealed_values(crate::schema::STATUS)
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        v.sort_by_key(|s| s.as_str());
+        v.dedup();
+        if v.len() < 2 { Vec::new() } else { v }
+    }
+}
+
 impl Seals {
     /// Sealed in the current format (an origin seal or any field seal).
     pub fn is_current_format(&self) -> bool {

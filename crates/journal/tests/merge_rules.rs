@@ -409,3 +409,79 @@ fn concurrent_together_answers_both_kept() {
         .collect();
     assert_eq!(answers, ["from the laptop", "from the phone"]);
 }
+
+#[test]
+fn concurrent_status_changes_shown_side_by_side() {
+    use duo_journal::{Status, StatusChange};
+    let a = ring(ALICE);
+    let boundary = NewEntry {
+        kind: Kind::Boundary,
+        ..new_entry(ID, "an hour alone after work", &[])
+    };
+    let mut laptop = space_with(&boundary);
+    let mut phone = fork(&mut laptop);
+    let change = |id: &str, status, device: &str, at| StatusChange {
+        id: id.into(),
+        entry: ID.into(),
+        by: ALICE.into(),
+        device: device.into(),
+        status,
+        at,
+        seals: Vec::new(),
+    };
+    laptop
+        .set_boundary_status(&change("c1", Status::Retired, "laptop", 2_000), &a.sealer("laptop"))
+        .unwrap();
+    phone
+        .set_boundary_status(&change("c2", Status::Revisit, "phone", 2_001), &a.sealer("phone"))
+        .unwrap();
+    let mut m = merged(&mut laptop, &mut phone);
+    for person in [ALICE, BOB] {
+        let (e, _) = shown(&mut m, person, ID).unwrap();
+        assert_eq!(
+            e.status_versions(),
+            [Status::Retired, Status::Revisit],
+            "both kept, side by side"
+        );
+    }
+    assert_eq!(shown(&mut m, ALICE, ID).unwrap().1, Some(Authenticity::Authentic));
+    assert_eq!(
+        view(&mut m).status_changes.len(),
+        2,
+        "both changes are in the boundary's history"
+    );
+    // The author settles it with a change made knowing both.
+    m.set_boundary_status(&change("c3", Status::Active, "laptop", 3_000), &a.sealer("laptop"))
+        .unwrap();
+    let (e, check) = shown(&mut m, ALICE, ID).unwrap();
+    assert!(e.status_versions().is_empty());
+    assert_eq!(e.status, Some(Status::Active));
+    assert_eq!(check, Some(Authenticity::Authentic));
+}
+
+#[test]
+fn a_pause_made_while_another_device_resumed_stays() {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    let key = format!("{}communication/{ALICE}", duo_journal::schema::PAUSE);
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    laptop
+        .automerge()
+        .put(ROOT, key.as_str(), automerge::ScalarValue::Timestamp(1_000))
+        .unwrap();
+    let mut phone = fork(&mut laptop);
+    // The laptop resumes the theme (removes the pause it saw); the phone, not knowing,
+    // pauses it again.
+    laptop.automerge().delete(ROOT, key.as_str()).unwrap();
+    phone
+        .automerge()
+        .put(ROOT, key.as_str(), automerge::ScalarValue::Timestamp(2_000))
+        .unwrap();
+    for mut m in [merged(&mut laptop, &mut phone), merged(&mut phone, &mut laptop)] {
+        let state = duo_journal::practice::State::read(&mut m);
+        assert!(
+            state.paused().contains("communication"),
+            "the pause the resume did not see stays"
+        );
+    }
+}

@@ -309,8 +309,9 @@ pub fn restore(home: &Home, b: &Backup, label: &str, now: i64) -> Result<(Opened
     let merged = home.is_initialized();
     let o = if merged {
         let o = home.open()?;
-        let ours = o.space.read()?.view.space_id.unwrap_or_default();
-        if ours != b.space_id {
+        let view = o.space.read()?.view;
+        let ours = view.space_id.clone().unwrap_or_default();
+        if ours != b.space_id && !view.space_ids.contains(&b.space_id) {
             return Err(BackupError::OtherSpace {
                 theirs: b.space_id.clone(),
                 ours,

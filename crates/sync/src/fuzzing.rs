@@ -179,6 +179,7 @@ fn introduction_sample() -> Introduction {
         relay: None,
         anchors: Default::default(),
         partner_device: false,
+        space_id: None,
         claim: Default::default(),
     }
 }

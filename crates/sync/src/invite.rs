@@ -42,6 +42,11 @@ pub struct Introduction {
     /// inviter's partner, so the inviter is already a person of the joiner's space.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partner_device: bool,
+    /// The sender's space id. The joiner takes the inviter's before anything of its own
+    /// reaches the space, so every device of a space holds the same id (an older duo sends
+    /// none: the joiner then keeps its own, and the smallest id present counts everywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<String>,
     /// Never sent: who this device found the other claims to be, set once the
     /// introduction passed [`vet`], before the question.
     #[serde(skip)]
@@ -242,6 +247,7 @@ fn introduce(me: &Opened, mode: Mode, endpoint: &Endpoint) -> Result<Introductio
         device_label: me.config.device_label.clone(),
         own_device,
         partner_device: mode == Mode::PartnerDevice,
+        space_id: me.space.read()?.view.space_id,
         claim: Claim::default(),
         // When this device was set up: both sides then record it with the same values.
         at: me.config.created_at,
@@ -336,6 +342,11 @@ async fn run(
     // stream, read theirs to its end, and wait until ours was read to its end (bounded).
     crate::net::wind_down(&mut send, &mut recv).await;
     result
+}
+
+/// A space id as duo makes them (hex, 32 characters; at most 64 taken from another device).
+fn plausible_space_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Record the joiner in the inviter's space.
@@ -517,6 +528,11 @@ pub async fn join(
     let paired = result?;
     let other = &paired.other;
     trust_inviter(me, other)?;
+    // The inviter's space id, before anything else is written: every value of it that
+    // this device's changes carry is then the inviter's (docs/storage.md, the `space` row).
+    if let Some(id) = other.space_id.as_deref().filter(|id| plausible_space_id(id)) {
+        me.space.update(|doc| doc.adopt_space_id(id))?;
+    }
     let inviter_person = other.person();
     let inviter_device = other.device_of(&other.person_id);
     if other.own_device {
