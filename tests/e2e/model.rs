@@ -294,13 +294,19 @@ impl World {
             let why = format!("seed {seed}, entry {id}: writes {writes:#?}");
             if deleted {
                 let edited_meanwhile = self.oracle.edited_meanwhile(id);
-                let (authors, partners) = if *author == 0 { (&alice, &bob) } else { (&bob, &alice) };
-                assert!(!partners.contains_key(id), "deleted, yet shown to the partner: {why}");
-                assert_eq!(
-                    authors.contains_key(id),
-                    edited_meanwhile,
-                    "a deleted entry is offered to its author exactly when it was edited meanwhile: {why}"
+                assert!(
+                    !alice.contains_key(id) && !bob.contains_key(id),
+                    "deleted, yet listed: {why}"
                 );
+                // `journal list` offers a restore to the author alone, and only when it was
+                // edited while being deleted.
+                let restore = format!("duo journal restore {}", &id[..8]);
+                for d in [AL, AP, BL] {
+                    let out = self.devs[d].run(&["journal", "list"]);
+                    let offered = out.stdout.contains(&restore) || out.stderr.contains(&restore);
+                    let want = edited_meanwhile && person(d) == *author;
+                    assert_eq!(offered, want, "{}: restore offered: {why}", NAMES[d]);
+                }
                 continue;
             }
             for (reader, list) in [("Alice", &alice), ("Bob", &bob)] {
@@ -325,7 +331,7 @@ impl World {
                 let live = self.oracle.live(&Field::Status(id.clone()));
                 if !live.is_empty() {
                     let mut shown: BTreeSet<String> = e["status"].as_str().into_iter().map(String::from).collect();
-                    if let Some(more) = e.get("statuses").and_then(Value::as_array) {
+                    if let Some(more) = e.get("status_versions").and_then(Value::as_array) {
                         shown.extend(more.iter().filter_map(Value::as_str).map(String::from));
                     }
                     let want: BTreeSet<String> = live.into_iter().map(String::from).collect();

@@ -734,7 +734,7 @@ fn reader_sees(rep: &Replica, r: usize) -> Vec<String> {
                 "{} deleted={} check={:?} {:?} {:?} tags={:?} status={:?} no_replies={} replies={ids:?}",
                 s.entry.id,
                 view.deleted.contains_key(&s.entry.id),
-                s.check.map(Authenticity::as_str),
+                s.check,
                 s.entry.body,
                 s.entry.conflicts,
                 s.entry.tags,
@@ -752,6 +752,7 @@ fn reader_sees(rep: &Replica, r: usize) -> Vec<String> {
 fn statuses_shown(c: &Contents, e: &Entry) -> BTreeSet<Status> {
     let mut s: BTreeSet<Status> = duo_journal::effective_status(&c.status_changes, e).into_iter().collect();
     s.extend(e.status);
+    s.extend(e.status_versions());
     s
 }
 
