@@ -143,7 +143,11 @@ fn device(name: &str, label: &str) -> Device {
 
 impl World {
     fn new() -> World {
-        let devs = vec![device("Alice", "laptop"), device("Ali", "phone"), device("Bob", "laptop")];
+        let devs = vec![
+            device("Alice", "laptop"),
+            device("Ali", "phone"),
+            device("Bob", "laptop"),
+        ];
         pair_by_ticket(&devs[AL], &devs[BL], &[]);
         pair_by_ticket(&devs[AL], &devs[AP], &["--own-device"]);
         let mut w = World {
@@ -192,7 +196,9 @@ impl World {
                 let kind = if rng.below(3) == 0 { "boundary" } else { "reflection" };
                 let tag = tags[rng.below(3)];
                 let id = self.devs[d].add(&text, &["--kind", kind, "--tag", tag, "--json"]);
-                let id = serde_json::from_str::<Value>(&id).map(|v| v["id"].as_str().unwrap().to_string()).unwrap_or(id);
+                let id = serde_json::from_str::<Value>(&id)
+                    .map(|v| v["id"].as_str().unwrap().to_string())
+                    .unwrap_or(id);
                 self.oracle.write(d, step, Field::Body(id.clone()), &text);
                 self.oracle.write(d, step, Field::Tag(id.clone(), tag.into()), "on");
                 self.oracle.write(d, step, Field::NoReplies(id.clone()), "off");
@@ -210,8 +216,12 @@ impl World {
             3 => {
                 let Some(e) = self.pick(rng, &listed, mine) else { return };
                 let id = e["id"].as_str().unwrap().to_string();
-                let before: BTreeSet<String> =
-                    e["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+                let before: BTreeSet<String> = e["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect();
                 let flip = tags[rng.below(3)].to_string();
                 let mut after = before.clone();
                 if !after.remove(&flip) {
@@ -229,7 +239,9 @@ impl World {
                 self.oracle.write(d, step, Field::Tag(id, flip), on);
             }
             4 => {
-                let Some(e) = self.pick(rng, &listed, |e| mine(e) && e["kind"] == "boundary") else { return };
+                let Some(e) = self.pick(rng, &listed, |e| mine(e) && e["kind"] == "boundary") else {
+                    return;
+                };
                 let id = e["id"].as_str().unwrap().to_string();
                 let status = ["active", "revisit", "retired"][rng.below(3)];
                 self.devs[d].run(&["journal", "edit", &id, "--status", status]).ok();
@@ -241,7 +253,8 @@ impl World {
                 let on = rng.below(2) == 0;
                 let flag = if on { "--no-replies" } else { "--allow-replies" };
                 self.devs[d].run(&["journal", "edit", &id, flag]).ok();
-                self.oracle.write(d, step, Field::NoReplies(id), if on { "on" } else { "off" });
+                self.oracle
+                    .write(d, step, Field::NoReplies(id), if on { "on" } else { "off" });
             }
             6 => {
                 let Some(e) = self.pick(rng, &listed, mine) else { return };
@@ -253,7 +266,9 @@ impl World {
                 let theirs = |e: &Value| {
                     self.entries.get(e["id"].as_str().unwrap()).map(|x| x.0) == Some(1 - me) && e["no_replies"] == false
                 };
-                let Some(e) = self.pick(rng, &listed, theirs) else { return };
+                let Some(e) = self.pick(rng, &listed, theirs) else {
+                    return;
+                };
                 let id = e["id"].as_str().unwrap().to_string();
                 let r = if rng.below(2) == 0 {
                     self.devs[d].run(&["journal", "ack", &id, "heard", "--json"])
@@ -283,9 +298,15 @@ impl World {
 
     fn check(&self, seed: u64) {
         let lists: Vec<Vec<Value>> = (0..3).map(|d| self.listed(d)).collect();
-        assert_eq!(lists[AL], lists[AP], "seed {seed}: Alice's two devices show different journals");
+        assert_eq!(
+            lists[AL], lists[AP],
+            "seed {seed}: Alice's two devices show different journals"
+        );
         let by_id = |d: usize| -> BTreeMap<String, &Value> {
-            lists[d].iter().map(|e| (e["id"].as_str().unwrap().to_string(), e)).collect()
+            lists[d]
+                .iter()
+                .map(|e| (e["id"].as_str().unwrap().to_string(), e))
+                .collect()
         };
         let (alice, bob) = (by_id(AL), by_id(BL));
         for (id, (author, _)) in &self.entries {
@@ -310,18 +331,28 @@ impl World {
                 continue;
             }
             for (reader, list) in [("Alice", &alice), ("Bob", &bob)] {
-                let e = list.get(id).unwrap_or_else(|| panic!("{reader} does not see it: {why}"));
+                let e = list
+                    .get(id)
+                    .unwrap_or_else(|| panic!("{reader} does not see it: {why}"));
                 if (reader == "Bob") == (*author == 1) {
                     // An honest device's own entries check out after any merge.
                     assert_eq!(e["authenticity"], "authentic", "{reader}'s own entry: {why}");
                 }
                 let strs = |v: &Value| -> BTreeSet<String> {
-                    v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t.as_str().unwrap().to_string())
+                        .collect()
                 };
                 let mut bodies = strs(&e["conflicts"]);
                 bodies.insert(e["body"].as_str().unwrap().to_string());
-                let want: BTreeSet<String> =
-                    self.oracle.live(&Field::Body(id.clone())).into_iter().map(String::from).collect();
+                let want: BTreeSet<String> = self
+                    .oracle
+                    .live(&Field::Body(id.clone()))
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
                 assert_eq!(bodies, want, "{reader}: body versions: {why}");
                 let tags = strs(&e["tags"]);
                 for t in ["home", "money", "us"] {
@@ -341,10 +372,18 @@ impl World {
                 assert_eq!(e["no_replies"], no_replies, "{reader}: no replies: {why}");
                 let mut replies: BTreeSet<String> = BTreeSet::new();
                 for k in ["acks", "reflections"] {
-                    replies.extend(e[k].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()));
+                    replies.extend(
+                        e[k].as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|a| a["id"].as_str().unwrap().to_string()),
+                    );
                 }
                 if no_replies {
-                    assert!(replies.is_empty(), "{reader}: replies shown under a no-replies entry: {why}");
+                    assert!(
+                        replies.is_empty(),
+                        "{reader}: replies shown under a no-replies entry: {why}"
+                    );
                 }
                 for (i, w) in self.oracle.writes.iter().enumerate() {
                     let Field::Reply(entry, r) = &w.field else { continue };

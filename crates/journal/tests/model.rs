@@ -23,8 +23,8 @@ use automerge::sync::{State as SyncState, SyncDoc};
 use duo_journal::practice::{AnswerPlace, Practices};
 use duo_journal::prompts::{self, Depth, Prompt};
 use duo_journal::{
-    Ack, Authenticity, Contents, Device, Entry, EntryPatch, Journal, Judge, Keyring, Kind, Marks, MemStorage,
-    NewEntry, Person, ReplyKind, Sealer, SpaceDoc, Status, StatusChange,
+    Ack, Authenticity, Contents, Device, Entry, EntryPatch, Journal, Judge, Keyring, Kind, Marks, MemStorage, NewEntry,
+    Person, ReplyKind, Sealer, SpaceDoc, Status, StatusChange,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -358,7 +358,10 @@ fn sync(reps: &[Replica], a: usize, b: usize) {
         }
     }
     assert_eq!(da.heads(), db.heads(), "one session brings both to the same heads");
-    for (j, doc, heads, loaded) in [(&reps[a].space, &mut da, ha, &mut la), (&reps[b].space, &mut db, hb, &mut lb)] {
+    for (j, doc, heads, loaded) in [
+        (&reps[a].space, &mut da, ha, &mut la),
+        (&reps[b].space, &mut db, hb, &mut lb),
+    ] {
         if doc.heads() != heads {
             if let Some(v) = j.store_synced_changes(doc, &heads, loaded, None).unwrap() {
                 j.refresh_synced_view(doc, v).unwrap();
@@ -455,7 +458,16 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             let (_, mine) = visible(&reps[r], r, |e| e.author == me);
             let Some(e) = choose(&mine, pick) else { return };
             let text = body_text(step, body);
-            edit(&reps[r], r, &e.id, EntryPatch { body: Some(text.clone()), edited_at: t, ..Default::default() });
+            edit(
+                &reps[r],
+                r,
+                &e.id,
+                EntryPatch {
+                    body: Some(text.clone()),
+                    edited_at: t,
+                    ..Default::default()
+                },
+            );
             oracle.write(r, step, Field::Body(e.id), Value::Text(text));
         }
         Op::Keep { r, pick, n } => {
@@ -464,7 +476,16 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             let Some(e) = choose(&mine, pick) else { return };
             let versions: Vec<String> = std::iter::once(e.body.clone()).chain(e.conflicts.clone()).collect();
             let text = versions[(n - 1) % versions.len()].clone();
-            edit(&reps[r], r, &e.id, EntryPatch { body: Some(text.clone()), edited_at: t, ..Default::default() });
+            edit(
+                &reps[r],
+                r,
+                &e.id,
+                EntryPatch {
+                    body: Some(text.clone()),
+                    edited_at: t,
+                    ..Default::default()
+                },
+            );
             oracle.write(r, step, Field::Body(e.id), Value::Text(text));
         }
         Op::Tags { r, pick, toggle } => {
@@ -474,7 +495,16 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             let flip: BTreeSet<String> = tags_of(toggle).into_iter().collect();
             let before: BTreeSet<String> = e.tags.iter().cloned().collect();
             let after: Vec<String> = before.symmetric_difference(&flip).cloned().collect();
-            edit(&reps[r], r, &e.id, EntryPatch { tags: Some(after.clone()), edited_at: t, ..Default::default() });
+            edit(
+                &reps[r],
+                r,
+                &e.id,
+                EntryPatch {
+                    tags: Some(after.clone()),
+                    edited_at: t,
+                    ..Default::default()
+                },
+            );
             for tag in flip {
                 let on = after.contains(&tag);
                 oracle.write(r, step, Field::Tag(e.id.clone(), tag), Value::On(on));
@@ -494,7 +524,11 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
                 at: t,
                 seals: Vec::new(),
             };
-            let patch = EntryPatch { status: Some(status), edited_at: t, ..Default::default() };
+            let patch = EntryPatch {
+                status: Some(status),
+                edited_at: t,
+                ..Default::default()
+            };
             reps[r]
                 .space
                 .update(|doc| {
@@ -509,14 +543,26 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             let me = reps[r].person(r);
             let (_, mine) = visible(&reps[r], r, |e| e.author == me && e.prompt.is_none());
             let Some(e) = choose(&mine, pick) else { return };
-            edit(&reps[r], r, &e.id, EntryPatch { no_replies: Some(on), edited_at: t, ..Default::default() });
+            edit(
+                &reps[r],
+                r,
+                &e.id,
+                EntryPatch {
+                    no_replies: Some(on),
+                    edited_at: t,
+                    ..Default::default()
+                },
+            );
             oracle.write(r, step, Field::NoReplies(e.id), Value::On(on));
         }
         Op::Delete { r, pick } => {
             let me = reps[r].person(r);
             let (_, mine) = visible(&reps[r], r, |e| e.author == me);
             let Some(e) = choose(&mine, pick) else { return };
-            reps[r].space.update(|doc| doc.delete_entry(&e.id, t, &sealer(r))).unwrap();
+            reps[r]
+                .space
+                .update(|doc| doc.delete_entry(&e.id, t, &sealer(r)))
+                .unwrap();
             after_write(&mut reps[r], r);
             oracle.write(r, step, Field::Deleted(e.id), Value::On(true));
         }
@@ -530,12 +576,23 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
                 .cloned()
                 .collect();
             let Some(id) = choose(&mine, pick) else { return };
-            reps[r].space.update(|doc| doc.restore_entry(&id, t, &sealer(r))).unwrap();
+            reps[r]
+                .space
+                .update(|doc| doc.restore_entry(&id, t, &sealer(r)))
+                .unwrap();
             after_write(&mut reps[r], r);
             oracle.write(r, step, Field::Deleted(id), Value::On(false));
         }
         Op::Ack { r, pick, kind } => reply(reps, oracle, step, r, pick, kind, None),
-        Op::Reflect { r, pick } => reply(reps, oracle, step, r, pick, ReplyKind::Reflection, Some(body_text(step, 9))),
+        Op::Reflect { r, pick } => reply(
+            reps,
+            oracle,
+            step,
+            r,
+            pick,
+            ReplyKind::Reflection,
+            Some(body_text(step, 9)),
+        ),
         Op::Answer { r, pick, confirm } => {
             let me = reps[r].person(r);
             let (view, mine) = visible(&reps[r], r, |e| e.author == me);
@@ -549,7 +606,9 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
                     Some((e.clone(), of.id.clone()))
                 })
                 .collect();
-            let Some((e, of)) = choose(&candidates, pick) else { return };
+            let Some((e, of)) = choose(&candidates, pick) else {
+                return;
+            };
             let (kind, text) = if confirm {
                 (ReplyKind::Confirm, None)
             } else {
@@ -603,7 +662,10 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
                 if pr.pause(THEMES[theme], t).unwrap() {
                     oracle.write(r, step, field, Value::On(true));
                 }
-            } else if matches!(pr.resume(THEMES[theme]).unwrap(), duo_journal::practice::Resumed::Lifted(_)) {
+            } else if matches!(
+                pr.resume(THEMES[theme]).unwrap(),
+                duo_journal::practice::Resumed::Lifted(_)
+            ) {
                 oracle.write(r, step, field, Value::On(false));
             }
         }
@@ -750,7 +812,9 @@ fn reader_sees(rep: &Replica, r: usize) -> Vec<String> {
 /// The statuses a boundary shows: its status and, when its author changed it on two devices
 /// at once, the other one(s) beside it.
 fn statuses_shown(c: &Contents, e: &Entry) -> BTreeSet<Status> {
-    let mut s: BTreeSet<Status> = duo_journal::effective_status(&c.status_changes, e).into_iter().collect();
+    let mut s: BTreeSet<Status> = duo_journal::effective_status(&c.status_changes, e)
+        .into_iter()
+        .collect();
     s.extend(e.status);
     s.extend(e.status_versions());
     s
@@ -770,7 +834,12 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
     for (r, rep) in reps.iter().enumerate() {
         let sees = reader_sees(rep, r);
         if let Some(other) = seen_by.get(&person_of(r)) {
-            prop_assert_eq!(&sees, other, "{}'s devices show different journals", PERSONS[person_of(r)]);
+            prop_assert_eq!(
+                &sees,
+                other,
+                "{}'s devices show different journals",
+                PERSONS[person_of(r)]
+            );
         }
         // An honest device's own entries check out after any merge.
         let view = rep.space.read().unwrap().view;
@@ -829,7 +898,13 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
                 let Some(e) = record(id) else { continue };
                 let want = live.iter().any(|w| w.value == Value::On(true));
                 if deleted(id) {
-                    prop_assert!(!want || e.tags.contains(tag), "deleted entry {}: tag '{}' added concurrently with the deletion is lost (writes: {:?})", id, tag, all);
+                    prop_assert!(
+                        !want || e.tags.contains(tag),
+                        "deleted entry {}: tag '{}' added concurrently with the deletion is lost (writes: {:?})",
+                        id,
+                        tag,
+                        all
+                    );
                 } else {
                     prop_assert_eq!(
                         e.tags.contains(tag),
@@ -852,7 +927,12 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
                     .collect();
                 let shown = statuses_shown(c, e);
                 if deleted(id) {
-                    prop_assert!(want.is_subset(&shown), "deleted boundary {}: a status change concurrent with the deletion is lost (writes: {:?})", id, all);
+                    prop_assert!(
+                        want.is_subset(&shown),
+                        "deleted boundary {}: a status change concurrent with the deletion is lost (writes: {:?})",
+                        id,
+                        all
+                    );
                 } else {
                     prop_assert_eq!(
                         shown,
@@ -868,7 +948,12 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
                 // The stated rule: on when any value nothing superseded is on.
                 let want = live.iter().any(|w| w.value == Value::On(true));
                 if deleted(id) {
-                    prop_assert!(!want || e.no_replies, "deleted entry {}: no replies (writes: {:?})", id, all);
+                    prop_assert!(
+                        !want || e.no_replies,
+                        "deleted entry {}: no replies (writes: {:?})",
+                        id,
+                        all
+                    );
                 } else {
                     prop_assert_eq!(e.no_replies, want, "entry {}: no replies (writes: {:?})", id, all);
                 }
@@ -876,10 +961,20 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
             Field::Deleted(id) => {
                 if !deleted(id) {
                     // Restored: shown again, with every field as the checks above say.
-                    prop_assert!(c.entries.contains_key(id), "restored entry {} is not back (writes: {:?})", id, all);
+                    prop_assert!(
+                        c.entries.contains_key(id),
+                        "restored entry {} is not back (writes: {:?})",
+                        id,
+                        all
+                    );
                     continue;
                 }
-                prop_assert!(c.deleted.contains_key(id), "entry {} was deleted and is back (writes: {:?})", id, all);
+                prop_assert!(
+                    c.deleted.contains_key(id),
+                    "entry {} was deleted and is back (writes: {:?})",
+                    id,
+                    all
+                );
                 prop_assert!(!c.entries.contains_key(id));
                 let e = &c.deleted[id];
                 // An edit made while another device deleted the entry (a write of its
@@ -906,7 +1001,11 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
                             "deleted entry {}: offered to its author on {} for a restore exactly when it was edited while being deleted (writes: {:?})",
                             id,
                             DEVICES[r],
-                            oracle.writes.iter().filter(|w| w.field.entry() == Some(id.as_str())).collect::<Vec<_>>()
+                            oracle
+                                .writes
+                                .iter()
+                                .filter(|w| w.field.entry() == Some(id.as_str()))
+                                .collect::<Vec<_>>()
                         );
                     }
                 }
@@ -953,12 +1052,26 @@ fn check(reps: &[Replica], oracle: &Oracle) -> Result<(), TestCaseError> {
         if *place == AnswerPlace::Shared || partner_answered {
             prop_assert!(shared, "answer {} to {} is not shared", id, prompt);
         } else {
-            prop_assert!(!shared, "answer {} to {} is shared before the partner answered", id, prompt);
+            prop_assert!(
+                !shared,
+                "answer {} to {} is shared before the partner answered",
+                id,
+                prompt
+            );
             let private = reps[*r].private.contents().unwrap();
-            prop_assert!(private.entries.contains_key(id), "answer {} is lost from its device", id);
+            prop_assert!(
+                private.entries.contains_key(id),
+                "answer {} is lost from its device",
+                id
+            );
         }
         if let Some(e) = record(id) {
-            prop_assert_eq!(e.prompt.as_deref(), Some(prompt.as_str()), "answer {} lost its prompt", id);
+            prop_assert_eq!(
+                e.prompt.as_deref(),
+                Some(prompt.as_str()),
+                "answer {} lost its prompt",
+                id
+            );
         }
     }
     Ok(())
@@ -1033,10 +1146,23 @@ fn tags_on_two_devices_both_kept() {
     fixed(
         3,
         vec![
-            Op::Add { r: 0, kind: Kind::Reflection, body: 0, tags: 4 },
+            Op::Add {
+                r: 0,
+                kind: Kind::Reflection,
+                body: 0,
+                tags: 4,
+            },
             Op::Sync { a: 0, b: 2 },
-            Op::Tags { r: 0, pick: 0, toggle: 1 },
-            Op::Tags { r: 2, pick: 0, toggle: 6 },
+            Op::Tags {
+                r: 0,
+                pick: 0,
+                toggle: 1,
+            },
+            Op::Tags {
+                r: 2,
+                pick: 0,
+                toggle: 6,
+            },
         ],
     );
 }
@@ -1047,7 +1173,12 @@ fn edit_versus_delete_keeps_the_edit() {
     fixed(
         3,
         vec![
-            Op::Add { r: 0, kind: Kind::Reflection, body: 0, tags: 0 },
+            Op::Add {
+                r: 0,
+                kind: Kind::Reflection,
+                body: 0,
+                tags: 0,
+            },
             Op::Sync { a: 0, b: 2 },
             Op::EditBody { r: 0, pick: 0, body: 1 },
             Op::Delete { r: 2, pick: 0 },
@@ -1061,10 +1192,23 @@ fn concurrent_status_changes_both_shown() {
     fixed(
         3,
         vec![
-            Op::Add { r: 0, kind: Kind::Boundary, body: 0, tags: 0 },
+            Op::Add {
+                r: 0,
+                kind: Kind::Boundary,
+                body: 0,
+                tags: 0,
+            },
             Op::Sync { a: 0, b: 2 },
-            Op::Status { r: 0, pick: 0, status: Status::Revisit },
-            Op::Status { r: 2, pick: 0, status: Status::Retired },
+            Op::Status {
+                r: 0,
+                pick: 0,
+                status: Status::Revisit,
+            },
+            Op::Status {
+                r: 2,
+                pick: 0,
+                status: Status::Retired,
+            },
         ],
     );
 }
@@ -1075,7 +1219,12 @@ fn concurrent_bodies_then_keep() {
     fixed(
         3,
         vec![
-            Op::Add { r: 0, kind: Kind::Reflection, body: 0, tags: 0 },
+            Op::Add {
+                r: 0,
+                kind: Kind::Reflection,
+                body: 0,
+                tags: 0,
+            },
             Op::Sync { a: 0, b: 2 },
             Op::EditBody { r: 0, pick: 0, body: 1 },
             Op::EditBody { r: 2, pick: 0, body: 2 },
@@ -1092,14 +1241,35 @@ fn no_replies_on_and_off_at_once() {
     fixed(
         4,
         vec![
-            Op::Add { r: 0, kind: Kind::Reflection, body: 0, tags: 0 },
-            Op::NoReplies { r: 0, pick: 0, on: true },
+            Op::Add {
+                r: 0,
+                kind: Kind::Reflection,
+                body: 0,
+                tags: 0,
+            },
+            Op::NoReplies {
+                r: 0,
+                pick: 0,
+                on: true,
+            },
             Op::Sync { a: 0, b: 2 },
             Op::Sync { a: 0, b: 1 },
-            Op::NoReplies { r: 0, pick: 0, on: false },
+            Op::NoReplies {
+                r: 0,
+                pick: 0,
+                on: false,
+            },
             Op::Sync { a: 0, b: 1 },
-            Op::NoReplies { r: 2, pick: 0, on: false },
-            Op::NoReplies { r: 2, pick: 0, on: true },
+            Op::NoReplies {
+                r: 2,
+                pick: 0,
+                on: false,
+            },
+            Op::NoReplies {
+                r: 2,
+                pick: 0,
+                on: true,
+            },
             Op::Reflect { r: 1, pick: 0 },
         ],
     );
@@ -1129,13 +1299,35 @@ fn practice_changes_on_two_devices() {
     fixed(
         3,
         vec![
-            Op::Depth { r: 0, depth: Depth::Deep },
-            Op::Depth { r: 2, depth: Depth::Medium },
-            Op::Pause { r: 0, theme: 0, on: true },
+            Op::Depth {
+                r: 0,
+                depth: Depth::Deep,
+            },
+            Op::Depth {
+                r: 2,
+                depth: Depth::Medium,
+            },
+            Op::Pause {
+                r: 0,
+                theme: 0,
+                on: true,
+            },
             Op::Sync { a: 0, b: 2 },
-            Op::Pause { r: 2, theme: 0, on: false },
-            Op::Pause { r: 0, theme: 0, on: false },
-            Op::Pause { r: 0, theme: 0, on: true },
+            Op::Pause {
+                r: 2,
+                theme: 0,
+                on: false,
+            },
+            Op::Pause {
+                r: 0,
+                theme: 0,
+                on: false,
+            },
+            Op::Pause {
+                r: 0,
+                theme: 0,
+                on: true,
+            },
         ],
     );
 }
@@ -1147,10 +1339,19 @@ fn edit_versus_delete_then_restore() {
     let c = fixed(
         4,
         vec![
-            Op::Add { r: 0, kind: Kind::Boundary, body: 0, tags: 1 },
+            Op::Add {
+                r: 0,
+                kind: Kind::Boundary,
+                body: 0,
+                tags: 1,
+            },
             Op::Sync { a: 0, b: 2 },
             Op::Sync { a: 0, b: 1 },
-            Op::Tags { r: 0, pick: 0, toggle: 2 },
+            Op::Tags {
+                r: 0,
+                pick: 0,
+                toggle: 2,
+            },
             Op::Delete { r: 2, pick: 0 },
             Op::Sync { a: 0, b: 2 },
             Op::Restore { r: 0, pick: 0 },
@@ -1158,7 +1359,11 @@ fn edit_versus_delete_then_restore() {
         ],
     );
     let e = c.entries.values().next().expect("the entry is back");
-    assert_eq!(e.tags, ["home", "money"], "with the tag added while it was being deleted");
+    assert_eq!(
+        e.tags,
+        ["home", "money"],
+        "with the tag added while it was being deleted"
+    );
 }
 
 /// Found by the model: a boundary's status changed on Bob's two devices at once. Besides
@@ -1169,10 +1374,23 @@ fn concurrent_status_changes_keep_the_boundary_authentic_on_both_devices() {
     fixed(
         4,
         vec![
-            Op::Add { r: 1, kind: Kind::Boundary, body: 0, tags: 0 },
+            Op::Add {
+                r: 1,
+                kind: Kind::Boundary,
+                body: 0,
+                tags: 0,
+            },
             Op::Sync { a: 1, b: 3 },
-            Op::Status { r: 1, pick: 0, status: Status::Revisit },
-            Op::Status { r: 3, pick: 0, status: Status::Active },
+            Op::Status {
+                r: 1,
+                pick: 0,
+                status: Status::Revisit,
+            },
+            Op::Status {
+                r: 3,
+                pick: 0,
+                status: Status::Active,
+            },
         ],
     );
 }
@@ -1185,10 +1403,19 @@ fn depth_set_again_while_another_device_raised_it() {
     fixed(
         3,
         vec![
-            Op::Depth { r: 2, depth: Depth::Light },
+            Op::Depth {
+                r: 2,
+                depth: Depth::Light,
+            },
             Op::Sync { a: 0, b: 2 },
-            Op::Depth { r: 0, depth: Depth::Medium },
-            Op::Depth { r: 2, depth: Depth::Light },
+            Op::Depth {
+                r: 0,
+                depth: Depth::Medium,
+            },
+            Op::Depth {
+                r: 2,
+                depth: Depth::Light,
+            },
         ],
     );
 }
