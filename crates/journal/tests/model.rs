@@ -405,7 +405,8 @@ fn visible(rep: &Replica, r: usize, f: impl Fn(&Entry) -> bool) -> (duo_journal:
         .map(|s| s.entry.clone())
         .filter(|e| f(e))
         .collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
+    // In the order they were written (answers have random ids): a schedule replays alike.
+    out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     (view, out)
 }
 
@@ -454,39 +455,18 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             oracle.write(r, step, Field::NoReplies(id), Value::On(false));
         }
         Op::EditBody { r, pick, body } => {
-            let me = reps[r].person(r);
-            let (_, mine) = visible(&reps[r], r, |e| e.author == me);
-            let Some(e) = choose(&mine, pick) else { return };
-            let text = body_text(step, body);
-            edit(
-                &reps[r],
-                r,
-                &e.id,
-                EntryPatch {
-                    body: Some(text.clone()),
-                    edited_at: t,
-                    ..Default::default()
-                },
-            );
-            oracle.write(r, step, Field::Body(e.id), Value::Text(text));
+            let Some(e) = own_entry(reps, r, pick, |_| true) else {
+                return;
+            };
+            edit_body(reps, oracle, step, r, e.id, body_text(step, body));
         }
         Op::Keep { r, pick, n } => {
-            let me = reps[r].person(r);
-            let (_, mine) = visible(&reps[r], r, |e| e.author == me && !e.conflicts.is_empty());
-            let Some(e) = choose(&mine, pick) else { return };
+            let Some(e) = own_entry(reps, r, pick, |e| !e.conflicts.is_empty()) else {
+                return;
+            };
             let versions: Vec<String> = std::iter::once(e.body.clone()).chain(e.conflicts.clone()).collect();
             let text = versions[(n - 1) % versions.len()].clone();
-            edit(
-                &reps[r],
-                r,
-                &e.id,
-                EntryPatch {
-                    body: Some(text.clone()),
-                    edited_at: t,
-                    ..Default::default()
-                },
-            );
-            oracle.write(r, step, Field::Body(e.id), Value::Text(text));
+            edit_body(reps, oracle, step, r, e.id, text);
         }
         Op::Tags { r, pick, toggle } => {
             let me = reps[r].person(r);
@@ -629,12 +609,15 @@ fn apply(reps: &mut [Replica], oracle: &mut Oracle, step: usize, op: &Op) {
             let pr = Practices::new(&rep.space, &rep.private, sealer(r), judge);
             let state = pr.state().unwrap();
             // An asked prompt this person has not answered yet, else a prompt of the pack.
-            let open: Vec<&'static Prompt> = state
+            // In the order they were asked (the library picks which prompt at random).
+            let mut asked: Vec<(i64, &String)> = state
                 .asked
-                .keys()
-                .filter(|p| !state.has_answered(p, me))
-                .filter_map(|p| prompts::prompt(p))
+                .iter()
+                .filter(|(p, _)| !state.has_answered(p, me))
+                .map(|(p, who)| (who.values().copied().min().unwrap_or(0), p))
                 .collect();
+            asked.sort();
+            let open: Vec<&'static Prompt> = asked.iter().filter_map(|(_, p)| prompts::prompt(p)).collect();
             let prompt = choose(&open, pick).unwrap_or(&prompts::pack()[pick % 4]);
             let text = body_text(step, 7);
             let (id, place) = pr.answer(prompt, text.clone(), t).unwrap();
@@ -689,6 +672,24 @@ fn after_write(rep: &mut Replica, r: usize) {
     let (_, marks) = shown_entries(rep, r);
     rep.marks = marks;
     rep.space.maybe_compact().unwrap();
+}
+
+/// One of `r`'s person's own entries it shows (that `f` accepts), chosen by `pick`.
+fn own_entry(reps: &[Replica], r: usize, pick: usize, f: impl Fn(&Entry) -> bool) -> Option<Entry> {
+    let me = reps[r].person(r);
+    let (_, mine) = visible(&reps[r], r, |e| e.author == me && f(e));
+    choose(&mine, pick)
+}
+
+/// `duo journal edit ID TEXT` (or `--keep N`, which writes the chosen version).
+fn edit_body(reps: &[Replica], oracle: &mut Oracle, step: usize, r: usize, id: String, text: String) {
+    let patch = EntryPatch {
+        body: Some(text.clone()),
+        edited_at: 1_000 + step as i64 * 10,
+        ..Default::default()
+    };
+    edit(&reps[r], r, &id, patch);
+    oracle.write(r, step, Field::Body(id), Value::Text(text));
 }
 
 fn edit(rep: &Replica, r: usize, id: &str, patch: EntryPatch) {
