@@ -409,6 +409,22 @@ fn schedule(seed: u64, steps: usize) {
     }
     w.sync_everyone();
     w.check(seed);
+    let o = &w.oracle;
+    let fields: BTreeSet<&Field> = o.writes.iter().map(|x| &x.field).collect();
+    let concurrent = fields.iter().filter(|f| o.live(f).len() > 1).count();
+    let deleted: Vec<&String> = w
+        .entries
+        .keys()
+        .filter(|id| o.of(id).iter().any(|x| matches!(x.field, Field::Deleted(_))))
+        .collect();
+    let restorable = deleted.iter().filter(|id| o.edited_meanwhile(id)).count();
+    eprintln!(
+        "model seed {seed:#x}: {} writes on {} entries, {} superseded, {concurrent} fields with concurrent values kept, {} deleted ({restorable} edited meanwhile)",
+        o.writes.len(),
+        w.entries.len(),
+        o.superseded.len(),
+        deleted.len()
+    );
 }
 
 #[test]

@@ -1100,11 +1100,25 @@ fn run(n: usize, ops: &[Op], order: &[usize]) -> Result<Contents, TestCaseError>
     }
     sync_everyone(&mut reps, &mut oracle, order);
     check(&reps, &oracle)?;
+    // How much of the schedule the merge had to decide (printed by the soak).
+    let fields: BTreeSet<&Field> = oracle.writes.iter().map(|w| &w.field).collect();
+    if fields.iter().any(|f| oracle.live(f).len() > 1) {
+        CONCURRENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let restorable = fields
+        .iter()
+        .any(|f| matches!(f, Field::Deleted(id) if oracle.deleted(id) && oracle.edited_meanwhile(id)));
+    if restorable {
+        RESTORABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(reps[0].space.contents().unwrap())
 }
 
-/// Schedules passed so far (printed every 1,000, for the soak).
+/// Schedules passed so far (printed every 1,000, for the soak); of those, how many kept
+/// concurrent values of some field, and how many left an entry for its author to restore.
 static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CONCURRENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESTORABLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn cases() -> u32 {
     std::env::var("DUO_MODEL_CASES")
@@ -1126,7 +1140,12 @@ proptest! {
         run(n, &ops, &order)?;
         let done = PASSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if done % 1000 == 0 {
-            eprintln!("model: {done} schedules passed");
+            let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!(
+                "model: {done} schedules passed ({} with concurrent values kept, {} with an entry to restore)",
+                load(&CONCURRENT),
+                load(&RESTORABLE)
+            );
         }
     }
 }
