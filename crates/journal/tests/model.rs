@@ -362,10 +362,10 @@ fn sync(reps: &[Replica], a: usize, b: usize) {
         (&reps[a].space, &mut da, ha, &mut la),
         (&reps[b].space, &mut db, hb, &mut lb),
     ] {
-        if doc.heads() != heads {
-            if let Some(v) = j.store_synced_changes(doc, &heads, loaded, None).unwrap() {
-                j.refresh_synced_view(doc, v).unwrap();
-            }
+        if doc.heads() != heads
+            && let Some(v) = j.store_synced_changes(doc, &heads, loaded, None).unwrap()
+        {
+            j.refresh_synced_view(doc, v).unwrap();
         }
     }
 }
@@ -1139,7 +1139,7 @@ proptest! {
     fn every_write_is_kept_or_shown((n, ops, order) in schedule_strategy()) {
         run(n, &ops, &order)?;
         let done = PASSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if done % 1000 == 0 {
+        if done.is_multiple_of(1000) {
             let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
             eprintln!(
                 "model: {done} schedules passed ({} with concurrent values kept, {} with an entry to restore)",
