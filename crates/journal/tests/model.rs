@@ -1439,3 +1439,29 @@ fn depth_set_again_while_another_device_raised_it() {
         ],
     );
 }
+
+/// Found by the model: Alice confirms her boundary as active on her phone (it was active)
+/// while her laptop deletes it. The change is a write the deletion had not seen (its
+/// `bstatus` record is in the document), yet the entry is not offered for a restore: a
+/// status written with the value it already had leaves the entry's field as it was.
+#[test]
+fn same_status_set_while_another_device_deleted() {
+    fixed(
+        3,
+        vec![
+            Op::Add {
+                r: 0,
+                kind: Kind::Boundary,
+                body: 0,
+                tags: 0,
+            },
+            Op::Sync { a: 0, b: 2 },
+            Op::Status {
+                r: 2,
+                pick: 0,
+                status: Status::Active,
+            },
+            Op::Delete { r: 0, pick: 0 },
+        ],
+    );
+}
