@@ -308,9 +308,9 @@ impl SpaceDoc {
         self.put_origin(&o, (&e.id, &e.device, e.created_at), &made, by, at)
     }
 
-    /// The entry as stored, refusing anyone but its author: only an entry's author changes
-    /// it (the library cannot seal for anyone else).
-    fn authors_entry(&mut self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry)> {
+    /// The entry as stored and whether it carries a tombstone, refusing anyone but its
+    /// author (the library cannot seal for anyone else).
+    fn own_entry(&self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry, bool)> {
         let o = self.entry_obj(id)?;
         let (e, deleted) = self
             .read_entry_full(id, &o)
@@ -320,6 +320,13 @@ impl SpaceDoc {
                 "entry {id} is not yours: only its author changes it"
             )));
         }
+        Ok((o, e, deleted))
+    }
+
+    /// The entry as stored, refusing anyone but its author: only an entry's author changes
+    /// it (the library cannot seal for anyone else).
+    fn authors_entry(&mut self, id: &str, by: &Sealer<'_>) -> Result<(ObjId, Entry)> {
+        let (o, e, deleted) = self.own_entry(id, by)?;
         if deleted {
             let subject = Subject {
                 scope: id,
@@ -435,15 +442,7 @@ impl SpaceDoc {
     /// over every tombstone this document holds. Only its author can, and only then: an
     /// entry deleted with nothing written to it meanwhile stays deleted.
     pub fn restore_entry(&mut self, id: &str, at: i64, by: &Sealer<'_>) -> Result<()> {
-        let o = self.entry_obj(id)?;
-        let (e, deleted) = self
-            .read_entry_full(id, &o)
-            .ok_or_else(|| JournalError::Invalid(format!("entry {id} lacks required fields")))?;
-        if e.author != by.person() {
-            return Err(JournalError::Invalid(format!(
-                "entry {id} is not yours: only its author can restore it"
-            )));
-        }
+        let (o, _, deleted) = self.own_entry(id, by)?;
         if !deleted {
             return Err(JournalError::Invalid(format!(
                 "entry {id} is not deleted: there is nothing to restore"

@@ -74,6 +74,13 @@ fn patch(at: i64) -> EntryPatch {
     }
 }
 
+fn body(text: &str, at: i64) -> EntryPatch {
+    EntryPatch {
+        body: Some(text.into()),
+        ..patch(at)
+    }
+}
+
 fn tags(at: i64, t: &[&str]) -> EntryPatch {
     EntryPatch {
         tags: Some(t.iter().map(|t| t.to_string()).collect()),
@@ -172,10 +179,6 @@ fn concurrent_bodies_kept_side_by_side() {
     let a = ring(ALICE);
     let mut laptop = space_with(&new_entry(ID, "first", &[]));
     let mut phone = fork(&mut laptop);
-    let body = |b: &str, at| EntryPatch {
-        body: Some(b.into()),
-        ..patch(at)
-    };
     laptop
         .edit_entry(ID, &body("from the laptop", 2_000), &a.sealer("laptop"))
         .unwrap();
@@ -197,11 +200,9 @@ fn an_edit_concurrent_with_a_deletion_is_kept_for_its_author() {
     let a = ring(ALICE);
     let mut laptop = space_with(&new_entry(ID, "first words", &["t"]));
     let mut phone = fork(&mut laptop);
-    let edit = EntryPatch {
-        body: Some("the words I meant".into()),
-        ..patch(2_000)
-    };
-    laptop.edit_entry(ID, &edit, &a.sealer("laptop")).unwrap();
+    laptop
+        .edit_entry(ID, &body("the words I meant", 2_000), &a.sealer("laptop"))
+        .unwrap();
     phone.delete_entry(ID, 2_001, &a.sealer("phone")).unwrap();
     for mut m in [merged(&mut laptop, &mut phone), merged(&mut phone, &mut laptop)] {
         let v = view(&mut m);
@@ -238,14 +239,7 @@ fn a_deletion_that_saw_every_write_is_not_restorable() {
     let a = ring(ALICE);
     let mut laptop = space_with(&new_entry(ID, "words", &["t"]));
     laptop
-        .edit_entry(
-            ID,
-            &EntryPatch {
-                body: Some("edited".into()),
-                ..patch(2_000)
-            },
-            &a.sealer("laptop"),
-        )
+        .edit_entry(ID, &body("edited", 2_000), &a.sealer("laptop"))
         .unwrap();
     let mut phone = fork(&mut laptop);
     phone.delete_entry(ID, 3_000, &a.sealer("phone")).unwrap();
@@ -265,14 +259,7 @@ fn the_restorable_state_survives_an_incremental_refresh() {
     let mut laptop = space_with(&new_entry(ID, "words", &[]));
     let mut phone = fork(&mut laptop);
     laptop
-        .edit_entry(
-            ID,
-            &EntryPatch {
-                body: Some("edited".into()),
-                ..patch(2_000)
-            },
-            &a.sealer("laptop"),
-        )
+        .edit_entry(ID, &body("edited", 2_000), &a.sealer("laptop"))
         .unwrap();
     phone.delete_entry(ID, 2_001, &a.sealer("phone")).unwrap();
     let before = laptop.heads();

@@ -113,6 +113,7 @@ fn shown(v: &View) -> Contents {
     Contents {
         schema: v.schema,
         space_id: v.space_id.clone(),
+        space_ids: v.space_ids.clone(),
         persons: v.persons.clone(),
         devices: v.devices.clone(),
         entries: v.entries.clone(),
@@ -122,6 +123,7 @@ fn shown(v: &View) -> Contents {
         acks: v.acks.clone(),
         status_changes: v.status_changes.clone(),
         records: records_of(&v.records),
+        restorable: v.restorable.clone(),
     }
 }
 
