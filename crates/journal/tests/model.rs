@@ -1465,3 +1465,27 @@ fn same_status_set_while_another_device_deleted() {
         ],
     );
 }
+
+/// Found by the soak: the same with "no replies" lifted again on one device (it was off)
+/// while another deleted the entry.
+#[test]
+fn same_no_replies_set_while_another_device_deleted() {
+    fixed(
+        3,
+        vec![
+            Op::Add {
+                r: 2,
+                kind: Kind::Reflection,
+                body: 0,
+                tags: 0,
+            },
+            Op::Sync { a: 2, b: 0 },
+            Op::Delete { r: 0, pick: 0 },
+            Op::NoReplies {
+                r: 2,
+                pick: 0,
+                on: false,
+            },
+        ],
+    );
+}
