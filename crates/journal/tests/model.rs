@@ -1130,6 +1130,9 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(Config {
         cases: cases(),
+        // Shrinking a failure tries many smaller schedules; bounded, so a failure ends a
+        // soak in minutes (the minimised schedule lands in the saved regressions).
+        max_shrink_iters: 1024,
         ..Config::default()
     })]
 
