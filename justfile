@@ -37,7 +37,8 @@ bench-sync entries="10000":
 # `sync --watch`, a crash at every step of an add into a store one add from compacting,
 # 8 parallel writers x 50 with watchers, 1,000 random corruptions, a full disk, 1,000
 # private notes that must leave no trace, the hostile peers and pairing attacks of
-# `soak-hostile`, a 60 s partition (root), and every fuzz target for `fuzz` seconds.
+# `soak-hostile`, a 60 s partition (root), 10,000 merge-model schedules (`soak-model`), and
+# every fuzz target for `fuzz` seconds.
 # Every reliability suite at its soak counts (root; about 90 min on 2 cores)
 soak fuzz="120":
     DUO_TEST_KILLS=3000 DUO_TEST_WATCH_KILLS=300 cargo test --test e2e crash:: -- --nocapture --test-threads 1
