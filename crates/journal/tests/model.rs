@@ -1158,6 +1158,22 @@ proptest! {
 // beside the saved regressions of `model.proptest-regressions`).
 // ---------------------------------------------------------------------------------------
 
+/// An entry of Alice's (with the tags of `tags`) on both her devices (replicas 0 and 2),
+/// then `rest`.
+fn on_both_of_alices_devices(kind: Kind, tags: u8, rest: Vec<Op>) -> Vec<Op> {
+    let mut ops = vec![
+        Op::Add {
+            r: 0,
+            kind,
+            body: 0,
+            tags,
+        },
+        Op::Sync { a: 0, b: 2 },
+    ];
+    ops.extend(rest);
+    ops
+}
+
 fn fixed(n: usize, ops: Vec<Op>) -> Contents {
     let order: Vec<usize> = (0..n).collect();
     run(n, &ops, &order).unwrap_or_else(|e| panic!("{e}\nschedule: {ops:?}"))
@@ -1168,25 +1184,22 @@ fn fixed(n: usize, ops: Vec<Op>) -> Contents {
 fn tags_on_two_devices_both_kept() {
     fixed(
         3,
-        vec![
-            Op::Add {
-                r: 0,
-                kind: Kind::Reflection,
-                body: 0,
-                tags: 4,
-            },
-            Op::Sync { a: 0, b: 2 },
-            Op::Tags {
-                r: 0,
-                pick: 0,
-                toggle: 1,
-            },
-            Op::Tags {
-                r: 2,
-                pick: 0,
-                toggle: 6,
-            },
-        ],
+        on_both_of_alices_devices(
+            Kind::Reflection,
+            4,
+            vec![
+                Op::Tags {
+                    r: 0,
+                    pick: 0,
+                    toggle: 1,
+                },
+                Op::Tags {
+                    r: 2,
+                    pick: 0,
+                    toggle: 6,
+                },
+            ],
+        ),
     );
 }
 
@@ -1195,17 +1208,11 @@ fn tags_on_two_devices_both_kept() {
 fn edit_versus_delete_keeps_the_edit() {
     fixed(
         3,
-        vec![
-            Op::Add {
-                r: 0,
-                kind: Kind::Reflection,
-                body: 0,
-                tags: 0,
-            },
-            Op::Sync { a: 0, b: 2 },
-            Op::EditBody { r: 0, pick: 0, body: 1 },
-            Op::Delete { r: 2, pick: 0 },
-        ],
+        on_both_of_alices_devices(
+            Kind::Reflection,
+            0,
+            vec![Op::EditBody { r: 0, pick: 0, body: 1 }, Op::Delete { r: 2, pick: 0 }],
+        ),
     );
 }
 
@@ -1214,25 +1221,22 @@ fn edit_versus_delete_keeps_the_edit() {
 fn concurrent_status_changes_both_shown() {
     fixed(
         3,
-        vec![
-            Op::Add {
-                r: 0,
-                kind: Kind::Boundary,
-                body: 0,
-                tags: 0,
-            },
-            Op::Sync { a: 0, b: 2 },
-            Op::Status {
-                r: 0,
-                pick: 0,
-                status: Status::Revisit,
-            },
-            Op::Status {
-                r: 2,
-                pick: 0,
-                status: Status::Retired,
-            },
-        ],
+        on_both_of_alices_devices(
+            Kind::Boundary,
+            0,
+            vec![
+                Op::Status {
+                    r: 0,
+                    pick: 0,
+                    status: Status::Revisit,
+                },
+                Op::Status {
+                    r: 2,
+                    pick: 0,
+                    status: Status::Retired,
+                },
+            ],
+        ),
     );
 }
 
@@ -1241,19 +1245,16 @@ fn concurrent_status_changes_both_shown() {
 fn concurrent_bodies_then_keep() {
     fixed(
         3,
-        vec![
-            Op::Add {
-                r: 0,
-                kind: Kind::Reflection,
-                body: 0,
-                tags: 0,
-            },
-            Op::Sync { a: 0, b: 2 },
-            Op::EditBody { r: 0, pick: 0, body: 1 },
-            Op::EditBody { r: 2, pick: 0, body: 2 },
-            Op::Sync { a: 0, b: 2 },
-            Op::Keep { r: 2, pick: 0, n: 2 },
-        ],
+        on_both_of_alices_devices(
+            Kind::Reflection,
+            0,
+            vec![
+                Op::EditBody { r: 0, pick: 0, body: 1 },
+                Op::EditBody { r: 2, pick: 0, body: 2 },
+                Op::Sync { a: 0, b: 2 },
+                Op::Keep { r: 2, pick: 0, n: 2 },
+            ],
+        ),
     );
 }
 
@@ -1451,21 +1452,18 @@ fn depth_set_again_while_another_device_raised_it() {
 fn same_status_set_while_another_device_deleted() {
     fixed(
         3,
-        vec![
-            Op::Add {
-                r: 0,
-                kind: Kind::Boundary,
-                body: 0,
-                tags: 0,
-            },
-            Op::Sync { a: 0, b: 2 },
-            Op::Status {
-                r: 2,
-                pick: 0,
-                status: Status::Active,
-            },
-            Op::Delete { r: 0, pick: 0 },
-        ],
+        on_both_of_alices_devices(
+            Kind::Boundary,
+            0,
+            vec![
+                Op::Status {
+                    r: 2,
+                    pick: 0,
+                    status: Status::Active,
+                },
+                Op::Delete { r: 0, pick: 0 },
+            ],
+        ),
     );
 }
 
