@@ -37,7 +37,8 @@ bench-sync entries="10000":
 # `sync --watch`, a crash at every step of an add into a store one add from compacting,
 # 8 parallel writers x 50 with watchers, 1,000 random corruptions, a full disk, 1,000
 # private notes that must leave no trace, the hostile peers and pairing attacks of
-# `soak-hostile`, a 60 s partition (root), and every fuzz target for `fuzz` seconds.
+# `soak-hostile`, a 60 s partition (root), 10,000 merge-model schedules (`soak-model`), and
+# every fuzz target for `fuzz` seconds.
 # Every reliability suite at its soak counts (root; about 90 min on 2 cores)
 soak fuzz="120":
     DUO_TEST_KILLS=3000 DUO_TEST_WATCH_KILLS=300 cargo test --test e2e crash:: -- --nocapture --test-threads 1
@@ -48,7 +49,13 @@ soak fuzz="120":
     DUO_TEST_PRIVATE_NOTES=1000 cargo test --test e2e privacy -- --nocapture
     just soak-hostile
     just soak-partition
+    just soak-model
     just fuzz {{fuzz}}
+
+# The merge model at soak size: random schedules of writes on 2-4 replicas against the
+# oracle of superseded writes (CI runs 256)
+soak-model cases="10000":
+    DUO_MODEL_CASES={{cases}} cargo test -p duo-journal --test model every_write -- --nocapture
 
 # Two syncing devices cut off from each other for 60 s (root; prints convergence times)
 soak-partition:

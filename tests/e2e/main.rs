@@ -29,6 +29,7 @@ mod local_files;
 mod lock;
 mod merge;
 mod mitm;
+mod model;
 mod netns;
 mod network;
 mod notices;
