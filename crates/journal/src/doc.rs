@@ -332,6 +332,28 @@ impl SpaceDoc {
         &mut self.doc
     }
 
+    /// Write `value` to `key` of `obj` as a write of its own, even when that value is
+    /// already there. Automerge records nothing for a put of the value a key already holds
+    /// (and, over concurrent values, only deletes the others): a setting made again on one
+    /// device would then not count as made there, so it could not stand beside a concurrent
+    /// write from another device, a concurrent deletion would not see it, and a seal written
+    /// with it would cover a value whose write is older than the seal. A delete first makes
+    /// the put a new operation whose predecessors are every value this device saw.
+    pub fn put_anew(&mut self, obj: &ObjId, key: &str, value: impl Into<ScalarValue>) -> Result<()> {
+        let value = value.into();
+        let holds = self
+            .doc
+            .get_all(obj, key)
+            .unwrap_or_default()
+            .iter()
+            .any(|(v, _)| matches!(v, Value::Scalar(s) if s.as_ref() == &value));
+        if holds {
+            self.doc.delete(obj, key).map_err(am)?;
+        }
+        self.doc.put(obj, key, value).map_err(am)?;
+        Ok(())
+    }
+
     /// True when some loaded change refers to a change this document does not have.
     pub fn has_missing_deps(&mut self) -> bool {
         !self.doc.get_missing_deps(&[]).is_empty()

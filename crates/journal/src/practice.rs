@@ -395,7 +395,7 @@ impl<St: Storage> Practices<'_, St> {
     pub fn set_depth(&self, depth: Depth) -> Result<Depth> {
         let key = format!("{DEPTH}{}", self.me());
         self.space.update(|doc| {
-            doc.automerge().put(ROOT, key, depth.as_str()).map_err(am)?;
+            doc.put_anew(&ROOT, &key, depth.as_str())?;
             Ok(State::read(doc).shared_depth(self.me()))
         })
     }

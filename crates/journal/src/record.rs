@@ -202,7 +202,7 @@ impl SpaceDoc {
         let seals = self.all_strings(o, &seal_key);
         let version = next_version(by.keyring(), &subject, &values, &seals, at);
         let seal = by.seal(id, field, version, text.as_bytes());
-        self.doc.put(o, field, value).map_err(am)?;
+        self.put_anew(o, field, value)?;
         self.doc.put(o, seal_key.as_str(), seal.as_str()).map_err(am)?;
         Ok(())
     }
