@@ -61,7 +61,7 @@ pub enum Command {
     /// A guided tour: two partners on this machine write, pair, sync, listen, answer a prompt
     /// and keep a boundary, command by command (nothing is kept)
     Demo(DemoArgs),
-    /// Check every stored file; exit 1 if anything is damaged
+    /// Check every stored file; exit 11 if anything is damaged
     Doctor(DoctorArgs),
     /// Lock this device's keys with a passphrase (--set, --remove), or lock now
     Lock(LockArgs),

@@ -389,7 +389,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
         c.name = "Bob\x1b[1A\x1b[2KVerification words: apple apple apple apple".into()
     });
     let (ours, run) = mallory.join(&alice, &[]);
-    assert!(matches!(ours, Err(duo_sync::SyncError::Declined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &alice,
         &run,
@@ -403,7 +403,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
     let before = recorded(&bob);
     let mallory = Crafted::new(true, |c| c.device_label = "laptop\u{202e}\u{9b}2J".into());
     let (ours, run) = mallory.invite(&bob, false);
-    assert!(matches!(ours, Err(duo_sync::SyncError::Declined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &bob,
         &run,

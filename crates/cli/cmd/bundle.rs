@@ -67,7 +67,7 @@ fn bundle_error(e: BundleError) -> CliError {
     let (code, hint) = match &e {
         BundleError::NotForThisDevice => (
             exit::FILE_KEY,
-            "it was made for other devices: ask for a new one made after this device was paired",
+            "nothing was imported. Either it was made before this device was paired (ask for a new one), or this device was revoked in this space and no bundle is made for it any more (`duo sync` on it says so)",
         ),
         BundleError::Tampered(_) => (exit::FILE_DAMAGED, "nothing was imported; ask for a new bundle"),
         BundleError::BadSignature => (
@@ -95,8 +95,8 @@ fn bundle_error(e: BundleError) -> CliError {
             exit::USAGE,
             "`duo devices` lists the devices of this space with their ids",
         ),
-        BundleError::OwnBundle => (exit::FAILURE, "import it on the other device"),
-        BundleError::TooNew(_) => (exit::FAILURE, "update duo on this device"),
+        BundleError::OwnBundle => (exit::REFUSED_BUNDLE, "nothing was imported; import it on the other device"),
+        BundleError::TooNew(_) => (exit::REFUSED_BUNDLE, "nothing was imported; update duo on this device"),
         BundleError::Sync(_) => (exit::FAILURE, ""),
     };
     let mut err = match e {

@@ -49,7 +49,7 @@ fn print(ctx: &Ctx, e: &Event) {
         }
         Event::Notice(n) => super::devices::watcher_notice(ctx, n),
         Event::AnswersShared(n) => p.info(super::prompt::answers_shared(*n)),
-        Event::SteppingAside => p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…"),
+        Event::SteppingAside => p.info("Stepping aside while another duo command on this device is online…"),
         Event::BackOnline => p.info("Back online."),
         Event::Left => p.info("This device left the shared space; the watcher stops."),
         // Retried in the background; `--json` shows them.

@@ -216,7 +216,7 @@ impl FromStr for Ticket {
         let rest = s
             .trim()
             .strip_prefix("duo1:")
-            .ok_or_else(|| bad("it starts with duo1:"))?;
+            .ok_or_else(|| bad("a ticket starts with duo1:, and this does not"))?;
         let (id, rest) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
         let (items, code) = rest.rsplit_once('#').ok_or_else(|| bad("no #"))?;
         let id: EndpointId = id.parse().map_err(|_| bad("the device id is wrong"))?;
