@@ -27,6 +27,7 @@ mod leave;
 mod listening;
 mod local_files;
 mod lock;
+mod messages;
 mod mitm;
 mod netns;
 mod network;

@@ -288,6 +288,10 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             "if your partner restored a backup on a new device and has no other device left, use `duo pair --partner-device`",
         ));
     }
+    if a.partner_device && ctx.dev.space.read()?.view.persons.len() < 2 {
+        return Err(CliError::new("there is no partner in this space yet, so there is no device of theirs to add")
+            .hint("`duo pair` pairs your partner's first device; `--partner-device` is for a new device of a partner already here"));
+    }
     let code = Code::generate();
     let expiry = pair_expiry()?;
     let online = if a.ticket {
