@@ -63,6 +63,9 @@ impl From<JournalError> for CliError {
                 )
             }
             JournalError::SchemaTooNew { .. } => CliError::new(&e).hint("update duo on this device"),
+            JournalError::Document(why) => CliError::new("the journal could not be read or changed")
+                .cause(why)
+                .hint("nothing was saved; `duo doctor` checks every file"),
             JournalError::Storage(s) => CliError::new("could not use the journal's files")
                 .cause(s)
                 .hint("check the disk has space and the data directory is writable"),
@@ -136,6 +139,8 @@ pub fn local_hint(file: LocalFile) -> &'static str {
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        CliError::new(e)
+        CliError::new("could not read or write a file")
+            .cause(e)
+            .hint("check that the disk has space and that you can write to duo's data directory, then try again")
     }
 }

@@ -611,7 +611,8 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
         .map_err(|e| match e {
             // A damaged local file has its own hint.
             SyncError::LocalDamaged { .. } => CliError::from(e),
-            e => CliError::new(format!("could not go online: {e}"))
+            e => CliError::new("could not go online")
+                .cause(e)
                 .hint("another program may use this device's port; `duo status` shows it"),
         })
 }

@@ -19,7 +19,8 @@ pub async fn run(ctx: &Ctx, net: NetOptions, mdns: bool, lock: OnlineLock) -> Re
     match watch::watch(&ctx.dev, &options, lock, stop, |e| print(ctx, &e)).await {
         Ok(End::Stopped) => Ok(exit::INTERRUPTED),
         Ok(End::Left) => Ok(exit::OK),
-        Err(WatchError::GoingOnline(e)) => Err(CliError::new(format!("could not go online: {e}"))
+        Err(WatchError::GoingOnline(e)) => Err(CliError::new("could not go online")
+            .cause(e)
             .hint("another program may use this device's port; `duo status` shows it")),
         Err(WatchError::Failed(e)) => Err(e.into()),
     }
