@@ -37,6 +37,7 @@ mod prompts;
 mod relay;
 mod seals;
 mod service;
+mod snapshots;
 mod store;
 mod strength;
 mod trust;

@@ -99,8 +99,12 @@ fn bundle_error(e: BundleError) -> CliError {
         BundleError::TooNew(_) => (exit::REFUSED_BUNDLE, "nothing was imported; update duo on this device"),
         BundleError::Sync(_) => (exit::FAILURE, ""),
     };
+    // The reason the library found (an age or format error) goes under the headline.
     let mut err = match e {
         BundleError::Sync(s) => CliError::from(s),
+        BundleError::Tampered(why) => {
+            CliError::new("this is not a duo bundle, or it was damaged or changed after it was made").cause(why)
+        }
         other => CliError::new(other),
     };
     err.code = code;
