@@ -39,14 +39,18 @@ fn redact(d: &Device, text: &str) -> String {
     // `127.0.0.1:41234`, `port 41234`: the port is the system's choice; `(4729 bytes`: the
     // size of an encrypted file.
     let mut s = out;
-    for (prefix, label) in [("127.0.0.1:", "[PORT]"), ("port ", "[PORT]"), ("(", "[SIZE]")] {
+    for (prefix, label, then) in [
+        ("127.0.0.1:", "[PORT]", ""),
+        ("port ", "[PORT]", ""),
+        ("(", "[SIZE]", " bytes"),
+    ] {
         let mut done = String::new();
         let mut rest = s.as_str();
         while let Some(at) = rest.find(prefix) {
             let (head, tail) = rest.split_at(at + prefix.len());
             done.push_str(head);
             let digits = tail.chars().take_while(char::is_ascii_digit).count();
-            if digits >= 4 {
+            if digits >= 4 && tail[digits..].starts_with(then) {
                 done.push_str(label);
             } else {
                 done.push_str(&tail[..digits]);
