@@ -257,3 +257,24 @@ fn a_damaged_store_and_a_bad_environment() {
     d.env.push(("DUO_BIND".into(), "nowhere".into()));
     run_table(&mut d, &[("110-bad-duo-bind", &["sync"], None)]);
 }
+
+/// The snapshots, the docs and the README pass codespell (with `.codespellrc`'s list of
+/// duo's own words). Under CI a missing codespell fails (`.ci/run` installs it).
+#[test]
+fn the_messages_docs_and_readme_are_spelled_right() {
+    if !have_tool("codespell") {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("codespell")
+        .current_dir(root)
+        .args(["tests/e2e/snapshots", "docs", "README.md"])
+        .output()
+        .expect("run codespell");
+    assert!(
+        out.status.success(),
+        "misspellings:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
