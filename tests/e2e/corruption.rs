@@ -278,7 +278,11 @@ fn random_damage_is_named_and_the_rest_stays_readable() {
             // Every deleted chunk is named, by the view or by its mark.
             c.chunks_deleted += 1;
             c.newer_than_view += usize::from(uncovered.contains(&victim));
-            assert_eq!(list.code, 11, "{context}: list reports a deleted chunk: {}", list.stdout);
+            assert_eq!(
+                list.code, 11,
+                "{context}: list reports a deleted chunk: {}",
+                list.stdout
+            );
             assert!(
                 list.stderr.contains(&name),
                 "{context}: list names {name}: {}",

@@ -146,7 +146,10 @@ fn the_first_to_say_yes_waits_by_name_and_hears_a_no_or_a_ctrl_c_plainly() {
         assert!(!screen.contains("Waiting for Alice"), "Bob never said yes: {screen}");
         if stopped {
             assert_eq!(code, 130, "{screen}");
-            assert!(screen.contains("pairing stopped at the question: nothing was stored"), "{screen}");
+            assert!(
+                screen.contains("pairing stopped at the question: nothing was stored"),
+                "{screen}"
+            );
         } else {
             assert_eq!(code, 1, "{screen}");
         }
@@ -160,7 +163,10 @@ fn who_runs_what_where_is_said_for_your_own_device() {
     let phone = Device::new("Ali");
     let (invited, joined) = pair_by_ticket(&alice, &phone, &["--own-device"]);
     let err = &invited.stderr;
-    assert!(err.contains("Copy this ticket to your other device. On your other device, run:"), "{err}");
+    assert!(
+        err.contains("Copy this ticket to your other device. On your other device, run:"),
+        "{err}"
+    );
     assert!(err.contains("the joining device must reach"), "{err}");
     for wrong in ["device's device", "On their device", "your partner"] {
         assert!(!err.contains(wrong), "{wrong}: {err}");
@@ -242,9 +248,7 @@ fn a_revoked_device_is_told_it_was_refused() {
 
     // A bundle made after the revocation is not for it: the hint says why that can be.
     let file = laptop.dir.path().join("b.duo");
-    laptop
-        .run(&["bundle", "export", file.to_str().unwrap()])
-        .ok();
+    laptop.run(&["bundle", "export", file.to_str().unwrap()]).ok();
     let r = phone.run(&["bundle", "import", file.to_str().unwrap()]);
     let err = r.fails(10);
     assert!(err.contains("this device was revoked"), "{err}");
@@ -254,7 +258,10 @@ fn a_revoked_device_is_told_it_was_refused() {
 fn safety_names_the_lock_and_the_guide_the_lock_and_shell_history() {
     let mut d = Device::new("Alice");
     let out = d.run(&["safety"]).ok().to_string();
-    assert!(out.contains("`duo lock --set` puts the keys behind a passphrase"), "{out}");
+    assert!(
+        out.contains("`duo lock --set` puts the keys behind a passphrase"),
+        "{out}"
+    );
     assert!(out.contains("duo lock --set            ask a passphrase"), "{out}");
 
     d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));

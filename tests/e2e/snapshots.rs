@@ -93,7 +93,13 @@ fn prompts(text: &str) -> String {
         };
         let words: Vec<String> = line
             .split(' ')
-            .map(|w| if is_prompt_id(w) { "[PROMPT]".to_string() } else { w.to_string() })
+            .map(|w| {
+                if is_prompt_id(w) {
+                    "[PROMPT]".to_string()
+                } else {
+                    w.to_string()
+                }
+            })
             .collect();
         out.push(words.join(" "));
     }
@@ -112,7 +118,13 @@ fn screen(d: &Device, args: &[&str], stdin: Option<&str>) -> String {
     };
     let shown: Vec<String> = args
         .iter()
-        .map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.to_string() })
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.to_string()
+            }
+        })
         .collect();
     redact(
         d,
@@ -169,7 +181,11 @@ fn a_new_device_from_init_to_leave() {
         ("000-bare-duo-before-init", &[], None),
         ("001-status-before-init", &["status"], None),
         ("002-init", &["init", "--name", "Alice", "--label", "laptop"], None),
-        ("003-init-again", &["init", "--name", "Alice", "--label", "laptop"], None),
+        (
+            "003-init-again",
+            &["init", "--name", "Alice", "--label", "laptop"],
+            None,
+        ),
         ("004-bare-duo", &[], None),
         ("005-status", &["status"], None),
         // Writing and reading.
@@ -188,7 +204,11 @@ fn a_new_device_from_init_to_leave() {
         ("018-search-nothing", &["journal", "search", "mountain"], None),
         ("019-show-unknown", &["journal", "show", "ffff0000"], None),
         ("020-show-short-prefix", &["journal", "show", "ff"], None),
-        ("021-list-bad-since", &["journal", "list", "--since", "yesterday-ish"], None),
+        (
+            "021-list-bad-since",
+            &["journal", "list", "--since", "yesterday-ish"],
+            None,
+        ),
         ("022-add-with-tag", &["journal", "add", "--tag", "two words", "x"], None),
         ("023-unknown-flag", &["journal", "list", "--colour"], None),
         ("024-export", &["journal", "export", "--output", export], None),
@@ -203,10 +223,26 @@ fn a_new_device_from_init_to_leave() {
         // Devices, network, safety, without a partner.
         ("040-devices", &["devices"], None),
         ("041-sync-before-pairing", &["sync"], None),
-        ("042-pair-join-code-on-command-line", &["pair", "join", "7-purple-sausage-lantern"], None),
-        ("043-pair-join-garbled-ticket", &["pair", "join", "--ticket"], Some("hello\n")),
-        ("044-pair-join-ticket-bad-id", &["pair", "join", "--ticket"], Some("duo1:abc@127.0.0.1:1#7-purple-sausage-lanturn\n")),
-        ("045-pair-partner-device-alone", &["pair", "--ticket", "--partner-device"], None),
+        (
+            "042-pair-join-code-on-command-line",
+            &["pair", "join", "7-purple-sausage-lantern"],
+            None,
+        ),
+        (
+            "043-pair-join-garbled-ticket",
+            &["pair", "join", "--ticket"],
+            Some("hello\n"),
+        ),
+        (
+            "044-pair-join-ticket-bad-id",
+            &["pair", "join", "--ticket"],
+            Some("duo1:abc@127.0.0.1:1#7-purple-sausage-lanturn\n"),
+        ),
+        (
+            "045-pair-partner-device-alone",
+            &["pair", "--ticket", "--partner-device"],
+            None,
+        ),
         ("046-bundle-export-alone", &["bundle", "export", backup], None),
         ("047-bundle-import-garbage", &["bundle", "import", garbage], None),
         ("048-relay", &["relay"], None),
@@ -217,9 +253,17 @@ fn a_new_device_from_init_to_leave() {
         ("053-verify-garbage", &["verify", garbage], None),
         // Passphrase and backup.
         ("060-lock-without-passphrase", &["lock"], None),
-        ("061-lock-set-short", &["lock", "--set", "--passphrase-file", short], None),
+        (
+            "061-lock-set-short",
+            &["lock", "--set", "--passphrase-file", short],
+            None,
+        ),
         ("062-backup", &["backup", backup, "--passphrase-file", pw], None),
-        ("063-restore-garbage", &["restore", garbage, "--passphrase-file", pw], None),
+        (
+            "063-restore-garbage",
+            &["restore", garbage, "--passphrase-file", pw],
+            None,
+        ),
         // Leaving.
         ("070-leave-without-yes", &["leave"], None),
         ("071-leave", &["leave", "--yes"], None),

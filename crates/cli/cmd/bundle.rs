@@ -95,7 +95,10 @@ fn bundle_error(e: BundleError) -> CliError {
             exit::USAGE,
             "`duo devices` lists the devices of this space with their ids",
         ),
-        BundleError::OwnBundle => (exit::REFUSED_BUNDLE, "nothing was imported; import it on the other device"),
+        BundleError::OwnBundle => (
+            exit::REFUSED_BUNDLE,
+            "nothing was imported; import it on the other device",
+        ),
         BundleError::TooNew(_) => (exit::REFUSED_BUNDLE, "nothing was imported; update duo on this device"),
         BundleError::Sync(_) => (exit::FAILURE, ""),
     };

@@ -345,7 +345,8 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             format!("Give this ticket to {whom}")
         };
         p.info(format!(
-            "{give}. {there}:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…", human_duration(expiry)
+            "{give}. {there}:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…",
+            human_duration(expiry)
         ));
     } else {
         p.data(&code.reveal());
@@ -355,7 +356,8 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             format!("Tell {whom} this code")
         };
         p.info(format!(
-            "{tell}. {there}, on the same network:\n    duo pair join\nand type it. Waiting (it works once, for {})…", human_duration(expiry)
+            "{tell}. {there}, on the same network:\n    duo pair join\nand type it. Waiting (it works once, for {})…",
+            human_duration(expiry)
         ));
     }
     let side = Side::Inviting {
@@ -479,11 +481,9 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
         confirm_words(w, o, Side::Joining, yes)
     });
     let relay_on = online.relay.is_enabled();
-    let paired = attempt
-        .await
-        .map_err(|e| {
-            stopped_at_question().unwrap_or_else(|| unreached_hint(e, with_ticket, relay_on, ticket_relay.as_ref()))
-        })?;
+    let paired = attempt.await.map_err(|e| {
+        stopped_at_question().unwrap_or_else(|| unreached_hint(e, with_ticket, relay_on, ticket_relay.as_ref()))
+    })?;
     let mut table = PeerTable::load(&ctx.dev)?;
     table.remember(
         &paired.other.device_id,
@@ -530,8 +530,10 @@ fn unreached_hint(
 ) -> CliError {
     if let SyncError::PairingOver = e {
         let what = if with_ticket { "ticket" } else { "code" };
-        return CliError::new(format!("this {what} was already used or has expired; ask for a new one"))
-            .hint("the other device answered, but it no longer waits to pair: a new `duo pair` there gives a new one");
+        return CliError::new(format!(
+            "this {what} was already used or has expired; ask for a new one"
+        ))
+        .hint("the other device answered, but it no longer waits to pair: a new `duo pair` there gives a new one");
     }
     let unreached = matches!(e, SyncError::Unreached(_));
     let err = sync_error(e);
