@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,16 +63,7 @@ struct OnTty {
 
 impl OnTty {
     fn join(d: &Device) -> OnTty {
-        let c = d.command(&[]);
-        let envs: Vec<_> = c
-            .get_envs()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-            .collect();
-        let bin = c.get_program().to_string_lossy().into_owned();
-        let mut child = Command::new("script")
-            .args(["-qec", &format!("'{bin}' pair join --ticket"), "/dev/null"])
-            .env_clear()
-            .envs(envs)
+        let mut child = on_tty(d, &["pair", "join", "--ticket"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
