@@ -19,6 +19,11 @@ bless-docs:
     DUO_DOCS_BLESS=1 cargo test --test e2e docs_run::
     cargo run -q -- man --dir docs/man
 
+# Accept the message snapshots (tests/e2e/snapshots) after a reviewed change of duo's output;
+# review the diff of the .snap files
+bless-snapshots:
+    INSTA_UPDATE=always cargo test --test e2e snapshots::
+
 # Whole-process benchmarks of the journal (release build); prints a table
 bench entries="10000":
     cargo build --release

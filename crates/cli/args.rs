@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
-Exit status: 0 success, 1 failure (or damage found by `doctor`), 2 usage error,
-4 duo is locked (run `duo unlock`), 10-16 a backup or bundle refused (see `duo bundle import --help`).
+Exit status: 0 success, 1 failure, 2 usage error, 4 duo is locked (run `duo unlock`),
+11 a damaged file (a backup, a bundle, or this device's own: see `duo doctor`), 10-17 a backup
+or bundle refused (see `duo bundle import --help`), 130 stopped with Ctrl-C.
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
 XDG_RUNTIME_DIR (editor temp files).";
@@ -61,7 +62,7 @@ pub enum Command {
     /// A guided tour: two partners on this machine write, pair, sync, listen, answer a prompt
     /// and keep a boundary, command by command (nothing is kept)
     Demo(DemoArgs),
-    /// Check every stored file; exit 1 if anything is damaged
+    /// Check every stored file; exit 11 if anything is damaged
     Doctor(DoctorArgs),
     /// Lock this device's keys with a passphrase (--set, --remove), or lock now
     Lock(LockArgs),
@@ -746,7 +747,7 @@ pub struct BundleExportArgs {
 #[command(after_help = "\
 Exit status: 10 not encrypted for this device, 11 damaged or changed, 12 forged signature,
 13 another space, 14 a device not in this space, 15 a revoked device, 16 it builds on changes
-this device does not have yet.")]
+this device does not have yet, 17 made on this device or by a newer duo.")]
 pub struct BundleImportArgs {
     /// The bundle file
     #[arg(value_name = "FILE")]

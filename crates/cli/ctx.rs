@@ -136,7 +136,7 @@ impl Ctx {
             0
         } else {
             crate::output::stderr("hint: everything else is still readable; run `duo doctor` for a full report");
-            1
+            crate::exit::FILE_DAMAGED
         }
     }
 }

@@ -57,11 +57,15 @@ impl From<JournalError> for CliError {
                 for p in problems {
                     err = err.cause(p);
                 }
+                err.code = exit::FILE_DAMAGED;
                 err.hint(
                     "run `duo doctor` for a full report, and `duo doctor --repair` to set damaged files aside and go on",
                 )
             }
             JournalError::SchemaTooNew { .. } => CliError::new(&e).hint("update duo on this device"),
+            JournalError::Document(why) => CliError::new("the journal could not be read or changed")
+                .cause(why)
+                .hint("nothing was saved; `duo doctor` checks every file"),
             JournalError::Storage(s) => CliError::new("could not use the journal's files")
                 .cause(s)
                 .hint("check the disk has space and the data directory is writable"),
@@ -93,7 +97,18 @@ impl From<SyncError> for CliError {
             },
             SyncError::NotLocked => CliError::new(&e).hint("`duo lock --set` sets one"),
             SyncError::AlreadyLocked => CliError::new(&e).hint("`duo lock --remove` removes it; `duo lock` locks now"),
-            SyncError::LocalDamaged { file, .. } => CliError::new(&e).hint(local_hint(file)),
+            SyncError::LocalDamaged { file, .. } => CliError {
+                code: exit::FILE_DAMAGED,
+                ..CliError::new(&e).hint(local_hint(file))
+            },
+            SyncError::Net(ref why) => CliError::new("the connection to the other device failed")
+                .cause(why)
+                .hint("nothing was lost: check that both devices are online and try again"),
+            SyncError::Io { ref path, ref source } => CliError::new(format!("could not use {}", path.display()))
+                .cause(source)
+                .hint("check that the disk has space and that you can write to duo's data directory"),
+            SyncError::BadFile { .. } => CliError::new(&e).hint("`duo doctor` checks this device's files"),
+            SyncError::WrongPassphrase => CliError::new(&e).hint("type it again; it is the passphrase set with `duo lock --set`"),
             SyncError::WeakPassphrase => CliError::usage(&e)
                 .hint("choose a longer one: a few unrelated words are easy to remember and slow to guess"),
             _ => CliError::new(&e),
@@ -124,6 +139,8 @@ pub fn local_hint(file: LocalFile) -> &'static str {
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        CliError::new(e)
+        CliError::new("could not read or write a file")
+            .cause(e)
+            .hint("check that the disk has space and that you can write to duo's data directory, then try again")
     }
 }

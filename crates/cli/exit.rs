@@ -16,7 +16,9 @@ pub const LOCKED: i32 = 4;
 pub const NOBODY_REACHABLE: i32 = 5;
 /// `restore` / `bundle import`: the passphrase or identity does not open the file.
 pub const FILE_KEY: i32 = 10;
-/// `restore` / `bundle import`: the file is damaged, changed, or not a duo file.
+/// A damaged file: a backup or bundle that is damaged, changed, or not a duo file; or this
+/// device's own store (a read met damaged files, a change was refused because of them,
+/// `doctor` found them, one of the home's own files is damaged).
 pub const FILE_DAMAGED: i32 = 11;
 /// `bundle import`: the signature does not match the content.
 pub const FORGED: i32 = 12;
@@ -28,6 +30,9 @@ pub const UNKNOWN_DEVICE: i32 = 14;
 pub const REVOKED: i32 = 15;
 /// `bundle import`: the bundle lacks history this device does not have.
 pub const MISSING_HISTORY: i32 = 16;
+/// `bundle import`: a bundle refused for another reason: made on this device, or by a
+/// newer duo. (12–16 are the other refusals, each with its own code.)
+pub const REFUSED_BUNDLE: i32 = 17;
 /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: i32 = 130;
 
@@ -47,6 +52,7 @@ pub const ALL: &[(i32, &str)] = &[
     (UNKNOWN_DEVICE, "UNKNOWN_DEVICE"),
     (REVOKED, "REVOKED"),
     (MISSING_HISTORY, "MISSING_HISTORY"),
+    (REFUSED_BUNDLE, "REFUSED_BUNDLE"),
     (INTERRUPTED, "INTERRUPTED"),
 ];
 

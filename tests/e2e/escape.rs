@@ -389,7 +389,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
         c.name = "Bob\x1b[1A\x1b[2KVerification words: apple apple apple apple".into()
     });
     let (ours, run) = mallory.join(&alice, &[]);
-    assert!(matches!(ours, Err(duo_sync::SyncError::Declined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &alice,
         &run,
@@ -403,7 +403,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
     let before = recorded(&bob);
     let mallory = Crafted::new(true, |c| c.device_label = "laptop\u{202e}\u{9b}2J".into());
     let (ours, run) = mallory.invite(&bob, false);
-    assert!(matches!(ours, Err(duo_sync::SyncError::Declined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &bob,
         &run,
@@ -483,7 +483,8 @@ fn the_question_says_who_the_other_device_claims_to_be_and_the_words_come_last()
         assert!(
             !lines[words + 1..]
                 .iter()
-                .any(|l| l.contains(who) && !l.starts_with("Paired with")),
+                // After the answer: whom it waits for, then the result.
+                .any(|l| l.contains(who) && !l.starts_with("Paired with") && !l.starts_with("Waiting for")),
             "nothing about the other device between the words and the answer:\n{}",
             run.stderr
         );
@@ -495,7 +496,7 @@ fn the_question_says_who_the_other_device_claims_to_be_and_the_words_come_last()
         &invited.stderr,
         "The other device is 'laptop', set up as Alice's tablet (a new person here): it will become one of your devices.",
     );
-    says(&joined.stderr, "This device will become one of Alice's devices");
+    says(&joined.stderr, "this device becomes one of Alice's devices");
 }
 
 /// The middle knows the code (as in mitm.rs) and pairs with Alice as "Bob" and with Bob as

@@ -404,6 +404,19 @@ pub fn any_file_contains(dir: &Path, needle: &str) -> Option<PathBuf> {
 /// opens `$EDITOR`, asks its questions); `input` is typed at it.
 pub fn run_on_tty(d: &Device, args: &[&str], input: &str) -> Run {
     use std::io::Write;
+    let mut child = on_tty(d, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    Run::from_output(child.wait_with_output().unwrap())
+}
+
+/// `duo` with `args` on a pseudo-terminal (util-linux `script`), with `d`'s environment;
+/// the caller sets up stdio.
+pub fn on_tty(d: &Device, args: &[&str]) -> Command {
     let line = std::iter::once(BIN)
         .chain(args.iter().copied())
         .map(|a| format!("'{a}'"))
@@ -414,17 +427,9 @@ pub fn run_on_tty(d: &Device, args: &[&str], input: &str) -> Run {
         .get_envs()
         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
         .collect();
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_clear()
-        .envs(envs)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run script");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    Run::from_output(child.wait_with_output().unwrap())
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]).env_clear().envs(envs);
+    script
 }
 
 /// Is a tool on PATH? Under CI a missing tool is a failure, elsewhere the caller skips.

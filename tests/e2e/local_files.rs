@@ -71,11 +71,11 @@ fn all_private(home: &Path) {
     }
 }
 
-/// A local-file error as every command must give it: exit 1, the file named, the hint
+/// A local-file error as every command must give it: exit 11 (FILE_DAMAGED), the file named, the hint
 /// that fits it, never the hint about a full disk.
 #[track_caller]
 fn names_it(r: &Run, what: &str, path: &Path, hint: &str, context: &str) {
-    let err = r.fails(1);
+    let err = r.fails(11);
     assert!(
         err.contains(what) && err.contains(&path.display().to_string()),
         "{context}: {err}"
@@ -135,7 +135,7 @@ fn doctor_names_a_damaged_trust_file_peer_table_or_sync_record_and_repair_rebuil
                 assert_eq!(doctor.code, 0, "{context}: {}{}", doctor.stdout, doctor.stderr);
                 continue;
             }
-            assert_eq!(doctor.code, 1, "{context}: doctor finds it\n{}", doctor.stdout);
+            assert_eq!(doctor.code, 11, "{context}: doctor finds it\n{}", doctor.stdout);
             assert!(
                 doctor.stdout.contains("local files:") && doctor.stdout.contains("DAMAGED"),
                 "{context}"
@@ -153,7 +153,7 @@ fn doctor_names_a_damaged_trust_file_peer_table_or_sync_record_and_repair_rebuil
             );
             assert!(doctor.stderr.contains(REPAIR), "{context}: {}", doctor.stderr);
             let json = alice.run(&["doctor", "--json"]);
-            assert_eq!(json.code, 1);
+            assert_eq!(json.code, 11);
             let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
             assert_eq!(json["healthy"], false, "{context}");
             assert_eq!(json["local"]["problems"][0]["rebuildable"], true, "{context}: {json}");
@@ -229,7 +229,7 @@ fn doctor_names_a_damaged_key_or_settings_file_that_cannot_be_rebuilt() {
             for args in [&["doctor"][..], &["doctor", "--repair"]] {
                 let doctor = alice.run(args);
                 assert_eq!(
-                    doctor.code, 1,
+                    doctor.code, 11,
                     "{context}: {args:?}\n{}{}",
                     doctor.stdout, doctor.stderr
                 );
@@ -296,7 +296,7 @@ fn a_deleted_trust_file_does_not_anchor_a_device_record_the_partner_forged() {
     std::fs::remove_file(&trust).unwrap();
     names_it(&alice.run(&["devices"]), "trust file", &trust, REPAIR, "devices");
     names_it(&alice.run(&["sync"]), "trust file", &trust, REPAIR, "sync");
-    alice.run(&["doctor"]).fails(1);
+    alice.run(&["doctor"]).fails(11);
     let repair = alice.run(&["doctor", "--repair"]);
     assert_eq!(repair.code, 0, "{}{}", repair.stdout, repair.stderr);
     assert!(repair.stdout.contains("1 not confirmed"), "{}", repair.stdout);

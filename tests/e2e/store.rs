@@ -93,7 +93,7 @@ fn corrupted_chunk_is_named_and_the_rest_stays_readable() {
         .collect();
 
     let r = d.run(&["journal", "list", "--json"]);
-    assert_eq!(r.code, 1, "damage makes list exit 1");
+    assert_eq!(r.code, 11, "damage makes list exit 11 (FILE_DAMAGED)");
     let victim_name = victim.file_name().unwrap().to_string_lossy().into_owned();
     let stem = victim_name.trim_end_matches(".age");
     assert!(r.stderr.contains(stem), "the damaged file is named: {}", r.stderr);
@@ -101,14 +101,14 @@ fn corrupted_chunk_is_named_and_the_rest_stays_readable() {
     assert_eq!(listed.len(), 3, "the undamaged entries are still listed");
 
     let r = d.run(&["doctor"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 11);
     assert!(r.stdout.contains(stem) && r.stdout.contains("DAMAGED"), "{}", r.stdout);
     let j = d.run(&["doctor", "--json"]);
-    assert_eq!(j.code, 1);
+    assert_eq!(j.code, 11);
 
     // Writes that would build on the damaged store refuse; nothing is overwritten.
     let id = listed[0]["id"].as_str().unwrap();
-    let err = d.run(&["journal", "edit", id, "new"]).fails(1).to_string();
+    let err = d.run(&["journal", "edit", id, "new"]).fails(11).to_string();
     assert!(err.contains("damaged") && err.contains("duo doctor"), "{err}");
     for (p, b) in &siblings {
         if p.file_name().unwrap() == ".lock" {
@@ -138,7 +138,7 @@ fn empty_truncated_and_foreign_files_are_detected() {
             _ => unreachable!(),
         }
         let r = d.run(&["doctor"]);
-        assert_eq!(r.code, 1, "{damage}: doctor finds it\n{}", r.stdout);
+        assert_eq!(r.code, 11, "{damage}: doctor finds it\n{}", r.stdout);
         if damage == "view-garbage" {
             // The view is a cache: doctor rebuilt it, and the next check is clean.
             d.run(&["doctor"]).ok();
@@ -226,7 +226,7 @@ fn repair_sets_damage_aside_and_the_journal_works_again() {
     std::fs::remove_file(&adds[1]).unwrap();
     std::fs::write(d.home().join("space/notes.txt"), b"not duo's").unwrap();
     let damaged_list = d.run(&["journal", "list", "--json"]);
-    assert_eq!(damaged_list.code, 1);
+    assert_eq!(damaged_list.code, 11);
     let survivor: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&damaged_list.stdout)
         .unwrap()
         .iter()
@@ -235,7 +235,7 @@ fn repair_sets_damage_aside_and_the_journal_works_again() {
     assert_eq!(survivor.len(), 2);
     let err = d
         .run(&["journal", "edit", &survivor[0], "changed"])
-        .fails(1)
+        .fails(11)
         .to_string();
     assert!(err.contains("--repair"), "{err}");
 
@@ -282,7 +282,7 @@ fn repair_handles_missing_history_and_a_lost_snapshot() {
     let mut bytes = std::fs::read(&first_edit[0]).unwrap();
     bytes[50] ^= 1;
     std::fs::write(&first_edit[0], &bytes).unwrap();
-    d.run(&["doctor"]).fails(1);
+    d.run(&["doctor"]).fails(11);
     let r = d.run(&["doctor", "--repair", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -302,7 +302,7 @@ fn repair_handles_missing_history_and_a_lost_snapshot() {
     // The snapshot (with this person and device in it) is damaged: repair restores them.
     let snap = files_under(&d.home().join("space/snapshots"));
     std::fs::write(&snap[0], b"not age").unwrap();
-    d.run(&["journal", "list"]).fails(1);
+    d.run(&["journal", "list"]).fails(11);
     d.run(&["doctor", "--repair"]).ok();
     let status = d.run(&["status", "--json"]).json();
     assert_eq!(status["people"], serde_json::json!(["Alice"]));

@@ -112,7 +112,13 @@ fn backup_error(e: BackupError) -> CliError {
         }
         _ => None,
     };
-    let mut err = CliError::new(e);
+    // The reason the library found (an age or format error) goes under the headline.
+    let mut err = match e {
+        BackupError::Damaged(why) => {
+            CliError::new("this is not a duo backup, or it was damaged or changed after it was made").cause(why)
+        }
+        other => CliError::new(other),
+    };
     err.code = code;
     if let Some(h) = hint {
         err = err.hint(h);

@@ -67,7 +67,7 @@ fn bundle_error(e: BundleError) -> CliError {
     let (code, hint) = match &e {
         BundleError::NotForThisDevice => (
             exit::FILE_KEY,
-            "it was made for other devices: ask for a new one made after this device was paired",
+            "nothing was imported. Either it was made before this device was paired (ask for a new one), or this device was revoked in this space and no bundle is made for it any more (`duo sync` on it says so)",
         ),
         BundleError::Tampered(_) => (exit::FILE_DAMAGED, "nothing was imported; ask for a new bundle"),
         BundleError::BadSignature => (
@@ -95,12 +95,19 @@ fn bundle_error(e: BundleError) -> CliError {
             exit::USAGE,
             "`duo devices` lists the devices of this space with their ids",
         ),
-        BundleError::OwnBundle => (exit::FAILURE, "import it on the other device"),
-        BundleError::TooNew(_) => (exit::FAILURE, "update duo on this device"),
+        BundleError::OwnBundle => (
+            exit::REFUSED_BUNDLE,
+            "nothing was imported; import it on the other device",
+        ),
+        BundleError::TooNew(_) => (exit::REFUSED_BUNDLE, "nothing was imported; update duo on this device"),
         BundleError::Sync(_) => (exit::FAILURE, ""),
     };
+    // The reason the library found (an age or format error) goes under the headline.
     let mut err = match e {
         BundleError::Sync(s) => CliError::from(s),
+        BundleError::Tampered(why) => {
+            CliError::new("this is not a duo bundle, or it was damaged or changed after it was made").cause(why)
+        }
         other => CliError::new(other),
     };
     err.code = code;

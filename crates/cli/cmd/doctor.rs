@@ -1,9 +1,11 @@
-//! `duo doctor`: check every stored file. Exit 0 when healthy, 1 when damage was found.
+//! `duo doctor`: check every stored file. Exit 0 when healthy, 11 (`FILE_DAMAGED`) when a
+//! file is damaged, 1 when only your words' check found entries you did not write.
 //! `--repair` sets damaged and foreign files aside and rebuilds from the rest.
 
 use crate::args::{Cli, DoctorArgs};
 use crate::ctx::{Ctx, home_dir};
 use crate::error::{Result, local_hint};
+use crate::exit;
 use crate::output::{Printer, count};
 use duo_journal::Problem;
 use duo_sync::local::{self, LocalReport, Repaired};
@@ -43,10 +45,10 @@ pub fn run(cli: &Cli, printer: Printer, a: &DoctorArgs) -> Result<i32> {
             ));
         }
         let code = stores(&ctx, a, &mut text, &mut out)?;
-        (if report.healthy() { code } else { 1 }, ctx.printer)
+        (if report.healthy() { code } else { exit::FILE_DAMAGED }, ctx.printer)
     } else {
         text.push_str("shared space, private notebook: not checked (they need this device's settings and keys)\n");
-        (1, printer)
+        (exit::FILE_DAMAGED, printer)
     };
     out["healthy"] = serde_json::json!(code == 0);
     if printer.json {
@@ -214,7 +216,7 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
         }
     }
     let words = words_check(ctx, text)?;
-    healthy &= words
+    let words_ok = words
         .as_ref()
         .is_none_or(|w| w.not_yours.is_empty() && w.removed.is_empty());
     out["stores"] = serde_json::json!(stores);
@@ -224,7 +226,11 @@ fn stores(ctx: &Ctx, a: &DoctorArgs, text: &mut String, out: &mut serde_json::Va
             "hint: duo leaves damaged files as they are and will not change a notebook that has them. `duo doctor --repair` moves them aside (to the quarantine folder in your duo home) and rebuilds from everything that still reads; entries only in those files are then gone from this device.",
         );
     }
-    Ok(if healthy { 0 } else { 1 })
+    Ok(match (healthy, words_ok) {
+        (false, _) => exit::FILE_DAMAGED,
+        (true, false) => exit::FAILURE,
+        (true, true) => exit::OK,
+    })
 }
 
 fn problem_json(pr: &Problem) -> serde_json::Value {

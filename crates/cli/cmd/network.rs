@@ -12,6 +12,7 @@ use duo_sync::net::Discovery;
 use duo_sync::{SyncError, invite};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -116,6 +117,9 @@ pub(super) fn relay_unreachable(relay: &str, error: Option<&str>, within: Durati
 fn sync_error(e: SyncError) -> CliError {
     match e {
         SyncError::WrongCode | SyncError::Declined | SyncError::SpaceFull | SyncError::NotPaired => CliError::new(e),
+        SyncError::TheyDeclined => {
+            CliError::new(e).hint("if you both still want to pair, start again with `duo pair` (a new code)")
+        }
         SyncError::Introduction(_) => CliError::new(e).hint(
             "if you expected this device, ask its owner what it shows; if you did not, someone else may know your code: start again with a new one, with nobody else listening",
         ),
@@ -171,7 +175,7 @@ fn describe(other: &invite::Introduction, side: Side) -> String {
             "The other device is your own '{label}' ({name}): this device joins it as one of your devices again."
         ),
         Side::Joining if other.own_device => format!(
-            "The other device is {name}'s '{label}'. This device will become one of {name}'s devices: your name here becomes {name}, and the entries written here become theirs (private ones stay on this device)."
+            "The other device is {name}'s '{label}'. Say yes only if it is yours: this device becomes one of {name}'s devices, your name here becomes {name}, and the entries written here become {name}'s (private ones stay on this device)."
         ),
         Side::Joining if other.claim == Claim::Partner => format!(
             "The other device is {name}'s '{label}': {name} is already in this space (your partner), and adds this device back to it."
@@ -182,28 +186,74 @@ fn describe(other: &invite::Introduction, side: Side) -> String {
     }
 }
 
+/// Set when the person pressed Ctrl-C at the pairing question (the other device was told
+/// no, so it stops waiting at once).
+static STOPPED_AT_QUESTION: AtomicBool = AtomicBool::new(false);
+
 /// Say who the other device claims to be, then the words, last, right before the question
 /// (nothing printed after them could redraw them); ask unless --yes. Runs inside the async
-/// runtime, so blocking on the terminal is moved off its worker.
+/// runtime, so blocking on the terminal is moved off its worker. After a yes, say whom this
+/// device now waits for.
 fn confirm_words(words: &str, other: &invite::Introduction, side: Side, yes: bool) -> bool {
     crate::output::stderr(&format!(
         "\n{}\nCheck that the other screen shows the same words.",
         describe(other, side)
     ));
     crate::output::stderr(&format!("Verification words: {words}"));
-    if yes {
-        return true;
+    let confirmed = yes || tokio::task::block_in_place(ask_on_tty);
+    if confirmed {
+        crate::output::stderr(&format!(
+            "Waiting for {} to confirm on '{}'…",
+            crate::output::name(&other.name),
+            crate::output::label(&other.device_label)
+        ));
     }
-    tokio::task::block_in_place(|| {
-        let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
-        let Ok(mut tty) = tty else {
-            crate::output::stderr("No terminal to confirm on; run with --yes in scripts.");
-            return false;
-        };
-        let _ = write!(tty, "Do the words match, and do you want this? [y/N] ");
+    confirmed
+}
+
+/// The question, on the terminal. Ctrl-C answers no (and is remembered), so the other
+/// device hears it at once instead of waiting for a connection that went silent; from then
+/// on Ctrl-C stops duo as usual.
+fn ask_on_tty() -> bool {
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
+    let Ok(mut tty) = tty else {
+        crate::output::stderr("No terminal to confirm on; run with --yes in scripts.");
+        return false;
+    };
+    let _ = write!(tty, "Do the words match, and do you want this? [y/N] ");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut answer = String::new();
         let _ = std::io::BufReader::new(&tty).read_line(&mut answer);
-        matches!(answer.trim(), "y" | "Y" | "yes")
+        let _ = tx.send(matches!(answer.trim(), "y" | "Y" | "yes"));
+    });
+    let rt = tokio::runtime::Handle::current();
+    let answer = rt.block_on(async {
+        tokio::select! {
+            answer = rx => answer.unwrap_or(false),
+            _ = tokio::signal::ctrl_c() => {
+                STOPPED_AT_QUESTION.store(true, Ordering::SeqCst);
+                crate::output::stderr("");
+                false
+            }
+        }
+    });
+    // duo now handles SIGINT itself: keep Ctrl-C stopping it.
+    rt.spawn(async {
+        loop {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    answer
+}
+
+/// A pairing that ended at the question because of Ctrl-C here.
+fn stopped_at_question() -> Option<CliError> {
+    STOPPED_AT_QUESTION.load(Ordering::SeqCst).then(|| CliError {
+        code: exit::INTERRUPTED,
+        ..CliError::new("pairing stopped at the question: nothing was stored, and the other device was told")
     })
 }
 
@@ -238,6 +288,10 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             "if your partner restored a backup on a new device and has no other device left, use `duo pair --partner-device`",
         ));
     }
+    if a.partner_device && ctx.dev.space.read()?.view.persons.len() < 2 {
+        return Err(CliError::new("there is no partner in this space yet, so there is no device of theirs to add")
+            .hint("`duo pair` pairs your partner's first device; `--partner-device` is for a new device of a partner already here"));
+    }
     let code = Code::generate();
     let expiry = pair_expiry()?;
     let online = if a.ticket {
@@ -255,12 +309,14 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
         };
         go_online(ctx, opts, true, discovery, true).await?
     };
-    let whom = if a.own_device {
-        "your other device"
+    // Who joins, and where they type: "your partner" runs it on their device, you on your
+    // other device.
+    let (whom, there) = if a.own_device {
+        ("your other device", "On your other device, run")
     } else if a.partner_device {
-        "your partner's new device"
+        ("your partner", "On their new device they run")
     } else {
-        "your partner"
+        ("your partner", "On their device they run")
     };
     if a.ticket {
         let ticket = Ticket {
@@ -279,17 +335,29 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
             p.info(qr);
         }
         if ticket.relay.is_none() {
-            p.info(format!(
-                "Relays are off, so {whom}'s device must reach one of this device's addresses directly (the same network, a VPN). For devices on different networks, set a relay first: `duo relay set https://your-relay.example.org` (your own iroh-relay) or `duo relay set n0`."
-            ));
+            p.info(
+                "Relays are off, so the joining device must reach one of this device's addresses directly (the same network, a VPN). For devices on different networks, set a relay first: `duo relay set https://your-relay.example.org` (your own iroh-relay) or `duo relay set n0`.",
+            );
         }
+        let give = if a.own_device {
+            "Copy this ticket to your other device".to_string()
+        } else {
+            format!("Give this ticket to {whom}")
+        };
         p.info(format!(
-            "Give this ticket to {whom}. On their device they run:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…", human_duration(expiry)
+            "{give}. {there}:\n    duo pair join --ticket\nand paste it. Waiting (it works once, for {})…",
+            human_duration(expiry)
         ));
     } else {
         p.data(&code.reveal());
+        let tell = if a.own_device {
+            "Type this code on your other device".to_string()
+        } else {
+            format!("Tell {whom} this code")
+        };
         p.info(format!(
-            "Tell {whom} this code. On their device, on the same network, they run:\n    duo pair join\nand type it. Waiting (it works once, for {})…", human_duration(expiry)
+            "{tell}. {there}, on the same network:\n    duo pair join\nand type it. Waiting (it works once, for {})…",
+            human_duration(expiry)
         ));
     }
     let side = Side::Inviting {
@@ -321,13 +389,9 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
                 "nobody joined within {}; the {what} has expired",
                 human_duration(expiry)
             ))
-            .hint(if a.ticket {
-                "run `duo pair --ticket` again for a new one"
-            } else {
-                "run `duo pair` again for a new code"
-            })
+            .hint(format!("run `{}` again for a new one", pair_command(a)))
         })?
-        .map_err(sync_error)?;
+        .map_err(|e| stopped_at_question().unwrap_or_else(|| sync_error(e)))?;
     let mut table = PeerTable::load(&ctx.dev)?;
     table.remember(
         &paired.other.device_id,
@@ -353,6 +417,21 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
         _ => p.info("Paired. The first sync did not finish; it happens at the next `duo sync`."),
     }
     Ok(exit::OK)
+}
+
+/// The `duo pair` command line that was run (its flags that matter), for "run it again".
+fn pair_command(a: &PairArgs) -> String {
+    let mut cmd = String::from("duo pair");
+    for (on, flag) in [
+        (a.own_device, " --own-device"),
+        (a.partner_device, " --partner-device"),
+        (a.ticket, " --ticket"),
+    ] {
+        if on {
+            cmd.push_str(flag);
+        }
+    }
+    cmd
 }
 
 async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) -> Result<i32> {
@@ -402,9 +481,9 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
         confirm_words(w, o, Side::Joining, yes)
     });
     let relay_on = online.relay.is_enabled();
-    let paired = attempt
-        .await
-        .map_err(|e| unreached_hint(e, with_ticket, relay_on, ticket_relay.as_ref()))?;
+    let paired = attempt.await.map_err(|e| {
+        stopped_at_question().unwrap_or_else(|| unreached_hint(e, with_ticket, relay_on, ticket_relay.as_ref()))
+    })?;
     let mut table = PeerTable::load(&ctx.dev)?;
     table.remember(
         &paired.other.device_id,
@@ -449,6 +528,13 @@ fn unreached_hint(
     relay_on: bool,
     ticket_relay: Option<&impl std::fmt::Display>,
 ) -> CliError {
+    if let SyncError::PairingOver = e {
+        let what = if with_ticket { "ticket" } else { "code" };
+        return CliError::new(format!(
+            "this {what} was already used or has expired; ask for a new one"
+        ))
+        .hint("the other device answered, but it no longer waits to pair: a new `duo pair` there gives a new one");
+    }
     let unreached = matches!(e, SyncError::Unreached(_));
     let err = sync_error(e);
     if !(unreached && with_ticket) {
@@ -747,7 +833,8 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
         .map_err(|e| match e {
             // A damaged local file has its own hint.
             SyncError::LocalDamaged { .. } => CliError::from(e),
-            e => CliError::new(format!("could not go online: {e}"))
+            e => CliError::new("could not go online")
+                .cause(e)
                 .hint("another program may use this device's port; `duo status` shows it"),
         })
 }
@@ -795,6 +882,8 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Du
     }
     if results.is_empty() {
         p.info("No other device of this space has an address on this device yet (pair first), so nothing was synced.");
+    } else if results.iter().all(|r| matches!(r.result, Err(SyncError::NotPaired))) {
+        p.info("Every device this one reached refused it: this device was revoked in the space (or was never paired with them), so nothing was synced, and entries written here no longer go out. If it should still belong, pair it again: `duo pair --own-device` on another of your devices, `duo pair join` here.");
     } else if code == exit::NOBODY_REACHABLE {
         p.info(NOBODY);
     } else if reached.is_empty() {

@@ -122,13 +122,23 @@ fn check(ctx: &Ctx) -> Result<i32> {
         }
         t.push('\n');
     }
-    t.push_str(&format!(
-        "Everything is stored encrypted in {}; the key is in the same place, so someone who can use this\n  device unlocked can read it.\n\n",
-        ctx.dev.home.root().display()
-    ));
+    if duo_sync::lock::is_locked(&ctx.dev.home) {
+        t.push_str(&format!(
+            "Everything is stored encrypted in {}. Its keys are locked with your passphrase (`duo lock --set`\n  was done): `duo lock` locks them now; after 15 idle minutes they lock again by themselves.\n\n",
+            ctx.dev.home.root().display()
+        ));
+    } else {
+        t.push_str(&format!(
+            "Everything is stored encrypted in {}; the key is in the same place, so someone who can use this\n  device unlocked can read it. `duo lock --set` puts the keys behind a passphrase only you know.\n\n",
+            ctx.dev.home.root().display()
+        ));
+    }
     t.push_str("What you can do, on your own, without anyone being told:\n");
     t.push_str("  duo devices revoke ID     stop a lost device of yours (or, here only, one of your partner's)\n");
     t.push_str("  duo devices ack           stop showing the notices about devices added or revoked (here only)\n");
+    if !duo_sync::lock::is_locked(&ctx.dev.home) {
+        t.push_str("  duo lock --set            ask a passphrase before anyone reads duo on this device\n");
+    }
     t.push_str("  duo leave                 stop syncing on this device; your copy stays readable\n");
     t.push_str(
         "  duo leave --wipe          remove everything duo keeps on this device (--export DIR first keeps a copy)\n",
@@ -153,6 +163,12 @@ If you are afraid of your partner, your safety matters more than this journal.
   copy somewhere only you control (`duo leave --export DIR`) and then `duo leave --wipe`.
 - Check your other devices too: `duo devices` lists them; run `duo leave` on each, or revoke
   a device you no longer have with `duo devices revoke ID`.
+- Put duo on this device behind a passphrase only you know: `duo lock --set`. `duo lock`
+  then locks it at once (before you hand the device to someone, for example).
+- Your shell remembers the commands you type (for example in ~/.bash_history or
+  ~/.zsh_history). duo asks codes and passphrases at its own prompts, so they are not there,
+  but words you put on a command line (`duo journal add \"...\"`, a search) are: clear that
+  history if someone else may read it.
 - Consider whether this device itself is safe: a partner who had access to it may have
   installed other software or know its passwords.
 

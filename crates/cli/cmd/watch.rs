@@ -29,7 +29,8 @@ pub async fn run(ctx: &Ctx, net: NetOptions, mdns: bool, lock: OnlineLock) -> Re
         Ok(End::Stopped) => Ok(Watched::Exit(exit::INTERRUPTED)),
         Ok(End::Left) => Ok(Watched::Exit(exit::OK)),
         Ok(End::Locked) => Ok(Watched::Locked),
-        Err(WatchError::GoingOnline(e)) => Err(CliError::new(format!("could not go online: {e}"))
+        Err(WatchError::GoingOnline(e)) => Err(CliError::new("could not go online")
+            .cause(e)
             .hint("another program may use this device's port; `duo status` shows it")),
         Err(WatchError::Failed(e)) => Err(e.into()),
     }
@@ -59,7 +60,7 @@ fn print(ctx: &Ctx, e: &Event) {
         }
         Event::Notice(n) => super::devices::watcher_notice(ctx, n),
         Event::AnswersShared(n) => p.info(super::prompt::answers_shared(*n)),
-        Event::SteppingAside => p.info("Stepping aside for another duo command on this device (e.g. `duo pair`)…"),
+        Event::SteppingAside => p.info("Stepping aside while another duo command on this device is online…"),
         Event::BackOnline => p.info("Back online."),
         Event::Left => p.info("This device left the shared space; the watcher stops."),
         Event::Locked => p.info(

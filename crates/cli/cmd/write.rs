@@ -44,6 +44,7 @@ pub fn refuse_if_damaged(both: &crate::ctx::Both, private: bool) -> Result<()> {
     for d in &blocking {
         e = e.cause(d);
     }
+    e.code = crate::exit::FILE_DAMAGED;
     Err(e.hint("run `duo doctor` for a full report, and `duo doctor --repair` to set damaged files aside and go on"))
 }
 

@@ -216,7 +216,7 @@ impl FromStr for Ticket {
         let rest = s
             .trim()
             .strip_prefix("duo1:")
-            .ok_or_else(|| bad("it starts with duo1:"))?;
+            .ok_or_else(|| bad("a ticket starts with duo1:, and this does not"))?;
         let (id, rest) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
         let (items, code) = rest.rsplit_once('#').ok_or_else(|| bad("no #"))?;
         let id: EndpointId = id.parse().map_err(|_| bad("the device id is wrong"))?;
@@ -302,8 +302,11 @@ impl Online {
         if pairing {
             alpns.push(crate::invite::PAIR_ALPN.to_vec());
         }
-        // Port 0 means "this device's persisted port" (a fresh one the first time).
-        let port = o.config.port.unwrap_or(0);
+        // Port 0 means "this device's persisted port" (a fresh one the first time). Read
+        // from disk when this run has none yet: a long-running watcher that went online
+        // first, stepped aside and comes back keeps the port it persisted then.
+        let persisted = o.config.port.or_else(|| o.home.read_config().ok().and_then(|c| c.port));
+        let port = persisted.unwrap_or(0);
         let bind = match opts.bind {
             Some(b) if b.port() == 0 => SocketAddr::new(b.ip(), port),
             Some(b) => b,
@@ -311,7 +314,7 @@ impl Online {
         };
         let (endpoint, mdns) =
             net::endpoint_with(o.secret.clone(), bind, members.clone(), alpns, discovery, &opts.relays).await?;
-        if o.config.port.is_none()
+        if persisted.is_none()
             && bind.port() == 0
             && let Some(port) = endpoint.bound_sockets().first().map(SocketAddr::port)
         {

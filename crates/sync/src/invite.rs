@@ -215,6 +215,7 @@ fn pair_err(e: PairError) -> SyncError {
     match e {
         PairError::WrongCode => SyncError::WrongCode,
         PairError::Declined => SyncError::Declined,
+        PairError::TheyDeclined => SyncError::TheyDeclined,
         other => SyncError::Net(other.to_string()),
     }
 }
@@ -347,6 +348,28 @@ async fn run(
 /// A space id as duo makes them (hex, 32 characters; at most 64 taken from another device).
 fn plausible_space_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Did the other device answer, but refuse the pairing protocol (TLS alert 120,
+/// no_application_protocol)? A device stops offering it when its `duo pair` ends: the code
+/// or ticket was used or expired, and `duo sync --watch` (which only syncs) took its place.
+fn pairing_refused(e: &iroh::endpoint::ConnectError) -> bool {
+    use iroh::endpoint::{ConnectError, ConnectingError, ConnectionError, TransportErrorCode};
+    const NO_APPLICATION_PROTOCOL: u8 = 120;
+    let conn = match e {
+        ConnectError::Connection { source, .. } => source,
+        ConnectError::Connecting {
+            source: ConnectingError::ConnectionError { source, .. },
+            ..
+        } => source,
+        _ => return false,
+    };
+    let refused = TransportErrorCode::crypto(NO_APPLICATION_PROTOCOL);
+    match conn {
+        ConnectionError::ConnectionClosed(c) => c.error_code == refused,
+        ConnectionError::TransportError(t) => t.code == refused,
+        _ => false,
+    }
 }
 
 /// Record the joiner in the inviter's space.
@@ -511,7 +534,13 @@ pub async fn join(
                     .into(),
             )
         })?
-        .map_err(|e| SyncError::Unreached(e.to_string()))?;
+        .map_err(|e| {
+            if pairing_refused(&e) {
+                SyncError::PairingOver
+            } else {
+                SyncError::Unreached(e.to_string())
+            }
+        })?;
     let result = run(
         endpoint.id(),
         &conn,

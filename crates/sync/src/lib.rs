@@ -74,16 +74,26 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Journal(#[from] duo_journal::JournalError),
-    #[error("network: {0}")]
+    /// A connection failed: the reason as the network library or the other device gave
+    /// it (the CLI puts it under a headline of its own).
+    #[error("{0}")]
     Net(String),
     #[error("the inviting device could not be reached: {0}")]
     Unreached(String),
+    /// The inviting device answered, but it no longer waits to pair: its `duo pair` ended
+    /// (the code or ticket was used, or expired) and `duo sync --watch` took its place.
+    #[error("this code or ticket was already used or has expired")]
+    PairingOver,
     #[error("the other device does not know this one: it is not paired with it (or has revoked it)")]
     NotPaired,
     #[error("the code did not match: it is now used up on both devices; run `duo pair` again for a new one")]
     WrongCode,
     #[error("the verification words were not confirmed on both devices, so nothing was stored")]
     Declined,
+    /// This person said yes; the other device answered no, or its person stopped it at the
+    /// question (Ctrl-C).
+    #[error("the other device did not confirm the words (its person answered no or stopped), so nothing was stored")]
+    TheyDeclined,
     #[error(
         "you left this space on this device: it stays readable here as an archive, and this device no longer syncs"
     )]

@@ -68,8 +68,10 @@ impl Verified {
 pub enum PairError {
     #[error("the code did not match: it is now used up on both devices; run `duo pair` again for a new one")]
     WrongCode,
-    #[error("the other person did not confirm the words, so nothing was stored")]
+    #[error("the words were not confirmed on this device, so nothing was stored")]
     Declined,
+    #[error("the other person did not confirm the words, so nothing was stored")]
+    TheyDeclined,
     #[error("the other device broke the pairing protocol: {0}")]
     Protocol(String),
     #[error("the other device did not answer in time")]
@@ -180,7 +182,8 @@ where
     let theirs = swap(r, w, AGREE, &[u8::from(confirmed)]).await?;
     match (confirmed, theirs.as_slice()) {
         (true, [1]) => Ok(()),
-        (_, [0 | 1]) => Err(PairError::Declined),
+        (true, [0]) => Err(PairError::TheyDeclined),
+        (false, [0 | 1]) => Err(PairError::Declined),
         _ => Err(PairError::Protocol("bad confirmation".into())),
     }
 }

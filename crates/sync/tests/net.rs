@@ -256,7 +256,7 @@ mod pairing {
             invite::invite(&alice_ep, &alice, &code, false, |_, _| true),
             invite::join(&bob_ep, &mut bob, addr(&alice_ep), &code, |_, _| false)
         );
-        assert!(matches!(a, Err(SyncError::Declined)), "{a:?}");
+        assert!(matches!(a, Err(SyncError::TheyDeclined)), "{a:?}");
         assert!(matches!(b, Err(SyncError::Declined)), "{b:?}");
         assert_eq!(alice.space.read().unwrap().view.persons.len(), 1);
         assert_eq!(bob.space.read().unwrap().view.persons.len(), 1);
