@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Start with `duo init --name <your name>`, then `duo journal add \"...\"`.
-Exit status: 0 success, 1 failure, 2 usage error, 4 duo is locked (run `duo unlock`),
-11 a damaged file (a backup, a bundle, or this device's own: see `duo doctor`), 10-17 a backup
+Exit status: 0 success, 1 failure, 2 usage error, 3 the author asked for no replies,
+4 duo is locked (run `duo unlock`), 5 no device answered `duo sync`, 11 a damaged file (a backup, a bundle, or this device's own: see `duo doctor`), 10-17 a backup
 or bundle refused (see `duo bundle import --help`), 130 stopped with Ctrl-C.
 Environment: DUO_HOME (data directory), DUO_DISCOVERY (mdns|none), DUO_RELAY (disabled|n0|URL),
 DUO_RELAY_CA (PEM file), DUO_BIND (address to bind), NO_COLOR, VISUAL/EDITOR,
