@@ -1,7 +1,7 @@
 //! Sync without a network: `duo bundle export` / `duo bundle import` between two devices
 //! that paired once (one loopback connection) and then only exchange files.
 
-use crate::harness::{Device, Run, pair_by_ticket};
+use crate::harness::{Device, Run, pair_by_ticket, paired};
 use duo_sync::bundle::{self, Bundle, SecretKey};
 use std::path::{Path, PathBuf};
 
@@ -31,13 +31,6 @@ fn export(d: &Device, path: &Path, extra: &[&str]) -> serde_json::Value {
 
 fn import(d: &Device, path: &Path) -> Run {
     d.run(&["bundle", "import", path.to_str().unwrap(), "--json"])
-}
-
-fn paired() -> (Device, Device) {
-    let alice = Device::new("Alice");
-    let bob = Device::new("Bob");
-    pair_by_ticket(&alice, &bob, &[]);
-    (alice, bob)
 }
 
 #[test]

@@ -343,6 +343,14 @@ pub fn words(stderr: &str) -> String {
         .to_string()
 }
 
+/// Alice and Bob, each on a fresh device, paired as partners by ticket.
+pub fn paired() -> (Device, Device) {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    (alice, bob)
+}
+
 /// Pair `joiner` with `inviter` by ticket (`extra`: e.g. `--own-device`); both confirm,
 /// both see the same words, the code never shows on stderr. Returns both runs (inviter,
 /// joiner).

@@ -3,7 +3,7 @@
 //! `duo sync` says plainly why nobody answered (exit 5), and `duo lock` takes a running
 //! watcher offline until `duo unlock`.
 
-use crate::harness::{Device, pair_by_ticket};
+use crate::harness::{Device, pair_by_ticket, paired};
 use crate::netlab::Netns;
 use crate::watch::Watching;
 use std::process::Stdio;
@@ -12,13 +12,6 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 /// The exit status of a `duo sync` nobody answered (crates/cli/exit.rs NOBODY_REACHABLE).
 const NOBODY_REACHABLE: i32 = 5;
-
-fn paired() -> (Device, Device) {
-    let alice = Device::new("Alice");
-    let bob = Device::new("Bob");
-    pair_by_ticket(&alice, &bob, &[]);
-    (alice, bob)
-}
 
 /// Alice types `duo sync`, nobody answers, and it stays reachable; Bob types `duo sync` a
 /// few seconds later and reaches it. Both exit 0 with each other's entries.
