@@ -576,7 +576,7 @@ impl SpaceDoc {
     /// (keyed `<entry>/<ack>`, each with the lifts that hold it). A reply is held by a lift
     /// `held/<entry>/<lift>` when, for one of the switch-on writes the lift names, the
     /// reply's change is neither an ancestor of the switch-on's (written before it was on)
-    /// nor a descendant of the lift's (written after it was lifted): it was written
+    /// nor the lift's or a descendant of it (written after it was lifted): it was written
     /// concurrently with the switch-on, or while it was on. Cost: nothing for entries
     /// without both a lift and a reply; otherwise one read of the change graph and one pass
     /// over it for all of them together ([`crate::causal::Causal::order_of`], O(n · k / 64)
@@ -639,7 +639,9 @@ impl SpaceDoc {
         for (replies, lifts) in cases {
             for (reply, r) in &replies {
                 for (lift, l, ons) in &lifts {
-                    if ons.iter().any(|s| !before(r, s) && !before(l, r)) {
+                    // A reply in the lift's own change was written knowing it.
+                    let after_lift = r == l || before(l, r);
+                    if !after_lift && ons.iter().any(|s| !before(r, s)) {
                         out.entry(reply.clone()).or_default().insert(lift.clone());
                     }
                 }

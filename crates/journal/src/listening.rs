@@ -367,12 +367,22 @@ mod tests {
             may_reply(e, "pb", false, "Alice"),
             Err(Refusal::NoReplies { .. })
         ));
-        // Lifted: what was sent shows again.
+        // Lifted: what was written while it was on (here, knowing nothing of the entry)
+        // stays hidden for good.
         let ring = crate::Keyring::for_tests("pa");
         j.update(|d| d.set_no_replies(&id, false, 10, &ring.sealer("da")))
             .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
-        assert_eq!(read.view.replies(e).acks.len(), 1);
+        assert!(!e.no_replies);
+        assert!(read.view.replies(e).is_empty());
+        // A reply written after the lift, knowing it, shows.
+        let a = ack(&id, "a2", "pb", ReplyKind::Heard, 11, None);
+        j.update(|d| d.put_ack(&a, &crate::Keyring::for_tests("pb").sealer("db")))
+            .unwrap();
+        let read = j.read().unwrap();
+        let e = &read.view.entries[&id];
+        let shown: Vec<&str> = read.view.replies(e).acks.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(shown, ["a2"]);
     }
 }
