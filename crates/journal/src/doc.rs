@@ -580,7 +580,9 @@ impl SpaceDoc {
     /// concurrently with the switch-on, or while it was on. Cost: nothing for entries
     /// without both a lift and a reply; otherwise one read of the change graph and one pass
     /// over it for all of them together ([`crate::causal::Causal::order_of`], O(n · k / 64)
-    /// for n changes and k changes of replies, switch-ons and lifts).
+    /// for n changes and k changes of replies, switch-ons and lifts), then one bit test per
+    /// reply, lift and switch-on of the same entry. [`SpaceDoc::refresh_contents`] asks this
+    /// only for the entries a reply or a lift arrived for.
     pub fn held_among(&mut self, c: &Contents, ids: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         fn keys_of<V>(map: &BTreeMap<String, V>, id: &str) -> Vec<String> {
@@ -607,11 +609,12 @@ impl SpaceDoc {
             _ => None,
         };
         // (reply key, its change), (lift key, its change, its switch-ons' changes).
+        type Reply = (String, automerge::ChangeHash);
         type Lift = (String, automerge::ChangeHash, Vec<automerge::ChangeHash>);
-        let mut cases: Vec<(Vec<(String, automerge::ChangeHash)>, Vec<Lift>)> = Vec::new();
+        let mut cases: Vec<(Vec<Reply>, Vec<Lift>)> = Vec::new();
         let mut all = Vec::new();
         for (holds, acks) in todo {
-            let replies: Vec<(String, automerge::ChangeHash)> = acks
+            let replies: Vec<Reply> = acks
                 .into_iter()
                 .filter_map(|k| Some((k.clone(), change(&self.doc, format!("{ACK}{k}"))?)))
                 .collect();
@@ -619,7 +622,13 @@ impl SpaceDoc {
                 .into_iter()
                 .filter_map(|k| {
                     let lift = change(&self.doc, format!("{HELD}{k}"))?;
-                    let ons = c.holds[&k].ended.iter().filter_map(|op| graph.change_of_text(op)).collect();
+                    let ons = c
+                        .holds
+                        .get(&k)?
+                        .ended
+                        .iter()
+                        .filter_map(|op| graph.change_of_text(op))
+                        .collect();
                     Some((k, lift, ons))
                 })
                 .collect();
@@ -631,7 +640,9 @@ impl SpaceDoc {
             cases.push((replies, lifts));
         }
         let order = graph.order_of(&all);
-        let at = |h: &automerge::ChangeHash| order.position(&h.0);
+        let index: std::collections::HashMap<[u8; 32], usize> =
+            order.changes.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+        let at = |h: &automerge::ChangeHash| index.get(&h.0).copied();
         let before = |a: &automerge::ChangeHash, b: &automerge::ChangeHash| match (at(a), at(b)) {
             (Some(a), Some(b)) => order.before(a, b),
             _ => false,

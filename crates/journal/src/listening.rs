@@ -169,11 +169,7 @@ pub fn replies<'a>(acks: &'a BTreeMap<String, Ack>, entry: &Entry) -> Replies<'a
 
 /// [`replies`], leaving out the replies `held` says a lift of "no replies" keeps hidden
 /// (see [`crate::View::is_held`]), and the answers to a reflection left out.
-pub fn replies_except<'a>(
-    acks: &'a BTreeMap<String, Ack>,
-    entry: &Entry,
-    held: impl Fn(&Ack) -> bool,
-) -> Replies<'a> {
+pub fn replies_except<'a>(acks: &'a BTreeMap<String, Ack>, entry: &Entry, held: impl Fn(&Ack) -> bool) -> Replies<'a> {
     let mut out = Replies::default();
     if entry.no_replies {
         return out;

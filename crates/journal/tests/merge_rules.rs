@@ -529,7 +529,10 @@ fn refreshed(doc: &mut SpaceDoc, f: impl FnOnce(&mut SpaceDoc)) -> View {
     f(doc);
     doc.refresh_contents(&mut c, &before);
     let full = doc.contents_with_history(None);
-    assert_eq!(c.held, full.held, "the incremental refresh judges replies as a rebuild does");
+    assert_eq!(
+        c.held, full.held,
+        "the incremental refresh judges replies as a rebuild does"
+    );
     assert_eq!(c.holds, full.holds);
     View::new(c, Default::default())
 }
@@ -554,7 +557,10 @@ fn a_reply_concurrent_with_no_replies_stays_hidden_after_the_lift() {
     both_show(&view(&mut bobs), &[], "after the lift, on Bob's device (rebuilt)");
     assert!(!v.entries[ID].no_replies, "the mark is lifted");
     assert_eq!(v.holds.len(), 1, "the lift is recorded");
-    assert!(v.acks.contains_key(&format!("{ID}/r1")), "the reply is kept in the document");
+    assert!(
+        v.acks.contains_key(&format!("{ID}/r1")),
+        "the reply is kept in the document"
+    );
 
     // A device that lifted before the concurrent reply reached it: the reply arriving later
     // is judged when it arrives.
@@ -565,7 +571,11 @@ fn a_reply_concurrent_with_no_replies_stays_hidden_after_the_lift() {
     bobs2.put_ack(&bobs_reflection("r1", 2_001), &b.sealer("bobs")).unwrap();
     let v = refreshed(&mut laptop2, |d| d.merge(&mut bobs2).unwrap());
     both_show(&v, &[], "a concurrent reply arriving after the lift (refreshed)");
-    both_show(&view(&mut laptop2), &[], "a concurrent reply arriving after the lift (rebuilt)");
+    both_show(
+        &view(&mut laptop2),
+        &[],
+        "a concurrent reply arriving after the lift (rebuilt)",
+    );
 }
 
 #[test]
@@ -599,8 +609,11 @@ fn a_reply_written_after_the_lift_shows() {
     // Bob receives the lift, then replies: written knowing the mark was lifted.
     bobs.merge(&mut fork(&mut laptop)).unwrap();
     bobs.put_ack(&bobs_reflection("r2", 4_000), &b.sealer("bobs")).unwrap();
-    bobs.put_ack(&reply("h2", BOB, ReplyKind::Heard, None, None, 4_001), &b.sealer("bobs"))
-        .unwrap();
+    bobs.put_ack(
+        &reply("h2", BOB, ReplyKind::Heard, None, None, 4_001),
+        &b.sealer("bobs"),
+    )
+    .unwrap();
     both_show(&view(&mut bobs), &["h2", "r2"], "on Bob's device");
     let v = refreshed(&mut laptop, |d| d.merge(&mut fork(&mut bobs)).unwrap());
     both_show(&v, &["h2", "r2"], "on Alice's device (refreshed)");
@@ -651,7 +664,11 @@ fn a_lift_record_the_author_did_not_seal_is_ignored_on_the_authors_devices() {
     );
     assert!(v.holds.contains_key(&format!("{ID}/f1")) && v.holds.contains_key(&format!("{ID}/f2")));
     let (judged, _) = shown_replies(&v, ALICE);
-    assert_eq!(judged, ["c1", "r1"], "Alice's device ignores a lift her keys do not cover");
+    assert_eq!(
+        judged,
+        ["c1", "r1"],
+        "Alice's device ignores a lift her keys do not cover"
+    );
     // A lift in Bob's name counts nowhere; only Alice's own devices can check hers.
     let (_, plain) = shown_replies(&v, BOB);
     assert_eq!(plain, ["r1"], "a reader without Alice's keys takes a lift in her name");
@@ -671,6 +688,9 @@ fn a_lift_record_the_author_did_not_seal_is_ignored_on_the_authors_devices() {
     let v = view(&mut laptop3);
     let judge = Judge::new(&a, &marks);
     let shown = judge.shown(&v).into_iter().find(|s| s.entry.id == ID).unwrap();
-    assert_eq!(shown.check, Some(Authenticity::NotYours(duo_journal::Why::RepliesReopened)));
+    assert_eq!(
+        shown.check,
+        Some(Authenticity::NotYours(duo_journal::Why::RepliesReopened))
+    );
     assert!(judge.replies(&v, &shown).is_empty(), "the held reply stays hidden");
 }
