@@ -362,14 +362,25 @@ impl<'a> Judge<'a> {
     }
 
     fn hold_verifies(&self, view: &View, h: &crate::listening::Hold) -> bool {
-        let field = crate::record::hold_field(h);
-        let subject = Subject {
-            scope: &h.entry,
-            author: &h.by,
-            field: &field,
-        };
         let value = crate::record::hold_value(h);
-        h.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some())
+        self.record_verifies(view, (&h.entry, &h.by), &crate::record::hold_field(h), &value, &h.seals)
+    }
+
+    /// Does one of `seals` cover a record of `(entry, author)` sealed under `field`?
+    fn record_verifies(
+        &self,
+        view: &View,
+        (entry, by): (&str, &str),
+        field: &str,
+        value: &[u8],
+        seals: &[String],
+    ) -> bool {
+        let subject = Subject {
+            scope: entry,
+            author: by,
+            field,
+        };
+        seals.iter().any(|s| self.verify(view, &subject, value, s).is_some())
     }
 
     /// This person's verified lifts of "no replies" on `e`, by the name their marks use
@@ -386,14 +397,8 @@ impl<'a> Judge<'a> {
     }
 
     fn ack_verifies(&self, view: &View, a: &crate::listening::Ack) -> bool {
-        let field = crate::record::ack_field(a);
-        let subject = Subject {
-            scope: &a.entry,
-            author: &a.by,
-            field: &field,
-        };
         let value = crate::record::ack_value(a);
-        a.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some())
+        self.record_verifies(view, (&a.entry, &a.by), &crate::record::ack_field(a), &value, &a.seals)
     }
 
     /// The marks after reading `view`: every verified version of this person's fields
