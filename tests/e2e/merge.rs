@@ -252,3 +252,61 @@ fn confirm_says_which_reflection_and_asks_when_there_are_several() {
     r.ok();
     assert!(r.stderr.contains("you want a say"), "{}", r.stderr);
 }
+
+/// The ids of the replies `d` shows under `id` (acknowledgements and reflections), from
+/// `show --json`, checked against what `list --json` says of the entry.
+fn reply_ids(d: &Device, id: &str) -> Vec<String> {
+    let ids = |e: &serde_json::Value| {
+        let mut out: Vec<String> = ["acks", "reflections"]
+            .iter()
+            .flat_map(|k| e[*k].as_array().cloned().unwrap_or_default())
+            .map(|r| r["id"].as_str().expect("a reply id").to_string())
+            .collect();
+        out.sort();
+        out
+    };
+    let shown = ids(&show_json(d, &id[..8]));
+    let listed = d.list(&[]).into_iter().find(|e| e["id"] == id).expect("listed");
+    assert_eq!(ids(&listed), shown, "list and show agree");
+    shown
+}
+
+#[test]
+fn a_reply_written_while_no_replies_was_on_never_appears() {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let id = alice.add("I need to sit with this for a while", &[]);
+    sync(&bob, &alice);
+    // Alice asks for no replies; Bob, offline, has not received it and reflects.
+    alice.run(&["journal", "edit", &id[..8], "--no-replies"]).ok();
+    bob.run(&["journal", "reflect", &id[..8], "What I heard is you need time"])
+        .ok();
+    sync(&bob, &alice);
+    for d in [&alice, &bob] {
+        assert_eq!(show_json(d, &id[..8])["no_replies"], true);
+        assert!(reply_ids(d, &id).is_empty());
+    }
+    // Alice lifts it and they sync: Bob's reflection, written while it was on, stays hidden.
+    alice.run(&["journal", "edit", &id[..8], "--allow-replies"]).ok();
+    sync(&bob, &alice);
+    for d in [&alice, &bob] {
+        assert_eq!(show_json(d, &id[..8])["no_replies"], false);
+        assert!(reply_ids(d, &id).is_empty(), "held for good");
+    }
+    // A reflection Bob writes now, knowing of the lift, is shown on both devices.
+    bob.run(&["journal", "reflect", &id[..8], "What I heard is it matters a lot"])
+        .ok();
+    sync(&bob, &alice);
+    for d in [&alice, &bob] {
+        let e = show_json(d, &id[..8]);
+        let texts: Vec<&str> = e["reflections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["What I heard is it matters a lot"], "{e}");
+        assert_eq!(reply_ids(d, &id).len(), 1);
+    }
+}

@@ -71,9 +71,11 @@ pub fn replies_change(ctx: &Ctx, both: &Both, item: &Item<'_>, off: bool, on: bo
     Ok(Some(off))
 }
 
-/// Write one reply to the shared space (an `adds/` chunk: no history is loaded).
+/// Write one reply to the shared space, as a change made on the whole history: it says
+/// what it was written knowing (a "no replies" lifted since, or not), which decides whether
+/// a later lift shows it (docs/storage.md, "Concurrent writes").
 fn send(ctx: &Ctx, ack: &Ack) -> Result<()> {
-    ctx.dev.space.append(|doc| doc.put_ack(ack, &ctx.dev.sealer()))?;
+    ctx.dev.space.update(|doc| doc.put_ack(ack, &ctx.dev.sealer()))?;
     if let Err(e) = ctx.dev.space.maybe_compact() {
         ctx.printer
             .warn(format!("could not compact the journal ({e}); your reply is saved"));

@@ -57,6 +57,15 @@ impl Causal {
         (*start <= *counter && *counter <= *max).then_some(*hash)
     }
 
+    /// [`Causal::change_of`] for an op id as text (`<counter>@<actor hex>`, how automerge
+    /// prints one). `None` for text that is not one, or an op this graph does not hold.
+    pub fn change_of_text(&self, op: &str) -> Option<ChangeHash> {
+        let (counter, actor) = op.split_once('@')?;
+        let counter: u64 = counter.parse().ok()?;
+        let actor: ActorId = actor.parse().ok()?;
+        self.change_of(&ObjId::Id(counter, actor, 0))
+    }
+
     /// Is `earlier` a strict ancestor of `later` (was `later` made knowing `earlier`)?
     pub fn is_ancestor(&self, earlier: &ChangeHash, later: &ChangeHash) -> bool {
         if earlier == later {
@@ -255,6 +264,9 @@ mod tests {
         assert!(c.is_ancestor(&on_a, &after) && c.is_ancestor(&on_b, &after));
         assert!(!c.is_ancestor(&after, &first) && !c.is_ancestor(&first, &first));
         assert_eq!(c.change_of(&ObjId::Root), None);
+        let (_, y) = a.get(ROOT, "y").unwrap().unwrap();
+        assert_eq!(c.change_of_text(&y.to_string()), Some(on_a), "an op id as text");
+        assert_eq!(c.change_of_text("nonsense"), None);
 
         let o = c.order_of(&[after, on_b, on_a, first]);
         let [after, on_b, on_a, first] = [0, 1, 2, 3];

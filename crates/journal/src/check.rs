@@ -30,7 +30,7 @@ use crate::history::Timing;
 use crate::listening::Replies;
 use crate::model::{Entry, Sealed};
 use crate::record::{ORIGIN, origin_value, status_change_field, status_change_value};
-use crate::schema::{DELETED, NO_REPLIES};
+use crate::schema::{DELETED, HELD, NO_REPLIES};
 use crate::view::View;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -225,6 +225,7 @@ impl<'a> Judge<'a> {
         let problem = |name: &str, rolled_back: bool| match name {
             DELETED if rolled_back => Why::Undeleted,
             NO_REPLIES if rolled_back || !e.no_replies => Why::RepliesReopened,
+            _ if name.starts_with(HELD) => Why::RepliesReopened,
             _ if rolled_back => Why::RolledBack,
             _ => Why::Altered,
         };
@@ -238,7 +239,11 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+        let lifts = self.verified_holds(view, e);
         let mut versions = BTreeMap::new();
+        for lift in &lifts {
+            versions.insert(lift.as_str(), 1);
+        }
         for (name, f) in &e.seals.fields {
             let c = self.field(view, e, name, f);
             retired |= c.retired;
@@ -341,8 +346,12 @@ impl<'a> Judge<'a> {
         if shown.check.is_some_and(Authenticity::is_not_yours) {
             return Replies::default();
         }
-        let mut r = crate::listening::replies(&view.acks, shown.entry);
         let me = self.person();
+        let author = &shown.entry.author;
+        // A lift counts when its entry's author wrote it; on the author's devices, only when
+        // their keys cover it (a forged one is ignored).
+        let counts = |h: &crate::listening::Hold| &h.by == author && (h.by != me || self.hold_verifies(view, h));
+        let mut r = crate::listening::replies_except(&view.acks, shown.entry, |a| view.is_held(a, counts));
         let genuine = |a: &crate::listening::Ack| a.by != me || self.ack_verifies(view, a);
         r.acks.retain(|a| genuine(a));
         r.reflections.retain(|x| genuine(x.reflection));
@@ -352,15 +361,44 @@ impl<'a> Judge<'a> {
         r
     }
 
-    fn ack_verifies(&self, view: &View, a: &crate::listening::Ack) -> bool {
-        let field = crate::record::ack_field(a);
+    fn hold_verifies(&self, view: &View, h: &crate::listening::Hold) -> bool {
+        let value = crate::record::hold_value(h);
+        self.record_verifies(view, (&h.entry, &h.by), &crate::record::hold_field(h), &value, &h.seals)
+    }
+
+    /// Does one of `seals` cover a record of `(entry, author)` sealed under `field`?
+    fn record_verifies(
+        &self,
+        view: &View,
+        (entry, by): (&str, &str),
+        field: &str,
+        value: &[u8],
+        seals: &[String],
+    ) -> bool {
         let subject = Subject {
-            scope: &a.entry,
-            author: &a.by,
-            field: &field,
+            scope: entry,
+            author: by,
+            field,
         };
+        seals.iter().any(|s| self.verify(view, &subject, value, s).is_some())
+    }
+
+    /// This person's verified lifts of "no replies" on `e`, by the name their marks use
+    /// (`held/<lift id>`): a lift once seen that is gone was removed (replies reopened).
+    fn verified_holds(&self, view: &View, e: &Entry) -> Vec<String> {
+        let prefix = format!("{}/", e.id);
+        view.holds
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, h)| h)
+            .filter(|h| h.by == e.author && self.hold_verifies(view, h))
+            .map(crate::record::hold_field)
+            .collect()
+    }
+
+    fn ack_verifies(&self, view: &View, a: &crate::listening::Ack) -> bool {
         let value = crate::record::ack_value(a);
-        a.seals.iter().any(|s| self.verify(view, &subject, &value, s).is_some())
+        self.record_verifies(view, (&a.entry, &a.by), &crate::record::ack_field(a), &value, &a.seals)
     }
 
     /// The marks after reading `view`: every verified version of this person's fields
@@ -378,6 +416,9 @@ impl<'a> Judge<'a> {
                 if let Some(v) = self.field(view, e, name, f).version {
                     m.note(&e.id, name, v);
                 }
+            }
+            for lift in self.verified_holds(view, e) {
+                m.note(&e.id, &lift, 1);
             }
         }
         m

@@ -12,7 +12,7 @@ use crate::JournalError;
 use crate::boundaries::{StatusChange, effective_status};
 use crate::chunks::Allowance;
 use crate::history::History;
-use crate::listening::Ack;
+use crate::listening::{Ack, Hold};
 use crate::model::{Device, Endorsement, Entry, Person, Revocation, Rotation, Signatures, SignedName};
 use crate::record::{Marker, insert_entry};
 use crate::schema::*;
@@ -56,6 +56,14 @@ pub struct Contents {
     /// `restore` (filled by [`SpaceDoc::contents_with_history`] and
     /// [`SpaceDoc::refresh_contents`]; empty from [`SpaceDoc::contents`]).
     pub restorable: BTreeSet<String>,
+    /// Lifts of "no replies" (`held/<entry>/<lift>`), keyed `<entry id>/<lift id>`.
+    pub holds: BTreeMap<String, Hold>,
+    /// Replies a lift keeps hidden for good: `<entry id>/<ack id>` → the lifts (keys of
+    /// [`Contents::holds`]) it was written neither before the switch-on of nor after
+    /// (filled by [`SpaceDoc::contents_with_history`] and [`SpaceDoc::refresh_contents`];
+    /// empty from [`SpaceDoc::contents`]). Whose lift counts is the reader's to decide
+    /// ([`crate::View::is_held`]).
+    pub held: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// What a change did to the entries, by id: in the document only after it (`added`), before
@@ -573,9 +581,106 @@ impl SpaceDoc {
     pub fn contents_with_history(&mut self, known: Option<History>) -> Contents {
         let mut c = self.contents();
         c.records = known.unwrap_or_default().brought_up_to(self.doc.document());
+        self.judge_history(&mut c);
+        c
+    }
+
+    /// Fill in what only the change graph says, for the whole of `c`: the restorable
+    /// entries and the replies a lift holds.
+    fn judge_history(&mut self, c: &mut Contents) {
         let deleted: Vec<String> = c.deleted.keys().cloned().collect();
         c.restorable = self.restorable_among(&deleted);
-        c
+        let lifted: BTreeSet<String> = c.holds.values().map(|h| h.entry.clone()).collect();
+        c.held = self.held_among(c, &lifted);
+    }
+
+    /// The replies to the entries `ids` that a lift of "no replies" keeps hidden for good
+    /// (keyed `<entry>/<ack>`, each with the lifts that hold it). A reply is held by a lift
+    /// `held/<entry>/<lift>` when, for one of the switch-on writes the lift names, the
+    /// reply's change is neither an ancestor of the switch-on's (written before it was on)
+    /// nor the lift's or a descendant of it (written after it was lifted): it was written
+    /// concurrently with the switch-on, or while it was on. Cost: nothing for entries
+    /// without both a lift and a reply; otherwise one read of the change graph and one pass
+    /// over it for all of them together ([`crate::causal::Causal::order_of`], O(n · k / 64)
+    /// for n changes and k changes of replies, switch-ons and lifts), then one bit test per
+    /// reply, lift and switch-on of the same entry. [`SpaceDoc::refresh_contents`] asks this
+    /// only for the entries a reply or a lift arrived for.
+    pub fn held_among(&mut self, c: &Contents, ids: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        fn keys_of<V>(map: &BTreeMap<String, V>, id: &str) -> Vec<String> {
+            let prefix = format!("{id}/");
+            map.range(prefix.clone()..)
+                .map(|(k, _)| k)
+                .take_while(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect()
+        }
+        let mut todo: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for id in ids {
+            let (holds, acks) = (keys_of(&c.holds, id), keys_of(&c.acks, id));
+            if !holds.is_empty() && !acks.is_empty() {
+                todo.push((holds, acks));
+            }
+        }
+        if todo.is_empty() {
+            return out;
+        }
+        let graph = crate::causal::Causal::new(self.doc.document());
+        let change = |doc: &AutoCommit, key: String| match doc.get(ROOT, key.as_str()) {
+            Ok(Some((Value::Object(_), o))) => graph.change_of(&o),
+            _ => None,
+        };
+        // (reply key, its change), (lift key, its change, its switch-ons' changes).
+        type Reply = (String, automerge::ChangeHash);
+        type Lift = (String, automerge::ChangeHash, Vec<automerge::ChangeHash>);
+        let mut cases: Vec<(Vec<Reply>, Vec<Lift>)> = Vec::new();
+        let mut all = Vec::new();
+        for (holds, acks) in todo {
+            let replies: Vec<Reply> = acks
+                .into_iter()
+                .filter_map(|k| Some((k.clone(), change(&self.doc, format!("{ACK}{k}"))?)))
+                .collect();
+            let lifts: Vec<Lift> = holds
+                .into_iter()
+                .filter_map(|k| {
+                    let lift = change(&self.doc, format!("{HELD}{k}"))?;
+                    let ons = c
+                        .holds
+                        .get(&k)?
+                        .ended
+                        .iter()
+                        .filter_map(|op| graph.change_of_text(op))
+                        .collect();
+                    Some((k, lift, ons))
+                })
+                .collect();
+            all.extend(replies.iter().map(|(_, h)| *h));
+            for (_, lift, ons) in &lifts {
+                all.push(*lift);
+                all.extend(ons.iter().copied());
+            }
+            cases.push((replies, lifts));
+        }
+        let order = graph.order_of(&all);
+        let index: std::collections::HashMap<[u8; 32], usize> =
+            order.changes.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+        let at = |h: &automerge::ChangeHash| index.get(&h.0).copied();
+        let before = |a: &automerge::ChangeHash, b: &automerge::ChangeHash| match (at(a), at(b)) {
+            (Some(a), Some(b)) => order.before(a, b),
+            _ => false,
+        };
+        for (replies, lifts) in cases {
+            for (reply, r) in &replies {
+                for (lift, l, ons) in &lifts {
+                    // A reply in the lift's own change was written knowing it.
+                    let after_lift = r == l || before(l, r);
+                    if !after_lift && ons.iter().any(|s| !before(r, s)) {
+                        out.entry(reply.clone()).or_default().insert(lift.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Every concurrent value of the space's id, smallest first, without repeats. Two
@@ -689,8 +794,7 @@ impl SpaceDoc {
                     let records = std::mem::take(&mut c.records);
                     *c = self.contents();
                     c.records = records;
-                    let deleted: Vec<String> = c.deleted.keys().cloned().collect();
-                    c.restorable = self.restorable_among(&deleted);
+                    self.judge_history(c);
                     return;
                 }
             };
@@ -706,6 +810,12 @@ impl SpaceDoc {
             .map(|(entry, _)| format!("{ENTRY}{entry}"))
             .collect();
         keys.extend(touched);
+        // A reply or a lift of "no replies" that arrived: the entry's replies are judged again.
+        let lifted: BTreeSet<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(ACK).or_else(|| k.strip_prefix(HELD))?.split_once('/'))
+            .map(|(entry, _)| entry.to_string())
+            .collect();
         let mut boundaries = Vec::new();
         for key in keys {
             if let Some((kind, id)) = split_root_key(&key) {
@@ -718,6 +828,7 @@ impl SpaceDoc {
                     REVOKE => c.signatures.revocations.remove(id).map(|_| ()),
                     ACK => c.acks.remove(id).map(|_| ()),
                     BSTATUS => c.status_changes.remove(id).map(|_| ()),
+                    HELD => c.holds.remove(id).map(|_| ()),
                     _ => None,
                 };
                 if kind == ENTRY {
@@ -740,6 +851,10 @@ impl SpaceDoc {
         for id in boundaries {
             overlay_status(c, &id);
         }
+        c.held
+            .retain(|k, _| k.split_once('/').is_none_or(|(entry, _)| !lifted.contains(entry)));
+        let again = self.held_among(c, &lifted);
+        c.held.extend(again);
     }
 
     /// Read one root item (`entry/…`, `person/…`, `device/…`) into `c`.
@@ -801,6 +916,11 @@ impl SpaceDoc {
             ACK => {
                 if let Some(a) = self.read_ack(id, obj) {
                     c.acks.insert(id.to_string(), a);
+                }
+            }
+            HELD => {
+                if let Some(h) = self.read_hold(id, obj) {
+                    c.holds.insert(id.to_string(), h);
                 }
             }
             BSTATUS => {
@@ -897,6 +1017,24 @@ impl SpaceDoc {
             at: self.get_i64(obj, AT)?,
             text: self.get_str(obj, TEXT),
             of: self.get_str(obj, OF),
+            seals: self.record_seals(obj),
+        })
+    }
+
+    fn read_hold(&self, key: &str, obj: &ObjId) -> Option<Hold> {
+        let (entry, id) = key.split_once('/')?;
+        Some(Hold {
+            id: id.to_string(),
+            entry: entry.to_string(),
+            by: self.get_str(obj, BY)?,
+            device: self.get_str(obj, DEVICE_FIELD).unwrap_or_default(),
+            at: self.get_i64(obj, AT)?,
+            ended: self
+                .get_str(obj, ENDED)?
+                .split('\n')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
             seals: self.record_seals(obj),
         })
     }

@@ -50,7 +50,9 @@ pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use history::{History, Record, Timing};
-pub use listening::{Ack, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies};
+pub use listening::{
+    Ack, Hold, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies, replies_except,
+};
 pub use model::{
     Device, Endorsement, Entry, EntryPatch, Kind, NewEntry, Person, Revocation, Rotation, Sealed, Seals, Signatures,
     SignedName, Status, normalize_tags,

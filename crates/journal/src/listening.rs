@@ -107,6 +107,29 @@ pub struct Ack {
     pub seals: Vec<String>,
 }
 
+/// A lift of an entry's "no replies", as stored under `held/<entry>/<id>`: which switch-on
+/// writes (`true` values of `no_replies`, by op id) it ended. A reply written neither
+/// before such a switch-on nor after the lift stays hidden for good
+/// ([`crate::SpaceDoc::held_among`]); only a record its entry's author sealed counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Its own id (32 hex characters).
+    pub id: String,
+    /// The entry whose "no replies" was lifted.
+    pub entry: String,
+    /// The person who lifted it (the entry's author, for a record that counts).
+    pub by: String,
+    /// The device it was written on.
+    pub device: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// The op ids (`<counter>@<actor>`) of the `true` values the lift wrote over.
+    pub ended: Vec<String>,
+    /// Its seals as stored.
+    #[serde(default)]
+    pub seals: Vec<String>,
+}
+
 /// A reflection with the author's answers to it, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reflected<'a> {
@@ -141,11 +164,17 @@ pub fn acks_of<'a>(acks: &'a BTreeMap<String, Ack>, entry_id: &str) -> impl Iter
 /// a modified client wrote); acknowledgements and reflections only from someone other than
 /// the author; answers only from the author, and only to a reflection that is shown.
 pub fn replies<'a>(acks: &'a BTreeMap<String, Ack>, entry: &Entry) -> Replies<'a> {
+    replies_except(acks, entry, |_| false)
+}
+
+/// [`replies`], leaving out the replies `held` says a lift of "no replies" keeps hidden
+/// (see [`crate::View::is_held`]), and the answers to a reflection left out.
+pub fn replies_except<'a>(acks: &'a BTreeMap<String, Ack>, entry: &Entry, held: impl Fn(&Ack) -> bool) -> Replies<'a> {
     let mut out = Replies::default();
     if entry.no_replies {
         return out;
     }
-    let mut all: Vec<&Ack> = acks_of(acks, &entry.id).collect();
+    let mut all: Vec<&Ack> = acks_of(acks, &entry.id).filter(|a| !held(a)).collect();
     all.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
     for a in &all {
         if a.kind.is_ack() && a.by != entry.author {
@@ -334,12 +363,22 @@ mod tests {
             may_reply(e, "pb", false, "Alice"),
             Err(Refusal::NoReplies { .. })
         ));
-        // Lifted: what was sent shows again.
+        // Lifted: what was written while it was on (here, knowing nothing of the entry)
+        // stays hidden for good.
         let ring = crate::Keyring::for_tests("pa");
         j.update(|d| d.set_no_replies(&id, false, 10, &ring.sealer("da")))
             .unwrap();
         let read = j.read().unwrap();
         let e = &read.view.entries[&id];
-        assert_eq!(read.view.replies(e).acks.len(), 1);
+        assert!(!e.no_replies);
+        assert!(read.view.replies(e).is_empty());
+        // A reply written after the lift, knowing it, shows.
+        let a = ack(&id, "a2", "pb", ReplyKind::Heard, 11, None);
+        j.update(|d| d.put_ack(&a, &crate::Keyring::for_tests("pb").sealer("db")))
+            .unwrap();
+        let read = j.read().unwrap();
+        let e = &read.view.entries[&id];
+        let shown: Vec<&str> = read.view.replies(e).acks.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(shown, ["a2"]);
     }
 }

@@ -24,7 +24,7 @@ use crate::JournalError;
 use crate::auth::{Keyring, Sealer, Subject};
 use crate::boundaries::StatusChange;
 use crate::doc::{Contents, SpaceDoc, am};
-use crate::listening::Ack;
+use crate::listening::{Ack, Hold};
 use crate::model::{Entry, EntryPatch, Kind, NewEntry, Seals, Status};
 use crate::schema::*;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
@@ -87,6 +87,16 @@ pub(crate) fn ack_value(a: &Ack) -> Vec<u8> {
 /// The field name a reply is sealed under.
 pub(crate) fn ack_field(a: &Ack) -> String {
     format!("{ACK}{}", a.id)
+}
+
+/// What a lift's seal covers (a `held/<entry>/<lift>` record).
+pub(crate) fn hold_value(h: &Hold) -> Vec<u8> {
+    parts(&[&h.at.to_be_bytes(), h.device.as_bytes(), h.ended.join("\n").as_bytes()])
+}
+
+/// The field name a lift is sealed under.
+pub(crate) fn hold_field(h: &Hold) -> String {
+    format!("{HELD}{}", h.id)
 }
 
 /// A device's marker: it began sealing, and these of its person's entries were written
@@ -387,7 +397,24 @@ impl SpaceDoc {
 
     /// Change an entry, sealed. Only its author can. Setting the body replaces every
     /// concurrent version of it; tags are added and removed one by one.
+    ///
+    /// Lifting "no replies" also writes a sealed `held/<entry>/<lift>` record naming the
+    /// `true` values it writes over (read before anything is sealed again), so replies
+    /// written while they were on stay hidden ([`SpaceDoc::held_among`]). Turning it on
+    /// when every value is already on writes nothing: a second `true` over the first would
+    /// hide when the mark really began.
     pub fn edit_entry(&mut self, id: &str, patch: &EntryPatch, by: &Sealer<'_>) -> Result<()> {
+        let values = match self.entry_obj(id) {
+            Ok(o) => self.doc.get_all(&o, NO_REPLIES).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let on = |v: &Value<'_>| matches!(v, Value::Scalar(s) if s.as_ref() == &ScalarValue::Boolean(true));
+        let all_on = !values.is_empty() && values.iter().all(|(v, _)| on(v));
+        let switch_ons: Vec<String> = values
+            .iter()
+            .filter(|(v, _)| on(v))
+            .map(|(_, op)| op.to_string())
+            .collect();
         let (o, e) = self.authors_entry(id, by)?;
         let at = patch.edited_at;
         if let Some(status) = patch.status {
@@ -411,10 +438,37 @@ impl SpaceDoc {
                 self.put_tag(&o, id, t, false, by, at)?;
             }
         }
-        if let Some(on) = patch.no_replies {
-            self.put_sealed(&o, id, NO_REPLIES, on.into(), by, at)?;
+        match patch.no_replies {
+            Some(true) if all_on => {}
+            Some(on) => {
+                if !on && !switch_ons.is_empty() {
+                    self.put_hold(id, switch_ons, at, by)?;
+                }
+                self.put_sealed(&o, id, NO_REPLIES, on.into(), by, at)?;
+            }
+            None => {}
         }
         self.doc.put(&o, EDITED_AT, ScalarValue::Timestamp(at)).map_err(am)?;
+        Ok(())
+    }
+
+    /// The sealed record of a lift of "no replies": `held/<entry>/<new id>`, naming the
+    /// switch-on writes (`ended`, op ids) it ends.
+    fn put_hold(&mut self, entry: &str, mut ended: Vec<String>, at: i64, by: &Sealer<'_>) -> Result<()> {
+        ended.sort();
+        let h = Hold {
+            id: crate::new_id(),
+            entry: entry.to_string(),
+            by: by.person().to_string(),
+            device: by.device().to_string(),
+            at,
+            ended,
+            seals: Vec::new(),
+        };
+        let o = self.new_record(&format!("{HELD}{entry}/{}", h.id), &h.by, &h.device, at)?;
+        self.doc.put(&o, ENDED, h.ended.join("\n")).map_err(am)?;
+        let seal = by.seal(entry, &hold_field(&h), 1, &hold_value(&h));
+        self.doc.put(&o, SEAL, seal.as_str()).map_err(am)?;
         Ok(())
     }
 

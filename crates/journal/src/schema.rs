@@ -33,6 +33,13 @@ pub const KEY_FOR: &str = "key:";
 pub const RETIRES: &str = "retires";
 /// `ack/<entry id>/<ack id>`: a reply `{by, device, kind, at, text?, of?, seal}`.
 pub const ACK: &str = "ack/";
+/// `held/<entry id>/<lift id>`: a lift of "no replies" `{by, device, at, ended, seal}`:
+/// `ended` names (op ids, one per line) the `true` values of `no_replies` the lift wrote
+/// over; replies written while those were on stay hidden for good
+/// ([`crate::SpaceDoc::held_among`]).
+pub const HELD: &str = "held/";
+/// A lift's list of the switch-on writes it ended.
+pub const ENDED: &str = "ended";
 /// `bstatus/<entry id>/<change id>`: a boundary status change `{by, device, status, at, seal}`.
 pub const BSTATUS: &str = "bstatus/";
 /// `sealing/<person>/<device>`: the sealed marker a device writes when it begins sealing

@@ -733,6 +733,8 @@ impl<S: Storage> Journal<S> {
                     status_changes: view.status_changes,
                     records: view.records,
                     restorable: view.restorable,
+                    holds: view.holds,
+                    held: view.held,
                 };
                 doc.refresh_contents(&mut c, &v.heads);
                 c

@@ -7,13 +7,13 @@ use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
 use crate::history::History;
-use crate::listening::{Ack, Replies};
+use crate::listening::{Ack, Hold, Replies};
 use crate::model::{Device, Entry, Person, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 7;
+pub const VIEW_FORMAT: u32 = 8;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -48,6 +48,10 @@ pub struct View {
     pub records: History,
     /// Deleted entries their author may restore (format 7): see [`Contents::restorable`].
     pub restorable: BTreeSet<String>,
+    /// Lifts of "no replies" (format 8): see [`Contents::holds`].
+    pub holds: BTreeMap<String, Hold>,
+    /// Replies a lift keeps hidden (format 8): see [`Contents::held`].
+    pub held: BTreeMap<String, BTreeSet<String>>,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
     /// name or record shown is not what the document holds now (duo-sync's membership
     /// rules fill it in; [`View::person_name`] shows it).
@@ -75,6 +79,8 @@ impl View {
             status_changes: contents.status_changes,
             records: contents.records,
             restorable: contents.restorable,
+            holds: contents.holds,
+            held: contents.held,
             notes: BTreeMap::new(),
         }
     }
@@ -118,6 +124,8 @@ impl View {
             signatures: self.signatures.clone(),
             records: self.records.clone(),
             restorable: BTreeSet::new(),
+            holds: BTreeMap::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -137,6 +145,13 @@ impl View {
             // order is the whole history's: only a rebuild gets those right.
             || !extra.status_changes.is_empty()
             || !extra.records.records.is_empty()
+            // Whether a reply is held is the change graph's answer: a lift, or a reply to
+            // an entry that was lifted, needs a rebuild.
+            || !extra.holds.is_empty()
+            || extra.acks.values().any(|a| {
+                let prefix = format!("{}/", a.entry);
+                self.holds.range(prefix.clone()..).next().is_some_and(|(h, _)| h.starts_with(&prefix))
+            })
             || extra.entries.keys().chain(extra.deleted.keys()).any(|k| {
                 let prefix = format!("{k}/");
                 self.status_changes.range(prefix.clone()..).next().is_some_and(|(c, _)| c.starts_with(&prefix))
@@ -189,9 +204,20 @@ impl View {
         }
     }
 
-    /// What may be shown under `entry` (see [`crate::replies`]).
+    /// What may be shown under `entry` (see [`crate::replies`]), without the replies a lift
+    /// of "no replies" by its author keeps hidden (whose seal only the author's devices can
+    /// check: [`crate::Judge::replies`]).
     pub fn replies(&self, entry: &Entry) -> Replies<'_> {
-        crate::listening::replies(&self.acks, entry)
+        crate::listening::replies_except(&self.acks, entry, |a| self.is_held(a, |h| h.by == entry.author))
+    }
+
+    /// Is reply `a` held by a lift of "no replies" that `counts` (see [`Contents::held`])?
+    pub fn is_held(&self, a: &Ack, counts: impl Fn(&Hold) -> bool) -> bool {
+        self.held.get(&format!("{}/{}", a.entry, a.id)).is_some_and(|lifts| {
+            lifts
+                .iter()
+                .any(|k| self.holds.get(k).is_some_and(|h| h.entry == a.entry && counts(h)))
+        })
     }
 
     /// A boundary's history of status changes by its author, oldest first.

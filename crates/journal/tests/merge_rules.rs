@@ -472,3 +472,225 @@ fn a_pause_made_while_another_device_resumed_stays() {
         );
     }
 }
+
+// ---- Replies written while "no replies" was on never appear later (held/<entry>/<lift>) ----
+
+fn reply(id: &str, by: &str, kind: ReplyKind, text: Option<&str>, of: Option<&str>, at: i64) -> Ack {
+    Ack {
+        id: id.into(),
+        entry: ID.into(),
+        by: by.into(),
+        device: if by == BOB { "bobs" } else { "laptop" }.into(),
+        kind,
+        at,
+        text: text.map(str::to_string),
+        of: of.map(str::to_string),
+        seals: Vec::new(),
+    }
+}
+
+fn bobs_reflection(id: &str, at: i64) -> Ack {
+    reply(id, BOB, ReplyKind::Reflection, Some("what I heard"), None, at)
+}
+
+/// The reply ids `person`'s device shows under the entry (checked by `person`'s judge),
+/// and those a reader's view shows without a judge.
+fn shown_replies(v: &View, person: &str) -> (Vec<String>, Vec<String>) {
+    let r = ring(person);
+    let marks = Marks::default();
+    let judge = Judge::new(&r, &marks);
+    let shown = judge.shown(v).into_iter().find(|s| s.entry.id == ID).expect("shown");
+    let ids = |r: duo_journal::Replies<'_>| {
+        let mut out: Vec<String> = r.acks.iter().map(|a| a.id.clone()).collect();
+        for x in &r.reflections {
+            out.push(x.reflection.id.clone());
+            out.extend(x.answers.iter().map(|a| a.id.clone()));
+        }
+        out.sort();
+        out
+    };
+    (ids(judge.replies(v, &shown)), ids(v.replies(shown.entry)))
+}
+
+/// Both people's devices show exactly `ids` under the entry.
+fn both_show(v: &View, ids: &[&str], what: &str) {
+    for person in [ALICE, BOB] {
+        let (judged, plain) = shown_replies(v, person);
+        assert_eq!(judged, ids, "{what}: {person}'s device");
+        assert_eq!(plain, ids, "{what}: {person}'s view");
+    }
+}
+
+/// `doc`'s contents brought up to date by `f` incrementally (as a sync refreshes the
+/// stored view), checked against a full rebuild.
+fn refreshed(doc: &mut SpaceDoc, f: impl FnOnce(&mut SpaceDoc)) -> View {
+    let before = doc.heads();
+    let mut c = doc.contents_with_history(None);
+    f(doc);
+    doc.refresh_contents(&mut c, &before);
+    let full = doc.contents_with_history(None);
+    assert_eq!(
+        c.held, full.held,
+        "the incremental refresh judges replies as a rebuild does"
+    );
+    assert_eq!(c.holds, full.holds);
+    View::new(c, Default::default())
+}
+
+#[test]
+fn a_reply_concurrent_with_no_replies_stays_hidden_after_the_lift() {
+    let (a, b) = (ring(ALICE), ring(BOB));
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs = fork(&mut laptop);
+    // Alice marks "no replies"; Bob, offline, has not received it and reflects.
+    laptop.set_no_replies(ID, true, 2_000, &a.sealer("laptop")).unwrap();
+    bobs.put_ack(&bobs_reflection("r1", 2_001), &b.sealer("bobs")).unwrap();
+    // They sync: the mark is on, nothing shows (as before).
+    let mut alices = merged(&mut laptop, &mut bobs);
+    let mut bobs = merged(&mut bobs, &mut laptop);
+    both_show(&view(&mut alices), &[], "while the mark is on");
+    // Alice lifts it; Bob's device receives the lift (incrementally, as a sync does).
+    alices.set_no_replies(ID, false, 3_000, &a.sealer("laptop")).unwrap();
+    both_show(&view(&mut alices), &[], "after the lift, on Alice's device (rebuilt)");
+    let v = refreshed(&mut bobs, |d| d.merge(&mut fork(&mut alices)).unwrap());
+    both_show(&v, &[], "after the lift, on Bob's device (refreshed)");
+    both_show(&view(&mut bobs), &[], "after the lift, on Bob's device (rebuilt)");
+    assert!(!v.entries[ID].no_replies, "the mark is lifted");
+    assert_eq!(v.holds.len(), 1, "the lift is recorded");
+    assert!(
+        v.acks.contains_key(&format!("{ID}/r1")),
+        "the reply is kept in the document"
+    );
+
+    // A device that lifted before the concurrent reply reached it: the reply arriving later
+    // is judged when it arrives.
+    let mut laptop2 = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs2 = fork(&mut laptop2);
+    laptop2.set_no_replies(ID, true, 2_000, &a.sealer("laptop")).unwrap();
+    laptop2.set_no_replies(ID, false, 3_000, &a.sealer("laptop")).unwrap();
+    bobs2.put_ack(&bobs_reflection("r1", 2_001), &b.sealer("bobs")).unwrap();
+    let v = refreshed(&mut laptop2, |d| d.merge(&mut bobs2).unwrap());
+    both_show(&v, &[], "a concurrent reply arriving after the lift (refreshed)");
+    both_show(
+        &view(&mut laptop2),
+        &[],
+        "a concurrent reply arriving after the lift (rebuilt)",
+    );
+}
+
+#[test]
+fn a_reply_written_before_no_replies_shows_again_after_the_lift() {
+    let (a, b) = (ring(ALICE), ring(BOB));
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs = fork(&mut laptop);
+    bobs.put_ack(&bobs_reflection("r1", 2_000), &b.sealer("bobs")).unwrap();
+    laptop.merge(&mut fork(&mut bobs)).unwrap();
+    // Alice had the reply when she marked "no replies": it was written before. Bob's next
+    // one was not (he had not received the mark).
+    laptop.set_no_replies(ID, true, 3_000, &a.sealer("laptop")).unwrap();
+    bobs.put_ack(&bobs_reflection("r2", 3_001), &b.sealer("bobs")).unwrap();
+    laptop.merge(&mut fork(&mut bobs)).unwrap();
+    both_show(&view(&mut laptop), &[], "while the mark is on");
+    laptop.set_no_replies(ID, false, 4_000, &a.sealer("laptop")).unwrap();
+    both_show(&view(&mut laptop), &["r1"], "after the lift");
+    let v = refreshed(&mut bobs, |d| d.merge(&mut fork(&mut laptop)).unwrap());
+    both_show(&v, &["r1"], "after the lift, on Bob's device (refreshed)");
+}
+
+#[test]
+fn a_reply_written_after_the_lift_shows() {
+    let (a, b) = (ring(ALICE), ring(BOB));
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs = fork(&mut laptop);
+    laptop.set_no_replies(ID, true, 2_000, &a.sealer("laptop")).unwrap();
+    bobs.put_ack(&bobs_reflection("r1", 2_001), &b.sealer("bobs")).unwrap();
+    laptop.merge(&mut bobs).unwrap();
+    laptop.set_no_replies(ID, false, 3_000, &a.sealer("laptop")).unwrap();
+    // Bob receives the lift, then replies: written knowing the mark was lifted.
+    bobs.merge(&mut fork(&mut laptop)).unwrap();
+    bobs.put_ack(&bobs_reflection("r2", 4_000), &b.sealer("bobs")).unwrap();
+    bobs.put_ack(
+        &reply("h2", BOB, ReplyKind::Heard, None, None, 4_001),
+        &b.sealer("bobs"),
+    )
+    .unwrap();
+    both_show(&view(&mut bobs), &["h2", "r2"], "on Bob's device");
+    let v = refreshed(&mut laptop, |d| d.merge(&mut fork(&mut bobs)).unwrap());
+    both_show(&v, &["h2", "r2"], "on Alice's device (refreshed)");
+    // Alice turns it on and lifts it again: the replies written before stay shown, and a
+    // second lift is recorded beside the first.
+    laptop.set_no_replies(ID, true, 5_000, &a.sealer("laptop")).unwrap();
+    laptop.set_no_replies(ID, false, 6_000, &a.sealer("laptop")).unwrap();
+    let v = view(&mut laptop);
+    assert_eq!(v.holds.len(), 2);
+    both_show(&v, &["h2", "r2"], "after a second lift");
+}
+
+#[test]
+fn a_lift_record_the_author_did_not_seal_is_ignored_on_the_authors_devices() {
+    use automerge::transaction::Transactable;
+    use automerge::{ROOT, ReadDoc};
+    use duo_journal::schema::{AT, BY, DEVICE_FIELD, ENDED, HELD, SEAL};
+    let (a, b) = (ring(ALICE), ring(BOB));
+    let mut laptop = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs = fork(&mut laptop);
+    bobs.put_ack(&bobs_reflection("r1", 2_000), &b.sealer("bobs")).unwrap();
+    laptop.merge(&mut bobs).unwrap();
+    laptop.set_no_replies(ID, true, 3_000, &a.sealer("laptop")).unwrap();
+    laptop.set_no_replies(ID, false, 4_000, &a.sealer("laptop")).unwrap();
+    // Alice confirms Bob's reflection after the lift.
+    let confirm = reply("c1", ALICE, ReplyKind::Confirm, None, Some("r1"), 5_000);
+    laptop.put_ack(&confirm, &a.sealer("laptop")).unwrap();
+    both_show(&view(&mut laptop), &["c1", "r1"], "before the forgery");
+    let ended = view(&mut laptop).holds.values().next().unwrap().ended.clone();
+    // Bob's modified client, knowing all that, forges a lift in Alice's name (and one in
+    // his own) naming her switch-on: made after her answer, it would hide it.
+    let mut forged = fork(&mut laptop);
+    for (lift, by) in [("f1", ALICE), ("f2", BOB)] {
+        let doc = forged.automerge();
+        let o = doc
+            .put_object(ROOT, format!("{HELD}{ID}/{lift}"), automerge::ObjType::Map)
+            .unwrap();
+        doc.put(&o, BY, by).unwrap();
+        doc.put(&o, DEVICE_FIELD, "bobs").unwrap();
+        doc.put(&o, AT, automerge::ScalarValue::Timestamp(6_000)).unwrap();
+        doc.put(&o, ENDED, ended.join("\n")).unwrap();
+        doc.put(&o, SEAL, format!("s2.00000000.1.{}", "0".repeat(32))).unwrap();
+    }
+    let v = refreshed(&mut laptop, |d| d.merge(&mut forged).unwrap());
+    assert!(
+        v.held[&format!("{ID}/c1")].contains(&format!("{ID}/f1")),
+        "the forged lift would hold the answer"
+    );
+    assert!(v.holds.contains_key(&format!("{ID}/f1")) && v.holds.contains_key(&format!("{ID}/f2")));
+    let (judged, _) = shown_replies(&v, ALICE);
+    assert_eq!(
+        judged,
+        ["c1", "r1"],
+        "Alice's device ignores a lift her keys do not cover"
+    );
+    // A lift in Bob's name counts nowhere; only Alice's own devices can check hers.
+    let (_, plain) = shown_replies(&v, BOB);
+    assert_eq!(plain, ["r1"], "a reader without Alice's keys takes a lift in her name");
+    // The lift record is in the document: Alice's device remembers it, and a removal of it
+    // (to let held replies through) makes the entry "not yours" with nothing shown under it.
+    let mut laptop3 = space_with(&new_entry(ID, "words", &[]));
+    let mut bobs3 = fork(&mut laptop3);
+    laptop3.set_no_replies(ID, true, 2_000, &a.sealer("laptop")).unwrap();
+    bobs3.put_ack(&bobs_reflection("r9", 2_001), &b.sealer("bobs")).unwrap();
+    laptop3.merge(&mut bobs3).unwrap();
+    laptop3.set_no_replies(ID, false, 3_000, &a.sealer("laptop")).unwrap();
+    let v = view(&mut laptop3);
+    let marks = Judge::new(&a, &Marks::default()).observe(&v);
+    let key = format!("{HELD}{}", v.holds.keys().next().unwrap());
+    assert!(laptop3.automerge().get(ROOT, key.as_str()).unwrap().is_some());
+    laptop3.automerge().delete(ROOT, key.as_str()).unwrap();
+    let v = view(&mut laptop3);
+    let judge = Judge::new(&a, &marks);
+    let shown = judge.shown(&v).into_iter().find(|s| s.entry.id == ID).unwrap();
+    assert_eq!(
+        shown.check,
+        Some(Authenticity::NotYours(duo_journal::Why::RepliesReopened))
+    );
+    assert!(judge.replies(&v, &shown).is_empty(), "the held reply stays hidden");
+}

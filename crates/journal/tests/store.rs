@@ -124,6 +124,8 @@ fn shown(v: &View) -> Contents {
         status_changes: v.status_changes.clone(),
         records: records_of(&v.records),
         restorable: v.restorable.clone(),
+        holds: v.holds.clone(),
+        held: v.held.clone(),
     }
 }
 
