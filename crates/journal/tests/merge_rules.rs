@@ -4,74 +4,19 @@
 //! automerge documents and real seals; nothing is mocked.
 
 use duo_journal::{
-    Ack, Authenticity, Device, EntryPatch, Judge, Keyring, Kind, Marks, NewEntry, Person, ReplyKind, SpaceDoc, View,
+    Ack, Authenticity, Device, EntryPatch, Judge, Kind, Marks, NewEntry, Person, ReplyKind, SpaceDoc, View,
 };
 
-const ALICE: &str = "a11ce000000000000000000000000000";
-const BOB: &str = "b0b00000000000000000000000000000";
-const ID: &str = "e0000000000000000000000000000001";
-
-fn ring(person: &str) -> Keyring {
-    Keyring::for_tests(person)
-}
+mod support;
+use support::*;
 
 fn new_entry(id: &str, body: &str, tags: &[&str]) -> NewEntry {
-    NewEntry {
-        id: id.into(),
-        kind: Kind::Reflection,
-        author: ALICE.into(),
-        device: "laptop".into(),
-        created_at: 1_000,
-        edited_at: 1_000,
-        body: body.into(),
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-        status: None,
-        no_replies: false,
-        prompt: None,
-    }
-}
-
-/// A space with Alice and Bob, Alice's laptop sealing, and one entry of hers.
-fn space_with(e: &NewEntry) -> SpaceDoc {
-    let mut doc = SpaceDoc::new();
-    let alice = Person {
-        id: ALICE.into(),
-        name: "Alice".into(),
-    };
-    let laptop = Device {
-        id: "laptop".into(),
-        person: ALICE.into(),
-        label: "laptop".into(),
-        added_at: 1,
-    };
-    doc.init("space", &alice, &laptop).unwrap();
-    let a = ring(ALICE);
-    doc.begin_sealing(&a.sealer("laptop"), 1).unwrap();
-    doc.add_entry(e, &a.sealer("laptop")).unwrap();
-    doc
-}
-
-/// Another device's copy (its own actor, as another process would have).
-fn fork(doc: &mut SpaceDoc) -> SpaceDoc {
-    SpaceDoc::load(&doc.save()).unwrap()
-}
-
-fn merged(a: &mut SpaceDoc, b: &mut SpaceDoc) -> SpaceDoc {
-    let mut m = fork(a);
-    m.merge(b).unwrap();
-    m
+    alices_entry(id, Kind::Reflection, body, tags)
 }
 
 /// The view a reader builds (with the deleted entries' restorable state).
 fn view(doc: &mut SpaceDoc) -> View {
     View::new(doc.contents_with_history(None), Default::default())
-}
-
-fn patch(at: i64) -> EntryPatch {
-    EntryPatch {
-        edited_at: at,
-        ..Default::default()
-    }
 }
 
 fn body(text: &str, at: i64) -> EntryPatch {

@@ -8,51 +8,15 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use duo_journal::schema::*;
 use duo_journal::{
-    Ack, Authenticity, Device, EntryPatch, Judge, Keyring, Kind, Marks, NewEntry, Person, ReplyKind, SealKey, SpaceDoc,
-    Status, StatusChange, View, Why,
+    Ack, Authenticity, EntryPatch, Judge, Keyring, Kind, Marks, NewEntry, ReplyKind, SealKey, SpaceDoc, Status,
+    StatusChange, View, Why,
 };
 
-const ALICE: &str = "a11ce000000000000000000000000000";
-const BOB: &str = "b0b00000000000000000000000000000";
-
-fn ring(person: &str) -> Keyring {
-    Keyring::for_tests(person)
-}
+mod support;
+use support::*;
 
 fn new_entry(id: &str, kind: Kind, body: &str, tags: &[&str]) -> NewEntry {
-    NewEntry {
-        id: id.into(),
-        kind,
-        author: ALICE.into(),
-        device: "laptop".into(),
-        created_at: 1_000,
-        edited_at: 1_000,
-        body: body.into(),
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-        status: None,
-        no_replies: false,
-        prompt: None,
-    }
-}
-
-/// A space with Alice and Bob, Alice's devices sealing, and one entry of hers.
-fn space_with(e: &NewEntry) -> SpaceDoc {
-    let mut doc = SpaceDoc::new();
-    let alice = Person {
-        id: ALICE.into(),
-        name: "Alice".into(),
-    };
-    let laptop = Device {
-        id: "laptop".into(),
-        person: ALICE.into(),
-        label: "laptop".into(),
-        added_at: 1,
-    };
-    doc.init("space", &alice, &laptop).unwrap();
-    let a = ring(ALICE);
-    doc.begin_sealing(&a.sealer("laptop"), 1).unwrap();
-    doc.add_entry(e, &a.sealer("laptop")).unwrap();
-    doc
+    alices_entry(id, kind, body, tags)
 }
 
 fn view(doc: &SpaceDoc) -> View {
@@ -94,25 +58,6 @@ fn raw(doc: &mut SpaceDoc, id: &str, f: impl FnOnce(&mut automerge::AutoCommit, 
     let o = obj(doc, id);
     f(doc.automerge(), &o);
 }
-
-fn fork(doc: &mut SpaceDoc) -> SpaceDoc {
-    SpaceDoc::load(&doc.save()).unwrap()
-}
-
-fn merged(a: &mut SpaceDoc, b: &mut SpaceDoc) -> SpaceDoc {
-    let mut m = fork(a);
-    m.merge(b).unwrap();
-    m
-}
-
-fn patch(at: i64) -> EntryPatch {
-    EntryPatch {
-        edited_at: at,
-        ..Default::default()
-    }
-}
-
-const ID: &str = "e0000000000000000000000000000001";
 
 /// What a modified client does to an entry's map.
 type Forgery = Box<dyn Fn(&mut automerge::AutoCommit, &ObjId)>;
