@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Whole-process benchmarks of the duo journal, as design.md's budget states them.
+"""Whole-process benchmarks of the duo journal (goals and figures: docs/storage.md,
+"Speed of the journal commands").
 
 Builds a journal of N entries of ~500 characters in a temporary home (through
 `duo journal import`), then times `duo journal add` and `duo journal list` as a user

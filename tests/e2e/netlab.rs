@@ -1,5 +1,5 @@
 //! Network namespaces, veth links and nftables faults for tests that run `duo` on "other
-//! hosts" (see /work/shared/netns-faults.md for the recipes). Everything a test creates has
+//! hosts" (the recipes are in docs/reliability.md, "Bad networks"). Everything a test creates has
 //! a name unique to this run and is removed when dropped, also when the test fails;
 //! leftovers of earlier runs (whose process is gone) are removed before creating anything.
 //!
@@ -337,7 +337,7 @@ pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
 
 /// Holds every packet a namespace sends on an interface for a fixed time, then lets it
 /// go: an iptables NFQUEUE rule hands each packet to a thread inside the namespace (netns
-/// has no `tc netem` and nft has no `queue` here; see /work/shared/netns-faults.md).
+/// has no `tc netem` and nft has no `queue` here; see docs/reliability.md, "100 ms delay").
 /// Dropping it stops the threads and removes the rules, also when a test fails.
 pub struct Delayer {
     /// Packets held and let go so far (both sides).
