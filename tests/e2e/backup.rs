@@ -2,9 +2,9 @@
 //! NEW device (never a cloned identity) made from it.
 
 use crate::bundle::device_secret;
-use crate::harness::{Device, finish_invite, pair_by_ticket, start_invite};
+use crate::harness::{Device, Run, finish_invite, pair_by_ticket, start_invite};
 use age::secrecy::SecretString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const PASSPHRASE: &str = "correct horse battery staple";
@@ -20,6 +20,19 @@ pub fn passphrase_file(d: &Device, text: &str) -> PathBuf {
     let p = d.dir.path().join("passphrase");
     std::fs::write(&p, format!("{text}\n")).unwrap();
     p
+}
+
+/// `duo restore FILE --passphrase-file …` on `d`, with [`PASSPHRASE`] (and `extra` flags).
+pub fn restore(d: &Device, file: &Path, extra: &[&str]) -> Run {
+    let pf = passphrase_file(d, PASSPHRASE);
+    let mut args = vec![
+        "restore",
+        file.to_str().unwrap(),
+        "--passphrase-file",
+        pf.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    d.run(&args)
 }
 
 fn all_bodies(d: &Device) -> Vec<String> {
@@ -92,17 +105,8 @@ fn backup_and_restore_on_a_fresh_home() {
     assert!(!fresh.home().join("config.json").exists());
 
     // Restore on a fresh home: a new device of Alice, everything readable at once.
-    let pf2 = passphrase_file(&fresh, PASSPHRASE);
     let t = Instant::now();
-    let restored = fresh
-        .run(&[
-            "restore",
-            backup.to_str().unwrap(),
-            "--passphrase-file",
-            pf2.to_str().unwrap(),
-            "--json",
-        ])
-        .json();
+    let restored = restore(&fresh, &backup, &["--json"]).json();
     eprintln!("restore (work factor {}): {:?}", WORK.1, t.elapsed());
     assert_eq!(restored["merged"], false);
     assert_eq!(restored["name"], "Alice");
@@ -127,15 +131,7 @@ fn backup_and_restore_on_a_fresh_home() {
     let edited = "I need quiet mornings, and an hour after work";
     alice.run(&["journal", "edit", &boundary, edited]).ok();
     alice.add("A private note after the backup", &["--private"]);
-    let merged = alice
-        .run(&[
-            "restore",
-            backup.to_str().unwrap(),
-            "--passphrase-file",
-            pf.to_str().unwrap(),
-            "--json",
-        ])
-        .json();
+    let merged = restore(&alice, &backup, &["--json"]).json();
     assert_eq!(merged["merged"], true);
     let bodies = all_bodies(&alice);
     assert_eq!(bodies.len(), 5, "{bodies:?}");
@@ -148,16 +144,7 @@ fn backup_and_restore_on_a_fresh_home() {
 
     // Someone else's device refuses it.
     let bob = with_work(Device::new("Bob"));
-    let pf3 = passphrase_file(&bob, PASSPHRASE);
-    let err = bob
-        .run(&[
-            "restore",
-            backup.to_str().unwrap(),
-            "--passphrase-file",
-            pf3.to_str().unwrap(),
-        ])
-        .fails(13)
-        .to_string();
+    let err = restore(&bob, &backup, &[]).fails(13).to_string();
     assert!(err.contains("another shared space"), "{err}");
 
     // The restored device syncs again once paired with the surviving device.
@@ -231,15 +218,7 @@ fn a_restored_device_pairs_with_the_partner_when_none_of_ones_own_survives() {
     drop(alice);
     let backup = saved;
 
-    let pf2 = passphrase_file(&fresh, PASSPHRASE);
-    fresh
-        .run(&[
-            "restore",
-            backup.to_str().unwrap(),
-            "--passphrase-file",
-            pf2.to_str().unwrap(),
-        ])
-        .ok();
+    restore(&fresh, &backup, &[]).ok();
     assert!(fresh.bodies(&[]).contains(&"Before the laptop was lost".to_string()));
 
     // A plain partner pairing is refused in a space of two, with a hint.

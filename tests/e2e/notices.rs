@@ -3,7 +3,7 @@
 //! acknowledgement never leaves the device), and what `duo status` says about reachability
 //! and one's own devices' syncs (never the partner's, never in a backup).
 
-use crate::backup::{PASSPHRASE, passphrase_file, with_work};
+use crate::backup::{PASSPHRASE, passphrase_file, restore, with_work};
 use crate::harness::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -293,15 +293,7 @@ fn status_says_reachable_and_when_own_devices_last_synced() {
         "the backup carries sync times"
     );
     let fresh = with_work(Device::blank());
-    let pf = passphrase_file(&fresh, PASSPHRASE);
-    fresh
-        .run(&[
-            "restore",
-            file.to_str().unwrap(),
-            "--passphrase-file",
-            pf.to_str().unwrap(),
-        ])
-        .ok();
+    restore(&fresh, &file, &[]).ok();
     let st = fresh.run(&["status", "--json"]).json();
     for d in st["own_devices"].as_array().unwrap() {
         assert!(d["last_synced"].is_null(), "a restored device knows no sync time: {st}");

@@ -4,7 +4,7 @@
 //! against a copy of a device (its home copied before the revocation: what a thief has)
 //! and a hostile partner's modified client (`hostile_partner.rs`).
 
-use crate::backup::{PASSPHRASE, passphrase_file, with_work};
+use crate::backup::{PASSPHRASE, passphrase_file, restore, with_work};
 use crate::bundle::device_secret;
 use crate::harness::*;
 use crate::hostile_partner::*;
@@ -83,15 +83,7 @@ fn backup(d: &Device) -> std::path::PathBuf {
 /// A new device restored from `file`.
 fn restored(file: &Path) -> Device {
     let fresh = with_work(Device::blank());
-    let pf = passphrase_file(&fresh, PASSPHRASE);
-    fresh
-        .run(&[
-            "restore",
-            file.to_str().unwrap(),
-            "--passphrase-file",
-            pf.to_str().unwrap(),
-        ])
-        .ok();
+    restore(&fresh, file, &[]).ok();
     fresh
 }
 
@@ -258,15 +250,7 @@ fn a_restore_trusts_only_what_the_backups_device_trusted() {
     let other = with_work(device("Ali", "phone"));
     pair_by_ticket(&alice, &other, &["--own-device"]);
     assert_eq!(standing(&other, &t_id), "active");
-    let pf = passphrase_file(&other, PASSPHRASE);
-    other
-        .run(&[
-            "restore",
-            file.to_str().unwrap(),
-            "--passphrase-file",
-            pf.to_str().unwrap(),
-        ])
-        .ok();
+    restore(&other, &file, &[]).ok();
     assert_eq!(standing(&other, &t_id), "revoked here");
 }
 
