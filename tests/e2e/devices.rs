@@ -23,7 +23,7 @@ fn own_id(d: &Device) -> String {
 }
 
 /// The entry of `devices --json` on `d` for device `id`.
-fn listed(d: &Device, id: &str) -> serde_json::Value {
+pub fn listed(d: &Device, id: &str) -> serde_json::Value {
     let devs = d.run(&["devices", "--json"]).json();
     devs.as_array()
         .unwrap()

@@ -381,6 +381,30 @@ pub fn pair_by_ticket(inviter: &Device, joiner: &Device, extra: &[&str]) -> (Run
     (invited, joined)
 }
 
+/// Does any of the device's age files under `dir`, decrypted with stock `age` and its own
+/// key, contain `needle`? `None` when `age` is not installed (outside CI).
+pub fn decrypted_contains(d: &Device, dir: &str, needle: &str) -> Option<bool> {
+    if !have_tool("age") {
+        return None;
+    }
+    let key = d.home().join("keys/age.key");
+    let found = files_under(&d.home().join(dir))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "age"))
+        .any(|f| {
+            let out = std::process::Command::new("age")
+                .arg("-d")
+                .arg("-i")
+                .arg(&key)
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "age -d {}", f.display());
+            out.stdout.windows(needle.len()).any(|w| w == needle.as_bytes())
+        });
+    Some(found)
+}
+
 /// Every regular file below `dir`.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -54,31 +54,6 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// The space's age files of `d` decrypted with stock `age` and `d`'s own key: does any hold
-/// `needle`? `None` when `age` is not installed (a failure under CI).
-fn space_holds(d: &Device, needle: &str) -> Option<bool> {
-    if !have_tool("age") {
-        return None;
-    }
-    let key = d.home().join("keys/age.key");
-    Some(
-        files_under(&d.home().join("space"))
-            .into_iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "age"))
-            .any(|f| {
-                let out = std::process::Command::new("age")
-                    .arg("-d")
-                    .arg("-i")
-                    .arg(&key)
-                    .arg(&f)
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "age -d {}", f.display());
-                out.stdout.windows(needle.len()).any(|w| w == needle.as_bytes())
-            }),
-    )
-}
-
 /// Bob adds a tablet. Alice's laptop and phone both show the notice at every command (and in
 /// `devices`, `status` and `safety`) until each acknowledges it; acknowledging on the
 /// laptop changes nothing in the shared space, so neither her phone nor Bob learns of it.
@@ -179,10 +154,10 @@ fn a_new_device_is_shown_until_acknowledged_on_each_device() {
     // Bob's laptop syncs with Alice's laptop after her ack: nothing of it is in what Bob's
     // device holds (decrypted with stock age and Bob's own key).
     sync_with(&bl, &al);
-    if let Some(found) = space_holds(&bl, "seen") {
+    if let Some(found) = decrypted_contains(&bl, "space", "seen") {
         assert!(!found, "an acknowledgement reached the partner's store");
     }
-    if let Some(found) = space_holds(&al, "seen") {
+    if let Some(found) = decrypted_contains(&al, "space", "seen") {
         assert!(!found, "an acknowledgement is in Alice's shared space");
     }
 }

@@ -116,30 +116,6 @@ fn depth_min_rule_between_two_partners_and_only_the_shared_level_shows() {
     assert_eq!(text, "Your comfort depth: deep\nShared depth: light\n");
 }
 
-/// Does any of the device's age files under `dir`, decrypted with stock `age` and its own
-/// key, contain `needle`? `None` when `age` is not installed (outside CI).
-fn decrypted_contains(d: &Device, dir: &str, needle: &str) -> Option<bool> {
-    if !have_tool("age") {
-        return None;
-    }
-    let key = d.home().join("keys/age.key");
-    let found = files_under(&d.home().join(dir))
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "age"))
-        .any(|f| {
-            let out = std::process::Command::new("age")
-                .arg("-d")
-                .arg("-i")
-                .arg(&key)
-                .arg(&f)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "age -d {}", f.display());
-            out.stdout.windows(needle.len()).any(|w| w == needle.as_bytes())
-        });
-    Some(found)
-}
-
 /// Every entry body the device can read, shared and private, via a JSON export.
 fn everything(d: &Device) -> String {
     d.run(&["journal", "export", "--format", "json", "--all"])

@@ -6,6 +6,7 @@
 
 use crate::backup::{PASSPHRASE, passphrase_file, restore, with_work};
 use crate::bundle::device_secret;
+use crate::devices::listed;
 use crate::harness::*;
 use crate::hostile_partner::*;
 use duo_sync::membership;
@@ -34,17 +35,6 @@ fn alice_and_bob(own: &[&str]) -> (Device, Vec<Device>, Device) {
         })
         .collect();
     (al, mine, bl)
-}
-
-/// `devices --json` on `d`, for device `id`.
-fn listed(d: &Device, id: &str) -> serde_json::Value {
-    let devs = d.run(&["devices", "--json"]).json();
-    devs.as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} not listed: {devs}"))
 }
 
 fn standing(d: &Device, id: &str) -> String {
