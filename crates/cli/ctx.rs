@@ -127,6 +127,19 @@ impl Ctx {
         }
     }
 
+    /// [`Ctx::remember_writes`] for an append, from what it appended alone (`contents`, the
+    /// new chunk's): neither the notebook nor the marks file is read, so an `add` costs
+    /// the same at 100 entries and at 100k.
+    pub fn remember_appended(&self, contents: Option<duo_journal::Contents>, private: bool) {
+        let Some(contents) = contents else { return };
+        let view = duo_journal::View::new(contents, Default::default());
+        if let Err(e) = self.dev.checker_keys().note_appended(&self.dev, &view, private) {
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
+        }
+    }
+
     /// Print damage found by a read on stderr; returns the exit status it calls for.
     pub fn report(&self, both: &Both) -> i32 {
         for d in &both.damage {

@@ -230,3 +230,50 @@ fn a_deletion_by_the_partner_is_ignored_and_a_removal_is_named() {
             .contains(&format!("REMOVED: your entry {}", &removed[..8]))
     );
 }
+
+/// `duo journal add` does not read the journal or the whole marks file (they grow with it):
+/// it leaves a small encrypted note of the new entry's seal in `local/seals.d/`, and the
+/// next read folds it in. An entry Bob's modified client removes before Alice's duo ever
+/// read it again is still noticed as hers, removed.
+#[test]
+fn an_entry_removed_by_the_partners_client_before_any_read_is_still_noticed() {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let hostile = Hostile::new(&bob);
+    let notes = alice.home().join("local").join("seals.d");
+    let noted = || std::fs::read_dir(&notes).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(noted(), 0);
+
+    let id = alice.add("I felt heard when you asked about my day", &[]);
+    assert_eq!(noted(), 1, "the add left one note of what it sealed");
+    let note = std::fs::read_dir(&notes).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(&note).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/"), "the note is age-encrypted");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains(&id),
+        "no entry id in the clear"
+    );
+
+    hostile.sync_victim(&alice);
+    hostile.raw(|doc| {
+        doc.delete(automerge::ROOT, entry_key(&id).as_str()).unwrap();
+    });
+    hostile.sync_victim(&alice);
+
+    let listed = alice.run(&["journal", "list"]);
+    assert!(
+        listed
+            .stderr
+            .contains("1 entry of yours was removed or given another author"),
+        "{}",
+        listed.stderr
+    );
+    assert_eq!(noted(), 0, "the read folded the note into the marks file");
+    let again = alice.run(&["journal", "list"]);
+    assert!(
+        again.stderr.contains("1 entry of yours was removed"),
+        "{}",
+        again.stderr
+    );
+}

@@ -80,8 +80,13 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
     };
     entry.edited_at = entry.created_at;
     let journal = if a.private { &ctx.dev.private } else { &ctx.dev.space };
-    journal.append(|doc| doc.add_entry(&entry, &ctx.dev.sealer()))?;
-    ctx.remember_writes(a.private);
+    let mut appended = None;
+    journal.append(|doc| {
+        doc.add_entry(&entry, &ctx.dev.sealer())?;
+        appended = Some(doc.contents());
+        Ok(())
+    })?;
+    ctx.remember_appended(appended, a.private);
     let p = &ctx.printer;
     if p.json {
         p.json_value(&serde_json::json!({ "id": entry.id, "private": a.private }));

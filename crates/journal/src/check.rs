@@ -412,7 +412,21 @@ impl<'a> Judge<'a> {
             if e.author != self.person() || !e.seals.is_current_format() {
                 continue;
             }
-            for (name, f) in &e.seals.fields {
+            // What the seals claim bounds what they can verify: a field whose highest
+            // claimed version is already remembered teaches nothing, and is not checked
+            // again (so a read costs in proportion to what changed since the last one).
+            let remembered = m.seen.get(&e.id);
+            let fresh: Vec<(&String, &Sealed)> = e
+                .seals
+                .fields
+                .iter()
+                .filter(|(name, f)| {
+                    let claimed = f.seals.iter().filter_map(|s| Seal::parse(s)).map(|s| s.version).max();
+                    let known = remembered.and_then(|r| r.get(*name)).copied();
+                    matches!((claimed, known), (Some(c), k) if k.is_none_or(|k| c > k))
+                })
+                .collect();
+            for (name, f) in fresh {
                 if let Some(v) = self.field(view, e, name, f).version {
                     m.note(&e.id, name, v);
                 }

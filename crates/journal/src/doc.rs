@@ -25,8 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// it begins sealing, so a duo that only knows 1 stops writing unsealed changes into it.
 pub const SCHEMA_VERSION: u64 = 2;
 
-/// What a document holds, read out into plain types.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a document holds, read out into plain types (kept, with the files it reflects, as
+/// the stored [`crate::View`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contents {
     pub schema: u64,
     /// The space's id: the smallest of its concurrent values (see [`SpaceDoc::space_ids`]).

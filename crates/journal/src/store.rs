@@ -273,7 +273,10 @@ impl<S: Storage> Journal<S> {
     /// The membership records of the stored view, when it can be read: a history of the
     /// same document that only needs what came since (see [`History::brought_up_to`]).
     fn known_records(&self) -> Option<History> {
-        self.stored_view(&mut Vec::new()).ok().flatten().map(|v| v.records)
+        self.stored_view(&mut Vec::new())
+            .ok()
+            .flatten()
+            .map(|v| v.contents.records)
     }
 
     /// Write a view, stamped with the current fingerprints of the files it covers.
@@ -719,23 +722,7 @@ impl<S: Storage> Journal<S> {
         }
         let contents = match self.stored_view(&mut Vec::new()) {
             Ok(Some(view)) if view.covers == v.before => {
-                let mut c = Contents {
-                    schema: view.schema,
-                    space_id: view.space_id,
-                    space_ids: view.space_ids,
-                    persons: view.persons,
-                    devices: view.devices,
-                    entries: view.entries,
-                    deleted: view.deleted,
-                    markers: view.markers,
-                    signatures: view.signatures,
-                    acks: view.acks,
-                    status_changes: view.status_changes,
-                    records: view.records,
-                    restorable: view.restorable,
-                    holds: view.holds,
-                    held: view.held,
-                };
+                let mut c = view.contents;
                 doc.refresh_contents(&mut c, &v.heads);
                 c
             }

@@ -6,9 +6,8 @@
 use crate::JournalError;
 use crate::boundaries::StatusChange;
 use crate::doc::Contents;
-use crate::history::History;
 use crate::listening::{Ack, Hold, Replies};
-use crate::model::{Device, Entry, Person, Signatures};
+use crate::model::Entry;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +17,9 @@ pub const VIEW_FORMAT: u32 = 8;
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
 
-/// Everything a read command needs, without automerge.
+/// Everything a read command needs, without automerge: a document's [`Contents`] as they
+/// were read out, and which chunk files they reflect. A view derefs to its contents
+/// (`view.entries` is `view.contents.entries`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
     pub format: u32,
@@ -27,36 +28,27 @@ pub struct View {
     /// Their fingerprints when the view was written ([`crate::Listing::stamps`]): a
     /// covered file whose fingerprint changed is read again, so damage is noticed.
     pub stamps: BTreeMap<String, String>,
-    pub schema: u64,
-    pub space_id: Option<String>,
-    /// Every concurrent value of the space's id (format 7): see [`Contents::space_ids`].
-    pub space_ids: Vec<String>,
-    pub persons: BTreeMap<String, Person>,
-    pub devices: BTreeMap<String, Device>,
-    pub entries: BTreeMap<String, Entry>,
-    /// Entries with a tombstone (format 5): see [`Contents::deleted`].
-    pub deleted: BTreeMap<String, Entry>,
-    /// Sealing markers (format 5): see [`Contents::markers`].
-    pub markers: BTreeMap<String, crate::record::Marker>,
-    /// Signed device endorsements and revocations (format 4).
-    pub signatures: Signatures,
-    /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>`.
-    pub acks: BTreeMap<String, Ack>,
-    /// Boundary status changes, keyed `<entry id>/<change id>`.
-    pub status_changes: BTreeMap<String, StatusChange>,
-    /// Every membership record of the history, and their causal order (format 6).
-    pub records: History,
-    /// Deleted entries their author may restore (format 7): see [`Contents::restorable`].
-    pub restorable: BTreeSet<String>,
-    /// Lifts of "no replies" (format 8): see [`Contents::holds`].
-    pub holds: BTreeMap<String, Hold>,
-    /// Replies a lift keeps hidden (format 8): see [`Contents::held`].
-    pub held: BTreeMap<String, BTreeSet<String>>,
+    /// What the document holds (postcard writes a nested struct's fields in place, so the
+    /// stored layout is the fields of [`Contents`] after these three).
+    pub contents: Contents,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
     /// name or record shown is not what the document holds now (duo-sync's membership
     /// rules fill it in; [`View::person_name`] shows it).
     #[serde(skip)]
     pub notes: BTreeMap<String, String>,
+}
+
+impl std::ops::Deref for View {
+    type Target = Contents;
+    fn deref(&self) -> &Contents {
+        &self.contents
+    }
+}
+
+impl std::ops::DerefMut for View {
+    fn deref_mut(&mut self) -> &mut Contents {
+        &mut self.contents
+    }
 }
 
 impl View {
@@ -66,21 +58,7 @@ impl View {
             format: VIEW_FORMAT,
             covers,
             stamps: BTreeMap::new(),
-            schema: contents.schema,
-            space_id: contents.space_id,
-            space_ids: contents.space_ids,
-            persons: contents.persons,
-            devices: contents.devices,
-            entries: contents.entries,
-            deleted: contents.deleted,
-            markers: contents.markers,
-            signatures: contents.signatures,
-            acks: contents.acks,
-            status_changes: contents.status_changes,
-            records: contents.records,
-            restorable: contents.restorable,
-            holds: contents.holds,
-            held: contents.held,
+            contents,
             notes: BTreeMap::new(),
         }
     }

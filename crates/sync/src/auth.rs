@@ -229,7 +229,7 @@ pub fn sign_export(o: &crate::Opened, entries: &[&Entry], now: i64) -> Result<Si
     let payload = SignedPayload {
         format: SIGNED_FORMAT.into(),
         version: 2,
-        space_id: o.space.read()?.view.space_id,
+        space_id: o.space.read()?.view.contents.space_id,
         device: secret.public().to_string(),
         device_label: config.device_label.clone(),
         person_id: config.person_id.clone(),

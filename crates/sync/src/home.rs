@@ -172,6 +172,18 @@ impl Opened {
         if !self.home.root().exists() || !matches!(crate::membership::left_at(self), Ok(None)) {
             return 0;
         }
+        // Most homes have no together-answer waiting: look before loading the seal marks
+        // (which grow with the journal) that sharing one needs.
+        let me = &self.config.person_id;
+        let waiting = self.private.read().is_ok_and(|r| {
+            r.view
+                .entries
+                .values()
+                .any(|e| &e.author == me && e.tags.iter().any(|t| t == duo_journal::practice::TOGETHER_TAG))
+        });
+        if !waiting {
+            return 0;
+        }
         let checker = self.checker();
         self.practices(&checker).publish_ready().unwrap_or(0)
     }

@@ -89,7 +89,7 @@ impl Known {
         let view = me.space.read()?.view;
         Ok(Known {
             me: me.config.person_id.clone(),
-            persons: view.persons.into_iter().map(|(id, p)| (id, p.name)).collect(),
+            persons: view.contents.persons.into_iter().map(|(id, p)| (id, p.name)).collect(),
         })
     }
 }
@@ -248,7 +248,7 @@ fn introduce(me: &Opened, mode: Mode, endpoint: &Endpoint) -> Result<Introductio
         device_label: me.config.device_label.clone(),
         own_device,
         partner_device: mode == Mode::PartnerDevice,
-        space_id: me.space.read()?.view.space_id,
+        space_id: me.space.read()?.view.contents.space_id,
         claim: Claim::default(),
         // When this device was set up: both sides then record it with the same values.
         at: me.config.created_at,

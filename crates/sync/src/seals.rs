@@ -61,11 +61,87 @@ pub(crate) fn began(
 
 /// Read the marks file: `Ok(None)` when there is none.
 pub fn load(o: &Opened) -> Result<Option<MarksFile>, SyncError> {
+    Ok(load_with_added(o)?.map(|(f, _)| f))
+}
+
+/// Where [`Checker::note_appended`] leaves what one write noted (`local/seals.d/<id>.age`,
+/// small files encrypted like the marks file): an `add` does not read and rewrite the
+/// whole marks file, which grows with the journal. The next save of the marks file folds
+/// them in and removes them.
+const ADDED_DIR: &str = "seals.d";
+
+/// The names (in the local store) of the files appends noted.
+fn added_names(o: &Opened) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(o.home.root().join("local").join(ADDED_DIR)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".age")?;
+            (!stem.is_empty() && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("{ADDED_DIR}/{stem}"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The marks file with what appends noted since it was written folded in, and the names of
+/// those notes. A note that cannot be read is skipped (it held one write's memory, no more).
+fn load_with_added(o: &Opened) -> Result<Option<(MarksFile, Vec<String>)>, SyncError> {
     let local = store(o);
-    if !local.path_of(MARKS_FILE).exists() {
+    let added = added_names(o);
+    let base = if local.path_of(MARKS_FILE).exists() {
+        Some(read(&local)?)
+    } else {
+        None
+    };
+    if base.is_none() && added.is_empty() {
         return Ok(None);
     }
-    read(&local).map(Some)
+    let mut f = base.unwrap_or_else(|| MarksFile {
+        version: MARKS_VERSION,
+        ..Default::default()
+    });
+    for name in &added {
+        let Ok(note) = local.read(name) else { continue };
+        let Ok(note) = postcard::from_bytes::<MarksFile>(&note) else {
+            continue;
+        };
+        if note.version != MARKS_VERSION {
+            continue;
+        }
+        for (mine, theirs) in [(&mut f.space, note.space), (&mut f.private, note.private)] {
+            mine.began |= theirs.began;
+            for (entry, fields) in theirs.seen {
+                for (field, v) in fields {
+                    mine.note(&entry, &field, v);
+                }
+            }
+        }
+    }
+    Ok(Some((f, added)))
+}
+
+/// Whom the marks file says this device seals for, reading only its first fields (the
+/// file holds every entry's versions; opening a home needs just this).
+fn sealing_for(o: &Opened) -> Result<Option<Option<String>>, SyncError> {
+    let local = store(o);
+    let path = local.path_of(MARKS_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = local
+        .read(MARKS_FILE)
+        .map_err(|e| LocalFile::SealMarks.storage_error(path.clone(), e))?;
+    match postcard::take_from_bytes::<(u32, Option<String>)>(&bytes) {
+        Ok(((MARKS_VERSION, person), _)) => Ok(Some(person)),
+        Ok(((version, _), _)) => {
+            Err(LocalFile::SealMarks.damaged(path, format!("written by another duo (version {version})")))
+        }
+        Err(e) => Err(LocalFile::SealMarks.damaged(path, format!("not duo's seal marks: {e}"))),
+    }
 }
 
 /// Read the marks file of the local store `local`; damage is a [`LocalFile::SealMarks`]
@@ -91,7 +167,11 @@ pub fn save(o: &Opened, f: &MarksFile) -> Result<(), SyncError> {
 
 fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     let mut merged = f.clone();
-    if merge && let Ok(Some(there)) = load(o) {
+    // Without `merge` the file is written as it is, and what appends noted is dropped too
+    // (after a repair, only what the notebook shows now is remembered).
+    let mut folded = if merge { Vec::new() } else { added_names(o) };
+    if merge && let Ok(Some((there, added))) = load_with_added(o) {
+        folded = added;
         merged.sealing_for = merged.sealing_for.or(there.sealing_for);
         // What another process remembered is added; what this one observed stays observed
         // (the marks only grow), so `observed` stays this process's.
@@ -106,9 +186,16 @@ fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     }
     merged.version = MARKS_VERSION;
     let bytes = postcard::to_allocvec(&merged).expect("marks serialize");
-    store(o)
+    let local = store(o);
+    local
         .write(MARKS_FILE, &bytes)
-        .map_err(|e| duo_journal::JournalError::from(e).into())
+        .map_err(|e| SyncError::from(duo_journal::JournalError::from(e)))?;
+    // What the appends noted is in the file now (a note written meanwhile is not in
+    // `folded`, and stays for the next save).
+    for name in folded {
+        let _ = local.remove(&name);
+    }
+    Ok(())
 }
 
 /// Checks this person's entries on this device: their keyring and this device's marks.
@@ -179,6 +266,32 @@ impl Checker {
         self.save(o)
     }
 
+    /// Remember what was just appended (`appended`: a view of the new chunk alone, such as
+    /// one `duo journal add` wrote) without reading the notebook or the marks file: a small
+    /// note beside the marks file, folded in by the next save. The view last observed is
+    /// not changed, so the next read checks what came since, this append included.
+    pub fn note_appended(&self, o: &Opened, appended: &View, private: bool) -> Result<(), SyncError> {
+        let noted = Judge::new(&self.keyring, &Marks::default()).observe(appended);
+        let mut f = MarksFile {
+            version: MARKS_VERSION,
+            ..Default::default()
+        };
+        if private {
+            f.private.seen = noted.seen;
+        } else {
+            f.space.seen = noted.seen;
+        }
+        let bytes = postcard::to_allocvec(&f).expect("marks serialize");
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| SyncError::Io {
+            path: o.home.root().join("local").join(ADDED_DIR),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        store(o)
+            .write(&format!("{ADDED_DIR}/{}", duo_journal::hex(&id)), &bytes)
+            .map_err(|e| duo_journal::JournalError::from(e).into())
+    }
+
     /// Remember a notebook as `view` shows it now, and nothing higher (after `duo doctor
     /// --repair` set damaged files aside: what they held is accepted as lost, not taken
     /// for a device's doing), and write the marks file.
@@ -211,6 +324,17 @@ impl Checker {
 }
 
 impl Opened {
+    /// A checker of this person's entries with no marks loaded: enough to note what an
+    /// append wrote ([`Checker::note_appended`]), not to judge what a notebook shows.
+    pub fn checker_keys(&self) -> Checker {
+        Checker {
+            keyring: self.keyring.clone(),
+            marks: MarksFile::default(),
+            damaged: None,
+            changed: false,
+        }
+    }
+
     /// A checker of this person's entries: their keyring and this device's marks.
     pub fn checker(&self) -> Checker {
         let (marks, damaged) = match load(self) {
@@ -248,8 +372,8 @@ impl Opened {
 /// was done. A notebook that cannot be changed now (damaged, or written by a newer duo) is
 /// left for the next time the home is opened.
 pub(crate) fn begin(o: &Opened, now: i64) -> Result<(), SyncError> {
-    match load(o) {
-        Ok(Some(f)) if f.sealing_for.as_ref() == Some(&o.config.person_id) => return Ok(()),
+    match sealing_for(o) {
+        Ok(Some(person)) if person.as_ref() == Some(&o.config.person_id) => return Ok(()),
         // A damaged marks file is reported by `duo doctor`, and not written over.
         Err(_) => return Ok(()),
         _ => {}

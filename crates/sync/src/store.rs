@@ -201,13 +201,15 @@ fn write_durably_with(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>) -> 
 
 /// Decrypt a whole age file into a buffer sized up front (the plaintext is a little smaller
 /// than the ciphertext), so a large view is not copied again and again while it grows.
-fn decrypt(identity: &Identity, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
+/// Decrypt an age file, reading the ciphertext as it goes (a file is never held twice in memory,
+/// ciphertext and plaintext: a 100k-entry view is ~90 MB). `size` is a hint for the output.
+fn decrypt_from(identity: &Identity, ciphertext: impl std::io::BufRead, size: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let decryptor = age::Decryptor::new_buffered(ciphertext).map_err(|e| e.to_string())?;
     let mut reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(ciphertext.len());
+    let mut out = Vec::with_capacity(size);
     reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
@@ -423,11 +425,13 @@ impl Storage for AgeStore {
     }
 
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
-        let bytes = fs::read(self.path_of(name)).map_err(|e| io(name, e))?;
+        let file = File::open(self.path_of(name)).map_err(|e| io(name, e))?;
+        let len = file.metadata().map_err(|e| io(name, e))?.len() as usize;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
         // age authenticates every chunk; nothing is returned unless the whole file decrypted.
-        decrypt(self.identity.as_ref(), &bytes).map_err(|e| StorageError::Damaged {
+        decrypt_from(self.identity.as_ref(), reader, len).map_err(|e| StorageError::Damaged {
             name: name.to_string(),
-            reason: if bytes.is_empty() {
+            reason: if len == 0 {
                 "the file is empty".to_string()
             } else {
                 format!("cannot decrypt ({e})")

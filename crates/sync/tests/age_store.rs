@@ -1095,7 +1095,7 @@ fn fresh_entry() -> NewEntry {
 /// its `add` returned Ok (it may be there when it did not: the file was renamed into place
 /// before a later step failed).
 fn check_add(journal: &Journal<AgeStore>, ids: &[String], acked: bool, k: usize, tally: &mut Tally) {
-    let entries = journal.read().unwrap().view.entries;
+    let entries = journal.read().unwrap().view.contents.entries;
     for id in ids {
         assert!(entries.contains_key(id), "step {k}: entry {id} written earlier is lost");
     }
@@ -1224,7 +1224,7 @@ fn a_crash_at_every_step_of_an_edit_and_of_a_repair_leaves_old_or_new() {
         copy_dir(&damaged_base, t.path());
         let j = Journal::new(AgeStore::new(t.path(), identity.clone()));
         j.repair().unwrap();
-        j.read().unwrap().view.entries
+        j.read().unwrap().view.contents.entries
     };
     assert_eq!(reference.len(), ids.len() - 1, "the truncated chunk held one entry");
     let probe = FaultPlan::count_only();
