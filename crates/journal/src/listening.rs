@@ -14,11 +14,25 @@
 use crate::model::Entry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-/// What an `ack/…` key holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What an `ack/…` key holds. Its stable name (stored in the document, shown in JSON) is
+/// the kebab-case variant name (`lets-talk`); serde keeps the variant names as they are.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "kebab-case", parse_err_ty = String, parse_err_fn = unknown_reply_kind)]
 pub enum ReplyKind {
     /// "I heard you."
     Heard,
@@ -47,14 +61,7 @@ impl ReplyKind {
 
     /// The stable name stored in the document and shown in JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyKind::Heard => "heard",
-            ReplyKind::Thanks => "thanks",
-            ReplyKind::LetsTalk => "lets-talk",
-            ReplyKind::Reflection => "reflection",
-            ReplyKind::Confirm => "confirm",
-            ReplyKind::Correct => "correct",
-        }
+        self.into()
     }
 
     /// An acknowledgement (no text) rather than a reflection or an answer to one.
@@ -68,20 +75,8 @@ impl ReplyKind {
     }
 }
 
-impl fmt::Display for ReplyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReplyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ReplyKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown reply kind '{s}'"))
-    }
+fn unknown_reply_kind(s: &str) -> String {
+    format!("unknown reply kind '{s}'")
 }
 
 /// One acknowledgement, reflection or answer, as stored under `ack/<entry>/<id>`.

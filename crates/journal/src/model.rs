@@ -1,12 +1,26 @@
 //! The plain data types of a journal: what an entry is, independent of automerge.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// What kind of entry this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What kind of entry this is. Its name (on disk, in JSON, on the command line) is the
+/// lowercase variant name: `Display`, `FromStr` and [`Kind::as_str`] all use it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_kind)]
 pub enum Kind {
     /// A reflection: the default, an "I" statement about how something felt.
     Reflection,
@@ -22,33 +36,33 @@ impl Kind {
 
     /// The stable lowercase name used on disk, in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Reflection => "reflection",
-            Kind::Boundary => "boundary",
-            Kind::Appreciation => "appreciation",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+fn unknown_kind(s: &str) -> String {
+    format!("unknown kind '{s}' (expected reflection, boundary or appreciation)")
 }
 
-impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind '{s}' (expected reflection, boundary or appreciation)"))
-    }
-}
-
-/// Where a boundary stands. Only boundaries have a status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Where a boundary stands. Only boundaries have a status. Named like [`Kind`]: the
+/// lowercase variant name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_status)]
 pub enum Status {
     /// In force.
     Active,
@@ -64,28 +78,12 @@ impl Status {
 
     /// The stable lowercase name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Revisit => "revisit",
-            Status::Retired => "retired",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown status '{s}' (expected active, revisit or retired)"))
-    }
+fn unknown_status(s: &str) -> String {
+    format!("unknown status '{s}' (expected active, revisit or retired)")
 }
 
 /// One journal entry as read from the document.
@@ -334,4 +332,58 @@ pub struct Rotation {
 pub struct Signatures {
     pub endorsements: std::collections::BTreeMap<String, Endorsement>,
     pub revocations: std::collections::BTreeMap<String, Revocation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listening::ReplyKind;
+    use crate::prompts::Depth;
+
+    /// The names of the string enums are stored in documents, shown in JSON and typed on the
+    /// command line: each one's name, `Display`, `FromStr` (exact, case-sensitive) and the
+    /// message for an unknown name stay as they are.
+    #[test]
+    fn the_string_enums_keep_their_names_and_messages() {
+        fn names<T: Copy + std::fmt::Display + std::str::FromStr<Err = String> + PartialEq + std::fmt::Debug>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            expected: &[&str],
+        ) {
+            let got: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+            assert_eq!(got, expected);
+            for v in all {
+                assert_eq!(v.to_string(), as_str(*v));
+                assert_eq!(as_str(*v).parse::<T>(), Ok(*v));
+                assert!(
+                    as_str(*v).to_uppercase().parse::<T>().is_err(),
+                    "names are case-sensitive"
+                );
+            }
+        }
+        names(&Kind::ALL, Kind::as_str, &["reflection", "boundary", "appreciation"]);
+        names(&Status::ALL, Status::as_str, &["active", "revisit", "retired"]);
+        names(&Depth::ALL, Depth::as_str, &["light", "medium", "deep"]);
+        names(
+            &ReplyKind::ALL,
+            ReplyKind::as_str,
+            &["heard", "thanks", "lets-talk", "reflection", "confirm", "correct"],
+        );
+        assert_eq!(
+            "note".parse::<Kind>(),
+            Err("unknown kind 'note' (expected reflection, boundary or appreciation)".to_string())
+        );
+        assert_eq!(
+            "Active".parse::<Status>(),
+            Err("unknown status 'Active' (expected active, revisit or retired)".to_string())
+        );
+        assert_eq!(
+            "shallow".parse::<Depth>(),
+            Err("unknown depth 'shallow' (expected light, medium or deep)".to_string())
+        );
+        assert_eq!(
+            "lets_talk".parse::<ReplyKind>(),
+            Err("unknown reply kind 'lets_talk'".to_string())
+        );
+    }
 }
