@@ -17,22 +17,9 @@ use std::collections::BTreeMap;
 
 /// What an `ack/…` key holds. Its stable name (stored in the document, shown in JSON) is
 /// the kebab-case variant name (`lets-talk`); serde keeps the variant names as they are.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case", parse_err_ty = String, parse_err_fn = unknown_reply_kind)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ReplyKind {
     /// "I heard you."
     Heard,

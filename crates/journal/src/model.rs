@@ -4,23 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// What kind of entry this is. Its name (on disk, in JSON, on the command line) is the
 /// lowercase variant name: `Display`, `FromStr` and [`Kind::as_str`] all use it.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_kind)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A reflection: the default, an "I" statement about how something felt.
     Reflection,
@@ -46,23 +33,10 @@ fn unknown_kind(s: &str) -> String {
 
 /// Where a boundary stands. Only boundaries have a status. Named like [`Kind`]: the
 /// lowercase variant name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_status)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// In force.
     Active,
@@ -369,21 +343,20 @@ mod tests {
             ReplyKind::as_str,
             &["heard", "thanks", "lets-talk", "reflection", "confirm", "correct"],
         );
+        let refused = [
+            "note".parse::<Kind>().unwrap_err(),
+            "Active".parse::<Status>().unwrap_err(),
+            "shallow".parse::<Depth>().unwrap_err(),
+            "lets_talk".parse::<ReplyKind>().unwrap_err(),
+        ];
         assert_eq!(
-            "note".parse::<Kind>(),
-            Err("unknown kind 'note' (expected reflection, boundary or appreciation)".to_string())
-        );
-        assert_eq!(
-            "Active".parse::<Status>(),
-            Err("unknown status 'Active' (expected active, revisit or retired)".to_string())
-        );
-        assert_eq!(
-            "shallow".parse::<Depth>(),
-            Err("unknown depth 'shallow' (expected light, medium or deep)".to_string())
-        );
-        assert_eq!(
-            "lets_talk".parse::<ReplyKind>(),
-            Err("unknown reply kind 'lets_talk'".to_string())
+            refused,
+            [
+                "unknown kind 'note' (expected reflection, boundary or appreciation)",
+                "unknown status 'Active' (expected active, revisit or retired)",
+                "unknown depth 'shallow' (expected light, medium or deep)",
+                "unknown reply kind 'lets_talk'",
+            ]
         );
     }
 }

@@ -7,22 +7,10 @@ use std::sync::LazyLock;
 
 /// How personal a prompt is. Ordered: light < medium < deep. Its name (on disk, in JSON,
 /// on the command line) is the lowercase variant name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_depth)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Depth {
     Light,
     Medium,
