@@ -248,7 +248,7 @@ pub fn answerable<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Device, Journal, Kind, MemStorage, NewEntry, Person};
+    use crate::{Journal, Kind, MemStorage};
 
     fn ack(entry: &str, id: &str, by: &str, kind: ReplyKind, at: i64, of: Option<&str>) -> Ack {
         Ack {
@@ -270,35 +270,7 @@ mod tests {
     }
 
     fn journal_with_entry(no_replies: bool) -> (Journal<MemStorage>, String) {
-        let j = Journal::new(MemStorage::new());
-        let alice = Person {
-            id: "pa".into(),
-            name: "Alice".into(),
-        };
-        let dev = Device {
-            id: "da".into(),
-            person: "pa".into(),
-            label: "l".into(),
-            added_at: 0,
-        };
-        j.create(|d| d.init("s", &alice, &dev)).unwrap();
-        let id = crate::new_id();
-        let e = NewEntry {
-            id: id.clone(),
-            kind: Kind::Reflection,
-            author: "pa".into(),
-            device: "da".into(),
-            created_at: 1,
-            edited_at: 1,
-            body: "I felt alone on Sunday".into(),
-            tags: vec![],
-            status: None,
-            no_replies,
-            prompt: None,
-        };
-        let ring = crate::Keyring::for_tests("pa");
-        j.add(&[e], &ring.sealer("da")).unwrap();
-        (j, id)
+        crate::testing::journal_with_entry(Kind::Reflection, "I felt alone on Sunday", no_replies)
     }
 
     #[test]
