@@ -258,19 +258,13 @@ fn private_notes_never_leave_the_device_nor_reach_any_disk_in_clear() {
         with_editor.env.push(("EDITOR".into(), script.display().to_string()));
         for i in 0..3 {
             let marker = format!("{prefix}-editor{i}-{}", random_hex());
-            std::fs::write(
+            write_script(
                 &script,
-                format!(
+                &format!(
                     "#!/bin/sh\necho \"$1\" >> '{}'\nprintf 'written in the editor {marker}\\n' > \"$1\"\n",
                     editor_record.display()
                 ),
-            )
-            .unwrap();
-            std::process::Command::new("chmod")
-                .arg("+x")
-                .arg(&script)
-                .status()
-                .unwrap();
+            );
             let r = keep(
                 run_on_tty(&with_editor, &["journal", "add", "--private"], ""),
                 &mut printed,

@@ -179,19 +179,8 @@ fn the_ticket_is_drawn_as_a_qr_code_only_on_a_terminal() {
         return;
     }
     let on_tty = |extra: &str| {
-        let c = d.command(&[]);
-        let envs: Vec<_> = c
-            .get_envs()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-            .collect();
         let line = format!("timeout -s KILL 4 '{BIN}' pair --ticket --yes {extra}");
-        let out = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env_clear()
-            .envs(envs)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = shell_on_tty(&d, &line).stdin(Stdio::null()).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shown = on_tty("");
