@@ -9,7 +9,7 @@ use duo_journal::{
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use support::{body_patch, by, init, new_entry};
+use support::{body_patch, by, init, new_entry, patch};
 
 /// A small pool of entry ids, so that operations often hit the same entries (and two
 /// replicas sometimes add the same id concurrently).
@@ -200,21 +200,12 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             let bytes = detached.save();
             reps[*r].load_more(&bytes).unwrap();
         }
-        Op::EditBody { r, slot, body } => tolerate(reps[*r].edit_entry(
-            IDS[*slot],
-            &EntryPatch {
-                body: Some(body.clone()),
-                edited_at: t,
-                ..Default::default()
-            },
-            &by(1),
-        )),
+        Op::EditBody { r, slot, body } => tolerate(reps[*r].edit_entry(IDS[*slot], &body_patch(body, t), &by(1))),
         Op::EditTags { r, slot, tags } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
             &EntryPatch {
                 tags: Some(tags.clone()),
-                edited_at: t,
-                ..Default::default()
+                ..patch(t)
             },
             &by(1),
         )),
@@ -222,8 +213,7 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             IDS[*slot],
             &EntryPatch {
                 status: Some(*status),
-                edited_at: t,
-                ..Default::default()
+                ..patch(t)
             },
             &by(1),
         )),
