@@ -295,8 +295,13 @@ impl Drop for Bg {
 pub fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
     let mut args = vec!["pair", "--ticket", "--yes"];
     args.extend_from_slice(extra);
-    let mut child = d
-        .command(&args)
+    spawn_invite(d.command(&args))
+}
+
+/// Spawn `c`, a `duo pair --ticket` command; return the process and the ticket it printed
+/// on the first line of stdout.
+pub fn spawn_invite(mut c: Command) -> (Child, String) {
+    let mut child = c
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -88,24 +88,11 @@ fn choosing_a_relay_and_what_is_refused() {
     assert!(!config.contains("relay"), "nothing left behind: {config}");
 }
 
-/// Start `duo pair --ticket --yes`; return it, its ticket and its stderr so far (up to the
-/// "Waiting" line).
-fn start_invite(mut c: Command) -> (Child, String, String) {
-    let mut child = c
-        .args(["pair", "--ticket", "--yes"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ticket = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut ticket)
-        .unwrap();
-    assert!(
-        ticket.starts_with("duo1:"),
-        "ticket on the first line of stdout: {ticket}"
-    );
+/// Start `duo pair --ticket --yes` by `c` (a `duo` command with no arguments yet); return
+/// it, its ticket and its stderr so far (up to the "Waiting" line).
+fn invite_until_waiting(mut c: Command) -> (Child, String, String) {
+    c.args(["pair", "--ticket", "--yes"]);
+    let (mut child, ticket) = spawn_invite(c);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();
     while !said.contains("Waiting") {
@@ -114,7 +101,7 @@ fn start_invite(mut c: Command) -> (Child, String, String) {
         }
     }
     child.stderr = Some(stderr.into_inner());
-    (child, ticket.trim().to_string(), said)
+    (child, ticket, said)
 }
 
 /// A child process killed when the test ends, also when it fails.
@@ -139,7 +126,7 @@ fn a_relay_that_does_not_answer_costs_seconds_and_one_message() {
     let url = format!("http://127.0.0.1:{port}/");
     d.env = vec![("DUO_RELAY".into(), url.clone())];
     let started = Instant::now();
-    let (child, ticket, said) = start_invite(d.command(&[]));
+    let (child, ticket, said) = invite_until_waiting(d.command(&[]));
     let _inviter = Running(child);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(9), "the ticket came after {took:?}");
@@ -166,7 +153,7 @@ fn a_relay_that_does_not_answer_costs_seconds_and_one_message() {
 #[test]
 fn the_ticket_is_drawn_as_a_qr_code_only_on_a_terminal() {
     let d = Device::new("Alice");
-    let (child, _ticket, said) = start_invite(d.command(&[]));
+    let (child, _ticket, said) = invite_until_waiting(d.command(&[]));
     drop(Running(child));
     assert!(!said.contains('█'), "no QR code when stderr is not a terminal:\n{said}");
     assert!(
@@ -336,7 +323,7 @@ fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other()
         ("DUO_RELAY".into(), String::new()),
     ];
 
-    let (child, ticket, said) = start_invite(alice.command_in(&t.a.name, &[]));
+    let (child, ticket, said) = invite_until_waiting(alice.command_in(&t.a.name, &[]));
     let mut inviter = Running(child);
     assert!(!said.contains("warning"), "the relay answered: {said}");
     assert!(
