@@ -69,11 +69,8 @@ fn a_short_passphrase_is_refused_before_it_is_asked_again() {
 #[test]
 fn plain_duo_on_a_locked_home_says_it_is_locked() {
     let mut d = Device::new("Alice");
-    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = d.dir.path().join("pw");
-    std::fs::write(&pw, "a long enough passphrase\n").unwrap();
-    d.run(&["lock", "--set", "--passphrase-file", pw.to_str().unwrap()])
-        .ok();
+    let pw = with_passphrase(&mut d);
+    d.run(&["lock", "--set", "--passphrase-file", &pw]).ok();
     d.run(&["lock"]).ok();
     let r = d.run(&[]);
     assert_eq!(r.code, 4, "{}", r.stderr);

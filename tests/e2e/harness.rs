@@ -295,8 +295,13 @@ impl Drop for Bg {
 pub fn start_invite(d: &Device, extra: &[&str]) -> (Child, String) {
     let mut args = vec!["pair", "--ticket", "--yes"];
     args.extend_from_slice(extra);
-    let mut child = d
-        .command(&args)
+    spawn_invite(d.command(&args))
+}
+
+/// Spawn `c`, a `duo pair --ticket` command; return the process and the ticket it printed
+/// on the first line of stdout.
+pub fn spawn_invite(mut c: Command) -> (Child, String) {
+    let mut child = c
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -387,22 +392,42 @@ pub fn decrypted_contains(d: &Device, dir: &str, needle: &str) -> Option<bool> {
     if !have_tool("age") {
         return None;
     }
-    let key = d.home().join("keys/age.key");
     let found = files_under(&d.home().join(dir))
         .into_iter()
         .filter(|f| f.extension().is_some_and(|e| e == "age"))
         .any(|f| {
-            let out = std::process::Command::new("age")
-                .arg("-d")
-                .arg("-i")
-                .arg(&key)
-                .arg(&f)
-                .output()
-                .unwrap();
+            let out = age_decrypt(d, &f);
             assert!(out.status.success(), "age -d {}", f.display());
             out.stdout.windows(needle.len()).any(|w| w == needle.as_bytes())
         });
     Some(found)
+}
+
+/// `age -d` of file `f` with the device's own key (`keys/age.key`); the caller checks how
+/// it went.
+pub fn age_decrypt(d: &Device, f: &Path) -> Output {
+    Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(d.home().join("keys/age.key"))
+        .arg(f)
+        .output()
+        .unwrap()
+}
+
+/// Write a shell script (a stand-in for an editor) at `path`, executable.
+pub fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A passphrase file for `d` (its path), and scrypt at a work factor tests can afford.
+pub fn with_passphrase(d: &mut Device) -> String {
+    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
+    let pw = d.dir.path().join("pw");
+    std::fs::write(&pw, "a long enough passphrase\n").unwrap();
+    pw.to_str().unwrap().to_string()
 }
 
 /// Every regular file below `dir`.
@@ -454,13 +479,19 @@ pub fn on_tty(d: &Device, args: &[&str]) -> Command {
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ");
+    shell_on_tty(d, &line)
+}
+
+/// The shell command `line` on a pseudo-terminal (util-linux `script`), with `d`'s
+/// environment; the caller sets up stdio.
+pub fn shell_on_tty(d: &Device, line: &str) -> Command {
     let c = d.command(&[]);
     let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
         .get_envs()
         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
         .collect();
     let mut script = Command::new("script");
-    script.args(["-qec", &line, "/dev/null"]).env_clear().envs(envs);
+    script.args(["-qec", line, "/dev/null"]).env_clear().envs(envs);
     script
 }
 

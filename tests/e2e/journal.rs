@@ -174,19 +174,13 @@ fn editor_opens_on_a_terminal_and_leaves_no_temp_file() {
     let script = d.dir.path().join("fake-editor.sh");
     let seen = d.dir.path().join("seen.txt");
     // The "editor" records the file's mode, directory and initial text, then writes new text.
-    std::fs::write(
+    write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n{{ stat -c '%a' \"$1\"; dirname \"$1\"; cat \"$1\"; }} > '{}'\nprintf 'written in the editor\\n' > \"$1\"\n",
             seen.display()
         ),
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
+    );
     d.env = vec![
         ("EDITOR".into(), script.display().to_string()),
         ("XDG_RUNTIME_DIR".into(), runtime.path().display().to_string()),
@@ -352,19 +346,13 @@ fn recording_editor(
 ) -> (std::path::PathBuf, std::path::PathBuf) {
     let script = dir.join(name);
     let record = dir.join(format!("{name}.record"));
-    std::fs::write(
+    write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{version}'; exit 0; fi\nfor f; do :; done\n{{ echo \"ARGS $*\"; cat \"$f\"; }} > '{}'\n{{ printf '{text}\\n'; cat \"$f\"; }} > \"$f.new\" && mv \"$f.new\" \"$f\"\n",
             record.display()
         ),
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
+    );
     (script, record)
 }
 

@@ -255,12 +255,9 @@ fn safety_names_the_lock_and_the_guide_the_lock_and_shell_history() {
     );
     assert!(out.contains("duo lock --set            ask a passphrase"), "{out}");
 
-    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = d.dir.path().join("pw");
-    std::fs::write(&pw, "a long enough passphrase\n").unwrap();
-    d.run(&["lock", "--set", "--passphrase-file", pw.to_str().unwrap()])
-        .ok();
-    d.run(&["unlock", "--passphrase-file", pw.to_str().unwrap()]).ok();
+    let pw = with_passphrase(&mut d);
+    d.run(&["lock", "--set", "--passphrase-file", &pw]).ok();
+    d.run(&["unlock", "--passphrase-file", &pw]).ok();
     let out = d.run(&["safety"]).ok().to_string();
     assert!(out.contains("Its keys are locked with your passphrase"), "{out}");
     assert!(!out.contains("duo lock --set            ask"), "{out}");

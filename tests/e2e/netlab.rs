@@ -258,9 +258,11 @@ impl Link {
 }
 
 /// Three hosts in a line, each its own namespace: `a` (10.78.1.1) – `m` – `b`
-/// (10.78.2.2). `m` has an address on each link (10.78.1.2, 10.78.2.1) and forwards
-/// between them, so `a` and `b` reach each other only through `m`: a machine in the
-/// middle that can relay, drop or answer every packet.
+/// (10.78.2.2). `m` has an address on each link (10.78.1.2, 10.78.2.1); `a` and `b` reach
+/// each other only through `m`. Made by [`Line::new`], `m` forwards between them: a
+/// machine in the middle that can relay, drop or answer every packet. Made by
+/// [`Line::apart`], it forwards nothing: `a` and `b` both reach `m`'s addresses (like two
+/// home networks and a server both can reach) but never each other.
 pub struct Line {
     pub a: Netns,
     pub m: Netns,
@@ -273,8 +275,19 @@ pub const LINE_M_B: &str = "10.78.2.1";
 pub const LINE_B: &str = "10.78.2.2";
 
 impl Line {
-    /// `None` (with a printed reason) without root or iproute2, outside CI.
+    /// `m` forwards between `a` and `b`. `None` (with a printed reason) without root or
+    /// iproute2, outside CI.
     pub fn new(tag: &str) -> Option<Line> {
+        Line::make(tag, true)
+    }
+
+    /// `m` forwards nothing. `None` (with a printed reason) without root or iproute2,
+    /// outside CI.
+    pub fn apart(tag: &str) -> Option<Line> {
+        Line::make(tag, false)
+    }
+
+    fn make(tag: &str, forward: bool) -> Option<Line> {
         if !can_use_namespaces(&["ip"]) {
             return None;
         }
@@ -302,36 +315,49 @@ impl Line {
         }
         ip(&["-n", &a.name, "route", "add", "default", "via", LINE_M_A]);
         ip(&["-n", &b.name, "route", "add", "default", "via", LINE_M_B]);
-        // The namespace's own /proc/sys (no dependency on procps' sysctl).
+        // The namespace's own /proc/sys (no dependency on procps' sysctl). Off is the
+        // default in a new namespace; set either way, to be sure.
+        let set = format!("echo {} > /proc/sys/net/ipv4/ip_forward", u8::from(forward));
         let st = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &m.name,
-                "sh",
-                "-c",
-                "echo 1 > /proc/sys/net/ipv4/ip_forward",
-            ])
+            .args(["netns", "exec", &m.name, "sh", "-c", &set])
             .status()
             .expect("run sh");
-        assert!(st.success(), "ip forwarding in the middle");
+        assert!(st.success(), "ip forwarding in the middle: {set}");
         Some(Line { a, m, b })
     }
 }
 
+/// Move the calling thread into namespace `name`: sockets it opens from then on are there.
+pub fn enter(name: &str) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{name}");
+    let file = std::fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+    // SAFETY: setns on this thread only, with a valid namespace file descriptor.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Run `f` on a thread that lives inside namespace `ns` (sockets it opens are there).
 pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
-    use std::os::fd::AsRawFd;
     std::thread::scope(|s| {
         s.spawn(|| {
-            let file = std::fs::File::open(format!("/run/netns/{}", ns.name)).expect("open the namespace");
-            // SAFETY: setns on this thread only, with a valid namespace file descriptor.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            enter(&ns.name).unwrap();
             f()
         })
         .join()
         .expect("the thread in the namespace")
+    })
+}
+
+/// Start `f` on a thread of its own inside namespace `ns`, for a server that outlives
+/// the call (the caller stops and joins it).
+pub fn spawn_in<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    let name = ns.name.clone();
+    std::thread::spawn(move || {
+        enter(&name).unwrap();
+        f()
     })
 }
 
@@ -367,9 +393,9 @@ impl Link {
         };
         for (ns, ifname) in self.sides() {
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let (path, stop, n) = (format!("/run/netns/{}", ns.name), stop.clone(), d.packets.clone());
+            let (name, stop, n) = (ns.name.clone(), stop.clone(), d.packets.clone());
             d.threads.push(std::thread::spawn(move || {
-                delay_packets(&path, delay, &stop, &n, ready_tx)
+                delay_packets(&name, delay, &stop, &n, ready_tx)
             }));
             ready_rx
                 .recv()
@@ -400,14 +426,9 @@ fn delay_packets(
     packets: &std::sync::atomic::AtomicU64,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
-    use std::os::fd::AsRawFd;
     use std::time::Instant;
     let setup = || -> Result<nfq::Queue, String> {
-        let file = std::fs::File::open(netns).map_err(|e| e.to_string())?;
-        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
-        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error().to_string());
-        }
+        enter(netns)?;
         let mut q = nfq::Queue::open().map_err(|e| e.to_string())?;
         q.bind(QUEUE).map_err(|e| e.to_string())?;
         q.set_fail_open(QUEUE, false).map_err(|e| e.to_string())?;

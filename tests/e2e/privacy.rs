@@ -11,7 +11,6 @@
 use crate::corruption::env_count;
 use crate::harness::*;
 use crate::netlab::Link;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,16 +48,14 @@ fn is_mdns(frame: &[u8]) -> bool {
 
 impl Capture {
     fn start(ns: &str) -> Capture {
-        let path = format!("/var/run/netns/{ns}");
+        let ns = ns.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns on this thread only, with a valid namespace file descriptor;
-            // the socket calls get valid pointers and lengths.
+            crate::netlab::enter(&ns).unwrap();
+            // SAFETY: the socket calls get valid pointers and lengths.
             let fd = unsafe {
-                assert_eq!(libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns {path}");
                 let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32);
                 assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
                 let tv = libc::timeval {
@@ -104,12 +101,9 @@ impl Capture {
 /// Send one UDP datagram from inside namespace `ns` (the capture's control: what goes out
 /// in clear must be found).
 fn send_in(ns: &str, to: &str, payload: String) {
-    let path = format!("/var/run/netns/{ns}");
-    let to = to.to_string();
+    let (ns, to) = (ns.to_string(), to.to_string());
     std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
-        assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        crate::netlab::enter(&ns).unwrap();
         let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         sock.send_to(payload.as_bytes(), to).unwrap();
     })
@@ -264,19 +258,13 @@ fn private_notes_never_leave_the_device_nor_reach_any_disk_in_clear() {
         with_editor.env.push(("EDITOR".into(), script.display().to_string()));
         for i in 0..3 {
             let marker = format!("{prefix}-editor{i}-{}", random_hex());
-            std::fs::write(
+            write_script(
                 &script,
-                format!(
+                &format!(
                     "#!/bin/sh\necho \"$1\" >> '{}'\nprintf 'written in the editor {marker}\\n' > \"$1\"\n",
                     editor_record.display()
                 ),
-            )
-            .unwrap();
-            std::process::Command::new("chmod")
-                .arg("+x")
-                .arg(&script)
-                .status()
-                .unwrap();
+            );
             let r = keep(
                 run_on_tty(&with_editor, &["journal", "add", "--private"], ""),
                 &mut printed,

@@ -3,7 +3,7 @@
 //! `duo sync` says plainly why nobody answered (exit 5), and `duo lock` takes a running
 //! watcher offline until `duo unlock`.
 
-use crate::harness::{Device, pair_by_ticket, paired};
+use crate::harness::{Device, pair_by_ticket, paired, with_passphrase};
 use crate::netlab::Netns;
 use crate::watch::Watching;
 use std::process::Stdio;
@@ -141,14 +141,6 @@ fn a_local_problem_is_not_reported_as_unreachable() {
     let r = alice.run_within(&["sync", "--wait", "0"], LIMIT);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(!r.stderr.contains("answered"), "{}", r.stderr);
-}
-
-/// A passphrase file for `d` (and a fast scrypt for tests).
-fn with_passphrase(d: &mut Device) -> String {
-    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = d.dir.path().join("pw");
-    std::fs::write(&pw, "a long passphrase for tests\n").unwrap();
-    pw.to_str().unwrap().to_string()
 }
 
 /// `duo lock` takes a running watcher offline: it forgets the keys (a partner's sync finds

@@ -3,10 +3,9 @@
 //! namespaces that cannot reach each other, through an iroh relay in a third one.
 
 use crate::harness::*;
-use crate::netlab::can_use_namespaces;
+use crate::netlab::{LINE_A, LINE_M_A, Line, Netns, in_netns, spawn_in};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -89,24 +88,11 @@ fn choosing_a_relay_and_what_is_refused() {
     assert!(!config.contains("relay"), "nothing left behind: {config}");
 }
 
-/// Start `duo pair --ticket --yes`; return it, its ticket and its stderr so far (up to the
-/// "Waiting" line).
-fn start_invite(mut c: Command) -> (Child, String, String) {
-    let mut child = c
-        .args(["pair", "--ticket", "--yes"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ticket = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut ticket)
-        .unwrap();
-    assert!(
-        ticket.starts_with("duo1:"),
-        "ticket on the first line of stdout: {ticket}"
-    );
+/// Start `duo pair --ticket --yes` by `c` (a `duo` command with no arguments yet); return
+/// it, its ticket and its stderr so far (up to the "Waiting" line).
+fn invite_until_waiting(mut c: Command) -> (Child, String, String) {
+    c.args(["pair", "--ticket", "--yes"]);
+    let (mut child, ticket) = spawn_invite(c);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();
     while !said.contains("Waiting") {
@@ -115,7 +101,7 @@ fn start_invite(mut c: Command) -> (Child, String, String) {
         }
     }
     child.stderr = Some(stderr.into_inner());
-    (child, ticket.trim().to_string(), said)
+    (child, ticket, said)
 }
 
 /// A child process killed when the test ends, also when it fails.
@@ -140,7 +126,7 @@ fn a_relay_that_does_not_answer_costs_seconds_and_one_message() {
     let url = format!("http://127.0.0.1:{port}/");
     d.env = vec![("DUO_RELAY".into(), url.clone())];
     let started = Instant::now();
-    let (child, ticket, said) = start_invite(d.command(&[]));
+    let (child, ticket, said) = invite_until_waiting(d.command(&[]));
     let _inviter = Running(child);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(9), "the ticket came after {took:?}");
@@ -167,7 +153,7 @@ fn a_relay_that_does_not_answer_costs_seconds_and_one_message() {
 #[test]
 fn the_ticket_is_drawn_as_a_qr_code_only_on_a_terminal() {
     let d = Device::new("Alice");
-    let (child, _ticket, said) = start_invite(d.command(&[]));
+    let (child, _ticket, said) = invite_until_waiting(d.command(&[]));
     drop(Running(child));
     assert!(!said.contains('█'), "no QR code when stderr is not a terminal:\n{said}");
     assert!(
@@ -180,19 +166,8 @@ fn the_ticket_is_drawn_as_a_qr_code_only_on_a_terminal() {
         return;
     }
     let on_tty = |extra: &str| {
-        let c = d.command(&[]);
-        let envs: Vec<_> = c
-            .get_envs()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-            .collect();
         let line = format!("timeout -s KILL 4 '{BIN}' pair --ticket --yes {extra}");
-        let out = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env_clear()
-            .envs(envs)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = shell_on_tty(&d, &line).stdin(Stdio::null()).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shown = on_tty("");
@@ -205,106 +180,21 @@ fn the_ticket_is_drawn_as_a_qr_code_only_on_a_terminal() {
 
 // --- Through a relay, between namespaces that cannot reach each other ------------------
 
-/// Three namespaces: A and B each have a link to R only, and R does not forward, so A and
-/// B cannot exchange a packet; the relay listens on R's own address 10.77.0.1, which both
-/// reach. Everything is removed when dropped.
-struct Topology {
-    a: String,
-    b: String,
-    r: String,
+/// A and B each have a link to R only, and R does not forward, so A and B cannot exchange
+/// a packet ([`Line::apart`]); the relay listens on R's address on A's link, which both
+/// reach (B by its way out, R).
+fn topology() -> Option<Line> {
+    Line::apart("relay")
 }
 
-const RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const A_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 2);
-
-impl Topology {
-    fn new() -> Topology {
-        remove_leftovers();
-        let pid = std::process::id();
-        let t = Topology {
-            a: format!("drl{pid}a"),
-            b: format!("drl{pid}b"),
-            r: format!("drl{pid}r"),
-        };
-        let (a, b, r) = (t.a.as_str(), t.b.as_str(), t.r.as_str());
-        let steps: Vec<Vec<&str>> = vec![
-            vec!["netns", "add", a],
-            vec!["netns", "add", b],
-            vec!["netns", "add", r],
-            // Interfaces are made inside the namespaces, so their names clash with nothing.
-            vec![
-                "-n", r, "link", "add", "ra", "type", "veth", "peer", "name", "a0", "netns", a,
-            ],
-            vec![
-                "-n", r, "link", "add", "rb", "type", "veth", "peer", "name", "b0", "netns", b,
-            ],
-            vec!["-n", r, "addr", "add", "10.77.0.1/32", "dev", "lo"],
-            vec!["-n", r, "addr", "add", "10.77.1.1/24", "dev", "ra"],
-            vec!["-n", r, "addr", "add", "10.77.2.1/24", "dev", "rb"],
-            vec!["-n", a, "addr", "add", "10.77.1.2/24", "dev", "a0"],
-            vec!["-n", b, "addr", "add", "10.77.2.2/24", "dev", "b0"],
-            vec!["-n", r, "link", "set", "lo", "up"],
-            vec!["-n", a, "link", "set", "lo", "up"],
-            vec!["-n", b, "link", "set", "lo", "up"],
-            vec!["-n", r, "link", "set", "ra", "up"],
-            vec!["-n", r, "link", "set", "rb", "up"],
-            vec!["-n", a, "link", "set", "a0", "up"],
-            vec!["-n", b, "link", "set", "b0", "up"],
-            // Each side's way out is R, like two home networks behind their routers.
-            vec!["-n", a, "route", "add", "default", "via", "10.77.1.1"],
-            vec!["-n", b, "route", "add", "default", "via", "10.77.2.1"],
-        ];
-        for args in steps {
-            let st = Command::new("ip").args(&args).status().unwrap();
-            assert!(st.success(), "ip {args:?}");
-        }
-        // R forwards nothing between A and B (the default in a new namespace; made sure).
-        let st = Command::new("ip")
-            .args(["netns", "exec", r, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        t
-    }
+/// Where the relay listens: R's address on A's link.
+fn relay_ip() -> Ipv4Addr {
+    LINE_M_A.parse().unwrap()
 }
 
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b, &self.r] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Namespaces of earlier runs of this test whose process is gone.
-fn remove_leftovers() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(pid) = name
-            .strip_prefix("drl")
-            .and_then(|s| s.get(..s.len().saturating_sub(1)))
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-/// Run `f` on a new thread inside namespace `ns`: sockets it makes live there.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on this thread only, with a valid namespace file descriptor.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
+/// A's address.
+fn a_ip() -> Ipv4Addr {
+    LINE_A.parse().unwrap()
 }
 
 /// An iroh relay on a thread inside a namespace, with a fresh self-signed certificate for
@@ -317,11 +207,11 @@ struct RelayServer {
 }
 
 impl RelayServer {
-    fn start_in(ns: &str, ip: Ipv4Addr) -> RelayServer {
+    fn start_in(ns: &Netns, ip: Ipv4Addr) -> RelayServer {
         use iroh_relay::server::{CertConfig, RelayConfig, Server, ServerConfig, TlsConfig};
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = in_netns(ns, move || {
+        let thread = spawn_in(ns, move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -373,34 +263,27 @@ impl Drop for RelayServer {
 }
 
 /// Does a UDP datagram sent from namespace `from` arrive at a socket in namespace A?
-fn udp_reaches_a(t: &Topology, from: &str) -> bool {
-    let listener = in_netns(&t.a, move || {
-        let s = UdpSocket::bind((A_IP, 0)).unwrap();
+fn udp_reaches_a(t: &Line, from: &Netns) -> bool {
+    let listener = in_netns(&t.a, || {
+        let s = UdpSocket::bind((a_ip(), 0)).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
         s
-    })
-    .join()
-    .unwrap();
+    });
     let to = listener.local_addr().unwrap();
-    in_netns(from, move || {
+    in_netns(from, || {
         let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         for _ in 0..3 {
             let _ = s.send_to(b"direct?", to);
         }
-    })
-    .join()
-    .unwrap();
+    });
     let mut buf = [0u8; 16];
     listener.recv_from(&mut buf).is_ok()
 }
 
 #[test]
 fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other() {
-    if !can_use_namespaces(&["ip"]) {
-        return;
-    }
-    let t = Topology::new();
-    let relay = RelayServer::start_in(&t.r, RELAY_IP);
+    let Some(t) = topology() else { return };
+    let relay = RelayServer::start_in(&t.m, relay_ip());
     let relay_port: u16 = relay
         .url
         .rsplit(':')
@@ -411,15 +294,13 @@ fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other()
         .unwrap();
 
     // The direct path is really blocked, and the relay really reachable from both sides.
-    assert!(udp_reaches_a(&t, &t.r), "control: R reaches A");
+    assert!(udp_reaches_a(&t, &t.m), "control: R reaches A");
     assert!(!udp_reaches_a(&t, &t.b), "B must not reach A directly");
     for ns in [&t.a, &t.b] {
-        let reached = in_netns(ns, move || {
-            TcpStream::connect_timeout(&SocketAddr::from((RELAY_IP, relay_port)), Duration::from_secs(2)).is_ok()
-        })
-        .join()
-        .unwrap();
-        assert!(reached, "{ns} reaches the relay");
+        let reached = in_netns(ns, || {
+            TcpStream::connect_timeout(&SocketAddr::from((relay_ip(), relay_port)), Duration::from_secs(2)).is_ok()
+        });
+        assert!(reached, "{} reaches the relay", ns.name);
     }
 
     let work = tempfile::tempdir().unwrap();
@@ -442,17 +323,17 @@ fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other()
         ("DUO_RELAY".into(), String::new()),
     ];
 
-    let (child, ticket, said) = start_invite(alice.command_in(&t.a, &[]));
+    let (child, ticket, said) = invite_until_waiting(alice.command_in(&t.a.name, &[]));
     let mut inviter = Running(child);
     assert!(!said.contains("warning"), "the relay answered: {said}");
     assert!(
-        ticket.contains(&format!("@{A_IP}:")) && ticket.contains(&format!(",{}#", relay.url)),
+        ticket.contains(&format!("@{}:", a_ip())) && ticket.contains(&format!(",{}#", relay.url)),
         "the ticket has alice's address and the relay: {ticket}"
     );
 
     // Bob, with relays off, cannot reach alice; he is told which command would help.
     let join = |bob: &Device| {
-        let mut c = bob.command_in(&t.b, &["pair", "join", "--ticket", "--yes"]);
+        let mut c = bob.command_in(&t.b.name, &["pair", "join", "--ticket", "--yes"]);
         let mut child = c
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -497,7 +378,7 @@ fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other()
 
     // Bob stays online (reachable only through the relay); alice syncs both ways.
     let mut watch = Running(
-        bob.command_in(&t.b, &["sync", "--watch"])
+        bob.command_in(&t.b.name, &["sync", "--watch"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -512,7 +393,7 @@ fn pair_and_sync_through_a_relay_between_networks_that_cannot_reach_each_other()
     alice.add("alice, after pairing", &[]);
     let sync = |alice: &Device| {
         let out = alice
-            .command_in(&t.a, &["sync", "--json"])
+            .command_in(&t.a.name, &["sync", "--json"])
             .stdin(Stdio::null())
             .output()
             .unwrap();

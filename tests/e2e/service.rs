@@ -136,11 +136,8 @@ fn online(d: &Device) -> bool {
 #[test]
 fn a_locked_devices_service_waits_holding_no_key_until_unlock() {
     let (mut d, user) = device();
-    d.env.push(("DUO_TEST_SCRYPT_LOG_N".into(), "12".into()));
-    let pw = d.dir.path().join("pw");
-    std::fs::write(&pw, "a long enough passphrase\n").unwrap();
-    d.run(&["lock", "--set", "--passphrase-file", pw.to_str().unwrap()])
-        .ok();
+    let pw = with_passphrase(&mut d);
+    d.run(&["lock", "--set", "--passphrase-file", &pw]).ok();
     d.run(&["lock"]).ok();
     d.run(&["service", "install"]).ok();
     let mut service = start_as_the_manager_would(&d, &user);
@@ -155,7 +152,7 @@ fn a_locked_devices_service_waits_holding_no_key_until_unlock() {
     let status = d.run(&["service", "status"]).ok().to_string();
     assert!(status.contains("duo is locked"), "{status}");
 
-    d.run(&["unlock", "--passphrase-file", pw.to_str().unwrap()]).ok();
+    d.run(&["unlock", "--passphrase-file", &pw]).ok();
     let start = Instant::now();
     while !online(&d) {
         assert!(start.elapsed() < Duration::from_secs(30), "online after unlock");

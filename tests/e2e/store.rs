@@ -41,19 +41,12 @@ fn stock_age_reads_the_data() {
     }
     let d = Device::new("Alice");
     d.add("readable with age", &[]);
-    let key = d.home().join("keys/age.key");
     for f in files_under(&d.home().join("space")) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         if name == ".lock" || f.parent().unwrap().ends_with("marks") {
             continue;
         }
-        let out = std::process::Command::new("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(&key)
-            .arg(&f)
-            .output()
-            .unwrap();
+        let out = age_decrypt(&d, &f);
         assert!(
             out.status.success(),
             "age -d {}: {}",

@@ -86,7 +86,6 @@ pub fn may_change_status(entry: &Entry, me: &str, author_name: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Device, Journal, MemStorage, NewEntry, Person};
 
     fn change(entry: &str, id: &str, by: &str, status: Status, at: i64) -> StatusChange {
         StatusChange {
@@ -102,38 +101,9 @@ mod tests {
 
     #[test]
     fn only_the_authors_changes_count_and_history_is_kept() {
-        let j = Journal::new(MemStorage::new());
-        let alice = Person {
-            id: "pa".into(),
-            name: "Alice".into(),
-        };
-        let dev = Device {
-            id: "da".into(),
-            person: "pa".into(),
-            label: "l".into(),
-            added_at: 0,
-        };
-        j.create(|d| d.init("s", &alice, &dev)).unwrap();
-        let id = crate::new_id();
+        let (j, id) = crate::testing::journal_with_entry(Kind::Boundary, "No phones at dinner", false);
         let ring = crate::Keyring::for_tests("pa");
         let by = ring.sealer("da");
-        j.add(
-            &[NewEntry {
-                id: id.clone(),
-                kind: Kind::Boundary,
-                author: "pa".into(),
-                device: "da".into(),
-                created_at: 1,
-                edited_at: 1,
-                body: "No phones at dinner".into(),
-                tags: vec![],
-                status: None,
-                no_replies: false,
-                prompt: None,
-            }],
-            &by,
-        )
-        .unwrap();
         j.update(|d| d.set_boundary_status(&change(&id, "c1", "pa", Status::Revisit, 10), &by))
             .unwrap();
         // Someone else's change: the library refuses to write it...

@@ -41,6 +41,8 @@ mod record;
 pub mod schema;
 mod storage;
 mod store;
+#[cfg(test)]
+mod testing;
 pub mod text;
 mod view;
 

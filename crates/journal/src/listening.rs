@@ -14,10 +14,11 @@
 use crate::model::Entry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-/// What an `ack/…` key holds.
+/// What an `ack/…` key holds. Its stable name (stored in the document, shown in JSON) is
+/// the kebab-case variant name (`lets-talk`); serde keeps the variant names as they are.
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case", parse_err_ty = String, parse_err_fn = unknown_reply_kind)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ReplyKind {
     /// "I heard you."
@@ -47,14 +48,7 @@ impl ReplyKind {
 
     /// The stable name stored in the document and shown in JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyKind::Heard => "heard",
-            ReplyKind::Thanks => "thanks",
-            ReplyKind::LetsTalk => "lets-talk",
-            ReplyKind::Reflection => "reflection",
-            ReplyKind::Confirm => "confirm",
-            ReplyKind::Correct => "correct",
-        }
+        self.into()
     }
 
     /// An acknowledgement (no text) rather than a reflection or an answer to one.
@@ -68,20 +62,8 @@ impl ReplyKind {
     }
 }
 
-impl fmt::Display for ReplyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReplyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ReplyKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown reply kind '{s}'"))
-    }
+fn unknown_reply_kind(s: &str) -> String {
+    format!("unknown reply kind '{s}'")
 }
 
 /// One acknowledgement, reflection or answer, as stored under `ack/<entry>/<id>`.
@@ -266,7 +248,7 @@ pub fn answerable<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Device, Journal, Kind, MemStorage, NewEntry, Person};
+    use crate::{Journal, Kind, MemStorage};
 
     fn ack(entry: &str, id: &str, by: &str, kind: ReplyKind, at: i64, of: Option<&str>) -> Ack {
         Ack {
@@ -288,35 +270,7 @@ mod tests {
     }
 
     fn journal_with_entry(no_replies: bool) -> (Journal<MemStorage>, String) {
-        let j = Journal::new(MemStorage::new());
-        let alice = Person {
-            id: "pa".into(),
-            name: "Alice".into(),
-        };
-        let dev = Device {
-            id: "da".into(),
-            person: "pa".into(),
-            label: "l".into(),
-            added_at: 0,
-        };
-        j.create(|d| d.init("s", &alice, &dev)).unwrap();
-        let id = crate::new_id();
-        let e = NewEntry {
-            id: id.clone(),
-            kind: Kind::Reflection,
-            author: "pa".into(),
-            device: "da".into(),
-            created_at: 1,
-            edited_at: 1,
-            body: "I felt alone on Sunday".into(),
-            tags: vec![],
-            status: None,
-            no_replies,
-            prompt: None,
-        };
-        let ring = crate::Keyring::for_tests("pa");
-        j.add(&[e], &ring.sealer("da")).unwrap();
-        (j, id)
+        crate::testing::journal_with_entry(Kind::Reflection, "I felt alone on Sunday", no_replies)
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The plain data types of a journal: what an entry is, independent of automerge.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// What kind of entry this is.
+/// What kind of entry this is. Its name (on disk, in JSON, on the command line) is the
+/// lowercase variant name: `Display`, `FromStr` and [`Kind::as_str`] all use it.
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_kind)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -22,31 +23,18 @@ impl Kind {
 
     /// The stable lowercase name used on disk, in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Reflection => "reflection",
-            Kind::Boundary => "boundary",
-            Kind::Appreciation => "appreciation",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+fn unknown_kind(s: &str) -> String {
+    format!("unknown kind '{s}' (expected reflection, boundary or appreciation)")
 }
 
-impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind '{s}' (expected reflection, boundary or appreciation)"))
-    }
-}
-
-/// Where a boundary stands. Only boundaries have a status.
+/// Where a boundary stands. Only boundaries have a status. Named like [`Kind`]: the
+/// lowercase variant name.
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_status)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -64,28 +52,12 @@ impl Status {
 
     /// The stable lowercase name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Revisit => "revisit",
-            Status::Retired => "retired",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown status '{s}' (expected active, revisit or retired)"))
-    }
+fn unknown_status(s: &str) -> String {
+    format!("unknown status '{s}' (expected active, revisit or retired)")
 }
 
 /// One journal entry as read from the document.
@@ -334,4 +306,57 @@ pub struct Rotation {
 pub struct Signatures {
     pub endorsements: std::collections::BTreeMap<String, Endorsement>,
     pub revocations: std::collections::BTreeMap<String, Revocation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listening::ReplyKind;
+    use crate::prompts::Depth;
+
+    /// The names of the string enums are stored in documents, shown in JSON and typed on the
+    /// command line: each one's name, `Display`, `FromStr` (exact, case-sensitive) and the
+    /// message for an unknown name stay as they are.
+    #[test]
+    fn the_string_enums_keep_their_names_and_messages() {
+        fn names<T: Copy + std::fmt::Display + std::str::FromStr<Err = String> + PartialEq + std::fmt::Debug>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            expected: &[&str],
+        ) {
+            let got: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+            assert_eq!(got, expected);
+            for v in all {
+                assert_eq!(v.to_string(), as_str(*v));
+                assert_eq!(as_str(*v).parse::<T>(), Ok(*v));
+                assert!(
+                    as_str(*v).to_uppercase().parse::<T>().is_err(),
+                    "names are case-sensitive"
+                );
+            }
+        }
+        names(&Kind::ALL, Kind::as_str, &["reflection", "boundary", "appreciation"]);
+        names(&Status::ALL, Status::as_str, &["active", "revisit", "retired"]);
+        names(&Depth::ALL, Depth::as_str, &["light", "medium", "deep"]);
+        names(
+            &ReplyKind::ALL,
+            ReplyKind::as_str,
+            &["heard", "thanks", "lets-talk", "reflection", "confirm", "correct"],
+        );
+        let refused = [
+            "note".parse::<Kind>().unwrap_err(),
+            "Active".parse::<Status>().unwrap_err(),
+            "shallow".parse::<Depth>().unwrap_err(),
+            "lets_talk".parse::<ReplyKind>().unwrap_err(),
+        ];
+        assert_eq!(
+            refused,
+            [
+                "unknown kind 'note' (expected reflection, boundary or appreciation)",
+                "unknown status 'Active' (expected active, revisit or retired)",
+                "unknown depth 'shallow' (expected light, medium or deep)",
+                "unknown reply kind 'lets_talk'",
+            ]
+        );
+    }
 }

@@ -3,11 +3,12 @@
 //! text; it is parsed and checked once, and a unit test keeps it valid.
 
 use serde::Serialize;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
-/// How personal a prompt is. Ordered: light < medium < deep.
+/// How personal a prompt is. Ordered: light < medium < deep. Its name (on disk, in JSON,
+/// on the command line) is the lowercase variant name.
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_depth)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Depth {
@@ -21,28 +22,12 @@ impl Depth {
 
     /// The stable lowercase name (on disk, in JSON, on the command line).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Depth::Light => "light",
-            Depth::Medium => "medium",
-            Depth::Deep => "deep",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Depth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Depth {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Depth::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| format!("unknown depth '{s}' (expected light, medium or deep)"))
-    }
+fn unknown_depth(s: &str) -> String {
+    format!("unknown depth '{s}' (expected light, medium or deep)")
 }
 
 /// The themes prompts are grouped by; a person can pause any of them.

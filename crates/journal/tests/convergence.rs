@@ -2,12 +2,14 @@
 //! sequence of operations and exchange changes in any order end up with identical contents.
 //! Everything here uses real automerge documents; nothing is mocked.
 
+mod support;
+
 use duo_journal::{
-    Ack, Device, Entry, EntryPatch, Journal, JournalError, Keyring, Kind, MemStorage, NewEntry, Person, ReplyKind,
-    Sealer, SpaceDoc, Status, StatusChange,
+    Ack, Entry, EntryPatch, Journal, JournalError, Kind, MemStorage, ReplyKind, SpaceDoc, Status, StatusChange,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use support::{body_patch, by, init, new_entry, patch};
 
 /// A small pool of entry ids, so that operations often hit the same entries (and two
 /// replicas sometimes add the same id concurrently).
@@ -20,48 +22,10 @@ const IDS: [&str; 6] = [
     "0000000000000000000000000000000c",
 ];
 
-/// The keys of p1 and p2.
-static RINGS: std::sync::LazyLock<[Keyring; 2]> =
-    std::sync::LazyLock::new(|| [Keyring::for_tests("p1"), Keyring::for_tests("p2")]);
-
-/// What person `p` (1 or 2) writes with, on their device `d<p>`.
-fn by(p: usize) -> Sealer<'static> {
-    RINGS[p - 1].sealer(["d1", "d2"][p - 1])
-}
-
-fn new_entry(id: &str, kind: Kind, body: &str, tags: Vec<String>, created_at: i64) -> NewEntry {
-    NewEntry {
-        id: id.to_string(),
-        kind,
-        author: "p1".into(),
-        device: "d1".into(),
-        created_at,
-        edited_at: created_at,
-        body: body.to_string(),
-        tags,
-        status: None,
-        no_replies: false,
-        prompt: None,
-    }
-}
-
 /// The common starting point: a space with a person, a device and one boundary.
 fn initial_doc() -> Vec<u8> {
     let mut doc = SpaceDoc::new();
-    doc.init(
-        "space-1",
-        &Person {
-            id: "p1".into(),
-            name: "Alice".into(),
-        },
-        &Device {
-            id: "d1".into(),
-            person: "p1".into(),
-            label: "laptop".into(),
-            added_at: 1,
-        },
-    )
-    .unwrap();
+    init(&mut doc).unwrap();
     doc.add_entry(
         &new_entry(IDS[0], Kind::Boundary, "initial", vec!["start".into()], 1),
         &by(1),
@@ -236,21 +200,12 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             let bytes = detached.save();
             reps[*r].load_more(&bytes).unwrap();
         }
-        Op::EditBody { r, slot, body } => tolerate(reps[*r].edit_entry(
-            IDS[*slot],
-            &EntryPatch {
-                body: Some(body.clone()),
-                edited_at: t,
-                ..Default::default()
-            },
-            &by(1),
-        )),
+        Op::EditBody { r, slot, body } => tolerate(reps[*r].edit_entry(IDS[*slot], &body_patch(body, t), &by(1))),
         Op::EditTags { r, slot, tags } => tolerate(reps[*r].edit_entry(
             IDS[*slot],
             &EntryPatch {
                 tags: Some(tags.clone()),
-                edited_at: t,
-                ..Default::default()
+                ..patch(t)
             },
             &by(1),
         )),
@@ -258,8 +213,7 @@ fn apply(reps: &mut [SpaceDoc], op: &Op, t: i64) {
             IDS[*slot],
             &EntryPatch {
                 status: Some(*status),
-                edited_at: t,
-                ..Default::default()
+                ..patch(t)
             },
             &by(1),
         )),
@@ -607,14 +561,6 @@ fn set(tags: &[String]) -> Vec<String> {
     t
 }
 
-fn body_patch(body: &str, t: i64) -> EntryPatch {
-    EntryPatch {
-        body: Some(body.into()),
-        edited_at: t,
-        ..Default::default()
-    }
-}
-
 fn entry(doc: &SpaceDoc, id: &str) -> Entry {
     doc.contents()
         .entries
@@ -798,23 +744,7 @@ fn detached_add_merges_cleanly_with_edits_elsewhere() {
 #[test]
 fn journal_add_merges_cleanly_with_updates_in_the_same_store() {
     let journal = Journal::new(MemStorage::new());
-    journal
-        .create(|doc| {
-            doc.init(
-                "space-1",
-                &Person {
-                    id: "p1".into(),
-                    name: "Alice".into(),
-                },
-                &Device {
-                    id: "d1".into(),
-                    person: "p1".into(),
-                    label: "laptop".into(),
-                    added_at: 1,
-                },
-            )
-        })
-        .unwrap();
+    journal.create(init).unwrap();
     journal
         .update(|doc| doc.add_entry(&new_entry(IDS[0], Kind::Boundary, "first", vec![], 2), &by(1)))
         .unwrap();

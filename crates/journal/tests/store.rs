@@ -1,71 +1,31 @@
 //! `Journal` over `MemStorage`, and over wrappers of it that count reads or inject a crash
 //! at the Nth write or remove. Real automerge documents throughout.
 
+mod support;
+
 use duo_journal::{
-    COMPACT_AFTER, Contents, Device, EntryPatch, Journal, JournalError, Keyring, Kind, Listing, LockGuard, LockMode,
-    MemStorage, NewEntry, Person, SCHEMA_VERSION, Sealer, SpaceDoc, Status, Storage, StorageError, View,
+    COMPACT_AFTER, Contents, EntryPatch, Journal, JournalError, Kind, Listing, LockGuard, LockMode, MemStorage,
+    NewEntry, SCHEMA_VERSION, SpaceDoc, Status, Storage, StorageError, View,
 };
 use sha2::Digest;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+use support::{body_patch, by, init, new_entry};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// The keys of "p1", the author of every entry here.
-static RING: std::sync::LazyLock<Keyring> = std::sync::LazyLock::new(|| Keyring::for_tests("p1"));
-
-/// What writes here: device d1 of p1.
-fn by() -> Sealer<'static> {
-    RING.sealer("d1")
-}
 
 fn id(n: u32) -> String {
     format!("{n:032x}")
 }
 
+/// Entry `n` of p1's, tagged `tag<n>`, written at 1,000 + `n`.
 fn entry(n: u32, kind: Kind, body: &str) -> NewEntry {
-    NewEntry {
-        id: id(n),
-        kind,
-        author: "p1".into(),
-        device: "d1".into(),
-        created_at: 1000 + n as i64,
-        edited_at: 1000 + n as i64,
-        body: body.to_string(),
-        tags: vec![format!("tag{n}")],
-        status: None,
-        no_replies: false,
-        prompt: None,
-    }
+    new_entry(&id(n), kind, body, vec![format!("tag{n}")], 1000 + n as i64)
 }
 
 fn reflection(n: u32) -> NewEntry {
     entry(n, Kind::Reflection, &format!("entry number {n}"))
-}
-
-fn init(doc: &mut SpaceDoc) -> Result<(), JournalError> {
-    doc.init(
-        "space-1",
-        &Person {
-            id: "p1".into(),
-            name: "Alice".into(),
-        },
-        &Device {
-            id: "d1".into(),
-            person: "p1".into(),
-            label: "laptop".into(),
-            added_at: 1,
-        },
-    )
-}
-
-fn body(b: &str, t: i64) -> EntryPatch {
-    EntryPatch {
-        body: Some(b.into()),
-        edited_at: t,
-        ..Default::default()
-    }
 }
 
 /// A created store over `mem`.
@@ -78,12 +38,12 @@ fn created(mem: &MemStorage) -> Journal<&MemStorage> {
 /// A store with some history: a snapshot, `adds/`, `changes/` (edits and a deletion).
 fn rich(mem: &MemStorage) -> Journal<&MemStorage> {
     let j = created(mem);
-    j.add(&[reflection(1), reflection(2)], &by()).unwrap();
-    j.add(&[entry(3, Kind::Boundary, "a boundary")], &by()).unwrap();
-    j.update(|d| d.edit_entry(&id(1), &body("entry one, edited", 2000), &by()))
+    j.add(&[reflection(1), reflection(2)], &by(1)).unwrap();
+    j.add(&[entry(3, Kind::Boundary, "a boundary")], &by(1)).unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body_patch("entry one, edited", 2000), &by(1)))
         .unwrap();
-    j.add(&[entry(4, Kind::Appreciation, "thanks")], &by()).unwrap();
-    j.update(|d| d.delete_entry(&id(2), 0, &by())).unwrap();
+    j.add(&[entry(4, Kind::Appreciation, "thanks")], &by(1)).unwrap();
+    j.update(|d| d.delete_entry(&id(2), 0, &by(1))).unwrap();
     j.update(|d| {
         d.edit_entry(
             &id(3),
@@ -92,11 +52,11 @@ fn rich(mem: &MemStorage) -> Journal<&MemStorage> {
                 edited_at: 2001,
                 ..Default::default()
             },
-            &by(),
+            &by(1),
         )
     })
     .unwrap();
-    j.add(&[reflection(5)], &by()).unwrap();
+    j.add(&[reflection(5)], &by(1)).unwrap();
     j
 }
 
@@ -346,7 +306,7 @@ fn crash_sweep(
             "crash point {n}: doctor changed the contents"
         );
         // The store keeps working: it accepts more, and compacts.
-        reopened.add(&[reflection(900)], &by()).unwrap();
+        reopened.add(&[reflection(900)], &by(1)).unwrap();
         reopened.compact().unwrap();
         let after = clean_state(&reopened);
         assert!(after.entries.contains_key(&id(900)));
@@ -365,7 +325,7 @@ fn crash_during_add_leaves_old_or_new_state() {
         |m| {
             rich(m);
         },
-        |j| j.add(&[reflection(50), entry(51, Kind::Boundary, "new boundary")], &by()),
+        |j| j.add(&[reflection(50), entry(51, Kind::Boundary, "new boundary")], &by(1)),
     );
     assert_eq!(steps, 2, "an add is one write, then its mark");
 }
@@ -376,7 +336,7 @@ fn crash_during_add_to_a_compacted_store() {
         |m| {
             rich(m).compact().unwrap();
         },
-        |j| j.add(&[reflection(50)], &by()),
+        |j| j.add(&[reflection(50)], &by(1)),
     );
 }
 
@@ -388,9 +348,9 @@ fn crash_during_update_leaves_old_or_new_state() {
         },
         |j| {
             j.update(|d| {
-                d.edit_entry(&id(1), &body("edited during the crash test", 3000), &by())?;
-                d.delete_entry(&id(4), 0, &by())?;
-                d.add_entry(&reflection(60), &by())?;
+                d.edit_entry(&id(1), &body_patch("edited during the crash test", 3000), &by(1))?;
+                d.delete_entry(&id(4), 0, &by(1))?;
+                d.add_entry(&reflection(60), &by(1))?;
                 d.edit_entry(
                     &id(3),
                     &EntryPatch {
@@ -398,7 +358,7 @@ fn crash_during_update_leaves_old_or_new_state() {
                         edited_at: 3001,
                         ..Default::default()
                     },
-                    &by(),
+                    &by(1),
                 )
             })
         },
@@ -428,8 +388,8 @@ fn crash_during_a_second_compact() {
         |m| {
             let j = rich(m);
             j.compact().unwrap();
-            j.add(&[reflection(70)], &by()).unwrap();
-            j.update(|d| d.delete_entry(&id(70), 0, &by())).unwrap();
+            j.add(&[reflection(70)], &by(1)).unwrap();
+            j.update(|d| d.delete_entry(&id(70), 0, &by(1))).unwrap();
         },
         |j| j.compact(),
     );
@@ -438,7 +398,7 @@ fn crash_during_a_second_compact() {
 #[test]
 fn crash_during_apply_leaves_old_or_new_state() {
     let mut other = SpaceDoc::new();
-    other.add_entry(&reflection(80), &by()).unwrap();
+    other.add_entry(&reflection(80), &by(1)).unwrap();
     let bytes = other.save();
     crash_sweep(
         |m| {
@@ -501,12 +461,12 @@ fn read_merges_adds_onto_the_view_without_a_rebuild() {
     let mem = MemStorage::new();
     let j = rich(&mem);
     j.compact().unwrap();
-    j.update(|d| d.edit_entry(&id(1), &body("after compaction", 4000), &by()))
+    j.update(|d| d.edit_entry(&id(1), &body_patch("after compaction", 4000), &by(1)))
         .unwrap();
     for n in 100..105 {
-        j.add(&[reflection(n)], &by()).unwrap();
+        j.add(&[reflection(n)], &by(1)).unwrap();
     }
-    j.add(&[reflection(105), reflection(106)], &by()).unwrap();
+    j.add(&[reflection(105), reflection(106)], &by(1)).unwrap();
     let counting = Journal::new(Counting {
         inner: &mem,
         reads: RefCell::new(Vec::new()),
@@ -534,7 +494,7 @@ fn read_rebuilds_when_an_add_clashes_with_the_view() {
     // id) cannot simply be laid on top: read must rebuild and agree with the document.
     let mem = MemStorage::new();
     let j = rich(&mem);
-    j.add(&[entry(1, Kind::Appreciation, "same id, added again")], &by())
+    j.add(&[entry(1, Kind::Appreciation, "same id, added again")], &by(1))
         .unwrap();
     let read = j.read().unwrap();
     assert!(read.problems.is_empty(), "{:?}", read.problems);
@@ -548,7 +508,7 @@ fn read_after_changes_rebuilds_and_refreshes_the_view() {
     // Make the view stale with a change chunk written behind its back.
     let mut doc = j.load().unwrap();
     let heads = doc.heads();
-    doc.edit_entry(&id(1), &body("behind the view's back", 5000), &by())
+    doc.edit_entry(&id(1), &body_patch("behind the view's back", 5000), &by(1))
         .unwrap();
     let bytes = doc.save_after(&heads);
     let name = format!("changes/{}", duo_journal::hex(&sha2::Sha256::digest(&bytes)));
@@ -576,7 +536,7 @@ fn damaged_uncovered_add_is_reported_and_the_rest_listed() {
         let mem = MemStorage::new();
         let j = rich(&mem);
         j.doctor().unwrap(); // the view now covers every chunk
-        j.add(&[reflection(200)], &by()).unwrap();
+        j.add(&[reflection(200)], &by(1)).unwrap();
         let victim = adds_chunk_with(&mem, 200);
         mem.poke(&victim, damage.clone());
         let read = j.read().unwrap();
@@ -682,8 +642,8 @@ fn garbage_in_the_second_of_two_uncovered_adds_is_reported() {
     let mem = MemStorage::new();
     let j = rich(&mem);
     let covered = j.read().unwrap().view.covers;
-    j.add(&[reflection(300)], &by()).unwrap();
-    j.add(&[reflection(301)], &by()).unwrap();
+    j.add(&[reflection(300)], &by(1)).unwrap();
+    j.add(&[reflection(301)], &by(1)).unwrap();
     let mut fresh: Vec<String> = blobs_named(&mem, "adds/")
         .into_iter()
         .filter(|n| !covered.contains(n))
@@ -703,7 +663,7 @@ fn update_and_compact_refuse_a_damaged_store_and_touch_nothing() {
         let victim = blobs_named(&mem, target).into_iter().next().unwrap();
         mem.poke(&victim, Vec::new());
         let before = mem.snapshot();
-        match j.update(|d| d.add_entry(&reflection(400), &by())) {
+        match j.update(|d| d.add_entry(&reflection(400), &by(1))) {
             Err(JournalError::Damaged { problems }) => {
                 assert!(names_of(&problems).contains(&victim.as_str()), "{problems:?}")
             }
@@ -729,7 +689,7 @@ fn update_and_compact_refuse_a_damaged_store_and_touch_nothing() {
         assert!(!report.view_rebuilt);
         assert_eq!(mem.snapshot(), before, "doctor wrote or removed something");
         // Appends still work on a damaged store (they touch nothing else).
-        j.add(&[reflection(401)], &by()).unwrap();
+        j.add(&[reflection(401)], &by(1)).unwrap();
         assert_eq!(mem.snapshot().len(), before.len() + 2, "the chunk and its mark");
     }
 }
@@ -767,7 +727,7 @@ fn foreign_names_are_reported_and_left_alone() {
         assert_eq!(mem.read(f).unwrap(), b"hello", "{f} must be left alone");
     }
     // Foreign files are not chunks: update and compact proceed and keep them.
-    j.update(|d| d.add_entry(&reflection(500), &by())).unwrap();
+    j.update(|d| d.add_entry(&reflection(500), &by(1))).unwrap();
     j.compact().unwrap();
     for f in foreign {
         assert_eq!(mem.read(f).unwrap(), b"hello", "{f} must be left alone");
@@ -871,7 +831,7 @@ fn update_refuses_when_a_covered_chunk_is_missing() {
     let victim = adds_chunk_with(&mem, 5);
     mem.remove(&victim).unwrap();
     assert!(names_of(&j.read().unwrap().problems).contains(&victim.as_str()));
-    let r = j.update(|d| d.add_entry(&reflection(600), &by()));
+    let r = j.update(|d| d.add_entry(&reflection(600), &by(1)));
     assert!(matches!(r, Err(JournalError::Damaged { .. })), "{r:?}");
     assert!(
         names_of(&j.read().unwrap().problems).contains(&victim.as_str()),
@@ -895,7 +855,7 @@ fn a_newer_schema_is_refused_by_update() {
     })
     .unwrap();
     let before = mem.snapshot();
-    match j.update(|d| d.add_entry(&reflection(700), &by())) {
+    match j.update(|d| d.add_entry(&reflection(700), &by(1))) {
         Err(JournalError::SchemaTooNew { found, supported }) => {
             assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
         }
@@ -919,7 +879,7 @@ fn applying_a_newer_schema_is_refused_and_changes_nothing() {
     doc.automerge()
         .put(automerge::ROOT, "schema", SCHEMA_VERSION + 5)
         .unwrap();
-    doc.add_entry(&reflection(701), &by()).unwrap();
+    doc.add_entry(&reflection(701), &by(1)).unwrap();
     let bytes = doc.save();
     let before = mem.snapshot();
     assert!(matches!(j.apply(&bytes), Err(JournalError::SchemaTooNew { .. })));
@@ -931,11 +891,11 @@ fn maybe_compact_compacts_after_enough_chunks_and_keeps_the_data() {
     let mem = MemStorage::new();
     let j = created(&mem);
     for n in 0..(COMPACT_AFTER as u32 - 1) {
-        j.add(&[reflection(n)], &by()).unwrap();
+        j.add(&[reflection(n)], &by(1)).unwrap();
     }
     assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER - 1);
     assert!(!j.maybe_compact().unwrap());
-    j.update(|d| d.edit_entry(&id(0), &body("edited", 9000), &by()))
+    j.update(|d| d.edit_entry(&id(0), &body_patch("edited", 9000), &by(1)))
         .unwrap();
     assert_eq!(j.pending_chunks().unwrap(), COMPACT_AFTER);
     let before = clean_state(&j);
@@ -961,14 +921,14 @@ fn create_refuses_an_existing_store_and_add_of_nothing_writes_nothing() {
     assert!(!j.is_empty().unwrap());
     assert!(matches!(j.create(init), Err(JournalError::Invalid(_))));
     let before = mem.snapshot();
-    j.add(&[], &by()).unwrap();
+    j.add(&[], &by(1)).unwrap();
     assert_eq!(mem.snapshot(), before);
     // An update that changes nothing writes nothing either.
     j.update(|_| Ok(())).unwrap();
     assert_eq!(mem.snapshot(), before);
     // A failing update writes nothing.
     assert!(matches!(
-        j.update(|d| d.delete_entry(&id(12345), 0, &by())),
+        j.update(|d| d.delete_entry(&id(12345), 0, &by(1))),
         Err(JournalError::NotFound { .. })
     ));
     assert_eq!(mem.snapshot(), before);
@@ -978,8 +938,11 @@ fn create_refuses_an_existing_store_and_add_of_nothing_writes_nothing() {
 fn boundary_status_rules_hold_through_the_store() {
     let mem = MemStorage::new();
     let j = created(&mem);
-    j.add(&[entry(1, Kind::Boundary, "b"), entry(2, Kind::Reflection, "r")], &by())
-        .unwrap();
+    j.add(
+        &[entry(1, Kind::Boundary, "b"), entry(2, Kind::Reflection, "r")],
+        &by(1),
+    )
+    .unwrap();
     let v = j.read().unwrap().view;
     assert_eq!(v.entries[&id(1)].status, Some(Status::Active));
     assert_eq!(v.entries[&id(2)].status, None);
@@ -990,7 +953,7 @@ fn boundary_status_rules_hold_through_the_store() {
                 status: Some(Status::Retired),
                 ..Default::default()
             },
-            &by(),
+            &by(1),
         )
     });
     assert!(matches!(r, Err(JournalError::Invalid(_))));
@@ -1002,7 +965,7 @@ fn boundary_status_rules_hold_through_the_store() {
                 edited_at: 7,
                 ..Default::default()
             },
-            &by(),
+            &by(1),
         )
     })
     .unwrap();
@@ -1110,9 +1073,9 @@ fn a_big_journal_reads_entries_by_kind_and_tags() {
         let kind = Kind::ALL[(n % 3) as usize];
         let e = entry(n, kind, &format!("body {n}"));
         expected.insert(e.id.clone(), (kind, e.body.clone()));
-        j.add(&[e], &by()).unwrap();
+        j.add(&[e], &by(1)).unwrap();
         if n % 25 == 24 {
-            j.update(|d| d.edit_entry(&id(n), &body("edited", n as i64), &by()))
+            j.update(|d| d.edit_entry(&id(n), &body_patch("edited", n as i64), &by(1)))
                 .unwrap();
             expected.get_mut(&id(n)).unwrap().1 = "edited".into();
             j.maybe_compact().unwrap();
@@ -1160,7 +1123,7 @@ fn many_adds_are_folded_into_the_stored_view() {
     let j = rich(&mem);
     j.doctor().unwrap(); // the view covers everything
     for n in 800..812 {
-        j.add(&[reflection(n)], &by()).unwrap();
+        j.add(&[reflection(n)], &by(1)).unwrap();
     }
     let first = j.read().unwrap();
     assert!(first.problems.is_empty(), "{:?}", first.problems);
@@ -1180,7 +1143,7 @@ fn many_adds_are_folded_into_the_stored_view() {
         "a dozen additions are folded into the stored view"
     );
     // A later add is still merged on top of the folded view.
-    j.add(&[reflection(900)], &by()).unwrap();
+    j.add(&[reflection(900)], &by(1)).unwrap();
     let third = j.read().unwrap();
     assert!(third.view.entries.contains_key(&id(900)));
     assert_eq!(shown(&third.view), full(&j));
@@ -1192,7 +1155,7 @@ fn apply_refuses_corrupt_bytes() {
     let mem = MemStorage::new();
     let j = rich(&mem);
     let mut other = SpaceDoc::new();
-    other.add_entry(&reflection(990), &by()).unwrap();
+    other.add_entry(&reflection(990), &by(1)).unwrap();
     let good = other.save();
     let before = mem.snapshot();
     for bad in [b"definitely not automerge".to_vec(), good[..good.len() - 5].to_vec()] {
@@ -1210,7 +1173,7 @@ fn apply_refuses_empty_bytes_and_accepts_good_ones() {
     assert!(j.apply(b"").is_err());
     assert_eq!(mem.snapshot(), before);
     let mut other = SpaceDoc::new();
-    other.add_entry(&reflection(991), &by()).unwrap();
+    other.add_entry(&reflection(991), &by(1)).unwrap();
     assert_eq!(j.apply(&other.save()).unwrap(), (4, 5));
     // Applying the same bytes again adds nothing and writes nothing.
     let after = mem.snapshot();
@@ -1233,8 +1196,8 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
     same(&cached);
 
     // New files (an add, an edit) are loaded on top; nothing is loaded twice.
-    j.add(&[reflection(1)], &by()).unwrap();
-    j.update(|d| d.edit_entry(&id(1), &body("edited", 2000), &by()))
+    j.add(&[reflection(1)], &by(1)).unwrap();
+    j.update(|d| d.edit_entry(&id(1), &body_patch("edited", 2000), &by(1)))
         .unwrap();
     j.refresh(&mut cached).unwrap();
     same(&cached);
@@ -1243,7 +1206,7 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
     // A sync stores into the cached document and its file list follows.
     let (doc, loaded) = cached.as_mut().unwrap();
     let heads = doc.heads();
-    doc.add_entry(&reflection(2), &by()).unwrap();
+    doc.add_entry(&reflection(2), &by(1)).unwrap();
     j.store_synced(doc, &heads, loaded, None).unwrap();
     assert_eq!(*loaded, j.load_tracked().unwrap().1);
     j.refresh(&mut cached).unwrap();
@@ -1251,13 +1214,13 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
 
     // Compaction removes the files it was loaded from: loaded again from scratch.
     j.compact().unwrap();
-    j.add(&[reflection(3)], &by()).unwrap();
+    j.add(&[reflection(3)], &by(1)).unwrap();
     j.refresh(&mut cached).unwrap();
     same(&cached);
     assert_eq!(cached.as_ref().unwrap().1, j.load_tracked().unwrap().1);
 
     // A damaged new file is reported, and the cached document is dropped.
-    j.add(&[reflection(4)], &by()).unwrap();
+    j.add(&[reflection(4)], &by(1)).unwrap();
     let newest = mem
         .list()
         .unwrap()
@@ -1279,10 +1242,10 @@ fn a_whole_document_from_a_peer_is_kept_as_it_came_and_the_next_read_rebuilds_th
     // peer lacks.
     let mut peer = j.load().unwrap();
     for n in 10..400 {
-        peer.add_entry(&reflection(n), &by()).unwrap();
+        peer.add_entry(&reflection(n), &by(1)).unwrap();
     }
     let whole = peer.save();
-    j.add(&[reflection(1)], &by()).unwrap();
+    j.add(&[reflection(1)], &by(1)).unwrap();
     assert_eq!(j.read().unwrap().view.entries.len(), 1);
 
     // What a session does with a document that arrived, then stores it.
@@ -1327,7 +1290,7 @@ fn compaction_never_replaces_the_store_with_a_snapshot_that_does_not_load_back()
 
     let mem = MemStorage::new();
     let j = created(&mem);
-    j.add(&[reflection(1)], &by()).unwrap();
+    j.add(&[reflection(1)], &by(1)).unwrap();
     let name = format!("changes/{:x}", sha2::Sha256::digest(&change));
     mem.write(&name, &change).unwrap();
     let before: Vec<String> = mem.snapshot().into_keys().collect();
@@ -1374,7 +1337,7 @@ fn a_deleted_add_newer_than_the_view_is_named() {
     let mem = MemStorage::new();
     let j = rich(&mem);
     j.doctor().unwrap(); // the view covers everything so far
-    j.add(&[reflection(600)], &by()).unwrap();
+    j.add(&[reflection(600)], &by(1)).unwrap();
     let victim = adds_chunk_with(&mem, 600);
     let stored = View::decode(&mem.read("view").unwrap()).unwrap();
     assert!(!stored.covers.contains(&victim), "written after the view");
@@ -1386,7 +1349,7 @@ fn a_deleted_add_newer_than_the_view_is_named() {
     // Building on the store would make the loss permanent: refused.
     assert!(matches!(j.compact(), Err(JournalError::Damaged { .. })));
     assert!(matches!(
-        j.update(|d| d.add_entry(&reflection(601), &by())),
+        j.update(|d| d.add_entry(&reflection(601), &by(1))),
         Err(JournalError::Damaged { .. })
     ));
 }
@@ -1399,7 +1362,7 @@ fn a_deleted_changes_chunk_stored_without_a_view_is_named() {
     // A sync that stores a `changes/` file and leaves the view to a later read.
     let (mut doc, mut loaded) = j.load_tracked().unwrap();
     let heads = doc.heads();
-    doc.add_entry(&reflection(700), &by()).unwrap();
+    doc.add_entry(&reflection(700), &by(1)).unwrap();
     j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
     let view = View::decode(&mem.read("view").unwrap()).unwrap();
     let victim = loaded.iter().find(|n| !view.covers.contains(*n)).cloned().unwrap();
@@ -1465,7 +1428,7 @@ fn a_deleted_mark_loses_nothing() {
     assert_eq!(clean_state(&j), before);
     assert!(j.doctor().unwrap().healthy());
     // A store from before marks: it works as it did, and gains marks as it is written to.
-    j.add(&[reflection(800)], &by()).unwrap();
+    j.add(&[reflection(800)], &by(1)).unwrap();
     assert_eq!(marks_of(&mem), vec![adds_chunk_with(&mem, 800)]);
     j.compact().unwrap();
     assert!(j.doctor().unwrap().healthy());
@@ -1489,8 +1452,8 @@ fn repair_of_a_store_with_a_missing_marked_chunk_ends_healthy() {
         let mem = MemStorage::new();
         let j = rich(&mem);
         j.doctor().unwrap();
-        j.add(&[reflection(900)], &by()).unwrap();
-        j.add(&[reflection(901)], &by()).unwrap();
+        j.add(&[reflection(900)], &by(1)).unwrap();
+        j.add(&[reflection(901)], &by(1)).unwrap();
         mem.remove(&adds_chunk_with(&mem, 900)).unwrap();
         if damaged_too {
             let other = adds_chunk_with(&mem, 901);
@@ -1518,7 +1481,7 @@ fn a_crash_between_unmarking_and_removing_leaves_no_false_damage() {
         |m| {
             let j = rich(m);
             j.doctor().unwrap();
-            j.add(&[reflection(950)], &by()).unwrap();
+            j.add(&[reflection(950)], &by(1)).unwrap();
         },
         |j| j.compact(),
     );

@@ -62,7 +62,9 @@ pub fn frame(data: &[u8]) {
     })
 }
 
-fn small_space() -> SpaceDoc {
+/// A new space with one person (`p`, named A) and their device `d`: what the session
+/// targets start from (the session tests too).
+pub fn small_space() -> SpaceDoc {
     let mut d = SpaceDoc::new();
     d.init(
         "space",

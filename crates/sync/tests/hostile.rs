@@ -135,22 +135,7 @@ async fn open(ep: &Endpoint, bob: &Bob) -> (Connection, iroh::endpoint::SendStre
 
 /// A hello (postcard, as `session.rs` encodes it) announcing a head Bob does not know.
 fn hello() -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Hello {
-        base: [u8; 8],
-        heads: Vec<[u8; 32]>,
-        kept: Vec<u32>,
-        sample: Vec<[u8; 32]>,
-        changes: Vec<Vec<u8>>,
-    }
-    postcard::to_allocvec(&Hello {
-        base: [0; 8],
-        heads: vec![[7u8; 32]],
-        kept: vec![],
-        sample: vec![[9u8; 32]],
-        changes: vec![],
-    })
-    .unwrap()
+    common::hello(vec![[7u8; 32]], vec![[9u8; 32]])
 }
 
 /// Bob's memory (KiB) now and at its peak, to print beside the figures.

@@ -3,8 +3,10 @@
 //! without changing anything, and (proptest) that random edits on three replicas with
 //! random disconnects and stale sync states always converge.
 
+mod common;
+
 use automerge::ChangeHash;
-use duo_journal::{Device, Kind, NewEntry, Person, SpaceDoc};
+use duo_journal::{Kind, NewEntry, SpaceDoc};
 use duo_sync::frame::write_frame;
 use duo_sync::session::{Limits, Outcome, SessionError, run};
 use proptest::prelude::*;
@@ -38,22 +40,7 @@ fn entry(id: &str, body: &str) -> NewEntry {
 }
 
 fn space() -> SpaceDoc {
-    let mut d = SpaceDoc::new();
-    d.init(
-        "space",
-        &Person {
-            id: "p".into(),
-            name: "A".into(),
-        },
-        &Device {
-            id: "d".into(),
-            person: "p".into(),
-            label: "l".into(),
-            added_at: 0,
-        },
-    )
-    .unwrap();
-    d
+    duo_sync::fuzzing::small_space()
 }
 
 /// A writer that fails once `budget` bytes went through: a connection cut mid-session.
@@ -259,24 +246,7 @@ async fn silent_peer_hits_the_deadline() {
 async fn hostile_peer(peer: DuplexStream, once: Vec<(u8, Vec<u8>)>, forever: Vec<(u8, Vec<u8>)>) {
     use duo_sync::frame::read_frame;
     let (mut pr, mut pw) = tokio::io::split(peer);
-    #[derive(serde::Serialize)]
-    struct Hello {
-        base: [u8; 8],
-        heads: Vec<[u8; 32]>,
-        kept: Vec<u32>,
-        sample: Vec<[u8; 32]>,
-        changes: Vec<Vec<u8>>,
-    }
-    let hello = postcard_hello(&Hello {
-        base: [0; 8],
-        heads: vec![[7u8; 32]],
-        kept: vec![],
-        sample: vec![],
-        changes: vec![],
-    });
-    fn postcard_hello<T: serde::Serialize>(h: &T) -> Vec<u8> {
-        postcard::to_allocvec(h).unwrap()
-    }
+    let hello = common::hello(vec![[7u8; 32]], vec![]);
     let _ = write_frame(&mut pw, 3, &hello).await;
     let _ = read_frame(&mut pr, 1 << 20).await;
     for (kind, payload) in once.iter().chain(forever.iter().cycle()) {

@@ -1,8 +1,10 @@
 //! What the journal's test files share: two people, an entry of Alice's, a space with
-//! Alice's laptop sealing, and copies of a document as other devices hold them.
+//! Alice's laptop sealing, and copies of a document as other devices hold them; and for the
+//! store and convergence tests, "space-1" with p1 (Alice) on device d1, and p1's entries.
 #![allow(dead_code)]
 
-use duo_journal::{Device, EntryPatch, Keyring, Kind, NewEntry, Person, SpaceDoc};
+use duo_journal::{Device, EntryPatch, JournalError, Keyring, Kind, NewEntry, Person, Sealer, SpaceDoc};
+use std::sync::LazyLock;
 
 pub const ALICE: &str = "a11ce000000000000000000000000000";
 pub const BOB: &str = "b0b00000000000000000000000000000";
@@ -65,6 +67,60 @@ pub fn merged(a: &mut SpaceDoc, b: &mut SpaceDoc) -> SpaceDoc {
 pub fn patch(at: i64) -> EntryPatch {
     EntryPatch {
         edited_at: at,
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// "space-1": p1 (Alice) on her laptop d1, and p2 on d2 (the store and convergence tests)
+
+/// The keys of p1 and p2, made once.
+static RINGS: LazyLock<[Keyring; 2]> = LazyLock::new(|| [Keyring::for_tests("p1"), Keyring::for_tests("p2")]);
+
+/// What person `p` (1 or 2) writes with, on their device `d<p>`.
+pub fn by(p: usize) -> Sealer<'static> {
+    RINGS[p - 1].sealer(["d1", "d2"][p - 1])
+}
+
+/// Start "space-1" in `doc`: p1, named Alice, with device d1 (a laptop).
+pub fn init(doc: &mut SpaceDoc) -> Result<(), JournalError> {
+    doc.init(
+        "space-1",
+        &Person {
+            id: "p1".into(),
+            name: "Alice".into(),
+        },
+        &Device {
+            id: "d1".into(),
+            person: "p1".into(),
+            label: "laptop".into(),
+            added_at: 1,
+        },
+    )
+}
+
+/// An entry of p1's, written on d1 at `created_at`.
+pub fn new_entry(id: &str, kind: Kind, body: &str, tags: Vec<String>, created_at: i64) -> NewEntry {
+    NewEntry {
+        id: id.to_string(),
+        kind,
+        author: "p1".into(),
+        device: "d1".into(),
+        created_at,
+        edited_at: created_at,
+        body: body.to_string(),
+        tags,
+        status: None,
+        no_replies: false,
+        prompt: None,
+    }
+}
+
+/// A patch setting the body to `body`, written at `t`.
+pub fn body_patch(body: &str, t: i64) -> EntryPatch {
+    EntryPatch {
+        body: Some(body.into()),
+        edited_at: t,
         ..Default::default()
     }
 }

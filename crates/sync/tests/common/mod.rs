@@ -100,4 +100,26 @@ impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tee<W> {
     }
 }
 
+/// A session's hello (postcard, as `session.rs` encodes it, declared once for the tests that
+/// play a peer by hand): no assumed shared heads, announcing `heads` and the change hashes
+/// in `sample`, with no kept heads and no changes.
+pub fn hello(heads: Vec<[u8; 32]>, sample: Vec<[u8; 32]>) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Hello {
+        base: [u8; 8],
+        heads: Vec<[u8; 32]>,
+        kept: Vec<u32>,
+        sample: Vec<[u8; 32]>,
+        changes: Vec<Vec<u8>>,
+    }
+    postcard::to_allocvec(&Hello {
+        base: [0; 8],
+        heads,
+        kept: vec![],
+        sample,
+        changes: vec![],
+    })
+    .unwrap()
+}
+
 pub mod crafted;
