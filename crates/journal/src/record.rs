@@ -1,5 +1,5 @@
 //! The entry record: how an entry, its replies, its status changes and a device's sealing
-//! marker are written (always sealed: see [`crate::auth`]) and read back. The only way to
+//! marker are written (always sealed: see [`crate::seal`]) and read back. The only way to
 //! write them without a seal is raw automerge ([`SpaceDoc::automerge`]), which is what a
 //! modified client does, and what tests that play one use.
 //!

@@ -123,7 +123,7 @@ pub struct Opened {
     pub(crate) secret: iroh::SecretKey,
     pub space: Journal<AgeStore>,
     pub private: Journal<AgeStore>,
-    /// This person's authenticator key (see [`crate::auth`]).
+    /// This person's authenticator key (see [`crate::person_key`]).
     pub(crate) person_key: crate::person_key::PersonKey,
     /// This person's keys as the journal checks with them: the person key, and retired
     /// ones after a rotation.
