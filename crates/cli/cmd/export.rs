@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             let partner_or_unconfirmed = total - items.len();
             left_out = partner_or_unconfirmed;
             let entries: Vec<&duo_journal::Entry> = items.iter().map(|i| i.entry).collect();
-            let signed = duo_sync::auth::sign_export(&ctx.dev, &entries, crate::ctx::now()?)?;
+            let signed = duo_sync::signed_export::sign_export(&ctx.dev, &entries, crate::ctx::now()?)?;
             serde_json::to_string_pretty(&signed).expect("serializes") + "\n"
         }
         ExportFormat::Md if a.signed => {

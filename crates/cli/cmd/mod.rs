@@ -8,19 +8,22 @@ mod demo;
 pub mod devices;
 mod doctor;
 mod export;
+mod hints;
 mod import;
 mod init;
 pub mod leave;
-mod listen;
 mod lock;
 mod meta;
-mod network;
+mod online;
+mod pair;
 pub mod prompt;
 mod read;
 pub mod relay;
+mod replies;
 mod safety;
 mod service;
 mod status;
+mod sync;
 mod thanks;
 mod today;
 mod topics;
@@ -57,7 +60,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     if j.ticket { " --ticket" } else { "" }
                 )));
             }
-            network::pair(Ctx::open(&cli, printer)?, a)
+            pair::pair(Ctx::open(&cli, printer)?, a)
         }
         Command::Sync(a) => {
             let printer = if a.service {
@@ -70,7 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             loop {
                 let ctx = Ctx::open(&cli, printer.clone())?;
-                match network::watch_or_sync(&ctx, a)? {
+                match sync::watch_or_sync(&ctx, a)? {
                     watch::Watched::Exit(code) => {
                         prompt::settle(&ctx);
                         return Ok(code);
@@ -100,7 +103,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => verify::run(&cli, printer, a),
         Command::Boundaries(a) => boundaries::run(&Ctx::open(&cli, printer)?, a),
         Command::Thanks(a) => thanks::run(&Ctx::open(&cli, printer)?, a),
-        Command::Hints(a) => listen::hints(&Ctx::open(&cli, printer)?, a),
+        Command::Hints(a) => hints::hints(&Ctx::open(&cli, printer)?, a),
         Command::Backup(a) => backup::backup(&Ctx::open(&cli, printer)?, a),
         Command::Restore(a) => backup::restore(&cli, &printer, a),
         Command::Bundle(BundleCommand::Export(a)) => bundle::export(&Ctx::open(&cli, printer)?, a),
@@ -117,10 +120,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 JournalCommand::Restore(a) => write::restore(&ctx, &a.id),
                 JournalCommand::Import(a) => import::run(&ctx, a),
                 JournalCommand::Export(a) => export::run(&ctx, a),
-                JournalCommand::Ack(a) => listen::ack(&ctx, a),
-                JournalCommand::Reflect(a) => listen::reflect(&ctx, a),
-                JournalCommand::Confirm(a) => listen::confirm(&ctx, a),
-                JournalCommand::Correct(a) => listen::correct(&ctx, a),
+                JournalCommand::Ack(a) => replies::ack(&ctx, a),
+                JournalCommand::Reflect(a) => replies::reflect(&ctx, a),
+                JournalCommand::Confirm(a) => replies::confirm(&ctx, a),
+                JournalCommand::Correct(a) => replies::correct(&ctx, a),
             }
         }
     }

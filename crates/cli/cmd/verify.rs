@@ -5,12 +5,12 @@ use crate::args::{Cli, VerifyArgs};
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{Printer, count, label, name, rfc3339};
-use duo_sync::auth::Signer;
+use duo_sync::signed_export::Signer;
 
 pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
     let bytes =
         std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
-    let payload = duo_sync::auth::verify_export(&bytes).map_err(|e| {
+    let payload = duo_sync::signed_export::verify_export(&bytes).map_err(|e| {
         CliError::new(format!("{} does not verify", a.file.display()))
             .cause(e)
             .hint("only an unchanged file made by `duo journal export --format json --signed` verifies")
@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
         .map(duo_sync::Home::new)
         .filter(duo_sync::Home::is_initialized)
         .and_then(|h| h.open().ok());
-    let signer = duo_sync::auth::signer_in(here.as_ref(), &payload).unwrap_or(Signer::CannotKnow);
+    let signer = duo_sync::signed_export::signer_in(here.as_ref(), &payload).unwrap_or(Signer::CannotKnow);
     drop(here);
     let (standing, code) = match &signer {
         Signer::Active { .. } => ("active", exit::OK),

@@ -47,7 +47,7 @@ fn print(ctx: &Ctx, e: &Event) {
             crate::output::label(label)
         )),
         Event::RelayUnreachable { relay, error, waited } => {
-            p.warn(super::network::relay_unreachable(relay, error.as_deref(), *waited))
+            p.warn(super::online::relay_unreachable(relay, error.as_deref(), *waited))
         }
         Event::Synced { peer, dialed, report } => {
             if *dialed && report.outcome.changes_sent > 0 {

@@ -100,7 +100,7 @@ pub fn add(ctx: &Ctx, a: &AddArgs) -> Result<i32> {
             "Saved."
         });
     }
-    super::listen::offer_hint(ctx, kind, &entry.body);
+    super::hints::offer_hint(ctx, kind, &entry.body);
     // Housekeeping after the entry is safe on disk: a failure here loses nothing.
     if let Err(e) = journal.maybe_compact() {
         p.warn(format!("could not compact the journal ({e}); your entry is saved"));
@@ -175,7 +175,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
             seals: Vec::new(),
         });
     }
-    let replies = super::listen::replies_change(ctx, &both, &item, a.no_replies, a.allow_replies)?;
+    let replies = super::replies::replies_change(ctx, &both, &item, a.no_replies, a.allow_replies)?;
     patch.no_replies = replies;
     if !a.tags.is_empty() {
         patch.tags = Some(clean_tags(&a.tags)?);
@@ -213,7 +213,7 @@ pub fn edit(ctx: &Ctx, a: &EditArgs) -> Result<i32> {
     })?;
     ctx.remember_writes(item.private);
     if let Some(body) = patch.body.as_ref().filter(|_| a.keep.is_none()) {
-        super::listen::offer_hint(ctx, entry.kind, body);
+        super::hints::offer_hint(ctx, entry.kind, body);
     }
     let p = &ctx.printer;
     if p.json {

@@ -25,12 +25,12 @@
 //! A deletion is a sealed tombstone: an entry whose tombstone is not sealed by its author
 //! (on the author's devices: does not verify) stays shown, as *not yours*.
 
-use crate::auth::{Authenticity, Keyring, Seal, Standing, Subject, Why};
 use crate::history::Timing;
 use crate::listening::Replies;
 use crate::model::{Entry, Sealed};
 use crate::record::{ORIGIN, origin_value, status_change_field, status_change_value};
 use crate::schema::{DELETED, HELD, NO_REPLIES};
+use crate::seal::{Authenticity, Keyring, Seal, Standing, Subject, Why};
 use crate::view::View;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -172,7 +172,7 @@ impl<'a> Judge<'a> {
                 return if !e
                     .auth
                     .iter()
-                    .any(|a| crate::auth::legacy_v1_verifies(self.keyring, e, a).is_some())
+                    .any(|a| crate::seal::legacy_v1_verifies(self.keyring, e, a).is_some())
                 {
                     Authenticity::NotYours(Why::Altered)
                 } else if self.began(view) {

@@ -152,7 +152,7 @@ impl History {
     /// When `seal` (a seal string) was written relative to the rotations that retired its
     /// key: `None` when no rotation record retires it (or it was not worked out).
     pub fn timing_of(&self, seal: &str) -> Option<Timing> {
-        let key = crate::auth::Seal::parse(seal)?.key.to_string();
+        let key = crate::seal::Seal::parse(seal)?.key.to_string();
         self.timed
             .contains(&key)
             .then(|| self.timing.get(seal).copied().unwrap_or(Timing::Before))
@@ -219,7 +219,7 @@ impl History {
                 }
             }
             for (seal, id) in found {
-                let Some(key) = crate::auth::Seal::parse(&seal).map(|s| s.key.to_string()) else {
+                let Some(key) = crate::seal::Seal::parse(&seal).map(|s| s.key.to_string()) else {
                     continue;
                 };
                 if !retiring.contains_key(&key) {
@@ -310,7 +310,7 @@ fn sealed_strings(doc: &Automerge, obj: &automerge::ObjId, depth: usize, out: &m
                 Value::Scalar(s) => {
                     if let Some(text) = s.as_str() {
                         let seal = text.trim_start_matches(['+', '-']);
-                        if seal.starts_with(crate::auth::SEAL_PREFIX) {
+                        if seal.starts_with(crate::seal::SEAL_PREFIX) {
                             out.push((seal.to_string(), id));
                         }
                     }

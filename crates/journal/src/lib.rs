@@ -22,7 +22,6 @@
 //! assert_eq!(read.view.resolve(&id[..6]).unwrap().body, "Thank you for dinner");
 //! ```
 
-pub mod auth;
 mod boundaries;
 pub mod causal;
 pub mod check;
@@ -39,6 +38,7 @@ pub mod practice;
 pub mod prompts;
 mod record;
 pub mod schema;
+pub mod seal;
 mod storage;
 mod store;
 #[cfg(test)]
@@ -46,7 +46,6 @@ mod testing;
 pub mod text;
 mod view;
 
-pub use auth::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
 pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
@@ -60,6 +59,7 @@ pub use model::{
     SignedName, Status, normalize_tags,
 };
 pub use record::Marker;
+pub use seal::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use storage::{
     Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };

@@ -15,7 +15,6 @@
 //! `served/<prompt>` and `passed/<prompt>` (so nothing about what you skipped travels), and
 //! together-answers waiting for the partner (entries with `together = "pending"`).
 
-use crate::auth::{Authenticity, Sealer};
 use crate::check::Judge;
 use crate::listening::ReplyKind;
 use crate::model::{Entry, Kind, NewEntry};
@@ -23,6 +22,7 @@ use crate::prompts::{self, Depth, Prompt};
 use crate::schema::{
     ASKED, AT, BY, CHECKIN, DEPTH, ENTRY, PASSED, PAUSE, PERSON, PROMPT, SERVED, TOGETHER, TOGETHER_FIELD, entry_key,
 };
+use crate::seal::{Authenticity, Sealer};
 use crate::{Journal, JournalError, SpaceDoc, Storage};
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef as S, Value, ValueRef as V};

@@ -1,5 +1,5 @@
 //! The entry record: how an entry, its replies, its status changes and a device's sealing
-//! marker are written (always sealed: see [`crate::auth`]) and read back. The only way to
+//! marker are written (always sealed: see [`crate::seal`]) and read back. The only way to
 //! write them without a seal is raw automerge ([`SpaceDoc::automerge`]), which is what a
 //! modified client does, and what tests that play one use.
 //!
@@ -21,12 +21,12 @@
 //! before it (unless the writer's clock is behind the newest version).
 
 use crate::JournalError;
-use crate::auth::{Keyring, Sealer, Subject};
 use crate::boundaries::StatusChange;
 use crate::doc::{Contents, SpaceDoc, am};
 use crate::listening::{Ack, Hold};
 use crate::model::{Entry, EntryPatch, Kind, NewEntry, Seals, Status};
 use crate::schema::*;
+use crate::seal::{Keyring, Sealer, Subject};
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
 use std::collections::BTreeSet;
 
@@ -604,7 +604,7 @@ impl SpaceDoc {
             } else if e
                 .auth
                 .iter()
-                .any(|a| crate::auth::legacy_v1_verifies(ring, e, a).is_some())
+                .any(|a| crate::seal::legacy_v1_verifies(ring, e, a).is_some())
             {
                 let o = self.entry_obj(&e.id)?;
                 self.seal_as_it_reads(&o, e, by, at)?;
@@ -686,7 +686,7 @@ impl SpaceDoc {
                 .origin
                 .iter()
                 .chain(e.seals.fields.values().flat_map(|f| f.seals.iter()))
-                .any(|s| crate::auth::Seal::parse(s).is_some_and(|s| s.key != current))
+                .any(|s| crate::seal::Seal::parse(s).is_some_and(|s| s.key != current))
         };
         let mut n = 0;
         for e in c.entries.values().chain(c.deleted.values()) {

@@ -16,10 +16,10 @@
 //! without marks (harmless), never marks of removed chunks (which would read as a loss).
 
 use crate::JournalError;
-use crate::auth::Sealer;
 use crate::doc::{Contents, SpaceDoc};
 use crate::history::History;
 use crate::model::NewEntry;
+use crate::seal::Sealer;
 use crate::storage::{LockMode, Storage, StorageError};
 use crate::view::View;
 use sha2::{Digest, Sha256};

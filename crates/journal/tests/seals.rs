@@ -490,7 +490,7 @@ fn first_format_entries_are_sealed_again_when_a_device_begins_sealing() {
     am.insert(&tags, 0, "old").unwrap();
     let a = ring(ALICE);
     let e = doc.contents().entries[id].clone();
-    let v1 = duo_journal::auth::legacy_v1_seal(a.current(), &e);
+    let v1 = duo_journal::seal::legacy_v1_seal(a.current(), &e);
     doc.automerge().put(&o, AUTH_V1, v1.as_str()).unwrap();
     assert_eq!(
         check(&doc, id),

@@ -10,7 +10,7 @@
 //! notebook, whose device it was (person id and name, the device's label and id) and the
 //! relay setting. Never a device key: a restore makes a NEW device with new keys, which then pairs
 //! with a surviving device (or the partner) to sync again. No device identity is cloned.
-//! Since format 2 it also holds the person's authenticator key (see [`crate::auth`]), so
+//! Since format 2 it also holds the person's authenticator key (see [`crate::person_key`]), so
 //! that the restored device still recognises the person's own words as theirs. Since
 //! format 3 it holds what the device trusted ([`crate::membership::Carried`]: its anchors,
 //! the devices it revoked here, the notices it showed; never when it last synced with

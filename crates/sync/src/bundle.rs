@@ -10,7 +10,7 @@
 //!
 //! age only says "someone who knew a recipient made this": anyone can encrypt to a public
 //! key. The signature says which device made it, and import checks that device against the
-//! space's membership ([`crate::device::may_sync`]), the space id, and then merges exactly
+//! space's membership ([`crate::membership::may_sync`]), the space id, and then merges exactly
 //! as sync does (strict load, every announced head must be here afterwards).
 //!
 //! A device's age recipient is derived from its endpoint id (an ed25519 public key) by the
@@ -18,7 +18,8 @@
 //! membership already lists every device's endpoint id, so no extra key needs to be
 //! exchanged, and a bundle is a standard age X25519 file.
 
-use crate::device::{self, Membership};
+use crate::device;
+use crate::membership::Admission;
 use crate::{Opened, SyncError};
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
@@ -339,14 +340,14 @@ pub fn import(o: &Opened, ciphertext: &[u8]) -> Result<Imported, BundleError> {
             ours,
         });
     }
-    match device::may_sync(&view, &crate::membership::trust(o)?, &h.exporter) {
-        Membership::Member => {}
-        Membership::Unknown => {
+    match crate::membership::may_sync(&view.members(), &crate::membership::trust(o)?, &h.exporter) {
+        Admission::Member => {}
+        Admission::Unknown => {
             return Err(BundleError::UnknownDevice {
                 device: h.exporter.clone(),
             });
         }
-        Membership::Revoked => {
+        Admission::Revoked => {
             return Err(BundleError::Revoked {
                 device: h.exporter.clone(),
             });

@@ -19,42 +19,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether a device may exchange the space with this one (over the network or by bundle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Membership {
-    /// A current device of the space.
-    Member,
-    /// Not a device of the space (or this device itself).
-    Unknown,
-    /// Once a device of the space, now revoked.
-    Revoked,
-}
-
-/// THE rule for "is `id` a current, unrevoked device of this space, other than this one": the
-/// network allowlist ([`Online`]), `duo sync` and bundle import ([`crate::bundle`]) all ask
-/// here, and it asks [`crate::membership::membership`] (signed records, revocations, this
-/// device's local trust; `trust` from [`crate::membership::trust`]). After `duo leave`,
-/// nobody is a member.
-pub fn may_sync(view: &duo_journal::View, trust: &crate::membership::Trust, id: &str) -> Membership {
-    use crate::membership::Standing;
-    let m = crate::membership::membership(&view.members(), trust);
-    match m.standing.get(id) {
-        _ if id == trust.me => Membership::Unknown,
-        Some(Standing::Active) if trust.left_at.is_none() => Membership::Member,
-        Some(Standing::Active) => Membership::Revoked,
-        Some(Standing::Revoked { .. } | Standing::RevokedWith) => Membership::Revoked,
-        Some(Standing::Unconfirmed) | None => Membership::Unknown,
-    }
-}
-
-/// Every device [`may_sync`] lets in (the endpoint ids, as hex).
+/// Every device [`crate::membership::may_sync`] lets in (the endpoint ids, as hex): the
+/// network allowlist.
 pub fn sync_members(view: &duo_journal::View, trust: &crate::membership::Trust) -> Vec<String> {
-    if trust.left_at.is_some() {
-        return Vec::new();
-    }
     crate::membership::membership(&view.members(), trust)
-        .active()
-        .filter(|d| *d != trust.me)
+        .admitted(trust)
         .map(str::to_string)
         .collect()
 }

@@ -116,15 +116,15 @@ pub struct Home {
 
 /// An opened home: keys loaded, stores ready. The keys stay inside: what is written
 /// through [`Opened::sealer`] is sealed, what is signed is signed by this crate's functions
-/// ([`Opened::revocation`], [`Opened::endorsement`], [`crate::auth::sign_export`]).
+/// ([`Opened::revocation`], [`Opened::endorsement`], [`crate::signed_export::sign_export`]).
 pub struct Opened {
     pub home: Home,
     pub config: Config,
     pub(crate) secret: iroh::SecretKey,
     pub space: Journal<AgeStore>,
     pub private: Journal<AgeStore>,
-    /// This person's authenticator key (see [`crate::auth`]).
-    pub(crate) person_key: crate::auth::PersonKey,
+    /// This person's authenticator key (see [`crate::person_key`]).
+    pub(crate) person_key: crate::person_key::PersonKey,
     /// This person's keys as the journal checks with them: the person key, and retired
     /// ones after a rotation.
     pub(crate) keyring: duo_journal::Keyring,
@@ -284,15 +284,15 @@ impl Home {
         let secret = iroh::SecretKey::generate();
         write_key_files(self, &age_identity, &secret)?;
         let person_key = match seed.and_then(|s| s.person_key) {
-            Some(k) => crate::auth::PersonKey::from_bytes(k),
-            None => crate::auth::PersonKey::generate(),
+            Some(k) => crate::person_key::PersonKey::from_bytes(k),
+            None => crate::person_key::PersonKey::generate(),
         };
         person_key.store(&self.person_key_path(), &age_identity)?;
         if let Some(s) = seed.filter(|s| !s.retired_keys.is_empty()) {
-            let retired: Vec<crate::auth::PersonKey> = s
+            let retired: Vec<crate::person_key::PersonKey> = s
                 .retired_keys
                 .iter()
-                .map(|k| crate::auth::PersonKey::from_bytes(*k))
+                .map(|k| crate::person_key::PersonKey::from_bytes(*k))
                 .collect();
             crate::rotation::store_retired(&crate::rotation::retired_path(self), &age_identity, &retired)?;
         }
@@ -512,10 +512,10 @@ impl Home {
         &self,
         identity: &age::x25519::Identity,
         config: &Config,
-    ) -> Result<crate::auth::PersonKey, SyncError> {
+    ) -> Result<crate::person_key::PersonKey, SyncError> {
         let path = self.person_key_path();
         if path.exists() {
-            return crate::auth::PersonKey::load(&path, identity).map_err(|e| match e {
+            return crate::person_key::PersonKey::load(&path, identity).map_err(|e| match e {
                 SyncError::BadFile { path, reason } => LocalFile::PersonKey.damaged(path, reason),
                 other => other,
             });
@@ -533,7 +533,7 @@ impl Home {
                 "the file is missing, and entries of yours in the shared space are sealed with it",
             ));
         }
-        let key = crate::auth::PersonKey::generate();
+        let key = crate::person_key::PersonKey::generate();
         key.store(&path, identity)?;
         Ok(key)
     }
@@ -554,7 +554,7 @@ fn finish_join(o: &mut Opened) -> Result<(), SyncError> {
     let pending = o.home.pending_person_key_path();
     let identity = o.home.age_identity()?;
     let new_key = if pending.exists() {
-        Some(crate::auth::PersonKey::load(&pending, &identity)?)
+        Some(crate::person_key::PersonKey::load(&pending, &identity)?)
     } else {
         None
     };

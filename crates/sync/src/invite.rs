@@ -203,8 +203,8 @@ pub struct Paired {
     pub words: String,
     pub other: Introduction,
     /// Own-device join, joiner side: the inviter's person key, and the keys it retired.
-    pub person_key: Option<crate::auth::PersonKey>,
-    pub retired_keys: Vec<crate::auth::PersonKey>,
+    pub person_key: Option<crate::person_key::PersonKey>,
+    pub retired_keys: Vec<crate::person_key::PersonKey>,
 }
 
 fn net(e: impl std::fmt::Display) -> SyncError {
@@ -264,7 +264,7 @@ async fn run(
     conn: &Connection,
     code: &Code,
     mine: &Introduction,
-    person_key: Option<(&crate::auth::PersonKey, &[crate::auth::PersonKey])>,
+    person_key: Option<(&crate::person_key::PersonKey, &[crate::person_key::PersonKey])>,
     checked: (&Known, Mode),
     confirm: impl FnOnce(&str, &Introduction) -> bool,
 ) -> Result<Paired, SyncError> {

@@ -11,7 +11,6 @@
 //! ```
 
 pub mod agent;
-pub mod auth;
 pub mod backup;
 pub mod bundle;
 pub mod code;
@@ -27,12 +26,14 @@ pub mod lock;
 pub mod membership;
 pub mod net;
 pub mod pair;
+pub mod person_key;
 pub mod process;
 pub mod relay;
 pub mod rotation;
 pub mod seals;
 pub mod service;
 pub mod session;
+pub mod signed_export;
 mod store;
 pub mod watch;
 pub mod wire;

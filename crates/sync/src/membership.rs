@@ -32,7 +32,7 @@
 //!   rotations count only if written before its revocation. Two devices that revoke each
 //!   other concurrently are both revoked.
 //! - **Names** (`name/<person>/<by>`) count when signed by a device of that person; the
-//!   newest is shown ([`Membership::names`]). **Rotations** (`rotate/<person>/<key>`, see
+//!   newest is shown ([`Roster::names`]). **Rotations** (`rotate/<person>/<key>`, see
 //!   [`crate::rotation`]) count when signed by a device of that person.
 //! - **Local revocations** ([`Trust::local_revoked`]): what `duo devices revoke` does to
 //!   the partner's devices and what `duo leave` does to all of them. They act on this device
@@ -190,7 +190,7 @@ pub struct Notice {
 
 /// The notices of the devices of `c` as `m` (worked out from `t`) has them: additions and
 /// revocations this device's user has not acknowledged, additions first.
-pub fn notices(c: &Contents, t: &Trust, m: &Membership) -> Vec<Notice> {
+pub fn notices(c: &Contents, t: &Trust, m: &Roster) -> Vec<Notice> {
     let mut out: Vec<Notice> = c
         .devices
         .keys()
@@ -260,7 +260,7 @@ pub struct Shown<T> {
 /// Every device of the document with its standing, and what the signatures say about
 /// devices and names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Membership {
+pub struct Roster {
     pub standing: BTreeMap<String, Standing>,
     /// Each device's record: the last value signed by a device that counts for it (or the
     /// record as it is, for a device nobody this device trusts vouches for).
@@ -272,6 +272,18 @@ pub struct Membership {
     pub revocations: Vec<(String, String)>,
     /// Valid person-key rotations (see [`crate::rotation`]).
     pub rotations: Vec<Rotated>,
+}
+
+/// Whether a device may exchange the space with this one (over the network or by bundle):
+/// the answer of [`may_sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A current device of the space.
+    Member,
+    /// Not a device of the space (or this device itself).
+    Unknown,
+    /// Once a device of the space, now revoked.
+    Revoked,
 }
 
 /// A valid rotation of a person's key: signed by a device of that person that spoke for it
@@ -292,9 +304,27 @@ pub struct Rotated {
     pub latest: bool,
 }
 
-impl Membership {
+impl Roster {
     pub fn is_active(&self, id: &str) -> bool {
         self.standing.get(id).is_some_and(Standing::is_active)
+    }
+
+    /// Whether `id` may exchange the space with the device `trust` describes (the one rule,
+    /// see [`may_sync`]): another active device, and nobody once this device left.
+    pub fn admission(&self, trust: &Trust, id: &str) -> Admission {
+        match self.standing.get(id) {
+            _ if id == trust.me => Admission::Unknown,
+            Some(Standing::Active) if trust.left_at.is_none() => Admission::Member,
+            Some(Standing::Active) => Admission::Revoked,
+            Some(Standing::Revoked { .. } | Standing::RevokedWith) => Admission::Revoked,
+            Some(Standing::Unconfirmed) | None => Admission::Unknown,
+        }
+    }
+
+    /// Every device [`Roster::admission`] lets in (the endpoint ids, as hex).
+    pub fn admitted<'a>(&'a self, trust: &'a Trust) -> impl Iterator<Item = &'a str> {
+        self.active()
+            .filter(move |id| self.admission(trust, id) == Admission::Member)
     }
 
     /// The active devices' ids.
@@ -759,7 +789,7 @@ impl<'a> Rules<'a> {
 /// answer to "is this device a current member": the allowlist, `duo sync`, `duo devices`
 /// and bundle imports all use it. `c` must hold the membership records of its history
 /// ([`duo_journal::SpaceDoc::contents_with_history`], as every stored view does).
-pub fn membership(c: &Contents, trust: &Trust) -> Membership {
+pub fn membership(c: &Contents, trust: &Trust) -> Roster {
     let rules = Rules::new(c, trust);
     let endorsements: Vec<&Endorsed> = rules.endorsed.iter().filter(|e| !rules.void(e.rec, e.by)).collect();
     let structural = rules.traced(&endorsements, &BTreeSet::new());
@@ -775,7 +805,7 @@ pub fn membership(c: &Contents, trust: &Trust) -> Membership {
     excluded.extend(trust.local_revoked.iter().map(String::as_str));
     let active = rules.traced(&endorsements, &excluded);
     let has = |nodes: &BTreeSet<Node>, id: &str| nodes.iter().any(|(d, _)| d == id);
-    let mut m = Membership::default();
+    let mut m = Roster::default();
     for id in rules.values.keys() {
         let s = if has(&active, id) {
             Standing::Active
@@ -817,15 +847,12 @@ pub fn membership(c: &Contents, trust: &Trust) -> Membership {
     m
 }
 
-/// The active devices of `c`, as seen from `trust`'s device.
-pub fn active_devices(c: &Contents, trust: &Trust) -> BTreeSet<String> {
-    membership(c, trust).active().map(str::to_string).collect()
-}
-
-/// May `endpoint_id` sync with this device? Only another active device, and never after
-/// this device left the space.
-pub fn may_sync(c: &Contents, trust: &Trust, endpoint_id: &str) -> bool {
-    trust.left_at.is_none() && endpoint_id != trust.me && membership(c, trust).is_active(endpoint_id)
+/// THE rule for "is `id` a current, unrevoked device of this space, other than this one":
+/// the network allowlist ([`crate::device::Online`], through [`crate::device::sync_members`]),
+/// `duo sync` and bundle import ([`crate::bundle`]) all ask here (see [`Roster::admission`]).
+/// After `duo leave`, nobody is a member.
+pub fn may_sync(c: &Contents, trust: &Trust, id: &str) -> Admission {
+    membership(c, trust).admission(trust, id)
 }
 
 /// This device's trust, from `<home>/local/members.age`. The first time a space is opened
@@ -965,7 +992,7 @@ pub fn record_synced(o: &crate::Opened, own: &[String], now: i64) -> Result<(), 
 }
 
 /// The membership of this device's space as it stands now.
-pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Membership), crate::SyncError> {
+pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Roster), crate::SyncError> {
     let c = o.space.read()?.view.members();
     let t = trust(o)?;
     let m = membership(&c, &t);
@@ -975,7 +1002,7 @@ pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Membership), crate
 /// Show in `view` (read from this device's space) what the signatures say: signed device
 /// records and names, marked where the document holds something else. Returns the
 /// membership it worked out.
-pub fn show(o: &crate::Opened, view: &mut duo_journal::View) -> Result<Membership, crate::SyncError> {
+pub fn show(o: &crate::Opened, view: &mut duo_journal::View) -> Result<Roster, crate::SyncError> {
     let m = membership(&view.members(), &trust(o)?);
     m.apply_to(view);
     Ok(m)
@@ -1120,7 +1147,7 @@ mod tests {
             let m = membership(&c, &t);
             assert_eq!(m.active().count(), 4, "from {}: {m:?}", &t.me[..6]);
             for d in [&a1, &a2, &b1, &b2] {
-                assert_eq!(may_sync(&c, &t, &d.id()), d.id() != t.me);
+                assert_eq!(may_sync(&c, &t, &d.id()) == Admission::Member, d.id() != t.me);
                 assert_eq!(m.person_of(&d.id()), Some(d.person));
             }
         }
@@ -1140,7 +1167,7 @@ mod tests {
         for t in [paired_trust(&a1, &b1), paired_trust(&a2, &a1)] {
             let m = membership(&c, &t);
             assert_eq!(m.standing[&evil.id()], Standing::Unconfirmed);
-            assert!(!may_sync(&c, &t, &evil.id()));
+            assert_ne!(may_sync(&c, &t, &evil.id()), Admission::Member);
             assert_eq!(m.active().count(), 4);
         }
     }
@@ -1154,7 +1181,10 @@ mod tests {
         let mut e = endorse(&x.key, &x.record(), 5);
         e.by = a1.id();
         s.write(|doc| doc.put_endorsement(&e));
-        assert!(!may_sync(&s.contents(), &paired_trust(&b1, &a1), &x.id()));
+        assert_ne!(
+            may_sync(&s.contents(), &paired_trust(&b1, &a1), &x.id()),
+            Admission::Member
+        );
         // a1 really endorsed x, then Bob's client changed x's label, and rewrote a2's record
         // under Bob: both stay Alice's active devices, shown as they were signed, marked.
         s.endorse(&a1, &x);
@@ -1203,7 +1233,7 @@ mod tests {
         });
         let c = s.contents();
         assert!(!c.devices.contains_key(&x.id()));
-        assert!(may_sync(&c, &paired_trust(&a2, &a1), &x.id()));
+        assert_eq!(may_sync(&c, &paired_trust(&a2, &a1), &x.id()), Admission::Member);
     }
 
     #[test]
@@ -1231,7 +1261,10 @@ mod tests {
             automerge::transaction::Transactable::delete(doc.automerge(), automerge::ROOT, key.as_str()).unwrap();
             Ok(())
         });
-        assert!(!may_sync(&s.contents(), &paired_trust(&b1, &a1), &a2.id()));
+        assert_ne!(
+            may_sync(&s.contents(), &paired_trust(&b1, &a1), &a2.id()),
+            Admission::Member
+        );
     }
 
     /// A copy of a2 (stolen with its keys) acts after a1 revoked it: whatever it signs
@@ -1350,8 +1383,8 @@ mod tests {
         let (mut s, [a1, _a2, b1, b2]) = couple();
         s.revoke(&a1, &b2);
         let c = s.contents();
-        assert!(may_sync(&c, &paired_trust(&b1, &a1), &b2.id()));
-        assert!(may_sync(&c, &paired_trust(&a1, &b1), &b2.id()));
+        assert_eq!(may_sync(&c, &paired_trust(&b1, &a1), &b2.id()), Admission::Member);
+        assert_eq!(may_sync(&c, &paired_trust(&a1, &b1), &b2.id()), Admission::Member);
         // Locally, on Alice's device, she can refuse Bob's devices.
         let mut t = paired_trust(&a1, &b1);
         t.local_revoked.insert(b1.id());
@@ -1366,9 +1399,9 @@ mod tests {
         let [a1, b1] = [Dev::new(1, "A"), Dev::new(3, "B")];
         let c = Space::new(&[&a1, &b1]).contents(); // no signatures at all
         let mut t = Trust::legacy(&a1.id(), "A", &c);
-        assert!(may_sync(&c, &t, &b1.id()));
+        assert_eq!(may_sync(&c, &t, &b1.id()), Admission::Member);
         t.left_at = Some(1);
-        assert!(!may_sync(&c, &t, &b1.id()));
+        assert_ne!(may_sync(&c, &t, &b1.id()), Admission::Member);
     }
 
     #[test]
@@ -1388,7 +1421,10 @@ mod tests {
             .unwrap();
         assert!(!o.home.root().join("local/members.age").exists());
         let (c, t, m) = current(&o).unwrap();
-        assert!(m.is_active(&bob.id()) && may_sync(&c, &t, &bob.id()), "{m:?}");
+        assert!(
+            m.is_active(&bob.id()) && may_sync(&c, &t, &bob.id()) == Admission::Member,
+            "{m:?}"
+        );
         assert!(t.seen.contains(&bob.id()), "no notice for what was already there");
         // Written once; a record that arrives later is not anchored by it.
         assert!(o.home.root().join("local/members.age").exists());

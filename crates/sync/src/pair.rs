@@ -216,8 +216,8 @@ where
 pub async fn send_person_key<W: AsyncWrite + Unpin>(
     w: &mut W,
     verified: &Verified,
-    key: &crate::auth::PersonKey,
-    retired: &[crate::auth::PersonKey],
+    key: &crate::person_key::PersonKey,
+    retired: &[crate::person_key::PersonKey],
 ) -> Result<(), PairError> {
     write_frame(w, PERSON_KEY, &key.wrap_ring(retired, verified.key())).await?;
     Ok(())
@@ -227,9 +227,9 @@ pub async fn send_person_key<W: AsyncWrite + Unpin>(
 pub async fn recv_person_key<R: AsyncRead + Unpin>(
     r: &mut R,
     verified: &Verified,
-) -> Result<(crate::auth::PersonKey, Vec<crate::auth::PersonKey>), PairError> {
+) -> Result<(crate::person_key::PersonKey, Vec<crate::person_key::PersonKey>), PairError> {
     let wrapped = recv(r, PERSON_KEY).await?;
-    crate::auth::PersonKey::unwrap_ring(verified.key(), &wrapped)
+    crate::person_key::PersonKey::unwrap_ring(verified.key(), &wrapped)
         .ok_or_else(|| PairError::Protocol("the person key did not come under this pairing's key".into()))
 }
 

@@ -25,7 +25,7 @@
 //! the newest key it holds whose id sorts first, keeps the others as retired, and the next
 //! rotation supersedes them all.
 
-use crate::auth::PersonKey;
+use crate::person_key::PersonKey;
 use crate::{Opened, SyncError};
 use duo_journal::{Rotation, SealKey};
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! This device's side of seals: the person's keyring (held here, never handed to the CLI),
-//! what it writes with, and what it remembers of its person's entries.
+//! what it writes with, what it remembers of its person's entries, and how they check out
+//! ([`audit`], for `duo doctor`).
 //!
 //! The marks (`duo_journal::Marks`: per entry and field, the highest version of a verified
 //! seal this device has seen; whether its person's devices began sealing) are kept in
@@ -390,4 +391,41 @@ pub(crate) fn begin(o: &Opened, now: i64) -> Result<(), SyncError> {
         marks.began = true;
     }
     save(o, &f)
+}
+
+/// How this person's entries in a notebook check out.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Audit {
+    pub authentic: usize,
+    /// Written before authenticators: neither confirmed nor refuted.
+    pub unsealed: usize,
+    /// Ids of entries covered only by seals this device cannot confirm yet.
+    pub unsettled: Vec<String>,
+    /// Ids of entries claiming this person that are not theirs.
+    pub not_yours: Vec<String>,
+    /// Why each of them is not theirs.
+    pub why: std::collections::BTreeMap<String, duo_journal::Why>,
+    /// Ids of this person's entries that were removed, or given another author, by a device
+    /// that is not theirs (no sealed deletion).
+    pub removed: Vec<String>,
+}
+
+/// Check every entry of `view` that claims this person as author.
+pub fn audit(judge: &duo_journal::Judge<'_>, view: &duo_journal::View) -> Audit {
+    use duo_journal::Authenticity as A;
+    let mut a = Audit::default();
+    for s in judge.shown(view) {
+        match s.check {
+            Some(A::Authentic) => a.authentic += 1,
+            Some(A::Unsealed) => a.unsealed += 1,
+            Some(A::Unsettled) => a.unsettled.push(s.entry.id.clone()),
+            Some(A::NotYours(why)) => {
+                a.not_yours.push(s.entry.id.clone());
+                a.why.insert(s.entry.id.clone(), why);
+            }
+            None => {}
+        }
+    }
+    a.removed = judge.removed(view);
+    a
 }

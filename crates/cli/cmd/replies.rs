@@ -1,9 +1,8 @@
-//! `duo journal ack | reflect | confirm | correct`, the no-replies marker, and the gentle
-//! "I"-statement hint (`duo hints on|off`). The rules live in duo-journal (`may_reply`, `answerable`, `replies`).
+//! `duo journal ack | reflect | confirm | correct`, and the no-replies marker (`edit
+//! --no-replies`). The rules live in duo-journal (`may_reply`, `answerable`, `replies`).
 
-use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, HintsArgs, OnOff, ReflectArgs};
+use crate::args::{AckArgs, ConfirmArgs, CorrectArgs, ReflectArgs};
 use crate::ctx::{Both, Ctx, now};
-use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::Item;
@@ -26,29 +25,6 @@ fn refused(r: Refusal) -> CliError {
     match hint {
         Some(h) => e.hint(h),
         None => e,
-    }
-}
-
-/// Show the writer a gentle "I"-statement suggestion when a reflection or boundary reads as
-/// blame. Never stored, never blocking; off with `duo hints off` or `DUO_HINTS=off`.
-pub fn offer_hint(ctx: &Ctx, kind: Kind, text: &str) {
-    if !matches!(kind, Kind::Reflection | Kind::Boundary) || !hints_on(ctx) {
-        return;
-    }
-    if let Some(h) = duo_journal::i_statement_hint(text) {
-        ctx.printer.info(format!(
-            "hint: {}\n      (`duo hints off` turns these hints off)",
-            h.suggestion
-        ));
-    }
-}
-
-/// Are hints on for this device? `DUO_HINTS` (`on`/`off`) overrides the setting.
-pub fn hints_on(ctx: &Ctx) -> bool {
-    match env::var(env::HINTS).as_deref() {
-        Some("off" | "0" | "false") => false,
-        Some("on" | "1" | "true") => true,
-        _ => !ctx.dev.config.hints_off,
     }
 }
 
@@ -139,7 +115,7 @@ pub fn reflect(ctx: &Ctx, a: &ReflectArgs) -> Result<i32> {
     )?;
     let ack = new_ack(ctx, &item.entry.id, ReplyKind::Reflection, Some(text), None)?;
     send(ctx, &ack)?;
-    offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
+    super::hints::offer_hint(ctx, Kind::Reflection, ack.text.as_deref().unwrap_or_default());
     let name = both.shared.view.shown_name(&item.entry.author);
     done(
         ctx,
@@ -253,29 +229,4 @@ pub fn correct(ctx: &Ctx, a: &CorrectArgs) -> Result<i32> {
         ReplyKind::Correct,
         a.text.as_deref(),
     )
-}
-
-/// `duo hints [on|off]`.
-pub fn hints(ctx: &Ctx, a: &HintsArgs) -> Result<i32> {
-    if let Some(state) = a.state {
-        ctx.dev.home.set_hints(state == OnOff::On)?;
-    }
-    let on = match a.state {
-        Some(s) => s == OnOff::On,
-        None => !ctx.dev.config.hints_off,
-    };
-    let p = &ctx.printer;
-    if p.json {
-        p.json_value(&serde_json::json!({ "hints": on }));
-    } else {
-        p.data(if on { "on" } else { "off" });
-        if a.state.is_some() {
-            p.info(if on {
-                "Hints are on: a reflection or boundary that reads as blame gets a gentle suggestion, shown only to you."
-            } else {
-                "Hints are off on this device."
-            });
-        }
-    }
-    Ok(exit::OK)
 }
