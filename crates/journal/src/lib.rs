@@ -32,6 +32,7 @@ pub mod fuzzing;
 mod hints;
 pub mod history;
 pub mod import;
+mod journal;
 mod listening;
 mod model;
 pub mod practice;
@@ -40,7 +41,6 @@ mod record;
 pub mod schema;
 pub mod seal;
 mod storage;
-mod store;
 #[cfg(test)]
 mod testing;
 pub mod text;
@@ -51,6 +51,7 @@ pub use check::{Judge, Marks, Shown};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use history::{History, Record, Timing};
+pub use journal::{COMPACT_AFTER, Journal, Problem, Read, Report, SyncedView};
 pub use listening::{
     Ack, Hold, Reflected, Refusal, Replies, ReplyKind, acks_of, answerable, may_reply, replies, replies_except,
 };
@@ -63,7 +64,6 @@ pub use seal::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use storage::{
     Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };
-pub use store::{COMPACT_AFTER, Journal, Problem, Read, Report, SyncedView};
 pub use view::{Query, View, entry_order};
 
 /// Everything that can go wrong in the journal.

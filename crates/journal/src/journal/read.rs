@@ -1,0 +1,280 @@
+//! Reading a journal: its view (rebuilt from the chunks when stale or damaged), the
+//! whole document, and a document kept in memory brought up to date.
+
+use super::*;
+
+impl<S: Storage> Journal<S> {
+    /// Read a chunk file and check that its contents are what its name (their SHA-256)
+    /// says. `Ok(Err(problem))` for a damaged or missing file; `Err` only when the store
+    /// itself fails.
+    pub(super) fn read_chunk(&self, name: &str) -> Result<std::result::Result<Vec<u8>, Problem>> {
+        let problem = |reason: String| {
+            Ok(Err(Problem {
+                name: name.to_string(),
+                reason,
+            }))
+        };
+        match self.storage.read(name) {
+            Ok(bytes) => {
+                let expected = name.rsplit('/').next().unwrap_or_default();
+                if crate::hex(&Sha256::digest(&bytes)) != expected {
+                    return problem("its contents do not match its name (altered or truncated)".into());
+                }
+                Ok(Ok(bytes))
+            }
+            Err(e) if e.is_not_found() => problem("missing (removed while reading?)".into()),
+            Err(StorageError::Damaged { reason, .. }) => problem(reason),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The stored view. `Ok(None)` when there is none or it has another duo's layout (both
+    /// are simply rebuilt); a view that is not a view is reported in `problems`.
+    pub(super) fn stored_view(&self, problems: &mut Vec<Problem>) -> Result<Option<View>> {
+        let damaged = |reason| Problem {
+            name: "view".into(),
+            reason,
+        };
+        match self.storage.read("view") {
+            Ok(bytes) => match View::decode(&bytes) {
+                Ok(v) => Ok(Some(v)),
+                Err(None) => Ok(None),
+                Err(Some(reason)) => {
+                    problems.push(damaged(reason));
+                    Ok(None)
+                }
+            },
+            Err(StorageError::Damaged { reason, .. }) => {
+                problems.push(damaged(reason));
+                Ok(None)
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Chunks the current view lists, or that have a mark, but that are gone: a lost
+    /// `adds/` chunk is otherwise invisible (nothing depends on it), and building on the
+    /// store would make the loss permanent.
+    pub(super) fn missing_from_view(&self, files: &Files) -> Vec<Problem> {
+        let view = self.stored_view(&mut Vec::new()).ok().flatten();
+        missing(files, view.as_ref())
+    }
+
+    /// Load every chunk into one document, collecting the files that could not be used.
+    pub(super) fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
+        let mut doc = SpaceDoc::new();
+        let mut loaded = BTreeSet::new();
+        let mut problems = Vec::new();
+        // Snapshots first: loading the bulk in one go is much faster than change by change.
+        let ordered = chunks
+            .iter()
+            .filter(|n| n.starts_with("snapshots/"))
+            .chain(chunks.iter().filter(|n| !n.starts_with("snapshots/")));
+        for name in ordered {
+            match self.read_chunk(name)? {
+                Ok(bytes) => match doc.load_more(&bytes) {
+                    Ok(()) => {
+                        loaded.insert(name.clone());
+                    }
+                    Err(e) => problems.push(Problem {
+                        name: name.clone(),
+                        reason: format!("not a valid automerge chunk ({e})"),
+                    }),
+                },
+                Err(p) => problems.push(p),
+            }
+        }
+        if !chunks.iter().any(|n| n.starts_with("snapshots/")) {
+            problems.push(Problem {
+                name: "snapshots/".into(),
+                reason: "no snapshot: the store's base file is missing".into(),
+            });
+        }
+        if doc.has_missing_deps() {
+            problems.push(Problem {
+                name: "(history)".into(),
+                reason: "some changes refer to earlier changes that are missing from the store".into(),
+            });
+        }
+        Ok((doc, loaded, problems))
+    }
+
+    /// The stored view as it is, when it is readable and reflects every chunk of the store
+    /// except appended `adds/` files (which hold new entries only): never rebuilt, repaired
+    /// or written, so a look at the membership records (a new person key, when a home is
+    /// opened) leaves damage for `doctor` and the reads to find. `None` otherwise.
+    pub fn peek_view(&self) -> Result<Option<View>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let Some(view) = self.stored_view(&mut Vec::new())? else {
+            return Ok(None);
+        };
+        let whole = files
+            .chunks
+            .iter()
+            .all(|n| view.covers.contains(n) || kind_of(n) == Some(FileKind::Add))
+            && view
+                .covers
+                .iter()
+                .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
+        Ok(whole.then_some(view))
+    }
+
+    /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
+    /// is still returned. Only an I/O failure of the store itself is an error.
+    pub fn read(&self) -> Result<Read> {
+        let lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let mut problems: Vec<Problem> = files
+            .foreign
+            .iter()
+            .map(|n| Problem {
+                name: n.clone(),
+                reason: FOREIGN.into(),
+            })
+            .collect();
+        // A missing view (a crash between a new store's first two writes, or a user who
+        // removed the cache) is simply rebuilt: it holds nothing the chunks do not.
+        let view = if files.has_view {
+            self.stored_view(&mut problems)?
+        } else {
+            None
+        };
+        // Chunks the view lists or that are marked, but that are gone.
+        let missing = missing(&files, view.as_ref());
+        let known = view.as_ref().map(|v| v.records.clone());
+        let any_missing = !missing.is_empty();
+        problems.extend(missing);
+        if let Some(mut view) = view {
+            let uncovered: Vec<String> = files
+                .chunks
+                .iter()
+                .filter(|n| !view.covers.contains(*n))
+                .cloned()
+                .collect();
+            // A covered file that changed since the view was written (truncated, emptied,
+            // overwritten) must be read again: only a rebuild notices what is wrong with it.
+            let changed = view.covers.iter().any(|n| files.stamps.get(n) != view.stamps.get(n));
+            let additive = !any_missing && !changed && uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add));
+            if additive {
+                if uncovered.is_empty() {
+                    return checked(Read { view, problems });
+                }
+                let mut extra = SpaceDoc::new();
+                let mut names = Vec::new();
+                for name in &uncovered {
+                    match self.read_chunk(name)? {
+                        Ok(bytes) => match extra.load_more(&bytes) {
+                            Ok(()) => names.push(name.clone()),
+                            Err(e) => problems.push(Problem {
+                                name: name.clone(),
+                                reason: format!("not a valid automerge chunk ({e})"),
+                            }),
+                        },
+                        Err(p) => problems.push(p),
+                    }
+                }
+                if !extra.has_missing_deps() && view.merge_additions(extra.contents(), names) {
+                    // Fold the additions into the stored view once enough have piled up, so
+                    // later reads do not load them again (only when nobody else holds the store).
+                    if uncovered.len() >= FOLD_AFTER && problems.is_empty() {
+                        drop(lock);
+                        if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
+                            && self.files().is_ok_and(|f| f.chunks == files.chunks)
+                        {
+                            let _ = self.store_view(view.clone());
+                        }
+                    }
+                    return checked(Read { view, problems });
+                }
+            }
+        }
+        // Rebuild from the chunks.
+        let (mut doc, loaded, load_problems) = self.load_all(&files.chunks)?;
+        for p in load_problems {
+            if !problems.iter().any(|q| q.name == p.name) {
+                problems.push(p);
+            }
+        }
+        let view = View::new(doc.contents_with_history(known), loaded.clone());
+        drop(lock);
+        // Foreign files do not make the chunks untrustworthy; damaged chunks do.
+        if problems
+            .iter()
+            .all(|p| p.name == "view" || files.foreign.contains(&p.name))
+        {
+            // Refresh the cache when nobody else holds the store; a busy store just
+            // means the next reader rebuilds again.
+            if let Ok(Some(_x)) = self.storage.try_lock_exclusive()
+                && self.files().map(|f| f.chunks == loaded).unwrap_or(false)
+            {
+                let _ = self.store_view(view.clone());
+            }
+        }
+        checked(Read { view, problems })
+    }
+
+    /// The whole document (for export of history, sync and backups).
+    pub fn load(&self) -> Result<SpaceDoc> {
+        Ok(self.load_tracked()?.0)
+    }
+
+    /// The whole document and the chunk files it was loaded from (for [`Journal::store_synced`]).
+    pub fn load_tracked(&self) -> Result<(SpaceDoc, BTreeSet<String>)> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        let (doc, loaded, problems) = self.load_all(&files.chunks)?;
+        if !problems.is_empty() {
+            return Err(JournalError::Damaged { problems });
+        }
+        Ok((doc, loaded))
+    }
+
+    /// Bring a document kept in memory (by a long-running process such as a sync watcher)
+    /// up to date with the store: load only the chunk files that appeared since (each
+    /// checked against its name, as every load does); when a file it was loaded from is
+    /// gone (compaction, repair), load everything again. `None` is loaded from scratch.
+    pub fn refresh(&self, cached: &mut Option<(SpaceDoc, BTreeSet<String>)>) -> Result<()> {
+        let current = {
+            let _lock = self.storage.lock(LockMode::Shared)?;
+            let files = self.files()?;
+            match cached.as_mut() {
+                Some((doc, loaded)) if loaded.is_subset(&files.chunks) => {
+                    let new: Vec<String> = files.chunks.difference(loaded).cloned().collect();
+                    let mut problems = Vec::new();
+                    for name in new {
+                        match self.read_chunk(&name)? {
+                            Ok(bytes) => match doc.load_more(&bytes) {
+                                Ok(()) => {
+                                    loaded.insert(name);
+                                }
+                                Err(e) => problems.push(Problem {
+                                    name,
+                                    reason: format!("not a valid automerge chunk ({e})"),
+                                }),
+                            },
+                            Err(p) => problems.push(p),
+                        }
+                    }
+                    if !problems.is_empty() {
+                        *cached = None;
+                        return Err(JournalError::Damaged { problems });
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !current {
+            *cached = None;
+            *cached = Some(self.load_tracked()?);
+        }
+        Ok(())
+    }
+
+    /// Contents of the whole document (slow path; for tests and checks).
+    pub fn contents(&self) -> Result<Contents> {
+        Ok(self.load()?.contents_with_history(None))
+    }
+}
