@@ -33,7 +33,7 @@ bench entries="10000":
 # entry, nothing new), then two real `duo` processes (pairing with the first sync, and a new
 # entry from `journal add` on one device until the other's watcher has stored it)
 bench-sync entries="10000":
-    DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-sync --bench sync
+    DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-device --bench sync
     cargo build --release
     python3 bench/sync.py --entries {{entries}}
 
@@ -47,7 +47,7 @@ bench-sync entries="10000":
 # Every reliability suite at its soak counts (root; about 90 min on 2 cores)
 soak fuzz="120":
     DUO_TEST_KILLS=3000 DUO_TEST_WATCH_KILLS=300 cargo test --test e2e crash:: -- --nocapture --test-threads 1
-    DUO_TEST_STEP_ADDS=62 cargo test -p duo-sync --test age_store step -- --nocapture
+    DUO_TEST_STEP_ADDS=62 cargo test -p duo-device --test age_store step -- --nocapture
     DUO_TEST_WRITERS=8 DUO_TEST_PER_WRITER=50 cargo test --test e2e concurrency -- --nocapture
     DUO_TEST_CORRUPTIONS=1000 cargo test --test e2e corruption -- --nocapture
     cargo test --test e2e diskfull -- --nocapture
@@ -74,14 +74,14 @@ install:
 # codes, replayed transcripts, 100 machines in the middle, 100 ms delay (root for e2e)
 # Suites 4-6 at soak counts (hostile peers, pairing attacks, delay)
 soak-hostile:
-    DUO_TEST_STRANGERS=1000 DUO_TEST_STREAMS=5000 cargo test -p duo-sync --test hostile -- --nocapture
-    DUO_TEST_WRONG_CODES=10000 DUO_TEST_REPLAYS=1000 cargo test -p duo-sync --test pairing_attacks -- --nocapture
+    DUO_TEST_STRANGERS=1000 DUO_TEST_STREAMS=5000 cargo test -p duo-device --test hostile -- --nocapture
+    DUO_TEST_WRONG_CODES=10000 DUO_TEST_REPLAYS=1000 cargo test -p duo-device --test pairing_attacks -- --nocapture
     DUO_TEST_MITM_RUNS=100 cargo test --test e2e mitm -- --nocapture
     cargo test --test e2e delay -- --nocapture
 
 # Fuzz every decoder of outside bytes for `secs` seconds each (needs nightly and
 # `cargo install cargo-fuzz`; skipped without them). New inputs land in fuzz/corpus, which
-# the stable test crates/sync/tests/fuzz_replay.rs replays on every CI run.
+# the stable test crates/device/tests/fuzz_replay.rs replays on every CI run.
 # Fuzz every decoder of outside bytes (nightly + cargo-fuzz)
 fuzz secs="60":
     #!/usr/bin/env bash

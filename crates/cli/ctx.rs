@@ -4,8 +4,8 @@ use crate::args::Cli;
 use crate::env;
 use crate::error::{CliError, Result};
 use crate::output::{Item, Printer};
+use duo_device::{Home, Opened};
 use duo_journal::{JournalError, Read};
-use duo_sync::{Home, Opened};
 use std::path::PathBuf;
 
 /// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
@@ -56,9 +56,9 @@ pub struct Both {
     pub private: Option<Read>,
     /// Damaged files, described for people.
     pub damage: Vec<String>,
-    /// This person's keyring and this device's marks (see `duo_sync::seals`): every entry
+    /// This person's keyring and this device's marks (see `duo_device::seals`): every entry
     /// shown goes through it.
-    pub checker: duo_sync::seals::Checker,
+    pub checker: duo_device::seals::Checker,
 }
 
 impl Ctx {
@@ -70,12 +70,12 @@ impl Ctx {
     /// Read the shared space (and the private notebook when asked). Damaged files are
     /// returned in [`Both::damage`], not printed: read-only commands report them and exit 1,
     /// changing commands refuse. What the reads show verified is remembered
-    /// (`duo_sync::seals`).
+    /// (`duo_device::seals`).
     pub fn read(&self, private: bool) -> Result<Both> {
         let mut shared = self.dev.space.read()?;
         // Names and device records as their signatures show them (marked where another
         // device changed them); without a readable trust file, as the document has them.
-        let _ = duo_sync::membership::show(&self.dev, &mut shared.view);
+        let _ = duo_device::membership::show(&self.dev, &mut shared.view);
         crate::cmd::devices::notices(self, &shared.view);
         let private = if private { Some(self.dev.private.read()?) } else { None };
         let mut damage = Vec::new();
@@ -118,7 +118,7 @@ impl Ctx {
         let mut checker = self.dev.checker();
         let r = journal
             .read()
-            .map_err(duo_sync::SyncError::from)
+            .map_err(duo_device::SyncError::from)
             .and_then(|read| checker.remember(&self.dev, &read.view, private));
         if let Err(e) = r {
             self.printer.warn(format!(

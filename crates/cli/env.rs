@@ -20,9 +20,9 @@ pub const PAIR_EXPIRY_SECS: &str = "DUO_PAIR_EXPIRY_SECS";
 pub const HINTS: &str = "DUO_HINTS";
 /// Test knob: scrypt's work factor for new passphrase backups.
 pub const BACKUP_WORK_FACTOR: &str = "DUO_BACKUP_WORK_FACTOR";
-/// Test knob: the scrypt work factor of `duo lock --set` (read in `duo_sync::lock`).
+/// Test knob: the scrypt work factor of `duo lock --set` (read in `duo_device::lock`).
 #[cfg(test)]
-pub const TEST_SCRYPT_LOG_N: &str = duo_sync::lock::WORK_FACTOR_ENV;
+pub const TEST_SCRYPT_LOG_N: &str = duo_device::lock::WORK_FACTOR_ENV;
 /// Test knob: a fixed clock (RFC 3339).
 pub const NOW: &str = "DUO_NOW";
 
@@ -47,10 +47,10 @@ pub fn var(name: &str) -> Option<String> {
 }
 
 /// A test knob's value ([`BACKUP_WORK_FACTOR`], [`NOW`]): as [`var`] in builds for tests
-/// (`cargo test`, see `duo_sync::TEST_KNOBS`), `None` in every other build whatever the
+/// (`cargo test`, see `duo_device::TEST_KNOBS`), `None` in every other build whatever the
 /// environment says, so that no knob weakens or fakes anything for real use.
 pub fn test_knob(name: &str) -> Option<String> {
-    if duo_sync::TEST_KNOBS { var(name) } else { None }
+    if duo_device::TEST_KNOBS { var(name) } else { None }
 }
 
 #[cfg(test)]

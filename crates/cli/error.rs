@@ -1,9 +1,9 @@
 //! User-facing errors: what happened, why, and what to do next.
 
 use crate::exit;
+use duo_device::SyncError;
+use duo_device::local::LocalFile;
 use duo_journal::JournalError;
-use duo_sync::SyncError;
-use duo_sync::local::LocalFile;
 use std::fmt::Display;
 
 /// An error on its way to the terminal.

@@ -4,8 +4,8 @@
 //! hers, while Bob's devices make no claim either way about Alice's words.
 
 use crate::harness::*;
+use duo_device::Home;
 use duo_journal::{Kind, NewEntry};
-use duo_sync::Home;
 use std::time::Duration;
 
 /// Bob stays online; Alice syncs with him.

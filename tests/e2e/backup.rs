@@ -71,7 +71,7 @@ fn backup_and_restore_on_a_fresh_home() {
     // The file: age to a passphrase, and inside it no key of the device.
     let raw = std::fs::read(&backup).unwrap();
     let plain = age::decrypt(&age::scrypt::Identity::new(SecretString::from(PASSPHRASE)), &raw).unwrap();
-    let decoded = duo_sync::backup::decode(&plain).unwrap();
+    let decoded = duo_device::backup::decode(&plain).unwrap();
     assert_eq!(decoded.person.name, "Alice");
     let age_key = std::fs::read_to_string(alice.home().join("keys/age.key")).unwrap();
     let age_secret = age_key.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();

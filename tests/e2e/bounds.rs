@@ -1,10 +1,10 @@
 //! A paired peer cannot exhaust a device's memory, abort it, or make it leave a core file
 //! (issue 12, item 6), played against the real `duo` binary: a modified client with Bob's
 //! own device keys dials Alice's running `duo sync --watch` and sends crafted sync frames
-//! (`crates/sync/tests/common/crafted.rs`, the same peer `crates/sync/tests/hostile.rs`
+//! (`crates/device/tests/common/crafted.rs`, the same peer `crates/device/tests/hostile.rs`
 //! plays against the sync service).
 
-#[path = "../../crates/sync/tests/common/crafted.rs"]
+#[path = "../../crates/device/tests/common/crafted.rs"]
 mod crafted;
 
 use crate::harness::*;
@@ -48,7 +48,7 @@ fn watch_capped(dev: &Device) -> Bg {
 /// `victim`'s running watcher and play each script on a sync stream of its own. Each must
 /// end with the victim ending the session, and the watcher still running.
 fn attack(victim: &Device, watch: &mut Bg, attacker: &Device, scripts: Vec<(&str, Script)>) {
-    let opened = duo_sync::Home::new(attacker.home())
+    let opened = duo_device::Home::new(attacker.home())
         .open()
         .expect("the attacker's own home");
     let config: serde_json::Value =
@@ -61,17 +61,17 @@ fn attack(victim: &Device, watch: &mut Bg, attacker: &Device, scripts: Vec<(&str
         .build()
         .unwrap();
     rt.block_on(async {
-        let ep = duo_sync::net::endpoint(
+        let ep = duo_device::net::endpoint(
             opened.device_secret().clone(),
             "127.0.0.1:0".parse().unwrap(),
-            duo_sync::net::Members::default(),
+            duo_device::net::Members::default(),
             vec![],
         )
         .await
         .unwrap();
         for (what, script) in scripts {
             let conn = ep
-                .connect(addr.clone(), duo_sync::net::SYNC_ALPN)
+                .connect(addr.clone(), duo_device::net::SYNC_ALPN)
                 .await
                 .expect("the victim's watcher answers");
             let (mut send, mut recv) = conn.open_bi().await.unwrap();

@@ -2,7 +2,7 @@
 //! that paired once (one loopback connection) and then only exchange files.
 
 use crate::harness::{Device, Run, pair_by_ticket, paired};
-use duo_sync::bundle::{self, Bundle, SecretKey};
+use duo_device::bundle::{self, Bundle, SecretKey};
 use std::path::{Path, PathBuf};
 
 /// This device's network secret key, read from its home (what the tests forge with).

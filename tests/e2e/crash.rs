@@ -1,7 +1,7 @@
 //! Suite 1 (crash during writes): killing `duo` with SIGKILL at random instants loses no
 //! acknowledged entry and leaves a healthy store. The step-by-step crash at every write,
 //! fsync, rename and removal of one `add` (and of its compaction, an edit and a repair) is
-//! in `crates/sync/tests/age_store.rs` (fault injection in the real `AgeStore`).
+//! in `crates/device/tests/age_store.rs` (fault injection in the real `AgeStore`).
 //!
 //! `DUO_TEST_KILLS` (default 100; `just soak`: 3000) killed `journal add`s,
 //! `DUO_TEST_WATCH_KILLS` (default 15; `just soak`: 300) killed `sync --watch`es.

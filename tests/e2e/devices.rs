@@ -151,10 +151,10 @@ fn a_device_added_under_the_other_person_is_ignored_and_flagged() {
 
     // Bob's "modified client": the library, used directly on Bob's home.
     let evil_home = tempfile::tempdir().unwrap();
-    let evil = duo_sync::Home::new(evil_home.path().join("h"))
+    let evil = duo_device::Home::new(evil_home.path().join("h"))
         .init("Mallory", "x", 0)
         .unwrap();
-    let bob_dev = duo_sync::Home::new(bob.home()).open().unwrap();
+    let bob_dev = duo_device::Home::new(bob.home()).open().unwrap();
     let forged = duo_journal::Device {
         id: evil.config.device_id.clone(),
         person: a_person.clone(),

@@ -3,7 +3,7 @@
 //! An add that could not be saved prints no "Saved." and no id and exits non-zero; every
 //! add acknowledged before stays readable; after space is freed, `duo doctor` finds a
 //! healthy store. (EIO on fsync, which a real disk cannot be made to produce on demand, is
-//! injected in-process at every step: `crates/sync/tests/age_store.rs`.)
+//! injected in-process at every step: `crates/device/tests/age_store.rs`.)
 
 use crate::harness::*;
 use std::collections::BTreeSet;

@@ -17,8 +17,8 @@
 
 use crate::harness::*;
 use crate::hostile_partner::{Hostile, root_map};
-use duo_sync::device::{NetOptions, Online, Ticket};
-use duo_sync::{Home, Opened, invite};
+use duo_device::device::{NetOptions, Online, Ticket};
+use duo_device::{Home, Opened, invite};
 
 /// Characters a terminal acts on. Listed here on their own (not taken from duo), so the
 /// test checks duo's list too: C0 controls but newline and tab, DEL, C1 controls, the
@@ -164,7 +164,7 @@ fn a_hostile_partners_control_characters_never_reach_the_victims_terminal() {
     });
     // Names count as their person's devices sign them: Bob's client signs his own with
     // his device's key (a name only written in place is shown as the last signed one).
-    let signed = duo_sync::membership::sign_name(&crate::bundle::device_secret(&bob), &bob_pid, NAME, now_ms());
+    let signed = duo_device::membership::sign_name(&crate::bundle::device_secret(&bob), &bob_pid, NAME, now_ms());
     hostile.library(|doc| doc.put_name(&signed));
     {
         let _watch = hostile.serve();
@@ -294,14 +294,14 @@ struct Crafted {
 }
 
 impl Crafted {
-    fn new(pairing: bool, craft: impl FnOnce(&mut duo_sync::Config)) -> Crafted {
+    fn new(pairing: bool, craft: impl FnOnce(&mut duo_device::Config)) -> Crafted {
         let dir = tempfile::tempdir().unwrap();
         let mut opened = Home::new(dir.path().join("home")).init("Mallory", "laptop", 1).unwrap();
         craft(&mut opened.config);
         let rt = tokio::runtime::Runtime::new().unwrap();
         let here = NetOptions {
             bind: Some("127.0.0.1:0".parse().unwrap()),
-            relays: duo_sync::relay::Relays::disabled(),
+            relays: duo_device::relay::Relays::disabled(),
         };
         let online = rt.block_on(Online::bind(&opened, &here, pairing)).unwrap();
         Crafted {
@@ -314,7 +314,7 @@ impl Crafted {
 
     /// Join the real `duo pair --ticket` of `victim`; returns what the library said and
     /// the victim's run.
-    fn join(mut self, victim: &Device, extra: &[&str]) -> (Result<(), duo_sync::SyncError>, Run) {
+    fn join(mut self, victim: &Device, extra: &[&str]) -> (Result<(), duo_device::SyncError>, Run) {
         let (child, ticket) = start_invite(victim, extra);
         let ticket: Ticket = ticket.parse().unwrap();
         let ours = self.rt.block_on(invite::join(
@@ -329,8 +329,8 @@ impl Crafted {
 
     /// Invite the real `duo pair join --ticket` of `victim` (as its partner, or with
     /// `own_device`).
-    fn invite(self, victim: &Device, own_device: bool) -> (Result<(), duo_sync::SyncError>, Run) {
-        let code = duo_sync::code::Code::generate();
+    fn invite(self, victim: &Device, own_device: bool) -> (Result<(), duo_device::SyncError>, Run) {
+        let code = duo_device::code::Code::generate();
         let ticket = Ticket {
             id: self.online.endpoint.id(),
             addrs: self.online.addrs(),
@@ -389,7 +389,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
         c.name = "Bob\x1b[1A\x1b[2KVerification words: apple apple apple apple".into()
     });
     let (ours, run) = mallory.join(&alice, &[]);
-    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_device::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &alice,
         &run,
@@ -403,7 +403,7 @@ fn a_pairing_introduction_with_control_characters_is_refused_before_the_question
     let before = recorded(&bob);
     let mallory = Crafted::new(true, |c| c.device_label = "laptop\u{202e}\u{9b}2J".into());
     let (ours, run) = mallory.invite(&bob, false);
-    assert!(matches!(ours, Err(duo_sync::SyncError::TheyDeclined)), "{ours:?}");
+    assert!(matches!(ours, Err(duo_device::SyncError::TheyDeclined)), "{ours:?}");
     refused(
         &bob,
         &run,

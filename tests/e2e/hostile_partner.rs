@@ -13,7 +13,7 @@
 
 use crate::harness::*;
 use automerge::AutoCommit;
-use duo_sync::Home;
+use duo_device::Home;
 use std::time::Duration;
 
 /// A device whose owner runs a modified client. Wraps an ordinary, paired test device.
@@ -212,7 +212,7 @@ pub fn person_key_of(d: &Device) -> [u8; 32] {
 /// `d` learns where `of` can be reached, as `from` has it in its peer table (a thief with a
 /// copied device knows where the partner's device is, as the partner does).
 pub fn learn_address(d: &Device, of: &Device, from: &Device) {
-    use duo_sync::device::PeerTable;
+    use duo_device::device::PeerTable;
     let (_, of_id) = ids_of(of);
     let known = PeerTable::load(&Home::new(from.home()).open().unwrap()).unwrap();
     let addrs = known.peers.get(&of_id).expect("`from` knows where `of` is").clone();

@@ -268,7 +268,7 @@ fn a_deleted_trust_file_does_not_anchor_a_device_record_the_partner_forged() {
         .to_string();
     // Bob's modified client records a device of its own under Alice's name.
     let forged = "f0".repeat(32);
-    let opened = duo_sync::Home::new(bob.home()).open().unwrap();
+    let opened = duo_device::Home::new(bob.home()).open().unwrap();
     let alice_person = duo_journal::Person {
         id: alice_status["person_id"].as_str().unwrap().into(),
         name: "Alice".into(),

@@ -12,8 +12,8 @@
 //! and the code staying out of every log at any verbosity.
 
 use crate::harness::{Device, finish_invite, start_invite, words};
-use duo_sync::device::{Online, Ticket};
-use duo_sync::{Home, Opened, invite};
+use duo_device::device::{Online, Ticket};
+use duo_device::{Home, Opened, invite};
 use std::sync::Mutex;
 
 #[test]
@@ -57,7 +57,7 @@ fn a_middle_that_knows_the_code_shows_different_words_on_the_two_screens() {
                 m.to_bob.refresh_members(&m.as_alice).unwrap();
                 let (router, mut served) = m.to_bob.serve_sync(&m.as_alice);
                 m.to_alice.refresh_members(&m.as_bob).unwrap();
-                let _ = duo_sync::net::sync_with(
+                let _ = duo_device::net::sync_with(
                     &m.to_alice.endpoint,
                     &m.as_bob.space,
                     alice_ticket.addr(),
@@ -103,7 +103,7 @@ pub struct Middle {
 }
 
 impl Middle {
-    pub fn new(ip: &str, told: &duo_sync::code::Code, craft: impl Fn(&mut duo_sync::Config)) -> Middle {
+    pub fn new(ip: &str, told: &duo_device::code::Code, craft: impl Fn(&mut duo_device::Config)) -> Middle {
         let dir = tempfile::tempdir().unwrap();
         let mut as_bob = Home::new(dir.path().join("as-bob")).init("Bob", "laptop", 1).unwrap();
         let mut as_alice = Home::new(dir.path().join("as-alice"))
@@ -112,9 +112,9 @@ impl Middle {
         craft(&mut as_bob.config);
         craft(&mut as_alice.config);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let here = duo_sync::device::NetOptions {
+        let here = duo_device::device::NetOptions {
             bind: Some(format!("{ip}:0").parse().unwrap()),
-            relays: duo_sync::relay::Relays::disabled(),
+            relays: duo_device::relay::Relays::disabled(),
         };
         let (to_alice, to_bob) = rt.block_on(async {
             (
@@ -143,10 +143,10 @@ impl Middle {
 }
 
 /// A guess at `code`: its public nameplate, other words.
-fn guess(code: &duo_sync::code::Code) -> duo_sync::code::Code {
+fn guess(code: &duo_device::code::Code) -> duo_device::code::Code {
     loop {
-        let g = duo_sync::code::Code::generate();
-        let g: duo_sync::code::Code = format!("{}-{}", code.nameplate(), g.reveal().split_once('-').unwrap().1)
+        let g = duo_device::code::Code::generate();
+        let g: duo_device::code::Code = format!("{}-{}", code.nameplate(), g.reveal().split_once('-').unwrap().1)
             .parse()
             .unwrap();
         if g != *code {
@@ -198,7 +198,7 @@ fn a_middle_without_the_code_gets_nobody_in_three_namespaces() {
                     invite::invite(&m.to_bob.endpoint, &m.as_alice, &guessed, false, |_, _| true)
                 )
             });
-            let members = |o: &duo_sync::Opened| o.space.read().unwrap().view.devices.len();
+            let members = |o: &duo_device::Opened| o.space.read().unwrap().view.devices.len();
             assert_eq!(
                 (members(&m.as_bob), members(&m.as_alice)),
                 (1, 1),
@@ -211,8 +211,8 @@ fn a_middle_without_the_code_gets_nobody_in_three_namespaces() {
     eprintln!("middle with Alice: {middle_with_alice:?}; with Bob: {middle_with_bob:?}");
     eprintln!("alice: {}", alice_run.stderr.trim_end().replace('\n', " | "));
     eprintln!("bob: {}", bob_run.stderr.trim_end().replace('\n', " | "));
-    assert!(matches!(middle_with_alice, Err(duo_sync::SyncError::WrongCode)));
-    assert!(matches!(middle_with_bob, Err(duo_sync::SyncError::WrongCode)));
+    assert!(matches!(middle_with_alice, Err(duo_device::SyncError::WrongCode)));
+    assert!(matches!(middle_with_bob, Err(duo_device::SyncError::WrongCode)));
     assert_ne!(alice_run.code, 0, "Alice's pairing failed");
     assert_ne!(bob_run.code, 0, "Bob's pairing failed");
     assert!(alice_run.stderr.contains("did not match"), "{}", alice_run.stderr);
@@ -250,7 +250,7 @@ fn the_code_never_appears_in_logs_at_any_verbosity() {
         let (child, ticket) = start_invite(&alice, &[]);
         let (head, code) = ticket.split_once('#').unwrap();
         let typed = if wrong {
-            let c: duo_sync::code::Code = code.parse().unwrap();
+            let c: duo_device::code::Code = code.parse().unwrap();
             format!("{head}#{}", guess(&c).reveal())
         } else {
             ticket.clone()

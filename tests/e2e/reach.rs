@@ -16,7 +16,7 @@ const NOBODY_REACHABLE: i32 = 5;
 /// Alice types `duo sync`, nobody answers, and it stays reachable; Bob types `duo sync` a
 /// few seconds later and reaches it. Both exit 0 with each other's entries.
 #[test]
-fn two_duo_syncs_started_seconds_apart_meet() {
+fn two_duo_devices_started_seconds_apart_meet() {
     let (alice, bob) = paired();
     alice.add("alice wrote this while bob was away", &[]);
     bob.add("bob wrote this while alice was away", &[]);
@@ -56,7 +56,7 @@ fn two_duo_syncs_started_seconds_apart_meet() {
 /// A lone `duo sync` waits (here 1 s), then says that a device answers only while
 /// something keeps it online, and exits 5; nothing is lost.
 #[test]
-fn a_lone_duo_sync_says_why_nobody_answered_and_exits_nobody_reachable() {
+fn a_lone_duo_device_says_why_nobody_answered_and_exits_nobody_reachable() {
     let (alice, _bob) = paired();
     alice.add("kept here until bob is online", &[]);
     let r = alice.run_within(&["sync", "--wait", "1s"], LIMIT);

@@ -42,7 +42,7 @@ fn passphrase_file(d: &Device, text: &str) -> PathBuf {
 /// The scrypt work factor (log2 N) in an age file's header.
 fn log_n(file: &Path) -> u8 {
     let bytes = std::fs::read(file).unwrap();
-    duo_sync::lock::scrypt_log_n(&bytes).unwrap_or_else(|| panic!("{} is not a passphrase age file", file.display()))
+    duo_device::lock::scrypt_log_n(&bytes).unwrap_or_else(|| panic!("{} is not a passphrase age file", file.display()))
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn lock_set_overwrites_each_plain_key_file_in_place_then_removes_it() {
 }
 
 /// The `duo` binary as `cargo build` makes it: without the test knobs. Built into its own
-/// target directory beside this test build's, sharing its build directory, so only duo-sync
+/// target directory beside this test build's, sharing its build directory, so only duo-device
 /// and duo are compiled again (the dependencies are the same).
 fn knobless_duo() -> PathBuf {
     let exe = std::env::current_exe().unwrap(); // <build dir>/<profile>/deps/e2e-<hash>

@@ -9,7 +9,7 @@ use crate::bundle::device_secret;
 use crate::devices::listed;
 use crate::harness::*;
 use crate::hostile_partner::*;
-use duo_sync::membership;
+use duo_device::membership;
 use std::path::Path;
 use std::time::Duration;
 
@@ -195,7 +195,7 @@ fn a_restore_trusts_only_what_the_backups_device_trusted() {
     assert_eq!(standing(&alice, &t_id), "active");
 
     // Bob's client forges a device under Alice, signed by Bob's device and by itself.
-    let evil = duo_sync::bundle::SecretKey::generate();
+    let evil = duo_device::bundle::SecretKey::generate();
     let forged = duo_journal::Device {
         id: evil.public().to_string(),
         person: a_person.clone(),
@@ -227,7 +227,7 @@ fn a_restore_trusts_only_what_the_backups_device_trusted() {
         &raw,
     )
     .unwrap();
-    let b = duo_sync::backup::decode(&plain).unwrap();
+    let b = duo_device::backup::decode(&plain).unwrap();
     let trust = b.trust.expect("the backup carries the device's trust");
     assert_eq!(trust.anchors.get(&b_id), Some(&ids_of(&bob).0));
     assert!(!trust.anchors.contains_key(&forged.id));
@@ -263,7 +263,7 @@ fn a_copy_of_a_revoked_device_cannot_revoke_the_owners_devices_by_any_route() {
     al.run(&["devices", "revoke", &ap_id, "--yes"]).ok();
     hostile.sync_victim(&al);
     assert_eq!(standing(&bl, &ap_id), "revoked");
-    let mallet = duo_sync::bundle::SecretKey::generate();
+    let mallet = duo_device::bundle::SecretKey::generate();
     let new_device = duo_journal::Device {
         id: mallet.public().to_string(),
         person: a_person,

@@ -181,7 +181,7 @@ fn the_watcher_counts_a_new_an_edited_and_a_deleted_entry() {
 }
 
 #[test]
-fn duo_sync_counts_new_edited_and_deleted_entries_in_text_and_json() {
+fn duo_device_counts_new_edited_and_deleted_entries_in_text_and_json() {
     let alice = Device::new("Alice");
     let bob = Device::new("Bob");
     pair_by_ticket(&alice, &bob, &[]);

@@ -7,7 +7,7 @@ use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{Printer, count};
-use duo_sync::backup::{self, BackupError, Key, Lock};
+use duo_device::backup::{self, BackupError, Key, Lock};
 use std::path::{Path, PathBuf};
 
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
@@ -16,7 +16,7 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<i32> {
     } else {
         let pass = passphrase(a.passphrase_file.as_deref(), true)?;
         // The backup holds the person key: as long a passphrase as a lock needs.
-        duo_sync::lock::check_passphrase(&pass)?;
+        duo_device::lock::check_passphrase(&pass)?;
         Lock::Passphrase(pass, work_factor()?)
     };
     let b = backup::make(&ctx.dev, now()?).map_err(backup_error)?;
@@ -62,7 +62,7 @@ pub fn restore(cli: &Cli, p: &Printer, a: &RestoreArgs) -> Result<i32> {
         Key::Identities(identities(&a.identity)?)
     };
     let b = backup::open(&bytes, &key).map_err(backup_error)?;
-    let home = duo_sync::Home::new(home_dir(cli)?);
+    let home = duo_device::Home::new(home_dir(cli)?);
     let label = a.label.clone().unwrap_or_else(super::init::host_label);
     let (dev, r) = backup::restore(&home, &b, &label, now()?).map_err(backup_error)?;
     if p.json {
@@ -133,7 +133,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     } else {
         path.to_path_buf()
     };
-    duo_sync::write_durably(&path, bytes)
+    duo_device::write_durably(&path, bytes)
         .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
     Ok(path)
 }

@@ -6,7 +6,7 @@ use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::count;
-use duo_sync::bundle::{self, BundleError, Target};
+use duo_device::bundle::{self, BundleError, Target};
 
 pub fn export(ctx: &Ctx, a: &BundleExportArgs) -> Result<i32> {
     let target = if a.all {

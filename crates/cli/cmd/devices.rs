@@ -7,8 +7,8 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{label, local_time, rfc3339};
+use duo_device::membership::{self, Standing};
 use duo_journal::Device;
-use duo_sync::membership::{self, Standing};
 use std::io::IsTerminal;
 
 pub fn run(ctx: &Ctx, a: &DevicesArgs) -> Result<i32> {
@@ -170,7 +170,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<i32> {
         super::write::refuse_if_damaged(&both, false)?;
         // The revocation, and a new person key for the devices that remain (a copy of the
         // revoked device holds the old one).
-        rotated_to = duo_sync::rotation::revoke_own_device(&ctx.dev, &target.id, crate::ctx::now()?)?.rotated_to;
+        rotated_to = duo_device::rotation::revoke_own_device(&ctx.dev, &target.id, crate::ctx::now()?)?.rotated_to;
     } else {
         membership::update_trust(&ctx.dev, |t| t.local_revoked.insert(target.id.clone()))?;
     }
@@ -279,7 +279,7 @@ fn endorse(ctx: &Ctx, a: &EndorseArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
+fn partner_name(view: &duo_journal::View, me: &duo_device::Config) -> String {
     view.persons.values().find(|p| p.id != me.person_id).map_or_else(
         || "your partner".to_string(),
         |p| crate::output::name(&p.name).into_owned(),
@@ -289,7 +289,7 @@ fn partner_name(view: &duo_journal::View, me: &duo_sync::Config) -> String {
 /// If `duo sync --watch` runs on this device, have it sync now, which refreshes its list of
 /// allowed devices.
 fn refresh_watcher(ctx: &Ctx) {
-    use duo_sync::handoff::{Claim, claim};
+    use duo_device::handoff::{Claim, claim};
     if let Ok(Claim::Watcher(w)) = claim(ctx.dev.home.root(), || {}) {
         // It answers at once and passes the change on in the background.
         let _ = w.refresh();

@@ -7,9 +7,9 @@ use crate::ctx::{Ctx, home_dir};
 use crate::error::{Result, local_hint};
 use crate::exit;
 use crate::output::{Printer, count};
+use duo_device::local::{self, LocalReport, Repaired};
+use duo_device::{Home, membership};
 use duo_journal::Problem;
-use duo_sync::local::{self, LocalReport, Repaired};
-use duo_sync::{Home, membership};
 
 pub fn run(cli: &Cli, printer: Printer, a: &DoctorArgs) -> Result<i32> {
     let home = Home::new(home_dir(cli)?);
@@ -241,14 +241,14 @@ fn problem_json(pr: &Problem) -> serde_json::Value {
 /// name that no device of yours wrote as they read, and entries of yours removed by a
 /// device that is not yours, make the report unhealthy. `None` when the space could not be
 /// read (its damage is reported above).
-fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_sync::seals::Audit>> {
+fn words_check(ctx: &Ctx, text: &mut String) -> Result<Option<duo_device::seals::Audit>> {
     let Ok(read) = ctx.dev.space.read() else {
         return Ok(None);
     };
     let mut checker = ctx.dev.checker();
     checker.observe(&read.view, false);
     let _ = checker.save(&ctx.dev);
-    let mut a = duo_sync::seals::audit(&checker.judge(false), &read.view);
+    let mut a = duo_device::seals::audit(&checker.judge(false), &read.view);
     if read.problems.iter().any(|p| !p.is_view()) {
         // Entries only in damaged files are missing because of the damage (named above).
         a.removed.clear();

@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             let partner_or_unconfirmed = total - items.len();
             left_out = partner_or_unconfirmed;
             let entries: Vec<&duo_journal::Entry> = items.iter().map(|i| i.entry).collect();
-            let signed = duo_sync::signed_export::sign_export(&ctx.dev, &entries, crate::ctx::now()?)?;
+            let signed = duo_device::signed_export::sign_export(&ctx.dev, &entries, crate::ctx::now()?)?;
             serde_json::to_string_pretty(&signed).expect("serializes") + "\n"
         }
         ExportFormat::Md if a.signed => {
@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, a: &ExportArgs) -> Result<i32> {
             } else {
                 path.clone()
             };
-            duo_sync::write_durably(&path, text.as_bytes())
+            duo_device::write_durably(&path, text.as_bytes())
                 .map_err(|e| CliError::new(format!("cannot write {}", path.display())).cause(e))?;
             ctx.printer.info(format!(
                 "Exported {} to {} — this file is plaintext: keep it somewhere safe, delete it when done.",

@@ -15,7 +15,7 @@ pub fn host_label() -> String {
 }
 
 pub fn run(cli: &Cli, p: Printer, a: &InitArgs) -> Result<i32> {
-    let home = duo_sync::Home::new(home_dir(cli)?);
+    let home = duo_device::Home::new(home_dir(cli)?);
     let label = a.label.clone().unwrap_or_else(host_label);
     let dev = home.init(&a.name, &label, now()?)?;
     if p.json {

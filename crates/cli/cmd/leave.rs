@@ -5,7 +5,7 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::local_time;
-use duo_sync::membership;
+use duo_device::membership;
 use std::io::IsTerminal;
 
 pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
@@ -54,7 +54,7 @@ pub fn run(_cli: &Cli, ctx: Ctx, a: &LeaveArgs) -> Result<i32> {
     }
     // Take this device's endpoint: a running `duo sync --watch` steps aside, and when it
     // comes back it finds the device has left and stops.
-    let online = duo_sync::handoff::claim_exclusive(&root, || {
+    let online = duo_device::handoff::claim_exclusive(&root, || {
         p.info("Another duo command on this device is online; waiting for it…")
     })?;
     let now = crate::ctx::now()?;
@@ -124,7 +124,7 @@ pub fn refuse_if_left(ctx: &Ctx, private: bool) -> Result<()> {
 pub fn refuse_network(ctx: &Ctx) -> Result<()> {
     match membership::left_at(&ctx.dev)? {
         None => Ok(()),
-        Some(_) => Err(CliError::new(duo_sync::SyncError::Left)
+        Some(_) => Err(CliError::new(duo_device::SyncError::Left)
             .hint("your copy stays readable here (`duo journal list`); `duo leave --wipe` removes it")),
     }
 }

@@ -5,8 +5,8 @@ use crate::ctx::home_dir;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::Printer;
-use duo_sync::age::secrecy::{ExposeSecret, SecretString};
-use duo_sync::{Home, SyncError, agent, lock};
+use duo_device::age::secrecy::{ExposeSecret, SecretString};
+use duo_device::{Home, SyncError, agent, lock};
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 
@@ -74,7 +74,7 @@ pub fn lock(cli: &Cli, p: &Printer, a: &LockArgs) -> Result<i32> {
         }
         let was_open = agent::stop(&home);
         // A running watcher holds the keys too: it goes offline and waits for `duo unlock`.
-        if let Some(w) = duo_sync::handoff::watcher(home.root()) {
+        if let Some(w) = duo_device::handoff::watcher(home.root()) {
             let _ = w.lock();
         }
         report(p, "locked", std::time::Duration::ZERO);

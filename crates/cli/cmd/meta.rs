@@ -29,9 +29,9 @@ pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
 
 pub fn no_command(cli: &Cli, p: &Printer) -> Result<i32> {
     let home = home_dir(cli)?;
-    let dev = duo_sync::Home::new(&home);
+    let dev = duo_device::Home::new(&home);
     if dev.is_initialized() {
-        if duo_sync::lock::is_locked(&dev) && !duo_sync::lock::is_unlocked_now(&dev) {
+        if duo_device::lock::is_locked(&dev) && !duo_device::lock::is_unlocked_now(&dev) {
             p.info("duo is set up here and locked: run `duo unlock` (it asks your passphrase), then `duo journal list` or `duo --help`.");
             return Ok(exit::LOCKED);
         }

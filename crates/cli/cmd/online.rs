@@ -6,9 +6,9 @@ use crate::ctx::Ctx;
 use crate::env;
 use crate::error::{CliError, Result};
 use crate::output::count;
-use duo_sync::SyncError;
-use duo_sync::device::{NetOptions, Online, RelayReach};
-use duo_sync::net::Discovery;
+use duo_device::SyncError;
+use duo_device::device::{NetOptions, Online, RelayReach};
+use duo_device::net::Discovery;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -96,7 +96,7 @@ pub(super) fn relay_unreachable(relay: &str, error: Option<&str>, within: Durati
 /// A networked command handles another device's bytes: no core file may ever hold its
 /// memory (the journal in plain text, the keys).
 pub(super) fn no_core_dumps() -> Result<()> {
-    duo_sync::process::no_core_dumps().map_err(|e| {
+    duo_device::process::no_core_dumps().map_err(|e| {
         CliError::new(format!("could not turn off core dumps before going online ({e})"))
             .hint("nothing was sent or received; this system refused setrlimit or prctl, which duo needs before it talks to another device")
     })

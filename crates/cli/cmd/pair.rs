@@ -7,10 +7,10 @@ use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::count;
-use duo_sync::code::Code;
-use duo_sync::device::{NetOptions, PeerTable, Ticket};
-use duo_sync::net::Discovery;
-use duo_sync::{SyncError, invite};
+use duo_device::code::Code;
+use duo_device::device::{NetOptions, PeerTable, Ticket};
+use duo_device::net::Discovery;
+use duo_device::{SyncError, invite};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,7 +181,7 @@ pub fn pair(mut ctx: Ctx, a: &PairArgs) -> Result<i32> {
     super::leave::refuse_network(&ctx)?;
     let opts = net_options(&ctx)?;
     let p = &ctx.printer;
-    let _online = duo_sync::handoff::claim_exclusive(ctx.dev.home.root(), || {
+    let _online = duo_device::handoff::claim_exclusive(ctx.dev.home.root(), || {
         p.info("Another duo command on this device is online; waiting for it (`duo sync --watch` steps aside and comes back after pairing)…")
     })?;
     let rt = runtime()?;
@@ -369,11 +369,11 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
         let line = read_secret_line("Type the code: ")?;
         let code: Code = line
             .parse()
-            .map_err(|e: duo_sync::code::ParseCodeError| CliError::usage(e))?;
+            .map_err(|e: duo_device::code::ParseCodeError| CliError::usage(e))?;
         let discovery = Discovery::Mdns { advertise: None };
         let online = go_online(ctx, opts, false, discovery, true).await?;
         let mdns = online.mdns.as_ref().expect("mdns requested");
-        let found = duo_sync::net::find(
+        let found = duo_device::net::find(
             mdns,
             &pairing_prefix(code.nameplate()),
             std::time::Duration::from_secs(10),
@@ -408,15 +408,15 @@ async fn join(ctx: &mut Ctx, opts: &NetOptions, with_ticket: bool, yes: bool) ->
         crate::output::name(&paired.other.name),
         crate::output::label(&paired.other.device_label)
     ));
-    let states = duo_sync::device::sync_states(&ctx.dev)?;
+    let states = duo_device::device::sync_states(&ctx.dev)?;
     let bar = p.transfer_bar();
     let progress = crate::output::Printer::transfer_progress(&bar);
-    let options = duo_sync::net::SyncOptions {
+    let options = duo_device::net::SyncOptions {
         states: Some(&states),
         progress: Some(&progress),
         replica: None,
     };
-    let report = duo_sync::net::first_sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
+    let report = duo_device::net::first_sync_with(&online.endpoint, &ctx.dev.space, addr, options).await;
     bar.finish_and_clear();
     online.endpoint.close().await;
     match report {

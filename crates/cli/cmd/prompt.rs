@@ -5,13 +5,13 @@ use crate::args::PromptArgs;
 use crate::ctx::{Ctx, now};
 use crate::error::{CliError, Result};
 use crate::exit;
+use duo_device::AgeStore;
 use duo_journal::practice::{AnswerPlace, Offer, Practices};
 use duo_journal::prompts::{self, Prompt};
-use duo_sync::AgeStore;
 
 /// The practices of this device's person: they write with this device's sealer and show
-/// through `checker` (from [`duo_sync::Opened::checker`]).
-pub fn practices<'a>(ctx: &'a Ctx, checker: &'a duo_sync::seals::Checker) -> Practices<'a, AgeStore> {
+/// through `checker` (from [`duo_device::Opened::checker`]).
+pub fn practices<'a>(ctx: &'a Ctx, checker: &'a duo_device::seals::Checker) -> Practices<'a, AgeStore> {
     ctx.dev.practices(checker)
 }
 

@@ -7,8 +7,8 @@ use crate::ctx::Ctx;
 use crate::env;
 use crate::error::{CliError, Result};
 use crate::exit;
-use duo_sync::Opened;
-use duo_sync::relay::{Relay, Relays, read_ca_file};
+use duo_device::Opened;
+use duo_device::relay::{Relay, Relays, read_ca_file};
 use std::path::PathBuf;
 
 const VALUES: &str =

@@ -6,7 +6,7 @@ use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::exit;
 use crate::output::{Printer, count, local_time};
-use duo_sync::membership::{self, Standing};
+use duo_device::membership::{self, Standing};
 
 pub fn run(cli: &Cli, printer: Printer, a: &SafetyArgs) -> Result<i32> {
     if a.guide {
@@ -122,7 +122,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
         }
         t.push('\n');
     }
-    if duo_sync::lock::is_locked(&ctx.dev.home) {
+    if duo_device::lock::is_locked(&ctx.dev.home) {
         t.push_str(&format!(
             "Everything is stored encrypted in {}. Its keys are locked with your passphrase (`duo lock --set`\n  was done): `duo lock` locks them now; after 15 idle minutes they lock again by themselves.\n\n",
             ctx.dev.home.root().display()
@@ -136,7 +136,7 @@ fn check(ctx: &Ctx) -> Result<i32> {
     t.push_str("What you can do, on your own, without anyone being told:\n");
     t.push_str("  duo devices revoke ID     stop a lost device of yours (or, here only, one of your partner's)\n");
     t.push_str("  duo devices ack           stop showing the notices about devices added or revoked (here only)\n");
-    if !duo_sync::lock::is_locked(&ctx.dev.home) {
+    if !duo_device::lock::is_locked(&ctx.dev.home) {
         t.push_str("  duo lock --set            ask a passphrase before anyone reads duo on this device\n");
     }
     t.push_str("  duo leave                 stop syncing on this device; your copy stays readable\n");

@@ -1,13 +1,13 @@
 //! `duo service install | uninstall | status`, and the wait of `duo sync --watch --service`
-//! while duo is locked. The service files live in `duo_sync::service`.
+//! while duo is locked. The service files live in `duo_device::service`.
 
 use crate::args::{Cli, ServiceArgs, ServiceCommand};
 use crate::ctx::home_dir;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::Printer;
-use duo_sync::service::{Manager, ServiceError, UNIT};
-use duo_sync::{Home, SyncError, lock};
+use duo_device::service::{Manager, ServiceError, UNIT};
+use duo_device::{Home, SyncError, lock};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ fn install(cli: &Cli, p: &Printer, m: &Manager) -> Result<i32> {
 fn status(cli: &Cli, p: &Printer, m: &Manager) -> Result<i32> {
     let home = home(cli)?;
     let state = m.state().map_err(service_error)?;
-    let watching = duo_sync::handoff::watcher(home.root()).is_some();
+    let watching = duo_device::handoff::watcher(home.root()).is_some();
     let locked = lock::is_locked(&home) && !lock::is_unlocked_now(&home);
     if p.json {
         p.json_value(&serde_json::json!({

@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         .collect();
     ids.sort();
     let people: Vec<String> = ids.iter().map(|(_, id)| view.person_name(id)).collect();
-    let left = duo_sync::membership::left_at(&ctx.dev)?.is_some();
+    let left = duo_device::membership::left_at(&ctx.dev)?.is_some();
     let not_valid = duo_journal::text::not_valid(
         [("name", c.name.as_str()), ("device_label", c.device_label.as_str())]
             .into_iter()
@@ -32,9 +32,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     // Bound addresses exist only while this device is online, i.e. `duo sync --watch` runs.
     // A watcher that is busy (pushing to a device that does not answer) may not tell its
     // addresses in time: it is reachable all the same, its addresses then unknown.
-    let online = duo_sync::handoff::watcher(ctx.dev.home.root()).map(|w| w.addresses().unwrap_or_default());
+    let online = duo_device::handoff::watcher(ctx.dev.home.root()).map(|w| w.addresses().unwrap_or_default());
     // The service installed for this home (it runs the watcher above while you are logged in).
-    let service = duo_sync::service::Manager::for_this_platform()
+    let service = duo_device::service::Manager::for_this_platform()
         .and_then(|m| m.state())
         .ok()
         .filter(|s| s.installed && s.home.as_deref() == Some(ctx.dev.home.root()));
@@ -125,10 +125,10 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
 /// the partner's devices' timing is kept, so nothing of it is shown.
 fn own_devices<'a>(ctx: &Ctx, view: &'a duo_journal::View) -> Vec<(&'a duo_journal::Device, Option<i64>)> {
     let c = &ctx.dev.config;
-    let Ok(trust) = duo_sync::membership::trust(&ctx.dev) else {
+    let Ok(trust) = duo_device::membership::trust(&ctx.dev) else {
         return Vec::new();
     };
-    let m = duo_sync::membership::membership(&view.members(), &trust);
+    let m = duo_device::membership::membership(&view.members(), &trust);
     let mut own: Vec<_> = view
         .devices
         .values()

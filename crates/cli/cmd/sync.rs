@@ -6,9 +6,9 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{EntryCounts, count};
-use duo_sync::SyncError;
-use duo_sync::device::{NetOptions, Online};
-use duo_sync::net::Discovery;
+use duo_device::SyncError;
+use duo_device::device::{NetOptions, Online};
+use duo_device::net::Discovery;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
     use super::watch::Watched;
     no_core_dumps()?;
     super::leave::refuse_network(ctx)?;
-    use duo_sync::handoff::{Claim, claim};
+    use duo_device::handoff::{Claim, claim};
     let opts = net_options(ctx)?;
     let p = &ctx.printer;
     let lock = match claim(ctx.dev.home.root(), || {
@@ -72,7 +72,7 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
         let code = report(ctx, &results, Some(waited));
         // What this sync brought may include new devices: say so now.
         if let Ok(mut read) = ctx.dev.space.read() {
-            let _ = duo_sync::membership::show(&ctx.dev, &mut read.view);
+            let _ = duo_device::membership::show(&ctx.dev, &mut read.view);
             super::devices::notices(ctx, &read.view);
         }
         drop(lock);
@@ -110,16 +110,16 @@ fn is_local(e: &SyncError) -> bool {
 async fn dial_and_wait(
     ctx: &Ctx,
     online: &Online,
-    served: &mut duo_sync::device::Served,
+    served: &mut duo_device::device::Served,
     wait: Duration,
-) -> Result<Vec<duo_sync::device::PeerResult>> {
-    use duo_sync::device::{after_dials, dial, dials, sync_states};
+) -> Result<Vec<duo_device::device::PeerResult>> {
+    use duo_device::device::{after_dials, dial, dials, sync_states};
     let p = &ctx.printer;
     let dials = dials(&ctx.dev, online, &Default::default()).await?;
     let states = sync_states(&ctx.dev)?;
     let bar = p.transfer_bar();
     let progress = crate::output::Printer::transfer_progress(&bar);
-    let options = duo_sync::net::SyncOptions {
+    let options = duo_device::net::SyncOptions {
         states: Some(&states),
         progress: Some(&progress),
         replica: Some(&online.replica),
@@ -190,7 +190,7 @@ async fn dial_and_wait(
 
 /// The device answered: it synced, or it refused this one (it does not know it); either
 /// way nothing is gained by waiting for it.
-fn answered(r: &duo_sync::device::PeerResult) -> bool {
+fn answered(r: &duo_device::device::PeerResult) -> bool {
     matches!(r.result, Ok(_) | Err(SyncError::NotPaired))
 }
 
@@ -203,9 +203,9 @@ fn who(person: &str, label: &str) -> String {
 /// for that device's.
 fn take_served(
     ctx: &Ctx,
-    results: &mut Vec<duo_sync::device::PeerResult>,
+    results: &mut Vec<duo_device::device::PeerResult>,
     device: &str,
-    report: duo_sync::net::Report,
+    report: duo_device::net::Report,
 ) {
     let (label, person) = match ctx.dev.space.read() {
         Ok(read) => read
@@ -217,7 +217,7 @@ fn take_served(
         Err(_) => Default::default(),
     };
     results.retain(|r| r.device != device);
-    results.push(duo_sync::device::PeerResult {
+    results.push(duo_device::device::PeerResult {
         device: device.to_string(),
         label,
         person,
@@ -300,7 +300,7 @@ async fn online_for_sync(ctx: &Ctx, opts: &NetOptions) -> Result<Online> {
 
 /// Print what a sync did; its exit status ([`exit::NOBODY_REACHABLE`] when devices were
 /// tried and none answered; `waited`: how long this run stayed reachable for them).
-fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Duration>) -> i32 {
+fn report(ctx: &Ctx, results: &[duo_device::device::PeerResult], waited: Option<Duration>) -> i32 {
     let p = &ctx.printer;
     let code = if !results.is_empty() && !results.iter().any(answered) {
         exit::NOBODY_REACHABLE
@@ -308,7 +308,7 @@ fn report(ctx: &Ctx, results: &[duo_sync::device::PeerResult], waited: Option<Du
         exit::OK
     };
     let reached: Vec<_> = results.iter().filter(|r| r.result.is_ok()).collect();
-    let counts = |r: &duo_sync::device::PeerResult| {
+    let counts = |r: &duo_device::device::PeerResult| {
         r.result
             .as_ref()
             .map(|x| EntryCounts::from(&x.entries))

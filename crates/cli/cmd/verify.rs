@@ -5,12 +5,12 @@ use crate::args::{Cli, VerifyArgs};
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::{Printer, count, label, name, rfc3339};
-use duo_sync::signed_export::Signer;
+use duo_device::signed_export::Signer;
 
 pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
     let bytes =
         std::fs::read(&a.file).map_err(|e| CliError::new(format!("cannot read {}", a.file.display())).cause(e))?;
-    let payload = duo_sync::signed_export::verify_export(&bytes).map_err(|e| {
+    let payload = duo_device::signed_export::verify_export(&bytes).map_err(|e| {
         CliError::new(format!("{} does not verify", a.file.display()))
             .cause(e)
             .hint("only an unchanged file made by `duo journal export --format json --signed` verifies")
@@ -19,10 +19,10 @@ pub fn run(cli: &Cli, p: Printer, a: &VerifyArgs) -> Result<i32> {
     // other home (or none, or a locked one) cannot know.
     let here = crate::ctx::home_dir(cli)
         .ok()
-        .map(duo_sync::Home::new)
-        .filter(duo_sync::Home::is_initialized)
+        .map(duo_device::Home::new)
+        .filter(duo_device::Home::is_initialized)
         .and_then(|h| h.open().ok());
-    let signer = duo_sync::signed_export::signer_in(here.as_ref(), &payload).unwrap_or(Signer::CannotKnow);
+    let signer = duo_device::signed_export::signer_in(here.as_ref(), &payload).unwrap_or(Signer::CannotKnow);
     drop(here);
     let (standing, code) = match &signer {
         Signer::Active { .. } => ("active", exit::OK),

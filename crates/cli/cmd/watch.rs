@@ -1,13 +1,13 @@
-//! `duo sync --watch`: starts the watcher of `duo_sync::watch` and prints what it reports,
+//! `duo sync --watch`: starts the watcher of `duo_device::watch` and prints what it reports,
 //! as text on stderr and, with `--json`, as one JSON object per line on stdout.
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result};
 use crate::exit;
 use crate::output::EntryCounts;
-use duo_sync::device::NetOptions;
-use duo_sync::handoff::OnlineLock;
-use duo_sync::watch::{self, End, Event, Peer, WatchError};
+use duo_device::device::NetOptions;
+use duo_device::handoff::OnlineLock;
+use duo_device::watch::{self, End, Event, Peer, WatchError};
 use serde_json::json;
 
 /// How a watcher ended.

@@ -35,7 +35,7 @@ use crate::view::View;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What this device remembers of its person's entries, per notebook (kept by duo-sync in
+/// What this device remembers of its person's entries, per notebook (kept by duo-device in
 /// an age-encrypted local file, never synced).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marks {

@@ -1,5 +1,5 @@
 //! Entry points for fuzzing the journal's decoders of outside bytes. The `fuzz/` crate's
-//! cargo-fuzz targets and the stable replay test (`crates/sync/tests/fuzz_replay.rs`) call
+//! cargo-fuzz targets and the stable replay test (`crates/device/tests/fuzz_replay.rs`) call
 //! these same functions, so a saved crasher is a regression test on every machine.
 //!
 //! Each function must never panic, whatever the bytes; where a decoder accepts its input,

@@ -9,7 +9,7 @@
 //! together with the fields written into it *in the same change* (exactly how duo writes
 //! them). A later edit of its fields, or its deletion, makes a new state of the document,
 //! never a new record; whoever overwrites a record with a map of their own makes a record
-//! of their own, which counts only if it is validly signed (duo-sync decides that).
+//! of their own, which counts only if it is validly signed (duo-device decides that).
 //!
 //! Each record keeps the change that wrote it, and [`History::order`] the causal order of
 //! those changes ([`crate::causal`]), so that "was this signed after that revocation" has

@@ -4,13 +4,13 @@
 //! - [`Journal`] keeps a document in a [`Storage`] as snapshots plus change chunks, with a
 //!   materialised [`View`] for fast reads, and compaction, repair and damage reports.
 //! - The crate does no I/O of its own and knows no clock, no network and no encryption:
-//!   `duo-sync` provides an age-encrypted [`Storage`]; tests use [`MemStorage`].
+//!   `duo-device` provides an age-encrypted [`Storage`]; tests use [`MemStorage`].
 //!
 //! ```
 //! use duo_journal::{Journal, Keyring, MemStorage, NewEntry, Kind, new_id};
 //! let journal = Journal::new(MemStorage::new());
 //! journal.create(|doc| doc.init_schema()).unwrap();
-//! // Whatever the library writes is sealed with its author's key (duo-sync keeps the key).
+//! // Whatever the library writes is sealed with its author's key (duo-device keeps the key).
 //! let keyring = Keyring::for_tests("p1");
 //! let id = new_id();
 //! journal.add(&[NewEntry {

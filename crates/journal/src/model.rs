@@ -248,7 +248,7 @@ pub struct Device {
 
 /// A signature by device `by` vouching for device `device`'s record (its person, label and
 /// time added). Stored under the root key `endorse/<device>/<by>`. What makes one valid is
-/// decided in duo-sync's `membership` module; this crate only keeps them.
+/// decided in duo-device's `membership` module; this crate only keeps them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endorsement {
     pub device: String,
@@ -270,7 +270,7 @@ pub struct Revocation {
 
 /// A person's name as one of their devices signed it. Stored under `name/<person>/<by>`:
 /// the partner's devices cannot rename you on your own screens, and an overwrite of
-/// `person/<id>` is shown as such (duo-sync's `membership` decides what counts).
+/// `person/<id>` is shown as such (duo-device's `membership` decides what counts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedName {
     pub person: String,
@@ -283,7 +283,7 @@ pub struct SignedName {
 
 /// A new person key after one of the person's devices was revoked, written by the device
 /// that revoked it. Stored under `rotate/<person>/<key>`; what makes one valid is decided in
-/// duo-sync's `membership` module.
+/// duo-device's `membership` module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
     pub person: String,

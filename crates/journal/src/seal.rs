@@ -63,7 +63,7 @@ impl fmt::Display for KeyId {
 }
 
 /// A person key, as the journal uses it: it seals and checks, and never gives its bytes
-/// back (duo-sync keeps the key file; nothing else needs them).
+/// back (duo-device keeps the key file; nothing else needs them).
 pub struct SealKey {
     bytes: [u8; 32],
     id: KeyId,

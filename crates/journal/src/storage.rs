@@ -1,5 +1,5 @@
 //! The storage seam: the journal reads and writes named byte blobs through [`Storage`],
-//! which knows nothing of automerge. `duo-sync` implements it with age-encrypted files;
+//! which knows nothing of automerge. `duo-device` implements it with age-encrypted files;
 //! [`MemStorage`] keeps blobs in memory for tests.
 
 use std::collections::BTreeMap;

@@ -32,7 +32,7 @@ pub struct View {
     /// stored layout is the fields of [`Contents`] after these three).
     pub contents: Contents,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
-    /// name or record shown is not what the document holds now (duo-sync's membership
+    /// name or record shown is not what the document holds now (duo-device's membership
     /// rules fill it in; [`View::person_name`] shows it).
     #[serde(skip)]
     pub notes: BTreeMap<String, String>,
@@ -86,7 +86,7 @@ impl View {
     }
 
     /// The membership part of the view (people, devices, signatures) as [`Contents`]
-    /// without entries: what duo-sync's membership rules read.
+    /// without entries: what duo-device's membership rules read.
     pub fn members(&self) -> Contents {
         Contents {
             schema: self.schema,

@@ -265,7 +265,7 @@ impl Oracle {
 struct Replica {
     space: Journal<MemStorage>,
     private: Journal<MemStorage>,
-    /// What this device remembers of its person's entries (as duo-sync keeps it).
+    /// What this device remembers of its person's entries (as duo-device keeps it).
     marks: Marks,
 }
 

@@ -6,9 +6,9 @@
 mod common;
 
 use automerge::ChangeHash;
+use duo_device::frame::write_frame;
+use duo_device::session::{Limits, Outcome, SessionError, run};
 use duo_journal::{Kind, NewEntry, SpaceDoc};
-use duo_sync::frame::write_frame;
-use duo_sync::session::{Limits, Outcome, SessionError, run};
 use proptest::prelude::*;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,7 +40,7 @@ fn entry(id: &str, body: &str) -> NewEntry {
 }
 
 fn space() -> SpaceDoc {
-    duo_sync::fuzzing::small_space()
+    duo_device::fuzzing::small_space()
 }
 
 /// A writer that fails once `budget` bytes went through: a connection cut mid-session.
@@ -244,7 +244,7 @@ async fn silent_peer_hits_the_deadline() {
 /// A hand-written peer: a hello with heads nobody knows, then the frames in `once`, then
 /// the frames in `forever` over and over, reading one frame after each.
 async fn hostile_peer(peer: DuplexStream, once: Vec<(u8, Vec<u8>)>, forever: Vec<(u8, Vec<u8>)>) {
-    use duo_sync::frame::read_frame;
+    use duo_device::frame::read_frame;
     let (mut pr, mut pw) = tokio::io::split(peer);
     let hello = common::hello(vec![[7u8; 32]], vec![]);
     let _ = write_frame(&mut pw, 3, &hello).await;
@@ -315,7 +315,7 @@ async fn an_oversized_document_is_refused_before_it_is_read() {
     assert!(
         matches!(
             &res,
-            Err(SessionError::Frame(duo_sync::frame::FrameError::TooLarge { .. }))
+            Err(SessionError::Frame(duo_device::frame::FrameError::TooLarge { .. }))
         ),
         "{res:?}"
     );
@@ -508,7 +508,7 @@ async fn a_session_receives_at_most_a_document_and_two_frames() {
     let empty_changes = postcard::to_allocvec::<Vec<Vec<u8>>>(&vec![]).unwrap();
     let before = a.contents();
     let res = against_hostile_peer(&mut a, limits, vec![(4, empty_changes)], vec![(1, message)]).await;
-    let most = duo_sync::session::most_received(&limits);
+    let most = duo_device::session::most_received(&limits);
     assert_eq!(most, (1 << 20) + (512 << 10));
     assert!(
         matches!(&res, Err(SessionError::Refused(m)) if m.contains("more than 1.5 MiB in one session")),

@@ -1,10 +1,10 @@
-//! Helpers shared by the duo-sync test binaries and the sync benchmark: devices in
+//! Helpers shared by the duo-device test binaries and the sync benchmark: devices in
 //! temporary homes, introducing them to each other as pairing would, writing and reading
 //! entries. (Each test binary uses a subset.)
 #![allow(dead_code)]
 
+use duo_device::{Home, Opened};
 use duo_journal::{Device, Kind, NewEntry, Person};
-use duo_sync::{Home, Opened};
 
 /// A device set up as `name` in a temporary home (kept while the `TempDir` lives).
 pub fn device(name: &str) -> (tempfile::TempDir, Opened) {

@@ -15,10 +15,10 @@ mod common;
 
 use common::crafted::{self, Script};
 use common::{bodies, device, write};
-use duo_sync::frame::write_frame;
-use duo_sync::net::{self, BUSY, MAX_SESSIONS, Members, NOT_PAIRED, SYNC_ALPN, SyncService};
-use duo_sync::session::Limits;
-use duo_sync::{AgeStore, Opened};
+use duo_device::frame::write_frame;
+use duo_device::net::{self, BUSY, MAX_SESSIONS, Members, NOT_PAIRED, SYNC_ALPN, SyncService};
+use duo_device::session::Limits;
+use duo_device::{AgeStore, Opened};
 use iroh::endpoint::{Connection, ConnectionError, VarInt};
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, SecretKey};
@@ -242,7 +242,7 @@ async fn endless_rounds_that_change_nothing_are_cut_off() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         #[allow(unreachable_code)]
-        Ok::<(), duo_sync::frame::FrameError>(())
+        Ok::<(), duo_device::frame::FrameError>(())
     });
     let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
     let err = bob.next(Duration::from_secs(30)).await.unwrap_err();
@@ -276,7 +276,7 @@ async fn a_slow_trickle_is_cut_off_by_the_session_deadline() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         #[allow(unreachable_code)]
-        Ok::<(), duo_sync::frame::FrameError>(())
+        Ok::<(), duo_device::frame::FrameError>(())
     });
     let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
     let err = bob.next(Duration::from_secs(60)).await.unwrap_err();
@@ -306,7 +306,7 @@ async fn empty_document_parts_are_refused() {
             write_frame(&mut send, 6, b"").await?;
         }
         #[allow(unreachable_code)]
-        Ok::<(), duo_sync::frame::FrameError>(())
+        Ok::<(), duo_device::frame::FrameError>(())
     });
     let drain = tokio::spawn(async move { while recv.read_chunk(1 << 16).await.ok().flatten().is_some() {} });
     let err = bob.next(Duration::from_secs(60)).await.unwrap_err();
@@ -754,8 +754,8 @@ async fn a_bloom_filter_that_asks_for_16_gib_is_refused_before_automerge_reads_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_of_a_peer_frame_past_its_limit_is_refused() {
     use crafted::{UNKNOWN, bloom, sync_message};
+    use duo_device::wire::{MAX_CHANGES, MAX_HASHES};
     use duo_journal::fuzzing::many_operations;
-    use duo_sync::wire::{MAX_CHANGES, MAX_HASHES};
     let (_serial, ep, mut bob) = crafted_bob().await;
     let before = bob.state();
     let too_many: Vec<[u8; 32]> = (0..=MAX_HASHES as u32)
@@ -926,7 +926,7 @@ async fn crafted_messages_within_the_limits_stay_under_the_stated_peak() {
     let document = duo_journal::SpaceDoc::load(&many_operations_by([5; 16], items - 100, 0))
         .unwrap()
         .save();
-    let most = duo_sync::session::most_memory(&limits) >> 10;
+    let most = duo_device::session::most_memory(&limits) >> 10;
     let scripts = [
         ("short changes", short),
         ("a long change", vec![long]),

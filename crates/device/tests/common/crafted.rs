@@ -1,10 +1,10 @@
-//! A paired peer that sends crafted sync frames (shared by `crates/sync/tests/hostile.rs`,
+//! A paired peer that sends crafted sync frames (shared by `crates/device/tests/hostile.rs`,
 //! against the sync service over real iroh endpoints, and by `tests/e2e/bounds.rs`, against
 //! the real `duo sync --watch`). It holds only its own device's keys and speaks the
 //! protocol honestly up to the frame it crafts.
 #![allow(dead_code)]
 
-use duo_sync::frame::{FrameError, read_frame, write_frame};
+use duo_device::frame::{FrameError, read_frame, write_frame};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 const HELLO: u8 = 3;

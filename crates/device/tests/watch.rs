@@ -1,4 +1,4 @@
-//! The watcher as a library (`duo_sync::watch`), two of them on loopback endpoints: a write
+//! The watcher as a library (`duo_device::watch`), two of them on loopback endpoints: a write
 //! to one device's shared space is pushed to the other at once (the retry timer is an hour,
 //! and no timer polls the store), and the events say what each session did to the entries:
 //! received, edited and deleted, each counted from the change itself.
@@ -6,12 +6,12 @@
 mod common;
 
 use common::{device, introduce, write};
+use duo_device::device::{NetOptions, PeerTable};
+use duo_device::handoff::{Claim, OnlineLock, claim};
+use duo_device::relay::Relays;
+use duo_device::watch::{self, End, Event, Options};
+use duo_device::{Home, Opened, SyncError};
 use duo_journal::EntryPatch;
-use duo_sync::device::{NetOptions, PeerTable};
-use duo_sync::handoff::{Claim, OnlineLock, claim};
-use duo_sync::relay::Relays;
-use duo_sync::watch::{self, End, Event, Options};
-use duo_sync::{Home, Opened, SyncError};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 

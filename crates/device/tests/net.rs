@@ -4,14 +4,14 @@
 mod common;
 
 use common::{bodies, device, introduce, write};
-use duo_sync::net::{self, Members, SYNC_ALPN, SyncService};
-use duo_sync::{Home, Opened, SyncError};
+use duo_device::net::{self, Members, SYNC_ALPN, SyncService};
+use duo_device::{Home, Opened, SyncError};
 use iroh::EndpointAddr;
 use iroh::protocol::Router;
 use std::sync::Arc;
 
 /// Write an entry into one of `o`'s journals (the private notebook too).
-fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_sync::AgeStore>, body: &str) -> String {
+fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_device::AgeStore>, body: &str) -> String {
     let e = common::new_entry(o, body);
     let id = e.id.clone();
     journal.add(&[e], &o.sealer()).unwrap();
@@ -19,7 +19,7 @@ fn write_to(o: &Opened, journal: &duo_journal::Journal<duo_sync::AgeStore>, body
 }
 
 /// The shared space of `o`, for a sync service to own.
-fn shared(o: &Opened) -> Arc<duo_journal::Journal<duo_sync::AgeStore>> {
+fn shared(o: &Opened) -> Arc<duo_journal::Journal<duo_device::AgeStore>> {
     Arc::new(duo_journal::Journal::new(o.space.storage().clone()))
 }
 
@@ -124,8 +124,8 @@ async fn two_devices_sync_over_loopback_and_a_stranger_is_refused() {
 
 mod pairing {
     use super::*;
-    use duo_sync::code::Code;
-    use duo_sync::invite::{self, PAIR_ALPN};
+    use duo_device::code::Code;
+    use duo_device::invite::{self, PAIR_ALPN};
 
     async fn ep(o: &Opened, alpns: &[&[u8]]) -> (iroh::Endpoint, Members) {
         let m = members(o);

@@ -8,11 +8,11 @@
 mod common;
 
 use common::{Tee, device};
-use duo_sync::code::{Code, word_at};
-use duo_sync::invite::{self, PAIR_ALPN};
-use duo_sync::net::{self, Members};
-use duo_sync::pair::{self, Context as PairContext, PairError, Role};
-use duo_sync::{Opened, SyncError};
+use duo_device::code::{Code, word_at};
+use duo_device::invite::{self, PAIR_ALPN};
+use duo_device::net::{self, Members};
+use duo_device::pair::{self, Context as PairContext, PairError, Role};
+use duo_device::{Opened, SyncError};
 use iroh::{Endpoint, EndpointAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

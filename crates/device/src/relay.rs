@@ -7,7 +7,7 @@
 //! ([`Relay::Url`]). [`Relays`] is that choice plus extra certificates to trust for it.
 //!
 //! ```
-//! use duo_sync::relay::Relay;
+//! use duo_device::relay::Relay;
 //! let r: Relay = "https://relay.example.org".parse().unwrap();
 //! assert_eq!(r.to_string(), "https://relay.example.org/");
 //! assert!("relay.example.org".parse::<Relay>().unwrap_err().to_string().contains("https://"));

@@ -1,18 +1,18 @@
 //! Replays the saved fuzz corpora (`fuzz/corpus/<target>/*`: seeds, what fuzzing found
 //! interesting, and any crasher, saved under the same directory once fixed) through the
-//! same entry points the cargo-fuzz targets call ([`duo_sync::fuzzing::TARGETS`]), on
+//! same entry points the cargo-fuzz targets call ([`duo_device::fuzzing::TARGETS`]), on
 //! stable, on every CI run. No input may panic or hang.
 //!
-//! `DUO_FUZZ_WRITE_SEEDS=1 cargo test -p duo-sync --test fuzz_replay write_seeds -- --ignored`
+//! `DUO_FUZZ_WRITE_SEEDS=1 cargo test -p duo-device --test fuzz_replay write_seeds -- --ignored`
 //! regenerates the structured seeds (real frames, real session and pairing transcripts,
 //! real documents, tickets, codes and import files).
 
 mod common;
 
 use common::Tee;
+use duo_device::frame::write_frame;
+use duo_device::fuzzing::TARGETS;
 use duo_journal::{Device, Kind, NewEntry, Person, SpaceDoc};
-use duo_sync::frame::write_frame;
-use duo_sync::fuzzing::TARGETS;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -108,10 +108,10 @@ async fn session_transcript(mut a: SpaceDoc, mut b: SpaceDoc) -> Vec<u8> {
         inner: bw,
         copy: copy.clone(),
     };
-    let limits = duo_sync::session::Limits::default();
+    let limits = duo_device::session::Limits::default();
     let (ra, rb) = tokio::join!(
-        duo_sync::session::run(&mut a, None, &mut ar, &mut aw, limits, None),
-        duo_sync::session::run(&mut b, None, &mut br, &mut bw, limits, None)
+        duo_device::session::run(&mut a, None, &mut ar, &mut aw, limits, None),
+        duo_device::session::run(&mut b, None, &mut br, &mut bw, limits, None)
     );
     ra.unwrap();
     rb.unwrap();
@@ -120,7 +120,7 @@ async fn session_transcript(mut a: SpaceDoc, mut b: SpaceDoc) -> Vec<u8> {
 
 /// What the joiner sends in a pairing (a good one, and one with a wrong code).
 async fn pairing_transcript(code: &str) -> Vec<u8> {
-    use duo_sync::pair::{self, Role};
+    use duo_device::pair::{self, Role};
     let (x, y) = tokio::io::duplex(1 << 16);
     let (mut ar, mut aw) = tokio::io::split(x);
     let (mut br, bw) = tokio::io::split(y);
@@ -172,10 +172,10 @@ async fn write_seeds() {
     let save = save_seed;
     sync_message_seeds();
     // Bundles and backups (their decrypted content).
-    let key = duo_sync::bundle::SecretKey::from_bytes(&[7; 32]);
+    let key = duo_device::bundle::SecretKey::from_bytes(&[7; 32]);
     let mut doc = space(2);
-    let b = duo_sync::bundle::Bundle {
-        header: duo_sync::bundle::Header {
+    let b = duo_device::bundle::Bundle {
+        header: duo_device::bundle::Header {
             space_id: "s".into(),
             exporter: key.public().to_string(),
             base: vec![],
@@ -184,10 +184,10 @@ async fn write_seeds() {
         },
         changes: doc.save(),
     };
-    save("bundle", "signed", &duo_sync::bundle::sign(&b, &key));
+    save("bundle", "signed", &duo_device::bundle::sign(&b, &key));
     save("bundle", "junk", b"not a bundle");
-    let backup = duo_sync::backup::Backup {
-        version: duo_sync::backup::VERSION,
+    let backup = duo_device::backup::Backup {
+        version: duo_device::backup::VERSION,
         space_id: "s".into(),
         person: duo_journal::Person {
             id: "p".into(),
@@ -203,7 +203,7 @@ async fn write_seeds() {
         trust: None,
         retired_keys: Vec::new(),
     };
-    save("backup", "whole", &duo_sync::backup::encode(&backup));
+    save("backup", "whole", &duo_device::backup::encode(&backup));
     save("backup", "junk", b"not a backup");
     // Frames.
     save("frame", "two", &frames(&[(3, b"hello"), (4, b"")]).await);
@@ -387,10 +387,10 @@ fn sync_message_seeds() {
 #[test]
 fn the_16_gib_bloom_filter_is_refused_before_automerge_decodes_it() {
     let data = std::fs::read(corpus_root().join("sync_message/seed-bloom-16-gib")).unwrap();
-    let err = duo_sync::wire::sync_message(&data).unwrap_err().to_string();
+    let err = duo_device::wire::sync_message(&data).unwrap_err().to_string();
     assert!(err.contains("4294967295 probes"), "{err}");
     let peak_before = peak_kib();
-    duo_sync::fuzzing::sync_message(&data);
+    duo_device::fuzzing::sync_message(&data);
     let grew = peak_kib().saturating_sub(peak_before);
     eprintln!("peak memory grew {grew} KiB");
     assert!(grew < 64 << 10, "peak memory grew {grew} KiB");

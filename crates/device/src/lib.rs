@@ -1,11 +1,11 @@
-//! duo-sync: everything about trust on a device.
+//! duo-device: everything about trust on a device.
 //!
 //! - [`Home`] creates and opens a device: its age identity (at-rest encryption), its iroh
 //!   secret key (its network identity), its settings, its shared space and private notebook.
 //! - [`AgeStore`] is the journal's storage: age-encrypted files written crash-safely.
 //!
 //! ```no_run
-//! let opened = duo_sync::Home::new("/tmp/alice").init("Alice", "laptop", 0).unwrap();
+//! let opened = duo_device::Home::new("/tmp/alice").init("Alice", "laptop", 0).unwrap();
 //! let read = opened.space.read().unwrap();
 //! assert_eq!(read.view.entries.len(), 0);
 //! ```

@@ -7,9 +7,9 @@
 mod common;
 
 use common::{bodies, device, introduce, write};
-use duo_sync::device::{NetOptions, Online, PeerAddrs, RelayReach};
-use duo_sync::net;
-use duo_sync::relay::{Relay, Relays};
+use duo_device::device::{NetOptions, Online, PeerAddrs, RelayReach};
+use duo_device::net;
+use duo_device::relay::{Relay, Relays};
 use iroh::RelayUrl;
 use iroh_relay::server::{CertConfig, RelayConfig, Server, ServerConfig, TlsConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -176,8 +176,8 @@ async fn with_relays_off_a_relay_named_by_a_peer_is_never_used() {
 }
 
 mod formats {
-    use duo_sync::code::Code;
-    use duo_sync::device::{PeerAddrs, PeerTable, Ticket};
+    use duo_device::code::Code;
+    use duo_device::device::{PeerAddrs, PeerTable, Ticket};
 
     const ID: &str = "e0d2166b678febe87757a1bef707c40939e438e9f9bbc4e6813d877fc69ab652";
 

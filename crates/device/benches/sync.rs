@@ -1,6 +1,6 @@
 //! Sync benchmark over real iroh endpoints on loopback, with real age-encrypted stores.
 //!
-//! `cargo bench -p duo-sync --bench sync` (optionally `DUO_BENCH_ENTRIES=100000`). Prints:
+//! `cargo bench -p duo-device --bench sync` (optionally `DUO_BENCH_ENTRIES=100000`). Prints:
 //! - the first sync of the whole journal to a new device that already wrote a little
 //!   (as right after pairing), side by side with sending the saved document over the same
 //!   kind of connection and loading it: the budget is 1.5 × that baseline;
@@ -14,9 +14,9 @@
 mod common;
 
 use common::introduce;
+use duo_device::net::{self, Members, SYNC_ALPN, SyncOptions, SyncService};
+use duo_device::{Home, Opened};
 use duo_journal::{Kind, NewEntry, SpaceDoc};
-use duo_sync::net::{self, Members, SYNC_ALPN, SyncOptions, SyncService};
-use duo_sync::{Home, Opened};
 use iroh::EndpointAddr;
 use iroh::endpoint::Endpoint;
 use iroh::protocol::Router;
@@ -123,7 +123,7 @@ async fn main() {
         .accept(
             SYNC_ALPN,
             SyncService::new(Arc::new(duo_journal::Journal::new(alice.space.storage().clone())))
-                .with_states(duo_sync::device::sync_states(&alice).unwrap())
+                .with_states(duo_device::device::sync_states(&alice).unwrap())
                 .with_replica(served),
         )
         .accept(BLOB_ALPN, Blob(Arc::new(saved.clone())))
@@ -146,7 +146,7 @@ async fn main() {
     let baseline = transfer + load;
 
     // The first sync, as right after pairing.
-    let states = duo_sync::device::sync_states(&bob).unwrap();
+    let states = duo_device::device::sync_states(&bob).unwrap();
     // Both sides keep their document in memory between sessions, as `duo sync --watch`
     // does (the first sync still loads from disk: there is nothing in memory yet).
     let replica = net::Replica::default();

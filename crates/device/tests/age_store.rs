@@ -2,8 +2,8 @@
 //! age encryption, and `Journal` running on top of them (including from several threads).
 
 use age::x25519::Identity;
+use duo_device::{AgeStore, Home, SyncError, write_durably};
 use duo_journal::{EntryPatch, Journal, JournalError, Kind, LockMode, NewEntry, Storage, StorageError};
-use duo_sync::{AgeStore, Home, SyncError, write_durably};
 use std::fs;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt;
@@ -744,7 +744,7 @@ fn home_refuses_readable_key_files() {
         home.open().unwrap();
     }
     // A key file that is not a key is a clear error too, naming which key file it is.
-    use duo_sync::local::LocalFile;
+    use duo_device::local::LocalFile;
     write_durably(&home.device_key_path(), b"# nothing here\n").unwrap();
     assert!(matches!(
         home.open(),
@@ -972,7 +972,7 @@ fn an_interrupted_own_device_join_is_finished_on_the_next_open() {
 // every k of an operation; then the real code reopens the directory and must find the old
 // state or the new one, never anything broken.
 
-use duo_sync::{Fault, FaultPlan, Step};
+use duo_device::{Fault, FaultPlan, Step};
 
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
