@@ -9,21 +9,21 @@ it builds a journal of N entries of ~500 characters in a temporary home through
 memory of each process (ru_maxrss of the child). An `add` that compacted the store is
 reported on its own; after the timed adds, more are made until one compacts (or
 2 × 64 have not), so compaction always has its row. The table beside each figure gives
-the goal and the figure it is compared with (what docs/storage.md measured before the
-work on speed). Numbers only: nothing is asserted.
+the goal for 100,000 entries and the figure that goal was set against (docs/storage.md,
+"Speed of the journal commands"). Numbers only: nothing is asserted.
 
     cargo build --release && python3 bench/journal.py                  # 10k and 100k
     cargo build --release && python3 bench/journal.py --entries 10000  # a quick run
 """
 import argparse, json, os, random, statistics, subprocess, tempfile, time
 
-# The goals at 100,000 entries and the figures they are compared with (the "now" column of
-# the goals in docs/storage.md): row key -> (goal, before).
+# The goals at 100,000 entries and the figures they were set against (docs/storage.md,
+# "Speed of the journal commands"): row key -> (goal, compared with).
 GOALS = {
     "show": ("≤ 30 ms", "252 ms"),
     "search": ("≤ 300 ms", "507 ms"),
     "add": ("≤ 10 ms, ≤ 40 MB", "7.3 ms, up to 166 MB"),
-    "compaction": ("reported on its own (or out of the foreground)", "in an add: up to 166 MB"),
+    "compaction": ("reported on its own (or out of the foreground)", "inside an `add`, up to 166 MB"),
     "list": ("≤ 300 ms, ≤ 150 MB", "513 ms, 202 MB"),
     "import": ("≤ 8 s", "24 s"),
 }

@@ -14,7 +14,7 @@ fn entries() -> Vec<duo_journal::NewEntry> {
         "I need an hour alone after work",
         &["evenings", "home"],
     );
-    boundary.status = Some(Status::Paused);
+    boundary.status = Some(Status::Revisit);
     boundary.no_replies = true;
     boundary.prompt = Some("comm-l1".into());
     let mut old = alices_entry("e0000000000000000000000000000003", Kind::Appreciation, "the walk", &[]);
@@ -30,28 +30,62 @@ fn entries() -> Vec<duo_journal::NewEntry> {
     ]
 }
 
-#[test]
-fn the_bulk_path_writes_what_add_entry_writes() {
+fn plain(from: usize, n: usize) -> Vec<duo_journal::NewEntry> {
+    (from..from + n)
+        .map(|i| {
+            let tags: &[&str] = if i % 2 == 0 { &["walks"] } else { &[] };
+            let mut e = alices_entry(&format!("{i:032x}"), Kind::Reflection, &format!("entry {i}"), tags);
+            e.created_at = 1_000 + i as i64;
+            e
+        })
+        .collect()
+}
+
+/// `before` entries added one by one, then `added` by both paths: the same entries, and
+/// every one authentic on Alice's device.
+fn same_both_ways(before: &[duo_journal::NewEntry], added: &[duo_journal::NewEntry]) {
     let a = ring(ALICE);
     let by = a.sealer("laptop");
     let mut one_by_one = space_with(&alices_entry("e0000000000000000000000000000009", Kind::Reflection, "first", &[]));
-    let mut bulk = fork(&mut one_by_one);
-    for e in entries() {
-        one_by_one.add_entry(&e, &by).unwrap();
+    for e in before {
+        one_by_one.add_entry(e, &by).unwrap();
     }
-    bulk.add_entries(&entries(), &by).unwrap();
+    let mut bulk = fork(&mut one_by_one);
+    for e in added {
+        one_by_one.add_entry(e, &by).unwrap();
+    }
+    bulk.add_entries(added, &by).unwrap();
     let (x, y) = (one_by_one.contents(), bulk.contents());
     assert_eq!(format!("{:?}", x.entries), format!("{:?}", y.entries));
-    assert_eq!(x.entries.len(), 6);
+    assert_eq!(x.entries.len(), 1 + before.len() + added.len() - 1);
     let bulk = SpaceDoc::load(&bulk.save()).unwrap();
     let view = View::new(bulk.contents(), Default::default());
     let marks = Marks::default();
     let judge = Judge::new(&a, &marks);
     let shown = judge.shown(&view);
-    assert_eq!(shown.len(), 6);
+    assert_eq!(shown.len(), x.entries.len());
     for s in shown {
         assert_eq!(s.check, Some(Authenticity::Authentic), "{}", s.entry.id);
     }
+}
+
+#[test]
+fn the_bulk_path_writes_what_add_entry_writes_into_a_small_document() {
+    // More entries than the document holds: written in a new document, merged with it.
+    let mut added = entries();
+    added.extend(plain(0, 40));
+    // An id twice: the later one stands, as with one add after another.
+    added.push(alices_entry(&format!("{:032x}", 3), Kind::Appreciation, "again", &[]));
+    same_both_ways(&[], &added);
+}
+
+#[test]
+fn the_bulk_path_writes_what_add_entry_writes_into_a_large_document() {
+    // Fewer entries than the document holds: each entry's map one batch of its own; one of
+    // them already there.
+    let mut added = entries();
+    added.push(alices_entry(&format!("{:032x}", 3), Kind::Appreciation, "again", &[]));
+    same_both_ways(&plain(0, 40), &added);
 }
 
 #[test]
