@@ -28,8 +28,8 @@ use crate::listening::{Ack, Hold};
 use crate::model::{Entry, EntryPatch, Kind, NewEntry, Seals, Status};
 use crate::schema::*;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable};
-use std::collections::HashMap;
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 type Result<T> = std::result::Result<T, JournalError>;
 

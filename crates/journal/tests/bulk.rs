@@ -25,7 +25,12 @@ fn entries() -> Vec<duo_journal::NewEntry> {
         boundary,
         old,
         // A repeated tag: the second write of it is versioned after the first.
-        alices_entry("e0000000000000000000000000000004", Kind::Reflection, "twice", &["a", "b", "a"]),
+        alices_entry(
+            "e0000000000000000000000000000004",
+            Kind::Reflection,
+            "twice",
+            &["a", "b", "a"],
+        ),
         alices_entry("e0000000000000000000000000000005", Kind::Reflection, "", &[""]),
     ]
 }
@@ -46,7 +51,12 @@ fn plain(from: usize, n: usize) -> Vec<duo_journal::NewEntry> {
 fn same_both_ways(before: &[duo_journal::NewEntry], added: &[duo_journal::NewEntry]) {
     let a = ring(ALICE);
     let by = a.sealer("laptop");
-    let mut one_by_one = space_with(&alices_entry("e0000000000000000000000000000009", Kind::Reflection, "first", &[]));
+    let mut one_by_one = space_with(&alices_entry(
+        "e0000000000000000000000000000009",
+        Kind::Reflection,
+        "first",
+        &[],
+    ));
     for e in before {
         one_by_one.add_entry(e, &by).unwrap();
     }
