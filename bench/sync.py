@@ -107,6 +107,15 @@ def measure(binary, n, runs, tmp, rng):
     rows = {"pair": stats([t_pair * 1000])}
 
     wa, wb = Watcher(binary, alice), Watcher(binary, bob)
+    try:
+        return watched(binary, n, runs, rng, alice, bob, wa, wb, rows)
+    finally:
+        wa.stop()
+        wb.stop()
+
+
+def watched(binary, n, runs, rng, alice, bob, wa, wb, rows):
+    """The rows measured with watchers running (`wa` is stopped halfway)."""
     wa.wait_for("Online as")
     wb.wait_for("Online as")
     written = {"alice": [], "bob": []}
@@ -120,12 +129,13 @@ def measure(binary, n, runs, tmp, rng):
             written[who].append(body)
             t_added = time.perf_counter()
             try:
-                t_seen = reader.wait_for("received", after=t_added)
+                t_seen = reader.wait_for("received", after=t_added, timeout=max(60, n / 500))
             except TimeoutError:
                 for w, name in ((wa, "Alice"), (wb, "Bob")):
                     print(f"{name}'s watcher:", *[f"  {t:.3f} {l}" for t, l in w.lines], sep="\n", file=sys.stderr)
                 print(f"entry written at {t0:.3f}", file=sys.stderr)
-                raise SystemExit(1)
+                raise SystemExit(f"{key}: entry {i} was not reported received in {max(60, n / 500):.0f} s "
+                                 "(the watchers' lines are on stderr)")
             times.append((t_seen - t0) * 1000)
         rows[key] = stats(times)
 
@@ -143,7 +153,6 @@ def measure(binary, n, runs, tmp, rng):
             t, _ = run(binary, alice, ["sync"])
             times.append(t * 1000)
         rows[key] = stats(times)
-    wb.stop()
     for writer, reader in (("alice", bob), ("bob", alice)):
         _, out = run(binary, reader, ["journal", "list", "--json"])
         shown = {e["body"] for e in json.loads(out)}
@@ -170,11 +179,6 @@ def main():
         out, first, baseline = in_process(a.entries[0])
         print(out)
         ratio = (a.entries[0], first, baseline)
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in a.entries:
-            results[n] = measure(binary, n, a.runs, tmp, rng)
-
     names = {
         "reach": "`journal add` starts on one device → the other's watcher has stored the entry and its view shows it (both watching){}",
         "handoff": "one-shot `duo sync` right after a `journal add`, wall, with this device's watcher running (hand-off)",
@@ -184,19 +188,31 @@ def main():
     print("duo sync, entries of ~500 characters, two processes on loopback, release build\n")
     print("| measure | entries | median | min | max | runs | goal | compared with |")
     print("|---|---|---|---|---|---|---|---|")
-    for key, name in names.items():
-        for n, rows in results.items():
-            goal, before = GOALS[key].get(n, ("–", "–"))
-            subs = [(name.format(f", {d}"), rows[f"{key} {d}"]) for d in ("a→b", "b→a")] if key == "reach" \
-                else [(name, rows[key])]
-            for label, (med, lo, hi, k) in subs:
-                print(f"| {label} | {n:,} | {med:.0f} ms | {lo:.0f} ms | {hi:.0f} ms | {k} | {goal} | {before} |")
     if ratio:
         n, first, baseline = ratio
         goal, before = GOALS["ratio"].get(n, ("–", "–"))
         print(f"| first sync vs transfer + load of the saved document, same run (in-process bench) | {n:,} "
-              f"| {first / baseline:.2f} × ({first:.0f} ms vs {baseline:.0f} ms) | | | 1 | {goal} | {before} |")
-
+              f"| {first / baseline:.2f} × ({first:.0f} ms vs {baseline:.0f} ms) | | | 1 | {goal} | {before} |", flush=True)
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in a.entries:
+            # Each size's rows as soon as they are measured; a size that fails says so and
+            # the next one still runs.
+            try:
+                rows = measure(binary, n, a.runs, tmp, rng)
+            except (SystemExit, TimeoutError, subprocess.SubprocessError) as e:
+                print(f"| (the run at {n:,} entries failed: {str(e)[:200]}) | {n:,} | | | | | | |", flush=True)
+                failed = True
+                continue
+            for key, name in names.items():
+                goal, before = GOALS[key].get(n, ("–", "–"))
+                subs = [(name.format(f", {d}"), rows[f"{key} {d}"]) for d in ("a→b", "b→a")] if key == "reach" \
+                    else [(name, rows[key])]
+                for label, (med, lo, hi, k) in subs:
+                    print(f"| {label} | {n:,} | {med:.0f} ms | {lo:.0f} ms | {hi:.0f} ms | {k} | {goal} | {before} |",
+                          flush=True)
+    if failed:
+        raise SystemExit(1)
 
 if __name__ == "__main__":
     main()
