@@ -24,18 +24,23 @@ bless-docs:
 bless-snapshots:
     INSTA_UPDATE=always cargo test --test e2e snapshots::
 
-# Whole-process benchmarks of the journal (release build); prints a table
-bench entries="10000":
+# Whole-process benchmarks of the journal (release build) at 10k and 100k entries in one
+# run: import, add (compaction apart), list, search, show, with peak memory; prints the
+# table of docs/storage.md's goals, each row beside its goal and the figure it is compared
+# with. A quick run: `just bench 10000`
+bench +entries="10000 100000":
     cargo build --release
     python3 bench/journal.py --entries {{entries}}
 
-# Sync benchmarks over loopback: real iroh endpoints in one process (first sync, one new
-# entry, nothing new), then two real `duo` processes (pairing with the first sync, and a new
-# entry from `journal add` on one device until the other's watcher has stored it)
-bench-sync entries="10000":
-    DUO_BENCH_ENTRIES={{entries}} cargo bench -p duo-device --bench sync
+# Sync benchmarks over loopback at 10k and 100k entries in one run: the in-process bench
+# (real iroh endpoints: the first sync against the transfer and load of the saved document,
+# same run), then two real `duo` processes (pairing with the first sync, a new entry from
+# `journal add` until the other's watcher has stored it, a one-shot `duo sync` with and
+# without this device's watcher); prints the table of docs/protocol.md's goals, each row
+# beside its goal and the figure it is compared with. A quick run: `just bench-sync 10000`
+bench-sync +entries="10000 100000":
     cargo build --release
-    python3 bench/sync.py --entries {{entries}}
+    python3 bench/sync.py --in-process --entries {{entries}}
 
 # The reliability suites at their soak counts (CI runs the same tests with small counts;
 # docs/reliability.md has the figures): 3,000 SIGKILLs during `journal add` and 300 of

@@ -1,6 +1,8 @@
 //! Sync benchmark over real iroh endpoints on loopback, with real age-encrypted stores.
 //!
-//! `cargo bench -p duo-device --bench sync` (optionally `DUO_BENCH_ENTRIES=100000`). Prints:
+//! `cargo bench -p duo-device --bench sync` (optionally `DUO_BENCH_ENTRIES=100000`; `just
+//! bench-sync` runs it through `bench/sync.py --in-process`, which puts its first-sync ratio
+//! in its own table). Prints:
 //! - the first sync of the whole journal to a new device that already wrote a little
 //!   (as right after pairing), side by side with sending the saved document over the same
 //!   kind of connection and loading it: the budget is 1.5 × that baseline;

@@ -47,12 +47,7 @@ impl<S: Storage> Journal<S> {
     /// same step: one load and one save instead of an `adds/` chunk that compaction would
     /// load and save again.
     pub fn add_bulk(&self, entries: &[NewEntry], by: &Sealer<'_>) -> Result<()> {
-        self.compact_with(|doc| {
-            for e in entries {
-                doc.add_entry(e, by)?;
-            }
-            Ok(())
-        })
+        self.compact_with(|doc| doc.add_entries(entries, by))
     }
 
     /// Load the whole document, let `f` change it, and store what changed. Refuses to
