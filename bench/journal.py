@@ -28,7 +28,7 @@ GOALS = {
     "import": ("≤ 8 s", "24 s"),
 }
 GOALS_AT = 100_000
-COMPACT_AFTER = 64  # duo_journal::store::COMPACT_AFTER
+COMPACT_AFTER = 64  # duo_journal::COMPACT_AFTER
 
 
 def run(binary, env, args, stdin=None):
