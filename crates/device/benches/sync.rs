@@ -5,7 +5,7 @@
 //! in its own table). Prints:
 //! - the first sync of the whole journal to a new device that already wrote a little
 //!   (as right after pairing), side by side with sending the saved document over the same
-//!   kind of connection and loading it: the budget is 1.5 × that baseline;
+//!   kind of connection and loading it: the goal is 1.2 × that baseline;
 //! - one new entry each way after that: rounds, application bytes and time;
 //! - nothing new: the cost of a sync that moves nothing.
 //!
