@@ -113,16 +113,21 @@ fn load_with_added(o: &Opened) -> Result<Option<(MarksFile, Vec<String>)>, SyncE
         if note.version != MARKS_VERSION {
             continue;
         }
-        for (mine, theirs) in [(&mut f.space, note.space), (&mut f.private, note.private)] {
-            mine.began |= theirs.began;
-            for (entry, fields) in theirs.seen {
-                for (field, v) in fields {
-                    mine.note(&entry, &field, v);
-                }
+        fold(&mut f, note);
+    }
+    Ok(Some((f, added)))
+}
+
+/// Add what `from` remembers to `into` (the marks only grow: the higher version wins).
+fn fold(into: &mut MarksFile, from: MarksFile) {
+    for (mine, theirs) in [(&mut into.space, from.space), (&mut into.private, from.private)] {
+        mine.began |= theirs.began;
+        for (entry, fields) in theirs.seen {
+            for (field, v) in fields {
+                mine.note(&entry, &field, v);
             }
         }
     }
-    Ok(Some((f, added)))
 }
 
 /// Whom the marks file says this device seals for, reading only its first fields (the
@@ -173,17 +178,10 @@ fn write(o: &Opened, f: &MarksFile, merge: bool) -> Result<(), SyncError> {
     let mut folded = if merge { Vec::new() } else { added_names(o) };
     if merge && let Ok(Some((there, added))) = load_with_added(o) {
         folded = added;
-        merged.sealing_for = merged.sealing_for.or(there.sealing_for);
+        merged.sealing_for = merged.sealing_for.or(there.sealing_for.clone());
         // What another process remembered is added; what this one observed stays observed
         // (the marks only grow), so `observed` stays this process's.
-        for (mine, theirs) in [(&mut merged.space, there.space), (&mut merged.private, there.private)] {
-            mine.began |= theirs.began;
-            for (entry, fields) in theirs.seen {
-                for (field, v) in fields {
-                    mine.note(&entry, &field, v);
-                }
-            }
-        }
+        fold(&mut merged, there);
     }
     merged.version = MARKS_VERSION;
     let bytes = postcard::to_allocvec(&merged).expect("marks serialize");
