@@ -84,12 +84,13 @@ impl Watching {
         }
     }
 
-    /// The next session the partner opened that changed entries.
+    /// The next session with the partner that changed entries. Either side may have opened
+    /// it: the partner's push, or this watcher's own dial (at start, or on a datagram) that
+    /// raced the push and fetched the change first; both deliver it.
     #[track_caller]
     pub(crate) fn received(&mut self) -> serde_json::Value {
         self.event(|e| {
             e["event"] == "synced"
-                && e["dialed"] == false
                 && ["entries_received", "entries_edited", "entries_deleted"]
                     .iter()
                     .any(|k| e[*k].as_u64() != Some(0))
