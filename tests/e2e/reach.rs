@@ -159,7 +159,8 @@ fn duo_lock_stops_a_running_watcher_until_duo_unlock() {
 
     alice.run(&["lock"]).ok();
     watch.event(|e| e["event"] == "locked");
-    assert!(watch.stderr().contains("duo was locked"), "{}", watch.stderr());
+    // The message goes to stderr after the event goes to stdout: wait for it.
+    watch.wait_stderr("duo was locked");
     assert!(
         !alice.home().join("local/online.sock").exists(),
         "the locked watcher no longer answers hand-offs"
