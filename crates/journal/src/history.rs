@@ -149,6 +149,14 @@ impl History {
         self
     }
 
+    /// The heads this history covers, when `doc` holds every one of them (and there are
+    /// some): contents read out together with this history are the state of `doc` at these
+    /// heads, so what changed since is [`crate::SpaceDoc::refresh_contents`]'s to read.
+    pub fn heads_within(&self, doc: &Automerge) -> Option<Vec<ChangeHash>> {
+        let heads: Vec<ChangeHash> = self.heads.iter().map(|h| ChangeHash(*h)).collect();
+        (!heads.is_empty() && heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some())).then_some(heads)
+    }
+
     /// When `seal` (a seal string) was written relative to the rotations that retired its
     /// key: `None` when no rotation record retires it (or it was not worked out).
     pub fn timing_of(&self, seal: &str) -> Option<Timing> {

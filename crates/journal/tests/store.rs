@@ -1234,6 +1234,74 @@ fn a_cached_document_follows_the_store_through_adds_edits_compaction_and_damage(
     assert!(cached.is_none());
 }
 
+/// The view a full rebuild from the chunks gives (what every incremental path must equal).
+fn rebuilt(j: &Journal<&MemStorage>) -> duo_journal::Contents {
+    let mut c = j.contents().unwrap();
+    c.records = Default::default();
+    c
+}
+
+fn stored_contents(mem: &MemStorage) -> duo_journal::Contents {
+    let mut c = View::decode(&mem.read("view").unwrap()).unwrap().contents;
+    c.records = Default::default();
+    c
+}
+
+#[test]
+fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equals_a_rebuild() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap(); // a view of everything so far
+    // Entries appended by `journal add` that the stored view does not cover yet.
+    j.add(&[reflection(10)], &by(1)).unwrap();
+    j.add(&[entry(11, Kind::Boundary, "an hour alone")], &by(1)).unwrap();
+    let view = View::decode(&mem.read("view").unwrap()).unwrap();
+    assert!(mem.list().unwrap().files.iter().any(|n| n.starts_with("adds/") && !view.covers.contains(n)));
+
+    // A sync brings a new entry, an edit, a deletion and a boundary's new status: the view
+    // is refreshed from the heads it records (its files are not the ones loaded).
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.add_entry(&reflection(12), &by(1)).unwrap();
+    doc.edit_entry(&id(5), &body_patch("entry five, edited elsewhere", 3000), &by(1))
+        .unwrap();
+    doc.delete_entry(&id(4), 3001, &by(1)).unwrap();
+    let status = duo_journal::StatusChange {
+        id: "c1".into(),
+        entry: id(11),
+        by: "p1".into(),
+        device: "d1".into(),
+        status: duo_journal::Status::Retired,
+        at: 3002,
+        seals: Default::default(),
+    };
+    doc.set_boundary_status(&status, &by(1)).unwrap();
+    j.store_synced(&mut doc, &heads, &mut loaded, None).unwrap();
+    let stored = stored_contents(&mem);
+    assert_eq!(stored, rebuilt(&j));
+    assert_eq!(stored.entries[&id(5)].body, "entry five, edited elsewhere");
+    assert_eq!(stored.entries[&id(11)].status, Some(duo_journal::Status::Retired));
+    assert!(stored.entries.contains_key(&id(10)) && stored.entries.contains_key(&id(12)));
+    assert!(!stored.entries.contains_key(&id(4)));
+
+    // A sync stored without its view (the process ended first), then an add: the next read
+    // reads on top of the stored view what changed since its heads.
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.edit_entry(&id(1), &body_patch("entry one, edited again", 4000), &by(1))
+        .unwrap();
+    j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
+    j.add(&[reflection(13)], &by(1)).unwrap();
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let mut shown = read.view.contents.clone();
+    shown.records = Default::default();
+    assert_eq!(shown, rebuilt(&j));
+    assert_eq!(shown.entries[&id(1)].body, "entry one, edited again");
+    assert!(shown.entries.contains_key(&id(13)));
+    assert_eq!(stored_contents(&mem), rebuilt(&j), "and stored for the next read");
+}
+
 #[test]
 fn a_whole_document_from_a_peer_is_kept_as_it_came_and_the_next_read_rebuilds_the_view() {
     let mem = MemStorage::new();

@@ -47,10 +47,11 @@ impl SpaceDoc {
     }
 
     /// The entries that changed between `before` (earlier heads of this document) and now.
-    /// Which ids exist before and after gives what was added and deleted; an entry in both
-    /// counts as edited when the change touched it (its fields, its tags, or its boundary
-    /// status), found by an automerge diff: of each such entry when few were there before
-    /// (a first sync), else of the whole document (cost proportional to the document).
+    /// Only the entries the new changes touch are looked at ([`SpaceDoc::root_keys_since`]):
+    /// whether each existed before and exists now gives what was added and deleted; one in
+    /// both counts as edited when its fields or its boundary status changed (checked entry
+    /// by entry with an automerge diff when few were touched). The cost follows the size of
+    /// the change, not of the journal.
     pub fn entry_changes(&mut self, before: &[automerge::ChangeHash]) -> EntryChanges {
         let mut after = self.doc.get_heads();
         let mut sorted = before.to_vec();
@@ -59,51 +60,82 @@ impl SpaceDoc {
         if sorted == after {
             return EntryChanges::default();
         }
+        let Some(keys) = self.root_keys_since(before) else {
+            return self.entry_changes_by_scan(before, &after);
+        };
+        let mut ids: BTreeMap<String, bool> = BTreeMap::new();
+        for key in &keys {
+            if let Some(id) = key.strip_prefix(ENTRY) {
+                ids.entry(id.to_string()).or_insert(false);
+            } else if let Some((id, _)) = key.strip_prefix(BSTATUS).and_then(|k| k.split_once('/')) {
+                // A status change is an edit of its boundary whatever the entry's fields say.
+                ids.insert(id.to_string(), true);
+            }
+        }
+        let check_each = ids.len() <= EDIT_CHECK_EACH;
+        let mut changes = EntryChanges::default();
+        for (id, by_status) in ids {
+            match (self.present(&id, Some(before)), self.present(&id, None)) {
+                (false, true) => changes.added.push(id),
+                (true, false) => changes.deleted.push(id),
+                (true, true) if by_status || !check_each || self.entry_differs(&id, before, &after) => {
+                    changes.edited.push(id)
+                }
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    /// Entry `id` is in the document (at heads `at`, or now) and has no tombstone: a
+    /// deletion is a sealed tombstone (`deleted`), so an entry that has one is gone.
+    fn present(&self, id: &str, at: Option<&[automerge::ChangeHash]>) -> bool {
+        let key = format!("{ENTRY}{id}");
+        let obj = match at {
+            Some(h) => self.doc.get_at(ROOT, &key, h),
+            None => self.doc.get(ROOT, &key),
+        };
+        let Ok(Some((Value::Object(_), obj))) = obj else {
+            return false;
+        };
+        let flag = match at {
+            Some(h) => self.doc.get_at(&obj, DELETED, h),
+            None => self.doc.get(&obj, DELETED),
+        };
+        !matches!(flag, Ok(Some((Value::Scalar(v), _))) if matches!(v.as_ref(), ScalarValue::Boolean(true)))
+    }
+
+    /// Did anything inside entry `id`'s object change between the heads? An entry object
+    /// that did not exist before (the key was put again) is an edit too.
+    fn entry_differs(&mut self, id: &str, before: &[automerge::ChangeHash], after: &[automerge::ChangeHash]) -> bool {
+        let Ok(Some((_, obj))) = self.doc.get(ROOT, format!("{ENTRY}{id}")) else {
+            return false;
+        };
+        self.doc
+            .diff_obj(&obj, before, after, true)
+            .map_or(true, |patches| !patches.is_empty())
+    }
+
+    /// [`SpaceDoc::entry_changes`] by looking at every entry before and after (for changes
+    /// whose touched keys could not be worked out; cost proportional to the document).
+    fn entry_changes_by_scan(&mut self, before: &[automerge::ChangeHash], after: &[automerge::ChangeHash]) -> EntryChanges {
         fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
             keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string))
                 .collect()
         }
-        // A deletion is a sealed tombstone (`deleted`): an entry that has one is gone.
-        let tombstoned = |doc: &AutoCommit, id: &str, at: Option<&[automerge::ChangeHash]>| -> bool {
-            let key = format!("{ENTRY}{id}");
-            let obj = match at {
-                Some(h) => doc.get_at(ROOT, &key, h),
-                None => doc.get(ROOT, &key),
-            };
-            let Ok(Some((Value::Object(_), obj))) = obj else {
-                return false;
-            };
-            let flag = match at {
-                Some(h) => doc.get_at(&obj, DELETED, h),
-                None => doc.get(&obj, DELETED),
-            };
-            matches!(flag, Ok(Some((Value::Scalar(v), _))) if matches!(v.as_ref(), ScalarValue::Boolean(true)))
-        };
         let was: BTreeSet<String> = ids(self.doc.map_range_at(ROOT, ENTRY.to_string().., before))
             .into_iter()
-            .filter(|id| !tombstoned(&self.doc, id, Some(before)))
+            .filter(|id| self.present(id, Some(before)))
             .collect();
         let is: BTreeSet<String> = ids(self.doc.map_range(ROOT, ENTRY.to_string()..))
             .into_iter()
-            .filter(|id| !tombstoned(&self.doc, id, None))
+            .filter(|id| self.present(id, None))
             .collect();
         let both: Vec<&String> = was.intersection(&is).collect();
         let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
-            both.into_iter()
-                .filter(|id| {
-                    let Ok(Some((_, obj))) = self.doc.get(ROOT, format!("{ENTRY}{id}")) else {
-                        return false;
-                    };
-                    // An entry object that did not exist before (the key was put again) is
-                    // an edit too; otherwise, did anything inside it change?
-                    self.doc
-                        .diff_obj(&obj, before, &after, true)
-                        .map_or(true, |patches| !patches.is_empty())
-                })
-                .cloned()
-                .collect()
+            both.into_iter().filter(|id| self.entry_differs(id, before, after)).cloned().collect()
         } else {
-            let touched = self.touched_entries(before, &after);
+            let touched = self.touched_entries(before, after);
             both.into_iter().filter(|id| touched.contains(*id)).cloned().collect()
         };
         EntryChanges {
@@ -111,6 +143,50 @@ impl SpaceDoc {
             edited,
             deleted: was.difference(&is).cloned().collect(),
         }
+    }
+
+    /// The root keys (`entry/…`, `person/…`, `bstatus/…`) that the changes made since
+    /// `before` wrote to, directly or inside the objects under them: read from those
+    /// changes' operations, so the cost is that of the changes. A key can be listed whose
+    /// shown value did not change (a write that lost a conflict). `None` when an operation's
+    /// object cannot be traced to a root key, or automerge's own consistency checks (in
+    /// debug builds) panic on a document holding crafted changes: then a caller reads the
+    /// whole document. Also `None` when the changes hold more than an eighth of the
+    /// document's operations (a first sync): reading the whole document is cheaper then.
+    pub fn root_keys_since(&mut self, before: &[automerge::ChangeHash]) -> Option<BTreeSet<String>> {
+        use automerge::legacy::{Key, ObjectId};
+        let doc = self.doc.document();
+        let new_ops: u64 = (doc.get_changes_meta(before).iter())
+            .map(|c| c.max_op.saturating_sub(c.start_op.saturating_sub(1)))
+            .sum();
+        if new_ops.saturating_mul(8) > doc.stats().num_ops {
+            return None;
+        }
+        let changes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.get_changes(before))).ok()?;
+        let mut keys = BTreeSet::new();
+        let mut objects = BTreeSet::new();
+        for change in changes {
+            for op in change.decode().operations {
+                match (op.obj, op.key) {
+                    (ObjectId::Root, Key::Map(k)) => {
+                        keys.insert(k.to_string());
+                    }
+                    (ObjectId::Root, Key::Seq(_)) => return None,
+                    (ObjectId::Id(id), _) => {
+                        objects.insert(id.to_string());
+                    }
+                }
+            }
+        }
+        for o in objects {
+            let (obj, _) = self.doc.import(&o).ok()?;
+            let top = self.doc.parents(&obj).ok()?.last()?;
+            match top.prop {
+                automerge::Prop::Map(k) if top.obj == ROOT => keys.insert(k),
+                _ => return None,
+            };
+        }
+        Some(keys)
     }
 
     /// The ids of entries whose root key, fields or boundary status changed between the two
@@ -333,30 +409,14 @@ impl SpaceDoc {
     /// date by reading only the root keys that changed since: after a sync brought one new
     /// entry, this is a few reads instead of the whole journal.
     pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
-        use automerge::{PatchAction, Prop};
-        let after = self.doc.get_heads();
         c.records = std::mem::take(&mut c.records).brought_up_to(self.doc.document());
-        let mut keys = std::collections::BTreeSet::new();
-        for p in self.doc.diff(before, &after) {
-            let key = match (p.path.first(), &p.action) {
-                (Some((_, Prop::Map(k))), _) => k.clone(),
-                (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => key.clone(),
-                (
-                    None,
-                    PatchAction::Conflict {
-                        prop: Prop::Map(key), ..
-                    },
-                ) => key.clone(),
-                _ => {
-                    let records = std::mem::take(&mut c.records);
-                    *c = self.contents();
-                    c.records = records;
-                    self.judge_history(c);
-                    return;
-                }
-            };
-            keys.insert(key);
-        }
+        let Some(mut keys) = self.root_keys_since(before) else {
+            let records = std::mem::take(&mut c.records);
+            *c = self.contents();
+            c.records = records;
+            self.judge_history(c);
+            return;
+        };
         c.schema = self.schema();
         c.space_ids = self.space_ids();
         c.space_id = c.space_ids.first().cloned();

@@ -146,6 +146,8 @@ impl<S: Storage> Journal<S> {
         let known = view.as_ref().map(|v| v.records.clone());
         let any_missing = !missing.is_empty();
         problems.extend(missing);
+        // A view that is whole but behind: read on top of it only what changed since.
+        let mut behind = None;
         if let Some(mut view) = view {
             let uncovered: Vec<String> = files
                 .chunks
@@ -189,6 +191,9 @@ impl<S: Storage> Journal<S> {
                     return checked(Read { view, problems });
                 }
             }
+            if !any_missing && !changed {
+                behind = Some(view.contents);
+            }
         }
         // Rebuild from the chunks.
         let (mut doc, loaded, load_problems) = self.load_all(&files.chunks)?;
@@ -197,7 +202,17 @@ impl<S: Storage> Journal<S> {
                 problems.push(p);
             }
         }
-        let view = View::new(doc.contents_with_history(known), loaded.clone());
+        let since = behind
+            .as_ref()
+            .and_then(|c| c.records.heads_within(doc.automerge().document()));
+        let contents = match (behind, since) {
+            (Some(mut c), Some(since)) if problems.is_empty() => {
+                doc.refresh_contents(&mut c, &since);
+                c
+            }
+            _ => doc.contents_with_history(known),
+        };
+        let view = View::new(contents, loaded.clone());
         drop(lock);
         // Foreign files do not make the chunks untrustworthy; damaged chunks do.
         if problems

@@ -87,9 +87,11 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Bring the view up to date after [`Journal::store_synced_changes`], unless another
-    /// process wrote in between (then the next read rebuilds it). A view of exactly what
-    /// was loaded is refreshed by reading only what the sync changed; otherwise the whole
-    /// document is read out.
+    /// process wrote in between (then the next read rebuilds it). The stored view is
+    /// refreshed by reading only what changed since the state it shows: since the sync's
+    /// start when it shows exactly what was loaded, else since the heads it records (it may
+    /// lack new entries appended by `journal add`, which are read with the sync's changes).
+    /// Only a view that cannot be read or placed in the history means reading everything.
     pub fn refresh_synced_view(&self, doc: &mut SpaceDoc, v: SyncedView) -> Result<()> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         if self.files()?.chunks != v.after {
@@ -101,6 +103,14 @@ impl<S: Storage> Journal<S> {
                 doc.refresh_contents(&mut c, &v.heads);
                 c
             }
+            Ok(Some(view)) => match view.records.heads_within(doc.automerge().document()) {
+                Some(since) => {
+                    let mut c = view.contents;
+                    doc.refresh_contents(&mut c, &since);
+                    c
+                }
+                None => doc.contents_with_history(Some(view.contents.records)),
+            },
             _ => doc.contents_with_history(None),
         };
         self.store_view(View::new(contents, v.after))
