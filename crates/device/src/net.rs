@@ -344,6 +344,9 @@ pub struct Replica(Arc<ReplicaSlot>);
 #[derive(Default)]
 struct ReplicaSlot {
     loaded: std::sync::Mutex<Option<Loaded>>,
+    /// The view the last session stored, kept so the next one does not read it back
+    /// ([`Journal::refresh_synced_view_kept`]).
+    view: std::sync::Mutex<Option<duo_journal::View>>,
     /// A session has the document (until it puts it back, or ends without doing so).
     out: std::sync::atomic::AtomicBool,
 }
@@ -393,6 +396,16 @@ impl Replica {
             *slot = Some(loaded);
         }
         self.release();
+    }
+
+    fn take_view(&self) -> Option<duo_journal::View> {
+        self.0.view.lock().ok()?.take()
+    }
+
+    fn keep_view(&self, view: Option<duo_journal::View>) {
+        if let Ok(mut slot) = self.0.view.lock() {
+            *slot = view;
+        }
     }
 
     /// The session that took the document ended (whether or not it put it back).
@@ -513,15 +526,20 @@ async fn sync_stream(
     // change itself.
     if let Some(view) = stored {
         let j = Journal::new(journal.storage().clone());
-        (doc, entries) = tokio::task::spawn_blocking(move || {
-            if let Some(view) = view {
-                let _ = j.refresh_synced_view(&mut doc, view);
-            }
+        let kept = options.replica.and_then(Replica::take_view);
+        let shown;
+        (doc, entries, shown) = tokio::task::spawn_blocking(move || {
+            // A view that could not be stored is not kept: the next session reads the
+            // stored one.
+            let shown = view.and_then(|view| j.refresh_synced_view_kept(&mut doc, view, kept).ok().flatten());
             let entries = doc.entry_changes(&before);
-            (doc, entries)
+            (doc, entries, shown)
         })
         .await
         .map_err(net)?;
+        if let Some(replica) = options.replica {
+            replica.keep_view(shown);
+        }
     }
     let entries_after = doc.entry_ids().len();
     if let Some(replica) = options.replica {

@@ -170,6 +170,12 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_durably_with(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>) -> std::io::Result<()> {
+    replace_file(path, bytes, faults, true)
+}
+
+/// Write `bytes` to `path` through a temp file and a rename (mode 0600); `durable` adds
+/// the fsyncs of the file and of its directory.
+fn replace_file(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>, durable: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("a file path needs a directory"))?;
@@ -185,10 +191,15 @@ fn write_durably_with(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>) -> 
             return Err(crash_error());
         }
         f.write_all(bytes)?;
-        step(faults, Step::SyncFile, &tmp, || f.sync_all())?;
+        if durable {
+            step(faults, Step::SyncFile, &tmp, || f.sync_all())?;
+        }
         drop(f);
         step(faults, Step::Rename, path, || fs::rename(&tmp, path))?;
-        step(faults, Step::SyncDir, dir, || File::open(dir)?.sync_all())
+        if durable {
+            step(faults, Step::SyncDir, dir, || File::open(dir)?.sync_all())?;
+        }
+        Ok(())
     })();
     // A crashed process cleans nothing up.
     if result.is_err() && !faults.is_some_and(FaultPlan::crashed) {
@@ -215,6 +226,17 @@ fn decrypt_from(identity: &Identity, ciphertext: impl std::io::BufRead, size: us
 }
 
 impl AgeStore {
+    fn write_sealed(&self, name: &str, bytes: &[u8], durable: bool) -> Result<(), StorageError> {
+        let sealed =
+            age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
+        self.ensure_dirs().map_err(|e| io(name, e))?;
+        let path = self.path_of(name);
+        if let Some(dir) = path.parent() {
+            private_dirs(dir).map_err(|e| io(name, e))?;
+        }
+        replace_file(&path, &sealed, self.faults(), durable).map_err(|e| io(name, e))
+    }
+
     /// A store in `root` (created on first write) readable with `identity`.
     pub fn new(root: impl Into<PathBuf>, identity: Arc<Identity>) -> Self {
         let recipient = identity.to_public();
@@ -440,14 +462,13 @@ impl Storage for AgeStore {
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        let sealed =
-            age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
-        self.ensure_dirs().map_err(|e| io(name, e))?;
-        let path = self.path_of(name);
-        if let Some(dir) = path.parent() {
-            private_dirs(dir).map_err(|e| io(name, e))?;
-        }
-        write_durably_with(&path, &sealed, self.faults()).map_err(|e| io(name, e))
+        self.write_sealed(name, bytes, true)
+    }
+
+    /// The view: encrypted like every file, but without the fsyncs (a view that a crash
+    /// left old or damaged is read again from the chunks, which are durable).
+    fn write_cache(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.write_sealed(name, bytes, false)
     }
 
     fn remove(&self, name: &str) -> Result<(), StorageError> {

@@ -87,6 +87,12 @@ pub trait Storage {
     fn list(&self) -> Result<Listing, StorageError>;
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
+    /// Write a cache (the view), replaced as atomically as [`Storage::write`] but not made
+    /// durable: after a crash it may be the old one, or damaged. Both are safe for a cache
+    /// that says which files it reflects and is rebuilt when it cannot be read.
+    fn write_cache(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.write(name, bytes)
+    }
     fn remove(&self, name: &str) -> Result<(), StorageError>;
     /// Durably record that chunk `name` (already written) exists: an empty file
     /// `marks/<dir>-<hash>`. A chunk that is marked but gone was lost, even when no view
@@ -114,6 +120,9 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         (**self).write(name, bytes)
+    }
+    fn write_cache(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        (**self).write_cache(name, bytes)
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove(name)

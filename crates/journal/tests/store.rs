@@ -1256,7 +1256,13 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
     j.add(&[reflection(10)], &by(1)).unwrap();
     j.add(&[entry(11, Kind::Boundary, "an hour alone")], &by(1)).unwrap();
     let view = View::decode(&mem.read("view").unwrap()).unwrap();
-    assert!(mem.list().unwrap().files.iter().any(|n| n.starts_with("adds/") && !view.covers.contains(n)));
+    assert!(
+        mem.list()
+            .unwrap()
+            .files
+            .iter()
+            .any(|n| n.starts_with("adds/") && !view.covers.contains(n))
+    );
 
     // A sync brings a new entry, an edit, a deletion and a boundary's new status: the view
     // is refreshed from the heads it records (its files are not the ones loaded).

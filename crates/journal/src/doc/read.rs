@@ -118,7 +118,11 @@ impl SpaceDoc {
 
     /// [`SpaceDoc::entry_changes`] by looking at every entry before and after (for changes
     /// whose touched keys could not be worked out; cost proportional to the document).
-    fn entry_changes_by_scan(&mut self, before: &[automerge::ChangeHash], after: &[automerge::ChangeHash]) -> EntryChanges {
+    fn entry_changes_by_scan(
+        &mut self,
+        before: &[automerge::ChangeHash],
+        after: &[automerge::ChangeHash],
+    ) -> EntryChanges {
         fn ids<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
             keys.map_while(|i| i.key.strip_prefix(ENTRY).map(str::to_string))
                 .collect()
@@ -133,7 +137,10 @@ impl SpaceDoc {
             .collect();
         let both: Vec<&String> = was.intersection(&is).collect();
         let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
-            both.into_iter().filter(|id| self.entry_differs(id, before, after)).cloned().collect()
+            both.into_iter()
+                .filter(|id| self.entry_differs(id, before, after))
+                .cloned()
+                .collect()
         } else {
             let touched = self.touched_entries(before, after);
             both.into_iter().filter(|id| touched.contains(*id)).cloned().collect()

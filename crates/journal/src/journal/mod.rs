@@ -250,15 +250,33 @@ impl<S: Storage> Journal<S> {
             .map(|v| v.contents.records)
     }
 
-    /// Write a view, stamped with the current fingerprints of the files it covers.
+    /// Write a view, stamped with the current fingerprints of the files it covers, durably:
+    /// compaction and repair remove chunks once the view that no longer lists them is
+    /// written, and an older view after a crash would name them as lost.
     fn store_view(&self, mut view: View) -> Result<()> {
+        self.stamp(&mut view)?;
+        self.storage.write("view", &view.encode())?;
+        Ok(())
+    }
+
+    /// [`Journal::store_view`] after a sync, of a view the caller keeps. Written as a cache
+    /// ([`Storage::write_cache`], without the fsyncs): the chunks it reflects are durable,
+    /// and no chunk is removed on the strength of this view (compaction writes its own
+    /// durably first), so a crash leaves an older view that reads on top of it what it
+    /// lacks, or a damaged one that is rebuilt.
+    fn store_view_kept(&self, view: &mut View) -> Result<()> {
+        self.stamp(view)?;
+        self.storage.write_cache("view", &view.encode())?;
+        Ok(())
+    }
+
+    fn stamp(&self, view: &mut View) -> Result<()> {
         let stamps = self.storage.list()?.stamps;
         view.stamps = view
             .covers
             .iter()
             .filter_map(|n| stamps.get(n).map(|s| (n.clone(), s.clone())))
             .collect();
-        self.storage.write("view", &view.encode())?;
         Ok(())
     }
 }

@@ -93,9 +93,30 @@ impl<S: Storage> Journal<S> {
     /// lack new entries appended by `journal add`, which are read with the sync's changes).
     /// Only a view that cannot be read or placed in the history means reading everything.
     pub fn refresh_synced_view(&self, doc: &mut SpaceDoc, v: SyncedView) -> Result<()> {
+        self.refresh_synced_view_kept(doc, v, None).map(drop)
+    }
+
+    /// [`Journal::refresh_synced_view`] for a process that keeps the view in memory between
+    /// syncs (a watcher): `kept` is a view it had before (any view of this document, stored
+    /// or not: what changed since the heads it records is read on top of it), so the stored
+    /// one is not decrypted and decoded again. Returns the view to keep next time.
+    pub fn refresh_synced_view_kept(
+        &self,
+        doc: &mut SpaceDoc,
+        v: SyncedView,
+        kept: Option<View>,
+    ) -> Result<Option<View>> {
         let _lock = self.storage.lock(LockMode::Exclusive)?;
         if self.files()?.chunks != v.after {
-            return Ok(());
+            return Ok(kept);
+        }
+        let base = kept.and_then(|k| Some((k.records.heads_within(doc.automerge().document())?, k)));
+        if let Some((since, kept)) = base {
+            let mut c = kept.contents;
+            doc.refresh_contents(&mut c, &since);
+            let mut view = View::new(c, v.after);
+            self.store_view_kept(&mut view)?;
+            return Ok(Some(view));
         }
         let contents = match self.stored_view(&mut Vec::new()) {
             Ok(Some(view)) if view.covers == v.before => {
@@ -113,6 +134,8 @@ impl<S: Storage> Journal<S> {
             },
             _ => doc.contents_with_history(None),
         };
-        self.store_view(View::new(contents, v.after))
+        let mut view = View::new(contents, v.after);
+        self.store_view_kept(&mut view)?;
+        Ok(Some(view))
     }
 }
