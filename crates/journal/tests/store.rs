@@ -1309,6 +1309,44 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
 }
 
 #[test]
+fn a_view_kept_in_memory_from_an_earlier_sync_is_brought_up_to_date_like_a_stored_one() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    let sync = |j: &Journal<&MemStorage>, n: u32, kept| {
+        let (mut doc, mut loaded) = j.load_tracked().unwrap();
+        let heads = doc.heads();
+        doc.add_entry(&reflection(n), &by(1)).unwrap();
+        doc.edit_entry(
+            &id(1),
+            &body_patch(&format!("entry one, edit {n}"), 5000 + n as i64),
+            &by(1),
+        )
+        .unwrap();
+        let v = j
+            .store_synced_changes(&mut doc, &heads, &mut loaded, None)
+            .unwrap()
+            .unwrap();
+        j.refresh_synced_view_kept(&mut doc, v, kept).unwrap()
+    };
+    let kept = sync(&j, 20, None).expect("the stored view is returned to keep");
+    assert_eq!(kept.contents.entries.len(), rebuilt(&j).entries.len());
+    // Meanwhile other processes wrote: an add, and a view of their own (a read folds it).
+    j.add(&[reflection(21)], &by(1)).unwrap();
+    j.update(|d| d.delete_entry(&id(5), 6000, &by(1))).unwrap();
+    j.read().unwrap();
+    // The kept view is older than the store: what changed since its heads is read on top.
+    let kept = sync(&j, 22, Some(kept)).unwrap();
+    let mut shown = kept.contents.clone();
+    shown.records = Default::default();
+    assert_eq!(shown, rebuilt(&j));
+    assert!(shown.entries.contains_key(&id(21)) && shown.entries.contains_key(&id(22)));
+    assert!(!shown.entries.contains_key(&id(5)));
+    assert_eq!(shown.entries[&id(1)].body, "entry one, edit 22");
+    assert_eq!(stored_contents(&mem), rebuilt(&j));
+}
+
+#[test]
 fn a_whole_document_from_a_peer_is_kept_as_it_came_and_the_next_read_rebuilds_the_view() {
     let mem = MemStorage::new();
     let j = created(&mem);
