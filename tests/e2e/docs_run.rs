@@ -20,7 +20,7 @@
 //!   `DUO_BIND=127.0.0.1:0`, stdin closed. The clock (`DUO_NOW`) starts at
 //!   2026-11-01 08:00 UTC and moves on one minute with every command.
 //! - `duo sync --watch` runs in the background (as in a second terminal) until the block
-//!   ends; its output is what it printed by then (it is given up to 10 s to print it).
+//!   ends; its output is what it printed by then (it is given up to 60 s to print it).
 //!
 //! An HTML comment right before a block, invisible to readers, prepares it:
 //!
