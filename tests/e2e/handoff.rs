@@ -72,6 +72,10 @@ fn a_running_watch_does_the_work_of_other_network_commands() {
     assert_eq!(invited.code, 0, "{}", invited.stderr);
     bob_watch.wait_for("Stepping aside", WAIT);
     bob_watch.wait_for("Back online", WAIT);
+    // "Back online" comes before it binds again; answering is once it said "Online as" again.
+    wait_until("Bob's watcher online again", WAIT, || {
+        bob_watch.log().matches("Online as").count() >= 2
+    });
     bob_watch.assert_running();
     assert!(
         phone.bodies(&[]).contains(&body.to_string()),

@@ -274,6 +274,25 @@ impl Bg {
         }
     }
 
+    /// Wait until it has exited (e.g. after it said it stops); fail the test if it has not
+    /// within `limit`.
+    #[track_caller]
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not exit within {limit:?}:\n{}",
+                self.what,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Fail the test if it has exited.
     #[track_caller]
     pub fn assert_running(&mut self) {

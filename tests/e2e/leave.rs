@@ -165,7 +165,9 @@ fn wipe_while_watching_stops_the_watcher_and_leaves_nothing() {
     bob.run_within(&["leave", "--wipe", "--yes"], Duration::from_secs(60))
         .ok();
     watch.wait_for("the watcher stops", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(500));
+    // It says so just before it exits: look once it has exited (anything it wrote on its
+    // way out is then there to be found).
+    watch.wait_exit(Duration::from_secs(30));
     let left: Vec<_> = std::fs::read_dir(bob.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -59,6 +59,7 @@ struct OnTty {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     screen: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl OnTty {
@@ -72,7 +73,7 @@ impl OnTty {
         let mut out = child.stdout.take().unwrap();
         let screen = Arc::new(Mutex::new(String::new()));
         let sink = screen.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = out.read(&mut buf) {
                 if n == 0 {
@@ -82,7 +83,12 @@ impl OnTty {
             }
         });
         let stdin = child.stdin.take().unwrap();
-        OnTty { child, stdin, screen }
+        OnTty {
+            child,
+            stdin,
+            screen,
+            reader,
+        }
     }
 
     fn type_in(&mut self, text: &str) {
@@ -104,7 +110,8 @@ impl OnTty {
 
     fn finish(mut self) -> (i32, String) {
         let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        std::thread::sleep(Duration::from_millis(100));
+        // All it printed, once the reader has seen the end of it (not after a fixed pause).
+        self.reader.join().unwrap();
         let screen = self.screen.lock().unwrap().clone();
         (code, screen)
     }

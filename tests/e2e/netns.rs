@@ -44,7 +44,9 @@ fn pair_by_code_over_mdns_inside_a_namespace() {
     let took = started.elapsed();
     let joined_err = String::from_utf8_lossy(&joined.stderr).to_string();
     assert!(joined.status.success(), "{joined_err}");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // As `finish_invite`: the inviter serves the joiner's first sync for up to 60 s after
+    // pairing (should that first sync fail), so only a hang takes longer.
+    let deadline = Instant::now() + Duration::from_secs(120);
     while inviter.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "duo pair did not finish");
         std::thread::sleep(Duration::from_millis(20));

@@ -6,8 +6,10 @@
 use crate::harness::{Device, pair_by_ticket, paired, with_passphrase};
 use crate::netlab::Netns;
 use crate::watch::Watching;
+use std::io::Read;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// The exit status of a `duo sync` nobody answered (crates/cli/exit.rs NOBODY_REACHABLE).
@@ -20,22 +22,45 @@ fn two_duo_devices_started_seconds_apart_meet() {
     let (alice, bob) = paired();
     alice.add("alice wrote this while bob was away", &[]);
     bob.add("bob wrote this while alice was away", &[]);
-    let first = alice
+    let mut first = alice
         .command(&["sync"])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Alice's sync dials Bob (nobody there), then waits: Bob starts well into that wait.
-    std::thread::sleep(Duration::from_secs(5));
+    let said = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (said, mut stderr) = (said.clone(), first.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                said.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Alice's sync dials Bob (nobody there, up to 4 s), then says it waits: Bob starts
+    // once it said so (a fixed pause could end while Alice still dials, on a busy machine).
+    let deadline = Instant::now() + LIMIT;
+    while !said.lock().unwrap().contains("stays reachable") {
+        assert!(
+            first.try_wait().unwrap().is_none() && Instant::now() < deadline,
+            "Alice's sync did not say it waits: {}",
+            said.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let second = bob.run_within(&["--json", "sync"], LIMIT);
-    let first = first.wait_with_output().unwrap();
-    let first_err = String::from_utf8_lossy(&first.stderr);
+    let status = first.wait().unwrap();
+    reader.join().unwrap();
+    let first_err = said.lock().unwrap().clone();
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(second.json()["reached"], 1, "{}", second.stdout);
     assert_eq!(second.json()["entries_received"], 1, "{}", second.stdout);
-    assert_eq!(first.status.code(), Some(0), "{first_err}");
+    assert_eq!(status.code(), Some(0), "{first_err}");
     assert!(
         first_err.contains("stays reachable") && first_err.contains("Synced with 1 device"),
         "Alice's sync waited and then synced: {first_err}"
@@ -223,6 +248,8 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
     alice.add("an entry while the phone is off", &[]);
     // From here, in the order Alice's watcher reports: the write, the phone being dialled
     // (for this push, or a retry still running), and Bob's sync ending before that dial.
+    // Bob's sync is the one Alice's push dialled: a retry of Bob's own start-up dial (made
+    // before Alice's watcher was online) can open a session too, at any point.
     let mut seen = Vec::new();
     let mut wrote = false;
     let synced_bob = loop {
@@ -230,7 +257,7 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
             .event(|e| ["local_write", "dialing", "synced", "unreached"].contains(&e["event"].as_str().unwrap_or("")));
         seen.push(e.clone());
         wrote |= e["event"] == "local_write";
-        if wrote && e["event"] == "synced" && e["person"] == "Bob" {
+        if wrote && e["event"] == "synced" && e["person"] == "Bob" && e["dialed"] == true {
             break e;
         }
     };
@@ -249,6 +276,9 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
 
     // Revoking the silent phone: the watcher takes it in at once, not after the dial.
     alice.add("a second entry, so the phone is dialled again", &[]);
+    // A dial of the phone that started after this write (one from before it may be about
+    // to give up).
+    alice_watch.event(|e| e["event"] == "local_write");
     alice_watch.event(|e| e["event"] == "dialing" && e["device"] == phone_id.as_str());
     let revoke = alice.run_within(&["devices", "revoke", &phone_id, "--yes"], LIMIT);
     assert_eq!(revoke.code, 0, "{}", revoke.stderr);
@@ -264,12 +294,13 @@ fn a_silent_device_delays_neither_the_partner_nor_revoke_nor_leave() {
     // has the phone revoked now, so make another silent device: the phone's address is
     // Bob's now, dropped too).
     let bob_port = bob.run(&["--json", "status"]).json()["port"].as_u64().unwrap();
-    alice_watch.event(|e| e["event"] == "synced" && e["person"] == "Bob");
+    alice_watch.event(|e| e["event"] == "synced" && e["person"] == "Bob" && e["dialed"] == true);
     for dir in ["dport", "sport"] {
         let port = bob_port.to_string();
         ns.nft(&["add", "rule", "inet", "silent", "out", "udp", dir, &port, "drop"]);
     }
     alice.add("a third entry, while every other device is silent", &[]);
+    alice_watch.event(|e| e["event"] == "local_write");
     alice_watch.event(|e| e["event"] == "dialing" && e["person"] == "Bob");
     let leave = alice.run_within(&["leave", "--yes"], LIMIT);
     assert_eq!(leave.code, 0, "{}", leave.stderr);
