@@ -199,8 +199,8 @@ fn who(person: &str, label: &str) -> String {
     format!("{}'s '{}'", crate::output::name(person), crate::output::label(label))
 }
 
-/// A session another device opened (while this one dialled or waited): its result stands
-/// for that device's.
+/// A session another device opened (while this one dialled or waited): added to what the
+/// dial to that device did when it succeeded, else its result stands for that device's.
 fn take_served(
     ctx: &Ctx,
     results: &mut Vec<duo_device::device::PeerResult>,
@@ -216,6 +216,10 @@ fn take_served(
             .unwrap_or_default(),
         Err(_) => Default::default(),
     };
+    if let Some(Ok(dialled)) = results.iter_mut().find(|r| r.device == device).map(|r| &mut r.result) {
+        dialled.absorb(report);
+        return;
+    }
     results.retain(|r| r.device != device);
     results.push(duo_device::device::PeerResult {
         device: device.to_string(),

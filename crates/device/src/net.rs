@@ -583,6 +583,37 @@ pub struct Report {
     pub entries_after: usize,
 }
 
+impl Report {
+    /// Add what another session with the same device did (this device dialled it while it
+    /// opened a session here): its entries count too, once each, and its bytes and rounds.
+    /// Without this, a dial that brought an entry followed by a served session that found
+    /// nothing new read as "0 received".
+    pub fn absorb(&mut self, other: Report) {
+        fn union(a: &mut Vec<String>, b: Vec<String>) {
+            for id in b {
+                if !a.contains(&id) {
+                    a.push(id);
+                }
+            }
+        }
+        union(&mut self.entries.added, other.entries.added);
+        union(&mut self.entries.edited, other.entries.edited);
+        union(&mut self.entries.deleted, other.entries.deleted);
+        // An entry added by one session and edited by the other is new here.
+        let added = self.entries.added.clone();
+        self.entries.edited.retain(|id| !added.contains(id));
+        let o = &mut self.outcome;
+        o.rounds += other.outcome.rounds;
+        o.bytes_sent += other.outcome.bytes_sent;
+        o.bytes_received += other.outcome.bytes_received;
+        o.changes_received += other.outcome.changes_received;
+        o.changes_sent += other.outcome.changes_sent;
+        o.whole_document |= other.outcome.whole_document;
+        o.shared_heads = other.outcome.shared_heads;
+        self.entries_after = other.entries_after;
+    }
+}
+
 /// Serves `duo/sync/2` for a journal.
 #[derive(Clone)]
 pub struct SyncService {
@@ -779,4 +810,46 @@ pub async fn sync_within(
     }
     conn.close(VarInt::from_u32(0), b"done");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(added: &[&str], edited: &[&str], bytes: u64, after: usize) -> Report {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Report {
+            outcome: Outcome {
+                rounds: 1,
+                bytes_received: bytes,
+                ..Default::default()
+            },
+            entries: EntryChanges {
+                added: ids(added),
+                edited: ids(edited),
+                deleted: vec![],
+            },
+            entries_after: after,
+        }
+    }
+
+    /// A dial that brought an entry, then a session the same device opened that found
+    /// nothing new: one entry received, not zero; an entry both saw counts once.
+    #[test]
+    fn two_sessions_with_one_device_add_up() {
+        let mut dialled = report(&["e1"], &[], 1200, 5);
+        dialled.absorb(report(&[], &[], 30, 5));
+        assert_eq!(dialled.entries.added, vec!["e1".to_string()]);
+        assert_eq!((dialled.outcome.rounds, dialled.outcome.bytes_received), (2, 1230));
+
+        let mut dialled = report(&["e1"], &["e0"], 1200, 5);
+        dialled.absorb(report(&["e2"], &["e1", "e0"], 900, 6));
+        assert_eq!(dialled.entries.added, vec!["e1".to_string(), "e2".to_string()]);
+        assert_eq!(
+            dialled.entries.edited,
+            vec!["e0".to_string()],
+            "an entry new here is not also an edit"
+        );
+        assert_eq!(dialled.entries_after, 6);
+    }
 }
