@@ -46,7 +46,7 @@ fn live_check(o: &Opened) -> net::LiveCheck {
         if cached.as_ref().is_none_or(|(s, _)| *s != stamp) {
             let o = home.open().ok()?;
             let trust = crate::membership::trust(&o).ok()?;
-            let view = o.space.read().ok()?.view;
+            let view = o.space.read_members().ok()?;
             *cached = Some((stamp, sync_members(&view, &trust).into_iter().collect()));
         }
         cached.as_ref().map(|(_, members)| members.contains(&id.to_string()))
@@ -264,7 +264,7 @@ impl Online {
         // A space from before signed names gets this person's, signed, before it syncs (a
         // failure here only leaves the name unsigned until the next time).
         let _ = crate::membership::sign_own_name(o, now_ms());
-        let view = o.space.read()?.view;
+        let view = o.space.read_members()?;
         let members = Members::from_ids(sync_members(&view, &trust).iter().map(String::as_str));
         members.set_live_check(live_check(o));
         let mut alpns = vec![SYNC_ALPN.to_vec()];
@@ -383,7 +383,7 @@ impl Online {
 
     /// Let newly paired devices in.
     pub fn refresh_members(&self, o: &Opened) -> Result<(), SyncError> {
-        self.refresh_members_from(o, &o.space.read()?.view)
+        self.refresh_members_from(o, &o.space.read_members()?)
     }
 
     /// [`Online::refresh_members`] from a view just read.
@@ -447,7 +447,7 @@ pub struct Dial {
 /// The devices [`sync_all_but`] dials: every active device of the space but this one and
 /// `skip`, with a known address (from the peer table, or from mDNS when it is on).
 pub async fn dials(o: &Opened, online: &Online, skip: &BTreeSet<String>) -> Result<Vec<Dial>, SyncError> {
-    let view = o.space.read()?.view;
+    let view = o.space.read_members()?;
     let trust = crate::membership::trust(o)?;
     let membership = crate::membership::membership(&view.members(), &trust);
     if trust.left_at.is_some() {
@@ -547,7 +547,7 @@ pub fn after_dials(o: &Opened, done: &[(&Dial, &PeerResult)]) -> Result<(), Sync
         }
     }
     table.save(o)?;
-    let view = o.space.read()?.view;
+    let view = o.space.read_members()?;
     let reached: Vec<String> = done
         .iter()
         .filter(|(_, r)| r.result.is_ok())

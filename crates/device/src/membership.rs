@@ -863,7 +863,7 @@ pub fn load_trust(o: &crate::Opened) -> Result<Trust, crate::SyncError> {
     match read_trust(&o.home, identity, &o.config)? {
         Some(t) => Ok(t),
         None => {
-            let c = o.space.read()?.view.members();
+            let c = o.space.read_members()?.members();
             let t = Trust::legacy(&o.config.device_id, &o.config.person_id, &c);
             save_trust(o, &t)?;
             Ok(t)
@@ -928,7 +928,7 @@ pub(crate) fn rebuilt_trust(
     config: &crate::Config,
 ) -> Result<Trust, crate::SyncError> {
     let space = duo_journal::Journal::new(crate::AgeStore::new(home.space_dir(), identity));
-    let c = space.read()?.view.members();
+    let c = space.read_members()?.members();
     let mut t = Trust::new(&config.device_id, &config.person_id);
     t.seen.extend(c.devices.keys().cloned());
     t.seen_revoked.extend(c.devices.keys().cloned());
@@ -993,7 +993,7 @@ pub fn record_synced(o: &crate::Opened, own: &[String], now: i64) -> Result<(), 
 
 /// The membership of this device's space as it stands now.
 pub fn current(o: &crate::Opened) -> Result<(Contents, Trust, Roster), crate::SyncError> {
-    let c = o.space.read()?.view.members();
+    let c = o.space.read_members()?.members();
     let t = trust(o)?;
     let m = membership(&c, &t);
     Ok((c, t, m))

@@ -122,7 +122,7 @@ pub struct Revoked {
 /// as by every other device of the person.
 pub fn revoke_own_device(o: &Opened, target: &str, now: i64) -> Result<Revoked, SyncError> {
     let trust = crate::membership::trust(o)?;
-    let before = crate::membership::membership(&o.space.read()?.view.members(), &trust);
+    let before = crate::membership::membership(&o.space.read_members()?.members(), &trust);
     let revocation = o.revocation(target, now);
     let me = o.config.person_id.clone();
     let retires = o.keyring.current().id().to_string();
@@ -175,7 +175,7 @@ pub fn revoke_own_device(o: &Opened, target: &str, now: i64) -> Result<Revoked, 
 /// seals again its own entries that only a retired key sealed without knowing of the
 /// rotation. Returns whether the keyring changed.
 pub fn adopt(o: &mut Opened) -> Result<bool, SyncError> {
-    match o.space.peek_view()? {
+    match o.space.peek_members()? {
         Some(view) => adopt_from(o, &view),
         None => Ok(false),
     }
@@ -293,7 +293,7 @@ pub(crate) fn adopt_if_changed(o: &mut Opened) -> Result<(), SyncError> {
     if std::fs::read_to_string(&seen_path).is_ok_and(|s| s == now) {
         return Ok(());
     }
-    let Some(view) = o.space.peek_view()? else {
+    let Some(view) = o.space.peek_members()? else {
         return Ok(());
     };
     adopt_from(o, &view)?;

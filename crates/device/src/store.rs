@@ -210,22 +210,51 @@ fn replace_file(path: &Path, bytes: &[u8], faults: Option<&FaultPlan>, durable: 
     result
 }
 
-/// Decrypt a whole age file into a buffer sized up front (the plaintext is a little smaller
-/// than the ciphertext), so a large view is not copied again and again while it grows.
-/// Decrypt an age file, reading the ciphertext as it goes (a file is never held twice in memory,
-/// ciphertext and plaintext: a 100k-entry view is ~90 MB). `size` is a hint for the output.
-fn decrypt_from(identity: &Identity, ciphertext: impl std::io::BufRead, size: usize) -> Result<Vec<u8>, String> {
+/// Decrypt an age file, reading the ciphertext as it goes (a file is never held twice in
+/// memory, ciphertext and plaintext: a 100k-entry view is ~90 MB) into a buffer sized up
+/// front from `size`. With `most`, stop after that many bytes: age checks each 64 KiB chunk
+/// as it is read, so what is returned is authentic (only the check that the file goes on to
+/// its end is skipped).
+fn decrypt_up_to(
+    identity: &Identity,
+    ciphertext: impl std::io::BufRead,
+    size: usize,
+    most: Option<usize>,
+) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let decryptor = age::Decryptor::new_buffered(ciphertext).map_err(|e| e.to_string())?;
-    let mut reader = decryptor
+    let reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(size);
-    reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(most.unwrap_or(size).min(size));
+    match most {
+        Some(n) => reader.take(n as u64).read_to_end(&mut out),
+        None => {
+            let mut reader = reader;
+            reader.read_to_end(&mut out)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 impl AgeStore {
+    /// Read and decrypt a file, whole or its first `most` bytes. Age authenticates every
+    /// chunk: nothing is returned unless all of it (or all of the prefix) decrypted.
+    fn read_up_to(&self, name: &str, most: Option<usize>) -> Result<Vec<u8>, StorageError> {
+        let file = File::open(self.path_of(name)).map_err(|e| io(name, e))?;
+        let len = file.metadata().map_err(|e| io(name, e))?.len() as usize;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        decrypt_up_to(self.identity.as_ref(), reader, len, most).map_err(|e| StorageError::Damaged {
+            name: name.to_string(),
+            reason: if len == 0 {
+                "the file is empty".to_string()
+            } else {
+                format!("cannot decrypt ({e})")
+            },
+        })
+    }
+
     fn write_sealed(&self, name: &str, bytes: &[u8], durable: bool) -> Result<(), StorageError> {
         let sealed =
             age::encrypt(&self.recipient, bytes).map_err(|e| io(name, std::io::Error::other(e.to_string())))?;
@@ -447,18 +476,11 @@ impl Storage for AgeStore {
     }
 
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
-        let file = File::open(self.path_of(name)).map_err(|e| io(name, e))?;
-        let len = file.metadata().map_err(|e| io(name, e))?.len() as usize;
-        let reader = std::io::BufReader::with_capacity(1 << 16, file);
-        // age authenticates every chunk; nothing is returned unless the whole file decrypted.
-        decrypt_from(self.identity.as_ref(), reader, len).map_err(|e| StorageError::Damaged {
-            name: name.to_string(),
-            reason: if len == 0 {
-                "the file is empty".to_string()
-            } else {
-                format!("cannot decrypt ({e})")
-            },
-        })
+        self.read_up_to(name, None)
+    }
+
+    fn read_prefix(&self, name: &str, most: usize) -> Result<Vec<u8>, StorageError> {
+        self.read_up_to(name, Some(most))
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {

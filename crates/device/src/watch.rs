@@ -380,7 +380,7 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
     async fn run(mut self, stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<Offline, SyncError> {
         // The space in memory from the start: sessions then load only what is new.
         let _ = self.online.replica.preload(&self.o.space).await;
-        self.name_peers(&self.o.space.read()?.view);
+        self.name_peers(&self.o.space.read_members()?);
         let (router, mut served) = self.online.serve_sync(self.o);
         (self.on)(Event::Online {
             label: self.o.config.device_label.clone(),
@@ -426,7 +426,7 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
                     }
                     Asked::Refresh(reply) => {
                         // A device was revoked or added here: in force now, passed on by a push.
-                        let view = self.o.space.read()?.view;
+                        let view = self.o.space.read_members()?;
                         self.online.refresh_members_from(self.o, &view)?;
                         self.name_peers(&view);
                         reply.refreshed().await;
@@ -559,7 +559,7 @@ impl<'a, F: FnMut(Event)> Watching<'a, F> {
     /// After a session brought changes: let newly paired devices in, name them, tell of new
     /// device records, and share together-answers the partner's answer was waiting for.
     fn received(&mut self) -> Result<(), SyncError> {
-        let view = self.o.space.read()?.view;
+        let view = self.o.space.read_members()?;
         self.online.refresh_members_from(self.o, &view)?;
         self.name_peers(&view);
         // Every safety notice not acknowledged yet (`duo devices ack`), once per watcher run.

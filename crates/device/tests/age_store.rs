@@ -1343,3 +1343,40 @@ fn libc_eio() -> i32 {
 fn libc_enospc() -> i32 {
     28
 }
+
+/// The front of a file (what the membership part of the view is read from) is the start of
+/// what was written, checked chunk by chunk: a flipped byte in the chunks it reads is
+/// damage, and the view written after a sync (without the fsyncs) reads back the same.
+#[test]
+fn the_front_of_a_file_is_read_authenticated_without_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = new_store(tmp.path());
+    // Three age chunks (64 KiB each) and a bit.
+    let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    store.write_cache("view", &plain).unwrap();
+    assert_eq!(store.read("view").unwrap(), plain);
+    assert_eq!(store.read_prefix("view", 100).unwrap(), &plain[..100]);
+    assert_eq!(store.read_prefix("view", 70_000).unwrap(), &plain[..70_000]);
+    assert_eq!(
+        store.read_prefix("view", 1 << 20).unwrap(),
+        plain,
+        "a file shorter than asked: all of it"
+    );
+
+    let path = store.path_of("view");
+    let good = fs::read(&path).unwrap();
+    // A flipped byte near the start of the payload (the first chunk): the front is damaged.
+    let mut bad = good.clone();
+    let at = good.len() - plain.len() - 3 * 16 + 10;
+    bad[at] ^= 0x40;
+    fs::write(&path, &bad).unwrap();
+    let err = store.read_prefix("view", 100).unwrap_err();
+    assert!(matches!(err, StorageError::Damaged { .. }), "{err}");
+    // A flipped byte in the last chunk: the front is still authentic; the whole is not.
+    let mut bad = good.clone();
+    let last = good.len() - 5;
+    bad[last] ^= 0x40;
+    fs::write(&path, &bad).unwrap();
+    assert_eq!(store.read_prefix("view", 100).unwrap(), &plain[..100]);
+    expect_damaged(&store, "view", "a flipped byte in the last chunk");
+}

@@ -86,6 +86,13 @@ pub type LockGuard = Box<dyn std::any::Any>;
 pub trait Storage {
     fn list(&self) -> Result<Listing, StorageError>;
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
+    /// The first `most` bytes of a blob (all of it when shorter), checked as [`Storage::read`]
+    /// checks them; for reading the front of the view without decrypting all of it.
+    fn read_prefix(&self, name: &str, most: usize) -> Result<Vec<u8>, StorageError> {
+        let mut bytes = self.read(name)?;
+        bytes.truncate(most);
+        Ok(bytes)
+    }
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
     /// Write a cache (the view), replaced as atomically as [`Storage::write`] but not made
     /// durable: after a crash it may be the old one, or damaged. Both are safe for a cache
@@ -117,6 +124,9 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         (**self).read(name)
+    }
+    fn read_prefix(&self, name: &str, most: usize) -> Result<Vec<u8>, StorageError> {
+        (**self).read_prefix(name, most)
     }
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         (**self).write(name, bytes)

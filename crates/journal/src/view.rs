@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 8;
+pub const VIEW_FORMAT: u32 = 9;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
@@ -83,6 +83,51 @@ impl View {
             return Err(None);
         }
         postcard::from_bytes(body).map_err(|e| Some(format!("not a duo view: {e}")))
+    }
+
+    /// Decode only the front of a stored view: its header and the membership part of its
+    /// contents (people, devices, sealing markers, signatures, records), which come before
+    /// what people wrote; entries, replies and boundaries' changes are left empty. `bytes`
+    /// may stop anywhere after that part. `None` when they do not hold it (too short, another
+    /// format, not a view).
+    pub fn decode_members(bytes: &[u8]) -> Option<View> {
+        #[derive(Deserialize)]
+        struct Front {
+            format: u32,
+            covers: BTreeSet<String>,
+            stamps: BTreeMap<String, String>,
+            schema: u64,
+            space_id: Option<String>,
+            space_ids: Vec<String>,
+            persons: BTreeMap<String, crate::Person>,
+            devices: BTreeMap<String, crate::Device>,
+            markers: BTreeMap<String, crate::Marker>,
+            signatures: crate::Signatures,
+            records: crate::History,
+        }
+        let body = bytes.strip_prefix(MAGIC)?;
+        let (format, _) = postcard::take_from_bytes::<u32>(body).ok()?;
+        if format != VIEW_FORMAT {
+            return None;
+        }
+        let (f, _) = postcard::take_from_bytes::<Front>(body).ok()?;
+        Some(View {
+            format: f.format,
+            covers: f.covers,
+            stamps: f.stamps,
+            contents: Contents {
+                schema: f.schema,
+                space_id: f.space_id,
+                space_ids: f.space_ids,
+                persons: f.persons,
+                devices: f.devices,
+                markers: f.markers,
+                signatures: f.signatures,
+                records: f.records,
+                ..Default::default()
+            },
+            notes: BTreeMap::new(),
+        })
     }
 
     /// The membership part of the view (people, devices, signatures) as [`Contents`]

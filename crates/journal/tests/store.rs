@@ -1308,6 +1308,65 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
     assert_eq!(stored_contents(&mem), rebuilt(&j), "and stored for the next read");
 }
 
+/// The membership part of what a whole read gives.
+fn members_of(v: &View) -> duo_journal::Contents {
+    v.members()
+}
+
+#[test]
+fn the_membership_part_read_from_the_front_of_the_view_is_what_a_whole_read_gives() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap(); // a view of every file
+    let whole = j.read().unwrap().view;
+    let front = j.read_members().unwrap();
+    assert_eq!(members_of(&front), members_of(&whole));
+    assert!(!members_of(&whole).persons.is_empty() && !members_of(&whole).devices.is_empty());
+    assert!(front.entries.is_empty(), "entries are not read");
+    assert_eq!(
+        j.peek_members().unwrap().map(|v| members_of(&v)),
+        Some(members_of(&whole))
+    );
+
+    // The front of the stored bytes is enough: everything after the membership part cut off.
+    let bytes = mem.read("view").unwrap();
+    let cut = View::decode_members(&bytes[..bytes.len() / 2]).expect("decoded from the front");
+    assert_eq!(members_of(&cut), members_of(&whole));
+    assert!(
+        View::decode_members(&bytes[..20]).is_none(),
+        "too short: not guessed at"
+    );
+
+    // Appended entries on top: still from the front. A new member that a sync stored (a
+    // `changes/` file the view does not cover yet): read_members gives it too.
+    j.add(&[reflection(30)], &by(1)).unwrap();
+    assert_eq!(
+        members_of(&j.read_members().unwrap()),
+        members_of(&j.read().unwrap().view)
+    );
+    let bob = duo_journal::Person {
+        id: "p2".into(),
+        name: "Bob".into(),
+    };
+    let phone = duo_journal::Device {
+        id: "d2".into(),
+        person: "p2".into(),
+        label: "phone".into(),
+        added_at: 7,
+    };
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.add_member(&bob, &phone).unwrap();
+    j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
+    assert!(
+        j.peek_members().unwrap().is_none(),
+        "the stored view is behind a change"
+    );
+    let members = members_of(&j.read_members().unwrap());
+    assert_eq!(members.persons["p2"].name, "Bob");
+    assert_eq!(members, members_of(&j.read().unwrap().view));
+}
+
 #[test]
 fn a_view_kept_in_memory_from_an_earlier_sync_is_brought_up_to_date_like_a_stored_one() {
     let mem = MemStorage::new();

@@ -37,6 +37,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 /// the stored [`crate::View`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contents {
+    // Membership first (postcard writes fields in this order): [`crate::View::decode_members`]
+    // reads only these from the front of the stored view.
     pub schema: u64,
     /// The space's id: the smallest of its concurrent values (see [`SpaceDoc::space_ids`]).
     pub space_id: Option<String>,
@@ -44,22 +46,23 @@ pub struct Contents {
     pub space_ids: Vec<String>,
     pub persons: BTreeMap<String, Person>,
     pub devices: BTreeMap<String, Device>,
-    pub entries: BTreeMap<String, Entry>,
-    /// Entries with a tombstone (`deleted`), by id: not shown, except on their author's
-    /// devices when the tombstone is not the author's ([`crate::check`]).
-    pub deleted: BTreeMap<String, Entry>,
     /// Sealing markers (`sealing/<person>/<device>`), keyed `<person>/<device>`.
     pub markers: BTreeMap<String, Marker>,
     /// Signed endorsements (`endorse/<device>/<by>`) and revocations (`revoke/<device>/<by>`).
     pub signatures: Signatures,
+    /// Every membership record ever written, from the change history (filled by
+    /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
+    pub records: History,
+    // What people wrote.
+    pub entries: BTreeMap<String, Entry>,
+    /// Entries with a tombstone (`deleted`), by id: not shown, except on their author's
+    /// devices when the tombstone is not the author's ([`crate::check`]).
+    pub deleted: BTreeMap<String, Entry>,
     /// Acknowledgements, reflections and answers, keyed `<entry id>/<ack id>` (all that
     /// are stored; [`crate::replies`] decides what is shown).
     pub acks: BTreeMap<String, Ack>,
     /// Boundary status changes, keyed `<entry id>/<change id>`.
     pub status_changes: BTreeMap<String, StatusChange>,
-    /// Every membership record ever written, from the change history (filled by
-    /// [`SpaceDoc::contents_with_history`]; empty from [`SpaceDoc::contents`]).
-    pub records: History,
     /// Deleted entries with a write made concurrently with their deletion (on another
     /// device, before it had the deletion): kept, offered to their author alone for
     /// `restore` (filled by [`SpaceDoc::contents_with_history`] and

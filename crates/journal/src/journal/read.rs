@@ -121,6 +121,83 @@ impl<S: Storage> Journal<S> {
         Ok(whole.then_some(view))
     }
 
+    /// [`Journal::peek_view`] of the membership part only ([`View::decode_members`]: its
+    /// entries, replies and boundaries' changes are empty), read from the front of the
+    /// stored view without decrypting the rest. What a running watcher and the opening of a
+    /// home ask for after every write and sync, at a cost that does not grow with the entries.
+    pub fn peek_members(&self) -> Result<Option<View>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        Ok(self.front_of_view(&files).filter(|v| {
+            files
+                .chunks
+                .iter()
+                .all(|n| v.covers.contains(n) || kind_of(n) == Some(FileKind::Add))
+        }))
+    }
+
+    /// The membership part of the journal, as [`Journal::read`] would give it but with
+    /// entries, replies and boundaries' changes left out: from the front of the stored view
+    /// when it reflects every file but appended `adds/` (read on top of it), else from a
+    /// whole read.
+    pub fn read_members(&self) -> Result<View> {
+        let quick = {
+            let _lock = self.storage.lock(LockMode::Shared)?;
+            let files = self.files()?;
+            self.front_of_view(&files).and_then(|mut view| {
+                let uncovered: Vec<String> = files
+                    .chunks
+                    .iter()
+                    .filter(|n| !view.covers.contains(*n))
+                    .cloned()
+                    .collect();
+                if !uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add)) {
+                    return None;
+                }
+                let mut extra = SpaceDoc::new();
+                for name in &uncovered {
+                    extra.load_more(&self.read_chunk(name).ok()?.ok()?).ok()?;
+                }
+                if uncovered.is_empty() {
+                    return Some(view);
+                }
+                if extra.has_missing_deps() {
+                    return None;
+                }
+                let mut c = extra.contents();
+                c.entries.clear();
+                c.deleted.clear();
+                c.acks.clear();
+                view.merge_additions(c, uncovered).then_some(view)
+            })
+        };
+        match quick {
+            Some(view) if view.schema <= crate::SCHEMA_VERSION => Ok(view),
+            _ => Ok(self.read()?.view),
+        }
+    }
+
+    /// The front of the stored view ([`View::decode_members`]) when it is there, current in
+    /// the files it covers (none gone or changed, nothing lost) and readable.
+    fn front_of_view(&self, files: &Files) -> Option<View> {
+        const FRONT: usize = 1 << 16;
+        if !files.has_view {
+            return None;
+        }
+        let bytes = self.storage.read_prefix("view", FRONT).ok()?;
+        let view = match View::decode_members(&bytes) {
+            Some(v) => v,
+            // A membership part longer than the first read: the whole file.
+            None if bytes.len() == FRONT => View::decode_members(&self.storage.read("view").ok()?)?,
+            None => return None,
+        };
+        let current = view
+            .covers
+            .iter()
+            .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
+        (current && missing(files, Some(&view)).is_empty()).then_some(view)
+    }
+
     /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
     /// is still returned. Only an I/O failure of the store itself is an error.
     pub fn read(&self) -> Result<Read> {
