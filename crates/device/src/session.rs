@@ -317,7 +317,14 @@ where
     // 2. Catch-up, unless the hello brought both sides level.
     let missing_there = lacking(doc, &their_heads);
     if !level(&missing_there, &sent) {
-        let plan = catch_up(doc, missing_there, &their_heads, &their_sample, &sent, start.len());
+        let plan = catch_up(
+            doc,
+            missing_there,
+            (&their_heads, &their_sample),
+            &sent,
+            start.len(),
+            limits.max_frame / 2,
+        );
         match &plan {
             CatchUp::Document(_) => sent.extend(hashes(doc)),
             CatchUp::Changes(changes) => sent.extend(changes.iter().map(Change::hash)),
@@ -458,14 +465,18 @@ fn level(lacking: &Option<Vec<ChangeHash>>, sent: &HashSet<ChangeHash>) -> bool 
     lacking.as_ref().is_some_and(|l| l.iter().all(|h| sent.contains(h)))
 }
 
-/// What to send in the catch-up, given what the peer lacks ([`lacking`]).
+/// What to send in the catch-up, given what the peer lacks ([`lacking`]) and what it
+/// announced (its heads and sample). Changes that would take more than `most_bytes` go as
+/// the whole document instead, which is sent in parts: an import writes all its entries as
+/// one change, and one frame of a large journal's import would be over the peer's
+/// `max_frame`.
 fn catch_up(
     doc: &mut SpaceDoc,
     lacking: Option<Vec<ChangeHash>>,
-    their_heads: &[ChangeHash],
-    their_sample: &[ChangeHash],
+    (their_heads, their_sample): (&[ChangeHash], &[ChangeHash]),
     sent: &HashSet<ChangeHash>,
     total: usize,
+    most_bytes: usize,
 ) -> CatchUp {
     let (base, missing): (&[ChangeHash], Vec<ChangeHash>) = match lacking {
         Some(missing) => (their_heads, missing),
@@ -485,12 +496,15 @@ fn catch_up(
     if todo.len() > DOC_THRESHOLD && todo.len() * 2 >= total {
         return CatchUp::Document(doc.save());
     }
-    let changes = doc
+    let changes: Vec<Change> = doc
         .automerge()
         .get_changes(base)
         .into_iter()
         .filter(|c| todo.contains(&c.hash()))
         .collect();
+    if changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>() > most_bytes {
+        return CatchUp::Document(doc.save());
+    }
     CatchUp::Changes(changes)
 }
 

@@ -181,6 +181,54 @@ async fn a_new_device_gets_the_whole_document_and_a_partner_with_own_entries_mer
     assert!(a.contents().entries.contains_key("mine-1"));
 }
 
+/// An import writes all its entries as one change: a new device that lacks a change larger
+/// than a frame gets the whole document in parts instead (one frame of it would be over
+/// `max_frame`, and a large journal's first sync failed that way).
+#[tokio::test]
+async fn a_change_too_large_for_one_frame_goes_as_the_whole_document_in_parts() {
+    let mut a = space();
+    let imported: Vec<NewEntry> = (0..3000)
+        .map(|i| entry(&format!("imported-{i:04}"), &"a long imported entry ".repeat(40)))
+        .collect();
+    a.add_entries(&imported, &by()).unwrap();
+    a.automerge().commit();
+    let biggest = a
+        .automerge()
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().len())
+        .max()
+        .unwrap();
+    // A frame still holds a part of the document (1 MiB).
+    let limits = Limits {
+        max_frame: 2 << 20,
+        read_timeout: Duration::from_secs(5),
+        deadline: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    assert!(biggest > limits.max_frame, "one change of {biggest} bytes");
+    let mut b = SpaceDoc::new();
+    let (a_io, b_io) = tokio::io::duplex(1 << 16);
+    let (mut ar, mut aw) = tokio::io::split(a_io);
+    let (mut br, mut bw) = tokio::io::split(b_io);
+    let (x, y) = tokio::join!(
+        async {
+            let r = run(&mut a, None, &mut ar, &mut aw, limits, None).await;
+            drop(aw);
+            r
+        },
+        async {
+            let r = run(&mut b, None, &mut br, &mut bw, limits, None).await;
+            drop(bw);
+            r
+        }
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x.whole_document && y.whole_document, "{y:?}");
+    assert_eq!(b.contents().entries.len(), a.contents().entries.len());
+    assert_eq!(a.contents(), b.contents());
+}
+
 #[tokio::test]
 async fn stale_or_missing_states_fall_back_to_automerge_rounds_and_converge() {
     // a and c share history through b, but never met: c wrote since, a wrote since.
