@@ -320,8 +320,10 @@ async fn invite_cmd(ctx: &Ctx, opts: &NetOptions, a: &PairArgs) -> Result<i32> {
     let served = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await;
     let _ = router.shutdown().await;
     match served {
+        // Only the joiner knows whether it could store what it received (its own screen
+        // says so): this side says what it sent.
         Ok(Some((_, Ok(r)))) => p.info(format!(
-            "Done: {} now.",
+            "Done: sent the space ({}); the other device says when it has stored it.",
             count(r.entries_after, "shared entry", "shared entries")
         )),
         _ => p.info("Paired. The first sync did not finish; it happens at the next `duo sync`."),
