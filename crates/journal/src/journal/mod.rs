@@ -129,6 +129,16 @@ struct Files {
     leftovers: Vec<String>,
 }
 
+/// The chunk files `view` does not cover.
+fn uncovered(files: &Files, view: &View) -> Vec<String> {
+    files
+        .chunks
+        .iter()
+        .filter(|n| !view.covers.contains(*n))
+        .cloned()
+        .collect()
+}
+
 /// Chunks that `view` lists or that have a mark, but that are gone, by name.
 fn missing(files: &Files, view: Option<&View>) -> Vec<Problem> {
     let listed = view.map(|v| &v.covers);

@@ -145,12 +145,7 @@ impl<S: Storage> Journal<S> {
             let _lock = self.storage.lock(LockMode::Shared)?;
             let files = self.files()?;
             self.front_of_view(&files).and_then(|mut view| {
-                let uncovered: Vec<String> = files
-                    .chunks
-                    .iter()
-                    .filter(|n| !view.covers.contains(*n))
-                    .cloned()
-                    .collect();
+                let uncovered = uncovered(&files, &view);
                 if !uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add)) {
                     return None;
                 }
@@ -226,12 +221,7 @@ impl<S: Storage> Journal<S> {
         // A view that is whole but behind: read on top of it only what changed since.
         let mut behind = None;
         if let Some(mut view) = view {
-            let uncovered: Vec<String> = files
-                .chunks
-                .iter()
-                .filter(|n| !view.covers.contains(*n))
-                .cloned()
-                .collect();
+            let uncovered = uncovered(&files, &view);
             // A covered file that changed since the view was written (truncated, emptied,
             // overwritten) must be read again: only a rebuild notices what is wrong with it.
             let changed = view.covers.iter().any(|n| files.stamps.get(n) != view.stamps.get(n));
