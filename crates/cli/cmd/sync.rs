@@ -70,10 +70,11 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
             return Err(e.into());
         }
         let code = report(ctx, &results, Some(waited));
-        // What this sync brought may include new devices: say so now.
-        if let Ok(mut read) = ctx.dev.space.read() {
-            let _ = duo_device::membership::show(&ctx.dev, &mut read.view);
-            super::devices::notices(ctx, &read.view);
+        // What this sync brought may include new devices: say so now (who is in the space
+        // only, not the entries).
+        if let Ok(mut view) = ctx.dev.space.read_members() {
+            let _ = duo_device::membership::show(&ctx.dev, &mut view);
+            super::devices::notices(ctx, &view);
         }
         drop(lock);
         Ok(Watched::Exit(code))
@@ -84,8 +85,7 @@ pub fn watch_or_sync(ctx: &Ctx, a: &SyncArgs) -> Result<super::watch::Watched> {
 /// (exit [`exit::FILE_DAMAGED`]): a session would fail to load them, which must never read
 /// as "nobody answered".
 fn refuse_damaged(ctx: &Ctx) -> Result<()> {
-    let read = ctx.dev.space.read()?;
-    let problems: Vec<_> = read.problems.into_iter().filter(|p| !p.is_view()).collect();
+    let problems: Vec<_> = ctx.dev.space.problems()?.into_iter().filter(|p| !p.is_view()).collect();
     if problems.is_empty() {
         return Ok(());
     }

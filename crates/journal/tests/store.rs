@@ -1367,6 +1367,48 @@ fn the_membership_part_read_from_the_front_of_the_view_is_what_a_whole_read_give
     assert_eq!(members, members_of(&j.read().unwrap().view));
 }
 
+/// `problems()` (what `duo sync` checks before it goes online) says what a read says, in
+/// each case: healthy, a foreign file, a damaged appended chunk, a chunk the view lists
+/// that is gone.
+#[test]
+fn the_problems_without_the_entries_are_what_a_read_reports() {
+    let names = |p: Vec<duo_journal::Problem>| {
+        let mut v: Vec<String> = p.into_iter().map(|p| p.to_string()).collect();
+        v.sort();
+        v
+    };
+    let same = |j: &Journal<&MemStorage>| {
+        let quick = names(j.problems().unwrap());
+        assert_eq!(quick, names(j.read().unwrap().problems));
+        quick
+    };
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    assert!(same(&j).is_empty());
+    mem.write("notes.txt", b"someone else's file").unwrap();
+    assert_eq!(same(&j), vec!["notes.txt: a file duo did not write".to_string()]);
+    mem.remove("notes.txt").unwrap();
+
+    // An appended entry whose chunk was overwritten: damaged.
+    j.add(&[reflection(40)], &by(1)).unwrap();
+    let victim = adds_chunk_with(&mem, 40);
+    let good = mem.read(&victim).unwrap();
+    mem.write(&victim, b"not automerge").unwrap();
+    assert_eq!(same(&j).len(), 1);
+    mem.write(&victim, &good).unwrap();
+    assert!(same(&j).is_empty());
+
+    // A chunk the view lists, gone.
+    j.doctor().unwrap();
+    let listed = adds_chunk_with(&mem, 40);
+    mem.remove(&listed).unwrap();
+    assert_eq!(
+        same(&j),
+        vec![format!("{listed}: missing: the view lists it but it is gone")]
+    );
+}
+
 #[test]
 fn a_view_kept_in_memory_from_an_earlier_sync_is_brought_up_to_date_like_a_stored_one() {
     let mem = MemStorage::new();

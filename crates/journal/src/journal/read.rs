@@ -172,6 +172,55 @@ impl<S: Storage> Journal<S> {
         }
     }
 
+    /// What [`Journal::read`] would report in [`Read::problems`], without reading the entries
+    /// when the stored view is current (its front says which files it covers): foreign
+    /// files, and appended `adds/` files it does not cover that cannot be read. Otherwise
+    /// (the view is behind, damaged, or lists a file that is gone) a whole read answers.
+    pub fn problems(&self) -> Result<Vec<Problem>> {
+        let quick = {
+            let _lock = self.storage.lock(LockMode::Shared)?;
+            let files = self.files()?;
+            match self.front_of_view(&files) {
+                Some(view) => {
+                    let uncovered = uncovered(&files, &view);
+                    if uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add)) {
+                        let mut problems: Vec<Problem> = files
+                            .foreign
+                            .iter()
+                            .map(|n| Problem {
+                                name: n.clone(),
+                                reason: FOREIGN.into(),
+                            })
+                            .collect();
+                        for name in &uncovered {
+                            let bytes = match self.read_chunk(name)? {
+                                Ok(bytes) => bytes,
+                                Err(p) => {
+                                    problems.push(p);
+                                    continue;
+                                }
+                            };
+                            if let Err(e) = SpaceDoc::new().load_more(&bytes) {
+                                problems.push(Problem {
+                                    name: name.clone(),
+                                    reason: format!("not a valid automerge chunk ({e})"),
+                                });
+                            }
+                        }
+                        Some(problems)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        };
+        match quick {
+            Some(problems) => Ok(problems),
+            None => Ok(self.read()?.problems),
+        }
+    }
+
     /// The front of the stored view ([`View::decode_members`]) when it is there, current in
     /// the files it covers (none gone or changed, nothing lost) and readable.
     fn front_of_view(&self, files: &Files) -> Option<View> {
