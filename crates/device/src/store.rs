@@ -227,14 +227,9 @@ fn decrypt_up_to(
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(most.unwrap_or(size).min(size));
-    match most {
-        Some(n) => reader.take(n as u64).read_to_end(&mut out),
-        None => {
-            let mut reader = reader;
-            reader.read_to_end(&mut out)
-        }
-    }
-    .map_err(|e| e.to_string())?;
+    (reader.take(most.map_or(u64::MAX, |n| n as u64)))
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }
 

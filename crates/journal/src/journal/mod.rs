@@ -129,6 +129,16 @@ struct Files {
     leftovers: Vec<String>,
 }
 
+/// Every file in the store that duo did not write, as problems.
+fn foreign(files: &Files) -> Vec<Problem> {
+    (files.foreign.iter())
+        .map(|n| Problem {
+            name: n.clone(),
+            reason: FOREIGN.into(),
+        })
+        .collect()
+}
+
 /// The chunk files `view` does not cover.
 fn uncovered(files: &Files, view: &View) -> Vec<String> {
     files

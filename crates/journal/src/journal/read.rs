@@ -61,22 +61,18 @@ impl<S: Storage> Journal<S> {
         missing(files, view.as_ref())
     }
 
-    /// Load every chunk into one document, collecting the files that could not be used.
-    pub(super) fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
-        let mut doc = SpaceDoc::new();
-        let mut loaded = BTreeSet::new();
-        let mut problems = Vec::new();
-        // Snapshots first: loading the bulk in one go is much faster than change by change.
-        let ordered = chunks
-            .iter()
-            .filter(|n| n.starts_with("snapshots/"))
-            .chain(chunks.iter().filter(|n| !n.starts_with("snapshots/")));
-        for name in ordered {
+    /// Load these chunk files into `doc`, each checked against its name: the names loaded,
+    /// and the files that could not be used. `Err` only when the store itself fails.
+    fn load_into<'a>(
+        &self,
+        doc: &mut SpaceDoc,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(Vec<String>, Vec<Problem>)> {
+        let (mut loaded, mut problems) = (Vec::new(), Vec::new());
+        for name in names {
             match self.read_chunk(name)? {
                 Ok(bytes) => match doc.load_more(&bytes) {
-                    Ok(()) => {
-                        loaded.insert(name.clone());
-                    }
+                    Ok(()) => loaded.push(name.clone()),
                     Err(e) => problems.push(Problem {
                         name: name.clone(),
                         reason: format!("not a valid automerge chunk ({e})"),
@@ -85,6 +81,19 @@ impl<S: Storage> Journal<S> {
                 Err(p) => problems.push(p),
             }
         }
+        Ok((loaded, problems))
+    }
+
+    /// Load every chunk into one document, collecting the files that could not be used.
+    pub(super) fn load_all(&self, chunks: &BTreeSet<String>) -> Result<(SpaceDoc, BTreeSet<String>, Vec<Problem>)> {
+        let mut doc = SpaceDoc::new();
+        // Snapshots first: loading the bulk in one go is much faster than change by change.
+        let ordered = chunks
+            .iter()
+            .filter(|n| n.starts_with("snapshots/"))
+            .chain(chunks.iter().filter(|n| !n.starts_with("snapshots/")));
+        let (loaded, mut problems) = self.load_into(&mut doc, ordered)?;
+        let loaded: BTreeSet<String> = loaded.into_iter().collect();
         if !chunks.iter().any(|n| n.starts_with("snapshots/")) {
             problems.push(Problem {
                 name: "snapshots/".into(),
@@ -128,12 +137,7 @@ impl<S: Storage> Journal<S> {
     pub fn peek_members(&self) -> Result<Option<View>> {
         let _lock = self.storage.lock(LockMode::Shared)?;
         let files = self.files()?;
-        Ok(self.front_of_view(&files).filter(|v| {
-            files
-                .chunks
-                .iter()
-                .all(|n| v.covers.contains(n) || kind_of(n) == Some(FileKind::Add))
-        }))
+        Ok(self.front_of_view(&files).map(|(view, _)| view))
     }
 
     /// The membership part of the journal, as [`Journal::read`] would give it but with
@@ -144,27 +148,23 @@ impl<S: Storage> Journal<S> {
         let quick = {
             let _lock = self.storage.lock(LockMode::Shared)?;
             let files = self.files()?;
-            self.front_of_view(&files).and_then(|mut view| {
-                let uncovered = uncovered(&files, &view);
-                if !uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add)) {
-                    return None;
+            match self.front_of_view(&files) {
+                Some((view, adds)) if adds.is_empty() => Some(view),
+                Some((mut view, adds)) => {
+                    let mut extra = SpaceDoc::new();
+                    let (loaded, problems) = self.load_into(&mut extra, &adds)?;
+                    (problems.is_empty() && !extra.has_missing_deps())
+                        .then(|| {
+                            let mut c = extra.contents();
+                            c.entries.clear();
+                            c.deleted.clear();
+                            c.acks.clear();
+                            view.merge_additions(c, loaded).then_some(view)
+                        })
+                        .flatten()
                 }
-                let mut extra = SpaceDoc::new();
-                for name in &uncovered {
-                    extra.load_more(&self.read_chunk(name).ok()?.ok()?).ok()?;
-                }
-                if uncovered.is_empty() {
-                    return Some(view);
-                }
-                if extra.has_missing_deps() {
-                    return None;
-                }
-                let mut c = extra.contents();
-                c.entries.clear();
-                c.deleted.clear();
-                c.acks.clear();
-                view.merge_additions(c, uncovered).then_some(view)
-            })
+                None => None,
+            }
         };
         match quick {
             Some(view) if view.schema <= crate::SCHEMA_VERSION => Ok(view),
@@ -181,36 +181,10 @@ impl<S: Storage> Journal<S> {
             let _lock = self.storage.lock(LockMode::Shared)?;
             let files = self.files()?;
             match self.front_of_view(&files) {
-                Some(view) => {
-                    let uncovered = uncovered(&files, &view);
-                    if uncovered.iter().all(|n| kind_of(n) == Some(FileKind::Add)) {
-                        let mut problems: Vec<Problem> = files
-                            .foreign
-                            .iter()
-                            .map(|n| Problem {
-                                name: n.clone(),
-                                reason: FOREIGN.into(),
-                            })
-                            .collect();
-                        for name in &uncovered {
-                            let bytes = match self.read_chunk(name)? {
-                                Ok(bytes) => bytes,
-                                Err(p) => {
-                                    problems.push(p);
-                                    continue;
-                                }
-                            };
-                            if let Err(e) = SpaceDoc::new().load_more(&bytes) {
-                                problems.push(Problem {
-                                    name: name.clone(),
-                                    reason: format!("not a valid automerge chunk ({e})"),
-                                });
-                            }
-                        }
-                        Some(problems)
-                    } else {
-                        None
-                    }
+                Some((_, adds)) => {
+                    let mut problems = foreign(&files);
+                    problems.extend(self.load_into(&mut SpaceDoc::new(), &adds)?.1);
+                    Some(problems)
                 }
                 None => None,
             }
@@ -222,8 +196,9 @@ impl<S: Storage> Journal<S> {
     }
 
     /// The front of the stored view ([`View::decode_members`]) when it is there, current in
-    /// the files it covers (none gone or changed, nothing lost) and readable.
-    fn front_of_view(&self, files: &Files) -> Option<View> {
+    /// the files it covers (none gone or changed, nothing lost), readable, and reflects every
+    /// file but appended `adds/`; with those `adds/` files.
+    fn front_of_view(&self, files: &Files) -> Option<(View, Vec<String>)> {
         const FRONT: usize = 1 << 16;
         if !files.has_view {
             return None;
@@ -239,7 +214,9 @@ impl<S: Storage> Journal<S> {
             .covers
             .iter()
             .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
-        (current && missing(files, Some(&view)).is_empty()).then_some(view)
+        let adds = uncovered(files, &view);
+        (current && missing(files, Some(&view)).is_empty() && adds.iter().all(|n| kind_of(n) == Some(FileKind::Add)))
+            .then_some((view, adds))
     }
 
     /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
@@ -247,14 +224,7 @@ impl<S: Storage> Journal<S> {
     pub fn read(&self) -> Result<Read> {
         let lock = self.storage.lock(LockMode::Shared)?;
         let files = self.files()?;
-        let mut problems: Vec<Problem> = files
-            .foreign
-            .iter()
-            .map(|n| Problem {
-                name: n.clone(),
-                reason: FOREIGN.into(),
-            })
-            .collect();
+        let mut problems = foreign(&files);
         // A missing view (a crash between a new store's first two writes, or a user who
         // removed the cache) is simply rebuilt: it holds nothing the chunks do not.
         let view = if files.has_view {
@@ -280,19 +250,8 @@ impl<S: Storage> Journal<S> {
                     return checked(Read { view, problems });
                 }
                 let mut extra = SpaceDoc::new();
-                let mut names = Vec::new();
-                for name in &uncovered {
-                    match self.read_chunk(name)? {
-                        Ok(bytes) => match extra.load_more(&bytes) {
-                            Ok(()) => names.push(name.clone()),
-                            Err(e) => problems.push(Problem {
-                                name: name.clone(),
-                                reason: format!("not a valid automerge chunk ({e})"),
-                            }),
-                        },
-                        Err(p) => problems.push(p),
-                    }
-                }
+                let (names, damaged) = self.load_into(&mut extra, &uncovered)?;
+                problems.extend(damaged);
                 if !extra.has_missing_deps() && view.merge_additions(extra.contents(), names) {
                     // Fold the additions into the stored view once enough have piled up, so
                     // later reads do not load them again (only when nobody else holds the store).
@@ -373,21 +332,8 @@ impl<S: Storage> Journal<S> {
             match cached.as_mut() {
                 Some((doc, loaded)) if loaded.is_subset(&files.chunks) => {
                     let new: Vec<String> = files.chunks.difference(loaded).cloned().collect();
-                    let mut problems = Vec::new();
-                    for name in new {
-                        match self.read_chunk(&name)? {
-                            Ok(bytes) => match doc.load_more(&bytes) {
-                                Ok(()) => {
-                                    loaded.insert(name);
-                                }
-                                Err(e) => problems.push(Problem {
-                                    name,
-                                    reason: format!("not a valid automerge chunk ({e})"),
-                                }),
-                            },
-                            Err(p) => problems.push(p),
-                        }
-                    }
+                    let (fresh, problems) = self.load_into(doc, &new)?;
+                    loaded.extend(fresh);
                     if !problems.is_empty() {
                         *cached = None;
                         return Err(JournalError::Damaged { problems });

@@ -96,12 +96,7 @@ impl<S: Storage> Journal<S> {
             self.storage.remove_leftover(l)?;
             report.cleaned.push(l.clone());
         }
-        for f in &files.foreign {
-            report.problems.push(Problem {
-                name: f.clone(),
-                reason: FOREIGN.into(),
-            });
-        }
+        report.problems.extend(foreign(&files));
         let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
         report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);

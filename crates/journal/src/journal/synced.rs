@@ -110,29 +110,30 @@ impl<S: Storage> Journal<S> {
         if self.files()?.chunks != v.after {
             return Ok(kept);
         }
-        let base = kept.and_then(|k| Some((k.records.heads_within(doc.automerge().document())?, k)));
-        if let Some((since, kept)) = base {
-            let mut c = kept.contents;
-            doc.refresh_contents(&mut c, &since);
-            let mut view = View::new(c, v.after);
-            self.store_view_kept(&mut view)?;
-            return Ok(Some(view));
-        }
-        let contents = match self.stored_view(&mut Vec::new()) {
-            Ok(Some(view)) if view.covers == v.before => {
-                let mut c = view.contents;
-                doc.refresh_contents(&mut c, &v.heads);
-                c
-            }
-            Ok(Some(view)) => match view.records.heads_within(doc.automerge().document()) {
-                Some(since) => {
-                    let mut c = view.contents;
-                    doc.refresh_contents(&mut c, &since);
-                    c
+        // The base: the kept view when it has a place in the document's history, else the
+        // stored one.
+        let kept = kept.filter(|k| k.records.heads_within(doc.automerge().document()).is_some());
+        let base = match kept {
+            Some(k) => Some(k),
+            None => self.stored_view(&mut Vec::new()).ok().flatten(),
+        };
+        let contents = match base {
+            Some(view) => {
+                let since = if view.covers == v.before {
+                    Some(v.heads)
+                } else {
+                    view.records.heads_within(doc.automerge().document())
+                };
+                match since {
+                    Some(since) => {
+                        let mut c = view.contents;
+                        doc.refresh_contents(&mut c, &since);
+                        c
+                    }
+                    None => doc.contents_with_history(Some(view.contents.records)),
                 }
-                None => doc.contents_with_history(Some(view.contents.records)),
-            },
-            _ => doc.contents_with_history(None),
+            }
+            None => doc.contents_with_history(None),
         };
         let mut view = View::new(contents, v.after);
         self.store_view_kept(&mut view)?;
