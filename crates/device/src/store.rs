@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-const DIRS: [&str; 3] = ["snapshots", "changes", "adds"];
+const DIRS: [&str; 4] = ["snapshots", "changes", "adds", duo_journal::PARTS_DIR];
 const SUFFIX: &str = ".age";
 const LOCK: &str = ".lock";
 
@@ -499,6 +499,43 @@ impl Storage for AgeStore {
             step(self.faults(), Step::SyncDir, dir, || File::open(dir)?.sync_all()).map_err(|e| io(name, e))?;
         }
         Ok(())
+    }
+
+    /// A part of the view that no view names any more: removed without the fsync of its
+    /// directory (after a crash it may be back, and the next view written removes it).
+    fn remove_cache(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.path_of(name);
+        match step(self.faults(), Step::Remove, &path, || fs::remove_file(&path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(name, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Several threads (as many as the machine has cores, at most 4) each take the next
+    /// name, read and decrypt it and pass it on.
+    fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+            .min(names.len());
+        let next = AtomicUsize::new(0);
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = names.get(i) else { break };
+                each(i, self.read(name));
+            }
+        };
+        if threads <= 1 {
+            return work();
+        }
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
     }
 
     fn mark(&self, name: &str) -> Result<(), StorageError> {

@@ -101,6 +101,19 @@ pub trait Storage {
         self.write(name, bytes)
     }
     fn remove(&self, name: &str) -> Result<(), StorageError>;
+    /// Remove a cache's blob (a part of the view that no view names), without making the
+    /// removal durable: after a crash it may still be there, to be removed by the next write.
+    fn remove_cache(&self, name: &str) -> Result<(), StorageError> {
+        self.remove(name)
+    }
+    /// Read the blobs `names`, passing each result to `each` with its index: from several
+    /// threads at once where the store can (decrypting is most of a read's cost), so `each`
+    /// may run concurrently and in any order.
+    fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
+        for (i, name) in names.iter().enumerate() {
+            each(i, self.read(name));
+        }
+    }
     /// Durably record that chunk `name` (already written) exists: an empty file
     /// `marks/<dir>-<hash>`. A chunk that is marked but gone was lost, even when no view
     /// lists it. Returns only once the mark survives a crash.
@@ -136,6 +149,12 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove(name)
+    }
+    fn remove_cache(&self, name: &str) -> Result<(), StorageError> {
+        (**self).remove_cache(name)
+    }
+    fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
+        (**self).read_each(names, each)
     }
     fn mark(&self, name: &str) -> Result<(), StorageError> {
         (**self).mark(name)

@@ -2,6 +2,14 @@
 //! everything else) beside the chunks, so that listing 100k entries does not mean loading
 //! 100k entries' automerge history. It records which chunk files it reflects; any other
 //! chunk is either merged on top (an append-only `adds/` chunk) or triggers a rebuild.
+//!
+//! It is stored in parts, so that a change costs in proportion to what changed: a head
+//! (`view`: which files it reflects, the membership part, the restorable entries and the
+//! names of the parts) and up to 256 parts (`view-parts/<sha256>`), each holding the
+//! entries, replies, status changes and lifts whose entry id starts with the same two hex
+//! digits ([`bucket`]). A part is named by the SHA-256 of its bytes: one that did not
+//! change keeps its name and is not written again, and a read checks each part against
+//! its name.
 
 use crate::JournalError;
 use crate::boundaries::StatusChange;
@@ -12,15 +20,48 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Bump when the view's layout changes; an older or newer view is rebuilt, not trusted.
-pub const VIEW_FORMAT: u32 = 9;
+pub const VIEW_FORMAT: u32 = 10;
 
 /// What every stored view starts with.
 const MAGIC: &[u8] = b"duo-view\n";
 
+/// What every part of a stored view starts with.
+const PART_MAGIC: &[u8] = b"duo-view-part\n";
+
+/// The directory of the view's parts (a [`crate::Storage`] name is `view-parts/<sha256>`).
+pub const PARTS_DIR: &str = "view-parts";
+
+/// Whether `name` is a part's name: `view-parts/` and 64 lowercase hex digits.
+pub fn is_part_name(name: &str) -> bool {
+    name.strip_prefix(PARTS_DIR)
+        .and_then(|n| n.strip_prefix('/'))
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Which part an item keyed by an entry id (`<entry id>` or `<entry id>/<id>`) is kept in:
+/// the key's first two characters read as a hex byte, or 0 when they are not two lowercase
+/// hex digits. An id prefix of two or more hex digits names its part.
+pub fn bucket(key: &str) -> u8 {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    match key.as_bytes() {
+        [a, b, ..] => match (digit(*a), digit(*b)) {
+            (Some(a), Some(b)) => a << 4 | b,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 /// Everything a read command needs, without automerge: a document's [`Contents`] as they
 /// were read out, and which chunk files they reflect. A view derefs to its contents
 /// (`view.entries` is `view.contents.entries`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct View {
     pub format: u32,
     /// The chunk files this view reflects.
@@ -28,14 +69,163 @@ pub struct View {
     /// Their fingerprints when the view was written ([`crate::Listing::stamps`]): a
     /// covered file whose fingerprint changed is read again, so damage is noticed.
     pub stamps: BTreeMap<String, String>,
-    /// What the document holds (postcard writes a nested struct's fields in place, so the
-    /// stored layout is the fields of [`Contents`] after these three).
+    /// What the document holds.
     pub contents: Contents,
     /// Marks for what is shown (never stored): `person/<id>` or `device/<id>` → why the
     /// name or record shown is not what the document holds now (duo-device's membership
     /// rules fill it in; [`View::person_name`] shows it).
-    #[serde(skip)]
     pub notes: BTreeMap<String, String>,
+    /// Which stored parts hold these contents, and which of them no longer do (never
+    /// compared: two views with the same contents are equal wherever they are stored).
+    pub(crate) parts: Parts,
+}
+
+impl PartialEq for View {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format
+            && self.covers == other.covers
+            && self.stamps == other.stamps
+            && self.contents == other.contents
+            && self.notes == other.notes
+    }
+}
+
+impl Eq for View {}
+
+/// The stored parts a view was read from or written to, by bucket, and the buckets whose
+/// contents changed since (`None`: unknown, every part is written again).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Parts {
+    pub(crate) names: BTreeMap<u8, String>,
+    pub(crate) changed: Option<BTreeSet<u8>>,
+}
+
+impl Parts {
+    /// The parts of a view whose contents then changed in `touched` buckets (`None`: anywhere).
+    pub(crate) fn after(self, touched: Option<BTreeSet<u8>>) -> Parts {
+        let changed = match (self.changed, touched) {
+            (Some(mut c), Some(t)) => {
+                c.extend(t);
+                Some(c)
+            }
+            _ => None,
+        };
+        Parts {
+            names: self.names,
+            changed,
+        }
+    }
+
+    /// Whether the stored part of `bucket` still holds what the view holds.
+    pub(crate) fn unchanged(&self, bucket: u8) -> Option<&String> {
+        let c = self.changed.as_ref()?;
+        (!c.contains(&bucket)).then(|| self.names.get(&bucket)).flatten()
+    }
+}
+
+/// The head of a stored view, as written: the header, the membership part (first, in the
+/// order of [`Contents`]: [`View::decode_members`] reads only it), then the restorable
+/// entries and the names of the parts.
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    format: u32,
+    covers: &'a BTreeSet<String>,
+    stamps: &'a BTreeMap<String, String>,
+    schema: u64,
+    space_id: &'a Option<String>,
+    space_ids: &'a Vec<String>,
+    persons: &'a BTreeMap<String, crate::Person>,
+    devices: &'a BTreeMap<String, crate::Device>,
+    markers: &'a BTreeMap<String, crate::Marker>,
+    signatures: &'a crate::Signatures,
+    records: &'a crate::History,
+    restorable: &'a BTreeSet<String>,
+    parts: &'a BTreeMap<u8, String>,
+}
+
+/// [`HeadOut`] as read.
+#[derive(Deserialize)]
+struct Head {
+    format: u32,
+    covers: BTreeSet<String>,
+    stamps: BTreeMap<String, String>,
+    schema: u64,
+    space_id: Option<String>,
+    space_ids: Vec<String>,
+    persons: BTreeMap<String, crate::Person>,
+    devices: BTreeMap<String, crate::Device>,
+    markers: BTreeMap<String, crate::Marker>,
+    signatures: crate::Signatures,
+    records: crate::History,
+    restorable: BTreeSet<String>,
+    parts: BTreeMap<u8, String>,
+}
+
+/// Items of one bucket of a map, written as a map.
+struct Items<'a, V>(Vec<(&'a String, &'a V)>);
+
+impl<V> Default for Items<'_, V> {
+    fn default() -> Self {
+        Items(Vec::new())
+    }
+}
+
+impl<V: Serialize> Serialize for Items<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
+}
+
+/// One part of a view, as written: what is keyed by the entry ids of one bucket.
+#[derive(Serialize, Default)]
+struct PartOut<'a> {
+    entries: Items<'a, Entry>,
+    deleted: Items<'a, Entry>,
+    acks: Items<'a, Ack>,
+    status_changes: Items<'a, StatusChange>,
+    holds: Items<'a, Hold>,
+    held: Items<'a, BTreeSet<String>>,
+}
+
+impl PartOut<'_> {
+    fn is_empty(&self) -> bool {
+        self.entries.0.is_empty()
+            && self.deleted.0.is_empty()
+            && self.acks.0.is_empty()
+            && self.status_changes.0.is_empty()
+            && self.holds.0.is_empty()
+            && self.held.0.is_empty()
+    }
+}
+
+/// [`PartOut`] as read.
+#[derive(Deserialize, Default)]
+pub(crate) struct Part {
+    entries: BTreeMap<String, Entry>,
+    deleted: BTreeMap<String, Entry>,
+    acks: BTreeMap<String, Ack>,
+    status_changes: BTreeMap<String, StatusChange>,
+    holds: BTreeMap<String, Hold>,
+    held: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Part {
+    /// Decode a stored part of bucket `bucket`: every key must belong to it.
+    pub(crate) fn decode(bytes: &[u8], bucket: u8) -> Result<Part, String> {
+        let body = bytes.strip_prefix(PART_MAGIC).ok_or("not a part of a duo view")?;
+        let part: Part = postcard::from_bytes(body).map_err(|e| format!("not a part of a duo view: {e}"))?;
+        let keys = (part.entries.keys().chain(part.deleted.keys()))
+            .chain(part.acks.keys())
+            .chain(part.status_changes.keys())
+            .chain(part.holds.keys())
+            .chain(part.held.keys());
+        for k in keys {
+            if self::bucket(k) != bucket {
+                return Err(format!("a part of the view holds {k}, which belongs in another part"));
+            }
+        }
+        Ok(part)
+    }
 }
 
 impl std::ops::Deref for View {
@@ -60,20 +250,69 @@ impl View {
             stamps: BTreeMap::new(),
             contents,
             notes: BTreeMap::new(),
+            parts: Parts::default(),
         }
     }
 
-    /// The view's bytes: a magic string, then the view in postcard (compact binary serde),
-    /// whose first field is the format number. At 10k entries this decodes several times
-    /// faster than JSON, and `list` decodes it on every run.
-    pub fn encode(&self) -> Vec<u8> {
-        let out = MAGIC.to_vec();
-        postcard::to_extend(self, out).expect("a view always serializes")
+    /// The view as stored: the head's bytes (a magic string, then the head in postcard,
+    /// compact binary serde, whose first field is the format number), the names of all its
+    /// parts by bucket, and the parts to write, `(name, bytes)`. A bucket for which `keep`
+    /// gives a name is stored there already and is not encoded again.
+    pub(crate) fn encode_split(
+        &self,
+        keep: impl Fn(u8) -> Option<String>,
+    ) -> (Vec<u8>, BTreeMap<u8, String>, Vec<(String, Vec<u8>)>) {
+        use sha2::Digest;
+        let mut buckets: Vec<PartOut<'_>> = (0..=255).map(|_| PartOut::default()).collect();
+        fn route<'a, V>(map: &'a BTreeMap<String, V>, buckets: &mut [PartOut<'a>], f: for<'b> fn(&'b mut PartOut<'a>) -> &'b mut Items<'a, V>) {
+            for (k, v) in map {
+                f(&mut buckets[usize::from(bucket(k))]).0.push((k, v));
+            }
+        }
+        let c = &self.contents;
+        route(&c.entries, &mut buckets, |p| &mut p.entries);
+        route(&c.deleted, &mut buckets, |p| &mut p.deleted);
+        route(&c.acks, &mut buckets, |p| &mut p.acks);
+        route(&c.status_changes, &mut buckets, |p| &mut p.status_changes);
+        route(&c.holds, &mut buckets, |p| &mut p.holds);
+        route(&c.held, &mut buckets, |p| &mut p.held);
+        let (mut names, mut written) = (BTreeMap::new(), Vec::new());
+        for (b, part) in (0..=255u8).zip(&buckets) {
+            if part.is_empty() {
+                continue;
+            }
+            if let Some(name) = keep(b) {
+                names.insert(b, name);
+                continue;
+            }
+            let bytes = postcard::to_extend(part, PART_MAGIC.to_vec()).expect("a part always serializes");
+            let name = format!("{PARTS_DIR}/{}", crate::hex(&sha2::Sha256::digest(&bytes)));
+            names.insert(b, name.clone());
+            written.push((name, bytes));
+        }
+        let head = HeadOut {
+            format: self.format,
+            covers: &self.covers,
+            stamps: &self.stamps,
+            schema: c.schema,
+            space_id: &c.space_id,
+            space_ids: &c.space_ids,
+            persons: &c.persons,
+            devices: &c.devices,
+            markers: &c.markers,
+            signatures: &c.signatures,
+            records: &c.records,
+            restorable: &c.restorable,
+            parts: &names,
+        };
+        let head = postcard::to_extend(&head, MAGIC.to_vec()).expect("a view always serializes");
+        (head, names, written)
     }
 
-    /// Decode a stored view. `Err(None)` for a view of another format (written by an older
+    /// Decode a stored view's head: the view without what its parts hold, and the names of
+    /// its parts by bucket. `Err(None)` for a view of another format (written by an older
     /// or newer duo: stale, not damaged); `Err(Some(reason))` for bytes that are not a view.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Option<String>> {
+    pub(crate) fn decode_head(bytes: &[u8]) -> Result<View, Option<String>> {
         let body = bytes
             .strip_prefix(MAGIC)
             .ok_or_else(|| Some("not a duo view".to_string()))?;
@@ -82,7 +321,52 @@ impl View {
         if format != VIEW_FORMAT {
             return Err(None);
         }
-        postcard::from_bytes(body).map_err(|e| Some(format!("not a duo view: {e}")))
+        let h: Head = postcard::from_bytes(body).map_err(|e| Some(format!("not a duo view: {e}")))?;
+        if let Some(bad) = h.parts.values().find(|n| !is_part_name(n)) {
+            return Err(Some(format!("not a duo view: it names a part {bad:?}")));
+        }
+        Ok(View {
+            format: h.format,
+            covers: h.covers,
+            stamps: h.stamps,
+            contents: Contents {
+                schema: h.schema,
+                space_id: h.space_id,
+                space_ids: h.space_ids,
+                persons: h.persons,
+                devices: h.devices,
+                markers: h.markers,
+                signatures: h.signatures,
+                records: h.records,
+                restorable: h.restorable,
+                ..Default::default()
+            },
+            notes: BTreeMap::new(),
+            parts: Parts {
+                names: h.parts,
+                changed: Some(BTreeSet::new()),
+            },
+        })
+    }
+
+    /// Put the parts read for this head's buckets (in the order of [`View::part_names`]) in.
+    pub(crate) fn join(&mut self, parts: Vec<Part>) {
+        fn all<V>(parts: &mut [Part], f: fn(&mut Part) -> &mut BTreeMap<String, V>) -> BTreeMap<String, V> {
+            parts.iter_mut().flat_map(|p| std::mem::take(f(p))).collect()
+        }
+        let mut parts = parts;
+        let c = &mut self.contents;
+        c.entries = all(&mut parts, |p| &mut p.entries);
+        c.deleted = all(&mut parts, |p| &mut p.deleted);
+        c.acks = all(&mut parts, |p| &mut p.acks);
+        c.status_changes = all(&mut parts, |p| &mut p.status_changes);
+        c.holds = all(&mut parts, |p| &mut p.holds);
+        c.held = all(&mut parts, |p| &mut p.held);
+    }
+
+    /// The stored parts this view was read from or written to, by bucket.
+    pub(crate) fn part_names(&self) -> &BTreeMap<u8, String> {
+        &self.parts.names
     }
 
     /// Decode only the front of a stored view: its header and the membership part of its
@@ -127,6 +411,7 @@ impl View {
                 ..Default::default()
             },
             notes: BTreeMap::new(),
+            parts: Parts::default(),
         })
     }
 
@@ -182,6 +467,13 @@ impl View {
         if clash {
             return false;
         }
+        let touched = (extra.entries.keys().chain(extra.deleted.keys()))
+            .chain(extra.acks.keys())
+            .chain(extra.holds.keys())
+            .chain(extra.held.keys())
+            .map(|k| bucket(k))
+            .collect();
+        self.parts = std::mem::take(&mut self.parts).after(Some(touched));
         self.schema = self.schema.max(extra.schema);
         if extra.space_id.is_some() {
             self.space_id = extra.space_id;
@@ -334,4 +626,51 @@ pub fn entry_order(a: &Entry, b: &Entry, boundaries_by_status: bool) -> std::cmp
         .cmp(&rank(b))
         .then(b.created_at.cmp(&a.created_at))
         .then(a.id.cmp(&b.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_goes_in_the_part_of_its_first_two_hex_digits() {
+        assert_eq!(bucket("00ff"), 0);
+        assert_eq!(bucket("a7c0ffee"), 0xa7);
+        assert_eq!(bucket("ff/reply"), 0xff);
+        // Anything else (upper case, not hex, too short) in part 0, never a panic.
+        for odd in ["A7", "zz", "7", "", "é7", "7/"] {
+            assert_eq!(bucket(odd), 0, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn a_part_holding_a_key_of_another_part_is_refused() {
+        let entry = |id: &str| Entry {
+            id: id.into(),
+            kind: crate::Kind::Reflection,
+            author: "p1".into(),
+            device: "d1".into(),
+            created_at: 1,
+            edited_at: 1,
+            body: "hello".into(),
+            tags: Vec::new(),
+            status: None,
+            conflicts: Vec::new(),
+            auth: Vec::new(),
+            no_replies: false,
+            prompt: None,
+            seals: Default::default(),
+        };
+        let mut contents = Contents::default();
+        contents.entries.insert("a700".into(), entry("a700"));
+        let view = View::new(contents, BTreeSet::new());
+        let (_, names, parts) = view.encode_split(|_| None);
+        assert_eq!(names.keys().copied().collect::<Vec<_>>(), vec![0xa7]);
+        let (_, bytes) = &parts[0];
+        assert!(Part::decode(bytes, 0xa7).is_ok());
+        let err = Part::decode(bytes, 0x12).err().expect("refused in another bucket");
+        assert!(err.contains("a700"), "{err}");
+        assert!(Part::decode(b"duo-view-part\nnot postcard", 0xa7).is_err());
+        assert!(Part::decode(b"", 0xa7).is_err());
+    }
 }

@@ -15,6 +15,11 @@ use support::{body_patch, by, init, new_entry};
 // ---------------------------------------------------------------------------------------
 // Helpers
 
+/// The view's head or one of its parts.
+fn is_view_file(name: &str) -> bool {
+    name == "view" || name.starts_with("view-parts/")
+}
+
 fn id(n: u32) -> String {
     format!("{n:032x}")
 }
@@ -363,7 +368,11 @@ fn crash_during_update_leaves_old_or_new_state() {
             })
         },
     );
-    assert_eq!(steps, 3, "an update writes a change chunk, its mark, then the view");
+    assert_eq!(
+        steps, 5,
+        "an update writes a change chunk, its mark, then the view: the part that changed, the head, \
+         and the removal of the part it replaces"
+    );
 }
 
 #[test]
@@ -372,13 +381,13 @@ fn crash_during_compact_leaves_old_or_new_state() {
     let steps = crash_sweep(
         |m| {
             rich(m);
-            files = m.list().unwrap().files.iter().filter(|k| *k != "view").count();
+            files = m.list().unwrap().files.iter().filter(|k| !is_view_file(k)).count();
         },
         |j| j.compact(),
     );
-    // Snapshot, its mark, view, the replaced chunks' marks (one step), then one remove
-    // per replaced chunk.
-    assert_eq!(steps, 4 + files, "compaction steps");
+    // Snapshot, its mark, the view (its one part, the head, then the removal of the part it
+    // replaces), the replaced chunks' marks (one step), then one remove per replaced chunk.
+    assert_eq!(steps, 6 + files, "compaction steps");
 }
 
 #[test]
@@ -475,7 +484,7 @@ fn read_merges_adds_onto_the_view_without_a_rebuild() {
     assert!(read.problems.is_empty(), "{:?}", read.problems);
     let reads = counting.storage().reads.borrow().clone();
     assert!(
-        reads.iter().all(|r| r == "view" || r.starts_with("adds/")),
+        reads.iter().all(|r| is_view_file(r) || r.starts_with("adds/")),
         "a rebuild happened: {reads:?}"
     );
     assert_eq!(reads.iter().filter(|r| r.starts_with("adds/")).count(), 6);
@@ -484,7 +493,7 @@ fn read_merges_adds_onto_the_view_without_a_rebuild() {
     let full = full(&j);
     assert_eq!(shown(&read.view), full);
     assert_eq!(read.view.entries.len(), 4 + 7);
-    let chunks: BTreeSet<String> = mem.list().unwrap().files.into_iter().filter(|k| k != "view").collect();
+    let chunks: BTreeSet<String> = mem.list().unwrap().files.into_iter().filter(|k| !is_view_file(k)).collect();
     assert_eq!(read.view.covers, chunks);
 }
 
@@ -522,7 +531,9 @@ fn read_after_changes_rebuilds_and_refreshes_the_view() {
         reads: RefCell::new(Vec::new()),
     });
     let again = counting.read().unwrap();
-    assert_eq!(*counting.storage().reads.borrow(), vec!["view".to_string()]);
+    let reads = counting.storage().reads.borrow().clone();
+    assert_eq!(reads.iter().filter(|r| !is_view_file(r)).count(), 0, "{reads:?}");
+    assert_eq!(reads[0], "view", "the head first, then its parts");
     assert_eq!(shown(&again.view), shown(&read.view));
     assert_eq!(again.view.covers, read.view.covers);
 }
@@ -902,7 +913,7 @@ fn maybe_compact_compacts_after_enough_chunks_and_keeps_the_data() {
     assert!(j.maybe_compact().unwrap());
     assert_eq!(j.pending_chunks().unwrap(), 0);
     assert_eq!(clean_state(&j), before);
-    let names: Vec<String> = mem.list().unwrap().files;
+    let names: Vec<String> = mem.list().unwrap().files.into_iter().filter(|n| !n.starts_with("view-parts/")).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert_eq!(mem.list().unwrap().marks, names[..1], "only the snapshot is marked");
     assert!(names[0].starts_with("snapshots/") && names[1] == "view");
@@ -1052,15 +1063,13 @@ fn resolve_through_the_journal_and_person_names() {
 }
 
 #[test]
-fn view_encoding_round_trips_and_refuses_other_formats() {
+fn a_stored_view_reads_back_as_written() {
     let mem = MemStorage::new();
     let j = rich(&mem);
+    j.doctor().unwrap();
     let v = j.read().unwrap().view;
-    assert_eq!(View::decode(&v.encode()).unwrap(), v);
-    let mut other = v.clone();
-    other.format += 1;
-    assert!(View::decode(&other.encode()).is_err());
-    assert!(View::decode(b"").is_err());
+    assert_eq!(j.stored().unwrap().expect("a stored view"), v);
+    assert!(!v.entries.is_empty() && !v.deleted.is_empty());
 }
 
 #[test]
@@ -1137,10 +1146,9 @@ fn many_adds_are_folded_into_the_stored_view() {
     let second = counting.read().unwrap();
     assert_eq!(shown(&second.view), before);
     let reads = counting.storage().reads.borrow().clone();
-    assert_eq!(
-        reads,
-        vec!["view".to_string()],
-        "a dozen additions are folded into the stored view"
+    assert!(
+        reads.iter().all(|r| is_view_file(r)),
+        "a dozen additions are folded into the stored view: {reads:?}"
     );
     // A later add is still merged on top of the folded view.
     j.add(&[reflection(900)], &by(1)).unwrap();
@@ -1241,8 +1249,8 @@ fn rebuilt(j: &Journal<&MemStorage>) -> duo_journal::Contents {
     c
 }
 
-fn stored_contents(mem: &MemStorage) -> duo_journal::Contents {
-    let mut c = View::decode(&mem.read("view").unwrap()).unwrap().contents;
+fn stored_contents(j: &Journal<&MemStorage>) -> duo_journal::Contents {
+    let mut c = j.stored().unwrap().expect("a stored view").contents;
     c.records = Default::default();
     c
 }
@@ -1255,7 +1263,7 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
     // Entries appended by `journal add` that the stored view does not cover yet.
     j.add(&[reflection(10)], &by(1)).unwrap();
     j.add(&[entry(11, Kind::Boundary, "an hour alone")], &by(1)).unwrap();
-    let view = View::decode(&mem.read("view").unwrap()).unwrap();
+    let view = j.stored().unwrap().expect("a stored view");
     assert!(
         mem.list()
             .unwrap()
@@ -1283,7 +1291,7 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
     };
     doc.set_boundary_status(&status, &by(1)).unwrap();
     j.store_synced(&mut doc, &heads, &mut loaded, None).unwrap();
-    let stored = stored_contents(&mem);
+    let stored = stored_contents(&j);
     assert_eq!(stored, rebuilt(&j));
     assert_eq!(stored.entries[&id(5)].body, "entry five, edited elsewhere");
     assert_eq!(stored.entries[&id(11)].status, Some(duo_journal::Status::Retired));
@@ -1305,7 +1313,7 @@ fn a_view_behind_the_store_is_brought_up_to_date_with_only_what_changed_and_equa
     assert_eq!(shown, rebuilt(&j));
     assert_eq!(shown.entries[&id(1)].body, "entry one, edited again");
     assert!(shown.entries.contains_key(&id(13)));
-    assert_eq!(stored_contents(&mem), rebuilt(&j), "and stored for the next read");
+    assert_eq!(stored_contents(&j), rebuilt(&j), "and stored for the next read");
 }
 
 /// The membership part of what a whole read gives.
@@ -1330,7 +1338,7 @@ fn the_membership_part_read_from_the_front_of_the_view_is_what_a_whole_read_give
 
     // The front of the stored bytes is enough: everything after the membership part cut off.
     let bytes = mem.read("view").unwrap();
-    let cut = View::decode_members(&bytes[..bytes.len() / 2]).expect("decoded from the front");
+    let cut = View::decode_members(&bytes[..bytes.len() - 1]).expect("decoded from the front");
     assert_eq!(members_of(&cut), members_of(&whole));
     assert!(
         View::decode_members(&bytes[..20]).is_none(),
@@ -1444,7 +1452,7 @@ fn a_view_kept_in_memory_from_an_earlier_sync_is_brought_up_to_date_like_a_store
     assert!(shown.entries.contains_key(&id(21)) && shown.entries.contains_key(&id(22)));
     assert!(!shown.entries.contains_key(&id(5)));
     assert_eq!(shown.entries[&id(1)].body, "entry one, edit 22");
-    assert_eq!(stored_contents(&mem), rebuilt(&j));
+    assert_eq!(stored_contents(&j), rebuilt(&j));
 }
 
 #[test]
@@ -1536,7 +1544,7 @@ fn reported(j: &Journal<&MemStorage>) -> (Vec<String>, Vec<String>) {
 fn every_chunk_written_has_a_mark() {
     let mem = MemStorage::new();
     rich(&mem);
-    let chunks: Vec<String> = mem.list().unwrap().files.into_iter().filter(|n| n != "view").collect();
+    let chunks: Vec<String> = mem.list().unwrap().files.into_iter().filter(|n| !is_view_file(n)).collect();
     assert_eq!(marks_of(&mem), chunks);
     assert!(
         blobs_named(&mem, "marks/")
@@ -1552,7 +1560,7 @@ fn a_deleted_add_newer_than_the_view_is_named() {
     j.doctor().unwrap(); // the view covers everything so far
     j.add(&[reflection(600)], &by(1)).unwrap();
     let victim = adds_chunk_with(&mem, 600);
-    let stored = View::decode(&mem.read("view").unwrap()).unwrap();
+    let stored = j.stored().unwrap().expect("a stored view");
     assert!(!stored.covers.contains(&victim), "written after the view");
     mem.remove(&victim).unwrap();
     let want = format!("{victim}: missing: marked as written but it is gone");
@@ -1577,7 +1585,7 @@ fn a_deleted_changes_chunk_stored_without_a_view_is_named() {
     let heads = doc.heads();
     doc.add_entry(&reflection(700), &by(1)).unwrap();
     j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
-    let view = View::decode(&mem.read("view").unwrap()).unwrap();
+    let view = j.stored().unwrap().expect("a stored view");
     let victim = loaded.iter().find(|n| !view.covers.contains(*n)).cloned().unwrap();
     assert!(victim.starts_with("changes/"), "{victim}");
     mem.remove(&victim).unwrap();
@@ -1653,7 +1661,7 @@ fn compaction_leaves_no_marks_of_removed_chunks() {
     let j = rich(&mem);
     j.compact().unwrap();
     let listing = mem.list().unwrap();
-    let chunks: Vec<String> = listing.files.into_iter().filter(|n| n != "view").collect();
+    let chunks: Vec<String> = listing.files.into_iter().filter(|n| !is_view_file(n)).collect();
     assert_eq!(chunks.len(), 1, "{chunks:?}");
     assert_eq!(listing.marks, chunks, "only the new snapshot is marked");
     assert!(j.doctor().unwrap().healthy());
@@ -1681,7 +1689,7 @@ fn repair_of_a_store_with_a_missing_marked_chunk_ends_healthy() {
         assert_eq!(entries.contains_key(&id(901)), !damaged_too);
         assert_eq!(entries.len(), 4 + usize::from(!damaged_too));
         let listing = mem.list().unwrap();
-        let chunks: Vec<String> = listing.files.into_iter().filter(|n| n != "view").collect();
+        let chunks: Vec<String> = listing.files.into_iter().filter(|n| !is_view_file(n)).collect();
         assert_eq!(listing.marks, chunks, "no dangling marks, the new snapshot marked");
     }
 }
@@ -1699,4 +1707,141 @@ fn a_crash_between_unmarking_and_removing_leaves_no_false_damage() {
         |j| j.compact(),
     );
     assert!(points >= 4, "{points}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The view in parts
+
+/// Entry `n` with an id whose first two hex digits are `n % 256`: entries spread over the
+/// view's parts.
+fn spread(n: u32) -> NewEntry {
+    new_entry(&spread_id(n), Kind::Reflection, &format!("spread entry {n}"), vec![], 1000 + n as i64)
+}
+
+fn spread_id(n: u32) -> String {
+    format!("{:02x}{n:030x}", n % 256)
+}
+
+fn part_files(mem: &MemStorage) -> BTreeSet<String> {
+    mem.list()
+        .unwrap()
+        .files
+        .into_iter()
+        .filter(|n| n.starts_with("view-parts/"))
+        .collect()
+}
+
+/// A sync that edits entry `edit` and adds entry `new` (through the durable half and the
+/// view's refresh, as a watcher does), keeping the view `kept`.
+fn sync_edit_and_add(j: &Journal<&MemStorage>, edit: u32, new: u32, kept: Option<View>) -> Option<View> {
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.edit_entry(&spread_id(edit), &body_patch(&format!("edited by sync {new}"), 9000 + new as i64), &by(1))
+        .unwrap();
+    doc.add_entry(&spread(new), &by(1)).unwrap();
+    let v = j
+        .store_synced_changes(&mut doc, &heads, &mut loaded, None)
+        .unwrap()
+        .unwrap();
+    j.refresh_synced_view_kept(&mut doc, v, kept).unwrap()
+}
+
+#[test]
+fn the_view_is_stored_in_parts_and_a_sync_rewrites_only_the_part_it_changed() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    j.add(&(0..40).map(spread).collect::<Vec<_>>(), &by(1)).unwrap();
+    j.doctor().unwrap();
+    let before = part_files(&mem);
+    assert_eq!(before.len(), 40, "one part per bucket in use: {before:?}");
+
+    // An edit and a new entry in bucket 7: its part is replaced, the 39 others stay.
+    let kept = sync_edit_and_add(&j, 7, 7 + 256, None).expect("a view to keep");
+    let after = part_files(&mem);
+    assert_eq!(before.difference(&after).count(), 1, "the old part of bucket 7 is removed");
+    assert_eq!(after.difference(&before).count(), 1, "one new part");
+    assert_eq!(stored_contents(&j), rebuilt(&j));
+    assert_eq!(j.read().unwrap().view.entries[&spread_id(7)].body, "edited by sync 263");
+
+    // From the view kept in memory: an edit in bucket 9, a new entry in a bucket not used yet.
+    sync_edit_and_add(&j, 9, 40 + 256, Some(kept)).expect("a view to keep");
+    let last = part_files(&mem);
+    assert_eq!(after.difference(&last).count(), 1, "only bucket 9's part is replaced");
+    assert_eq!(last.difference(&after).count(), 2, "bucket 9's and bucket 40's");
+    assert_eq!(stored_contents(&j), rebuilt(&j));
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(shown(&read.view), full(&j));
+}
+
+#[test]
+fn a_kept_view_whose_parts_another_process_replaced_writes_them_again() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    j.add(&(0..20).map(spread).collect::<Vec<_>>(), &by(1)).unwrap();
+    j.doctor().unwrap();
+    let kept = sync_edit_and_add(&j, 3, 3 + 256, None).expect("a view to keep");
+    // Another process rewrites the whole view (an edit: every part of the new view is
+    // written, the old ones removed), so parts the kept view names may be gone.
+    j.update(|d| d.delete_entry(&spread_id(5), 7000, &by(1))).unwrap();
+    for name in part_files(&mem) {
+        mem.remove(&name).unwrap();
+    }
+    j.read().unwrap(); // the view is rebuilt and stored again, in parts
+    let kept = sync_edit_and_add(&j, 4, 4 + 256, Some(kept)).expect("a view to keep");
+    assert!(kept.entries.contains_key(&spread_id(4 + 256)));
+    let read = j.read().unwrap();
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    assert_eq!(shown(&read.view), full(&j));
+    assert_eq!(stored_contents(&j), rebuilt(&j));
+}
+
+#[test]
+fn a_damaged_swapped_or_missing_part_is_a_damaged_view_that_a_read_rebuilds() {
+    let mem = MemStorage::new();
+    let j = created(&mem);
+    j.add(&(0..12).map(spread).collect::<Vec<_>>(), &by(1)).unwrap();
+    j.doctor().unwrap();
+    let parts: Vec<String> = part_files(&mem).into_iter().collect();
+    let other = mem.read(&parts[1]).unwrap();
+    for (what, damage) in [
+        ("garbage", Some(b"garbage".to_vec())),
+        ("another part's bytes under this name", Some(other)),
+        ("an empty file", Some(Vec::new())),
+        ("gone", None),
+    ] {
+        match damage {
+            Some(bytes) => mem.poke(&parts[0], bytes),
+            None => mem.remove(&parts[0]).unwrap(),
+        }
+        let read = j.read().unwrap();
+        assert_eq!(names_of(&read.problems), vec!["view"], "{what}");
+        assert!(read.problems[0].reason.contains(&parts[0]), "{what}: {:?}", read.problems);
+        assert_eq!(shown(&read.view), full(&j), "{what}: the rebuilt view shows everything");
+        let again = j.read().unwrap();
+        assert!(again.problems.is_empty(), "{what}: the rebuilt view was stored: {:?}", again.problems);
+        assert!(part_files(&mem).contains(&parts[0]), "{what}: the part is written again");
+    }
+    // doctor names a damaged part as the view and rebuilds it.
+    mem.poke(&parts[2], b"garbage".to_vec());
+    let report = j.doctor().unwrap();
+    assert_eq!(names_of(&report.problems), vec!["view"]);
+    assert!(report.view_rebuilt);
+    assert!(j.doctor().unwrap().healthy());
+}
+
+#[test]
+fn parts_no_view_names_are_removed_by_the_next_view_written_and_are_not_damage() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.doctor().unwrap();
+    // A part left by a crash between writing it and writing the head that names it.
+    let orphan = format!("view-parts/{}", "ab".repeat(32));
+    mem.poke(&orphan, b"a part no view names".to_vec());
+    let report = j.doctor().unwrap();
+    assert!(report.healthy(), "{:?}", report.problems);
+    assert!(j.read().unwrap().problems.is_empty());
+    j.update(|d| d.add_entry(&reflection(70), &by(1))).unwrap();
+    assert!(!part_files(&mem).contains(&orphan), "removed by the next view written");
+    assert_eq!(clean_state(&j).entries.len(), 5);
 }

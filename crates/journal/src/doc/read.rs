@@ -414,15 +414,17 @@ impl SpaceDoc {
 
     /// Bring `c`, the contents of this document at `before` (an earlier state of it), up to
     /// date by reading only the root keys that changed since: after a sync brought one new
-    /// entry, this is a few reads instead of the whole journal.
-    pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) {
+    /// entry, this is a few reads instead of the whole journal. Returns the buckets
+    /// ([`crate::view::bucket`]) of the entries whose items (the entry, its replies, status
+    /// changes and lifts) it read again; `None` when it read everything.
+    pub fn refresh_contents(&mut self, c: &mut Contents, before: &[automerge::ChangeHash]) -> Option<BTreeSet<u8>> {
         c.records = std::mem::take(&mut c.records).brought_up_to(self.doc.document());
         let Some(mut keys) = self.root_keys_since(before) else {
             let records = std::mem::take(&mut c.records);
             *c = self.contents();
             c.records = records;
             self.judge_history(c);
-            return;
+            return None;
         };
         c.schema = self.schema();
         c.space_ids = self.space_ids();
@@ -439,6 +441,11 @@ impl SpaceDoc {
             .iter()
             .filter_map(|k| k.strip_prefix(ACK).or_else(|| k.strip_prefix(HELD))?.split_once('/'))
             .map(|(entry, _)| entry.to_string())
+            .collect();
+        let touched_buckets = (keys.iter())
+            .filter_map(|k| split_root_key(k))
+            .filter(|(kind, _)| [ENTRY, ACK, BSTATUS, HELD].contains(kind))
+            .map(|(_, id)| crate::view::bucket(id))
             .collect();
         let mut boundaries = Vec::new();
         for key in keys {
@@ -479,6 +486,7 @@ impl SpaceDoc {
             .retain(|k, _| k.split_once('/').is_none_or(|(entry, _)| !lifted.contains(entry)));
         let again = self.held_among(c, &lifted);
         c.held.extend(again);
+        Some(touched_buckets)
     }
 
     /// Read one root item (`entry/…`, `person/…`, `device/…`) into `c`.

@@ -8,7 +8,8 @@
 //! - `snapshots/<sha256>`: a whole saved document.
 //! - `changes/<sha256>`: changes that build on earlier ones (edits, deletions, sync).
 //! - `adds/<sha256>`: append-only changes made without loading the history (new entries).
-//! - `view`: the materialised [`View`], a cache that can always be rebuilt.
+//! - `view` and `view-parts/<sha256>`: the materialised [`View`] (its head and its parts),
+//!   a cache that can always be rebuilt.
 //! - `marks/<dir>-<sha256>`: an empty mark per chunk, made durable right after the chunk
 //!   and before the write is acknowledged ([`Storage::mark`]). A chunk that is marked but
 //!   gone was lost, even when no view lists it yet.
@@ -95,11 +96,15 @@ enum FileKind {
     Change,
     Add,
     View,
+    ViewPart,
 }
 
 fn kind_of(name: &str) -> Option<FileKind> {
     if name == "view" {
         return Some(FileKind::View);
+    }
+    if crate::view::is_part_name(name) {
+        return Some(FileKind::ViewPart);
     }
     let (dir, hash) = name.split_once('/')?;
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
@@ -125,6 +130,8 @@ struct Files {
     marks: BTreeSet<String>,
     stamps: std::collections::BTreeMap<String, String>,
     has_view: bool,
+    /// The view's parts (`view-parts/…`).
+    parts: BTreeSet<String>,
     foreign: Vec<String>,
     leftovers: Vec<String>,
 }
@@ -205,12 +212,16 @@ impl<S: Storage> Journal<S> {
             marks: listing.marks.into_iter().collect(),
             stamps: listing.stamps,
             has_view: false,
+            parts: BTreeSet::new(),
             foreign: listing.foreign,
             leftovers: listing.leftovers,
         };
         for name in listing.files {
             match kind_of(&name) {
                 Some(FileKind::View) => files.has_view = true,
+                Some(FileKind::ViewPart) => {
+                    files.parts.insert(name);
+                }
                 Some(_) => {
                     files.chunks.insert(name);
                 }
@@ -227,7 +238,7 @@ impl<S: Storage> Journal<S> {
         let l = self.storage.list()?;
         Ok(l.stamps
             .iter()
-            .filter(|(n, _)| n.as_str() != "view")
+            .filter(|(n, _)| !matches!(kind_of(n), Some(FileKind::View | FileKind::ViewPart)))
             .map(|(n, s)| format!("{n}={s};"))
             .collect())
     }
@@ -264,19 +275,14 @@ impl<S: Storage> Journal<S> {
     /// The membership records of the stored view, when it can be read: a history of the
     /// same document that only needs what came since (see [`History::brought_up_to`]).
     fn known_records(&self) -> Option<History> {
-        self.stored_view(&mut Vec::new())
-            .ok()
-            .flatten()
-            .map(|v| v.contents.records)
+        self.stored_head().map(|v| v.contents.records)
     }
 
     /// Write a view, stamped with the current fingerprints of the files it covers, durably:
     /// compaction and repair remove chunks once the view that no longer lists them is
     /// written, and an older view after a crash would name them as lost.
     fn store_view(&self, mut view: View) -> Result<()> {
-        self.stamp(&mut view)?;
-        self.storage.write("view", &view.encode())?;
-        Ok(())
+        self.put_view(&mut view, true)
     }
 
     /// [`Journal::store_view`] after a sync, of a view the caller keeps. Written as a cache
@@ -285,18 +291,43 @@ impl<S: Storage> Journal<S> {
     /// durably first), so a crash leaves an older view that reads on top of it what it
     /// lacks, or a damaged one that is rebuilt.
     fn store_view_kept(&self, view: &mut View) -> Result<()> {
-        self.stamp(view)?;
-        self.storage.write_cache("view", &view.encode())?;
-        Ok(())
+        self.put_view(view, false)
     }
 
-    fn stamp(&self, view: &mut View) -> Result<()> {
-        let stamps = self.storage.list()?.stamps;
+    /// Write a view: first the parts whose contents changed (as a cache: a part that a crash
+    /// kept from the disk makes the view unreadable, and it is rebuilt), then the head that
+    /// names them (`durable` or as a cache), then remove the parts no head names. Only the
+    /// head and the changed parts are encoded and written: a part the view was read from or
+    /// written to, still on disk and unchanged, keeps its name.
+    fn put_view(&self, view: &mut View, durable: bool) -> Result<()> {
+        let listing = self.storage.list()?;
+        let on_disk: BTreeSet<&String> = listing.files.iter().filter(|n| crate::view::is_part_name(n)).collect();
         view.stamps = view
             .covers
             .iter()
-            .filter_map(|n| stamps.get(n).map(|s| (n.clone(), s.clone())))
+            .filter_map(|n| listing.stamps.get(n).map(|s| (n.clone(), s.clone())))
             .collect();
+        let (head, names, parts) = view.encode_split(|b| view.parts.unchanged(b).filter(|n| on_disk.contains(n)).cloned());
+        let known: BTreeSet<&String> = view.parts.names.values().filter(|n| on_disk.contains(n)).collect();
+        for (name, bytes) in &parts {
+            // The same bytes under the same name, read or written before: already there.
+            if !known.contains(name) {
+                self.storage.write_cache(name, bytes)?;
+            }
+        }
+        if durable {
+            self.storage.write("view", &head)?;
+        } else {
+            self.storage.write_cache("view", &head)?;
+        }
+        let named: BTreeSet<&String> = names.values().collect();
+        for old in on_disk.iter().filter(|n| !named.contains(*n)) {
+            self.storage.remove_cache(old)?;
+        }
+        view.parts = crate::view::Parts {
+            names,
+            changed: Some(BTreeSet::new()),
+        };
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! whole document, and a document kept in memory brought up to date.
 
 use super::*;
+use crate::view::{Part, Parts};
+use std::collections::BTreeMap;
 
 impl<S: Storage> Journal<S> {
     /// Read a chunk file and check that its contents are what its name (their SHA-256)
@@ -29,14 +31,46 @@ impl<S: Storage> Journal<S> {
     }
 
     /// The stored view. `Ok(None)` when there is none or it has another duo's layout (both
-    /// are simply rebuilt); a view that is not a view is reported in `problems`.
+    /// are simply rebuilt); a view that is not a view (its head or a part) is reported in
+    /// `problems`.
     pub(super) fn stored_view(&self, problems: &mut Vec<Problem>) -> Result<Option<View>> {
+        let Some(view) = self.read_head(problems)? else {
+            return Ok(None);
+        };
+        self.with_parts(view, problems)
+    }
+
+    /// `view`, a stored view's head, with its parts read in.
+    fn with_parts(&self, mut view: View, problems: &mut Vec<Problem>) -> Result<Option<View>> {
+        match self.read_parts(view.part_names())? {
+            Ok(parts) => {
+                view.join(parts);
+                Ok(Some(view))
+            }
+            Err(reason) => {
+                problems.push(Problem {
+                    name: "view".into(),
+                    reason,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// The stored view's head alone: what it covers and its membership part, without
+    /// what its parts hold. `None` when it cannot be read.
+    pub(super) fn stored_head(&self) -> Option<View> {
+        self.read_head(&mut Vec::new()).ok().flatten()
+    }
+
+    /// The stored view's head ([`View::decode_head`]); `Ok(None)` as for [`Journal::stored_view`].
+    fn read_head(&self, problems: &mut Vec<Problem>) -> Result<Option<View>> {
         let damaged = |reason| Problem {
             name: "view".into(),
             reason,
         };
         match self.storage.read("view") {
-            Ok(bytes) => match View::decode(&bytes) {
+            Ok(bytes) => match View::decode_head(&bytes) {
                 Ok(v) => Ok(Some(v)),
                 Err(None) => Ok(None),
                 Err(Some(reason)) => {
@@ -53,12 +87,57 @@ impl<S: Storage> Journal<S> {
         }
     }
 
+    /// Read and decode the parts `names` (by bucket), each checked against its name (the
+    /// SHA-256 of its bytes) and its bucket, several at once where the store can. `Ok(Err)`
+    /// names the first part that is missing or damaged; `Err` only when the store fails.
+    fn read_parts(&self, names: &BTreeMap<u8, String>) -> Result<std::result::Result<Vec<Part>, String>> {
+        use std::sync::Mutex;
+        let (buckets, names): (Vec<u8>, Vec<String>) = names.iter().map(|(b, n)| (*b, n.clone())).unzip();
+        type Slot = Option<std::result::Result<std::result::Result<Part, String>, StorageError>>;
+        let slots: Vec<Mutex<Slot>> = names.iter().map(|_| Mutex::new(None)).collect();
+        self.storage.read_each(&names, &|i, read| {
+            let part = read.map(|bytes| {
+                let expected = names[i].rsplit('/').next().unwrap_or_default();
+                if crate::hex(&Sha256::digest(&bytes)) != expected {
+                    return Err("its contents do not match its name (altered or truncated)".to_string());
+                }
+                Part::decode(&bytes, buckets[i])
+            });
+            if let Ok(mut slot) = slots[i].lock() {
+                *slot = Some(part);
+            }
+        });
+        let mut parts = Vec::with_capacity(names.len());
+        for (name, slot) in names.iter().zip(slots) {
+            let why = match slot.into_inner().ok().flatten() {
+                Some(Ok(Ok(part))) => {
+                    parts.push(part);
+                    continue;
+                }
+                Some(Ok(Err(reason))) => reason,
+                Some(Err(e)) if e.is_not_found() => "missing".to_string(),
+                Some(Err(StorageError::Damaged { reason, .. })) => reason,
+                Some(Err(e)) => return Err(e.into()),
+                None => "not read".to_string(),
+            };
+            return Ok(Err(format!("its part {name} cannot be used: {why}")));
+        }
+        Ok(Ok(parts))
+    }
+
+    /// The stored view as it is (its head and its parts), neither checked against the files
+    /// nor brought up to date: `None` when there is none or it cannot be read. For tests and
+    /// diagnostics; a read uses [`Journal::read`].
+    pub fn stored(&self) -> Result<Option<View>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        self.stored_view(&mut Vec::new())
+    }
+
     /// Chunks the current view lists, or that have a mark, but that are gone: a lost
     /// `adds/` chunk is otherwise invisible (nothing depends on it), and building on the
     /// store would make the loss permanent.
     pub(super) fn missing_from_view(&self, files: &Files) -> Vec<Problem> {
-        let view = self.stored_view(&mut Vec::new()).ok().flatten();
-        missing(files, view.as_ref())
+        missing(files, self.stored_head().as_ref())
     }
 
     /// Load these chunk files into `doc`, each checked against its name: the names loaded,
@@ -116,7 +195,7 @@ impl<S: Storage> Journal<S> {
     pub fn peek_view(&self) -> Result<Option<View>> {
         let _lock = self.storage.lock(LockMode::Shared)?;
         let files = self.files()?;
-        let Some(view) = self.stored_view(&mut Vec::new())? else {
+        let Some(view) = self.read_head(&mut Vec::new())? else {
             return Ok(None);
         };
         let whole = files
@@ -127,7 +206,10 @@ impl<S: Storage> Journal<S> {
                 .covers
                 .iter()
                 .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
-        Ok(whole.then_some(view))
+        if !whole {
+            return Ok(None);
+        }
+        self.with_parts(view, &mut Vec::new())
     }
 
     /// [`Journal::peek_view`] of the membership part only ([`View::decode_members`]: its
@@ -267,7 +349,7 @@ impl<S: Storage> Journal<S> {
                 }
             }
             if !any_missing && !changed {
-                behind = Some(view.contents);
+                behind = Some((view.contents, view.parts));
             }
         }
         // Rebuild from the chunks.
@@ -279,15 +361,16 @@ impl<S: Storage> Journal<S> {
         }
         let since = behind
             .as_ref()
-            .and_then(|c| c.records.heads_within(doc.automerge().document()));
-        let contents = match (behind, since) {
-            (Some(mut c), Some(since)) if problems.is_empty() => {
-                doc.refresh_contents(&mut c, &since);
-                c
+            .and_then(|(c, _)| c.records.heads_within(doc.automerge().document()));
+        let (contents, parts) = match (behind, since) {
+            (Some((mut c, parts)), Some(since)) if problems.is_empty() => {
+                let touched = doc.refresh_contents(&mut c, &since);
+                (c, parts.after(touched))
             }
-            _ => doc.contents_with_history(known),
+            _ => (doc.contents_with_history(known), Parts::default()),
         };
-        let view = View::new(contents, loaded.clone());
+        let mut view = View::new(contents, loaded.clone());
+        view.parts = parts;
         drop(lock);
         // Foreign files do not make the chunks untrustworthy; damaged chunks do.
         if problems

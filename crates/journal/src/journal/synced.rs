@@ -117,7 +117,7 @@ impl<S: Storage> Journal<S> {
             Some(k) => Some(k),
             None => self.stored_view(&mut Vec::new()).ok().flatten(),
         };
-        let contents = match base {
+        let (contents, parts) = match base {
             Some(view) => {
                 let since = if view.covers == v.before {
                     Some(v.heads)
@@ -127,15 +127,16 @@ impl<S: Storage> Journal<S> {
                 match since {
                     Some(since) => {
                         let mut c = view.contents;
-                        doc.refresh_contents(&mut c, &since);
-                        c
+                        let touched = doc.refresh_contents(&mut c, &since);
+                        (c, view.parts.after(touched))
                     }
-                    None => doc.contents_with_history(Some(view.contents.records)),
+                    None => (doc.contents_with_history(Some(view.contents.records)), Default::default()),
                 }
             }
-            None => doc.contents_with_history(None),
+            None => (doc.contents_with_history(None), Default::default()),
         };
         let mut view = View::new(contents, v.after);
+        view.parts = parts;
         self.store_view_kept(&mut view)?;
         Ok(Some(view))
     }
