@@ -73,22 +73,8 @@ impl Ctx {
     /// (`duo_device::seals`).
     pub fn read(&self, private: bool) -> Result<Both> {
         let mut shared = self.dev.space.read()?;
-        // Names and device records as their signatures show them (marked where another
-        // device changed them); without a readable trust file, as the document has them.
-        let _ = duo_device::membership::show(&self.dev, &mut shared.view);
-        crate::cmd::devices::notices(self, &shared.view);
+        self.membership(&mut shared);
         let private = if private { Some(self.dev.private.read()?) } else { None };
-        let mut damage = Vec::new();
-        for (label, read) in [("shared space", Some(&shared)), ("private notebook", private.as_ref())] {
-            let Some(read) = read else { continue };
-            // The view is a cache, rebuilt as we read; everything else is damage.
-            damage.extend(
-                read.problems
-                    .iter()
-                    .filter(|p| !p.is_view())
-                    .map(|p| format!("{label}: {p}")),
-            );
-        }
         let mut checker = self.dev.checker();
         checker.observe(&shared.view, false);
         if let Some(p) = &private {
@@ -99,17 +85,40 @@ impl Ctx {
                 "could not note which versions of your entries this device has seen ({e})"
             ));
         }
-        let both = Both {
-            shared,
-            private,
-            damage,
-            checker,
-        };
+        let both = Both::new(shared, private, checker);
         // With damaged files, what is missing is named as damage (not as a removal).
         if both.damage.is_empty() {
             both.removed_notice(&self.printer);
         }
         Ok(both)
+    }
+
+    /// [`Ctx::read`] of both notebooks for the entries whose id starts with `prefix` (what
+    /// `journal show` needs): from the one part of each stored view that holds them
+    /// (`Journal::read_part_of`), when this device has observed both views as they are, so
+    /// there is nothing new to remember or to report (a removal of this person's entries was
+    /// reported by the read that first saw it). Otherwise, a whole read.
+    pub fn read_entry(&self, prefix: &str) -> Result<Both> {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() >= 4
+            && let Some(mut shared) = self.dev.space.read_part_of(&prefix)?
+            && let Some(private) = self.dev.private.read_part_of(&prefix)?
+        {
+            let checker = self.dev.checker();
+            if checker.has_observed(&shared.view, false) && checker.has_observed(&private.view, true) {
+                self.membership(&mut shared);
+                return Ok(Both::new(shared, Some(private), checker));
+            }
+        }
+        self.read(true)
+    }
+
+    /// Names and device records as their signatures show them (marked where another device
+    /// changed them; without a readable trust file, as the document has them), and the
+    /// notices about new devices.
+    fn membership(&self, shared: &mut Read) {
+        let _ = duo_device::membership::show(&self.dev, &mut shared.view);
+        crate::cmd::devices::notices(self, &shared.view);
     }
 
     /// After a write to a notebook: remember the versions this device just sealed.
@@ -155,6 +164,26 @@ impl Ctx {
 }
 
 impl Both {
+    fn new(shared: Read, private: Option<Read>, checker: duo_device::seals::Checker) -> Both {
+        let mut damage = Vec::new();
+        for (label, read) in [("shared space", Some(&shared)), ("private notebook", private.as_ref())] {
+            let Some(read) = read else { continue };
+            // The view is a cache, rebuilt as we read; everything else is damage.
+            damage.extend(
+                read.problems
+                    .iter()
+                    .filter(|p| !p.is_view())
+                    .map(|p| format!("{label}: {p}")),
+            );
+        }
+        Both {
+            shared,
+            private,
+            damage,
+            checker,
+        }
+    }
+
     /// Damage that makes changing a notebook unsafe: damaged or missing files of that
     /// notebook (a foreign file, or damage in the other notebook, does not).
     pub fn blocking(&self, private: bool) -> Vec<String> {

@@ -60,10 +60,14 @@ fn store_files(home: &Path) -> BTreeSet<PathBuf> {
 }
 
 /// The name duo reports for a store file: `adds/<hash>` for `space/adds/<hash>.age`,
-/// `view` for `view.age`, a foreign file's (or a mark's) own path within its store.
+/// `view` for `view.age` and for a part of it (`view-parts/<hash>.age`), a foreign file's
+/// (or a mark's) own path within its store.
 fn reported_name(rel: &Path) -> String {
     let inner: PathBuf = rel.components().skip(1).collect();
     let s = inner.to_string_lossy().into_owned();
+    if s.starts_with("view-parts/") && s.ends_with(".age") {
+        return "view".to_string();
+    }
     if s.contains('/') && !s.ends_with(".age") {
         return s;
     }

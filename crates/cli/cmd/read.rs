@@ -97,7 +97,7 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
 }
 
 pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
-    let both = ctx.read(true)?;
+    let both = ctx.read_entry(id)?;
     let status = ctx.report(&both);
     let item = both.resolve(id)?;
     let p = &ctx.printer;

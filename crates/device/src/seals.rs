@@ -237,6 +237,13 @@ impl Checker {
         out
     }
 
+    /// Whether this device last observed exactly `view` (the same files, with the same
+    /// keys): then [`Checker::observe`] would learn nothing from it, and a read that looks at
+    /// a part of it ([`duo_journal::Journal::read_part_of`]) misses nothing the marks need.
+    pub fn has_observed(&self, view: &View, private: bool) -> bool {
+        self.marks.observed[usize::from(private)] == Some(self.digest(view))
+    }
+
     /// Remember what `view` (of the private notebook when `private`) shows verified.
     pub fn observe(&mut self, view: &View, private: bool) {
         let digest = self.digest(view);

@@ -98,6 +98,8 @@ impl Eq for View {}
 pub(crate) struct Parts {
     pub(crate) names: BTreeMap<u8, String>,
     pub(crate) changed: Option<BTreeSet<u8>>,
+    /// Only some parts were read ([`crate::Journal::read_part_of`]): never stored.
+    pub(crate) partial: bool,
 }
 
 impl Parts {
@@ -113,6 +115,7 @@ impl Parts {
         Parts {
             names: self.names,
             changed,
+            partial: self.partial,
         }
     }
 
@@ -121,6 +124,16 @@ impl Parts {
         let c = self.changed.as_ref()?;
         (!c.contains(&bucket)).then(|| self.names.get(&bucket)).flatten()
     }
+}
+
+/// A view as [`View::encode_split`] encodes it.
+pub(crate) struct Encoded {
+    /// The head's bytes.
+    pub(crate) head: Vec<u8>,
+    /// The names of all its parts, by bucket.
+    pub(crate) names: BTreeMap<u8, String>,
+    /// The parts to write: `(name, bytes)`.
+    pub(crate) parts: Vec<(String, Vec<u8>)>,
 }
 
 /// The head of a stored view, as written: the header, the membership part (first, in the
@@ -258,13 +271,14 @@ impl View {
     /// compact binary serde, whose first field is the format number), the names of all its
     /// parts by bucket, and the parts to write, `(name, bytes)`. A bucket for which `keep`
     /// gives a name is stored there already and is not encoded again.
-    pub(crate) fn encode_split(
-        &self,
-        keep: impl Fn(u8) -> Option<String>,
-    ) -> (Vec<u8>, BTreeMap<u8, String>, Vec<(String, Vec<u8>)>) {
+    pub(crate) fn encode_split(&self, keep: impl Fn(u8) -> Option<String>) -> Encoded {
         use sha2::Digest;
         let mut buckets: Vec<PartOut<'_>> = (0..=255).map(|_| PartOut::default()).collect();
-        fn route<'a, V>(map: &'a BTreeMap<String, V>, buckets: &mut [PartOut<'a>], f: for<'b> fn(&'b mut PartOut<'a>) -> &'b mut Items<'a, V>) {
+        fn route<'a, V>(
+            map: &'a BTreeMap<String, V>,
+            buckets: &mut [PartOut<'a>],
+            f: for<'b> fn(&'b mut PartOut<'a>) -> &'b mut Items<'a, V>,
+        ) {
             for (k, v) in map {
                 f(&mut buckets[usize::from(bucket(k))]).0.push((k, v));
             }
@@ -306,7 +320,11 @@ impl View {
             parts: &names,
         };
         let head = postcard::to_extend(&head, MAGIC.to_vec()).expect("a view always serializes");
-        (head, names, written)
+        Encoded {
+            head,
+            names,
+            parts: written,
+        }
     }
 
     /// Decode a stored view's head: the view without what its parts hold, and the names of
@@ -345,6 +363,7 @@ impl View {
             parts: Parts {
                 names: h.parts,
                 changed: Some(BTreeSet::new()),
+                partial: false,
             },
         })
     }
@@ -664,9 +683,9 @@ mod tests {
         let mut contents = Contents::default();
         contents.entries.insert("a700".into(), entry("a700"));
         let view = View::new(contents, BTreeSet::new());
-        let (_, names, parts) = view.encode_split(|_| None);
-        assert_eq!(names.keys().copied().collect::<Vec<_>>(), vec![0xa7]);
-        let (_, bytes) = &parts[0];
+        let encoded = view.encode_split(|_| None);
+        assert_eq!(encoded.names.keys().copied().collect::<Vec<_>>(), vec![0xa7]);
+        let (_, bytes) = &encoded.parts[0];
         assert!(Part::decode(bytes, 0xa7).is_ok());
         let err = Part::decode(bytes, 0x12).err().expect("refused in another bucket");
         assert!(err.contains("a700"), "{err}");

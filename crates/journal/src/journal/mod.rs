@@ -300,6 +300,10 @@ impl<S: Storage> Journal<S> {
     /// head and the changed parts are encoded and written: a part the view was read from or
     /// written to, still on disk and unchanged, keeps its name.
     fn put_view(&self, view: &mut View, durable: bool) -> Result<()> {
+        if view.parts.partial {
+            // Some parts only (`read_part_of`): storing it would drop the others.
+            return Ok(());
+        }
         let listing = self.storage.list()?;
         let on_disk: BTreeSet<&String> = listing.files.iter().filter(|n| crate::view::is_part_name(n)).collect();
         view.stamps = view
@@ -307,7 +311,8 @@ impl<S: Storage> Journal<S> {
             .iter()
             .filter_map(|n| listing.stamps.get(n).map(|s| (n.clone(), s.clone())))
             .collect();
-        let (head, names, parts) = view.encode_split(|b| view.parts.unchanged(b).filter(|n| on_disk.contains(n)).cloned());
+        let crate::view::Encoded { head, names, parts } =
+            view.encode_split(|b| view.parts.unchanged(b).filter(|n| on_disk.contains(n)).cloned());
         let known: BTreeSet<&String> = view.parts.names.values().filter(|n| on_disk.contains(n)).collect();
         for (name, bytes) in &parts {
             // The same bytes under the same name, read or written before: already there.
@@ -327,6 +332,7 @@ impl<S: Storage> Journal<S> {
         view.parts = crate::view::Parts {
             names,
             changed: Some(BTreeSet::new()),
+            partial: false,
         };
         Ok(())
     }

@@ -47,7 +47,9 @@ impl<S: Storage> Journal<S> {
                 view.join(parts);
                 Ok(Some(view))
             }
-            Err(reason) => {
+            // A part that is gone: a cache removed, rebuilt without comment like the head.
+            Err(None) => Ok(None),
+            Err(Some(reason)) => {
                 problems.push(Problem {
                     name: "view".into(),
                     reason,
@@ -88,9 +90,10 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Read and decode the parts `names` (by bucket), each checked against its name (the
-    /// SHA-256 of its bytes) and its bucket, several at once where the store can. `Ok(Err)`
-    /// names the first part that is missing or damaged; `Err` only when the store fails.
-    fn read_parts(&self, names: &BTreeMap<u8, String>) -> Result<std::result::Result<Vec<Part>, String>> {
+    /// SHA-256 of its bytes) and its bucket, several at once where the store can.
+    /// `Ok(Err(Some(why)))` names the first part that is damaged, `Ok(Err(None))` says one
+    /// is gone; `Err` only when the store fails.
+    fn read_parts(&self, names: &BTreeMap<u8, String>) -> Result<std::result::Result<Vec<Part>, Option<String>>> {
         use std::sync::Mutex;
         let (buckets, names): (Vec<u8>, Vec<String>) = names.iter().map(|(b, n)| (*b, n.clone())).unzip();
         type Slot = Option<std::result::Result<std::result::Result<Part, String>, StorageError>>;
@@ -115,12 +118,12 @@ impl<S: Storage> Journal<S> {
                     continue;
                 }
                 Some(Ok(Err(reason))) => reason,
-                Some(Err(e)) if e.is_not_found() => "missing".to_string(),
+                Some(Err(e)) if e.is_not_found() => return Ok(Err(None)),
                 Some(Err(StorageError::Damaged { reason, .. })) => reason,
                 Some(Err(e)) => return Err(e.into()),
                 None => "not read".to_string(),
             };
-            return Ok(Err(format!("its part {name} cannot be used: {why}")));
+            return Ok(Err(Some(format!("its part {name} cannot be used: {why}"))));
         }
         Ok(Ok(parts))
     }
@@ -299,6 +302,59 @@ impl<S: Storage> Journal<S> {
         let adds = uncovered(files, &view);
         (current && missing(files, Some(&view)).is_empty() && adds.iter().all(|n| kind_of(n) == Some(FileKind::Add)))
             .then_some((view, adds))
+    }
+
+    /// [`Journal::read`] of the entries whose id starts with `prefix` (two or more lowercase
+    /// hex digits) alone, with their replies, status changes and lifts, and everything the
+    /// head of the view holds (the membership part, which files it reflects): the head and
+    /// the one part of that prefix, and the appended `adds/` files the view does not cover
+    /// yet read on top, as a whole read would. What `journal show` needs, at a cost that
+    /// does not grow with the journal. `None` when that is not enough: the stored view is
+    /// missing, damaged or behind (a whole read brings it up to date), or `prefix` names no
+    /// part. The view returned is partial: it is never stored.
+    pub fn read_part_of(&self, prefix: &str) -> Result<Option<Read>> {
+        let hex = prefix.len() >= 2 && prefix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex {
+            return Ok(None);
+        }
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        if !files.has_view {
+            return Ok(None);
+        }
+        let Some(mut view) = self.read_head(&mut Vec::new())? else {
+            return Ok(None);
+        };
+        let current = view
+            .covers
+            .iter()
+            .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
+        let adds = uncovered(&files, &view);
+        if !current
+            || !missing(&files, Some(&view)).is_empty()
+            || adds.iter().any(|n| kind_of(n) != Some(FileKind::Add))
+        {
+            return Ok(None);
+        }
+        let bucket = crate::view::bucket(prefix);
+        let names: BTreeMap<u8, String> = (view.part_names().get(&bucket).cloned())
+            .map(|n| (bucket, n))
+            .into_iter()
+            .collect();
+        let Ok(parts) = self.read_parts(&names)? else {
+            return Ok(None);
+        };
+        view.join(parts);
+        view.parts.partial = true;
+        let problems = foreign(&files);
+        if !adds.is_empty() {
+            let mut extra = SpaceDoc::new();
+            let (loaded, damaged) = self.load_into(&mut extra, &adds)?;
+            if !damaged.is_empty() || extra.has_missing_deps() || !view.merge_additions(extra.contents(), loaded) {
+                return Ok(None);
+            }
+        }
+        checked(Read { view, problems }).map(Some)
     }
 
     /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else

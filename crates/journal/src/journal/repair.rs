@@ -98,7 +98,7 @@ impl<S: Storage> Journal<S> {
         }
         report.problems.extend(foreign(&files));
         let (mut doc, loaded, problems) = self.load_all(&files.chunks)?;
-        report.files_checked = files.chunks.len() + usize::from(files.has_view) + files.parts.len();
+        report.files_checked = files.chunks.len() + usize::from(files.has_view);
         report.problems.extend(problems);
         if let Err(e) = doc.check_schema() {
             report.problems.push(Problem {

@@ -130,7 +130,10 @@ impl<S: Storage> Journal<S> {
                         let touched = doc.refresh_contents(&mut c, &since);
                         (c, view.parts.after(touched))
                     }
-                    None => (doc.contents_with_history(Some(view.contents.records)), Default::default()),
+                    None => (
+                        doc.contents_with_history(Some(view.contents.records)),
+                        Default::default(),
+                    ),
                 }
             }
             None => (doc.contents_with_history(None), Default::default()),
