@@ -104,7 +104,7 @@ impl Ctx {
             && let Some(mut shared) = self.dev.space.read_part_of(&prefix)?
             && let Some(private) = self.dev.private.read_part_of(&prefix)?
         {
-            let checker = self.dev.checker();
+            let checker = self.dev.checker_for(&prefix);
             if checker.has_observed(&shared.view, false) && checker.has_observed(&private.view, true) {
                 self.membership(&mut shared);
                 return Ok(Both::new(shared, Some(private), checker));

@@ -277,3 +277,52 @@ fn an_entry_removed_by_the_partners_client_before_any_read_is_still_noticed() {
         again.stderr
     );
 }
+
+/// `duo journal show` reads one part of the view and only the marks of the entries it can
+/// show, once this device has read the notebooks as they are; whatever changed since (here
+/// Bob's modified client removes one of Alice's entries) makes it read everything, so the
+/// first read after the removal reports it, `show` included, and the entry shown is still
+/// checked as hers.
+#[test]
+fn show_reads_one_part_yet_the_first_read_after_a_removal_reports_it() {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let hostile = Hostile::new(&bob);
+    let kept = alice.add("I felt calm when we cooked together", &[]);
+    let gone = alice.add("I felt heard when you asked about my day", &[]);
+    let shown = alice.run(&["journal", "show", &kept[..8]]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains("I felt calm when we cooked together"));
+    // Read as it is now: the next show takes the quick path and says the same.
+    let again = alice.run(&["journal", "show", &kept[..8], "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let json: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(json["id"], serde_json::json!(kept));
+    assert_eq!(json["body"], serde_json::json!("I felt calm when we cooked together"));
+    let quick_check = json["authenticity"].clone();
+    assert_eq!(
+        quick_check,
+        serde_json::json!("authentic"),
+        "her own entry is checked: {json}"
+    );
+
+    hostile.sync_victim(&alice);
+    hostile.raw(|doc| {
+        doc.delete(automerge::ROOT, entry_key(&gone).as_str()).unwrap();
+    });
+    hostile.sync_victim(&alice);
+    let after = alice.run(&["journal", "show", &kept[..8], "--json"]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(
+        after
+            .stderr
+            .contains("1 entry of yours was removed or given another author"),
+        "{}",
+        after.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&after.stdout).unwrap();
+    assert_eq!(json["authenticity"], quick_check, "checked as before");
+    // The removed entry is gone for show too.
+    assert_ne!(alice.run(&["journal", "show", &gone[..8]]).code, 0);
+}

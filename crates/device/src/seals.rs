@@ -91,10 +91,16 @@ fn added_names(o: &Opened) -> Vec<String> {
 /// The marks file with what appends noted since it was written folded in, and the names of
 /// those notes. A note that cannot be read is skipped (it held one write's memory, no more).
 fn load_with_added(o: &Opened) -> Result<Option<(MarksFile, Vec<String>)>, SyncError> {
+    load_with_added_of(o, None)
+}
+
+/// [`load_with_added`], keeping only the marks of entries whose id starts with `prefix`
+/// when one is given.
+fn load_with_added_of(o: &Opened, prefix: Option<&str>) -> Result<Option<(MarksFile, Vec<String>)>, SyncError> {
     let local = store(o);
     let added = added_names(o);
     let base = if local.path_of(MARKS_FILE).exists() {
-        Some(read(&local)?)
+        Some(read_of(&local, prefix)?)
     } else {
         None
     };
@@ -114,6 +120,11 @@ fn load_with_added(o: &Opened) -> Result<Option<(MarksFile, Vec<String>)>, SyncE
             continue;
         }
         fold(&mut f, note);
+    }
+    if let Some(prefix) = prefix {
+        for m in [&mut f.space, &mut f.private] {
+            m.seen.retain(|id, _| id.starts_with(prefix));
+        }
     }
     Ok(Some((f, added)))
 }
@@ -153,16 +164,100 @@ fn sealing_for(o: &Opened) -> Result<Option<Option<String>>, SyncError> {
 /// Read the marks file of the local store `local`; damage is a [`LocalFile::SealMarks`]
 /// error (`duo doctor` names it, `--repair` sets it aside).
 pub(crate) fn read(local: &AgeStore) -> Result<MarksFile, SyncError> {
+    read_of(local, None)
+}
+
+/// [`read`], keeping only the marks of the entries whose id starts with `prefix` when one
+/// is given (the others are decoded and dropped, without building them).
+fn read_of(local: &AgeStore, prefix: Option<&str>) -> Result<MarksFile, SyncError> {
     let path = local.path_of(MARKS_FILE);
     let bytes = local
         .read(MARKS_FILE)
         .map_err(|e| LocalFile::SealMarks.storage_error(path.clone(), e))?;
-    let f: MarksFile = postcard::from_bytes(&bytes)
-        .map_err(|e| LocalFile::SealMarks.damaged(path.clone(), format!("not duo's seal marks: {e}")))?;
+    let decoded = match prefix {
+        None => postcard::from_bytes(&bytes).map_err(|e| e.to_string()),
+        Some(prefix) => decode_of(&bytes, prefix),
+    };
+    let f: MarksFile =
+        decoded.map_err(|e| LocalFile::SealMarks.damaged(path.clone(), format!("not duo's seal marks: {e}")))?;
     if f.version != MARKS_VERSION {
         return Err(LocalFile::SealMarks.damaged(path, format!("written by another duo (version {})", f.version)));
     }
     Ok(f)
+}
+
+/// A marks file decoded field by field (postcard writes a struct's fields in order), with
+/// only the seen marks of entries whose id starts with `prefix`.
+fn decode_of(bytes: &[u8], prefix: &str) -> Result<MarksFile, String> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+    use std::collections::BTreeMap;
+    type Seen = BTreeMap<String, BTreeMap<String, u64>>;
+    /// The seen map, keeping the entries of `prefix`.
+    struct SeenOf<'p>(&'p str);
+    impl<'de> DeserializeSeed<'de> for SeenOf<'_> {
+        type Value = Seen;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Seen, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for SeenOf<'_> {
+        type Value = Seen;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("seen marks")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Seen, A::Error> {
+            let mut out = Seen::new();
+            while let Some(id) = m.next_key::<&'de str>()? {
+                if id.starts_with(self.0) {
+                    out.insert(id.to_string(), m.next_value()?);
+                } else {
+                    m.next_value::<Skipped>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+    /// An entry's fields → versions, read and dropped.
+    struct Skipped;
+    impl<'de> Deserialize<'de> for Skipped {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skipped, D::Error> {
+            d.deserialize_map(Skipped)
+        }
+    }
+    impl<'de> Visitor<'de> for Skipped {
+        type Value = Skipped;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("fields and versions")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Skipped, A::Error> {
+            while m.next_entry::<&'de str, u64>()?.is_some() {}
+            Ok(Skipped)
+        }
+    }
+    let e = |e: postcard::Error| e.to_string();
+    let (version, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(e)?;
+    let (sealing_for, rest) = postcard::take_from_bytes::<Option<String>>(rest).map_err(e)?;
+    let mut rest = rest;
+    let mut marks = [Marks::default(), Marks::default()];
+    for m in &mut marks {
+        let (began, after) = postcard::take_from_bytes::<bool>(rest).map_err(e)?;
+        let mut de = postcard::Deserializer::from_bytes(after);
+        let seen = SeenOf(prefix).deserialize(&mut de).map_err(e)?;
+        rest = de.finalize().map_err(e)?;
+        *m = Marks { began, seen };
+    }
+    // Absent in files from before it (`#[serde(default)]`).
+    let observed = postcard::take_from_bytes::<[Option<[u8; 16]>; 2]>(rest)
+        .map(|(o, _)| o)
+        .unwrap_or_default();
+    let [space, private] = marks;
+    Ok(MarksFile {
+        version,
+        sealing_for,
+        space,
+        private,
+        observed,
+    })
 }
 
 /// Write the marks file, keeping the highest of what is there and `f` (another duo
@@ -343,7 +438,20 @@ impl Opened {
 
     /// A checker of this person's entries: their keyring and this device's marks.
     pub fn checker(&self) -> Checker {
-        let (marks, damaged) = match load(self) {
+        self.checker_of(None)
+    }
+
+    /// [`Opened::checker`] for the entries whose id starts with `prefix` alone (what
+    /// `journal show` judges): the marks of the other entries are not kept, so loading them
+    /// costs little at 100k entries. What it saves is merged into the file as always (the
+    /// marks only grow), so nothing of the others is lost.
+    pub fn checker_for(&self, prefix: &str) -> Checker {
+        self.checker_of(Some(prefix))
+    }
+
+    fn checker_of(&self, prefix: Option<&str>) -> Checker {
+        let loaded = load_with_added_of(self, prefix).map(|f| f.map(|(f, _)| f));
+        let (marks, damaged) = match loaded {
             Ok(f) => (f.unwrap_or_default(), None),
             Err(e) => (MarksFile::default(), Some(e.to_string())),
         };
@@ -433,4 +541,56 @@ pub fn audit(judge: &duo_journal::Judge<'_>, view: &duo_journal::View) -> Audit 
     }
     a.removed = judge.removed(view);
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(observed: bool) -> MarksFile {
+        let mut f = MarksFile {
+            version: MARKS_VERSION,
+            sealing_for: Some("p1".into()),
+            ..Default::default()
+        };
+        f.space.began = true;
+        for (id, field, v) in [
+            ("a7c0", "body", 3),
+            ("a7c0", "tag:walks", 1),
+            ("a7ff", "body", 2),
+            ("b1", "body", 9),
+        ] {
+            f.space.note(id, field, v);
+            f.private.note(&format!("{id}0"), field, v + 1);
+        }
+        if observed {
+            f.observed = [Some([7; 16]), None];
+        }
+        f
+    }
+
+    #[test]
+    fn a_marks_file_read_for_one_prefix_keeps_that_prefix_and_everything_else_but_other_entries() {
+        for observed in [true, false] {
+            let whole = file(observed);
+            let bytes = postcard::to_allocvec(&whole).unwrap();
+            let mut want = whole.clone();
+            for m in [&mut want.space, &mut want.private] {
+                m.seen.retain(|id, _| id.starts_with("a7"));
+            }
+            assert_eq!(decode_of(&bytes, "a7").unwrap(), want);
+            assert_eq!(decode_of(&bytes, "a7").unwrap().space.seen.len(), 2);
+            assert_eq!(decode_of(&bytes, "").unwrap(), whole, "every id starts with \"\"");
+            assert!(decode_of(&bytes, "ff").unwrap().space.seen.is_empty());
+        }
+        // A file from before `observed` was added: read as none observed.
+        let whole = file(false);
+        let mut bytes = postcard::to_allocvec(&whole).unwrap();
+        bytes.truncate(bytes.len() - 2);
+        assert_eq!(decode_of(&bytes, "a7").unwrap().observed, [None, None]);
+        // Damage is an error, never a panic.
+        for cut in [0, 1, 5, 12] {
+            assert!(decode_of(&bytes[..cut.min(bytes.len())], "a7").is_err(), "{cut}");
+        }
+    }
 }
