@@ -305,14 +305,35 @@ impl<'a> Judge<'a> {
     /// Every entry a reader shows: the entries of the view, and this person's entries whose
     /// deletion is not theirs. Each with what this device says about it.
     pub fn shown<'v>(&self, view: &'v View) -> Vec<Shown<'v>> {
-        view.entries
-            .values()
+        let all: Vec<&'v Entry> = (view.entries.values())
             .chain(view.deleted.values().filter(|e| !self.deleted_by_author(view, e)))
-            .map(|entry| Shown {
-                entry,
-                check: self.check(view, entry),
-            })
-            .collect()
+            .collect();
+        let shown = |entry: &&'v Entry| Shown {
+            entry,
+            check: self.check(view, entry),
+        };
+        // Checking is a few HMACs per entry of this person's: a large notebook is checked
+        // on several threads (as many as the machine has cores, at most 4), in order.
+        const EACH: usize = 4096;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4)
+            .min(all.len() / EACH)
+            .max(1);
+        if threads == 1 {
+            return all.iter().map(shown).collect();
+        }
+        std::thread::scope(|s| {
+            let shown = &shown;
+            let parts: Vec<_> = (all.chunks(all.len().div_ceil(threads)))
+                .map(|chunk| s.spawn(move || chunk.iter().map(shown).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 
     /// The shown entries whose id starts with `prefix`.

@@ -170,9 +170,16 @@ pub struct Sealed {
 impl Entry {
     /// Does the entry match a case-insensitive search for `needle` (already lowercased)?
     pub fn matches(&self, needle_lower: &str) -> bool {
-        self.body.to_lowercase().contains(needle_lower)
-            || self.tags.iter().any(|t| t.to_lowercase().contains(needle_lower))
-            || self.conflicts.iter().any(|c| c.to_lowercase().contains(needle_lower))
+        let has = |text: &String| {
+            if text.is_ascii() && needle_lower.is_ascii() {
+                // Lowercasing ASCII text is ASCII: compared in place, without a lowercased copy.
+                let (hay, needle) = (text.as_bytes(), needle_lower.as_bytes());
+                needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+            } else {
+                text.to_lowercase().contains(needle_lower)
+            }
+        };
+        has(&self.body) || self.tags.iter().any(has) || self.conflicts.iter().any(has)
     }
 }
 
@@ -313,6 +320,35 @@ mod tests {
     use super::*;
     use crate::listening::ReplyKind;
     use crate::prompts::Depth;
+
+    #[test]
+    fn a_search_ignores_case_in_ascii_and_in_any_other_script() {
+        let mut e = Entry {
+            id: "00".into(),
+            kind: Kind::Reflection,
+            author: "p".into(),
+            device: "d".into(),
+            created_at: 0,
+            edited_at: 0,
+            body: "I felt CLOSE to you by the River".into(),
+            tags: vec!["Walks".into()],
+            status: None,
+            conflicts: vec!["Ärger über den Tag".into()],
+            auth: Vec::new(),
+            no_replies: false,
+            prompt: None,
+            seals: Seals::default(),
+        };
+        for hit in ["river", "close to", "walks", "ärger", "über", ""] {
+            assert!(e.matches(hit), "{hit:?}");
+        }
+        for miss in ["rivers", "lake", "closeto", "ärgern"] {
+            assert!(!e.matches(miss), "{miss:?}");
+        }
+        // Outside ASCII the text is lowercased as before: the Kelvin sign is a "k".
+        e.body = "\u{212A}indness".into();
+        assert!(e.matches("kindness"));
+    }
 
     /// The names of the string enums are stored in documents, shown in JSON and typed on the
     /// command line: each one's name, `Display`, `FromStr` (exact, case-sensitive) and the
