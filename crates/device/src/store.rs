@@ -381,6 +381,13 @@ fn classify(dir_label: Option<&str>, entry: &fs::DirEntry, out: &mut Listing) {
     };
     if file_name.starts_with('.') && file_name.ends_with(".tmp") {
         out.leftovers.push(shown);
+    } else if dir_label == Some(duo_journal::PARTS_DIR)
+        && let Some(stem) = file_name.strip_suffix(SUFFIX)
+        && entry.file_type().is_ok_and(|t| t.is_file())
+    {
+        // A part of the view is checked against its name when read: no fingerprint, so a
+        // listing does not stat its 256 parts (the directory's own entries say it is a file).
+        out.files.push(format!("{}/{stem}", duo_journal::PARTS_DIR));
     } else if let Some(stem) = file_name.strip_suffix(SUFFIX)
         && let Ok(meta) = entry.metadata()
         && meta.is_file()

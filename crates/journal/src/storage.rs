@@ -44,7 +44,8 @@ pub struct Listing {
     pub leftovers: Vec<String>,
     /// Files that the store did not write.
     pub foreign: Vec<String>,
-    /// A cheap fingerprint of each file (size and modification time, say): when it
+    /// A cheap fingerprint of each file but the view's parts (which are checked against
+    /// their names when read), size and modification time, say: when it
     /// changes, the file changed, and cached reads of it are not trusted.
     pub stamps: BTreeMap<String, String>,
     /// The chunks that have a mark ([`Storage::mark`]), by chunk name (`adds/<hash>`).
