@@ -156,9 +156,18 @@ struct HeadOut<'a> {
     parts: &'a BTreeMap<u8, String>,
 }
 
-/// [`HeadOut`] as read.
+/// [`HeadOut`] as read (postcard writes a nested struct's fields in place, so `front` is
+/// the head's first fields).
 #[derive(Deserialize)]
 struct Head {
+    front: Front,
+    restorable: BTreeSet<String>,
+    parts: BTreeMap<u8, String>,
+}
+
+/// The front of a head: the header and the membership part.
+#[derive(Deserialize)]
+struct Front {
     format: u32,
     covers: BTreeSet<String>,
     stamps: BTreeMap<String, String>,
@@ -170,8 +179,30 @@ struct Head {
     markers: BTreeMap<String, crate::Marker>,
     signatures: crate::Signatures,
     records: crate::History,
-    restorable: BTreeSet<String>,
-    parts: BTreeMap<u8, String>,
+}
+
+impl Front {
+    /// A view of the front alone: no entries, replies or boundaries' changes.
+    fn into_view(self) -> View {
+        View {
+            format: self.format,
+            covers: self.covers,
+            stamps: self.stamps,
+            contents: Contents {
+                schema: self.schema,
+                space_id: self.space_id,
+                space_ids: self.space_ids,
+                persons: self.persons,
+                devices: self.devices,
+                markers: self.markers,
+                signatures: self.signatures,
+                records: self.records,
+                ..Default::default()
+            },
+            notes: BTreeMap::new(),
+            parts: Parts::default(),
+        }
+    }
 }
 
 /// Items of one bucket of a map, written as a map.
@@ -343,29 +374,14 @@ impl View {
         if let Some(bad) = h.parts.values().find(|n| !is_part_name(n)) {
             return Err(Some(format!("not a duo view: it names a part {bad:?}")));
         }
-        Ok(View {
-            format: h.format,
-            covers: h.covers,
-            stamps: h.stamps,
-            contents: Contents {
-                schema: h.schema,
-                space_id: h.space_id,
-                space_ids: h.space_ids,
-                persons: h.persons,
-                devices: h.devices,
-                markers: h.markers,
-                signatures: h.signatures,
-                records: h.records,
-                restorable: h.restorable,
-                ..Default::default()
-            },
-            notes: BTreeMap::new(),
-            parts: Parts {
-                names: h.parts,
-                changed: Some(BTreeSet::new()),
-                partial: false,
-            },
-        })
+        let mut view = h.front.into_view();
+        view.contents.restorable = h.restorable;
+        view.parts = Parts {
+            names: h.parts,
+            changed: Some(BTreeSet::new()),
+            partial: false,
+        };
+        Ok(view)
     }
 
     /// Put the parts read for this head's buckets (in the order of [`View::part_names`]) in.
@@ -394,44 +410,13 @@ impl View {
     /// may stop anywhere after that part. `None` when they do not hold it (too short, another
     /// format, not a view).
     pub fn decode_members(bytes: &[u8]) -> Option<View> {
-        #[derive(Deserialize)]
-        struct Front {
-            format: u32,
-            covers: BTreeSet<String>,
-            stamps: BTreeMap<String, String>,
-            schema: u64,
-            space_id: Option<String>,
-            space_ids: Vec<String>,
-            persons: BTreeMap<String, crate::Person>,
-            devices: BTreeMap<String, crate::Device>,
-            markers: BTreeMap<String, crate::Marker>,
-            signatures: crate::Signatures,
-            records: crate::History,
-        }
         let body = bytes.strip_prefix(MAGIC)?;
         let (format, _) = postcard::take_from_bytes::<u32>(body).ok()?;
         if format != VIEW_FORMAT {
             return None;
         }
         let (f, _) = postcard::take_from_bytes::<Front>(body).ok()?;
-        Some(View {
-            format: f.format,
-            covers: f.covers,
-            stamps: f.stamps,
-            contents: Contents {
-                schema: f.schema,
-                space_id: f.space_id,
-                space_ids: f.space_ids,
-                persons: f.persons,
-                devices: f.devices,
-                markers: f.markers,
-                signatures: f.signatures,
-                records: f.records,
-                ..Default::default()
-            },
-            notes: BTreeMap::new(),
-            parts: Parts::default(),
-        })
+        Some(f.into_view())
     }
 
     /// The membership part of the view (people, devices, signatures) as [`Contents`]
