@@ -130,8 +130,6 @@ struct Files {
     marks: BTreeSet<String>,
     stamps: std::collections::BTreeMap<String, String>,
     has_view: bool,
-    /// The view's parts (`view-parts/…`).
-    parts: BTreeSet<String>,
     foreign: Vec<String>,
     leftovers: Vec<String>,
 }
@@ -212,16 +210,14 @@ impl<S: Storage> Journal<S> {
             marks: listing.marks.into_iter().collect(),
             stamps: listing.stamps,
             has_view: false,
-            parts: BTreeSet::new(),
             foreign: listing.foreign,
             leftovers: listing.leftovers,
         };
         for name in listing.files {
             match kind_of(&name) {
                 Some(FileKind::View) => files.has_view = true,
-                Some(FileKind::ViewPart) => {
-                    files.parts.insert(name);
-                }
+                // The view's parts: named by its head, checked when read.
+                Some(FileKind::ViewPart) => {}
                 Some(_) => {
                     files.chunks.insert(name);
                 }
