@@ -294,10 +294,14 @@ impl From<&PeerResult> for PeerLine {
 /// shared space are announced on.
 pub struct Listening {
     root: PathBuf,
-    listener: tokio::net::UnixListener,
     wrote: tokio::net::UnixDatagram,
     /// The writer id of the watcher's own store.
     own: Option<String>,
+    /// Requests read off the socket, each with its connection. The connections are accepted
+    /// and read by tasks of their own, so a request is never lost when the watcher's loop
+    /// picks another event while one is half read ([`Listening::next`] is cancel-safe).
+    requests: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(Request, tokio::net::UnixStream)>>,
+    accepting: tokio::task::JoinHandle<()>,
 }
 
 /// What another command asked the watcher for, or told it.
@@ -336,11 +340,14 @@ impl Listening {
         let wrote = tokio::net::UnixDatagram::bind(&wrote_path).map_err(|e| io(&wrote_path, e))?;
         std::fs::set_permissions(&wrote_path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| io(&wrote_path, e))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let accepting = tokio::spawn(accept(listener, tx));
         Ok(Listening {
             root: root.to_path_buf(),
-            listener,
             wrote,
             own: own.map(str::to_string),
+            requests: tokio::sync::Mutex::new(rx),
+            accepting,
         })
     }
 
@@ -362,42 +369,62 @@ impl Listening {
     }
 
     /// The next request or write notice (requests that are not understood are dropped).
+    /// Cancel-safe: when another event is picked first, nothing waiting is lost.
     pub async fn next(&self) -> Asked {
-        use tokio::io::AsyncBufReadExt;
+        let mut buf = [0u8; 32];
         loop {
-            let mut buf = [0u8; 32];
-            // Both are cancel-safe: whichever is not picked loses nothing.
-            let accepted = tokio::select! {
+            let asked = async { self.requests.lock().await.recv().await };
+            tokio::select! {
                 got = self.wrote.recv(&mut buf) => match got {
                     Ok(n) => return Asked::Wrote { by_other: self.by_other(&buf[..n]) },
                     Err(_) => continue,
                 },
-                accepted = self.listener.accept() => accepted,
-            };
-            let Ok((stream, _)) = accepted else {
-                continue;
-            };
-            let mut reader = tokio::io::BufReader::new(stream);
-            let mut line = String::new();
-            let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
-            if !matches!(read, Ok(Ok(n)) if n > 0) {
-                continue;
-            }
-            let stream = reader.into_inner();
-            match serde_json::from_str::<Request>(&line) {
-                Ok(Request::Sync) => return Asked::Sync(Reply(stream)),
-                Ok(Request::Pause) => return Asked::Pause(Reply(stream)),
-                Ok(Request::Addresses) => return Asked::Addresses(Reply(stream)),
-                Ok(Request::Refresh) => return Asked::Refresh(Reply(stream)),
-                Ok(Request::Lock) => return Asked::Lock(Reply(stream)),
-                Err(_) => continue,
+                Some((request, stream)) = asked => {
+                    return match request {
+                        Request::Sync => Asked::Sync(Reply(stream)),
+                        Request::Pause => Asked::Pause(Reply(stream)),
+                        Request::Addresses => Asked::Addresses(Reply(stream)),
+                        Request::Refresh => Asked::Refresh(Reply(stream)),
+                        Request::Lock => Asked::Lock(Reply(stream)),
+                    };
+                }
             }
         }
     }
 }
 
+/// Accept connections on the watcher's socket, each read by a task of its own: one line of
+/// at most 64 KiB within 5 s, a request that is understood, or the connection is dropped.
+async fn accept(
+    listener: tokio::net::UnixListener,
+    requests: tokio::sync::mpsc::Sender<(Request, tokio::net::UnixStream)>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: try again in a moment.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let requests = requests.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stream);
+            let mut line = String::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), (&mut reader).take(1 << 16).read_line(&mut line)).await;
+            if !matches!(read, Ok(Ok(n)) if n > 0) {
+                return;
+            }
+            if let Ok(request) = serde_json::from_str::<Request>(&line) {
+                let _ = requests.send((request, reader.into_inner())).await;
+            }
+        });
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
+        self.accepting.abort();
         let _ = std::fs::remove_file(self.root.join(SOCKET));
         let _ = std::fs::remove_file(self.root.join(WROTE_SOCKET));
     }
@@ -491,6 +518,43 @@ mod tests {
             Answer::Synced { peers } => peers.into_iter().map(PeerResult::from).collect(),
             _ => panic!("not a sync answer: {line}"),
         }
+    }
+
+    /// A command that connects while the watcher is busy with something else, and whose
+    /// request arrives after the watcher's loop picked another event, is still answered:
+    /// it used to get "Broken pipe" (the half-read connection was dropped with the loop's
+    /// branch), for instance from `duo sync` right after `duo journal add`.
+    #[tokio::test]
+    async fn a_request_is_not_lost_when_the_watcher_picks_another_event_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("local")).unwrap();
+        let listening = Listening::bind(dir.path(), Some("mine")).unwrap();
+        let mut client = UnixStream::connect(dir.path().join(SOCKET)).unwrap();
+        // The loop waits for the next request, and something else happens first.
+        let waited = tokio::time::timeout(Duration::from_millis(100), listening.next()).await;
+        assert!(waited.is_err(), "nothing was asked yet");
+        client.write_all(b"{\"op\":\"addresses\"}\n").unwrap();
+        let asked = tokio::time::timeout(Duration::from_secs(5), listening.next())
+            .await
+            .expect("the request waits for the next turn of the loop");
+        let Asked::Addresses(reply) = asked else {
+            panic!("not the request that was sent")
+        };
+        reply.addresses(vec!["127.0.0.1:9".parse().unwrap()]).await;
+        let mut answer = String::new();
+        BufReader::new(&client).read_line(&mut answer).unwrap();
+        assert!(answer.contains("127.0.0.1:9"), "{answer}");
+        // Write notices still arrive beside the requests, the watcher's own told apart.
+        notify_written(&dir.path().join(WROTE_SOCKET), "mine");
+        let own = tokio::time::timeout(Duration::from_secs(5), listening.next())
+            .await
+            .unwrap();
+        assert!(matches!(own, Asked::Wrote { by_other: false }));
+        notify_written(&dir.path().join(WROTE_SOCKET), "another");
+        let other = tokio::time::timeout(Duration::from_secs(5), listening.next())
+            .await
+            .unwrap();
+        assert!(matches!(other, Asked::Wrote { by_other: true }));
     }
 
     /// What a watcher synced for another command reaches that command whole: the entries
