@@ -144,6 +144,19 @@ fn foreign(files: &Files) -> Vec<Problem> {
         .collect()
 }
 
+/// The appended `adds/` files to read on top of `view`, when it is current in every other
+/// way: every file it covers still there with the same fingerprint, no chunk lost, and
+/// nothing uncovered but `adds/` files. `None` otherwise.
+fn adds_on_top(files: &Files, view: &View) -> Option<Vec<String>> {
+    let current = view
+        .covers
+        .iter()
+        .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
+    let adds = uncovered(files, view);
+    (current && missing(files, Some(view)).is_empty() && adds.iter().all(|n| kind_of(n) == Some(FileKind::Add)))
+        .then_some(adds)
+}
+
 /// The chunk files `view` does not cover.
 fn uncovered(files: &Files, view: &View) -> Vec<String> {
     files

@@ -295,13 +295,8 @@ impl<S: Storage> Journal<S> {
             None if bytes.len() == FRONT => View::decode_members(&self.storage.read("view").ok()?)?,
             None => return None,
         };
-        let current = view
-            .covers
-            .iter()
-            .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
-        let adds = uncovered(files, &view);
-        (current && missing(files, Some(&view)).is_empty() && adds.iter().all(|n| kind_of(n) == Some(FileKind::Add)))
-            .then_some((view, adds))
+        let adds = adds_on_top(files, &view)?;
+        Some((view, adds))
     }
 
     /// [`Journal::read`] of the entries whose id starts with `prefix` (two or more lowercase
@@ -325,17 +320,9 @@ impl<S: Storage> Journal<S> {
         let Some(mut view) = self.read_head(&mut Vec::new())? else {
             return Ok(None);
         };
-        let current = view
-            .covers
-            .iter()
-            .all(|n| files.chunks.contains(n) && files.stamps.get(n) == view.stamps.get(n));
-        let adds = uncovered(&files, &view);
-        if !current
-            || !missing(&files, Some(&view)).is_empty()
-            || adds.iter().any(|n| kind_of(n) != Some(FileKind::Add))
-        {
+        let Some(adds) = adds_on_top(&files, &view) else {
             return Ok(None);
-        }
+        };
         let bucket = crate::view::bucket(prefix);
         let names: BTreeMap<u8, String> = (view.part_names().get(&bucket).cloned())
             .map(|n| (bucket, n))
