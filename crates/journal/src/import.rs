@@ -141,7 +141,7 @@ fn stable_id(source: &str, key: &str) -> String {
 }
 
 fn is_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 32 && crate::is_lower_hex(s)
 }
 
 /// Parse an import file (Day One JSON export or duo's own `--json` output).

@@ -92,6 +92,11 @@ pub fn new_id() -> String {
     hex(&b)
 }
 
+/// Whether every character of `s` is a lowercase hex digit (`0-9a-f`; callers check the length).
+pub(crate) fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

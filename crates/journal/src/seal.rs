@@ -373,7 +373,7 @@ fn field(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s.len().is_multiple_of(2) || !crate::is_lower_hex(s) {
         return None;
     }
     (0..s.len())

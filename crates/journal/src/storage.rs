@@ -65,7 +65,7 @@ pub fn mark_file_name(chunk: &str) -> Option<String> {
 /// The chunk a mark file names: `adds/<hash>` for `adds-<hash>`; `None` for any other name.
 pub fn marked_chunk(file_name: &str) -> Option<String> {
     let (dir, hash) = file_name.split_once('-')?;
-    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = hash.len() == 64 && crate::is_lower_hex(hash);
     (hex && ["snapshots", "changes", "adds"].contains(&dir)).then(|| format!("{dir}/{hash}"))
 }
 

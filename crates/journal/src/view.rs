@@ -35,7 +35,7 @@ pub const PARTS_DIR: &str = "view-parts";
 pub fn is_part_name(name: &str) -> bool {
     name.strip_prefix(PARTS_DIR)
         .and_then(|n| n.strip_prefix('/'))
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .is_some_and(|h| h.len() == 64 && crate::is_lower_hex(h))
 }
 
 /// Which part an item keyed by an entry id (`<entry id>` or `<entry id>/<id>`) is kept in:

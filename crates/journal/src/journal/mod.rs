@@ -107,7 +107,7 @@ fn kind_of(name: &str) -> Option<FileKind> {
         return Some(FileKind::ViewPart);
     }
     let (dir, hash) = name.split_once('/')?;
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if hash.len() != 64 || !crate::is_lower_hex(hash) {
         return None;
     }
     match dir {

@@ -308,8 +308,7 @@ impl<S: Storage> Journal<S> {
     /// missing, damaged or behind (a whole read brings it up to date), or `prefix` names no
     /// part. The view returned is partial: it is never stored.
     pub fn read_part_of(&self, prefix: &str) -> Result<Option<Read>> {
-        let hex = prefix.len() >= 2 && prefix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hex {
+        if prefix.len() < 2 || !crate::is_lower_hex(prefix) {
             return Ok(None);
         }
         let _lock = self.storage.lock(LockMode::Shared)?;
