@@ -518,14 +518,10 @@ impl Storage for AgeStore {
         }
     }
 
-    /// Several threads (as many as the machine has cores, at most 4) each take the next
-    /// name, read and decrypt it and pass it on.
+    /// Several threads ([`duo_journal::worker_threads`]) each take the next name, read and
+    /// decrypt it and pass it on.
     fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4)
-            .min(names.len());
+        let threads = duo_journal::worker_threads().min(names.len());
         let next = AtomicUsize::new(0);
         let work = || {
             loop {

@@ -313,14 +313,9 @@ impl<'a> Judge<'a> {
             check: self.check(view, entry),
         };
         // Checking is a few HMACs per entry of this person's: a large notebook is checked
-        // on several threads (as many as the machine has cores, at most 4), in order.
+        // on several threads ([`crate::worker_threads`]), in order.
         const EACH: usize = 4096;
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4)
-            .min(all.len() / EACH)
-            .max(1);
+        let threads = crate::worker_threads().min(all.len() / EACH).max(1);
         if threads == 1 {
             return all.iter().map(shown).collect();
         }

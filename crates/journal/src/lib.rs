@@ -92,6 +92,15 @@ pub fn new_id() -> String {
     hex(&b)
 }
 
+/// How many threads a read spreads its work over: as many as the machine has cores, at
+/// most 4 (decrypting the view's parts, checking a large notebook's seals).
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
 /// Whether every character of `s` is a lowercase hex digit (`0-9a-f`; callers check the length).
 pub(crate) fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
