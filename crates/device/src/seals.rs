@@ -157,13 +157,16 @@ fn sealing_for(o: &Opened) -> Result<Option<Option<String>>, SyncError> {
             .read_prefix(MARKS_FILE, most)
             .map_err(|e| LocalFile::SealMarks.storage_error(path.clone(), e))
     };
-    let mut bytes = read(FRONT)?;
-    if bytes.len() == FRONT && postcard::take_from_bytes::<(u32, Option<String>)>(&bytes).is_err() {
-        bytes = read(usize::MAX)?;
-    }
-    match postcard::take_from_bytes::<(u32, Option<String>)>(&bytes) {
-        Ok(((MARKS_VERSION, person), _)) => Ok(Some(person)),
-        Ok(((version, _), _)) => {
+    let front = |bytes: &[u8]| postcard::take_from_bytes::<(u32, Option<String>)>(bytes).map(|(f, _)| f);
+    let bytes = read(FRONT)?;
+    let parsed = match front(&bytes) {
+        // Longer than the first read (a person id is 32 characters): the whole file.
+        Err(_) if bytes.len() == FRONT => front(&read(usize::MAX)?),
+        parsed => parsed,
+    };
+    match parsed {
+        Ok((MARKS_VERSION, person)) => Ok(Some(person)),
+        Ok((version, _)) => {
             Err(LocalFile::SealMarks.damaged(path, format!("written by another duo (version {version})")))
         }
         Err(e) => Err(LocalFile::SealMarks.damaged(path, format!("not duo's seal marks: {e}"))),
