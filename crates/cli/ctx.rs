@@ -5,7 +5,7 @@ use crate::env;
 use crate::error::{CliError, Result};
 use crate::output::{Item, Printer};
 use duo_device::{Home, Opened};
-use duo_journal::{JournalError, Read};
+use duo_journal::{JournalError, Read, View};
 use std::path::PathBuf;
 
 /// The data directory: `--home`, then `DUO_HOME`, then the platform's data directory.
@@ -59,6 +59,9 @@ pub struct Both {
     /// This person's keyring and this device's marks (see `duo_device::seals`): every entry
     /// shown goes through it.
     pub checker: duo_device::seals::Checker,
+    /// The views are the stored views' heads alone ([`Ctx::read_heads`]): what they hold is
+    /// read part by part ([`Both::each_item`]).
+    heads: bool,
 }
 
 impl Ctx {
@@ -111,6 +114,35 @@ impl Ctx {
             }
         }
         self.read(true)
+    }
+
+    /// [`Ctx::read`] of the heads of the stored views alone, for a reader of every entry
+    /// that goes through them part by part ([`Both::each_item`]): when both views are
+    /// exactly current and this device has observed them as they are, so there is nothing
+    /// new to remember or to report (a removal of this person's entries was reported by
+    /// the read that first saw it). `None` otherwise: then a whole read.
+    pub fn read_heads(&self, private: bool) -> Result<Option<Both>> {
+        let Some(mut shared) = self.dev.space.current_head()? else {
+            return Ok(None);
+        };
+        let private = match private {
+            true => match self.dev.private.current_head()? {
+                Some(p) => Some(p),
+                None => return Ok(None),
+            },
+            false => None,
+        };
+        let checker = self.dev.checker();
+        let observed = checker.has_observed(&shared.view, false)
+            && private.as_ref().is_none_or(|p| checker.has_observed(&p.view, true));
+        if !observed {
+            return Ok(None);
+        }
+        self.membership(&mut shared);
+        Ok(Some(Both {
+            heads: true,
+            ..Both::new(shared, private, checker)
+        }))
     }
 
     /// Names and device records as their signatures show them (marked where another device
@@ -181,6 +213,7 @@ impl Both {
             private,
             damage,
             checker,
+            heads: false,
         }
     }
 
@@ -214,10 +247,15 @@ impl Both {
     /// A shown entry as an item: with what this device says about it, and what is shown
     /// under it (the reply rules of `duo_journal::Judge::replies`).
     fn item<'a>(&'a self, shown: duo_journal::Shown<'a>, private: bool) -> Item<'a> {
+        self.item_in(&self.shared.view, shown, private)
+    }
+
+    /// [`Both::item`] of an entry of `view` (the shared space's whole view, or one part).
+    fn item_in<'a>(&'a self, view: &'a duo_journal::View, shown: duo_journal::Shown<'a>, private: bool) -> Item<'a> {
         let replies = if private {
             duo_journal::Replies::default()
         } else {
-            self.checker.judge(false).replies(&self.shared.view, &shown)
+            self.checker.judge(false).replies(view, &shown)
         };
         Item {
             entry: shown.entry,
@@ -235,16 +273,66 @@ impl Both {
                 continue;
             }
             if let Some(view) = self.view(private) {
-                v.extend(
-                    self.checker
-                        .judge(private)
-                        .shown(view)
-                        .into_iter()
-                        .map(|s| self.item(s, private)),
-                );
+                v.extend(self.items_in(view, private));
             }
         }
         v
+    }
+
+    /// What `each` makes of each notebook in scope (the shared space when `shared`, the
+    /// private notebook when it was read), handed its view and whether it is the private
+    /// one: the view's parts one by one when the notebooks were read as heads
+    /// ([`Ctx::read_heads`]), so that no more than a few parts' entries are ever held (then
+    /// `each` runs on several threads at once); otherwise the whole view. `None` when a
+    /// part could not be read (then a whole read).
+    ///
+    /// Read part by part, it says on stderr what [`Ctx::read`] says of entries of this
+    /// person's that are gone (every read says it, until `duo doctor` is run).
+    pub fn each_view<T: Send>(
+        &self,
+        dev: &Opened,
+        p: &Printer,
+        shared: bool,
+        each: &(dyn Fn(&View, bool) -> T + Sync),
+    ) -> Result<Option<Vec<T>>> {
+        let mut out = Vec::new();
+        let mut removed = 0;
+        for private in [false, true] {
+            let Some(view) = self.view(private) else {
+                continue;
+            };
+            let wanted = private || shared;
+            if !self.heads {
+                if wanted {
+                    out.push(each(view, private));
+                }
+                continue;
+            }
+            let journal = if private { &dev.private } else { &dev.space };
+            let judge = self.checker.judge(private);
+            let parts = journal.each_part(view, &|part| {
+                let mine: Vec<String> = judge.held_as_mine(part).into_iter().cloned().collect();
+                (wanted.then(|| each(part, private)), mine)
+            })?;
+            let Some(parts) = parts else { return Ok(None) };
+            let mut mine = std::collections::HashSet::new();
+            for (made, held) in parts {
+                out.extend(made);
+                mine.extend(held);
+            }
+            removed += judge.removed_from(|id| mine.contains(id)).len();
+        }
+        if self.heads && self.damage.is_empty() {
+            removed_notice(p, removed);
+        }
+        Ok(Some(out))
+    }
+
+    /// The entries of `view` (a notebook's whole view or a part of it) as readers show them.
+    pub fn items_in<'a>(&'a self, view: &'a View, private: bool) -> Vec<Item<'a>> {
+        (self.checker.judge(private).shown(view).into_iter())
+            .map(|s| self.item_in(view, s, private))
+            .collect()
     }
 
     /// The entry an id prefix names, in either notebook.
@@ -307,13 +395,18 @@ impl Both {
             .into_iter()
             .filter_map(|private| self.view(private).map(|v| self.checker.judge(private).removed(v).len()))
             .sum();
-        warn_entries(
-            p,
-            n,
-            "of yours",
-            "removed or given another author by a device that is not yours",
-        );
+        removed_notice(p, n);
     }
+}
+
+/// "N entries of yours were removed…", when N > 0.
+fn removed_notice(p: &Printer, n: usize) {
+    warn_entries(
+        p,
+        n,
+        "of yours",
+        "removed or given another author by a device that is not yours",
+    );
 }
 
 /// "N entries <whose> were <what>; `duo doctor` lists them", when N > 0.

@@ -326,3 +326,108 @@ fn show_reads_one_part_yet_the_first_read_after_a_removal_reports_it() {
     // The removed entry is gone for show too.
     assert_ne!(alice.run(&["journal", "show", &gone[..8]]).code, 0);
 }
+
+/// Once this device has read a notebook as it is, `journal list` and `search` read its
+/// stored view part by part, holding the rows they print rather than every entry. They
+/// say exactly what a whole read says: replies, boundaries by status, private notes,
+/// entries altered by another device, filters, limits, JSON, and an entry appended since
+/// the view was written.
+#[test]
+fn a_list_read_part_by_part_says_exactly_what_a_whole_read_says() {
+    let alice = Device::new("Alice");
+    let bob = Device::new("Bob");
+    pair_by_ticket(&alice, &bob, &[]);
+    let hostile = Hostile::new(&bob);
+    let ids: Vec<String> = (0..24)
+        .map(|i| {
+            alice.add(
+                &format!("I felt grateful for the small things, day {i}"),
+                &["--tag", "daily"],
+            )
+        })
+        .collect();
+    let boundary = alice.add("I need quiet mornings", &["--kind", "boundary"]);
+    alice
+        .run(&["journal", "edit", &boundary[..8], "--status", "revisit"])
+        .ok();
+    alice.add("I felt unsure today, just for me", &["--private"]);
+    hostile.sync_victim(&alice);
+    bob.add("I appreciated our walk by the river", &["--kind", "appreciation"]);
+    bob.run(&["journal", "ack", &ids[0][..8], "heard"]).ok();
+    bob.run(&[
+        "journal",
+        "reflect",
+        &ids[1][..8],
+        "What I heard is that the small things matter to you",
+    ])
+    .ok();
+    hostile.raw_entry(&ids[2], |doc, o| {
+        doc.put(o, BODY, "I felt nothing at all").unwrap();
+    });
+    hostile.sync_victim(&alice);
+    alice.run(&["journal", "delete", &ids[3][..8], "--yes"]).ok();
+
+    let same = |args: &[&str], whole: &Run, parts: &Run| {
+        assert_eq!(whole.code, 0, "{args:?}: {}", whole.stderr);
+        assert_eq!(
+            (parts.code, &parts.stdout, &parts.stderr),
+            (whole.code, &whole.stdout, &whole.stderr),
+            "{args:?}"
+        );
+    };
+    let reads: &[&[&str]] = &[
+        &["journal", "list"],
+        &["journal", "list", "--json"],
+        &["journal", "list", "--all"],
+        &["journal", "list", "--private", "--json"],
+        &["journal", "list", "--kind", "boundary"],
+        &["journal", "list", "--tag", "daily", "--limit", "5"],
+        &["journal", "search", "grateful"],
+        &["journal", "search", "nothing", "--json"],
+        &["journal", "search", "no entry says this"],
+    ];
+    for args in reads {
+        // Without the stored views, the read is whole (and stores them again); the next
+        // one reads them part by part.
+        for view in ["space/view.age", "private/view.age"] {
+            let _ = std::fs::remove_file(alice.home().join(view));
+        }
+        let whole = alice.run(args);
+        same(args, &whole, &alice.run(args));
+    }
+    let listed = alice.run(&["journal", "list", "--all"]).ok().to_string();
+    for shown in ["I felt nothing at all", "I appreciated our walk", "just for me"] {
+        assert!(listed.contains(shown), "{shown}: {listed}");
+    }
+    assert!(
+        !listed.contains("unknown"),
+        "her private note is hers by name: {listed}"
+    );
+    let json = alice.run(&["journal", "list", "--json"]).json();
+    let acked = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == ids[0].as_str())
+        .unwrap();
+    assert_eq!(acked["acks"][0]["by"], "Bob", "{acked}");
+    let reflected = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == ids[1].as_str())
+        .unwrap();
+    assert_eq!(
+        reflected["reflections"].as_array().map(Vec::len),
+        Some(1),
+        "{reflected}"
+    );
+    assert!(!listed.contains("day 3\n"), "the deleted entry is not listed: {listed}");
+
+    // An entry appended since the view was written is read on top of the parts.
+    let added = alice.add("I felt close to you at dinner", &[]);
+    let args = ["journal", "list", "--json"];
+    let whole = alice.run(&args);
+    same(&args, &whole, &alice.run(&args));
+    assert_eq!(whole.json()[0]["id"], serde_json::json!(added));
+}

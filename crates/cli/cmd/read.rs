@@ -3,8 +3,7 @@
 use crate::args::{ListArgs, Scope, SearchArgs};
 use crate::ctx::{Both, Ctx};
 use crate::error::{CliError, Result};
-use crate::output::Item;
-use duo_journal::{Kind, Query, entry_order};
+use duo_journal::{Kind, Query, View};
 
 /// Parse `--since`/`--until`: a local calendar date (start of that day) or an RFC 3339 instant.
 pub fn parse_date(flag: &str, s: &str) -> Result<i64> {
@@ -26,27 +25,128 @@ fn scope(s: &Scope) -> (bool, bool) {
     (!s.private, s.private || s.all)
 }
 
-/// Filter, sort and print; exit 1 if damaged files were found.
-fn print_matching(ctx: &Ctx, both: &Both, shared: bool, q: &Query, limit: Option<usize>) -> Result<i32> {
-    let mut items: Vec<Item<'_>> = both.items(shared).into_iter().filter(|i| q.matches(i.entry)).collect();
-    let only_boundaries = q.kinds == [Kind::Boundary];
-    items.sort_by(|a, b| entry_order(a.entry, b.entry, only_boundaries));
-    items.truncate(limit.unwrap_or(usize::MAX));
-    let view = &both.shared.view;
+/// One entry as a list prints it: where it sorts ([`entry_order`]) and its text (its
+/// summary, or its JSON).
+struct Row {
+    rank: u8,
+    created_at: i64,
+    id: String,
+    text: String,
+}
+
+/// What a list makes of one view (a notebook's, or one part of it): the matching entries'
+/// rows, and the restore notices of this person's entries in it.
+type Listed = (Vec<Row>, Vec<String>);
+
+/// Read the notebooks in scope, then filter, sort and print; exit 1 if damaged files were
+/// found. With `restores`, name this person's entries waiting to be restored. Each view
+/// is turned into rows as it is read (part by part when the stored views are current and
+/// already observed: [`Ctx::read_heads`]), so what is held is the rows, not the entries.
+fn print_matching(
+    ctx: &Ctx,
+    (shared, private): (bool, bool),
+    q: &Query,
+    limit: Option<usize>,
+    restores: bool,
+) -> Result<i32> {
     let p = &ctx.printer;
+    let by_status = q.kinds == [Kind::Boundary];
+    let me = ctx.dev.config.person_id.as_str();
+    let list = |both: &Both, view: &View, private: bool| -> Listed {
+        // Names are the shared space's, for the entries of either notebook.
+        let names = &both.shared.view;
+        let rows = (both.items_in(view, private).into_iter())
+            .filter(|i| q.matches(i.entry))
+            .map(|i| Row {
+                rank: if by_status {
+                    i.entry.status.map_or(0, |s| s as u8)
+                } else {
+                    0
+                },
+                created_at: i.entry.created_at,
+                id: i.entry.id.clone(),
+                text: if p.json {
+                    serde_json::to_string_pretty(&i.json(names)).expect("output serializes")
+                } else {
+                    let mut text = String::with_capacity(160);
+                    i.write_summary(&mut text, names, p);
+                    text
+                },
+            })
+            .collect();
+        let notices = match restores {
+            true => super::write::restorable_of(view, me).map(restore_notice).collect(),
+            false => Vec::new(),
+        };
+        (rows, notices)
+    };
+    let (both, listed) = match ctx.read_heads(private)? {
+        Some(both) => match both.each_view(&ctx.dev, p, shared, &|view, private| list(&both, view, private))? {
+            Some(listed) => (both, listed),
+            None => whole(ctx, shared, private, &list)?,
+        },
+        None => whole(ctx, shared, private, &list)?,
+    };
+    let (mut rows, mut notices): (Vec<Row>, Vec<String>) = (Vec::new(), Vec::new());
+    for (r, n) in listed {
+        rows.extend(r);
+        notices.extend(n);
+    }
+    rows.sort_unstable_by(|a, b| {
+        (a.rank.cmp(&b.rank))
+            .then(b.created_at.cmp(&a.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    rows.truncate(limit.unwrap_or(usize::MAX));
     if p.json {
-        let out: Vec<_> = items.iter().map(|i| i.json(view)).collect();
-        p.json_value(&out);
-    } else if items.is_empty() {
+        p.data(&duo_journal::text::json(&json_array(&rows)));
+    } else if rows.is_empty() {
         p.info("No entries match.");
     } else {
-        let mut text = String::with_capacity(items.len() * 160);
-        for i in &items {
-            i.write_summary(&mut text, view, p);
-        }
+        let mut text = String::with_capacity(rows.iter().map(|r| r.text.len()).sum());
+        rows.iter().for_each(|r| text.push_str(&r.text));
         p.data(&text);
     }
-    Ok(ctx.report(both))
+    let status = ctx.report(&both);
+    notices.iter().for_each(|n| p.info(n));
+    Ok(status)
+}
+
+/// [`print_matching`]'s rows from a whole read of the notebooks.
+fn whole(
+    ctx: &Ctx,
+    shared: bool,
+    private: bool,
+    list: &(dyn Fn(&Both, &View, bool) -> Listed + Sync),
+) -> Result<(Both, Vec<Listed>)> {
+    let both = ctx.read(private)?;
+    let listed = both
+        .each_view(&ctx.dev, &ctx.printer, shared, &|view, private| {
+            list(&both, view, private)
+        })?
+        .unwrap_or_default();
+    Ok((both, listed))
+}
+
+/// Rows' JSON texts as one pretty JSON array, as `serde_json::to_string_pretty` writes it.
+fn json_array(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return "[]".to_string();
+    }
+    let mut out = String::with_capacity(rows.iter().map(|r| r.text.len() + r.text.len() / 8).sum::<usize>() + 4);
+    out.push('[');
+    for (n, row) in rows.iter().enumerate() {
+        out.push_str(if n == 0 { "\n" } else { ",\n" });
+        for (k, line) in row.text.split('\n').enumerate() {
+            if k > 0 {
+                out.push('\n');
+            }
+            out.push_str("  ");
+            out.push_str(line);
+        }
+    }
+    out.push_str("\n]");
+    out
 }
 
 pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
@@ -57,30 +157,20 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> Result<i32> {
         until: a.until.as_deref().map(|s| parse_date("until", s)).transpose()?,
         text: None,
     };
-    let (shared, private) = scope(&a.scope);
-    let both = ctx.read(private)?;
-    let status = print_matching(ctx, &both, shared, &q, a.limit)?;
-    if !ctx.printer.json {
-        offer_restores(ctx, &both);
-    }
-    Ok(status)
+    print_matching(ctx, scope(&a.scope), &q, a.limit, !ctx.printer.json)
 }
 
-/// Name this person's entries that a deletion on one device and an edit on another left
-/// waiting for them (never the partner's: only the author can restore them).
-fn offer_restores(ctx: &Ctx, both: &Both) {
-    let me = ctx.dev.config.person_id.as_str();
-    let views = std::iter::once(&both.shared.view).chain(both.private.as_ref().map(|r| &r.view));
-    for e in views.flat_map(|v| super::write::restorable_of(v, me)) {
-        let id = crate::output::short(&e.id, 8);
-        let first = e.body.lines().next().unwrap_or("");
-        let first: String = first.chars().take(60).collect();
-        ctx.printer.info(format!(
-            "You deleted {id} (\"{}\") on one device while another of your devices edited it; \
-             the edit is kept. `duo journal restore {id}` brings it back with the edit; otherwise it stays deleted.",
-            duo_journal::text::body(&first)
-        ));
-    }
+/// Name an entry of this person's that a deletion on one device and an edit on another
+/// left waiting for them (never the partner's: only the author can restore them).
+fn restore_notice(e: &duo_journal::Entry) -> String {
+    let id = crate::output::short(&e.id, 8);
+    let first = e.body.lines().next().unwrap_or("");
+    let first: String = first.chars().take(60).collect();
+    format!(
+        "You deleted {id} (\"{}\") on one device while another of your devices edited it; \
+         the edit is kept. `duo journal restore {id}` brings it back with the edit; otherwise it stays deleted.",
+        duo_journal::text::body(&first)
+    )
 }
 
 pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
@@ -91,9 +181,7 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> Result<i32> {
         text: Some(a.query.clone()),
         ..Default::default()
     };
-    let (shared, private) = scope(&a.scope);
-    let both = ctx.read(private)?;
-    print_matching(ctx, &both, shared, &q, None)
+    print_matching(ctx, scope(&a.scope), &q, None, false)
 }
 
 pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {

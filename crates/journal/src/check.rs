@@ -458,14 +458,25 @@ impl<'a> Judge<'a> {
     /// sealed deletion: their key was removed, or they claim another author now.
     pub fn removed(&self, view: &View) -> Vec<String> {
         let me = self.person();
-        self.marks
-            .seen
-            .keys()
-            .filter(|id| {
-                let e = view.entries.get(*id).or_else(|| view.deleted.get(*id));
-                e.is_none_or(|e| e.author != me)
-            })
-            .cloned()
+        self.removed_from(|id| {
+            let e = view.entries.get(id).or_else(|| view.deleted.get(id));
+            e.is_some_and(|e| e.author == me)
+        })
+    }
+
+    /// [`Judge::removed`] of a view read in parts: `holds(id)` says whether some part
+    /// holds entry `id` as this person's ([`Judge::held_as_mine`] of each part).
+    pub fn removed_from(&self, holds: impl Fn(&str) -> bool) -> Vec<String> {
+        self.marks.seen.keys().filter(|id| !holds(id)).cloned().collect()
+    }
+
+    /// The ids of the entries of `view` (deleted ones too) that this device remembers as
+    /// this person's and that are still theirs: what [`Judge::removed_from`] asks about.
+    pub fn held_as_mine<'v>(&self, view: &'v View) -> Vec<&'v String> {
+        let me = self.person();
+        (view.entries.iter().chain(view.deleted.iter()))
+            .filter(|(id, e)| e.author == me && self.marks.seen.contains_key(*id))
+            .map(|(id, _)| id)
             .collect()
     }
 }

@@ -103,7 +103,16 @@ pub fn worker_threads() -> usize {
 
 /// Whether every character of `s` is a lowercase hex digit (`0-9a-f`; callers check the length).
 pub(crate) fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes().all(|b| lower_hex_digit(b).is_some())
+}
+
+/// The value of one lowercase hex digit (`0-9a-f`).
+pub(crate) fn lower_hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
 }
 
 /// Lowercase hex of bytes.

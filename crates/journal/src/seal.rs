@@ -51,8 +51,7 @@ impl KeyId {
 
     /// Parse 8 lowercase hex characters.
     pub fn parse(s: &str) -> Option<KeyId> {
-        let b = unhex(s)?;
-        Some(KeyId(<[u8; 4]>::try_from(b.as_slice()).ok()?))
+        unhex_array(s).map(KeyId)
     }
 }
 
@@ -280,7 +279,7 @@ impl Seal {
         Some(Seal {
             key: KeyId::parse(key)?,
             version: version.parse().ok()?,
-            mac: <[u8; MAC_LEN]>::try_from(unhex(mac)?.as_slice()).ok()?,
+            mac: unhex_array(mac)?,
         })
     }
 
@@ -372,14 +371,19 @@ fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !crate::is_lower_hex(s) {
+/// Exactly `N` bytes from `2 * N` lowercase hex digits, without allocating (every read
+/// parses a seal per field of each of the person's entries).
+fn unhex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    use crate::lower_hex_digit as digit;
+    let s = s.as_bytes();
+    if s.len() != 2 * N {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// The first format's canonical encoding of an entry (kept to read older entries): a
@@ -409,7 +413,7 @@ fn legacy_v1_canonical(e: &Entry) -> Vec<u8> {
 /// Does a first-format authenticator (`v1:` + hex of a full HMAC-SHA256 over the whole
 /// entry) of `e` verify under a key of `keyring`? The standing of that key when it does.
 pub fn legacy_v1_verifies(keyring: &Keyring, e: &Entry, auth: &str) -> Option<Standing> {
-    let tag = unhex(auth.strip_prefix(AUTH_V1)?).filter(|t| t.len() == 32)?;
+    let tag: [u8; 32] = unhex_array(auth.strip_prefix(AUTH_V1)?)?;
     let input = legacy_v1_canonical(e);
     keyring.keys.iter().find_map(|(k, s)| {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&k.bytes).expect("HMAC takes any key length");

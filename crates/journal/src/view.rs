@@ -42,19 +42,45 @@ pub fn is_part_name(name: &str) -> bool {
 /// the key's first two characters read as a hex byte, or 0 when they are not two lowercase
 /// hex digits. An id prefix of two or more hex digits names its part.
 pub fn bucket(key: &str) -> u8 {
-    fn digit(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        }
-    }
+    use crate::lower_hex_digit as digit;
     match key.as_bytes() {
         [a, b, ..] => match (digit(*a), digit(*b)) {
             (Some(a), Some(b)) => a << 4 | b,
             _ => 0,
         },
         _ => 0,
+    }
+}
+
+impl Contents {
+    /// What of these contents belongs in the part of `bucket` (entries, deleted entries,
+    /// replies, status changes, lifts and what they hold), and nothing else.
+    fn of_bucket(&self, b: u8) -> Contents {
+        fn of<V: Clone>(map: &BTreeMap<String, V>, b: u8) -> BTreeMap<String, V> {
+            (map.iter().filter(|(k, _)| bucket(k) == b))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        Contents {
+            entries: of(&self.entries, b),
+            deleted: of(&self.deleted, b),
+            acks: of(&self.acks, b),
+            status_changes: of(&self.status_changes, b),
+            holds: of(&self.holds, b),
+            held: of(&self.held, b),
+            ..Contents::default()
+        }
+    }
+
+    /// The buckets these contents put something in.
+    fn buckets(&self) -> BTreeSet<u8> {
+        (self.entries.keys().chain(self.deleted.keys()))
+            .chain(self.acks.keys())
+            .chain(self.status_changes.keys())
+            .chain(self.holds.keys())
+            .chain(self.held.keys())
+            .map(|k| bucket(k))
+            .collect()
     }
 }
 
@@ -100,6 +126,10 @@ pub(crate) struct Parts {
     pub(crate) changed: Option<BTreeSet<u8>>,
     /// Only some parts were read ([`crate::Journal::read_part_of`]): never stored.
     pub(crate) partial: bool,
+    /// A head read on its own ([`crate::Journal::current_head`]) with `adds/` files on top:
+    /// what they add to the parts (entries, deleted entries, replies), put into each part
+    /// as it is read ([`View::with_part`]).
+    pub(crate) pending: Option<Box<Contents>>,
 }
 
 impl Parts {
@@ -116,6 +146,7 @@ impl Parts {
             names: self.names,
             changed,
             partial: self.partial,
+            pending: self.pending,
         }
     }
 
@@ -379,9 +410,64 @@ impl View {
         view.parts = Parts {
             names: h.parts,
             changed: Some(BTreeSet::new()),
-            partial: false,
+            ..Parts::default()
         };
         Ok(view)
+    }
+
+    /// This head with the contents of its part of `bucket` in (`part`; `None` for a bucket
+    /// it has no part of yet), and what its pending `adds/` put there: a partial view,
+    /// never stored, with the head's membership part, `restorable` and what it covers.
+    /// `None` when the pending additions touch what the part holds (only a rebuild is
+    /// right then).
+    pub(crate) fn with_part(&self, bucket: u8, part: Option<Part>) -> Option<View> {
+        let mut view = View {
+            format: self.format,
+            covers: self.covers.clone(),
+            stamps: self.stamps.clone(),
+            contents: self.contents.clone(),
+            notes: self.notes.clone(),
+            parts: Parts {
+                partial: true,
+                ..Parts::default()
+            },
+        };
+        view.join(part.into_iter().collect());
+        match &self.parts.pending {
+            Some(pending) => view.merge_additions(pending.of_bucket(bucket), []).then_some(view),
+            None => Some(view),
+        }
+    }
+
+    /// The buckets the pending `adds/` of a head put something in ([`View::with_part`]).
+    pub(crate) fn pending_buckets(&self) -> BTreeSet<u8> {
+        self.parts.pending.as_deref().map(Contents::buckets).unwrap_or_default()
+    }
+
+    /// [`View::merge_additions`] into a head read on its own: what the additions change in
+    /// the head (its membership part, what it covers) now, and what belongs in parts kept
+    /// until each part is read ([`View::with_part`]). False (and nothing changed) when
+    /// only a rebuild is right.
+    pub(crate) fn merge_pending(&mut self, mut extra: Contents, names: impl IntoIterator<Item = String>) -> bool {
+        use std::mem::take;
+        let of_parts = Contents {
+            entries: take(&mut extra.entries),
+            deleted: take(&mut extra.deleted),
+            acks: take(&mut extra.acks),
+            status_changes: take(&mut extra.status_changes),
+            holds: take(&mut extra.holds),
+            held: take(&mut extra.held),
+            ..Contents::default()
+        };
+        // What merge_additions refuses whatever the part holds.
+        if !of_parts.status_changes.is_empty() || !of_parts.holds.is_empty() || self.parts.pending.is_some() {
+            return false;
+        }
+        if !self.merge_additions(extra, names) {
+            return false;
+        }
+        self.parts.pending = Some(Box::new(of_parts));
+        true
     }
 
     /// Put the parts read for this head's buckets (in the order of [`View::part_names`]) in.
@@ -471,12 +557,7 @@ impl View {
         if clash {
             return false;
         }
-        let touched = (extra.entries.keys().chain(extra.deleted.keys()))
-            .chain(extra.acks.keys())
-            .chain(extra.holds.keys())
-            .chain(extra.held.keys())
-            .map(|k| bucket(k))
-            .collect();
+        let touched = extra.buckets();
         self.parts = std::mem::take(&mut self.parts).after(Some(touched));
         self.schema = self.schema.max(extra.schema);
         if extra.space_id.is_some() {

@@ -1946,3 +1946,84 @@ fn a_part_read_gives_the_entries_of_one_prefix_as_a_whole_read_does_or_nothing()
     assert_eq!(of_07(&part), Vec::<String>::new());
     assert!(part.entries.contains_key(&spread_id(9 + 256)));
 }
+
+#[test]
+fn reading_part_by_part_gives_what_a_whole_read_does_and_only_from_a_current_view() {
+    let mem = MemStorage::new();
+    let j = rich(&mem);
+    j.add(&(0..40).map(spread).collect::<Vec<_>>(), &by(1)).unwrap();
+    j.doctor().unwrap();
+    let whole = j.read().unwrap().view;
+    let head = j.current_head().unwrap().expect("a current view").view;
+    assert!(head.entries.is_empty(), "a head holds no entries");
+    assert_eq!(
+        (&head.covers, &head.persons, &head.restorable),
+        (&whole.covers, &whole.persons, &whole.restorable)
+    );
+    // Each part is seen with the head's membership; together they hold every entry once.
+    let seen = j
+        .each_part(&head, &|part: &View| {
+            assert_eq!(part.persons, head.persons);
+            assert_eq!(part.covers, head.covers);
+            let buckets: BTreeSet<&str> = part.entries.keys().map(|k| &k[..2]).collect();
+            assert!(buckets.len() <= 1, "one part at a time: {buckets:?}");
+            (part.entries.clone(), part.deleted.clone(), part.status_changes.clone())
+        })
+        .unwrap()
+        .expect("every part is there");
+    let (mut entries, mut deleted, mut changes) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for (e, d, c) in seen {
+        let n = entries.len() + e.len();
+        entries.extend(e);
+        assert_eq!(entries.len(), n, "no entry in two parts");
+        deleted.extend(d);
+        changes.extend(c);
+    }
+    assert_eq!(
+        (entries, deleted, changes),
+        (
+            whole.entries.clone(),
+            whole.deleted.clone(),
+            whole.status_changes.clone()
+        )
+    );
+
+    // A part gone (another process rewrote the view meanwhile): nothing, a whole read then.
+    let name = part_files(&mem).into_iter().next().unwrap();
+    let bytes = mem.read(&name).unwrap();
+    mem.remove(&name).unwrap();
+    assert!(j.each_part(&head, &|_: &View| ()).unwrap().is_none());
+    mem.poke(&name, bytes);
+    assert!(j.each_part(&head, &|_: &View| ()).unwrap().is_some());
+
+    // Adds appended on top (one to a bucket with a part, one to a bucket with none) are
+    // put into the parts they belong to, as a whole read puts them in.
+    j.add(&[spread(7 + 256)], &by(1)).unwrap();
+    j.add(&[spread(200)], &by(1)).unwrap();
+    let head = j
+        .current_head()
+        .unwrap()
+        .expect("adds on top are read with the parts")
+        .view;
+    let whole = j.read().unwrap().view;
+    assert_eq!(head.covers, whole.covers, "the head covers the adds too");
+    let keys = j
+        .each_part(&head, &|part: &View| part.entries.keys().cloned().collect::<Vec<_>>())
+        .unwrap()
+        .expect("every part is there");
+    let mut keys: Vec<String> = keys.into_iter().flatten().collect();
+    keys.sort();
+    assert_eq!(keys, whole.entries.keys().cloned().collect::<Vec<_>>());
+    assert!(keys.contains(&spread_id(7 + 256)) && keys.contains(&spread_id(200)));
+
+    // Not current: a view behind the store, or no view at all.
+    let (mut doc, mut loaded) = j.load_tracked().unwrap();
+    let heads = doc.heads();
+    doc.add_entry(&spread(9 + 256), &by(1)).unwrap();
+    j.store_synced_changes(&mut doc, &heads, &mut loaded, None).unwrap();
+    assert!(j.current_head().unwrap().is_none(), "behind the store");
+    j.read().unwrap(); // brings the view up to date
+    assert!(j.current_head().unwrap().is_some());
+    mem.remove("view").unwrap();
+    assert!(j.current_head().unwrap().is_none());
+}

@@ -341,7 +341,7 @@ impl<S: Storage> Journal<S> {
         view.parts = crate::view::Parts {
             names,
             changed: Some(BTreeSet::new()),
-            partial: false,
+            ..Default::default()
         };
         Ok(())
     }

@@ -94,17 +94,27 @@ impl<S: Storage> Journal<S> {
     /// `Ok(Err(Some(why)))` names the first part that is damaged, `Ok(Err(None))` says one
     /// is gone; `Err` only when the store fails.
     fn read_parts(&self, names: &BTreeMap<u8, String>) -> Result<std::result::Result<Vec<Part>, Option<String>>> {
+        self.read_parts_with(names, &|_, part| part)
+    }
+
+    /// [`Journal::read_parts`], each part handed to `then` with its bucket as soon as it is
+    /// decoded (on the thread that read it), and what `then` made of it kept instead.
+    fn read_parts_with<T: Send>(
+        &self,
+        names: &BTreeMap<u8, String>,
+        then: &(dyn Fn(u8, Part) -> T + Sync),
+    ) -> Result<std::result::Result<Vec<T>, Option<String>>> {
         use std::sync::Mutex;
         let (buckets, names): (Vec<u8>, Vec<String>) = names.iter().map(|(b, n)| (*b, n.clone())).unzip();
-        type Slot = Option<std::result::Result<std::result::Result<Part, String>, StorageError>>;
-        let slots: Vec<Mutex<Slot>> = names.iter().map(|_| Mutex::new(None)).collect();
+        type Slot<T> = Option<std::result::Result<std::result::Result<T, String>, StorageError>>;
+        let slots: Vec<Mutex<Slot<T>>> = names.iter().map(|_| Mutex::new(None)).collect();
         self.storage.read_each(&names, &|i, read| {
             let part = read.map(|bytes| {
                 let expected = names[i].rsplit('/').next().unwrap_or_default();
                 if crate::hex(&Sha256::digest(&bytes)) != expected {
                     return Err("its contents do not match its name (altered or truncated)".to_string());
                 }
-                Part::decode(&bytes, buckets[i])
+                Part::decode(&bytes, buckets[i]).map(|part| then(buckets[i], part))
             });
             if let Ok(mut slot) = slots[i].lock() {
                 *slot = Some(part);
@@ -341,6 +351,68 @@ impl<S: Storage> Journal<S> {
             }
         }
         checked(Read { view, problems }).map(Some)
+    }
+
+    /// The stored view's head, when the stored view is exactly current: it covers every
+    /// chunk file as it is now, and no `adds/` file is appended on top. What
+    /// [`Journal::each_part`] reads the journal part by part from; its problems are the
+    /// foreign files a whole read names. `None` otherwise: a whole [`Journal::read`] brings
+    /// the view up to date.
+    pub fn current_head(&self) -> Result<Option<Read>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let files = self.files()?;
+        if !files.has_view {
+            return Ok(None);
+        }
+        let Some(mut view) = self.read_head(&mut Vec::new())? else {
+            return Ok(None);
+        };
+        let Some(adds) = adds_on_top(&files, &view) else {
+            return Ok(None);
+        };
+        view.parts.partial = true;
+        if !adds.is_empty() {
+            let mut extra = SpaceDoc::new();
+            let (loaded, damaged) = self.load_into(&mut extra, &adds)?;
+            if !damaged.is_empty() || extra.has_missing_deps() || !view.merge_pending(extra.contents(), loaded) {
+                return Ok(None);
+            }
+        }
+        checked(Read {
+            view,
+            problems: foreign(&files),
+        })
+        .map(Some)
+    }
+
+    /// Every part of the stored view whose head is `head` (from [`Journal::current_head`],
+    /// as the caller may have annotated it), each handed to `each` as `head` with that
+    /// part's contents: what a reader of every entry (`journal list`, `search`) needs,
+    /// without ever holding more than a few parts' entries in memory. Parts are read on
+    /// several threads, so `each` runs on several at once; what it returns comes back in
+    /// the order of the parts. `None` when a part is missing or damaged (a whole read
+    /// rebuilds the view, and names the damage).
+    pub fn each_part<T: Send>(&self, head: &View, each: &(dyn Fn(&View) -> T + Sync)) -> Result<Option<Vec<T>>> {
+        let _lock = self.storage.lock(LockMode::Shared)?;
+        let Ok(done) = self.read_parts_with(head.part_names(), &|bucket, part| {
+            head.with_part(bucket, Some(part)).map(|view| each(&view))
+        })?
+        else {
+            return Ok(None);
+        };
+        let Some(mut done) = done.into_iter().collect::<Option<Vec<T>>>() else {
+            return Ok(None);
+        };
+        // What the `adds/` on top put in buckets with no part yet.
+        for bucket in head.pending_buckets() {
+            if !head.part_names().contains_key(&bucket) {
+                let Some(view) = head.with_part(bucket, None) else {
+                    return Ok(None);
+                };
+                done.push(each(&view));
+            }
+        }
+        Ok(Some(done))
     }
 
     /// Read the journal. Damaged files are reported in [`Read::problems`]; everything else
