@@ -134,8 +134,8 @@ fn fold(into: &mut MarksFile, from: MarksFile) {
     for (mine, theirs) in [(&mut into.space, from.space), (&mut into.private, from.private)] {
         mine.began |= theirs.began;
         for (entry, fields) in theirs.seen {
-            for (field, v) in fields {
-                mine.note(&entry, &field, v);
+            for (field, v) in fields.iter() {
+                mine.note(&entry, field, v);
             }
         }
     }
@@ -203,7 +203,7 @@ fn read_of(local: &AgeStore, prefix: Option<&str>) -> Result<MarksFile, SyncErro
 fn decode_of(bytes: &[u8], prefix: &str) -> Result<MarksFile, String> {
     use serde::de::{DeserializeSeed, MapAccess, Visitor};
     use std::collections::BTreeMap;
-    type Seen = BTreeMap<String, BTreeMap<String, u64>>;
+    type Seen = BTreeMap<String, duo_journal::Versions>;
     /// The seen map, keeping the entries of `prefix`.
     struct SeenOf<'p>(&'p str);
     impl<'de> DeserializeSeed<'de> for SeenOf<'_> {

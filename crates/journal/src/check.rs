@@ -42,19 +42,68 @@ pub struct Marks {
     /// This device has seen its person's devices begin sealing in this notebook.
     pub began: bool,
     /// Entry id → field → the highest version of a verified seal seen.
-    pub seen: BTreeMap<String, BTreeMap<String, u64>>,
+    pub seen: BTreeMap<String, Versions>,
 }
 
 impl Marks {
     /// Remember that this device sealed `field` of `entry` at `version`.
     pub fn note(&mut self, entry: &str, field: &str, version: u64) {
-        let v = self
-            .seen
-            .entry(entry.to_string())
-            .or_default()
-            .entry(field.to_string())
-            .or_default();
-        *v = (*v).max(version);
+        self.seen.entry(entry.to_string()).or_default().note(field, version);
+    }
+}
+
+/// The highest version seen of each field of one entry, by field name: a short sorted list
+/// (a handful of fields per entry, and 100k entries' marks are read by every list), stored
+/// as the map it stands for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Versions(Vec<(Box<str>, u64)>);
+
+impl Versions {
+    /// The highest version seen of `field`.
+    pub fn get(&self, field: &str) -> Option<u64> {
+        self.0
+            .binary_search_by(|(f, _)| (**f).cmp(field))
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+
+    /// Remember `version` of `field` (the higher version wins).
+    pub fn note(&mut self, field: &str, version: u64) {
+        match self.0.binary_search_by(|(f, _)| (**f).cmp(field)) {
+            Ok(i) => self.0[i].1 = self.0[i].1.max(version),
+            Err(i) => self.0.insert(i, (field.into(), version)),
+        }
+    }
+
+    /// Every field and its version, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(f, v)| (&**f, *v))
+    }
+}
+
+impl Serialize for Versions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Versions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Versions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of field names to versions")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Versions, A::Error> {
+                let mut v = Versions(Vec::with_capacity(map.size_hint().unwrap_or(0).min(64)));
+                while let Some((field, version)) = map.next_entry::<std::borrow::Cow<'de, str>, u64>()? {
+                    v.note(&field, version);
+                }
+                Ok(v)
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 
@@ -255,8 +304,8 @@ impl<'a> Judge<'a> {
             }
         }
         if let Some(seen) = self.marks.seen.get(&e.id) {
-            for (name, highest) in seen {
-                if versions.get(name.as_str()).is_none_or(|v| v < highest) {
+            for (name, highest) in seen.iter() {
+                if versions.get(name).is_none_or(|v| *v < highest) {
                     note(problem(name, true));
                 }
             }
@@ -438,7 +487,7 @@ impl<'a> Judge<'a> {
                 .iter()
                 .filter(|(name, f)| {
                     let claimed = f.seals.iter().filter_map(|s| Seal::parse(s)).map(|s| s.version).max();
-                    let known = remembered.and_then(|r| r.get(*name)).copied();
+                    let known = remembered.and_then(|r| r.get(name));
                     matches!((claimed, known), (Some(c), k) if k.is_none_or(|k| c > k))
                 })
                 .collect();
@@ -478,5 +527,31 @@ impl<'a> Judge<'a> {
             .filter(|(id, e)| e.author == me && self.marks.seen.contains_key(*id))
             .map(|(id, _)| id)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The marks file is written by older duos too: an entry's versions are stored exactly
+    /// as the map they stand for, and read back from one.
+    #[test]
+    fn versions_are_stored_as_the_map_of_fields_to_versions() {
+        let map: BTreeMap<String, u64> = [("body".into(), 3), ("kind".into(), 1), ("tag:us".into(), 2)].into();
+        let mut v = Versions::default();
+        for (f, n) in [("tag:us", 2), ("body", 1), ("kind", 1), ("body", 3), ("body", 2)] {
+            v.note(f, n);
+        }
+        assert_eq!(v.get("body"), Some(3), "the highest version wins");
+        assert_eq!(v.get("status"), None);
+        assert_eq!(
+            v.iter().collect::<Vec<_>>(),
+            vec![("body", 3), ("kind", 1), ("tag:us", 2)]
+        );
+        let bytes = postcard::to_allocvec(&v).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&map).unwrap());
+        assert_eq!(postcard::from_bytes::<Versions>(&bytes).unwrap(), v);
+        assert_eq!(serde_json::to_value(&v).unwrap(), serde_json::to_value(&map).unwrap());
     }
 }

@@ -47,7 +47,7 @@ pub mod text;
 mod view;
 
 pub use boundaries::{StatusChange, StatusRefusal, effective_status, history, may_change_status};
-pub use check::{Judge, Marks, Shown};
+pub use check::{Judge, Marks, Shown, Versions};
 pub use doc::{Contents, EntryChanges, SCHEMA_VERSION, SpaceDoc};
 pub use hints::{Hint, i_statement_hint};
 pub use history::{History, Record, Timing};
@@ -62,7 +62,7 @@ pub use model::{
 pub use record::Marker;
 pub use seal::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use storage::{
-    Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
+    EachRead, Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };
 pub use view::{PARTS_DIR, Query, View, entry_order};
 

@@ -84,6 +84,9 @@ pub type LockGuard = Box<dyn std::any::Any>;
 /// A small synchronous blob store. Writes must be atomic and durable: after `write`
 /// returns, a crash leaves the new blob; a crash during it leaves no blob of that name
 /// (at most a leftover).
+/// What [`Storage::read_each`] hands each blob read to: its index, and its bytes (lent).
+pub type EachRead<'a> = dyn Fn(usize, Result<&[u8], StorageError>) + Sync + 'a;
+
 pub trait Storage {
     fn list(&self) -> Result<Listing, StorageError>;
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
@@ -109,10 +112,14 @@ pub trait Storage {
     }
     /// Read the blobs `names`, passing each result to `each` with its index: from several
     /// threads at once where the store can (decrypting is most of a read's cost), so `each`
-    /// may run concurrently and in any order.
-    fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
+    /// may run concurrently and in any order. The bytes are lent: a store may read the next
+    /// blob into the same buffer.
+    fn read_each(&self, names: &[String], each: &EachRead<'_>) {
         for (i, name) in names.iter().enumerate() {
-            each(i, self.read(name));
+            match self.read(name) {
+                Ok(bytes) => each(i, Ok(&bytes)),
+                Err(e) => each(i, Err(e)),
+            }
         }
     }
     /// Durably record that chunk `name` (already written) exists: an empty file
@@ -154,7 +161,7 @@ impl<S: Storage + ?Sized> Storage for &S {
     fn remove_cache(&self, name: &str) -> Result<(), StorageError> {
         (**self).remove_cache(name)
     }
-    fn read_each(&self, names: &[String], each: &(dyn Fn(usize, Result<Vec<u8>, StorageError>) + Sync)) {
+    fn read_each(&self, names: &[String], each: &EachRead<'_>) {
         (**self).read_each(names, each)
     }
     fn mark(&self, name: &str) -> Result<(), StorageError> {

@@ -111,10 +111,10 @@ impl<S: Storage> Journal<S> {
         self.storage.read_each(&names, &|i, read| {
             let part = read.map(|bytes| {
                 let expected = names[i].rsplit('/').next().unwrap_or_default();
-                if crate::hex(&Sha256::digest(&bytes)) != expected {
+                if crate::hex(&Sha256::digest(bytes)) != expected {
                     return Err("its contents do not match its name (altered or truncated)".to_string());
                 }
-                Part::decode(&bytes, buckets[i]).map(|part| then(buckets[i], part))
+                Part::decode(bytes, buckets[i]).map(|part| then(buckets[i], part))
             });
             if let Ok(mut slot) = slots[i].lock() {
                 *slot = Some(part);
