@@ -314,43 +314,34 @@ impl<S: Storage> Journal<S> {
     /// head of the view holds (the membership part, which files it reflects): the head and
     /// the one part of that prefix, and the appended `adds/` files the view does not cover
     /// yet read on top, as a whole read would. What `journal show` needs, at a cost that
-    /// does not grow with the journal. `None` when that is not enough: the stored view is
-    /// missing, damaged or behind (a whole read brings it up to date), or `prefix` names no
-    /// part. The view returned is partial: it is never stored.
+    /// does not grow with the journal ([`Journal::current_head`], then that one part). `None`
+    /// when that is not enough: the stored view is missing, damaged or behind (a whole read
+    /// brings it up to date), or `prefix` is not hex. The view returned is partial: it is
+    /// never stored.
     pub fn read_part_of(&self, prefix: &str) -> Result<Option<Read>> {
         if prefix.len() < 2 || !crate::is_lower_hex(prefix) {
             return Ok(None);
         }
-        let _lock = self.storage.lock(LockMode::Shared)?;
-        let files = self.files()?;
-        if !files.has_view {
-            return Ok(None);
-        }
-        let Some(mut view) = self.read_head(&mut Vec::new())? else {
-            return Ok(None);
-        };
-        let Some(adds) = adds_on_top(&files, &view) else {
+        let Some(head) = self.current_head()? else {
             return Ok(None);
         };
         let bucket = crate::view::bucket(prefix);
-        let names: BTreeMap<u8, String> = (view.part_names().get(&bucket).cloned())
-            .map(|n| (bucket, n))
-            .into_iter()
-            .collect();
-        let Ok(parts) = self.read_parts(&names)? else {
-            return Ok(None);
-        };
-        view.join(parts);
-        view.parts.partial = true;
-        let problems = foreign(&files);
-        if !adds.is_empty() {
-            let mut extra = SpaceDoc::new();
-            let (loaded, damaged) = self.load_into(&mut extra, &adds)?;
-            if !damaged.is_empty() || extra.has_missing_deps() || !view.merge_additions(extra.contents(), loaded) {
-                return Ok(None);
+        let view = match head.view.part_names().get(&bucket) {
+            Some(name) => {
+                let _lock = self.storage.lock(LockMode::Shared)?;
+                let names = BTreeMap::from([(bucket, name.clone())]);
+                match self.read_parts_with(&names, &|bucket, part| head.view.with_part(bucket, Some(part)))? {
+                    Ok(mut views) => views.pop().flatten(),
+                    Err(_) => None,
+                }
             }
-        }
-        checked(Read { view, problems }).map(Some)
+            // No part yet: what the appended `adds/` put in it, if anything.
+            None => head.view.with_part(bucket, None),
+        };
+        Ok(view.map(|view| Read {
+            view,
+            problems: head.problems,
+        }))
     }
 
     /// The stored view's head, when the stored view is exactly current: it covers every
