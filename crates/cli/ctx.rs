@@ -330,7 +330,17 @@ impl Both {
 
     /// The entries of `view` (a notebook's whole view or a part of it) as readers show them.
     pub fn items_in<'a>(&'a self, view: &'a View, private: bool) -> Vec<Item<'a>> {
-        (self.checker.judge(private).shown(view).into_iter())
+        self.items_of(view, private, &|_| true)
+    }
+
+    /// [`Both::items_in`] of the entries `wanted` keeps (filtered before they are checked).
+    pub fn items_of<'a>(
+        &'a self,
+        view: &'a View,
+        private: bool,
+        wanted: &(dyn Fn(&duo_journal::Entry) -> bool + Sync),
+    ) -> Vec<Item<'a>> {
+        (self.checker.judge(private).shown_of(view, wanted).into_iter())
             .map(|s| self.item_in(view, s, private))
             .collect()
     }

@@ -52,11 +52,11 @@ fn print_matching(
     let p = &ctx.printer;
     let by_status = q.kinds == [Kind::Boundary];
     let me = ctx.dev.config.person_id.as_str();
+    let matches = q.matcher();
     let list = |both: &Both, view: &View, private: bool| -> Listed {
         // Names are the shared space's, for the entries of either notebook.
         let names = &both.shared.view;
-        let rows = (both.items_in(view, private).into_iter())
-            .filter(|i| q.matches(i.entry))
+        let rows = (both.items_of(view, private, &matches).into_iter())
             .map(|i| Row {
                 rank: if by_status {
                     i.entry.status.map_or(0, |s| s as u8)

@@ -354,8 +354,18 @@ impl<'a> Judge<'a> {
     /// Every entry a reader shows: the entries of the view, and this person's entries whose
     /// deletion is not theirs. Each with what this device says about it.
     pub fn shown<'v>(&self, view: &'v View) -> Vec<Shown<'v>> {
-        let all: Vec<&'v Entry> = (view.entries.values())
-            .chain(view.deleted.values().filter(|e| !self.deleted_by_author(view, e)))
+        self.shown_of(view, &|_| true)
+    }
+
+    /// [`Judge::shown`] of the entries `wanted` keeps (a reader's filter, applied before
+    /// anything is checked: what is not shown is not checked).
+    pub fn shown_of<'v>(&self, view: &'v View, wanted: &(dyn Fn(&Entry) -> bool + Sync)) -> Vec<Shown<'v>> {
+        let all: Vec<&'v Entry> = (view.entries.values().filter(|e| wanted(e)))
+            .chain(
+                (view.deleted.values())
+                    .filter(|e| wanted(e))
+                    .filter(|e| !self.deleted_by_author(view, e)),
+            )
             .collect();
         let shown = |entry: &&'v Entry| Shown {
             entry,

@@ -686,14 +686,22 @@ pub struct Query {
 
 impl Query {
     pub fn matches(&self, e: &Entry) -> bool {
-        (self.kinds.is_empty() || self.kinds.contains(&e.kind))
-            && self
-                .tags
-                .iter()
-                .all(|t| e.tags.iter().any(|et| et.eq_ignore_ascii_case(t)))
-            && self.since.is_none_or(|s| e.created_at >= s)
-            && self.until.is_none_or(|u| e.created_at < u)
-            && self.text.as_ref().is_none_or(|t| e.matches(&t.to_lowercase()))
+        self.matcher()(e)
+    }
+
+    /// [`Query::matches`] with the text lowercased once, to match many entries.
+    pub fn matcher(&self) -> impl Fn(&Entry) -> bool + Sync + '_ {
+        let needle = self.text.as_ref().map(|t| t.to_lowercase());
+        move |e: &Entry| {
+            (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+                && self
+                    .tags
+                    .iter()
+                    .all(|t| e.tags.iter().any(|et| et.eq_ignore_ascii_case(t)))
+                && self.since.is_none_or(|s| e.created_at >= s)
+                && self.until.is_none_or(|u| e.created_at < u)
+                && needle.as_deref().is_none_or(|n| e.matches(n))
+        }
     }
 }
 

@@ -135,15 +135,29 @@ impl SpaceDoc {
             .into_iter()
             .filter(|id| self.present(id, None))
             .collect();
+        // A status change is an edit of its boundary whatever the entry's fields say: the
+        // boundaries with a status record now that was not there before.
+        fn statuses<'a>(keys: impl Iterator<Item = automerge::iter::MapRangeItem<'a>>) -> BTreeSet<String> {
+            keys.map_while(|i| i.key.strip_prefix(BSTATUS).map(str::to_string))
+                .collect()
+        }
+        let status_before = statuses(self.doc.map_range_at(ROOT, BSTATUS.to_string().., before));
+        let restatused: BTreeSet<String> = statuses(self.doc.map_range(ROOT, BSTATUS.to_string()..))
+            .difference(&status_before)
+            .filter_map(|k| k.split_once('/').map(|(id, _)| id.to_string()))
+            .collect();
         let both: Vec<&String> = was.intersection(&is).collect();
         let edited: Vec<String> = if both.len() <= EDIT_CHECK_EACH {
             both.into_iter()
-                .filter(|id| self.entry_differs(id, before, after))
+                .filter(|id| restatused.contains(*id) || self.entry_differs(id, before, after))
                 .cloned()
                 .collect()
         } else {
             let touched = self.touched_entries(before, after);
-            both.into_iter().filter(|id| touched.contains(*id)).cloned().collect()
+            both.into_iter()
+                .filter(|id| restatused.contains(*id) || touched.contains(*id))
+                .cloned()
+                .collect()
         };
         EntryChanges {
             added: is.difference(&was).cloned().collect(),
