@@ -117,10 +117,10 @@ impl Ctx {
     }
 
     /// [`Ctx::read`] of the heads of the stored views alone, for a reader of every entry
-    /// that goes through them part by part ([`Both::each_item`]): when both views are
-    /// exactly current and this device has observed them as they are, so there is nothing
-    /// new to remember or to report (a removal of this person's entries was reported by
-    /// the read that first saw it). `None` otherwise: then a whole read.
+    /// that goes through them part by part ([`Both::each_view`]): when both views are
+    /// current but for appended `adds/`, and this device has observed them as they are or
+    /// as they were before those `adds/` (then what they add is observed now, alone).
+    /// `None` otherwise: then a whole read.
     pub fn read_heads(&self, private: bool) -> Result<Option<Both>> {
         let Some(mut shared) = self.dev.space.current_head()? else {
             return Ok(None);
@@ -132,11 +132,22 @@ impl Ctx {
             },
             false => None,
         };
-        let checker = self.dev.checker();
-        let observed = checker.has_observed(&shared.view, false)
-            && private.as_ref().is_none_or(|p| checker.has_observed(&p.view, true));
-        if !observed {
-            return Ok(None);
+        let mut checker = self.dev.checker();
+        for (read, private) in [(Some(&shared), false), (private.as_ref(), true)] {
+            let Some(read) = read else { continue };
+            if checker.has_observed(&read.view, private) {
+                continue;
+            }
+            // Only `adds/` appended since the view this device observed: observe them alone.
+            match read.view.pending() {
+                Some((pending, appended)) if checker.observe_appended(pending, &appended, &read.view, private) => {}
+                _ => return Ok(None),
+            }
+        }
+        if let Err(e) = checker.save(&self.dev) {
+            self.printer.warn(format!(
+                "could not note which versions of your entries this device has seen ({e})"
+            ));
         }
         self.membership(&mut shared);
         Ok(Some(Both {

@@ -6,7 +6,7 @@
 //! exits 1 naming them.
 
 use crate::harness::*;
-use crate::hostile_partner::Hostile;
+use crate::hostile_partner::{Hostile, copy_of};
 use automerge::transaction::Transactable;
 use duo_journal::schema::*;
 
@@ -424,10 +424,16 @@ fn a_list_read_part_by_part_says_exactly_what_a_whole_read_says() {
     );
     assert!(!listed.contains("day 3\n"), "the deleted entry is not listed: {listed}");
 
-    // An entry appended since the view was written is read on top of the parts.
-    let added = alice.add("I felt close to you at dinner", &[]);
+    // Entries appended since the view was written are read on top of the parts, and
+    // observed alone. A copy of the home reads everything (every file of a copy looks
+    // changed) and says the same.
     let args = ["journal", "list", "--json"];
-    let whole = alice.run(&args);
-    same(&args, &whole, &alice.run(&args));
-    assert_eq!(whole.json()[0]["id"], serde_json::json!(added));
+    for text in ["I felt close to you at dinner", "I felt thankful for the tea"] {
+        let added = alice.add(text, &["--tag", "daily"]);
+        let whole = copy_of(&alice).run(&args);
+        same(&args, &whole, &alice.run(&args));
+        assert_eq!(whole.json()[0]["id"], serde_json::json!(added));
+        let search = ["journal", "search", "thankful"];
+        same(&search, &copy_of(&alice).run(&search), &alice.run(&search));
+    }
 }

@@ -329,9 +329,14 @@ impl Checker {
 
     /// What identifies `view` for [`MarksFile::observed`].
     fn digest(&self, view: &View) -> [u8; 16] {
+        self.digest_of(&view.covers)
+    }
+
+    /// What identifies a view that covers `covers` for [`MarksFile::observed`].
+    fn digest_of(&self, covers: &std::collections::BTreeSet<String>) -> [u8; 16] {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
-        for name in &view.covers {
+        for name in covers {
             h.update(name.as_bytes());
             h.update([0]);
         }
@@ -370,6 +375,55 @@ impl Checker {
             *slot = after;
             self.changed = true;
         }
+    }
+
+    /// [`Checker::observe`] of `now`, a view that differs from one this device observed
+    /// only by appended `adds/` (a head read with them on top, [`View::pending`]): when
+    /// the view last observed covered what `now` covers but some of the `pending` files,
+    /// only what those files add (`appended`, all of them: what was observed already is not
+    /// checked again) is checked, and `now` is taken as observed. The same marks as a whole
+    /// observe, since nothing else changed. False (and nothing changed) otherwise.
+    pub fn observe_appended(
+        &mut self,
+        pending: &std::collections::BTreeSet<String>,
+        appended: &View,
+        now: &View,
+        private: bool,
+    ) -> bool {
+        // The adds pile up to 8 before a read folds them into the stored view: which of
+        // them the last observed view covered is found by trying each subset.
+        const MOST: usize = 10;
+        let slot = usize::from(private);
+        let Some(observed) = self.marks.observed[slot] else {
+            return false;
+        };
+        let pending: Vec<&String> = pending.iter().collect();
+        if pending.len() > MOST || pending.iter().any(|p| !now.covers.contains(*p)) {
+            return false;
+        }
+        let base: std::collections::BTreeSet<String> =
+            (now.covers.iter()).filter(|c| !pending.contains(c)).cloned().collect();
+        let seen = (0u32..1 << pending.len()).any(|subset| {
+            let mut covers = base.clone();
+            covers.extend(
+                (0..pending.len())
+                    .filter(|i| subset & 1 << i != 0)
+                    .map(|i| pending[i].clone()),
+            );
+            self.digest_of(&covers) == observed
+        });
+        if !seen {
+            return false;
+        }
+        let after = self.judge(private).observe(appended);
+        self.marks.observed[slot] = Some(self.digest(now));
+        if private {
+            self.marks.private = after;
+        } else {
+            self.marks.space = after;
+        }
+        self.changed = true;
+        true
     }
 
     /// [`Checker::observe`], then write the marks file if anything changed. A failure to
@@ -604,5 +658,50 @@ mod tests {
         for cut in [0, 1, 5, 12] {
             assert!(decode_of(&bytes[..cut.min(bytes.len())], "a7").is_err(), "{cut}");
         }
+    }
+
+    /// A view observed, then `adds/` appended on top: the next read observes what they add
+    /// alone when the view it last observed lacked only some of them, and not otherwise.
+    #[test]
+    fn what_adds_appended_on_top_of_an_observed_view_add_is_observed_alone() {
+        use std::collections::BTreeSet;
+        let checker = |observed: &[&str]| {
+            let mut c = Checker {
+                keyring: duo_journal::Keyring::new("p1", duo_journal::SealKey::from_bytes([7; 32])),
+                marks: MarksFile::default(),
+                damaged: None,
+                changed: false,
+            };
+            let covers: BTreeSet<String> = observed.iter().map(|s| s.to_string()).collect();
+            c.marks.observed[0] = Some(c.digest_of(&covers));
+            c
+        };
+        let view = |covers: &[&str]| {
+            let mut v = View::default();
+            v.covers = covers.iter().map(|s| s.to_string()).collect();
+            v
+        };
+        let set = |names: &[&str]| -> BTreeSet<String> { names.iter().map(|s| s.to_string()).collect() };
+        let appended = View::default();
+
+        // Observed before either add, or after the first: both are observed now.
+        for observed in [&["s1", "c1"][..], &["s1", "c1", "a1"]] {
+            let mut c = checker(observed);
+            let now = view(&["s1", "c1", "a1", "a2"]);
+            assert!(c.observe_appended(&set(&["a1", "a2"]), &appended, &now, false));
+            assert!(c.has_observed(&now, false) && c.changed);
+        }
+        // Something else changed too (a file the observed view did not cover that is not
+        // pending), the other notebook, a pending file the view does not cover, or nothing
+        // observed: a whole read.
+        let now = view(&["s1", "c1", "c2", "a1"]);
+        let mut c = checker(&["s1", "c1"]);
+        assert!(!c.observe_appended(&set(&["a1"]), &appended, &now, false));
+        assert!(!c.observe_appended(&set(&["a1", "c2"]), &appended, &now, true));
+        assert!(!c.observe_appended(&set(&["a9"]), &appended, &view(&["s1", "c1"]), false));
+        assert!(!c.has_observed(&now, false) && !c.changed, "nothing changed");
+        let mut none = checker(&[]);
+        none.marks.observed[0] = None;
+        assert!(!none.observe_appended(&set(&["a1"]), &appended, &view(&["a1"]), false));
     }
 }

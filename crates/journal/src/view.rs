@@ -130,6 +130,8 @@ pub(crate) struct Parts {
     /// what they add to the parts (entries, deleted entries, replies), put into each part
     /// as it is read ([`View::with_part`]).
     pub(crate) pending: Option<Box<Contents>>,
+    /// The `adds/` files whose contents are pending.
+    pub(crate) pending_files: BTreeSet<String>,
 }
 
 impl Parts {
@@ -147,6 +149,7 @@ impl Parts {
             changed,
             partial: self.partial,
             pending: self.pending,
+            pending_files: self.pending_files,
         }
     }
 
@@ -463,11 +466,41 @@ impl View {
         if !of_parts.status_changes.is_empty() || !of_parts.holds.is_empty() || self.parts.pending.is_some() {
             return false;
         }
-        if !self.merge_additions(extra, names) {
+        let names: BTreeSet<String> = names.into_iter().collect();
+        if !self.merge_additions(extra, names.iter().cloned()) {
             return false;
         }
         self.parts.pending = Some(Box::new(of_parts));
+        self.parts.pending_files = names;
         true
+    }
+
+    /// A head read with `adds/` on top ([`crate::Journal::current_head`]): those `adds/`
+    /// files, and a view of what they add (the head with their entries, replies and lifts,
+    /// partial): what a reader that observed the view without some of them needs to
+    /// observe them alone. `None` when nothing is pending.
+    pub fn pending(&self) -> Option<(&BTreeSet<String>, View)> {
+        let pending = self.parts.pending.as_deref()?;
+        let files = &self.parts.pending_files;
+        let mut view = View {
+            format: self.format,
+            covers: self.covers.clone(),
+            stamps: self.stamps.clone(),
+            contents: self.contents.clone(),
+            notes: self.notes.clone(),
+            parts: Parts {
+                partial: true,
+                ..Parts::default()
+            },
+        };
+        let c = &mut view.contents;
+        c.entries = pending.entries.clone();
+        c.deleted = pending.deleted.clone();
+        c.acks = pending.acks.clone();
+        c.status_changes = pending.status_changes.clone();
+        c.holds = pending.holds.clone();
+        c.held = pending.held.clone();
+        Some((files, view))
     }
 
     /// Put the parts read for this head's buckets (in the order of [`View::part_names`]) in.
