@@ -418,13 +418,10 @@ impl View {
         Ok(view)
     }
 
-    /// This head with the contents of its part of `bucket` in (`part`; `None` for a bucket
-    /// it has no part of yet), and what its pending `adds/` put there: a partial view,
-    /// never stored, with the head's membership part, `restorable` and what it covers.
-    /// `None` when the pending additions touch what the part holds (only a rebuild is
-    /// right then).
-    pub(crate) fn with_part(&self, bucket: u8, part: Option<Part>) -> Option<View> {
-        let mut view = View {
+    /// A copy of this head to put parts' contents in: partial (never stored), without the
+    /// names of the parts or what is pending.
+    fn head_copy(&self) -> View {
+        View {
             format: self.format,
             covers: self.covers.clone(),
             stamps: self.stamps.clone(),
@@ -434,7 +431,16 @@ impl View {
                 partial: true,
                 ..Parts::default()
             },
-        };
+        }
+    }
+
+    /// This head with the contents of its part of `bucket` in (`part`; `None` for a bucket
+    /// it has no part of yet), and what its pending `adds/` put there: a partial view,
+    /// never stored, with the head's membership part, `restorable` and what it covers.
+    /// `None` when the pending additions touch what the part holds (only a rebuild is
+    /// right then).
+    pub(crate) fn with_part(&self, bucket: u8, part: Option<Part>) -> Option<View> {
+        let mut view = self.head_copy();
         view.join(part.into_iter().collect());
         match &self.parts.pending {
             Some(pending) => view.merge_additions(pending.of_bucket(bucket), []).then_some(view),
@@ -482,17 +488,7 @@ impl View {
     pub fn pending(&self) -> Option<(&BTreeSet<String>, View)> {
         let pending = self.parts.pending.as_deref()?;
         let files = &self.parts.pending_files;
-        let mut view = View {
-            format: self.format,
-            covers: self.covers.clone(),
-            stamps: self.stamps.clone(),
-            contents: self.contents.clone(),
-            notes: self.notes.clone(),
-            parts: Parts {
-                partial: true,
-                ..Parts::default()
-            },
-        };
+        let mut view = self.head_copy();
         let c = &mut view.contents;
         c.entries = pending.entries.clone();
         c.deleted = pending.deleted.clone();
