@@ -149,7 +149,8 @@ impl Ctx {
                 "could not note which versions of your entries this device has seen ({e})"
             ));
         }
-        self.membership(&mut shared);
+        // The notices are said once the parts are read (`Both::each_view`).
+        let _ = duo_device::membership::show(&self.dev, &mut shared.view);
         Ok(Some(Both {
             heads: true,
             ..Both::new(shared, private, checker)
@@ -297,12 +298,13 @@ impl Both {
     /// `each` runs on several threads at once); otherwise the whole view. `None` when a
     /// part could not be read (then a whole read).
     ///
-    /// Read part by part, it says on stderr what [`Ctx::read`] says of entries of this
-    /// person's that are gone (every read says it, until `duo doctor` is run).
+    /// Read part by part, once every part is read it says on stderr what [`Ctx::read`]
+    /// says: the safety notices about devices, and entries of this person's that are gone
+    /// (every read says it, until `duo doctor` is run). Nothing is said when a part could
+    /// not be read: the whole read then says it.
     pub fn each_view<T: Send>(
         &self,
-        dev: &Opened,
-        p: &Printer,
+        ctx: &Ctx,
         shared: bool,
         each: &(dyn Fn(&View, bool) -> T + Sync),
     ) -> Result<Option<Vec<T>>> {
@@ -319,7 +321,7 @@ impl Both {
                 }
                 continue;
             }
-            let journal = if private { &dev.private } else { &dev.space };
+            let journal = if private { &ctx.dev.private } else { &ctx.dev.space };
             let judge = self.checker.judge(private);
             let parts = journal.each_part(view, &|part| {
                 let mine: Vec<String> = judge.held_as_mine(part).into_iter().cloned().collect();
@@ -333,8 +335,11 @@ impl Both {
             }
             removed += judge.removed_from(|id| mine.contains(id)).len();
         }
-        if self.heads && self.damage.is_empty() {
-            removed_notice(p, removed);
+        if self.heads {
+            crate::cmd::devices::notices(ctx, &self.shared.view);
+            if self.damage.is_empty() {
+                removed_notice(&ctx.printer, removed);
+            }
         }
         Ok(Some(out))
     }

@@ -81,7 +81,7 @@ fn print_matching(
         (rows, notices)
     };
     let (both, listed) = match ctx.read_heads(private)? {
-        Some(both) => match both.each_view(&ctx.dev, p, shared, &|view, private| list(&both, view, private))? {
+        Some(both) => match both.each_view(ctx, shared, &|view, private| list(&both, view, private))? {
             Some(listed) => (both, listed),
             None => whole(ctx, shared, private, &list)?,
         },
@@ -121,9 +121,7 @@ fn whole(
 ) -> Result<(Both, Vec<Listed>)> {
     let both = ctx.read(private)?;
     let listed = both
-        .each_view(&ctx.dev, &ctx.printer, shared, &|view, private| {
-            list(&both, view, private)
-        })?
+        .each_view(ctx, shared, &|view, private| list(&both, view, private))?
         .unwrap_or_default();
     Ok((both, listed))
 }
