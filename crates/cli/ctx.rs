@@ -60,7 +60,7 @@ pub struct Both {
     /// shown goes through it.
     pub checker: duo_device::seals::Checker,
     /// The views are the stored views' heads alone ([`Ctx::read_heads`]): what they hold is
-    /// read part by part ([`Both::each_item`]).
+    /// read part by part ([`Both::each_view`]).
     heads: bool,
 }
 

@@ -25,12 +25,10 @@ fn scope(s: &Scope) -> (bool, bool) {
     (!s.private, s.private || s.all)
 }
 
-/// One entry as a list prints it: where it sorts ([`entry_order`]) and its text (its
-/// summary, or its JSON).
+/// One entry as a list prints it: where it sorts ([`duo_journal::entry_order_key`]) and
+/// its text (its summary, or its JSON).
 struct Row {
-    rank: u8,
-    created_at: i64,
-    id: String,
+    key: (u8, std::cmp::Reverse<i64>, String),
     text: String,
 }
 
@@ -58,13 +56,10 @@ fn print_matching(
         let names = &both.shared.view;
         let rows = (both.items_of(view, private, &matches).into_iter())
             .map(|i| Row {
-                rank: if by_status {
-                    i.entry.status.map_or(0, |s| s as u8)
-                } else {
-                    0
+                key: {
+                    let (rank, created, id) = duo_journal::entry_order_key(i.entry, by_status);
+                    (rank, created, id.to_string())
                 },
-                created_at: i.entry.created_at,
-                id: i.entry.id.clone(),
                 text: if p.json {
                     serde_json::to_string_pretty(&i.json(names)).expect("output serializes")
                 } else {
@@ -92,11 +87,7 @@ fn print_matching(
         rows.extend(r);
         notices.extend(n);
     }
-    rows.sort_unstable_by(|a, b| {
-        (a.rank.cmp(&b.rank))
-            .then(b.created_at.cmp(&a.created_at))
-            .then(a.id.cmp(&b.id))
-    });
+    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     rows.truncate(limit.unwrap_or(usize::MAX));
     if p.json {
         p.data(&duo_journal::text::json(&json_array(&rows)));

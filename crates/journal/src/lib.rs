@@ -64,7 +64,7 @@ pub use seal::{Authenticity, KeyId, Keyring, SealKey, Sealer, Standing, Why};
 pub use storage::{
     EachRead, Listing, LockGuard, LockMode, MARKS_DIR, MemStorage, Storage, StorageError, mark_file_name, marked_chunk,
 };
-pub use view::{PARTS_DIR, Query, View, entry_order};
+pub use view::{PARTS_DIR, Query, View, entry_order, entry_order_key};
 
 /// Everything that can go wrong in the journal.
 #[derive(Debug, thiserror::Error)]

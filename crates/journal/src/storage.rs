@@ -81,12 +81,12 @@ pub enum LockMode {
 /// A held lock; released on drop.
 pub type LockGuard = Box<dyn std::any::Any>;
 
-/// A small synchronous blob store. Writes must be atomic and durable: after `write`
-/// returns, a crash leaves the new blob; a crash during it leaves no blob of that name
-/// (at most a leftover).
 /// What [`Storage::read_each`] hands each blob read to: its index, and its bytes (lent).
 pub type EachRead<'a> = dyn Fn(usize, Result<&[u8], StorageError>) + Sync + 'a;
 
+/// A small synchronous blob store. Writes must be atomic and durable: after `write`
+/// returns, a crash leaves the new blob; a crash during it leaves no blob of that name
+/// (at most a leftover).
 pub trait Storage {
     fn list(&self) -> Result<Listing, StorageError>;
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;

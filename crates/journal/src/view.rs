@@ -489,14 +489,8 @@ impl View {
         let pending = self.parts.pending.as_deref()?;
         let files = &self.parts.pending_files;
         let mut view = self.head_copy();
-        let c = &mut view.contents;
-        c.entries = pending.entries.clone();
-        c.deleted = pending.deleted.clone();
-        c.acks = pending.acks.clone();
-        c.status_changes = pending.status_changes.clone();
-        c.holds = pending.holds.clone();
-        c.held = pending.held.clone();
-        Some((files, view))
+        // A head holds no entries: what is pending goes in as it goes into a part.
+        view.merge_additions(pending.clone(), []).then_some((files, view))
     }
 
     /// Put the parts read for this head's buckets (in the order of [`View::part_names`]) in.
@@ -737,17 +731,18 @@ impl Query {
 /// The order entries are listed in: newest first; when only boundaries are listed,
 /// active ones come first, then those to revisit, then retired ones.
 pub fn entry_order(a: &Entry, b: &Entry, boundaries_by_status: bool) -> std::cmp::Ordering {
-    let rank = |e: &Entry| {
-        if boundaries_by_status {
-            e.status.map(|s| s as u8).unwrap_or(0)
-        } else {
-            0
-        }
+    entry_order_key(a, boundaries_by_status).cmp(&entry_order_key(b, boundaries_by_status))
+}
+
+/// Where `e` sorts in [`entry_order`], as a key to keep without the entry: keys compare
+/// as their entries do.
+pub fn entry_order_key(e: &Entry, boundaries_by_status: bool) -> (u8, std::cmp::Reverse<i64>, &str) {
+    let rank = if boundaries_by_status {
+        e.status.map(|s| s as u8).unwrap_or(0)
+    } else {
+        0
     };
-    rank(a)
-        .cmp(&rank(b))
-        .then(b.created_at.cmp(&a.created_at))
-        .then(a.id.cmp(&b.id))
+    (rank, std::cmp::Reverse(e.created_at), &e.id)
 }
 
 #[cfg(test)]
